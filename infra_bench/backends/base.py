@@ -1,0 +1,55 @@
+"""What every LLM backend provides: run one batched request and report when each token came."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..errors import UserError, closest
+
+BACKENDS = ("torch",)
+
+
+@dataclass(frozen=True)
+class RequestTiming:
+    """Clock readings (ns) of one batched request: submit, and each output token's arrival.
+
+    All sequences of a batch advance together, so one reading serves the whole batch.
+    """
+    start_ns: int
+    token_ns: tuple[int, ...]
+    batch_size: int
+    prompt_len: int
+
+    @property
+    def output_len(self) -> int:
+        return len(self.token_ns)
+
+    @property
+    def ttft_s(self) -> float:
+        return (self.token_ns[0] - self.start_ns) / 1e9
+
+    @property
+    def e2e_s(self) -> float:
+        return (self.token_ns[-1] - self.start_ns) / 1e9
+
+    @property
+    def itl_s(self) -> list[float]:
+        t = self.token_ns
+        return [(b - a) / 1e9 for a, b in zip(t, t[1:])]
+
+    @property
+    def tpot_s(self) -> float:
+        """(e2e - ttft) / (output tokens - 1): the first token is excluded, as vLLM and MLPerf do."""
+        return (self.e2e_s - self.ttft_s) / (self.output_len - 1)
+
+
+class LlmRunner(Protocol):
+    def run(self, input_ids, output_len: int) -> RequestTiming: ...
+
+    def describe(self) -> dict: ...
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{name}'{closest(name, BACKENDS)}; available: {', '.join(BACKENDS)}")
+    return name

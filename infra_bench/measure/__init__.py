@@ -1,0 +1,1 @@
+"""Measurement primitives: statistics, stopping rule, memory and energy windows."""

@@ -1,0 +1,1 @@
+"""Presenting records: terminal tables now; HTML/Markdown reports later."""

@@ -1,0 +1,1 @@
+"""Scenarios: the loops that drive a runner for one cell (offline batch for now)."""

@@ -1,0 +1,5 @@
+"""Workload specs: validated on construction; the same objects serve YAML, CLI and Python."""
+from .llm import LlmSpec
+from .loader import load_spec_file, load_specs, spec_from_dict
+
+__all__ = ["LlmSpec", "load_spec_file", "load_specs", "spec_from_dict"]

@@ -1,0 +1,76 @@
+"""Reading spec files: YAML (one or more documents), validated into spec objects.
+
+Every problem becomes a UserError naming the file, the field and the fix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import UserError, closest
+from .llm import LlmSpec
+
+KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec}
+
+
+def _explain(err: ValidationError, cls: type[BaseModel], where: str) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "spec"
+    if e["type"] == "extra_forbidden":
+        field = str(e["loc"][-1])
+        return f"{where}: unknown field '{field}'{closest(field, cls.model_fields)}"
+    if e["type"] == "missing":
+        return f"{where}: missing required field '{loc}'"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "value_error":
+        return f"{where}: {msg}"
+    return f"{where}: field '{loc}': {msg} (got {e.get('input')!r})"
+
+
+def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
+    """Validate one spec mapping; `where` names it in errors (a file path, say)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: a spec must be a mapping of fields, got {type(data).__name__}")
+    kind = data.get("kind", "llm")
+    if kind not in KINDS:
+        raise UserError(f"{where}: unknown kind '{kind}'{closest(str(kind), KINDS)}; known kinds: {', '.join(KINDS)}")
+    cls = KINDS[kind]
+    base = Path(where).parent if where.endswith((".yaml", ".yml")) else Path.cwd()
+    if isinstance(data.get("model"), str):  # a relative model folder is relative to the spec file
+        data = {**data, "model": str((base / data["model"]).expanduser())}
+    try:
+        return cls(**data)
+    except ValidationError as err:
+        raise UserError(_explain(err, cls, where)) from None
+
+
+def load_spec_file(path: str | Path) -> list[BaseModel]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"spec file not found: {p}; give the path to a workload YAML "
+                        f"(examples in the workloads/ folder)")
+    try:
+        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{p}: invalid YAML{at}: {problem}; fix the syntax and retry") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a text file; give a workload YAML") from None
+    if not docs:
+        raise UserError(f"{p}: the file holds no spec; see workloads/ for examples")
+    return [spec_from_dict(d, str(p)) for d in docs]
+
+
+def load_specs(paths: list[str | Path]) -> list[BaseModel]:
+    specs = [s for path in paths for s in load_spec_file(path)]
+    seen: dict[str, int] = {}
+    for s in specs:
+        seen[s.label] = seen.get(s.label, 0) + 1
+    dupes = [k for k, v in seen.items() if v > 1]
+    if dupes:
+        raise UserError(f"two specs share the name '{dupes[0]}'; give each a distinct 'name' field")
+    return specs

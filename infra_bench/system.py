@@ -1,0 +1,101 @@
+"""Host and accelerator inventory: what `sysinfo` prints and every record carries.
+
+Every probe here degrades to a reported absence (with the reason), never an exception.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import socket
+from functools import lru_cache
+
+import psutil
+
+LIBRARIES = ("infra-bench", "torch", "transformers", "onnxruntime", "onnxruntime-gpu", "numpy",
+             "pandas", "nvidia-ml-py", "torch_npu", "torch_mlu", "torch_musa")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+@lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor block is enough
+                k, _, v = line.partition(":")
+                fields.setdefault(k.strip(), v.strip())
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_model() -> str:
+    info = _cpuinfo()
+    return info.get("model name") or info.get("Model") or platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _onnxruntime() -> dict:
+    try:
+        import onnxruntime as ort
+    except Exception as e:
+        return {"available": False, "reason": f"{type(e).__name__}: {e}", "providers": []}
+    return {"available": True, "version": ort.__version__, "providers": list(ort.get_available_providers())}
+
+
+def _torch() -> dict:
+    import torch
+    return {"version": torch.__version__, "cuda": torch.version.cuda, "hip": torch.version.hip,
+            "threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available()}
+
+
+def _accelerators() -> dict:
+    from .devices import FAMILIES
+    from .devices import nvml
+    out: dict = {"nvml": nvml.inventory()}
+    for family, probe_cls in FAMILIES.items():
+        if family == "cpu":
+            continue
+        count, reason = probe_cls.presence()
+        entry: dict = {"count": count}
+        if count:
+            entry["devices"] = [probe_cls(i).describe() for i in range(count)]
+        else:
+            entry["reason"] = reason
+        out[family] = entry
+    return out
+
+
+def collect() -> dict:
+    """The environment fingerprint: host, software versions and accelerators."""
+    vm = psutil.virtual_memory()
+    flags = set(_cpuinfo().get("flags", _cpuinfo().get("Features", "")).split())
+    return {
+        "host": {
+            "hostname": socket.gethostname(),
+            "os": platform.platform(),
+            "kernel": platform.release(),
+            "arch": platform.machine(),
+            "cpu_model": cpu_model(),
+            "cpu_logical_cores": psutil.cpu_count(logical=True),
+            "cpu_physical_cores": psutil.cpu_count(logical=False),
+            "cpu_flags": sorted(f for f in CPU_FLAGS if f in flags),
+            "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "memory_total_bytes": vm.total,
+        },
+        "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "torch": _torch(),
+        "onnxruntime": _onnxruntime(),
+        "accelerators": _accelerators(),
+    }
+

@@ -1,0 +1,137 @@
+"""LLM workloads: the built-in architecture catalog, model building and prompt tokens.
+
+Random weights are built from a config with no network access; a local checkpoint is read
+from safetensors only (pickled weights are refused), and its content is hashed for the record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..devices.base import DTYPES
+from ..errors import UserError, closest
+from ..paths import data_dir
+from ..spec.llm import LlmSpec
+
+
+@dataclass(frozen=True)
+class Architecture:
+    id: str
+    model_type: str
+    description: str
+    source: str
+    params: int | None
+    config: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, Architecture]:
+    """Built-in architectures from workloads/architectures/llm.yaml."""
+    raw = yaml.safe_load((data_dir("workloads") / "architectures" / "llm.yaml").read_text())
+    return {k: Architecture(id=k, **v) for k, v in raw.items()}
+
+
+@dataclass
+class ResolvedModel:
+    """A spec's model, resolved to a Hugging Face config plus what the record says about it."""
+    config: object
+    info: dict
+
+    @property
+    def max_positions(self) -> int | None:
+        c = self.config
+        return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
+
+
+def _hash_checkpoint(folder: Path, files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files + [folder / "config.json"]):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
+    """Turn a spec's arch or model folder into a config; every problem is a UserError."""
+    from transformers import AutoConfig
+
+    if spec.arch is not None:
+        archs = catalog()
+        if spec.arch not in archs:
+            raise UserError(f"unknown architecture '{spec.arch}'{closest(spec.arch, archs)}; "
+                            f"built-in: {', '.join(archs)}; or give model: PATH")
+        a = archs[spec.arch]
+        cfg = AutoConfig.for_model(a.model_type, **a.config)
+        return ResolvedModel(cfg, {"arch": a.id, "model_type": a.model_type, "weights": "random",
+                                   "source": a.source, "params_reference": a.params})
+    folder = Path(spec.model)
+    if not folder.is_dir():
+        raise UserError(f"model path not found: {folder}; give a local Hugging Face folder "
+                        f"(config.json + *.safetensors)")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: no config.json; a Hugging Face model folder is expected")
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
+        found = f" (found {', '.join(pickled[:3])}, which are pickle files)" if pickled else ""
+        raise UserError(f"{folder}: no *.safetensors weights{found}; pickled weights are not loaded "
+                        f"for safety; convert them with save_pretrained(..., safe_serialization=True)")
+    try:
+        raw = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{folder / 'config.json'}: unreadable ({e}); fix or replace the file") from None
+    if raw.get("auto_map") and not trust_remote_code:
+        raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
+                        f"read that code, then pass --trust-remote-code if you accept running it")
+    try:
+        cfg = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+    return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
+                               "weights": "checkpoint", "weights_hash": _hash_checkpoint(folder, weights)})
+
+
+def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
+    """Refuse request shapes the model cannot take, before anything runs."""
+    limit = resolved.max_positions
+    longest = max(spec.prompt_len) + max(spec.output_len)
+    if limit and longest > limit:
+        raise UserError(f"spec '{spec.label}': prompt_len + output_len = {longest} exceeds the model's "
+                        f"{limit} positions; use shorter prompt_len or output_len")
+
+
+def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,
+          trust_remote_code: bool = False) -> torch.nn.Module:
+    """The model in eval mode on `device`: random weights seeded by the spec, or the checkpoint."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = DTYPES[spec.dtype]
+    if resolved.info["weights"] == "random":
+        torch.manual_seed(spec.seed)
+        with device:  # allocate and initialise directly on the device
+            model = AutoModelForCausalLM.from_config(resolved.config, dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            spec.model, dtype=dtype, local_files_only=True, use_safetensors=True,
+            trust_remote_code=trust_remote_code).to(device)
+    return model.eval()
+
+
+def prompt_tokens(batch_size: int, prompt_len: int, vocab_size: int, seed: int,
+                  device: torch.device) -> torch.Tensor:
+    """Seeded random token ids. Performance of a dense model depends on shapes, not on ids."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab_size, (batch_size, prompt_len), generator=g).to(device)
+
+
+def param_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
