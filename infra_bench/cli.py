@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("error: aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        hint = f" (see `infra-bench {e.ctx.command_path.split(' ', 1)[1] if e.ctx and ' ' in e.ctx.command_path else ''} --help`)"
-        click.echo(f"error: {e.format_message()}{hint.replace('  ', ' ')}", err=True)
+        command = e.ctx.command_path if getattr(e, "ctx", None) else "infra-bench"
+        click.echo(f"error: {e.format_message()} (see `{command} --help`)", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("error: interrupted; finished cells are kept, continue with --resume RUN_ID", err=True)

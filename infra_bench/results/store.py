@@ -74,11 +74,18 @@ class RunStore:
             raise UserError(f"{self.folder / MANIFEST} is unreadable ({e}); the run cannot be resumed") from None
 
     def append(self, record: dict) -> None:
+        """Write one record line; after a torn last line (a killed writer), start a new line first."""
+        path = self.folder / RECORDS
         line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
         try:
-            _fsync_write(self.folder / RECORDS, line.encode(), append=True)
+            if path.exists() and path.stat().st_size:
+                with open(path, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+            _fsync_write(path, line.encode(), append=True)
         except OSError as e:
-            raise UserError(f"cannot append to {self.folder / RECORDS}: {e.strerror}; "
+            raise UserError(f"cannot append to {path}: {e.strerror}; "
                             f"free space or use --out DIR") from None
 
     def records(self, warn: bool = True) -> list[dict]:

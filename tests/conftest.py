@@ -1,0 +1,39 @@
+"""Shared helpers: run the real CLI in a subprocess, write small spec files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY = {"kind": "llm", "arch": "llama-tiny", "batch_size": [1], "prompt_len": [16], "output_len": [8],
+        "warmup": 1, "min_iters": 3, "min_time_s": 0.0}
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None,
+            python_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("INFRA_BENCH_DEBUG", None)
+    return subprocess.run([sys.executable, *python_args, "-m", "infra_bench", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def write_spec(folder: Path, filename: str = "spec.yaml", **fields) -> Path:
+    path = folder / filename
+    path.write_text(yaml.safe_dump({**TINY, **fields}))
+    return path
+
+
+def read_records(out: Path) -> list[dict]:
+    files = list(out.glob("*/records.jsonl"))
+    assert len(files) == 1, files
+    return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path

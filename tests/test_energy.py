@@ -1,0 +1,68 @@
+import time
+from pathlib import Path
+
+import pytest
+
+from infra_bench.measure.energy import (CounterMeter, EstimatedCpuMeter, PowerIntegratingMeter, RaplMeter,
+                                        cpu_meter, rapl_domains, rapl_unavailable_reason)
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(1000))
+
+
+def test_estimate_is_cpu_seconds_times_watts_and_labelled():
+    m = EstimatedCpuMeter(watts_per_core=10.0, basis="test")
+    m.begin()
+    _busy(0.3)
+    r = m.end()
+    assert r.source == "estimated" and r.scope == "cpu_package"
+    assert 0.2 * 10 < r.energy_j < 0.6 * 10  # one busy core for ~0.3 s, x 10 W
+    assert r.avg_power_w == pytest.approx(r.energy_j / 0.3, rel=0.3)
+    assert "estimated" in r.note and "10 W per busy core" in r.note
+
+
+def test_power_integration_of_a_constant_draw():
+    m = PowerIntegratingMeter(lambda: 200.0, scope="device", interval_s=0.01)
+    m.begin()
+    time.sleep(0.25)
+    r = m.end()
+    assert r.source == "power_integrated"
+    assert r.energy_j == pytest.approx(200 * 0.25, rel=0.15)
+
+
+def test_counter_meter_differences_the_counter():
+    start = time.perf_counter()
+    m = CounterMeter(lambda: 1000 + 50.0 * (time.perf_counter() - start), "nvml_counter", "device")
+    m.begin()
+    time.sleep(0.1)
+    r = m.end()
+    assert r.avg_power_w == pytest.approx(50.0, rel=0.05)
+
+
+def _fake_powercap(root: Path, value: int, max_range: int = 1000) -> Path:
+    d = root / "intel-rapl:0"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "energy_uj").write_text(str(value))
+    (d / "max_energy_range_uj").write_text(str(max_range))
+    (root / "intel-rapl:0:0").mkdir(exist_ok=True)  # a subdomain, not counted twice
+    return d
+
+
+def test_rapl_reads_package_domains_and_handles_wrap(tmp_path: Path):
+    d = _fake_powercap(tmp_path, 900)
+    domains = rapl_domains(str(tmp_path))
+    assert domains == [d]
+    m = RaplMeter(domains)
+    m.begin()
+    (d / "energy_uj").write_text("100")  # wrapped past max_energy_range_uj = 1000
+    r = m.end()
+    assert r.source == "rapl" and r.energy_j == pytest.approx(200e-6)
+
+
+def test_missing_rapl_has_a_reason_and_cpu_falls_back_to_estimate(tmp_path: Path):
+    assert "no RAPL domains" in rapl_unavailable_reason(str(tmp_path))
+    if not rapl_domains():
+        assert cpu_meter(7.0).source == "estimated"

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from infra_bench.errors import UserError
+from infra_bench.spec import LlmSpec, load_spec_file, load_specs, spec_from_dict
+
+
+def test_grid_accepts_scalars_and_orders_cells():
+    s = spec_from_dict({"arch": "llama-tiny", "batch_size": [1, 2], "prompt_len": 8, "output_len": [4, 6]})
+    assert [tuple(c.values()) for c in s.cells()] == [(1, 8, 4), (1, 8, 6), (2, 8, 4), (2, 8, 6)]
+    assert s.label == "llama-tiny" and s.device == "auto" and s.backend == "torch"
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"arch": "llama-tiny", "bach_size": [1]}, "unknown field 'bach_size' (did you mean 'batch_size'?)"),
+    ({"arch": "llama-tiny", "model": "x"}, "give exactly one of 'arch'"),
+    ({}, "give exactly one of 'arch'"),
+    ({"arch": "llama-tiny", "dtype": "fp8"}, "field 'dtype'"),
+    ({"arch": "llama-tiny", "output_len": 1}, "field 'output_len.0'"),
+    ({"arch": "llama-tiny", "batch_size": 0}, "field 'batch_size.0'"),
+    ({"kind": "lm", "arch": "x"}, "unknown kind 'lm' (did you mean 'llm'?)"),
+])
+def test_bad_fields_name_the_problem(data, expected):
+    with pytest.raises(UserError, match=None) as e:
+        spec_from_dict(data, "w.yaml")
+    assert expected in str(e.value) and str(e.value).startswith("w.yaml")
+    assert "\n" not in str(e.value)
+
+
+def test_yaml_errors_give_the_line(tmp_path: Path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("kind: llm\narch: [llama-tiny\n")
+    with pytest.raises(UserError, match=r"invalid YAML at line \d+"):
+        load_spec_file(p)
+    with pytest.raises(UserError, match="spec file not found"):
+        load_spec_file(tmp_path / "missing.yaml")
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(UserError, match="holds no spec"):
+        load_spec_file(tmp_path / "empty.yaml")
+
+
+def test_multi_document_files_and_duplicate_names(tmp_path: Path):
+    p = tmp_path / "two.yaml"
+    p.write_text("arch: llama-tiny\n---\narch: gpt2-tiny\n")
+    assert [s.label for s in load_specs([p])] == ["llama-tiny", "gpt2-tiny"]
+    with pytest.raises(UserError, match="two specs share the name 'llama-tiny'"):
+        load_specs([p, p])
+
+
+def test_model_path_is_relative_to_the_spec_file(tmp_path: Path):
+    p = tmp_path / "s.yaml"
+    p.write_text("model: ckpt\n")
+    (spec,) = load_spec_file(p)
+    assert isinstance(spec, LlmSpec) and spec.model == tmp_path / "ckpt"

@@ -1,0 +1,59 @@
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from infra_bench import load_results
+from infra_bench.errors import UserError
+from infra_bench.results import Record, RunStore, list_runs
+
+BASE = dict(run_id="r", cell_id="c", kind="llm", started_at="t0", ended_at="t1", duration_s=1.0,
+            spec={"name": "w", "dtype": "fp32"}, model={"arch": "llama-tiny", "weights": "random"},
+            cell={"batch_size": 1, "prompt_len": 8, "output_len": 4}, backend={"name": "torch"},
+            device={"name": "cpu"}, settings={}, environment={})
+
+
+def test_record_status_rules():
+    Record(status="failed", error="MemoryError: x", **BASE)
+    with pytest.raises(ValidationError):
+        Record(status="ok", **BASE)  # an ok record needs metrics
+    with pytest.raises(ValidationError):
+        Record(status="failed", **BASE)  # a failed one needs its error
+    with pytest.raises(ValidationError):
+        Record(status="ok", metrics={}, surprise=1, **BASE)
+
+
+def test_append_read_and_skip_a_torn_line(tmp_path: Path, capsys):
+    store = RunStore.create(tmp_path, "run1", {"specs": [{"name": "w"}], "cells_planned": 2})
+    rec = Record(status="ok", metrics={"ttft_s": {"p50": 0.1, "mean_ci95": [0.09, 0.11]},
+                                       "output_tokens_per_s": 10.0}, **BASE).model_dump()
+    store.append(rec)
+    with open(store.folder / "records.jsonl", "a") as f:
+        f.write('{"run_id": "r", "cell_')  # a write cut short by a kill
+    store.append({**rec, "cell_id": "c2"})
+    records = store.records()
+    assert [r["cell_id"] for r in records] == ["c", "c2"]
+    assert "records.jsonl:2: unreadable record line skipped" in capsys.readouterr().err
+    assert store.finished_cells() == {"c", "c2"}
+    (run,) = list_runs(tmp_path)
+    assert run["ok"] == 2 and run["cells_planned"] == 2
+
+    df = load_results("run1", root=tmp_path)
+    assert list(df["cell_id"]) == ["c", "c2"]
+    assert df.loc[0, "ttft_s.p50"] == 0.1 and df.loc[0, "ttft_s.mean_ci95_low"] == 0.09
+    assert df.loc[0, "output_tokens_per_s"] == 10.0 and df.loc[0, "batch_size"] == 1
+    assert len(load_results(store.folder)) == 2 and len(load_results(store.folder / "records.jsonl")) == 2
+
+
+def test_store_errors_are_user_errors(tmp_path: Path):
+    RunStore.create(tmp_path, "dup", {})
+    with pytest.raises(UserError, match="already exists"):
+        RunStore.create(tmp_path, "dup", {})
+    with pytest.raises(UserError, match="no run 'nope'"):
+        RunStore.open(tmp_path, "nope")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot write results under"):
+        RunStore.create(blocker, "x", {})
+    assert json.loads((tmp_path / "dup" / "run.json").read_text()) == {}
