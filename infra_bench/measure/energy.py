@@ -17,9 +17,9 @@ import psutil
 
 SOURCES = ("nvml_counter", "rapl", "power_integrated", "estimated", "unavailable")
 
-# TDP / cores of an AMD EPYC 9654 (360 W, 96 cores): ../shared/reference/hardware_specs.md, section 2.
+# TDP / cores of a common inference host CPU, the AMD EPYC 9654 (360 W, 96 cores; AMD product page).
 DEFAULT_CPU_WATTS_PER_CORE = 3.75
-DEFAULT_CPU_WATTS_SOURCE = "AMD EPYC 9654 TDP 360 W / 96 cores (hardware_specs.md)"
+DEFAULT_CPU_WATTS_SOURCE = "default: AMD EPYC 9654 TDP 360 W / 96 cores, AMD product page"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import psutil
 class PeakSampler:
     """Samples RSS (and `device_used`, when given) every `interval_s` between start() and stop()."""
 
-    def __init__(self, interval_s: float = 0.02, device_used: Callable[[], int | None] | None = None):
+    def __init__(self, interval_s: float = 0.05, device_used: Callable[[], int | None] | None = None):
         self._interval = interval_s
         self._device_used = device_used
         self._proc = psutil.Process()

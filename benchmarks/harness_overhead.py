@@ -1,0 +1,94 @@
+"""How much the harness adds to what it measures.
+
+1. Per-output-token time through the full harness (runner with a clock read and sync per
+   token, inside a MeasurementWindow with its memory sampler thread and energy meter),
+   divided by a bare greedy loop on the same model and inputs. Arms alternate in blocks so
+   drift hits both. Target: at most 1.02.
+2. The default suite (`infra-bench run`, no spec) end to end: wall time and peak RSS.
+
+Run: python benchmarks/harness_overhead.py [--blocks 8] [--iters 10]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def bare_loop(model, ids, output_len: int) -> None:
+    from transformers import DynamicCache
+    with torch.inference_mode():
+        out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True,
+                    logits_to_keep=1)
+        token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        for _ in range(output_len - 1):
+            out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+            token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+
+
+def overhead(blocks: int, iters: int, batch: int, prompt: int, output_len: int) -> None:
+    from infra_bench.backends.torch import TorchLlmRunner
+    from infra_bench.devices import select_device
+    from infra_bench.measure.stopping import StoppingRule
+    from infra_bench.measure.window import MeasurementWindow
+    from infra_bench.scenarios.offline import run_offline
+    from infra_bench.spec import spec_from_dict
+    from infra_bench.workloads import llm
+
+    spec = spec_from_dict({"arch": "llama-tiny"})
+    probe = select_device("cpu")
+    model = llm.build(spec, llm.resolve(spec), probe.torch_device)
+    ids = llm.prompt_tokens(batch, prompt, model.config.vocab_size, 0, probe.torch_device)
+    runner = TorchLlmRunner(model, probe)
+    rule = StoppingRule(warmup=0, min_iters=iters, min_time_s=0)
+    tokens = iters * batch * output_len
+    for _ in range(3):
+        bare_loop(model, ids, output_len)
+    bare, harness = [], []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            bare_loop(model, ids, output_len)
+        bare.append((time.perf_counter() - t0) / tokens)
+        result = run_offline(runner, ids, output_len, rule, MeasurementWindow(probe, probe.energy_meter()))
+        harness.append(result.window.wall_s / tokens)
+    b, h = statistics.median(bare), statistics.median(harness)
+    print(f"llama-tiny b={batch} p={prompt} o={output_len}, {blocks} blocks x {iters} requests per arm, "
+          f"{torch.get_num_threads()} threads")
+    print(f"bare loop     {b * 1e3:.3f} ms/token (median of blocks; spread {min(bare) * 1e3:.3f}-{max(bare) * 1e3:.3f})")
+    print(f"harness       {h * 1e3:.3f} ms/token (median of blocks; spread {min(harness) * 1e3:.3f}-{max(harness) * 1e3:.3f})")
+    print(f"ratio harness/bare = {h / b:.4f} (target <= 1.02)")
+
+
+def default_suite() -> None:
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "infra_bench", "run", "--out", out], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(f"default suite: exit {p.returncode}, wall {wall:.1f} s (target <= 120 s), "
+          f"peak RSS {peak / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--blocks", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--prompt", type=int, default=64)
+    ap.add_argument("--output", type=int, default=64)
+    ap.add_argument("--skip-suite", action="store_true", help="only the overhead ratio")
+    a = ap.parse_args()
+    overhead(a.blocks, a.iters, a.batch, a.prompt, a.output)
+    if not a.skip_suite:
+        default_suite()
+
+
+if __name__ == "__main__":
+    main()
