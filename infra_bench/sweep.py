@@ -99,19 +99,30 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
-def _free_device_memory(probe: DeviceProbe) -> None:
+def _measure(p: Planned, runner, vocab_size: int, cell: dict, opts: RunOptions) -> dict:
+    """Run one cell under the stopping rule; return the fields of its ok record."""
+    from .measure.window import MeasurementWindow
+    from .scenarios.offline import run_offline
+
+    s = p.spec
+    ids = llm_workload.prompt_tokens(cell["batch_size"], cell["prompt_len"], vocab_size, s.seed,
+                                     p.probe.torch_device)
+    rule = StoppingRule(s.warmup, s.min_iters, s.min_time_s, s.max_time_s)
+    window = MeasurementWindow(p.probe, p.probe.energy_meter(opts.cpu_watts_per_core))
+    result = run_offline(runner, ids, cell["output_len"], rule, window)
+    return {"metrics": result.metrics(), "runner_info": runner.describe(), "stop_reason": result.stop_reason,
+            "samples": [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]}
+
+
+def _release(probe: DeviceProbe) -> None:
     gc.collect()
-    if probe.type == "cuda":
-        import torch
-        torch.cuda.empty_cache()
+    probe.release_cached_memory()
 
 
 def execute(planned: list[Planned], store: RunStore, environment: dict, opts: RunOptions,
             progress: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Measure every planned cell without a record yet; return the records written now."""
     from .backends.torch import TorchLlmRunner
-    from .measure.window import MeasurementWindow
-    from .scenarios.offline import run_offline
 
     done = store.finished_cells()
     total = sum(len(p.cells) for p in planned)
@@ -122,45 +133,36 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
         k += len(p.cells) - len(todo)
         if not todo:
             continue
-        model = runner = build_error = params = None
+        runner = build_error = params = vocab_size = None
         try:
             model = llm_workload.build(p.spec, p.resolved, p.probe.torch_device, opts.trust_remote_code)
-            params = llm_workload.param_count(model)
+            params, vocab_size = llm_workload.param_count(model), model.config.get_text_config().vocab_size
             runner = TorchLlmRunner(model, p.probe)
+            del model
         except Exception as e:  # a model that cannot be built fails each of its cells
             build_error = f"model build failed: {_error_text(e)}"
         for cell in todo:
             k += 1
             started, t0 = now_iso(), time.perf_counter()
-            label = (f"[{k}/{total}] {p.spec.label} {p.spec.backend} {p.probe.name} {p.spec.dtype} "
-                     f"b={cell['batch_size']} p={cell['prompt_len']} o={cell['output_len']}")
-            common = dict(run_id=store.run_id, p=p, cell=cell, environment=environment, opts=opts,
-                          started=started, t0=t0, params=params)
-            if build_error:
-                rec = _cell_record(status="failed", error=build_error, **common)
-            else:
+            error, fields = build_error, {}
+            if error is None:
                 try:
-                    s = p.spec
-                    ids = llm_workload.prompt_tokens(cell["batch_size"], cell["prompt_len"],
-                                                     model.config.get_text_config().vocab_size, s.seed,
-                                                     p.probe.torch_device)
-                    rule = StoppingRule(s.warmup, s.min_iters, s.min_time_s, s.max_time_s)
-                    window = MeasurementWindow(p.probe, p.probe.energy_meter(opts.cpu_watts_per_core))
-                    result = run_offline(runner, ids, cell["output_len"], rule, window)
-                    samples = [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]
-                    rec = _cell_record(status="ok", metrics=result.metrics(), samples=samples,
-                                       runner_info=runner.describe(), stop_reason=result.stop_reason, **common)
+                    fields = _measure(p, runner, vocab_size, cell, opts)
                 except Exception as e:  # OOM or any failure inside the cell: record it, go on
                     if "INFRA_BENCH_DEBUG" in os.environ:
                         traceback.print_exc()
-                    _free_device_memory(p.probe)
-                    rec = _cell_record(status="failed", error=_error_text(e), **common)
+                    error = _error_text(e)
+            if error is not None:
+                _release(p.probe)  # after the except block, so the failed frame's tensors are gone
+            rec = _cell_record(store.run_id, p, cell, environment, opts, "failed" if error else "ok",
+                               started, t0, error=error, params=params, **fields)
             store.append(rec)
             written.append(rec)
-            progress(f"{label} ... {rec['status']} ({rec['duration_s']:.1f} s)"
-                     + (f": {rec['error']}" if rec["error"] else ""))
-        del model, runner
-        _free_device_memory(p.probe)
+            progress(f"[{k}/{total}] {p.spec.label} {p.spec.backend} {p.probe.name} {p.spec.dtype} "
+                     f"b={cell['batch_size']} p={cell['prompt_len']} o={cell['output_len']} ... "
+                     f"{rec['status']} ({rec['duration_s']:.1f} s)" + (f": {error}" if error else ""))
+        del runner
+        _release(p.probe)
     return written
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import ClassVar
 
 import torch
@@ -47,6 +48,9 @@ class DeviceProbe:
     def peak_memory(self) -> dict[str, int | None]:
         return {"device_peak_allocated_bytes": None, "device_peak_reserved_bytes": None}
 
+    def release_cached_memory(self) -> None:
+        """Return the allocator's cached blocks (after a failed cell or a finished model)."""
+
     def used_memory_reader(self) -> Callable[[], int | None] | None:
         """A callable returning device memory in use (NVML-style), or None."""
         return None
@@ -59,3 +63,22 @@ class DeviceProbe:
 
     def describe(self) -> dict:
         return {"name": self.name, "type": self.type, "index": self.index, "timer": self.timer}
+
+
+class TorchModuleProbe(DeviceProbe):
+    """A device driven through a torch.cuda-style module (torch.cuda, torch.npu, torch.mlu, ...)."""
+
+    _mod: ModuleType
+
+    def synchronize(self) -> None:
+        self._mod.synchronize(self.index)
+
+    def reset_peak_memory(self) -> None:
+        self._mod.reset_peak_memory_stats(self.index)
+
+    def peak_memory(self) -> dict[str, int | None]:
+        return {"device_peak_allocated_bytes": self._mod.max_memory_allocated(self.index),
+                "device_peak_reserved_bytes": self._mod.max_memory_reserved(self.index)}
+
+    def release_cached_memory(self) -> None:
+        self._mod.empty_cache()

@@ -8,7 +8,7 @@ import torch
 
 from . import nvml
 from ..measure.energy import CounterMeter, EnergyMeter, PowerIntegratingMeter, UnavailableMeter
-from .base import DeviceProbe
+from .base import TorchModuleProbe
 
 
 def dtypes_for_capability(major: int, minor: int) -> tuple[str, ...]:
@@ -16,11 +16,12 @@ def dtypes_for_capability(major: int, minor: int) -> tuple[str, ...]:
     return ("fp32", "fp16", "bf16") if (major, minor) >= (8, 0) else ("fp32", "fp16")
 
 
-class CudaProbe(DeviceProbe):
+class CudaProbe(TorchModuleProbe):
     type = "cuda"
 
     def __init__(self, index: int | None = None):
         super().__init__(0 if index is None else index)
+        self._mod = torch.cuda
         props = torch.cuda.get_device_properties(self.index)
         self._props = props
         self._nvml = nvml.handle_for_uuid(str(getattr(props, "uuid", "") or ""))
@@ -32,16 +33,6 @@ class CudaProbe(DeviceProbe):
                 else "no GPU is visible to torch"
             return 0, f"torch.cuda.is_available() is False ({build}; torch {torch.__version__})"
         return torch.cuda.device_count(), None
-
-    def synchronize(self) -> None:
-        torch.cuda.synchronize(self.index)
-
-    def reset_peak_memory(self) -> None:
-        torch.cuda.reset_peak_memory_stats(self.index)
-
-    def peak_memory(self) -> dict[str, int | None]:
-        return {"device_peak_allocated_bytes": torch.cuda.max_memory_allocated(self.index),
-                "device_peak_reserved_bytes": torch.cuda.max_memory_reserved(self.index)}
 
     def used_memory_reader(self) -> Callable[[], int | None] | None:
         h = self._nvml

@@ -8,10 +8,10 @@ import importlib
 from types import ModuleType
 
 from ..measure.energy import EnergyMeter, UnavailableMeter
-from .base import DeviceProbe
+from .base import TorchModuleProbe
 
 
-class PluginProbe(DeviceProbe):
+class PluginProbe(TorchModuleProbe):
     package: str  # the pip/import name of the plug-in
 
     @classmethod
@@ -34,16 +34,6 @@ class PluginProbe(DeviceProbe):
     def __init__(self, index: int | None = None):
         super().__init__(0 if index is None else index)
         self._mod = self.module()
-
-    def synchronize(self) -> None:
-        self._mod.synchronize(self.index)
-
-    def reset_peak_memory(self) -> None:
-        self._mod.reset_peak_memory_stats(self.index)
-
-    def peak_memory(self) -> dict[str, int | None]:
-        return {"device_peak_allocated_bytes": self._mod.max_memory_allocated(self.index),
-                "device_peak_reserved_bytes": self._mod.max_memory_reserved(self.index)}
 
     def energy_meter(self, cpu_watts_per_core: float | None = None) -> EnergyMeter:
         return UnavailableMeter(f"no energy reader for {self.type} yet (vendor tools give power, not energy)")
