@@ -66,8 +66,13 @@ def sysinfo(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1)
-@click.option("--backend", help="Execution backend for every spec (default: the spec's, torch).")
-@click.option("--device", help="cpu, cuda, cuda:1, npu, mlu, musa or auto (default: the spec's, auto).")
+@click.option("--backend", help="torch or onnxruntime, for every spec (default: the spec's, torch).")
+@click.option("--device", help="torch: cpu, cuda, cuda:1, npu, mlu, musa or auto (default: the spec's, auto).")
+@click.option("--ep", help="onnxruntime: execution provider, e.g. cpu, cuda, tensorrt, openvino, cann.")
+@click.option("--ep-option", "ep_options", multiple=True, metavar="KEY=VALUE",
+              help="onnxruntime: a provider option (repeatable), e.g. device_id=1.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+              help="Sets the spec's dtype: fp32/fp16/bf16, or int8 (onnxruntime dynamic quantization, cpu).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
@@ -79,16 +84,18 @@ def sysinfo(as_json: bool) -> None:
 @click.option("--cpu-watts-per-core", type=click.FloatRange(min=0, min_open=True),
               help="Watts per busy core for the CPU energy estimate (when RAPL is unreadable).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
-def run(specs, backend, device, out, as_json, resume_id, warmup, min_iters, min_time, max_time,
-        cpu_watts_per_core, trust_remote_code) -> None:
+def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_id, warmup, min_iters, min_time,
+        max_time, cpu_watts_per_core, trust_remote_code) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
     from . import sweep
+    from .backends.onnxruntime.providers import parse_ep_options
     from .paths import data_dir
     from .report.table import format_notes, format_table
     from .spec.loader import load_specs
     from .system import collect
 
-    overrides = {"backend": backend, "device": device, "warmup": warmup, "min_iters": min_iters,
+    overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
+                 "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
     if resume_id:
         if specs or any(v is not None for v in overrides.values()):
@@ -99,7 +106,10 @@ def run(specs, backend, device, out, as_json, resume_id, warmup, min_iters, min_
         paths = list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)]
         loaded = [sweep.apply_overrides(s, overrides) for s in load_specs(paths)]
         opts = sweep.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
-        store, planned = sweep.start_run(loaded, opts)
+
+        def skip(spec, err) -> None:  # the default suite adapts to the backends installed
+            click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
+        store, planned = sweep.start_run(loaded, opts, None if specs else skip)
     click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
                f"{store.folder / 'records.jsonl'}", err=True)
     sweep.execute(planned, store, collect(), opts)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .backends.base import check_backend
-from .devices import check_dtype, select_device
+import importlib
+from types import ModuleType
+
+from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
-from .errors import UserError
+from .errors import MissingDependency, UserError
 from .measure.stopping import StoppingRule
 from .results.schema import Record
 from .results.store import RunStore, new_run_id, now_iso
@@ -48,7 +50,8 @@ class Planned:
 
     def cell_id(self, cell: dict) -> str:
         s = self.spec
-        return (f"{s.label}/{s.backend}/{self.probe.name}/{s.dtype}/"
+        backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
+        return (f"{s.label}/{backend}/{self.probe.name}/{s.dtype}/"
                 f"b{cell['batch_size']}-p{cell['prompt_len']}-o{cell['output_len']}")
 
 
@@ -59,15 +62,24 @@ def apply_overrides(spec: LlmSpec, overrides: dict) -> LlmSpec:
         if given else spec
 
 
-def plan(specs: list[LlmSpec], opts: RunOptions) -> list[Planned]:
-    """Resolve devices and models and check every cell; raises UserError before anything runs."""
+def backend_module(name: str) -> ModuleType:
+    """The backend's build module: check(spec) -> probe, build(spec, resolved, probe, trust) -> Built."""
+    return importlib.import_module(f"infra_bench.backends.{check_backend(name)}.build")
+
+
+def plan(specs: list[LlmSpec], opts: RunOptions,
+         skip: Callable[[LlmSpec, MissingDependency], None] | None = None) -> list[Planned]:
+    """Resolve devices and models and check every cell; raises UserError before anything runs.
+    With `skip`, a spec whose optional backend is not installed is reported to it and left out."""
     planned = []
-    probes: dict[str, DeviceProbe] = {}
     for spec in specs:
-        check_backend(spec.backend)
-        probe = probes.get(spec.device) or select_device(spec.device)
-        probes[spec.device] = probe
-        check_dtype(probe, spec.dtype)
+        try:
+            probe = backend_module(spec.backend).check(spec)
+        except MissingDependency as e:
+            if skip is None:
+                raise
+            skip(spec, e)
+            continue
         resolved = llm_workload.resolve(spec, opts.trust_remote_code)
         llm_workload.check_cells(spec, resolved)
         # Pin `auto` to the device it resolved to, so a resume measures the same device.
@@ -77,15 +89,16 @@ def plan(specs: list[LlmSpec], opts: RunOptions) -> list[Planned]:
 
 
 def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: RunOptions,
-                 status: str, started: str, t0: float, metrics=None, samples=None, error=None,
-                 runner_info=None, params=None, stop_reason=None) -> dict:
+                 status: str, started: str, t0: float, built: Built | None, metrics=None, samples=None,
+                 error=None, stop_reason=None) -> dict:
     s = p.spec
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
+    notes += built.notes if built else []
     rec = Record(
         run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, status=status, error=error,
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,
-        spec=s.model_dump(mode="json"), model={**p.resolved.info, "params": params},
-        cell=cell, backend=runner_info or {"name": s.backend}, device=p.probe.describe(),
+        spec=s.model_dump(mode="json"), model={**p.resolved.info, "params": built.params if built else None},
+        cell=cell, backend=built.info if built else {"name": s.backend}, device=p.probe.describe(),
         settings={"warmup": s.warmup, "min_iters": s.min_iters, "min_time_s": s.min_time_s,
                   "max_time_s": s.max_time_s, "seed": s.seed, "timer": p.probe.timer,
                   "scenario": "offline", "stop_reason": stop_reason, "infra_bench": __version__,
@@ -101,16 +114,18 @@ def _error_text(e: BaseException) -> str:
 
 def _measure(p: Planned, runner, vocab_size: int, cell: dict, opts: RunOptions) -> dict:
     """Run one cell under the stopping rule; return the fields of its ok record."""
+    import torch
+
     from .measure.window import MeasurementWindow
     from .scenarios.offline import run_offline
 
     s = p.spec
-    ids = llm_workload.prompt_tokens(cell["batch_size"], cell["prompt_len"], vocab_size, s.seed,
-                                     p.probe.torch_device)
+    ids = runner.prepare(llm_workload.prompt_tokens(cell["batch_size"], cell["prompt_len"], vocab_size, s.seed,
+                                                    torch.device("cpu")))
     rule = StoppingRule(s.warmup, s.min_iters, s.min_time_s, s.max_time_s)
     window = MeasurementWindow(p.probe, p.probe.energy_meter(opts.cpu_watts_per_core))
     result = run_offline(runner, ids, cell["output_len"], rule, window)
-    return {"metrics": result.metrics(), "runner_info": runner.describe(), "stop_reason": result.stop_reason,
+    return {"metrics": result.metrics(), "stop_reason": result.stop_reason,
             "samples": [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]}
 
 
@@ -122,8 +137,6 @@ def _release(probe: DeviceProbe) -> None:
 def execute(planned: list[Planned], store: RunStore, environment: dict, opts: RunOptions,
             progress: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Measure every planned cell without a record yet; return the records written now."""
-    from .backends.torch import TorchLlmRunner
-
     done = store.finished_cells()
     total = sum(len(p.cells) for p in planned)
     written: list[dict] = []
@@ -133,13 +146,15 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
         k += len(p.cells) - len(todo)
         if not todo:
             continue
-        runner = build_error = params = vocab_size = None
+        built: Built | None = None
         try:
-            model = llm_workload.build(p.spec, p.resolved, p.probe.torch_device, opts.trust_remote_code)
-            params, vocab_size = llm_workload.param_count(model), model.config.get_text_config().vocab_size
-            runner = TorchLlmRunner(model, p.probe)
-            del model
-        except Exception as e:  # a model that cannot be built fails each of its cells
+            built = backend_module(p.spec.backend).build(p.spec, p.resolved, p.probe, opts.trust_remote_code)
+            build_error = built.error
+        except UserError as e:
+            build_error = str(e)
+        except Exception as e:  # a model that cannot be built (or exported) fails each of its cells
+            if "INFRA_BENCH_DEBUG" in os.environ:
+                traceback.print_exc()
             build_error = f"model build failed: {_error_text(e)}"
         for cell in todo:
             k += 1
@@ -147,7 +162,7 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
             error, fields = build_error, {}
             if error is None:
                 try:
-                    fields = _measure(p, runner, vocab_size, cell, opts)
+                    fields = _measure(p, built.runner, built.vocab_size, cell, opts)
                 except Exception as e:  # OOM or any failure inside the cell: record it, go on
                     if "INFRA_BENCH_DEBUG" in os.environ:
                         traceback.print_exc()
@@ -155,13 +170,13 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
             if error is not None:
                 _release(p.probe)  # after the except block, so the failed frame's tensors are gone
             rec = _cell_record(store.run_id, p, cell, environment, opts, "failed" if error else "ok",
-                               started, t0, error=error, params=params, **fields)
+                               started, t0, built, error=error, **fields)
             store.append(rec)
             written.append(rec)
             progress(f"[{k}/{total}] {p.spec.label} {p.spec.backend} {p.probe.name} {p.spec.dtype} "
                      f"b={cell['batch_size']} p={cell['prompt_len']} o={cell['output_len']} ... "
                      f"{rec['status']} ({rec['duration_s']:.1f} s)" + (f": {error}" if error else ""))
-        del runner
+        del built
         _release(p.probe)
     return written
 
@@ -174,8 +189,9 @@ def manifest(run_id: str, planned: list[Planned], opts: RunOptions) -> dict:
                         "trust_remote_code": opts.trust_remote_code}}
 
 
-def start_run(specs: list[LlmSpec], opts: RunOptions) -> tuple[RunStore, list[Planned]]:
-    planned = plan(specs, opts)
+def start_run(specs: list[LlmSpec], opts: RunOptions,
+              skip: Callable[[LlmSpec, MissingDependency], None] | None = None) -> tuple[RunStore, list[Planned]]:
+    planned = plan(specs, opts, skip)
     run_id = new_run_id()
     return RunStore.create(opts.out, run_id, manifest(run_id, planned, opts)), planned
 

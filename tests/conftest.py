@@ -34,6 +34,12 @@ def read_records(out: Path) -> list[dict]:
     return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_export_cache(tmp_path_factory):
+    """ONNX exports go to a per-session folder (inherited by CLI subprocesses), not ~/.cache."""
+    os.environ["INFRA_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path

@@ -1,12 +1,12 @@
 """What every LLM backend provides: run one batched request and report when each token came."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ..errors import UserError, closest
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,24 @@ class RequestTiming:
 
 
 class LlmRunner(Protocol):
+    def prepare(self, input_ids) -> Any:
+        """Move seeded prompt ids (a CPU tensor) to where `run` wants them; not timed."""
+
     def run(self, input_ids, output_len: int) -> RequestTiming: ...
 
     def describe(self) -> dict: ...
+
+
+@dataclass
+class Built:
+    """A backend's runner for one spec, or why there is none. `info` goes into every record
+    of the spec's cells, failed ones included (a parity failure keeps its numbers there)."""
+    runner: LlmRunner | None
+    info: dict
+    params: int | None = None
+    vocab_size: int | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def check_backend(name: str) -> str:

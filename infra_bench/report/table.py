@@ -16,14 +16,17 @@ def _bytes(v) -> str:
     return f"{v / MIB:.0f}" if v else "-"
 
 
-COLUMNS = ("workload", "device", "dtype", "batch", "prompt", "out", "TTFT p50 ms", "TPOT p50 ms",
+COLUMNS = ("workload", "backend", "device", "dtype", "batch", "prompt", "out", "TTFT p50 ms", "TPOT p50 ms",
            "out tok/s", "n", "RSS MiB", "dev MiB", "J/token", "energy source", "status")
 
 
 def record_cells(r: dict) -> list[str]:
     m, c = r.get("metrics") or {}, r["cell"]
     status = r["status"] if r["status"] == "ok" else f"failed: {r.get('error', '')[:60]}"
-    return [r["spec"].get("name") or r["model"].get("arch") or "?", r["device"].get("name", "?"),
+    backend = r["backend"].get("name", "?")
+    if r["spec"].get("backend") == "onnxruntime":
+        backend = f"ort:{r['spec'].get('ep') or 'cpu'}"
+    return [r["spec"].get("name") or r["model"].get("arch") or "?", backend, r["device"].get("name", "?"),
             r["spec"].get("dtype", "?"), str(c["batch_size"]), str(c["prompt_len"]), str(c["output_len"]),
             _ms(m.get("ttft_s")), _ms(m.get("tpot_s")), _num(m.get("output_tokens_per_s"), ".1f"),
             str(m.get("iterations", "-")), _bytes(m.get("host_peak_rss_bytes")),
@@ -46,4 +49,5 @@ def format_notes(records: list[dict]) -> str:
         notes.append("weights: random (built from architecture configs; timing only, outputs meaningless)")
     energy = {(r.get("metrics") or {}).get("energy_note") for r in records} - {None}
     notes += sorted(energy)
+    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith("quantized")})
     return "\n".join(f"note: {n}" for n in notes)

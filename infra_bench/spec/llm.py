@@ -26,9 +26,15 @@ class LlmSpec(BaseModel):
     name: str | None = Field(default=None, description="label for the records; defaults to arch or folder name")
     arch: str | None = Field(default=None, description="built-in architecture id (random weights)")
     model: Path | None = Field(default=None, description="local Hugging Face model folder")
-    dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
+    dtype: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     backend: str = "torch"
     device: str = "auto"
+    ep: str | None = Field(default=None, description="onnxruntime: execution provider (cpu, cuda, ...)")
+    ep_options: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                            description="onnxruntime: provider options")
+    intra_op_threads: int | None = Field(default=None, ge=1, description="onnxruntime: intra-op threads")
+    graph_optimization: Literal["disable", "basic", "extended", "all"] | None = None
+    parity_tolerance: float | None = Field(default=None, ge=0, description="onnxruntime: max relative logit diff")
     batch_size: list[PositiveInt] = Field(default=[1], min_length=1)
     prompt_len: list[PositiveInt] = Field(default=[128], min_length=1)
     output_len: list[Annotated[int, Field(ge=2)]] = Field(default=[32], min_length=1)
@@ -45,6 +51,17 @@ class LlmSpec(BaseModel):
     def _one_model_source(self) -> LlmSpec:
         if (self.arch is None) == (self.model is None):
             raise ValueError("give exactly one of 'arch' (a built-in architecture) or 'model' (a local folder)")
+        return self
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> LlmSpec:
+        ort_only = [f for f in ("ep", "intra_op_threads", "graph_optimization", "parity_tolerance")
+                    if getattr(self, f) is not None] + (["ep_options"] if self.ep_options else [])
+        if self.backend != "onnxruntime" and ort_only:
+            raise ValueError(f"'{ort_only[0]}' applies only to backend onnxruntime; "
+                             f"set backend: onnxruntime (or --backend onnxruntime)")
+        if self.model is not None and Path(self.model).suffix == ".onnx" and self.backend != "onnxruntime":
+            raise ValueError("a .onnx model needs backend onnxruntime (--backend onnxruntime)")
         return self
 
     @property

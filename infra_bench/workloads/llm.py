@@ -49,9 +49,9 @@ class ResolvedModel:
         return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
 
 
-def _hash_checkpoint(folder: Path, files: list[Path]) -> str:
+def _hash_files(files: list[Path]) -> str:
     h = hashlib.sha256()
-    for f in sorted(files + [folder / "config.json"]):
+    for f in sorted(files):
         h.update(f.name.encode())
         with open(f, "rb") as fh:
             while chunk := fh.read(1 << 20):
@@ -73,6 +73,11 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         return ResolvedModel(cfg, {"arch": a.id, "model_type": a.model_type, "weights": "random",
                                    "source": a.source, "params_reference": a.params})
     folder = Path(spec.model)
+    if folder.suffix == ".onnx":
+        if not folder.is_file():
+            raise UserError(f"model file not found: {folder}; give the path to an exported .onnx file")
+        return ResolvedModel(None, {"path": str(folder.resolve()), "format": "onnx", "weights": "checkpoint",
+                                    "weights_hash": _hash_files([folder])})
     if not folder.is_dir():
         raise UserError(f"model path not found: {folder}; give a local Hugging Face folder "
                         f"(config.json + *.safetensors)")
@@ -97,11 +102,13 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
-                               "weights": "checkpoint", "weights_hash": _hash_checkpoint(folder, weights)})
+                               "weights": "checkpoint", "weights_hash": _hash_files(weights + [folder / "config.json"])})
 
 
 def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
+    if resolved.config is None:  # a user .onnx file: its limits are not known
+        return
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
     if limit and longest > limit:
@@ -110,11 +117,12 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
 
 
 def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,
-          trust_remote_code: bool = False) -> torch.nn.Module:
-    """The model in eval mode on `device`: random weights seeded by the spec, or the checkpoint."""
+          trust_remote_code: bool = False, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """The model in eval mode on `device` (in the spec's dtype unless `dtype` is given):
+    random weights seeded by the spec, or the checkpoint."""
     from transformers import AutoModelForCausalLM
 
-    dtype = DTYPES[spec.dtype]
+    dtype = DTYPES[spec.dtype] if dtype is None else dtype
     if resolved.info["weights"] == "random":
         torch.manual_seed(spec.seed)
         with device:  # allocate and initialise directly on the device

@@ -21,6 +21,9 @@ class TorchLlmRunner:
         keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._prefill_kwargs = {"logits_to_keep": 1} if keeps else {}
 
+    def prepare(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return input_ids.to(self.probe.torch_device)
+
     @torch.inference_mode()
     def run(self, input_ids: torch.Tensor, output_len: int) -> RequestTiming:
         from transformers import DynamicCache

@@ -1,0 +1,63 @@
+"""Decode speed of the same tiny Llama on torch-CPU, ORT-CPU fp32 and ORT-CPU int8, in one run.
+
+Decode tokens/s = batch / TPOT (prefill excluded). Arms are rotated round-robin so drift hits
+all; each figure is the median over rounds. Targets from the ONNX Runtime issue: ORT / torch
+at least 3x; int8 / fp32 is reported.
+
+Run: python benchmarks/backend_compare.py [--rounds 5] [--batch 1 4]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--prompt", type=int, default=64)
+    ap.add_argument("--output", type=int, default=64)
+    a = ap.parse_args()
+    os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
+
+    from infra_bench.backends.onnxruntime import build as ort_build
+    from infra_bench.backends.torch import build as torch_build
+    from infra_bench.measure.stopping import StoppingRule
+    from infra_bench.measure.window import MeasurementWindow
+    from infra_bench.scenarios.offline import run_offline
+    from infra_bench.spec import spec_from_dict
+    from infra_bench.workloads import llm
+
+    arms = {}
+    for name, fields in [("torch fp32", {}), ("ort fp32", {"backend": "onnxruntime"}),
+                         ("ort int8", {"backend": "onnxruntime", "dtype": "int8"})]:
+        spec = spec_from_dict({"arch": "llama-tiny", **fields})
+        module = ort_build if spec.backend == "onnxruntime" else torch_build
+        probe = module.check(spec)
+        built = module.build(spec, llm.resolve(spec), probe, False)
+        assert built.error is None, built.error
+        arms[name] = (built.runner, probe, built.vocab_size)
+    rule = StoppingRule(warmup=1, min_iters=a.iters, min_time_s=0)
+    print(f"llama-tiny, prompt {a.prompt}, output {a.output}, {torch.get_num_threads()} threads, "
+          f"{a.rounds} rounds x {a.iters} requests per arm")
+    for batch in a.batch:
+        rates: dict[str, list[float]] = {n: [] for n in arms}
+        for _ in range(a.rounds):
+            for name, (runner, probe, vocab) in arms.items():
+                ids = runner.prepare(llm.prompt_tokens(batch, a.prompt, vocab, 0, torch.device("cpu")))
+                result = run_offline(runner, ids, a.output, rule, MeasurementWindow(probe, probe.energy_meter()))
+                rates[name].append(batch / result.metrics()["tpot_s"]["p50"])
+        med = {n: statistics.median(v) for n, v in rates.items()}
+        print(f"batch {batch}: " + ", ".join(f"{n} {v:.0f} tok/s" for n, v in med.items()))
+        print(f"  ORT fp32 / torch fp32 = {med['ort fp32'] / med['torch fp32']:.2f}x (target >= 3x); "
+              f"ORT int8 / ORT fp32 = {med['ort int8'] / med['ort fp32']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

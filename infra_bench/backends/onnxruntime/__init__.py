@@ -1,0 +1,1 @@
+"""ONNX Runtime: export once (cached), run on any execution provider, parity-checked against torch."""

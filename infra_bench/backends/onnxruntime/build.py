@@ -1,0 +1,111 @@
+"""Planning checks and runner construction for the onnxruntime backend: export (cached),
+optional int8 quantization (cached), session on the chosen EP, parity gate."""
+from __future__ import annotations
+
+import copy
+import importlib.metadata as md
+from pathlib import Path
+
+import torch
+
+from ...devices.base import DeviceProbe
+from ...errors import UserError
+from ...spec.llm import LlmSpec
+from ...workloads import llm as llm_workload
+from ..base import Built
+from . import llm_export
+from .export import cached_export, key_digest
+from .llm import PARITY_TOLERANCE, OrtLlmRunner, ep_probe, make_session, parity
+from .providers import require
+
+QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
+
+
+def check(spec: LlmSpec) -> DeviceProbe:
+    ep = require(spec.ep or "cpu")
+    if spec.dtype == "bf16":
+        raise UserError(f"spec '{spec.label}': bf16 is not supported by the onnxruntime backend; "
+                        f"use fp32, fp16 (GPU execution providers) or int8 (cpu)")
+    if spec.dtype == "fp16" and ep.short == "cpu":
+        raise UserError(f"spec '{spec.label}': fp16 on the cpu execution provider lacks kernels; "
+                        f"use fp32 or int8 on cpu, or fp16 with a GPU provider (--ep cuda)")
+    if spec.dtype == "int8" and ep.short != "cpu":
+        raise UserError(f"spec '{spec.label}': int8 (dynamic quantization) runs on the cpu execution "
+                        f"provider; use --ep cpu, or fp16 on {ep.short}")
+    probe = ep_probe(ep, spec.ep_options)
+    if spec.device not in ("auto", probe.name):
+        raise UserError(f"spec '{spec.label}': with the onnxruntime backend the execution provider picks the "
+                        f"device ({ep.short} -> {probe.name}); drop device/--device or choose --ep")
+    if spec.model is not None and Path(spec.model).suffix == ".onnx" and Path(spec.model).is_file():
+        layout = llm_export.read_layout(*llm_export.graph_io(Path(spec.model)), spec.model)
+        file_dtype = {"float32": "fp32", "float16": "fp16"}.get(layout.kv_dtype, layout.kv_dtype)
+        if spec.dtype != "int8" and spec.dtype != file_dtype:
+            raise UserError(f"{spec.model}: the file is {file_dtype} but the spec asks for {spec.dtype}; "
+                            f"set dtype: {file_dtype} (or int8 to quantize it)")
+    return probe
+
+
+def _versions() -> dict:
+    return {name: md.version(name) for name in ("torch", "transformers", "onnx")}
+
+
+def _export(spec: LlmSpec, resolved, model: torch.nn.Module) -> tuple[Path, dict, llm_export.LlmIoLayout]:
+    export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
+    layout = llm_export.layout_from_config(resolved.config, export_dtype)
+    weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
+    key = {"what": "llm", "wrapper": llm_export.WRAPPER_VERSION, "exporter": llm_export.EXPORTER,
+           "opset": llm_export.OPSET, "config": resolved.config.to_dict(), "weights": weights,
+           "dtype": str(export_dtype), **_versions()}
+    source = model if export_dtype == torch.float32 else copy.deepcopy(model).to(export_dtype)
+    entry = cached_export(key, lambda path: llm_export.export_llm(source, layout, path))
+    info = {"exporter": llm_export.EXPORTER, "opset": llm_export.OPSET, "path": str(entry.path),
+            "cache_key": key_digest(key), "cache_hit": entry.cache_hit, "export_s": entry.build_s,
+            "rebuilt_reason": entry.rebuilt_reason}
+    return entry.path, info, layout
+
+
+def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:
+    key = {"what": "int8-dynamic", "source": base_key, "onnxruntime": md.version("onnxruntime"),
+           "onnx": md.version("onnx")}
+    entry = cached_export(key, lambda path: llm_export.quantize_int8(src, path))
+    return entry.path, {"method": "dynamic int8 (QInt8 weights)", "path": str(entry.path),
+                        "cache_hit": entry.cache_hit, "quantize_s": entry.build_s}
+
+
+def build(spec: LlmSpec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+    ep = require(spec.ep or "cpu")
+    user_file = resolved.info.get("format") == "onnx"
+    model = None
+    info: dict = {"name": "onnxruntime", "requested_ep": ep.short, "ep_options": dict(spec.ep_options)}
+    notes: list[str] = []
+    if user_file:
+        path = Path(resolved.info["path"])
+        layout = llm_export.read_layout(*llm_export.graph_io(path), path)
+        info["export"] = {"user_file": str(path)}
+        params = None
+    else:
+        model = llm_workload.build(spec, resolved, torch.device("cpu"), trust_remote_code, dtype=torch.float32)
+        params = llm_workload.param_count(model)
+        path, info["export"], layout = _export(spec, resolved, model)
+    info["quantization"] = None
+    if spec.dtype == "int8":
+        path, info["quantization"] = _quantize(path, info["export"].get("cache_key") or resolved.info["weights_hash"])
+        notes.append(QUANT_NOTE)
+    session, info["session_options"] = make_session(path, ep, spec.ep_options, spec.intra_op_threads,
+                                                    spec.graph_optimization or "all")
+    runner = OrtLlmRunner(session, layout, ep, spec.ep_options, probe, info)
+    vocab = layout.vocab_size or 100
+    if model is None:
+        info["parity"] = {"checked": False, "reason": "no torch reference for a user .onnx file"}
+        if layout.vocab_size is None:
+            notes.append("prompt token ids drawn from 0..99: the file's vocabulary size is not fixed in its graph")
+        return Built(runner, runner.describe(), params, vocab, notes=notes)
+    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
+    info["parity"] = {**parity(model, runner, vocab, spec.seed), "tolerance": tolerance}
+    del model
+    p = info["parity"]
+    error = None
+    if p["max_rel_diff"] > tolerance:
+        error = (f"parity gate failed: max_rel_diff {p['max_rel_diff']:.3g} > tolerance {tolerance:.3g} "
+                 f"(max_abs_diff {p['max_abs_diff']:.3g}, top-1 agreement {p['top1_agreement']:.0%})")
+    return Built(None if error else runner, runner.describe(), params, vocab, error, notes)

@@ -1,0 +1,157 @@
+"""The ONNX Runtime LLM runner: greedy prefill + decode over the KV-cache graph, with IO binding.
+
+Inputs are bound from host memory; the present KV tensors stay where the EP put them (device
+memory on GPU EPs) and are fed back as the next step's past; logits come back to the host for
+the greedy choice, as a server's sampler would need them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...devices.base import DeviceProbe
+from ...devices.cpu import CpuProbe
+from ...measure.energy import EnergyMeter, UnavailableMeter
+from ..base import RequestTiming
+from .llm_export import LlmIoLayout
+from .providers import GRAPH_OPT, Ep, import_ort, short_names
+
+# Largest accepted max|ort - torch| / max|torch| over the checked logits, per precision.
+PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2, "int8": 0.15}
+BINDING_DEVICE = {"cuda": "cuda", "tensorrt": "cuda", "rocm": "cuda", "migraphx": "cuda", "cann": "cann"}
+
+
+def make_session(path, ep: Ep, ep_options: dict, threads: int | None, graph_optimization: str):
+    ort = import_ort()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_optimization])
+    if threads:
+        so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    providers = [(ep.provider, dict(ep_options))]
+    if ep.short != "cpu":
+        providers.append(("CPUExecutionProvider", {}))  # for nodes the EP does not take
+    session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    options = {"intra_op_num_threads": so.intra_op_num_threads, "graph_optimization_level": graph_optimization,
+               "provider_options": session.get_provider_options()}
+    return session, options
+
+
+class EpProbe(DeviceProbe):
+    """Measures an ORT execution provider's device. ORT's own allocator is invisible to torch, so
+    allocator peaks are null; NVML used memory and energy come from the torch probe when present."""
+
+    timer = "perf_counter_ns (ORT run returns after the device finished)"
+
+    def __init__(self, ep: Ep, device_id: int, base: DeviceProbe | None, why_no_base: str | None = None):
+        super().__init__(device_id)
+        self.ep, self.base, self._why = ep, base, why_no_base
+        self.type = ep.device_family
+
+    def used_memory_reader(self):
+        return self.base.used_memory_reader() if self.base else None
+
+    def energy_meter(self, cpu_watts_per_core=None) -> EnergyMeter:
+        if self.base is None:
+            return UnavailableMeter(f"no meter for {self.name}: {self._why}")
+        return self.base.energy_meter(cpu_watts_per_core)
+
+    def describe(self) -> dict:
+        info = self.base.describe() if self.base else {"name": self.name, "type": self.type, "index": self.index}
+        return {**info, "timer": self.timer, "execution_provider": self.ep.provider}
+
+
+def ep_probe(ep: Ep, ep_options: dict) -> DeviceProbe:
+    if ep.device_family == "cpu":
+        return CpuProbe()
+    from ...devices import select_device
+    from ...errors import UserError
+    device_id = int(ep_options.get("device_id", 0))
+    try:
+        return EpProbe(ep, device_id, select_device(f"{ep.device_family}:{device_id}"))
+    except UserError as e:
+        return EpProbe(ep, device_id, None, str(e).split(": ", 1)[-1])
+
+
+class OrtLlmRunner:
+    def __init__(self, session, layout: LlmIoLayout, ep: Ep, ep_options: dict, probe: DeviceProbe,
+                 info: dict):
+        self.session, self.layout, self.probe, self.info = session, layout, probe, info
+        self._dev = BINDING_DEVICE.get(ep.short, "cpu")
+        self._dev_id = int(ep_options.get("device_id", 0))
+        self._past_names, self._present_names = layout.past_names(), layout.present_names()
+        self._kv_dtype = np.dtype(layout.kv_dtype)
+
+    def prepare(self, input_ids: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(input_ids.cpu().numpy().astype(np.int64))
+
+    def _step(self, tokens: np.ndarray, past, past_len: int):
+        """One forward: `tokens` [B, S] after `past_len` cached positions; returns (logits[B, V], present)."""
+        b, s = tokens.shape
+        io = self.session.io_binding()
+        io.bind_cpu_input("input_ids", tokens)
+        io.bind_cpu_input("attention_mask", np.ones((b, past_len + s), dtype=np.int64))
+        io.bind_cpu_input("position_ids", np.ascontiguousarray(
+            np.broadcast_to(np.arange(past_len, past_len + s, dtype=np.int64), (b, s))))
+        if past is None:
+            empty = np.zeros((b, self.layout.kv_heads, 0, self.layout.head_dim), dtype=self._kv_dtype)
+            for name in self._past_names:
+                io.bind_cpu_input(name, empty)
+        else:
+            for name, value in zip(self._past_names, past):
+                io.bind_ortvalue_input(name, value)
+        io.bind_output("logits", "cpu")
+        for name in self._present_names:
+            io.bind_output(name, self._dev, self._dev_id)
+        self.session.run_with_iobinding(io)
+        outs = io.get_outputs()
+        return outs[0].numpy()[:, -1, :], outs[1:]
+
+    def run(self, input_ids: np.ndarray, output_len: int) -> RequestTiming:
+        now = self.probe.now_ns
+        stamps: list[int] = []
+        b, p = input_ids.shape
+        start = now()
+        logits, past = self._step(input_ids, None, 0)
+        token = logits.argmax(axis=-1).astype(np.int64)[:, None]
+        stamps.append(now())
+        for k in range(output_len - 1):
+            logits, past = self._step(token, past, p + k)
+            token = logits.argmax(axis=-1).astype(np.int64)[:, None]
+            stamps.append(now())
+        return RequestTiming(start, tuple(stamps), b, p)
+
+    def describe(self) -> dict:
+        ort = import_ort()
+        return {"name": "onnxruntime", "version": ort.__version__,
+                "providers": short_names(self.session.get_providers()),
+                "loop": "manual greedy prefill+decode, IO binding", "prefill_logits": "last position",
+                **self.info}
+
+
+@torch.inference_mode()
+def parity(model: torch.nn.Module, runner: OrtLlmRunner, vocab_size: int, seed: int,
+           batch: int = 2, prompt: int = 16, decode_steps: int = 3) -> dict:
+    """Logits of torch (fp32 reference) and ORT on the same tokens: prefill plus a few decode
+    steps, both fed torch's greedy tokens so they cannot drift apart."""
+    from transformers import DynamicCache
+
+    from ...workloads.llm import prompt_tokens
+    ids = prompt_tokens(batch, prompt, vocab_size, seed, torch.device("cpu"))
+    out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True, logits_to_keep=1)
+    ref = [out.logits[:, -1, :].float().numpy()]
+    got_logits, past = runner._step(runner.prepare(ids), None, 0)
+    got = [got_logits]
+    for k in range(decode_steps):
+        token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+        ref.append(out.logits[:, -1, :].float().numpy())
+        got_logits, past = runner._step(token.numpy().astype(np.int64), past, prompt + k)
+        got.append(got_logits)
+    r, g = np.stack(ref), np.stack(got).astype(np.float32)
+    max_abs = float(np.abs(g - r).max())
+    scale = float(np.abs(r).max()) or 1.0
+    return {"checked": True, "max_abs_diff": max_abs, "max_rel_diff": max_abs / scale,
+            "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),
+            "inputs": f"batch {batch}, prompt {prompt}, prefill + {decode_steps} decode steps",
+            "reference": "torch fp32 on cpu", "definition": "max_rel_diff = max|ort - torch| / max|torch|"}

@@ -1,0 +1,26 @@
+"""Planning checks and runner construction for the torch backend."""
+from __future__ import annotations
+
+from ...devices import check_dtype, select_device
+from ...devices.base import DeviceProbe
+from ...errors import UserError
+from ...spec.llm import LlmSpec
+from ...workloads import llm as llm_workload
+from ..base import Built
+from .llm import TorchLlmRunner
+
+
+def check(spec: LlmSpec) -> DeviceProbe:
+    if spec.dtype == "int8":
+        raise UserError(f"spec '{spec.label}': int8 is dynamic quantization in ONNX Runtime; "
+                        f"use --backend onnxruntime, or dtype fp32/fp16/bf16 with torch")
+    probe = select_device(spec.device)
+    check_dtype(probe, spec.dtype)
+    return probe
+
+
+def build(spec: LlmSpec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+    model = llm_workload.build(spec, resolved, probe.torch_device, trust_remote_code)
+    runner = TorchLlmRunner(model, probe)
+    return Built(runner, runner.describe(), llm_workload.param_count(model),
+                 model.config.get_text_config().vocab_size)

@@ -1,0 +1,173 @@
+"""The onnxruntime backend: cached export, parity gate, EP errors, user .onnx files, int8."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from infra_bench.backends.onnxruntime import build as ort_build
+from infra_bench.backends.onnxruntime.export import cached_export
+from infra_bench.backends.onnxruntime.providers import parse_ep_options
+from infra_bench.devices import select_device
+from infra_bench.errors import UserError
+from infra_bench.spec import spec_from_dict
+from infra_bench.workloads import llm
+from .conftest import read_records, run_cli, write_spec
+
+ORT = {"backend": "onnxruntime"}
+
+
+def _build(spec_fields: dict, monkeypatch, cache: Path):
+    monkeypatch.setenv("INFRA_BENCH_CACHE", str(cache))
+    spec = spec_from_dict({"arch": "llama-tiny", **ORT, **spec_fields})
+    probe = ort_build.check(spec)
+    return ort_build.build(spec, llm.resolve(spec), probe, False)
+
+
+def test_export_is_cached_and_a_truncated_entry_is_rebuilt(tmp_path: Path, monkeypatch):
+    first = _build({}, monkeypatch, tmp_path)
+    assert first.error is None and first.info["export"]["cache_hit"] is False
+    assert first.info["export"]["export_s"] > 0
+    second = _build({}, monkeypatch, tmp_path)
+    assert second.info["export"]["cache_hit"] is True and second.info["export"]["export_s"] is None
+    model = Path(second.info["export"]["path"])
+    model.write_bytes(model.read_bytes()[:1000])  # a partial file
+    third = _build({}, monkeypatch, tmp_path)
+    assert third.info["export"]["cache_hit"] is False
+    assert third.info["export"]["rebuilt_reason"] == "model.onnx has the wrong size"
+    assert third.error is None  # the rebuilt model passes parity again
+
+
+def test_a_crashed_export_leaves_no_entry(tmp_path: Path):
+    def half_written(path: Path):
+        path.write_bytes(b"partial")
+        raise RuntimeError("exporter died")
+    with pytest.raises(RuntimeError):
+        cached_export({"k": 1}, half_written, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    entry = cached_export({"k": 1}, lambda p: p.write_bytes(b"ok"), tmp_path)
+    assert not entry.cache_hit and entry.path.read_bytes() == b"ok"
+    (entry.path.parent / "meta.json").unlink()  # an entry without its meta is incomplete
+    again = cached_export({"k": 1}, lambda p: p.write_bytes(b"ok"), tmp_path)
+    assert not again.cache_hit and again.rebuilt_reason == "meta.json missing or unreadable"
+
+
+def test_parity_gate_passes_at_fp32(tmp_path: Path, monkeypatch):
+    built = _build({}, monkeypatch, tmp_path)
+    p = built.info["parity"]
+    assert p["checked"] and p["max_rel_diff"] < p["tolerance"] == 1e-4 and p["top1_agreement"] == 1.0
+    assert built.runner is not None and built.info["providers"] == ["cpu"]
+
+
+def test_parity_gate_fails_visibly_with_an_impossible_tolerance(tmp: Path):
+    write_spec(tmp, "s.yaml", **ORT, parity_tolerance=0.0)
+    p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    (rec,) = read_records(tmp / "res")
+    assert rec["status"] == "failed" and rec["metrics"] is None
+    assert rec["error"].startswith("parity gate failed: max_rel_diff")
+    assert rec["backend"]["parity"]["max_abs_diff"] > 0 and rec["backend"]["parity"]["tolerance"] == 0.0
+
+
+def test_ort_run_records_providers_and_coherent_timings(tmp: Path):
+    write_spec(tmp, "s.yaml", **ORT, batch_size=[2])
+    p = run_cli("run", "s.yaml", "--out", "res", "--ep", "cpu", "--ep-option", "arena_extend_strategy=kSameAsRequested",
+                cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "ort:cpu" in p.stdout
+    (rec,) = read_records(tmp / "res")
+    b = rec["backend"]
+    assert b["name"] == "onnxruntime" and b["providers"] == ["cpu"] and b["version"]
+    assert b["ep_options"] == {"arena_extend_strategy": "kSameAsRequested"}  # as requested
+    assert "CPUExecutionProvider" in b["session_options"]["provider_options"]  # as the session reports
+    assert rec["cell_id"].split("/")[1] == "onnxruntime-cpu"
+    for s in rec["samples"]:
+        assert len(s["itl_s"]) == 7 and 0 < s["ttft_s"] < s["e2e_s"]
+
+
+def test_int8_is_quantized_flagged_and_within_its_tolerance(tmp: Path):
+    write_spec(tmp, "s.yaml", **ORT)
+    p = run_cli("run", "s.yaml", "--out", "res", "--precision", "int8", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "quantized: dynamic int8" in p.stdout
+    (rec,) = read_records(tmp / "res")
+    assert rec["spec"]["dtype"] == "int8" and rec["backend"]["quantization"]["method"].startswith("dynamic int8")
+    assert any(n.startswith("quantized") for n in rec["notes"])
+    assert 1e-4 < rec["backend"]["parity"]["max_rel_diff"] < 0.15  # really quantized, still close
+
+
+def test_unavailable_and_unknown_execution_providers(tmp: Path):
+    import onnxruntime
+    write_spec(tmp, "s.yaml", **ORT)
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        p = run_cli("run", "s.yaml", "--ep", "cuda", cwd=tmp)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+        assert "execution provider 'cuda' (CUDAExecutionProvider) is not available" in p.stderr
+        assert "available: " in p.stderr and "install onnxruntime-gpu" in p.stderr
+    p = run_cli("run", "s.yaml", "--ep", "cdua", cwd=tmp)
+    assert p.returncode == 2 and "unknown execution provider 'cdua' (did you mean 'cuda'?)" in p.stderr
+
+
+def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Path, monkeypatch):
+    built = _build({}, monkeypatch, tmp_path / "cache")
+    shutil.copy(built.info["export"]["path"], tmp / "mine.onnx")
+    write_spec(tmp, "s.yaml", **ORT, arch=None, model="mine.onnx", name="mine")
+    p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (rec,) = read_records(tmp / "res")
+    assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
+    assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
+
+    torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(tmp / "wrong.onnx"), dynamo=False,
+                      input_names=["x"], output_names=["y"])
+    write_spec(tmp, "w.yaml", **ORT, arch=None, model="wrong.onnx")
+    p = run_cli("run", "w.yaml", cwd=tmp)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert "do not follow the LLM convention: missing input_ids" in p.stderr and "found inputs: x" in p.stderr
+    (tmp / "junk.onnx").write_bytes(b"not a model")
+    write_spec(tmp, "j.yaml", **ORT, arch=None, model="junk.onnx")
+    p = run_cli("run", "j.yaml", cwd=tmp)
+    assert p.returncode == 2 and "not a readable ONNX model" in p.stderr
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"dtype": "int8"}, "int8 is dynamic quantization in ONNX Runtime"),
+    ({**ORT, "dtype": "bf16"}, "bf16 is not supported by the onnxruntime backend"),
+    ({**ORT, "dtype": "fp16"}, "fp16 on the cpu execution provider lacks kernels"),
+    ({**ORT, "device": "cuda"}, "the execution provider picks the device"),
+])
+def test_precision_and_device_combinations_are_checked(fields, message):
+    spec = spec_from_dict({"arch": "llama-tiny", **fields})
+    from infra_bench import sweep
+    with pytest.raises(UserError, match=message):
+        sweep.backend_module(spec.backend).check(spec)
+
+
+def test_ort_only_fields_and_ep_options_are_validated():
+    with pytest.raises(UserError, match="'ep' applies only to backend onnxruntime"):
+        spec_from_dict({"arch": "llama-tiny", "ep": "cuda"})
+    with pytest.raises(UserError, match="a .onnx model needs backend onnxruntime"):
+        spec_from_dict({"model": "x.onnx"})
+    assert parse_ep_options(["device_id=1", "a = b"]) == {"device_id": "1", "a": "b"}
+    with pytest.raises(UserError, match="--ep-option 'oops' is not key=value"):
+        parse_ep_options(["oops"])
+    assert json.dumps(select_device("cpu").describe())
+
+
+def _without_onnx(*args: str) -> tuple[str, ...]:
+    """python -c arguments that run the CLI as if the onnx package were not installed."""
+    return ("-c", "import sys, runpy; sys.modules['onnx'] = None; "
+                  f"sys.argv = ['infra-bench', *{list(args)!r}]; runpy.run_module('infra_bench', run_name='__main__')")
+
+
+def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
+    fast = ("--min-iters", "1", "--min-time", "0", "--warmup", "0")
+    p = run_cli(cwd=tmp, python_args=_without_onnx("run", "--out", "res", *fast))
+    assert p.returncode == 0, p.stderr
+    assert "note: skipping 'llama-tiny-ort' from the default suite: the onnxruntime backend needs onnx" in p.stderr
+    assert {r["spec"]["backend"] for r in read_records(tmp / "res")} == {"torch"}
+    write_spec(tmp, "s.yaml", **ORT)
+    p = run_cli(cwd=tmp, python_args=_without_onnx("run", "s.yaml"))
+    assert p.returncode == 2 and p.stderr.strip() == \
+        "error: the onnxruntime backend needs onnx: pip install 'infra-bench[onnx]'"
