@@ -26,9 +26,14 @@ from .errors import MissingDependency, UserError
 from .measure.stopping import StoppingRule
 from .results.schema import Record
 from .results.store import RunStore, new_run_id, now_iso
-from .spec.llm import LlmSpec
+from .spec.common import RunSpec
 from .spec.loader import spec_from_dict
+from .workloads import diffusion as diffusion_workload
 from .workloads import llm as llm_workload
+
+# kind -> module with resolve(spec, trust), check_cells(spec, resolved), measure(...)
+WORKLOADS: dict[str, ModuleType] = {"llm": llm_workload, "diffusion": diffusion_workload}
+CELL_KEYS = {"batch_size": "b", "prompt_len": "p", "output_len": "o", "resolution": "r", "steps": "s"}
 
 RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense models, but outputs are "
                        "meaningless and output length is forced")
@@ -43,19 +48,22 @@ class RunOptions:
 
 @dataclass
 class Planned:
-    spec: LlmSpec
+    spec: RunSpec
     probe: DeviceProbe
-    resolved: llm_workload.ResolvedModel
+    resolved: object
     cells: list[dict] = field(default_factory=list)
 
     def cell_id(self, cell: dict) -> str:
         s = self.spec
         backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
-        return (f"{s.label}/{backend}/{self.probe.name}/{s.dtype}/"
-                f"b{cell['batch_size']}-p{cell['prompt_len']}-o{cell['output_len']}")
+        shape = "-".join(f"{CELL_KEYS.get(k, k)}{v}" for k, v in cell.items())
+        return f"{s.label}/{backend}/{self.probe.name}/{s.dtype}/{shape}"
+
+    def describe_cell(self, cell: dict) -> str:
+        return " ".join(f"{CELL_KEYS.get(k, k)}={v}" for k, v in cell.items())
 
 
-def apply_overrides(spec: LlmSpec, overrides: dict) -> LlmSpec:
+def apply_overrides(spec: RunSpec, overrides: dict) -> RunSpec:
     """A new, re-validated spec with CLI values (those not None) replacing the file's."""
     given = {k: v for k, v in overrides.items() if v is not None}
     return spec_from_dict({**spec.model_dump(mode="json", exclude_none=True), **given}, f"spec '{spec.label}'") \
@@ -67,21 +75,22 @@ def backend_module(name: str) -> ModuleType:
     return importlib.import_module(f"infra_bench.backends.{check_backend(name)}.build")
 
 
-def plan(specs: list[LlmSpec], opts: RunOptions,
-         skip: Callable[[LlmSpec, MissingDependency], None] | None = None) -> list[Planned]:
+def plan(specs: list[RunSpec], opts: RunOptions,
+         skip: Callable[[RunSpec, MissingDependency], None] | None = None) -> list[Planned]:
     """Resolve devices and models and check every cell; raises UserError before anything runs.
     With `skip`, a spec whose optional backend is not installed is reported to it and left out."""
     planned = []
     for spec in specs:
+        workload = WORKLOADS[spec.kind]
         try:
             probe = backend_module(spec.backend).check(spec)
+            resolved = workload.resolve(spec, opts.trust_remote_code)
         except MissingDependency as e:
             if skip is None:
                 raise
             skip(spec, e)
             continue
-        resolved = llm_workload.resolve(spec, opts.trust_remote_code)
-        llm_workload.check_cells(spec, resolved)
+        workload.check_cells(spec, resolved)
         # Pin `auto` to the device it resolved to, so a resume measures the same device.
         spec = spec.model_copy(update={"device": probe.name})
         planned.append(Planned(spec, probe, resolved, spec.cells()))
@@ -112,21 +121,14 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
-def _measure(p: Planned, runner, vocab_size: int, cell: dict, opts: RunOptions) -> dict:
+def _measure(p: Planned, built: Built, cell: dict, opts: RunOptions) -> dict:
     """Run one cell under the stopping rule; return the fields of its ok record."""
-    import torch
-
     from .measure.window import MeasurementWindow
-    from .scenarios.offline import run_offline
 
     s = p.spec
-    ids = runner.prepare(llm_workload.prompt_tokens(cell["batch_size"], cell["prompt_len"], vocab_size, s.seed,
-                                                    torch.device("cpu")))
     rule = StoppingRule(s.warmup, s.min_iters, s.min_time_s, s.max_time_s)
     window = MeasurementWindow(p.probe, p.probe.energy_meter(opts.cpu_watts_per_core))
-    result = run_offline(runner, ids, cell["output_len"], rule, window)
-    return {"metrics": result.metrics(), "stop_reason": result.stop_reason,
-            "samples": [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]}
+    return WORKLOADS[s.kind].measure(s, p.resolved, built, cell, window, rule)
 
 
 def _release(probe: DeviceProbe) -> None:
@@ -162,7 +164,7 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
             error, fields = build_error, {}
             if error is None:
                 try:
-                    fields = _measure(p, built.runner, built.vocab_size, cell, opts)
+                    fields = _measure(p, built, cell, opts)
                 except Exception as e:  # OOM or any failure inside the cell: record it, go on
                     if "INFRA_BENCH_DEBUG" in os.environ:
                         traceback.print_exc()
@@ -174,7 +176,7 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
             store.append(rec)
             written.append(rec)
             progress(f"[{k}/{total}] {p.spec.label} {p.spec.backend} {p.probe.name} {p.spec.dtype} "
-                     f"b={cell['batch_size']} p={cell['prompt_len']} o={cell['output_len']} ... "
+                     f"{p.describe_cell(cell)} ... "
                      f"{rec['status']} ({rec['duration_s']:.1f} s)" + (f": {error}" if error else ""))
         del built
         _release(p.probe)
@@ -189,8 +191,8 @@ def manifest(run_id: str, planned: list[Planned], opts: RunOptions) -> dict:
                         "trust_remote_code": opts.trust_remote_code}}
 
 
-def start_run(specs: list[LlmSpec], opts: RunOptions,
-              skip: Callable[[LlmSpec, MissingDependency], None] | None = None) -> tuple[RunStore, list[Planned]]:
+def start_run(specs: list[RunSpec], opts: RunOptions,
+              skip: Callable[[RunSpec, MissingDependency], None] | None = None) -> tuple[RunStore, list[Planned]]:
     planned = plan(specs, opts, skip)
     run_id = new_run_id()
     return RunStore.create(opts.out, run_id, manifest(run_id, planned, opts)), planned

@@ -155,19 +155,22 @@ def test_ort_only_fields_and_ep_options_are_validated():
     assert json.dumps(select_device("cpu").describe())
 
 
-def _without_onnx(*args: str) -> tuple[str, ...]:
-    """python -c arguments that run the CLI as if the onnx package were not installed."""
-    return ("-c", "import sys, runpy; sys.modules['onnx'] = None; "
+def _without(modules: list[str], *args: str) -> tuple[str, ...]:
+    """python -c arguments that run the CLI as if `modules` were not installed."""
+    block = "; ".join(f"sys.modules[{m!r}] = None" for m in modules)
+    return ("-c", f"import sys, runpy; {block}; "
                   f"sys.argv = ['infra-bench', *{list(args)!r}]; runpy.run_module('infra_bench', run_name='__main__')")
 
 
 def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     fast = ("--min-iters", "1", "--min-time", "0", "--warmup", "0")
-    p = run_cli(cwd=tmp, python_args=_without_onnx("run", "--out", "res", *fast))
+    p = run_cli(cwd=tmp, python_args=_without(["onnx", "diffusers"], "run", "--out", "res", *fast))
     assert p.returncode == 0, p.stderr
     assert "note: skipping 'llama-tiny-ort' from the default suite: the onnxruntime backend needs onnx" in p.stderr
-    assert {r["spec"]["backend"] for r in read_records(tmp / "res")} == {"torch"}
+    assert "note: skipping 'sd-tiny' from the default suite: diffusion workloads need diffusers" in p.stderr
+    records = read_records(tmp / "res")
+    assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm"}
     write_spec(tmp, "s.yaml", **ORT)
-    p = run_cli(cwd=tmp, python_args=_without_onnx("run", "s.yaml"))
+    p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
     assert p.returncode == 2 and p.stderr.strip() == \
         "error: the onnxruntime backend needs onnx: pip install 'infra-bench[onnx]'"

@@ -1,49 +1,87 @@
-"""The terminal summary table of a run's records."""
+"""Terminal summary tables of a run's records, one table per workload kind."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 MIB = 1024 * 1024
 
 
-def _ms(summary: dict | None, stat: str = "p50") -> str:
-    return f"{summary[stat] * 1000:.2f}" if summary else "-"
+def _stat(summary: dict | None, scale: float, fmt: str, stat: str = "p50") -> str:
+    return format(summary[stat] * scale, fmt) if summary else "-"
 
 
 def _num(v, fmt: str) -> str:
     return format(v, fmt) if v is not None else "-"
 
 
-def _bytes(v) -> str:
+def _mib(v) -> str:
     return f"{v / MIB:.0f}" if v else "-"
 
 
-COLUMNS = ("workload", "backend", "device", "dtype", "batch", "prompt", "out", "TTFT p50 ms", "TPOT p50 ms",
-           "out tok/s", "n", "RSS MiB", "dev MiB", "J/token", "energy source", "status")
-
-
-def record_cells(r: dict) -> list[str]:
-    m, c = r.get("metrics") or {}, r["cell"]
-    status = r["status"] if r["status"] == "ok" else f"failed: {r.get('error', '')[:60]}"
-    backend = r["backend"].get("name", "?")
+def _backend(r: dict) -> str:
     if r["spec"].get("backend") == "onnxruntime":
-        backend = f"ort:{r['spec'].get('ep') or 'cpu'}"
-    return [r["spec"].get("name") or r["model"].get("arch") or "?", backend, r["device"].get("name", "?"),
-            r["spec"].get("dtype", "?"), str(c["batch_size"]), str(c["prompt_len"]), str(c["output_len"]),
-            _ms(m.get("ttft_s")), _ms(m.get("tpot_s")), _num(m.get("output_tokens_per_s"), ".1f"),
-            str(m.get("iterations", "-")), _bytes(m.get("host_peak_rss_bytes")),
-            _bytes(m.get("device_peak_allocated_bytes")), _num(m.get("j_per_token"), ".4f"),
-            m.get("energy_source", "-"), status]
+        return f"ort:{r['spec'].get('ep') or 'cpu'}"
+    return r["backend"].get("name", "?")
 
 
-def format_table(records: list[dict]) -> str:
-    rows = [list(COLUMNS)] + [record_cells(r) for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+Column = tuple[str, Callable[[dict, dict, dict], str]]  # header, (record, metrics, cell) -> text
+
+KIND_COLUMNS: dict[str, list[Column]] = {
+    "llm": [
+        ("prompt", lambda r, m, c: str(c["prompt_len"])),
+        ("out", lambda r, m, c: str(c["output_len"])),
+        ("TTFT p50 ms", lambda r, m, c: _stat(m.get("ttft_s"), 1e3, ".2f")),
+        ("TPOT p50 ms", lambda r, m, c: _stat(m.get("tpot_s"), 1e3, ".2f")),
+        ("out tok/s", lambda r, m, c: _num(m.get("output_tokens_per_s"), ".1f")),
+    ],
+    "diffusion": [
+        ("res", lambda r, m, c: str(c["resolution"])),
+        ("steps", lambda r, m, c: str(c["steps"])),
+        ("step p50 ms", lambda r, m, c: _stat(m.get("step_s"), 1e3, ".1f")),
+        ("text ms", lambda r, m, c: _stat(m.get("text_encode_s"), 1e3, ".1f")),
+        ("VAE ms", lambda r, m, c: _stat(m.get("vae_decode_s"), 1e3, ".1f")),
+        ("image p50 s", lambda r, m, c: _stat(m.get("image_s"), 1, ".3f")),
+        ("images/s", lambda r, m, c: _num(m.get("images_per_s"), ".2f")),
+        ("GFLOP/image", lambda r, m, c: _num(m["flops_per_image"] / 1e9 if m.get("flops_per_image") else None, ".1f")),
+    ],
+}
+ENERGY_UNIT = {"llm": "token", "diffusion": "image"}
+
+
+def _columns(kind: str) -> list[Column]:
+    unit = ENERGY_UNIT.get(kind, "unit")
+    return [
+        ("workload", lambda r, m, c: r["spec"].get("name") or r["model"].get("arch") or "?"),
+        ("backend", lambda r, m, c: _backend(r)),
+        ("device", lambda r, m, c: r["device"].get("name", "?")),
+        ("dtype", lambda r, m, c: r["spec"].get("dtype", "?")),
+        ("batch", lambda r, m, c: str(c["batch_size"])),
+        *KIND_COLUMNS.get(kind, []),
+        ("n", lambda r, m, c: str(m.get("iterations", "-"))),
+        ("RSS MiB", lambda r, m, c: _mib(m.get("host_peak_rss_bytes"))),
+        ("dev MiB", lambda r, m, c: _mib(m.get("device_peak_allocated_bytes"))),
+        (f"J/{unit}", lambda r, m, c: _num(m.get(f"j_per_{unit}"), ".4f")),
+        ("energy source", lambda r, m, c: m.get("energy_source", "-")),
+        ("status", lambda r, m, c: r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+    ]
+
+
+def _one_table(kind: str, records: list[dict]) -> str:
+    cols = _columns(kind)
+    rows = [[h for h, _ in cols]] + [[f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols] for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
+def format_table(records: list[dict]) -> str:
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    return "\n\n".join(_one_table(k, [r for r in records if r["kind"] == k]) for k in kinds)
+
+
 def format_notes(records: list[dict]) -> str:
-    """Labels a reader needs next to the numbers: random weights, estimated energy."""
+    """Labels a reader needs next to the numbers: random weights, estimated energy, quantization."""
     notes = []
     if any(r["model"].get("weights") == "random" for r in records):
         notes.append("weights: random (built from architecture configs; timing only, outputs meaningless)")

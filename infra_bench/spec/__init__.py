@@ -1,5 +1,7 @@
 """Workload specs: validated on construction; the same objects serve YAML, CLI and Python."""
+from .common import RunSpec
+from .diffusion import DiffusionSpec
 from .llm import LlmSpec
 from .loader import load_spec_file, load_specs, spec_from_dict
 
-__all__ = ["LlmSpec", "load_spec_file", "load_specs", "spec_from_dict"]
+__all__ = ["DiffusionSpec", "LlmSpec", "RunSpec", "load_spec_file", "load_specs", "spec_from_dict"]

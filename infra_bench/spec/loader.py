@@ -10,9 +10,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import UserError, closest
+from .diffusion import DiffusionSpec
 from .llm import LlmSpec
 
-KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec}
+KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec, "diffusion": DiffusionSpec}
 
 
 def _explain(err: ValidationError, cls: type[BaseModel], where: str) -> str:
@@ -25,7 +26,7 @@ def _explain(err: ValidationError, cls: type[BaseModel], where: str) -> str:
         return f"{where}: missing required field '{loc}'"
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "value_error":
-        return f"{where}: {msg}"
+        return f"{where}: {msg}" if not e["loc"] else f"{where}: field '{loc}': {msg}"
     return f"{where}: field '{loc}': {msg} (got {e.get('input')!r})"
 
 

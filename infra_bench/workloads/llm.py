@@ -5,7 +5,6 @@ from safetensors only (pickled weights are refused), and its content is hashed f
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +17,7 @@ from ..devices.base import DTYPES
 from ..errors import UserError, closest
 from ..paths import data_dir
 from ..spec.llm import LlmSpec
+from .files import hash_files
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,6 @@ class ResolvedModel:
         return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
 
 
-def _hash_files(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
 def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
     """Turn a spec's arch or model folder into a config; every problem is a UserError."""
     from transformers import AutoConfig
@@ -77,7 +67,7 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         if not folder.is_file():
             raise UserError(f"model file not found: {folder}; give the path to an exported .onnx file")
         return ResolvedModel(None, {"path": str(folder.resolve()), "format": "onnx", "weights": "checkpoint",
-                                    "weights_hash": _hash_files([folder])})
+                                    "weights_hash": hash_files([folder])})
     if not folder.is_dir():
         raise UserError(f"model path not found: {folder}; give a local Hugging Face folder "
                         f"(config.json + *.safetensors)")
@@ -102,7 +92,7 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
-                               "weights": "checkpoint", "weights_hash": _hash_files(weights + [folder / "config.json"])})
+                               "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"])})
 
 
 def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
@@ -143,3 +133,40 @@ def prompt_tokens(batch_size: int, prompt_len: int, vocab_size: int, seed: int,
 
 def param_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def metrics(result) -> dict:
+    """Per-cell LLM metrics with the names docs/metrics.md defines."""
+    from ..measure.stats import summarize
+    from ..scenarios.offline import window_metrics
+
+    t, w = result.timings, result.window
+    batch = t[0].batch_size
+    out_tokens = sum(x.batch_size * x.output_len for x in t)
+    in_tokens = sum(x.batch_size * x.prompt_len for x in t)
+    ttft = [x.ttft_s for x in t]
+    return {
+        "iterations": len(t),
+        "requests": len(t) * batch,
+        "output_tokens": out_tokens,
+        "window_s": w.wall_s,
+        "ttft_s": summarize(ttft),
+        "tpot_s": summarize([x.tpot_s for x in t]),
+        "itl_s": summarize([g for x in t for g in x.itl_s]),
+        "e2e_s": summarize([x.e2e_s for x in t]),
+        "output_tokens_per_s": out_tokens / w.wall_s,
+        "prefill_tokens_per_s": in_tokens / sum(ttft),
+        "requests_per_s": len(t) * batch / w.wall_s,
+        **window_metrics(w, out_tokens, "token"),
+    }
+
+
+def measure(spec: LlmSpec, resolved: ResolvedModel, built, cell: dict, window, rule) -> dict:
+    """Run one cell; return the fields of its ok record."""
+    from ..scenarios.offline import run_offline
+
+    ids = built.runner.prepare(prompt_tokens(cell["batch_size"], cell["prompt_len"], built.vocab_size, spec.seed,
+                                             torch.device("cpu")))
+    result = run_offline(lambda: built.runner.run(ids, cell["output_len"]), rule, window)
+    return {"metrics": metrics(result), "stop_reason": result.stop_reason,
+            "samples": [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]}

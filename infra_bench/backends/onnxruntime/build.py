@@ -21,7 +21,7 @@ from .providers import require
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
 
 
-def check(spec: LlmSpec) -> DeviceProbe:
+def check(spec) -> DeviceProbe:
     ep = require(spec.ep or "cpu")
     if spec.dtype == "bf16":
         raise UserError(f"spec '{spec.label}': bf16 is not supported by the onnxruntime backend; "
@@ -72,7 +72,10 @@ def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:
                         "cache_hit": entry.cache_hit, "quantize_s": entry.build_s}
 
 
-def build(spec: LlmSpec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+    if spec.kind == "diffusion":
+        from .diffusion import build_diffusion
+        return build_diffusion(spec, resolved, probe)
     ep = require(spec.ep or "cpu")
     user_file = resolved.info.get("format") == "onnx"
     model = None

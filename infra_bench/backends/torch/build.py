@@ -4,13 +4,12 @@ from __future__ import annotations
 from ...devices import check_dtype, select_device
 from ...devices.base import DeviceProbe
 from ...errors import UserError
-from ...spec.llm import LlmSpec
 from ...workloads import llm as llm_workload
 from ..base import Built
 from .llm import TorchLlmRunner
 
 
-def check(spec: LlmSpec) -> DeviceProbe:
+def check(spec) -> DeviceProbe:
     if spec.dtype == "int8":
         raise UserError(f"spec '{spec.label}': int8 is dynamic quantization in ONNX Runtime; "
                         f"use --backend onnxruntime, or dtype fp32/fp16/bf16 with torch")
@@ -19,7 +18,10 @@ def check(spec: LlmSpec) -> DeviceProbe:
     return probe
 
 
-def build(spec: LlmSpec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+    if spec.kind == "diffusion":
+        from .diffusion import build_diffusion
+        return build_diffusion(spec, resolved, probe)
     model = llm_workload.build(spec, resolved, probe.torch_device, trust_remote_code)
     runner = TorchLlmRunner(model, probe)
     return Built(runner, runner.describe(), llm_workload.param_count(model),

@@ -1,0 +1,34 @@
+"""Diffusion components as torch modules on any probed device."""
+from __future__ import annotations
+
+import torch
+
+from ...devices.base import DTYPES, DeviceProbe
+from ...spec.diffusion import DiffusionSpec
+from ...workloads import diffusion as dw
+from ..base import Built
+
+
+class TorchDiffusionExecutor:
+    def __init__(self, mods: dw.Modules, device: torch.device, dtype: torch.dtype):
+        self.mods, self.device, self.dtype = mods, device, dtype
+
+    def text(self, ids):
+        out = self.mods.text(ids)
+        return (out, None) if isinstance(out, torch.Tensor) else out
+
+    def unet(self, sample, timestep, hidden, added):
+        return self.mods.unet(sample, timestep, hidden, *added)
+
+    def decode(self, latents):
+        return self.mods.vae(latents)
+
+    def describe(self) -> dict:
+        return {"name": "torch", "version": torch.__version__, "loop": "StableDiffusionPipeline's, one clock read per phase",
+                "threads": torch.get_num_threads()}
+
+
+def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe) -> Built:
+    mods = dw.build_modules(resolved, probe.torch_device, DTYPES[spec.dtype], spec.seed)
+    ex = TorchDiffusionExecutor(mods, probe.torch_device, DTYPES[spec.dtype])
+    return Built(ex, ex.describe(), mods.params(), resolved.vocab_size)

@@ -1,0 +1,47 @@
+"""The `kind: diffusion` workload spec (text-to-image, Stable-Diffusion-style pipelines)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..errors import closest
+from .common import PositiveInt, RunSpec, as_list
+
+SCHEDULERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
+              "ddim": "DDIMScheduler", "dpmpp_2m": "DPMSolverMultistepScheduler", "pndm": "PNDMScheduler"}
+
+
+class DiffusionSpec(RunSpec):
+    """Images at square `resolution` pixels, `steps` denoising steps, classifier-free guidance
+    when `guidance_scale` > 1 (which doubles the UNet batch)."""
+
+    kind: Literal["diffusion"] = "diffusion"
+    resolution: list[PositiveInt] = Field(default=[512], min_length=1)
+    steps: list[PositiveInt] = Field(default=[20], min_length=1)
+    guidance_scale: float = Field(default=7.5, ge=0)
+    scheduler: str = "euler"
+
+    _grid = field_validator("resolution", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, v: str) -> str:
+        if v not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler '{v}'{closest(v, SCHEDULERS)}; known: {', '.join(SCHEDULERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _no_int8(self):
+        if self.dtype == "int8":
+            raise ValueError("int8 is not offered for diffusion; use fp32, fp16 or bf16")
+        return self
+
+    @property
+    def cfg(self) -> bool:
+        return self.guidance_scale > 1.0
+
+    def cells(self) -> list[dict[str, int]]:
+        """The grid in a stable order: batch size, then resolution, then steps."""
+        return [{"batch_size": b, "resolution": r, "steps": s}
+                for b in self.batch_size for r in self.resolution for s in self.steps]
