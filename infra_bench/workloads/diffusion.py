@@ -264,13 +264,17 @@ class Request:
 
 
 def make_request(spec: DiffusionSpec, resolved: ResolvedPipeline, cell: dict, ex: Executor) -> Request:
+    from transformers import CLIPTextConfig
+
     b, res = cell["batch_size"], cell["resolution"]
     g = torch.Generator().manual_seed(spec.seed)
-    cfg_text = resolved.configs["text_encoder"]
-    prompt = torch.randint(3, resolved.vocab_size, (b, TEXT_LEN), generator=g)
-    prompt[:, 0] = cfg_text.get("bos_token_id", 0)
-    negative = torch.full((b, TEXT_LEN), cfg_text.get("eos_token_id", 2))  # an empty prompt
-    negative[:, 0] = cfg_text.get("bos_token_id", 0)
+    text_cfg = CLIPTextConfig(**resolved.configs["text_encoder"])  # bos/eos with CLIP's defaults
+    bos, eos = text_cfg.bos_token_id, text_cfg.eos_token_id
+    prompt = torch.randint(3, min(resolved.vocab_size, eos if eos > 3 else resolved.vocab_size), (b, TEXT_LEN),
+                           generator=g)
+    prompt[:, 0], prompt[:, -1] = bos, eos  # [bos, tokens ..., eos], as a full-length prompt
+    negative = torch.full((b, TEXT_LEN), eos)  # the empty prompt: bos, then eos padding
+    negative[:, 0] = bos
     ids = torch.cat([negative, prompt]) if spec.cfg else prompt
     lat = res // resolved.vae_scale_factor
     noise = torch.randn((b, resolved.latent_channels, lat, lat), generator=g).to(ex.device, ex.dtype)
