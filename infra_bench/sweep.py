@@ -30,10 +30,12 @@ from .spec.common import RunSpec
 from .spec.loader import spec_from_dict
 from .workloads import diffusion as diffusion_workload
 from .workloads import llm as llm_workload
+from .workloads import tts as tts_workload
 
 # kind -> module with resolve(spec, trust), check_cells(spec, resolved), measure(...)
-WORKLOADS: dict[str, ModuleType] = {"llm": llm_workload, "diffusion": diffusion_workload}
-CELL_KEYS = {"batch_size": "b", "prompt_len": "p", "output_len": "o", "resolution": "r", "steps": "s"}
+WORKLOADS: dict[str, ModuleType] = {"llm": llm_workload, "diffusion": diffusion_workload, "tts": tts_workload}
+CELL_KEYS = {"batch_size": "b", "prompt_len": "p", "output_len": "o", "resolution": "r", "steps": "s",
+             "text_len": "t"}
 
 RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense models, but outputs are "
                        "meaningless and output length is forced")
@@ -104,7 +106,7 @@ def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: R
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
     notes += built.notes if built else []
     rec = Record(
-        run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, status=status, error=error,
+        run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, workload=s.label, status=status, error=error,
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,
         spec=s.model_dump(mode="json"), model={**p.resolved.info, "params": built.params if built else None},
         cell=cell, backend=built.info if built else {"name": s.backend}, device=p.probe.describe(),

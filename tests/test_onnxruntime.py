@@ -169,7 +169,7 @@ def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     assert "note: skipping 'llama-tiny-ort' from the default suite: the onnxruntime backend needs onnx" in p.stderr
     assert "note: skipping 'sd-tiny' from the default suite: diffusion workloads need diffusers" in p.stderr
     records = read_records(tmp / "res")
-    assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm"}
+    assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm", "tts"}
     write_spec(tmp, "s.yaml", **ORT)
     p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
     assert p.returncode == 2 and p.stderr.strip() == \

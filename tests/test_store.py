@@ -8,7 +8,7 @@ from infra_bench import load_results
 from infra_bench.errors import UserError
 from infra_bench.results import Record, RunStore, list_runs
 
-BASE = dict(run_id="r", cell_id="c", kind="llm", started_at="t0", ended_at="t1", duration_s=1.0,
+BASE = dict(run_id="r", cell_id="c", kind="llm", workload="w", started_at="t0", ended_at="t1", duration_s=1.0,
             spec={"name": "w", "dtype": "fp32"}, model={"arch": "llama-tiny", "weights": "random"},
             cell={"batch_size": 1, "prompt_len": 8, "output_len": 4}, backend={"name": "torch"},
             device={"name": "cpu"}, settings={}, environment={})

@@ -1,6 +1,7 @@
 """What every LLM backend provides: run one batched request and report when each token came."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,6 +63,7 @@ class Built:
     vocab_size: int | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    count_flops: Callable[..., float] | None = None  # tts: (inputs, audio_s) -> FLOPs per audio second
 
 
 def check_backend(name: str) -> str:

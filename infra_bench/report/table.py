@@ -44,14 +44,22 @@ KIND_COLUMNS: dict[str, list[Column]] = {
         ("images/s", lambda r, m, c: _num(m.get("images_per_s"), ".2f")),
         ("GFLOP/image", lambda r, m, c: _num(m["flops_per_image"] / 1e9 if m.get("flops_per_image") else None, ".1f")),
     ],
+    "tts": [
+        ("text", lambda r, m, c: str(c["text_len"])),
+        ("synth p50 ms", lambda r, m, c: _stat(m.get("synth_s"), 1e3, ".1f")),
+        ("first audio ms", lambda r, m, c: _stat(m.get("first_audio_s"), 1e3, ".1f")),
+        ("audio s", lambda r, m, c: _stat(m.get("audio_s"), 1, ".2f")),
+        ("RTF p50", lambda r, m, c: _stat(m.get("rtf"), 1, ".3f")),
+        ("audio s/s", lambda r, m, c: _num(m.get("audio_s_per_s"), ".1f")),
+    ],
 }
-ENERGY_UNIT = {"llm": "token", "diffusion": "image"}
+ENERGY_UNIT = {"llm": "token", "diffusion": "image", "tts": "audio_s"}
 
 
 def _columns(kind: str) -> list[Column]:
     unit = ENERGY_UNIT.get(kind, "unit")
     return [
-        ("workload", lambda r, m, c: r["spec"].get("name") or r["model"].get("arch") or "?"),
+        ("workload", lambda r, m, c: r["workload"]),
         ("backend", lambda r, m, c: _backend(r)),
         ("device", lambda r, m, c: r["device"].get("name", "?")),
         ("dtype", lambda r, m, c: r["spec"].get("dtype", "?")),
@@ -87,5 +95,5 @@ def format_notes(records: list[dict]) -> str:
         notes.append("weights: random (built from architecture configs; timing only, outputs meaningless)")
     energy = {(r.get("metrics") or {}).get("energy_note") for r in records} - {None}
     notes += sorted(energy)
-    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith("quantized")})
+    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith(("quantized", "real voice"))})
     return "\n".join(f"note: {n}" for n in notes)

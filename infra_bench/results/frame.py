@@ -22,7 +22,7 @@ def _flatten(prefix: str, value, row: dict) -> None:
 def record_row(r: dict) -> dict:
     """One flat row: identity columns, the cell shape, then every metric (`ttft_s.p50`, ...)."""
     row = {"run_id": r["run_id"], "cell_id": r["cell_id"], "kind": r["kind"], "status": r["status"],
-           "error": r.get("error"), "workload": r["spec"].get("name") or r["model"].get("arch"),
+           "error": r.get("error"), "workload": r["workload"],
            "arch": r["model"].get("arch"), "weights": r["model"].get("weights"),
            "backend": r["backend"].get("name"), "device": r["device"].get("name"),
            "device_model": r["device"].get("model"), "dtype": r["spec"].get("dtype"),

@@ -18,6 +18,7 @@ class Record(BaseModel):
     run_id: str
     cell_id: str
     kind: str
+    workload: str
     status: Literal["ok", "failed"]
     error: str | None = None
     started_at: str

@@ -45,9 +45,16 @@ class RunSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_model_source(self):
-        if (self.arch is None) == (self.model is None):
-            raise ValueError("give exactly one of 'arch' (a built-in architecture) or 'model' (a local folder)")
+        sources = self.model_sources()
+        if sum(getattr(self, f) is not None for f in sources) != 1:
+            names = " or ".join(f"'{f}'" for f in sources)
+            raise ValueError(f"give exactly one of {names} ('arch': a built-in architecture, 'model': a local folder)")
         return self
+
+    @classmethod
+    def model_sources(cls) -> tuple[str, ...]:
+        """The fields that name what to run; exactly one must be set."""
+        return ("arch", "model")
 
     @model_validator(mode="after")
     def _backend_fields(self):

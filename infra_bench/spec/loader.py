@@ -12,8 +12,9 @@ from pydantic import BaseModel, ValidationError
 from ..errors import UserError, closest
 from .diffusion import DiffusionSpec
 from .llm import LlmSpec
+from .tts import TtsSpec
 
-KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec, "diffusion": DiffusionSpec}
+KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec, "diffusion": DiffusionSpec, "tts": TtsSpec}
 
 
 def _explain(err: ValidationError, cls: type[BaseModel], where: str) -> str:

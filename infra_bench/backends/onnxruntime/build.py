@@ -76,6 +76,9 @@ def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
     if spec.kind == "diffusion":
         from .diffusion import build_diffusion
         return build_diffusion(spec, resolved, probe)
+    if spec.kind == "tts":
+        from .tts import build_tts
+        return build_tts(spec, resolved, probe)
     ep = require(spec.ep or "cpu")
     user_file = resolved.info.get("format") == "onnx"
     model = None

