@@ -30,13 +30,35 @@ def cli() -> None:
     """
 
 
+PROFILES_OPTION = click.option("--profiles", "profile_dirs", multiple=True, type=click.Path(path_type=Path),
+                               help="A folder of your own profiles (accelerators/*.yaml, cpus.yaml, sites.yaml) "
+                                    "that extends or overrides the built-ins; repeatable.")
+
+
+def _device_profiles(info: dict, profile_dirs) -> dict[str, str | None]:
+    """Each local device (cpu, cuda:0, ...) -> the id of the profile its name matches, or None."""
+    from .planner.profiles import load_hardware, match_device
+
+    profiles = load_hardware(list(profile_dirs))
+    names = {"cpu": info["host"]["cpu_model"]}
+    for family in ("cuda", "npu", "mlu", "musa"):
+        for d in info["accelerators"][family].get("devices", []):
+            names[d["name"]] = d.get("model")
+    return {dev: (p.id if (p := match_device(profiles, name)) else None) for dev, name in names.items()}
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the full inventory as JSON.")
-def sysinfo(as_json: bool) -> None:
-    """Host, libraries, ONNX Runtime providers and accelerators."""
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where to look for the latest `infra-bench probe` run.")
+@PROFILES_OPTION
+def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
+    """Host, libraries, ONNX Runtime providers, accelerators, and their matching profiles."""
+    from .probing import latest_probe
     from .system import collect
 
     info = collect()
+    info["profiles"] = _device_profiles(info, profile_dirs)
     if as_json:
         click.echo(_dump(info))
         return
@@ -62,6 +84,160 @@ def sysinfo(as_json: bool) -> None:
                 click.echo(f"{d['name']:<9} {d.get('model')}{extra}")
         else:
             click.echo(f"{family:<9} absent: {e['reason']}")
+    for dev, pid in info["profiles"].items():
+        line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
+        measured = [r for r in latest_probe(results, dev) if r["status"] == "ok" and r["metrics"].get("spec")]
+        if measured:
+            line += "; measured/spec " + ", ".join(
+                f"{r['cell']['test']} {r['cell']['dtype']} {r['metrics']['measured_over_spec']:.2f}" for r in measured)
+        elif pid:
+            line += "; run `infra-bench probe` to compare measured with spec"
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, npu, ... or auto.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--quick", is_flag=True, help="Shorter measuring windows (for tests and a first look).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
+@PROFILES_OPTION
+def probe(device: str, out: Path, quick: bool, as_json: bool, profile_dirs) -> None:
+    """Measure this device's roofline: matmul TFLOPS per dtype, memory and host-to-device bandwidth."""
+    from .planner.profiles import load_hardware
+    from .probing import run_probe
+    from .report.table import format_table
+    from .system import collect
+
+    profiles = load_hardware(list(profile_dirs))
+    store, records = run_probe(device, out, profiles, collect(), quick, progress=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(_dump(records))
+        return
+    click.echo(format_table(records))
+    click.echo(f"records: {store.folder / 'records.jsonl'}")
+    if any(r["status"] == "failed" for r in records):
+        sys.exit(1)
+
+
+@cli.group()
+def profiles() -> None:
+    """Accelerator, CPU and site profiles (specs with sources)."""
+
+
+def _profile_row(p) -> dict:
+    cn = p.availability.get("CN")
+    return {"id": p.id, "vendor": p.vendor, "model": p.model, "kind": p.kind,
+            "bf16_or_fp16_tflops": p.dense_tflops, "fp8_tflops": p.peak_tflops.get("fp8"),
+            "int8_tops": p.peak_tflops.get("int8"), "memory_gb": p.memory_gb,
+            "bandwidth_tbs": p.memory_bandwidth_tbs, "tdp_w": p.tdp_w, "domestic": p.domestic,
+            "cn_available": cn.available if cn else None}
+
+
+def _text_table(rows: list[dict], columns: list[str]) -> str:
+    cells = [columns] + [["-" if r[c] is None else (f"{r[c]:g}" if isinstance(r[c], float) else str(r[c]))
+                          for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@profiles.command("list")
+@click.option("--vendor", help="Only this vendor (case-insensitive).")
+@click.option("--domestic", is_flag=True, help="Only domestic Chinese parts.")
+@click.option("--market", help="A market code (e.g. CN) for --available.")
+@click.option("--available", is_flag=True, help="Only parts that can be bought in --market.")
+@click.option("--kind", type=click.Choice(["accelerator", "cpu"]), help="Only accelerators or only CPUs.")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_list(vendor, domestic, market, available, kind, as_json, profile_dirs) -> None:
+    """Profiles with their key figures; filters combine."""
+    from .planner.profiles import load_hardware
+
+    if available and not market:
+        raise UserError("--available needs --market, e.g. --market CN --available")
+    rows = []
+    for p in load_hardware(list(profile_dirs)).values():
+        if (vendor and vendor.lower() not in p.vendor.lower()) or (domestic and not p.domestic) or \
+                (kind and p.kind != kind) or (available and p.available_in(market) is not True):
+            continue
+        rows.append(_profile_row(p))
+    if not rows and vendor:
+        raise UserError(f"no profile of vendor '{vendor}' matches these filters")
+    if as_json:
+        click.echo(_dump(rows))
+        return
+    click.echo(_text_table(rows, ["id", "vendor", "model", "bf16_or_fp16_tflops", "int8_tops", "memory_gb",
+                                  "bandwidth_tbs", "tdp_w", "cn_available"]))
+    click.echo("dense peaks; null = not published; cn_available: True/False, - = restricted or unclear "
+               "(see profiles show ID)")
+
+
+@profiles.command("show")
+@click.argument("profile_id")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
+    """Every field of one profile, with its sources."""
+    import yaml
+
+    from .planner.profiles import get, load_hardware
+
+    p = get(load_hardware(list(profile_dirs)), profile_id)
+    data = p.model_dump(mode="json")
+    data["derived"] = {"ridge_flop_per_byte": p.ridge_flop_per_byte(), "memory_gb_per_tflop": p.memory_gb_per_tflop(),
+                       "price_per_tflop": p.price_per_tflop()}
+    click.echo(_dump(data) if as_json else yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
+
+
+@profiles.command("compare")
+@click.argument("profile_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
+    """Side by side, with ridge point (FLOP/byte), memory per TFLOP and price per TFLOP."""
+    from .planner.profiles import get, load_hardware
+
+    hw = load_hardware(list(profile_dirs))
+    ps = [get(hw, pid) for pid in profile_ids]
+    rows = {
+        "vendor / model": [f"{p.vendor} {p.model}" for p in ps],
+        "bf16/fp16 dense TFLOPS": [p.dense_tflops for p in ps],
+        "fp8 dense TFLOPS": [p.peak_tflops.get("fp8") for p in ps],
+        "int8 dense TOPS": [p.peak_tflops.get("int8") for p in ps],
+        "memory GB": [p.memory_gb for p in ps],
+        "bandwidth TB/s": [p.memory_bandwidth_tbs for p in ps],
+        "ridge point FLOP/byte": [p.ridge_flop_per_byte() for p in ps],
+        "memory GB per TFLOP": [p.memory_gb_per_tflop() for p in ps],
+        "TDP W": [p.tdp_w for p in ps],
+        "scale-up GB/s": [p.scale_up.bandwidth_gbs if p.scale_up else None for p in ps],
+        "price (estimate)": [f"{p.price.amount:g} {p.price.currency}" if p.price else None for p in ps],
+        "price per TFLOP": [p.price_per_tflop() for p in ps],
+        "CN available": [(p.availability["CN"].status if "CN" in p.availability else None) for p in ps],
+        "confidence": [p.confidence for p in ps],
+    }
+    if as_json:
+        click.echo(_dump({"profiles": list(profile_ids), "rows": rows}))
+        return
+    fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
+    table = [["", *profile_ids]] + [[name, *(fmt(v)[:38] for v in vals)] for name, vals in rows.items()]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table))
+
+
+@profiles.command("sites")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_sites(as_json: bool, profile_dirs) -> None:
+    """Site presets: grid carbon factor, power price, PUE."""
+    from .planner.profiles import load_sites
+
+    rows = [s.model_dump() for s in load_sites(list(profile_dirs)).values()]
+    if as_json:
+        click.echo(_dump(rows))
+        return
+    click.echo(_text_table(rows, ["id", "grid_kgco2_per_kwh", "grid_factor_type", "power_price", "power_currency",
+                                  "pue", "region"]))
 
 
 @cli.command()

@@ -56,7 +56,23 @@ KIND_COLUMNS: dict[str, list[Column]] = {
 ENERGY_UNIT = {"llm": "token", "diffusion": "image", "tts": "audio_s"}
 
 
+PROBE_COLUMNS: list[Column] = [
+    ("device", lambda r, m, c: r["device"].get("name", "?")),
+    ("model", lambda r, m, c: str(r["device"].get("model", "?"))[:40]),
+    ("test", lambda r, m, c: c["test"]),
+    ("dtype", lambda r, m, c: c["dtype"]),
+    ("measured", lambda r, m, c: _num(m.get("value"), ".3g")),
+    ("unit", lambda r, m, c: m.get("unit", "-")),
+    ("spec", lambda r, m, c: _num(m.get("spec"), ".4g")),
+    ("measured/spec", lambda r, m, c: _num(m.get("measured_over_spec"), ".2f")),
+    ("profile", lambda r, m, c: m.get("profile") or "none matched"),
+    ("status", lambda r, m, c: r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+]
+
+
 def _columns(kind: str) -> list[Column]:
+    if kind == "probe":
+        return PROBE_COLUMNS
     unit = ENERGY_UNIT.get(kind, "unit")
     return [
         ("workload", lambda r, m, c: r["workload"]),

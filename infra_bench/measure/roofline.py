@@ -1,0 +1,90 @@
+"""Microbenchmarks of the local device: the measured roofline (matmul peak per dtype, memory
+bandwidth, host-to-device copy bandwidth), to set against the spec sheet."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from ..devices.base import DTYPES, DeviceProbe
+from .stats import summarize
+
+PROBE_DTYPES = ("fp32", "bf16", "fp16", "int8")
+
+
+def _repeat(probe: DeviceProbe, fn: Callable[[], object], min_time_s: float, min_reps: int = 5) -> list[float]:
+    """Seconds per call, after two warm-up calls, until both minimums are met."""
+    fn(), fn()
+    times: list[float] = []
+    t_end = time.perf_counter() + min_time_s
+    while len(times) < min_reps or time.perf_counter() < t_end:
+        t0 = probe.now_ns()
+        fn()
+        times.append((probe.now_ns() - t0) / 1e9)
+    return times
+
+
+def matmul(probe: DeviceProbe, dtype: str, n: int, min_time_s: float = 0.5) -> dict:
+    """TFLOPS (TOPS for int8) of an n x n x n matrix product: 2 n^3 operations per call."""
+    dev = probe.torch_device
+    if dtype == "int8":
+        a = torch.randint(-128, 127, (n, n), dtype=torch.int8, device=dev)
+        fn = lambda: torch._int_mm(a, a)  # noqa: E731
+    else:
+        a = torch.randn(n, n, device=dev).to(DTYPES[dtype])
+        fn = lambda: a @ a  # noqa: E731
+    times = _repeat(probe, fn, min_time_s)
+    rates = [2 * n**3 / t / 1e12 for t in times]
+    return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "TOPS" if dtype == "int8" else "TFLOPS",
+            "rate": summarize(rates), "size": n}
+
+
+def copy_bandwidth(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dict:
+    """Device memory bandwidth of dst.copy_(src): bytes read plus bytes written, per second."""
+    n = mib * 2**20 // 4
+    src = torch.ones(n, device=probe.torch_device)
+    dst = torch.empty_like(src)
+    times = _repeat(probe, lambda: dst.copy_(src), min_time_s)
+    rates = [2 * n * 4 / t / 1e9 for t in times]
+    return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "GB/s", "rate": summarize(rates), "size": mib}
+
+
+def host_to_device(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dict:
+    """Pinned host memory to the device, bytes per second."""
+    n = mib * 2**20 // 4
+    src = torch.ones(n).pin_memory()
+    times = _repeat(probe, lambda: src.to(probe.torch_device, non_blocking=True), min_time_s)
+    rates = [n * 4 / t / 1e9 for t in times]
+    return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "GB/s", "rate": summarize(rates), "size": mib}
+
+
+def run_all(probe: DeviceProbe, quick: bool = False):
+    """Yield (cell, result or None, error or None) for each test, as each finishes. Dtypes the
+    device does not support are left out."""
+    cpu = probe.type == "cpu"
+    n = 1024 if cpu else 8192
+    mib = 256 if cpu else 2048
+    t = 0.2 if quick else 0.5
+    for dtype in PROBE_DTYPES:
+        if dtype != "int8" and dtype not in probe.supported_dtypes():
+            continue
+        cell = {"test": "matmul", "dtype": dtype}
+        try:
+            yield cell, matmul(probe, dtype, n, t), None
+        except RuntimeError as e:  # e.g. no int8 matmul kernel on this device
+            yield cell, None, f"RuntimeError: {str(e).splitlines()[0]}"
+    yield {"test": "memory_copy", "dtype": "fp32"}, copy_bandwidth(probe, mib, t), None
+    if not cpu:
+        yield {"test": "host_to_device", "dtype": "fp32"}, host_to_device(probe, mib, t), None
+
+
+def spec_value(profile, cell: dict) -> float | None:
+    """The spec-sheet figure to compare a test with: dense peak per dtype, or memory bandwidth."""
+    if profile is None:
+        return None
+    if cell["test"] == "matmul":
+        return profile.peak_tflops.get(cell["dtype"])
+    if cell["test"] == "memory_copy" and profile.memory_bandwidth_tbs:
+        return profile.memory_bandwidth_tbs * 1000
+    return None

@@ -1,0 +1,1 @@
+"""Planning inputs and models: hardware and site profiles (more to come: perf model, sizing, cost)."""

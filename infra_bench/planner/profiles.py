@@ -1,0 +1,212 @@
+"""Hardware and site profiles: YAML validated on load, built-ins plus user directories.
+
+Built-ins live in hardware_profiles/ (accelerators/*.yaml, cpus.yaml, sites.yaml). A user
+directory with the same layout (given with --profiles DIR or INFRA_BENCH_PROFILES, several
+separated by ':') adds profiles and overrides built-ins of the same id. A malformed or
+contradictory profile is refused with its file, id, field and what is wrong.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import UserError, closest
+from ..paths import data_dir
+
+DTYPE_KEYS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
+ENV_VAR = "INFRA_BENCH_PROFILES"
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: float = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    date: str
+    estimate: bool = True
+    source: str = Field(min_length=3)
+
+
+class Availability(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    available: bool | None  # None: restricted or unclear; `status` says why
+    status: str
+    as_of: str
+    source: str = Field(min_length=3)
+
+
+class ScaleUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    link: str | None = None
+    bandwidth_gbs: float | None = Field(default=None, gt=0)
+
+
+class Software(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    torch_device: str | None = None
+    onnxruntime_eps: list[str] = []
+
+
+class HardwareProfile(BaseModel):
+    """An accelerator or host CPU. Peak rates are dense (no sparsity), TFLOPS (TOPS for int)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: Literal["accelerator", "cpu"]
+    vendor: str
+    model: str
+    form_factor: str | None = None
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    domestic: bool = False
+    peak_tflops: dict[str, float] = {}
+    memory_gb: float | None = Field(default=None, gt=0)
+    memory_bandwidth_tbs: float | None = Field(default=None, gt=0)
+    tdp_w: float | None = Field(default=None, gt=0)
+    scale_up: ScaleUp | None = None
+    typical_node_size: int | None = Field(default=None, ge=1)
+    price: Price | None = None
+    availability: dict[str, Availability] = {}
+    software: Software = Software()
+    confidence: str | None = None
+    sources: list[str] = []
+    match: list[str] = []
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _dtype_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, value in v.items():
+            if key not in DTYPE_KEYS:
+                raise ValueError(f"unknown dtype key '{key}'{closest(key, DTYPE_KEYS)}; use {', '.join(DTYPE_KEYS)}")
+            if value is None or value <= 0:
+                raise ValueError(f"peak for '{key}' must be a positive number (leave it out when unknown)")
+        return v
+
+    @model_validator(mode="after")
+    def _sourced_and_consistent(self):
+        numbers = bool(self.peak_tflops) or any(
+            x is not None for x in (self.memory_gb, self.memory_bandwidth_tbs, self.tdp_w))
+        if numbers and not any(s.strip() for s in self.sources):
+            raise ValueError("has numbers but no sources; add a 'sources' list saying where each figure comes from")
+        p = self.peak_tflops
+        for low, high in (("fp8", "bf16"), ("fp8", "fp16")):
+            if low in p and high in p and p[low] < p[high]:
+                raise ValueError(f"contradictory peaks: {low} {p[low]:g} is below {high} {p[high]:g} "
+                                 f"(lower precision is never slower on parts that support it)")
+        return self
+
+    @property
+    def dense_tflops(self) -> float | None:
+        """The 16-bit dense peak (bf16, else fp16): the usual roofline ceiling for inference."""
+        return self.peak_tflops.get("bf16") or self.peak_tflops.get("fp16")
+
+    def ridge_flop_per_byte(self) -> float | None:
+        t, b = self.dense_tflops, self.memory_bandwidth_tbs
+        return t / b if t and b else None
+
+    def memory_gb_per_tflop(self) -> float | None:
+        t = self.dense_tflops
+        return self.memory_gb / t if t and self.memory_gb else None
+
+    def price_per_tflop(self) -> float | None:
+        t = self.dense_tflops
+        return self.price.amount / t if t and self.price else None
+
+    def available_in(self, market: str) -> bool | None:
+        a = self.availability.get(market)
+        return a.available if a else None
+
+    def matches(self, device_name: str) -> bool:
+        return any(re.search(pattern, device_name, re.IGNORECASE) for pattern in self.match)
+
+
+class SiteProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    region: str
+    grid_kgco2_per_kwh: float = Field(gt=0, lt=2)
+    grid_factor_type: Literal["average", "residual", "marginal", "lifecycle"]
+    grid_source: str = Field(min_length=3)
+    power_price: float = Field(gt=0)
+    power_currency: str = Field(pattern=r"^[A-Z]{3}$")
+    power_source: str = Field(min_length=3)
+    pue: float = Field(ge=1.0, le=3.0)
+    pue_source: str = Field(min_length=3)
+
+
+def _explain(err: ValidationError, where: str) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"])
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        return f"{where}: unknown field '{loc}'"
+    if e["type"] == "missing":
+        return f"{where}: missing field '{loc}'"
+    got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
+    return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"
+
+
+def _load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', None) or e}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of profile id -> fields")
+    out = {}
+    for pid, fields in raw.items():
+        if not isinstance(fields, dict):
+            raise UserError(f"{path}: profile '{pid}': expected a mapping of fields")
+        try:
+            out[str(pid)] = cls(id=str(pid), **fields)
+        except ValidationError as err:
+            raise UserError(_explain(err, f"{path}: profile '{pid}'")) from None
+    return out
+
+
+def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    """Built-ins first, then INFRA_BENCH_PROFILES, then `extra` (later ones override)."""
+    dirs = [data_dir("hardware_profiles")]
+    env = os.environ.get(ENV_VAR)
+    dirs += [Path(p) for p in env.split(os.pathsep) if p] if env else []
+    dirs += [Path(p) for p in extra or []]
+    for d in dirs[1:]:
+        if not d.is_dir():
+            raise UserError(f"profiles directory not found: {d}; give a folder with accelerators/*.yaml, "
+                            f"cpus.yaml or sites.yaml")
+    return dirs
+
+
+def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwareProfile]:
+    profiles: dict[str, HardwareProfile] = {}
+    for d in profile_dirs(extra):
+        for path in sorted((d / "accelerators").glob("*.yaml")) + [p for p in [d / "cpus.yaml"] if p.is_file()]:
+            profiles.update(_load_file(path, HardwareProfile))
+    return profiles
+
+
+def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
+    sites: dict[str, SiteProfile] = {}
+    for d in profile_dirs(extra):
+        if (d / "sites.yaml").is_file():
+            sites.update(_load_file(d / "sites.yaml", SiteProfile))
+    return sites
+
+
+def get(profiles: dict[str, HardwareProfile], pid: str) -> HardwareProfile:
+    if pid not in profiles:
+        raise UserError(f"unknown hardware profile '{pid}'{closest(pid, profiles)}; see `infra-bench profiles list`")
+    return profiles[pid]
+
+
+def match_device(profiles: dict[str, HardwareProfile], device_name: str | None) -> HardwareProfile | None:
+    if not device_name:
+        return None
+    return next((p for p in profiles.values() if p.matches(device_name)), None)

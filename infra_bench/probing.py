@@ -1,0 +1,53 @@
+"""`infra-bench probe`: the local device's measured roofline, stored as records like any run."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .devices import select_device
+from .measure.roofline import run_all, spec_value
+from .planner.profiles import HardwareProfile, match_device
+from .results.schema import Record
+from .results.store import RunStore, list_runs, new_run_id, now_iso
+
+
+def run_probe(device: str, out: Path, profiles: dict[str, HardwareProfile], environment: dict,
+              quick: bool = False, progress=print) -> tuple[RunStore, list[dict]]:
+    probe = select_device(device)
+    info = probe.describe()
+    profile = match_device(profiles, info.get("model"))
+    run_id = new_run_id()
+    store = RunStore.create(out, run_id, {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__,
+                                          "kind": "probe", "device": probe.name, "quick": quick,
+                                          "specs": [{"name": "roofline"}], "cells_planned": None})
+    records = []
+    t0, started = time.perf_counter(), now_iso()
+    for cell, result, error in run_all(probe, quick):
+        spec = spec_value(profile, cell)
+        metrics = None if result is None else {
+            **result, "profile": profile.id if profile else None, "spec": spec,
+            "measured_over_spec": result["value"] / spec if spec else None}
+        rec = Record(run_id=run_id, cell_id=f"probe/{probe.name}/{cell['test']}/{cell['dtype']}", kind="probe",
+                     workload="roofline", status="ok" if result else "failed", error=error, started_at=started,
+                     ended_at=now_iso(), duration_s=time.perf_counter() - t0,
+                     spec={"device": probe.name, "quick": quick}, model={"profile": profile.id if profile else None},
+                     cell=cell, backend={"name": "torch", "version": torch.__version__}, device=info,
+                     settings={"timer": probe.timer, "infra_bench": __version__}, environment=environment,
+                     metrics=metrics).model_dump(mode="json")
+        store.append(rec)
+        records.append(rec)
+        progress(f"{cell['test']} {cell['dtype']}: " + (f"{result['value']:.3g} {result['unit']}" if result else error))
+        t0, started = time.perf_counter(), now_iso()
+    return store, records
+
+
+def latest_probe(root: Path, device: str) -> list[dict]:
+    """The records of the newest probe run of `device` under `root` (empty if none)."""
+    for run in reversed(list_runs(root)):
+        recs = RunStore(Path(run["path"])).records(warn=False)
+        if recs and recs[0].get("kind") == "probe" and recs[0]["spec"].get("device") == device:
+            return recs
+    return []

@@ -1,0 +1,120 @@
+"""Hardware and site profiles: shipped data validates, bad profiles are refused, user overrides
+win, and the CPU probe gives plausible numbers."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra_bench.errors import UserError
+from infra_bench.planner import profiles as pr
+from .conftest import run_cli
+
+DOMESTIC_VENDORS = {"Huawei", "Cambricon", "Hygon", "Kunlunxin", "Biren", "Moore Threads", "MetaX", "Iluvatar",
+                    "Enflame", "Alibaba T-Head"}
+
+
+def test_every_shipped_profile_validates_and_carries_sources():
+    hw, sites = pr.load_hardware(), pr.load_sites()
+    assert len(hw) >= 60 and len(sites) >= 6
+    assert DOMESTIC_VENDORS <= {p.vendor for p in hw.values()}
+    assert {"nv_a800_80g_sxm", "nv_h800_sxm", "nv_h20", "nv_l20", "hw_910b1", "hw_910b4", "hw_910c",
+            "hw_910c_die", "hw_300i_duo", "cb_mlu370_x8", "hg_k100_ai", "amd_mi300x", "intel_gaudi3"} <= set(hw)
+    for p in hw.values():
+        assert p.sources, p.id
+        if p.price:
+            assert p.price.currency and p.price.source
+    h100 = hw["nv_h100_sxm"]
+    assert h100.ridge_flop_per_byte() == pytest.approx(989.5 / 3.35)
+    assert h100.available_in("CN") is False and hw["hw_910b2"].available_in("CN") is True
+    assert hw["hw_950pr"].available_in("CN") is False  # roadmap parts cannot be bought yet
+    assert pr.match_device(hw, "NVIDIA H100 80GB HBM3").id == "nv_h100_sxm"
+    assert pr.match_device(hw, "NVIDIA H20").id == "nv_h20" and pr.match_device(hw, "NVIDIA H200").id == "nv_h200_sxm"
+
+
+GOOD = {"kind": "accelerator", "vendor": "Acme", "model": "X1", "peak_tflops": {"bf16": 100.0, "fp8": 200.0},
+        "memory_gb": 64, "memory_bandwidth_tbs": 2.0, "sources": ["Acme datasheet 2026"]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"memory_bandwidth_tbs": -1}, "profile 'acme_x1': field 'memory_bandwidth_tbs': Input should be greater than 0"),
+    ({"peak_tflops": {"bf61": 100.0}}, "unknown dtype key 'bf61' (did you mean 'bf16'?)"),
+    ({"sources": []}, "has numbers but no sources"),
+    ({"peak_tflops": {"bf16": 100.0, "fp8": 50.0}}, "contradictory peaks: fp8 50 is below bf16 100"),
+    ({"price": {"amount": 100, "date": "2026", "source": "quote"}}, "missing field 'price.currency'"),
+    ({"colour": "red"}, "unknown field 'colour'"),
+])
+def test_bad_profiles_are_refused_with_file_profile_and_field(tmp_path: Path, change, message):
+    (tmp_path / "accelerators").mkdir()
+    path = tmp_path / "accelerators" / "acme.yaml"
+    path.write_text(yaml.safe_dump({"acme_x1": {**GOOD, **change}}))
+    with pytest.raises(UserError) as e:
+        pr.load_hardware([tmp_path])
+    assert str(e.value).startswith(f"{path}: profile 'acme_x1'") and message in str(e.value)
+
+
+def test_bad_site_and_missing_directory(tmp_path: Path):
+    site = {"region": "x", "grid_kgco2_per_kwh": 0.5, "grid_factor_type": "average", "grid_source": "src",
+            "power_price": 0.1, "power_currency": "USD", "power_source": "src", "pue": 0.9, "pue_source": "src"}
+    (tmp_path / "sites.yaml").write_text(yaml.safe_dump({"bad": site}))
+    with pytest.raises(UserError, match="profile 'bad': field 'pue': Input should be greater than or equal to 1"):
+        pr.load_sites([tmp_path])
+    with pytest.raises(UserError, match="profiles directory not found"):
+        pr.load_hardware([tmp_path / "nope"])
+
+
+def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path):
+    import platform
+
+    from infra_bench.system import cpu_model
+    user = tmp / "mine"
+    (user / "accelerators").mkdir(parents=True)
+    builtin = pr.load_hardware()["nv_h100_sxm"].model_dump(exclude={"id"})
+    (user / "accelerators" / "override.yaml").write_text(yaml.safe_dump({
+        "nv_h100_sxm": {**builtin, "memory_gb": 81.0}, "acme_x1": GOOD}))
+    local = {"kind": "cpu", "vendor": "Local", "model": cpu_model(), "match": [cpu_model().replace("(", r"\(")
+                                                                                 .replace(")", r"\)")],
+             "peak_tflops": {"fp32": 1.0, "bf16": 2.0}, "memory_bandwidth_tbs": 0.05,
+             "sources": [f"test profile for {platform.node()}"]}
+    (user / "cpus.yaml").write_text(yaml.safe_dump({"local_cpu": local}))
+    p = run_cli("profiles", "show", "nv_h100_sxm", "--json", "--profiles", str(user), cwd=tmp)
+    assert p.returncode == 0 and json.loads(p.stdout)["memory_gb"] == 81.0  # the user's wins
+    p = run_cli("profiles", "list", "--vendor", "acme", "--json", cwd=tmp, env={"INFRA_BENCH_PROFILES": str(user)})
+    assert [r["id"] for r in json.loads(p.stdout)] == ["acme_x1"]
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", "--json", "--profiles", str(user), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    records = {(r["cell"]["test"], r["cell"]["dtype"]): r for r in json.loads(p.stdout)}
+    fp32 = records[("matmul", "fp32")]["metrics"]
+    assert fp32["profile"] == "local_cpu" and fp32["spec"] == 1.0
+    assert fp32["measured_over_spec"] == pytest.approx(fp32["value"])
+    assert records[("memory_copy", "fp32")]["metrics"]["spec"] == pytest.approx(50.0)
+    s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), cwd=tmp)
+    assert "profile   cpu: local_cpu; measured/spec matmul fp32" in s.stdout
+
+
+def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (run,) = list((tmp / "res").glob("*/records.jsonl"))
+    recs = [json.loads(x) for x in run.read_text().splitlines()]
+    assert {r["kind"] for r in recs} == {"probe"} and all(r["status"] == "ok" for r in recs)
+    by = {(r["cell"]["test"], r["cell"]["dtype"]): r["metrics"] for r in recs}
+    assert 1e-3 < by[("matmul", "fp32")]["value"] < 50  # TFLOPS of a 2-core VM up to a big server
+    assert 0.5 < by[("memory_copy", "fp32")]["value"] < 2000  # GB/s
+    assert by[("matmul", "fp32")]["rate"]["n"] >= 5
+
+
+def test_profiles_cli_filters_and_errors(tmp: Path):
+    rows = json.loads(run_cli("profiles", "list", "--market", "CN", "--available", "--json", cwd=tmp).stdout)
+    ids = {r["id"] for r in rows}
+    assert "hw_910b2" in ids and "nv_h100_sxm" not in ids and "nv_h20" not in ids  # H20: licensed, discouraged
+    rows = json.loads(run_cli("profiles", "list", "--domestic", "--json", cwd=tmp).stdout)
+    assert rows and all(r["domestic"] for r in rows)
+    shown = json.loads(run_cli("profiles", "show", "hw_910b2", "--json", cwd=tmp).stdout)
+    assert shown["derived"]["ridge_flop_per_byte"] == pytest.approx(353.9 / 1.6)
+    p = run_cli("profiles", "compare", "nv_h20", "hw_910b2", cwd=tmp)
+    assert p.returncode == 0 and "ridge point FLOP/byte" in p.stdout and "price per TFLOP" in p.stdout
+    for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
+                          (["profiles", "list", "--available"], "--available needs --market")]:
+        p = run_cli(*args, cwd=tmp)
+        assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1
