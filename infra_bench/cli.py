@@ -134,12 +134,10 @@ def _profile_row(p) -> dict:
 
 
 def _text_table(rows: list[dict], columns: list[str]) -> str:
-    cells = [columns] + [["-" if r[c] is None else (f"{r[c]:g}" if isinstance(r[c], float) else str(r[c]))
-                          for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from .report.table import render
+
+    return render([columns] + [["-" if r[c] is None else (f"{r[c]:g}" if isinstance(r[c], float) else str(r[c]))
+                                for c in columns] for r in rows])
 
 
 @profiles.command("list")
@@ -219,10 +217,11 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
     if as_json:
         click.echo(_dump({"profiles": list(profile_ids), "rows": rows}))
         return
+    from .report.table import render
+
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
-    table = [["", *profile_ids]] + [[name, *(fmt(v)[:38] for v in vals)] for name, vals in rows.items()]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table))
+    click.echo(render([["", *profile_ids]] + [[name, *(fmt(v)[:38] for v in vals)] for name, vals in rows.items()],
+                      rule=False))
 
 
 @profiles.command("sites")

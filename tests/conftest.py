@@ -28,6 +28,15 @@ def write_spec(folder: Path, filename: str = "spec.yaml", **fields) -> Path:
     return path
 
 
+def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str, code: int = 2) -> None:
+    """The CLI refused with exactly one stderr line containing `fragment`, the exit code, no traceback."""
+    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in p.stderr
+
+
 def read_records(out: Path) -> list[dict]:
     files = list(out.glob("*/records.jsonl"))
     assert len(files) == 1, files

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from infra_bench.results import Record
+from .conftest import assert_one_line_error as _one_line_error
 from .conftest import read_records, run_cli, write_spec
 
 
@@ -45,14 +46,6 @@ def test_json_output_and_cli_overrides(tmp: Path):
     (rec,) = json.loads(p.stdout)
     assert rec["spec"]["min_iters"] == 2 and rec["metrics"]["iterations"] >= 2
     assert rec["device"]["name"] == "cpu"  # auto resolved on a machine without accelerators
-
-
-def _one_line_error(p, fragment: str, code: int = 2) -> None:
-    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
-    assert "Traceback" not in p.stderr
 
 
 @pytest.mark.parametrize("setup, args, fragment", [

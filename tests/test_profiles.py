@@ -8,7 +8,7 @@ import yaml
 
 from infra_bench.errors import UserError
 from infra_bench.planner import profiles as pr
-from .conftest import run_cli
+from .conftest import assert_one_line_error, run_cli
 
 DOMESTIC_VENDORS = {"Huawei", "Cambricon", "Hygon", "Kunlunxin", "Biren", "Moore Threads", "MetaX", "Iluvatar",
                     "Enflame", "Alibaba T-Head"}
@@ -116,5 +116,4 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     assert p.returncode == 0 and "ridge point FLOP/byte" in p.stdout and "price per TFLOP" in p.stdout
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
                           (["profiles", "list", "--available"], "--available needs --market")]:
-        p = run_cli(*args, cwd=tmp)
-        assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert_one_line_error(run_cli(*args, cwd=tmp), message)

@@ -90,13 +90,19 @@ def _columns(kind: str) -> list[Column]:
     ]
 
 
+def render(rows: list[list[str]], rule: bool = True) -> str:
+    """Left-aligned text columns; the first row is the header, ruled off when `rule`."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _one_table(kind: str, records: list[dict]) -> str:
     cols = _columns(kind)
-    rows = [[h for h, _ in cols]] + [[f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols] for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render([[h for h, _ in cols]] + [[f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols]
+                                           for r in records])
 
 
 def format_table(records: list[dict]) -> str:

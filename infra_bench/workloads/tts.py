@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..devices.base import DTYPES
 from ..errors import MissingDependency, UserError, closest
 from ..paths import data_dir
 from ..spec.tts import VOICES, TtsSpec
@@ -247,6 +246,3 @@ def measure(spec: TtsSpec, resolved: ResolvedTts, built, cell: dict, window, rul
             "samples": [{"synth_s": x.synth_s, "first_audio_s": x.first_audio_s, "audio_s": x.audio_s}
                         for x in result.timings]}
 
-
-def dtype_of(spec: TtsSpec) -> torch.dtype:
-    return DTYPES[spec.dtype]

@@ -3,7 +3,6 @@ optional int8 quantization (cached), session on the chosen EP, parity gate."""
 from __future__ import annotations
 
 import copy
-import importlib.metadata as md
 from pathlib import Path
 
 import torch
@@ -14,9 +13,10 @@ from ...spec.llm import LlmSpec
 from ...workloads import llm as llm_workload
 from ..base import Built
 from . import llm_export
-from .export import cached_export, key_digest
-from .llm import PARITY_TOLERANCE, OrtLlmRunner, ep_probe, make_session, parity
-from .providers import require
+from .export import cached_export, entry_info, versions
+from .llm import OrtLlmRunner, ep_probe, parity
+from .parity import PARITY_TOLERANCE, gate
+from .providers import make_session, require
 
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
 
@@ -45,28 +45,20 @@ def check(spec) -> DeviceProbe:
     return probe
 
 
-def _versions() -> dict:
-    return {name: md.version(name) for name in ("torch", "transformers", "onnx")}
-
-
 def _export(spec: LlmSpec, resolved, model: torch.nn.Module) -> tuple[Path, dict, llm_export.LlmIoLayout]:
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     layout = llm_export.layout_from_config(resolved.config, export_dtype)
     weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
     key = {"what": "llm", "wrapper": llm_export.WRAPPER_VERSION, "exporter": llm_export.EXPORTER,
            "opset": llm_export.OPSET, "config": resolved.config.to_dict(), "weights": weights,
-           "dtype": str(export_dtype), **_versions()}
+           "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
     source = model if export_dtype == torch.float32 else copy.deepcopy(model).to(export_dtype)
     entry = cached_export(key, lambda path: llm_export.export_llm(source, layout, path))
-    info = {"exporter": llm_export.EXPORTER, "opset": llm_export.OPSET, "path": str(entry.path),
-            "cache_key": key_digest(key), "cache_hit": entry.cache_hit, "export_s": entry.build_s,
-            "rebuilt_reason": entry.rebuilt_reason}
-    return entry.path, info, layout
+    return entry.path, {"exporter": llm_export.EXPORTER, "opset": llm_export.OPSET, **entry_info(entry)}, layout
 
 
 def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:
-    key = {"what": "int8-dynamic", "source": base_key, "onnxruntime": md.version("onnxruntime"),
-           "onnx": md.version("onnx")}
+    key = {"what": "int8-dynamic", "source": base_key, **versions("onnxruntime", "onnx")}
     entry = cached_export(key, lambda path: llm_export.quantize_int8(src, path))
     return entry.path, {"method": "dynamic int8 (QInt8 weights)", "path": str(entry.path),
                         "cache_hit": entry.cache_hit, "quantize_s": entry.build_s}
@@ -109,9 +101,5 @@ def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
     tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
     info["parity"] = {**parity(model, runner, vocab, spec.seed), "tolerance": tolerance}
     del model
-    p = info["parity"]
-    error = None
-    if p["max_rel_diff"] > tolerance:
-        error = (f"parity gate failed: max_rel_diff {p['max_rel_diff']:.3g} > tolerance {tolerance:.3g} "
-                 f"(max_abs_diff {p['max_abs_diff']:.3g}, top-1 agreement {p['top1_agreement']:.0%})")
+    error = gate(info["parity"], detail=f", top-1 agreement {info['parity']['top1_agreement']:.0%}")
     return Built(None if error else runner, runner.describe(), params, vocab, error, notes)

@@ -2,7 +2,6 @@
 cache, driven by the same denoising loop and scheduler as torch; parity on a UNet call."""
 from __future__ import annotations
 
-import importlib.metadata as md
 import warnings
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from ...devices.base import DeviceProbe
 from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built
-from .export import cached_export, key_digest
-from .llm import PARITY_TOLERANCE, make_session
-from .providers import import_ort, require, short_names
+from .export import cached_export, entry_info, versions
+from .parity import DEFINITION, PARITY_TOLERANCE, differences, gate
+from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "diffusion-v1"
 OPSET = 17
@@ -109,8 +108,7 @@ def _unet_parity(mods: dw.Modules, ex: OrtDiffusionExecutor, resolved: dw.Resolv
     t = torch.full((2,), 500.0)
     ref = mods.unet(sample, t, hidden, *added).float().numpy()
     got = ex.unet(sample.to(ex.dtype), t[0], hidden.to(ex.dtype), tuple(a.to(ex.dtype) for a in added)).float().numpy()
-    max_abs = float(np.abs(got - ref).max())
-    return {"resolution": resolution, "max_abs_diff": max_abs, "max_rel_diff": max_abs / (float(np.abs(ref).max()) or 1.0)}
+    return {"resolution": resolution, **differences(ref, got)}
 
 
 def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe) -> Built:
@@ -120,15 +118,14 @@ def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: D
     source = mods if export_dtype == torch.float32 else dw.build_modules(resolved, torch.device("cpu"), export_dtype,
                                                                          spec.seed)
     weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
-    versions = {n: md.version(n) for n in ("torch", "transformers", "diffusers", "onnx")}
+    libs = versions("torch", "transformers", "diffusers", "onnx")
     info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "export": {}, "quantization": None}
     sessions = {}
     for name, (module, args, inputs, outputs, axes) in _components(resolved, source, export_dtype).items():
         key = {"what": f"diffusion-{name}", "wrapper": WRAPPER_VERSION, "opset": OPSET, "family": resolved.family,
-               "configs": resolved.configs, "weights": weights, "dtype": str(export_dtype), **versions}
+               "configs": resolved.configs, "weights": weights, "dtype": str(export_dtype), **libs}
         entry = cached_export(key, lambda path, m=module, a=args, i=inputs, o=outputs, x=axes: _export(m, a, path, i, o, x))
-        info["export"][name] = {"path": str(entry.path), "cache_key": key_digest(key), "cache_hit": entry.cache_hit,
-                                "export_s": entry.build_s, "rebuilt_reason": entry.rebuilt_reason}
+        info["export"][name] = entry_info(entry)
         sessions[name], info["session_options"] = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads,
                                                                spec.graph_optimization or "all")
     info["exporter"], info["opset"] = "torch.onnx.export(dynamo=False)", OPSET
@@ -138,11 +135,8 @@ def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: D
     worst = max(checks, key=lambda c: c["max_rel_diff"])
     info["parity"] = {"checked": True, "component": "unet", "max_abs_diff": worst["max_abs_diff"],
                       "max_rel_diff": worst["max_rel_diff"], "per_resolution": checks, "tolerance": tolerance,
-                      "reference": "torch fp32 on cpu", "definition": "max_rel_diff = max|ort - torch| / max|torch|"}
-    error = None
-    if worst["max_rel_diff"] > tolerance:
-        error = (f"parity gate failed: UNet max_rel_diff {worst['max_rel_diff']:.3g} > tolerance {tolerance:.3g} "
-                 f"at {worst['resolution']} px (max_abs_diff {worst['max_abs_diff']:.3g})")
+                      "reference": "torch fp32 on cpu", "definition": DEFINITION}
+    error = gate(info["parity"], subject="UNet ", detail=f", at {worst['resolution']} px")
     params = mods.params()
     del mods, source
     return Built(None if error else ex, ex.describe(), params, resolved.vocab_size, error)

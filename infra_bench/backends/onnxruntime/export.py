@@ -9,6 +9,7 @@ truncated file) is removed and rebuilt.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 import os
 import shutil
@@ -91,3 +92,14 @@ def cached_export(key: dict, build: Callable[[Path], None], cache_dir: Path | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return CachedModel(folder / MODEL_FILE, key, False, build_s, reason)
+
+
+def entry_info(entry: CachedModel) -> dict:
+    """What a record says about an export: where, which key, cached or built now, and why rebuilt."""
+    return {"path": str(entry.path), "cache_key": key_digest(entry.key), "cache_hit": entry.cache_hit,
+            "export_s": entry.build_s, "rebuilt_reason": entry.rebuilt_reason}
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions, for cache keys: a new library version means a new export."""
+    return {name: md.version(name) for name in packages}

@@ -14,27 +14,10 @@ from ...devices.cpu import CpuProbe
 from ...measure.energy import EnergyMeter, UnavailableMeter
 from ..base import RequestTiming
 from .llm_export import LlmIoLayout
-from .providers import GRAPH_OPT, Ep, import_ort, short_names
+from .parity import DEFINITION, differences
+from .providers import Ep, import_ort, short_names
 
-# Largest accepted max|ort - torch| / max|torch| over the checked logits, per precision.
-PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2, "int8": 0.15}
 BINDING_DEVICE = {"cuda": "cuda", "tensorrt": "cuda", "rocm": "cuda", "migraphx": "cuda", "cann": "cann"}
-
-
-def make_session(path, ep: Ep, ep_options: dict, threads: int | None, graph_optimization: str):
-    ort = import_ort()
-    so = ort.SessionOptions()
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_optimization])
-    if threads:
-        so.intra_op_num_threads = threads
-    so.log_severity_level = 3
-    providers = [(ep.provider, dict(ep_options))]
-    if ep.short != "cpu":
-        providers.append(("CPUExecutionProvider", {}))  # for nodes the EP does not take
-    session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
-    options = {"intra_op_num_threads": so.intra_op_num_threads, "graph_optimization_level": graph_optimization,
-               "provider_options": session.get_provider_options()}
-    return session, options
 
 
 class EpProbe(DeviceProbe):
@@ -148,10 +131,7 @@ def parity(model: torch.nn.Module, runner: OrtLlmRunner, vocab_size: int, seed: 
         ref.append(out.logits[:, -1, :].float().numpy())
         got_logits, past = runner._step(token.numpy().astype(np.int64), past, prompt + k)
         got.append(got_logits)
-    r, g = np.stack(ref), np.stack(got).astype(np.float32)
-    max_abs = float(np.abs(g - r).max())
-    scale = float(np.abs(r).max()) or 1.0
-    return {"checked": True, "max_abs_diff": max_abs, "max_rel_diff": max_abs / scale,
-            "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),
+    r, g = np.stack(ref), np.stack(got)
+    return {"checked": True, **differences(r, g), "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),
             "inputs": f"batch {batch}, prompt {prompt}, prefill + {decode_steps} decode steps",
-            "reference": "torch fp32 on cpu", "definition": "max_rel_diff = max|ort - torch| / max|torch|"}
+            "reference": "torch fp32 on cpu", "definition": DEFINITION}

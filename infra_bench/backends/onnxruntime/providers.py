@@ -77,3 +77,19 @@ def parse_ep_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise UserError(f"--ep-option '{pair}' is not key=value; for example --ep-option device_id=1")
         out[key.strip()] = value.strip()
     return out
+
+
+def make_session(path, ep: Ep, ep_options: dict, threads: int | None, graph_optimization: str):
+    ort = import_ort()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_optimization])
+    if threads:
+        so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    providers = [(ep.provider, dict(ep_options))]
+    if ep.short != "cpu":
+        providers.append(("CPUExecutionProvider", {}))  # for nodes the EP does not take
+    session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    options = {"intra_op_num_threads": so.intra_op_num_threads, "graph_optimization_level": graph_optimization,
+               "provider_options": session.get_provider_options()}
+    return session, options

@@ -13,9 +13,9 @@ from ...errors import UserError
 from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built
-from .export import cached_export, key_digest
-from .llm import make_session
-from .providers import import_ort, require, short_names
+from .export import cached_export, entry_info, versions
+from .parity import DEFINITION, differences, gate
+from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "tts-vits-v1"
 OPSET = 17
@@ -92,7 +92,7 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Bu
     source = model if export_dtype == torch.float32 else tw.build_model(resolved, spec, torch.device("cpu"), export_dtype)
     key = {"what": "tts-vits", "wrapper": WRAPPER_VERSION, "opset": OPSET, "arch": resolved.arch.config,
            "speaking_rate": spec.speaking_rate, "frames_per_token": spec.frames_per_token, "weights": f"random seed {spec.seed}",
-           "dtype": str(export_dtype), **{n: md.version(n) for n in ("torch", "transformers", "onnx")}}
+           "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
 
     def export(path):
         ids = torch.randint(1, tw.vocab_size(resolved), (2, 16))
@@ -104,26 +104,22 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Bu
     entry = cached_export(key, export)
     session, options = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads, spec.graph_optimization or "all")
     info = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "session_options": options,
-            "export": {"path": str(entry.path), "cache_key": key_digest(key), "cache_hit": entry.cache_hit,
-                       "export_s": entry.build_s, "rebuilt_reason": entry.rebuilt_reason,
-                       "exporter": "torch.onnx.export(dynamo=False)", "opset": OPSET}}
+            "export": {**entry_info(entry), "exporter": "torch.onnx.export(dynamo=False)", "opset": OPSET}}
     ex = OrtTtsExecutor(session, resolved.sampling_rate, info)
     ids = tw.token_ids(resolved, spec, {"batch_size": 2, "text_len": min(spec.text_len)})
     with torch.inference_mode():
         ref = model(ids).float().numpy()
-    got = session.run(None, {"input_ids": ids.numpy()})[0].astype(np.float32)
+    got = session.run(None, {"input_ids": ids.numpy()})[0]
     tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else TTS_TOLERANCE[spec.dtype]
     if got.shape != ref.shape:
         info["parity"] = {"checked": True, "shape_torch": list(ref.shape), "shape_ort": list(got.shape),
                           "tolerance": tolerance}
         error = f"parity gate failed: waveform shape {list(got.shape)} from ORT vs {list(ref.shape)} from torch"
     else:
-        max_abs = float(np.abs(got - ref).max())
-        info["parity"] = {"checked": True, "component": "waveform", "max_abs_diff": max_abs,
-                          "max_rel_diff": max_abs / (float(np.abs(ref).max()) or 1.0), "tolerance": tolerance,
-                          "inputs": f"batch 2, {min(spec.text_len)} tokens", "reference": "torch fp32 on cpu"}
-        error = None if info["parity"]["max_rel_diff"] <= tolerance else (
-            f"parity gate failed: waveform max_rel_diff {info['parity']['max_rel_diff']:.3g} > tolerance {tolerance:.3g}")
+        info["parity"] = {"checked": True, "component": "waveform", **differences(ref, got), "tolerance": tolerance,
+                          "inputs": f"batch 2, {min(spec.text_len)} tokens", "reference": "torch fp32 on cpu",
+                          "definition": DEFINITION}
+        error = gate(info["parity"], subject="waveform ")
     ex.info = info
     return Built(None if error else ex, ex.describe(), sum(p.numel() for p in model.parameters()),
                  tw.vocab_size(resolved), error,
