@@ -240,6 +240,44 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 
 
 @cli.command()
+@click.option("--model", "model_id", required=True, help="An LLM from the planner catalog, e.g. llama-3.1-8b.")
+@click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
+@click.option("--count", type=click.IntRange(min=1), help="Devices in total (default: --tp).")
+@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="Tensor-parallel degree.")
+@click.option("--precision", default="bf16", show_default=True, help="bf16, fp16, fp8, int8 or int4 (weight-only).")
+@click.option("--batch", "--concurrency", "batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Requests decoded together per replica.")
+@click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, as_json, profile_dirs) -> None:
+    """Predict TTFT, TPOT and throughput of an LLM on a profiled accelerator (analytic model, priors)."""
+    from .planner import llm_model
+    from .planner.profiles import get, load_hardware
+
+    hw = get(load_hardware(list(profile_dirs)), hardware_id)
+    p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len)
+    if as_json:
+        click.echo(_dump(p.to_dict()))
+        return
+    m = p.memory
+    click.echo(f"{p.model} on {p.count} x {hw.vendor} {hw.model} (TP {p.tp}), {p.precision}, batch {p.batch}, "
+               f"input {p.input_len}, output {p.output_len}")
+    click.echo(f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + KV {m['kv_cache_gb_per_device']:.1f} GB"
+               f" + reserve {m['runtime_reserve_gb']:.1f} GB = {m['total_gb_per_device']:.1f} of "
+               f"{m['usable_gb_per_device']:.1f} GB usable; at most {p.max_concurrency} requests of this length fit")
+    if p.fits:
+        lo, hi = 1 - p.interval, 1 + p.interval
+        click.echo(f"TTFT {p.ttft_s * 1e3:.1f} ms ({p.ttft_s * lo * 1e3:.1f}-{p.ttft_s * hi * 1e3:.1f}), "
+                   f"TPOT {p.tpot_s * 1e3:.2f} ms ({p.tpot_s * lo * 1e3:.2f}-{p.tpot_s * hi * 1e3:.2f})")
+        click.echo(f"output tokens/s {p.output_tokens_per_s:.0f} in total, {p.output_tokens_per_s_per_device:.0f} "
+                   f"per device; decode bound by {p.bound['decode'].replace('_', ' ')}")
+    for note in p.notes:
+        click.echo(f"note: {note}")
+
+
+@cli.command()
 @click.argument("specs", nargs=-1)
 @click.option("--backend", help="torch or onnxruntime, for every spec (default: the spec's, torch).")
 @click.option("--device", help="torch: cpu, cuda, cuda:1, npu, mlu, musa or auto (default: the spec's, auto).")
