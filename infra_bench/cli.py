@@ -249,15 +249,24 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
               help="Requests decoded together per replica.")
 @click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file from `infra-bench calibrate`; its fit for this hardware and precision replaces the prior.")
+@click.option("--engine", help="Serving engine of the calibration to use (vllm, sglang, trt-llm, mindie, torch ...).")
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
-def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, as_json, profile_dirs) -> None:
-    """Predict TTFT, TPOT and throughput of an LLM on a profiled accelerator (analytic model, priors)."""
+def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, calibration, engine, as_json,
+            profile_dirs) -> None:
+    """Predict TTFT, TPOT and throughput of an LLM on a profiled accelerator (analytic model)."""
+    from .planner import calibration as cal
     from .planner import llm_model
     from .planner.profiles import get, load_hardware
 
     hw = get(load_hardware(list(profile_dirs)), hardware_id)
-    p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len)
+    fitted = cal.for_prediction(cal.load(calibration), hw.id, engine, precision) if calibration else None
+    if calibration and fitted is None:
+        click.echo(f"note: {calibration} has no fit for {hw.id} at {precision}; using priors", err=True)
+    p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len,
+                          calibration=fitted)
     if as_json:
         click.echo(_dump(p.to_dict()))
         return
@@ -275,6 +284,41 @@ def predict(model_id, hardware_id, count, tp, precision, batch, input_len, outpu
                    f"per device; decode bound by {p.bound['decode'].replace('_', ' ')}")
     for note in p.notes:
         click.echo(f"note: {note}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1)
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where run ids are looked up.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.json"),
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> None:
+    """Fit decode efficiencies from published measurements and from RUNS (ids or folders) of your own."""
+    from .planner import calibration as cal
+    from .planner.profiles import load_hardware
+    from .report.table import render
+    from .results.store import RunStore
+
+    hw = load_hardware(list(profile_dirs))
+    points, skipped = cal.published_points(hw)
+    for run in runs:
+        more, why = cal.record_points(RunStore.open(results, run).records(), hw)
+        points += more
+        skipped += why
+    data = cal.write(out, points, skipped)
+    if as_json:
+        click.echo(_dump(data))
+        return
+    rows = [["hardware|engine|precision", "MBU", "points", "source(s)"]]
+    for key, f in data["fits"].items():
+        rows.append([key, f"{f['mbu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
+    click.echo(render(rows))
+    loo = data["cross_engine_loo"]["mean"]
+    click.echo(f"leave-one-out TPOT error across engines (same hardware and precision): "
+               f"{'-' if loo is None else f'{loo:.1%}'}; {len(skipped)} measurement(s) not usable (see {out})")
+    click.echo(f"calibration: {out}")
 
 
 @cli.command()

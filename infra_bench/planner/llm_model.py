@@ -21,9 +21,9 @@ from ..errors import UserError, closest
 from ..paths import data_dir
 from .profiles import HardwareProfile
 
-BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
-KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 2.0}  # int4 is weight-only: KV stays 16-bit
-COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "fp16"}
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+KV_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 2.0}  # int4 is weight-only
+COMPUTE_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "fp16"}
 
 # Priors (planner_anchors.md: decode MBU 0.65-0.70 on H100 BF16; aiconfigurator-style fixed
 # per-step overhead; runtime reserve ~3.5 GB + collective buffers; usable HBM ~90%).
@@ -114,9 +114,11 @@ def _allreduce_s(message_bytes: float, tp: int, link_gbs: float | None, eff: dic
 
 
 def predict(shape: LlmShape, hw: HardwareProfile, precision: str = "bf16", tp: int = 1, count: int | None = None,
-            batch: int = 1, input_len: int = 1024, output_len: int = 256, efficiency: dict | None = None) -> Prediction:
-    """Predicted TTFT, TPOT and throughput of `batch` concurrent requests on `tp` devices."""
-    eff = {**PRIORS, **(efficiency or {})}
+            batch: int = 1, input_len: int = 1024, output_len: int = 256, efficiency: dict | None = None,
+            calibration: dict | None = None) -> Prediction:
+    """Predicted TTFT, TPOT and throughput of `batch` concurrent requests on `tp` devices.
+    `calibration` ({mbu, interval, key, n}) replaces the MBU prior with a fitted value."""
+    eff = {**PRIORS, **(efficiency or {}), **({"mbu": calibration["mbu"]} if calibration else {})}
     count = count or tp
     if tp < 1 or count < tp or count % tp:
         raise UserError(f"--count {count} must be a multiple of --tp {tp}")
@@ -125,12 +127,20 @@ def predict(shape: LlmShape, hw: HardwareProfile, precision: str = "bf16", tp: i
                         f"use {', '.join(BYTES_PER_PARAM)}")
     compute = COMPUTE_DTYPE[precision]
     peak = hw.peak_tflops.get(compute) or (hw.dense_tflops if compute in ("bf16", "fp16") else None)
+    if compute == "fp32" and not peak:
+        peak = (hw.dense_tflops or 0) / 2 or None  # fp32 at half the 16-bit rate where not published
     if not peak:
         raise UserError(f"{hw.id} has no published {compute} peak, so {precision} cannot be predicted on it; "
                         f"try --precision bf16 (see infra-bench profiles show {hw.id})")
     if not hw.memory_gb or not hw.memory_bandwidth_tbs:
         raise UserError(f"{hw.id} lacks memory size or bandwidth in its profile; add them with --profiles DIR")
-    notes = ["efficiencies are priors (not calibrated): interval +-30%"]
+    if calibration:
+        interval = calibration["interval"]
+        notes = [f"calibrated decode MBU {calibration['mbu']:.3f} from {calibration['n']} measurement(s) "
+                 f"({calibration['key']}); interval +-{interval:.0%}; prefill and overheads are priors"]
+    else:
+        interval = PRIOR_INTERVAL
+        notes = ["efficiencies are priors (not calibrated): interval +-30%"]
     if shape.moe:
         notes.append("MoE: uniform expert routing assumed (random weights misrepresent routing)")
 
@@ -148,7 +158,7 @@ def predict(shape: LlmShape, hw: HardwareProfile, precision: str = "bf16", tp: i
               "usable_gb_per_device": usable / 1e9, "kv_bytes_per_token": kv_tok}
     base = dict(model=shape.id, hardware=hw.id, precision=precision, tp=tp, count=count, batch=batch,
                 input_len=input_len, output_len=output_len, memory=memory, max_concurrency=max_conc,
-                efficiency=eff, interval=PRIOR_INTERVAL, calibrated=False)
+                efficiency=eff, interval=interval, calibrated=calibration is not None)
     if per_device > usable:
         notes.append(f"does not fit: {per_device / 1e9:.1f} GB per device needed, {usable / 1e9:.1f} GB usable; "
                      f"raise --tp or lower --batch (at most {max_conc} requests fit)")
