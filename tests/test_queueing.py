@@ -1,0 +1,45 @@
+"""The replica simulator against the M/M/1 closed form, and the SLO capacity search."""
+import random
+
+import pytest
+
+from infra_bench.planner import llm_model as m
+from infra_bench.planner import profiles as pr
+from infra_bench.planner.queueing import Request, capacity_under_slo, poisson_arrivals, run_load, simulate
+
+
+def test_mm1_mean_sojourn_matches_the_closed_form():
+    """Batch 1, exponential service (rate mu), one-token outputs: W = 1 / (mu - lambda)."""
+    lam, mu, n = 0.7, 1.0, 60000
+    rng = random.Random(1)
+    reqs = [Request(t, rng.expovariate(mu), 1) for t in poisson_arrivals(lam, n, seed=2)]
+    simulate(reqs, step_s=lambda b: 0.0, max_batch=1)
+    w = sum(r.e2e for r in reqs[n // 10:]) / len(reqs[n // 10:])
+    assert w == pytest.approx(1 / (mu - lam), rel=0.05)
+
+
+def test_arrivals_keep_their_rate():
+    t = poisson_arrivals(5.0, 20000, seed=3)
+    assert (len(t) - 1) / (t[-1] - t[0]) == pytest.approx(5.0, rel=0.03)
+
+
+def test_batching_timings_are_exact_for_a_lone_request():
+    (r,) = simulate([Request(0.0, 0.2, 5)], step_s=lambda b: 0.01 * b, max_batch=8)
+    assert r.ttft == pytest.approx(0.2) and r.tpot == pytest.approx(0.01) and r.e2e == pytest.approx(0.24)
+
+
+def test_capacity_under_slo_with_the_performance_model():
+    shape, hw = m.get_shape("llama-3.1-8b"), pr.load_hardware()["nv_h100_sxm"]
+    one = m.predict(shape, hw, batch=1, input_len=1024, output_len=128)
+    max_batch = min(64, one.max_concurrency)
+    step = {b: m.predict(shape, hw, batch=b, input_len=1024, output_len=128).tpot_s for b in range(1, max_batch + 1)}
+    loose = capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=2.0, tpot_p99_s=0.05, n=600)
+    tight = capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=0.3, tpot_p99_s=0.02, n=600)
+    assert loose and tight and loose.rate > tight.rate > 0  # a tighter SLO admits less load
+    assert loose.ttft_p95_s <= 2.0 and loose.tpot_p99_s <= 0.05 and loose.stable
+    assert loose.throughput_rps == pytest.approx(loose.rate, rel=0.1)  # served keeps up with offered
+    busy = loose.rate * (one.ttft_s + 127 * step[max_batch] / max_batch)
+    assert busy < 1  # below the stability bound
+    over = run_load(loose.rate * 1.5, one.ttft_s, 128, step.__getitem__, max_batch, n=600)
+    assert over.ttft_p95_s > 2.0 or over.tpot_p99_s > 0.05  # beyond capacity the SLO breaks
+    assert capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=1e-4, tpot_p99_s=1.0) is None
