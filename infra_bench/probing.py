@@ -1,6 +1,7 @@
 """`infra-bench probe`: the local device's measured roofline, stored as records like any run."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from .devices import select_device
 from .measure.roofline import run_all, spec_value
 from .planner.profiles import HardwareProfile, match_device
 from .results.schema import Record
-from .results.store import RunStore, list_runs, new_run_id, now_iso
+from .results.store import MANIFEST, RunStore, new_run_id, now_iso
 
 
 def run_probe(device: str, out: Path, profiles: dict[str, HardwareProfile], environment: dict,
@@ -45,9 +46,15 @@ def run_probe(device: str, out: Path, profiles: dict[str, HardwareProfile], envi
 
 
 def latest_probe(root: Path, device: str) -> list[dict]:
-    """The records of the newest probe run of `device` under `root` (empty if none)."""
-    for run in reversed(list_runs(root)):
-        recs = RunStore(Path(run["path"])).records(warn=False)
-        if recs and recs[0].get("kind") == "probe" and recs[0]["spec"].get("device") == device:
-            return recs
+    """The records of the newest probe run of `device` under `root` (empty if none). Only run
+    manifests are read until the run is found: sysinfo calls this, and results folders grow."""
+    if not root.is_dir():
+        return []
+    for folder in sorted((p for p in root.iterdir() if (p / MANIFEST).is_file()), reverse=True):
+        try:
+            m = json.loads((folder / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if m.get("kind") == "probe" and m.get("device") == device:
+            return RunStore(folder).records(warn=False)
     return []

@@ -8,6 +8,7 @@ manifest and measures only the cells that have no record yet.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
 import time
@@ -15,11 +16,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from . import __version__
-import importlib
 from types import ModuleType
 
+from . import __version__
 from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
 from .errors import MissingDependency, UserError
