@@ -65,4 +65,8 @@ def test_rapl_reads_package_domains_and_handles_wrap(tmp_path: Path):
 def test_missing_rapl_has_a_reason_and_cpu_falls_back_to_estimate(tmp_path: Path):
     assert "no RAPL domains" in rapl_unavailable_reason(str(tmp_path))
     if not rapl_domains():
-        assert cpu_meter(7.0).source == "estimated"
+        meter = cpu_meter(7.0)
+        meter.begin()
+        reading = meter.end()
+        assert reading.source == "estimated"
+        assert reading.note.endswith("; not measured because " + rapl_unavailable_reason())

@@ -164,8 +164,8 @@ class EstimatedCpuMeter(EnergyMeter):
     source, scope = "estimated", "cpu_package"
 
     def __init__(self, watts_per_core: float = DEFAULT_CPU_WATTS_PER_CORE,
-                 basis: str = DEFAULT_CPU_WATTS_SOURCE):
-        self.watts_per_core, self.basis = watts_per_core, basis
+                 basis: str = DEFAULT_CPU_WATTS_SOURCE, why_not_measured: str | None = None):
+        self.watts_per_core, self.basis, self.why = watts_per_core, basis, why_not_measured
         self._proc = psutil.Process()
 
     def _cpu_s(self) -> float:
@@ -182,14 +182,16 @@ class EstimatedCpuMeter(EnergyMeter):
         e = cpu_s * self.watts_per_core
         return EnergyReading(self.source, self.scope, e, e / dt,
                              f"estimated: this process's CPU seconds x {self.watts_per_core:g} W per busy core "
-                             f"({self.basis}); idle, DRAM and the rest of the node are excluded")
+                             f"({self.basis}); idle, DRAM and the rest of the node are excluded"
+                             + (f"; not measured because {self.why}" if self.why else ""))
 
 
 def cpu_meter(watts_per_core: float | None = None) -> EnergyMeter:
-    """RAPL when readable, else the labelled estimate."""
+    """RAPL when readable, else the labelled estimate, which says why RAPL was not used."""
     domains = rapl_domains()
     if domains:
         return RaplMeter(domains)
+    why = rapl_unavailable_reason()
     if watts_per_core is not None:
-        return EstimatedCpuMeter(watts_per_core, "given with --cpu-watts-per-core")
-    return EstimatedCpuMeter()
+        return EstimatedCpuMeter(watts_per_core, "given with --cpu-watts-per-core", why)
+    return EstimatedCpuMeter(why_not_measured=why)
