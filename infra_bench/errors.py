@@ -17,3 +17,17 @@ def closest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for the closest valid name, or ''."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
+    """One line for the first problem in a pydantic ValidationError: where, which field, what is
+    wrong, and the closest known field name for an unknown one."""
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"])
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        return f"{where}: unknown field '{loc}'{closest(str(e['loc'][-1]), fields)}"
+    if e["type"] == "missing":
+        return f"{where}: missing required field '{loc}'"
+    got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
+    return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"

@@ -12,3 +12,12 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"data folder '{name}' is missing from this installation")
+
+
+def cache_dir(name: str) -> Path:
+    """A per-user cache folder (`onnx`, `flops`): $INFRA_BENCH_CACHE/<name>, else ~/.cache/infra-bench/<name>."""
+    import os
+
+    if os.environ.get("INFRA_BENCH_CACHE"):
+        return Path(os.environ["INFRA_BENCH_CACHE"]) / name
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infra-bench" / name

@@ -41,7 +41,7 @@ GOOD = {"kind": "accelerator", "vendor": "Acme", "model": "X1", "peak_tflops": {
     ({"peak_tflops": {"bf61": 100.0}}, "unknown dtype key 'bf61' (did you mean 'bf16'?)"),
     ({"sources": []}, "has numbers but no sources"),
     ({"peak_tflops": {"bf16": 100.0, "fp8": 50.0}}, "contradictory peaks: fp8 50 is below bf16 100"),
-    ({"price": {"amount": 100, "date": "2026", "source": "quote"}}, "missing field 'price.currency'"),
+    ({"price": {"amount": 100, "date": "2026", "source": "quote"}}, "missing required field 'price.currency'"),
     ({"colour": "red"}, "unknown field 'colour'"),
 ])
 def test_bad_profiles_are_refused_with_file_profile_and_field(tmp_path: Path, change, message):

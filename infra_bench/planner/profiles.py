@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import UserError, closest
+from ..errors import UserError, closest, explain_validation
 from ..paths import data_dir
 
 DTYPE_KEYS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
@@ -129,6 +129,7 @@ class SiteProfile(BaseModel):
 
     id: str
     region: str
+    market: str | None = Field(default=None, description="the market whose availability applies (CN, US, EU)")
     grid_kgco2_per_kwh: float = Field(gt=0, lt=2)
     grid_factor_type: Literal["average", "residual", "marginal", "lifecycle"]
     grid_source: str = Field(min_length=3)
@@ -137,18 +138,6 @@ class SiteProfile(BaseModel):
     power_source: str = Field(min_length=3)
     pue: float = Field(ge=1.0, le=3.0)
     pue_source: str = Field(min_length=3)
-
-
-def _explain(err: ValidationError, where: str) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"])
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        return f"{where}: unknown field '{loc}'"
-    if e["type"] == "missing":
-        return f"{where}: missing field '{loc}'"
-    got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
-    return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"
 
 
 def _load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
@@ -167,7 +156,7 @@ def _load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
         try:
             out[str(pid)] = cls(id=str(pid), **fields)
         except ValidationError as err:
-            raise UserError(_explain(err, f"{path}: profile '{pid}'")) from None
+            raise UserError(explain_validation(err, f"{path}: profile '{pid}'", cls.model_fields)) from None
     return out
 
 

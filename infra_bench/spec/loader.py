@@ -9,26 +9,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import UserError, closest
+from ..errors import UserError, closest, explain_validation
 from .diffusion import DiffusionSpec
 from .llm import LlmSpec
 from .tts import TtsSpec
 
 KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec, "diffusion": DiffusionSpec, "tts": TtsSpec}
-
-
-def _explain(err: ValidationError, cls: type[BaseModel], where: str) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "spec"
-    if e["type"] == "extra_forbidden":
-        field = str(e["loc"][-1])
-        return f"{where}: unknown field '{field}'{closest(field, cls.model_fields)}"
-    if e["type"] == "missing":
-        return f"{where}: missing required field '{loc}'"
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "value_error":
-        return f"{where}: {msg}" if not e["loc"] else f"{where}: field '{loc}': {msg}"
-    return f"{where}: field '{loc}': {msg} (got {e.get('input')!r})"
 
 
 def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
@@ -45,7 +31,7 @@ def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
     try:
         return cls(**data)
     except ValidationError as err:
-        raise UserError(_explain(err, cls, where)) from None
+        raise UserError(explain_validation(err, where, cls.model_fields)) from None
 
 
 def load_spec_file(path: str | Path) -> list[BaseModel]:

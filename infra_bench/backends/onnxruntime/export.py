@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...paths import cache_dir
+
 MODEL_FILE, META_FILE = "model.onnx", "meta.json"
 
 
 def default_cache_dir() -> Path:
-    if os.environ.get("INFRA_BENCH_CACHE"):
-        return Path(os.environ["INFRA_BENCH_CACHE"]) / "onnx"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "infra-bench" / "onnx"
+    return cache_dir("onnx")
 
 
 def _file_hash(path: Path) -> str:
