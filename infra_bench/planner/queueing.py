@@ -14,6 +14,7 @@ upwards through the run (which a finite run would otherwise hide). The simulator
 """
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections import deque
@@ -53,12 +54,17 @@ def poisson_arrivals(rate: float, n: int, seed: int) -> list[float]:
 
 
 def simulate(requests: list[Request], step_s: Callable[[int], float], max_batch: int) -> list[Request]:
-    """Run the replica until every request is done; fills first_token and done in place."""
+    """Run the replica until every request is done; fills first_token and done in place.
+
+    Event-driven: while the running set is unchanged every decode step takes the same time, so
+    the clock jumps to the next iteration boundary at which something happens (a request
+    finishes, or one has arrived and a slot is free). A request admitted when the global step
+    count is g finishes at step g + output_len - 1, kept in a heap."""
     pending = deque(sorted(requests, key=lambda r: r.arrival))
-    running: list[Request] = []
-    now = 0.0
+    running: list[tuple[int, int, Request]] = []  # (finish step, tie-break, request)
+    now, steps = 0.0, 0
     while pending or running:
-        if not running and pending and pending[0].arrival > now:
+        if not running and pending[0].arrival > now:
             now = pending[0].arrival  # idle until the next arrival
         while pending and pending[0].arrival <= now and len(running) < max_batch:
             r = pending.popleft()
@@ -67,14 +73,18 @@ def simulate(requests: list[Request], step_s: Callable[[int], float], max_batch:
             if r.output_len == 1:
                 r.done = now
             else:
-                running.append(r)
-        if running:
-            now += step_s(len(running))
-            for r in running:
-                r.produced += 1
-                if r.produced == r.output_len:
-                    r.done = now
-            running = [r for r in running if r.done is None]
+                heapq.heappush(running, (steps + r.output_len - 1, id(r), r))
+        if not running:
+            continue
+        step = step_s(len(running))
+        k = running[0][0] - steps  # steps until the next finish
+        if pending and len(running) < max_batch and step > 0:
+            k = min(k, max(1, math.ceil((pending[0].arrival - now) / step)))  # boundary after the next arrival
+        now += k * step
+        steps += k
+        while running and running[0][0] == steps:
+            r = heapq.heappop(running)[2]
+            r.produced, r.done = r.output_len, now
     return requests
 
 
@@ -89,6 +99,7 @@ def percentile(values: list[float], q: float) -> float:
 class LoadResult:
     rate: float
     ttft_p95_s: float
+    ttft_p99_s: float
     tpot_p99_s: float | None
     e2e_mean_s: float
     throughput_rps: float
@@ -100,9 +111,18 @@ class LoadResult:
         return self.ttft_drift <= 1.25
 
 
+Sampler = Callable[[random.Random], tuple[float, int]]  # -> (prefill seconds, output tokens) of one request
+
+
 def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
-             n: int = 1500, seed: int = 0) -> LoadResult:
-    reqs = [Request(t, prefill_s, output_len) for t in poisson_arrivals(rate, n, seed)]
+             n: int = 1500, seed: int = 0, sample: Sampler | None = None) -> LoadResult:
+    """Simulate `n` Poisson arrivals; every request alike, or each drawn by `sample`."""
+    arrivals = poisson_arrivals(rate, n, seed)
+    if sample:
+        rng = random.Random(seed + 1)
+        reqs = [Request(t, *sample(rng)) for t in arrivals]
+    else:
+        reqs = [Request(t, prefill_s, output_len) for t in arrivals]
     simulate(reqs, step_s, max_batch)
     measured = reqs[n // 10:]  # drop the warm-up tenth
     tpots = [r.tpot for r in measured if r.tpot is not None]
@@ -110,19 +130,23 @@ def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[i
     third = len(measured) // 3
     mean = lambda rs: sum(r.ttft for r in rs) / len(rs)  # noqa: E731
     drift = mean(measured[2 * third:]) / mean(measured[third:2 * third])
-    return LoadResult(rate, percentile([r.ttft for r in measured], 95), percentile(tpots, 99) if tpots else None,
+    ttfts = [r.ttft for r in measured]
+    return LoadResult(rate, percentile(ttfts, 95), percentile(ttfts, 99), percentile(tpots, 99) if tpots else None,
                       sum(r.e2e for r in measured) / len(measured), len(measured) / span, drift)
 
 
 def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
-                       ttft_p95_s: float, tpot_p99_s: float, n: int = 1500, seed: int = 0) -> LoadResult | None:
-    """The highest Poisson rate (requests/s) whose p95 TTFT and p99 TPOT meet the targets, or None
-    when even a lone request misses them."""
+                       ttft_p95_s: float, tpot_p99_s: float, n: int = 1500, seed: int = 0,
+                       sample: Sampler | None = None, ttft_q: float = 95.0) -> LoadResult | None:
+    """The highest Poisson rate (requests/s) whose TTFT (p95, or `ttft_q`) and p99 TPOT meet the
+    targets, or None when even a lone request misses them. With `sample`, prefill_s and
+    output_len are the means of the drawn requests."""
     def ok(res: LoadResult) -> bool:
-        return res.stable and res.ttft_p95_s <= ttft_p95_s and (res.tpot_p99_s is None or res.tpot_p99_s <= tpot_p99_s)
+        ttft = res.ttft_p95_s if ttft_q == 95.0 else res.ttft_p99_s
+        return res.stable and ttft <= ttft_p95_s and (res.tpot_p99_s is None or res.tpot_p99_s <= tpot_p99_s)
 
     single = prefill_s + (output_len - 1) * step_s(1)
-    lo_res = run_load(0.01 / single, prefill_s, output_len, step_s, max_batch, n, seed)
+    lo_res = run_load(0.01 / single, prefill_s, output_len, step_s, max_batch, n, seed, sample)
     if not ok(lo_res):
         return None
     # Stability needs the offered work below 1 even at the best batching amortisation:
@@ -131,9 +155,75 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
     best = lo_res
     for _ in range(14):  # bisection on the rate; 14 halvings is ~1e-4 of the bracket
         mid = (lo + hi) / 2
-        res = run_load(mid, prefill_s, output_len, step_s, max_batch, n, seed)
+        res = run_load(mid, prefill_s, output_len, step_s, max_batch, n, seed, sample)
         if ok(res):
             lo, best = mid, res
+        else:
+            hi = mid
+    return best
+
+
+@dataclass(frozen=True)
+class Estimate:
+    rate: float
+    ttft_s: float          # at the requested percentile
+    tpot_p99_s: float | None
+    batch: float           # mean running requests
+
+
+def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int,
+                ttft_q: float = 95.0) -> Estimate | None:
+    """A mean-value approximation of the simulated replica, for ranking many configurations fast.
+
+    Prefill takes rho = rate x prefill_s of the time, so an iteration lasts T = step(b) / (1 - rho);
+    Little's law on the decoding requests gives b = rate x (O - 1) x T, solved by fixed point.
+    TPOT p99 adds the prefills a request sits through: Poisson with mean n = rate x (O - 1) x T,
+    taken at n + 2.33 sqrt(n) + 2.5. TTFT adds to prefill + T a queueing wait that grows as
+    z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q)) as
+    for an M/M/1 sojourn. None when the replica saturates (b above max_batch or u >= 1)."""
+    saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
+    u = rate / saturation
+    rho = rate * prefill_s
+    if u >= 1 or rho >= 1:
+        return None
+    b = 0.0
+    if output_len > 1:
+        b = 1.0
+        for _ in range(50):
+            nb = rate * (output_len - 1) * step_s(min(max_batch, max(1, math.ceil(b)))) / (1 - rho)
+            if abs(nb - b) < 1e-3 * max(1.0, b):
+                b = nb
+                break
+            b = nb
+        if b > max_batch:
+            return None
+    step = step_s(min(max_batch, max(1, math.ceil(b)))) if output_len > 1 else 0.0
+    iteration = step / (1 - rho)
+    tpot = None
+    if output_len > 1:
+        n = rate * (output_len - 1) * iteration
+        tpot = step + (n + 2.33 * math.sqrt(n) + 2.5) * prefill_s / (output_len - 1)
+    z = math.log(100.0 / (100.0 - ttft_q))
+    ttft = prefill_s + iteration + z * (prefill_s + iteration) * u / (1 - u)
+    return Estimate(rate, ttft, tpot, b)
+
+
+def approx_capacity(prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int,
+                    ttft_s: float, tpot_p99_s: float | None, ttft_q: float = 95.0) -> Estimate | None:
+    """The highest rate whose approximate TTFT and TPOT p99 meet the targets (bisection), or None."""
+    def ok(e: Estimate | None) -> bool:
+        return e is not None and e.ttft_s <= ttft_s and (tpot_p99_s is None or e.tpot_p99_s is None
+                                                         or e.tpot_p99_s <= tpot_p99_s)
+    saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
+    lo, hi = saturation * 1e-6, saturation
+    best = approx_load(lo, prefill_s, output_len, step_s, max_batch, ttft_q)
+    if not ok(best):
+        return None
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        e = approx_load(mid, prefill_s, output_len, step_s, max_batch, ttft_q)
+        if ok(e):
+            lo, best = mid, e
         else:
             hi = mid
     return best
