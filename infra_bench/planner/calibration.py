@@ -142,6 +142,76 @@ def record_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> 
     return points, skipped
 
 
+@dataclass(frozen=True)
+class MediaPoint:
+    """A diffusion or TTS record: the work (FLOPs), the measured seconds for it, the prior fixed
+    overhead over that time and the device peak, and the MFU they imply."""
+    kind: str
+    hardware: str
+    engine: str
+    precision: str
+    model: str
+    flops: float
+    seconds: float
+    fixed_s: float
+    peak: float
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.hardware}|{self.engine}|{self.precision}"
+
+    def mfu(self, overhead_scale: float) -> float:
+        return self.flops / (self.peak * (self.seconds - self.fixed_s * overhead_scale))
+
+
+def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[MediaPoint], list[str]]:
+    """Points from our own diffusion (s/image at batch 1) and TTS (synthesis time) records on a profiled device."""
+    from . import media_model as mm
+
+    points, skipped = [], []
+    for r in records:
+        if r.get("kind") not in ("diffusion", "tts") or r.get("status") != "ok":
+            continue
+        hw, m, c = match_device(profiles, r["device"].get("model")), r["metrics"], r["cell"]
+        precision = r["spec"]["dtype"]
+        if hw is None or c.get("batch_size") != 1 or precision not in mm.PRECISIONS:
+            skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
+                                                   if hw is None else "only batch-1 cells in fp32/bf16/fp16 calibrate"))
+            continue
+        if r["kind"] == "diffusion":
+            work, seconds = m["flops_per_image"], m["image_s"]["mean"]
+            fixed = m["denoise_steps_run"] * mm.DIFFUSION_PRIORS["t_step_s"]
+        elif m.get("flops_per_audio_s"):
+            audio = m["audio_s"]["mean"]
+            work, seconds, fixed = m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, mm.TTS_PRIORS["t_call_s"]
+        else:
+            skipped.append(f"{r['cell_id']}: no FLOP count in the record")
+            continue
+        engine = engine_key(f"{r['backend'].get('name')} {r['backend'].get('version', '')}")
+        model = r["model"].get("arch") or r["model"].get("voice") or "?"
+        points.append(MediaPoint(r["kind"], hw.id, engine, precision, model, work, seconds, fixed,
+                                 llm_model.peak_tflops(hw, precision) * 1e12, f"record {r['run_id']}/{r['cell_id']}"))
+    return points, skipped
+
+
+def fit_media(points: list[MediaPoint]) -> dict:
+    """Per key: the mean MFU with the prior fixed overhead taken off each time; where a measurement
+    is faster than that overhead (small models, no launch cost), the key is fitted with none."""
+    groups: dict[str, list[MediaPoint]] = {}
+    for p in points:
+        groups.setdefault(p.key, []).append(p)
+    out = {}
+    for key, ps in groups.items():
+        scale = 1.0 if all(p.seconds > p.fixed_s for p in ps) else 0.0
+        values = [p.mfu(scale) for p in ps]
+        loo = (statistics.mean(abs(v / statistics.mean(values[:i] + values[i + 1:]) - 1) for i, v in enumerate(values))
+               if len(values) >= 2 else None)
+        out[key] = {"mfu": statistics.mean(values), "overhead_scale": scale, "n": len(ps), "loo_rel_error": loo,
+                    "points": [{**asdict(p), "mfu": v} for p, v in zip(ps, values)]}
+    return out
+
+
 def cross_engine_loo(points: list[Point]) -> dict:
     """Each point predicted from the other points of the same hardware and precision (any engine):
     relative TPOT error |MBU_self / MBU_others - 1| (TPOT ~ 1/MBU when memory-bound)."""
@@ -169,8 +239,8 @@ def fit(points: list[Point]) -> dict:
     return out
 
 
-def write(path: Path, points: list[Point], skipped: list[str]) -> dict:
-    data = {"kind": "infra-bench calibration", "version": 1, "fits": fit(points),
+def write(path: Path, points: list[Point], skipped: list[str], media: list[MediaPoint] = ()) -> dict:
+    data = {"kind": "infra-bench calibration", "version": 1, "fits": fit(points), "media_fits": fit_media(list(media)),
             "cross_engine_loo": cross_engine_loo(points), "skipped": skipped,
             "method": __doc__.split("\n\n")[1].strip()}
     path.write_text(json.dumps(data, indent=1))
@@ -209,3 +279,18 @@ def for_prediction(data: dict, hardware: str, engine: str | None, precision: str
         return None
     interval = found["loo_rel_error"] or data.get("cross_engine_loo", {}).get("mean") or 0.15
     return {"mbu": found["mbu"], "interval": max(interval, 0.05), "key": key, "n": found["n"]}
+
+
+def for_media(data: dict, kind: str, hardware: str, engine: str | None, precision: str) -> dict | None:
+    """The `calibration` argument of media_model's predictions: the key's MFU, else the mean over engines."""
+    fits = data.get("media_fits", {})
+    key = f"{kind}|{hardware}|{engine}|{precision}"
+    same = [fits[key]] if engine and key in fits else [
+        f for k, f in fits.items() if k.startswith(f"{kind}|{hardware}|") and k.endswith(f"|{precision}")]
+    if not same:
+        return None
+    n = sum(f["n"] for f in same)
+    loo = max((f["loo_rel_error"] or 0) for f in same)
+    return {"mfu": sum(f["mfu"] * f["n"] for f in same) / n, "n": n, "interval": max(loo or 0.25, 0.05),
+            "overhead_scale": min(f["overhead_scale"] for f in same),
+            "key": key if len(same) == 1 and engine else f"{kind}|{hardware}|any engine|{precision}"}

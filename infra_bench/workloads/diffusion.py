@@ -341,7 +341,7 @@ def count_flops(resolved: ResolvedPipeline, cell: dict, cfg: bool, steps_run: in
         vae = flops(lambda: mods.vae(torch.zeros((b, resolved.latent_channels, lat, lat))))
     total = text + (steps_run or cell["steps"]) * unet + vae
     return {"text_encode_flops": text, "unet_flops_per_step": unet, "unet_evals_per_step": 2 if cfg else 1,
-            "vae_decode_flops": vae, "flops_per_image": total / b,
+            "vae_decode_flops": vae, "flops_per_image": total / b, "pipeline_params": mods.params(),
             "flops_note": "torch.utils.flop_counter: matmul, convolution and attention FLOPs; batch as run"}
 
 

@@ -1,0 +1,210 @@
+"""Diffusion and TTS predictions: FLOPs per unit counted on the real model, divided by an
+achieved rate (peak x MFU), plus an explicit fixed overhead per step (diffusion) or per call (TTS).
+
+    s/image = FLOPs per image / (peak x MFU) + steps x t_step
+    RTF     = FLOPs per audio second / (peak x MFU) + t_call / utterance seconds
+
+FLOPs come from torch's FLOP counter on the built architecture (diffusion on the meta device, no
+memory; TTS by one CPU call of the random-weight model) and are cached per shape on disk. No
+published diffusion or TTS measurement is in the reference set, so the priors are assumptions
+with a +-50% interval until `infra-bench calibrate` fits an MFU from records of your own runs.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+from ..errors import MissingDependency, UserError, closest
+from ..paths import cache_dir
+from .llm_model import BYTES_PER_PARAM, peak_tflops
+from .profiles import HardwareProfile
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+DIFFUSION_PRIORS = {"mfu": 0.2, "t_step_s": 2e-3, "runtime_reserve_gb": 3.0, "usable_memory_fraction": 0.9}
+TTS_PRIORS = {"mfu": 0.05, "t_call_s": 0.02, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
+PRIOR_INTERVAL = 0.5
+
+
+def _cached(key: dict, compute) -> dict:
+    """A small JSON cache of FLOP counts, keyed by the shape and the library versions."""
+    import importlib.metadata as md
+
+    key = {**key, "torch": md.version("torch")}
+    name = "-".join(str(v) for v in key.values()).replace("/", "_") + ".json"
+    path = cache_dir("flops") / name
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            path.unlink()
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(path)
+    return value
+
+
+def kind_of(model: str) -> str:
+    """'llm', 'diffusion' or 'tts': which catalog a model id belongs to."""
+    import yaml
+
+    from ..paths import data_dir
+    from .llm_model import shapes
+
+    if model in shapes():
+        return "llm"
+    folder = data_dir("workloads") / "architectures"
+    names = {}
+    for kind in ("diffusion", "tts"):
+        for name in yaml.safe_load((folder / f"{kind}.yaml").read_text()):
+            names[name] = kind
+    if model in names:
+        return names[model]
+    known = [*shapes(), *names]
+    raise UserError(f"unknown model '{model}'{closest(model, known)}; see `infra-bench predict --help` for the catalog")
+
+
+@lru_cache(maxsize=64)
+def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: float) -> dict:
+    """FLOPs per image and parameter count of a built-in pipeline at batch 1."""
+    from ..workloads import diffusion as dw
+
+    archs = dw.catalog()
+    if model not in archs:
+        raise UserError(f"unknown diffusion model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
+    try:
+        from ..spec.diffusion import DiffusionSpec
+        spec = DiffusionSpec(arch=model, resolution=resolution, steps=steps, guidance_scale=guidance_scale)
+        resolved = dw.resolve(spec)
+    except MissingDependency:
+        raise MissingDependency("diffusion predictions count FLOPs on the diffusers model: "
+                                "pip install 'infra-bench[diffusion]'") from None
+    cell = {"batch_size": 1, "resolution": resolution, "steps": steps}
+    return _cached({"kind": "diffusion", "model": model, "res": resolution, "steps": steps, "cfg": spec.cfg},
+                   lambda: dw.count_flops(resolved, cell, spec.cfg))
+
+
+@lru_cache(maxsize=64)
+def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
+    """FLOPs per audio second, audio seconds per utterance and parameters of a built-in TTS model."""
+    import torch
+
+    from ..spec.tts import TtsSpec
+    from ..workloads import tts as tw
+
+    archs = tw.catalog()
+    if model not in archs:
+        raise UserError(f"unknown tts model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
+    spec = TtsSpec(arch=model, text_len=text_len, frames_per_token=frames_per_token)
+    resolved = tw.resolve(spec)
+
+    def count() -> dict:
+        m = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
+        ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": text_len})
+        audio_s = tw.expected_samples(resolved, spec, text_len) / resolved.sampling_rate
+        return {"flops_per_audio_s": tw.count_flops(lambda: m(ids), audio_s), "audio_s": audio_s,
+                "params": sum(p.numel() for p in m.parameters())}
+    return _cached({"kind": "tts", "model": model, "text_len": text_len, "fpt": frames_per_token}, count)
+
+
+@dataclass(frozen=True)
+class MediaPrediction:
+    kind: str                  # diffusion | tts
+    model: str
+    hardware: str
+    precision: str
+    fits: bool
+    memory: dict
+    latency_s: float | None    # diffusion: s/image; tts: s to synthesize one utterance
+    rtf: float | None          # tts only
+    units_per_s_per_device: float | None  # images/s or audio seconds/s, one request at a time
+    flops_per_unit: float
+    bound: str | None
+    efficiency: dict
+    interval: float
+    calibrated: bool
+    notes: list
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(hw: HardwareProfile, precision: str) -> float:
+    if precision not in PRECISIONS:
+        raise UserError(f"precision '{precision}' is not offered for diffusion or tts; use {', '.join(PRECISIONS)}")
+    peak = peak_tflops(hw, precision)
+    if not peak:
+        raise UserError(f"{hw.id} has no published {precision} peak; try --precision bf16 "
+                        f"(see infra-bench profiles show {hw.id})")
+    if not hw.memory_gb:
+        raise UserError(f"{hw.id} lacks a memory size in its profile; add it with --profiles DIR")
+    return peak * 1e12
+
+
+def _efficiency(priors: dict, overhead: str, calibration: dict | None) -> dict:
+    """The priors, with a calibrated MFU and the fixed overhead it was fitted with (scale 0 or 1)."""
+    if not calibration:
+        return dict(priors)
+    return {**priors, "mfu": calibration["mfu"], overhead: priors[overhead] * calibration["overhead_scale"]}
+
+
+def _labels(calibration: dict | None) -> tuple[float, list[str]]:
+    if calibration:
+        return calibration["interval"], [f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} "
+                                         f"measurement(s) ({calibration['key']}); interval +-{calibration['interval']:.0%}"]
+    return PRIOR_INTERVAL, ["efficiencies are assumed priors (no published diffusion/TTS calibration point): "
+                            "interval +-50%; calibrate with your own runs"]
+
+
+def _memory(params: int, precision: str, hw: HardwareProfile, eff: dict) -> dict:
+    weights = params * BYTES_PER_PARAM[precision]
+    reserve = eff["runtime_reserve_gb"] * 1e9
+    return {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
+            "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+
+
+def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", resolution: int = 512,
+                      steps: int = 30, guidance_scale: float = 7.5, calibration: dict | None = None) -> MediaPrediction:
+    """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
+    peak = _check(hw, precision)
+    unit = diffusion_unit(model, resolution, steps, guidance_scale)
+    eff = _efficiency(DIFFUSION_PRIORS, "t_step_s", calibration)
+    interval, notes = _labels(calibration)
+    memory = _memory(unit["pipeline_params"], precision, hw, eff)
+    base = dict(kind="diffusion", model=model, hardware=hw.id, precision=precision, memory=memory,
+                flops_per_unit=unit["flops_per_image"], efficiency=eff, interval=interval,
+                calibrated=calibration is not None)
+    if memory["total_gb"] > memory["usable_gb"]:
+        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
+        return MediaPrediction(fits=False, latency_s=None, rtf=None, units_per_s_per_device=None, bound=None,
+                               notes=notes, **base)
+    compute = unit["flops_per_image"] / (peak * eff["mfu"])
+    latency = compute + steps * eff["t_step_s"]
+    return MediaPrediction(fits=True, latency_s=latency, rtf=None, units_per_s_per_device=1 / latency,
+                           bound="compute" if compute >= steps * eff["t_step_s"] else "fixed_overhead",
+                           notes=notes, **base)
+
+
+def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,
+                frames_per_token: int = 5, calibration: dict | None = None) -> MediaPrediction:
+    """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
+    peak = _check(hw, precision)
+    unit = tts_unit(model, text_len, frames_per_token)
+    eff = _efficiency(TTS_PRIORS, "t_call_s", calibration)
+    interval, notes = _labels(calibration)
+    memory = _memory(unit["params"], precision, hw, eff)
+    base = dict(kind="tts", model=model, hardware=hw.id, precision=precision, memory=memory,
+                flops_per_unit=unit["flops_per_audio_s"], efficiency=eff, interval=interval,
+                calibrated=calibration is not None)
+    if memory["total_gb"] > memory["usable_gb"]:
+        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
+        return MediaPrediction(fits=False, latency_s=None, rtf=None, units_per_s_per_device=None, bound=None,
+                               notes=notes, **base)
+    compute = unit["flops_per_audio_s"] * unit["audio_s"] / (peak * eff["mfu"])
+    latency = compute + eff["t_call_s"]
+    rtf = latency / unit["audio_s"]
+    notes.append(f"utterance of {text_len} tokens = {unit['audio_s']:.2f} s of audio")
+    return MediaPrediction(fits=True, latency_s=latency, rtf=rtf, units_per_s_per_device=1 / rtf,
+                           bound="compute" if compute >= eff["t_call_s"] else "fixed_overhead", notes=notes, **base)

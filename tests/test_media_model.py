@@ -1,0 +1,89 @@
+"""Diffusion and TTS predictions: FLOPs counted on the real (tiny) models, the arithmetic of the
+model, and a calibration round trip from real runs on this CPU."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra_bench.planner import media_model as mm
+from infra_bench.planner import profiles as pr
+from infra_bench.system import cpu_model
+
+from .conftest import assert_one_line_error, read_records, run_cli
+
+HW = pr.load_hardware()
+
+
+def test_diffusion_flops_follow_steps_and_guidance():
+    u10, u20 = mm.diffusion_unit("sd-tiny", 64, 10, 7.5), mm.diffusion_unit("sd-tiny", 64, 20, 7.5)
+    no_cfg = mm.diffusion_unit("sd-tiny", 64, 10, 1.0)
+    assert u20["flops_per_image"] - u10["flops_per_image"] == pytest.approx(10 * u10["unet_flops_per_step"])
+    assert u10["unet_flops_per_step"] == 2 * no_cfg["unet_flops_per_step"]  # two UNet evaluations per step
+    bigger = mm.diffusion_unit("sd-tiny", 128, 10, 7.5)
+    assert bigger["unet_flops_per_step"] > 3 * u10["unet_flops_per_step"]  # 4x the latent pixels
+
+
+def test_diffusion_prediction_arithmetic():
+    h100, a100 = HW["nv_h100_sxm"], HW["nv_a100_80g_sxm"]
+    p = mm.predict_diffusion("sd-tiny", h100, "fp16", 64, 10)
+    expected = p.flops_per_unit / (h100.peak_tflops["fp16"] * 1e12 * 0.2) + 10 * mm.DIFFUSION_PRIORS["t_step_s"]
+    assert p.fits and p.latency_s == pytest.approx(expected) and not p.calibrated and p.interval == 0.5
+    assert mm.predict_diffusion("sd-tiny", a100, "fp16", 64, 10).latency_s > p.latency_s  # less compute, slower
+    assert mm.predict_diffusion("sd-tiny", h100, "fp16", 64, 20).latency_s > p.latency_s
+
+
+def test_tts_prediction_arithmetic():
+    u = mm.tts_unit("vits-tiny", 12, 5)
+    assert u["audio_s"] == pytest.approx(12 * 5 * 256 / 16000) and u["flops_per_audio_s"] > 0
+    p = mm.predict_tts("vits-tiny", HW["nv_h100_sxm"], "fp16", 12)
+    assert p.fits and p.rtf == pytest.approx(p.latency_s / u["audio_s"]) and p.bound == "fixed_overhead"
+    assert p.units_per_s_per_device == pytest.approx(1 / p.rtf)
+
+
+def test_memory_gate_for_a_pipeline(tmp: Path):
+    small = pr.HardwareProfile(id="small", kind="accelerator", vendor="X", model="2 GB card", peak_tflops={"fp16": 10},
+                               memory_gb=2, memory_bandwidth_tbs=0.1, sources=["test"])
+    p = mm.predict_diffusion("sd-1.5", small, "fp16", 512, 30)
+    assert not p.fits and "does not fit" in p.notes[-1] and p.latency_s is None
+
+
+def test_predict_cli_for_diffusion_and_tts(tmp: Path):
+    p = run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--resolution", "64", "--steps", "3",
+                "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["kind"] == "diffusion" and d["precision"] == "fp16" and d["latency_s"] > 0
+    p = run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--text-len", "12", cwd=tmp)
+    assert p.returncode == 0 and "RTF" in p.stdout and "assumed priors" in p.stdout
+    assert_one_line_error(run_cli("predict", "--model", "vits-mm", "--hardware", "nv_h100_sxm", cwd=tmp),
+                          "did you mean 'vits-mms'")
+    assert_one_line_error(run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--precision", "int4",
+                                  cwd=tmp), "not offered for diffusion or tts")
+
+
+def test_calibration_round_trip_from_real_runs(tmp: Path):
+    """Real sd-tiny and vits-tiny runs on this CPU, a user profile for it, calibrate, predict them back."""
+    pattern = cpu_model().replace("(", r"\(").replace(")", r"\)")
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
+        "kind": "cpu", "vendor": "Local", "model": cpu_model(), "match": [pattern],
+        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": 0.025, "memory_gb": 24,
+        "sources": ["infra-bench probe on this machine"]}}))
+    (tmp / "s.yaml").write_text(yaml.safe_dump_all([
+        {"kind": "diffusion", "arch": "sd-tiny", "resolution": [64], "steps": [3], "warmup": 1, "min_iters": 2,
+         "min_time_s": 0.0},
+        {"kind": "tts", "arch": "vits-tiny", "text_len": [12], "warmup": 1, "min_iters": 2, "min_time_s": 0.0}]))
+    run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    recs = {r["kind"]: r for r in read_records(tmp / "res")}
+    p = run_cli("calibrate", recs["tts"]["run_id"], "--results", "res", "--out", "cal.json", "--profiles", "mine",
+                cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    fits = json.loads((tmp / "cal.json").read_text())["media_fits"]
+    assert set(fits) == {"diffusion|this_cpu|torch|fp32", "tts|this_cpu|torch|fp32"}
+    common = ("--hardware", "this_cpu", "--precision", "fp32", "--calibration", "cal.json", "--json", "--profiles", "mine")
+    d = json.loads(run_cli("predict", "--model", "sd-tiny", "--resolution", "64", "--steps", "3", *common, cwd=tmp).stdout)
+    assert d["calibrated"] and d["latency_s"] == pytest.approx(recs["diffusion"]["metrics"]["image_s"]["mean"], rel=1e-6)
+    t = json.loads(run_cli("predict", "--model", "vits-tiny", "--text-len", "12", *common, cwd=tmp).stdout)
+    assert t["calibrated"] and t["rtf"] == pytest.approx(recs["tts"]["metrics"]["rtf"]["mean"], rel=1e-6)
