@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError
+from .errors import UserError, closest
 
 DEFAULT_SUITE = "quick.yaml"
 
@@ -240,50 +240,99 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 
 
 @cli.command()
-@click.option("--model", "model_id", required=True, help="An LLM from the planner catalog, e.g. llama-3.1-8b.")
+@click.option("--model", "model_id", required=True,
+              help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3 ...), a diffusion pipeline "
+                   "(sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer, speecht5).")
 @click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
-@click.option("--count", type=click.IntRange(min=1), help="Devices in total (default: --tp).")
-@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="Tensor-parallel degree.")
-@click.option("--precision", default="bf16", show_default=True, help="bf16, fp16, fp8, int8 or int4 (weight-only).")
+@click.option("--count", type=click.IntRange(min=1), help="LLM: devices in total (default: --tp).")
+@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor-parallel degree.")
+@click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 or int4 (weight-only); "
+                                  "diffusion and TTS: fp16 (default), bf16 or fp32.")
 @click.option("--batch", "--concurrency", "batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Requests decoded together per replica.")
-@click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True)
-@click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True)
+              help="LLM: requests decoded together per replica.")
+@click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True, help="LLM prompt tokens.")
+@click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")
+@click.option("--resolution", type=click.IntRange(min=8), default=512, show_default=True, help="Diffusion: pixels.")
+@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True, help="Diffusion: denoising steps.")
+@click.option("--guidance-scale", type=click.FloatRange(min=0), default=7.5, show_default=True,
+              help="Diffusion: >1 runs classifier-free guidance (two UNet evaluations per step).")
+@click.option("--text-len", type=click.IntRange(min=1), default=60, show_default=True,
+              help="TTS: tokens per utterance (5 frames each).")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
               help="A file from `infra-bench calibrate`; its fit for this hardware and precision replaces the prior.")
 @click.option("--engine", help="Serving engine of the calibration to use (vllm, sglang, trt-llm, mindie, torch ...).")
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
-def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, calibration, engine, as_json,
-            profile_dirs) -> None:
-    """Predict TTFT, TPOT and throughput of an LLM on a profiled accelerator (analytic model)."""
+def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, resolution, steps,
+            guidance_scale, text_len, calibration, engine, as_json, profile_dirs) -> None:
+    """Predict LLM TTFT/TPOT/throughput, diffusion s/image or TTS RTF on a profiled accelerator."""
     from .planner import calibration as cal
-    from .planner import llm_model
+    from .planner import llm_model, media_model
     from .planner.profiles import get, load_hardware
+    from .report.predictions import llm_text, media_text
 
     hw = get(load_hardware(list(profile_dirs)), hardware_id)
-    fitted = cal.for_prediction(cal.load(calibration), hw.id, engine, precision) if calibration else None
+    kind = media_model.kind_of(model_id)
+    precision = precision or ("bf16" if kind == "llm" else "fp16")
+    data = cal.load(calibration) if calibration else None
+    if kind == "llm":
+        fitted = cal.for_prediction(data, hw.id, engine, precision) if data else None
+        p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len,
+                              calibration=fitted)
+    else:
+        fitted = cal.for_media(data, kind, hw.id, engine, precision) if data else None
+        p = (media_model.predict_diffusion(model_id, hw, precision, resolution, steps, guidance_scale, fitted)
+             if kind == "diffusion" else media_model.predict_tts(model_id, hw, precision, text_len, calibration=fitted))
     if calibration and fitted is None:
         click.echo(f"note: {calibration} has no fit for {hw.id} at {precision}; using priors", err=True)
-    p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len,
-                          calibration=fitted)
     if as_json:
         click.echo(_dump(p.to_dict()))
         return
-    m = p.memory
-    click.echo(f"{p.model} on {p.count} x {hw.vendor} {hw.model} (TP {p.tp}), {p.precision}, batch {p.batch}, "
-               f"input {p.input_len}, output {p.output_len}")
-    click.echo(f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + KV {m['kv_cache_gb_per_device']:.1f} GB"
-               f" + reserve {m['runtime_reserve_gb']:.1f} GB = {m['total_gb_per_device']:.1f} of "
-               f"{m['usable_gb_per_device']:.1f} GB usable; at most {p.max_concurrency} requests of this length fit")
-    if p.fits:
-        lo, hi = 1 - p.interval, 1 + p.interval
-        click.echo(f"TTFT {p.ttft_s * 1e3:.1f} ms ({p.ttft_s * lo * 1e3:.1f}-{p.ttft_s * hi * 1e3:.1f}), "
-                   f"TPOT {p.tpot_s * 1e3:.2f} ms ({p.tpot_s * lo * 1e3:.2f}-{p.tpot_s * hi * 1e3:.2f})")
-        click.echo(f"output tokens/s {p.output_tokens_per_s:.0f} in total, {p.output_tokens_per_s_per_device:.0f} "
-                   f"per device; decode bound by {p.bound['decode'].replace('_', ' ')}")
-    for note in p.notes:
-        click.echo(f"note: {note}")
+    click.echo((llm_text if kind == "llm" else media_text)(p, hw))
+
+
+@cli.command()
+@click.argument("demand_file", metavar="DEMAND.yaml", type=click.Path(path_type=Path))
+@click.option("--hardware", "hardware_ids", multiple=True,
+              help="Candidate profile ids (repeat the option); default: every accelerator profile.")
+@click.option("--site", "site_id", help="A site profile (cn-east, us-average ...): sets the market; see `profiles sites`.")
+@click.option("--market", help="Only parts available in this market count (CN ...); default: the site's market.")
+@click.option("--rank-by", type=click.Choice(["power", "devices", "servers", "capex"]), default="power",
+              show_default=True)
+@click.option("--confirm", "confirm_top", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Confirm the top N candidates' capacities by discrete-event simulation.")
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows shown per table.")
+@click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file from `infra-bench calibrate`: its fits replace the priors where they apply.")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def plan(demand_file, hardware_ids, site_id, market, rank_by, confirm_top, top, calibration, as_json,
+         profile_dirs) -> None:
+    """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
+    from .planner import calibration as cal
+    from .planner.demand import load_demand
+    from .planner.profiles import get, load_hardware, load_sites
+    from .planner.sizing import plan as make_plan
+    from .report.plan import plan_text
+
+    demand = load_demand(demand_file)
+    profiles = load_hardware(list(profile_dirs))
+    ids = [get(profiles, h).id for h in hardware_ids] or None
+    site = None
+    if site_id:
+        sites = load_sites(list(profile_dirs))
+        if site_id not in sites:
+            raise UserError(f"unknown site '{site_id}'{closest(site_id, sites)}; see `infra-bench profiles sites`")
+        site = sites[site_id]
+    p = make_plan(demand, profiles, ids, site, market, cal.load(calibration) if calibration else None, rank_by,
+                  confirm_top)
+    if as_json:
+        click.echo(_dump(p.to_dict()))
+    else:
+        click.echo(plan_text(p, top))
+    if not any(c.feasible for c in p.candidates):
+        raise UserError("no candidate can serve this demand; relax the SLOs, allow another precision or "
+                        "market, or add hardware profiles (reasons above)")
 
 
 @cli.command()
@@ -303,11 +352,13 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
 
     hw = load_hardware(list(profile_dirs))
     points, skipped = cal.published_points(hw)
+    media = []
     for run in runs:
-        more, why = cal.record_points(RunStore.open(results, run).records(), hw)
-        points += more
-        skipped += why
-    data = cal.write(out, points, skipped)
+        records = RunStore.open(results, run).records()
+        more, why = cal.record_points(records, hw)
+        more_media, why_media = cal.media_points(records, hw)
+        points, media, skipped = points + more, media + more_media, skipped + why + why_media
+    data = cal.write(out, points, skipped, media)
     if as_json:
         click.echo(_dump(data))
         return
@@ -315,6 +366,11 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     for key, f in data["fits"].items():
         rows.append([key, f"{f['mbu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
     click.echo(render(rows))
+    if data["media_fits"]:
+        rows = [["kind|hardware|engine|precision", "MFU", "points", "source(s)"]]
+        for key, f in data["media_fits"].items():
+            rows.append([key, f"{f['mfu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
+        click.echo(render(rows))
     loo = data["cross_engine_loo"]["mean"]
     click.echo(f"leave-one-out TPOT error across engines (same hardware and precision): "
                f"{'-' if loo is None else f'{loo:.1%}'}; {len(skipped)} measurement(s) not usable (see {out})")

@@ -1,0 +1,52 @@
+"""How long `plan` takes to rank every shipped accelerator profile x TP option x precision.
+
+Target: at most 1 s for one demand. Times the ranking alone (approximation for every
+configuration, no simulation) and the full plan with the top 3 confirmed by simulation, for an
+LLM-only demand over all five LLM precisions and for the mixed example demand (FLOP counts of the
+diffusion and TTS models cached, as after the first plan). Medians over rounds.
+
+Run: python benchmarks/plan_speed.py [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from infra_bench.paths import data_dir
+from infra_bench.planner import llm_model, sizing
+from infra_bench.planner.demand import demand_from_dict, load_demand
+from infra_bench.planner.profiles import load_hardware
+
+LLM_ONLY = {"name": "llm-all-precisions", "services": [{
+    "model": "llama-3.1-70b", "precision": list(llm_model.BYTES_PER_PARAM)[1:],
+    "traffic": {"requests_per_s": 30, "input_len": 2048, "output_len": 256},
+    "slo": {"ttft_p95_s": 3.0, "tpot_p99_s": 0.06}}]}
+
+
+def timed(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    profiles = load_hardware()
+    n_acc = sum(p.kind == "accelerator" for p in profiles.values())
+    for demand in (demand_from_dict(LLM_ONLY), load_demand(data_dir("workloads") / "demand-example.yaml")):
+        sizing.plan(demand, profiles, confirm_top=0)  # warm: catalogs, FLOP counts
+        configs = sum(len(s.precision) * (len(sizing.TP_OPTIONS) if s.kind == "llm" else 1) for s in demand.services)
+        rank = timed(lambda: sizing.plan(demand, profiles, confirm_top=0), a.rounds)
+        full = timed(lambda: sizing.plan(demand, profiles, confirm_top=3), a.rounds)
+        print(f"{demand.name}: {n_acc} profiles x {configs} configurations per profile; "
+              f"ranking {rank:.3f} s, with the top 3 simulated {full:.3f} s (target <= 1 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The demand a cluster must serve: a mix of LLM, diffusion and TTS services, each with its
+traffic, latency SLOs, headroom and redundancy. Validated on load; the same objects serve YAML,
+the CLI and Python.
+
+    name: support-assistant      # a service's kind (llm, diffusion, tts) follows from its model
+    headroom: 0.2            # spare capacity kept at the target load (0.2: run replicas at 80%)
+    redundancy: 1            # extra replicas per service (N+1)
+    services:
+      - name: chat
+        model: llama-3.1-8b
+        precision: [bf16, fp8]            # the planner picks per accelerator
+        traffic: {requests_per_s: 20, input_len: 1024, output_len: {mean: 256, distribution: exponential}}
+        slo: {ttft_p95_s: 2.0, tpot_p99_s: 0.05}
+      - {name: images, kind: diffusion, model: sd-1.5, resolution: 512, steps: 30,
+         traffic: {images_per_hour: 3000}, slo: {latency_p95_s: 8}}
+      - {name: voice, kind: tts, model: vits-mms, traffic: {concurrent_streams: 200},
+         slo: {rtf: 0.5, first_audio_p95_s: 1.0}}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import UserError, closest, explain_validation
+
+LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4")
+MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Length(_Strict):
+    """A token-length distribution: fixed, or exponential with the given mean (capped at `max`)."""
+    mean: int = Field(ge=1)
+    distribution: Literal["fixed", "exponential"] = "fixed"
+    max: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _cap(self):
+        if self.max is not None and self.max < self.mean:
+            raise ValueError(f"max {self.max} is below the mean {self.mean}")
+        return self
+
+    @property
+    def cap(self) -> int:
+        return self.max or (self.mean if self.distribution == "fixed" else 4 * self.mean)
+
+
+def _length(v):
+    return {"mean": v} if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class LlmTraffic(_Strict):
+    requests_per_s: float | None = Field(default=None, gt=0)
+    output_tokens_per_s: float | None = Field(default=None, gt=0)
+    input_len: Length = Length(mean=1024)
+    output_len: Length = Length(mean=256)
+
+    _lengths = field_validator("input_len", "output_len", mode="before")(classmethod(lambda cls, v: _length(v)))
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        if (self.requests_per_s is None) == (self.output_tokens_per_s is None):
+            raise ValueError("give exactly one of requests_per_s or output_tokens_per_s")
+        return self
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests_per_s or self.output_tokens_per_s / self.output_len.mean
+
+
+class LlmSlo(_Strict):
+    ttft_p95_s: float | None = Field(default=None, gt=0)
+    ttft_p99_s: float | None = Field(default=None, gt=0)
+    tpot_p99_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _one_ttft(self):
+        if (self.ttft_p95_s is None) == (self.ttft_p99_s is None):
+            raise ValueError("give exactly one of ttft_p95_s or ttft_p99_s")
+        return self
+
+    @property
+    def ttft(self) -> tuple[float, float]:
+        """(percentile, seconds)."""
+        return (95.0, self.ttft_p95_s) if self.ttft_p95_s else (99.0, self.ttft_p99_s)
+
+
+class DiffusionTraffic(_Strict):
+    images_per_hour: float | None = Field(default=None, gt=0)
+    images_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        if (self.images_per_hour is None) == (self.images_per_s is None):
+            raise ValueError("give exactly one of images_per_hour or images_per_s")
+        return self
+
+    @property
+    def rate(self) -> float:
+        return self.images_per_s or self.images_per_hour / 3600
+
+
+class DiffusionSlo(_Strict):
+    latency_p95_s: float = Field(gt=0)
+
+
+class TtsTraffic(_Strict):
+    concurrent_streams: float | None = Field(default=None, gt=0)
+    audio_hours_per_day: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        if (self.concurrent_streams is None) == (self.audio_hours_per_day is None):
+            raise ValueError("give exactly one of concurrent_streams or audio_hours_per_day")
+        return self
+
+    @property
+    def streams(self) -> float:
+        """Real-time streams at once (audio hours per day spread evenly over the day)."""
+        return self.concurrent_streams or self.audio_hours_per_day / 24
+
+
+class TtsSlo(_Strict):
+    rtf: float = Field(default=1.0, gt=0, le=1.0)
+    first_audio_p95_s: float | None = Field(default=None, gt=0)
+
+
+class _Service(_Strict):
+    name: str | None = None
+    model: str
+    headroom: float | None = Field(default=None, ge=0, lt=1)
+    redundancy: int | None = Field(default=None, ge=0)
+
+
+class LlmService(_Service):
+    kind: Literal["llm"] = "llm"
+    precision: list[str] = ["bf16"]
+    traffic: LlmTraffic
+    slo: LlmSlo
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precisions(cls, v):
+        v = [v] if isinstance(v, str) else v
+        for p in v:
+            if p not in LLM_PRECISIONS:
+                raise ValueError(f"unknown precision '{p}'{closest(str(p), LLM_PRECISIONS)}; use {', '.join(LLM_PRECISIONS)}")
+        return v
+
+
+class _MediaService(_Service):
+    precision: list[str] = ["fp16"]
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precisions(cls, v):
+        v = [v] if isinstance(v, str) else v
+        for p in v:
+            if p not in MEDIA_PRECISIONS:
+                raise ValueError(f"unknown precision '{p}'{closest(str(p), MEDIA_PRECISIONS)}; "
+                                 f"use {', '.join(MEDIA_PRECISIONS)}")
+        return v
+
+
+class DiffusionService(_MediaService):
+    kind: Literal["diffusion"] = "diffusion"
+    resolution: int = Field(default=512, ge=8)
+    steps: int = Field(default=30, ge=1)
+    guidance_scale: float = Field(default=7.5, ge=0)
+    traffic: DiffusionTraffic
+    slo: DiffusionSlo
+
+
+class TtsService(_MediaService):
+    kind: Literal["tts"] = "tts"
+    text_len: int = Field(default=60, ge=1, description="tokens per utterance (5 frames each)")
+    traffic: TtsTraffic
+    slo: TtsSlo = TtsSlo()
+
+
+SERVICES = {"llm": LlmService, "diffusion": DiffusionService, "tts": TtsService}
+Service = LlmService | DiffusionService | TtsService
+
+
+class Demand(_Strict):
+    name: str = "demand"
+    headroom: float = Field(default=0.2, ge=0, lt=1)
+    redundancy: int = Field(default=1, ge=0)
+    services: list[Service] = Field(min_length=1)
+
+    def label(self, i: int) -> str:
+        return self.services[i].name or f"{self.services[i].model}#{i + 1}"
+
+    def headroom_of(self, s: Service) -> float:
+        return self.headroom if s.headroom is None else s.headroom
+
+    def redundancy_of(self, s: Service) -> int:
+        return self.redundancy if s.redundancy is None else s.redundancy
+
+
+def _kind_of(model, label: str) -> str:
+    """The kind of a service that does not say: from the catalog its model is in."""
+    from .media_model import kind_of
+
+    if not isinstance(model, str):
+        raise UserError(f"{label}: missing required field 'model' (a model id from the planner catalog)")
+    try:
+        return kind_of(model)
+    except UserError as e:
+        raise UserError(f"{label}: {e}") from None
+
+
+def demand_from_dict(data, where: str = "demand") -> Demand:
+    """Validate a demand mapping; each service by its `kind` (default llm), errors naming the service."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: a demand must be a mapping with a 'services' list")
+    raw = data.get("services")
+    if not isinstance(raw, list) or not raw:
+        raise UserError(f"{where}: 'services' must be a non-empty list of services (model, traffic, slo)")
+    services = []
+    for i, s in enumerate(raw):
+        label = f"{where}: services[{i}]"
+        if not isinstance(s, dict):
+            raise UserError(f"{label}: a service must be a mapping (model, traffic, slo)")
+        kind = s.get("kind") or _kind_of(s.get("model"), label)
+        if kind not in SERVICES:
+            raise UserError(f"{label}: unknown kind '{kind}'{closest(str(kind), SERVICES)}; use {', '.join(SERVICES)}")
+        cls = SERVICES[kind]
+        try:
+            services.append(cls(**s))
+        except ValidationError as err:
+            name = f" ({s['name']})" if s.get("name") else ""
+            raise UserError(explain_validation(err, label + name, cls.model_fields)) from None
+    try:
+        return Demand(**{**data, "services": services})
+    except ValidationError as err:
+        raise UserError(explain_validation(err, where, Demand.model_fields)) from None
+
+
+def load_demand(path: str | Path) -> Demand:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"demand file not found: {p}; give a demand YAML (example: workloads/demand-example.yaml)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise UserError(f"{p}: invalid YAML{f' at line {mark.line + 1}' if mark else ''}: "
+                        f"{getattr(e, 'problem', None) or e}") from None
+    return demand_from_dict(data, str(p))

@@ -1,0 +1,354 @@
+"""Sizing a cluster for a demand: for every candidate accelerator, each service's best feasible
+configuration (precision, TP), its per-replica capacity under the SLO, replicas, devices,
+servers and peak power; candidates ranked, infeasible ones with the reason.
+
+Capacity: LLM and diffusion replicas use the mean-value approximation of queueing.approx_capacity
+for all configurations (fast enough to rank every profile), then the top candidates are confirmed
+by the discrete-event simulation (queueing.capacity_under_slo, with the demand's length
+distributions) and their replicas recomputed from it. TTS streams share a device as a processor
+shares time: n streams each see RTF x n and wait up to n utterances for first audio.
+
+    replicas = ceil(load / (capacity x (1 - headroom))) + redundancy
+    servers  = ceil(devices / node size)      (TP groups divide the node, so they pack exactly)
+    peak kW  = devices x TDP x 1.8            (node power per accelerator TDP, DGX H100: 10.2 kW for 8 x 700 W)
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field, replace
+
+from ..errors import UserError
+from . import calibration as cal
+from . import llm_model, media_model
+from .demand import Demand, DiffusionService, Length, LlmService, TtsService
+from .profiles import HardwareProfile, SiteProfile
+from .queueing import approx_capacity, capacity_under_slo
+
+TP_OPTIONS = (1, 2, 4, 8)
+MAX_BATCH = 256          # an engine's cap on running sequences (vLLM max_num_seqs default)
+NODE_POWER_FACTOR = 1.8  # DGX H100 10.2 kW max / (8 x 700 W GPUs) (NVIDIA spec; energy_cost_carbon.md)
+DEFAULT_NODE = 8
+RANK_BY = ("power", "devices", "servers", "capex")
+MAX_CONFIRM = 40         # simulations at most per plan (about 50 ms each)
+
+
+@dataclass
+class Option:
+    """One service on one accelerator in one configuration."""
+    service: str
+    kind: str
+    precision: str
+    tp: int
+    feasible: bool
+    reason: str | None = None
+    stage: int = 0                 # how far it got: 0 unsupported, 1 does not fit, 2 misses SLO alone, 3 ok
+    capacity: float | None = None  # per replica: requests/s (llm), images/s (diffusion), streams (tts)
+    unit: str = ""
+    replicas: int | None = None
+    devices: int | None = None
+    batch: float | None = None     # mean running requests at capacity (llm)
+    latency: dict = field(default_factory=dict)
+    method: str = ""
+    calibrated: bool = False
+    gaps: list[str] = field(default_factory=list)  # spec figures missing from the profile
+
+
+@dataclass
+class Candidate:
+    hardware: str
+    name: str
+    feasible: bool
+    reason: str | None
+    options: list[Option]
+    devices: int | None = None
+    servers: int | None = None
+    node_size: int = DEFAULT_NODE
+    peak_kw: float | None = None
+    capex: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    demand: str
+    site: str | None
+    market: str | None
+    rank_by: str
+    candidates: list[Candidate]
+    notes: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _node_size(hw: HardwareProfile) -> int:
+    return hw.typical_node_size or DEFAULT_NODE
+
+
+def _replicas(load: float, capacity: float, headroom: float, redundancy: int) -> int:
+    return math.ceil(load / (capacity * (1 - headroom)) - 1e-9) + redundancy
+
+
+# --- per-service options ---------------------------------------------------------------------
+
+def _gaps(hw: HardwareProfile, precision: str, bandwidth: bool = True) -> list[str]:
+    """The spec figures the model needs that the profile does not publish."""
+    gaps = [] if llm_model.peak_tflops(hw, precision) else [f"{llm_model.COMPUTE_DTYPE[precision]} peak"]
+    needed = (("memory size", hw.memory_gb), ("memory bandwidth", hw.memory_bandwidth_tbs if bandwidth else 1))
+    return gaps + [name for name, v in needed if not v]
+
+
+def _lacks(gaps: list[str]) -> str:
+    return f"profile lacks {', '.join(gaps)} (unpublished; add them with --profiles DIR)"
+
+
+def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str, tp: int, headroom: float,
+               redundancy: int, calibration: dict | None) -> tuple[Option, llm_model.Replica | None]:
+    o = Option(label, "llm", precision, tp, False, unit="req/s")
+    o.gaps = _gaps(hw, precision)
+    if o.gaps:
+        o.reason = _lacks(o.gaps)
+        return o, None
+    shape = llm_model.get_shape(svc.model)
+    if shape.heads % tp:
+        o.reason = f"{shape.heads} attention heads do not split over TP {tp}"
+        return o, None
+    fitted = cal.for_prediction(calibration, hw.id, None, precision) if calibration else None
+    eff = llm_model.efficiencies(calibration=fitted)
+    t = svc.traffic
+    r = llm_model.replica(shape, hw, precision, tp, t.input_len.mean, t.output_len.mean, eff)
+    o.calibrated, o.stage = fitted is not None, 1
+    max_batch = min(MAX_BATCH, r.max_concurrency)
+    if max_batch < 1:
+        m = r.memory(1)
+        o.reason = (f"does not fit: {m['weights_gb_per_device']:.0f} GB of weights per device + reserve leaves no "
+                    f"KV room in {m['usable_gb_per_device']:.0f} GB usable")
+        return o, r
+    o.stage = 2
+    q, ttft_slo = svc.slo.ttft
+    prefill, step1 = r.prefill_s(), r.step_s(1)
+    if prefill > ttft_slo:
+        o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {prefill:.2f} s)"
+        return o, r
+    if step1 > svc.slo.tpot_p99_s:
+        o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token)"
+        return o, r
+    est = approx_capacity(prefill, t.output_len.mean, r.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q)
+    if est is None:
+        o.reason = "SLOs met by a lone request but at no sustained load"
+        return o, r
+    o.stage, o.feasible, o.method = 3, True, "approximation"
+    o.capacity, o.batch = est.rate, est.batch
+    o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
+    o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
+    o.devices = o.replicas * tp
+    return o, r
+
+
+def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, precision: str, headroom: float,
+                     redundancy: int, calibration: dict | None) -> Option:
+    o = Option(label, "diffusion", precision, 1, False, unit="images/s")
+    o.gaps = _gaps(hw, precision, bandwidth=False)
+    if o.gaps:
+        o.reason = _lacks(o.gaps)
+        return o
+    fitted = cal.for_media(calibration, "diffusion", hw.id, None, precision) if calibration else None
+    p = media_model.predict_diffusion(svc.model, hw, precision, svc.resolution, svc.steps, svc.guidance_scale, fitted)
+    o.calibrated, o.stage = p.calibrated, 1
+    if not p.fits:
+        o.reason = p.notes[-1]
+        return o
+    o.stage = 2
+    if p.latency_s > svc.slo.latency_p95_s:
+        o.reason = f"image latency p95 {svc.slo.latency_p95_s:g} s missed even alone ({p.latency_s:.2f} s per image)"
+        return o
+    est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, None)
+    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
+    o.latency = {"image_s": p.latency_s, "latency_p95_s": est.ttft_s}
+    o.replicas = _replicas(svc.traffic.rate, est.rate, headroom, redundancy)
+    o.devices = o.replicas
+    return o
+
+
+def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
+               calibration: dict | None) -> Option:
+    o = Option(label, "tts", precision, 1, False, unit="streams", method="processor sharing")
+    o.gaps = _gaps(hw, precision, bandwidth=False)
+    if o.gaps:
+        o.reason = _lacks(o.gaps)
+        return o
+    fitted = cal.for_media(calibration, "tts", hw.id, None, precision) if calibration else None
+    p = media_model.predict_tts(svc.model, hw, precision, svc.text_len, calibration=fitted)
+    o.calibrated, o.stage = p.calibrated, 1
+    if not p.fits:
+        o.reason = p.notes[-1]
+        return o
+    o.stage = 2
+    streams = svc.slo.rtf / p.rtf
+    if svc.slo.first_audio_p95_s:
+        streams = min(streams, svc.slo.first_audio_p95_s / p.latency_s)
+    streams = math.floor(streams)
+    if streams < 1:
+        o.reason = (f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
+                    f"(RTF {p.rtf:.3f}, first audio {p.latency_s:.2f} s)")
+        return o
+    o.stage, o.feasible, o.capacity = 3, True, float(streams)
+    o.latency = {"rtf_alone": p.rtf, "rtf_at_capacity": p.rtf * streams, "first_audio_at_capacity_s": p.latency_s * streams}
+    o.replicas = _replicas(svc.traffic.streams, streams, headroom, redundancy)
+    o.devices = o.replicas
+    return o
+
+
+def _pick(options: list[Option]) -> Option:
+    """Fewest devices among feasible options (then smaller TP, then the first precision listed);
+    else the infeasible option that got furthest, whose reason explains the miss."""
+    ok = [o for o in options if o.feasible]
+    if ok:
+        return min(ok, key=lambda o: (o.devices, o.tp))
+    return max(options, key=lambda o: o.stage)
+
+
+# --- candidates ------------------------------------------------------------------------------
+
+def _candidate(demand: Demand, hw: HardwareProfile, market: str | None, calibration: dict | None,
+               replicas: dict) -> Candidate:
+    node = _node_size(hw)
+    name = f"{hw.vendor} {hw.model}"
+    notes = []
+    if not hw.typical_node_size:
+        notes.append(f"node size unknown; {DEFAULT_NODE} per server assumed")
+    if market:
+        status = hw.availability.get(market)
+        if status and status.available is False:
+            return Candidate(hw.id, name, False, f"not available in {market} ({status.status}, as of {status.as_of})",
+                             [], node_size=node, notes=notes)
+        if status is None or status.available is None:
+            notes.append(f"availability in {market} unclear" + (f": {status.status}" if status else " (no data)"))
+    chosen = []
+    for i, svc in enumerate(demand.services):
+        label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
+        if isinstance(svc, LlmService):
+            opts = []
+            for precision in svc.precision:
+                for tp in TP_OPTIONS:
+                    if tp > node or node % tp:
+                        continue
+                    o, r = llm_option(svc, label, hw, precision, tp, head, red, calibration)
+                    opts.append(o)
+                    replicas[(hw.id, label, precision, tp)] = r
+        elif isinstance(svc, DiffusionService):
+            opts = [diffusion_option(svc, label, hw, p, head, red, calibration) for p in svc.precision]
+        else:
+            opts = [tts_option(svc, label, hw, p, head, red, calibration) for p in svc.precision]
+        chosen.append(_pick(opts))
+    bad = [o for o in chosen if not o.feasible]
+    if bad:
+        if all(o.gaps for o in bad):  # one line for a profile short of figures
+            reason = _lacks(list(dict.fromkeys(g for o in bad for g in o.gaps)))
+        else:
+            reason = "; ".join(f"{o.service}: {o.reason}" for o in bad)
+        return Candidate(hw.id, name, False, reason, chosen, node_size=node, notes=notes)
+    c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes)
+    _totals(c, hw)
+    return c
+
+
+def _totals(c: Candidate, hw: HardwareProfile) -> None:
+    c.devices = sum(o.devices for o in c.options)
+    c.servers = math.ceil(c.devices / c.node_size)
+    c.peak_kw = c.devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 if hw.tdp_w else None
+    c.capex = ({"devices": c.devices * hw.price.amount, "currency": hw.price.currency, "estimate": hw.price.estimate,
+                "source": hw.price.source, "covers": "accelerators only"} if hw.price else None)
+
+
+def _rank_key(c: Candidate, rank_by: str):
+    value = {"power": c.peak_kw, "devices": c.devices, "servers": c.servers,
+             "capex": c.capex["devices"] if c.capex else None}[rank_by]
+    return (not c.feasible, value is None, value or 0, c.devices or 0)
+
+
+# --- confirmation by simulation ----------------------------------------------------------------
+
+def _sampler(r: llm_model.Replica, inp: Length, out: Length):
+    """Draw (prefill seconds, output tokens) per request from the demand's length distributions."""
+    prefill = {}
+
+    def draw(rng: random.Random, length: Length) -> int:
+        if length.distribution == "fixed":
+            return length.mean
+        return max(1, min(length.cap, round(rng.expovariate(1 / length.mean))))
+
+    def sample(rng: random.Random) -> tuple[float, int]:
+        i = draw(rng, inp)
+        if i not in prefill:
+            prefill[i] = replace(r, input_len=i).prefill_s()
+        return prefill[i], draw(rng, out)
+    return sample
+
+
+def confirm(c: Candidate, demand: Demand, hw: HardwareProfile, replicas: dict, n: int = 1500) -> None:
+    """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation."""
+    for o, svc in zip(c.options, demand.services):
+        head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
+        if isinstance(svc, LlmService):
+            r = replicas[(hw.id, o.service, o.precision, o.tp)]
+            t, (q, ttft) = svc.traffic, svc.slo.ttft
+            fixed = t.input_len.distribution == t.output_len.distribution == "fixed"
+            res = capacity_under_slo(r.prefill_s(), t.output_len.mean, r.step_s, min(MAX_BATCH, r.max_concurrency),
+                                     ttft, svc.slo.tpot_p99_s, n=n, ttft_q=q,
+                                     sample=None if fixed else _sampler(r, t.input_len, t.output_len))
+            load = t.rate
+            if res is not None:
+                o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
+                             "tpot_p99_s": res.tpot_p99_s}
+        elif isinstance(svc, DiffusionService):
+            image_s = o.latency["image_s"]
+            res = capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=n)
+            load = svc.traffic.rate
+            if res is not None:
+                o.latency = {"image_s": image_s, "latency_p95_s": res.ttft_p95_s}
+        else:
+            continue
+        if res is None:  # length tails make even a lone request miss: the simulation overrules
+            o.feasible, o.reason = False, "the simulated length distribution misses the SLO even at low load"
+            c.feasible, c.reason = False, f"{o.service}: {o.reason}"
+            return
+        o.capacity, o.method = res.rate, "simulation"
+        o.replicas = _replicas(load, res.rate, head, red)
+        o.devices = o.replicas * o.tp
+    _totals(c, hw)
+
+
+def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[str] | None = None,
+         site: SiteProfile | None = None, market: str | None = None, calibration: dict | None = None,
+         rank_by: str = "power", confirm_top: int = 3) -> Plan:
+    """Rank the candidates (all accelerator profiles, or `hardware`) for the demand."""
+    if rank_by not in RANK_BY:
+        raise UserError(f"unknown ranking '{rank_by}'; use {', '.join(RANK_BY)}")
+    for svc in demand.services:  # unknown models fail once, before the search
+        kind = media_model.kind_of(svc.model)
+        if kind != svc.kind:
+            raise UserError(f"service model '{svc.model}' is a {kind} model; set kind: {kind} for it")
+    market = market or (site.market if site else None)
+    ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
+    replicas: dict = {}
+    cands = [_candidate(demand, profiles[i], market, calibration, replicas) for i in ids]
+    cands.sort(key=lambda c: _rank_key(c, rank_by))
+    confirmed: set[str] = set()
+    while len(confirmed) < MAX_CONFIRM:  # until the top N are all simulated (confirming may reorder)
+        todo = [c for c in cands if c.feasible][:confirm_top]
+        todo = [c for c in todo if c.hardware not in confirmed]
+        if not todo:
+            break
+        for c in todo:
+            confirm(c, demand, profiles[c.hardware], replicas)
+            confirmed.add(c.hardware)
+        cands.sort(key=lambda c: _rank_key(c, rank_by))
+    notes = ["capacities: mean-value queueing approximation; the top "
+             f"{confirm_top} confirmed by discrete-event simulation (method per service)",
+             "peak kW = devices x TDP x 1.8 (node overhead, DGX H100 ratio): an estimate for power provisioning",
+             "capex covers accelerators only, at the profile's price (an estimate with its source)"]
+    if not any(o.calibrated for c in cands for o in c.options):
+        notes.append("no calibrated efficiency applied: every figure is a prior (LLM +-30%, diffusion/TTS +-50%)")
+    return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)

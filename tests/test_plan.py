@@ -1,0 +1,116 @@
+"""Cluster sizing: the demand schema, the queueing approximation against the simulation, and
+`infra-bench plan` end to end."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import assert_one_line_error, run_cli
+from infra_bench.errors import UserError
+from infra_bench.planner import llm_model as m
+from infra_bench.planner import profiles as pr
+from infra_bench.planner import sizing
+from infra_bench.planner.demand import demand_from_dict
+from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
+
+CHAT = {"name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 20, "input_len": 1024, "output_len": 256},
+        "slo": {"ttft_p95_s": 2.0, "tpot_p99_s": 0.05}}
+HW = pr.load_hardware()
+
+
+def demand(**service) -> dict:
+    return {"name": "t", "services": [{**CHAT, **service}]}
+
+
+@pytest.mark.parametrize("model,hw,tp,inp,out,ttft,tpot", [
+    ("llama-3.1-8b", "nv_h100_sxm", 1, 1024, 128, 2.0, 0.05),
+    ("llama-3.1-8b", "nv_h100_sxm", 1, 1024, 128, 0.3, 0.02),
+    ("llama-3.1-70b", "nv_h100_sxm", 4, 1024, 256, 2.0, 0.05),
+    ("llama-3.1-8b", "hw_910b2", 1, 512, 256, 1.0, 0.1),
+    ("qwen2.5-7b", "nv_rtx4090", 1, 2048, 256, 2.0, 0.04)])
+def test_the_approximation_tracks_the_simulation(model, hw, tp, inp, out, ttft, tpot):
+    r = m.replica(m.get_shape(model), HW[hw], "bf16", tp, inp, out, m.efficiencies())
+    mb = min(256, r.max_concurrency)
+    approx = approx_capacity(r.prefill_s(), out, r.step_s, mb, ttft, tpot)
+    sim = capacity_under_slo(r.prefill_s(), out, r.step_s, mb, ttft, tpot, n=2000)
+    assert 0.75 < approx.rate / sim.rate < 1.25
+
+
+@pytest.mark.parametrize("service_s,slo", [(0.3, 0.6), (0.3, 1.0), (1.0, 5.0)])
+def test_one_at_a_time_services_track_the_md1_simulation(service_s, slo):
+    """Diffusion replicas serve one image at a time: an M/D/1 queue."""
+    approx = approx_capacity(service_s, 1, lambda b: 0.0, 1, slo, None)
+    sim = capacity_under_slo(service_s, 1, lambda b: 0.0, 1, slo, 1.0, n=3000)
+    assert 0.75 < approx.rate / sim.rate < 1.25 and approx.rate < 1 / service_s
+
+
+def test_sizing_arithmetic_and_monotonicity():
+    base = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    (o,) = base.options
+    assert base.feasible and o.method == "approximation" and o.precision == "bf16"
+    assert o.replicas == math.ceil(20 / (o.capacity * 0.8)) + 1  # default headroom 0.2, N+1
+    assert base.devices == o.replicas * o.tp and base.servers == math.ceil(base.devices / 8)
+    assert base.peak_kw == pytest.approx(base.devices * 700 * 1.8 / 1000)
+    more = sizing.plan(demand_from_dict(demand(traffic={**CHAT["traffic"], "requests_per_s": 80})), HW,
+                       ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    tight = sizing.plan(demand_from_dict(demand(slo={"ttft_p95_s": 0.3, "tpot_p99_s": 0.015})), HW,
+                        ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    assert more.devices > base.devices and tight.options[0].capacity < o.capacity
+    confirmed = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=1).candidates[0]
+    assert confirmed.options[0].method == "simulation"
+    assert confirmed.options[0].latency["ttft_p95_s"] <= 2.0 and confirmed.options[0].latency["tpot_p99_s"] <= 0.05
+
+
+def test_infeasible_candidates_say_why():
+    big = demand(model="llama-3.1-405b", traffic={"requests_per_s": 1, "input_len": 1024, "output_len": 256})
+    (c,) = sizing.plan(demand_from_dict(big), HW, ["nv_l4"], confirm_top=0).candidates
+    assert not c.feasible and "does not fit" in c.reason
+    slow = demand(slo={"ttft_p95_s": 0.001, "tpot_p99_s": 0.05})
+    (c,) = sizing.plan(demand_from_dict(slow), HW, ["nv_h100_sxm"], confirm_top=0).candidates
+    assert not c.feasible and "missed even alone" in c.reason
+    cn = {c.hardware: c for c in sizing.plan(demand_from_dict(demand()), HW, confirm_top=0, market="CN").candidates}
+    assert not cn["nv_h100_sxm"].feasible and "not available in CN" in cn["nv_h100_sxm"].reason
+    assert cn["hw_910b2"].feasible
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"traffic": {"requests_per_s": -1}}, "greater than 0"),
+    ({"traffic": {"requests_per_s": 1, "output_tokens_per_s": 10}}, "exactly one of requests_per_s"),
+    ({"slo": {"tpot_p99_s": 0.05}}, "exactly one of ttft_p95_s or ttft_p99_s"),
+    ({"slo": {"ttft_p95_s": 0, "tpot_p99_s": 0.05}}, "greater than 0"),
+    ({"model": "llama-3.1-8"}, "did you mean 'llama-3.1-8b'"),
+    ({"precision": "fp6"}, "unknown precision 'fp6'"),
+    ({"traffic": {"requests_per_s": 1, "input_len": {"mean": 100, "max": 10}}}, "below the mean"),
+    ({"trafic": {}}, "unknown field 'trafic' (did you mean 'traffic'?)")])
+def test_bad_demands_are_refused_in_one_line(change, fragment):
+    with pytest.raises(UserError, match=None) as e:
+        demand_from_dict(demand(**change))
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_plan_cli_end_to_end(tmp: Path):
+    example = Path(__file__).parents[1] / "workloads" / "demand-example.yaml"
+    p = run_cli("plan", str(example), "--site", "cn-east", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    plan = json.loads(p.stdout)
+    assert plan["market"] == "CN" and len(plan["candidates"]) == sum(h.kind == "accelerator" for h in HW.values())
+    ok = [c for c in plan["candidates"] if c["feasible"]]
+    assert ok and [c["peak_kw"] for c in ok if c["peak_kw"]] == sorted(c["peak_kw"] for c in ok if c["peak_kw"])
+    assert all(HW[c["hardware"]].available_in("CN") is not False for c in ok)
+    assert {o["service"] for o in ok[0]["options"]} == {"chat", "images", "voice"}
+    assert all(o["method"] == "simulation" for o in ok[0]["options"] if o["kind"] != "tts")
+    text = run_cli("plan", str(example), "--hardware", "nv_h100_sxm", "--hardware", "hw_910b2", cwd=tmp)
+    assert text.returncode == 0 and "nv_h100_sxm" in text.stdout and "chat:" in text.stdout
+
+
+def test_plan_cli_bad_input(tmp: Path):
+    assert_one_line_error(run_cli("plan", "missing.yaml", cwd=tmp), "demand file not found")
+    (tmp / "d.yaml").write_text(yaml.safe_dump(demand(slo={"ttft_p95_s": 0.0001, "tpot_p99_s": 0.05})))
+    p = run_cli("plan", "d.yaml", "--hardware", "nv_h100_sxm", cwd=tmp)
+    assert_one_line_error(p, "no candidate can serve this demand")
+    assert "missed even alone" in p.stdout
+    (tmp / "d.yaml").write_text(yaml.safe_dump(demand()))
+    assert_one_line_error(run_cli("plan", "d.yaml", "--hardware", "nv_h100", cwd=tmp), "did you mean")
+    assert_one_line_error(run_cli("plan", "d.yaml", "--site", "cn-eats", cwd=tmp), "did you mean 'cn-east'")
