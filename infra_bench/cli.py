@@ -291,14 +291,69 @@ def predict(model_id, hardware_id, count, tp, precision, batch, input_len, outpu
     click.echo((llm_text if kind == "llm" else media_text)(p, hw))
 
 
+def _limits(items, profiles) -> dict[str, int]:
+    out = {}
+    for item in items:
+        hid, _, n = item.partition("=")
+        if not n.isdigit():
+            raise UserError(f"--limit {item}: expected ID=N (devices), e.g. --limit hw_910b2=64")
+        if hid not in profiles:
+            raise UserError(f"--limit: unknown profile '{hid}'{closest(hid, profiles)}")
+        out[hid] = int(n)
+    return out
+
+
+def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
+    """Assumption fields from the plan command's options; one-line errors for malformed ones."""
+    import re
+
+    out: dict = {"currency": currency} if currency else {}
+    rates = {}
+    for item in fx:
+        m = re.fullmatch(r"([A-Z]{3})=([0-9.]+)", item)
+        if not m or float(m.group(2)) <= 0:
+            raise UserError(f"--fx {item}: expected CUR=UNITS_PER_USD, e.g. --fx EUR=0.92")
+        rates[m.group(1)] = float(m.group(2))
+    if rates:
+        out["fx"] = rates
+    table = {}
+    for item in prices:
+        m = re.fullmatch(r"([\w.-]+)=([0-9.]+)([A-Z]{3})?", item)
+        if not m or float(m.group(2)) <= 0:
+            raise UserError(f"--price {item}: expected ID=AMOUNT[CUR], e.g. --price hw_910b2=120000CNY")
+        if m.group(1) not in profiles:
+            raise UserError(f"--price: unknown profile '{m.group(1)}'{closest(m.group(1), profiles)}")
+        table[m.group(1)] = {"amount": float(m.group(2)), "currency": m.group(3) or "USD"}
+    if table:
+        out["prices"] = table
+    if colocation:
+        out["colocation_usd_per_kw_month"] = 184.0
+    return out
+
+
 @cli.command()
 @click.argument("demand_file", metavar="DEMAND.yaml", type=click.Path(path_type=Path))
 @click.option("--hardware", "hardware_ids", multiple=True,
               help="Candidate profile ids (repeat the option); default: every accelerator profile.")
 @click.option("--site", "site_id", help="A site profile (cn-east, us-average ...): sets the market; see `profiles sites`.")
 @click.option("--market", help="Only parts available in this market count (CN ...); default: the site's market.")
-@click.option("--rank-by", type=click.Choice(["power", "devices", "servers", "capex"]), default="power",
-              show_default=True)
+@click.option("--rank-by", type=click.Choice(["tco", "capex", "carbon", "power", "devices", "servers"]),
+              help="Default: tco with --site (yearly cost of ownership), else power.")
+@click.option("--assumptions", type=click.Path(path_type=Path),
+              help="YAML of cost and carbon assumptions (depreciation_years, prices, fx ...; see docs/cost.md).")
+@click.option("--currency", help="Currency of costs (default: the site's power currency, else USD).")
+@click.option("--fx", multiple=True, metavar="CUR=RATE", help="Exchange rate in units per USD, e.g. --fx EUR=0.92.")
+@click.option("--price", "prices", multiple=True, metavar="ID=AMOUNT[CUR]",
+              help="Device price override, e.g. --price hw_910b2=120000CNY (default currency USD).")
+@click.option("--colocation", is_flag=True, help="Add colocation at 184 USD per kW-month (CBRE 2024) to yearly costs.")
+@click.option("--compare", "groups", metavar="GROUP,GROUP",
+              help="Best candidate per group side by side: domestic, imported or vendor names (nvidia, huawei ...).")
+@click.option("--sensitivity", type=click.FloatRange(min=0.01, max=0.9), is_flag=False, flag_value=0.2,
+              help="How the TCO ranking moves with power price and device price +-X (default 0.2), lifetime 3/6 y "
+                   "and utilization 0.3/0.8.")
+@click.option("--mixed", is_flag=True, help="The cheapest mix of accelerator types (integer program; needs --site).")
+@click.option("--limit", "limits", multiple=True, metavar="ID=N", help="--mixed: at most N devices of this type.")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="--mixed: capex budget in the plan currency.")
 @click.option("--confirm", "confirm_top", type=click.IntRange(min=0), default=3, show_default=True,
               help="Confirm the top N candidates' capacities by discrete-event simulation.")
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows shown per table.")
@@ -306,14 +361,16 @@ def predict(model_id, hardware_id, count, tp, precision, batch, input_len, outpu
               help="A file from `infra-bench calibrate`: its fits replace the priors where they apply.")
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
-def plan(demand_file, hardware_ids, site_id, market, rank_by, confirm_top, top, calibration, as_json,
-         profile_dirs) -> None:
+def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, currency, fx, prices, colocation, groups,
+         sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, profile_dirs) -> None:
     """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
     from .planner import calibration as cal
+    from .planner.cost import load_assumptions
     from .planner.demand import load_demand
     from .planner.profiles import get, load_hardware, load_sites
     from .planner.sizing import plan as make_plan
-    from .report.plan import plan_text
+    from .planner import compare
+    from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
     demand = load_demand(demand_file)
     profiles = load_hardware(list(profile_dirs))
@@ -324,12 +381,33 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, confirm_top, top, 
         if site_id not in sites:
             raise UserError(f"unknown site '{site_id}'{closest(site_id, sites)}; see `infra-bench profiles sites`")
         site = sites[site_id]
-    p = make_plan(demand, profiles, ids, site, market, cal.load(calibration) if calibration else None, rank_by,
-                  confirm_top)
+    a = load_assumptions(assumptions, _cost_overrides(currency, fx, prices, colocation, profiles))
+    p = make_plan(demand, profiles, ids, site, market, cal.load(calibration) if calibration else None,
+                  rank_by or ("tco" if site else "power"), confirm_top, a)
+    extra = {}
+    if groups:
+        extra["compare"] = compare.by_group(p, profiles, [g for g in groups.split(",") if g.strip()])
+    if sensitivity:
+        if not site:
+            raise UserError("--sensitivity needs --site (power price, PUE) to cost the candidates")
+        extra["sensitivity"] = compare.sensitivity(p, profiles, demand.services, site, a, sensitivity)
+    if mixed:
+        from .planner.fleet import optimise
+        if not site:
+            raise UserError("--mixed needs --site (power price, PUE) to cost the types")
+        extra["mixed"] = optimise(p, demand, profiles, site, a, _limits(limits, profiles), budget).to_dict()
+    elif limits or budget:
+        raise UserError("--limit and --budget apply to --mixed; add --mixed")
     if as_json:
-        click.echo(_dump(p.to_dict()))
+        click.echo(_dump({**p.to_dict(), **extra}))
     else:
         click.echo(plan_text(p, top))
+        if "compare" in extra:
+            click.echo(compare_text(extra["compare"]))
+        if "sensitivity" in extra:
+            click.echo(sensitivity_text(extra["sensitivity"]))
+        if "mixed" in extra:
+            click.echo(fleet_text(extra["mixed"]))
     if not any(c.feasible for c in p.candidates):
         raise UserError("no candidate can serve this demand; relax the SLOs, allow another precision or "
                         "market, or add hardware profiles (reasons above)")

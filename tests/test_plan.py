@@ -92,7 +92,7 @@ def test_bad_demands_are_refused_in_one_line(change, fragment):
 
 def test_plan_cli_end_to_end(tmp: Path):
     example = Path(__file__).parents[1] / "workloads" / "demand-example.yaml"
-    p = run_cli("plan", str(example), "--site", "cn-east", "--json", cwd=tmp)
+    p = run_cli("plan", str(example), "--site", "cn-east", "--rank-by", "power", "--json", cwd=tmp)
     assert p.returncode == 0, p.stderr
     plan = json.loads(p.stdout)
     assert plan["market"] == "CN" and len(plan["candidates"]) == sum(h.kind == "accelerator" for h in HW.values())

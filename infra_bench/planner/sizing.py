@@ -21,15 +21,15 @@ from dataclasses import asdict, dataclass, field, replace
 from ..errors import UserError
 from . import calibration as cal
 from . import llm_model, media_model
+from .cost import NODE_POWER_FACTOR, Assumptions, cost_of
 from .demand import Demand, DiffusionService, Length, LlmService, TtsService
 from .profiles import HardwareProfile, SiteProfile
 from .queueing import approx_capacity, capacity_under_slo
 
 TP_OPTIONS = (1, 2, 4, 8)
 MAX_BATCH = 256          # an engine's cap on running sequences (vLLM max_num_seqs default)
-NODE_POWER_FACTOR = 1.8  # DGX H100 10.2 kW max / (8 x 700 W GPUs) (NVIDIA spec; energy_cost_carbon.md)
 DEFAULT_NODE = 8
-RANK_BY = ("power", "devices", "servers", "capex")
+RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
 MAX_CONFIRM = 40         # simulations at most per plan (about 50 ms each)
 
 
@@ -65,7 +65,7 @@ class Candidate:
     servers: int | None = None
     node_size: int = DEFAULT_NODE
     peak_kw: float | None = None
-    capex: dict | None = None
+    cost: dict | None = None       # cost.Costing as a dict: capex, per year, per unit, carbon
     notes: list[str] = field(default_factory=list)
 
 
@@ -211,7 +211,7 @@ def _pick(options: list[Option]) -> Option:
 
 # --- candidates ------------------------------------------------------------------------------
 
-def _candidate(demand: Demand, hw: HardwareProfile, market: str | None, calibration: dict | None,
+def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibration: dict | None,
                replicas: dict) -> Candidate:
     node = _node_size(hw)
     name = f"{hw.vendor} {hw.model}"
@@ -223,9 +223,9 @@ def _candidate(demand: Demand, hw: HardwareProfile, market: str | None, calibrat
         if status and status.available is False:
             return Candidate(hw.id, name, False, f"not available in {market} ({status.status}, as of {status.as_of})",
                              [], node_size=node, notes=notes)
-        if status is None or status.available is None:
+        if (status is None and ctx.market_has_data) or (status and status.available is None):
             notes.append(f"availability in {market} unclear" + (f": {status.status}" if status else " (no data)"))
-    chosen = []
+    chosen, demand = [], ctx.demand
     for i, svc in enumerate(demand.services):
         label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
         if isinstance(svc, LlmService):
@@ -250,21 +250,39 @@ def _candidate(demand: Demand, hw: HardwareProfile, market: str | None, calibrat
             reason = "; ".join(f"{o.service}: {o.reason}" for o in bad)
         return Candidate(hw.id, name, False, reason, chosen, node_size=node, notes=notes)
     c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes)
-    _totals(c, hw)
+    _totals(c, hw, ctx)
     return c
 
 
-def _totals(c: Candidate, hw: HardwareProfile) -> None:
+@dataclass(frozen=True)
+class Context:
+    """What costing a candidate needs besides the candidate."""
+    demand: Demand
+    site: SiteProfile | None
+    assumptions: Assumptions
+    market_has_data: bool = True
+
+
+def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
     c.devices = sum(o.devices for o in c.options)
     c.servers = math.ceil(c.devices / c.node_size)
     c.peak_kw = c.devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 if hw.tdp_w else None
-    c.capex = ({"devices": c.devices * hw.price.amount, "currency": hw.price.currency, "estimate": hw.price.estimate,
-                "source": hw.price.source, "covers": "accelerators only"} if hw.price else None)
+    c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions).to_dict()
+
+
+def rank_value(c: Candidate, rank_by: str) -> float | None:
+    cost = c.cost or {}
+    if rank_by == "tco":
+        return (cost.get("per_year") or {}).get("total")
+    if rank_by == "capex":
+        return (cost.get("capex") or {}).get("total")
+    if rank_by == "carbon":
+        return (cost.get("carbon") or {}).get("total_kg_per_year")
+    return {"power": c.peak_kw, "devices": c.devices, "servers": c.servers}[rank_by]
 
 
 def _rank_key(c: Candidate, rank_by: str):
-    value = {"power": c.peak_kw, "devices": c.devices, "servers": c.servers,
-             "capex": c.capex["devices"] if c.capex else None}[rank_by]
+    value = rank_value(c, rank_by)
     return (not c.feasible, value is None, value or 0, c.devices or 0)
 
 
@@ -287,8 +305,9 @@ def _sampler(r: llm_model.Replica, inp: Length, out: Length):
     return sample
 
 
-def confirm(c: Candidate, demand: Demand, hw: HardwareProfile, replicas: dict, n: int = 1500) -> None:
+def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, n: int = 1500) -> None:
     """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation."""
+    demand = ctx.demand
     for o, svc in zip(c.options, demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
         if isinstance(svc, LlmService):
@@ -317,12 +336,12 @@ def confirm(c: Candidate, demand: Demand, hw: HardwareProfile, replicas: dict, n
         o.capacity, o.method = res.rate, "simulation"
         o.replicas = _replicas(load, res.rate, head, red)
         o.devices = o.replicas * o.tp
-    _totals(c, hw)
+    _totals(c, hw, ctx)
 
 
 def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[str] | None = None,
          site: SiteProfile | None = None, market: str | None = None, calibration: dict | None = None,
-         rank_by: str = "power", confirm_top: int = 3) -> Plan:
+         rank_by: str = "power", confirm_top: int = 3, assumptions: Assumptions | None = None) -> Plan:
     """Rank the candidates (all accelerator profiles, or `hardware`) for the demand."""
     if rank_by not in RANK_BY:
         raise UserError(f"unknown ranking '{rank_by}'; use {', '.join(RANK_BY)}")
@@ -333,7 +352,9 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     market = market or (site.market if site else None)
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
-    cands = [_candidate(demand, profiles[i], market, calibration, replicas) for i in ids]
+    has_data = not market or any(market in p.availability for p in profiles.values())
+    ctx = Context(demand, site, assumptions or Assumptions(), has_data)
+    cands = [_candidate(ctx, profiles[i], market, calibration, replicas) for i in ids]
     cands.sort(key=lambda c: _rank_key(c, rank_by))
     confirmed: set[str] = set()
     while len(confirmed) < MAX_CONFIRM:  # until the top N are all simulated (confirming may reorder)
@@ -342,13 +363,15 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         if not todo:
             break
         for c in todo:
-            confirm(c, demand, profiles[c.hardware], replicas)
+            confirm(c, ctx, profiles[c.hardware], replicas)
             confirmed.add(c.hardware)
         cands.sort(key=lambda c: _rank_key(c, rank_by))
     notes = ["capacities: mean-value queueing approximation; the top "
              f"{confirm_top} confirmed by discrete-event simulation (method per service)",
              "peak kW = devices x TDP x 1.8 (node overhead, DGX H100 ratio): an estimate for power provisioning",
-             "capex covers accelerators only, at the profile's price (an estimate with its source)"]
+             "costs: device prices are estimates with sources; host, network, energy and carbon follow docs/cost.md"]
+    if not has_data:
+        notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
     if not any(o.calibrated for c in cands for o in c.options):
         notes.append("no calibrated efficiency applied: every figure is a prior (LLM +-30%, diffusion/TTS +-50%)")
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)

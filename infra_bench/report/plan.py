@@ -4,15 +4,23 @@ from __future__ import annotations
 from .table import render
 
 
-def _config(o) -> str:
+def _config(o, cost: dict | None) -> str:
     tp = f" TP{o.tp}" if o.tp > 1 else ""
     cap = f"{o.capacity:.3g} {o.unit}" if o.capacity is not None else "-"
     mark = "~" if o.method == "approximation" else ""
-    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}"
+    unit = (cost or {}).get("per_unit", {}).get(o.service, {})
+    price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
+    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{price}"
 
 
-def _money(capex: dict | None) -> str:
-    return f"{capex['devices'] / 1e3:,.0f}k {capex['currency']}" if capex else "-"
+def _k(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e3:,.0f}k"
+
+
+def _cost_cells(cost: dict | None) -> list[str]:
+    cost = cost or {}
+    return [_k((cost.get("capex") or {}).get("total")), _k((cost.get("per_year") or {}).get("total")),
+            "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
 
 
 def plan_text(p, top: int = 15) -> str:
@@ -22,11 +30,13 @@ def plan_text(p, top: int = 15) -> str:
     lines = [f"plan for '{p.demand}'" + (f" ({where})" if where else "") + f": {len(ok)} of {len(p.candidates)} "
              f"candidates can serve it; ranked by {p.rank_by}"]
     if ok:
-        rows = [["#", "hardware", "devices", "servers", "peak kW", "capex", "per service: replicas x config @ capacity"]]
+        cur = ok[0].cost["currency"] if ok[0].cost else ""
+        rows = [["#", "hardware", "devices", "servers", "peak kW", f"capex {cur}", f"TCO/yr {cur}", "tCO2e/yr",
+                 "per service: replicas x config @ capacity, cost per unit"]]
         for i, c in enumerate(ok[:top], 1):
             rows.append([str(i), c.hardware, str(c.devices), str(c.servers),
-                         f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", _money(c.capex),
-                         "; ".join(_config(o) for o in c.options)])
+                         f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *_cost_cells(c.cost),
+                         "; ".join(_config(o, c.cost) for o in c.options)])
         lines.append(render(rows))
         if len(ok) > top:
             lines.append(f"... {len(ok) - top} more feasible (--top N or --json for all)")
@@ -40,4 +50,45 @@ def plan_text(p, top: int = 15) -> str:
     lines.append("~ capacity from the queueing approximation (LLM, diffusion); unmarked: confirmed by simulation, "
                  "or TTS streams by processor sharing")
     lines += [f"note: {n}" for n in p.notes]
+    return "\n".join(lines)
+
+
+def compare_text(rows: list[dict]) -> str:
+    table = [["group", "best", "devices", "peak kW", "capex", "TCO/yr", "tCO2e/yr", "cost per unit", "availability"]]
+    why = []
+    for r in rows:
+        if not r["hardware"]:
+            why.append(f"  {r['group']}: {r['reason']}")
+            continue
+        cost = r["cost"] or {}
+        units = "; ".join(f"{k}: {v['cost']:.3g}/{v['unit']}" for k, v in cost.get("per_unit", {}).items()
+                          if v["cost"] is not None) or "-"
+        table.append([r["group"], r["hardware"], str(r["devices"]), f"{r['peak_kw']:.1f}" if r["peak_kw"] else "-",
+                      *_cost_cells(cost), units, r["availability"] or "-"])
+    currency = next((r["cost"]["currency"] for r in rows if r.get("cost")), "")
+    return "\n".join([f"compared (best of each group; money in {currency}):", render(table), *why])
+
+
+def sensitivity_text(rows: list[dict]) -> str:
+    if not rows or not rows[0]["ranking"]:
+        return "sensitivity: no costed candidate (prices or TDP missing)"
+    table = [["scenario", "TCO ranking (per year, thousands)"]]
+    for r in rows:
+        table.append([r["scenario"], "  ".join(f"{i}. {h} {r['tco_per_year'][h] / 1e3:,.0f}k"
+                                               for i, h in enumerate(r["ranking"], 1))])
+    return "\n".join(["sensitivity of the TCO ranking (top costed candidates):", render(table)])
+
+
+def fleet_text(f: dict) -> str:
+    if not f["feasible"]:
+        return f"mixed fleet: none: {f['reason']}"
+    table = [["service", "hardware", "replicas", "devices", "config", "capacity"]]
+    for r in f["assignments"]:
+        table.append([r["service"], r["hardware"], str(r["replicas"]), str(r["devices"]),
+                      f"TP{r['tp']} {r['precision']}", f"{r['capacity']:.3g} {r['unit']}"])
+    lines = [f"mixed fleet (integer program): TCO {f['tco_per_year'] / 1e3:,.0f}k {f['currency']}/yr, capex "
+             f"{f['capex'] / 1e3:,.0f}k; devices " + ", ".join(f"{h} {n}" for h, n in f["devices"].items()), render(table)]
+    if f["best_single"]:
+        b = f["best_single"]
+        lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k/yr")
     return "\n".join(lines)

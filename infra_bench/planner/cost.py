@@ -1,0 +1,185 @@
+"""Cost and carbon of a sized candidate: capex, yearly cost of ownership, and per unit of work.
+
+    capex      = devices x price + devices x host share + network share x (devices + hosts)
+    per year   = capex / depreciation years + energy + maintenance share x capex + colocation
+    energy     = IT kW at the planned utilization x 8760 h x PUE x the site's power price
+    IT kW      = devices x TDP x 1.8 x (idle + (1 - idle) x utilization)
+    carbon     = IT kWh x PUE x the site's grid factor  +  embodied kg per accelerator / its lifetime
+    per unit   = a service's share of the yearly figure (by its devices) / its yearly units
+
+Utilization is each service's load over its replicas' SLO capacity. Energy is modelled (no
+record measures the candidate): it is labelled `estimated`. Defaults carry their sources from
+../shared/reference/energy_cost_carbon.md; every one can be overridden in an assumptions file.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import UserError, explain_validation
+from .profiles import HardwareProfile, SiteProfile
+
+HOURS = 8760.0
+NODE_POWER_FACTOR = 1.8  # node max power per accelerator TDP: DGX H100 10.2 kW for 8 x 700 W (NVIDIA spec)
+
+SOURCES = {
+    "fx": "CNY per USD 7.2, as energy_cost_carbon.md converts 0.63 CNY = 0.088 USD (China Briefing 2024); "
+          "other currencies need --fx CUR=RATE",
+    "depreciation_years": "4 y financial (3-6): hyperscaler server lives 4-6 y (energy_cost_carbon.md, Deprec)",
+    "carbon_lifetime_years": "5 y (LLMCarbon, ICLR 2024)",
+    "maintenance_frac_per_year": "6% of capex per year (4-8%, HPC rule of thumb, CTWatch 2006)",
+    "host_usd_per_accelerator": "8,000 USD: HGX H100 node with NICs 310-317k USD (Thinkmate quote 2024-08) / 8 "
+                                "less the H100's 30.7k",
+    "network_frac": "5% of devices + hosts: switches and cables for <= 64 nodes",
+    "colocation_usd_per_kw_month": "184 USD/kW/month (CBRE, North America H2 2024) when colocation is chosen",
+    "idle_power_frac": "assumption: 30% of max power when idle, linear to max at full load (OLMo drew 15-85% "
+                       "of max, Morrison 2025)",
+    "embodied_kg_per_accelerator": "320 kgCO2e incl. the server share (150-470; Chien HotCarbon'23, BLOOM)",
+}
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: float = Field(gt=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class Assumptions(BaseModel):
+    """Cost and carbon inputs; the defaults carry the sources in SOURCES."""
+    model_config = ConfigDict(extra="forbid")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", description="default: the site's")
+    fx: dict[str, float] = {"USD": 1.0, "CNY": 7.2}  # units per USD
+    depreciation_years: float = Field(default=4.0, gt=0)
+    carbon_lifetime_years: float = Field(default=5.0, gt=0)
+    maintenance_frac_per_year: float = Field(default=0.06, ge=0, lt=1)
+    host_usd_per_accelerator: float = Field(default=8000.0, ge=0)
+    network_frac: float = Field(default=0.05, ge=0, lt=1)
+    colocation_usd_per_kw_month: float | None = Field(default=None, ge=0)
+    idle_power_frac: float = Field(default=0.3, ge=0, le=1)
+    embodied_kg_per_accelerator: float = Field(default=320.0, ge=0)
+    prices: dict[str, Money] = Field(default_factory=dict, description="device price overrides by profile id")
+    device_price_scale: float = Field(default=1.0, gt=0, description="sensitivity: x every device price")
+    power_price_scale: float = Field(default=1.0, gt=0, description="sensitivity: x the site's power price")
+    utilization: float | None = Field(default=None, ge=0, le=1,
+                                      description="sensitivity: this busy share instead of the planned load's")
+
+    def convert(self, amount: float, src: str, dst: str) -> float:
+        for cur in (src, dst):
+            if cur not in self.fx:
+                raise UserError(f"no exchange rate for {cur}; give one as --fx {cur}=UNITS_PER_USD")
+        return amount / self.fx[src] * self.fx[dst]
+
+
+def load_assumptions(path: str | Path | None, overrides: dict | None = None) -> Assumptions:
+    data = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"assumptions file not found: {p}; give a YAML of fields from docs/cost.md")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"{p}: invalid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{p}: expected a mapping of assumption fields")
+    merged = {**data, **(overrides or {})}
+    if "fx" in merged:
+        merged["fx"] = {"USD": 1.0, "CNY": 7.2, **merged["fx"]}
+    try:
+        return Assumptions(**merged)
+    except ValidationError as err:
+        raise UserError(explain_validation(err, str(path or "assumptions"), Assumptions.model_fields)) from None
+
+
+@dataclass
+class Costing:
+    currency: str
+    capex: dict | None           # devices, hosts, network, total; None without a device price
+    per_year: dict | None        # depreciation, energy, maintenance, colocation, total
+    lifetime_total: float | None
+    energy: dict                 # utilization, it_kw_avg, kwh_per_year (facility), energy_source
+    carbon: dict                 # operational / embodied / total kgCO2e per year, grid factor and type
+    per_unit: dict               # per service: unit, cost, kgco2e
+    notes: list
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+UNITS = {"llm": ("1M output tokens", 1e6), "diffusion": ("1k images", 1e3), "tts": ("audio hour", 1.0)}
+
+
+def yearly_units(svc) -> float:
+    """Units of work per year at the demand's load: output tokens, images, audio hours."""
+    if svc.kind == "llm":
+        return svc.traffic.rate * svc.traffic.output_len.mean * 3600 * HOURS
+    if svc.kind == "diffusion":
+        return svc.traffic.rate * 3600 * HOURS
+    return svc.traffic.streams * HOURS
+
+
+def utilization(option, svc) -> float:
+    """Load over the replicas' SLO capacity: the busy share the energy model scales with."""
+    load = svc.traffic.streams if svc.kind == "tts" else svc.traffic.rate
+    return min(1.0, load / (option.replicas * option.capacity))
+
+
+def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions) -> Costing:
+    """The candidate's costs and carbon in the assumptions' currency (default: the site's, else USD)."""
+    cur = a.currency or (site.power_currency if site else "USD")
+    notes = []
+    devices = candidate.devices
+    share = {o.service: o.devices / devices for o in candidate.options}
+    u = a.utilization if a.utilization is not None else (
+        sum(o.devices * utilization(o, s) for o, s in zip(candidate.options, services)) / devices)
+
+    price = a.prices.get(hw.id) or (Money(amount=hw.price.amount, currency=hw.price.currency) if hw.price else None)
+    capex = None
+    if price:
+        dev = a.convert(price.amount, price.currency, cur) * a.device_price_scale * devices
+        host = a.convert(a.host_usd_per_accelerator, "USD", cur) * devices
+        net = a.network_frac * (dev + host)
+        capex = {"devices": dev, "hosts": host, "network": net, "total": dev + host + net,
+                 "device_price": price.amount, "device_price_currency": price.currency,
+                 "device_price_source": "assumptions file" if hw.id in a.prices else hw.price.source}
+    else:
+        notes.append(f"{hw.id} has no price: capex and cost per unit need one (prices: {{{hw.id}: "
+                     f"{{amount: ..., currency: USD}}}} in an assumptions file)")
+
+    energy = {"utilization": u, "energy_source": "estimated", "basis": SOURCES["idle_power_frac"]}
+    carbon: dict = {"embodied_kg_per_year": devices * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
+    energy_cost = None
+    if hw.tdp_w and site:
+        it_kw = devices * hw.tdp_w * NODE_POWER_FACTOR * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
+        kwh = it_kw * HOURS * site.pue
+        energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh}
+        energy_cost = a.convert(kwh * site.power_price * a.power_price_scale, site.power_currency, cur)
+        carbon |= {"operational_kg_per_year": kwh * site.grid_kgco2_per_kwh, "grid_kgco2_per_kwh": site.grid_kgco2_per_kwh,
+                   "grid_factor_type": site.grid_factor_type, "grid_source": site.grid_source}
+        carbon["total_kg_per_year"] = carbon["operational_kg_per_year"] + carbon["embodied_kg_per_year"]
+    elif not site:
+        notes.append("no site: energy cost and operational carbon need --site (power price, PUE, grid factor)")
+    else:
+        notes.append(f"{hw.id} has no TDP: energy and operational carbon unknown")
+
+    per_year = None
+    if capex and energy_cost is not None:
+        coloc = 0.0
+        if a.colocation_usd_per_kw_month is not None:
+            coloc = a.convert(a.colocation_usd_per_kw_month, "USD", cur) * devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 * 12
+        per_year = {"depreciation": capex["total"] / a.depreciation_years, "energy": energy_cost,
+                    "maintenance": a.maintenance_frac_per_year * capex["total"], "colocation": coloc}
+        per_year["total"] = sum(per_year.values())
+    per_unit = {}
+    for o, s in zip(candidate.options, services):
+        unit, scale = UNITS[s.kind]
+        n = yearly_units(s) / scale
+        per_unit[o.service] = {
+            "unit": unit,
+            "cost": per_year["total"] * share[o.service] / n if per_year else None,
+            "kgco2e": carbon["total_kg_per_year"] * share[o.service] / n if "total_kg_per_year" in carbon else None}
+    lifetime = per_year["total"] * a.depreciation_years if per_year else None
+    return Costing(cur, capex, per_year, lifetime, energy, carbon, per_unit, notes)

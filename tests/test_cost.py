@@ -1,0 +1,110 @@
+"""Cost and carbon: a hand-computed TCO, currencies, the mixed-fleet integer program against brute
+force, sensitivity, and the plan options end to end."""
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from infra_bench.errors import UserError
+from infra_bench.planner import compare, sizing
+from infra_bench.planner.cost import Assumptions, cost_of, load_assumptions
+from infra_bench.planner.demand import demand_from_dict
+from infra_bench.planner.fleet import optimise
+from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
+
+from .conftest import assert_one_line_error, run_cli
+
+SITE = SiteProfile(id="s", region="test", grid_kgco2_per_kwh=0.5, grid_factor_type="average", grid_source="test",
+                   power_price=0.1, power_currency="USD", power_source="test", pue=1.5, pue_source="test")
+DEMAND = demand_from_dict({"headroom": 0, "redundancy": 0, "services": [{
+    "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 8, "input_len": 512, "output_len": 100},
+    "slo": {"ttft_p95_s": 2, "tpot_p99_s": 0.1}}]})
+
+
+def card(hid: str, price: float, tdp: float = 500) -> HardwareProfile:
+    return HardwareProfile(id=hid, kind="accelerator", vendor="Test", model=hid, peak_tflops={"bf16": 100},
+                           memory_gb=80, memory_bandwidth_tbs=2, tdp_w=tdp, typical_node_size=8, sources=["test"],
+                           price={"amount": price, "currency": "USD", "date": "2026", "source": "test"})
+
+
+def candidate(hid: str, replicas: int, capacity: float, tp: int = 1) -> sizing.Candidate:
+    o = sizing.Option("chat", "llm", "bf16", tp, True, capacity=capacity, unit="req/s", replicas=replicas,
+                      devices=replicas * tp, method="simulation")
+    return sizing.Candidate(hid, hid, True, None, [o], devices=replicas * tp, servers=1)
+
+
+def test_hand_computed_tco_and_carbon():
+    c = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions())
+    assert c.capex["total"] == pytest.approx(20000 + 16000 + 0.05 * 36000)  # devices, hosts, network
+    kwh = 2 * 500 * 1.8 * (0.3 + 0.7 * 0.4) / 1000 * 8760 * 1.5  # utilization 8 / (2 x 10)
+    assert c.energy["kwh_per_year"] == pytest.approx(kwh) and c.energy["energy_source"] == "estimated"
+    assert c.per_year["total"] == pytest.approx(37800 / 4 + kwh * 0.1 + 0.06 * 37800)
+    assert c.carbon["operational_kg_per_year"] == pytest.approx(kwh * 0.5)
+    assert c.carbon["total_kg_per_year"] == pytest.approx(kwh * 0.5 + 2 * 320 / 5)
+    tokens_m = 8 * 100 * 3600 * 8760 / 1e6
+    assert c.per_unit["chat"]["cost"] == pytest.approx(c.per_year["total"] / tokens_m)
+    assert c.lifetime_total == pytest.approx(4 * c.per_year["total"])
+
+
+def test_currencies_are_explicit():
+    cn = SITE.model_copy(update={"power_currency": "CNY", "power_price": 0.72})
+    usd = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions())
+    cny = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, cn, Assumptions())
+    assert cny.currency == "CNY" and cny.capex["total"] == pytest.approx(usd.capex["total"] * 7.2)
+    assert cny.per_year["energy"] == pytest.approx(usd.per_year["energy"] * 7.2)  # 0.72 CNY = 0.1 USD x 7.2
+    with pytest.raises(UserError, match="no exchange rate for EUR"):
+        cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions(currency="EUR"))
+    eur = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE,
+                  load_assumptions(None, {"currency": "EUR", "fx": {"EUR": 0.9}}))
+    assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.9)
+
+
+def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
+    hw = {"a": card("a", 30000, 700), "b": card("b", 9000, 300)}
+    plan = sizing.Plan("t", "s", None, "tco", [candidate("a", 1, 7.0), candidate("b", 1, 2.5)], [])
+    per = {h: cost_of(sizing.Candidate(h, h, True, None, [], devices=1), hw[h], DEMAND.services, SITE,
+                      Assumptions(utilization=1.0)).per_year["total"] for h in hw}
+
+    def best(limit_a=None):
+        options = [(na, nb) for na, nb in itertools.product(range(5), range(10))
+                   if 7.0 * na + 2.5 * nb >= 8 and (limit_a is None or na <= limit_a)]
+        return min(options, key=lambda x: x[0] * per["a"] + x[1] * per["b"])
+
+    f = optimise(plan, DEMAND, hw, SITE, Assumptions())
+    assert f.feasible and (f.devices.get("a", 0), f.devices.get("b", 0)) == best()
+    assert f.tco_per_year == pytest.approx(sum(n * per[h] for h, n in f.devices.items()))
+    g = optimise(plan, DEMAND, hw, SITE, Assumptions(), limits={"a": 0})
+    assert g.devices == {"b": best(limit_a=0)[1]}
+    h = optimise(plan, DEMAND, hw, SITE, Assumptions(), limits={"a": 0, "b": 2})
+    assert not h.feasible and "no mix" in h.reason
+
+
+def test_sensitivity_and_groups_on_a_china_site():
+    profiles, site = load_hardware(), load_sites()["cn-east"]
+    p = sizing.plan(DEMAND, profiles, site=site, rank_by="tco", confirm_top=1)
+    rows = {r["group"]: r for r in compare.by_group(p, profiles, ["domestic", "nvidia"])}
+    assert profiles[rows["domestic"]["hardware"]].domestic
+    nv = profiles[rows["nvidia"]["hardware"]]
+    assert nv.vendor == "NVIDIA" and nv.available_in("CN") is not False  # banned parts never win in CN
+    sens = {r["scenario"]: r for r in compare.sensitivity(p, profiles, DEMAND.services, site, Assumptions())}
+    top = sens["base"]["ranking"][0]
+    assert sens["device price +20%"]["tco_per_year"][top] > sens["base"]["tco_per_year"][top]
+    assert sens["lifetime 6 y"]["tco_per_year"][top] < sens["lifetime 3 y"]["tco_per_year"][top]
+
+
+def test_plan_cost_options_end_to_end(tmp: Path):
+    example = Path(__file__).parents[1] / "workloads" / "demand-example.yaml"
+    p = run_cli("plan", str(example), "--site", "cn-east", "--compare", "domestic,nvidia", "--mixed", "--json",
+                "--price", "hw_910b2=120000CNY", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["rank_by"] == "tco" and {r["group"] for r in d["compare"]} == {"domestic", "nvidia"}
+    b2 = next(c for c in d["candidates"] if c["hardware"] == "hw_910b2")
+    assert b2["cost"]["capex"]["device_price"] == 120000 and b2["cost"]["currency"] == "CNY"
+    assert d["mixed"]["feasible"] and d["mixed"]["tco_per_year"] <= d["mixed"]["best_single"]["tco_per_year"] + 1e-6
+    assert_one_line_error(run_cli("plan", str(example), "--mixed", cwd=tmp), "--mixed needs --site")
+    assert_one_line_error(run_cli("plan", str(example), "--fx", "EUR:0.9", cwd=tmp), "expected CUR=UNITS_PER_USD")
+    assert_one_line_error(run_cli("plan", str(example), "--price", "hw_910x=1", cwd=tmp), "did you mean")
+    assert_one_line_error(run_cli("plan", str(example), "--site", "cn-east", "--currency", "EUR", cwd=tmp),
+                          "no exchange rate for EUR")
