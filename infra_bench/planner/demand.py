@@ -33,6 +33,12 @@ MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def _exactly_one(self, a: str, b: str):
+        """For a validator: exactly one of the two fields is given."""
+        if (getattr(self, a) is None) == (getattr(self, b) is None):
+            raise ValueError(f"give exactly one of {a} or {b}")
+        return self
+
 
 class Length(_Strict):
     """A token-length distribution: fixed, or exponential with the given mean (capped at `max`)."""
@@ -65,9 +71,7 @@ class LlmTraffic(_Strict):
 
     @model_validator(mode="after")
     def _one_rate(self):
-        if (self.requests_per_s is None) == (self.output_tokens_per_s is None):
-            raise ValueError("give exactly one of requests_per_s or output_tokens_per_s")
-        return self
+        return self._exactly_one("requests_per_s", "output_tokens_per_s")
 
     @property
     def rate(self) -> float:
@@ -82,9 +86,7 @@ class LlmSlo(_Strict):
 
     @model_validator(mode="after")
     def _one_ttft(self):
-        if (self.ttft_p95_s is None) == (self.ttft_p99_s is None):
-            raise ValueError("give exactly one of ttft_p95_s or ttft_p99_s")
-        return self
+        return self._exactly_one("ttft_p95_s", "ttft_p99_s")
 
     @property
     def ttft(self) -> tuple[float, float]:
@@ -98,9 +100,7 @@ class DiffusionTraffic(_Strict):
 
     @model_validator(mode="after")
     def _one_rate(self):
-        if (self.images_per_hour is None) == (self.images_per_s is None):
-            raise ValueError("give exactly one of images_per_hour or images_per_s")
-        return self
+        return self._exactly_one("images_per_hour", "images_per_s")
 
     @property
     def rate(self) -> float:
@@ -117,9 +117,7 @@ class TtsTraffic(_Strict):
 
     @model_validator(mode="after")
     def _one_rate(self):
-        if (self.concurrent_streams is None) == (self.audio_hours_per_day is None):
-            raise ValueError("give exactly one of concurrent_streams or audio_hours_per_day")
-        return self
+        return self._exactly_one("concurrent_streams", "audio_hours_per_day")
 
     @property
     def streams(self) -> float:

@@ -12,7 +12,7 @@ with a +-50% interval until `infra-bench calibrate` fits an MFU from records of 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 from ..errors import MissingDependency, UserError, closest
@@ -158,33 +158,37 @@ def _labels(calibration: dict | None) -> tuple[float, list[str]]:
                             "interval +-50%; calibrate with your own runs"]
 
 
-def _memory(params: int, precision: str, hw: HardwareProfile, eff: dict) -> dict:
-    weights = params * BYTES_PER_PARAM[precision]
-    reserve = eff["runtime_reserve_gb"] * 1e9
-    return {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
-            "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: float, params: int, work: float,
+             flops_per_unit: float, fixed_s: float, priors: dict, overhead: str,
+             calibration: dict | None) -> MediaPrediction:
+    """The shared part: efficiencies and labels, the memory gate, and time = work / (peak x MFU)
+    plus the fixed overhead. `work` is the FLOPs of one request; `latency_s` is its time."""
+    eff = _efficiency(priors, overhead, calibration)
+    interval, notes = _labels(calibration)
+    weights, reserve = params * BYTES_PER_PARAM[precision], eff["runtime_reserve_gb"] * 1e9
+    memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
+              "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+    base = dict(kind=kind, model=model, hardware=hw.id, precision=precision, memory=memory,
+                flops_per_unit=flops_per_unit, efficiency=eff, interval=interval, calibrated=calibration is not None,
+                notes=notes)
+    if memory["total_gb"] > memory["usable_gb"]:
+        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
+        return MediaPrediction(fits=False, latency_s=None, rtf=None, units_per_s_per_device=None, bound=None, **base)
+    compute = work / (peak * eff["mfu"])
+    fixed = fixed_s * eff[overhead] / priors[overhead] if priors[overhead] else 0.0
+    latency = compute + fixed
+    return MediaPrediction(fits=True, latency_s=latency, rtf=None, units_per_s_per_device=1 / latency,
+                           bound="compute" if compute >= fixed else "fixed_overhead", **base)
 
 
 def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", resolution: int = 512,
                       steps: int = 30, guidance_scale: float = 7.5, calibration: dict | None = None) -> MediaPrediction:
     """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
-    peak = _check(hw, precision)
+    peak = _check(hw, precision)  # before the FLOP count, which may take seconds
     unit = diffusion_unit(model, resolution, steps, guidance_scale)
-    eff = _efficiency(DIFFUSION_PRIORS, "t_step_s", calibration)
-    interval, notes = _labels(calibration)
-    memory = _memory(unit["pipeline_params"], precision, hw, eff)
-    base = dict(kind="diffusion", model=model, hardware=hw.id, precision=precision, memory=memory,
-                flops_per_unit=unit["flops_per_image"], efficiency=eff, interval=interval,
-                calibrated=calibration is not None)
-    if memory["total_gb"] > memory["usable_gb"]:
-        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
-        return MediaPrediction(fits=False, latency_s=None, rtf=None, units_per_s_per_device=None, bound=None,
-                               notes=notes, **base)
-    compute = unit["flops_per_image"] / (peak * eff["mfu"])
-    latency = compute + steps * eff["t_step_s"]
-    return MediaPrediction(fits=True, latency_s=latency, rtf=None, units_per_s_per_device=1 / latency,
-                           bound="compute" if compute >= steps * eff["t_step_s"] else "fixed_overhead",
-                           notes=notes, **base)
+    return _predict("diffusion", model, hw, precision, peak, unit["pipeline_params"], unit["flops_per_image"],
+                    unit["flops_per_image"], steps * DIFFUSION_PRIORS["t_step_s"], DIFFUSION_PRIORS, "t_step_s",
+                    calibration)
 
 
 def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,
@@ -192,19 +196,10 @@ def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_l
     """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
     peak = _check(hw, precision)
     unit = tts_unit(model, text_len, frames_per_token)
-    eff = _efficiency(TTS_PRIORS, "t_call_s", calibration)
-    interval, notes = _labels(calibration)
-    memory = _memory(unit["params"], precision, hw, eff)
-    base = dict(kind="tts", model=model, hardware=hw.id, precision=precision, memory=memory,
-                flops_per_unit=unit["flops_per_audio_s"], efficiency=eff, interval=interval,
-                calibrated=calibration is not None)
-    if memory["total_gb"] > memory["usable_gb"]:
-        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
-        return MediaPrediction(fits=False, latency_s=None, rtf=None, units_per_s_per_device=None, bound=None,
-                               notes=notes, **base)
-    compute = unit["flops_per_audio_s"] * unit["audio_s"] / (peak * eff["mfu"])
-    latency = compute + eff["t_call_s"]
-    rtf = latency / unit["audio_s"]
-    notes.append(f"utterance of {text_len} tokens = {unit['audio_s']:.2f} s of audio")
-    return MediaPrediction(fits=True, latency_s=latency, rtf=rtf, units_per_s_per_device=1 / rtf,
-                           bound="compute" if compute >= eff["t_call_s"] else "fixed_overhead", notes=notes, **base)
+    p = _predict("tts", model, hw, precision, peak, unit["params"], unit["flops_per_audio_s"] * unit["audio_s"],
+                 unit["flops_per_audio_s"], TTS_PRIORS["t_call_s"], TTS_PRIORS, "t_call_s", calibration)
+    if not p.fits:
+        return p
+    p.notes.append(f"utterance of {text_len} tokens = {unit['audio_s']:.2f} s of audio")
+    rtf = p.latency_s / unit["audio_s"]
+    return replace(p, rtf=rtf, units_per_s_per_device=1 / rtf)
