@@ -37,6 +37,20 @@ def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str, code: i
     assert "Traceback" not in p.stderr
 
 
+def write_cpu_profile(folder: Path) -> Path:
+    """A user profile folder (`folder/mine`) whose `this_cpu` matches this machine's CPU."""
+    from infra_bench.system import cpu_model
+
+    mine = folder / "mine"
+    mine.mkdir()
+    (mine / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
+        "kind": "cpu", "vendor": "Local", "model": cpu_model(),
+        "match": [cpu_model().replace("(", r"\(").replace(")", r"\)")],
+        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": 0.025, "memory_gb": 24,
+        "sources": ["infra-bench probe on this machine"]}}))
+    return mine
+
+
 def read_records(out: Path) -> list[dict]:
     files = list(out.glob("*/records.jsonl"))
     assert len(files) == 1, files

@@ -3,13 +3,11 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra_bench.planner import calibration as cal
 from infra_bench.planner import llm_model as m
 from infra_bench.planner import profiles as pr
-from infra_bench.system import cpu_model
-from .conftest import assert_one_line_error, read_records, run_cli, write_spec
+from .conftest import assert_one_line_error, read_records, run_cli, write_cpu_profile, write_spec
 
 
 def test_published_points_round_trip_and_leave_one_out(tmp_path: Path):
@@ -35,12 +33,7 @@ def test_published_points_round_trip_and_leave_one_out(tmp_path: Path):
 
 def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     """A real gpt2-small run on this CPU, a user profile for this CPU, calibrate, predict the cell."""
-    pattern = cpu_model().replace("(", r"\(").replace(")", r"\)")
-    (tmp / "mine").mkdir()
-    (tmp / "mine" / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
-        "kind": "cpu", "vendor": "Local", "model": cpu_model(), "match": [pattern],
-        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": 0.025, "memory_gb": 24,
-        "sources": ["infra-bench probe on this machine"]}}))
+    write_cpu_profile(tmp)
     write_spec(tmp, "s.yaml", arch="gpt2-small", prompt_len=[16], output_len=[8], min_iters=2, warmup=1)
     run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr

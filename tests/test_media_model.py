@@ -8,9 +8,8 @@ import yaml
 
 from infra_bench.planner import media_model as mm
 from infra_bench.planner import profiles as pr
-from infra_bench.system import cpu_model
 
-from .conftest import assert_one_line_error, read_records, run_cli
+from .conftest import assert_one_line_error, read_records, run_cli, write_cpu_profile
 
 HW = pr.load_hardware()
 
@@ -64,12 +63,7 @@ def test_predict_cli_for_diffusion_and_tts(tmp: Path):
 
 def test_calibration_round_trip_from_real_runs(tmp: Path):
     """Real sd-tiny and vits-tiny runs on this CPU, a user profile for it, calibrate, predict them back."""
-    pattern = cpu_model().replace("(", r"\(").replace(")", r"\)")
-    (tmp / "mine").mkdir()
-    (tmp / "mine" / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
-        "kind": "cpu", "vendor": "Local", "model": cpu_model(), "match": [pattern],
-        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": 0.025, "memory_gb": 24,
-        "sources": ["infra-bench probe on this machine"]}}))
+    write_cpu_profile(tmp)
     (tmp / "s.yaml").write_text(yaml.safe_dump_all([
         {"kind": "diffusion", "arch": "sd-tiny", "resolution": [64], "steps": [3], "warmup": 1, "min_iters": 2,
          "min_time_s": 0.0},

@@ -130,6 +130,15 @@ class TtsSlo(_Strict):
     first_audio_p95_s: float | None = Field(default=None, gt=0)
 
 
+def _precisions(v, allowed: tuple[str, ...]):
+    """One precision or a list of them, each one the planner models for this kind of service."""
+    v = [v] if isinstance(v, str) else v
+    for p in v:
+        if p not in allowed:
+            raise ValueError(f"unknown precision '{p}'{closest(str(p), allowed)}; use {', '.join(allowed)}")
+    return v
+
+
 class _Service(_Strict):
     name: str | None = None
     model: str
@@ -143,28 +152,13 @@ class LlmService(_Service):
     traffic: LlmTraffic
     slo: LlmSlo
 
-    @field_validator("precision", mode="before")
-    @classmethod
-    def _precisions(cls, v):
-        v = [v] if isinstance(v, str) else v
-        for p in v:
-            if p not in LLM_PRECISIONS:
-                raise ValueError(f"unknown precision '{p}'{closest(str(p), LLM_PRECISIONS)}; use {', '.join(LLM_PRECISIONS)}")
-        return v
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, LLM_PRECISIONS)))
 
 
 class _MediaService(_Service):
     precision: list[str] = ["fp16"]
 
-    @field_validator("precision", mode="before")
-    @classmethod
-    def _precisions(cls, v):
-        v = [v] if isinstance(v, str) else v
-        for p in v:
-            if p not in MEDIA_PRECISIONS:
-                raise ValueError(f"unknown precision '{p}'{closest(str(p), MEDIA_PRECISIONS)}; "
-                                 f"use {', '.join(MEDIA_PRECISIONS)}")
-        return v
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, MEDIA_PRECISIONS)))
 
 
 class DiffusionService(_MediaService):
