@@ -365,7 +365,7 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
          sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, profile_dirs) -> None:
     """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
     from .planner import calibration as cal
-    from .planner.cost import load_assumptions
+    from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
     from .planner.profiles import get, load_hardware, load_sites
     from .planner.sizing import plan as make_plan
@@ -382,8 +382,11 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
             raise UserError(f"unknown site '{site_id}'{closest(site_id, sites)}; see `infra-bench profiles sites`")
         site = sites[site_id]
     a = load_assumptions(assumptions, _cost_overrides(currency, fx, prices, colocation, profiles))
-    p = make_plan(demand, profiles, ids, site, market, cal.load(calibration) if calibration else None,
-                  rank_by or ("tco" if site else "power"), confirm_top, a)
+    fits = cal.load(calibration) if calibration else None
+    if fits:  # measured busy power, unless the assumptions file gives one for that device
+        a = a.model_copy(update={"device_power": {**{h: DevicePower(**d) for h, d in cal.device_power(fits).items()},
+                                                  **a.device_power}})
+    p = make_plan(demand, profiles, ids, site, market, fits, rank_by or ("tco" if site else "power"), confirm_top, a)
     extra = {}
     if groups:
         extra["compare"] = compare.by_group(p, profiles, [g for g in groups.split(",") if g.strip()])
@@ -430,13 +433,14 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
 
     hw = load_hardware(list(profile_dirs))
     points, skipped = cal.published_points(hw)
-    media = []
+    media, power = [], []
     for run in runs:
         records = RunStore.open(results, run).records()
         more, why = cal.record_points(records, hw)
         more_media, why_media = cal.media_points(records, hw)
         points, media, skipped = points + more, media + more_media, skipped + why + why_media
-    data = cal.write(out, points, skipped, media)
+        power += cal.power_points(records, hw)
+    data = cal.write(out, points, skipped, media, power)
     if as_json:
         click.echo(_dump(data))
         return
@@ -448,6 +452,12 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         rows = [["kind|hardware|engine|precision", "MFU", "points", "source(s)"]]
         for key, f in data["media_fits"].items():
             rows.append([key, f"{f['mfu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
+        click.echo(render(rows))
+    if data["power_fits"]:
+        rows = [["hardware", "busy W (measured)", "records", "energy source"]]
+        for key, f in data["power_fits"].items():
+            rows.append([key, f"{f['busy_w']:.0f}", str(f["n"]),
+                         ", ".join(sorted({p["energy_source"] for p in f["points"]}))])
         click.echo(render(rows))
     loo = data["cross_engine_loo"]["mean"]
     click.echo(f"leave-one-out TPOT error across engines (same hardware and precision): "

@@ -8,12 +8,12 @@ import pytest
 
 from infra_bench.errors import UserError
 from infra_bench.planner import compare, sizing
-from infra_bench.planner.cost import Assumptions, cost_of, load_assumptions
+from infra_bench.planner.cost import Assumptions, DevicePower, cost_of, load_assumptions
 from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
 
-from .conftest import assert_one_line_error, run_cli
+from .conftest import assert_one_line_error, read_records, run_cli, write_spec
 
 SITE = SiteProfile(id="s", region="test", grid_kgco2_per_kwh=0.5, grid_factor_type="average", grid_source="test",
                    power_price=0.1, power_currency="USD", power_source="test", pue=1.5, pue_source="test")
@@ -45,6 +45,43 @@ def test_hand_computed_tco_and_carbon():
     tokens_m = 8 * 100 * 3600 * 8760 / 1e6
     assert c.per_unit["chat"]["cost"] == pytest.approx(c.per_year["total"] / tokens_m)
     assert c.lifetime_total == pytest.approx(4 * c.per_year["total"])
+
+
+def test_measured_device_power_replaces_tdp_and_is_labelled():
+    measured = Assumptions(device_power={"a": DevicePower(busy_w=300, source="record r/c", measured=True)})
+    given = Assumptions(device_power={"a": DevicePower(busy_w=300, source="vendor sheet")})
+    m, g = (cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, x) for x in (measured, given))
+    kwh = 2 * (300 + 0.8 * 500) * (0.3 + 0.7 * 0.4) / 1000 * 8760 * 1.5  # device measured, host share 0.8 x TDP
+    assert m.energy["kwh_per_year"] == pytest.approx(kwh) and m.energy["device_busy_w"] == 300
+    assert m.energy["energy_source"] == "measured_device" and m.energy["device_power_source"] == "record r/c"
+    assert g.energy["kwh_per_year"] == pytest.approx(kwh) and g.energy["energy_source"] == "estimated"
+
+
+def test_plan_uses_power_measured_in_records(tmp: Path):
+    """A real run, its record re-labelled as an NVML-measured H100 cell (no GPU here), then calibrate
+    and plan: the H100's energy comes from the record; the CPU-estimated record gives no power fit."""
+    write_spec(tmp, "s.yaml", min_iters=2, warmup=0)
+    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    (rec,) = read_records(tmp / "res")
+    assert rec["metrics"]["energy_source"] == "estimated"
+    p = run_cli("calibrate", rec["run_id"], "--results", "res", "--out", "est.json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp / "est.json").read_text())["power_fits"] == {}
+    rec["device"]["model"] = "NVIDIA H100 80GB HBM3"
+    rec["metrics"] |= {"energy_source": "nvml_counter", "energy_scope": "device", "avg_power_w": 455.0}
+    (tmp / "res" / rec["run_id"] / "records.jsonl").write_text(json.dumps(rec) + "\n")
+    p = run_cli("calibrate", rec["run_id"], "--results", "res", "--out", "cal.json", cwd=tmp)
+    assert p.returncode == 0 and "455" in p.stdout, p.stdout + p.stderr
+    args = ("plan", str(Path(__file__).parent.parent / "workloads/demand-example.yaml"), "--hardware", "nv_h100_sxm",
+            "--site", "us-average", "--confirm", "0", "--json")
+    with_cal, without = (json.loads(run_cli(*args, *extra, cwd=tmp).stdout)
+                         for extra in (("--calibration", "cal.json"), ()))
+    e, e0 = with_cal["candidates"][0]["cost"]["energy"], without["candidates"][0]["cost"]["energy"]
+    assert e["energy_source"] == "measured_device" and e["device_busy_w"] == 455.0
+    assert rec["cell_id"] in e["device_power_source"] and e0["energy_source"] == "estimated"
+    devices = with_cal["candidates"][0]["devices"]
+    assert e["it_kw_avg"] == pytest.approx(devices * (455 + 0.8 * 700) * (0.3 + 0.7 * e["utilization"]) / 1000)
+    assert any("measured for nv_h100_sxm" in n for n in with_cal["notes"])
 
 
 def test_currencies_are_explicit():

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 
 SOURCES = ("nvml_counter", "rapl", "power_integrated", "estimated", "unavailable")
+MEASURED_SOURCES = SOURCES[:3]  # read from hardware, not modelled
 
 # TDP / cores of a common inference host CPU, the AMD EPYC 9654 (360 W, 96 cores; AMD product page).
 DEFAULT_CPU_WATTS_PER_CORE = 3.75

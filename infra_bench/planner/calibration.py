@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..measure.energy import MEASURED_SOURCES
 from ..paths import data_dir
 from . import llm_model
 from .profiles import HardwareProfile, match_device
@@ -195,6 +196,41 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
     return points, skipped
 
 
+def power_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> list[dict]:
+    """Device power while busy, from records whose energy was measured (not estimated) on a profiled
+    device: a measured cell keeps its device busy, so its average power is the busy draw."""
+    points = []
+    for r in records:
+        m = r.get("metrics") or {}
+        if r.get("status") != "ok" or m.get("energy_source") not in MEASURED_SOURCES or not m.get("avg_power_w"):
+            continue
+        hw = match_device(profiles, (r.get("device") or {}).get("model"))
+        if hw is not None:
+            points.append({"hardware": hw.id, "busy_w": m["avg_power_w"], "energy_source": m["energy_source"],
+                           "scope": m.get("energy_scope"), "kind": r.get("kind"),
+                           "source": f"record {r['run_id']}/{r['cell_id']}"})
+    return points
+
+
+def fit_power(points: list[dict]) -> dict:
+    """Per hardware: the mean measured busy power over its records."""
+    out: dict[str, dict] = {}
+    for p in points:
+        out.setdefault(p["hardware"], {"points": []})["points"].append(p)
+    for f in out.values():
+        f["busy_w"] = statistics.mean(p["busy_w"] for p in f["points"])
+        f["n"] = len(f["points"])
+    return out
+
+
+def device_power(data: dict) -> dict:
+    """The `device_power` assumption (hardware -> busy watts with its source) from a calibration file."""
+    return {hw: {"busy_w": f["busy_w"], "measured": True,
+                 "source": f"mean of {f['n']} measured record(s): " + ", ".join(p["source"] for p in f["points"][:3])
+                           + (" ..." if f["n"] > 3 else "")}
+            for hw, f in data.get("power_fits", {}).items()}
+
+
 def fit_media(points: list[MediaPoint]) -> dict:
     """Per key: the mean MFU with the prior fixed overhead taken off each time; where a measurement
     is faster than that overhead (small models, no launch cost), the key is fitted with none."""
@@ -239,8 +275,10 @@ def fit(points: list[Point]) -> dict:
     return out
 
 
-def write(path: Path, points: list[Point], skipped: list[str], media: list[MediaPoint] = ()) -> dict:
+def write(path: Path, points: list[Point], skipped: list[str], media: list[MediaPoint] = (),
+          power: list[dict] = ()) -> dict:
     data = {"kind": "infra-bench calibration", "version": 1, "fits": fit(points), "media_fits": fit_media(list(media)),
+            "power_fits": fit_power(list(power)),
             "cross_engine_loo": cross_engine_loo(points), "skipped": skipped,
             "method": __doc__.split("\n\n")[1].strip()}
     path.write_text(json.dumps(data, indent=1))

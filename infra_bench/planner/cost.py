@@ -3,12 +3,14 @@
     capex      = devices x price + devices x host share + network share x (devices + hosts)
     per year   = capex / depreciation years + energy + maintenance share x capex + colocation
     energy     = IT kW at the planned utilization x 8760 h x PUE x the site's power price
-    IT kW      = devices x TDP x 1.8 x (idle + (1 - idle) x utilization)
+    IT kW      = devices x (device W + host W) x (idle + (1 - idle) x utilization)
+    device W   = the busy power measured in records (`calibrate`), else TDP;  host W = 0.8 x TDP
     carbon     = IT kWh x PUE x the site's grid factor  +  embodied kg per accelerator / its lifetime
     per unit   = a service's share of the yearly figure (by its devices) / its yearly units
 
-Utilization is each service's load over its replicas' SLO capacity. Energy is modelled (no
-record measures the candidate): it is labelled `estimated`. Defaults carry their sources from
+Utilization is each service's load over its replicas' SLO capacity. Energy is labelled
+`measured_device` where the device's busy power comes from measured records (the host share and
+the idle fraction stay modelled), else `estimated`. Defaults carry their sources from
 ../shared/reference/energy_cost_carbon.md; every one can be overridden in an assumptions file.
 """
 from __future__ import annotations
@@ -47,6 +49,14 @@ class Money(BaseModel):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+class DevicePower(BaseModel):
+    """A device's draw while busy: measured (from records, via `calibrate`) or given by the user."""
+    model_config = ConfigDict(extra="forbid")
+    busy_w: float = Field(gt=0)
+    source: str = Field(min_length=1)
+    measured: bool = False
+
+
 class Assumptions(BaseModel):
     """Cost and carbon inputs; the defaults carry the sources in SOURCES."""
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +71,8 @@ class Assumptions(BaseModel):
     idle_power_frac: float = Field(default=0.3, ge=0, le=1)
     embodied_kg_per_accelerator: float = Field(default=320.0, ge=0)
     prices: dict[str, Money] = Field(default_factory=dict, description="device price overrides by profile id")
+    device_power: dict[str, DevicePower] = Field(default_factory=dict,
+                                                 description="busy device watts by profile id, instead of TDP")
     device_price_scale: float = Field(default=1.0, gt=0, description="sensitivity: x every device price")
     power_price_scale: float = Field(default=1.0, gt=0, description="sensitivity: x the site's power price")
     utilization: float | None = Field(default=None, ge=0, le=1,
@@ -153,9 +165,16 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     carbon: dict = {"embodied_kg_per_year": devices * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
     energy_cost = None
     if hw.tdp_w and site:
-        it_kw = devices * hw.tdp_w * NODE_POWER_FACTOR * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
+        measured = a.device_power.get(hw.id)
+        device_w = measured.busy_w if measured else hw.tdp_w
+        node_w = device_w + (NODE_POWER_FACTOR - 1) * hw.tdp_w
+        it_kw = devices * node_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
         kwh = it_kw * HOURS * site.pue
-        energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh}
+        energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh, "device_busy_w": device_w,
+                   "device_power_source": measured.source if measured else f"TDP {hw.tdp_w:g} W (profile)"}
+        if measured and measured.measured:
+            energy["energy_source"] = "measured_device"
+            energy["basis"] += "; host share 0.8 x TDP and the idle fraction are modelled"
         energy_cost = a.convert(kwh * site.power_price * a.power_price_scale, site.power_currency, cur)
         carbon |= {"operational_kg_per_year": kwh * site.grid_kgco2_per_kwh, "grid_kgco2_per_kwh": site.grid_kgco2_per_kwh,
                    "grid_factor_type": site.grid_factor_type, "grid_source": site.grid_source}

@@ -370,6 +370,11 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
              f"{confirm_top} confirmed by discrete-event simulation (method per service)",
              "peak kW = devices x TDP x 1.8 (node overhead, DGX H100 ratio): an estimate for power provisioning",
              "costs: device prices are estimates with sources; host, network, energy and carbon follow docs/cost.md"]
+    measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)
+    notes.append(f"energy: device busy power measured for {', '.join(measured)} (energy_source: measured_device); "
+                 "others estimated from TDP" if measured else
+                 "energy: estimated from TDP (energy_source: estimated); `calibrate` runs with measured energy "
+                 "to use their device power")
     if not has_data:
         notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
     if not any(o.calibrated for c in cands for o in c.options):
