@@ -398,7 +398,7 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
         from .planner.fleet import optimise
         if not site:
             raise UserError("--mixed needs --site (power price, PUE) to cost the types")
-        extra["mixed"] = optimise(p, demand, profiles, site, a, _limits(limits, profiles), budget).to_dict()
+        extra["mixed"] = optimise(p, demand, profiles, site, a, _limits(limits, profiles), budget, fits).to_dict()
     elif limits or budget:
         raise UserError("--limit and --budget apply to --mixed; add --mixed")
     if as_json:
@@ -574,6 +574,10 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
         notes = format_notes(records)
         if notes:
             click.echo(notes)
+
+
+from .report.command import report  # noqa: E402
+cli.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,12 +2,16 @@
 force, sensitivity, and the plan options end to end."""
 import itertools
 import json
+import math
+import random
+import statistics
 from pathlib import Path
 
 import pytest
 
 from infra_bench.errors import UserError
 from infra_bench.planner import compare, sizing
+from infra_bench.planner.buckets import split, whole
 from infra_bench.planner.cost import Assumptions, DevicePower, cost_of, load_assumptions
 from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fleet import optimise
@@ -115,6 +119,46 @@ def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
     assert g.devices == {"b": best(limit_a=0)[1]}
     h = optimise(plan, DEMAND, hw, SITE, Assumptions(), limits={"a": 0, "b": 2})
     assert not h.feasible and "no mix" in h.reason
+
+
+def test_request_size_buckets_split_the_prompt_distribution():
+    svc = demand_from_dict({"services": [{"name": "c", "model": "llama-3.1-8b", "traffic": {
+        "requests_per_s": 4, "input_len": {"mean": 2048, "distribution": "exponential"}, "output_len": 256},
+        "slo": {"ttft_p95_s": 1, "tpot_p99_s": 0.1}}]}).services[0]
+    short, long = split(0, svc)
+    assert short.share == long.share == 0.5 and short.label == "in<=1420" and long.label == "in>1420"
+    assert (short.input.mean + long.input.mean) / 2 == pytest.approx(whole(svc).input.mean, rel=1e-3)
+    assert whole(svc).input.mean == pytest.approx(2048 * (1 - math.exp(-4)), rel=0.01)  # capped at 4 x mean
+    rng = random.Random(1)
+    draws = [short.sampler()(rng)[0] for _ in range(4000)]
+    assert max(draws) <= 1420 and statistics.mean(draws) == pytest.approx(short.input.mean, rel=0.03)
+    assert len(split(0, DEMAND.services[0])) == 1  # fixed prompts: nothing to split
+
+
+def test_mixed_fleet_splits_by_request_size_when_it_pays():
+    """A fast part limited to 12 devices and a slow cheap one: short prompts go to pools of their own,
+    cheaper than whole-service pools; every pool covers its share with N+1 on simulated capacities."""
+    hw = {"fast": card("fast", 25000, 700), "slow": card("slow", 2000, 300)}
+    hw["fast"] = hw["fast"].model_copy(update={"peak_tflops": {"bf16": 400}, "memory_bandwidth_tbs": 3.3})
+    demand = demand_from_dict({"headroom": 0.2, "redundancy": 1, "services": [{
+        "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 40, "input_len": {
+            "mean": 2048, "distribution": "exponential"}, "output_len": {"mean": 256, "distribution": "exponential"}},
+        "slo": {"ttft_p95_s": 1.0, "tpot_p99_s": 0.1}}]})
+    p = sizing.plan(demand, hw, site=SITE, rank_by="tco")
+    f = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12})
+    g = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, use_buckets=False)
+    assert f.feasible and g.feasible and f.split == {"chat": ["in<=1420", "in>1420"]}
+    assert f.tco_per_year < 0.95 * g.tco_per_year and f.devices["fast"] <= 12
+    for pool in ("in<=1420", "in>1420"):
+        rows = [a for a in f.assignments if a["pool"] == pool]
+        cover = sum(a["replicas"] * a["capacity"] * 0.8 for a in rows)
+        assert cover >= 20 + max(a["capacity"] * 0.8 for a in rows) - 1e-9
+    short = next(a for a in f.assignments if a["pool"] == "in<=1420" and a["hardware"] == "slow")
+    bucket = split(0, demand.services[0])[0]
+    _, r = sizing.llm_option(bucket.service_for(demand.services[0]), "chat", hw["slow"], short["precision"],
+                             short["tp"], 0, 0, None)
+    simulated = sizing.simulate_llm(r, bucket.service_for(demand.services[0]), bucket.sampler())
+    assert short["capacity"] == pytest.approx(simulated.rate)
 
 
 def test_sensitivity_and_groups_on_a_china_site():

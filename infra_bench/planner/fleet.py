@@ -1,39 +1,67 @@
-"""The cheapest mix of accelerator types for a demand: an integer program over services x types.
+"""The cheapest mix of accelerator types for a demand: an integer program over request-size
+buckets x types.
 
-    minimise    sum_{s,h} x[s,h] x TP[s,h] x yearly cost per device[h]
-    subject to  sum_h x[s,h] x capacity[s,h] x (1 - headroom_s) >= load_s + redundancy_s x max_h capacity[s,h] x (1 - headroom_s)
-                sum_s x[s,h] x TP[s,h] <= limit[h]                    (devices that can be bought)
-                sum_{s,h} x[s,h] x TP[s,h] x capex per device[h] <= budget
-                x[s,h] integer >= 0                                      (replicas of service s on type h)
+Each service is served either whole (one pool sized for its full length distributions) or, for
+an LLM service with variable lengths, split into request-size buckets (buckets.py) with a pool
+each, so short requests can go to a cheap part that misses the SLO on the long tail:
 
-Capacities are the plan's per-replica SLO capacities for each service's best configuration on
-each type (types infeasible for one service can still serve another). N+1 is kept by covering
-the load after losing the largest replica. The yearly cost per device is the cost model's for one
-device busy at (1 - headroom). Solved with scipy.optimize.milp (HiGHS).
+    minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[h]
+    subject to  for a pool p of service s, with z_s = 1 when s is split:
+                  sum_h x[p,h] x cap[p,h] x (1 - headroom_s) + M_p x (z_s or 1 - z_s) >= load_p + N x maxcap_p
+                sum_p x[p,h] x TP[p,h] <= limit[h]                         (devices that can be bought)
+                sum_{p,h} x[p,h] x TP[p,h] x capex per device[h] <= budget
+                x[p,h] integer >= 0 (replicas of pool p on type h),  z_s binary
+
+M_p is the pool's right-hand side, so the unused form of a service is unconstrained. Every pool
+keeps its own N+1 (a replica lost in one pool is not covered by another). Capacities start as
+the mean-value approximation (or the plan's simulated figure); every column the solution uses is
+then simulated with its pool's length distribution and the program re-solved, until the
+solution rests on simulated capacities only. Solved with scipy.optimize.milp (HiGHS).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import importlib.util
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from ..errors import MissingDependency, UserError
+from . import sizing
+from .buckets import Bucket, split, whole
 from .cost import Assumptions, cost_of
-from .sizing import Candidate
+from .demand import DiffusionService, LlmService
+from .sizing import Candidate, Option
+
+MAX_ROUNDS = 12  # solve, simulate the columns used, re-solve
 
 
 @dataclass
 class Fleet:
     feasible: bool
     reason: str | None
-    assignments: list[dict]       # service, hardware, replicas, devices
+    assignments: list[dict]       # service, pool, hardware, replicas, devices
     devices: dict                 # hardware -> devices
     tco_per_year: float | None
     capex: float | None
     currency: str
     best_single: dict | None      # the cheapest one-type candidate, for comparison
     excluded: list[str]
+    split: dict = field(default_factory=dict)  # service -> its buckets when it is split, else "whole"
+    rounds: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Column:
+    """Replicas of one pool (a whole service or one of its buckets) on one type."""
+    service: int
+    pool: str                     # "whole" or the bucket's label
+    share: float                  # of the service's requests
+    hardware: str
+    option: Option
+    capacity: float | None
+    simulate: Callable[[], float | None] | None  # None once the capacity is simulated
 
 
 def _per_device(c, hw, services, site, a: Assumptions, headroom: float) -> tuple[float, float] | None:
@@ -45,68 +73,152 @@ def _per_device(c, hw, services, site, a: Assumptions, headroom: float) -> tuple
     return cost.per_year["total"], cost.capex["total"]
 
 
+def _rate(res) -> float | None:
+    return res.rate if res is not None else None
+
+
+def _whole_column(i: int, svc, c: Candidate, hw, calibration) -> Column | None:
+    o = c.options[i]
+    if not o.feasible:
+        return None
+    return Column(i, "whole", 1.0, c.hardware, o, o.capacity,
+                  _whole_simulation(svc, o, hw, calibration) if o.method == "approximation" else None)
+
+
+def _whole_simulation(svc, o: Option, hw, calibration) -> Callable[[], float | None] | None:
+    """The simulated capacity of a whole-service replica whose plan figure is an approximation."""
+    if isinstance(svc, DiffusionService):
+        return lambda: _rate(sizing.simulate_diffusion(o.latency["image_s"], svc))
+    if not isinstance(svc, LlmService):
+        return None
+
+    def sim() -> float | None:
+        _, r = sizing.llm_option(svc, o.service, hw, o.precision, o.tp, 0.0, 0, calibration)
+        variable = {svc.traffic.input_len.distribution, svc.traffic.output_len.distribution} != {"fixed"}
+        return _rate(sizing.simulate_llm(r, svc, whole(svc).sampler() if variable else None))
+    return sim
+
+
+def _bucket_column(b: Bucket, svc: LlmService, label: str, hw, calibration) -> Column | None:
+    """The bucket's cheapest configuration on this type (fewest devices per request/s)."""
+    bsvc, node = b.service_for(svc), sizing.node_size(hw)
+    best = None
+    for precision in svc.precision:
+        for tp in sizing.TP_OPTIONS:
+            if tp > node or node % tp:
+                continue
+            o, r = sizing.llm_option(bsvc, label, hw, precision, tp, 0.0, 0, calibration)
+            if o.feasible and (best is None or tp / o.capacity < best[0].tp / best[0].capacity):
+                best = (o, r)
+    if best is None:
+        return None
+    o, r = best
+    return Column(b.service, b.label, b.share, hw.id, o, o.capacity,
+                  lambda: _rate(sizing.simulate_llm(r, bsvc, b.sampler())))
+
+
+def _columns(plan, demand, profiles, types: set[str], calibration, use_buckets: bool) -> tuple[list[Column], dict]:
+    cols, pools = [], {}
+    cands = [c for c in plan.candidates if c.hardware in types]
+    for i, svc in enumerate(demand.services):
+        cols += [col for c in cands if (col := _whole_column(i, svc, c, profiles[c.hardware], calibration))]
+        buckets = split(i, svc) if use_buckets and isinstance(svc, LlmService) else []
+        if len(buckets) > 1:
+            pools[i] = buckets
+            for b in buckets:
+                cols += [col for c in cands
+                         if (col := _bucket_column(b, svc, demand.label(i), profiles[c.hardware], calibration))]
+    return cols, pools
+
+
+def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dict, budget: float | None):
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    split_ids = sorted(pools)
+    n, nz = len(cols), len(split_ids)
+    obj = np.array([c.option.tp * unit_cost[c.hardware][0] for c in cols] + [0.0] * nz)
+    rows, lo, hi = [], [], []
+    for i, svc in enumerate(demand.services):
+        head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
+        load = svc.traffic.streams if svc.kind == "tts" else svc.traffic.rate
+        for pool, share in [("whole", 1.0)] + [(b.label, b.share) for b in pools.get(i, [])]:
+            caps = [c.capacity * (1 - head) if c.service == i and c.pool == pool else 0.0 for c in cols]
+            need = load * share + red * max(caps, default=0.0)
+            z = [0.0] * nz
+            if i in pools:  # whole: relaxed when split (z = 1); a bucket: relaxed when not split
+                z[split_ids.index(i)] = need if pool == "whole" else -need
+            if not any(caps) and i not in pools:
+                return None, f"service {demand.label(i)}: no costed type can serve it"
+            rows.append(caps + z)
+            lo.append(need - (need if pool != "whole" and i in pools else 0.0))
+            hi.append(np.inf)
+    for h, limit in limits.items():
+        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * nz)
+        lo.append(0)
+        hi.append(limit)
+    if budget is not None:
+        rows.append([c.option.tp * unit_cost[c.hardware][1] for c in cols] + [0.0] * nz)
+        lo.append(0)
+        hi.append(budget)
+    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(n + nz),
+               bounds=Bounds([0] * (n + nz), [np.inf] * n + [1] * nz), options={"time_limit": 10})
+    if res.x is None:
+        return None, f"no mix meets the demand within the limits and budget ({res.message})"
+    x = np.round(res.x).astype(int)
+    return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun)), None
+
+
 def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int] | None = None,
-             budget: float | None = None) -> Fleet:
-    try:
-        import numpy as np
-        from scipy.optimize import Bounds, LinearConstraint, milp
-    except ImportError:
-        raise MissingDependency("--mixed solves an integer program with scipy: pip install 'infra-bench[plan]'") from None
+             budget: float | None = None, calibration: dict | None = None, use_buckets: bool = True) -> Fleet:
+    if importlib.util.find_spec("scipy") is None:
+        raise MissingDependency("--mixed solves an integer program with scipy: pip install 'infra-bench[plan]'")
     limits = limits or {}
     for hid in limits:
         if hid not in profiles:
             raise UserError(f"--limit: unknown profile '{hid}'")
-    services = demand.services
-    cols, unit_cost, excluded = [], {}, []
+    unit_cost, excluded = {}, []
     for c in plan.candidates:
-        hw = profiles[c.hardware]
-        usable = [(i, o) for i, o in enumerate(c.options) if o.feasible]
-        if not usable or limits.get(c.hardware, 1) == 0:
+        if not c.options or limits.get(c.hardware, 1) == 0:
             continue
-        per = _per_device(c, hw, services, site, a, demand.headroom)
+        per = _per_device(c, profiles[c.hardware], demand.services, site, a, demand.headroom)
         if per is None:
             excluded.append(f"{c.hardware}: no price or TDP, or no site")
-            continue
-        unit_cost[c.hardware] = per
-        cols += [(i, c.hardware, o) for i, o in usable]
-    if not cols:
-        return Fleet(False, "no costed type can serve any service (need prices, TDP and --site)", [], {}, None, None,
-                     a.currency or "", None, excluded)
-    n = len(cols)
-    obj = np.array([o.tp * unit_cost[h][0] for _, h, o in cols])
-    rows, lo, hi = [], [], []
-    for i, svc in enumerate(services):
-        head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
-        caps = [o.capacity * (1 - head) if k == i else 0.0 for k, _, o in cols]
-        if not any(caps):
-            return Fleet(False, f"service {demand.label(i)}: no costed type can serve it", [], {}, None, None,
-                         a.currency or "", None, excluded)
-        load = svc.traffic.streams if svc.kind == "tts" else svc.traffic.rate
-        rows.append(caps)
-        lo.append(load + red * max(caps))
-        hi.append(np.inf)
-    for h, limit in limits.items():
-        rows.append([o.tp if hh == h else 0 for _, hh, o in cols])
-        lo.append(0)
-        hi.append(limit)
-    if budget is not None:
-        rows.append([o.tp * unit_cost[h][1] for _, h, o in cols])
-        lo.append(0)
-        hi.append(budget)
-    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(n),
-               bounds=Bounds(0, np.inf), options={"time_limit": 10})
+        else:
+            unit_cost[c.hardware] = per
     currency = next((c.cost["currency"] for c in plan.candidates if c.cost), a.currency or "USD")
     single = next(({"hardware": c.hardware, "tco_per_year": c.cost["per_year"]["total"], "devices": c.devices}
                    for c in sorted((c for c in plan.candidates if c.feasible and c.cost and c.cost["per_year"]),
                                    key=lambda c: c.cost["per_year"]["total"])), None)
-    if res.x is None:
-        return Fleet(False, f"no mix meets the demand within the limits and budget ({res.message})", [], {}, None, None,
-                     currency, single, excluded)
+
+    def none(reason: str) -> Fleet:
+        return Fleet(False, reason, [], {}, None, None, currency, single, excluded)
+
+    cols, pools = _columns(plan, demand, profiles, set(unit_cost), calibration, use_buckets)
+    if not cols:
+        return none("no costed type can serve any service (need prices, TDP and --site)")
+    for rounds in range(1, MAX_ROUNDS + 1):
+        solved, reason = _solve(cols, pools, demand, unit_cost, limits, budget)
+        if solved is None:
+            return none(reason)
+        x, is_split, tco = solved
+        pending = [c for c, n in zip(cols, x) if n > 0 and c.simulate is not None]
+        if not pending:
+            break
+        for c in pending:  # the solution leans on approximations: simulate them, drop what fails
+            c.capacity, c.simulate = c.simulate(), None
+        keep = [k for k, c in enumerate(cols) if c.capacity]
+        cols = [cols[k] for k in keep]
+    else:
+        return none(f"capacities still unconfirmed after {MAX_ROUNDS} rounds of simulation")
     assignments, devices = [], {}
-    for (i, h, o), x in zip(cols, np.round(res.x).astype(int)):
-        if x > 0:
-            assignments.append({"service": demand.label(i), "hardware": h, "precision": o.precision, "tp": o.tp,
-                                "replicas": int(x), "devices": int(x * o.tp), "capacity": o.capacity, "unit": o.unit})
-            devices[h] = devices.get(h, 0) + int(x * o.tp)
+    for c, n in zip(cols, x):
+        if n > 0:
+            o = c.option
+            assignments.append({"service": demand.label(c.service), "pool": c.pool, "share": c.share,
+                                "hardware": c.hardware, "precision": o.precision, "tp": o.tp, "replicas": int(n),
+                                "devices": int(n * o.tp), "capacity": c.capacity, "unit": o.unit})
+            devices[c.hardware] = devices.get(c.hardware, 0) + int(n * o.tp)
     capex = sum(unit_cost[h][1] * d for h, d in devices.items())
-    return Fleet(True, None, assignments, devices, float(res.fun), capex, currency, single, excluded)
+    splits = {demand.label(i): [b.label for b in pools[i]] if is_split.get(i) else "whole" for i in pools}
+    return Fleet(True, None, assignments, devices, tco, capex, currency, single, excluded, splits, rounds)

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import UserError
 from . import calibration as cal
 from . import llm_model, media_model
 from .cost import NODE_POWER_FACTOR, Assumptions, cost_of
-from .demand import Demand, DiffusionService, Length, LlmService, TtsService
+from .buckets import whole
+from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, SiteProfile
 from .queueing import approx_capacity, capacity_under_slo
 
@@ -82,7 +84,7 @@ class Plan:
         return asdict(self)
 
 
-def _node_size(hw: HardwareProfile) -> int:
+def node_size(hw: HardwareProfile) -> int:
     return hw.typical_node_size or DEFAULT_NODE
 
 
@@ -213,7 +215,7 @@ def _pick(options: list[Option]) -> Option:
 
 def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibration: dict | None,
                replicas: dict) -> Candidate:
-    node = _node_size(hw)
+    node = node_size(hw)
     name = f"{hw.vendor} {hw.model}"
     notes = []
     if not hw.typical_node_size:
@@ -288,42 +290,47 @@ def _rank_key(c: Candidate, rank_by: str):
 
 # --- confirmation by simulation ----------------------------------------------------------------
 
-def _sampler(r: llm_model.Replica, inp: Length, out: Length):
-    """Draw (prefill seconds, output tokens) per request from the demand's length distributions."""
+def sampler(r: llm_model.Replica, draw: Callable[[random.Random], tuple[int, int]]):
+    """Per request (prefill seconds, output tokens), from drawn (input, output) lengths."""
     prefill = {}
 
-    def draw(rng: random.Random, length: Length) -> int:
-        if length.distribution == "fixed":
-            return length.mean
-        return max(1, min(length.cap, round(rng.expovariate(1 / length.mean))))
-
     def sample(rng: random.Random) -> tuple[float, int]:
-        i = draw(rng, inp)
+        i, o = draw(rng)
         if i not in prefill:
             prefill[i] = replace(r, input_len=i).prefill_s()
-        return prefill[i], draw(rng, out)
+        return prefill[i], o
     return sample
 
 
-def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, n: int = 1500) -> None:
+def simulate_diffusion(image_s: float, svc: DiffusionService):
+    """A one-image-at-a-time replica's simulated capacity under the p95 latency SLO."""
+    return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
+
+
+def simulate_llm(r: llm_model.Replica, svc: LlmService, draw=None):
+    """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
+    (default: the service's fixed mean lengths)."""
+    t, (q, ttft) = svc.traffic, svc.slo.ttft
+    return capacity_under_slo(r.prefill_s(), t.output_len.mean, r.step_s, min(MAX_BATCH, r.max_concurrency), ttft,
+                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(r, draw) if draw else None)
+
+
+def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> None:
     """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation."""
     demand = ctx.demand
     for o, svc in zip(c.options, demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
         if isinstance(svc, LlmService):
-            r = replicas[(hw.id, o.service, o.precision, o.tp)]
-            t, (q, ttft) = svc.traffic, svc.slo.ttft
+            r, t, q = replicas[(hw.id, o.service, o.precision, o.tp)], svc.traffic, svc.slo.ttft[0]
             fixed = t.input_len.distribution == t.output_len.distribution == "fixed"
-            res = capacity_under_slo(r.prefill_s(), t.output_len.mean, r.step_s, min(MAX_BATCH, r.max_concurrency),
-                                     ttft, svc.slo.tpot_p99_s, n=n, ttft_q=q,
-                                     sample=None if fixed else _sampler(r, t.input_len, t.output_len))
+            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler())
             load = t.rate
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
                              "tpot_p99_s": res.tpot_p99_s}
         elif isinstance(svc, DiffusionService):
             image_s = o.latency["image_s"]
-            res = capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=n)
+            res = simulate_diffusion(image_s, svc)
             load = svc.traffic.rate
             if res is not None:
                 o.latency = {"image_s": image_s, "latency_p95_s": res.ttft_p95_s}

@@ -82,12 +82,16 @@ def sensitivity_text(rows: list[dict]) -> str:
 def fleet_text(f: dict) -> str:
     if not f["feasible"]:
         return f"mixed fleet: none: {f['reason']}"
-    table = [["service", "hardware", "replicas", "devices", "config", "capacity"]]
+    table = [["service", "requests", "hardware", "replicas", "devices", "config", "capacity (simulated)"]]
     for r in f["assignments"]:
-        table.append([r["service"], r["hardware"], str(r["replicas"]), str(r["devices"]),
+        pool = "all" if r["pool"] == "whole" else f"{r['pool']} ({r['share']:.0%})"
+        table.append([r["service"], pool, r["hardware"], str(r["replicas"]), str(r["devices"]),
                       f"TP{r['tp']} {r['precision']}", f"{r['capacity']:.3g} {r['unit']}"])
     lines = [f"mixed fleet (integer program): TCO {f['tco_per_year'] / 1e3:,.0f}k {f['currency']}/yr, capex "
              f"{f['capex'] / 1e3:,.0f}k; devices " + ", ".join(f"{h} {n}" for h, n in f["devices"].items()), render(table)]
+    for service, how in f["split"].items():
+        lines.append(f"{service}: " + ("served whole (splitting by request size did not pay)" if how == "whole"
+                                       else f"split into {len(how)} request-size buckets"))
     if f["best_single"]:
         b = f["best_single"]
         lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k/yr")

@@ -1,0 +1,90 @@
+"""Request-size buckets of an LLM service: short and long prompts, split at the median.
+
+A variable (exponential) prompt length splits at its median into a short and a long half; a
+fixed one stays whole. Prompts are what set prefill time (TTFT) and KV memory per request, so
+they are what can make a part unable to serve the tail; the output length keeps its full
+distribution in each bucket. A bucket's mean prompt is the conditional mean of the capped
+distribution over its range, and its sampler draws inside that range, so a bucket's pool can be
+sized and simulated on its own and placed on the type that serves it cheapest.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .demand import Length, LlmService
+
+GRID = 2000  # quantile midpoints for a bucket's conditional mean
+
+
+@dataclass(frozen=True)
+class Range:
+    """Lengths of one distribution between two quantiles, drawn as the planner draws them."""
+    length: Length
+    q_lo: float = 0.0
+    q_hi: float = 1.0
+
+    def _value(self, q: float) -> int:
+        if self.length.distribution == "fixed":
+            return self.length.mean
+        x = -self.length.mean * math.log(max(1.0 - q, 1e-300))
+        return max(1, min(self.length.cap, round(x)))
+
+    @property
+    def mean(self) -> float:
+        if self.length.distribution == "fixed":
+            return float(self.length.mean)
+        width = (self.q_hi - self.q_lo) / GRID
+        return sum(self._value(self.q_lo + (i + 0.5) * width) for i in range(GRID)) / GRID
+
+    def draw(self, rng: random.Random) -> int:
+        return self._value(rng.uniform(self.q_lo, self.q_hi))
+
+    def label(self, what: str) -> str:
+        if self.length.distribution == "fixed" or (self.q_lo, self.q_hi) == (0.0, 1.0):
+            return ""
+        edge = self._value(0.5)
+        return f"{what}<={edge}" if self.q_hi <= 0.5 else f"{what}>{edge}"
+
+
+def _halves(length: Length) -> list[Range]:
+    """Below and above the median; a fixed length whole."""
+    if length.distribution == "fixed":
+        return [Range(length)]
+    return [Range(length, 0.0, 0.5), Range(length, 0.5, 1.0)]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    service: int
+    input: Range
+    output: Range
+    share: float  # of the service's requests
+
+    @property
+    def label(self) -> str:
+        return ", ".join(x for x in (self.input.label("in"), self.output.label("out")) if x) or "all"
+
+    def sampler(self) -> Callable[[random.Random], tuple[int, int]]:
+        return lambda rng: (self.input.draw(rng), self.output.draw(rng))
+
+    def service_for(self, svc: LlmService) -> LlmService:
+        """The service as this bucket alone sees it: its share of the rate, its mean lengths (fixed)."""
+        traffic = svc.traffic.model_copy(update={
+            "requests_per_s": svc.traffic.rate * self.share, "output_tokens_per_s": None,
+            "input_len": Length(mean=max(1, round(self.input.mean))),
+            "output_len": Length(mean=max(1, round(self.output.mean)))})
+        return svc.model_copy(update={"traffic": traffic})
+
+
+def whole(svc: LlmService, index: int = 0) -> Bucket:
+    """The service undivided: its full length distributions."""
+    return Bucket(index, Range(svc.traffic.input_len), Range(svc.traffic.output_len), 1.0)
+
+
+def split(index: int, svc: LlmService) -> list[Bucket]:
+    """The service's buckets; one (the whole service) when the prompt length is fixed."""
+    ins = _halves(svc.traffic.input_len)
+    return [Bucket(index, i, Range(svc.traffic.output_len), 1.0 / len(ins)) for i in ins]
