@@ -360,9 +360,11 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
               help="A file from `infra-bench calibrate`: its fits replace the priors where they apply.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
 @PROFILES_OPTION
 def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, currency, fx, prices, colocation, groups,
-         sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, profile_dirs) -> None:
+         sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, report_path, profile_dirs) -> None:
     """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
     from .planner import calibration as cal
     from .planner.cost import DevicePower, load_assumptions
@@ -411,6 +413,9 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
             click.echo(sensitivity_text(extra["sensitivity"]))
         if "mixed" in extra:
             click.echo(fleet_text(extra["mixed"]))
+    if report_path:
+        from .report.build import write_report
+        click.echo(f"report: {write_report([{**p.to_dict(), **extra}], report_path)}", err=True)
     if not any(c.feasible for c in p.candidates):
         raise UserError("no candidate can serve this demand; relax the SLOs, allow another precision or "
                         "market, or add hardware profiles (reasons above)")
@@ -485,8 +490,10 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
 @click.option("--cpu-watts-per-core", type=click.FloatRange(min=0, min_open=True),
               help="Watts per busy core for the CPU energy estimate (when RAPL is unreadable).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
 def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_id, warmup, min_iters, min_time,
-        max_time, cpu_watts_per_core, trust_remote_code) -> None:
+        max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
     from . import sweep
     from .backends.onnxruntime.providers import parse_ep_options
@@ -513,6 +520,9 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
         store, planned = sweep.start_run(loaded, opts, None if specs else skip)
     click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
                f"{store.folder / 'records.jsonl'}", err=True)
+    if report_path:  # fail before measuring, not after, when the report cannot be drawn
+        from .report.charts import require
+        require()
     sweep.execute(planned, store, collect(), opts)
     records = store.records()
     if as_json:
@@ -523,6 +533,9 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
         if notes:
             click.echo(notes)
         click.echo(f"records: {store.folder / 'records.jsonl'}")
+    if report_path:
+        from .report.build import write_report
+        click.echo(f"report: {write_report([store.folder], report_path)}", err=True)
     if any(r["status"] == "failed" for r in records):
         sys.exit(1)
 
@@ -576,8 +589,11 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
             click.echo(notes)
 
 
+# Commands defined beside the stage they serve.
 from .report.command import report  # noqa: E402
-cli.add_command(report)
+
+for _command in (report,):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

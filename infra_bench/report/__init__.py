@@ -1,1 +1,1 @@
-"""Presenting records: terminal tables now; HTML/Markdown reports later."""
+"""Presenting records and plans: terminal tables, and self-contained HTML/Markdown reports with charts."""

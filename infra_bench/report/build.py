@@ -1,0 +1,59 @@
+"""Assemble and write a report: runs and plans in, one HTML file (or Markdown + chart files) out.
+
+`write_report` is the entry point for `infra-bench report` and for `run --report` / `plan --report`,
+which pass their run folder or their plan dict directly.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..errors import UserError
+from ..results.store import now_iso
+from . import charts
+from .document import Document
+from .loaders import PlanData, RunData, load_inputs
+
+
+def _title(runs: list[RunData], plans: list[PlanData]) -> str:
+    parts = []
+    if runs:
+        parts.append(f"run {runs[0].run_id}" if len(runs) == 1 else f"{len(runs)} runs compared")
+    parts += [f"plan for '{p.plan.demand}'" for p in plans]
+    return "infra-bench report: " + " and ".join(parts)
+
+
+def build_document(runs: list[RunData], plans: list[PlanData]) -> Document:
+    from .plan_report import plan_sections
+    from .run_report import run_sections
+
+    charts.require()
+    sections = run_sections(runs) if runs else []
+    for p in plans:
+        sections += plan_sections(p)
+    sources = [str(r.folder) for r in runs] + [p.source for p in plans]
+    return Document(_title(runs, plans), f"Generated {now_iso()} by infra-bench {__version__} from "
+                                         f"{', '.join(sources)}. Nothing in it is loaded from a network.", sections)
+
+
+def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool | None = None,
+                 results: Path = Path("results")) -> Path:
+    """Write a report of `inputs` (run ids or folders, plan files, or a plan dict) to `out`: HTML, or
+    Markdown with its charts in `<name>_files/` when `markdown` is set (default: `out` ends in .md)."""
+    runs, plans = load_inputs(inputs, results)
+    doc = build_document(runs, plans)
+    as_md = out.suffix.lower() == ".md" if markdown is None else markdown
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if as_md:
+            from .render_markdown import write
+
+            write(doc, out)
+        else:
+            from .render_html import render
+
+            out.write_text(render(doc), encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot write the report to {out}: {e.strerror}; choose another path with -o") from None
+    return out

@@ -1,0 +1,109 @@
+"""How records are named and labelled in reports: cell, series and setup names, the headline
+metrics of each workload kind with their units, and measured vs estimated energy.
+
+Names reuse the record's own `cell_id` (workload/backend/device/dtype/shape), the string users see
+while a run progresses, so a chart label can be found in records.jsonl as is.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .table import ENERGY_UNIT, MIB, _backend
+
+MEASURED_ENERGY = frozenset({"nvml_counter", "rapl", "power_integrated"})
+
+
+@dataclass(frozen=True)
+class Latency:
+    metric: str
+    label: str      # axis or column label, with its unit
+    scale: float    # from the record's unit (seconds) to the label's
+
+
+@dataclass(frozen=True)
+class KindMetrics:
+    throughput: str
+    throughput_label: str
+    latencies: tuple[Latency, ...]
+
+
+KINDS: dict[str, KindMetrics] = {
+    "llm": KindMetrics("output_tokens_per_s", "output tokens/s",
+                       (Latency("ttft_s", "TTFT (ms)", 1e3), Latency("tpot_s", "TPOT (ms)", 1e3))),
+    "diffusion": KindMetrics("images_per_s", "images/s", (Latency("image_s", "image latency (s)", 1.0),)),
+    "tts": KindMetrics("audio_s_per_s", "audio seconds per second",
+                       (Latency("synth_s", "synthesis (ms)", 1e3), Latency("rtf", "RTF (synthesis s / audio s)", 1.0))),
+}
+
+
+def energy_metric(kind: str) -> tuple[str, str]:
+    """The record's energy-per-unit metric of this kind and its unit label: ('j_per_token', 'J/token')."""
+    unit = ENERGY_UNIT.get(kind, "unit")
+    return f"j_per_{unit}", f"J/{unit.replace('_', ' ')}"
+
+
+def energy_label(source: str | None) -> str:
+    """'measured (rapl)' for hardware counters and integrated power; 'estimated' otherwise."""
+    if source in MEASURED_ENERGY:
+        return f"measured ({source})"
+    return "unavailable" if source in (None, "unavailable") else "estimated"
+
+
+def is_estimated(metrics: dict) -> bool:
+    return metrics.get("energy_source") not in MEASURED_ENERGY
+
+
+def stat(metrics: dict, name: str, which: str = "p50") -> float | None:
+    """A summary statistic of a latency metric, or a scalar metric itself; None when absent."""
+    v = metrics.get(name)
+    return v.get(which) if isinstance(v, dict) else v
+
+
+def model_id(r: dict) -> str:
+    """What was measured, independent of backend: the architecture, voice or checkpoint folder."""
+    m = r["model"]
+    return m.get("arch") or m.get("voice") or (Path(m["path"]).name if m.get("path") else r["workload"])
+
+
+def shape(r: dict) -> str:
+    """The cell's shape as in its id, e.g. b2-p16-o8."""
+    return r["cell_id"].rsplit("/", 1)[-1]
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"R{i + 1}"
+
+
+class Names:
+    """Display names for records; with several runs each name starts with its run's letter."""
+
+    def __init__(self, run_ids: Sequence[str]):
+        self.letters = {rid: _letter(i) for i, rid in enumerate(run_ids)} if len(run_ids) > 1 else {}
+
+    def letter(self, run_id: str) -> str:
+        return self.letters.get(run_id, "")
+
+    def _prefix(self, r: dict) -> str:
+        return f"[{self.letters[r['run_id']]}] " if self.letters else ""
+
+    def cell(self, r: dict) -> str:
+        return self._prefix(r) + r["cell_id"]
+
+    def series(self, r: dict) -> str:
+        """The cell id without its batch size: the points of one latency-throughput curve."""
+        head, _, tail = r["cell_id"].rpartition("/")
+        batch = f"b{r['cell'].get('batch_size')}"
+        rest = "-".join(t for t in tail.split("-") if t != batch)
+        return self._prefix(r) + f"{head}/{rest}" if rest else self._prefix(r) + head
+
+    def setup(self, r: dict) -> str:
+        """Run, backend, device and precision: what differs between compared measurements."""
+        d = r["device"]
+        model = f" ({d['model']})" if d.get("model") else ""
+        return f"{self._prefix(r)}{_backend(r)} on {d.get('name', '?')}{model}, {r['spec'].get('dtype', '?')}"
+
+
+def mib(v: float | None) -> float | None:
+    return v / MIB if v else None

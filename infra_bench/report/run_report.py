@@ -1,0 +1,227 @@
+"""The report's sections for runs: what was run, the measured tables and charts per workload kind,
+memory and energy, a comparison when several setups measured the same model and shape, the
+environment, and the labels (random weights, estimated energy, units, definitions).
+
+Tables of known kinds reuse the terminal columns of report.table; a record of a kind this module
+does not know (an endpoint load test, say) gets a generic table of its metrics instead of a chart.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from . import run_charts
+from .document import Section, Table, Text
+from .labels import KINDS, Latency, Names, energy_label, energy_metric, stat
+from .loaders import RunData
+from .table import KIND_COLUMNS, _columns, format_notes
+
+UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
+         "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _machine(env: dict) -> str:
+    """'hostname: CPU model' from a run's fingerprint (a load generator's has no host section)."""
+    host = env.get("host") or {}
+    return f"{host.get('hostname') or env.get('hostname', '?')}: {host.get('cpu_model') or env.get('role', '?')}"
+
+
+def _runs_table(runs: list[RunData], names: Names) -> Table:
+    rows = []
+    for run in runs:
+        env = run.records[0].get("environment") or {}
+        status = Counter(r["status"] for r in run.records)
+        specs = ", ".join(str(s.get("name") or s.get("arch") or s.get("model") or s.get("voice") or "?")
+                          for s in run.manifest.get("specs", [])) or run.manifest.get("kind", "-")
+        rows.append([names.letter(run.run_id) or "-", run.run_id, str(run.manifest.get("created_at", "-")),
+                     _machine(env), str(status["ok"]),
+                     str(status["failed"]), str(run.manifest.get("cells_planned", "?")), specs])
+    return Table(["run", "id", "created (UTC)", "machine", "ok", "failed", "planned", "specs"], rows,
+                 f"Folders: {', '.join(str(r.folder) for r in runs)}")
+
+
+def _generic_table(records: list[dict], names: Names) -> Table:
+    """Every record's cell and its scalar metrics, and p50/p95/p99 of its latency-like metrics."""
+    cells = list(dict.fromkeys(k for r in records for k in r["cell"]))
+    metrics: dict[str, bool] = {}  # name -> has percentiles
+    for r in records:
+        for k, v in (r.get("metrics") or {}).items():
+            if isinstance(v, dict) and "p50" in v:
+                metrics.setdefault(k, True)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, str) and len(v) <= 40):
+                metrics.setdefault(k, False)
+    header = ["cell", *cells, *(f"{k} p50 / p95 / p99" if pct else k for k, pct in metrics.items()), "status"]
+    rows = []
+    for r in records:
+        m = r.get("metrics") or {}
+        vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct else _num(m.get(k))
+                for k, pct in metrics.items()]
+        rows.append([names.cell(r), *(_num(r["cell"].get(k)) for k in cells), *vals,
+                     r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"])
+    return Table(header, rows, "Units as in the metric names (_s seconds, _per_s per second, _bytes, _j joules, "
+                               "_w watts); no chart is drawn for this kind of record.")
+
+
+def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
+    if kind not in KIND_COLUMNS and kind != "probe":
+        return _generic_table(records, names)
+    cols = _columns(kind)
+    lead = ["run"] if names.letters else []
+    rows = [[names.letter(r["run_id"])] * len(lead) + [f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols]
+            for r in records]
+    caption = (f"{kind}: medians (p50) of the recorded iterations; n = iterations measured. J/unit and energy "
+               f"source: see Labels; 'estimated' is not a measurement." if kind in KINDS else
+               f"{kind}: measured figures next to the matched profile's spec.")
+    return Table(lead + [h for h, _ in cols], rows, caption)
+
+
+def _energy_table(ok: list[dict], names: Names) -> Table | None:
+    rows = []
+    for r in ok:
+        m = r["metrics"]
+        key, unit = energy_metric(r["kind"])
+        if m.get("energy_source") is None:
+            continue
+        rows.append([names.cell(r), _num(m.get("energy_j")), _num(m.get("avg_power_w")),
+                     f"{_num(m.get(key))} {unit}", energy_label(m.get("energy_source")), m.get("energy_scope") or "-"])
+    return Table(["cell", "energy (J)", "average power (W)", "per unit", "label (source)", "scope"], rows,
+                 "Energy over the measured window. Measured: nvml_counter, rapl, power_integrated; anything "
+                 "else is an estimate (its basis is under Labels).") if rows else None
+
+
+def _scaled(m: dict, lat: Latency) -> float | None:
+    v = stat(m, lat.metric)
+    return None if v is None else v * lat.scale
+
+
+def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
+    """Cells whose model and shape were measured on two or more setups, side by side."""
+    blocks = []
+    for kind, km in KINDS.items():
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in ok:
+            if r["kind"] == kind:
+                groups[run_charts.category(r)].append(r)
+        groups = {c: rs for c, rs in groups.items() if len({names.setup(r) for r in rs}) > 1}
+        if not groups:
+            continue
+        key, unit = energy_metric(kind)
+        header = ["model and shape", "setup", km.throughput_label, "vs first setup",
+                  *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label"]
+        rows = []
+        for cat, rs in groups.items():
+            first = rs[0]["metrics"].get(km.throughput)
+            for r in rs:
+                m = r["metrics"]
+                ratio = f"{m[km.throughput] / first:.2f}x" if first and m.get(km.throughput) else "-"
+                rows.append([cat, names.setup(r), _num(m.get(km.throughput)), ratio,
+                             *(_num(_scaled(m, lat)) for lat in km.latencies),
+                             _num(m.get(key)), energy_label(m.get("energy_source"))])
+        blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup."))
+        blocks.append(run_charts.comparison_bars(kind, [(c, names.setup(r), r) for c, rs in groups.items()
+                                                         for r in rs]))
+    if not blocks and not several:
+        return None
+    if not blocks:
+        blocks.append(Text("No model and cell shape was measured by more than one of these runs' setups, so there "
+                           "is nothing to set side by side; the tables above list every cell with its run letter."))
+    return Section("Comparison across runs, machines and backends", blocks, 3)
+
+
+def _measuring(records: list[dict]) -> str:
+    keys = ("timer", "warmup", "min_iters", "min_time_s", "max_time_s", "seed")
+    rules = {tuple(r["settings"].get(k) for k in keys) for r in records} - {(None,) * len(keys)}
+    return "; ".join(f"timer {t}, warmup {_num(w)}, at least {_num(i)} iterations and {_num(s)} s"
+                     + (f", at most {mx:g} s" if mx else "") + f", seed {_num(seed)}"
+                     for t, w, i, s, mx, seed in sorted(rules, key=str)) or "-"
+
+
+def _env_column(run: RunData) -> list[str]:
+    env = run.records[0].get("environment") or {}
+    host, acc, ort, py = env.get("host") or {}, env.get("accelerators") or {}, env.get("onnxruntime") or {}, \
+        env.get("python")
+    nvml = acc.get("nvml") or {}
+    fams = [f"{f}: {e['count']} ({', '.join(str(d.get('model')) for d in e.get('devices', []))})" if e.get("count")
+            else f"{f}: none" for f, e in acc.items() if f != "nvml"]
+    return [
+        run.run_id, str(run.manifest.get("infra_bench", "-")),
+        _machine(env) + (f", {host.get('cpu_logical_cores', '?')} logical cores, "
+                         f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB RAM" if host else ""),
+        str(host.get("os") or env.get("os", "-")), str((py.get("version") if isinstance(py, dict) else py) or "-"),
+        ", ".join(f"{k} {v}" for k, v in (env.get("libraries") or {}).items() if v) or "-",
+        ", ".join(ort.get("providers", [])) if ort.get("available") else "absent",
+        "; ".join(fams) or "-",
+        f"driver {nvml.get('driver_version')}" if nvml.get("available") else f"absent ({nvml.get('reason', '?')})",
+        ", ".join(sorted({f"{r['device'].get('name')} ({r['device'].get('model')})" for r in run.records})),
+        _measuring(run.records)]
+
+
+def _environment(runs: list[RunData], names: Names) -> Table:
+    labels = ["run", "infra-bench", "host", "OS", "Python", "libraries", "ONNX Runtime providers", "accelerators",
+              "NVML", "devices measured", "measuring"]
+    cols = [_env_column(run) for run in runs]
+    lead = [names.letter(r.run_id) for r in runs]
+    return Table(["", *lead] if names.letters else ["", "value"],
+                 [[label, *(c[i] for c in cols)] for i, label in enumerate(labels)],
+                 "From each run's environment fingerprint (the first record; `infra-bench sysinfo` shows the same).")
+
+
+def _labels(records: list[dict]) -> list:
+    blocks: list = [Text(UNITS)]
+    sources = Counter((energy_label(r["metrics"]["energy_source"]), r["metrics"].get("energy_note") or "-")
+                      for r in records if (r.get("metrics") or {}).get("energy_source"))
+    if sources:
+        blocks.append(Table(["energy label", "basis", "cells"], [[a, b, str(n)] for (a, b), n in sources.items()],
+                            "How each energy figure was obtained."))
+    weights = Counter((r["model"].get("weights", "?"), str(r["model"].get("source") or r["model"].get("path") or "-"))
+                      for r in records)
+    blocks.append(Table(["weights", "model source", "cells"], [[w, s, str(n)] for (w, s), n in weights.items()],
+                        "random: built from an architecture config with random weights (timing only, outputs "
+                        "meaningless); checkpoint or real: weights loaded from files."))
+    notes = Counter(n for r in records for n in r.get("notes", []))
+    if notes:
+        blocks.append(Table(["note carried by the records", "cells"], [[n, str(c)] for n, c in notes.items()]))
+    return blocks
+
+
+def _curves(ok: list[dict], names: Names) -> list:
+    """A latency-throughput chart per kind whose series span two or more batch sizes, else why not."""
+    kinds = [k for k in KINDS if any(r["kind"] == k for r in ok)]
+    images = [run_charts.latency_throughput([r for r in ok if r["kind"] == k], k, names) for k in kinds]
+    flat = [k for k, img in zip(kinds, images) if img is None]
+    why = [Text(f"{', '.join(flat)}: one batch size per workload, so no curve; give the spec several "
+                f"(batch_size: [1, 4, 16]) to see latency against throughput.")] if flat else []
+    return [img for img in images if img] + why
+
+
+def run_sections(runs: list[RunData]) -> list[Section]:
+    names = Names([r.run_id for r in runs])
+    records = [rec for run in runs for rec in run.records]
+    ok = [r for r in records if r["status"] == "ok" and r.get("metrics")]
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    notes = format_notes(records)
+    head = [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
+    sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
+                Section("Results", [_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds], 3)]
+    charted = [(title, img) for title, img in [
+        ("Latency vs throughput", _curves(ok, names)),
+        ("TTFT and TPOT distributions", [run_charts.llm_distributions([r for r in ok if r["kind"] == "llm"], names)]),
+        ("Diffusion per-step and phase times",
+         [run_charts.diffusion_steps([r for r in ok if r["kind"] == "diffusion"], names)]),
+        ("TTS real-time factor", [run_charts.tts_rtf([r for r in ok if r["kind"] == "tts"], names)]),
+        ("Memory and energy per unit of work", [run_charts.memory(ok, names), run_charts.energy(ok, names),
+                                                _energy_table(ok, names)]),
+    ]]
+    sections += [Section(title, [b for b in blocks if b is not None], 3) for title, blocks in charted
+                 if any(b is not None for b in blocks)]
+    comparison = _comparison(ok, names, len(runs) > 1)
+    if comparison:
+        sections.append(comparison)
+    sections.append(Section("Environment", [_environment(runs, names)], 3))
+    sections.append(Section("Labels, units and sources (runs)", _labels(records), 3))
+    return sections

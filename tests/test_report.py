@@ -1,0 +1,244 @@
+"""`infra-bench report`: HTML and Markdown reports of a real tiny run, two runs compared, and a real
+plan; every section and embedded chart present, no external URL, bad inputs refused in one line,
+and the page rendered by headless Chromium to a screenshot that is not blank."""
+import base64
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_one_line_error, run_cli, write_spec
+from infra_bench.report.build import write_report
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = Path("/usr/bin/chromium")
+RUN_SECTIONS = ["Results", "Latency vs throughput", "TTFT and TPOT distributions", "Memory and energy per unit of work",
+                "Environment", "Labels, units and sources (runs)"]
+PLAN_SECTIONS = ["Plan for 'assistant'", "Ranked candidates", "Cost vs latency (Pareto)",
+                 "Groups compared: domestic vs nvidia", "Cluster bill of materials", "Sensitivity of the TCO ranking",
+                 "Candidates that cannot serve the demand", "Labels, assumptions and sources (plan)"]
+
+
+class Page(HTMLParser):
+    """Headings, images, tags and text of an HTML document (stdlib parser, as a browser-free check)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.headings: list[str] = []
+        self.images: list[dict] = []
+        self.tags: set[str] = set()
+        self.links: list[str] = []  # every src and href
+        self.text: list[str] = []
+        self._heading: list[str] | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.links += [v or "" for k, v in attrs if k in ("src", "href")]
+        if tag in ("h1", "h2", "h3"):
+            self._heading = []
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3") and self._heading is not None:
+            self.headings.append("".join(self._heading))
+            self._heading = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
+
+
+def check_page(path: Path, sections: list[str], images: int) -> Page:
+    """Every section heading, exactly `images` embedded PNG charts that decode with the size they
+    claim, nothing fetched from anywhere (no URL, script, stylesheet link or external source)."""
+    html = path.read_text(encoding="utf-8")
+    page = Page(html)
+    missing = [s for s in sections if s not in page.headings]
+    assert not missing, (missing, page.headings)
+    assert len(page.images) == images, [i.get("alt") for i in page.images]
+    assert html.count("data:image/png;base64,") == images
+    for img in page.images:
+        png = base64.b64decode(img["src"].removeprefix("data:image/png;base64,"), validate=True)
+        assert png.startswith(PNG_SIGNATURE) and len(png) > 5000, img["alt"]
+        assert struct.unpack(">II", png[16:24]) == (int(img["width"]), int(img["height"]))
+    assert "http://" not in html and "https://" not in html
+    assert all(link.startswith(("#", "data:image/png;base64,")) for link in page.links)
+    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    return page
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Two real tiny llama runs (batch 1 and 2) under one results folder."""
+    folder = tmp_path_factory.mktemp("runs")
+    spec = write_spec(folder, batch_size=[1, 2])
+    ids = []
+    for extra in ((), ("--report", str(folder / "run.html"))):  # the second one writes its report too
+        p = run_cli("run", str(spec), "--out", str(folder / "results"), *extra, cwd=folder)
+        assert p.returncode == 0, p.stderr
+        ids.append(p.stderr.split("run ", 1)[1].split(":", 1)[0])
+    return folder / "results", ids
+
+
+@pytest.fixture(scope="module")
+def plan_file(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("plan")
+    p = run_cli("plan", "workloads/demand-example.yaml", "--site", "cn-east", "--compare", "domestic,nvidia",
+                "--sensitivity", "--mixed", "--json", "--report", str(folder / "plan.html"), cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    path = folder / "plan.json"
+    path.write_text(p.stdout)
+    return path
+
+
+def records(results: Path, run_id: str) -> list[dict]:
+    return [json.loads(line) for line in (results / run_id / "records.jsonl").read_text().splitlines()]
+
+
+def test_a_run_report_has_its_sections_charts_numbers_and_labels(runs, tmp):
+    results, (run_id, _) = runs
+    p = run_cli("report", run_id, "--results", str(results), "-o", str(tmp / "run.html"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"report: {tmp / 'run.html'}")
+    page = check_page(tmp / "run.html", RUN_SECTIONS, images=4)
+    text = " ".join(page.text)
+    for r in records(results, run_id):
+        assert f"{r['metrics']['output_tokens_per_s']:.1f}" in text and r["cell_id"] in text
+    assert "weights: random" in text and "estimated" in text and "J/token" in text
+    assert "Comparison across runs, machines and backends" not in page.headings  # one setup, nothing to compare
+
+
+def test_two_runs_are_compared_side_by_side(runs, tmp):
+    results, ids = runs
+    out = tmp / "cmp.html"
+    p = run_cli("report", *(str(results / i) for i in ids), "-o", str(out), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    page = check_page(out, RUN_SECTIONS + ["Runs", "Comparison across runs, machines and backends"], images=5)
+    text = " ".join(page.text)
+    assert "[A] torch on cpu" in text and "[B] torch on cpu" in text and "vs first setup" in text
+    assert "1.00x" in text
+
+
+def test_a_plan_report_has_its_sections_charts_and_sources(plan_file, tmp):
+    p = run_cli("report", str(plan_file), "-o", str(tmp / "plan.html"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    page = check_page(tmp / "plan.html", PLAN_SECTIONS, images=3)
+    text = " ".join(page.text)
+    plan = json.loads(plan_file.read_text())
+    top = next(c for c in plan["candidates"] if c["feasible"])
+    assert top["hardware"] in text and top["cost"]["carbon"]["grid_source"] in text
+    assert top["cost"]["capex"]["device_price_source"] in text and "estimated" in text
+    assert f"{top['cost']['capex']['total']:,.0f} {top['cost']['currency']}" in text  # the bill of materials
+    assert all(r["scenario"] in text for r in plan["sensitivity"])
+    assert all(a["service"] in text for a in plan["mixed"]["assignments"])
+
+
+def test_run_and_plan_write_their_report_with_report(runs, plan_file):
+    results, (_, second) = runs
+    text = " ".join(check_page(results.parent / "run.html", RUN_SECTIONS, images=4).text)
+    assert all(r["cell_id"] in text for r in records(results, second))
+    plan = json.loads(plan_file.read_text())
+    text = " ".join(check_page(plan_file.parent / "plan.html", PLAN_SECTIONS, images=3).text)
+    assert plan["candidates"][0]["hardware"] in text
+
+
+def test_markdown_report_links_its_chart_files(runs, plan_file, tmp):
+    results, (run_id, _) = runs
+    p = run_cli("report", run_id, str(plan_file), "--results", str(results), "--md", "-o", str(tmp / "r.md"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    md = (tmp / "r.md").read_text()
+    links = [line[line.index("](") + 2:-1] for line in md.splitlines() if line.startswith("![")]
+    assert len(links) == 7 and sorted(links) == sorted(f"r_files/{f.name}" for f in (tmp / "r_files").iterdir())
+    assert all((tmp / link).read_bytes().startswith(PNG_SIGNATURE) for link in links)
+    for title in RUN_SECTIONS + PLAN_SECTIONS:
+        assert f"# {title}\n" in md, title
+    assert "http://" not in md and "https://" not in md and "> **Note:** weights: random" in md
+
+
+def test_write_report_takes_a_run_folder_and_a_plan_dict_as_run_and_plan_do(runs, plan_file, tmp):
+    """The entry point `run --report` and `plan --report` call, with their own objects."""
+    results, (run_id, _) = runs
+    out = write_report([results / run_id, json.loads(plan_file.read_text())], tmp / "deep" / "both.html")
+    page = check_page(out, RUN_SECTIONS + PLAN_SECTIONS, images=7)
+    assert "Plan input: infra-bench plan." in " ".join(page.text)
+
+
+def test_records_of_an_unknown_kind_and_failed_cells_get_a_table_not_a_crash(runs, tmp):
+    """A future kind (an endpoint load test, say) is shown generically, with its percentiles."""
+    results, (run_id, _) = runs
+    folder = tmp / "mixed"
+    shutil.copytree(results / run_id, folder)
+    real = records(results, run_id)[0]
+    endpoint = {**real, "kind": "endpoint", "cell_id": "m/chat/rate2", "cell": {"load": "rate", "rate": 2.0},
+                "metrics": {"request_rate": 2.0, "completed": 40, "ttft_s": real["metrics"]["ttft_s"],
+                            "errors": {}}, "samples": []}
+    failed = {**real, "cell_id": real["cell_id"] + "-x", "status": "failed", "error": "out of memory", "metrics": None}
+    with open(folder / "records.jsonl", "a") as f:
+        f.write(json.dumps(endpoint) + "\n" + json.dumps(failed) + "\n")
+    page = check_page(write_report([folder], tmp / "mixed.html"), RUN_SECTIONS, images=4)
+    text = " ".join(page.text)
+    assert "ttft_s p50 / p95 / p99" in text and "request_rate" in text and "m/chat/rate2" in text
+    assert "failed: out of memory" in text
+
+
+@pytest.mark.parametrize("name,content,args,fragment", [
+    ("missing-run", None, ("--results", "nowhere"), "no run 'missing-run' under nowhere"),
+    ("x.json", '{"a": 1}', (), "x.json: not a plan (no 'demand' key); make one with `infra-bench plan"),
+    ("x.json", "[1, 2]", (), "x.json: not a plan (a JSON list"),
+    ("spec.yaml", "kind: llm\n", (), "spec.yaml: not a readable JSON plan"),
+])
+def test_bad_inputs_are_one_line_errors_naming_the_fix(tmp, name, content, args, fragment):
+    if content is not None:
+        (tmp / name).write_text(content)
+    p = run_cli("report", name, *args, "-o", "r.html", cwd=tmp)
+    assert_one_line_error(p, fragment)
+    assert not (tmp / "r.html").exists()
+
+
+def test_md_with_an_html_name_is_refused(plan_file, tmp):
+    assert_one_line_error(run_cli("report", str(plan_file), "--md", "-o", str(tmp / "r.html"), cwd=tmp), "--md with -o")
+
+
+def test_without_matplotlib_the_error_names_the_extra(plan_file, tmp):
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from infra_bench.cli import main; main(sys.argv[1:])")
+    p = subprocess.run([sys.executable, "-c", code, "report", str(plan_file), "-o", str(tmp / "r.html")], cwd=tmp,
+                       capture_output=True, text=True, timeout=120)
+    assert_one_line_error(p, "pip install 'infra-bench[report]'")
+
+
+def test_the_cli_does_not_import_matplotlib():
+    p = subprocess.run([sys.executable, "-c", "import sys, infra_bench.cli; print('matplotlib' in sys.modules)"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "False", p.stderr
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs headless Chromium: apt-get install -y chromium")
+def test_the_report_renders_in_headless_chromium(runs, plan_file, tmp):
+    import matplotlib.image
+    import numpy as np
+
+    results, (run_id, _) = runs
+    page = write_report([results / run_id, plan_file], tmp / "both.html")
+    shot = tmp / "shot.png"
+    p = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync",
+                        f"--user-data-dir={tmp / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
+                        page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and shot.exists(), p.stderr[-2000:]
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1280)
+    colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    ink = (pixels < 0.9).any(axis=2).mean()
+    assert len(colours) > 500 and 0.03 < ink < 0.9, (len(colours), ink)
