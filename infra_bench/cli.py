@@ -591,8 +591,9 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
 
 # Commands defined beside the stage they serve.
 from .report.command import report  # noqa: E402
+from .scale.command import sweep as sweep_command  # noqa: E402
 
-for _command in (report,):
+for _command in (report, sweep_command):
     cli.add_command(_command)
 
 

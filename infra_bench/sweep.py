@@ -40,6 +40,9 @@ RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense mode
                        "meaningless and output length is forced")
 
 
+LOCAL_EXECUTOR = {"name": "local", "node_id": None, "node_ip": None, "node_type": None}
+
+
 @dataclass(frozen=True)
 class RunOptions:
     out: Path = Path("results")
@@ -50,18 +53,19 @@ class RunOptions:
 @dataclass
 class Planned:
     spec: RunSpec
-    probe: DeviceProbe
+    probe: DeviceProbe | None  # None where the cells run on other nodes
     resolved: object
     cells: list[dict] = field(default_factory=list)
 
     def cell_id(self, cell: dict) -> str:
-        s = self.spec
-        backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
-        shape = "-".join(f"{CELL_KEYS.get(k, k)}{v}" for k, v in cell.items())
-        return f"{s.label}/{backend}/{self.probe.name}/{s.dtype}/{shape}"
+        return cell_id(self.spec, cell)
 
-    def describe_cell(self, cell: dict) -> str:
-        return " ".join(f"{CELL_KEYS.get(k, k)}={v}" for k, v in cell.items())
+
+def cell_id(s: RunSpec, cell: dict) -> str:
+    """A cell's stable name: spec label, backend, device (as pinned or given), dtype and shape."""
+    backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
+    shape = "-".join(f"{CELL_KEYS.get(k, k)}{v}" for k, v in cell.items())
+    return f"{s.label}/{backend}/{s.device}/{s.dtype}/{shape}"
 
 
 def apply_overrides(spec: RunSpec, overrides: dict) -> RunSpec:
@@ -77,14 +81,15 @@ def backend_module(name: str) -> ModuleType:
 
 
 def plan(specs: list[RunSpec], opts: RunOptions,
-         skip: Callable[[RunSpec, MissingDependency], None] | None = None) -> list[Planned]:
+         skip: Callable[[RunSpec, MissingDependency], None] | None = None, probe_devices: bool = True) -> list[Planned]:
     """Resolve devices and models and check every cell; raises UserError before anything runs.
-    With `skip`, a spec whose optional backend is not installed is reported to it and left out."""
+    With `skip`, a spec whose optional backend is not installed is reported to it and left out.
+    Without `probe_devices` (a driver whose cells run on other nodes) devices stay as given."""
     planned = []
     for spec in specs:
         workload = WORKLOADS[spec.kind]
         try:
-            probe = backend_module(spec.backend).check(spec)
+            probe = backend_module(spec.backend).check(spec) if probe_devices else None
             resolved = workload.resolve(spec, opts.trust_remote_code)
         except MissingDependency as e:
             if skip is None:
@@ -92,15 +97,15 @@ def plan(specs: list[RunSpec], opts: RunOptions,
             skip(spec, e)
             continue
         workload.check_cells(spec, resolved)
-        # Pin `auto` to the device it resolved to, so a resume measures the same device.
-        spec = spec.model_copy(update={"device": probe.name})
+        if probe is not None:  # pin `auto` to the device it resolved to, so a resume measures the same device
+            spec = spec.model_copy(update={"device": probe.name})
         planned.append(Planned(spec, probe, resolved, spec.cells()))
     return planned
 
 
 def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: RunOptions,
-                 status: str, started: str, t0: float, built: Built | None, metrics=None, samples=None,
-                 error=None, stop_reason=None) -> dict:
+                 status: str, started: str, t0: float, built: Built | None, executor: dict, metrics=None,
+                 samples=None, error=None, stop_reason=None) -> dict:
     s = p.spec
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
     notes += built.notes if built else []
@@ -109,12 +114,25 @@ def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: R
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,
         spec=s.model_dump(mode="json"), model={**p.resolved.info, "params": built.params if built else None},
         cell=cell, backend=built.info if built else {"name": s.backend}, device=p.probe.describe(),
-        settings={"warmup": s.warmup, "min_iters": s.min_iters, "min_time_s": s.min_time_s,
-                  "max_time_s": s.max_time_s, "seed": s.seed, "timer": p.probe.timer,
-                  "scenario": "offline", "stop_reason": stop_reason, "infra_bench": __version__,
-                  "cpu_watts_per_core": opts.cpu_watts_per_core},
+        settings=_settings(s, p.probe.timer, opts, executor, stop_reason),
         environment=environment, metrics=metrics, samples=samples, notes=notes)
     return rec.model_dump(mode="json")
+
+
+def _settings(s: RunSpec, timer: str | None, opts: RunOptions, executor: dict, stop_reason: str | None) -> dict:
+    return {"warmup": s.warmup, "min_iters": s.min_iters, "min_time_s": s.min_time_s, "max_time_s": s.max_time_s,
+            "seed": s.seed, "timer": timer, "scenario": "offline", "stop_reason": stop_reason,
+            "infra_bench": __version__, "cpu_watts_per_core": opts.cpu_watts_per_core, "executor": executor}
+
+
+def failed_record(run_id: str, s: RunSpec, cell: dict, error: str, environment: dict, opts: RunOptions,
+                  executor: dict) -> dict:
+    """A cell that failed before it could be planned or measured (no device there, a lost node)."""
+    now = now_iso()
+    return Record(run_id=run_id, cell_id=cell_id(s, cell), kind=s.kind, workload=s.label, status="failed",
+                  error=error, started_at=now, ended_at=now, duration_s=0.0, spec=s.model_dump(mode="json"),
+                  model={}, cell=cell, backend={"name": s.backend}, device={"name": s.device},
+                  settings=_settings(s, None, opts, executor, None), environment=environment).model_dump(mode="json")
 
 
 def _error_text(e: BaseException) -> str:
@@ -137,6 +155,43 @@ def _release(probe: DeviceProbe) -> None:
     probe.release_cached_memory()
 
 
+def build(p: Planned, opts: RunOptions) -> tuple[Built | None, str | None]:
+    """The spec's model on its device, or why it could not be built (each of its cells then fails)."""
+    try:
+        built = backend_module(p.spec.backend).build(p.spec, p.resolved, p.probe, opts.trust_remote_code)
+        return built, built.error
+    except UserError as e:
+        return None, str(e)
+    except Exception as e:  # a model that cannot be built (or exported) fails each of its cells
+        if "INFRA_BENCH_DEBUG" in os.environ:
+            traceback.print_exc()
+        return None, f"model build failed: {_error_text(e)}"
+
+
+def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell: dict, run_id: str,
+                 environment: dict, opts: RunOptions, executor: dict | None = None) -> dict:
+    """One cell's record, ok or failed; an exception inside the cell (OOM included) is recorded."""
+    started, t0 = now_iso(), time.perf_counter()
+    error, fields = build_error, {}
+    if error is None:
+        try:
+            fields = _measure(p, built, cell, opts)
+        except Exception as e:
+            if "INFRA_BENCH_DEBUG" in os.environ:
+                traceback.print_exc()
+            error = _error_text(e)
+    if error is not None:
+        _release(p.probe)  # after the except block, so the failed frame's tensors are gone
+    return _cell_record(run_id, p, cell, environment, opts, "failed" if error else "ok", started, t0, built,
+                        executor or LOCAL_EXECUTOR, error=error, **fields)
+
+
+def cell_line(rec: dict) -> str:
+    """A progress line's tail for a finished cell."""
+    return f"{rec['cell_id']} ... {rec['status']} ({rec['duration_s']:.1f} s)" + (
+        f": {rec['error']}" if rec["error"] else "")
+
+
 def execute(planned: list[Planned], store: RunStore, environment: dict, opts: RunOptions,
             progress: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Measure every planned cell without a record yet; return the records written now."""
@@ -149,36 +204,13 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
         k += len(p.cells) - len(todo)
         if not todo:
             continue
-        built: Built | None = None
-        try:
-            built = backend_module(p.spec.backend).build(p.spec, p.resolved, p.probe, opts.trust_remote_code)
-            build_error = built.error
-        except UserError as e:
-            build_error = str(e)
-        except Exception as e:  # a model that cannot be built (or exported) fails each of its cells
-            if "INFRA_BENCH_DEBUG" in os.environ:
-                traceback.print_exc()
-            build_error = f"model build failed: {_error_text(e)}"
+        built, build_error = build(p, opts)
         for cell in todo:
             k += 1
-            started, t0 = now_iso(), time.perf_counter()
-            error, fields = build_error, {}
-            if error is None:
-                try:
-                    fields = _measure(p, built, cell, opts)
-                except Exception as e:  # OOM or any failure inside the cell: record it, go on
-                    if "INFRA_BENCH_DEBUG" in os.environ:
-                        traceback.print_exc()
-                    error = _error_text(e)
-            if error is not None:
-                _release(p.probe)  # after the except block, so the failed frame's tensors are gone
-            rec = _cell_record(store.run_id, p, cell, environment, opts, "failed" if error else "ok",
-                               started, t0, built, error=error, **fields)
+            rec = measure_cell(p, built, build_error, cell, store.run_id, environment, opts)
             store.append(rec)
             written.append(rec)
-            progress(f"[{k}/{total}] {p.spec.label} {p.spec.backend} {p.probe.name} {p.spec.dtype} "
-                     f"{p.describe_cell(cell)} ... "
-                     f"{rec['status']} ({rec['duration_s']:.1f} s)" + (f": {error}" if error else ""))
+            progress(f"[{k}/{total}] {cell_line(rec)}")
         del built
         _release(p.probe)
     return written

@@ -1,0 +1,1 @@
+"""Scale-out: sweep matrices run here or as Ray tasks across a cluster."""

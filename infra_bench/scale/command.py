@@ -1,0 +1,106 @@
+"""`infra-bench sweep MATRIX.yaml [--ray [ADDRESS]] [--resume RUN_ID]`: a matrix of specs x
+backends x devices (x node types), run here or as Ray tasks across a cluster."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+LOCAL = "local"
+
+
+def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None], executor: str) -> dict:
+    from .. import sweep
+
+    return {**sweep.manifest(store_id, planned, opts),
+            "matrix": {"name": matrix.name, "node_types": nodes, "max_retries": matrix.max_retries,
+                       "max_in_flight": matrix.max_in_flight, "executor": executor}}
+
+
+@click.command()
+@click.argument("matrix_file", metavar="MATRIX.yaml", required=False, type=click.Path(path_type=Path))
+@click.option("--ray", "ray_address", is_flag=False, flag_value=LOCAL, metavar="[ADDRESS]",
+              help="Run every cell as a Ray task: alone, a local Ray cluster (or RAY_ADDRESS); "
+                   "with ADDRESS (host:port or ray://...), that cluster.")
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Finish a sweep: run only the cells without a record.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
+def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | None, out: Path, as_json: bool) -> None:
+    """Run a sweep matrix here, or across a Ray cluster with --ray."""
+    from .. import sweep as local
+    from ..report.table import format_notes, format_table
+    from ..results.store import RunStore, new_run_id
+    from ..spec.loader import spec_from_dict
+    from ..system import collect
+    from . import ray_driver
+    from .matrix import NodeType, load_matrix
+
+    if resume_id:
+        if matrix_file:
+            raise UserError("--resume takes the matrix from the run itself; give only --resume RUN_ID "
+                            "(with --ray and --out as needed)")
+        store = RunStore.open(out, resume_id)
+        m = store.manifest()
+        if "matrix" not in m:
+            raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
+        opts = local.RunOptions(out=store.folder.parent, cpu_watts_per_core=m["options"].get("cpu_watts_per_core"),
+                                trust_remote_code=bool(m["options"].get("trust_remote_code")))
+        specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m["specs"]]
+        nodes = {k: NodeType(**v) if v else None for k, v in m["matrix"]["node_types"].items()}
+        jobs_specs = [(s, nodes.get(s.label)) for s in specs]
+        settings = m["matrix"]
+    else:
+        if not matrix_file:
+            raise UserError("give a MATRIX.yaml to run, or --resume RUN_ID; see docs/scale-out.md")
+        matrix, jobs_specs = load_matrix(matrix_file)
+        settings = matrix.model_dump()
+        opts = local.RunOptions(out=out)
+        store = None
+    uses_nodes = any(node for _, node in jobs_specs)
+    if uses_nodes and not ray_address:
+        raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
+
+    if not ray_address:
+        planned = local.plan([s for s, _ in jobs_specs], opts)
+        if store is None:
+            run_id = new_run_id()
+            store = RunStore.create(opts.out, run_id, _manifest(run_id, planned, opts, matrix,
+                                                                {p.spec.label: None for p in planned}, "local"))
+        click.echo(f"sweep {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s) here, records in "
+                   f"{store.folder / 'records.jsonl'}", err=True)
+        local.execute(planned, store, collect(), opts)
+    else:
+        planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
+        node_of = {s.label: node for s, node in jobs_specs}
+        jobs = [ray_driver.Job(p.spec, node_of[p.spec.label], c, p.cell_id(c)) for p in planned for c in p.cells]
+        ray = ray_driver.connect(None if ray_address == LOCAL else ray_address)
+        try:
+            alive = ray_driver.check_placement(ray, jobs)
+            if store is None:
+                run_id = new_run_id()
+                store = RunStore.create(opts.out, run_id, _manifest(
+                    run_id, planned, opts, matrix,
+                    {k: v.model_dump() if v else None for k, v in node_of.items()}, "ray"))
+            in_flight = settings.get("max_in_flight") or alive
+            click.echo(f"sweep {store.run_id}: {len(jobs)} cell(s) on Ray ({alive} node(s), up to {in_flight} "
+                       f"at once), records in {store.folder / 'records.jsonl'}", err=True)
+            ray_driver.execute(ray, jobs, store, opts, settings["max_retries"], in_flight)
+        finally:
+            ray.shutdown()
+    records = store.records()
+    if as_json:
+        from ..cli import _dump
+
+        click.echo(_dump(records))
+    else:
+        click.echo(format_table(records))
+        notes = format_notes(records)
+        if notes:
+            click.echo(notes)
+        click.echo(f"records: {store.folder / 'records.jsonl'}")
+    if any(r["status"] == "failed" for r in records):
+        sys.exit(1)

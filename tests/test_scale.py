@@ -1,0 +1,175 @@
+"""Sweeps on real Ray clusters: a local one (ray.init in the driver) and `ray start` head + worker
+on 127.0.0.1; a worker killed mid-cell, a killed driver resumed, placement by custom resources
+and node labels, and the one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from .conftest import TINY, assert_one_line_error, run_cli
+
+pytest.importorskip("ray", reason="the Ray tests need infra-bench[ray]")
+
+
+def write_matrix(folder: Path, name: str = "m.yaml", spec: dict | None = None, **fields) -> Path:
+    (folder / "spec.yaml").write_text(yaml.safe_dump({**TINY, "name": "tiny", **(spec or {})}))
+    path = folder / name
+    path.write_text(yaml.safe_dump({"specs": ["spec.yaml"], "devices": ["cpu"], **fields}))
+    return path
+
+
+def records(out: Path, run_id: str | None = None) -> list[dict]:
+    files = [out / run_id / "records.jsonl"] if run_id else sorted(out.glob("*/records.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+
+
+def shape(d: dict, prefix: str = "") -> set[str]:
+    """Every key path of a record, values aside (metrics and samples to one level)."""
+    keys = set()
+    for k, v in d.items():
+        keys.add(prefix + k)
+        if isinstance(v, dict) and k not in ("environment",):
+            keys |= shape(v, prefix + k + ".")
+    return keys
+
+
+def sweep_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "infra_bench", "sweep", *args]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_ray_sweep_records_match_local_ones(tmp: Path):
+    m = write_matrix(tmp, spec={"batch_size": [1, 2]})
+    local = run_cli("sweep", str(m), "--out", "local", cwd=tmp)
+    assert local.returncode == 0, local.stderr
+    on_ray = run_cli("sweep", str(m), "--ray", "--out", "ray", cwd=tmp)
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "done 2, running 0, failed 0" in on_ray.stderr
+    a, b = records(tmp / "local"), records(tmp / "ray")
+    assert [r["cell_id"] for r in a] == [r["cell_id"] for r in b] == ["tiny/torch/cpu/fp32/b1-p16-o8",
+                                                                       "tiny/torch/cpu/fp32/b2-p16-o8"]
+    assert all(shape(x) == shape(y) for x, y in zip(a, b))
+    assert {r["settings"]["executor"]["name"] for r in b} == {"ray"} and all(r["status"] == "ok" for r in b)
+    assert all(r["settings"]["executor"]["node_id"] for r in b)
+    assert b[0]["environment"]["host"]["hostname"] == socket.gethostname()  # the node's own sysinfo
+
+
+def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
+    m = write_matrix(tmp, spec={"min_time_s": 4.0, "min_iters": 3})
+    driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def running_cell():
+        for p in psutil.process_iter(["cmdline"]):
+            if (p.info["cmdline"] or [""])[0].startswith("ray::run_cell"):
+                return p
+        return None
+    victim = wait_for(running_cell, 60, "the cell's Ray worker")
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err
+    (rec,) = records(tmp / "res")
+    assert rec["status"] == "ok" and rec["cell_id"] == "tiny/torch/cpu/fp32/b1-p16-o8"
+
+
+def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
+    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3, 4], "min_time_s": 1.5})
+    driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local cluster it started
+    driver.wait()
+    (run_id,) = [p.name for p in (tmp / "res").iterdir()]
+    before = len(records(tmp / "res"))
+    assert 1 <= before < 4
+    p = run_cli("sweep", "--resume", run_id, "--ray", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    ids = [r["cell_id"] for r in records(tmp / "res")]
+    assert sorted(ids) == sorted(f"tiny/torch/cpu/fp32/b{b}-p16-o8" for b in (1, 2, 3, 4)) and len(ids) == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # Ray's token authentication
+
+
+def _ray(*args: str) -> subprocess.CompletedProcess:
+    ray_cli = Path(sys.executable).parent / "ray"
+    return subprocess.run([str(ray_cli), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **AUTH})
+
+
+@pytest.fixture
+def cluster():
+    """`ray start --head` (1 CPU) and a worker declaring NPU=1 and label accel=npu, on 127.0.0.1,
+    with a token the drivers must present."""
+    address = f"127.0.0.1:{_free_port()}"
+    common = ("--node-ip-address", "127.0.0.1", "--disable-usage-stats")
+    head = _ray("start", "--head", "--port", address.split(":")[1], "--num-cpus", "1", "--include-dashboard", "false",
+                *common)
+    assert head.returncode == 0, head.stderr
+    try:
+        worker = _ray("start", "--address", address, "--num-cpus", "1", "--resources", '{"NPU": 1}',
+                      "--labels", "accel=npu", *common)
+        assert worker.returncode == 0, worker.stderr
+        yield address
+    finally:
+        _ray("stop", "--force")
+
+
+def test_cells_are_placed_by_custom_resource_and_label_on_a_started_cluster(tmp: Path, cluster: str):
+    npu = {"name": "npu-box", "resources": {"NPU": 1}, "labels": {"accel": "npu"}}
+    m = write_matrix(tmp, spec={"batch_size": [1, 2]}, node_types=[npu])
+    p = run_cli("sweep", str(m), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH)
+    assert p.returncode == 0, p.stderr
+    find = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='%s', logging_level='ERROR'); "
+                           "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and 'NPU' in n['Resources']][0])"
+                           % cluster], capture_output=True, text=True, timeout=60, env={**os.environ, **AUTH})
+    npu_node = find.stdout.strip().splitlines()[-1]
+    recs = records(tmp / "res")
+    assert [r["cell_id"] for r in recs] == ["tiny@npu-box/torch/cpu/fp32/b1-p16-o8",
+                                            "tiny@npu-box/torch/cpu/fp32/b2-p16-o8"]
+    assert {r["settings"]["executor"]["node_id"] for r in recs} == {npu_node}
+    assert {r["settings"]["executor"]["node_type"] for r in recs} == {"npu-box"}
+    gpu = write_matrix(tmp, "gpu.yaml", node_types=[{"name": "g", "labels": {"accel": "gpu"}}])
+    assert_one_line_error(run_cli("sweep", str(gpu), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH),
+                          "no alive Ray node offers CPU=1, label accel=gpu")
+
+
+def test_sweep_errors_are_one_line(tmp: Path):
+    m = write_matrix(tmp, node_types=[{"name": "npu", "resources": {"NPU": 1}}])
+    assert_one_line_error(run_cli("sweep", str(m), "--out", "res", cwd=tmp), "node_types place cells on Ray nodes")
+    assert_one_line_error(run_cli("sweep", "nope.yaml", cwd=tmp), "matrix file not found: nope.yaml")
+    (tmp / "bad.yaml").write_text(yaml.safe_dump({"specs": ["spec.yaml"], "device": ["cpu"]}))
+    assert_one_line_error(run_cli("sweep", "bad.yaml", cwd=tmp), "device")
+    (tmp / "blocked").mkdir()
+    (tmp / "blocked" / "ray.py").write_text("raise ImportError('ray is not installed here')\n")
+    plain = write_matrix(tmp, "plain.yaml")
+    assert_one_line_error(run_cli("sweep", str(plain), "--ray", cwd=tmp, env={"PYTHONPATH": str(tmp / "blocked")}),
+                          "pip install 'infra-bench[ray]'")
+    assert_one_line_error(run_cli("sweep", str(plain), "--ray", "127.0.0.1:1", cwd=tmp),
+                          "cannot reach the Ray cluster at 127.0.0.1:1")
