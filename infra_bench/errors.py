@@ -6,7 +6,11 @@ from collections.abc import Iterable
 
 
 class UserError(Exception):
-    """Bad input or environment; the CLI prints the message as one line and exits 2."""
+    """Bad input or environment; the CLI prints the message as one line and exits 2. Line breaks
+    inside the message (a YAML parser's, a field name's) are folded so it stays one line."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
 
 
 class MissingDependency(UserError):
@@ -26,8 +30,8 @@ def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
     loc = ".".join(str(x) for x in e["loc"])
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
-        return f"{where}: unknown field '{loc}'{closest(str(e['loc'][-1]), fields)}"
+        return f"{where}: unknown field {loc!r}{closest(str(e['loc'][-1]), fields)}"
     if e["type"] == "missing":
-        return f"{where}: missing required field '{loc}'"
+        return f"{where}: missing required field {loc!r}"
     got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
     return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"

@@ -222,7 +222,7 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
         if not isinstance(s, dict):
             raise UserError(f"{label}: a service must be a mapping (model, traffic, slo)")
         kind = s.get("kind") or _kind_of(s.get("model"), label)
-        if kind not in SERVICES:
+        if not isinstance(kind, str) or kind not in SERVICES:
             raise UserError(f"{label}: unknown kind '{kind}'{closest(str(kind), SERVICES)}; use {', '.join(SERVICES)}")
         cls = SERVICES[kind]
         try:

@@ -140,7 +140,8 @@ class SiteProfile(BaseModel):
     pue_source: str = Field(min_length=3)
 
 
-def _load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
+def load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
+    """One profile file: id -> validated profile; every problem a one-line UserError."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -177,7 +178,7 @@ def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwarePr
     profiles: dict[str, HardwareProfile] = {}
     for d in profile_dirs(extra):
         for path in sorted((d / "accelerators").glob("*.yaml")) + [p for p in [d / "cpus.yaml"] if p.is_file()]:
-            profiles.update(_load_file(path, HardwareProfile))
+            profiles.update(load_file(path, HardwareProfile))
     return profiles
 
 
@@ -185,7 +186,7 @@ def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
     sites: dict[str, SiteProfile] = {}
     for d in profile_dirs(extra):
         if (d / "sites.yaml").is_file():
-            sites.update(_load_file(d / "sites.yaml", SiteProfile))
+            sites.update(load_file(d / "sites.yaml", SiteProfile))
     return sites
 
 

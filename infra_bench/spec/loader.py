@@ -22,7 +22,7 @@ def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
     if not isinstance(data, dict):
         raise UserError(f"{where}: a spec must be a mapping of fields, got {type(data).__name__}")
     kind = data.get("kind", "llm")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise UserError(f"{where}: unknown kind '{kind}'{closest(str(kind), KINDS)}; known kinds: {', '.join(KINDS)}")
     cls = KINDS[kind]
     base = Path(where).parent if where.endswith((".yaml", ".yml")) else Path.cwd()
