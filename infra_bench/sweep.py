@@ -232,7 +232,7 @@ def start_run(specs: list[RunSpec], opts: RunOptions,
 
 
 def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tuple[RunStore, list[Planned], RunOptions]:
-    store = RunStore.open(root, run_id)
+    store = RunStore.open(root, run_id).lock()
     m = store.manifest()
     o = m.get("options", {})
     opts = RunOptions(out=store.folder.parent,

@@ -2,10 +2,14 @@
 
 Each record is one line, written with a single O_APPEND write and fsync'd before the next
 cell starts, so a killed run keeps every finished cell and concurrent writers never
-interleave within a line. Unparseable lines (a torn write) are skipped with a warning.
+interleave within a line. A write that fails part way (a full disk) is cut back off, so no
+partial record stays behind. A run has one writer at a time: creating or resuming it takes an
+exclusive lock on `.lock` in its folder, released when the process ends (killed included).
+Unparseable lines (a torn write) are skipped with a warning.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -15,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-MANIFEST, RECORDS = "run.json", "records.jsonl"
+MANIFEST, RECORDS, LOCK = "run.json", "records.jsonl", ".lock"
 
 
 def new_run_id() -> str:
@@ -29,11 +33,15 @@ def now_iso() -> str:
 def _fsync_write(path: Path, data: bytes, append: bool) -> None:
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     fd = os.open(path, flags, 0o644)
+    size = os.fstat(fd).st_size
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
+    except OSError:
+        os.ftruncate(fd, size)  # leave the file as it was, not with half a record
+        raise
     finally:
         os.close(fd)
 
@@ -44,6 +52,19 @@ class RunStore:
     def __init__(self, folder: Path):
         self.folder = folder
         self.run_id = folder.name
+        self._lock_fd: int | None = None
+
+    def lock(self) -> RunStore:
+        """Become the run's only writer, or fail in one line if another process is writing it."""
+        fd = os.open(self.folder / LOCK, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"run {self.run_id} is being written by another process; wait for it to end "
+                            f"(or stop it), then retry") from None
+        self._lock_fd = fd
+        return self
 
     @classmethod
     def create(cls, root: Path, run_id: str, manifest: dict) -> RunStore:
@@ -56,7 +77,7 @@ class RunStore:
         except OSError as e:
             raise UserError(f"cannot write results under {root}: {e.strerror}; "
                             f"use --out DIR with a writable folder") from None
-        return cls(folder)
+        return cls(folder).lock()
 
     @classmethod
     def open(cls, root: Path, run_id: str) -> RunStore:

@@ -43,7 +43,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         if matrix_file:
             raise UserError("--resume takes the matrix from the run itself; give only --resume RUN_ID "
                             "(with --ray and --out as needed)")
-        store = RunStore.open(out, resume_id)
+        store = RunStore.open(out, resume_id).lock()
         m = store.manifest()
         if "matrix" not in m:
             raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
