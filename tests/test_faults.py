@@ -38,14 +38,25 @@ def test_sigkill_at_random_points_loses_no_finished_cell(tmp: Path):
     spec = write_spec(tmp, batch_size=[1, 2], prompt_len=[16, 24], min_time_s=0.4)  # 4 cells
     rng = random.Random(7)
     figures = []
+
+    def start(out: Path, log: Path) -> tuple[subprocess.Popen, float]:
+        """The run, once its folder exists; with the time its cells started."""
+        proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", str(out)],
+                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        deadline = time.monotonic() + 120
+        while "cell(s), records in" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return proc, time.monotonic()
+
+    proc, t0 = start(tmp / "reference", tmp / "reference.log")  # how long the cells take, undisturbed
+    assert proc.wait(timeout=300) == 0
+    span = time.monotonic() - t0
     for trial in range(TRIALS):
         out, log = tmp / f"res{trial}", tmp / f"log{trial}"
-        with open(log, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", str(out)],
-                                    cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
-            time.sleep(rng.uniform(2.0, 9.0))  # start-up is ~3 s, the cells ~1 s each: anywhere in the run
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        proc, _ = start(out, log)
+        time.sleep(rng.uniform(0.0, span))  # anywhere from the model build to the last cell
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
         announced = DONE.findall(log.read_text())  # cells reported finished before the kill
         files = list(out.glob("*/records.jsonl"))
         kept, torn = _lines(files[0]) if files else ([], 0)
@@ -59,7 +70,7 @@ def test_sigkill_at_random_points_loses_no_finished_cell(tmp: Path):
             assert sorted(r["cell_id"] for r in after) == sorted({r["cell_id"] for r in after})
             assert len(after) == CELLS and after[:len(kept)] == kept
         figures.append((len(announced), len(kept)))
-    print(f"SIGKILL trials {TRIALS}: cells announced/kept per trial {figures}; lost 0")
+    print(f"SIGKILL trials {TRIALS} over {span:.1f} s of cells: announced/kept per trial {figures}; lost 0")
 
 
 def _limit_file_size(limit: int):
