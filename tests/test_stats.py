@@ -1,3 +1,4 @@
+import math
 import numpy as np
 import pytest
 
@@ -64,3 +65,27 @@ def test_stopping_rule_needs_both_minimums():
     assert capped.done(4, 2.5) and capped.reason(4, 2.5) == "max_time"
     with pytest.raises(ValueError):
         StoppingRule(min_iters=0)
+
+
+def test_median_interval_for_large_samples():
+    """Exact binomial ranks up to 300 values (against a brute-force sum), the normal approximation
+    above; 20,000 values (a serving point's inter-token latencies) neither overflow nor crawl."""
+    def cover(n: int, j: int) -> float:
+        return sum(math.comb(n, k) for k in range(j, n + 1 - j)) / 2 ** n
+
+    def brute(n: int) -> tuple[int, int, float]:
+        best = (1, n, cover(n, 1))
+        for j in range(1, n // 2 + 1):
+            if cover(n, j) < 0.95:
+                break
+            best = (j, n + 1 - j, cover(n, j))
+        return best
+    for n in (1, 5, 6, 17, 100, 300):
+        j, k, c = median_ci_ranks(n)
+        assert (j, k) == brute(n)[:2] and c == pytest.approx(brute(n)[2], abs=1e-12)
+    for n in (301, 450):  # approximate: at most one rank wider, its coverage close to the exact one
+        j, k, c = median_ci_ranks(n)
+        assert brute(n)[0] - 1 <= j <= brute(n)[0] and cover(n, j) >= 0.95
+        assert c == pytest.approx(cover(n, j), abs=0.005)
+    s = summarize(list(np.random.default_rng(0).random(20000)))
+    assert 0.95 <= s["median_ci_coverage"] < 0.952 and s["median_ci95"][0] < 0.5 < s["median_ci95"][1]
