@@ -430,7 +430,8 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
 def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> None:
-    """Fit decode efficiencies from published measurements and from RUNS (ids or folders) of your own."""
+    """Fit decode efficiencies from published measurements and from RUNS (ids or folders) of your own:
+    `run` records on a profiled device, and `loadtest` records of a server named with --hardware."""
     from .planner import calibration as cal
     from .planner.profiles import load_hardware
     from .report.table import render
@@ -442,8 +443,10 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     for run in runs:
         records = RunStore.open(results, run).records()
         more, why = cal.record_points(records, hw)
+        served, why_served = cal.endpoint_points(records, hw)
         more_media, why_media = cal.media_points(records, hw)
-        points, media, skipped = points + more, media + more_media, skipped + why + why_media
+        points, media = points + more + served, media + more_media
+        skipped += why + why_served + why_media
         power += cal.power_points(records, hw)
     data = cal.write(out, points, skipped, media, power)
     if as_json:
@@ -590,10 +593,11 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
 
 
 # Commands defined beside the stage they serve.
+from .endpoints.commands import loadtest, serve  # noqa: E402
 from .report.command import report  # noqa: E402
 from .scale.command import sweep as sweep_command  # noqa: E402
 
-for _command in (report, sweep_command):
+for _command in (loadtest, serve, report, sweep_command):
     cli.add_command(_command)
 
 

@@ -68,7 +68,7 @@ class OrtLlmRunner:
     def prepare(self, input_ids: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(input_ids.cpu().numpy().astype(np.int64))
 
-    def _step(self, tokens: np.ndarray, past, past_len: int):
+    def step(self, tokens: np.ndarray, past, past_len: int):
         """One forward: `tokens` [B, S] after `past_len` cached positions; returns (logits[B, V], present)."""
         b, s = tokens.shape
         io = self.session.io_binding()
@@ -95,11 +95,11 @@ class OrtLlmRunner:
         stamps: list[int] = []
         b, p = input_ids.shape
         start = now()
-        logits, past = self._step(input_ids, None, 0)
+        logits, past = self.step(input_ids, None, 0)
         token = logits.argmax(axis=-1).astype(np.int64)[:, None]
         stamps.append(now())
         for k in range(output_len - 1):
-            logits, past = self._step(token, past, p + k)
+            logits, past = self.step(token, past, p + k)
             token = logits.argmax(axis=-1).astype(np.int64)[:, None]
             stamps.append(now())
         return RequestTiming(start, tuple(stamps), b, p)
@@ -123,13 +123,13 @@ def parity(model: torch.nn.Module, runner: OrtLlmRunner, vocab_size: int, seed: 
     ids = prompt_tokens(batch, prompt, vocab_size, seed, torch.device("cpu"))
     out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True, logits_to_keep=1)
     ref = [out.logits[:, -1, :].float().numpy()]
-    got_logits, past = runner._step(runner.prepare(ids), None, 0)
+    got_logits, past = runner.step(runner.prepare(ids), None, 0)
     got = [got_logits]
     for k in range(decode_steps):
         token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
         out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
         ref.append(out.logits[:, -1, :].float().numpy())
-        got_logits, past = runner._step(token.numpy().astype(np.int64), past, prompt + k)
+        got_logits, past = runner.step(token.numpy().astype(np.int64), past, prompt + k)
         got.append(got_logits)
     r, g = np.stack(ref), np.stack(got)
     return {"checked": True, **differences(r, g), "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),

@@ -1,0 +1,189 @@
+"""A load test from start to end: check the endpoint is reachable, warm up, run the load points
+the strategy asks for, and append each point's record as soon as it finishes."""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import MissingDependency, UserError
+from ..results.store import RunStore, new_run_id, now_iso
+from . import client, records
+from .client import Outcome, RequestOptions
+from .inputs import RequestInput
+from .load import Budget, LoadPoint, run_point
+from .metrics import Slo, point_metrics
+from .search import DoublingSweep, FixedLevels, PointSummary, SloSearch
+from .target import Target
+
+PREFLIGHT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Which points: `levels` on the `axis` (fixed), or a sweep / SLO search from `levels[0]`.
+    With axis rate, `cap` bounds the requests in flight."""
+    axis: str                 # rate | concurrency
+    mode: str                 # fixed | sweep | search
+    levels: tuple[float, ...]
+    cap: int | None = None
+    max_points: int = 8
+
+    def make(self):
+        integer = self.axis == "concurrency"
+        if self.mode == "sweep":
+            return DoublingSweep(self.levels[0], self.max_points)
+        if self.mode == "search":
+            return SloSearch(self.levels[0], self.max_points, integer=integer)
+        return FixedLevels(list(self.levels))
+
+    def point(self, level: float) -> LoadPoint:
+        if self.axis == "rate":
+            return LoadPoint(rate=level, concurrency=self.cap)
+        return LoadPoint(concurrency=int(level))
+
+
+@dataclass(frozen=True)
+class LoadTest:
+    target: Target
+    request: RequestOptions
+    strategy: Strategy
+    budget: Budget
+    inputs: tuple[RequestInput, ...]
+    warmup_inputs: tuple[RequestInput, ...]
+    slos: tuple[Slo, ...] = ()
+    burstiness: float = 1.0
+    seed: int = 0
+    spec: dict = field(default_factory=dict)      # the options as recorded
+    labels: dict = field(default_factory=dict)    # hardware, engine
+
+
+@dataclass
+class LoadTestResult:
+    store: RunStore
+    records: list[dict]
+    strategy: FixedLevels | DoublingSweep | SloSearch
+    warmup_errors: list[str]
+
+
+def require_aiohttp() -> None:
+    if importlib.util.find_spec("aiohttp") is None:
+        raise MissingDependency("loadtest and serve need aiohttp: pip install 'infra-bench[serve]'")
+
+
+def run(test: LoadTest, out: Path, progress: Callable[[str], None], warn: Callable[[str], None]) -> LoadTestResult:
+    """Run the load test; `progress` gets a line per finished point, `warn` what the user should know."""
+    require_aiohttp()
+    return asyncio.run(_run(test, out, progress, warn))
+
+
+async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
+               warn: Callable[[str], None]) -> LoadTestResult:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+        server = await preflight(session, test.target)
+        if server.cards and test.request.model not in server.cards:
+            warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
+        run_id = new_run_id()
+        store = RunStore.create(out, run_id, _manifest(run_id, test))
+        ctx = _context(run_id, test, server)
+        warm_errors = []
+        for inp in test.warmup_inputs:
+            warm = await _send(session, test, inp, Outcome(sent_s=0.0))
+            if warm.error:
+                warm_errors.append(warm.error)
+        strategy = test.strategy.make()
+        written = []
+        step = 0
+        while (level := strategy.next_level()) is not None:
+            step += 1
+            point = test.strategy.point(level)
+            started, t0 = now_iso(), time.perf_counter()
+
+            async def send(index: int, o: Outcome) -> Outcome:
+                return await _send(session, test, test.inputs[index % len(test.inputs)], o)
+            result = await run_point(point, test.budget, send, test.burstiness, test.seed + step)
+            metrics = point_metrics(result, test.target.api, list(test.slos))
+            rec = records.point_record(ctx, point, result, metrics, started, t0,
+                                       {"mode": test.strategy.mode, "step": step})
+            store.append(rec)
+            written.append(rec)
+            strategy.tell(PointSummary(level, metrics["requests_per_s"] or 0.0, metrics["saturated"],
+                                       metrics["completed"] == 0, metrics.get("slo_met")))
+            progress(_line(point, metrics))
+    return LoadTestResult(store, written, strategy, warm_errors)
+
+
+async def _send(session, test: LoadTest, inp: RequestInput, out: Outcome) -> Outcome:
+    return await client.send(session, test.target, client.body(test.target.api, inp, test.request), test.request, out)
+
+
+async def preflight(session, target: Target) -> records.ServerInfo:
+    """GET /v1/models: any HTTP answer proves the server is reachable (its model list is kept when
+    it gives one); no answer is a one-line error before anything is recorded."""
+    import aiohttp
+
+    try:
+        async with session.get(target.models_url, headers=target.headers,
+                               timeout=aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT_S)) as resp:
+            listing = await resp.json(content_type=None) if resp.status == 200 else None
+            header = resp.headers.get("Server")
+    except aiohttp.ClientConnectorError as e:
+        why = target.redact(client.connect_reason(e))
+        raise UserError(f"cannot reach {target.models_url}: {why}; check --endpoint and that the server is running"
+                        ) from None
+    except asyncio.TimeoutError:
+        raise UserError(f"no answer from {target.models_url} within {PREFLIGHT_TIMEOUT_S:g} s; check --endpoint "
+                        f"and that the server is running") from None
+    except (aiohttp.ClientError, ValueError):
+        return records.ServerInfo()
+    data = listing.get("data") if isinstance(listing, dict) else None
+    cards = [d for d in data if isinstance(d, dict) and isinstance(d.get("id"), str)] if isinstance(data, list) else []
+    return records.ServerInfo({d["id"]: d for d in cards}, header)
+
+
+def _manifest(run_id: str, test: LoadTest) -> dict:
+    return {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__, "kind": "endpoint",
+            "specs": [{"name": test.request.model, **test.spec}],
+            "cells_planned": len(test.strategy.levels) if test.strategy.mode == "fixed" else None}
+
+
+def _context(run_id: str, test: LoadTest, server: records.ServerInfo) -> records.RunContext:
+    card = server.cards.get(test.request.model)
+    weights = card.get("weights") if card else None
+    notes = []
+    if weights == "random":
+        notes.append("weights: random (the server says so); timing only, outputs meaningless")
+    r = test.request
+    return records.RunContext(
+        run_id=run_id, spec=test.spec,
+        backend={"name": "endpoint", "engine": test.labels.get("engine"), "url": test.target.url,
+                 "api": test.target.api, "server_header": server.server_header},
+        model={"name": r.model, "weights": weights, "served": card, "models_listed": list(server.cards)},
+        device={"name": "endpoint", "type": "remote", "model": test.labels.get("hardware")},
+        settings={"scenario": "open-loop" if test.strategy.axis == "rate" else "closed-loop",
+                  "burstiness": test.burstiness, "seed": test.seed, "num_requests": test.budget.num_requests,
+                  "duration_s": test.budget.duration_s, "timeout_s": r.timeout_s,
+                  "stall_timeout_s": r.stall_timeout_s, "connect_timeout_s": r.connect_timeout_s,
+                  "warmup": len(test.warmup_inputs), "timer": "time.perf_counter",
+                  "infra_bench": __version__},
+        environment=records.environment(), notes=notes)
+
+
+def _line(point: LoadPoint, m: dict) -> str:
+    key = next(k for k in ("ttft_s", "first_audio_s", "ttfb_s") if k in m)
+    lat, name = m[key], {"ttft_s": "TTFT", "first_audio_s": "first audio", "ttfb_s": "TTFB"}[key]
+    text = (f"{point.label()}: {m['completed']}/{m['requests']} ok, {m['requests_per_s'] or 0:.2f} req/s"
+            + (f", {name} p50 {lat['p50'] * 1e3:.1f} ms" if lat else ""))
+    if "slo_met" in m:
+        text += f", goodput {m['goodput']:.2f} req/s, SLO {'met' if m['slo_met'] else 'missed'}"
+    if m["saturated"]:
+        text += ", saturated (stopped early)"
+    return text
+

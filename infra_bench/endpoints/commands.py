@@ -1,0 +1,220 @@
+"""The `loadtest` and `serve` commands. Nothing here imports aiohttp, torch or the server at
+import time: the CLI stays fast and works without the `serve` extra until these run."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+API_CHOICES = ("completions", "chat", "speech", "images")
+
+
+def _levels(text: str | None, name: str, integer: bool) -> tuple[float, ...] | None:
+    """`2`, `0.5,1,2` or `inf` (rates) -> levels; every one > 0."""
+    if text is None:
+        return None
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        try:
+            v = int(item) if integer else float(item)
+        except ValueError:
+            kind = "whole numbers" if integer else "numbers (or inf)"
+            raise UserError(f"--{name} '{text}': give {kind}, comma-separated, e.g. --{name} 1,2,4") from None
+        if not v > 0 or (math.isnan(v)):
+            raise UserError(f"--{name}: {item} is not > 0")
+        out.append(v)
+    return tuple(out)
+
+
+def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
+    from .bench import Strategy
+
+    rates, concs = _levels(rate, "rate", False), _levels(concurrency, "concurrency", True)
+    if sweep and search:
+        raise UserError("--sweep and --search are two ways to pick load points; give one of them")
+    mode = "sweep" if sweep else "search" if search else "fixed"
+    if rates and concs and len(concs) > 1:
+        raise UserError("with --rate, --concurrency is one cap on requests in flight; give one number")
+    if rates:
+        if mode != "fixed" and len(rates) > 1:
+            raise UserError(f"--{mode} starts from one --rate; give one number (the points double from it)")
+        if mode != "fixed" and math.isinf(rates[0]):
+            raise UserError(f"--{mode} cannot start from an infinite rate; give a number, e.g. --rate 1")
+        return Strategy("rate", mode, rates, concs[0] if concs else None, max_points)
+    concs = concs or (1,)
+    if mode != "fixed" and len(concs) > 1:
+        raise UserError(f"--{mode} starts from one --concurrency; give one number (the points double from it)")
+    return Strategy("concurrency", mode, tuple(float(c) for c in concs), None, max_points)
+
+
+@click.command()
+@click.option("--endpoint", required=True, metavar="URL",
+              help="The server: http://host:8000, http://host:8000/v1, or a full API URL (.../v1/chat/completions).")
+@click.option("--model", required=True, help="The model name the server serves (sent in every request).")
+@click.option("--api", type=click.Choice(API_CHOICES),
+              help="completions (default, as vLLM's bench), chat, speech (/v1/audio/speech) or images "
+                   "(/v1/images/generations); default: what the --endpoint path names.")
+@click.option("--rate", metavar="R[,R...]",
+              help="Open loop: requests/s with gamma gaps (inf: all at once); a list runs one point each.")
+@click.option("--concurrency", metavar="C[,C...]",
+              help="Closed loop: requests kept in flight (default 1); with --rate, a cap on requests in flight.")
+@click.option("--sweep", is_flag=True, help="Double the rate (or concurrency) from its value until throughput "
+                                            "stops growing or the server saturates.")
+@click.option("--search", is_flag=True, help="With --slo: the highest rate (or concurrency) that meets the SLO, "
+                                             "by doubling then bisection.")
+@click.option("--max-points", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Most load points a --sweep or --search runs.")
+@click.option("--burstiness", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Gamma shape of the gaps between arrivals: 1 = Poisson, < 1 burstier, > 1 steadier.")
+@click.option("--num-requests", type=click.IntRange(min=1), help="Requests per load point (default 100, or "
+                                                                 "unbounded with --duration).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds each load point issues requests (with --num-requests: whichever ends first).")
+@click.option("--input-len", type=click.IntRange(min=1), help="Random prompts: words (about tokens); speech: "
+                                                              "characters (defaults: 128, speech 120, images 20).")
+@click.option("--output-len", type=click.IntRange(min=1), help="Output tokens asked (max_tokens) for chat and "
+                                                               "completions (default 128).")
+@click.option("--dataset", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL prompts: {\"prompt\": ...} or {\"messages\": [...]}, optional \"output_len\"; "
+                   "speech {\"input\": ...}.")
+@click.option("--slo", metavar="METRIC_STAT=S,...",
+              help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: ttfb, e2e, rtf; images: ttfb, e2e); adds goodput.")
+@click.option("--api-key-env", metavar="VAR", help="Send 'Authorization: Bearer' with the key in this "
+                                                   "environment variable (never stored).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds one request may take in all.")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds without a byte from the server before a request fails as stalled.")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Requests sent one by one before the first point, not recorded.")
+@click.option("--ignore-eos/--no-ignore-eos", default=True, show_default=True,
+              help="Send ignore_eos and min_tokens so outputs have exactly --output-len tokens (vLLM, SGLang); "
+                   "drop them for servers that refuse unknown fields.")
+@click.option("--voice", help="Speech: the voice asked for (default alloy).")
+@click.option("--size", metavar="WxH", help="Images: the size asked for (default: the server's).")
+@click.option("--hardware", help="Label: the server's accelerator (a profile id or device name), kept as "
+                                 "device.model in the records.")
+@click.option("--engine", help="Label: the serving engine and version (e.g. 'vllm 0.8.5'), kept in the records.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds prompts and arrival times.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
+def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points, burstiness, num_requests,
+             duration, input_len, output_len, dataset, slo, api_key_env, timeout, stall_timeout, warmup,
+             ignore_eos, voice, size, hardware, engine, seed, out, as_json) -> None:
+    """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
+    throughput and goodput per load point."""
+    from . import bench
+    from .client import RequestOptions
+    from .inputs import DEFAULT_INPUT_LEN, DEFAULT_OUTPUT_LEN, load_dataset, random_inputs
+    from .load import Budget
+    from .metrics import parse_slo
+    from .report import format_points
+    from .target import resolve
+
+    target = resolve(endpoint, api, api_key_env)
+    api = target.api
+    llm = api in ("chat", "completions")
+    if output_len is not None and not llm:
+        raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
+    if voice is not None and api != "speech":
+        raise UserError("--voice applies to --api speech")
+    voice = voice or "alloy"
+    if size is not None and api != "images":
+        raise UserError("--size applies to --api images")
+    if dataset is not None and input_len is not None:
+        raise UserError("--input-len sizes random prompts; a --dataset brings its own (drop one of them)")
+    slos = parse_slo(slo, api) if slo else []
+    if search and not slos:
+        raise UserError("--search looks for the highest load that meets an SLO; add --slo, e.g. --slo ttft_p99=0.5")
+    strategy = _strategy(rate, concurrency, sweep, search, max_points)
+    budget = Budget(num_requests if num_requests or duration else 100, duration)
+    out_len = (output_len or DEFAULT_OUTPUT_LEN) if llm else None
+    in_len = input_len or DEFAULT_INPUT_LEN[api]
+    pool = num_requests or (1000 if duration else 100)
+    inputs = load_dataset(dataset, api, out_len or DEFAULT_OUTPUT_LEN) if dataset else \
+        random_inputs(api, pool, in_len, out_len, seed)
+    warm = random_inputs(api, warmup, in_len if not dataset else min(in_len, 32), out_len, seed + 10_000)
+    options = RequestOptions(model=model, timeout_s=timeout, stall_timeout_s=min(stall_timeout, timeout),
+                             connect_timeout_s=min(10.0, timeout), ignore_eos=ignore_eos, voice=voice, size=size)
+    spec = {"endpoint": target.url, "api": api, "input_len": None if dataset else in_len, "output_len": out_len,
+            "dataset": str(dataset) if dataset else None, "burstiness": burstiness, "slo": slo,
+            "strategy": {"axis": strategy.axis, "mode": strategy.mode, "levels": list(strategy.levels),
+                         "cap": strategy.cap, "max_points": strategy.max_points},
+            "ignore_eos": ignore_eos if llm else None, "voice": voice if api == "speech" else None, "size": size,
+            "api_key_env": api_key_env}
+    test = bench.LoadTest(target, options, strategy, budget, tuple(inputs), tuple(warm), tuple(slos), burstiness,
+                          seed, spec, {"hardware": hardware, "engine": engine})
+
+    def progress(line: str) -> None:
+        if not as_json:
+            click.echo(line)
+    try:
+        result = bench.run(test, out, progress, lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt:
+        click.echo(f"error: interrupted; the load points that finished are kept under {out}", err=True)
+        sys.exit(130)
+    recs = result.records
+    if as_json:
+        click.echo(json.dumps(recs, indent=1))
+    else:
+        click.echo(format_points(recs))
+        if strategy.mode != "fixed":
+            click.echo(_strategy_line(strategy.mode, strategy.axis, result.strategy))
+        if result.warmup_errors:
+            click.echo(f"note: {len(result.warmup_errors)} warm-up request(s) failed: {result.warmup_errors[0]}")
+        click.echo(f"records: {result.store.folder / 'records.jsonl'}")
+    if recs and all(r["metrics"]["completed"] == 0 for r in recs):
+        sent = sum(r["metrics"]["requests"] for r in recs)
+        top = next(iter(recs[-1]["metrics"]["errors"]), "cancelled")
+        click.echo(f"error: every request failed ({sent} sent); most common error: {top}", err=True)
+        sys.exit(1)
+
+
+def _strategy_line(mode: str, axis: str, s) -> str:
+    unit = "req/s" if axis == "rate" else "in flight"
+    if mode == "search":
+        best = "none of the points tried" if s.best is None else f"{s.best:g} {unit}"
+        return f"SLO search: highest {axis} meeting the SLO: {best} ({s.stop_reason})"
+    return f"sweep: stopped: {s.stop_reason}"
+
+
+@click.command()
+@click.option("--spec", "spec_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Workload spec file(s) as `infra-bench run` takes; each spec (llm, diffusion, tts) is one served "
+                   "model named by its label. Repeatable.")
+@click.option("--arch", "archs", multiple=True, help="A built-in architecture to serve with random weights "
+                                                     "(llama-tiny, sd-tiny, vits-tiny ...); repeatable. "
+                                                     "Default: llama-tiny when no --spec is given.")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), help="For every model (default: the spec's).")
+@click.option("--device", help="torch: cpu, cuda, cuda:1, npu ... (default: the spec's, auto).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Port to bind; 0 picks a free one (the URL is printed).")
+@click.option("--api-key-env", metavar="VAR", help="Require 'Authorization: Bearer <key>' with the key from this "
+                                                   "environment variable.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
+def serve(spec_files, archs, backend, device, host, port, api_key_env, trust_remote_code) -> None:
+    """Serve our own runners over an OpenAI-compatible HTTP API (completions, chat, speech, images),
+    one request at a time, for load-testing end to end and quick local serving."""
+    from ..serving.app import bind, run_server
+    from ..serving.models import load_specs_for_serving
+    from .bench import require_aiohttp
+    from .target import api_key
+
+    require_aiohttp()
+    key = api_key(api_key_env)
+    sock = bind(host, port)
+    try:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: binding {host} exposes this benchmark server beyond this machine"
+                       f"{'' if key else ' without authentication (add --api-key-env VAR)'}; "
+                       f"use the default 127.0.0.1 unless others must reach it", err=True)
+        specs = load_specs_for_serving(list(spec_files), list(archs), backend, device)
+        run_server(specs, sock, key, trust_remote_code, lambda line: click.echo(line))
+    finally:
+        sock.close()

@@ -1,0 +1,220 @@
+"""The served models, built once from workload specs by the same backends `infra-bench run` uses.
+
+An LLM generates greedily with a KV cache, token by token, calling `emit` with each id (the
+same compute as the torch and ONNX Runtime runners; no EOS stops it, so max_tokens is exact).
+A diffusion pipeline runs the benchmarked denoising loop and returns the decoded images. A TTS
+model synthesizes int16 PCM: random-weight models in one piece (one token per character), a
+real piper voice one chunk per sentence.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError, closest
+from .codec import Codec, codec_for
+from .media import pcm16, to_uint8_rgb
+
+Emit = Callable[[object], bool]  # returns False when the client went away: stop early
+
+
+def arch_kind(arch: str) -> str:
+    """Which catalog (llm, diffusion, tts) holds the built-in architecture `arch`."""
+    from ..workloads import diffusion, llm, tts
+
+    catalogs = {"llm": llm.catalog(), "diffusion": diffusion.catalog(), "tts": tts.catalog()}
+    for kind, cat in catalogs.items():
+        if arch in cat:
+            return kind
+    known = [a for cat in catalogs.values() for a in cat]
+    raise UserError(f"--arch: unknown architecture '{arch}'{closest(arch, known)}; built-in: {', '.join(known)}")
+
+
+def _arch_fields(arch: str) -> dict:
+    """A spec for `--arch NAME`: the spec defaults, and a diffusion pipeline at its own resolution."""
+    kind = arch_kind(arch)
+    if kind == "diffusion":
+        from ..workloads.diffusion import catalog
+        return {"kind": kind, "arch": arch, "resolution": [catalog()[arch].default_resolution]}
+    return {"kind": kind, "arch": arch}
+
+
+def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | None, device: str | None) -> list:
+    """Specs from files and --arch names (default llama-tiny), with --backend/--device applied."""
+    from ..spec.loader import load_specs, spec_from_dict
+    from ..sweep import apply_overrides
+
+    specs = load_specs([str(f) for f in files]) if files else []
+    specs += [spec_from_dict(_arch_fields(a), f"--arch {a}") for a in archs]
+    if not specs:
+        specs = [spec_from_dict({"kind": "llm", "arch": "llama-tiny"}, "default model")]
+    specs = [apply_overrides(s, {"backend": backend, "device": device}) for s in specs]
+    names = [s.label for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"two served models are named '{dupes[0]}'; give each spec a distinct 'name'")
+    return specs
+
+
+@dataclass
+class Served:
+    """What every served model has: its name, kind and /v1/models card."""
+    name: str
+    kind: str
+    card: dict = field(default_factory=dict)
+
+
+@dataclass
+class ServedLlm(Served):
+    codec: Codec | None = None
+    generate: Callable[[list[int], int, Emit], None] | None = None
+    max_positions: int | None = None
+    vocab_size: int = 0
+
+
+@dataclass
+class ServedImages(Served):
+    resolution: int = 64
+    vae_factor: int = 8
+    make: Callable[[int, int], list[np.ndarray]] | None = None  # (n, resolution) -> uint8 [H, W, 3] images
+
+
+@dataclass
+class ServedSpeech(Served):
+    sample_rate: int = 16000
+    synthesize: Callable[[str, Emit], None] | None = None  # text, emit(int16 PCM bytes)
+    streams: bool = False  # chunks as they are made (piper), or the whole waveform at once
+
+
+def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], None]) -> list[Served]:
+    """Resolve, check and build every spec (the model weights load here, once)."""
+    from ..sweep import RunOptions, backend_module, plan
+
+    out: list[Served] = []
+    for p in plan(specs, RunOptions(trust_remote_code=trust_remote_code)):
+        s = p.spec
+        t0 = time.perf_counter()
+        built = backend_module(s.backend).build(s, p.resolved, p.probe, trust_remote_code)
+        if built.error:
+            raise UserError(f"model '{s.label}' cannot be served: {built.error}")
+        card = {"id": s.label, "object": "model", "created": int(time.time()), "owned_by": "infra-bench",
+                "kind": s.kind, "weights": p.resolved.info.get("weights"), "backend": s.backend,
+                "device": p.probe.name, "dtype": s.dtype,
+                "batching": "none: one request at a time, in arrival order"}
+        if card["weights"] == "random":
+            card["note"] = "random weights: outputs are meaningless; timing depends on shapes only"
+        builder = {"llm": _llm, "diffusion": _images, "tts": _speech}[s.kind]
+        out.append(builder(s, p, built, card))
+        progress(f"built {s.label} ({s.kind}, {s.backend}, {p.probe.name}, weights: {card['weights']}) "
+                 f"in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+def _llm(spec, p, built, card: dict) -> ServedLlm:
+    runner = built.runner
+    codec = codec_for(spec.model if spec.model is not None and Path(spec.model).is_dir() else None, built.vocab_size)
+    card.update(max_model_len=p.resolved.max_positions, text=codec.description)
+    gen = _torch_generate(runner) if hasattr(runner, "model") else _ort_generate(runner)
+    return ServedLlm(spec.label, "llm", card, codec, gen, p.resolved.max_positions, built.vocab_size)
+
+
+def _torch_generate(runner) -> Callable[[list[int], int, Emit], None]:
+    import torch
+    from transformers import DynamicCache
+
+    model, device = runner.model, runner.probe.torch_device
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+    @torch.inference_mode()
+    def generate(ids: list[int], n: int, emit: Emit) -> None:
+        x = torch.tensor([ids], device=device)
+        out = model(input_ids=x, past_key_values=DynamicCache(config=model.config), use_cache=True, **keep)
+        for k in range(n):
+            token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+            if not emit(int(token)) or k == n - 1:
+                return
+            out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+    return generate
+
+
+def _ort_generate(runner) -> Callable[[list[int], int, Emit], None]:
+    def generate(ids: list[int], n: int, emit: Emit) -> None:
+        logits, past = runner.step(np.asarray([ids], dtype=np.int64), None, 0)
+        for k in range(n):
+            token = logits.argmax(axis=-1).astype(np.int64)[:, None]
+            if not emit(int(token[0, 0])) or k == n - 1:
+                return
+            logits, past = runner.step(token, past, len(ids) + k)
+    return generate
+
+
+class _Capture:
+    """Passes the diffusion loop's calls to the executor and keeps the decoded images."""
+
+    def __init__(self, ex):
+        self.ex, self.device, self.dtype, self.images = ex, ex.device, ex.dtype, None
+
+    def text(self, ids):
+        return self.ex.text(ids)
+
+    def unet(self, sample, timestep, hidden, added):
+        return self.ex.unet(sample, timestep, hidden, added)
+
+    def decode(self, latents):
+        self.images = self.ex.decode(latents)
+        return self.images
+
+
+def _images(spec, p, built, card: dict) -> ServedImages:
+    import torch
+
+    from ..workloads import diffusion as dw
+
+    resolved, ex = p.resolved, built.runner
+    steps = spec.steps[0]
+    card.update(steps=steps, guidance_scale=spec.guidance_scale, scheduler=spec.scheduler,
+                prompt="ignored: no tokenizer; a fixed seeded prompt of token ids is encoded")
+
+    def make(n: int, resolution: int) -> list[np.ndarray]:
+        req = dw.make_request(spec, resolved, {"batch_size": n, "resolution": resolution, "steps": steps}, ex)
+        cap = _Capture(ex)
+        with torch.inference_mode():
+            dw.run_request(cap, req, time.perf_counter_ns)
+        return [to_uint8_rgb(img) for img in cap.images]
+    return ServedImages(spec.label, "diffusion", card, spec.resolution[0], resolved.vae_scale_factor, make)
+
+
+def _speech(spec, p, built, card: dict) -> ServedSpeech:
+    from ..workloads import tts as tw
+
+    ex, resolved = built.runner, p.resolved
+    if resolved.family == "piper":
+        rate = ex.voice.config.sample_rate
+
+        def synthesize(text: str, emit: Emit) -> None:
+            for chunk in ex.voice.synthesize(text, syn_config=ex.syn_config):
+                if not emit(chunk.audio_int16_bytes):
+                    return
+        card.update(streaming="one chunk per sentence")
+        return ServedSpeech(spec.label, "tts", card, rate, synthesize, streams=True)
+    vocab = tw.vocab_size(resolved)
+    card.update(streaming="none: the whole waveform, then sent in chunks",
+                text="one token per character (random weights: meaningless audio)")
+
+    def ids_of(text: str) -> np.ndarray:
+        return np.asarray([[ord(c) % (vocab - 1) + 1 for c in text]], dtype=np.int64)
+    if hasattr(ex, "session"):  # the ONNX Runtime VITS session
+        def synthesize(text: str, emit: Emit) -> None:
+            emit(pcm16(ex.session.run(None, {"input_ids": ids_of(text)})[0]))
+    else:
+        import torch
+
+        @torch.inference_mode()
+        def synthesize(text: str, emit: Emit) -> None:
+            emit(pcm16(ex.model(torch.from_numpy(ids_of(text)).to(ex.device))))
+    return ServedSpeech(spec.label, "tts", card, resolved.sampling_rate, synthesize)

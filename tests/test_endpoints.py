@@ -1,0 +1,434 @@
+"""`infra-bench loadtest`: against `infra-bench serve` (real processes), against a deliberately
+misbehaving local server (one route per fault), and the arithmetic behind the numbers."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_one_line_error, read_records, run_cli
+
+web = pytest.importorskip("aiohttp.web")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- a server that misbehaves on purpose: http://127.0.0.1:PORT/<fault>/v1/... -------------------
+
+def _chunk(text: str, finish: str | None = None) -> bytes:
+    return b"data: " + json.dumps({"choices": [{"index": 0, "text": text, "finish_reason": finish}]}).encode() + b"\n\n"
+
+
+async def _sse(request, chunks: list[bytes], tail: str = "done", gap: float = 0.0):
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for c in chunks:
+        await resp.write(c)
+        if gap:
+            await asyncio.sleep(gap)
+    if tail == "done":
+        await resp.write(b"data: [DONE]\n\n")
+    elif tail == "stall":
+        await asyncio.sleep(3600)
+    elif tail == "drip":
+        while True:
+            await resp.write(_chunk("x"))
+            await asyncio.sleep(0.2)
+    return resp
+
+
+def _fault_app():
+    flaky = {"n": 0}
+
+    async def handle(request):
+        fault = request.match_info["fault"]
+        if fault == "ok":
+            return await _sse(request, [_chunk(" a"), _chunk(" b"), _chunk(" c", "length")])
+        if fault == "e500":
+            return web.json_response({"error": {"message": "boom: engine crashed"}}, status=500)
+        if fault == "e404":
+            return web.json_response({"object": "error", "message": "The model `m` does not exist."}, status=404)
+        if fault == "e401":
+            if request.headers.get("Authorization") == "Bearer sekret-key-123":
+                return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
+            return web.json_response({"error": {"message": "invalid api key"}}, status=401)
+        if fault == "json":
+            return web.json_response({"choices": [{"text": "whole answer", "finish_reason": "length"}]})
+        if fault == "malformed":
+            return await _sse(request, [_chunk(" a"), b"this is not an SSE line\n\n"])
+        if fault == "notjson":
+            return await _sse(request, [_chunk(" a"), b"data: {not json\n\n"])
+        if fault == "stall":
+            return await _sse(request, [_chunk(" a"), _chunk(" b")], tail="stall")
+        if fault == "silent":
+            await asyncio.sleep(3600)
+        if fault == "drip":
+            return await _sse(request, [], tail="drip")
+        if fault == "truncated":
+            return await _sse(request, [_chunk(" a"), _chunk(" b")], tail="eof")
+        if fault == "flaky":
+            flaky["n"] += 1
+            if flaky["n"] % 2:
+                return web.json_response({"error": {"message": "overloaded"}}, status=503)
+            return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
+        raise web.HTTPNotFound()
+
+    async def models(request):
+        return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    app = web.Application()
+    app.add_routes([web.get("/{fault}/v1/models", models), web.post("/{fault}/v1/completions", handle)])
+    return app
+
+
+@pytest.fixture(scope="module")
+def faults():
+    """The misbehaving server on a thread of its own; yields its base URL."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box = {}
+
+    async def start():
+        runner = web.AppRunner(_fault_app(), handler_cancellation=True, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        box["runner"], box["port"] = runner, runner.addresses[0][1]
+        started.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield f"http://127.0.0.1:{box['port']}"
+    asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+# --- infra-bench serve, started once for this module ---------------------------------------------
+
+def start_server(*args: str, cwd: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`infra-bench serve ... --port 0` in its own process; returns it and its /v1 URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "serve", "--port", "0", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        m = re.search(r"at (http://\S+/v1)", line)
+        if m:
+            return proc, m.group(1)
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError(f"serve did not start: {proc.stderr.read()}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    proc, url = start_server("--arch", "llama-tiny", cwd=tmp_path_factory.mktemp("serve"))
+    yield url
+    stop_server(proc)
+
+
+def loadtest(url: str, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return run_cli("loadtest", "--endpoint", url, "--out", str(out), *args, cwd=out.parent, timeout=timeout)
+
+
+# --- end to end against infra-bench serve -------------------------------------------------------
+
+def test_chat_at_a_rate_against_serve(llama, tmp: Path):
+    p = loadtest(llama, tmp / "r", "--model", "llama-tiny", "--api", "chat", "--rate", "20", "--num-requests", "12",
+                 "--input-len", "24", "--output-len", "8")
+    assert p.returncode == 0, p.stderr
+    assert "TTFT p50 ms" in p.stdout and "rate 20" in p.stdout
+    [r] = read_records(tmp / "r")
+    m = r["metrics"]
+    assert r["kind"] == "endpoint" and r["status"] == "ok" and r["cell"]["load"] == "rate"
+    assert m["requests"] == m["completed"] == 12 and m["failed"] == 0
+    assert m["output_tokens"] == 12 * 8 and m["output_tokens_source"] == "usage"
+    assert m["input_tokens"] == 12 * 24  # serve counts one token per word, the prompts are 24 words
+    assert r["model"]["weights"] == "random" and any("random" in n for n in r["notes"])
+    assert r["backend"]["url"].endswith("/v1/chat/completions")
+    for s in r["samples"]:
+        assert s["error"] is None and s["output_tokens"] == 8 and len(s["itl_s"]) == 7
+        assert 0 < s["ttft_s"] <= s["e2e_s"]
+        assert s["tpot_s"] == pytest.approx((s["e2e_s"] - s["ttft_s"]) / 7)
+    assert m["requests_per_s"] == pytest.approx(12 / m["duration_s"])
+    assert m["output_tokens_per_s"] == pytest.approx(96 / m["duration_s"])
+    assert m["ttft_s"]["n"] == 12 and m["itl_s"]["n"] == 12 * 7
+
+
+def test_closed_loop_concurrency_list_with_a_dataset(llama, tmp: Path):
+    data = tmp / "prompts.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in [
+        {"prompt": "one two three", "output_len": 3}, {"prompt": "four five six seven", "output_len": 5},
+        {"prompt": "eight nine", "output_len": 2}]) + "\n")
+    p = loadtest(llama, tmp / "r", "--model", "llama-tiny", "--concurrency", "1,3", "--num-requests", "6",
+                 "--dataset", str(data), "--json")
+    assert p.returncode == 0, p.stderr
+    recs = json.loads(p.stdout)
+    assert [r["cell"]["concurrency"] for r in recs] == [1, 3] and len(read_records(tmp / "r")) == 2
+    assert recs[0]["metrics"]["max_in_flight"] == 1 and recs[1]["metrics"]["max_in_flight"] <= 3
+    for r in recs:
+        assert r["settings"]["scenario"] == "closed-loop" and r["spec"]["api"] == "completions"
+        # requests cycle through the file in order; serve honours max_tokens exactly
+        assert sorted(s["output_tokens"] for s in r["samples"]) == [2, 2, 3, 3, 5, 5]
+        assert sorted(s["input_tokens"] for s in r["samples"]) == [2, 2, 3, 3, 4, 4]
+
+
+def test_slo_search_and_sweep_against_serve(llama, tmp: Path):
+    common = ("--model", "llama-tiny", "--num-requests", "4", "--input-len", "8", "--output-len", "4")
+    p = loadtest(llama, tmp / "a", *common, "--search", "--slo", "ttft_p99=30,e2e_p99=30", "--max-points", "3")
+    assert p.returncode == 0, p.stderr
+    assert "highest concurrency meeting the SLO: 4 in flight" in p.stdout
+    recs = read_records(tmp / "a")
+    assert [r["cell"]["concurrency"] for r in recs] == [1, 2, 4]
+    assert all(r["metrics"]["slo_met"] and r["metrics"]["good_requests"] == 4 for r in recs)
+    assert all(r["metrics"]["goodput"] == pytest.approx(4 / r["metrics"]["duration_s"]) for r in recs)
+    p = loadtest(llama, tmp / "b", *common, "--search", "--slo", "ttft_p50=0.01ms")
+    assert p.returncode == 0 and "meeting the SLO: none of the points tried" in p.stdout, p.stdout + p.stderr
+    [r] = read_records(tmp / "b")
+    assert r["metrics"]["slo_met"] is False and r["metrics"]["goodput"] == 0
+    p = loadtest(llama, tmp / "c", *common, "--sweep", "--max-points", "3")
+    assert p.returncode == 0, p.stderr
+    assert "sweep: stopped:" in p.stdout and 1 <= len(read_records(tmp / "c")) <= 3
+
+
+# --- faults: bounded time, a clear error, counted ------------------------------------------------
+
+FAULTS = [
+    ("e500", "HTTP 500: boom: engine crashed"),
+    ("e404", "HTTP 404: The model `m` does not exist."),
+    ("e401", "HTTP 401: invalid api key"),
+    ("json", "not an event stream: the server answered application/json"),
+    ("malformed", "malformed SSE line: 'this is not an SSE line'"),
+    ("notjson", "malformed SSE data: not JSON"),
+    ("stall", "stalled: no data for 1 s after 2 text chunks"),
+    ("silent", "stalled: no data for 1 s before any response"),
+    ("truncated", "stream ended before [DONE] or a finish_reason"),
+]
+
+
+@pytest.mark.parametrize("fault,fragment", FAULTS, ids=[f for f, _ in FAULTS])
+def test_each_fault_is_counted_with_its_error_in_bounded_time(faults, tmp: Path, fault: str, fragment: str):
+    t0 = time.monotonic()
+    p = loadtest(f"{faults}/{fault}/v1", tmp / "r", "--model", "m", "--concurrency", "3", "--num-requests", "3",
+                 "--warmup", "0", "--timeout", "5", "--stall-timeout", "1", "--output-len", "4", timeout=60)
+    assert time.monotonic() - t0 < 15
+    assert_one_line_error(p, "every request failed (3 sent)", code=1)
+    assert fragment in p.stderr
+    [r] = read_records(tmp / "r")
+    assert r["status"] == "failed" and fragment in r["error"]
+    assert r["metrics"]["failed"] == 3 and r["metrics"]["errors"] == {r["samples"][0]["error"]: 3}
+    assert fragment in r["samples"][0]["error"]
+
+
+def test_total_timeout_bounds_a_server_that_never_finishes(faults, tmp: Path):
+    p = loadtest(f"{faults}/drip/v1", tmp / "r", "--model", "m", "--num-requests", "1", "--warmup", "0",
+                 "--timeout", "1.5", "--stall-timeout", "1", timeout=60)
+    assert_one_line_error(p, "timed out: request took longer than 1.5 s", code=1)
+
+
+def test_partial_failures_are_counted_and_the_run_succeeds(faults, tmp: Path):
+    p = loadtest(f"{faults}/flaky/v1", tmp / "r", "--model", "m", "--num-requests", "8", "--warmup", "0",
+                 "--output-len", "2", "--slo", "ttft_p50=5")
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "r")
+    m = r["metrics"]
+    assert r["status"] == "ok" and m["completed"] == 4 and m["failed"] == 4
+    assert m["errors"] == {"HTTP 503: overloaded": 4} and "4 x HTTP 503: overloaded" in p.stdout
+    assert m["output_tokens_source"] == "counted chunks" and m["output_tokens"] == 8
+    # a failed request is infinitely slow for the SLO: half failed, so the p50 cannot be met
+    assert m["slo_met"] is False and m["good_requests"] == 4
+
+
+def test_api_key_comes_from_the_environment_and_is_never_stored(faults, tmp: Path):
+    env = {"MY_KEY": "sekret-key-123"}
+    p = run_cli("loadtest", "--endpoint", f"{faults}/e401/v1", "--model", "m", "--num-requests", "2",
+                "--api-key-env", "MY_KEY", "--out", str(tmp / "r"), cwd=tmp, env=env)
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "r")
+    assert r["metrics"]["completed"] == 2 and r["spec"]["api_key_env"] == "MY_KEY"
+    assert "sekret" not in (tmp / "r").joinpath(r["run_id"], "records.jsonl").read_text() + p.stdout + p.stderr
+    p = run_cli("loadtest", "--endpoint", f"{faults}/e401/v1", "--model", "m", "--api-key-env", "UNSET_KEY_VAR",
+                "--out", str(tmp / "r2"), cwd=tmp)
+    assert_one_line_error(p, "--api-key-env UNSET_KEY_VAR: that environment variable is not set")
+
+
+def test_unreachable_endpoint_is_one_line_and_quick(tmp: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    p = run_cli("loadtest", "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "m", "--out", str(tmp / "r"),
+                cwd=tmp)
+    assert time.monotonic() - t0 < 10
+    assert_one_line_error(p, f"cannot reach http://127.0.0.1:{port}/v1/models: connection refused")
+    assert not (tmp / "r").exists()  # nothing is recorded before the server answered
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("--endpoint", "ftp://host/v1"), "is not an http(s) URL"),
+    (("--endpoint", "http://user:pw@127.0.0.1:1/v1"), "--endpoint carries credentials"),
+    (("--search",), "--search looks for the highest load that meets an SLO; add --slo"),
+    (("--slo", "ttft_p99"), "--slo: cannot read 'ttft_p99'"),
+    (("--slo", "rtf_p99=1"), "'rtf' is not a completions metric"),
+    (("--api", "speech", "--output-len", "5"), "--output-len applies to the chat and completions APIs"),
+    (("--rate", "1,2", "--sweep"), "--sweep starts from one --rate"),
+    (("--concurrency", "0"), "--concurrency: 0 is not > 0"),
+    (("--dataset", "missing.jsonl"), "--dataset missing.jsonl: file not found"),
+], ids=["scheme", "credentials", "search-needs-slo", "slo-syntax", "slo-metric", "output-len", "sweep-list",
+        "zero", "dataset"])
+def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
+    endpoint = () if "--endpoint" in args else ("--endpoint", "http://127.0.0.1:1/v1")
+    assert_one_line_error(run_cli("loadtest", *endpoint, "--model", "m", *args, cwd=tmp), fragment)
+
+
+def test_a_bad_dataset_line_names_file_and_line(tmp: Path):
+    data = tmp / "d.jsonl"
+    data.write_text('{"prompt": "fine"}\n{"prompt": "x", "messages": []}\n')
+    p = run_cli("loadtest", "--endpoint", "http://127.0.0.1:1/v1", "--model", "m", "--dataset", str(data), cwd=tmp)
+    assert_one_line_error(p, f"{data}:2: give exactly one of 'prompt', 'messages'")
+
+
+def test_commands_import_no_aiohttp():
+    code = "import sys, infra_bench.cli, infra_bench.endpoints.commands; assert 'aiohttp' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+# --- the arrival process --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("burstiness", [0.5, 1.0, 4.0])
+def test_gamma_gaps_keep_the_rate_at_any_burstiness(burstiness: float):
+    from infra_bench.endpoints.arrivals import gaps
+
+    it = gaps(8.0, burstiness, seed=3)
+    x = np.array([next(it) for _ in range(40_000)])
+    assert x.mean() == pytest.approx(1 / 8.0, rel=0.02)
+    assert x.std() / x.mean() == pytest.approx(1 / math.sqrt(burstiness), rel=0.05)  # gamma CV
+
+
+def test_the_load_runner_sends_on_schedule(faults, tmp: Path):
+    """Requests leave when the seeded schedule says (rate kept), not when earlier ones finish."""
+    from infra_bench.endpoints.arrivals import arrival_times
+
+    p = loadtest(f"{faults}/ok/v1", tmp / "r", "--model", "m", "--rate", "25", "--num-requests", "50",
+                 "--warmup", "0", "--seed", "7")
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "r")
+    sent = np.array([s["sent_s"] for s in r["samples"]])
+    it = arrival_times(25.0, 1.0, seed=7 + 1)  # point k uses seed + k
+    planned = np.array([next(it) for _ in range(50)])
+    late = sent - planned
+    assert late.min() > -0.002 and np.median(late) < 0.02
+    assert np.diff(sent).mean() == pytest.approx(np.diff(planned).mean(), rel=0.05)
+
+
+# --- metric arithmetic -----------------------------------------------------------------------------
+
+def _outcome(ttft: float, e2e: float, tokens: int, ok: bool = True, error: str | None = None):
+    from infra_bench.endpoints.client import Outcome
+    return Outcome(sent_s=0.0, ok=ok, error=error, ttft_s=ttft if ok else None, e2e_s=e2e if ok else None,
+                   output_tokens=tokens if ok else None, elapsed_s=e2e)
+
+
+def test_goodput_counts_requests_meeting_every_slo():
+    from infra_bench.endpoints.load import LoadPoint, PointResult
+    from infra_bench.endpoints.metrics import parse_slo, point_metrics
+
+    outs = [_outcome(0.1, 1.1, 11),                 # tpot 0.1: meets both
+            _outcome(0.6, 1.6, 11),                 # ttft too slow
+            _outcome(0.1, 3.1, 11),                 # tpot 0.3: too slow
+            _outcome(0.2, 0.2, 1),                  # one token: tpot counts as 0 (vLLM)
+            _outcome(0, 0.4, 0, ok=False, error="HTTP 500: x")]
+    result = PointResult(LoadPoint(rate=2.0), outs, duration_s=4.0, stop_reason="all requests sent")
+    m = point_metrics(result, "chat", parse_slo("ttft_p50=0.5,tpot_p90=150ms", "chat"))
+    assert m["good_requests"] == 2 and m["goodput"] == pytest.approx(2 / 4.0)
+    assert m["completed"] == 4 and m["failed"] == 1 and m["errors"] == {"HTTP 500: x": 1}
+    assert m["requests_per_s"] == pytest.approx(1.0) and m["output_tokens_per_s"] == pytest.approx(34 / 4)
+    assert m["tpot_s"]["n"] == 3  # the one-token request has no TPOT
+    ttft, tpot = m["slo"]
+    assert ttft["value"] == pytest.approx(0.2) and ttft["met"]  # p50 over 5 with the failure as +inf
+    assert tpot["value"] is None and not tpot["met"]  # p90 lands on the failed request
+    assert m["slo_met"] is False
+
+
+def test_slo_search_doubles_then_bisects_to_the_highest_passing_level():
+    from infra_bench.endpoints.search import DoublingSweep, PointSummary, SloSearch
+
+    def drive(strategy, passes, tput=lambda x: x):
+        tried = []
+        while (x := strategy.next_level()) is not None:
+            tried.append(x)
+            strategy.tell(PointSummary(x, tput(x), slo_met=passes(x)))
+        return tried
+    s = SloSearch(1, max_points=20, integer=True)
+    assert drive(s, lambda c: c <= 11) == [1, 2, 4, 8, 16, 12, 10, 11] and s.best == 11
+    s = SloSearch(8.0, max_points=20, integer=False)
+    tried = drive(s, lambda r: r <= 3.3)
+    assert tried[:3] == [8.0, 4.0, 2.0] and 3.3 * 0.95 <= s.best <= 3.3 and len(tried) < 12
+    s = SloSearch(1, max_points=5, integer=True)
+    assert drive(s, lambda c: False) == [1] and s.best is None
+    s = SloSearch(1, max_points=3, integer=True)
+    assert drive(s, lambda c: True) == [1, 2, 4] and s.best == 4 and "max-points" in s.stop_reason
+    sweep = DoublingSweep(1, max_points=10)
+    assert drive(sweep, lambda c: None, tput=lambda c: min(c, 5)) == [1, 2, 4, 8, 16]
+    assert "stopped growing" in sweep.stop_reason
+
+
+def test_saturation_rule_fires_on_a_growing_queue_only():
+    from infra_bench.endpoints.load import saturation
+
+    rate = 10.0
+    sent = [i / rate for i in range(100)]                       # 10 s of arrivals
+    # healthy: each request takes 0.3 s
+    ended = [(s, s + 0.3) for s in sent if s + 0.3 <= 10]
+    trace = [(float(t), 3) for t in range(1, 11)]
+    assert saturation(sent, ended, trace, rate, 10.0) is None
+    # overloaded: served one per 0.4 s in arrival order, so the queue grows
+    ends = np.cumsum([0.4] * 100)
+    ended = [(s, e) for s, e in zip(sent, ends) if e <= 10]
+    trace = [(float(t), int(t * rate) - sum(e <= t for e in ends)) for t in range(1, 11)]
+    reason = saturation(sent, ended, trace, rate, 10.0)
+    assert reason and reason.startswith("saturated at 10.0 s")
+    # a long but steady latency (8 s) is not saturation: the window stretches to 3 x 8 s
+    ended = [(s, s + 8) for s in sent if s + 8 <= 10]
+    trace = [(float(t), min(int(t * rate), 80)) for t in range(1, 11)]
+    assert saturation(sent, ended, trace, rate, 10.0) is None
+
+
+def test_wav_and_sse_parsing_edges():
+    from infra_bench.endpoints.client import RequestFailed, wav_data_offset, wav_seconds
+    from infra_bench.endpoints.sse import SseError, data_of, event_json
+    from infra_bench.serving.media import wav_header
+
+    assert wav_seconds(wav_header(16000, 3200) + b"\0" * 3200) == pytest.approx(0.1)
+    assert wav_seconds(wav_header(8000, None) + b"\0" * 1600) == pytest.approx(0.1)  # streamed sizes
+    with pytest.raises(RequestFailed):
+        wav_seconds(b"ID3 an mp3")
+    assert wav_data_offset(wav_header(16000, 10)[:30]) is None and wav_data_offset(wav_header(16000, 10)) == 44
+    assert data_of(b": keep-alive\n") is None and data_of(b"event: x\n") is None and data_of(b"\r\n") is None
+    assert data_of(b"data: [DONE]\n") == "[DONE]"
+    with pytest.raises(SseError):
+        data_of(b"<html>\n")
+    with pytest.raises(SseError):
+        event_json("[1, 2]")

@@ -1,0 +1,167 @@
+"""`infra-bench serve`: the OpenAI-compatible server over our runners, in a real process, checked
+by raw HTTP (stream format, errors, auth, cancellation) and by loadtests of speech and images."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import assert_one_line_error, read_records, run_cli
+from tests.test_endpoints import loadtest, start_server, stop_server
+
+pytest.importorskip("aiohttp")
+pytest.importorskip("diffusers")
+
+KEY = "serve-test-key"
+SPECS = [{"kind": "llm", "name": "tiny-chat", "arch": "llama-tiny"},
+         {"kind": "diffusion", "arch": "sd-tiny", "resolution": [32], "steps": [2], "guidance_scale": 1.0},
+         {"kind": "tts", "arch": "vits-tiny"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    spec = folder / "serve.yaml"
+    spec.write_text(yaml.safe_dump_all(SPECS))
+    proc, url = start_server("--spec", str(spec), "--api-key-env", "SERVE_KEY", cwd=folder, env={"SERVE_KEY": KEY})
+    yield url
+    stop_server(proc)
+
+
+def call(url: str, body: dict | None = None, key: str | None = KEY, timeout: float = 60):
+    """(status, content type, body bytes) of a GET (no body) or POST."""
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {key}"} if key else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read()
+
+
+def test_model_cards_say_random_weights_and_auth_is_required(server):
+    status, _, raw = call(f"{server}/models", key=None)
+    assert status == 401 and json.loads(raw)["error"]["type"] == "authentication_error"
+    assert call(f"{server}/models", key="wrong")[0] == 401
+    status, _, raw = call(f"{server}/models")
+    cards = {c["id"]: c for c in json.loads(raw)["data"]}
+    assert set(cards) == {"tiny-chat", "sd-tiny", "vits-tiny"}
+    assert all(c["weights"] == "random" and "random weights" in c["note"] for c in cards.values())
+    assert cards["tiny-chat"]["max_model_len"] == 2048 and "one request at a time" in cards["tiny-chat"]["batching"]
+
+
+def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
+    body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "five words in this prompt"}],
+            "max_tokens": 6, "stream": True, "stream_options": {"include_usage": True}}
+    status, ctype, raw = call(f"{server}/chat/completions", body)
+    assert status == 200 and ctype.startswith("text/event-stream")
+    events = [line[len("data: "):] for line in raw.decode().split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    content = [c for c in chunks if c["choices"]]
+    assert len(content) == 6 and content[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert [c["choices"][0]["finish_reason"] for c in content] == [None] * 5 + ["length"]
+    assert all(c["object"] == "chat.completion.chunk" and "random" in c["system_fingerprint"] for c in chunks)
+    assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}
+    status, _, raw = call(f"{server}/completions", {"model": "tiny-chat", "prompt": "a b c", "max_tokens": 4})
+    answer = json.loads(raw)
+    assert status == 200 and answer["usage"]["completion_tokens"] == 4
+    assert len(answer["choices"][0]["text"].split()) == 4  # token ids as text pieces, one per token
+
+
+@pytest.mark.parametrize("path,body,status,fragment", [
+    ("completions", {"model": "nope", "prompt": "x"}, 404, "model 'nope' is not served here"),
+    ("completions", {"model": "tiny-chat"}, 400, "missing required field 'prompt'"),
+    ("completions", {"model": "tiny-chat", "prompt": "x", "max_tokens": 3000}, 400, "exceeds the model's 2048"),
+    ("completions", {"model": "tiny-chat", "prompt": "   "}, 400, "the prompt is empty"),
+    ("completions", {"model": "tiny-chat", "prompt": "x", "n": 2}, 400, "n must be 1"),
+    ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is a llm model"),
+    ("audio/speech", {"model": "vits-tiny", "input": "hi", "response_format": "mp3"}, 400, "response_format"),
+    ("images/generations", {"model": "sd-tiny", "size": "31x31"}, 400, "multiples of 2"),
+], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size"])
+def test_bad_requests_get_openai_errors(server, path, body, status, fragment):
+    got, ctype, raw = call(f"{server}/{path}", body)
+    assert got == status and ctype.startswith("application/json")
+    assert fragment in json.loads(raw)["error"]["message"]
+
+
+def test_speech_and_images_under_load(server, tmp: Path):
+    env = {"SERVE_KEY": KEY}
+    p = run_cli("loadtest", "--endpoint", server, "--model", "vits-tiny", "--api", "speech", "--concurrency", "2",
+                "--num-requests", "4", "--input-len", "40", "--api-key-env", "SERVE_KEY",
+                "--slo", "rtf_p50=100,first_audio_p90=30", "--out", str(tmp / "s"), cwd=tmp, env=env)
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "s")
+    m = r["metrics"]
+    assert m["completed"] == 4 and m["slo_met"] and "RTF p50" in p.stdout
+    for s in r["samples"]:  # 40 characters x 5 frames x 256 samples at 16 kHz, exactly
+        assert s["audio_s"] == pytest.approx(40 * 5 * 256 / 16000)
+        assert 0 < s["ttfb_s"] <= s["first_audio_s"] <= s["e2e_s"]
+    assert m["rtf"]["p50"] == pytest.approx(m["e2e_s"]["p50"] / 3.2)
+    assert m["audio_s_per_s"] == pytest.approx(4 * 3.2 / m["duration_s"])
+    p = run_cli("loadtest", "--endpoint", server, "--model", "sd-tiny", "--api", "images", "--num-requests", "2",
+                "--size", "32x32", "--api-key-env", "SERVE_KEY", "--out", str(tmp / "i"), cwd=tmp, env=env)
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "i")
+    m = r["metrics"]
+    assert m["images"] == 2 and m["images_per_s"] == pytest.approx(2 / m["duration_s"])
+    status, _, raw = call(f"{server}/images/generations", {"model": "sd-tiny", "n": 2, "size": "32x32"})
+    data = json.loads(raw)["data"]
+    assert status == 200 and len(data) == 2
+    png = base64.b64decode(data[0]["b64_json"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (32, 32)
+
+
+def test_a_client_that_leaves_stops_its_generation(server):
+    body = {"model": "tiny-chat", "prompt": "go", "max_tokens": 2000, "stream": True}
+    req = urllib.request.Request(f"{server}/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.readline().startswith(b"data: ")  # generation is under way; now hang up
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    status, _, _ = call(f"{server}/completions", {"model": "tiny-chat", "prompt": "quick", "max_tokens": 2})
+    # 2000 tokens take about 10 s here; the worker must have dropped them for the next request
+    assert status == 200 and time.monotonic() - t0 < 5
+
+
+def test_onnxruntime_backend_serves_and_stops_on_sigterm(tmp: Path):
+    pytest.importorskip("onnxruntime")
+    proc, url = start_server("--arch", "llama-tiny", "--backend", "onnxruntime", cwd=tmp)
+    try:
+        p = loadtest(url, tmp / "r", "--model", "llama-tiny", "--num-requests", "3", "--input-len", "8",
+                     "--output-len", "5")
+        assert p.returncode == 0, p.stderr
+        [r] = read_records(tmp / "r")
+        assert r["model"]["served"]["backend"] == "onnxruntime"
+        assert [s["output_tokens"] for s in r["samples"]] == [5, 5, 5]
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    assert "stopped" in proc.stdout.read()
+
+
+def test_serve_refuses_bad_input_in_one_line(tmp: Path):
+    assert_one_line_error(run_cli("serve", "--arch", "llama-tni", cwd=tmp), "unknown architecture 'llama-tni' "
+                                                                            "(did you mean 'llama-tiny'?)")
+    assert_one_line_error(run_cli("serve", "--api-key-env", "NO_SUCH_VAR_X", cwd=tmp), "NO_SUCH_VAR_X")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = run_cli("serve", "--port", str(port), cwd=tmp, timeout=120)
+    assert_one_line_error(p, f"cannot listen on 127.0.0.1:{port}")  # before any model is built
+    assert "built" not in p.stdout
+    p = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--arch", "nope", cwd=tmp)
+    warning, error = p.stderr.strip().splitlines()
+    assert warning.startswith("warning: binding 0.0.0.0 exposes") and "without authentication" in warning
+    assert error.startswith("error: --arch: unknown architecture 'nope'") and p.returncode == 2
