@@ -55,3 +55,29 @@ def test_bad_calibration_file(tmp: Path):
     (tmp / "bad.json").write_text("{}")
     assert_one_line_error(run_cli("predict", "--model", "qwen3-8b", "--hardware", "nv_h100_sxm", "--calibration",
                                   "bad.json", cwd=tmp), "not an infra-bench calibration file")
+
+
+def test_calibrate_from_an_endpoint_curve(tmp: Path):
+    """A real loadtest against `infra-bench serve --arch gpt2-small` labelled with a profile of this
+    CPU: its closed-loop points become decode points (bf16 and TP 1 assumed, and said); an
+    open-loop point is skipped with the reason."""
+    from .test_endpoints import start_server, stop_server
+
+    write_cpu_profile(tmp)
+    proc, url = start_server("--arch", "gpt2-small", cwd=tmp)
+    try:
+        for load in (("--concurrency", "1,2"), ("--rate", "2")):
+            p = run_cli("loadtest", "--endpoint", url, "--model", "gpt2-small", *load, "--num-requests", "4",
+                        "--input-len", "16", "--output-len", "8", "--hardware", "this_cpu", "--engine", "ours 1",
+                        "--out", "res", cwd=tmp)
+            assert p.returncode == 0, p.stderr
+    finally:
+        stop_server(proc)
+    runs = sorted(x.name for x in (tmp / "res").iterdir())
+    p = run_cli("calibrate", *runs, "--results", "res", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    data = json.loads((tmp / "cal.json").read_text())
+    fit = data["fits"]["this_cpu|ours|bf16"]
+    assert fit["n"] == 2 and [q["batch"] for q in fit["points"]] == [1, 2]
+    assert all("bf16 and TP 1 assumed" in q["note"] for q in fit["points"])
+    assert any("open-loop point" in s for s in data["skipped"])

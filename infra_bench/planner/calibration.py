@@ -143,6 +143,48 @@ def record_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> 
     return points, skipped
 
 
+def _catalog_model(name: str | None) -> str | None:
+    """A served model name ('meta-llama/Llama-3.1-8B-Instruct') as a planner catalog id, if known."""
+    if not name:
+        return None
+    key = name.lower().rsplit("/", 1)[-1]
+    return MODEL_IDS.get(key) or (key if key in llm_model.shapes() else None)
+
+
+def endpoint_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Point], list[str]]:
+    """Decode points from `loadtest` records: closed-loop chat/completions points, whose running
+    batch is their concurrency, on hardware named with --hardware (a profile id or device name),
+    for a model in the planner catalog. The server's precision and TP are not in the API; bf16
+    and TP 1 are assumed, and each point says so."""
+    points, skipped = [], []
+    for r in records:
+        if r.get("kind") != "endpoint" or r.get("status") != "ok":
+            continue
+        c, label = r["cell"], (r.get("device") or {}).get("model")
+        hw = profiles.get(label) if label in profiles else match_device(profiles, label)
+        model = _catalog_model((r.get("model") or {}).get("name"))
+        tpot = ((r.get("metrics") or {}).get("tpot_s") or {}).get("mean")
+        why = ("only chat/completions points calibrate decode" if r["spec"].get("api") not in ("chat", "completions")
+               else "open-loop point: its running batch is unknown (use --concurrency)" if c.get("load") != "concurrency"
+               else f"--hardware '{label}' names no profile" if hw is None
+               else f"model '{r['model'].get('name')}' is not in the planner catalog" if model is None
+               else "no TPOT measured" if not tpot else None)
+        if why:
+            skipped.append(f"{r['cell_id']}: {why}")
+            continue
+        try:
+            mbu, note = fit_mbu(llm_model.get_shape(model), hw, "bf16", 1, c["concurrency"], c["input_len"] or 1024,
+                                c["output_len"] or 256, tpot)
+        except (ValueError, UserError) as e:
+            skipped.append(f"{r['cell_id']}: {e}")
+            continue
+        engine = engine_key(r["backend"].get("engine") or "endpoint")
+        points.append(Point(hw.id, engine, "bf16", model, 1, c["concurrency"], c["input_len"] or 1024,
+                            c["output_len"] or 256, tpot, mbu, f"endpoint {r['run_id']}/{r['cell_id']}",
+                            "; ".join(x for x in ("bf16 and TP 1 assumed (not reported by the API)", note) if x)))
+    return points, skipped
+
+
 @dataclass(frozen=True)
 class MediaPoint:
     """A diffusion or TTS record: the work (FLOPs), the measured seconds for it, the prior fixed
