@@ -91,3 +91,18 @@ def test_the_source_has_no_unsafe_loading():
             for m in re.finditer(pattern, text):
                 found.append(f"{path.relative_to(REPO)}:{text.count(chr(10), 0, m.start()) + 1}: {why}")
     assert not found, found
+
+
+def test_serve_listens_on_loopback_only_by_default(tmp: Path):
+    import psutil
+
+    from .test_endpoints import start_server, stop_server
+
+    proc, url = start_server("--arch", "llama-tiny", cwd=tmp)
+    try:
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+    finally:
+        stop_server(proc)
+    assert listening and {a.ip for a in listening} == {"127.0.0.1"}, listening
+    assert url.startswith("http://127.0.0.1:")
