@@ -72,8 +72,14 @@ def parse_slo(text: str, api: str) -> list[Slo]:
 
 
 def _stat(values: list[float], stat: str) -> float:
+    """Mean or percentile; failed requests enter as inf, and a percentile between a finite value
+    and inf is inf (numpy's interpolation would give nan)."""
     x = np.asarray(values, dtype=float)
-    return float(x.mean()) if stat == "mean" else float(np.percentile(x, int(stat[1:])))
+    if stat == "mean":
+        return float(x.mean())
+    with np.errstate(invalid="ignore"):
+        value = float(np.percentile(x, int(stat[1:])))
+    return math.inf if math.isnan(value) else value
 
 
 def slo_report(outcomes: list[Outcome], slos: list[Slo], duration_s: float) -> dict:
