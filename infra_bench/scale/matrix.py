@@ -58,9 +58,13 @@ def load_matrix(path: str | Path) -> tuple[Matrix, list[tuple[RunSpec, NodeType 
     if not p.is_file():
         raise UserError(f"matrix file not found: {p}; give a sweep matrix YAML (see docs/scale-out.md)")
     try:
-        data = yaml.safe_load(p.read_text())
+        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax and retry") from None
+    if len(docs) > 1 or (docs and isinstance(docs[0], dict) and {"kind", "arch", "model"} & set(docs[0])):
+        raise UserError(f"{p} is a workload spec, not a sweep matrix; a matrix lists spec files, e.g. "
+                        f"`specs: [{p}]` (see docs/scale-out.md), or run the spec with `infra-bench run {p}`")
+    data = docs[0] if docs else None
     if not isinstance(data, dict):
         raise UserError(f"{p}: a matrix is a mapping with at least `specs:`; see docs/scale-out.md")
     try:
