@@ -21,6 +21,22 @@ def _dump(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
 
 
+def show_records(store, as_json: bool) -> list[dict]:
+    """A finished run's records on stdout: JSON, or the tables with their notes and where they are."""
+    from .report.table import format_notes, format_table
+
+    records = store.records()
+    if as_json:
+        click.echo(_dump(records))
+        return records
+    click.echo(format_table(records))
+    notes = format_notes(records)
+    if notes:
+        click.echo(notes)
+    click.echo(f"records: {store.folder / 'records.jsonl'}")
+    return records
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infra-bench")
 def cli() -> None:
@@ -501,7 +517,6 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
     from . import sweep
     from .backends.onnxruntime.providers import parse_ep_options
     from .paths import data_dir
-    from .report.table import format_notes, format_table
     from .spec.loader import load_specs
     from .system import collect
 
@@ -527,15 +542,7 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
         from .report.charts import require
         require()
     sweep.execute(planned, store, collect(), opts)
-    records = store.records()
-    if as_json:
-        click.echo(_dump(records))
-    else:
-        click.echo(format_table(records))
-        notes = format_notes(records)
-        if notes:
-            click.echo(notes)
-        click.echo(f"records: {store.folder / 'records.jsonl'}")
+    records = show_records(store, as_json)
     if report_path:
         from .report.build import write_report
         click.echo(f"report: {write_report([store.folder], report_path)}", err=True)

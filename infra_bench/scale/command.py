@@ -32,7 +32,6 @@ def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None
 def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | None, out: Path, as_json: bool) -> None:
     """Run a sweep matrix here, or across a Ray cluster with --ray."""
     from .. import sweep as local
-    from ..report.table import format_notes, format_table
     from ..results.store import RunStore, new_run_id
     from ..spec.loader import spec_from_dict
     from ..system import collect
@@ -91,16 +90,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
             ray_driver.execute(ray, jobs, store, opts, settings["max_retries"], in_flight)
         finally:
             ray.shutdown()
-    records = store.records()
-    if as_json:
-        from ..cli import _dump
+    from ..cli import show_records
 
-        click.echo(_dump(records))
-    else:
-        click.echo(format_table(records))
-        notes = format_notes(records)
-        if notes:
-            click.echo(notes)
-        click.echo(f"records: {store.folder / 'records.jsonl'}")
+    records = show_records(store, as_json)
     if any(r["status"] == "failed" for r in records):
         sys.exit(1)
