@@ -165,6 +165,7 @@ def test_sweep_errors_are_one_line(tmp: Path):
     assert_one_line_error(run_cli("sweep", str(m), "--out", "res", cwd=tmp), "node_types place cells on Ray nodes")
     assert_one_line_error(run_cli("sweep", "nope.yaml", cwd=tmp), "matrix file not found: nope.yaml")
     assert_one_line_error(run_cli("sweep", "spec.yaml", cwd=tmp), "spec.yaml is a workload spec, not a sweep matrix")
+    assert_one_line_error(run_cli("sweep", "--ray", "m.yaml", cwd=tmp), "put the matrix first")
     (tmp / "bad.yaml").write_text(yaml.safe_dump({"specs": ["spec.yaml"], "device": ["cpu"]}))
     assert_one_line_error(run_cli("sweep", "bad.yaml", cwd=tmp), "device")
     (tmp / "blocked").mkdir()

@@ -38,6 +38,9 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
     from . import ray_driver
     from .matrix import NodeType, load_matrix
 
+    if ray_address and ray_address.endswith((".yaml", ".yml")) and not matrix_file:
+        raise UserError(f"--ray took '{ray_address}' as the cluster address; put the matrix first "
+                        f"(`infra-bench sweep {ray_address} --ray`) or give --ray HOST:PORT")
     if resume_id:
         if matrix_file:
             raise UserError("--resume takes the matrix from the run itself; give only --resume RUN_ID "
