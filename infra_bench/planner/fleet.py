@@ -145,13 +145,16 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dic
         for pool, share in [("whole", 1.0)] + [(b.label, b.share) for b in pools.get(i, [])]:
             caps = [c.capacity * (1 - head) if c.service == i and c.pool == pool else 0.0 for c in cols]
             need = load * share + red * max(caps, default=0.0)
-            z = [0.0] * nz
-            if i in pools:  # whole: relaxed when split (z = 1); a bucket: relaxed when not split
-                z[split_ids.index(i)] = need if pool == "whole" else -need
-            if not any(caps) and i not in pools:
+            z, bound = [0.0] * nz, need
+            if i in pools:
+                if pool == "whole":  # caps.x + need.z >= need: void once the service is split
+                    z[split_ids.index(i)] = need
+                else:                # caps.x >= need.z: void while it is served whole
+                    z[split_ids.index(i)], bound = -need, 0.0
+            elif not any(caps):
                 return None, f"service {demand.label(i)}: no costed type can serve it"
             rows.append(caps + z)
-            lo.append(need - (need if pool != "whole" and i in pools else 0.0))
+            lo.append(bound)
             hi.append(np.inf)
     for h, limit in limits.items():
         rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * nz)

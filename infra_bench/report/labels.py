@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .table import ENERGY_UNIT, MIB, _backend
+from .table import ENERGY_UNIT, MIB, backend_label
 
 MEASURED_ENERGY = frozenset({"nvml_counter", "rapl", "power_integrated"})
 
@@ -102,7 +102,7 @@ class Names:
         """Run, backend, device and precision: what differs between compared measurements."""
         d = r["device"]
         model = f" ({d['model']})" if d.get("model") else ""
-        return f"{self._prefix(r)}{_backend(r)} on {d.get('name', '?')}{model}, {r['spec'].get('dtype', '?')}"
+        return f"{self._prefix(r)}{backend_label(r)} on {d.get('name', '?')}{model}, {r['spec'].get('dtype', '?')}"
 
 
 def mib(v: float | None) -> float | None:

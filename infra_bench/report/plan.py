@@ -4,7 +4,8 @@ from __future__ import annotations
 from .table import render
 
 
-def _config(o, cost: dict | None) -> str:
+def config_text(o, cost: dict | None) -> str:
+    """One service's configuration: replicas x TP, precision, capacity (~ approximated), cost per unit."""
     tp = f" TP{o.tp}" if o.tp > 1 else ""
     cap = f"{o.capacity:.3g} {o.unit}" if o.capacity is not None else "-"
     mark = "~" if o.method == "approximation" else ""
@@ -13,13 +14,15 @@ def _config(o, cost: dict | None) -> str:
     return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{price}"
 
 
-def _k(value: float | None) -> str:
+def thousands(value: float | None) -> str:
+    """Money in thousands ('1,404k'), or '-' when unknown."""
     return "-" if value is None else f"{value / 1e3:,.0f}k"
 
 
-def _cost_cells(cost: dict | None) -> list[str]:
+def cost_cells(cost: dict | None) -> list[str]:
+    """capex, TCO per year (thousands) and tCO2e per year of a costed candidate."""
     cost = cost or {}
-    return [_k((cost.get("capex") or {}).get("total")), _k((cost.get("per_year") or {}).get("total")),
+    return [thousands((cost.get("capex") or {}).get("total")), thousands((cost.get("per_year") or {}).get("total")),
             "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
 
 
@@ -35,8 +38,8 @@ def plan_text(p, top: int = 15) -> str:
                  "per service: replicas x config @ capacity, cost per unit"]]
         for i, c in enumerate(ok[:top], 1):
             rows.append([str(i), c.hardware, str(c.devices), str(c.servers),
-                         f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *_cost_cells(c.cost),
-                         "; ".join(_config(o, c.cost) for o in c.options)])
+                         f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
+                         "; ".join(config_text(o, c.cost) for o in c.options)])
         lines.append(render(rows))
         if len(ok) > top:
             lines.append(f"... {len(ok) - top} more feasible (--top N or --json for all)")
@@ -64,7 +67,7 @@ def compare_text(rows: list[dict]) -> str:
         units = "; ".join(f"{k}: {v['cost']:.3g}/{v['unit']}" for k, v in cost.get("per_unit", {}).items()
                           if v["cost"] is not None) or "-"
         table.append([r["group"], r["hardware"], str(r["devices"]), f"{r['peak_kw']:.1f}" if r["peak_kw"] else "-",
-                      *_cost_cells(cost), units, r["availability"] or "-"])
+                      *cost_cells(cost), units, r["availability"] or "-"])
     currency = next((r["cost"]["currency"] for r in rows if r.get("cost")), "")
     return "\n".join([f"compared (best of each group; money in {currency}):", render(table), *why])
 

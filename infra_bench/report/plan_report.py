@@ -11,7 +11,7 @@ from collections import Counter
 from . import plan_charts
 from .document import Section, Table, Text
 from .loaders import PlanData
-from .plan import _config, _cost_cells, _k
+from .plan import config_text, cost_cells, thousands
 
 ESTIMATES = ("Every figure in a plan is an estimate from the planner's model (hardware profiles, priors for "
              "efficiencies unless a calibration is given, queueing for capacity, docs/cost.md for money and "
@@ -27,8 +27,8 @@ def _ranked(plan) -> Table:
     rows = []
     for i, c in enumerate([c for c in plan.candidates if c.feasible], 1):
         rows.append([str(i), c.hardware, c.name, str(c.devices), str(c.servers),
-                     f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *_cost_cells(c.cost),
-                     "; ".join(_config(o, c.cost) for o in c.options)])
+                     f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
+                     "; ".join(config_text(o, c.cost) for o in c.options)])
     return Table(["#", "profile", "accelerator", "devices", "servers", "peak kW", f"capex ({cur})",
                   f"TCO/yr ({cur})", "tCO2e/yr", "per service: replicas x TP precision @ capacity per replica, cost "
                                                  "per unit"], rows,
@@ -53,7 +53,7 @@ def _groups(rows: list[dict]) -> list:
         units = "; ".join(f"{k}: {v['cost']:.3g} {cur}/{v['unit']}" for k, v in per_unit.items()
                           if v["cost"] is not None) or "-"
         table.append([r["group"], r["hardware"], r.get("name", "-"), str(r["devices"]),
-                      f"{r['peak_kw']:.1f}" if r.get("peak_kw") else "-", *_cost_cells(r.get("cost")), units,
+                      f"{r['peak_kw']:.1f}" if r.get("peak_kw") else "-", *cost_cells(r.get("cost")), units,
                       f"{r.get('feasible_in_group', '?')} of {r.get('in_group', '?')}", r.get("availability") or "-"])
     blocks: list = [Table(["group", "best", "accelerator", "devices", "peak kW", f"capex ({cur})", f"TCO/yr ({cur})",
                            "tCO2e/yr", "cost per unit", "feasible in group", "availability"], table,
@@ -114,11 +114,11 @@ def _bom(pd: PlanData) -> list:
         rows = [[a["service"], a["hardware"], str(a["replicas"]), str(a["devices"]), f"TP{a['tp']} {a['precision']}",
                  f"{a['capacity']:.3g} {a['unit']}"] for a in mixed["assignments"]]
         best = mixed.get("best_single") or {}
-        single = (f"; best single type {best['hardware']} x {best['devices']}: {_k(best['tco_per_year'])} "
+        single = (f"; best single type {best['hardware']} x {best['devices']}: {thousands(best['tco_per_year'])} "
                   f"{mixed['currency']}/yr") if best else ""
         blocks.append(Table(["service", "profile", "replicas", "devices", "config", "capacity per replica"], rows,
-                            f"Mixed fleet (integer program): TCO {_k(mixed['tco_per_year'])} {mixed['currency']}/yr, "
-                            f"capex {_k(mixed['capex'])}; devices " +
+                            f"Mixed fleet (integer program): TCO {thousands(mixed['tco_per_year'])} {mixed['currency']}/yr, "
+                            f"capex {thousands(mixed['capex'])}; devices " +
                             ", ".join(f"{h} {n}" for h, n in mixed["devices"].items()) + single + ". Estimated."))
     elif mixed:
         blocks.append(Text(f"Mixed fleet: none ({mixed.get('reason')})."))
@@ -130,7 +130,7 @@ def _sensitivity(pd: PlanData) -> list:
     if not rows:
         return [Text("Not in this plan: plan with --site and --sensitivity to see how the ranking moves.")]
     table = Table(["scenario", "TCO ranking (per year, estimated)"],
-                  [[r["scenario"], "  ".join(f"{i}. {h} {_k(r['tco_per_year'][h])}"
+                  [[r["scenario"], "  ".join(f"{i}. {h} {thousands(r['tco_per_year'][h])}"
                                              for i, h in enumerate(r["ranking"], 1))] for r in rows],
                   f"Currency {_currency(pd.plan)}; k = thousands.")
     chart = plan_charts.sensitivity(rows, _currency(pd.plan))

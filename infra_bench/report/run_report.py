@@ -13,7 +13,7 @@ from . import run_charts
 from .document import Section, Table, Text
 from .labels import KINDS, Latency, Names, energy_label, energy_metric, stat
 from .loaders import RunData
-from .table import KIND_COLUMNS, _columns, format_notes
+from .table import KIND_COLUMNS, columns_for, format_notes
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -70,7 +70,7 @@ def _generic_table(records: list[dict], names: Names) -> Table:
 def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
     if kind not in KIND_COLUMNS and kind != "probe":
         return _generic_table(records, names)
-    cols = _columns(kind)
+    cols = columns_for(kind)
     lead = ["run"] if names.letters else []
     rows = [[names.letter(r["run_id"])] * len(lead) + [f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols]
             for r in records]

@@ -18,7 +18,8 @@ def _mib(v) -> str:
     return f"{v / MIB:.0f}" if v else "-"
 
 
-def _backend(r: dict) -> str:
+def backend_label(r: dict) -> str:
+    """'torch', or 'ort:<execution provider>' for ONNX Runtime."""
     if r["spec"].get("backend") == "onnxruntime":
         return f"ort:{r['spec'].get('ep') or 'cpu'}"
     return r["backend"].get("name", "?")
@@ -70,13 +71,14 @@ PROBE_COLUMNS: list[Column] = [
 ]
 
 
-def _columns(kind: str) -> list[Column]:
+def columns_for(kind: str) -> list[Column]:
+    """The table columns for a kind of record: common, kind-specific, memory and energy."""
     if kind == "probe":
         return PROBE_COLUMNS
     unit = ENERGY_UNIT.get(kind, "unit")
     return [
         ("workload", lambda r, m, c: r["workload"]),
-        ("backend", lambda r, m, c: _backend(r)),
+        ("backend", lambda r, m, c: backend_label(r)),
         ("device", lambda r, m, c: r["device"].get("name", "?")),
         ("dtype", lambda r, m, c: r["spec"].get("dtype", "?")),
         ("batch", lambda r, m, c: str(c["batch_size"])),
@@ -100,7 +102,7 @@ def render(rows: list[list[str]], rule: bool = True) -> str:
 
 
 def _one_table(kind: str, records: list[dict]) -> str:
-    cols = _columns(kind)
+    cols = columns_for(kind)
     return render([[h for h, _ in cols]] + [[f(r, r.get("metrics") or {}, r["cell"]) for _, f in cols]
                                            for r in records])
 
