@@ -4,7 +4,7 @@ Decode tokens/s = batch / TPOT (prefill excluded). Arms are rotated round-robin 
 all; each figure is the median over rounds. Targets from the ONNX Runtime issue: ORT / torch
 at least 3x; int8 / fp32 is reported.
 
-Run: python benchmarks/backend_compare.py [--rounds 5] [--batch 1 4]
+Run: python benchmarks/backend_compare.py [--rounds 5] [--batch 1 4] [--quick]
 """
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--prompt", type=int, default=64)
     ap.add_argument("--output", type=int, default=64)
+    ap.add_argument("--quick", action="store_true", help="seconds, not minutes: 1 round of 2 requests, batch 1, "
+                                                         "8 output tokens (checks the script runs; figures are noisy)")
     a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.iters, a.batch, a.prompt, a.output = 1, 2, [1], 16, 8
     os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
 
     from infra_bench.backends.onnxruntime import build as ort_build
@@ -51,8 +55,9 @@ def main() -> None:
         for _ in range(a.rounds):
             for name, (runner, probe, vocab) in arms.items():
                 ids = runner.prepare(llm.prompt_tokens(batch, a.prompt, vocab, 0, torch.device("cpu")))
-                result = run_offline(runner, ids, a.output, rule, MeasurementWindow(probe, probe.energy_meter()))
-                rates[name].append(batch / result.metrics()["tpot_s"]["p50"])
+                result = run_offline(lambda: runner.run(ids, a.output), rule,
+                                     MeasurementWindow(probe, probe.energy_meter()))
+                rates[name].append(batch / llm.metrics(result)["tpot_s"]["p50"])
         med = {n: statistics.median(v) for n, v in rates.items()}
         print(f"batch {batch}: " + ", ".join(f"{n} {v:.0f} tok/s" for n, v in med.items()))
         print(f"  ORT fp32 / torch fp32 = {med['ort fp32'] / med['torch fp32']:.2f}x (target >= 3x); "

@@ -4,7 +4,7 @@ Default: sd-tiny at 64 px. `--sd15`: the SD-1.5-shaped pipeline at 256 px (slow:
 8 GB of RAM for the export; run once and record the figure, never in CI). Arms alternate;
 figures are medians over rounds of the per-step p50.
 
-Run: python benchmarks/diffusion_compare.py [--sd15] [--rounds 3]
+Run: python benchmarks/diffusion_compare.py [--sd15] [--rounds 3] [--quick]
 """
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ def main() -> None:
     ap.add_argument("--sd15", action="store_true", help="SD-1.5 shape at 256 px instead of sd-tiny at 64 px")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--quick", action="store_true", help="seconds: sd-tiny, 1 round, 2 steps (checks the script runs)")
     a = ap.parse_args()
+    if a.quick:
+        a.sd15, a.rounds, a.steps = False, 1, 2
     os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
 
     from infra_bench.backends.onnxruntime import build as ort_build

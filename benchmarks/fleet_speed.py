@@ -3,7 +3,7 @@
 Plans the example demand at a US site (every profile a candidate), then times
 fleet.optimise over all costed types x services, median of rounds.
 
-Run: python benchmarks/fleet_speed.py [--rounds 5]  (needs the plan extra: scipy)
+Run: python benchmarks/fleet_speed.py [--rounds 5] [--quick]  (needs the plan extra: scipy)
 """
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from infra_bench.planner.profiles import load_hardware, load_sites
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one round (checks the script runs)")
     a = ap.parse_args()
+    if a.quick:
+        a.rounds = 1
     demand, profiles = load_demand(data_dir("workloads") / "demand-example.yaml"), load_hardware()
     site = load_sites()["us-average"]
     plan = sizing.plan(demand, profiles, site=site, rank_by="tco")

@@ -6,7 +6,7 @@
    blocks so drift and ordering hit both; the figure is the median of paired block ratios. Target: at most 1.02.
 2. The default suite (`infra-bench run`, no spec) end to end: wall time and peak RSS.
 
-Run: python benchmarks/harness_overhead.py [--blocks 12] [--iters 10]
+Run: python benchmarks/harness_overhead.py [--blocks 12] [--iters 10] [--quick]
 """
 from __future__ import annotations
 
@@ -21,15 +21,12 @@ import time
 import torch
 
 
-def bare_loop(model, ids, output_len: int) -> None:
-    from transformers import DynamicCache
+def bare_loop(decoder, ids, output_len: int) -> None:
+    """The same greedy steps with no clock, no synchronisation and no measurement window."""
     with torch.inference_mode():
-        out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True,
-                    logits_to_keep=1)
-        token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
-        for _ in range(output_len - 1):
-            out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
-            token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        for k, _ in enumerate(decoder.steps(ids)):
+            if k == output_len - 1:
+                return
 
 
 def overhead(blocks: int, iters: int, batch: int, prompt: int, output_len: int) -> None:
@@ -49,16 +46,16 @@ def overhead(blocks: int, iters: int, batch: int, prompt: int, output_len: int) 
     rule = StoppingRule(warmup=0, min_iters=iters, min_time_s=0)
     tokens = iters * batch * output_len
     for _ in range(3):
-        bare_loop(model, ids, output_len)
+        bare_loop(runner.decoder, ids, output_len)
 
     def bare_arm() -> float:
         t0 = time.perf_counter()
         for _ in range(iters):
-            bare_loop(model, ids, output_len)
+            bare_loop(runner.decoder, ids, output_len)
         return (time.perf_counter() - t0) / tokens
 
     def harness_arm() -> float:
-        result = run_offline(runner, ids, output_len, rule, MeasurementWindow(probe, probe.energy_meter()))
+        result = run_offline(lambda: runner.run(ids, output_len), rule, MeasurementWindow(probe, probe.energy_meter()))
         return result.window.wall_s / tokens
 
     ratios, bare, harness = [], [], []
@@ -78,14 +75,26 @@ def overhead(blocks: int, iters: int, batch: int, prompt: int, output_len: int) 
           f"quartiles {q[0]:.4f}-{q[2]:.4f}; target <= 1.02)")
 
 
-def default_suite() -> None:
+QUICK_SPEC = "kind: llm\narch: llama-tiny\nbatch_size: [1]\nprompt_len: [16]\noutput_len: [4]\nwarmup: 0\nmin_iters: 1\nmin_time_s: 0\n"
+
+
+def default_suite(quick: bool) -> None:
+    """`infra-bench run` end to end in a subprocess: the default suite, or with --quick one tiny cell."""
     with tempfile.TemporaryDirectory() as out:
+        args = [sys.executable, "-m", "infra_bench", "run", "--out", out]
+        if quick:
+            spec = f"{out}/quick-spec.yaml"
+            with open(spec, "w") as f:
+                f.write(QUICK_SPEC)
+            args.append(spec)
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "infra_bench", "run", "--out", out], capture_output=True, text=True)
+        p = subprocess.run(args, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    print(f"default suite: exit {p.returncode}, wall {wall:.1f} s (target <= 120 s), "
-          f"peak RSS {peak / 2**20:.0f} MiB")
+    if p.returncode:
+        sys.exit(f"infra-bench run failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
+    print(f"{'one llama-tiny cell' if quick else 'default suite'}: exit {p.returncode}, wall {wall:.1f} s"
+          f"{'' if quick else ' (target <= 120 s)'}, peak RSS {peak / 2**20:.0f} MiB")
 
 
 def main() -> None:
@@ -96,10 +105,14 @@ def main() -> None:
     ap.add_argument("--prompt", type=int, default=64)
     ap.add_argument("--output", type=int, default=64)
     ap.add_argument("--skip-suite", action="store_true", help="only the overhead ratio")
+    ap.add_argument("--quick", action="store_true", help="seconds, not minutes: 2 blocks of 2 requests, 8 tokens, and "
+                                                         "one tiny cell instead of the default suite")
     a = ap.parse_args()
+    if a.quick:
+        a.blocks, a.iters, a.prompt, a.output = 2, 2, 16, 8
     overhead(a.blocks, a.iters, a.batch, a.prompt, a.output)
     if not a.skip_suite:
-        default_suite()
+        default_suite(a.quick)
 
 
 if __name__ == "__main__":

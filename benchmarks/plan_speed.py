@@ -5,7 +5,7 @@ configuration, no simulation) and the full plan with the top 3 confirmed by simu
 LLM-only demand over all five LLM precisions and for the mixed example demand (FLOP counts of the
 diffusion and TTS models cached, as after the first plan). Medians over rounds.
 
-Run: python benchmarks/plan_speed.py [--rounds 5]
+Run: python benchmarks/plan_speed.py [--rounds 5] [--quick]
 """
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def timed(fn, rounds: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one round (checks the script runs)")
     a = ap.parse_args()
+    if a.quick:
+        a.rounds = 1
     profiles = load_hardware()
     n_acc = sum(p.kind == "accelerator" for p in profiles.values())
     for demand in (demand_from_dict(LLM_ONLY), load_demand(data_dir("workloads") / "demand-example.yaml")):

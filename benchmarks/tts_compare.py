@@ -3,7 +3,7 @@
 RTF = synthesis time / audio seconds (lower is faster; below 1 is faster than real time).
 Arms alternate; figures are medians over rounds.
 
-Run: python benchmarks/tts_compare.py [--rounds 3] [--text-len 60]
+Run: python benchmarks/tts_compare.py [--rounds 3] [--text-len 60] [--quick]
 """
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--text-len", type=int, default=60, help="tokens for VITS; characters x2 for the voice")
+    ap.add_argument("--quick", action="store_true", help="seconds: 1 round, 10 tokens (checks the script runs)")
     a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.text_len = 1, 10
     os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
 
     from infra_bench.backends.onnxruntime import build as ort_build

@@ -13,8 +13,38 @@ class UserError(Exception):
         super().__init__(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a run; the message names the run and the command that finishes it (exit 130)."""
+
+
 class MissingDependency(UserError):
     """An optional dependency is not installed; the message says which extra brings it."""
+
+
+def _direct_url() -> dict:
+    """This installation's PEP 610 record (how pip installed it), or {}."""
+    import importlib.metadata as md
+    import json
+
+    try:
+        return json.loads(md.distribution("infra-bench").read_text("direct_url.json") or "{}")
+    except (md.PackageNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def install_hint(extra: str, direct: dict | None = None) -> str:
+    """The command that adds an extra to this installation: `pip install -e "DIR[extra]"` for an
+    editable install from a checkout, else `pip install 'infra-bench[extra]'`. `direct` is a PEP 610
+    direct_url record (default: this installation's)."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    direct = _direct_url() if direct is None else direct
+    if direct.get("dir_info", {}).get("editable"):
+        folder = Path(unquote(urlparse(direct["url"]).path))
+        where = "." if folder == Path.cwd() else str(folder)
+        return f'pip install -e "{where}[{extra}]"'
+    return f"pip install 'infra-bench[{extra}]'"
 
 
 def closest(name: str, choices: Iterable[str]) -> str:

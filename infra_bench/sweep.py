@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +22,7 @@ from types import ModuleType
 from . import __version__
 from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
-from .errors import MissingDependency, UserError
+from .errors import Interrupted, MissingDependency, UserError
 from .measure.stopping import StoppingRule
 from .results.schema import Record
 from .results.store import RunStore, new_run_id, now_iso
@@ -214,6 +215,24 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
         del built
         _release(p.probe)
     return written
+
+
+def resume_command(store: RunStore, command: str = "run", extra: str = "") -> str:
+    """The exact command line that finishes `store`'s run."""
+    out = store.folder.parent
+    where = "" if out == Path("results") else f" --out {out}"
+    return f"infra-bench {command} --resume {store.run_id}{extra}{where}"
+
+
+@contextmanager
+def resumable(store: RunStore, command: str):
+    """Ctrl-C inside becomes Interrupted, naming the run, what it keeps and `command` to finish it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = len(store.finished_cells())
+        raise Interrupted(f"interrupted: run {store.run_id} keeps its {kept} finished cell(s) in {store.folder}; "
+                          f"finish it with `{command}`") from None
 
 
 def manifest(run_id: str, planned: list[Planned], opts: RunOptions) -> dict:

@@ -37,18 +37,30 @@ def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str, code: i
     assert "Traceback" not in p.stderr
 
 
-def write_cpu_profile(folder: Path) -> Path:
+def write_cpu_profile(folder: Path, bandwidth_tbs: float = 0.025) -> Path:
     """A user profile folder (`folder/mine`) whose `this_cpu` matches this machine's CPU."""
     from infra_bench.system import cpu_model
 
     mine = folder / "mine"
-    mine.mkdir()
+    mine.mkdir(exist_ok=True)
     (mine / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
         "kind": "cpu", "vendor": "Local", "model": cpu_model(),
         "match": [cpu_model().replace("(", r"\(").replace(")", r"\)")],
-        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": 0.025, "memory_gb": 24,
+        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": bandwidth_tbs, "memory_gb": 24,
         "sources": ["infra-bench probe on this machine"]}}))
     return mine
+
+
+def hint(extra: str) -> str:
+    """The install hint a CLI process started outside the checkout prints for a missing extra."""
+    from infra_bench.errors import install_hint
+
+    here = os.getcwd()
+    try:
+        os.chdir(Path(__file__).resolve().parent)  # not the project folder, as for the tests' subprocesses
+        return install_hint(extra)
+    finally:
+        os.chdir(here)
 
 
 def read_records(out: Path) -> list[dict]:

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from infra_bench.backends.onnxruntime import build as ort_build
-from infra_bench.backends.onnxruntime.export import cached_export
+from infra_bench.backends.onnxruntime.export import cached_export, exporter
 from infra_bench.backends.onnxruntime.providers import parse_ep_options
 from infra_bench.devices import select_device
 from infra_bench.errors import UserError
 from infra_bench.spec import spec_from_dict
 from infra_bench.workloads import llm
-from .conftest import read_records, run_cli, write_spec
+from .conftest import hint, read_records, run_cli, write_spec
 
 ORT = {"backend": "onnxruntime"}
 
@@ -58,6 +58,24 @@ def test_parity_gate_passes_at_fp32(tmp_path: Path, monkeypatch):
     p = built.info["parity"]
     assert p["checked"] and p["max_rel_diff"] < p["tolerance"] == 1e-4 and p["top1_agreement"] == 1.0
     assert built.runner is not None and built.info["providers"] == ["cpu"]
+
+
+def test_the_torch_export_based_exporter_also_passes_the_parity_gate(tmp_path: Path, monkeypatch):
+    """The exporter torch is moving to (dynamo=True) exports the KV-cache graph that the legacy one
+    does today; the cache keeps their exports apart."""
+    monkeypatch.setenv("INFRA_BENCH_ONNX_EXPORTER", "dynamo")
+    built = _build({}, monkeypatch, tmp_path)
+    assert built.error is None, built.error
+    assert built.info["export"]["exporter"] == "torch.onnx.export(dynamo=True)" and built.info["export"]["opset"] == 18
+    p = built.info["parity"]
+    assert p["max_rel_diff"] < p["tolerance"] and p["top1_agreement"] == 1.0
+    monkeypatch.setenv("INFRA_BENCH_ONNX_EXPORTER", "torchscript")
+    legacy = _build({}, monkeypatch, tmp_path)
+    assert legacy.info["export"]["exporter"] == "torch.onnx.export(dynamo=False)"
+    assert legacy.info["export"]["cache_key"] != built.info["export"]["cache_key"]
+    monkeypatch.setenv("INFRA_BENCH_ONNX_EXPORTER", "jit")
+    with pytest.raises(UserError, match="INFRA_BENCH_ONNX_EXPORTER='jit' is not an exporter"):
+        _build({}, monkeypatch, tmp_path)
 
 
 def test_parity_gate_fails_visibly_with_an_impossible_tolerance(tmp: Path):
@@ -119,8 +137,7 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
     assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
 
-    torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(tmp / "wrong.onnx"), dynamo=False,
-                      input_names=["x"], output_names=["y"])
+    exporter().export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), tmp / "wrong.onnx", ["x"], ["y"], {})
     write_spec(tmp, "w.yaml", **ORT, arch=None, model="wrong.onnx")
     p = run_cli("run", "w.yaml", cwd=tmp)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
@@ -172,5 +189,4 @@ def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm", "tts"}
     write_spec(tmp, "s.yaml", **ORT)
     p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
-    assert p.returncode == 2 and p.stderr.strip() == \
-        "error: the onnxruntime backend needs onnx: pip install 'infra-bench[onnx]'"
+    assert p.returncode == 2 and p.stderr.strip() == f"error: the onnxruntime backend needs onnx: {hint('onnx')}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_one_line_error, run_cli, write_spec
+from .conftest import assert_one_line_error, hint, run_cli, write_spec
 from infra_bench.report.build import write_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,7 +214,7 @@ def test_without_matplotlib_the_error_names_the_extra(plan_file, tmp):
             "from infra_bench.cli import main; main(sys.argv[1:])")
     p = subprocess.run([sys.executable, "-c", code, "report", str(plan_file), "-o", str(tmp / "r.html")], cwd=tmp,
                        capture_output=True, text=True, timeout=120)
-    assert_one_line_error(p, "pip install 'infra-bench[report]'")
+    assert_one_line_error(p, hint("report"))
 
 
 def test_the_cli_does_not_import_matplotlib():

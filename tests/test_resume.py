@@ -62,3 +62,27 @@ def test_out_of_memory_cell_becomes_a_failed_record_and_the_sweep_goes_on(tmp: P
     assert failed["status"] == "failed" and failed["cell"]["batch_size"] == 2048
     assert "allocate" in failed["error"] and failed["metrics"] is None
     assert ok["status"] == "ok" and ok["cell"]["batch_size"] == 1
+
+
+def test_ctrl_c_names_the_run_and_the_command_that_finishes_it(tmp: Path):
+    """SIGINT mid-run: exit 130 and one line naming the run id, what it keeps and the exact --resume
+    command; that command, run as printed, finishes the run."""
+    spec = write_spec(tmp, batch_size=[1, 2], prompt_len=[16, 24], min_time_s=0.8)  # 4 cells, ~1 s each
+    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", "res"],
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # interrupt once the first cell has finished
+        if line.startswith("[1/4]"):
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(60) == 130, rest
+    last = rest.strip().splitlines()[-1]
+    assert "Traceback" not in rest and last.startswith("error: interrupted: run "), rest
+    (files,) = list((tmp / "res").glob("*/records.jsonl"))
+    run_id = files.parent.name
+    command = f"infra-bench run --resume {run_id} --out res"
+    assert run_id in last and f"`{command}`" in last, last
+
+    p = run_cli(*command.split()[1:], cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert len(read_records(tmp / "res")) == 4

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import yaml
 
-from .conftest import TINY, assert_one_line_error, run_cli
+from .conftest import TINY, assert_one_line_error, hint, run_cli
 
 pytest.importorskip("ray", reason="the Ray tests need infra-bench[ray]")
 
@@ -172,6 +172,6 @@ def test_sweep_errors_are_one_line(tmp: Path):
     (tmp / "blocked" / "ray.py").write_text("raise ImportError('ray is not installed here')\n")
     plain = write_matrix(tmp, "plain.yaml")
     assert_one_line_error(run_cli("sweep", str(plain), "--ray", cwd=tmp, env={"PYTHONPATH": str(tmp / "blocked")}),
-                          "pip install 'infra-bench[ray]'")
+                          hint("ray"))
     assert_one_line_error(run_cli("sweep", str(plain), "--ray", "127.0.0.1:1", cwd=tmp),
                           "cannot reach the Ray cluster at 127.0.0.1:1")

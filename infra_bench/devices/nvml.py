@@ -4,6 +4,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ..errors import install_hint
+
 
 @lru_cache(maxsize=1)
 def nvml() -> tuple[Any | None, str | None]:
@@ -11,7 +13,7 @@ def nvml() -> tuple[Any | None, str | None]:
     try:
         import pynvml
     except ImportError:
-        return None, "nvidia-ml-py is not installed (pip install 'infra-bench[nvidia]')"
+        return None, f"nvidia-ml-py is not installed ({install_hint('nvidia')})"
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as e:

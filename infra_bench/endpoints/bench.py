@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import MissingDependency, UserError
+from ..errors import MissingDependency, UserError, install_hint
 from ..results.store import RunStore, new_run_id, now_iso
 from . import client, records
 from .client import Outcome, RequestOptions
@@ -72,7 +72,7 @@ class LoadTestResult:
 
 def require_aiohttp() -> None:
     if importlib.util.find_spec("aiohttp") is None:
-        raise MissingDependency("loadtest and serve need aiohttp: pip install 'infra-bench[serve]'")
+        raise MissingDependency(f"loadtest and serve need aiohttp: {install_hint('serve')}")
 
 
 def run(test: LoadTest, out: Path, progress: Callable[[str], None], warn: Callable[[str], None]) -> LoadTestResult:

@@ -10,7 +10,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import MissingDependency
+from ..errors import MissingDependency, install_hint
 
 DPI = 110
 WIDTH_IN = 9.5
@@ -22,7 +22,7 @@ def _figure_class():
         from matplotlib.figure import Figure
     except ImportError:
         raise MissingDependency("reports draw their charts with matplotlib, which is not installed: "
-                                "pip install 'infra-bench[report]'") from None
+                                f"{install_hint('report')}") from None
     return Figure
 
 

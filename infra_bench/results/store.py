@@ -81,7 +81,14 @@ class RunStore:
 
     @classmethod
     def open(cls, root: Path, run_id: str) -> RunStore:
-        folder = Path(run_id) if Path(run_id).is_dir() and (Path(run_id) / MANIFEST).is_file() else root / run_id
+        given = Path(run_id)
+        folder = given if given.is_dir() and (given / MANIFEST).is_file() else root / run_id
+        if not (folder / MANIFEST).is_file() and given.is_dir():  # a folder given, and no run of that name
+            inside = [r["run_id"] for r in list_runs(given)][-3:]
+            hint = (f"it is a results folder; give one of its runs, e.g. {given / inside[-1]} (recent: "
+                    f"{', '.join(inside)})" if inside else "give a run folder made by `infra-bench run` "
+                    "(results/<run_id>) or a run id")
+            raise UserError(f"{given} holds no records (no {MANIFEST} or {RECORDS}); {hint}")
         if not (folder / MANIFEST).is_file():
             known = [r["run_id"] for r in list_runs(root)][-5:]
             hint = f"recent runs: {', '.join(known)}" if known else f"no runs under {root}"

@@ -74,7 +74,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
                                                                 {p.spec.label: None for p in planned}, "local"))
         click.echo(f"sweep {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s) here, records in "
                    f"{store.folder / 'records.jsonl'}", err=True)
-        local.execute(planned, store, collect(), opts)
+        with local.resumable(store, local.resume_command(store, "sweep")):
+            local.execute(planned, store, collect(), opts)
     else:
         planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
         node_of = {s.label: node for s, node in jobs_specs}
@@ -90,7 +91,9 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
             in_flight = settings.get("max_in_flight") or alive
             click.echo(f"sweep {store.run_id}: {len(jobs)} cell(s) on Ray ({alive} node(s), up to {in_flight} "
                        f"at once), records in {store.folder / 'records.jsonl'}", err=True)
-            ray_driver.execute(ray, jobs, store, opts, settings["max_retries"], in_flight)
+            again = local.resume_command(store, "sweep", " --ray" + ("" if ray_address == LOCAL else f" {ray_address}"))
+            with local.resumable(store, again):
+                ray_driver.execute(ray, jobs, store, opts, settings["max_retries"], in_flight)
         finally:
             ray.shutdown()
     from ..cli import show_records

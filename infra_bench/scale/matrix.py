@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError, explain_validation
+from ..inputs import load_yaml
 from ..spec.common import RunSpec
 from ..spec.loader import load_spec_file, spec_from_dict
 
@@ -55,12 +55,7 @@ class Matrix(BaseModel):
 def load_matrix(path: str | Path) -> tuple[Matrix, list[tuple[RunSpec, NodeType | None]]]:
     """The matrix and its expanded (spec, node type) jobs; every problem a one-line UserError."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"matrix file not found: {p}; give a sweep matrix YAML (see docs/scale-out.md)")
-    try:
-        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax and retry") from None
+    docs = load_yaml(p, "matrix file", "give a sweep matrix YAML (see docs/scale-out.md)", documents=True)
     if len(docs) > 1 or (docs and isinstance(docs[0], dict) and {"kind", "arch", "model"} & set(docs[0])):
         raise UserError(f"{p} is a workload spec, not a sweep matrix; a matrix lists spec files, e.g. "
                         f"`specs: [{p}]` (see docs/scale-out.md), or run the spec with `infra-bench run {p}`")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import sweep
-from ..errors import MissingDependency, UserError
+from ..errors import MissingDependency, UserError, install_hint
 from ..results.store import RunStore
 from ..spec.common import RunSpec
 from .matrix import NodeType
@@ -51,7 +51,7 @@ def connect(address: str | None):
     try:
         import ray
     except ImportError:
-        raise MissingDependency("--ray runs cells on a Ray cluster: pip install 'infra-bench[ray]'") from None
+        raise MissingDependency(f"--ray runs cells on a Ray cluster: {install_hint('ray')}") from None
     if address and address != "auto":
         _reachable(address)
     try:

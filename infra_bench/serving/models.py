@@ -8,7 +8,6 @@ real piper voice one chunk per sentence.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,20 +124,14 @@ def _llm(spec, p, built, card: dict) -> ServedLlm:
 
 def _torch_generate(runner) -> Callable[[list[int], int, Emit], None]:
     import torch
-    from transformers import DynamicCache
 
-    model, device = runner.model, runner.probe.torch_device
-    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    device = runner.probe.torch_device
 
     @torch.inference_mode()
     def generate(ids: list[int], n: int, emit: Emit) -> None:
-        x = torch.tensor([ids], device=device)
-        out = model(input_ids=x, past_key_values=DynamicCache(config=model.config), use_cache=True, **keep)
-        for k in range(n):
-            token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        for k, (token, _) in enumerate(runner.decoder.steps(torch.tensor([ids], device=device))):
             if not emit(int(token)) or k == n - 1:
                 return
-            out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
     return generate
 
 

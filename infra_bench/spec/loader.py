@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import UserError, closest, explain_validation
+from ..inputs import load_yaml
 from .diffusion import DiffusionSpec
 from .llm import LlmSpec
 from .tts import TtsSpec
@@ -36,18 +36,8 @@ def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
 
 def load_spec_file(path: str | Path) -> list[BaseModel]:
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"spec file not found: {p}; give the path to a workload YAML "
-                        f"(examples in the workloads/ folder)")
-    try:
-        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(f"{p}: invalid YAML{at}: {problem}; fix the syntax and retry") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{p}: not a text file; give a workload YAML") from None
+    docs = load_yaml(p, "spec file", "give the path to a workload YAML (examples in the workloads/ folder)",
+                     documents=True)
     if not docs:
         raise UserError(f"{p}: the file holds no spec; see workloads/ for examples")
     return [spec_from_dict(d, str(p)) for d in docs]

@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 import yaml
 
-from ..errors import MissingDependency, UserError, closest
+from ..errors import MissingDependency, UserError, closest, install_hint
 from ..paths import data_dir
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
 from .files import hash_files
@@ -76,7 +76,7 @@ def require_diffusers() -> None:
     try:
         import diffusers  # noqa: F401
     except ImportError:
-        raise MissingDependency("diffusion workloads need diffusers: pip install 'infra-bench[diffusion]'") from None
+        raise MissingDependency(f"diffusion workloads need diffusers: {install_hint('diffusion')}") from None
 
 
 def resolve(spec: DiffusionSpec, trust_remote_code: bool = False) -> ResolvedPipeline:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..errors import MissingDependency, UserError, closest
+from ..errors import MissingDependency, UserError, closest, install_hint
 from ..paths import data_dir
 from ..spec.tts import VOICES, TtsSpec
 
@@ -63,7 +63,7 @@ def resolve(spec: TtsSpec, trust_remote_code: bool = False) -> ResolvedTts:
             importlib.import_module("piper")
         except ImportError:
             raise MissingDependency(f"the voice '{spec.voice}' needs piper-tts and its voice package: "
-                                    f"pip install 'infra-bench[voice]'") from None
+                                    f"{install_hint('voice')}") from None
         model, config = Path(pkg.model_path()), Path(pkg.config_path())
         return ResolvedTts("piper", None, {"voice": spec.voice, "package": VOICES[spec.voice], "weights": "real",
                                            "path": str(model)}, (model, config))

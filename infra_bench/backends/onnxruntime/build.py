@@ -13,7 +13,7 @@ from ...spec.llm import LlmSpec
 from ...workloads import llm as llm_workload
 from ..base import Built
 from . import llm_export
-from .export import cached_export, entry_info, versions
+from .export import cached_export, entry_info, exporter, versions
 from .llm import OrtLlmRunner, ep_probe, parity
 from .parity import PARITY_TOLERANCE, gate
 from .providers import make_session, require
@@ -49,12 +49,12 @@ def _export(spec: LlmSpec, resolved, model: torch.nn.Module) -> tuple[Path, dict
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     layout = llm_export.layout_from_config(resolved.config, export_dtype)
     weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
-    key = {"what": "llm", "wrapper": llm_export.WRAPPER_VERSION, "exporter": llm_export.EXPORTER,
-           "opset": llm_export.OPSET, "config": resolved.config.to_dict(), "weights": weights,
-           "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
+    how = exporter()
+    key = {"what": "llm", "wrapper": llm_export.WRAPPER_VERSION, **how.key(), "config": resolved.config.to_dict(),
+           "weights": weights, "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
     source = model if export_dtype == torch.float32 else copy.deepcopy(model).to(export_dtype)
-    entry = cached_export(key, lambda path: llm_export.export_llm(source, layout, path))
-    return entry.path, {"exporter": llm_export.EXPORTER, "opset": llm_export.OPSET, **entry_info(entry)}, layout
+    entry = cached_export(key, lambda path: llm_export.export_llm(source, layout, path, how))
+    return entry.path, {**how.key(), **entry_info(entry)}, layout
 
 
 def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:

@@ -2,9 +2,6 @@
 cache, driven by the same denoising loop and scheduler as torch; parity on a UNet call."""
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -12,20 +9,11 @@ from ...devices.base import DeviceProbe
 from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built
-from .export import cached_export, entry_info, versions
+from .export import cached_export, entry_info, exporter, versions
 from .parity import DEFINITION, PARITY_TOLERANCE, differences, gate
 from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "diffusion-v1"
-OPSET = 17
-
-
-def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
-            axes: dict) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings; the parity gate checks the result
-        torch.onnx.export(module, args, str(path), dynamo=False, input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET)
 
 
 def _examples(resolved: dw.ResolvedPipeline, mods: dw.Modules, dtype: torch.dtype) -> dict:
@@ -120,15 +108,16 @@ def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: D
     weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
     libs = versions("torch", "transformers", "diffusers", "onnx")
     info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "export": {}, "quantization": None}
-    sessions = {}
+    sessions, how = {}, exporter()
     for name, (module, args, inputs, outputs, axes) in _components(resolved, source, export_dtype).items():
-        key = {"what": f"diffusion-{name}", "wrapper": WRAPPER_VERSION, "opset": OPSET, "family": resolved.family,
+        key = {"what": f"diffusion-{name}", "wrapper": WRAPPER_VERSION, **how.key(), "family": resolved.family,
                "configs": resolved.configs, "weights": weights, "dtype": str(export_dtype), **libs}
-        entry = cached_export(key, lambda path, m=module, a=args, i=inputs, o=outputs, x=axes: _export(m, a, path, i, o, x))
+        entry = cached_export(key, lambda path, m=module, a=args, i=inputs, o=outputs, x=axes:
+                              how.export(m, a, path, i, o, x))
         info["export"][name] = entry_info(entry)
         sessions[name], info["session_options"] = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads,
                                                                spec.graph_optimization or "all")
-    info["exporter"], info["opset"] = "torch.onnx.export(dynamo=False)", OPSET
+    info.update(how.key())
     ex = OrtDiffusionExecutor(sessions, export_dtype, info)
     tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
     checks = [_unet_parity(mods, ex, resolved, r, spec.seed) for r in spec.resolution]

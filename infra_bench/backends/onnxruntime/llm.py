@@ -117,20 +117,18 @@ def parity(model: torch.nn.Module, runner: OrtLlmRunner, vocab_size: int, seed: 
            batch: int = 2, prompt: int = 16, decode_steps: int = 3) -> dict:
     """Logits of torch (fp32 reference) and ORT on the same tokens: prefill plus a few decode
     steps, both fed torch's greedy tokens so they cannot drift apart."""
-    from transformers import DynamicCache
-
     from ...workloads.llm import prompt_tokens
+    from ..torch.llm import GreedyDecoder
+
     ids = prompt_tokens(batch, prompt, vocab_size, seed, torch.device("cpu"))
-    out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True, logits_to_keep=1)
-    ref = [out.logits[:, -1, :].float().numpy()]
-    got_logits, past = runner.step(runner.prepare(ids), None, 0)
-    got = [got_logits]
-    for k in range(decode_steps):
-        token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
-        out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
-        ref.append(out.logits[:, -1, :].float().numpy())
-        got_logits, past = runner.step(token.numpy().astype(np.int64), past, prompt + k)
+    ref, got, past, token = [], [], None, runner.prepare(ids)
+    for k, (next_token, logits) in enumerate(GreedyDecoder(model).steps(ids)):
+        ref.append(logits.float().numpy())
+        got_logits, past = runner.step(token, past, 0 if k == 0 else prompt + k - 1)
         got.append(got_logits)
+        if k == decode_steps:
+            break
+        token = next_token.numpy().astype(np.int64)
     r, g = np.stack(ref), np.stack(got)
     return {"checked": True, **differences(r, g), "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),
             "inputs": f"batch {batch}, prompt {prompt}, prefill + {decode_steps} decode steps",

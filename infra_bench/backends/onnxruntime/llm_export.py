@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 
 from ...errors import UserError
+from .export import Exporter
 
-OPSET = 17
-EXPORTER = "torch.onnx.export(dynamo=False)"
 WRAPPER_VERSION = "llm-kv-v1"  # bump when the wrapper's graph changes, to invalidate caches
 
 
@@ -57,13 +56,12 @@ class _KvWrapper(torch.nn.Module):
         self.model, self.layers = model, layers
 
     def forward(self, input_ids, attention_mask, position_ids, *past):
-        from transformers import DynamicCache
-        cache = DynamicCache(ddp_cache_data=[(past[2 * i], past[2 * i + 1]) for i in range(self.layers)],
-                             config=self.model.config)
+        from ..torch.llm import cache_argument, new_cache
+        cache = new_cache(self.model.config, [(past[2 * i], past[2 * i + 1]) for i in range(self.layers)])
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)
+                         use_cache=True, logits_to_keep=1, **{cache_argument(self.model): cache})
         flat = []
-        for layer in out.past_key_values.layers:
+        for layer in cache.layers:  # extended in place by the forward pass
             flat += [layer.keys, layer.values]
         return (out.logits, *flat)
 
@@ -77,7 +75,7 @@ def layout_from_config(config, dtype: torch.dtype) -> LlmIoLayout:
                        str(torch.empty(0, dtype=dtype).numpy().dtype) if dtype != torch.bfloat16 else "bfloat16")
 
 
-def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path) -> None:
+def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path, how: Exporter) -> None:
     """Trace `model` (already in its export dtype, on CPU) into `path`."""
     b, s, p = 2, 8, 16  # example shapes; none of them 0 or 1, so nothing is specialised on them
     dtype = next(model.parameters()).dtype
@@ -89,20 +87,23 @@ def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path) -> None:
             "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
     axes.update({n: {0: "batch", 2: "past"} for n in layout.past_names()})
     axes.update({n: {0: "batch", 2: "total"} for n in layout.present_names()})
-    import warnings
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about shape branches, checked by the parity gate
-        torch.onnx.export(_KvWrapper(model, layout.layers).eval(), (ids, mask, pos, *past), str(path),
-                          dynamo=False, input_names=layout.input_names(), output_names=layout.output_names(),
-                          dynamic_axes=axes, opset_version=OPSET)
+    how.export(_KvWrapper(model, layout.layers).eval(), (ids, mask, pos, *past), path, layout.input_names(),
+               layout.output_names(), axes)
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
     """Dynamic int8 quantization of weights (activations quantized at run time), for CPU."""
     import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    logging.getLogger().setLevel(logging.ERROR)  # silence its pre-processing advice
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it logs pre-processing advice on the root logger; only while it runs
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(bfloat16)": "bfloat16"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from ...errors import MissingDependency, UserError, closest
+from ...errors import MissingDependency, UserError, closest, install_hint
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def import_ort() -> ModuleType:
         import onnx  # noqa: F401
         import onnxruntime
     except ImportError as e:
-        raise MissingDependency(f"the onnxruntime backend needs {e.name}: pip install 'infra-bench[onnx]'") from None
+        raise MissingDependency(f"the onnxruntime backend needs {e.name}: {install_hint('onnx')}") from None
     return onnxruntime
 
 

@@ -3,7 +3,6 @@ driven through piper's own API (which runs them on ONNX Runtime and streams one 
 from __future__ import annotations
 
 import importlib.metadata as md
-import warnings
 
 import numpy as np
 import torch
@@ -13,12 +12,11 @@ from ...errors import UserError
 from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built
-from .export import cached_export, entry_info, versions
+from .export import cached_export, entry_info, exporter, versions
 from .parity import DEFINITION, differences, gate
 from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "tts-vits-v1"
-OPSET = 17
 TTS_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}  # waveform max_rel_diff; VITS flows amplify rounding
 
 
@@ -90,21 +88,19 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Bu
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     model = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
     source = model if export_dtype == torch.float32 else tw.build_model(resolved, spec, torch.device("cpu"), export_dtype)
-    key = {"what": "tts-vits", "wrapper": WRAPPER_VERSION, "opset": OPSET, "arch": resolved.arch.config,
+    how = exporter()
+    key = {"what": "tts-vits", "wrapper": WRAPPER_VERSION, **how.key(), "arch": resolved.arch.config,
            "speaking_rate": spec.speaking_rate, "frames_per_token": spec.frames_per_token, "weights": f"random seed {spec.seed}",
            "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
 
     def export(path):
         ids = torch.randint(1, tw.vocab_size(resolved), (2, 16))
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(source, (ids,), str(path), dynamo=False, input_names=["input_ids"],
-                              output_names=["waveform"], opset_version=OPSET,
-                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "waveform": {0: "batch", 1: "samples"}})
+        how.export(source, (ids,), path, ["input_ids"], ["waveform"],
+                   {"input_ids": {0: "batch", 1: "tokens"}, "waveform": {0: "batch", 1: "samples"}})
     entry = cached_export(key, export)
     session, options = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads, spec.graph_optimization or "all")
     info = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "session_options": options,
-            "export": {**entry_info(entry), "exporter": "torch.onnx.export(dynamo=False)", "opset": OPSET}}
+            "export": {**entry_info(entry), **how.key()}}
     ex = OrtTtsExecutor(session, resolved.sampling_rate, info)
     ids = tw.token_ids(resolved, spec, {"batch_size": 2, "text_len": min(spec.text_len)})
     with torch.inference_mode():

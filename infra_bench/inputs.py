@@ -1,0 +1,51 @@
+"""Reading the user's input files: every way a file can be wrong is one line that names it.
+
+Specs, demands, matrices, assumption files and profiles are YAML; calibration files are JSON.
+A missing file, a folder, an unreadable or binary file and a syntax error each become a
+UserError with the path and what to give instead, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+
+def read_text(path: str | Path, what: str, hint: str) -> str:
+    """The file's text; `what` names the file's role ("demand file"), `hint` says what to give."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p} is a folder, not a {what}; {hint}")
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}; {hint}")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a text file (binary or not UTF-8), so not a {what}; {hint}") from None
+    except OSError as e:
+        raise UserError(f"{p}: cannot be read ({e.strerror or e}); check its permissions") from None
+
+
+def load_yaml(path: str | Path, what: str, hint: str, documents: bool = False):
+    """The parsed YAML (all non-empty documents as a list with `documents`)."""
+    text = read_text(path, what, hint)
+    try:
+        if documents:
+            return [d for d in yaml.safe_load_all(text) if d is not None]
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path}: invalid YAML{at}: {problem}; fix the syntax and retry") from None
+
+
+def load_json(path: str | Path, what: str, hint: str):
+    text = read_text(path, what, hint)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}; {hint}") from None

@@ -1,0 +1,38 @@
+"""Every script in benchmarks/ runs end to end in its --quick mode, so a published figure can always
+be re-measured: a script that rots (an API it calls changed) fails here. Figures are not checked,
+only that each script finishes and prints its result lines; no assertion depends on speed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+# A fragment each script prints only once it has measured something.
+EXPECTED = {
+    "backend_compare.py": "ORT fp32 / torch fp32 =",
+    "diffusion_compare.py": "ORT / torch per-step time =",
+    "fleet_speed.py": "optimiser",
+    "harness_overhead.py": "ratio harness/bare =",
+    "loadgen_ceiling.py": "timing overhead",
+    "plan_speed.py": "ranking",
+    "tts_compare.py": "ORT / torch RTF",
+}
+
+
+def test_every_script_is_listed():
+    """A new script must say here what it prints, so it is checked too."""
+    assert sorted(EXPECTED) == sorted(p.name for p in SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_runs_in_quick_mode(script: Path, tmp: Path):
+    p = subprocess.run([sys.executable, str(script), "--quick"], cwd=tmp, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-3000:])
+    assert EXPECTED[script.name] in p.stdout, p.stdout[-2000:]
