@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError, closest
+from .errors import Interrupted, UserError, closest
 
 DEFAULT_SUITE = "quick.yaml"
 
@@ -257,17 +257,31 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 
 @cli.command()
 @click.option("--model", "model_id", required=True,
-              help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3 ...), a diffusion pipeline "
-                   "(sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer, speecht5).")
+              help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3, qwen3.5-397b-a17b ...), a "
+                   "diffusion pipeline (sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer).")
 @click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
-@click.option("--count", type=click.IntRange(min=1), help="LLM: devices in total (default: --tp).")
-@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor-parallel degree.")
-@click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 or int4 (weight-only); "
-                                  "diffusion and TTS: fp16 (default), bf16 or fp32.")
-@click.option("--batch", "--concurrency", "batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="LLM: requests decoded together per replica.")
+@click.option("--engine", default="auto", show_default=True,
+              help="LLM: serving engine (vllm, sglang, trt-llm, mindie, vllm-ascend, generic); auto = vllm, "
+                   "vllm-ascend on Huawei parts.")
+@click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit "
+                                  "compute) or fp4 (nvfp4/mxfp4); diffusion and TTS: fp16 (default), bf16 or fp32.")
+@click.option("--kv-cache", type=click.Choice(["bf16", "fp16", "fp8"]), help="LLM: KV cache type (default: fp8 "
+                                                                               "with fp8/fp4, else 16-bit).")
+@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor parallel.")
+@click.option("--pp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: pipeline stages.")
+@click.option("--dp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="LLM: attention data-parallel ranks (MoE with attention DP).")
+@click.option("--ep", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: expert parallel.")
+@click.option("--count", type=click.IntRange(min=1), help="LLM: devices in total, a multiple of TP x PP x DP "
+                                                          "(replicas = count / that).")
+@click.option("--concurrency", "--batch", "concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="LLM: closed-loop clients per replica (each sends its next request when the last finishes).")
+@click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged.")
 @click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True, help="LLM prompt tokens.")
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")
+@click.option("--max-seqs", type=click.IntRange(min=1), help="LLM: the engine's running-sequence limit (default: "
+                                                             "the engine's).")
+@click.option("--token-budget", type=click.IntRange(min=1), help="LLM: tokens per iteration (default: the engine's).")
 @click.option("--resolution", type=click.IntRange(min=8), default=512, show_default=True, help="Diffusion: pixels.")
 @click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True, help="Diffusion: denoising steps.")
 @click.option("--guidance-scale", type=click.FloatRange(min=0), default=7.5, show_default=True,
@@ -275,15 +289,16 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 @click.option("--text-len", type=click.IntRange(min=1), default=60, show_default=True,
               help="TTS: tokens per utterance (5 frames each).")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
-              help="A file from `infra-bench calibrate`; its fit for this hardware and precision replaces the prior.")
-@click.option("--engine", help="Serving engine of the calibration to use (vllm, sglang, trt-llm, mindie, torch ...).")
+              help="A file from `infra-bench calibrate` (default: the fit shipped with infra-bench).")
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
-def predict(model_id, hardware_id, count, tp, precision, batch, input_len, output_len, resolution, steps,
-            guidance_scale, text_len, calibration, engine, as_json, profile_dirs) -> None:
+def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
+            input_len, output_len, max_seqs, token_budget, resolution, steps, guidance_scale, text_len, calibration,
+            as_json, profile_dirs) -> None:
     """Predict LLM TTFT/TPOT/throughput, diffusion s/image or TTS RTF on a profiled accelerator."""
     from .planner import calibration as cal
     from .planner import llm_model, media_model
+    from .planner.engines import default_engine
     from .planner.profiles import get, load_hardware
     from .report.predictions import llm_text, media_text
 
@@ -292,19 +307,25 @@ def predict(model_id, hardware_id, count, tp, precision, batch, input_len, outpu
     precision = precision or ("bf16" if kind == "llm" else "fp16")
     data = cal.load(calibration) if calibration else None
     if kind == "llm":
-        fitted = cal.for_prediction(data, hw.id, engine, precision) if data else None
-        p = llm_model.predict(llm_model.get_shape(model_id), hw, precision, tp, count, batch, input_len, output_len,
-                              calibration=fitted)
+        rep = llm_model.replica(model_id, hw, precision, tp, pp, dp, ep,
+                                default_engine(hw.vendor) if engine == "auto" else engine, max_seqs, token_budget,
+                                kv_cache)
+        per = rep.devices
+        if count is not None and count % per:
+            raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; use --count {per * max(1, count // per)}")
+        p = llm_model.predict(rep, cal.fit_from(data), concurrency, input_len, output_len, max_throughput,
+                              cal.device_power(data) if data else None)
+        if not p.fits:
+            raise UserError(p.notes[-1])
+        text = llm_text(p, hw, (count or per) // per)
     else:
-        fitted = cal.for_media(data, kind, hw.id, engine, precision) if data else None
+        fitted = cal.for_media(data, kind, hw.id, None if engine == "auto" else engine, precision) if data else None
         p = (media_model.predict_diffusion(model_id, hw, precision, resolution, steps, guidance_scale, fitted)
              if kind == "diffusion" else media_model.predict_tts(model_id, hw, precision, text_len, calibration=fitted))
-    if calibration and fitted is None:
-        click.echo(f"note: {calibration} has no fit for {hw.id} at {precision}; using priors", err=True)
-    if as_json:
-        click.echo(_dump(p.to_dict()))
-        return
-    click.echo((llm_text if kind == "llm" else media_text)(p, hw))
+        if calibration and fitted is None:
+            click.echo(f"note: {calibration} has no {kind} fit for {hw.id} at {precision}; using priors", err=True)
+        text = media_text(p, hw)
+    click.echo(_dump(p.to_dict()) if as_json else text)
 
 
 def _limits(items, profiles) -> dict[str, int]:
@@ -383,15 +404,27 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
          sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, report_path, profile_dirs) -> None:
     """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
     from .planner import calibration as cal
+    from .planner import compare
     from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
     from .planner.profiles import get, load_hardware, load_sites
     from .planner.sizing import plan as make_plan
-    from .planner import compare
     from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
+    if (mixed or sensitivity) and not site_id:  # options first: planning can take seconds
+        raise UserError(f"{'--mixed' if mixed else '--sensitivity'} needs --site (power price, PUE) to cost the "
+                        f"candidates; e.g. --site cn-east (see `infra-bench profiles sites`)")
+    if (limits or budget) and not mixed:
+        raise UserError("--limit and --budget apply to --mixed; add --mixed")
+    if mixed:
+        from .planner.fleet import require_solver
+        require_solver()
+    if report_path:
+        from .report.charts import require
+        require()
     demand = load_demand(demand_file)
     profiles = load_hardware(list(profile_dirs))
+    fleet_limits = _limits(limits, profiles)
     ids = [get(profiles, h).id for h in hardware_ids] or None
     site = None
     if site_id:
@@ -409,16 +442,10 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
     if groups:
         extra["compare"] = compare.by_group(p, profiles, [g for g in groups.split(",") if g.strip()])
     if sensitivity:
-        if not site:
-            raise UserError("--sensitivity needs --site (power price, PUE) to cost the candidates")
         extra["sensitivity"] = compare.sensitivity(p, profiles, demand.services, site, a, sensitivity)
     if mixed:
         from .planner.fleet import optimise
-        if not site:
-            raise UserError("--mixed needs --site (power price, PUE) to cost the types")
-        extra["mixed"] = optimise(p, demand, profiles, site, a, _limits(limits, profiles), budget, fits).to_dict()
-    elif limits or budget:
-        raise UserError("--limit and --budget apply to --mixed; add --mixed")
+        extra["mixed"] = optimise(p, demand, profiles, site, a, fleet_limits, budget, fits).to_dict()
     if as_json:
         click.echo(_dump({**p.to_dict(), **extra}))
     else:
@@ -446,32 +473,49 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
 def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> None:
-    """Fit decode efficiencies from published measurements and from RUNS (ids or folders) of your own:
-    `run` records on a profiled device, and `loadtest` records of a server named with --hardware."""
+    """Refine the shipped serving-model fit with RUNS (ids or folders) of your own: `run` records on a
+    profiled device and `loadtest` records of a server named with --hardware; fit diffusion/TTS MFUs and
+    keep measured device power. Writes a file for `predict --calibration` and `plan --calibration`."""
+    import numpy as np
+
     from .planner import calibration as cal
+    from .planner import measurements as meas
+    from .planner.fit import Problem, predict_problem
     from .planner.profiles import load_hardware
     from .report.table import render
     from .results.store import RunStore
 
     hw = load_hardware(list(profile_dirs))
-    points, skipped = cal.published_points(hw)
-    media, power = [], []
+    points, media, power, skipped = [], [], [], []
     for run in runs:
         records = RunStore.open(results, run).records()
-        more, why = cal.record_points(records, hw)
-        served, why_served = cal.endpoint_points(records, hw)
+        for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
+            points += found
+            skipped += why
         more_media, why_media = cal.media_points(records, hw)
-        points, media = points + more + served, media + more_media
-        skipped += why + why_served + why_media
+        media, skipped = media + more_media, skipped + why_media
         power += cal.power_points(records, hw)
-    data = cal.write(out, points, skipped, media, power)
+    problem = None
+    if points:
+        problem, why = Problem.build(points, hw)
+        skipped += why
+    data = cal.calibrate(problem, media, power, skipped)
+    cal.write(out, data)
     if as_json:
         click.echo(_dump(data))
         return
-    rows = [["hardware|engine|precision", "MBU", "points", "source(s)"]]
-    for key, f in data["fits"].items():
-        rows.append([key, f"{f['mbu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
-    click.echo(render(rows))
+    if problem is not None:
+        before, _ = predict_problem(cal.fit_from(None), problem)
+        after, _ = predict_problem(cal.fit_from(data), problem)
+        rows = [["measurement", "engine", "TPOT ms", "shipped fit", "calibrated", "TTFT ms", "shipped fit",
+                 "calibrated"]]
+        for i, m in enumerate(problem.points):
+            ms = lambda v: "-" if v is None or not np.isfinite(v) else f"{v * 1e3:.2f}"  # noqa: E731
+            rows.append([m.source[:48], m.engine, ms(m.tpot_s), ms(float(before.tpot_s[i])), ms(float(after.tpot_s[i])),
+                         ms(m.ttft_s), ms(float(before.ttft_s[i])), ms(float(after.ttft_s[i]))])
+        click.echo(render(rows))
+    else:
+        click.echo("no LLM measurement of your own: the serving-model fit is the shipped one")
     if data["media_fits"]:
         rows = [["kind|hardware|engine|precision", "MFU", "points", "source(s)"]]
         for key, f in data["media_fits"].items():
@@ -483,10 +527,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
             rows.append([key, f"{f['busy_w']:.0f}", str(f["n"]),
                          ", ".join(sorted({p["energy_source"] for p in f["points"]}))])
         click.echo(render(rows))
-    loo = data["cross_engine_loo"]["mean"]
-    click.echo(f"leave-one-out TPOT error across engines (same hardware and precision): "
-               f"{'-' if loo is None else f'{loo:.1%}'}; {len(skipped)} measurement(s) not usable (see {out})")
-    click.echo(f"calibration: {out}")
+    click.echo(f"{len(skipped)} record(s) not usable (see {out}); calibration: {out}")
 
 
 @cli.command()
@@ -520,6 +561,9 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
     from .spec.loader import load_specs
     from .system import collect
 
+    if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
+        from .report.charts import require
+        require()
     overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
@@ -538,10 +582,8 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
         store, planned = sweep.start_run(loaded, opts, None if specs else skip)
     click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
                f"{store.folder / 'records.jsonl'}", err=True)
-    if report_path:  # fail before measuring, not after, when the report cannot be drawn
-        from .report.charts import require
-        require()
-    sweep.execute(planned, store, collect(), opts)
+    with sweep.resumable(store, sweep.resume_command(store)):
+        sweep.execute(planned, store, collect(), opts)
     records = show_records(store, as_json)
     if report_path:
         from .report.build import write_report
@@ -550,13 +592,17 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
         sys.exit(1)
 
 
+RESULTS_OPTION = click.option("--results", "--out", "out", type=click.Path(file_okay=False, path_type=Path),
+                              default=Path("results"), show_default=True, help="The results folder to read.")
+
+
 @cli.group()
 def results() -> None:
     """List and show stored runs."""
 
 
 @results.command("list")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@RESULTS_OPTION
 @click.option("--json", "as_json", is_flag=True)
 def results_list(out: Path, as_json: bool) -> None:
     """Every run under the results folder."""
@@ -577,7 +623,7 @@ def results_list(out: Path, as_json: bool) -> None:
 
 @results.command("show")
 @click.argument("run_id")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@RESULTS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the full records.")
 def results_show(run_id: str, out: Path, as_json: bool) -> None:
     """A run's records as a table (or JSON)."""
@@ -608,14 +654,36 @@ for _command in (loadtest, serve, report, sweep_command):
     cli.add_command(_command)
 
 
+def quiet_libraries() -> None:
+    """Keep library warnings and log chatter off the user's terminal: they are about the libraries'
+    own futures, not about the measurement, and our notes say what matters. Python's -W option or
+    PYTHONWARNINGS still decides when given (CI turns deprecations into errors that way), and
+    INFRA_BENCH_DEBUG=1 shows everything."""
+    import logging
+    import warnings
+
+    if os.environ.get("INFRA_BENCH_DEBUG"):
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    if not sys.warnoptions:
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", module=r"infra_bench(\.|$)")
+    for name in ("torch", "onnxruntime", "onnxscript", "root"):
+        logging.getLogger(None if name == "root" else name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and a non-zero exit."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_libraries()
     try:
         cli.main(args=argv, prog_name="infra-bench", standalone_mode=False)
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except Interrupted as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(130)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)

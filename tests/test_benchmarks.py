@@ -21,6 +21,7 @@ EXPECTED = {
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
     "plan_speed.py": "ranking",
+    "planner_accuracy.py": "held-out errors",
     "tts_compare.py": "ORT / torch RTF",
 }
 

@@ -143,7 +143,7 @@ def test_mixed_fleet_splits_by_request_size_when_it_pays():
     demand = demand_from_dict({"headroom": 0.2, "redundancy": 1, "services": [{
         "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 40, "input_len": {
             "mean": 2048, "distribution": "exponential"}, "output_len": {"mean": 256, "distribution": "exponential"}},
-        "slo": {"ttft_p95_s": 1.0, "tpot_p99_s": 0.1}}]})
+        "slo": {"ttft_p95_s": 1.5, "tpot_p99_s": 0.1}}]})
     p = sizing.plan(demand, hw, site=SITE, rank_by="tco")
     f = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12})
     g = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, use_buckets=False)

@@ -31,8 +31,14 @@ def demand(**service) -> dict:
     ("llama-3.1-8b", "hw_910b2", 1, 512, 256, 1.0, 0.1),
     ("qwen2.5-7b", "nv_rtx4090", 1, 2048, 256, 2.0, 0.04)])
 def test_the_approximation_tracks_the_simulation(model, hw, tp, inp, out, ttft, tpot):
-    r = m.replica(m.get_shape(model), HW[hw], "bf16", tp, inp, out, m.efficiencies())
-    mb = min(256, r.max_concurrency)
+    """The mean-value approximation that ranks every configuration, against the event-driven simulation
+    that confirms the top ones, on replicas priced by the iteration model with the shipped fit."""
+    from infra_bench.planner import fit as F
+
+    rep = m.replica(model, HW[hw], "bf16", tp=tp, engine="vllm")
+    eff, _ = F.shipped().efficiency([rep.case])
+    r = sizing.ServiceModel(rep, eff, inp, out)
+    mb = min(256, r.max_batch)
     approx = approx_capacity(r.prefill_s(), out, r.step_s, mb, ttft, tpot)
     sim = capacity_under_slo(r.prefill_s(), out, r.step_s, mb, ttft, tpot, n=2000)
     assert 0.75 < approx.rate / sim.rate < 1.25

@@ -29,17 +29,22 @@ def test_batching_timings_are_exact_for_a_lone_request():
 
 
 def test_capacity_under_slo_with_the_performance_model():
-    shape, hw = m.get_shape("llama-3.1-8b"), pr.load_hardware()["nv_h100_sxm"]
-    one = m.predict(shape, hw, batch=1, input_len=1024, output_len=128)
-    max_batch = min(64, one.max_concurrency)
-    step = {b: m.predict(shape, hw, batch=b, input_len=1024, output_len=128).tpot_s for b in range(1, max_batch + 1)}
-    loose = capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=2.0, tpot_p99_s=0.05, n=600)
-    tight = capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=0.3, tpot_p99_s=0.02, n=600)
+    """llama-3.1-8b on one H100 under vLLM, priced by the iteration model with the shipped fit."""
+    from infra_bench.planner import fit as F
+    from infra_bench.planner.sizing import ServiceModel
+
+    rep = m.replica("llama-3.1-8b", pr.load_hardware()["nv_h100_sxm"], "bf16", engine="vllm")
+    eff, _ = F.shipped().efficiency([rep.case])
+    sm = ServiceModel(rep, eff, 1024, 128)
+    prefill, max_batch = sm.prefill_s(), min(64, sm.max_batch)
+    step = {b: sm.step_s(b) for b in range(1, max_batch + 1)}
+    loose = capacity_under_slo(prefill, 128, step.__getitem__, max_batch, ttft_p95_s=2.0, tpot_p99_s=0.05, n=600)
+    tight = capacity_under_slo(prefill, 128, step.__getitem__, max_batch, ttft_p95_s=0.3, tpot_p99_s=0.02, n=600)
     assert loose and tight and loose.rate > tight.rate > 0  # a tighter SLO admits less load
     assert loose.ttft_p95_s <= 2.0 and loose.tpot_p99_s <= 0.05 and loose.stable
     assert loose.throughput_rps == pytest.approx(loose.rate, rel=0.1)  # served keeps up with offered
-    busy = loose.rate * (one.ttft_s + 127 * step[max_batch] / max_batch)
+    busy = loose.rate * (prefill + 127 * step[max_batch] / max_batch)
     assert busy < 1  # below the stability bound
-    over = run_load(loose.rate * 1.5, one.ttft_s, 128, step.__getitem__, max_batch, n=600)
+    over = run_load(loose.rate * 1.5, prefill, 128, step.__getitem__, max_batch, n=600)
     assert over.ttft_p95_s > 2.0 or over.tpot_p99_s > 0.05  # beyond capacity the SLO breaks
-    assert capacity_under_slo(one.ttft_s, 128, step.__getitem__, max_batch, ttft_p95_s=1e-4, tpot_p99_s=1.0) is None
+    assert capacity_under_slo(prefill, 128, step.__getitem__, max_batch, ttft_p95_s=1e-4, tpot_p99_s=1.0) is None

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError, explain_validation
+from ..inputs import load_yaml
 from .profiles import HardwareProfile, SiteProfile
 
 HOURS = 8760.0
@@ -89,12 +89,7 @@ def load_assumptions(path: str | Path | None, overrides: dict | None = None) -> 
     data = {}
     if path:
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"assumptions file not found: {p}; give a YAML of fields from docs/cost.md")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"{p}: invalid YAML: {e}") from None
+        data = load_yaml(p, "assumptions file", "give a YAML of fields from docs/cost.md") or {}
         if not isinstance(data, dict):
             raise UserError(f"{p}: expected a mapping of assumption fields")
     merged = {**data, **(overrides or {})}

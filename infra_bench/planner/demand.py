@@ -9,6 +9,7 @@ the CLI and Python.
       - name: chat
         model: llama-3.1-8b
         precision: [bf16, fp8]            # the planner picks per accelerator
+        engine: vllm                      # or {name: sglang, max_seqs: 256, token_budget: 8192}; default auto
         traffic: {requests_per_s: 20, input_len: 1024, output_len: {mean: 256, distribution: exponential}}
         slo: {ttft_p95_s: 2.0, tpot_p99_s: 0.05}
       - {name: images, kind: diffusion, model: sd-1.5, resolution: 512, steps: 30,
@@ -21,12 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UserError, closest, explain_validation
+from ..inputs import load_yaml
 
-LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4")
+LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
 
 
@@ -146,11 +147,30 @@ class _Service(_Strict):
     redundancy: int | None = Field(default=None, ge=0)
 
 
+class EngineChoice(_Strict):
+    """The serving engine and, optionally, limits that replace its defaults (planner/engines.py)."""
+    name: str = "auto"
+    max_seqs: int | None = Field(default=None, ge=1)
+    token_budget: int | None = Field(default=None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .engines import ENGINES, engine_name
+
+        if v != "auto" and engine_name(v) not in ENGINES:
+            raise ValueError(f"unknown engine '{v}'{closest(engine_name(v), ENGINES)}; use auto or {', '.join(ENGINES)}")
+        return v
+
+
 class LlmService(_Service):
     kind: Literal["llm"] = "llm"
     precision: list[str] = ["bf16"]
+    engine: EngineChoice = EngineChoice()
     traffic: LlmTraffic
     slo: LlmSlo
+
+    _engine = field_validator("engine", mode="before")(classmethod(lambda cls, v: {"name": v} if isinstance(v, str) else v))
 
     _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, LLM_PRECISIONS)))
 
@@ -238,12 +258,5 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
 
 def load_demand(path: str | Path) -> Demand:
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"demand file not found: {p}; give a demand YAML (example: workloads/demand-example.yaml)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise UserError(f"{p}: invalid YAML{f' at line {mark.line + 1}' if mark else ''}: "
-                        f"{getattr(e, 'problem', None) or e}") from None
+    data = load_yaml(p, "demand file", "give a demand YAML (example: workloads/demand-example.yaml)")
     return demand_from_dict(data, str(p))

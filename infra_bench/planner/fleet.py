@@ -24,7 +24,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ..errors import MissingDependency, UserError
+from ..errors import MissingDependency, UserError, install_hint
 from . import sizing
 from .buckets import Bucket, split, whole
 from .cost import Assumptions, cost_of
@@ -172,10 +172,15 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dic
     return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun)), None
 
 
+def require_solver() -> None:
+    """The integer program needs scipy (the `plan` extra)."""
+    if importlib.util.find_spec("scipy") is None:
+        raise MissingDependency(f"--mixed solves an integer program with scipy: {install_hint('plan')}")
+
+
 def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int] | None = None,
              budget: float | None = None, calibration: dict | None = None, use_buckets: bool = True) -> Fleet:
-    if importlib.util.find_spec("scipy") is None:
-        raise MissingDependency("--mixed solves an integer program with scipy: pip install 'infra-bench[plan]'")
+    require_solver()
     limits = limits or {}
     for hid in limits:
         if hid not in profiles:

@@ -1,268 +1,245 @@
-"""The analytic LLM performance model: memory gate, prefill (compute-bound), decode (memory-bound
-with an explicit fixed per-step overhead) and tensor-parallel all-reduces over the scale-up link.
+"""LLM serving predictions: one replica of a model on a profiled accelerator, under an engine.
 
-    weights   = params x bytes/param;  KV/token from the architecture (MLA: the latent cache)
-    prefill   = (2 N_active T + 2 L T^2 d) B FLOPs  /  (TP x peak x MFU)  + 2L all-reduces
-    decode    = max(bytes read / (TP x BW x MBU), 2 N_active B / (TP x peak x MFU)) + 2L all-reduces + t_fixed
-    bytes read per step = active weights (MoE: experts touched by B tokens) + B x context x KV/token
-
-Efficiencies are priors here (`calibrated: false`), with a +-30% interval; the calibration step
-of the planner will replace them with fitted values keyed by accelerator, engine and precision.
+The replica is `layout` (TP x PP x attention-DP devices, experts over EP) in a precision; the engine
+sets how iterations are formed and its limits (engines.py). The cost of an iteration is priced by
+op class (iteration.py) with efficiencies from a fit (fit.py: the one shipped with infra-bench, or
+`--calibration` from `infra-bench calibrate`); the steady state of C closed-loop clients gives TTFT,
+TPOT and throughput (steady.py), and the offline maximum is the best of it over concurrency. Every
+prediction carries an 80% interval from held-out residuals of its kind, the fit it used, and energy
+per token from a power model (power.py).
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass, field
 
-from ..errors import UserError, closest
-from ..paths import data_dir
+import numpy as np
+
+from ..errors import UserError
+from . import power
+from .engines import Engine, get_engine
+from .fit import Case, Fit, arch_class
+from .iteration import KV_DTYPES, Layout, get_precision, iteration, terms, work
 from .profiles import HardwareProfile
+from .shapes import LlmShape, get_shape
+from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
 
-BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
-KV_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 2.0}  # int4 is weight-only
-COMPUTE_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "fp16"}
-
-# Priors (planner_anchors.md: decode MBU 0.65-0.70 on H100 BF16; aiconfigurator-style fixed
-# per-step overhead; runtime reserve ~3.5 GB + collective buffers; usable HBM ~90%).
-PRIORS = {"mfu_prefill": 0.5, "mfu_decode": 0.5, "mbu": 0.68, "t_fixed_s": 3e-4, "allreduce_latency_s": 1e-5,
-          "link_efficiency": 0.7, "runtime_reserve_gb": 4.0, "usable_memory_fraction": 0.9}
-PRIOR_INTERVAL = 0.30
+SCALE_OUT_GBS = 50.0  # 400 Gb/s InfiniBand or RoCE per device, for pipeline stages across nodes
 
 
-@dataclass(frozen=True)
-class LlmShape:
-    id: str
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    total_params: int
-    active_params: int
-    kv_bytes_per_token_bf16: int
-    experts: int | None
-    experts_per_token: int | None
-    attention: str
-    source: str
+@dataclass
+class Replica:
+    """A model, a part, a precision, a layout and an engine: everything a prediction is about."""
+    shape: LlmShape
+    hw: HardwareProfile
+    precision: str
+    layout: Layout
+    engine: Engine
+    kv_cache: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        prec = get_precision(self.precision)
+        if self.precision == "fp4" and not self.hw.peak_tflops.get("fp4"):
+            raise UserError(f"{self.hw.id} has no fp4 tensor-core rate in its profile, so fp4 cannot be predicted on "
+                            f"it; use --precision int4 (4-bit weights, 16-bit compute) or fp8")
+        node = self.hw.typical_node_size or 8
+        if self.layout.tp * self.layout.dp > node:
+            raise UserError(f"TP {self.layout.tp} x DP {self.layout.dp} exceeds {self.hw.id}'s scale-up domain of {node} "
+                            f"devices; keep TP x DP within it and add pipeline stages across nodes (--pp)")
+        kv = None if self.kv_cache is None else KV_DTYPES.get(self.kv_cache)
+        if self.kv_cache is not None and kv is None:
+            raise UserError(f"unknown KV cache type '{self.kv_cache}'; use {', '.join(KV_DTYPES)}")
+        self.terms = terms(self.shape, self.hw, prec, self.layout, kv)
+        if self.layout.pp > 1:
+            self.terms = _scale_out(self.terms)
+            self.notes.append(f"pipeline stages talk over the scale-out network ({SCALE_OUT_GBS:.0f} GB/s per device "
+                              f"assumed: 400 Gb/s InfiniBand/RoCE)")
+        self.engine_terms = EngineTerms.of(self.engine)
+        self.case = Case(self.shape.id, self.hw.id, self.engine.name, self.precision)
 
     @property
-    def moe(self) -> bool:
-        return bool(self.experts)
+    def devices(self) -> int:
+        return self.layout.devices
+
+    def memory(self, concurrency: float, isl: int, osl: int) -> dict:
+        t, g = self.terms, self.engine_terms
+        running = min(concurrency, self.engine.max_seqs)
+        ctx = isl + osl if self.engine.reserve_whole_request else isl + osl / 2
+        kv = running * float(t.kv_seq(ctx))
+        usable = (self.hw.memory_gb * 1e9 - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction \
+            if g.of_free else self.hw.memory_gb * 1e9 * g.memory_fraction - t.weights_device - RUNTIME_RESERVE
+        return {"weights_gb_per_device": t.weights_device / 1e9, "runtime_reserve_gb": RUNTIME_RESERVE / 1e9,
+                "kv_cache_gb_per_device": kv / 1e9, "kv_room_gb_per_device": max(usable, 0) / 1e9,
+                "device_gb": self.hw.memory_gb, "engine_memory_fraction": self.engine.memory_fraction,
+                "kv_bytes_per_token_per_device": float(t.kv_seq(1.0) - t.kv_seq(0.0)),
+                "max_sequences": int(kv_capacity(t, g, isl, osl))}
 
 
-@lru_cache(maxsize=1)
-def shapes() -> dict[str, LlmShape]:
-    text = (data_dir("workloads") / "architectures" / "llm_reference.csv").read_text()
-    rows = csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
-    out = {}
-    for r in rows:
-        n = lambda k: int(float(r[k])) if r.get(k) else None  # noqa: E731
-        out[r["id"]] = LlmShape(r["id"], n("num_layers"), n("hidden_size"), n("num_attention_heads"),
-                                n("num_kv_heads"), n("head_dim"), n("total_params_exact"), n("active_params_exact"),
-                                n("kv_cache_bytes_per_token_bf16"), n("moe_num_experts"), n("moe_experts_per_token"),
-                                r["attention_type"], r["source"])
-    return out
-
-
-def get_shape(model_id: str) -> LlmShape:
-    s = shapes()
-    if model_id not in s:
-        raise UserError(f"unknown model '{model_id}'{closest(model_id, s)}; known: {', '.join(s)}")
-    return s[model_id]
+def _scale_out(t):
+    from dataclasses import replace
+    return replace(t, link=min(t.link, SCALE_OUT_GBS * 1e9))
 
 
 @dataclass(frozen=True)
 class Prediction:
     model: str
     hardware: str
+    engine: str
     precision: str
-    tp: int
-    count: int
-    batch: int
+    layout: dict
+    devices: int
+    mode: str                 # "closed loop" | "max throughput"
+    concurrency: float        # clients per replica
     input_len: int
     output_len: int
     fits: bool
     memory: dict
-    max_concurrency: int
     ttft_s: float | None
     tpot_s: float | None
-    output_tokens_per_s: float | None
+    output_tokens_per_s: float | None   # the replica
     output_tokens_per_s_per_device: float | None
+    requests_per_s: float | None
+    intervals: dict           # metric -> [low, high], 80%
+    running: float | None
+    waiting: float | None
     bound: dict
+    energy: dict | None
+    fit: dict                 # which fit, which levels were not measured, the interval tier
     efficiency: dict
-    interval: float
-    calibrated: bool
+    engine_limits: dict
     notes: list
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def kv_bytes_per_token(shape: LlmShape, precision: str) -> float:
-    return shape.kv_bytes_per_token_bf16 * KV_BYTES[precision] / 2.0
+def _state(rep: Replica, eff, concurrency: float, isl: int, osl: int):
+    per_rank = concurrency / rep.layout.dp
+    return closed_loop(rep.terms, eff, rep.engine_terms, per_rank, isl, osl)
 
 
-def _allreduce_s(message_bytes: float, tp: int, link_gbs: float | None, eff: dict) -> float:
-    """Ring all-reduce: 2(p-1)/p x M / link bandwidth + a fixed latency; 0 without TP."""
-    if tp <= 1:
-        return 0.0
-    bw = (link_gbs or 64.0) * 1e9 / 2 * eff["link_efficiency"]  # profile figure is bidirectional
-    return 2 * (tp - 1) / tp * message_bytes / bw + eff["allreduce_latency_s"]
+def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measured_w: float | None,
+            measured_source: str):
+    ctx = isl + osl / 2
+    n_d = float(s.decoding)
+    p = n_d * isl / max(osl - 1, 1)
+    t_iter = float(s.tpot_s) if osl > 1 else float(s.ttft_s)
+    flops, nbytes = work(rep.terms, n_d, ctx, p, isl / 2, p / isl)
+    parts = iteration(rep.terms, eff, n_d, ctx, p, isl / 2, p / isl)
+    total = sum(float(v) for v in parts.values())
+    u_net = (float(parts["tp_allreduce"]) + float(parts["ep_alltoall"]) + float(parts["pp_send"])) / total
+    t = rep.terms
+    return power.per_token(rep.hw.tdp_w, rep.devices, tokens_per_s, float(flops) / (t_iter * t.peak),
+                           float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source)
 
 
-def efficiencies(efficiency: dict | None = None, calibration: dict | None = None) -> dict:
-    """The priors, overridden by explicit factors, then by a calibrated decode MBU."""
-    return {**PRIORS, **(efficiency or {}), **({"mbu": calibration["mbu"]} if calibration else {})}
+def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
+    """A suggestion for a configuration that does not fit: the smallest TP that holds one sequence."""
+    node = hw.typical_node_size or 8
+    for tp in (2, 4, 8, 16, 32, 64, 72):
+        if tp > node or shape.heads % tp:
+            continue
+        try:
+            rep = Replica(shape, hw, precision, Layout(tp=tp), engine)
+        except UserError:
+            continue
+        if rep.memory(1, isl, osl)["max_sequences"] >= 1:
+            return f"--tp {tp} fits"
+    lower = {"bf16": "fp8", "fp16": "fp8", "fp8": "int4", "int8": "int4"}.get(precision)
+    return (f"no TP within one {node}-device node fits in {precision}; try --precision {lower} or pipeline "
+            f"stages across nodes (--pp)" if lower else f"no TP within one {node}-device node fits; add --pp stages")
 
 
-def check_precision(precision: str) -> None:
-    if precision not in BYTES_PER_PARAM:
-        raise UserError(f"unknown precision '{precision}'{closest(precision, BYTES_PER_PARAM)}; "
-                        f"use {', '.join(BYTES_PER_PARAM)}")
+def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 1024, osl: int = 256,
+            max_throughput: bool = False, measured_power: dict | None = None) -> Prediction:
+    """TTFT, TPOT and throughput of the replica under `concurrency` closed-loop clients, or its offline
+    maximum (`max_throughput`: the best concurrency under the engine's limits and memory)."""
+    if isl < 1 or osl < 1:
+        raise UserError("--input-len and --output-len must be at least 1")
+    if rep.shape.max_positions and isl + osl > rep.shape.max_positions:
+        rep.notes.append(f"input + output = {isl + osl} tokens exceeds the model's {rep.shape.max_positions} "
+                         f"positions; predicted as if the context allowed it")
+    eff, missing = fit.efficiency([rep.case])
+    missing = missing[0]
+    tier = fit.tier(rep.case)
+    mem = rep.memory(concurrency or 1, isl, osl)
+    base = dict(model=rep.shape.id, hardware=rep.hw.id, engine=rep.engine.name, precision=rep.precision,
+                layout=asdict(rep.layout), devices=rep.devices, input_len=isl, output_len=osl,
+                efficiency=eff.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
+                                                          "token_budget": rep.engine.token_budget,
+                                                          "mixed_iterations": rep.engine.mixed,
+                                                          "chunked_prefill": rep.engine.chunked,
+                                                          "source": rep.engine.source},
+                fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing,
+                     "tier": tier, "engine_maturity": rep.engine.maturity,
+                     "class": arch_class(rep.shape)})
+    notes = list(rep.notes)
+    if mem["max_sequences"] < 1:
+        notes.append(f"does not fit: {mem['weights_gb_per_device']:.1f} GB of weights + "
+                     f"{mem['runtime_reserve_gb']:.1f} GB reserve per device leave no room for one sequence's KV cache "
+                     f"under {rep.engine.name}'s memory share; {what_fits(rep.shape, rep.hw, rep.precision, rep.engine, isl, osl)}")
+        return Prediction(mode="max throughput" if max_throughput else "closed loop", concurrency=concurrency or 0,
+                          fits=False, memory=mem, ttft_s=None, tpot_s=None, output_tokens_per_s=None,
+                          output_tokens_per_s_per_device=None, requests_per_s=None, intervals={}, running=None,
+                          waiting=None, bound={}, energy=None, notes=notes, **base)
+    if max_throughput:
+        limit = min(rep.engine.max_seqs, mem["max_sequences"]) * rep.layout.dp
+        grid = sorted({max(1, int(round(x))) for x in np.geomspace(1, max(limit, 1), 40)} | {int(limit)})
+        states = [(c, _state(rep, eff, c, isl, osl)) for c in grid]
+        concurrency, s = max(states, key=lambda cs: float(cs[1].output_tokens_per_s))
+        notes.append(f"offline maximum: the best of {len(grid)} concurrencies up to {limit} "
+                     f"(engine limit {rep.engine.max_seqs} x {rep.layout.dp} DP ranks, memory {mem['max_sequences']} "
+                     f"sequences per rank), prefill charged")
+    else:
+        s = _state(rep, eff, concurrency, isl, osl)
+    if float(s.waiting) > 0:
+        notes.append(f"{float(s.waiting) * rep.layout.dp:.0f} of {concurrency:g} clients wait for a slot "
+                     f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "
+                     f"their wait is in TTFT")
+    if missing:
+        notes.append(f"not measured: {', '.join(missing)}; efficiencies from the nearest fitted parts through "
+                     f"roofline ratios, interval from held-out {tier.replace('_', ' ')} residuals")
+    if rep.shape.moe:
+        notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
+                     "show it)")
+    ttft, tpot = float(s.ttft_s), float(s.tpot_s) if osl > 1 else None
+    tok_s = float(s.output_tokens_per_s)
+    intervals = {"ttft_s": fit.interval(tier, "ttft", ttft), "tpot_s": fit.interval(tier, "tpot", tpot),
+                 "output_tokens_per_s": _throughput_interval(fit, tier, tok_s)}
+    measured = (measured_power or {}).get(rep.hw.id) or {}
+    energy = _energy(rep, eff, s, isl, osl, tok_s, measured.get("busy_w"), measured.get("source", ""))
+    if energy:
+        intervals["j_per_token"] = energy.interval
+    parts = {k: float(v) for k, v in s.bound.items()}
+    return Prediction(mode="max throughput" if max_throughput else "closed loop", concurrency=concurrency,
+                      fits=True, memory=mem, ttft_s=ttft, tpot_s=tpot, output_tokens_per_s=tok_s,
+                      output_tokens_per_s_per_device=tok_s / rep.devices, requests_per_s=float(s.requests_per_s),
+                      intervals={k: list(v) if v else None for k, v in intervals.items()},
+                      running=float(s.running) * rep.layout.dp, waiting=float(s.waiting) * rep.layout.dp,
+                      bound={"decode_iteration_share": parts, "decode_bound_by": max(parts, key=parts.get)},
+                      energy=energy.to_dict() if energy else None, notes=notes, **base)
 
 
-def peak_tflops(hw: HardwareProfile, precision: str) -> float | None:
-    """The dense peak for the precision's compute type; fp32 at half the 16-bit rate where unpublished."""
-    compute = COMPUTE_DTYPE[precision]
-    peak = hw.peak_tflops.get(compute) or (hw.dense_tflops if compute in ("bf16", "fp16") else None)
-    if compute == "fp32" and not peak:
-        peak = (hw.dense_tflops or 0) / 2 or None
-    return peak
+def _throughput_interval(fit: Fit, tier: str, tok_s: float) -> tuple[float, float] | None:
+    """Throughput ~ 1/TPOT at load: its interval mirrors TPOT's (a measured TPOT q below the
+    prediction means throughput above it)."""
+    q = fit.residuals.get(tier, {}).get("tpot") or fit.residuals.get("fitted", {}).get("tpot")
+    if not q:
+        return None
+    return tok_s * math.exp(q["q10"]), tok_s * math.exp(q["q90"])
 
 
-def unsupported(hw: HardwareProfile, precision: str) -> str | None:
-    """Why the model cannot predict this precision on this profile, or None."""
-    if not peak_tflops(hw, precision):
-        return (f"{hw.id} has no published {COMPUTE_DTYPE[precision]} peak, so {precision} cannot be predicted "
-                f"on it; try --precision bf16 (see infra-bench profiles show {hw.id})")
-    if not hw.memory_gb or not hw.memory_bandwidth_tbs:
-        return f"{hw.id} lacks memory size or bandwidth in its profile; add them with --profiles DIR"
-    return None
-
-
-@dataclass(frozen=True)
-class Replica:
-    """One replica (`tp` devices) serving requests of one shape: the terms of the model as plain
-    numbers, so the sizing search can evaluate a step time in a few operations."""
-    shape: LlmShape
-    tp: int
-    input_len: int
-    output_len: int
-    eff: dict
-    weights_bytes: float
-    kv_bytes_per_token: float
-    usable_bytes: float
-    flops_peak: float
-    bandwidth: float
-    link_gbs: float | None
-    bytes_per_param: float
-
-    @property
-    def reserve_bytes(self) -> float:
-        return self.eff["runtime_reserve_gb"] * 1e9
-
-    @property
-    def max_concurrency(self) -> int:
-        """Requests of this length whose KV cache fits beside the weights and reserve."""
-        ctx = self.input_len + self.output_len
-        free = self.usable_bytes - self.weights_bytes / self.tp - self.reserve_bytes
-        return max(0, math.floor(free / (ctx * self.kv_bytes_per_token / self.tp)))
-
-    def memory(self, batch: int) -> dict:
-        kv = batch * (self.input_len + self.output_len) * self.kv_bytes_per_token / self.tp
-        total = self.weights_bytes / self.tp + kv + self.reserve_bytes
-        return {"weights_gb_per_device": self.weights_bytes / self.tp / 1e9, "kv_cache_gb_per_device": kv / 1e9,
-                "runtime_reserve_gb": self.reserve_bytes / 1e9, "total_gb_per_device": total / 1e9,
-                "usable_gb_per_device": self.usable_bytes / 1e9, "kv_bytes_per_token": self.kv_bytes_per_token}
-
-    def prefill_terms(self, batch: int = 1) -> tuple[float, float]:
-        """(compute, communication) seconds to prefill `batch` prompts together."""
-        s, i = self.shape, self.input_len
-        flops = batch * (2 * s.active_params * i + 2 * s.layers * i**2 * s.hidden)
-        comm = 2 * s.layers * _allreduce_s(batch * i * s.hidden * ACT_BYTES, self.tp, self.link_gbs, self.eff)
-        return flops / (self.flops_peak * self.eff["mfu_prefill"]), comm
-
-    def prefill_s(self, batch: int = 1) -> float:
-        """Time to first token of `batch` prompts prefilled together."""
-        compute, comm = self.prefill_terms(batch)
-        return compute + comm + self.eff["t_fixed_s"]
-
-    def decode_terms(self, batch: int) -> dict:
-        s = self.shape
-        weights_read = s.active_params * self.bytes_per_param
-        if s.moe and s.experts_per_token:  # experts touched by B tokens, uniform routing
-            k_over_e = s.experts_per_token / s.experts
-            expert_total = (s.total_params - s.active_params) / (1 - k_over_e)
-            dense_part = s.total_params - expert_total
-            weights_read = (dense_part + expert_total * (1 - (1 - k_over_e) ** batch)) * self.bytes_per_param
-        avg_ctx = self.input_len + self.output_len / 2
-        t_mem = (weights_read + batch * avg_ctx * self.kv_bytes_per_token) / (self.bandwidth * self.eff["mbu"])
-        t_compute = 2 * s.active_params * batch / (self.flops_peak * self.eff["mfu_decode"])
-        t_comm = 2 * s.layers * _allreduce_s(batch * s.hidden * ACT_BYTES, self.tp, self.link_gbs, self.eff)
-        return {"memory_bandwidth": t_mem, "compute": t_compute, "communication": t_comm,
-                "fixed_overhead": self.eff["t_fixed_s"]}
-
-    def step_s(self, batch: int) -> float:
-        """One decode step (TPOT) with `batch` requests running."""
-        t = self.decode_terms(batch)
-        return max(t["memory_bandwidth"], t["compute"]) + t["communication"] + t["fixed_overhead"]
-
-
-ACT_BYTES = 2.0  # activations stay 16-bit
-
-
-def replica(shape: LlmShape, hw: HardwareProfile, precision: str, tp: int, input_len: int, output_len: int,
-            eff: dict) -> Replica:
-    """The replica's terms; raises UserError when the profile lacks what the model needs."""
-    check_precision(precision)
-    why = unsupported(hw, precision)
+def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 1, pp: int = 1, dp: int = 1,
+            ep: int = 1, engine: str | None = None, max_seqs: int | None = None, token_budget: int | None = None,
+            kv_cache: str | None = None) -> Replica:
+    """A Replica from CLI-like arguments; every problem is a one-line UserError."""
+    get_precision(precision)
+    shape = get_shape(model)
+    layout = Layout(tp, pp, dp, ep)
+    why = layout.check(shape)
     if why:
         raise UserError(why)
-    return Replica(shape, tp, input_len, output_len, eff, shape.total_params * BYTES_PER_PARAM[precision],
-                   kv_bytes_per_token(shape, precision), hw.memory_gb * 1e9 * eff["usable_memory_fraction"],
-                   tp * peak_tflops(hw, precision) * 1e12, tp * hw.memory_bandwidth_tbs * 1e12,
-                   hw.scale_up.bandwidth_gbs if hw.scale_up else None, BYTES_PER_PARAM[precision])
+    eng = get_engine(engine).on(hw.memory_gb).with_limits(max_seqs, token_budget)
+    return Replica(shape, hw, precision, layout, eng, kv_cache)
 
-
-def predict(shape: LlmShape, hw: HardwareProfile, precision: str = "bf16", tp: int = 1, count: int | None = None,
-            batch: int = 1, input_len: int = 1024, output_len: int = 256, efficiency: dict | None = None,
-            calibration: dict | None = None) -> Prediction:
-    """Predicted TTFT, TPOT and throughput of `batch` concurrent requests on `tp` devices.
-    `calibration` ({mbu, interval, key, n}) replaces the MBU prior with a fitted value."""
-    eff = efficiencies(efficiency, calibration)
-    count = count or tp
-    if tp < 1 or count < tp or count % tp:
-        raise UserError(f"--count {count} must be a multiple of --tp {tp}")
-    r = replica(shape, hw, precision, tp, input_len, output_len, eff)
-    if calibration:
-        interval = calibration["interval"]
-        notes = [f"calibrated decode MBU {calibration['mbu']:.3f} from {calibration['n']} measurement(s) "
-                 f"({calibration['key']}); interval +-{interval:.0%}; prefill and overheads are priors"]
-    else:
-        interval = PRIOR_INTERVAL
-        notes = ["efficiencies are priors (not calibrated): interval +-30%"]
-    if shape.moe:
-        notes.append("MoE: uniform expert routing assumed (random weights misrepresent routing)")
-
-    memory = r.memory(batch)
-    base = dict(model=shape.id, hardware=hw.id, precision=precision, tp=tp, count=count, batch=batch,
-                input_len=input_len, output_len=output_len, memory=memory, max_concurrency=r.max_concurrency,
-                efficiency=eff, interval=interval, calibrated=calibration is not None)
-    if memory["total_gb_per_device"] > memory["usable_gb_per_device"]:
-        notes.append(f"does not fit: {memory['total_gb_per_device']:.1f} GB per device needed, "
-                     f"{memory['usable_gb_per_device']:.1f} GB usable; raise --tp or lower --batch "
-                     f"(at most {r.max_concurrency} requests fit)")
-        return Prediction(fits=False, ttft_s=None, tpot_s=None, output_tokens_per_s=None,
-                          output_tokens_per_s_per_device=None, bound={}, notes=notes, **base)
-
-    compute, comm = r.prefill_terms(batch)
-    terms = r.decode_terms(batch)
-    tpot = r.step_s(batch)
-    bound = {"decode": max(terms, key=terms.get), "decode_terms_s": terms,
-             "prefill": "compute" if compute >= comm else "communication"}
-    tok_s = batch / tpot * (count // tp)
-    return Prediction(fits=True, ttft_s=r.prefill_s(batch), tpot_s=tpot, output_tokens_per_s=tok_s,
-                      output_tokens_per_s_per_device=tok_s / count, bound=bound, notes=notes, **base)

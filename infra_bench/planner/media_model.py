@@ -15,12 +15,13 @@ import json
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
-from ..errors import MissingDependency, UserError, closest
+from ..errors import MissingDependency, UserError, closest, install_hint
 from ..paths import cache_dir
-from .llm_model import BYTES_PER_PARAM, peak_tflops
+from .iteration import peak_tflops
 from .profiles import HardwareProfile
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 DIFFUSION_PRIORS = {"mfu": 0.2, "t_step_s": 2e-3, "runtime_reserve_gb": 3.0, "usable_memory_fraction": 0.9}
 TTS_PRIORS = {"mfu": 0.05, "t_call_s": 0.02, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
 PRIOR_INTERVAL = 0.5
@@ -51,7 +52,7 @@ def kind_of(model: str) -> str:
     import yaml
 
     from ..paths import data_dir
-    from .llm_model import shapes
+    from .shapes import shapes
 
     if model in shapes():
         return "llm"
@@ -80,7 +81,7 @@ def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: floa
         resolved = dw.resolve(spec)
     except MissingDependency:
         raise MissingDependency("diffusion predictions count FLOPs on the diffusers model: "
-                                "pip install 'infra-bench[diffusion]'") from None
+                                f"{install_hint('diffusion')}") from None
     cell = {"batch_size": 1, "resolution": resolution, "steps": steps}
     return _cached({"kind": "diffusion", "model": model, "res": resolution, "steps": steps, "cfg": spec.cfg},
                    lambda: dw.count_flops(resolved, cell, spec.cfg))

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UserError, closest, explain_validation
+from ..inputs import load_yaml
 from ..paths import data_dir
 
 DTYPE_KEYS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
@@ -142,12 +142,7 @@ class SiteProfile(BaseModel):
 
 def load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
     """One profile file: id -> validated profile; every problem a one-line UserError."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', None) or e}") from None
+    raw = load_yaml(path, "profile file", "see docs/profiles.md for the fields") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of profile id -> fields")
     out = {}
@@ -171,6 +166,12 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
         if not d.is_dir():
             raise UserError(f"profiles directory not found: {d}; give a folder with accelerators/*.yaml, "
                             f"cpus.yaml or sites.yaml")
+        if not (any((d / "accelerators").glob("*.yaml")) or (d / "cpus.yaml").is_file()
+                or (d / "sites.yaml").is_file()):
+            found = sorted(p.name + ("/" if p.is_dir() else "") for p in d.iterdir())
+            listing = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "") if found else "nothing"
+            raise UserError(f"{d} holds no profiles (found: {listing}); expected accelerators/*.yaml, cpus.yaml "
+                            f"or sites.yaml (see docs/profiles.md)")
     return dirs
 
 

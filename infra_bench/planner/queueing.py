@@ -88,6 +88,47 @@ def simulate(requests: list[Request], step_s: Callable[[int], float], max_batch:
     return requests
 
 
+def simulate_closed(clients: int, requests_per_client: int, prefill_s: float, output_len: int,
+                    step_s: Callable[[int], float], max_batch: int) -> list[Request]:
+    """Closed loop: `clients` clients start together and each sends its next request the moment the
+    last one finishes (as `vllm bench serve --max-concurrency` does). The same iteration rules as
+    `simulate`: waiting prompts are admitted up to `max_batch` running and prefilled before the next
+    decode step. Returns every request, in the order they were sent."""
+    sent = [Request(0.0, prefill_s, output_len) for _ in range(clients)]
+    left = {id(r): requests_per_client - 1 for r in sent}
+    pending = deque(sent)
+    running: list[tuple[int, int, Request]] = []
+    now, steps = 0.0, 0
+
+    def finish(r: Request) -> None:
+        if left[id(r)] > 0:
+            nxt = Request(r.done, prefill_s, output_len)
+            left[id(nxt)] = left[id(r)] - 1
+            sent.append(nxt)
+            pending.append(nxt)
+    while pending or running:
+        if not running and pending[0].arrival > now:
+            now = pending[0].arrival
+        while pending and pending[0].arrival <= now and len(running) < max_batch:
+            r = pending.popleft()
+            now += r.prefill_s
+            r.first_token, r.produced = now, 1
+            if r.output_len == 1:
+                r.done = now
+                finish(r)
+            else:
+                heapq.heappush(running, (steps + r.output_len - 1, id(r), r))
+        if not running:
+            continue
+        steps += 1
+        now += step_s(len(running))
+        while running and running[0][0] == steps:
+            r = heapq.heappop(running)[2]
+            r.produced, r.done = r.output_len, now
+            finish(r)
+    return sent
+
+
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     k = (len(s) - 1) * q / 100

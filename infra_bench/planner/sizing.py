@@ -17,11 +17,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
 from . import calibration as cal
 from . import llm_model, media_model
+from .engines import default_engine
+from .fit import Fit
+from .iteration import PRECISIONS, Efficiency, iteration_s, peak_tflops
+from .calibration import fit_from
 from .cost import NODE_POWER_FACTOR, Assumptions, cost_of
 from .buckets import whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
@@ -29,7 +33,6 @@ from .profiles import HardwareProfile, SiteProfile
 from .queueing import approx_capacity, capacity_under_slo
 
 TP_OPTIONS = (1, 2, 4, 8)
-MAX_BATCH = 256          # an engine's cap on running sequences (vLLM max_num_seqs default)
 DEFAULT_NODE = 8
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
 MAX_CONFIRM = 40         # simulations at most per plan (about 50 ms each)
@@ -54,6 +57,8 @@ class Option:
     method: str = ""
     calibrated: bool = False
     gaps: list[str] = field(default_factory=list)  # spec figures missing from the profile
+    engine: str = ""               # llm: the serving engine and its maturity
+    fit: str = ""                  # llm: fitted, or measured on another engine / hardware (the interval tier)
 
 
 @dataclass
@@ -96,7 +101,8 @@ def _replicas(load: float, capacity: float, headroom: float, redundancy: int) ->
 
 def _gaps(hw: HardwareProfile, precision: str, bandwidth: bool = True) -> list[str]:
     """The spec figures the model needs that the profile does not publish."""
-    gaps = [] if llm_model.peak_tflops(hw, precision) else [f"{llm_model.COMPUTE_DTYPE[precision]} peak"]
+    compute = PRECISIONS[precision].compute if precision in PRECISIONS else precision
+    gaps = [] if peak_tflops(hw, compute) else [f"{compute} peak"]
     needed = (("memory size", hw.memory_gb), ("memory bandwidth", hw.memory_bandwidth_tbs if bandwidth else 1))
     return gaps + [name for name, v in needed if not v]
 
@@ -105,47 +111,87 @@ def _lacks(gaps: list[str]) -> str:
     return f"profile lacks {', '.join(gaps)} (unpublished; add them with --profiles DIR)"
 
 
+@dataclass
+class ServiceModel:
+    """One LLM replica under a service's mean lengths, as the queueing layer sees it: the prefill a
+    prompt adds and the decode step at a batch, both priced by the iteration model with the fit's
+    efficiencies. Mixed engines charge a prompt its increment to a running iteration; prefill-first
+    engines a prefill iteration of its own."""
+    replica: llm_model.Replica
+    eff: Efficiency
+    input_len: float
+    output_len: float
+
+    def prefill_s(self, input_len: float | None = None) -> float:
+        i = self.input_len if input_len is None else input_len
+        t, ctx = self.replica.terms, i + self.output_len / 2
+        if self.replica.engine.mixed:
+            cost = iteration_s(t, self.eff, 1.0, ctx, i, i / 2, 1.0) - iteration_s(t, self.eff, 1.0, ctx, 0.0, i / 2, 0.0)
+        else:
+            cost = iteration_s(t, self.eff, 0.0, ctx, i, i / 2, 1.0)
+        return float(cost) + float(self.eff.t_request)
+
+    def step_s(self, batch: int) -> float:
+        return float(iteration_s(self.replica.terms, self.eff, batch, self.input_len + self.output_len / 2, 0.0,
+                                 self.input_len / 2, 0.0))
+
+    @property
+    def max_batch(self) -> int:
+        mem = self.replica.memory(1, int(self.input_len), int(self.output_len))
+        return int(min(self.replica.engine.max_seqs, mem["max_sequences"]))
+
+
+def llm_fit(calibration: dict | None) -> Fit:
+    """The LLM fit of a calibration file's data, else the one shipped."""
+    return fit_from(calibration)
+
+
 def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str, tp: int, headroom: float,
-               redundancy: int, calibration: dict | None) -> tuple[Option, llm_model.Replica | None]:
+               redundancy: int, calibration: dict | None) -> tuple[Option, ServiceModel | None]:
     o = Option(label, "llm", precision, tp, False, unit="req/s")
     o.gaps = _gaps(hw, precision)
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o, None
-    shape = llm_model.get_shape(svc.model)
-    if shape.heads % tp:
-        o.reason = f"{shape.heads} attention heads do not split over TP {tp}"
+    engine = svc.engine.name if svc.engine.name != "auto" else default_engine(hw.vendor)
+    try:
+        rep = llm_model.replica(svc.model, hw, precision, tp=tp, engine=engine, max_seqs=svc.engine.max_seqs,
+                                token_budget=svc.engine.token_budget)
+    except UserError as e:
+        o.reason = str(e)
         return o, None
-    fitted = cal.for_prediction(calibration, hw.id, None, precision) if calibration else None
-    eff = llm_model.efficiencies(calibration=fitted)
+    fit = llm_fit(calibration)
+    eff, missing = fit.efficiency([rep.case])
     t = svc.traffic
-    r = llm_model.replica(shape, hw, precision, tp, t.input_len.mean, t.output_len.mean, eff)
-    o.calibrated, o.stage = fitted is not None, 1
-    max_batch = min(MAX_BATCH, r.max_concurrency)
+    m = ServiceModel(rep, eff, t.input_len.mean, t.output_len.mean)
+    o.calibrated, o.stage = not missing[0], 1
+    o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
+    o.fit = fit.tier(rep.case)
+    max_batch = m.max_batch
     if max_batch < 1:
-        m = r.memory(1)
-        o.reason = (f"does not fit: {m['weights_gb_per_device']:.0f} GB of weights per device + reserve leaves no "
-                    f"KV room in {m['usable_gb_per_device']:.0f} GB usable")
-        return o, r
+        mem = rep.memory(1, int(t.input_len.mean), int(t.output_len.mean))
+        o.reason = (f"does not fit: {mem['weights_gb_per_device']:.0f} GB of weights per device + reserve leave no "
+                    f"KV room in {hw.memory_gb:.0f} GB under {rep.engine.name}")
+        return o, m
     o.stage = 2
     q, ttft_slo = svc.slo.ttft
-    prefill, step1 = r.prefill_s(), r.step_s(1)
+    prefill, step1 = m.prefill_s(), m.step_s(1)
     if prefill > ttft_slo:
         o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {prefill:.2f} s)"
-        return o, r
+        return o, m
     if step1 > svc.slo.tpot_p99_s:
         o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token)"
-        return o, r
-    est = approx_capacity(prefill, t.output_len.mean, r.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q)
+        return o, m
+    est = approx_capacity(prefill, t.output_len.mean, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q)
     if est is None:
         o.reason = "SLOs met by a lone request but at no sustained load"
-        return o, r
+        return o, m
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
-    return o, r
+    return o, m
 
 
 def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, precision: str, headroom: float,
@@ -290,14 +336,14 @@ def _rank_key(c: Candidate, rank_by: str):
 
 # --- confirmation by simulation ----------------------------------------------------------------
 
-def sampler(r: llm_model.Replica, draw: Callable[[random.Random], tuple[int, int]]):
+def sampler(m: ServiceModel, draw: Callable[[random.Random], tuple[int, int]]):
     """Per request (prefill seconds, output tokens), from drawn (input, output) lengths."""
     prefill = {}
 
     def sample(rng: random.Random) -> tuple[float, int]:
         i, o = draw(rng)
         if i not in prefill:
-            prefill[i] = replace(r, input_len=i).prefill_s()
+            prefill[i] = m.prefill_s(i)
         return prefill[i], o
     return sample
 
@@ -307,12 +353,12 @@ def simulate_diffusion(image_s: float, svc: DiffusionService):
     return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
 
 
-def simulate_llm(r: llm_model.Replica, svc: LlmService, draw=None):
+def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
     (default: the service's fixed mean lengths)."""
     t, (q, ttft) = svc.traffic, svc.slo.ttft
-    return capacity_under_slo(r.prefill_s(), t.output_len.mean, r.step_s, min(MAX_BATCH, r.max_concurrency), ttft,
-                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(r, draw) if draw else None)
+    return capacity_under_slo(m.prefill_s(), t.output_len.mean, m.step_s, m.max_batch, ttft,
+                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None)
 
 
 def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> None:

@@ -6,17 +6,41 @@ def _range(value: float, interval: float, scale: float, fmt: str) -> str:
     return f"{value * scale:{fmt}} ({value * (1 - interval) * scale:{fmt}}-{value * (1 + interval) * scale:{fmt}})"
 
 
-def llm_text(p, hw) -> str:
-    m = p.memory
-    lines = [f"{p.model} on {p.count} x {hw.vendor} {hw.model} (TP {p.tp}), {p.precision}, batch {p.batch}, "
-             f"input {p.input_len}, output {p.output_len}",
-             f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + KV {m['kv_cache_gb_per_device']:.1f} GB"
-             f" + reserve {m['runtime_reserve_gb']:.1f} GB = {m['total_gb_per_device']:.1f} of "
-             f"{m['usable_gb_per_device']:.1f} GB usable; at most {p.max_concurrency} requests of this length fit"]
-    if p.fits:
-        lines.append(f"TTFT {_range(p.ttft_s, p.interval, 1e3, '.1f')} ms, TPOT {_range(p.tpot_s, p.interval, 1e3, '.2f')} ms")
-        lines.append(f"output tokens/s {p.output_tokens_per_s:.0f} in total, {p.output_tokens_per_s_per_device:.0f} "
-                     f"per device; decode bound by {p.bound['decode'].replace('_', ' ')}")
+def _interval(value: float | None, bounds, scale: float, fmt: str) -> str:
+    if value is None:
+        return "-"
+    text = f"{value * scale:{fmt}}"
+    return text + (f" ({bounds[0] * scale:{fmt}}-{bounds[1] * scale:{fmt}})" if bounds else "")
+
+
+def llm_text(p, hw, replicas: int = 1) -> str:
+    """A serving prediction: configuration, memory, latencies and throughput with 80% intervals,
+    energy, and which fit it rests on."""
+    m, lay, iv = p.memory, p.layout, p.intervals
+    par = " ".join(f"{k.upper()} {v}" for k, v in lay.items() if v > 1) or "1 device"
+    load = (f"offline maximum at {p.concurrency:g} clients" if p.mode == "max throughput"
+            else f"{p.concurrency:g} closed-loop clients")
+    lines = [f"{p.model} on {p.devices * replicas} x {hw.vendor} {hw.model} ({par} per replica, {replicas} "
+             f"replica{'s' if replicas > 1 else ''}), {p.precision}, {p.engine}; {load} per replica, input "
+             f"{p.input_len}, output {p.output_len}",
+             f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + reserve {m['runtime_reserve_gb']:.1f} GB; "
+             f"KV room {m['kv_room_gb_per_device']:.1f} GB holds {m['max_sequences']} sequences of this length "
+             f"(engine limit {p.engine_limits['max_seqs']})"]
+    lines.append(f"TTFT {_interval(p.ttft_s, iv.get('ttft_s'), 1e3, '.1f')} ms, "
+                 f"TPOT {_interval(p.tpot_s, iv.get('tpot_s'), 1e3, '.2f')} ms (80% intervals)")
+    total = p.output_tokens_per_s * replicas
+    lines.append(f"output tokens/s {_interval(total, [x * replicas for x in iv['output_tokens_per_s']] if iv.get('output_tokens_per_s') else None, 1, '.0f')} "
+                 f"in total, {p.output_tokens_per_s_per_device:.0f} per device; {p.running:.0f} running, "
+                 f"{p.waiting:.0f} waiting; decode iteration bound by {p.bound['decode_bound_by'].replace('_', ' ')}")
+    if p.energy:
+        e = p.energy
+        lines.append(f"energy {e['j_per_token']:.3f} J per output token ({e['interval'][0]:.3f}-{e['interval'][1]:.3f}) "
+                     f"for the devices, {e['j_per_token_node']:.3f} with the node; {e['avg_power_w']:.0f} W per device "
+                     f"({e['energy_source']})")
+    f = p.fit
+    measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
+    lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
+                 f"intervals from held-out {f['tier'].replace('_', ' ')} residuals")
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 
 

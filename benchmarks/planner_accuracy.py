@@ -1,0 +1,122 @@
+"""How well the LLM serving model predicts measurements it never saw.
+
+The reference measurements (NVIDIA's AIConfigurator silicon sample, aggregated serving, plus the
+published points in workloads/published_measurements.csv) are split three ways: leave one model
+out, leave one engine out, leave one GPU out. For each fold the model is fitted on the rest and
+predicts the fold's TTFT, TPOT and throughput (C x OSL / (TTFT + (OSL - 1) x TPOT), from the predicted
+and from the measured latencies). Printed per split and metric: median absolute error, bias (median
+signed error), 90th percentile of the absolute error, and how often the 80% interval holds the
+measurement, with the interval's quantiles taken from the other folds only (an honest coverage).
+
+--write stores the fit on all measurements, with the held-out residual quantiles of each split as
+the interval tiers predictions use, in workloads/reference/llm_fit.json.
+
+Run: python benchmarks/planner_accuracy.py [--write] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import date
+
+import numpy as np
+
+SPLITS = {"model": "leave one model out", "engine": "leave one engine out", "hardware": "leave one GPU out"}
+TIERS = {"model": "fitted", "engine": "other_engine", "hardware": "other_hardware"}
+
+
+def throughput(b, dp, isl, osl, ttft, tpot):
+    return b * dp * osl / (ttft + np.maximum(osl - 1, 0) * np.nan_to_num(tpot))
+
+
+def held_out(problem, full, key: str, evals: int, folds: int | None):
+    from infra_bench.planner import fit as F
+
+    groups = np.array([getattr(m, key) for m in problem.points])
+    names = sorted(set(groups))[:folds] if folds else sorted(set(groups))
+    b, isl, osl, ttft, tpot = problem.arrays()
+    dp = np.array([m.dp for m in problem.points], dtype=float)
+    out = {"fold": [], "ttft": [], "tpot": [], "throughput": []}
+    for name in names:
+        tr, te = np.where(groups != name)[0], np.where(groups == name)[0]
+        f = F.fit(problem.take(tr), start=full, max_evals=evals)
+        s, _ = F.predict_problem(f, problem.take(te))
+        out["fold"] += [name] * len(te)
+        out["ttft"] += list(np.log(s.ttft_s / ttft[te]))
+        out["tpot"] += list(np.log(s.tpot_s / tpot[te]))
+        meas = throughput(b[te], dp[te], isl[te], osl[te], ttft[te], tpot[te])
+        pred = throughput(b[te], dp[te], isl[te], osl[te], s.ttft_s, s.tpot_s)
+        out["throughput"] += list(np.log(pred / meas))
+        print(f"  {key} fold {name}: {len(te)} points, "
+              f"TPOT {np.nanmedian(np.abs(np.expm1(out['tpot'][-len(te):]))):.0%}, "
+              f"TTFT {np.nanmedian(np.abs(np.expm1(out['ttft'][-len(te):]))):.0%}", flush=True)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def summary(res: dict, metric: str) -> dict:
+    r, folds = res[metric], res["fold"]
+    ok = np.isfinite(r)
+    err = np.expm1(r[ok])
+    cover = []
+    for name in set(folds):
+        mine, others = (folds == name) & ok, (folds != name) & ok
+        if not others.any() or not mine.any():
+            continue
+        lo, hi = np.quantile(r[others], [0.1, 0.9])
+        cover += list((r[mine] >= lo) & (r[mine] <= hi))
+    return {"n": int(ok.sum()), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
+            "p90_abs": float(np.quantile(np.abs(err), 0.9)), "coverage_80": float(np.mean(cover)) if cover else None,
+            "q10": float(np.quantile(r[ok], 0.1)), "q50": float(np.quantile(r[ok], 0.5)),
+            "q90": float(np.quantile(r[ok], 0.9))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="store the fit and its interval tiers in the package data")
+    ap.add_argument("--quick", action="store_true", help="seconds: two folds per split, few fit iterations "
+                                                         "(checks the script runs; figures are not the published ones)")
+    ap.add_argument("--evals", type=int, default=150, help="fit evaluations per fold (warm-started)")
+    a = ap.parse_args()
+    from infra_bench.paths import data_dir
+    from infra_bench.planner import fit as F
+    from infra_bench.planner import measurements as M
+    from infra_bench.planner.profiles import load_hardware
+
+    t0 = time.perf_counter()
+    points, _ = M.aic_measurements()
+    published, _ = M.published_measurements()
+    problem, skipped = F.Problem.build(points + published, load_hardware())
+    if a.quick:
+        keep = np.arange(0, len(problem.points), 12)
+        problem = problem.take(keep)
+    full = F.fit(problem, max_evals=40 if a.quick else 400)
+    print(f"{len(problem.points)} measurements ({len(skipped)} not modelled), "
+          f"{len({m.model for m in problem.points})} models, {len({m.hardware for m in problem.points})} GPUs, "
+          f"{len({m.engine for m in problem.points})} engines; full fit in {time.perf_counter() - t0:.0f} s")
+    tiers, rows = {}, []
+    for key in SPLITS:
+        res = held_out(problem, full, key, 10 if a.quick else a.evals, 2 if a.quick else None)
+        tiers[TIERS[key]] = {}
+        for metric in ("ttft", "tpot", "throughput"):
+            s = summary(res, metric)
+            tiers[TIERS[key]][metric] = s
+            rows.append((SPLITS[key], metric, s))
+    print(f"\nheld-out errors ({time.perf_counter() - t0:.0f} s in all)")
+    print(f"{'split':<22} {'metric':<11} {'n':>5} {'median |err|':>12} {'bias':>7} {'p90 |err|':>9} {'80% interval holds':>19}")
+    for split, metric, s in rows:
+        cov = "-" if s["coverage_80"] is None else f"{s['coverage_80']:.0%}"
+        print(f"{split:<22} {metric:<11} {s['n']:>5} {s['median_abs']:>12.1%} {s['bias']:>+7.1%} "
+              f"{s['p90_abs']:>9.0%} {cov:>19}")
+    if a.write and not a.quick:
+        full.residuals = tiers
+        full.meta.update({"source": "infra-bench shipped fit: AIConfigurator silicon sample (aggregated) + "
+                                    "published_measurements.csv", "date": date.today().isoformat(),
+                          "command": "python benchmarks/planner_accuracy.py --write"})
+        path = data_dir("workloads") / "reference" / F.FIT_FILE
+        path.write_text(json.dumps(full.to_dict(), indent=1, sort_keys=True))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

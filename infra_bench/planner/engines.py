@@ -1,0 +1,106 @@
+"""Serving engines as the planner sees them: how an engine forms its iterations and what it allows.
+
+Every engine runs continuous batching. What differs, and changes TTFT and TPOT:
+- `mixed`: decoding requests and prefill (chunks) share one iteration (vLLM with chunked prefill,
+  TensorRT-LLM in-flight batching), or prefill runs in iterations of its own that stall decoding
+  (SGLang and MindIE by default);
+- `chunked`: a long prompt is cut to fit the iteration's token budget; without chunking a prompt
+  goes in whole (TensorRT-LLM's default);
+- the limits: most running sequences, most tokens per iteration (prefill tokens per prefill
+  iteration where prefill runs alone), and the share of device memory the engine takes for weights
+  and KV cache (of all memory, or of what is free after the weights).
+
+Defaults are each engine's own, read in its source (docs/planner.md lists file and version); any
+can be overridden (`predict --max-seqs --token-budget`, the demand's `engine:` block).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import UserError, closest
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    mixed: bool                 # decode and prefill share iterations
+    chunked: bool               # prompts are cut to the token budget
+    max_seqs: int               # running sequences at most
+    token_budget: int           # tokens per iteration (mixed), or prefill tokens per prefill iteration
+    memory_fraction: float      # of device memory for weights + KV (or of free memory, below)
+    of_free_memory: bool        # the fraction applies to memory left after the weights
+    reserve_whole_request: bool  # KV for prompt + all output reserved at admission (no preemption)
+    source: str
+    large_gpu: tuple[int, int] | None = None  # (max_seqs, token_budget) on GPUs with >= 70 GiB, where different
+    maturity: str = "production"
+    static: bool = False        # a batch is prefilled together, then decoded together (infra-bench's own runners)
+
+    def on(self, memory_gb: float | None) -> Engine:
+        """The engine's limits on a device of `memory_gb` (vLLM picks larger ones on large GPUs)."""
+        if self.large_gpu and memory_gb and memory_gb * 1e9 >= 70 * 2**30:
+            return replace(self, max_seqs=self.large_gpu[0], token_budget=self.large_gpu[1])
+        return self
+
+    def with_limits(self, max_seqs: int | None = None, token_budget: int | None = None) -> Engine:
+        if max_seqs is not None and max_seqs < 1 or token_budget is not None and token_budget < 1:
+            raise UserError("--max-seqs and --token-budget must be at least 1")
+        return replace(self, max_seqs=max_seqs or self.max_seqs, token_budget=token_budget or self.token_budget,
+                       large_gpu=None if (max_seqs or token_budget) else self.large_gpu)
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (
+    Engine("vllm", mixed=True, chunked=True, max_seqs=256, token_budget=2048, memory_fraction=0.9,
+           of_free_memory=False, reserve_whole_request=False, large_gpu=(1024, 8192),
+           source="vLLM 0.10-0.19 vllm/engine/arg_utils.py (OpenAI server defaults: max_num_seqs 1024 and "
+                  "max_num_batched_tokens 8192 on GPUs with >= 70 GiB, else 256 and 2048; chunked prefill on; "
+                  "gpu_memory_utilization 0.9 of total memory)"),
+    Engine("sglang", mixed=False, chunked=True, max_seqs=2048, token_budget=8192, memory_fraction=0.88,
+           of_free_memory=False, reserve_whole_request=False,
+           source="SGLang 0.5.x python/sglang/srt/server_args.py (chunked_prefill_size 8192 below 160 GB, 16384 "
+                  "above; max_running_requests up to the 2048-4096 request pool; mem_fraction_static fallback 0.88; "
+                  "prefill batches run before decode, not mixed, unless --enable-mixed-chunk)"),
+    Engine("trt-llm", mixed=True, chunked=False, max_seqs=2048, token_budget=8192, memory_fraction=0.9,
+           of_free_memory=True, reserve_whole_request=True,
+           source="TensorRT-LLM tensorrt_llm/llmapi/llm_args.py (max_batch_size 2048, max_num_tokens 8192, "
+                  "KV cache 0.9 of free memory, enable_chunked_prefill False, GUARANTEED_NO_EVICT)"),
+    Engine("mindie", mixed=False, chunked=False, max_seqs=200, token_budget=8192, memory_fraction=0.8,
+           of_free_memory=True, reserve_whole_request=True,
+           source="MindIE-LLM 3.0.0.beta.1 src/server/conf/config.json (maxBatchSize 200, maxPrefillTokens 8192, "
+                  "maxPrefillBatchSize 50; prefill and decode batches formed apart; NPU memory fraction 0.8)"),
+    Engine("vllm-ascend", mixed=True, chunked=True, max_seqs=256, token_budget=2048, memory_fraction=0.9,
+           of_free_memory=False, reserve_whole_request=False, maturity="maturing",
+           source="vllm-ascend v0.10-v0.21: vLLM's scheduler with its defaults for devices whose memory vLLM "
+                  "cannot query (max_num_seqs 256, max_num_batched_tokens 2048 for the OpenAI server)"),
+    Engine("torch", mixed=False, chunked=False, max_seqs=1 << 20, token_budget=1 << 30, memory_fraction=0.9,
+           of_free_memory=False, reserve_whole_request=True, static=True, maturity="benchmark runner",
+           source="infra-bench's torch runner: one static batch, prefilled together then decoded together"),
+    Engine("onnxruntime", mixed=False, chunked=False, max_seqs=1 << 20, token_budget=1 << 30, memory_fraction=0.9,
+           of_free_memory=False, reserve_whole_request=True, static=True, maturity="benchmark runner",
+           source="infra-bench's ONNX Runtime runner: one static batch, prefilled together then decoded together"),
+    Engine("generic", mixed=True, chunked=True, max_seqs=256, token_budget=8192, memory_fraction=0.9,
+           of_free_memory=False, reserve_whole_request=False, maturity="unknown",
+           source="infra-bench default for an engine it does not know: continuous batching with chunked "
+                  "prefill, 256 sequences, 8192 tokens per iteration, 0.9 of memory"),
+)}
+ALIASES = {"trtllm": "trt-llm", "tensorrt-llm": "trt-llm", "tensorrt_llm": "trt-llm", "nim": "trt-llm",
+           "mindie-turbo": "mindie", "vllm_ascend": "vllm-ascend"}
+
+
+def engine_name(text: str) -> str:
+    """A measurement's or user's engine text ('vLLM 0.11.0', 'TRT-LLM 1.0', 'MindIE 2.1RC1') as a key."""
+    import re
+
+    first = re.split(r"[\s(+]", text.strip().lower(), maxsplit=1)[0]
+    return ALIASES.get(first, first)
+
+
+def default_engine(vendor: str) -> str:
+    """`auto`: the engine most deployments of this vendor's parts run (vLLM; vLLM-Ascend on Huawei)."""
+    return "vllm-ascend" if vendor.lower().startswith("huawei") else "vllm"
+
+
+def get_engine(name: str | None) -> Engine:
+    key = engine_name(name) if name else "generic"
+    if key not in ENGINES:
+        raise UserError(f"unknown engine '{name}'{closest(key, ENGINES)}; known: {', '.join(ENGINES)}")
+    return ENGINES[key]

@@ -1,0 +1,307 @@
+"""Fitting the serving model's efficiencies to measurements, and using a fit.
+
+Each Efficiency field varies by the levels LEVELS gives it (a product of factors where it lists
+several): the bandwidth and compute efficiencies and the fixed costs per (hardware, engine,
+precision, architecture class: dense, MoE, MLA-MoE), the TTFT clustering per engine, the rest
+global. The factors are fitted together by robust least squares on log(TTFT) and
+log(TPOT) (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors
+the data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
+on one part carries over to another through the roofline: a case whose level was never measured
+(a new part, engine or precision) takes the geometric mean of the fitted levels most like it, and
+says so. How far to trust each kind of case comes from held-out residuals (benchmarks/
+planner_accuracy.py): `Fit.residuals` keeps their 10th and 90th percentiles per tier, and a
+prediction's 80% interval is pred x exp(-q90) .. pred x exp(-q10).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import UserError
+from ..paths import data_dir
+from .engines import ENGINES, Engine, get_engine
+from .iteration import PRECISIONS, Efficiency, Terms, stack, terms
+from .measurements import Measurement
+from .profiles import HardwareProfile
+from .shapes import LlmShape, shapes
+from .steady import EngineTerms, closed_loop
+
+# What each efficiency varies by. Levels: hw, engine, precision, cls (architecture class), and tuples.
+GROUP = ("hw", "engine", "precision", "cls")
+LEVELS: dict[str, tuple] = {
+    "mbu": (GROUP,), "t_iter": (GROUP,), "mfu": (GROUP,), "t_request": (GROUP,), "cluster": ("engine",),
+    "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
+    "moe_mfu": (), "moe_n_half": (),
+}
+# How much each part of a category counts when a case's category was never measured and the nearest
+# fitted ones stand in: the same engine on another part outranks another engine on the same part.
+NEAREST_WEIGHT = {"hw": 4, "engine": 3, "cls": 2, "precision": 1}
+PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_request": 0.02, "cluster": 0.5, "cluster_scale": 2.0,
+          "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4, "moe_mfu": 0.3,
+          "moe_n_half": 64.0}
+BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_request": (1e-4, 0.5),
+          "cluster": (0.01, 1.0), "cluster_scale": (0.5, 20.0), "n_half": (1.0, 2000.0), "attn": (0.05, 0.9),
+          "link": (0.2, 1.0), "ar_latency": (1e-6, 1e-3), "t_moe_layer": (1e-6, 1e-3), "moe_mfu": (0.02, 0.9),
+          "moe_n_half": (1.0, 1e4)}
+FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
+PRIOR_WEIGHT = 0.3            # log-space pull of each factor towards its prior (1 for later factors)
+TTFT_WEIGHT = 0.7             # TTFT residuals count a little less: harness overheads scatter them more
+FIT_FILE = "llm_fit.json"
+
+
+def arch_class(shape: LlmShape) -> str:
+    return "dense" if not shape.moe else ("mla-moe" if shape.mla else "moe")
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a prediction or a measurement is about, as the fit sees it."""
+    model: str
+    hardware: str
+    engine: str
+    precision: str
+
+    def key(self, level) -> str:
+        names = level if isinstance(level, tuple) else (level,)
+        values = {"hw": self.hardware, "engine": self.engine, "precision": self.precision,
+                  "cls": arch_class(shapes()[self.model])}
+        return "|".join(values[n] for n in names)
+
+
+def _level_name(level) -> str:
+    return "|".join(level) if isinstance(level, tuple) else level
+
+
+def _parts() -> list[tuple[str, object, bool]]:
+    """(param, level or None for a global, first factor?) for every fitted factor."""
+    out = []
+    for p, levels in LEVELS.items():
+        if not levels:
+            out.append((p, None, True))
+        for j, level in enumerate(levels):
+            out.append((p, level, j == 0))
+    return out
+
+
+@dataclass
+class Fit:
+    """Fitted factors: values[param][level name][category key] -> factor; globals under level 'all'."""
+    values: dict
+    residuals: dict = field(default_factory=dict)   # tier -> metric -> {q10, q50, q90, n, median_abs}
+    meta: dict = field(default_factory=dict)
+
+    def efficiency(self, cases: list[Case]) -> tuple[Efficiency, list[list[str]]]:
+        """Efficiencies for the cases (arrays if several) and, per case, the levels not measured."""
+        vals: dict[str, np.ndarray] = {}
+        missing: list[list[str]] = [[] for _ in cases]
+        for p, level, _ in _parts():
+            table = self.values[p]["all" if level is None else _level_name(level)]
+            col = []
+            for i, c in enumerate(cases):
+                if level is None:
+                    col.append(table["all"])
+                    continue
+                k = c.key(level)
+                if k in table:
+                    col.append(table[k])
+                else:
+                    col.append(_nearest(table, k, level))
+                    missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
+            arr = np.array(col, dtype=float)
+            vals[p] = vals[p] * arr if p in vals else arr
+        vals = {k: np.clip(v, *BOUNDS[k]) for k, v in vals.items()}
+        eff = Efficiency(**{k: (v if len(cases) > 1 else float(v[0])) for k, v in vals.items()})
+        return eff, [sorted(set(m)) for m in missing]
+
+    def tier(self, case: Case) -> str:
+        """Which held-out residuals describe the case: `fitted` where its hardware ran its engine in the
+        data, `other_engine` where the hardware was measured under other engines only, else
+        `other_hardware`."""
+        measured = [k.split("|") for k in self.values["mbu"][_level_name(GROUP)]]
+        if any(k[0] == case.hardware and k[1] == case.engine for k in measured):
+            return "fitted"
+        return "other_engine" if any(k[0] == case.hardware for k in measured) else "other_hardware"
+
+    def interval(self, tier: str, metric: str, value: float | None) -> tuple[float, float] | None:
+        q = self.residuals.get(tier, {}).get(metric) or self.residuals.get("fitted", {}).get(metric)
+        if value is None or not q:
+            return None
+        return value * float(np.exp(-q["q90"])), value * float(np.exp(-q["q10"]))
+
+    def to_dict(self) -> dict:
+        return {"kind": "infra-bench llm fit", "version": 2, "levels": {p: [_level_name(x) for x in v]
+                                                                         for p, v in LEVELS.items()},
+                "values": self.values, "residuals": self.residuals, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str) -> Fit:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 2:
+            raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
+        return cls(data["values"], data.get("residuals", {}), data.get("meta", {}))
+
+
+def _nearest(table: dict, key: str, level=None) -> float:
+    """The geometric mean of the fitted categories most like `key` (parts a|b|c weighted by NEAREST_WEIGHT)."""
+    names = level if isinstance(level, tuple) else (level,)
+    weights = [NEAREST_WEIGHT.get(n, 1) for n in names]
+    want = key.split("|")
+    score = {k: sum(w for w, a, b in zip(weights, k.split("|"), want) if a == b) for k in table}
+    best = max(score.values())
+    return float(np.exp(np.mean([np.log(table[k]) for k, s in score.items() if s == best])))
+
+
+@lru_cache(maxsize=1)
+def shipped() -> Fit:
+    """The fit shipped with infra-bench (reference measurements only)."""
+    path = data_dir("workloads") / "reference" / FIT_FILE
+    return Fit.from_dict(json.loads(path.read_text()), str(path))
+
+
+# --- fitting -------------------------------------------------------------------------------------
+
+@dataclass
+class Problem:
+    """Measurements with their model terms, ready to be fitted or predicted."""
+    points: list[Measurement]
+    terms: Terms
+    engines: EngineTerms
+    cases: list[Case]
+
+    @classmethod
+    def build(cls, points: list[Measurement], profiles: dict[str, HardwareProfile]) -> tuple[Problem, list[str]]:
+        kept, ts, gs, skipped = [], [], [], []
+        for m in points:
+            try:
+                engine: Engine = get_engine(m.engine if m.engine in ENGINES else "generic").on(
+                    profiles[m.hardware].memory_gb)
+                ts.append(terms(shapes()[m.model], profiles[m.hardware], PRECISIONS[m.precision], m.layout))
+            except (UserError, KeyError) as e:
+                skipped.append(f"{m.source}: {e}")
+                continue
+            gs.append(engine)
+            kept.append(m)
+        if not kept:
+            raise UserError("no measurement could be modelled; see the skipped list")
+        return cls(kept, stack(ts), EngineTerms.of(gs), [Case(m.model, m.hardware, m.engine, m.precision)
+                                                         for m in kept]), skipped
+
+    def take(self, idx: np.ndarray) -> Problem:
+        return Problem([self.points[i] for i in idx],
+                       Terms(**{f.name: getattr(self.terms, f.name)[idx] for f in fields(Terms)}),
+                       EngineTerms(**{f.name: np.asarray(getattr(self.engines, f.name))[idx]
+                                      for f in fields(EngineTerms)}),
+                       [self.cases[i] for i in idx])
+
+    def arrays(self):
+        a = lambda k: np.array([getattr(m, k) if getattr(m, k) is not None else np.nan  # noqa: E731
+                                for m in self.points], dtype=float)
+        return a("concurrency"), a("input_len"), a("output_len"), a("ttft_s"), a("tpot_s")
+
+    def predict(self, eff: Efficiency):
+        b, isl, osl, _, _ = self.arrays()
+        return closed_loop(self.terms, eff, self.engines, b, isl, osl)
+
+
+class _Layout:
+    """Where each factor sits in the parameter vector, and which categories the data has."""
+
+    def __init__(self, problem: Problem):
+        self.slots: list[tuple[str, object, bool, list[str], np.ndarray]] = []
+        self.size = 0
+        for p, level, first in _parts():
+            keys = ["all"] * len(problem.cases) if level is None else [c.key(level) for c in problem.cases]
+            cats = sorted(set(keys))
+            pos = {k: i for i, k in enumerate(cats)}
+            self.slots.append((p, level, first, cats, np.array([pos[k] for k in keys])))
+            self.size += len(cats)
+
+    def vector(self, fn) -> np.ndarray:
+        return np.concatenate([np.full(len(cats), fn(p, first)) for p, _, first, cats, _ in self.slots])
+
+    def efficiency(self, x: np.ndarray) -> Efficiency:
+        vals, k = {}, 0
+        for p, _, _, cats, index in self.slots:
+            v = x[k:k + len(cats)][index]
+            k += len(cats)
+            vals[p] = vals[p] * v if p in vals else v
+        return Efficiency(**{p: np.clip(v, *BOUNDS[p]) for p, v in vals.items()})
+
+    def values(self, x: np.ndarray) -> dict:
+        out: dict = {}
+        k = 0
+        for p, level, _, cats, _ in self.slots:
+            out.setdefault(p, {})["all" if level is None else _level_name(level)] = dict(
+                zip(cats, map(float, x[k:k + len(cats)])))
+            k += len(cats)
+        return out
+
+    def sparsity(self, rows: int):
+        from scipy.sparse import lil_matrix
+
+        s = lil_matrix((2 * rows + self.size, self.size), dtype=np.int8)
+        k = 0
+        r = np.arange(rows)
+        for _, _, _, cats, index in self.slots:
+            for half in (0, rows):
+                s[r + half, k + index] = 1
+            k += len(cats)
+        for j in range(self.size):
+            s[2 * rows + j, j] = 1
+        return s
+
+
+def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor: Fit | None = None) -> Fit:
+    """Fit every factor the problem's measurements touch (seconds for a few thousand points).
+
+    `start` warm-starts from another fit. With `anchor`, the fit updates it: factors start from the
+    anchor's values and are pulled towards them (not towards the generic priors), and factors the
+    measurements do not touch keep the anchor's values; this is how your own runs refine the
+    shipped fit."""
+    from scipy.optimize import least_squares
+
+    lay = _Layout(problem)
+    lo = lay.vector(lambda p, first: BOUNDS[p][0] if first else FACTOR_BOUNDS[0])
+    hi = lay.vector(lambda p, first: BOUNDS[p][1] if first else FACTOR_BOUNDS[1])
+    prior = lay.vector(lambda p, first: PRIORS[p] if first else 1.0)
+    offsets = np.cumsum([0] + [len(slot[3]) for slot in lay.slots])[:-1]
+
+    def values_of(f: Fit, default: np.ndarray) -> np.ndarray:
+        out = []
+        for (p, level, _, cats, _), k0 in zip(lay.slots, offsets):
+            table = f.values[p]["all" if level is None else _level_name(level)]
+            out += [table[c] if c in table else (_nearest(table, c, level) if table else default[k0 + j])
+                    for j, c in enumerate(cats)]
+        return np.array(out)
+    if anchor is not None:
+        prior = values_of(anchor, prior)
+    x0 = values_of(start, prior) if start is not None else prior.copy()
+    x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
+    prior = np.clip(prior, lo, hi)
+    _, _, _, ttft, tpot = problem.arrays()
+    has_ttft, has_tpot = np.isfinite(ttft), np.isfinite(tpot)
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        x = np.exp(z)
+        s = problem.predict(lay.efficiency(x))
+        r_tpot = np.where(has_tpot, np.log(np.where(has_tpot, s.tpot_s / np.where(has_tpot, tpot, 1), 1)), 0.0)
+        r_ttft = np.where(has_ttft, np.log(np.where(has_ttft, s.ttft_s / np.where(has_ttft, ttft, 1), 1)), 0.0)
+        return np.concatenate([r_tpot, TTFT_WEIGHT * r_ttft, PRIOR_WEIGHT * np.log(x / prior)])
+
+    res = least_squares(residuals, np.log(x0), bounds=(np.log(lo), np.log(hi)), loss="soft_l1", f_scale=0.2,
+                        max_nfev=max_evals, jac_sparsity=lay.sparsity(len(problem.points)), x_scale="jac")
+    values = lay.values(np.exp(res.x))
+    if anchor is not None:
+        merged = json.loads(json.dumps(anchor.values))
+        for p, tables in values.items():
+            for level, table in tables.items():
+                merged[p][level].update(table)
+        values = merged
+    return Fit(values, meta={"points": len(problem.points), "cost": float(res.cost), "evaluations": int(res.nfev)})
+
+
+def predict_problem(f: Fit, problem: Problem):
+    eff, missing = f.efficiency(problem.cases)
+    return problem.predict(eff), missing

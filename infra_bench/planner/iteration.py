@@ -1,0 +1,255 @@
+"""The cost of one serving iteration, as a sum of op classes.
+
+An iteration of a continuous-batching engine runs `n_dec` decoding sequences (one token each, at
+context `ctx_dec`) and `n_pf` prefill tokens (from `prompts` prompts, attending `ctx_pf` earlier
+tokens on average). On the devices of one replica its time is
+
+    dense GEMMs  max(2 x dense params x tokens / (TP x peak x mfu(tokens)),  dense weight bytes / (TP x BW x mbu))
+    MoE experts  max(2 x routed params x tokens / (G x peak x moe_mfu(tokens per expert)),  bytes of the experts touched / (G x BW x mbu))
+    attention    max(decode FLOPs / (peak x attn), KV bytes read / (BW x mbu))  +  prefill FLOPs / (peak x attn)
+    TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency)
+    EP           2 x MoE layers all-to-alls of the routed tokens
+    fixed        the engine's per-iteration overhead (scheduling, sampling, launches), plus a cost per MoE layer
+
+with mfu(tokens) = mfu x tokens / (tokens + n_half): GEMMs on few tokens use the tensor cores
+poorly even where they are not memory-bound. G = TP x attention-DP devices share the experts;
+the experts touched by T tokens that each pick k of E: E (1 - (1 - k/E)^T). Everything is
+numpy-vectorised, so one call prices thousands of scenarios (the fit) or one (a prediction).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..errors import UserError, closest
+from .profiles import HardwareProfile
+from .shapes import LlmShape
+
+ACT_BYTES = 2.0   # activations and messages stay 16-bit
+EMBED_BYTES = 2.0  # input embedding and lm_head are kept in 16-bit by every engine we model
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    weight_bytes: float   # per parameter, block scales included
+    compute: str          # the peak_tflops key the GEMMs run at
+    kv_bytes: float       # per KV element (the engine default for this precision)
+    note: str
+
+
+PRECISIONS = {p.name: p for p in (
+    Precision("fp32", 4.0, "fp32", 4.0, "32-bit weights and activations (CPU runs)"),
+    Precision("bf16", 2.0, "bf16", 2.0, "16-bit weights and activations"),
+    Precision("fp16", 2.0, "fp16", 2.0, "16-bit weights and activations"),
+    Precision("fp8", 1.0, "fp8", 1.0, "fp8 weights and activations, fp8 KV cache"),
+    Precision("int8", 1.0, "int8", 2.0, "w8a8: int8 weights and activations, 16-bit KV cache"),
+    Precision("int4", 0.5 + 2 / 128, "bf16", 2.0, "w4a16: 4-bit weights (group 128) dequantised into 16-bit GEMMs"),
+    Precision("fp4", 0.5 + 1 / 16, "fp4", 1.0, "nvfp4/mxfp4: 4-bit weights and activations (scales per 16), "
+                                               "fp8 KV cache"),
+)}
+KV_DTYPES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+
+
+def get_precision(name: str) -> Precision:
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision '{name}'{closest(name, PRECISIONS)}; use {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+def peak_tflops(hw: HardwareProfile, compute: str) -> float | None:
+    """The dense peak for a compute type; fp32 at half the 16-bit rate where unpublished."""
+    peak = hw.peak_tflops.get(compute) or (hw.dense_tflops if compute in ("bf16", "fp16") else None)
+    if compute == "fp32" and not peak:
+        peak = (hw.dense_tflops or 0) / 2 or None
+    return peak
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one replica spreads over devices: tensor parallel (attention and dense layers), pipeline
+    stages, attention data-parallel ranks (each with its own batch) and expert parallel ranks."""
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def check(self, shape: LlmShape) -> str | None:
+        """Why this layout cannot hold the model, or None."""
+        if min(self.tp, self.pp, self.dp, self.ep) < 1:
+            return "TP, PP, DP and EP must be at least 1"
+        if shape.heads % self.tp:
+            return f"{shape.heads} attention heads do not split over TP {self.tp}"
+        if self.pp > shape.layers:
+            return f"{shape.layers} layers do not fill {self.pp} pipeline stages"
+        if self.ep > 1 and (not shape.moe or shape.experts % self.ep or (self.tp * self.dp) % self.ep):
+            return (f"EP {self.ep} needs a MoE model whose experts divide by it, within TP x DP devices"
+                    if shape.moe else "EP applies to MoE models only")
+        return None
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achieved fractions of the spec sheet and fixed costs; arrays in a fit, numbers in a prediction."""
+    mbu: object = 0.7          # memory bandwidth (weights, experts, KV)
+    mfu: object = 0.6          # GEMM compute at many tokens per iteration
+    n_half: object = 64.0      # tokens per iteration at which GEMMs reach half of mfu
+    attn: object = 0.4         # attention compute
+    t_iter: object = 2e-3      # per iteration, seconds
+    t_moe_layer: object = 1e-4  # per MoE layer per iteration (routing, permutation, grouped-GEMM launches)
+    moe_mfu: object = 0.3      # expert GEMMs at many tokens per expert
+    moe_n_half: object = 256.0  # tokens per expert at which expert GEMMs reach half of moe_mfu
+    link: object = 0.7         # scale-up link
+    ar_latency: object = 1e-5  # per all-reduce or all-to-all, seconds
+    cluster: object = 0.5      # TTFT: running requests whose prompts queue together: min(n, scale x n ** cluster)
+    cluster_scale: object = 2.0
+    t_request: object = 0.0    # TTFT: per request (API server, tokenising, first-token send), seconds
+
+    def to_dict(self) -> dict:
+        return {f.name: float(np.asarray(getattr(self, f.name)).mean()) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The constants of the cost model for one or many (model, device, precision, layout) cases:
+    plain numbers, or numpy arrays of equal length."""
+    layers: object
+    moe_layers: object
+    hidden: object
+    dense_bytes: object        # dense weights read per iteration per dp rank (all TP ranks together)
+    dense_flops_tok: object    # 2 x dense params, lm_head excluded
+    head_flops_tok: object     # 2 x lm_head params (only the last token of a prompt, and decode tokens)
+    experts: object            # E (0 for dense models)
+    top_k: object
+    expert_bytes: object       # all routed experts, bytes
+    routed_flops_tok: object   # 2 x routed params a token uses
+    kv_tok: object             # KV bytes per token of context (full layers), at the KV precision
+    kv_window: object          # KV bytes per token for sliding-window layers
+    window: object
+    state_seq: object          # linear-attention state per sequence, bytes
+    kv_split: object           # devices a sequence's KV is split over within a dp rank
+    attn_pf: object            # prefill attention FLOPs per query per context token (full layers)
+    attn_dec: object           # decode attention FLOPs per query per context token
+    slide_frac: object         # sliding layers / full layers
+    tp: object
+    pp: object
+    dp: object
+    ep: object
+    peak: object               # FLOP/s per device at the precision's compute type
+    bw: object                 # bytes/s per device
+    link: object               # bytes/s per device, one direction
+    memory: object             # bytes per device
+    weights_device: object     # bytes of weights per device
+
+    def kv_seq(self, context):
+        """KV bytes of one sequence of `context` tokens on one device."""
+        attended = np.minimum(context, self.window) * self.kv_window + context * self.kv_tok
+        return (attended + self.state_seq) / self.kv_split / self.pp
+
+
+def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: Layout,
+          kv_bytes: float | None = None) -> Terms:
+    """The cost model's constants for one case; UserError where the profile lacks a figure it needs."""
+    peak = peak_tflops(hw, precision.compute)
+    if not peak:
+        raise UserError(f"{hw.id} has no published {precision.compute} peak, so {precision.name} cannot be "
+                        f"predicted on it (see infra-bench profiles show {hw.id})")
+    if not hw.memory_gb or not hw.memory_bandwidth_tbs:
+        raise UserError(f"{hw.id} lacks memory size or bandwidth in its profile; add them with --profiles DIR")
+    why = layout.check(shape)
+    if why:
+        raise UserError(why)
+    kv = precision.kv_bytes if kv_bytes is None else kv_bytes
+    wb = precision.weight_bytes
+    head = 0 if shape.tied_embeddings else shape.vocab * shape.hidden
+    dense_matmul = shape.dense_params - head
+    g = layout.tp * layout.dp
+    embed = shape.vocab * shape.hidden * (1 if shape.tied_embeddings else 2)
+    weights_device = ((dense_matmul * wb + embed * EMBED_BYTES) / layout.tp
+                      + shape.expert_params * wb / g) / layout.pp
+    kv_split = 1 if shape.mla else min(layout.tp, shape.kv_heads)
+    per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
+    link = (hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else 64.0) * 1e9 / 2
+    return Terms(
+        layers=shape.layers, moe_layers=shape.layers - shape.first_dense_layers if shape.moe else 0,
+        hidden=shape.hidden, dense_bytes=dense_matmul * wb + head * EMBED_BYTES, dense_flops_tok=2.0 * dense_matmul,
+        head_flops_tok=2.0 * head, experts=shape.experts or 0, top_k=shape.experts_per_token or 0,
+        expert_bytes=shape.expert_params * wb, routed_flops_tok=2.0 * shape.routed_active_params,
+        kv_tok=shape.kv_bytes_per_token_bf16 * kv / 2.0, kv_window=shape.sliding_layers * per_layer,
+        window=shape.sliding_window or 0, state_seq=shape.linear_state_bytes_bf16, kv_split=kv_split,
+        attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
+        slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
+        tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
+        bw=hw.memory_bandwidth_tbs * 1e12, link=link, memory=hw.memory_gb * 1e9, weights_device=weights_device)
+
+
+def stack(cases: list[Terms]) -> Terms:
+    """Many cases as one Terms of arrays."""
+    return Terms(**{f.name: np.array([getattr(c, f.name) for c in cases], dtype=float) for f in fields(Terms)})
+
+
+def _gemm(flops, nbytes, tokens, peak, bw, mbu, mfu, n_half):
+    eta = mfu * tokens / (tokens + n_half)
+    return np.maximum(flops / (peak * np.maximum(eta, 1e-9)), nbytes / (bw * mbu))
+
+
+def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> dict:
+    """Seconds per op class of one iteration on one dp rank (numbers or arrays)."""
+    n_dec, n_pf = np.asarray(n_dec, dtype=float), np.asarray(n_pf, dtype=float)
+    tokens = n_dec + n_pf
+    last = n_dec + prompts  # tokens whose logits are computed
+    dense_flops = (t.dense_flops_tok * tokens + t.head_flops_tok * last) / t.tp
+    dense = np.where(tokens > 0, _gemm(dense_flops, t.dense_bytes / t.tp, tokens, t.peak, t.bw, e.mbu, e.mfu,
+                                       e.n_half), 0.0)
+
+    g = t.tp * t.dp
+    routed = tokens * t.dp  # the experts see the tokens of every attention-DP rank
+    moe = np.asarray(t.experts, dtype=float) > 0
+    safe_e = np.where(moe, t.experts, 1.0)
+    touched = np.where(moe, 1 - (1 - t.top_k / safe_e) ** routed, 0.0)
+    per_expert = routed * t.top_k / np.maximum(safe_e * touched, 1e-9)  # tokens each touched expert sees
+    experts = np.where(moe & (tokens > 0),
+                       _gemm(t.routed_flops_tok * routed / g, t.expert_bytes * touched / g, per_expert,
+                             t.peak, t.bw, e.mbu, e.moe_mfu, e.moe_n_half), 0.0)
+
+    ctx_att = ctx_dec + np.minimum(ctx_dec, t.window) * t.slide_frac
+    dec_flops = n_dec * ctx_att * t.attn_dec / t.tp
+    kv_read = n_dec * t.kv_seq(ctx_dec) * t.pp
+    pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
+    attention = np.maximum(dec_flops / (t.peak * e.attn), kv_read / (t.bw * e.mbu)) \
+        + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak * e.attn)
+
+    message = tokens * t.hidden * ACT_BYTES
+    tp_comm = np.where(np.asarray(t.tp) > 1,
+                       2 * t.layers * (2 * (t.tp - 1) / t.tp * message / (t.link * e.link) + e.ar_latency), 0.0)
+    a2a = routed * t.top_k * t.hidden * ACT_BYTES / g * (t.ep - 1) / np.maximum(t.ep, 1)
+    ep_comm = np.where(np.asarray(t.ep) > 1, 2 * t.moe_layers * (a2a / (t.link * e.link) + e.ar_latency), 0.0)
+    pp_comm = (t.pp - 1) * (message / (t.link * e.link) + e.ar_latency)
+    return {"dense_gemm": dense, "moe_experts": experts, "attention": attention, "tp_allreduce": tp_comm,
+            "ep_alltoall": ep_comm, "pp_send": pp_comm, "fixed": e.t_iter + e.t_moe_layer * t.moe_layers + 0 * tokens}
+
+
+def iteration_s(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts):
+    return sum(iteration(t, e, n_dec, ctx_dec, n_pf, ctx_pf, prompts).values())
+
+
+def work(t: Terms, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> tuple[object, object]:
+    """(FLOPs, bytes moved from memory) of one iteration on one device, for the power model."""
+    tokens = n_dec + n_pf
+    g = t.tp * t.dp
+    routed = tokens * t.dp
+    moe = np.asarray(t.experts, dtype=float) > 0
+    touched = np.where(moe, 1 - (1 - t.top_k / np.where(moe, t.experts, 1.0)) ** routed, 0.0)
+    ctx_att = ctx_dec + np.minimum(ctx_dec, t.window) * t.slide_frac
+    pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
+    flops = ((t.dense_flops_tok * tokens + t.head_flops_tok * (n_dec + prompts)) / t.tp
+             + np.where(moe, t.routed_flops_tok * routed / g, 0.0)
+             + (n_dec * ctx_att * t.attn_dec + n_pf * pf_ctx * t.attn_pf) / t.tp) / t.pp
+    nbytes = t.dense_bytes / t.tp / t.pp + np.where(moe, t.expert_bytes * touched / g, 0.0) / t.pp \
+        + n_dec * t.kv_seq(ctx_dec)
+    return flops, nbytes

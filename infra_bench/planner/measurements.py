@@ -1,0 +1,214 @@
+"""Serving measurements the planner fits and validates on, in one shape.
+
+Sources:
+- NVIDIA's AIConfigurator silicon sample (workloads/reference/, Apache-2.0): aggregated serving of 11
+  models on H100/H200/B200/B300/GB200 under TensorRT-LLM, vLLM and SGLang at a client concurrency;
+- workloads/published_measurements.csv: published points with their sources (GPUStack, NIM, MindIE);
+- the user's own `run` records (our runners batch statically: a batch is prefilled together, then
+  decoded together) and `loadtest` records of an OpenAI-compatible server (closed-loop points).
+
+A measurement names the model, hardware profile, engine, precision and layout it ran with, its load
+(clients per attention-DP rank, prompt and output lengths) and what was measured (mean TTFT and/or
+TPOT). Rows that cannot be mapped are returned with why.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+from ..paths import data_dir
+from .engines import ENGINES, engine_name
+from .iteration import Layout, peak_tflops
+from .profiles import HardwareProfile, match_device
+from .shapes import shapes
+
+AIC_MODELS = {"deepseek-ai/DeepSeek-R1": "deepseek-r1", "deepseek-ai/DeepSeek-V3": "deepseek-v3",
+              "nvidia/DeepSeek-R1-NVFP4": "deepseek-r1", "nvidia/DeepSeek-V3.1-NVFP4": "deepseek-v3",
+              "MiniMaxAI/MiniMax-M2.5": "minimax-m2.5", "openai/gpt-oss-120b": "gpt-oss-120b",
+              "meta-llama/Llama-3.1-70B": "llama-3.1-70b", "Qwen/Qwen3-32B": "qwen3-32b",
+              "nvidia/Qwen3-32B-NVFP4": "qwen3-32b", "Qwen/Qwen3.5-397B-A17B": "qwen3.5-397b-a17b",
+              "moonshotai/Kimi-K2.5": "kimi-k2.5", "meta-llama/Llama-3.1-8B-Instruct": "llama-3.1-8b",
+              "nvidia/Llama-3.1-8B-Instruct-FP8": "llama-3.1-8b", "Qwen/Qwen3-235B-A22B-FP8": "qwen3-235b-a22b",
+              "zhipuai/GLM-5": "glm-5"}
+AIC_SYSTEMS = {"h100_sxm": "nv_h100_sxm", "h200_sxm": "nv_h200_sxm", "b200_sxm": "nv_b200", "gb200": "nv_gb200_gpu",
+               "b300_sxm": "nv_b300", "gb300": "nv_gb300_gpu"}
+AIC_QUANT = {"fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4", "int4_wo": "int4"}
+PUBLISHED_MODELS = {"qwen3-8b": "qwen3-8b", "llama-3.1-8b-instruct": "llama-3.1-8b", "llama-3.1-70b": "llama-3.1-70b",
+                    "llama-3.3-70b-instruct": "llama-3.1-70b", "qwen3-30b-a3b": "qwen3-30b-a3b",
+                    "qwen3-32b": "qwen3-32b", "qwen2.5-7b-instruct": "qwen2.5-7b"}
+PUBLISHED_HARDWARE = {"H100-SXM-80GB": "nv_h100_sxm", "H200-SXM-141GB": "nv_h200_sxm",
+                      "A100-SXM-80GB": "nv_a100_80g_sxm", "Ascend 910B": "hw_910b2"}
+PUBLISHED_PRECISIONS = {"bf16": "bf16", "bf16 (assumed)": "bf16", "fp8": "fp8", "w8a8": "int8"}
+STATIC_ENGINES = ("torch", "onnxruntime")  # our runners: static batches
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: str
+    hardware: str
+    engine: str
+    version: str
+    precision: str
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    concurrency: float      # clients per attention-DP rank (static engines: the batch)
+    input_len: float
+    output_len: float
+    ttft_s: float | None
+    tpot_s: float | None
+    source: str
+    date: str = ""
+    note: str = ""
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.tp, self.pp, self.dp, self.ep)
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        return self.hardware, self.engine, self.precision
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rows(path) -> list[dict]:
+    text = path.read_text()
+    return list(csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#")))))
+
+
+def _num(v: str) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+@lru_cache(maxsize=1)
+def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
+    from .profiles import load_hardware
+
+    profiles = load_hardware()
+    out, skipped = [], []
+    for r in _rows(data_dir("workloads") / "reference" / "aiconfigurator_silicon_sample.csv"):
+        model, hw_id = AIC_MODELS.get(r["model_path"]), AIC_SYSTEMS.get(r["system"])
+        tp, b = _num(r["tp_size"]), _num(r["batch_size"])
+        if not (model and hw_id and tp and b):
+            skipped.append(f"AIC {r['id']}: model, system, TP or concurrency not mappable")
+            continue
+        precision = r["precision"] or AIC_QUANT.get(r["gemm_quant_mode"], "bf16")
+        if precision == "fp4" and not peak_tflops(profiles[hw_id], "fp4"):
+            precision = "int4"  # 4-bit weights on a part without fp4 tensor cores run weight-only
+        dp = int(_num(r["attention_dp_size"]) or 1)
+        ep = int(_num(r["moe_ep_size"]) or 1)
+        layout = Layout(int(tp), int(_num(r["pp_size"]) or 1), dp, ep)
+        why = layout.check(shapes()[model])
+        if why:
+            skipped.append(f"AIC {r['id']}: {why}")
+            continue
+        out.append(Measurement(model, hw_id, engine_name(r["backend"]), r["backend_version"] or "", precision,
+                               layout.tp, layout.pp, layout.dp, layout.ep, b, float(r["isl"]), float(r["osl"]),
+                               float(r["silicon_ttft_ms"]) / 1e3, float(r["silicon_tpot_ms"]) / 1e3,
+                               f"AIConfigurator silicon sample {r['id']}", r["measured"] or ""))
+    return tuple(out), tuple(skipped)
+
+
+def aic_measurements() -> tuple[list[Measurement], list[str]]:
+    """The AIConfigurator silicon sample's aggregated-serving rows that map to our catalog and profiles."""
+    points, skipped = _aic()
+    return list(points), list(skipped)
+
+
+def _scenario(text: str) -> tuple[int | None, int | None, int | None, int | None]:
+    """(tp, concurrency, input_len, output_len) from a scenario description, None where not stated."""
+    tp = re.search(r"TP(\d+)", text)
+    batch = re.search(r"(?:concurrency|bs)\s*(\d+)", text)
+    lens = re.search(r"(?:ISL|ISL/OSL)\s*(\d+)\s*/\s*(?:OSL\s*)?(\d+)", text) or re.search(r"(\d+)/(\d+)", text)
+    return (int(tp.group(1)) if tp else None, int(batch.group(1)) if batch else None,
+            int(lens.group(1)) if lens else None, int(lens.group(2)) if lens else None)
+
+
+def published_measurements() -> tuple[list[Measurement], list[str]]:
+    """Points of workloads/published_measurements.csv with a known concurrency and a latency metric;
+    ShareGPT prompts and answers are taken as 1024/256 tokens where the source gives no lengths."""
+    out, skipped = [], []
+    for r in _rows(data_dir("workloads") / "published_measurements.csv"):
+        if r["metric"] not in ("mean TPOT", "TPOT", "ITL"):
+            skipped.append(f"{r['id']}: {r['metric']} under burst load (concurrency unknown), not a serving point")
+            continue
+        tp, conc, isl, osl = _scenario(r["scenario"])
+        conc = conc or (1 if "concurrency 1" in r["scenario"] else None)
+        model, hw = PUBLISHED_MODELS.get(r["model"].lower()), PUBLISHED_HARDWARE.get(r["hardware"])
+        precision = PUBLISHED_PRECISIONS.get(r["precision"].lower())
+        if not (model and hw and precision and conc):
+            skipped.append(f"{r['id']}: model, hardware, precision or concurrency not mappable")
+            continue
+        ttft = re.search(r"TTFT\s*([\d.]+)\s*ms", r["scenario"])
+        out.append(Measurement(model, hw, engine_name(r["framework"]), r["framework"], precision,
+                               tp or int(r["count"] or 1), 1, 1, 1, conc, isl or 1024, osl or 256,
+                               float(ttft.group(1)) / 1e3 if ttft else None, float(r["value"]) / 1e3,
+                               f"published {r['id']} ({r['source']})",
+                               note="" if isl else "prompt and output lengths not stated: 1024/256 assumed"))
+    return out, skipped
+
+
+def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
+    """Our own LLM `run` records on a profiled device, for a model of the planner catalog."""
+    out, skipped = [], []
+    for r in records:
+        if r.get("kind") != "llm" or r.get("status") != "ok":
+            continue
+        hw = match_device(profiles, r["device"].get("model"))
+        arch = r["model"].get("arch")
+        if hw is None or arch not in shapes():
+            skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
+                                                   if hw is None else f"model '{arch}' is not in the planner catalog"))
+            continue
+        precision = r["spec"]["dtype"]
+        if precision not in ("fp32", "bf16", "fp16"):
+            skipped.append(f"{r['cell_id']}: precision {precision} is not modelled")
+            continue
+        m, c = r["metrics"], r["cell"]
+        out.append(Measurement(arch, hw.id, engine_name(r["backend"].get("name", "torch")),
+                               str(r["backend"].get("version", "")), precision, 1, 1, 1, 1, c["batch_size"],
+                               c["prompt_len"], c["output_len"], m["ttft_s"]["mean"], m["tpot_s"]["mean"],
+                               f"record {r['run_id']}/{r['cell_id']}", r.get("started_at", "")[:10]))
+    return out, skipped
+
+
+def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
+    """Closed-loop chat/completions points of `loadtest` records whose server was named with --hardware
+    (a profile id or a device name) and whose model is in the planner catalog. The API does not say the
+    server's precision or TP: bf16 and TP 1 are assumed, and each point says so."""
+    out, skipped = [], []
+    for r in records:
+        if r.get("kind") != "endpoint" or r.get("status") != "ok":
+            continue
+        c, label = r["cell"], (r.get("device") or {}).get("model")
+        hw = profiles.get(label) if label in profiles else match_device(profiles, label)
+        name = ((r.get("model") or {}).get("name") or "").lower().rsplit("/", 1)[-1]
+        model = PUBLISHED_MODELS.get(name) or (name if name in shapes() else None)
+        m = r.get("metrics") or {}
+        tpot, ttft = (m.get("tpot_s") or {}).get("mean"), (m.get("ttft_s") or {}).get("mean")
+        why = ("only chat/completions points are serving points" if r["spec"].get("api") not in ("chat", "completions")
+               else "open-loop point: its concurrency is unknown (use --concurrency)" if c.get("load") != "concurrency"
+               else f"--hardware '{label}' names no profile" if hw is None
+               else f"model '{(r.get('model') or {}).get('name')}' is not in the planner catalog" if model is None
+               else "no TPOT measured" if not tpot else None)
+        if why:
+            skipped.append(f"{r['cell_id']}: {why}")
+            continue
+        label = r["backend"].get("engine") or "unnamed"
+        engine = engine_name(label) if engine_name(label) in ENGINES else "generic"
+        out.append(Measurement(model, hw.id, engine, label, "bf16", 1, 1, 1, 1, c["concurrency"],
+                               c["input_len"] or 1024, c["output_len"] or 256, ttft, tpot,
+                               f"endpoint {r['run_id']}/{r['cell_id']}",
+                               note="bf16 and TP 1 assumed (not reported by the API)"
+                                    + ("" if engine != "generic" else f"; engine '{label}' fitted as generic")))
+    return out, skipped

@@ -1,0 +1,140 @@
+"""LLM architecture facts for the planner, and what the serving model derives from them.
+
+One row per model in workloads/architectures/llm_reference.csv (official configs, exact parameter
+counts, sources). From the totals the model splits the parameters into what every token uses
+(attention projections, dense MLPs, shared experts, lm_head: "dense") and the routed experts, and
+counts the KV cache by attention layout: full layers grow with the context, sliding-window layers
+stop at their window, linear-attention layers keep a fixed state per sequence, and MLA keeps one
+latent vector per token and layer.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..errors import UserError, closest
+from ..paths import data_dir
+
+
+@dataclass(frozen=True)
+class LlmShape:
+    id: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied_embeddings: bool
+    total_params: int
+    active_params: int
+    kv_bytes_per_token_bf16: int          # full-attention layers only
+    experts: int | None
+    experts_per_token: int | None
+    first_dense_layers: int
+    attention: str
+    full_layers: int
+    sliding_layers: int
+    sliding_window: int | None
+    linear_layers: int
+    linear_state_bytes_bf16: int          # per sequence, all linear-attention layers together
+    mla_kv_lora_rank: int | None          # MLA only: the latent cached per token and layer ...
+    mla_rope_dim: int | None              # ... next to the decoupled rope key
+    attn_flops_per_ctx: float             # per query token per context token, all full-attention layers
+    max_positions: int | None
+    source: str
+
+    @property
+    def moe(self) -> bool:
+        return bool(self.experts and self.experts_per_token)
+
+    @property
+    def mla(self) -> bool:
+        return self.mla_kv_lora_rank is not None
+
+    @property
+    def decode_attn_flops_per_ctx(self) -> float:
+        """Per decode token and context token. MLA engines decode with the up-projections absorbed:
+        scores over the latent + rope dims and values over the latent, per head."""
+        if self.mla:
+            return self.full_layers * self.heads * 2 * (2 * self.mla_kv_lora_rank + self.mla_rope_dim)
+        return self.attn_flops_per_ctx
+
+    @property
+    def embedding_params(self) -> int:
+        """The input embedding table: looked up, never multiplied (the lm_head is counted as dense)."""
+        return self.vocab * self.hidden
+
+    @property
+    def expert_params(self) -> float:
+        """All routed experts together: total - active = experts a token skips = (1 - k/E) x experts."""
+        if not self.moe:
+            return 0.0
+        return (self.total_params - self.active_params) / (1 - self.experts_per_token / self.experts)
+
+    @property
+    def dense_params(self) -> float:
+        """Weights every token multiplies through (lm_head included, input embedding not)."""
+        return self.total_params - self.expert_params - self.embedding_params
+
+    @property
+    def routed_active_params(self) -> float:
+        return self.expert_params * self.experts_per_token / self.experts if self.moe else 0.0
+
+    @property
+    def kv_per_layer_bytes_bf16(self) -> float:
+        return self.kv_bytes_per_token_bf16 / max(self.full_layers, 1)
+
+    def kv_bytes(self, context, kv_bytes_per_elem: float):
+        """KV cache of one sequence of `context` tokens (all layers, bytes), plus linear-attention
+        state (works on numbers and numpy arrays)."""
+        return self.attended(context) * self.kv_bytes_per_token_bf16 * kv_bytes_per_elem / 2.0 \
+            + self.linear_state_bytes_bf16
+
+    def attended(self, context):
+        """Context tokens one query attends to, in full-layer units: sliding-window layers stop at
+        their window (works on numbers and numpy arrays)."""
+        import numpy as np
+
+        window = np.minimum(context, self.sliding_window or 0) * self.sliding_layers / max(self.full_layers, 1)
+        return context + window
+
+
+def _int(r: dict, key: str, default: int | None = None) -> int | None:
+    v = (r.get(key) or "").strip()
+    return int(float(v)) if v else default
+
+
+@lru_cache(maxsize=1)
+def shapes() -> dict[str, LlmShape]:
+    text = (data_dir("workloads") / "architectures" / "llm_reference.csv").read_text()
+    rows = csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
+    out = {}
+    for r in rows:
+        layers = _int(r, "num_layers")
+        mla = r["attention_type"].startswith("MLA")
+        out[r["id"]] = LlmShape(
+            id=r["id"], layers=layers, hidden=_int(r, "hidden_size"), heads=_int(r, "num_attention_heads"),
+            kv_heads=_int(r, "num_kv_heads"), head_dim=_int(r, "head_dim"), vocab=_int(r, "vocab_size"),
+            tied_embeddings=r["tie_word_embeddings"].strip().lower() == "true",
+            total_params=_int(r, "total_params_exact"), active_params=_int(r, "active_params_exact"),
+            kv_bytes_per_token_bf16=_int(r, "kv_cache_bytes_per_token_bf16"),
+            experts=_int(r, "moe_num_experts"), experts_per_token=_int(r, "moe_experts_per_token"),
+            first_dense_layers=_int(r, "first_k_dense_layers", 0), attention=r["attention_type"],
+            full_layers=_int(r, "full_attention_layers", layers), sliding_layers=_int(r, "sliding_window_layers", 0),
+            sliding_window=_int(r, "sliding_window"), linear_layers=_int(r, "linear_attention_layers", 0),
+            linear_state_bytes_bf16=_int(r, "linear_state_bytes_per_seq_bf16", 0),
+            mla_kv_lora_rank=_int(r, "mla_kv_lora_rank") if mla else None,
+            mla_rope_dim=_int(r, "mla_qk_rope_head_dim") if mla else None,
+            attn_flops_per_ctx=float(r["attn_flops_per_token_per_ctx_token"] or 0),
+            max_positions=_int(r, "max_position_embeddings"), source=r["source"])
+    return out
+
+
+def get_shape(model_id: str) -> LlmShape:
+    s = shapes()
+    if model_id not in s:
+        raise UserError(f"unknown model '{model_id}'{closest(model_id, s)}; known: {', '.join(s)}")
+    return s[model_id]

@@ -1,0 +1,126 @@
+"""A replica's steady state under C closed-loop clients, from the iteration model.
+
+This is how `vllm bench serve --max-concurrency C`, GenAI-Perf/AIPerf and AIConfigurator's silicon
+runs measure: C clients each send a request of ISL prompt tokens and wait for OSL output tokens
+before sending the next. Per attention-DP rank, with b of the C clients:
+
+    running   n = min(b, engine max sequences, sequences whose KV fits)  (the rest wait for a slot)
+    decoding  n_d = n x D x TPOT / (D x TPOT + TTFT_s),  D = OSL - 1
+    TTFT_s    prompts arrive in clusters (clients that finished together): k = min(n, scale x n ** cluster)
+              of them pass the budget in m = k x ISL / budget iterations, of which a prompt waits for
+              max(1, (m + 1) / 2); plus the engine's per-request cost
+    prefill   each cycle every running request brings one prompt; those not in a request's own TTFT
+              window (n - its cluster share) fall in its decode window: p = that x ISL / D per iteration
+    mixed engines: iterations carry the decode batch plus prefill up to the token budget; a share
+        f = p / chunk of them carry a chunk, so TPOT = f x T(n_d, chunk) + (1 - f) x T(n_d, 0)
+    prefill-first engines: prefill iterations stall decoding, TPOT = T(n_d, 0) + p / chunk x T(0, chunk)
+    static batches (infra-bench's runners): TTFT = T(0, n x ISL), TPOT = T(n, 0)
+    TTFT      TTFT_s + (b - n) / X when clients wait for a slot (closed loop: C = X x (TTFT + D x TPOT))
+    output tokens/s = X x OSL x DP ranks,  X = n / (TTFT_s + D x TPOT)
+
+solved by fixed-point iteration on n_d. Offline throughput is the best of this over concurrency, under
+the engine's limits and memory, prefill charged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines import Engine
+from .iteration import Efficiency, Terms, iteration, iteration_s
+
+
+@dataclass(frozen=True)
+class EngineTerms:
+    """An engine's limits as numbers or arrays (one per case)."""
+    mixed: object
+    chunked: object
+    max_seqs: object
+    budget: object
+    memory_fraction: object
+    of_free: object
+    reserve_whole: object
+    static: object
+
+    @classmethod
+    def of(cls, engines: list[Engine] | Engine) -> EngineTerms:
+        if isinstance(engines, Engine):
+            return cls(engines.mixed, engines.chunked, engines.max_seqs, engines.token_budget,
+                       engines.memory_fraction, engines.of_free_memory, engines.reserve_whole_request, engines.static)
+        a = lambda k: np.array([getattr(e, k) for e in engines], dtype=float)  # noqa: E731
+        return cls(a("mixed") > 0, a("chunked") > 0, a("max_seqs"), a("token_budget"), a("memory_fraction"),
+                   a("of_free_memory") > 0, a("reserve_whole_request") > 0, a("static") > 0)
+
+
+RUNTIME_RESERVE = 3.5e9  # activations, CUDA graphs, NCCL buffers (AIConfigurator reserves ~3.5 GB + collectives)
+
+
+def kv_capacity(t: Terms, g: EngineTerms, isl, osl):
+    """Sequences of this length whose KV cache fits on one dp rank, after weights and reserve."""
+    usable = np.where(g.of_free, (t.memory - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction,
+                      t.memory * g.memory_fraction - t.weights_device - RUNTIME_RESERVE)
+    context = np.where(g.reserve_whole, isl + osl, isl + osl / 2)
+    return np.floor(np.maximum(usable, 0) / t.kv_seq(context))
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    ttft_s: object
+    tpot_s: object
+    output_tokens_per_s: object     # the replica (all DP ranks)
+    requests_per_s: object
+    running: object                 # sequences running per DP rank
+    decoding: object                # of which decoding, on average
+    waiting: object                 # clients waiting for a slot per DP rank
+    kv_capacity: object
+    feasible: object                # at least one sequence fits
+    bound: object                   # per op class: share of a decode iteration's time
+
+
+def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, rounds: int = 12) -> SteadyState:
+    """Steady state of `concurrency` clients per DP rank (numbers or arrays)."""
+    b = np.asarray(concurrency, dtype=float)
+    isl, osl = np.asarray(isl, dtype=float), np.asarray(osl, dtype=float)
+    cap = kv_capacity(t, g, isl, osl)
+    n = np.maximum(np.minimum(np.minimum(b, g.max_seqs), cap), 1.0)
+    d = np.maximum(osl - 1, 0.0)
+    ctx_dec = isl + osl / 2
+    ctx_pf = isl / 2
+    budget = np.asarray(g.budget, dtype=float)
+    k = np.minimum(n, e.cluster_scale * n ** e.cluster)
+    queued = k * isl
+    n_d = n.copy()
+    for _ in range(rounds):
+        avail = np.where(g.mixed, np.maximum(budget - n_d, budget / 8), budget)
+        room = np.maximum(avail, isl)  # a prompt that does not fit the budget goes alone (engines allow one)
+        waves = queued / room
+        per_wave = np.minimum(queued, room)
+        t_first = np.maximum(1.0, (waves + 1) / 2) * iteration_s(
+            t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, per_wave, ctx_pf, per_wave / isl)
+        ttft_s = t_first + e.t_request
+        # the other requests' prompts that fall in one request's decode window, per decode iteration
+        in_ttft = np.minimum(k, np.maximum(1.0, (queued + room) / (2 * isl)))
+        p = np.maximum(n - in_ttft, 0.0) * isl / np.maximum(d, 1.0)
+        chunk = np.where(g.chunked, np.minimum(isl, avail), isl)
+        chunk = np.minimum(np.maximum(chunk, np.minimum(p, avail)), room)
+        share = np.minimum(1.0, p / chunk)
+        t_dec = iteration_s(t, e, n_d, ctx_dec, 0.0, ctx_pf, 0.0)
+        t_mix = iteration_s(t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, chunk, ctx_pf, chunk / isl)
+        tpot = np.where(g.mixed, share * t_mix + (1 - share) * t_dec, t_dec + p / chunk * t_mix)
+        n_d = np.where(d > 0, n * d * tpot / (d * tpot + ttft_s), 0.0)
+        n_d = np.maximum(n_d, np.minimum(n, 1.0))
+    # static batching (our runners): the whole batch is prefilled, then decoded, together
+    t_static_pf = iteration_s(t, e, 0.0, ctx_dec, n * isl, ctx_pf, n) + e.t_request
+    t_static_dec = iteration_s(t, e, n, ctx_dec, 0.0, ctx_pf, 0.0)
+    ttft_s = np.where(g.static, t_static_pf, ttft_s)
+    tpot = np.where(g.static, t_static_dec, tpot)
+    n_d = np.where(g.static, n, n_d)
+    x = n / (ttft_s + d * tpot)
+    waiting = np.maximum(b - n, 0.0)
+    ttft = ttft_s + waiting / x
+    parts = iteration(t, e, n_d, ctx_dec, 0.0, ctx_pf, 0.0)
+    total = sum(parts.values())
+    bound = {k: v / total for k, v in parts.items()}
+    return SteadyState(ttft, np.where(d > 0, tpot, np.nan), x * osl * t.dp, x * t.dp, n, n_d, waiting, cap,
+                       cap >= 1, bound)
