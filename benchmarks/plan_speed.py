@@ -14,12 +14,12 @@ import statistics
 import time
 
 from infra_bench.paths import data_dir
-from infra_bench.planner import llm_model, sizing
-from infra_bench.planner.demand import demand_from_dict, load_demand
+from infra_bench.planner import sizing
+from infra_bench.planner.demand import LLM_PRECISIONS, demand_from_dict, load_demand
 from infra_bench.planner.profiles import load_hardware
 
 LLM_ONLY = {"name": "llm-all-precisions", "services": [{
-    "model": "llama-3.1-70b", "precision": list(llm_model.BYTES_PER_PARAM)[1:],
+    "model": "llama-3.1-70b", "precision": [p for p in LLM_PRECISIONS if p != "fp16"],
     "traffic": {"requests_per_s": 30, "input_len": 2048, "output_len": 256},
     "slo": {"ttft_p95_s": 3.0, "tpot_p99_s": 0.06}}]}
 

@@ -30,6 +30,12 @@ def throughput(b, dp, isl, osl, ttft, tpot):
     return b * dp * osl / (ttft + np.maximum(osl - 1, 0) * np.nan_to_num(tpot))
 
 
+def _median_abs(log_ratios) -> str:
+    r = np.asarray(log_ratios, dtype=float)
+    r = r[np.isfinite(r)]
+    return f"{np.median(np.abs(np.expm1(r))):.0%}" if len(r) else "-"
+
+
 def held_out(problem, full, key: str, evals: int, folds: int | None):
     from infra_bench.planner import fit as F
 
@@ -48,9 +54,8 @@ def held_out(problem, full, key: str, evals: int, folds: int | None):
         meas = throughput(b[te], dp[te], isl[te], osl[te], ttft[te], tpot[te])
         pred = throughput(b[te], dp[te], isl[te], osl[te], s.ttft_s, s.tpot_s)
         out["throughput"] += list(np.log(pred / meas))
-        print(f"  {key} fold {name}: {len(te)} points, "
-              f"TPOT {np.nanmedian(np.abs(np.expm1(out['tpot'][-len(te):]))):.0%}, "
-              f"TTFT {np.nanmedian(np.abs(np.expm1(out['ttft'][-len(te):]))):.0%}", flush=True)
+        print(f"  {key} fold {name}: {len(te)} points, TPOT {_median_abs(out['tpot'][-len(te):])}, "
+              f"TTFT {_median_abs(out['ttft'][-len(te):])}", flush=True)
     return {k: np.array(v) for k, v in out.items()}
 
 

@@ -14,6 +14,7 @@ from infra_bench.planner import compare, sizing
 from infra_bench.planner.buckets import split, whole
 from infra_bench.planner.cost import Assumptions, DevicePower, cost_of, load_assumptions
 from infra_bench.planner.demand import demand_from_dict
+from infra_bench.planner.fit import Fit
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
 
@@ -137,16 +138,21 @@ def test_request_size_buckets_split_the_prompt_distribution():
 
 def test_mixed_fleet_splits_by_request_size_when_it_pays():
     """A fast part limited to 12 devices and a slow cheap one: short prompts go to pools of their own,
-    cheaper than whole-service pools; every pool covers its share with N+1 on simulated capacities."""
+    cheaper than whole-service pools; every pool covers its share with N+1 on simulated capacities.
+    The efficiencies are fixed (the priors, a uniform fit), so the instance does not move with the
+    shipped fit."""
+    cal = {"kind": "infra-bench calibration", "version": 2, "llm": Fit.uniform().to_dict(), "media_fits": {},
+           "power_fits": {}}
     hw = {"fast": card("fast", 25000, 700), "slow": card("slow", 2000, 300)}
     hw["fast"] = hw["fast"].model_copy(update={"peak_tflops": {"bf16": 400}, "memory_bandwidth_tbs": 3.3})
+    hw["slow"] = hw["slow"].model_copy(update={"peak_tflops": {"bf16": 150}})
     demand = demand_from_dict({"headroom": 0.2, "redundancy": 1, "services": [{
         "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 40, "input_len": {
             "mean": 2048, "distribution": "exponential"}, "output_len": {"mean": 256, "distribution": "exponential"}},
-        "slo": {"ttft_p95_s": 1.5, "tpot_p99_s": 0.1}}]})
-    p = sizing.plan(demand, hw, site=SITE, rank_by="tco")
-    f = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12})
-    g = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, use_buckets=False)
+        "slo": {"ttft_p95_s": 1.0, "tpot_p99_s": 0.1}}]})
+    p = sizing.plan(demand, hw, site=SITE, rank_by="tco", calibration=cal)
+    f = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, calibration=cal)
+    g = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, use_buckets=False, calibration=cal)
     assert f.feasible and g.feasible and f.split == {"chat": ["in<=1420", "in>1420"]}
     assert f.tco_per_year < 0.95 * g.tco_per_year and f.devices["fast"] <= 12
     for pool in ("in<=1420", "in>1420"):
@@ -156,7 +162,7 @@ def test_mixed_fleet_splits_by_request_size_when_it_pays():
     short = next(a for a in f.assignments if a["pool"] == "in<=1420" and a["hardware"] == "slow")
     bucket = split(0, demand.services[0])[0]
     _, r = sizing.llm_option(bucket.service_for(demand.services[0]), "chat", hw["slow"], short["precision"],
-                             short["tp"], 0, 0, None)
+                             short["tp"], 0, 0, cal)
     simulated = sizing.simulate_llm(r, bucket.service_for(demand.services[0]), bucket.sampler())
     assert short["capacity"] == pytest.approx(simulated.rate)
 

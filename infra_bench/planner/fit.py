@@ -1,9 +1,10 @@
 """Fitting the serving model's efficiencies to measurements, and using a fit.
 
-Each Efficiency field varies by the levels LEVELS gives it (a product of factors where it lists
-several): the bandwidth and compute efficiencies and the fixed costs per (hardware, engine,
-precision, architecture class: dense, MoE, MLA-MoE), the TTFT clustering per engine, the rest
-global. The factors are fitted together by robust least squares on log(TTFT) and
+Each Efficiency field varies by the levels LEVELS gives it, as a product of factors: a parent
+factor (for example the bandwidth efficiency of a hardware x engine pair) times a child factor per
+(hardware, engine, precision, architecture class: dense, MoE, MLA-MoE) that is pulled towards 1, so
+a category measured on few points stays near its parent; the TTFT clustering varies per engine, the
+rest is global. The factors are fitted together by robust least squares on log(TTFT) and
 log(TPOT) (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors
 the data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
 on one part carries over to another through the roofline: a case whose level was never measured
@@ -32,7 +33,8 @@ from .steady import EngineTerms, closed_loop
 # What each efficiency varies by. Levels: hw, engine, precision, cls (architecture class), and tuples.
 GROUP = ("hw", "engine", "precision", "cls")
 LEVELS: dict[str, tuple] = {
-    "mbu": (GROUP,), "t_iter": (GROUP,), "mfu": (GROUP,), "t_request": (GROUP,), "cluster": ("engine",),
+    "mbu": (("hw", "engine"), GROUP), "t_iter": (("hw", "engine"), GROUP), "mfu": (("hw", "precision"), GROUP),
+    "t_request": (("engine", "cls"), GROUP), "cluster": ("engine",),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
     "moe_mfu": (), "moe_n_half": (),
 }
@@ -47,7 +49,8 @@ BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_re
           "link": (0.2, 1.0), "ar_latency": (1e-6, 1e-3), "t_moe_layer": (1e-6, 1e-3), "moe_mfu": (0.02, 0.9),
           "moe_n_half": (1.0, 1e4)}
 FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
-PRIOR_WEIGHT = 0.3            # log-space pull of each factor towards its prior (1 for later factors)
+PRIOR_WEIGHT = 0.3            # log-space pull of a first factor towards its prior
+CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse category stays near its parent
 TTFT_WEIGHT = 0.7             # TTFT residuals count a little less: harness overheads scatter them more
 FIT_FILE = "llm_fit.json"
 
@@ -92,9 +95,17 @@ class Fit:
     values: dict
     residuals: dict = field(default_factory=dict)   # tier -> metric -> {q10, q50, q90, n, median_abs}
     meta: dict = field(default_factory=dict)
+    _single: dict = field(default_factory=dict, repr=False, compare=False)  # case -> (efficiency, missing)
 
     def efficiency(self, cases: list[Case]) -> tuple[Efficiency, list[list[str]]]:
         """Efficiencies for the cases (arrays if several) and, per case, the levels not measured."""
+        if len(cases) == 1:
+            if cases[0] not in self._single:
+                self._single[cases[0]] = self._efficiency(cases)
+            return self._single[cases[0]]
+        return self._efficiency(cases)
+
+    def _efficiency(self, cases: list[Case]) -> tuple[Efficiency, list[list[str]]]:
         vals: dict[str, np.ndarray] = {}
         missing: list[list[str]] = [[] for _ in cases]
         for p, level, _ in _parts():
@@ -112,7 +123,7 @@ class Fit:
                     missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
             arr = np.array(col, dtype=float)
             vals[p] = vals[p] * arr if p in vals else arr
-        vals = {k: np.clip(v, *BOUNDS[k]) for k, v in vals.items()}
+        vals = {k: _bounded(k, v) for k, v in vals.items()}
         eff = Efficiency(**{k: (v if len(cases) > 1 else float(v[0])) for k, v in vals.items()})
         return eff, [sorted(set(m)) for m in missing]
 
@@ -125,11 +136,24 @@ class Fit:
             return "fitted"
         return "other_engine" if any(k[0] == case.hardware for k in measured) else "other_hardware"
 
-    def interval(self, tier: str, metric: str, value: float | None) -> tuple[float, float] | None:
-        q = self.residuals.get(tier, {}).get(metric) or self.residuals.get("fitted", {}).get(metric)
-        if value is None or not q:
+    def quantiles(self, tier: str, metric: str) -> tuple[float, float] | None:
+        """(q10, q90) of log(predicted / measured) for a tier. A new model on a measured part and engine
+        has the leave-one-model-out residuals; carried to another engine or part, the errors add up,
+        taken as independent: the leave-one-engine-out or leave-one-GPU-out quantiles combined with
+        those in quadrature (an assumption, said in docs/planner.md)."""
+        splits = {"fitted": ("fitted",), "other_engine": ("fitted", "other_engine"),
+                  "other_hardware": ("fitted", "other_engine", "other_hardware")}[tier]
+        qs = [self.residuals.get(s, {}).get(metric) for s in splits]
+        if not all(qs):
             return None
-        return value * float(np.exp(-q["q90"])), value * float(np.exp(-q["q10"]))
+        return (-float(np.sqrt(sum(min(q["q10"], 0.0) ** 2 for q in qs))),
+                float(np.sqrt(sum(max(q["q90"], 0.0) ** 2 for q in qs))))
+
+    def interval(self, tier: str, metric: str, value: float | None) -> tuple[float, float] | None:
+        q = self.quantiles(tier, metric)
+        if value is None or q is None:
+            return None
+        return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
         return {"kind": "infra-bench llm fit", "version": 2, "levels": {p: [_level_name(x) for x in v]
@@ -137,10 +161,27 @@ class Fit:
                 "values": self.values, "residuals": self.residuals, "meta": self.meta}
 
     @classmethod
+    def uniform(cls, **values: float) -> Fit:
+        """One value per efficiency for every case (PRIORS where not given): for tests and what-ifs."""
+        tables: dict = {}
+        for p, level, first in _parts():
+            value = values.get(p, PRIORS[p]) if first else 1.0
+            tables.setdefault(p, {})["all" if level is None else _level_name(level)] = {"*" if level else "all": value}
+        return cls(tables, meta={"source": "uniform efficiencies: " + (", ".join(f"{k} {v:g}" for k, v in values.items())
+                                                                       or "the priors")})
+
+    @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
         if data.get("kind") != "infra-bench llm fit" or data.get("version") != 2:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
         return cls(data["values"], data.get("residuals", {}), data.get("meta", {}))
+
+
+def _bounded(param: str, value):
+    """A product of factors kept inside the parameter's bounds: a smooth cap at the top (so the fit
+    keeps a gradient there), a floor at the bottom."""
+    lo, hi = BOUNDS[param]
+    return np.maximum(value / (1 + (value / hi) ** 8) ** (1 / 8), lo)
 
 
 def _nearest(table: dict, key: str, level=None) -> float:
@@ -227,7 +268,7 @@ class _Layout:
             v = x[k:k + len(cats)][index]
             k += len(cats)
             vals[p] = vals[p] * v if p in vals else v
-        return Efficiency(**{p: np.clip(v, *BOUNDS[p]) for p, v in vals.items()})
+        return Efficiency(**{p: _bounded(p, v) for p, v in vals.items()})
 
     def values(self, x: np.ndarray) -> dict:
         out: dict = {}
@@ -277,6 +318,7 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
         return np.array(out)
     if anchor is not None:
         prior = values_of(anchor, prior)
+    weight = lay.vector(lambda p, first: PRIOR_WEIGHT if first else CHILD_WEIGHT)
     x0 = values_of(start, prior) if start is not None else prior.copy()
     x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
     prior = np.clip(prior, lo, hi)
@@ -288,7 +330,7 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
         s = problem.predict(lay.efficiency(x))
         r_tpot = np.where(has_tpot, np.log(np.where(has_tpot, s.tpot_s / np.where(has_tpot, tpot, 1), 1)), 0.0)
         r_ttft = np.where(has_ttft, np.log(np.where(has_ttft, s.ttft_s / np.where(has_ttft, ttft, 1), 1)), 0.0)
-        return np.concatenate([r_tpot, TTFT_WEIGHT * r_ttft, PRIOR_WEIGHT * np.log(x / prior)])
+        return np.concatenate([r_tpot, TTFT_WEIGHT * r_ttft, weight * np.log(x / prior)])
 
     res = least_squares(residuals, np.log(x0), bounds=(np.log(lo), np.log(hi)), loss="soft_l1", f_scale=0.2,
                         max_nfev=max_evals, jac_sparsity=lay.sparsity(len(problem.points)), x_scale="jac")

@@ -224,10 +224,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
 def _throughput_interval(fit: Fit, tier: str, tok_s: float) -> tuple[float, float] | None:
     """Throughput ~ 1/TPOT at load: its interval mirrors TPOT's (a measured TPOT q below the
     prediction means throughput above it)."""
-    q = fit.residuals.get(tier, {}).get("tpot") or fit.residuals.get("fitted", {}).get("tpot")
-    if not q:
+    q = fit.quantiles(tier, "tpot")
+    if q is None:
         return None
-    return tok_s * math.exp(q["q10"]), tok_s * math.exp(q["q90"])
+    return tok_s * math.exp(q[0]), tok_s * math.exp(q[1])
 
 
 def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 1, pp: int = 1, dp: int = 1,

@@ -67,24 +67,69 @@ def kind_of(model: str) -> str:
     raise UserError(f"unknown model '{model}'{closest(model, known)}; see `infra-bench predict --help` for the catalog")
 
 
-@lru_cache(maxsize=64)
-def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: float) -> dict:
-    """FLOPs per image and parameter count of a built-in pipeline at batch 1."""
+FLOP_TABLE = "diffusion_flops.json"
+TABLE_RESOLUTIONS = (256, 512, 768, 1024)
+
+
+def _base_count(model: str, resolution: int) -> dict:
+    """One batch-1 image without guidance: FLOPs of the text encoder(s), of one UNet step and of the VAE
+    decode, and the pipeline's parameters; from the table shipped for the built-in pipelines (counted
+    once by write_flop_table), else counted on the meta-device model and cached on disk."""
+    import json
+
+    from ..paths import data_dir
     from ..workloads import diffusion as dw
 
+    table = json.loads((data_dir("workloads") / "reference" / FLOP_TABLE).read_text())
+    if str(resolution) in table.get(model, {}):
+        return table[model][str(resolution)]
     archs = dw.catalog()
     if model not in archs:
         raise UserError(f"unknown diffusion model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
     try:
         from ..spec.diffusion import DiffusionSpec
-        spec = DiffusionSpec(arch=model, resolution=resolution, steps=steps, guidance_scale=guidance_scale)
+        spec = DiffusionSpec(arch=model, resolution=resolution, steps=1, guidance_scale=1.0)
         resolved = dw.resolve(spec)
     except MissingDependency:
-        raise MissingDependency("diffusion predictions count FLOPs on the diffusers model: "
-                                f"{install_hint('diffusion')}") from None
-    cell = {"batch_size": 1, "resolution": resolution, "steps": steps}
-    return _cached({"kind": "diffusion", "model": model, "res": resolution, "steps": steps, "cfg": spec.cfg},
-                   lambda: dw.count_flops(resolved, cell, spec.cfg))
+        raise MissingDependency(f"{model} at {resolution} px is not in the shipped FLOP table, and counting it needs "
+                                f"diffusers: {install_hint('diffusion')}") from None
+
+    def count() -> dict:
+        c = dw.count_flops(resolved, {"batch_size": 1, "resolution": resolution, "steps": 1}, False)
+        return {"text": c["text_encode_flops"], "unet_per_step": c["unet_flops_per_step"],
+                "vae": c["vae_decode_flops"], "params": c["pipeline_params"]}
+    return _cached({"kind": "diffusion-base", "model": model, "res": resolution}, count)
+
+
+def write_flop_table() -> None:
+    """Count the built-in published pipelines at the table's resolutions into the package data
+    (minutes: the SDXL UNet at 1024 px takes the longest)."""
+    import json
+
+    from ..paths import data_dir
+    from ..workloads import diffusion as dw
+
+    path = data_dir("workloads") / "reference" / FLOP_TABLE
+    table = {"note": "FLOPs of one batch-1 image without guidance, counted by torch.utils.flop_counter on the "
+                     "meta-device pipeline (matmul, convolution, attention); written by "
+                     "infra_bench.planner.media_model.write_flop_table()"}
+    path.write_text(json.dumps(table))
+    published = [m for m, a in dw.catalog().items() if any((c or {}).get("params") for c in a.components.values())]
+    for model in published:
+        table[model] = {str(r): _base_count(model, r) for r in TABLE_RESOLUTIONS}
+    path.write_text(json.dumps(table, indent=1))
+
+
+@lru_cache(maxsize=64)
+def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: float) -> dict:
+    """FLOPs per image and parameter count of a built-in pipeline at batch 1; guidance above 1 runs the
+    text encoder and the UNet on two batches (negative and positive prompts)."""
+    base = _base_count(model, resolution)
+    evals = 2 if guidance_scale > 1 else 1
+    text, unet, vae = base["text"] * evals, base["unet_per_step"] * evals, base["vae"]
+    return {"text_encode_flops": text, "unet_flops_per_step": unet, "unet_evals_per_step": evals,
+            "vae_decode_flops": vae, "flops_per_image": text + steps * unet + vae, "pipeline_params": base["params"],
+            "flops_note": "torch.utils.flop_counter: matmul, convolution and attention FLOPs"}
 
 
 @lru_cache(maxsize=64)

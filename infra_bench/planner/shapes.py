@@ -9,13 +9,11 @@ latent vector per token and layer.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..catalog import llm_rows
 from ..errors import UserError, closest
-from ..paths import data_dir
 
 
 @dataclass(frozen=True)
@@ -109,10 +107,9 @@ def _int(r: dict, key: str, default: int | None = None) -> int | None:
 
 @lru_cache(maxsize=1)
 def shapes() -> dict[str, LlmShape]:
-    text = (data_dir("workloads") / "architectures" / "llm_reference.csv").read_text()
-    rows = csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
+    """The catalog (infra_bench/catalog.py, shared with the runner) as the planner's shapes."""
     out = {}
-    for r in rows:
+    for r in llm_rows().values():
         layers = _int(r, "num_layers")
         mla = r["attention_type"].startswith("MLA")
         out[r["id"]] = LlmShape(

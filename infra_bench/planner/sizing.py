@@ -19,12 +19,15 @@ import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from ..errors import UserError
 from . import calibration as cal
 from . import llm_model, media_model
 from .engines import default_engine
 from .fit import Fit
-from .iteration import PRECISIONS, Efficiency, iteration_s, peak_tflops
+from . import power
+from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
 from .calibration import fit_from
 from .cost import NODE_POWER_FACTOR, Assumptions, cost_of
 from .buckets import whole
@@ -59,6 +62,7 @@ class Option:
     gaps: list[str] = field(default_factory=list)  # spec figures missing from the profile
     engine: str = ""               # llm: the serving engine and its maturity
     fit: str = ""                  # llm: fitted, or measured on another engine / hardware (the interval tier)
+    energy: dict | None = None     # llm: J per output token at capacity, with its basis
 
 
 @dataclass
@@ -121,6 +125,7 @@ class ServiceModel:
     eff: Efficiency
     input_len: float
     output_len: float
+    _steps: dict = field(default_factory=dict, repr=False)  # the decode-step table and max batch, computed once
 
     def prefill_s(self, input_len: float | None = None) -> float:
         i = self.input_len if input_len is None else input_len
@@ -132,13 +137,37 @@ class ServiceModel:
         return float(cost) + float(self.eff.t_request)
 
     def step_s(self, batch: int) -> float:
-        return float(iteration_s(self.replica.terms, self.eff, batch, self.input_len + self.output_len / 2, 0.0,
-                                 self.input_len / 2, 0.0))
+        """Seconds of a decode iteration at `batch`, from a table priced in one vectorised call."""
+        table = self._steps.get("table")
+        if table is None or batch > len(table):
+            b = np.arange(1, max(batch, self.max_batch, 1) + 1, dtype=float)
+            table = self._steps["table"] = iteration_s(self.replica.terms, self.eff, b,
+                                                       self.input_len + self.output_len / 2, 0.0,
+                                                       self.input_len / 2, 0.0)
+        return float(table[max(batch, 1) - 1])
 
     @property
     def max_batch(self) -> int:
-        mem = self.replica.memory(1, int(self.input_len), int(self.output_len))
-        return int(min(self.replica.engine.max_seqs, mem["max_sequences"]))
+        if "max_batch" not in self._steps:
+            mem = self.replica.memory(1, int(self.input_len), int(self.output_len))
+            self._steps["max_batch"] = int(min(self.replica.engine.max_seqs, mem["max_sequences"]))
+        return self._steps["max_batch"]
+
+    def energy(self, rate: float, batch: float, measured: dict | None = None) -> dict | None:
+        """J per output token of a replica serving `rate` requests/s with `batch` running, from the power
+        model at that iteration's utilisation (or the device's measured busy power)."""
+        t, e, b = self.replica.terms, self.eff, max(batch, 1.0)
+        ctx, isl = self.input_len + self.output_len / 2, self.input_len
+        pf = rate * isl * self.step_s(max(1, round(b)))  # prompt tokens per iteration at this rate
+        parts = iteration(t, e, b, ctx, pf, isl / 2, pf / isl)
+        total = sum(float(v) for v in parts.values())
+        flops, nbytes = work(t, b, ctx, pf, isl / 2, pf / isl)
+        u_net = float(parts["tp_allreduce"] + parts["ep_alltoall"] + parts["pp_send"]) / total
+        measured = measured or {}
+        out = power.per_token(self.replica.hw.tdp_w, self.replica.devices, rate * self.output_len,
+                              float(flops) / (total * t.peak), float(nbytes) / (total * t.bw), u_net,
+                              measured.get("busy_w"), measured.get("source", ""))
+        return out.to_dict() if out else None
 
 
 def llm_fit(calibration: dict | None) -> Fit:
@@ -191,6 +220,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
+    o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
     return o, m
 
 
@@ -430,6 +460,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                  "to use their device power")
     if not has_data:
         notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
-    if not any(o.calibrated for c in cands for o in c.options):
-        notes.append("no calibrated efficiency applied: every figure is a prior (LLM +-30%, diffusion/TTS +-50%)")
+    fit = llm_fit(calibration)
+    notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
+                 "part ran that engine in the data, else carried over from the nearest fitted parts "
+                 "(docs/planner.md gives the held-out errors of each)")
+    if not any(o.calibrated for c in cands for o in c.options if o.kind != "llm"):
+        notes.append("diffusion/TTS: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)

@@ -11,7 +11,9 @@ def config_text(o, cost: dict | None) -> str:
     mark = "~" if o.method == "approximation" else ""
     unit = (cost or {}).get("per_unit", {}).get(o.service, {})
     price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
-    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{price}"
+    energy = f", {o.energy['j_per_token']:.2g} J/tok" if getattr(o, "energy", None) else ""
+    fit = f" [{o.engine}, {o.fit.replace('_', ' ')}]" if getattr(o, "engine", "") else ""
+    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{price}{energy}{fit}"
 
 
 def thousands(value: float | None) -> str:
@@ -51,7 +53,8 @@ def plan_text(p, top: int = 15) -> str:
         if len(bad) > top:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     lines.append("~ capacity from the queueing approximation (LLM, diffusion); unmarked: confirmed by simulation, "
-                 "or TTS streams by processor sharing")
+                 "or TTS streams by processor sharing; [engine (maturity), fit]: fitted = measured on this part "
+                 "under this engine, other engine / other hardware = efficiencies carried over (wider intervals)")
     lines += [f"note: {n}" for n in p.notes]
     return "\n".join(lines)
 

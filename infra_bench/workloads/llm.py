@@ -32,9 +32,19 @@ class Architecture:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, Architecture]:
-    """Built-in architectures from workloads/architectures/llm.yaml."""
+    """Built-in architectures from workloads/architectures/llm.yaml; a published model's shapes, source
+    and parameter count come from the one catalog that the planner reads too (infra_bench/catalog.py)."""
+    from ..catalog import hf_config, llm_rows
+
     raw = yaml.safe_load((data_dir("workloads") / "architectures" / "llm.yaml").read_text())
-    return {k: Architecture(id=k, **v) for k, v in raw.items()}
+    out = {}
+    for k, v in raw.items():
+        if v.pop("catalog", False):
+            row = llm_rows()[k]
+            v = {**v, "source": row["source"], "params": int(row["total_params_exact"]),
+                 "config": {**hf_config(k, v["model_type"]), **v.get("config", {})}}
+        out[k] = Architecture(id=k, **v)
+    return out
 
 
 @dataclass

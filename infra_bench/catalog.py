@@ -1,0 +1,46 @@
+"""The one LLM architecture catalog: workloads/architectures/llm_reference.csv.
+
+Both sides read it: the runner builds a published model's Hugging Face config from its row (random
+weights), and the planner prices it from the same row, so a shared model id has one source of truth.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from functools import lru_cache
+
+from .paths import data_dir
+
+# Hugging Face config fields by model family, from catalog columns (`None`: omit when the cell is empty).
+_FIELDS = {
+    "gpt2": {"n_embd": "hidden_size", "n_layer": "num_layers", "n_head": "num_attention_heads",
+             "vocab_size": "vocab_size", "n_positions": "max_position_embeddings"},
+    "default": {"hidden_size": "hidden_size", "intermediate_size": "intermediate_size",
+                "num_hidden_layers": "num_layers", "num_attention_heads": "num_attention_heads",
+                "num_key_value_heads": "num_kv_heads", "head_dim": "head_dim", "vocab_size": "vocab_size",
+                "max_position_embeddings": "max_position_embeddings", "tie_word_embeddings": "tie_word_embeddings",
+                "rope_theta": "rope_theta"},
+}
+
+
+@lru_cache(maxsize=1)
+def llm_rows() -> dict[str, dict]:
+    """id -> the catalog row (strings, as in the CSV)."""
+    text = (data_dir("workloads") / "architectures" / "llm_reference.csv").read_text()
+    rows = csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
+    return {r["id"]: r for r in rows}
+
+
+def _value(text: str):
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    number = float(t)
+    return int(number) if number.is_integer() and "." not in t and "e" not in t.lower() else number
+
+
+def hf_config(model_id: str, model_type: str) -> dict:
+    """The config fields that set a published model's compute and memory shapes, from its row."""
+    row = llm_rows()[model_id]
+    fields = _FIELDS.get(model_type, _FIELDS["default"])
+    return {key: _value(row[column]) for key, column in fields.items() if row.get(column, "").strip()}
