@@ -18,8 +18,13 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None
             python_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("INFRA_BENCH_DEBUG", None)
-    return subprocess.run([sys.executable, *python_args, "-m", "infra_bench", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    try:
+        return subprocess.run([sys.executable, *python_args, "-m", "infra_bench", *args], cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout, env=full_env)
+    except subprocess.TimeoutExpired as e:   # say what the process printed before it hung
+        tail = (e.stderr or b"")[-3000:]
+        raise AssertionError(f"infra-bench {' '.join(args)} ran over {timeout:g} s; its stderr ended with:\n"
+                             f"{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}") from None
 
 
 def write_spec(folder: Path, filename: str = "spec.yaml", **fields) -> Path:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import yaml
 
 from .conftest import TINY, assert_one_line_error, hint, run_cli
 
+pytestmark = pytest.mark.xdist_group("ray")  # the Ray clusters of this file start one at a time
 pytest.importorskip("ray", reason="the Ray tests need infra-bench[ray]")
 
 
@@ -61,7 +64,16 @@ def test_ray_sweep_records_match_local_ones(tmp: Path):
     m = write_matrix(tmp, spec={"batch_size": [1, 2]})
     local = run_cli("sweep", str(m), "--out", "local", cwd=tmp)
     assert local.returncode == 0, local.stderr
-    on_ray = run_cli("sweep", str(m), "--ray", "--out", "ray", cwd=tmp)
+    # A killed Ray session leaves its address in <ray temp>/ray_current_cluster, where ray.init()
+    # without an address would try to join it and hang: --ray alone starts a cluster of its own.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))   # short: Ray's socket paths must fit
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")
+    try:
+        on_ray = run_cli("sweep", str(m), "--ray", "--out", "ray", cwd=tmp, timeout=180,
+                         env={"RAY_TMPDIR": str(ray_tmp)})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert on_ray.returncode == 0, on_ray.stderr
     assert "done 2, running 0, failed 0" in on_ray.stderr
     a, b = records(tmp / "local"), records(tmp / "ray")

@@ -9,6 +9,7 @@ one-line error before anything is submitted.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import time
@@ -47,18 +48,20 @@ def _fits(node: dict, resources: dict[str, float], labels: dict[str, str]) -> bo
 
 
 def connect(address: str | None):
-    """ray.init on `address` (None: a local cluster, or RAY_ADDRESS); one-line errors."""
+    """ray.init on `address` (None: RAY_ADDRESS if set, else a new local cluster of our own, never a
+    cluster that happens to run on this machine); one-line errors."""
     try:
         import ray
     except ImportError:
         raise MissingDependency(f"--ray runs cells on a Ray cluster: {install_hint('ray')}") from None
-    if address and address != "auto":
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address not in ("auto", "local"):
         _reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                  ignore_reinit_error=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        where = address or "a local cluster"
+        where = "a local cluster" if address == "local" else address
         raise UserError(f"cannot reach the Ray cluster at {where} ({str(e).splitlines()[0]}); start one with "
                         f"`ray start --head` and pass its address, or use --ray alone for a local one") from None
     return ray
