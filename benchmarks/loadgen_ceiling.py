@@ -59,7 +59,7 @@ def run_load(base: str, shape: str, out: Path, rate: float | None, concurrency: 
     """One load point through the shipped load generator; returns its record."""
     from infra_bench.endpoints import bench
     from infra_bench.endpoints.client import RequestOptions
-    from infra_bench.endpoints.inputs import random_inputs
+    from infra_bench.endpoints.inputs import Prompts
     from infra_bench.endpoints.load import Budget
     from infra_bench.endpoints.target import resolve
 
@@ -67,9 +67,8 @@ def run_load(base: str, shape: str, out: Path, rate: float | None, concurrency: 
     axis = "rate" if rate is not None else "concurrency"
     strategy = bench.Strategy(axis, "fixed", (rate if rate is not None else float(concurrency),),
                               concurrency if rate is not None else None)
-    test = bench.LoadTest(target, RequestOptions(model="m"), strategy, Budget(n), tuple(random_inputs(
-        "completions", 100, 16, 4, seed)), tuple(random_inputs("completions", 20, 16, 4, seed + 1)), seed=seed,
-        spec={"api": "completions"})
+    test = bench.LoadTest(target, RequestOptions(model="m"), strategy, Budget(n), Prompts("completions", seed, 16, 4),
+                          warmup=20, stop_when_saturated=False, metrics_url=None, spec={"api": "completions"})
     result = bench.run(test, out, lambda _: None, lambda _: None)
     return result.records[0]
 
@@ -107,7 +106,7 @@ def main() -> None:
                                   ("closed loop, concurrency 16", None, 16),
                                   ("closed loop, concurrency 64", None, 64)]:
             m = run_load(base, "d0-g0", out, rate, conc, n)["metrics"]
-            print(f"   {label:<40} {m['requests_per_s']:8.0f} req/s  ({m['completed']}/{m['requests']} ok, "
+            print(f"   {label:<40} {m['requests_per_s']:8.0f} req/s  ({m['completed']}/{m['sent']} ok, "
                   f"E2E p50 {ms(m['e2e_s']['p50'])}, p99 {ms(m['e2e_s']['p99'])})")
         print("2. open-loop schedule keeping (Poisson, seeded): achieved arrival rate, lateness of sends")
         from infra_bench.endpoints.arrivals import arrival_times

@@ -1,5 +1,6 @@
 """A load test from start to end: check the endpoint is reachable, warm up, run the load points
-the strategy asks for, and append each point's record as soon as it finishes."""
+the strategy asks for, read the server's /metrics around each, and append each point's record
+as soon as it finishes."""
 from __future__ import annotations
 
 import asyncio
@@ -14,13 +15,15 @@ from ..errors import MissingDependency, UserError, install_hint
 from ..results.store import RunStore, new_run_id, now_iso
 from . import client, records
 from .client import Outcome, RequestOptions
-from .inputs import RequestInput
+from .inputs import Prompts, RequestInput
 from .load import Budget, LoadPoint, run_point
 from .metrics import Slo, point_metrics
 from .search import DoublingSweep, FixedLevels, PointSummary, SloSearch
+from .server_metrics import PointWatch, Scraper
 from .target import Target
 
 PREFLIGHT_TIMEOUT_S = 10.0
+CACHE_HIT_MARGIN = 0.10   # a hit rate this far above what shared prefixes explain gets a warning
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,25 @@ class LoadTest:
     request: RequestOptions
     strategy: Strategy
     budget: Budget
-    inputs: tuple[RequestInput, ...]
-    warmup_inputs: tuple[RequestInput, ...]
+    prompts: Prompts
+    warmup: int = 1
     slos: tuple[Slo, ...] = ()
     burstiness: float = 1.0
-    seed: int = 0
+    stop_when_saturated: bool = True
+    metrics_url: str | None = None                # the server's Prometheus /metrics; None: not read
+    tokenizer: object | None = None               # counts output text without usage (tokens.Tokenizer)
     spec: dict = field(default_factory=dict)      # the options as recorded
     labels: dict = field(default_factory=dict)    # hardware, engine
+
+    @property
+    def seed(self) -> int:
+        return self.prompts.salt
+
+    @property
+    def expected_hit_rate(self) -> float:
+        """The prefix-cache hit rate shared prefixes explain (tokens of prefix over tokens of prompt)."""
+        p = self.prompts
+        return p.prefix.length / p.input_len if p.prefix and p.input_len else 0.0
 
 
 @dataclass
@@ -68,6 +83,7 @@ class LoadTestResult:
     records: list[dict]
     strategy: FixedLevels | DoublingSweep | SloSearch
     warmup_errors: list[str]
+    metrics_note: str | None = None     # why the server's metrics were not read, when they were not
 
 
 def require_aiohttp() -> None:
@@ -75,9 +91,17 @@ def require_aiohttp() -> None:
         raise MissingDependency(f"loadtest and serve need aiohttp: {install_hint('serve')}")
 
 
+def require_loadtest(metrics: bool) -> None:
+    """aiohttp, and prometheus_client when the server's metrics are read (both in the serve extra)."""
+    require_aiohttp()
+    if metrics and importlib.util.find_spec("prometheus_client") is None:
+        raise MissingDependency(f"loadtest reads the server's Prometheus metrics with prometheus_client: "
+                                f"{install_hint('serve')} (or pass --metrics-url none)")
+
+
 def run(test: LoadTest, out: Path, progress: Callable[[str], None], warn: Callable[[str], None]) -> LoadTestResult:
     """Run the load test; `progress` gets a line per finished point, `warn` what the user should know."""
-    require_aiohttp()
+    require_loadtest(test.metrics_url is not None)
     return asyncio.run(_run(test, out, progress, warn))
 
 
@@ -94,34 +118,78 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
         store = RunStore.create(out, run_id, _manifest(run_id, test))
         ctx = _context(run_id, test, server)
         warm_errors = []
-        for inp in test.warmup_inputs:
-            warm = await _send(session, test, inp, Outcome(sent_s=0.0))
+        for i in range(test.warmup):
+            warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
             if warm.error:
                 warm_errors.append(warm.error)
+        scraper = Scraper(session, test.metrics_url, test.target.headers) if test.metrics_url else None
         strategy = test.strategy.make()
         written = []
-        step = 0
+        step = issued = 0
         while (level := strategy.next_level()) is not None:
             step += 1
             point = test.strategy.point(level)
             started, t0 = now_iso(), time.perf_counter()
+            before = await scraper.scrape() if scraper else None
+            watch = PointWatch(before) if before is not None else None
+            poller = asyncio.create_task(scraper.poll(watch)) if watch else None
 
-            async def send(index: int, o: Outcome) -> Outcome:
-                return await _send(session, test, test.inputs[index % len(test.inputs)], o)
-            result = await run_point(point, test.budget, send, test.burstiness, test.seed + step)
-            metrics = point_metrics(result, test.target.api, list(test.slos))
+            async def send(index: int, o: Outcome, step=step, first=issued) -> Outcome:
+                p = test.prompts
+                return await _send(session, test, p.request(0, first + index) if p.fixed_texts else
+                                   p.request(step, index), o)
+            try:
+                result = await run_point(point, test.budget, send, test.burstiness, test.seed + step,
+                                         test.stop_when_saturated)
+            finally:
+                if poller:
+                    poller.cancel()
+            after = await scraper.scrape() if watch else None
+            issued += len(result.outcomes)
+            metrics = point_metrics(result, test.target.api, list(test.slos), test.budget.num_requests)
+            metrics["server"] = watch.summary(after) if after is not None else None
+            notes = _server_notes(test, metrics["server"], scraper, issued)
             rec = records.point_record(ctx, point, result, metrics, started, t0,
-                                       {"mode": test.strategy.mode, "step": step})
+                                       {"mode": test.strategy.mode, "step": step}, notes)
             store.append(rec)
             written.append(rec)
             strategy.tell(PointSummary(level, metrics["requests_per_s"] or 0.0, metrics["saturated"],
                                        metrics["completed"] == 0, metrics.get("slo_met")))
             progress(_line(point, metrics))
-    return LoadTestResult(store, written, strategy, warm_errors)
+            for note in notes:
+                if note.startswith("warning"):
+                    warn(note)
+    note = "not read (--metrics-url none)" if scraper is None else f"none read ({scraper.why})" if scraper.why \
+        else None
+    return LoadTestResult(store, written, strategy, warm_errors, note)
+
+
+def _server_notes(test: LoadTest, server: dict | None, scraper: Scraper | None, issued: int) -> list[str]:
+    """What the record says about the server's own view, and the warnings among it."""
+    notes = []
+    if scraper is None:
+        notes.append("server metrics: not read (--metrics-url none)")
+    elif server is None:
+        notes.append(f"server metrics: none read ({scraper.why})")
+    else:
+        rate = server.get("prefix_cache_hit_rate")
+        if rate is not None and rate > test.expected_hit_rate + CACHE_HIT_MARGIN:
+            notes.append(f"warning: the server's prefix cache served {rate:.0%} of prompt tokens at this point "
+                         f"(shared prefixes explain {test.expected_hit_rate:.0%}); its TTFT is optimistic for "
+                         f"traffic without that sharing")
+    p = test.prompts
+    if p.fixed_texts and issued > len(p.lines):
+        notes.append(f"dataset prompts reused: {issued} requests so far from {len(p.lines)} lines; a prefix cache "
+                     f"may serve the repeats")
+    return notes
 
 
 async def _send(session, test: LoadTest, inp: RequestInput, out: Outcome) -> Outcome:
-    return await client.send(session, test.target, client.body(test.target.api, inp, test.request), test.request, out)
+    await client.send(session, test.target, client.body(test.target.api, inp, test.request), test.request, out)
+    if out.ok and out.tokens_source == "chunks" and test.tokenizer is not None:
+        out.output_tokens, out.tokens_source = test.tokenizer.count("".join(out.text)), "tokenizer"
+    out.text.clear()
+    return out
 
 
 async def preflight(session, target: Target) -> records.ServerInfo:
@@ -150,7 +218,7 @@ async def preflight(session, target: Target) -> records.ServerInfo:
 
 def _manifest(run_id: str, test: LoadTest) -> dict:
     return {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__, "kind": "endpoint",
-            "specs": [{"name": test.request.model, **test.spec}],
+            "seed": test.seed, "specs": [{"name": test.request.model, **test.spec}],
             "cells_planned": len(test.strategy.levels) if test.strategy.mode == "fixed" else None}
 
 
@@ -171,7 +239,9 @@ def _context(run_id: str, test: LoadTest, server: records.ServerInfo) -> records
                   "burstiness": test.burstiness, "seed": test.seed, "num_requests": test.budget.num_requests,
                   "duration_s": test.budget.duration_s, "timeout_s": r.timeout_s,
                   "stall_timeout_s": r.stall_timeout_s, "connect_timeout_s": r.connect_timeout_s,
-                  "warmup": len(test.warmup_inputs), "timer": "time.perf_counter",
+                  "warmup": test.warmup, "timer": "time.perf_counter",
+                  "saturation_stop": test.stop_when_saturated, "metrics_url": test.metrics_url,
+                  "tokenizer": getattr(test.tokenizer, "path", None),
                   "infra_bench": __version__},
         environment=records.environment(), notes=notes)
 
@@ -179,11 +249,16 @@ def _context(run_id: str, test: LoadTest, server: records.ServerInfo) -> records
 def _line(point: LoadPoint, m: dict) -> str:
     key = next(k for k in ("ttft_s", "first_audio_s", "ttfb_s") if k in m)
     lat, name = m[key], {"ttft_s": "TTFT", "first_audio_s": "first audio", "ttfb_s": "TTFB"}[key]
-    text = (f"{point.label()}: {m['completed']}/{m['requests']} ok, {m['requests_per_s'] or 0:.2f} req/s"
+    text = (f"{point.label()}: {m['completed']}/{m['sent']} ok, {m['requests_per_s'] or 0:.2f} req/s"
             + (f", {name} p50 {lat['p50'] * 1e3:.1f} ms" if lat else ""))
     if "slo_met" in m:
         text += f", goodput {m['goodput']:.2f} req/s, SLO {'met' if m['slo_met'] else 'missed'}"
-    if m["saturated"]:
-        text += ", saturated (stopped early)"
+    if m["stopped_early"]:
+        text += ", saturated (stopped early" + (f"; {m['not_sent']} never sent)" if m["not_sent"] else ")")
+    elif m["saturated"]:
+        text += ", saturated (the queue grew all through the point)"
+    rate = (m.get("server") or {}).get("prefix_cache_hit_rate")
+    if rate is not None:
+        text += f", server cache hits {rate:.0%}"
     return text
 

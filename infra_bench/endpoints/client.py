@@ -1,11 +1,16 @@
 """One request to an OpenAI-compatible endpoint, timed as the client sees it.
 
-LLM APIs stream (`stream: true`, usage requested with `stream_options.include_usage`):
+LLM APIs stream (`stream: true`, usage requested with `stream_options.include_usage`). The
+accounting follows vLLM's own client (`vllm bench serve`), with one exception for TTFT:
 - TTFT: from just before the request is sent to the arrival of the first chunk carrying text
-  (`text`, or chat `delta.content` / `delta.reasoning_content`);
-- ITL: the gaps between successive chunks carrying text (per chunk, as vLLM's bench);
-- E2E: to the arrival of the last `data:` event before `[DONE]` (the usage chunk included, as vLLM);
-- output tokens: `usage.completion_tokens` when the server reports it, else the text chunks counted.
+  (`text`, or chat `delta.content` / `delta.reasoning_content`); a role-only chunk sent before
+  prefill ends would otherwise stop the clock early;
+- ITL: the gaps between successive chunks with `choices` after that one, empty text included
+  (a detokenizer holding back half a character still sent a token);
+- E2E: to the arrival of the last chunk with `choices` (a usage-only chunk after it is not
+  counted, as in vLLM 0.32);
+- output tokens: `usage.completion_tokens` when the server reports it, else the generated text
+  counted with `--tokenizer`, else the chunks counted from the first text chunk (an estimate).
 Speech and images do not stream tokens: TTFB is the first body byte, E2E the end of the body;
 speech also times the first byte of audio data after the WAV header (`first_audio_s`).
 Every failure becomes `Outcome.error`, one line that groups well (no request ids in it).
@@ -52,7 +57,9 @@ class Outcome:
     itl_s: list[float] = field(default_factory=list)
     output_tokens: int | None = None
     input_tokens: int | None = None
-    tokens_from_usage: bool = False
+    tokens_source: str | None = None    # usage | tokenizer | chunks
+    chunks: int = 0                     # chunks with choices, from the first with text
+    text: list[str] = field(default_factory=list, repr=False)   # generated text, for --tokenizer
     audio_s: float | None = None
     images: int | None = None
 
@@ -79,6 +86,9 @@ def body(api: str, inp: RequestInput, opts: RequestOptions) -> dict:
     if api == "images":
         b = {"model": opts.model, "prompt": inp.text, "n": 1, "response_format": "b64_json"}
         return {**b, "size": opts.size} if opts.size else b
+    if api == "tgi":  # greedy; TGI has no ignore_eos, so the length is a maximum there
+        return {"inputs": inp.text, "parameters": {"max_new_tokens": inp.output_len, "details": True,
+                                                   "do_sample": False}}
     b: dict = {"model": opts.model, "max_tokens": inp.output_len, "temperature": 0.0, "stream": True,
                "stream_options": {"include_usage": True}}
     if opts.ignore_eos:
@@ -101,6 +111,8 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
                 raise RequestFailed(await http_error(resp))
             if target.api in ("chat", "completions"):
                 await _read_stream(resp, start, out)
+            elif target.api == "tgi":
+                await _read_tgi(resp, start, out)
             elif target.api == "speech":
                 await _read_audio(resp, start, out)
             else:
@@ -119,10 +131,9 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
         out.error = f"timed out: request took longer than {opts.timeout_s:g} s (--timeout)"
     except aiohttp.ClientConnectorError as e:
         out.error = f"connection failed: {connect_reason(e)}"
-    except aiohttp.ServerDisconnectedError:
-        out.error = "server disconnected" + (f" after {_chunks(out)}" if out.ttft_s is not None else "")
-    except aiohttp.ClientPayloadError as e:
-        out.error = f"broken response body: {_first_line(e)}"
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as e:
+        got = f"after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else "before any response"
+        out.error = f"server disconnected {got}{_why(e)}"
     except aiohttp.ClientError as e:
         out.error = f"{type(e).__name__}: {_first_line(e)}"
     except ValueError as e:  # a line longer than aiohttp's limit
@@ -135,12 +146,9 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
 
 
 async def _read_stream(resp, start: float, out: Outcome) -> None:
-    ctype = resp.headers.get("Content-Type", "")
-    if not ctype.startswith("text/event-stream"):
-        raise RequestFailed(f"not an event stream: the server answered {ctype.split(';')[0] or 'no content type'} "
-                            f"to stream: true")
-    last = last_text = start
-    chunks, finished, done = 0, False, False
+    _require_event_stream(resp)
+    last = start
+    finished, done = False, False
     async for line in resp.content:
         payload = data_of(line)
         if payload is None:
@@ -152,31 +160,84 @@ async def _read_stream(resp, start: float, out: Outcome) -> None:
         event = event_json(payload)
         if "error" in event:
             raise RequestFailed(f"error event in stream: {_message(event)}")
-        for choice in event.get("choices") or []:
+        choices = event.get("choices") or []
+        if choices:
+            choice = choices[0]  # one completion per request (n = 1)
             delta = choice.get("delta") or {}
             text = choice.get("text") if "text" in choice else delta.get("content") or delta.get("reasoning_content")
             finished = finished or bool(choice.get("finish_reason"))
-            if text:
-                if out.ttft_s is None:
-                    out.ttft_s = now - start
-                else:
-                    out.itl_s.append(now - last_text)
-                last_text = now
-                chunks += 1
+            if out.ttft_s is None and text:
+                out.ttft_s = now - start
+            elif out.ttft_s is not None:
+                out.itl_s.append(now - last)
+            if out.ttft_s is not None:
+                out.chunks += 1
+                last = now
+                if text:
+                    out.text.append(text)
         usage = event.get("usage")
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-            out.output_tokens, out.tokens_from_usage = int(usage["completion_tokens"]), True
+            out.output_tokens, out.tokens_source = int(usage["completion_tokens"]), "usage"
             if usage.get("prompt_tokens") is not None:
                 out.input_tokens = int(usage["prompt_tokens"])
-        last = now
-    if not (done or finished):
-        raise RequestFailed("stream ended before [DONE] or a finish_reason" +
-                            (f" (after {chunks} text chunks)" if chunks else ""))
+    _finish(out, done or finished, last - start)
+
+
+def _require_event_stream(resp) -> None:
+    ctype = resp.headers.get("Content-Type", "")
+    if not ctype.startswith("text/event-stream"):
+        raise RequestFailed(f"not an event stream: the server answered {ctype.split(';')[0] or 'no content type'} "
+                            f"to a streaming request")
+
+
+def _finish(out: Outcome, ended: bool, e2e_s: float) -> None:
+    """A token stream's end: it must have ended properly and carried text; without a server
+    count, the chunks are the output tokens (an estimate)."""
+    if not ended:
+        raise RequestFailed("stream ended before its end marker ([DONE], a finish_reason or generated_text)" +
+                            (f" (after {out.chunks} chunks)" if out.chunks else ""))
     if out.ttft_s is None:
         raise RequestFailed("stream carried no text (no chunk with content)")
-    out.e2e_s = last - start
-    if not out.tokens_from_usage:
-        out.output_tokens = chunks
+    out.e2e_s = e2e_s
+    if out.tokens_source is None:
+        out.output_tokens, out.tokens_source = out.chunks, "chunks"
+
+
+async def _read_tgi(resp, start: float, out: Outcome) -> None:
+    """TGI's /generate_stream (MindIE serves the same): one `token` per event, no [DONE]; the last
+    event carries `generated_text` and, asked with `details`, the token counts (MindIE's last event
+    repeats the last token id with text null, which is not a token)."""
+    _require_event_stream(resp)
+    last, finished = start, False
+    async for line in resp.content:
+        payload = data_of(line)
+        if payload is None:
+            continue
+        now = time.perf_counter()
+        if payload == DONE:
+            break
+        event = event_json(payload)
+        if "error" in event:
+            raise RequestFailed(f"error event in stream: {_message(event)}")
+        token = event.get("token")
+        text = token.get("text") if isinstance(token, dict) else None
+        if text is not None:
+            if out.ttft_s is None and text:
+                out.ttft_s = now - start
+            elif out.ttft_s is not None:
+                out.itl_s.append(now - last)
+            if out.ttft_s is not None:
+                out.chunks += 1
+                last = now
+                out.text.append(text)
+        if event.get("generated_text") is not None:
+            finished = True
+            details = event.get("details") or {}
+            if details.get("generated_tokens") is not None:
+                out.output_tokens, out.tokens_source = int(details["generated_tokens"]), "usage"
+            prompt = details.get("input_length", details.get("prompt_tokens"))
+            out.input_tokens = int(prompt) if prompt is not None else None
+    _finish(out, finished, last - start)
 
 
 async def _read_body(resp, start: float, out: Outcome) -> bytes:
@@ -290,8 +351,14 @@ def _message(obj) -> str:
 
 def _chunks(out: Outcome) -> str:
     if out.ttft_s is not None:
-        return f"{len(out.itl_s) + 1} text chunks"
+        return f"{out.chunks} chunks"
     return "the first bytes"
+
+
+def _why(e: BaseException) -> str:
+    """` (connection reset by peer)` and the like, from the OS error under aiohttp's."""
+    errno_error = next((x for x in (e, e.__cause__, e.__context__) if isinstance(x, OSError) and x.strerror), None)
+    return f" ({errno_error.strerror.lower()})" if errno_error else ""
 
 
 def _first_line(e: BaseException) -> str:

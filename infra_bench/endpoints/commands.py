@@ -2,16 +2,20 @@
 import time: the CLI stays fast and works without the `serve` extra until these run."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
+import secrets
 import sys
 from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import UserError, closest
+from .target import LLM_APIS
 
-API_CHOICES = ("completions", "chat", "speech", "images")
+API_CHOICES = ("completions", "chat", "tgi", "speech", "images")
 
 
 def _levels(text: str | None, name: str, integer: bool) -> tuple[float, ...] | None:
@@ -57,8 +61,9 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
               help="The server: http://host:8000, http://host:8000/v1, or a full API URL (.../v1/chat/completions).")
 @click.option("--model", required=True, help="The model name the server serves (sent in every request).")
 @click.option("--api", type=click.Choice(API_CHOICES),
-              help="completions (default, as vLLM's bench), chat, speech (/v1/audio/speech) or images "
-                   "(/v1/images/generations); default: what the --endpoint path names.")
+              help="completions (default, as vLLM's bench), chat, tgi (TGI's and MindIE's /generate_stream), "
+                   "speech (/v1/audio/speech) or images (/v1/images/generations); default: what the --endpoint "
+                   "path names.")
 @click.option("--rate", metavar="R[,R...]",
               help="Open loop: requests/s with gamma gaps (inf: all at once); a list runs one point each.")
 @click.option("--concurrency", metavar="C[,C...]",
@@ -79,9 +84,16 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
                                                               "characters (defaults: 128, speech 120, images 20).")
 @click.option("--output-len", type=click.IntRange(min=1), help="Output tokens asked (max_tokens) for chat and "
                                                                "completions (default 128).")
-@click.option("--dataset", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSONL prompts: {\"prompt\": ...} or {\"messages\": [...]}, optional \"output_len\"; "
-                   "speech {\"input\": ...}.")
+@click.option("--dataset", type=click.Path(path_type=Path),
+              help="JSONL or CSV: prompts ({\"prompt\": ...} or {\"messages\": [...]}, optional \"output_len\"; "
+                   "speech {\"input\": ...}), or lengths only ({\"input_len\": I, \"output_len\": O}).")
+@click.option("--lengths", metavar="NAME", help="Input and output lengths drawn from a built-in distribution "
+                                                "(see docs/endpoints.md: conversation, summarization ...).")
+@click.option("--shared-prefix-len", type=click.IntRange(min=1), metavar="N",
+              help="Every prompt starts with one of --prefix-groups shared texts of N words (a system prompt "
+                   "as real traffic has); the rest of each prompt is its own.")
+@click.option("--prefix-groups", type=click.IntRange(min=1), metavar="K",
+              help="How many different shared prefixes (default 1), each request taking one at random.")
 @click.option("--slo", metavar="METRIC_STAT=S,...",
               help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: ttfb, e2e, rtf; images: ttfb, e2e); adds goodput.")
 @click.option("--api-key-env", metavar="VAR", help="Send 'Authorization: Bearer' with the key in this "
@@ -100,25 +112,39 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--hardware", help="Label: the server's accelerator (a profile id or device name), kept as "
                                  "device.model in the records.")
 @click.option("--engine", help="Label: the serving engine and version (e.g. 'vllm 0.8.5'), kept in the records.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds prompts and arrival times.")
+@click.option("--seed", type=click.IntRange(min=0), help="Seeds prompts and arrival times; the same seed repeats a "
+                                                         "run exactly (default: a new one per run, printed and "
+                                                         "recorded).")
+@click.option("--saturation-stop/--no-saturation-stop", default=None,
+              help="End an open-loop point early when the server's queue keeps growing (default: on for --sweep "
+                   "and --search, off for fixed points, which then send every request and say they saturated).")
+@click.option("--max-failure-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Exit with status 1 when more than this fraction of a point's requests fail (records are kept).")
+@click.option("--metrics-url", metavar="URL|none",
+              help="The server's Prometheus metrics, read around each point (default: <endpoint>/metrics; none: "
+                   "do not read).")
+@click.option("--tokenizer", type=click.Path(path_type=Path), metavar="DIR",
+              help="A local folder with the served model's tokenizer: counts output tokens exactly when the "
+                   "server sends no usage.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
 def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points, burstiness, num_requests,
-             duration, input_len, output_len, dataset, slo, api_key_env, timeout, stall_timeout, warmup,
-             ignore_eos, voice, size, hardware, engine, seed, out, as_json) -> None:
+             duration, input_len, output_len, dataset, lengths, shared_prefix_len, prefix_groups, slo, api_key_env,
+             timeout, stall_timeout, warmup, ignore_eos, voice, size, hardware, engine, seed, saturation_stop,
+             max_failure_rate, metrics_url, tokenizer, out, as_json) -> None:
     """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
     throughput and goodput per load point."""
     from . import bench
     from .client import RequestOptions
-    from .inputs import DEFAULT_INPUT_LEN, DEFAULT_OUTPUT_LEN, load_dataset, random_inputs
     from .load import Budget
     from .metrics import parse_slo
     from .report import format_points
     from .target import resolve
+    from .tokens import load as load_tokenizer
 
     target = resolve(endpoint, api, api_key_env)
     api = target.api
-    llm = api in ("chat", "completions")
+    llm = api in LLM_APIS
     if output_len is not None and not llm:
         raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
     if voice is not None and api != "speech":
@@ -126,30 +152,26 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     voice = voice or "alloy"
     if size is not None and api != "images":
         raise UserError("--size applies to --api images")
-    if dataset is not None and input_len is not None:
-        raise UserError("--input-len sizes random prompts; a --dataset brings its own (drop one of them)")
     slos = parse_slo(slo, api) if slo else []
     if search and not slos:
         raise UserError("--search looks for the highest load that meets an SLO; add --slo, e.g. --slo ttft_p99=0.5")
     strategy = _strategy(rate, concurrency, sweep, search, max_points)
     budget = Budget(num_requests if num_requests or duration else 100, duration)
-    out_len = (output_len or DEFAULT_OUTPUT_LEN) if llm else None
-    in_len = input_len or DEFAULT_INPUT_LEN[api]
-    pool = num_requests or (1000 if duration else 100)
-    inputs = load_dataset(dataset, api, out_len or DEFAULT_OUTPUT_LEN) if dataset else \
-        random_inputs(api, pool, in_len, out_len, seed)
-    warm = random_inputs(api, warmup, in_len if not dataset else min(in_len, 32), out_len, seed + 10_000)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    prompts = _prompts(api, input_len, output_len, dataset, lengths, shared_prefix_len, prefix_groups, seed)
     options = RequestOptions(model=model, timeout_s=timeout, stall_timeout_s=min(stall_timeout, timeout),
                              connect_timeout_s=min(10.0, timeout), ignore_eos=ignore_eos, voice=voice, size=size)
-    spec = {"endpoint": target.url, "api": api, "input_len": None if dataset else in_len, "output_len": out_len,
-            "dataset": str(dataset) if dataset else None, "burstiness": burstiness, "slo": slo,
+    metrics_url = None if (metrics_url or "").lower() == "none" else metrics_url or target.metrics_url
+    counter = load_tokenizer(tokenizer) if tokenizer is not None else None
+    stop = strategy.mode != "fixed" if saturation_stop is None else saturation_stop
+    spec = {"endpoint": target.url, "api": api, "input_len": prompts.input_len, "output_len": prompts.output_len,
+            "prompts": prompts.source, "burstiness": burstiness, "slo": slo,
             "strategy": {"axis": strategy.axis, "mode": strategy.mode, "levels": list(strategy.levels),
                          "cap": strategy.cap, "max_points": strategy.max_points},
             "ignore_eos": ignore_eos if llm else None, "voice": voice if api == "speech" else None, "size": size,
-            "api_key_env": api_key_env}
-    test = bench.LoadTest(target, options, strategy, budget, tuple(inputs), tuple(warm), tuple(slos), burstiness,
-                          seed, spec, {"hardware": hardware, "engine": engine})
-
+            "api_key_env": api_key_env, "max_failure_rate": max_failure_rate}
+    test = bench.LoadTest(target, options, strategy, budget, prompts, warmup, tuple(slos), burstiness, stop,
+                          metrics_url, counter, spec, {"hardware": hardware, "engine": engine})
     def progress(line: str) -> None:
         if not as_json:
             click.echo(line)
@@ -165,14 +187,74 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
         click.echo(format_points(recs))
         if strategy.mode != "fixed":
             click.echo(_strategy_line(strategy.mode, strategy.axis, result.strategy))
+        if result.metrics_note:
+            click.echo(f"note: server metrics: {result.metrics_note}")
         if result.warmup_errors:
             click.echo(f"note: {len(result.warmup_errors)} warm-up request(s) failed: {result.warmup_errors[0]}")
         click.echo(f"records: {result.store.folder / 'records.jsonl'}")
-    if recs and all(r["metrics"]["completed"] == 0 for r in recs):
-        sent = sum(r["metrics"]["requests"] for r in recs)
-        top = next(iter(recs[-1]["metrics"]["errors"]), "cancelled")
-        click.echo(f"error: every request failed ({sent} sent); most common error: {top}", err=True)
+        click.echo(f"seed: {seed} (--seed {seed} sends these same requests again)")
+    failing = _too_many_failures(recs, max_failure_rate)
+    if failing:
+        click.echo(f"error: {failing}; records kept in {result.store.folder}", err=True)
         sys.exit(1)
+
+
+def _too_many_failures(recs: list[dict], limit: float) -> str | None:
+    """The first point where nothing succeeded or more than `limit` of the requests failed, in words."""
+    from .report import point_label
+
+    for r in recs:
+        m = r["metrics"]
+        if not m["sent"]:
+            continue
+        top = next(iter(m["errors"]), "cancelled by the saturation stop")
+        if m["completed"] == 0:
+            what = "every request failed" if m["failed"] == m["sent"] else "no request succeeded"
+            return f"{what} ({m['sent']} sent at {point_label(r)}); most common error: {top}"
+        if m["failure_rate"] > limit:
+            return (f"{m['failed']} of {m['sent']} requests failed at {point_label(r)} ({m['failure_rate']:.0%}, "
+                    f"above --max-failure-rate {limit:g}); most common error: {top}")
+    return None
+
+
+def _prompts(api: str, input_len, output_len, dataset, lengths, prefix_len, prefix_groups, seed: int):
+    """The run's prompt source from the options, each conflict a one-line error."""
+    from .inputs import DEFAULT_INPUT_LEN, DEFAULT_OUTPUT_LEN, Prompts, SharedPrefix, distributions, load_dataset
+
+    llm = api in LLM_APIS
+    given = [n for n, v in (("--input-len", input_len), ("--dataset", dataset), ("--lengths", lengths)) if v]
+    if len(given) > 1:
+        raise UserError(f"{given[0]} and {given[1]} both set the prompts' lengths; give one of them")
+    if prefix_groups is not None and prefix_len is None:
+        raise UserError("--prefix-groups counts shared prefixes; add --shared-prefix-len N")
+    prefix = SharedPrefix(prefix_len, prefix_groups or 1) if prefix_len else None
+    out_len = (output_len or DEFAULT_OUTPUT_LEN) if llm else None
+    if lengths:
+        table = distributions()
+        if lengths not in table:
+            raise UserError(f"--lengths {lengths}: no such distribution{closest(lengths, table)}; choose one of "
+                            f"{', '.join(table)}")
+        if not llm:
+            raise UserError(f"--lengths draws token lengths for the chat and completions APIs, not {api}")
+        if output_len is not None:
+            raise UserError("--lengths draws output lengths too; drop --output-len")
+        d = table[lengths]
+        digest = hashlib.sha256(json.dumps(dataclasses.asdict(d), sort_keys=True).encode()).hexdigest()
+        return Prompts(api, seed, None, None, prefix, distribution=d,
+                       source={"kind": "lengths", "name": d.name, "source": d.source, "sha256": digest, "salt": seed})
+    if dataset:
+        lines, source = load_dataset(dataset, api)
+        if prefix and lines[0].input_len is None:
+            raise UserError("--shared-prefix-len builds random prompts; a --dataset of prompts brings its own text")
+        if lines[0].input_len is not None and output_len is not None:
+            raise UserError("this --dataset gives output lengths; drop --output-len")
+        return Prompts(api, seed, None, out_len, prefix, lines=lines, source={**source, "salt": seed})
+    in_len = input_len or DEFAULT_INPUT_LEN[api]
+    return Prompts(api, seed, in_len, out_len, prefix,
+                   source={"kind": "random", "words": in_len, "salt": seed,
+                           "shared_prefix_len": prefix_len, "prefix_groups": prefix.groups if prefix else None})
+
+
 
 
 def _strategy_line(mode: str, axis: str, s) -> str:

@@ -1,14 +1,16 @@
 """Running one load point: open loop (arrivals at a rate, optionally capped in flight) or closed
-loop (a fixed number of requests in flight), with the saturation stop.
+loop (a fixed number of requests in flight), with the saturation check.
 
-Saturation stop (open loop at a finite rate): once a second, over the trailing window
+Saturation check (open loop at a finite rate): once a second, over the trailing window
 W = max(5 s, 20 / rate, 3 x the median latency of the point's first 10 requests; no check
 before those have finished), the point stops issuing and cancels what is in flight when fewer
 than half of the requests that arrived in W finished in W, and the in-flight count grew over W
 by at least max(5, a quarter of those arrivals). The server then finishes work at well under
 half the offered rate and its queue keeps growing, so every further request would only
 measure the queue. The first requests meet a nearly idle server, so their latency sizes the
-window without being inflated by the queue it is meant to detect.
+window without being inflated by the queue it is meant to detect. When the check fires, the
+point is marked saturated; with `stop_when_saturated` (sweeps and searches by default) it also
+stops issuing and cancels what is in flight, otherwise every request is still sent.
 """
 from __future__ import annotations
 
@@ -71,7 +73,9 @@ class PointResult:
     outcomes: list[Outcome]
     duration_s: float               # first send to the last request's end
     stop_reason: str
-    saturated: bool = False
+    saturated: bool = False         # the saturation check fired
+    stopped_early: bool = False     # ... and ended the point
+    saturation: str | None = None   # what the check saw
     max_in_flight: int = 0
     in_flight_trace: list[tuple[float, int]] = field(default_factory=list)  # (s, in flight), once a second
 
@@ -89,7 +93,8 @@ class _Point:
         self.tasks: set[asyncio.Task] = set()
         self.in_flight = self.max_in_flight = 0
         self.stop_reason = "all requests sent"
-        self.saturated = False
+        self.saturated = self.stopped_early = False
+        self.saturation: str | None = None
         self.trace: list[tuple[float, int]] = []
         self.sent: list[float] = []
         self.ended: list[tuple[float, float]] = []
@@ -129,19 +134,20 @@ class _Point:
 
 
 async def run_point(point: LoadPoint, budget: Budget, send: Send, burstiness: float = 1.0,
-                    seed: int = 0) -> PointResult:
-    """Issue requests by `point` until `budget` is spent (or saturation), wait for them all."""
+                    seed: int = 0, stop_when_saturated: bool = True) -> PointResult:
+    """Issue requests by `point` until `budget` is spent (or, with `stop_when_saturated`, the
+    server saturates), wait for them all."""
     p = _Point(point, budget, send)
     if point.open_loop:
         issuer = asyncio.create_task(_open_loop(p, burstiness, seed))
-        monitor = asyncio.create_task(_watch(p, issuer))
+        monitor = asyncio.create_task(_watch(p, issuer, stop_when_saturated))
         try:
             await issuer
         except asyncio.CancelledError:
-            if not p.saturated:
+            if not p.stopped_early:
                 raise
         monitor.cancel()
-        if p.saturated:
+        if p.stopped_early:
             for t in list(p.tasks):
                 t.cancel()
     else:
@@ -150,7 +156,7 @@ async def run_point(point: LoadPoint, budget: Budget, send: Send, burstiness: fl
         await asyncio.gather(*list(p.tasks))
     end = max((o.sent_s + (o.elapsed_s or 0.0) for o in p.outcomes), default=0.0)
     return PointResult(point, sorted(p.outcomes, key=lambda o: o.sent_s), end, p.stop_reason, p.saturated,
-                       p.max_in_flight, p.trace)
+                       p.stopped_early, p.saturation, p.max_in_flight, p.trace)
 
 
 async def _open_loop(p: _Point, burstiness: float, seed: int) -> None:
@@ -180,19 +186,21 @@ async def _closed_loop(p: _Point) -> None:
     await asyncio.gather(*(worker() for _ in range(p.point.concurrency)))
 
 
-async def _watch(p: _Point, issuer: asyncio.Task) -> None:
-    """The saturation stop (module docstring); a no-op at an infinite rate."""
-    if math.isinf(p.point.rate):
-        return
+async def _watch(p: _Point, issuer: asyncio.Task, stop: bool) -> None:
+    """The saturation check (module docstring), and the in-flight trace; the check is a no-op at
+    an infinite rate."""
     while True:
         await asyncio.sleep(CHECK_EVERY_S)
         t = p.now()
         p.trace.append((round(t, 3), p.in_flight))
-        reason = saturation(p.sent, p.ended, p.trace, p.point.rate, t)
+        reason = None if p.saturated or math.isinf(p.point.rate) else \
+            saturation(p.sent, p.ended, p.trace, p.point.rate, t)
         if reason:
-            p.saturated, p.stop_reason = True, reason
-            issuer.cancel()
-            return
+            p.saturated, p.saturation = True, reason
+            if stop:
+                p.stopped_early, p.stop_reason = True, reason
+                issuer.cancel()
+                return
 
 
 def saturation(sent: list[float], ended: list[tuple[float, float]], trace: list[tuple[float, int]],

@@ -21,8 +21,9 @@ from ..errors import UserError
 from ..measure.stats import summarize
 from .client import Outcome
 from .load import PointResult
+from .target import LLM_APIS
 
-SLO_METRICS = {"completions": ("ttft", "tpot", "e2e"), "chat": ("ttft", "tpot", "e2e"),
+SLO_METRICS = {"completions": ("ttft", "tpot", "e2e"), "chat": ("ttft", "tpot", "e2e"), "tgi": ("ttft", "tpot", "e2e"),
                "speech": ("first_audio", "ttfb", "e2e", "rtf"), "images": ("ttfb", "e2e")}
 _SLO_ITEM = re.compile(r"^(?P<metric>[a-z0-9_]+?)_(?P<stat>p\d+|mean)=(?P<value>[0-9.eE+-]+)(?P<unit>ms|s)?$")
 
@@ -97,25 +98,27 @@ def slo_report(outcomes: list[Outcome], slos: list[Slo], duration_s: float) -> d
             "good_requests": good, "goodput": good / duration_s if duration_s > 0 else 0.0}
 
 
-def point_metrics(result: PointResult, api: str, slos: list[Slo]) -> dict:
-    """The metrics of one load point (names in docs/endpoints.md)."""
+def point_metrics(result: PointResult, api: str, slos: list[Slo], planned: int | None = None) -> dict:
+    """The metrics of one load point (names in docs/endpoints.md); `planned`: the requests the
+    budget asked for (None when a duration bounds the point)."""
     outs = result.outcomes
     ok = [o for o in outs if o.ok]
     failed = [o for o in outs if not o.ok and not o.cancelled]
     dur = result.duration_s
     sent = sorted(o.sent_s for o in outs)
     m: dict = {
-        "requests": len(outs), "completed": len(ok), "failed": len(failed),
-        "cancelled": sum(o.cancelled for o in outs),
+        "planned": planned, "sent": len(outs), "not_sent": None if planned is None else max(planned - len(outs), 0),
+        "completed": len(ok), "failed": len(failed), "cancelled": sum(o.cancelled for o in outs),
+        "failure_rate": len(failed) / len(outs) if outs else None,
         "errors": dict(Counter(o.error for o in failed).most_common()),
         "duration_s": dur,
         "offered_rate": None if result.point.rate is None or math.isinf(result.point.rate) else result.point.rate,
         "arrival_rate": (len(sent) - 1) / (sent[-1] - sent[0]) if len(sent) > 1 and sent[-1] > sent[0] else None,
         "max_in_flight": result.max_in_flight,
-        "saturated": result.saturated,
+        "saturated": result.saturated, "stopped_early": result.stopped_early,
         "requests_per_s": len(ok) / dur if dur > 0 else None,
     }
-    if api in ("chat", "completions"):
+    if api in LLM_APIS:
         m.update(_llm(ok, dur))
     elif api == "speech":
         audio = sum(o.audio_s or 0.0 for o in ok)
@@ -138,8 +141,8 @@ def _llm(ok: list[Outcome], dur: float) -> dict:
     out_tokens = sum(o.output_tokens or 0 for o in ok)
     in_known = [o.input_tokens for o in ok if o.input_tokens is not None]
     in_tokens = sum(in_known) if ok and len(in_known) == len(ok) else None
-    usage = sum(o.tokens_from_usage for o in ok)
-    source = None if not ok else "usage" if usage == len(ok) else "counted chunks" if usage == 0 else "mixed"
+    sources = {o.tokens_source for o in ok}
+    source = None if not ok else sources.pop() if len(sources) == 1 else "mixed"
     rate = (lambda n: n / dur if dur > 0 and n is not None else None)  # noqa: E731
     return {
         "ttft_s": summarize([o.ttft_s for o in ok]),

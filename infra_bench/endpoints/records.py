@@ -85,29 +85,32 @@ def samples(result: PointResult) -> list[dict]:
 
 
 def point_record(ctx: RunContext, point: LoadPoint, result: PointResult, metrics: dict, started: str,
-                 t0: float, step: dict) -> dict:
+                 t0: float, step: dict, notes: list[str] = ()) -> dict:
     """A validated record dict; `failed` when no request of the point succeeded."""
     error = None
     if metrics["completed"] == 0:
         top = next(iter(metrics["errors"]), None) or "cancelled by the saturation stop"
-        error = f"no request succeeded ({metrics['requests']} sent); most common error: {top}"
+        error = f"no request succeeded ({metrics['sent']} sent); most common error: {top}"
     model = ctx.model.get("name", "?")
     rec = Record(
         run_id=ctx.run_id, cell_id=cell_id(model, ctx.spec["api"], point), kind="endpoint", workload=model,
         status="failed" if error else "ok", error=error, started_at=started, ended_at=now_iso(),
         duration_s=time.perf_counter() - t0, spec=ctx.spec, model=ctx.model, cell=cell_of(point, ctx.spec),
         backend=ctx.backend, device=ctx.device,
-        settings={**ctx.settings, **step, "stop_reason": result.stop_reason,
+        settings={**ctx.settings, **step, "stop_reason": result.stop_reason, "saturation": result.saturation,
                   "in_flight_trace": [list(x) for x in result.in_flight_trace]},
-        environment=ctx.environment, metrics=metrics, samples=samples(result), notes=ctx.notes + _notes(metrics))
+        environment=ctx.environment, metrics=metrics, samples=samples(result), notes=ctx.notes + _notes(metrics) + list(notes))
     return rec.model_dump(mode="json")
 
 
 def _notes(m: dict) -> list[str]:
     notes = []
-    if m.get("output_tokens_source") in ("counted chunks", "mixed"):
-        notes.append("output tokens: the server sent no usage for some requests; text chunks were counted "
-                     "(one chunk is one token on vLLM and SGLang without speculative decoding)")
-    if m.get("saturated"):
+    if m.get("output_tokens_source") in ("chunks", "mixed"):
+        notes.append("output tokens: estimated for requests without usage, by counting streamed chunks (one chunk "
+                     "is one token on vLLM and SGLang without speculative decoding); --tokenizer PATH counts exactly")
+    if m.get("stopped_early"):
         notes.append("saturated: the early stop ended this point; its latencies describe an overloaded server")
+    elif m.get("saturated"):
+        notes.append("saturated: the queue grew all through this point (the server finished under half of the "
+                     "arrivals); its latencies describe an overloaded server")
     return notes

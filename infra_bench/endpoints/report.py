@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report.table import render
+from .target import LLM_APIS
 
 
 def _p(m: dict, key: str, stat: str, scale: float, fmt: str) -> str:
@@ -15,7 +16,8 @@ def _n(v, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _point(r: dict) -> str:
+def point_label(r: dict) -> str:
+    """`conc 4`, `rate 2`, `rate inf max 8`: the point a record is."""
     c = r["cell"]
     if c["load"] == "concurrency":
         return f"conc {c['concurrency']}"
@@ -31,8 +33,8 @@ def _slo(m: dict) -> str:
 
 Col = tuple[str, Callable[[dict, dict], str]]
 COMMON: list[Col] = [
-    ("point", lambda r, m: _point(r)),
-    ("sent", lambda r, m: str(m["requests"])),
+    ("point", lambda r, m: point_label(r)),
+    ("sent", lambda r, m: str(m.get("sent", m.get("requests")))),   # "requests" before 2026-12
     ("ok", lambda r, m: str(m["completed"])),
     ("not ok", lambda r, m: str(m["failed"] + m["cancelled"])),
     ("req/s", lambda r, m: _n(m["requests_per_s"], ".2f")),
@@ -40,7 +42,7 @@ COMMON: list[Col] = [
 TAIL: list[Col] = [
     ("goodput", lambda r, m: _n(m.get("goodput"), ".2f")),
     ("SLO", lambda r, m: _slo(m)),
-    ("stop", lambda r, m: "saturated" if m["saturated"] else "-"),
+    ("stop", lambda r, m: "stopped" if m.get("stopped_early") else "saturated" if m["saturated"] else "-"),
 ]
 BY_API: dict[str, list[Col]] = {
     "llm": [
@@ -73,11 +75,15 @@ def format_points(records: list[dict]) -> str:
     if not records:
         return "no load point finished"
     api = records[0]["spec"]["api"]
-    cols = COMMON + BY_API["llm" if api in ("chat", "completions") else api] + TAIL
+    cols = COMMON + BY_API["llm" if api in LLM_APIS else api] + TAIL
     lines = [render([[h for h, _ in cols]] + [[f(r, r["metrics"]) for _, f in cols] for r in records])]
     for r in records:
         for text, count in r["metrics"]["errors"].items():
-            lines.append(f"errors at {_point(r)}: {count} x {text}")
-        if r["metrics"]["saturated"]:
-            lines.append(f"stopped at {_point(r)}: {r['settings']['stop_reason']}")
+            lines.append(f"errors at {point_label(r)}: {count} x {text}")
+        m = r["metrics"]
+        if m.get("stopped_early"):
+            lines.append(f"stopped at {point_label(r)}: {r['settings']['stop_reason']}"
+                         + (f"; {m['not_sent']} never sent" if m.get("not_sent") else ""))
+        elif m["saturated"]:
+            lines.append(f"saturated at {point_label(r)} (every request was still sent): {r['settings']['saturation']}")
     return "\n".join(lines)

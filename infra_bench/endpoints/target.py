@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import UserError, closest
 
-API_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions",
+API_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions", "tgi": "/generate_stream",
              "speech": "/v1/audio/speech", "images": "/v1/images/generations"}
-LLM_APIS = ("completions", "chat")
+LLM_APIS = ("completions", "chat", "tgi")  # token streams: TTFT, TPOT, ITL
 DEFAULT_API = "completions"  # as vLLM's `bench serve`
 
 
@@ -22,6 +22,7 @@ class Target:
     url: str                  # the full request URL, without credentials
     models_url: str           # GET here lists the served models (/v1/models)
     api: str
+    metrics_url: str = ""     # the Prometheus metrics vLLM and SGLang serve beside the API (/metrics)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     secret: str | None = field(default=None, repr=False)
 
@@ -57,7 +58,9 @@ def resolve(endpoint: str, api: str | None, key_env: str | None) -> Target:
     except ValueError:
         raise UserError(f"--endpoint '{endpoint}' has an invalid port; give e.g. http://127.0.0.1:8000/v1") from None
     path = parts.path.rstrip("/")
-    named = next((a for a, p in API_PATHS.items() if path.endswith(p)), None)
+    named = next((a for a, p in API_PATHS.items() if path.endswith(p) and p != "/generate_stream"), None)
+    if named is None and path.endswith("/generate_stream"):
+        named = "tgi"
     if named is not None:
         if api is not None and api != named:
             raise UserError(f"--endpoint names the {named} API ({API_PATHS[named]}) but --api is {api}; "
@@ -71,4 +74,4 @@ def resolve(endpoint: str, api: str | None, key_env: str | None) -> Target:
         return urlunsplit((parts.scheme, parts.netloc, base + p, parts.query, ""))
     key = api_key(key_env)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return Target(url(API_PATHS[api]), url("/v1/models"), api, headers, key)
+    return Target(url(API_PATHS[api]), url("/v1/models"), api, url("/metrics"), headers, key)
