@@ -539,6 +539,9 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
               help="onnxruntime: a provider option (repeatable), e.g. device_id=1.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
               help="Sets the spec's dtype: fp32/fp16/bf16, or int8 (onnxruntime dynamic quantization, cpu).")
+@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "max-autotune", "reduce-overhead"]),
+              help="torch LLM specs: torch.compile the decode step on a static KV cache (compile time is recorded "
+                   "apart; CUDA graphs with reduce-overhead on CUDA).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
@@ -552,8 +555,8 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
-def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_id, warmup, min_iters, min_time,
-        max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
+def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as_json, resume_id, warmup, min_iters,
+        min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
     from . import sweep
     from .backends.onnxruntime.providers import parse_ep_options
@@ -568,13 +571,16 @@ def run(specs, backend, device, ep, ep_options, precision, out, as_json, resume_
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
     if resume_id:
-        if specs or any(v is not None for v in overrides.values()):
+        if specs or compile_mode or any(v is not None for v in overrides.values()):
             raise UserError("--resume takes the specs and settings from the run itself; "
                             "give only --resume RUN_ID (and --out if the run is elsewhere)")
         store, planned, opts = sweep.resume_run(resume_id, out, cpu_watts_per_core)
     else:
         paths = list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)]
-        loaded = [sweep.apply_overrides(s, overrides) for s in load_specs(paths)]
+        loaded = [sweep.apply_overrides(s, {**overrides, "compile": compile_mode if s.kind == "llm" else None})
+                  for s in load_specs(paths)]
+        if compile_mode and not any(s.kind == "llm" for s in loaded):
+            raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
         opts = sweep.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
 
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed

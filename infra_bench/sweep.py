@@ -65,6 +65,8 @@ class Planned:
 def cell_id(s: RunSpec, cell: dict) -> str:
     """A cell's stable name: spec label, backend, device (as pinned or given), dtype and shape."""
     backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
+    if getattr(s, "compile", "none") != "none":
+        backend += f"+compile-{s.compile}"
     shape = "-".join(f"{CELL_KEYS.get(k, k)}{v}" for k, v in cell.items())
     return f"{s.label}/{backend}/{s.device}/{s.dtype}/{shape}"
 
@@ -106,7 +108,7 @@ def plan(specs: list[RunSpec], opts: RunOptions,
 
 def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: RunOptions,
                  status: str, started: str, t0: float, built: Built | None, executor: dict, metrics=None,
-                 samples=None, error=None, stop_reason=None) -> dict:
+                 samples=None, error=None, stop_reason=None, compile=None) -> dict:
     s = p.spec
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
     notes += built.notes if built else []
@@ -115,7 +117,8 @@ def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: R
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,
         spec=s.model_dump(mode="json"), model={**p.resolved.info, "params": built.params if built else None},
         cell=cell, backend=built.info if built else {"name": s.backend}, device=p.probe.describe(),
-        settings=_settings(s, p.probe.timer, opts, executor, stop_reason),
+        settings={**_settings(s, p.probe.timer, opts, executor, stop_reason),
+                  **({"compile": compile} if compile else {})},
         environment=environment, metrics=metrics, samples=samples, notes=notes)
     return rec.model_dump(mode="json")
 

@@ -19,10 +19,11 @@ def _mib(v) -> str:
 
 
 def backend_label(r: dict) -> str:
-    """'torch', or 'ort:<execution provider>' for ONNX Runtime."""
+    """'torch', 'torch+compile:<mode>' for a compiled decode step, or 'ort:<execution provider>'."""
     if r["spec"].get("backend") == "onnxruntime":
         return f"ort:{r['spec'].get('ep') or 'cpu'}"
-    return r["backend"].get("name", "?")
+    mode = r["spec"].get("compile") or "none"
+    return r["backend"].get("name", "?") + ("" if mode == "none" else f"+compile:{mode}")
 
 
 Column = tuple[str, Callable[[dict, dict, dict], str]]  # header, (record, metrics, cell) -> text

@@ -53,6 +53,10 @@ def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | N
     if not specs:
         specs = [spec_from_dict({"kind": "llm", "arch": "llama-tiny"}, "default model")]
     specs = [apply_overrides(s, {"backend": backend, "device": device}) for s in specs]
+    compiled = next((s for s in specs if getattr(s, "compile", "none") != "none"), None)
+    if compiled:
+        raise UserError(f"spec '{compiled.label}': serve runs the eager decode loop (each request has its own "
+                        f"shape); drop 'compile' for serving, `infra-bench run` measures the compiled path")
     names = [s.label for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -177,6 +177,8 @@ def measure(spec: LlmSpec, resolved: ResolvedModel, built, cell: dict, window, r
 
     ids = built.runner.prepare(prompt_tokens(cell["batch_size"], cell["prompt_len"], built.vocab_size, spec.seed,
                                              torch.device("cpu")))
+    warm = getattr(built.runner, "warm", None)
+    compiled = warm(ids, cell["output_len"]) if warm else None   # compiling: timed apart, before warm-up
     result = run_offline(lambda: built.runner.run(ids, cell["output_len"]), rule, window)
-    return {"metrics": metrics(result), "stop_reason": result.stop_reason,
+    return {"metrics": metrics(result), "stop_reason": result.stop_reason, "compile": compiled,
             "samples": [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "itl_s": t.itl_s} for t in result.timings]}

@@ -15,7 +15,7 @@ from ..base import Built
 from . import llm_export
 from .export import cached_export, entry_info, exporter, versions
 from .llm import OrtLlmRunner, ep_probe, parity
-from .parity import PARITY_TOLERANCE, gate
+from ..parity import PARITY_TOLERANCE, gate
 from .providers import make_session, require
 
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"

@@ -10,7 +10,7 @@ from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built
 from .export import cached_export, entry_info, exporter, versions
-from .parity import DEFINITION, PARITY_TOLERANCE, differences, gate
+from ..parity import DEFINITION, PARITY_TOLERANCE, differences, gate
 from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "diffusion-v1"

@@ -14,7 +14,7 @@ from ...devices.cpu import CpuProbe
 from ...measure.energy import EnergyMeter, UnavailableMeter
 from ..base import RequestTiming
 from .llm_export import LlmIoLayout
-from .parity import DEFINITION, differences
+from ..parity import DEFINITION, differences
 from .providers import Ep, import_ort, short_names
 
 BINDING_DEVICE = {"cuda": "cuda", "tensorrt": "cuda", "rocm": "cuda", "migraphx": "cuda", "cann": "cann"}

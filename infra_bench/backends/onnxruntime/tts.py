@@ -13,7 +13,7 @@ from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built
 from .export import cached_export, entry_info, exporter, versions
-from .parity import DEFINITION, differences, gate
+from ..parity import DEFINITION, differences, gate
 from .providers import import_ort, make_session, require, short_names
 
 WRAPPER_VERSION = "tts-vits-v1"

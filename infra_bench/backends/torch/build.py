@@ -15,6 +15,10 @@ def check(spec) -> DeviceProbe:
                         f"use --backend onnxruntime, or dtype fp32/fp16/bf16 with torch")
     probe = select_device(spec.device)
     check_dtype(probe, spec.dtype)
+    compiled = getattr(spec, "compile", "none") != "none"
+    if compiled and probe.torch_device.type not in ("cpu", "cuda"):
+        raise UserError(f"spec '{spec.label}': compile: {spec.compile} is supported on cpu and cuda here, not on "
+                        f"{probe.torch_device.type}; use compile: none on this device")
     return probe
 
 
@@ -26,6 +30,6 @@ def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
         from .tts import build_tts
         return build_tts(spec, resolved, probe)
     model = llm_workload.build(spec, resolved, probe.torch_device, trust_remote_code)
-    runner = TorchLlmRunner(model, probe)
+    runner = TorchLlmRunner(model, probe, spec.compile, spec.dtype)
     return Built(runner, runner.describe(), llm_workload.param_count(model),
                  model.config.get_text_config().vocab_size)
