@@ -150,6 +150,38 @@ def test_onnxruntime_backend_serves_and_stops_on_sigterm(tmp: Path):
     assert "stopped" in proc.stdout.read()
 
 
+def test_sigterm_with_streams_still_queued_stops_promptly(tmp: Path):
+    """Streaming requests waiting behind a long one when SIGTERM comes: their streams end and the
+    server exits, instead of waiting forever for jobs the shutdown cancelled."""
+    import threading
+
+    proc, url = start_server("--arch", "llama-tiny", cwd=tmp)
+    started = threading.Event()
+
+    def stream(tokens: int) -> None:
+        body = {"model": "llama-tiny", "prompt": "go", "max_tokens": tokens, "stream": True}
+        req = urllib.request.Request(f"{url}/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                started.set()
+                resp.read()
+        except (OSError, urllib.error.URLError):
+            pass
+    threads = [threading.Thread(target=stream, args=(n,), daemon=True) for n in (2000, 5, 5, 5)]
+    threads[0].start()
+    assert started.wait(30)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.5)                       # the three short ones are queued behind the long one
+    proc.terminate()
+    try:
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    assert "stopped" in proc.stdout.read()
+
+
 def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     assert_one_line_error(run_cli("serve", "--arch", "llama-tni", cwd=tmp), "unknown architecture 'llama-tni' "
                                                                             "(did you mean 'llama-tiny'?)")

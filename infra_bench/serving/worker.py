@@ -57,7 +57,9 @@ class Worker:
             post(_END, None)
 
         self.queued += 1
-        loop.run_in_executor(self._pool, run)
+        job_future = loop.run_in_executor(self._pool, run)
+        # close() cancels jobs still queued: they never run, so nothing would end their stream
+        job_future.add_done_callback(lambda f: queue.put_nowait((_END, None)) if f.cancelled() else None)
         try:
             while True:
                 kind, value = await queue.get()
@@ -71,6 +73,7 @@ class Worker:
             self.queued -= 1
 
     def close(self) -> None:
-        """Stop streaming jobs at their next item; do not wait for a running model call."""
+        """Stop streaming jobs at their next item, end the streams of jobs still queued; do not
+        wait for a running model call."""
         self.closing = True
         self._pool.shutdown(wait=False, cancel_futures=True)
