@@ -109,8 +109,14 @@ def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
     driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local cluster it started
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local cluster it started ...
     driver.wait()
+    # ... except its Ray workers, which have process groups of their own: end them too, as a killed
+    # machine would, so the resumed driver's new cluster does not share 2 cores with them
+    orphans = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith("ray::")]
+    for p in orphans:
+        p.kill()
+    psutil.wait_procs(orphans, timeout=30)
     (run_id,) = [p.name for p in (tmp / "res").iterdir()]
     before = len(records(tmp / "res"))
     assert 1 <= before < 4
