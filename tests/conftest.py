@@ -42,7 +42,7 @@ def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str, code: i
     assert "Traceback" not in p.stderr
 
 
-def write_cpu_profile(folder: Path, bandwidth_tbs: float = 0.025) -> Path:
+def write_cpu_profile(folder: Path, bandwidth_tbs: float = 0.025, fp32_tflops: float = 0.3) -> Path:
     """A user profile folder (`folder/mine`) whose `this_cpu` matches this machine's CPU."""
     from infra_bench.system import cpu_model
 
@@ -51,7 +51,8 @@ def write_cpu_profile(folder: Path, bandwidth_tbs: float = 0.025) -> Path:
     (mine / "cpus.yaml").write_text(yaml.safe_dump({"this_cpu": {
         "kind": "cpu", "vendor": "Local", "model": cpu_model(),
         "match": [cpu_model().replace("(", r"\(").replace(")", r"\)")],
-        "peak_tflops": {"fp32": 0.3, "bf16": 1.2}, "memory_bandwidth_tbs": bandwidth_tbs, "memory_gb": 24,
+        "peak_tflops": {"fp32": fp32_tflops, "bf16": 4 * fp32_tflops}, "memory_bandwidth_tbs": bandwidth_tbs,
+        "memory_gb": 24,
         "sources": ["infra-bench probe on this machine"]}}))
     return mine
 

@@ -23,6 +23,22 @@ from .conftest import TINY, assert_one_line_error, hint, run_cli
 pytestmark = pytest.mark.xdist_group("ray")  # the Ray clusters of this file start one at a time
 pytest.importorskip("ray", reason="the Ray tests need infra-bench[ray]")
 
+# Ray's GCS declares a node dead after 5 missed health checks (RayConfig health_check_*); on 2
+# cores shared with the other test worker a raylet can miss them for a while without being dead.
+PATIENT_RAY = {"RAY_health_check_failure_threshold": "60", "RAY_health_check_timeout_ms": "30000"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _patient_ray():
+    saved = {k: os.environ.get(k) for k in PATIENT_RAY}
+    os.environ.update(PATIENT_RAY)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
 
 def write_matrix(folder: Path, name: str = "m.yaml", spec: dict | None = None, **fields) -> Path:
     (folder / "spec.yaml").write_text(yaml.safe_dump({**TINY, "name": "tiny", **(spec or {})}))
