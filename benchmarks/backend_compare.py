@@ -32,15 +32,6 @@ def main() -> None:
     if a.quick:
         a.arch, a.rounds, a.iters, a.batch, a.prompt, a.output = ["llama-tiny"], 1, 2, [1], 16, 8
     os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
-
-    from infra_bench.backends.onnxruntime import build as ort_build
-    from infra_bench.backends.torch import build as torch_build
-    from infra_bench.measure.stopping import StoppingRule
-    from infra_bench.measure.window import MeasurementWindow
-    from infra_bench.scenarios.offline import run_offline
-    from infra_bench.spec import spec_from_dict
-    from infra_bench.workloads import llm
-
     for arch in a.arch:
         compare(arch, a)
 

@@ -20,7 +20,6 @@ import yaml
 
 from .conftest import TINY, assert_one_line_error, hint, run_cli
 
-pytestmark = pytest.mark.xdist_group("ray")  # the Ray clusters of this file start one at a time
 pytest.importorskip("ray", reason="the Ray tests need infra-bench[ray]")
 
 # Ray's GCS declares a node dead after 5 missed health checks (RayConfig health_check_*); on 2

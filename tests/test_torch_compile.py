@@ -7,11 +7,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import assert_one_line_error, read_records, run_cli, write_spec
 
-pytestmark = pytest.mark.xdist_group("compile")   # compiling is heavy: one such test at a time
 
 
 def test_a_compiled_cell_records_compile_time_parity_and_its_label(tmp: Path):
