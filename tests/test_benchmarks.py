@@ -23,6 +23,7 @@ EXPECTED = {
     "plan_speed.py": "ranking",
     "planner_accuracy.py": "held-out errors",
     "tts_compare.py": "ORT / torch RTF",
+    "vllm_crosscheck.py": "infra-bench / vLLM client",
 }
 
 
