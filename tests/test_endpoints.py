@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -95,25 +94,10 @@ def _fault_app():
 @pytest.fixture(scope="module")
 def faults():
     """The misbehaving server on a thread of its own; yields its base URL."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    box = {}
+    from tests.standins import serving
 
-    async def start():
-        runner = web.AppRunner(_fault_app(), handler_cancellation=True, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        box["runner"], box["port"] = runner, runner.addresses[0][1]
-        started.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"http://127.0.0.1:{box['port']}"
-    asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving(_fault_app()) as url:
+        yield url
 
 
 # --- infra-bench serve, started once for this module ---------------------------------------------

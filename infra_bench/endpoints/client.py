@@ -166,21 +166,28 @@ async def _read_stream(resp, start: float, out: Outcome) -> None:
             delta = choice.get("delta") or {}
             text = choice.get("text") if "text" in choice else delta.get("content") or delta.get("reasoning_content")
             finished = finished or bool(choice.get("finish_reason"))
-            if out.ttft_s is None and text:
-                out.ttft_s = now - start
-            elif out.ttft_s is not None:
-                out.itl_s.append(now - last)
-            if out.ttft_s is not None:
-                out.chunks += 1
-                last = now
-                if text:
-                    out.text.append(text)
+            last = _token_chunk(out, text, start, last, now)
         usage = event.get("usage")
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
             out.output_tokens, out.tokens_source = int(usage["completion_tokens"]), "usage"
             if usage.get("prompt_tokens") is not None:
                 out.input_tokens = int(usage["prompt_tokens"])
     _finish(out, done or finished, last - start)
+
+
+def _token_chunk(out: Outcome, text: str | None, start: float, last: float, now: float) -> float:
+    """Account one token-bearing chunk that arrived at `now`: the first with text sets TTFT, every
+    one after it (empty text too) is a chunk and an ITL gap; returns the new `last` arrival."""
+    if out.ttft_s is None:
+        if not text:
+            return last
+        out.ttft_s = now - start
+    else:
+        out.itl_s.append(now - last)
+    out.chunks += 1
+    if text:
+        out.text.append(text)
+    return now
 
 
 def _require_event_stream(resp) -> None:
@@ -222,14 +229,7 @@ async def _read_tgi(resp, start: float, out: Outcome) -> None:
         token = event.get("token")
         text = token.get("text") if isinstance(token, dict) else None
         if text is not None:
-            if out.ttft_s is None and text:
-                out.ttft_s = now - start
-            elif out.ttft_s is not None:
-                out.itl_s.append(now - last)
-            if out.ttft_s is not None:
-                out.chunks += 1
-                last = now
-                out.text.append(text)
+            last = _token_chunk(out, text, start, last, now)
         if event.get("generated_text") is not None:
             finished = True
             details = event.get("details") or {}
