@@ -15,8 +15,9 @@ Full mode (minutes; CPU only, nothing downloaded but PyPI packages):
 2. A random-weight Llama (4 layers, hidden 256, vocabulary 32000, bf16) and an offline word-level
    tokenizer (the load generator's prompt words plus generated pseudo-words, one token each, BOS
    added), saved with save_pretrained into a temp folder.
-3. `vllm serve` on 127.0.0.1, on the CPU, until /v1/models answers; then one unrecorded priming
-   load (unique prompts) so that the first measured run does not pay for the cold start.
+3. `vllm serve` on 127.0.0.1, on the CPU, with 32-token KV blocks (so that the prefix-cache counters
+   can show a reused prompt), until /v1/models answers; then one unrecorded priming load (unique
+   prompts) so that the first measured run does not pay for the cold start.
 4. Runs alternate infra-bench (A) and vLLM's client (B), each with fresh random prompts (a new
    seed per run on both sides), so that no run hits what an earlier one left in the prefix cache:
    completions API, streaming, greedy, ignore_eos and min_tokens (the request body infra-bench
@@ -458,13 +459,21 @@ def report(load: Load, results: list[tuple[Summary, Summary]]) -> None:
           ", ".join(f"{label} {diffs[key]:+.1%}" for key, label in MEANS.items()))
     far = [MEANS[key] for key, d in diffs.items() if abs(d) > TARGET]
     print(f"   within {TARGET:.0%} on every mean: " + ("yes" if not far else f"no ({', '.join(far)})"))
+    keys = (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "ITL"), ("e2e", "E2E"))
     for side, name in ((0, results[0][0].tool), (1, results[0][1].tool)):
         runs = [pair[side] for pair in results if pair[side].server]
         if runs:
             gaps = {label: sum(getattr(s, f"{key}_mean") - s.server[key] for s in runs) / len(runs)
-                    for key, label in (("ttft", "TTFT"), ("itl", "ITL"), ("e2e", "E2E"))}
+                    for key, label in keys}
             print(f"   {name} - server histograms, mean over its runs: " +
                   ", ".join(f"{label} {g * 1e3:+.1f} ms" for label, g in gaps.items()))
+    if all(a.server and b.server for a, b in results):
+        # Each client against the server's view of its own run: what is left is the clients' doing,
+        # not run-to-run changes in the server's speed.
+        rel = {label: sum((getattr(a, f"{key}_mean") / a.server[key]) / (getattr(b, f"{key}_mean") / b.server[key])
+                          - 1 for a, b in results) / len(results) for key, label in keys}
+        print("   infra-bench / vLLM client - 1, each mean divided by the server's for its own run: " +
+              ", ".join(f"{label} {d:+.1%}" for label, d in rel.items()))
 
 
 # ---------------------------------------------------------------------------------------------
