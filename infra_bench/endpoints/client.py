@@ -149,17 +149,10 @@ async def _read_stream(resp, start: float, out: Outcome) -> None:
     _require_event_stream(resp)
     last = start
     finished, done = False, False
-    async for line in resp.content:
-        payload = data_of(line)
-        if payload is None:
-            continue
-        now = time.perf_counter()
-        if payload == DONE:
+    async for now, event in _events(resp):
+        if event is None:
             done = True
             break
-        event = event_json(payload)
-        if "error" in event:
-            raise RequestFailed(f"error event in stream: {_message(event)}")
         choices = event.get("choices") or []
         if choices:
             choice = choices[0]  # one completion per request (n = 1)
@@ -190,6 +183,23 @@ def _token_chunk(out: Outcome, text: str | None, start: float, last: float, now:
     return now
 
 
+async def _events(resp):
+    """(arrival time, JSON object) of each `data:` event of the stream; (time, None) for [DONE];
+    an error event raises RequestFailed."""
+    async for line in resp.content:
+        payload = data_of(line)
+        if payload is None:
+            continue
+        now = time.perf_counter()
+        if payload == DONE:
+            yield now, None
+            return
+        event = event_json(payload)
+        if "error" in event:
+            raise RequestFailed(f"error event in stream: {_message(event)}")
+        yield now, event
+
+
 def _require_event_stream(resp) -> None:
     ctype = resp.headers.get("Content-Type", "")
     if not ctype.startswith("text/event-stream"):
@@ -216,16 +226,9 @@ async def _read_tgi(resp, start: float, out: Outcome) -> None:
     repeats the last token id with text null, which is not a token)."""
     _require_event_stream(resp)
     last, finished = start, False
-    async for line in resp.content:
-        payload = data_of(line)
-        if payload is None:
-            continue
-        now = time.perf_counter()
-        if payload == DONE:
+    async for now, event in _events(resp):
+        if event is None:
             break
-        event = event_json(payload)
-        if "error" in event:
-            raise RequestFailed(f"error event in stream: {_message(event)}")
         token = event.get("token")
         text = token.get("text") if isinstance(token, dict) else None
         if text is not None:
