@@ -140,7 +140,10 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
     """The shipped LLM fit refined by `problem` (your measurements; None keeps it as shipped), and the
     media and power fits: the calibration file's data."""
     shipped = llm_fit.shipped()
-    fitted = llm_fit.fit(problem, anchor=shipped, max_evals=200) if problem is not None else shipped
+    if problem is not None:
+        fitted = llm_fit.fit_own(llm_fit.fit(problem, anchor=shipped, max_evals=200), problem)
+    else:
+        fitted = shipped
     fitted.residuals = shipped.residuals
     if problem is not None:
         fitted.meta = {**shipped.meta, **fitted.meta, "source": f"shipped fit refined by {len(problem.points)} "

@@ -106,6 +106,14 @@ class Fit:
         return self._efficiency(cases)
 
     def _efficiency(self, cases: list[Case]) -> tuple[Efficiency, list[list[str]]]:
+        vals, missing = self.raw(cases)
+        vals = {k: _bounded(k, v) for k, v in vals.items()}
+        eff = Efficiency(**{k: (v if len(cases) > 1 else float(v[0])) for k, v in vals.items()})
+        return eff, missing
+
+    def raw(self, cases: list[Case]) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+        """Per parameter, the product of its factors for each case before the bounds, and per case the
+        levels not measured."""
         vals: dict[str, np.ndarray] = {}
         missing: list[list[str]] = [[] for _ in cases]
         for p, level, _ in _parts():
@@ -123,9 +131,7 @@ class Fit:
                     missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
             arr = np.array(col, dtype=float)
             vals[p] = vals[p] * arr if p in vals else arr
-        vals = {k: _bounded(k, v) for k, v in vals.items()}
-        eff = Efficiency(**{k: (v if len(cases) > 1 else float(v[0])) for k, v in vals.items()})
-        return eff, [sorted(set(m)) for m in missing]
+        return vals, [sorted(set(m)) for m in missing]
 
     def tier(self, case: Case) -> str:
         """Which held-out residuals describe the case: `fitted` where its hardware ran its engine in the
@@ -347,3 +353,55 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
 def predict_problem(f: Fit, problem: Problem):
     eff, missing = f.efficiency(problem.cases)
     return problem.predict(eff), missing
+
+
+# The efficiencies a category of its own moves when `fit_own` matches it to its measurements: the
+# bandwidth and fixed step time (TPOT), the compute and fixed per-request time (TTFT).
+OWN = ("mbu", "t_iter", "mfu", "t_request")
+OWN_PULL = 0.02   # barely any pull: only to choose among factor changes the points cannot tell apart
+
+
+def fit_own(f: Fit, problem: Problem) -> Fit:
+    """`f` with the category factors (hardware, engine, precision, class) of the problem's categories
+    refitted to those measurements alone. The joint fit pulls a category's factor towards its parent
+    so that one sparse category cannot run away with the shared ones; for the categories a user
+    measured, that pull would leave their own runs mispredicted (a record predicted back 20-30% off).
+    Here the parents stay as fitted and each of the user's categories gets the factors that reproduce
+    its own points, within the parameters' bounds."""
+    from scipy.optimize import least_squares
+
+    level = _level_name(GROUP)
+    keys = [c.key(GROUP) for c in problem.cases]
+    cats = sorted(set(keys))
+    index = np.array([cats.index(k) for k in keys])
+    raw, _ = f.raw(problem.cases)
+    base = {p: np.array([f.values[p][level].get(k, 1.0) for k in cats]) for p in OWN}
+    _, _, _, ttft, tpot = problem.arrays()
+    has_ttft, has_tpot = np.isfinite(ttft), np.isfinite(tpot)
+    n = len(cats)
+
+    def efficiency(z: np.ndarray) -> Efficiency:
+        vals = dict(raw)
+        for j, p in enumerate(OWN):
+            vals[p] = raw[p] * np.exp(z[j * n:(j + 1) * n])[index]
+        return Efficiency(**{p: _bounded(p, v) for p, v in vals.items()})
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        s = problem.predict(efficiency(z))
+        r_tpot = np.log(np.where(has_tpot, s.tpot_s / np.where(has_tpot, tpot, 1), 1))
+        r_ttft = np.log(np.where(has_ttft, s.ttft_s / np.where(has_ttft, ttft, 1), 1))
+        return np.concatenate([r_tpot, r_ttft, OWN_PULL * z])
+
+    # the category's own measurements are direct evidence: its factor may take the efficiency
+    # anywhere inside the parameter's bounds, not only within FACTOR_BOUNDS of its parent
+    first = np.array([keys.index(k) for k in cats])
+    lo = np.concatenate([np.minimum(np.log(BOUNDS[p][0] / raw[p][first]), 0.0) for p in OWN])
+    hi = np.concatenate([np.maximum(np.log(BOUNDS[p][1] / raw[p][first]), 0.0) for p in OWN])
+    z0 = np.zeros(len(OWN) * n)
+    lo, hi = np.minimum(lo, -1e-6), np.maximum(hi, 1e-6)
+    res = least_squares(residuals, z0, bounds=(lo, hi), x_scale=1.0)
+    values = json.loads(json.dumps(f.values))
+    for j, p in enumerate(OWN):
+        for k, b, z in zip(cats, base[p], res.x[j * n:(j + 1) * n]):
+            values[p][level][k] = float(b * np.exp(z))
+    return Fit(values, f.residuals, {**f.meta, "own_categories": cats})
