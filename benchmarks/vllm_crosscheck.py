@@ -20,8 +20,8 @@ Full mode (minutes; CPU only, nothing downloaded but PyPI packages):
    prompts) so that the first measured run does not pay for the cold start.
 4. Runs alternate infra-bench (A) and vLLM's client (B), each with fresh random prompts (a new
    seed per run on both sides), so that no run hits what an earlier one left in the prefix cache:
-   completions API, streaming, greedy, ignore_eos and min_tokens (the request body infra-bench
-   sends, given to vLLM's client with --extra-body), 128 input tokens with BOS (infra-bench's prompt
+   completions API, streaming, greedy (temperature 0, given to vLLM's client with --extra-body),
+   ignore_eos, 128 input tokens with BOS (infra-bench's prompt
    length in words is calibrated from the server's usage.prompt_tokens), 64 output tokens, closed
    loop at --concurrency, then an open-loop Poisson point at --rate. No warmup requests on either
    side, and infra-bench does not poll /metrics: the script reads the server's /metrics around
@@ -342,14 +342,13 @@ def infra_bench_tool(base: str, model: str, words: int, output_len: int, label: 
 
 def vllm_client_tool(venv: Path, base: str, model: Path) -> Tool:
     """`vllm bench serve` on its random dataset with a new --seed each run, sending what infra-bench
-    sends: temperature 0 (vLLM's client leaves it to the server) and min_tokens with ignore_eos
-    (infra-bench's --ignore-eos sends both; min_tokens alone makes vLLM's decode steps slower)."""
+    sends: temperature 0 (vLLM's client leaves it to the server) and ignore_eos."""
     def go(load: Load, out: Path) -> Summary:
         seed = secrets.randbelow(2 ** 31)
         cmd = [str(venv / "bin" / "vllm"), "bench", "serve", "--backend", "vllm", "--base-url", base.removesuffix("/v1"),
                "--model", MODEL_NAME, "--tokenizer", str(model), "--dataset-name", "random",
                "--random-input-len", str(INPUT_TOKENS), "--random-output-len", str(OUTPUT_TOKENS),
-               "--num-prompts", str(load.requests), "--ignore-eos", "--extra-body", json.dumps({"temperature": 0.0, "min_tokens": OUTPUT_TOKENS}),
+               "--num-prompts", str(load.requests), "--ignore-eos", "--extra-body", json.dumps({"temperature": 0.0}),
                "--seed", str(seed), "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99",
                "--disable-tqdm", "--save-result", "--result-dir", str(out), "--result-filename", "result.json"]
         cmd += ["--max-concurrency", str(load.concurrency)] if load.rate is None else \

@@ -21,7 +21,7 @@ pytest.importorskip("prometheus_client")
 from infra_bench.endpoints.client import Outcome  # noqa: E402
 from infra_bench.endpoints.inputs import Prompts, SharedPrefix, distributions  # noqa: E402
 from infra_bench.endpoints.load import Budget, LoadPoint, run_point  # noqa: E402
-from infra_bench.endpoints.server_metrics import PointWatch, parse, quantile  # noqa: E402
+from infra_bench.endpoints.server_metrics import PointWatch, bucket, parse, quantile  # noqa: E402
 from tests.standins import StandIn, serving  # noqa: E402
 
 OUT_LEN = 6
@@ -60,6 +60,9 @@ def test_each_engine_stream_is_counted_token_for_token(tmp: Path, engine: str, a
     assert all(0 < s["ttft_s"] < s["e2e_s"] for s in r["samples"])
     if api == "tgi":
         assert standin.bodies[0]["parameters"]["max_new_tokens"] == OUT_LEN
+    else:  # what vllm bench serve --ignore-eos sends; min_tokens would slow vLLM's decode steps
+        assert standin.bodies[0]["max_tokens"] == OUT_LEN and standin.bodies[0]["ignore_eos"] is True
+        assert "min_tokens" not in standin.bodies[0]
 
 
 def test_requests_never_repeat_across_points_and_runs_and_a_seed_repeats_a_run(tmp: Path):
@@ -206,6 +209,8 @@ def test_prometheus_parsing_and_histogram_quantiles():
     s = PointWatch(before).summary(after)["ttft_s"]
     assert s["count"] == 4 and math.isclose(s["mean"], 0.1625)
     assert math.isclose(s["p50"], 0.15)      # 2nd of 4 falls half way into (0.1, 0.2]
+    assert s["p50_bucket"] == [0.1, 0.2] and s["p99_bucket"] == [0.2, 0.4]
+    assert bucket(1.0, {0.1: 1, math.inf: 2}) == [0.1, None]
     assert math.isclose(quantile(1.0, {0.1: 1, 0.2: 3, 0.4: 4, math.inf: 4}), 0.4)
     assert quantile(0.5, {0.1: 0, math.inf: 0}) is None
     with pytest.raises(Exception, match="not a Prometheus"):

@@ -37,7 +37,7 @@ class RequestOptions:
     timeout_s: float = 120.0        # the whole request
     stall_timeout_s: float = 30.0   # no bytes for this long fails the request as stalled
     connect_timeout_s: float = 10.0
-    ignore_eos: bool = True         # ask for exactly output_len tokens (ignore_eos + min_tokens)
+    ignore_eos: bool = True         # ask for exactly output_len tokens (ignore_eos, as vLLM's client sends)
     voice: str = "alloy"
     size: str | None = None
 
@@ -92,7 +92,7 @@ def body(api: str, inp: RequestInput, opts: RequestOptions) -> dict:
     b: dict = {"model": opts.model, "max_tokens": inp.output_len, "temperature": 0.0, "stream": True,
                "stream_options": {"include_usage": True}}
     if opts.ignore_eos:
-        b.update(ignore_eos=True, min_tokens=inp.output_len)
+        b["ignore_eos"] = True
     if api == "chat":
         return {**b, "messages": list(inp.messages)}
     return {**b, "prompt": inp.text}

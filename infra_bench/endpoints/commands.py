@@ -105,8 +105,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Requests sent one by one before the first point, not recorded.")
 @click.option("--ignore-eos/--no-ignore-eos", default=True, show_default=True,
-              help="Send ignore_eos and min_tokens so outputs have exactly --output-len tokens (vLLM, SGLang); "
-                   "drop them for servers that refuse unknown fields.")
+              help="Send ignore_eos so outputs have exactly --output-len tokens (vLLM, SGLang); "
+                   "drop it for servers that refuse unknown fields.")
 @click.option("--voice", help="Speech: the voice asked for (default alloy).")
 @click.option("--size", metavar="WxH", help="Images: the size asked for (default: the server's).")
 @click.option("--hardware", help="Label: the server's accelerator (a profile id or device name), kept as "

@@ -5,7 +5,8 @@ The engines name the same things differently, and rename them between versions; 
 lists, per quantity, the names tried in order (the first one the server exposes wins, and the
 record says which). Samples of one name are summed over their labels (model, engine), except
 `le` for histogram buckets. Percentiles of a histogram delta are interpolated within buckets,
-as Prometheus's histogram_quantile does, so they are only as fine as the server's buckets.
+as Prometheus's histogram_quantile does, so they are only as fine as the server's buckets; each
+comes with the bounds of its bucket, and the mean (sum over count) is exact.
 """
 from __future__ import annotations
 
@@ -106,6 +107,22 @@ def _gauge(s: Samples, names: tuple[str, ...]) -> tuple[str, float] | None:
 def quantile(q: float, buckets: dict[float, float]) -> float | None:
     """histogram_quantile: linear within the bucket that holds the q-th observation; the upper
     bound of the last finite bucket when it falls in +Inf."""
+    found = _bucket(q, buckets)
+    if found is None:
+        return None
+    lower, upper, share = found
+    return lower if math.isinf(upper) else lower + (upper - lower) * share
+
+
+def bucket(q: float, buckets: dict[float, float]) -> list[float] | None:
+    """The (lower, upper] bounds of the bucket that holds the q-th observation: all the histogram
+    knows of that percentile, however the interpolation places it (upper None for +Inf)."""
+    found = _bucket(q, buckets)
+    return None if found is None else [found[0], None if math.isinf(found[1]) else found[1]]
+
+
+def _bucket(q: float, buckets: dict[float, float]) -> tuple[float, float, float] | None:
+    """(lower bound, upper bound, how far into the bucket the rank falls) for the q-th observation."""
     bounds = sorted(buckets)
     total = buckets[bounds[-1]] if bounds else 0.0
     if total <= 0:
@@ -113,12 +130,10 @@ def quantile(q: float, buckets: dict[float, float]) -> float | None:
     rank, lower, below = q * total, 0.0, 0.0
     for b in bounds:
         if buckets[b] >= rank:
-            if math.isinf(b):
-                return lower
             width = buckets[b] - below
-            return lower + (b - lower) * ((rank - below) / width if width > 0 else 1.0)
+            return lower, b, (rank - below) / width if width > 0 else 1.0
         lower, below = b, buckets[b]
-    return lower
+    return lower, math.inf, 1.0
 
 
 @dataclass
@@ -143,7 +158,8 @@ class PointWatch:
                 buckets = {le: v - b[1].get(le, 0.0) for le, v in buckets.items()}
                 count, total = count - b[2], total - b[3]
             out[key] = {"count": count, "mean": total / count if count > 0 else None,
-                        **{f"p{round(q * 100)}": quantile(q, buckets) for q in QUANTILES}}
+                        **{f"p{round(q * 100)}": quantile(q, buckets) for q in QUANTILES},
+                        **{f"p{round(q * 100)}_bucket": bucket(q, buckets) for q in QUANTILES}}
             out["names"][key] = name
         for key, names in GAUGES.items():
             seen = [g for g in (_gauge(s, names) for s in self.during) if g]
