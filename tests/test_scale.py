@@ -101,7 +101,7 @@ def test_ray_sweep_records_match_local_ones(tmp: Path):
 
 
 def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
-    m = write_matrix(tmp, spec={"min_time_s": 4.0, "min_iters": 3})
+    m = write_matrix(tmp, spec={"min_time_s": 3.0, "min_iters": 3})
     driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
 
@@ -120,7 +120,7 @@ def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
 
 
 def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
-    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3, 4], "min_time_s": 1.5})
+    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3], "min_time_s": 1.5})
     driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")
@@ -134,11 +134,11 @@ def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
     psutil.wait_procs(orphans, timeout=30)
     (run_id,) = [p.name for p in (tmp / "res").iterdir()]
     before = len(records(tmp / "res"))
-    assert 1 <= before < 4
+    assert 1 <= before < 3
     p = run_cli("sweep", "--resume", run_id, "--ray", "--out", "res", cwd=tmp)
     assert p.returncode == 0, p.stderr
     ids = [r["cell_id"] for r in records(tmp / "res")]
-    assert sorted(ids) == sorted(f"tiny/torch/cpu/fp32/b{b}-p16-o8" for b in (1, 2, 3, 4)) and len(ids) == 4
+    assert sorted(ids) == sorted(f"tiny/torch/cpu/fp32/b{b}-p16-o8" for b in (1, 2, 3)) and len(ids) == 3
 
 
 def _free_port() -> int:
