@@ -27,7 +27,7 @@ from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
 
 KIND = "infra-bench calibration"
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(frozen=True)

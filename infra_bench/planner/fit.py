@@ -1,15 +1,18 @@
 """Fitting the serving model's efficiencies to measurements, and using a fit.
 
 Each Efficiency field varies by the levels LEVELS gives it, as a product of factors: a parent
-factor (for example the bandwidth efficiency of a hardware x engine pair) times a child factor per
-(hardware, engine, precision, architecture class: dense, MoE, MLA-MoE) that is pulled towards 1, so
-a category measured on few points stays near its parent; the TTFT clustering varies per engine, the
-rest is global. The factors are fitted together by robust least squares on log(TTFT) and
-log(TPOT) (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors
-the data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
-on one part carries over to another through the roofline: a case whose level was never measured
-(a new part, engine or precision) takes the geometric mean of the fitted levels most like it, and
-says so. How far to trust each kind of case comes from held-out residuals (benchmarks/
+factor (for example the bandwidth efficiency of a hardware x engine pair) times, for the bandwidth
+and compute efficiencies, a factor per architecture class (dense, MoE, MLA-MoE), times a child
+factor per (hardware, engine, precision, class) that is pulled towards 1, so a category measured
+on few points stays near its parents; the TTFT clustering varies per engine, the rest is global.
+The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
+(scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors the
+data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
+on one part carries over to another through the roofline: a case whose parent level was never
+measured (a new part, engine or precision) takes the geometric mean of the fitted levels most like
+it, and says so; a child category never measured takes its prior, 1, rather than another class's
+deviation (borrowing the nearest child carried MoE models' compute efficiency to dense models on
+the same part). How far to trust each kind of case comes from held-out residuals (benchmarks/
 planner_accuracy.py): `Fit.residuals` keeps their 10th and 90th percentiles per tier, and a
 prediction's 80% interval is pred x exp(-q90) .. pred x exp(-q10).
 """
@@ -33,13 +36,14 @@ from .steady import EngineTerms, closed_loop
 # What each efficiency varies by. Levels: hw, engine, precision, cls (architecture class), and tuples.
 GROUP = ("hw", "engine", "precision", "cls")
 LEVELS: dict[str, tuple] = {
-    "mbu": (("hw", "engine"), GROUP), "t_iter": (("hw", "engine"), GROUP), "mfu": (("hw", "precision"), GROUP),
+    "mbu": (("hw", "engine"), "cls", GROUP), "t_iter": (("hw", "engine"), GROUP),
+    "mfu": (("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine",),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
     "moe_mfu": (), "moe_n_half": (),
 }
-# How much each part of a category counts when a case's category was never measured and the nearest
-# fitted ones stand in: the same engine on another part outranks another engine on the same part.
+# How much each part of a category counts when a case's parent category was never measured and the
+# nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
 NEAREST_WEIGHT = {"hw": 4, "engine": 3, "cls": 2, "precision": 1}
 PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_request": 0.02, "cluster": 0.5, "cluster_scale": 2.0,
           "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4, "moe_mfu": 0.3,
@@ -116,7 +120,7 @@ class Fit:
         levels not measured."""
         vals: dict[str, np.ndarray] = {}
         missing: list[list[str]] = [[] for _ in cases]
-        for p, level, _ in _parts():
+        for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
             col = []
             for i, c in enumerate(cases):
@@ -127,7 +131,9 @@ class Fit:
                 if k in table:
                     col.append(table[k])
                 else:
-                    col.append(_nearest(table, k, level))
+                    # a parent never measured: the nearest fitted ones, carried through the roofline;
+                    # a child never measured: its prior, 1 (the parents and the class factor speak for it)
+                    col.append(_nearest(table, k, level) if first else 1.0)
                     missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
             arr = np.array(col, dtype=float)
             vals[p] = vals[p] * arr if p in vals else arr
@@ -162,7 +168,7 @@ class Fit:
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
-        return {"kind": "infra-bench llm fit", "version": 2, "levels": {p: [_level_name(x) for x in v]
+        return {"kind": "infra-bench llm fit", "version": 3, "levels": {p: [_level_name(x) for x in v]
                                                                          for p, v in LEVELS.items()},
                 "values": self.values, "residuals": self.residuals, "meta": self.meta}
 
@@ -178,7 +184,7 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
-        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 2:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 3:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
         return cls(data["values"], data.get("residuals", {}), data.get("meta", {}))
 
@@ -318,7 +324,7 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     def values_of(f: Fit, default: np.ndarray) -> np.ndarray:
         out = []
         for (p, level, _, cats, _), k0 in zip(lay.slots, offsets):
-            table = f.values[p]["all" if level is None else _level_name(level)]
+            table = f.values.get(p, {}).get("all" if level is None else _level_name(level), {})
             out += [table[c] if c in table else (_nearest(table, c, level) if table else default[k0 + j])
                     for j, c in enumerate(cats)]
         return np.array(out)
