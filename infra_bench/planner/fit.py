@@ -257,6 +257,14 @@ class Problem:
         b, isl, osl, _, _ = self.arrays()
         return closed_loop(self.terms, eff, self.engines, b, isl, osl)
 
+    def log_errors(self, eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
+        """log(predicted / measured) TPOT and TTFT per point, 0 where a point lacks the measurement."""
+        s = self.predict(eff)
+        _, _, _, ttft, tpot = self.arrays()
+        ok_tpot, ok_ttft = np.isfinite(tpot), np.isfinite(ttft)
+        return (np.log(np.where(ok_tpot, s.tpot_s / np.where(ok_tpot, tpot, 1), 1)),
+                np.log(np.where(ok_ttft, s.ttft_s / np.where(ok_ttft, ttft, 1), 1)))
+
 
 class _Layout:
     """Where each factor sits in the parameter vector, and which categories the data has."""
@@ -324,7 +332,7 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     def values_of(f: Fit, default: np.ndarray) -> np.ndarray:
         out = []
         for (p, level, _, cats, _), k0 in zip(lay.slots, offsets):
-            table = f.values.get(p, {}).get("all" if level is None else _level_name(level), {})
+            table = f.values[p]["all" if level is None else _level_name(level)]
             out += [table[c] if c in table else (_nearest(table, c, level) if table else default[k0 + j])
                     for j, c in enumerate(cats)]
         return np.array(out)
@@ -334,14 +342,10 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     x0 = values_of(start, prior) if start is not None else prior.copy()
     x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
     prior = np.clip(prior, lo, hi)
-    _, _, _, ttft, tpot = problem.arrays()
-    has_ttft, has_tpot = np.isfinite(ttft), np.isfinite(tpot)
 
     def residuals(z: np.ndarray) -> np.ndarray:
         x = np.exp(z)
-        s = problem.predict(lay.efficiency(x))
-        r_tpot = np.where(has_tpot, np.log(np.where(has_tpot, s.tpot_s / np.where(has_tpot, tpot, 1), 1)), 0.0)
-        r_ttft = np.where(has_ttft, np.log(np.where(has_ttft, s.ttft_s / np.where(has_ttft, ttft, 1), 1)), 0.0)
+        r_tpot, r_ttft = problem.log_errors(lay.efficiency(x))
         return np.concatenate([r_tpot, TTFT_WEIGHT * r_ttft, weight * np.log(x / prior)])
 
     res = least_squares(residuals, np.log(x0), bounds=(np.log(lo), np.log(hi)), loss="soft_l1", f_scale=0.2,
@@ -382,8 +386,6 @@ def fit_own(f: Fit, problem: Problem) -> Fit:
     index = np.array([cats.index(k) for k in keys])
     raw, _ = f.raw(problem.cases)
     base = {p: np.array([f.values[p][level].get(k, 1.0) for k in cats]) for p in OWN}
-    _, _, _, ttft, tpot = problem.arrays()
-    has_ttft, has_tpot = np.isfinite(ttft), np.isfinite(tpot)
     n = len(cats)
 
     def efficiency(z: np.ndarray) -> Efficiency:
@@ -393,16 +395,13 @@ def fit_own(f: Fit, problem: Problem) -> Fit:
         return Efficiency(**{p: _bounded(p, v) for p, v in vals.items()})
 
     def residuals(z: np.ndarray) -> np.ndarray:
-        s = problem.predict(efficiency(z))
-        r_tpot = np.log(np.where(has_tpot, s.tpot_s / np.where(has_tpot, tpot, 1), 1))
-        r_ttft = np.log(np.where(has_ttft, s.ttft_s / np.where(has_ttft, ttft, 1), 1))
-        return np.concatenate([r_tpot, r_ttft, OWN_PULL * z])
+        return np.concatenate([*problem.log_errors(efficiency(z)), OWN_PULL * z])
 
     # the category's own measurements are direct evidence: its factor may take the efficiency
     # anywhere inside the parameter's bounds, not only within FACTOR_BOUNDS of its parent
-    first = np.array([keys.index(k) for k in cats])
-    lo = np.concatenate([np.minimum(np.log(BOUNDS[p][0] / raw[p][first]), 0.0) for p in OWN])
-    hi = np.concatenate([np.maximum(np.log(BOUNDS[p][1] / raw[p][first]), 0.0) for p in OWN])
+    one_each = np.array([keys.index(k) for k in cats])  # the parents are the same for a category's points
+    lo = np.concatenate([np.minimum(np.log(BOUNDS[p][0] / raw[p][one_each]), 0.0) for p in OWN])
+    hi = np.concatenate([np.maximum(np.log(BOUNDS[p][1] / raw[p][one_each]), 0.0) for p in OWN])
     z0 = np.zeros(len(OWN) * n)
     lo, hi = np.minimum(lo, -1e-6), np.maximum(hi, 1e-6)
     res = least_squares(residuals, z0, bounds=(lo, hi), x_scale=1.0)
