@@ -22,10 +22,12 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
 def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     """A real gpt2-small run on this CPU, a user profile for this CPU, calibrate, predict the cell: the
     record's own category is refitted to it, so the cell comes back as measured. The profile is sized
-    from the run (reading the weights takes half of what a step spends beyond the engine's fixed
-    time; the fp32 peak scales with the TPOT from 0.3 TFLOPS at 34 ms), so the efficiencies land
-    inside their bounds however fast or busy this machine is."""
-    write_spec(tmp, "s.yaml", arch="gpt2-small", prompt_len=[16], output_len=[8], min_iters=2, warmup=1)
+    from the run: reading the weights takes half of what a step spends beyond the engine's fixed
+    time, and the fp32 peak (1 / TPOT TFLOPS) makes the prompt's GEMMs a few percent of a step, so
+    what the TTFT spends beyond a step falls to the per-request time. The efficiencies then land
+    inside their bounds however fast or busy this machine is (a slow machine's TTFT/TPOT of 1.3
+    came back 7% off when the peak was smaller and the prompt's compute alone filled the TTFT)."""
+    write_spec(tmp, "s.yaml", arch="gpt2-small", prompt_len=[4], output_len=[8], min_iters=2, warmup=1)
     run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
     (rec,) = read_records(tmp / "res")
@@ -36,14 +38,14 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
                     "--engine", "torch", "--json", "--profiles", "mine", cwd=tmp)
     fixed = json.loads(prior.stdout)["efficiency"]["t_iter"]
     assert 0 < fixed < 0.5 * tpot
-    write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=0.3 * 0.034 / tpot)
+    write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=1.0 / tpot)
     p = run_cli("calibrate", rec["run_id"], "--results", "res", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
     assert p.returncode == 0, p.stderr
     data = json.loads((tmp / "cal.json").read_text())
     groups = data["llm"]["values"]["mbu"]["hw|engine|precision|cls"]
     assert "this_cpu|torch|fp32|dense" in groups and len(groups) > 10  # ours beside the shipped ones
     out = run_cli("predict", "--model", "gpt2-small", "--hardware", "this_cpu", "--precision", "fp32",
-                  "--input-len", "16", "--output-len", "8", "--calibration", "cal.json", "--engine", "torch",
+                  "--input-len", "4", "--output-len", "8", "--calibration", "cal.json", "--engine", "torch",
                   "--json", "--profiles", "mine", cwd=tmp)
     assert out.returncode == 0, out.stderr
     pred = json.loads(out.stdout)
