@@ -55,7 +55,7 @@ BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_re
 FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
 PRIOR_WEIGHT = 0.3            # log-space pull of a first factor towards its prior
 CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse category stays near its parent
-ANCHOR_PULL = 30.0            # with an anchor (calibrate): the pull of a factor the anchor already has
+ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 0.7             # TTFT residuals count a little less: harness overheads scatter them more
 FIT_FILE = "llm_fit.json"
 
@@ -319,11 +319,9 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     """Fit every factor the problem's measurements touch (seconds for a few thousand points).
 
     `start` warm-starts from another fit. With `anchor`, the fit updates it: factors start from the
-    anchor's values and are pulled towards them (not towards the generic priors); a factor the anchor
-    already has (fitted on thousands of points) is held firmly (ANCHOR_PULL), so that a few runs of
-    your own add the parts and engines the anchor lacks without moving everyone's predictions, and
-    factors the measurements do not touch keep the anchor's values; this is how your own runs refine
-    the shipped fit (then `fit_own` matches their own categories to them)."""
+    anchor's values and are pulled towards them (not towards the generic priors), and factors the
+    measurements do not touch keep the anchor's values; this is how your own runs refine the
+    shipped fit."""
     from scipy.optimize import least_squares
 
     lay = _Layout(problem)
@@ -342,9 +340,10 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     weight = lay.vector(lambda p, first: PRIOR_WEIGHT if first else CHILD_WEIGHT)
     if anchor is not None:
         prior = values_of(anchor, prior)
-        known = np.concatenate([[c in anchor.values[p]["all" if level is None else _level_name(level)] for c in cats]
-                                for p, level, _, cats, _ in lay.slots])
-        weight = np.where(known, ANCHOR_PULL, weight)
+        # the class factors are shared by every part: a few runs of your own must not move them
+        shared = np.concatenate([[level == "cls" and c in anchor.values[p]["cls"] for c in cats]
+                                 for p, level, _, cats, _ in lay.slots])
+        weight = np.where(shared, ANCHOR_PULL, weight)
     x0 = values_of(start, prior) if start is not None else prior.copy()
     x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
     prior = np.clip(prior, lo, hi)
