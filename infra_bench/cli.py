@@ -476,13 +476,10 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     """Refine the shipped serving-model fit with RUNS (ids or folders) of your own: `run` records on a
     profiled device and `loadtest` records of a server named with --hardware; fit diffusion/TTS MFUs and
     keep measured device power. Writes a file for `predict --calibration` and `plan --calibration`."""
-    import numpy as np
-
     from .planner import calibration as cal
     from .planner import measurements as meas
-    from .planner.fit import Problem, predict_problem
+    from .planner.fit import Problem
     from .planner.profiles import load_hardware
-    from .report.table import render
     from .results.store import RunStore
 
     hw = load_hardware(list(profile_dirs))
@@ -503,7 +500,23 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     cal.write(out, data)
     if as_json:
         click.echo(_dump(data))
-        return
+    else:
+        _calibration_tables(data, problem)
+    for line in data["misses"]:
+        click.echo(f"warning: {line}", err=True)
+    if not as_json:
+        click.echo(f"{len(skipped)} record(s) not usable (see {out}); calibration: {out}")
+
+
+def _calibration_tables(data: dict, problem) -> None:
+    """`calibrate`'s tables: each measurement of yours against the shipped and calibrated fits; the
+    media MFUs and measured power."""
+    import numpy as np
+
+    from .planner import calibration as cal
+    from .planner.fit import predict_problem
+    from .report.table import render
+
     if problem is not None:
         before, _ = predict_problem(cal.fit_from(None), problem)
         after, _ = predict_problem(cal.fit_from(data), problem)
@@ -527,7 +540,6 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
             rows.append([key, f"{f['busy_w']:.0f}", str(f["n"]),
                          ", ".join(sorted({p["energy_source"] for p in f["points"]}))])
         click.echo(render(rows))
-    click.echo(f"{len(skipped)} record(s) not usable (see {out}); calibration: {out}")
 
 
 @cli.command()

@@ -150,7 +150,31 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
                                                               f"measurement(s) of your own"}
     return {"kind": KIND, "version": VERSION, "llm": fitted.to_dict(), "media_fits": fit_media(list(media)),
             "power_fits": fit_power(list(power)), "skipped": list(skipped),
+            "misses": misses(fitted, problem) if problem is not None else [],
             "method": __doc__.split("\n\n")[0].strip()}
+
+
+MISS = 0.10   # a calibrated prediction further than this from its own measurement is reported
+
+
+def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[str]:
+    """One line per measurement of your own that the calibrated fit does not reproduce within MISS,
+    with the likely reason: a TTFT shorter than one decode step cannot be a prefill followed by its
+    first token (the model's TTFT is at least a step), which is what a busy machine leaves in a record."""
+    pred, _ = llm_fit.predict_problem(fitted, problem)
+    out = []
+    for i, m in enumerate(problem.points):
+        off = {name: float(p[i]) / v - 1 for name, v, p in (("TTFT", m.ttft_s, pred.ttft_s), ("TPOT", m.tpot_s, pred.tpot_s))
+               if v and abs(float(p[i]) / v - 1) > MISS}
+        if not off:
+            continue
+        why = (f"its TTFT ({m.ttft_s * 1e3:.1f} ms) is shorter than its TPOT ({m.tpot_s * 1e3:.1f} ms), which no "
+               f"prefill can be: the machine was likely busy; measure again on a quiet machine"
+               if m.ttft_s and m.tpot_s and m.ttft_s < m.tpot_s
+               else "its category's factors reached their bounds; check the hardware profile's peaks")
+        out.append(f"{m.source}: calibrated " + ", ".join(f"{k} {v:+.0%}" for k, v in off.items())
+                   + f" off the measurement; {why}")
+    return out
 
 
 def write(path: Path, data: dict) -> None:
