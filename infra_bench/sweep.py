@@ -10,7 +10,9 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -215,6 +217,7 @@ def execute(planned: list[Planned], store: RunStore, environment: dict, opts: Ru
             store.append(rec)
             written.append(rec)
             progress(f"[{k}/{total}] {cell_line(rec)}")
+            stop_if_interrupted()
         del built
         _release(p.probe)
     return written
@@ -229,13 +232,37 @@ def resume_command(store: RunStore, command: str = "run", extra: str = "") -> st
 
 @contextmanager
 def resumable(store: RunStore, command: str):
-    """Ctrl-C inside becomes Interrupted, naming the run, what it keeps and `command` to finish it."""
+    """Ctrl-C inside becomes Interrupted, naming the run, what it keeps and `command` to finish it.
+    The press is also remembered, and `stop_if_interrupted` (called between cells) acts on it, so a
+    KeyboardInterrupt that library code swallows mid-cell still stops the run when the cell ends
+    (a loaded test run once saw a run go on to its last cell after SIGINT)."""
+    def on_sigint(signum, frame):
+        _PRESSED.set()
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    _PRESSED.clear()
     try:
         yield
     except KeyboardInterrupt:
         kept = len(store.finished_cells())
         raise Interrupted(f"interrupted: run {store.run_id} keeps its {kept} finished cell(s) in {store.folder}; "
                           f"finish it with `{command}`") from None
+    finally:
+        _PRESSED.clear()
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+_PRESSED = threading.Event()
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed inside `resumable`, even if the exception it
+    raised then was swallowed."""
+    if _PRESSED.is_set():
+        raise KeyboardInterrupt
 
 
 def manifest(run_id: str, planned: list[Planned], opts: RunOptions) -> dict:

@@ -4,6 +4,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from infra_bench.results import Record
@@ -59,3 +60,28 @@ def test_ctrl_c_names_the_run_and_the_command_that_finishes_it(tmp: Path):
     assert again.returncode == 0 and read_records(tmp / "res") == after
     mixed = run_cli("run", str(spec), "--resume", run_id, "--out", "res", cwd=tmp)
     assert mixed.returncode == 2 and "give only --resume RUN_ID" in mixed.stderr
+
+
+def test_a_ctrl_c_that_library_code_swallows_still_stops_the_run_between_cells(tmp: Path):
+    """A real SIGINT inside `resumable` whose KeyboardInterrupt is caught and dropped (as some library
+    code mid-cell can): the check between cells still ends the run as interrupted, naming it."""
+    import os
+
+    import pytest
+
+    from infra_bench import sweep
+    from infra_bench.errors import Interrupted
+    from infra_bench.results.store import RunStore
+
+    store = RunStore.create(tmp, "r1", {"run_id": "r1"})
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted, match="interrupted: run r1 keeps its 0 finished cell"):
+        with sweep.resumable(store, "infra-bench run --resume r1"):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)  # the handler runs here, inside the try
+            except KeyboardInterrupt:
+                pass
+            sweep.stop_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) is before
+    sweep.stop_if_interrupted()  # the press does not outlive its run

@@ -138,6 +138,7 @@ def execute(ray, jobs: list[Job], store: RunStore, opts: sweep.RunOptions, max_r
             where = rec["settings"]["executor"].get("node_ip") or "?"
             progress(f"[{finished}/{total}] done {finished}, running {len(pending)}, failed {failed}, "
                      f"{time.perf_counter() - t0:.0f} s | {sweep.cell_line(rec)} on {where}")
+            sweep.stop_if_interrupted()
     return written
 
 
