@@ -1,0 +1,92 @@
+"""Acceptance check: the planner's offline maximum throughput against NVIDIA's TensorRT-LLM
+perf-overview tables, which the fit never saw and is never tuned to.
+
+The tables (workloads/reference/acceptance/trtllm_perf_overview.csv, with their source) give total
+output tokens/s of `trtllm-bench throughput` (every request queued at once, fixed ISL/OSL, PyTorch
+backend, ModelOpt FP8/FP4 checkpoints) per model, GPU, TP and ISL/OSL. Each row is predicted with
+`predict --max-throughput --engine trt-llm` at the same layout; the MoE models ran with attention
+data parallelism, so their "TP8" is 8 attention-DP ranks with 8-way expert parallelism here.
+Llama-3.3-70B has Llama-3.1-70B's architecture and is predicted as that.
+
+Printed: each row's predicted and published figure, then per model and overall the median absolute
+error, the bias (median signed error: positive means the planner promises more than was measured),
+the 90th percentile, and how often the stated 80% interval holds the published figure.
+
+Run: python benchmarks/acceptance_trtllm.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "acceptance" / "trtllm_perf_overview.csv"
+
+
+def predict_rows(rows: list[dict]) -> list[dict]:
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+    from infra_bench.planner.profiles import load_hardware
+
+    hw, fit, out = load_hardware(), shipped(), []
+    for r in rows:
+        rep = llm_model.replica(r["model"], hw[r["hardware"]], r["precision"], int(r["tp"]), 1, int(r["dp"]),
+                                int(r["ep"]), "trt-llm")
+        p = llm_model.predict(rep, fit, None, int(r["input_len"]), int(r["output_len"]), max_throughput=True)
+        published = float(r["output_tokens_per_s"])
+        lo, hi = p.intervals.get("output_tokens_per_s") or (None, None)
+        out.append({**r, "predicted": p.output_tokens_per_s, "fits": p.fits, "error": (
+            p.output_tokens_per_s / published - 1 if p.fits else None),
+            "inside": lo is not None and lo <= published <= hi, "concurrency": p.concurrency})
+    return out
+
+
+def summary(name: str, rows: list[dict]) -> list[str]:
+    e = np.array([r["error"] for r in rows if r["error"] is not None])
+    if not len(e):
+        return [name, "0", "-", "-", "-", "-"]
+    inside = np.mean([r["inside"] for r in rows if r["error"] is not None])
+    return [name, str(len(e)), f"{np.median(np.abs(e)):.0%}", f"{np.median(e):+.0%}",
+            f"{np.quantile(np.abs(e), 0.9):.0%}", f"{inside:.0%}"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the first row of each model only (seconds)")
+    args = ap.parse_args()
+    from infra_bench.report.table import render
+
+    with open(DATA) as f:
+        rows = list(csv.DictReader(f))
+    if args.quick:
+        first: dict[str, dict] = {}
+        for r in rows:
+            first.setdefault(r["model"], r)
+        rows = list(first.values())
+    t0 = time.perf_counter()
+    done = predict_rows(rows)
+    table = [["model", "GPU", "prec", "TP/DP/EP", "ISL/OSL", "published tok/s", "predicted", "error", "in 80%"]]
+    for r in done:
+        table.append([r["model"], r["hardware"], r["precision"], f"{r['tp']}/{r['dp']}/{r['ep']}",
+                      f"{r['input_len']}/{r['output_len']}", f"{float(r['output_tokens_per_s']):,.0f}",
+                      f"{r['predicted']:,.0f}" if r["fits"] else "does not fit",
+                      f"{r['error']:+.0%}" if r["error"] is not None else "-", "yes" if r["inside"] else "no"])
+    print(render(table))
+    print()
+    stats = [["rows", "n", "median |error|", "bias", "p90 |error|", "80% interval holds"]]
+    for model in dict.fromkeys(r["model"] for r in done):
+        stats.append(summary(model, [r for r in done if r["model"] == model]))
+    for gpu in dict.fromkeys(r["hardware"] for r in done):
+        stats.append(summary(gpu, [r for r in done if r["hardware"] == gpu]))
+    stats.append(summary("all", done))
+    print(render(stats))
+    print(f"\n{len(done)} published rows ({rows[0]['source'] if rows else '-'}); shipped fit; "
+          f"{time.perf_counter() - t0:.1f} s; {date.today()}")
+
+
+if __name__ == "__main__":
+    main()
