@@ -570,11 +570,9 @@ def _calibration_tables(data: dict, problem) -> None:
 def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as_json, resume_id, warmup, min_iters,
         min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
-    from . import sweep
     from .backends.onnxruntime.providers import parse_ep_options
     from .paths import data_dir
-    from .spec.loader import load_specs
-    from .system import collect
+    from .spec.loader import apply_overrides, load_specs
 
     if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
         from .report.charts import require
@@ -582,17 +580,21 @@ def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as
     overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
-    if resume_id:
-        if specs or compile_mode or any(v is not None for v in overrides.values()):
-            raise UserError("--resume takes the specs and settings from the run itself; "
-                            "give only --resume RUN_ID (and --out if the run is elsewhere)")
-        store, planned, opts = sweep.resume_run(resume_id, out, cpu_watts_per_core)
-    else:
+    if resume_id and (specs or compile_mode or any(v is not None for v in overrides.values())):
+        raise UserError("--resume takes the specs and settings from the run itself; "
+                        "give only --resume RUN_ID (and --out if the run is elsewhere)")
+    if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
         paths = list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)]
-        loaded = [sweep.apply_overrides(s, {**overrides, "compile": compile_mode if s.kind == "llm" else None})
+        loaded = [apply_overrides(s, {**overrides, "compile": compile_mode if s.kind == "llm" else None})
                   for s in load_specs(paths)]
         if compile_mode and not any(s.kind == "llm" for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
+    from . import sweep
+    from .system import collect
+
+    if resume_id:
+        store, planned, opts = sweep.resume_run(resume_id, out, cpu_watts_per_core)
+    else:
         opts = sweep.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
 
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed

@@ -73,13 +73,6 @@ def cell_id(s: RunSpec, cell: dict) -> str:
     return f"{s.label}/{backend}/{s.device}/{s.dtype}/{shape}"
 
 
-def apply_overrides(spec: RunSpec, overrides: dict) -> RunSpec:
-    """A new, re-validated spec with CLI values (those not None) replacing the file's."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return spec_from_dict({**spec.model_dump(mode="json", exclude_none=True), **given}, f"spec '{spec.label}'") \
-        if given else spec
-
-
 def backend_module(name: str) -> ModuleType:
     """The backend's build module: check(spec) -> probe, build(spec, resolved, probe, trust) -> Built."""
     return importlib.import_module(f"infra_bench.backends.{check_backend(name)}.build")

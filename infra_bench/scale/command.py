@@ -31,11 +31,8 @@ def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
 def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | None, out: Path, as_json: bool) -> None:
     """Run a sweep matrix here, or across a Ray cluster with --ray."""
-    from .. import sweep as local
     from ..results.store import RunStore, new_run_id
     from ..spec.loader import spec_from_dict
-    from ..system import collect
-    from . import ray_driver
     from .matrix import NodeType, load_matrix
 
     if ray_address and ray_address.endswith((".yaml", ".yml")) and not matrix_file:
@@ -49,8 +46,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         m = store.manifest()
         if "matrix" not in m:
             raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
-        opts = local.RunOptions(out=store.folder.parent, cpu_watts_per_core=m["options"].get("cpu_watts_per_core"),
-                                trust_remote_code=bool(m["options"].get("trust_remote_code")))
+        options = {"out": store.folder.parent, "cpu_watts_per_core": m["options"].get("cpu_watts_per_core"),
+                   "trust_remote_code": bool(m["options"].get("trust_remote_code"))}
         specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m["specs"]]
         nodes = {k: NodeType(**v) if v else None for k, v in m["matrix"]["node_types"].items()}
         jobs_specs = [(s, nodes.get(s.label)) for s in specs]
@@ -60,11 +57,16 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
             raise UserError("give a MATRIX.yaml to run, or --resume RUN_ID; see docs/scale-out.md")
         matrix, jobs_specs = load_matrix(matrix_file)
         settings = matrix.model_dump()
-        opts = local.RunOptions(out=out)
+        options = {"out": out}
         store = None
     uses_nodes = any(node for _, node in jobs_specs)
     if uses_nodes and not ray_address:
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
+    from .. import sweep as local  # torch comes in here, after the matrix and options are checked
+    from ..system import collect
+    from . import ray_driver
+
+    opts = local.RunOptions(**options)
 
     if not ray_address:
         planned = local.plan([s for s, _ in jobs_specs], opts)

@@ -52,3 +52,10 @@ def load_specs(paths: list[str | Path]) -> list[BaseModel]:
     if dupes:
         raise UserError(f"two specs share the name '{dupes[0]}'; give each a distinct 'name' field")
     return specs
+
+
+def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
+    """A new, re-validated spec with CLI values (those not None) replacing the file's."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return spec_from_dict({**spec.model_dump(mode="json", exclude_none=True), **given}, f"spec '{spec.label}'") \
+        if given else spec
