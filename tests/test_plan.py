@@ -107,8 +107,12 @@ def test_plan_cli_end_to_end(tmp: Path):
     assert all(HW[c["hardware"]].available_in("CN") is not False for c in ok)
     assert {o["service"] for o in ok[0]["options"]} == {"chat", "images", "voice"}
     assert all(o["method"] == "simulation" for o in ok[0]["options"] if o["kind"] != "tts")
-    text = run_cli("plan", str(example), "--hardware", "nv_h100_sxm", "--hardware", "hw_910b2", cwd=tmp)
+    # FLOP counts shipped (diffusion) or cached by the first plan (TTS): the second imports no torch
+    text = run_cli("plan", str(example), "--hardware", "nv_h100_sxm", "--hardware", "hw_910b2", cwd=tmp,
+                   python_args=("-X", "importtime"))
     assert text.returncode == 0 and "nv_h100_sxm" in text.stdout and "chat:" in text.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in text.stderr.splitlines() if line.startswith("import time")}
+    assert "infra_bench.planner.media_model" in imported and not imported & {"torch", "diffusers"}
 
 
 def test_plan_cli_bad_input(tmp: Path):

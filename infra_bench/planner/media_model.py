@@ -78,11 +78,12 @@ def _base_count(model: str, resolution: int) -> dict:
     import json
 
     from ..paths import data_dir
-    from ..workloads import diffusion as dw
 
     table = json.loads((data_dir("workloads") / "reference" / FLOP_TABLE).read_text())
     if str(resolution) in table.get(model, {}):
-        return table[model][str(resolution)]
+        return table[model][str(resolution)]  # no torch import: plan stays fast
+    from ..workloads import diffusion as dw
+
     archs = dw.catalog()
     if model not in archs:
         raise UserError(f"unknown diffusion model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
@@ -134,19 +135,19 @@ def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: floa
 
 @lru_cache(maxsize=64)
 def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
-    """FLOPs per audio second, audio seconds per utterance and parameters of a built-in TTS model."""
-    import torch
-
-    from ..spec.tts import TtsSpec
-    from ..workloads import tts as tw
-
-    archs = tw.catalog()
-    if model not in archs:
-        raise UserError(f"unknown tts model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
-    spec = TtsSpec(arch=model, text_len=text_len, frames_per_token=frames_per_token)
-    resolved = tw.resolve(spec)
-
+    """FLOPs per audio second, audio seconds per utterance and parameters of a built-in TTS model;
+    counted once on a built model (torch) and cached on disk, so later plans import no torch."""
     def count() -> dict:
+        import torch
+
+        from ..spec.tts import TtsSpec
+        from ..workloads import tts as tw
+
+        archs = tw.catalog()
+        if model not in archs:
+            raise UserError(f"unknown tts model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
+        spec = TtsSpec(arch=model, text_len=text_len, frames_per_token=frames_per_token)
+        resolved = tw.resolve(spec)
         m = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
         ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": text_len})
         audio_s = tw.expected_samples(resolved, spec, text_len) / resolved.sampling_rate
