@@ -1,5 +1,7 @@
-"""Acceptance check: the planner's offline maximum throughput against NVIDIA's TensorRT-LLM
-perf-overview tables, which the fit never saw and is never tuned to.
+"""Acceptance check: the planner against published figures it never saw and is never tuned to.
+
+LLM: offline maximum throughput against NVIDIA's TensorRT-LLM perf-overview tables. Diffusion:
+seconds per SDXL image against the diffusers fast-diffusion tutorial (A100, 30 steps, 1024 px).
 
 The tables (workloads/reference/acceptance/trtllm_perf_overview.csv, with their source) give total
 output tokens/s of `trtllm-bench throughput` (every request queued at once, fixed ISL/OSL, PyTorch
@@ -12,7 +14,11 @@ Printed: each row's predicted and published figure, then per model and overall t
 error, the bias (median signed error: positive means the planner promises more than was measured),
 the 90th percentile, and how often the stated 80% interval holds the published figure.
 
-Run: python benchmarks/acceptance_trtllm.py [--quick]
+The diffusion rows (workloads/reference/acceptance/diffusers_fast_diffusion.csv) are one pipeline
+made faster step by step; `predict` models diffusers' default eager pipeline (bf16 with SDPA), the
+row marked comparable, and the others show how far kernels and compilation move the same chip.
+
+Run: python benchmarks/acceptance_check.py [--quick]
 """
 from __future__ import annotations
 
@@ -24,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "acceptance" / "trtllm_perf_overview.csv"
+FOLDER = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "acceptance"
+DATA = FOLDER / "trtllm_perf_overview.csv"
+DIFFUSION = FOLDER / "diffusers_fast_diffusion.csv"
 
 
 def predict_rows(rows: list[dict]) -> list[dict]:
@@ -43,6 +51,27 @@ def predict_rows(rows: list[dict]) -> list[dict]:
             p.output_tokens_per_s / published - 1 if p.fits else None),
             "inside": lo is not None and lo <= published <= hi, "concurrency": p.concurrency})
     return out
+
+
+def diffusion_rows() -> list[list[str]]:
+    """Each published SDXL setup against `predict` at its precision, resolution, steps and guidance."""
+    from infra_bench.planner import media_model
+    from infra_bench.planner.profiles import load_hardware
+
+    hw = load_hardware()
+    with open(DIFFUSION) as f:
+        rows = list(csv.DictReader(f))
+    table = [["published setup", "GPU", "prec", "s/image published", "predicted (80% interval)", "error",
+              "comparable"]]
+    for r in rows:
+        p = media_model.predict_diffusion(r["model"], hw[r["hardware"]], r["precision"], int(r["resolution"]),
+                                          int(r["steps"]), float(r["guidance_scale"]))
+        published = float(r["seconds_per_image"])
+        lo, hi = p.latency_s * (1 - p.interval), p.latency_s * (1 + p.interval)
+        table.append([r["published_setup"], r["hardware"], r["precision"], f"{published:.2f}",
+                      f"{p.latency_s:.2f} ({lo:.2f}-{hi:.2f})", f"{p.latency_s / published - 1:+.0%}",
+                      r["comparable"]])
+    return table
 
 
 def summary(name: str, rows: list[dict]) -> list[str]:
@@ -86,6 +115,8 @@ def main() -> None:
     print(render(stats))
     print(f"\n{len(done)} published rows ({rows[0]['source'] if rows else '-'}); shipped fit; "
           f"{time.perf_counter() - t0:.1f} s; {date.today()}")
+    print("\nDiffusion (a positive error means the planner is slower than published; diffusers' tutorial):")
+    print(render(diffusion_rows()))
 
 
 if __name__ == "__main__":
