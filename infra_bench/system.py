@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import re
 import socket
 from functools import lru_cache
 
@@ -37,11 +38,21 @@ def cpu_model() -> str:
     return info.get("model name") or info.get("Model") or platform.processor() or platform.machine()
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return None
+def _versions(names) -> dict[str, str | None]:
+    """Installed versions of `names` (None when absent), from one pass over the installed
+    distributions: a lookup per name rescans sys.path each time (0.46 s for 11 names)."""
+    wanted = {_normal(n): n for n in names}
+    found: dict[str, str | None] = dict.fromkeys(names)
+    for dist in md.distributions():
+        name = wanted.get(_normal(dist.metadata["Name"] or ""))
+        if name is not None and found[name] is None:
+            found[name] = dist.version
+    return found
+
+
+def _normal(name: str) -> str:
+    """A distribution name normalised as packaging does (PEP 503): case and -_. runs folded."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _onnxruntime() -> dict:
@@ -93,7 +104,7 @@ def collect() -> dict:
             "memory_total_bytes": vm.total,
         },
         "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
-        "libraries": {name: _version(name) for name in LIBRARIES},
+        "libraries": _versions(LIBRARIES),
         "torch": _torch(),
         "onnxruntime": _onnxruntime(),
         "accelerators": _accelerators(),
