@@ -95,7 +95,8 @@ def test_cli_run_torch_and_ort_with_parity(tmp: Path):
     import yaml
     (tmp / "d.yaml").write_text(yaml.safe_dump({**TINY, "batch_size": [2]}))
     (tmp / "o.yaml").write_text(yaml.safe_dump({**TINY, "batch_size": [2], "backend": "onnxruntime", "name": "o"}))
-    (tmp / "z.yaml").write_text(yaml.safe_dump({**TINY, "backend": "onnxruntime", "parity_tolerance": 0.0, "name": "z"}))
+    impossible = {**TINY, "backend": "onnxruntime", "parity_tolerance": 0.0, "name": "z"}
+    (tmp / "z.yaml").write_text(yaml.safe_dump(impossible))
     p = run_cli("run", "d.yaml", "o.yaml", "z.yaml", "--out", "res", cwd=tmp)
     assert p.returncode == 1, p.stderr  # the impossible gate fails its cell; the others are measured
     assert "step p50 ms" in p.stdout and "J/image" in p.stdout
