@@ -76,9 +76,12 @@ def read_records(out: Path) -> list[dict]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_export_cache(tmp_path_factory):
-    """ONNX exports go to a per-session folder (inherited by CLI subprocesses), not ~/.cache."""
+def _subprocess_environment(tmp_path_factory):
+    """What CLI subprocesses inherit: ONNX exports in a per-session folder, not ~/.cache; and one
+    OpenMP thread each, since two xdist workers already fill two cores (torch's default of one thread
+    per core made 4 spinning threads on 2 cores; the suite ran 543 s instead of 560-590 s)."""
     os.environ["INFRA_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
