@@ -13,6 +13,15 @@ import yaml
 
 from .errors import UserError
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same safe loader, about 10x
+# faster, which `plan` feels (the profiles are 1 MB of YAML read on every call)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str):
+    """Safe YAML parsing with the fastest safe loader available."""
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
+
 
 def read_text(path: str | Path, what: str, hint: str) -> str:
     """The file's text; `what` names the file's role ("demand file"), `hint` says what to give."""
@@ -34,8 +43,8 @@ def load_yaml(path: str | Path, what: str, hint: str, documents: bool = False):
     text = read_text(path, what, hint)
     try:
         if documents:
-            return [d for d in yaml.safe_load_all(text) if d is not None]
-        return yaml.safe_load(text)
+            return [d for d in yaml.load_all(text, Loader=SAFE_LOADER) if d is not None]
+        return parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -49,8 +49,7 @@ def _cached(key: dict, compute) -> dict:
 
 def kind_of(model: str) -> str:
     """'llm', 'diffusion' or 'tts': which catalog a model id belongs to."""
-    import yaml
-
+    from ..inputs import parse_yaml
     from ..paths import data_dir
     from .shapes import shapes
 
@@ -59,7 +58,7 @@ def kind_of(model: str) -> str:
     folder = data_dir("workloads") / "architectures"
     names = {}
     for kind in ("diffusion", "tts"):
-        for name in yaml.safe_load((folder / f"{kind}.yaml").read_text()):
+        for name in parse_yaml((folder / f"{kind}.yaml").read_text()):
             names[name] = kind
     if model in names:
         return names[model]

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-import yaml
 
 from ..errors import MissingDependency, UserError, closest, install_hint
+from ..inputs import parse_yaml
 from ..paths import data_dir
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
 from .files import hash_files
@@ -39,7 +39,7 @@ class PipelineArch:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, PipelineArch]:
-    raw = yaml.safe_load((data_dir("workloads") / "architectures" / "diffusion.yaml").read_text())
+    raw = parse_yaml((data_dir("workloads") / "architectures" / "diffusion.yaml").read_text())
     return {k: PipelineArch(id=k, **v) for k, v in raw.items()}
 
 

@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..devices.base import DTYPES
 from ..errors import UserError, closest
+from ..inputs import parse_yaml
 from ..paths import data_dir
 from ..spec.llm import LlmSpec
 from .files import hash_files
@@ -36,7 +36,7 @@ def catalog() -> dict[str, Architecture]:
     and parameter count come from the one catalog that the planner reads too (infra_bench/catalog.py)."""
     from ..catalog import hf_config, llm_rows
 
-    raw = yaml.safe_load((data_dir("workloads") / "architectures" / "llm.yaml").read_text())
+    raw = parse_yaml((data_dir("workloads") / "architectures" / "llm.yaml").read_text())
     out = {}
     for k, v in raw.items():
         if v.pop("catalog", False):

@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..errors import MissingDependency, UserError, closest, install_hint
+from ..inputs import parse_yaml
 from ..paths import data_dir
 from ..spec.tts import VOICES, TtsSpec
 
@@ -40,7 +40,7 @@ class TtsArch:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, TtsArch]:
-    raw = yaml.safe_load((data_dir("workloads") / "architectures" / "tts.yaml").read_text())
+    raw = parse_yaml((data_dir("workloads") / "architectures" / "tts.yaml").read_text())
     return {k: TtsArch(id=k, **v) for k, v in raw.items()}
 
 
