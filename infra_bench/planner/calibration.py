@@ -164,8 +164,8 @@ def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[str]:
     pred, _ = llm_fit.predict_problem(fitted, problem)
     out = []
     for i, m in enumerate(problem.points):
-        off = {name: float(p[i]) / v - 1 for name, v, p in (("TTFT", m.ttft_s, pred.ttft_s), ("TPOT", m.tpot_s, pred.tpot_s))
-               if v and abs(float(p[i]) / v - 1) > MISS}
+        pairs = (("TTFT", m.ttft_s, pred.ttft_s), ("TPOT", m.tpot_s, pred.tpot_s))
+        off = {name: float(p[i]) / v - 1 for name, v, p in pairs if v and abs(float(p[i]) / v - 1) > MISS}
         if not off:
             continue
         why = (f"its TTFT ({m.ttft_s * 1e3:.1f} ms) is shorter than its TPOT ({m.tpot_s * 1e3:.1f} ms), which no "

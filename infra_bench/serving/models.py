@@ -45,8 +45,7 @@ def _arch_fields(arch: str) -> dict:
 
 def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | None, device: str | None) -> list:
     """Specs from files and --arch names (default llama-tiny), with --backend/--device applied."""
-    from ..spec.loader import load_specs, spec_from_dict
-    from ..spec.loader import apply_overrides
+    from ..spec.loader import apply_overrides, load_specs, spec_from_dict
 
     specs = load_specs([str(f) for f in files]) if files else []
     specs += [spec_from_dict(_arch_fields(a), f"--arch {a}") for a in archs]
