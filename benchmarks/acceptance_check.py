@@ -47,9 +47,9 @@ def predict_rows(rows: list[dict]) -> list[dict]:
         p = llm_model.predict(rep, fit, None, int(r["input_len"]), int(r["output_len"]), max_throughput=True)
         published = float(r["output_tokens_per_s"])
         lo, hi = p.intervals.get("output_tokens_per_s") or (None, None)
-        out.append({**r, "predicted": p.output_tokens_per_s, "fits": p.fits, "error": (
-            p.output_tokens_per_s / published - 1 if p.fits else None),
-            "inside": lo is not None and lo <= published <= hi, "concurrency": p.concurrency})
+        out.append({**r, "predicted": p.output_tokens_per_s, "fits": p.fits,
+                    "error": p.output_tokens_per_s / published - 1 if p.fits else None,
+                    "inside": lo is not None and lo <= published <= hi})
     return out
 
 
