@@ -43,6 +43,7 @@ def compare(arch: str, a) -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
+    from infra_bench.sweep import build_executor
     from infra_bench.workloads import llm
 
     arms = {}
@@ -52,7 +53,7 @@ def compare(arch: str, a) -> None:
         spec = spec_from_dict({"arch": arch, **fields})
         module = ort_build if spec.backend == "onnxruntime" else torch_build
         probe = module.check(spec)
-        built = module.build(spec, llm.resolve(spec), probe, False)
+        built = build_executor(spec, llm.resolve(spec), probe, False)
         assert built.error is None, built.error
         arms[name] = (built.runner, probe, built.vocab_size)
     rule = StoppingRule(warmup=1, min_iters=a.iters, min_time_s=0)

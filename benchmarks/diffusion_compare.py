@@ -34,6 +34,7 @@ def main() -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
+    from infra_bench.sweep import build_executor
     from infra_bench.workloads import diffusion as dw
 
     arch, res = ("sd-1.5", 256) if a.sd15 else ("sd-tiny", 64)
@@ -44,7 +45,7 @@ def main() -> None:
         resolved = dw.resolve(spec)
         probe = module.check(spec)
         t0 = time.perf_counter()
-        built = module.build(spec, resolved, probe, False)
+        built = build_executor(spec, resolved, probe, False)
         assert built.error is None, built.error
         setup = time.perf_counter() - t0
         arms[name] = (built.runner, probe, dw.make_request(spec, resolved, cell, built.runner), setup, built.info)

@@ -34,6 +34,7 @@ def main() -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
+    from infra_bench.sweep import build_executor
     from infra_bench.workloads import tts as tw
 
     arms = [(f"{arch} torch", torch_build, {"arch": arch}, a.text_len),
@@ -45,7 +46,7 @@ def main() -> None:
         spec = spec_from_dict({"kind": "tts", **fields, "text_len": n})
         resolved = tw.resolve(spec)
         probe = module.check(spec)
-        b = module.build(spec, resolved, probe, False)
+        b = build_executor(spec, resolved, probe, False)
         assert b.error is None, b.error
         built[name] = (b.runner, probe, b.runner.prepare(spec, resolved, spec.cells()[0]))
     rule = StoppingRule(warmup=1, min_iters=3, min_time_s=0)

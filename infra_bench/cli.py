@@ -296,36 +296,26 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
             input_len, output_len, max_seqs, token_budget, resolution, steps, guidance_scale, text_len, calibration,
             as_json, profile_dirs) -> None:
     """Predict LLM TTFT/TPOT/throughput, diffusion s/image or TTS RTF on a profiled accelerator."""
+    from .kinds import KINDS
+    from .kinds.base import load_ref
     from .planner import calibration as cal
-    from .planner import llm_model, media_model
-    from .planner.engines import default_engine
+    from .planner import media_model
     from .planner.profiles import get, load_hardware
-    from .report.predictions import llm_text, media_text
 
     hw = get(load_hardware(list(profile_dirs)), hardware_id)
-    kind = media_model.kind_of(model_id)
-    precision = precision or ("bf16" if kind == "llm" else "fp16")
+    kind = KINDS[media_model.kind_of(model_id)]
+    options = dict(engine=engine, precision=precision, kv_cache=kv_cache, tp=tp, pp=pp, dp=dp, ep=ep, count=count,
+                   concurrency=concurrency, max_throughput=max_throughput, input_len=input_len,
+                   output_len=output_len, max_seqs=max_seqs, token_budget=token_budget, resolution=resolution,
+                   steps=steps, guidance_scale=guidance_scale, text_len=text_len)
     data = cal.load(calibration) if calibration else None
-    if kind == "llm":
-        rep = llm_model.replica(model_id, hw, precision, tp, pp, dp, ep,
-                                default_engine(hw.vendor) if engine == "auto" else engine, max_seqs, token_budget,
-                                kv_cache)
-        per = rep.devices
-        if count is not None and count % per:
-            raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; use --count {per * max(1, count // per)}")
-        p = llm_model.predict(rep, cal.fit_from(data), concurrency, input_len, output_len, max_throughput,
-                              cal.device_power(data) if data else None)
-        if not p.fits:
-            raise UserError(p.notes[-1])
-        text = llm_text(p, hw, (count or per) // per)
-    else:
-        fitted = cal.for_media(data, kind, hw.id, None if engine == "auto" else engine, precision) if data else None
-        p = (media_model.predict_diffusion(model_id, hw, precision, resolution, steps, guidance_scale, fitted)
-             if kind == "diffusion" else media_model.predict_tts(model_id, hw, precision, text_len, calibration=fitted))
-        if calibration and fitted is None:
-            click.echo(f"note: {calibration} has no {kind} fit for {hw.id} at {precision}; using priors", err=True)
-        text = media_text(p, hw)
+    p, text = load_ref(kind.predict)(model_id, hw, options, data, str(calibration) if calibration else None)
     click.echo(_dump(p.to_dict()) if as_json else text)
+
+
+def _compiles(spec) -> bool:
+    """Whether the spec's kind has a compiled path (`compile:`), which --compile sets."""
+    return "compile" in type(spec).model_fields
 
 
 def _limits(items, profiles) -> dict[str, int]:
@@ -585,9 +575,9 @@ def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as
                         "give only --resume RUN_ID (and --out if the run is elsewhere)")
     if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
         paths = list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)]
-        loaded = [apply_overrides(s, {**overrides, "compile": compile_mode if s.kind == "llm" else None})
+        loaded = [apply_overrides(s, {**overrides, "compile": compile_mode if _compiles(s) else None})
                   for s in load_specs(paths)]
-        if compile_mode and not any(s.kind == "llm" for s in loaded):
+        if compile_mode and not any(_compiles(s) for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
     from . import sweep
     from .system import collect
@@ -666,9 +656,10 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
 
 
 # Commands defined beside the stage they serve.
-from .endpoints.commands import loadtest, serve  # noqa: E402
+from .endpoints.commands import loadtest  # noqa: E402
 from .report.command import report  # noqa: E402
 from .scale.command import sweep as sweep_command  # noqa: E402
+from .serving.command import serve  # noqa: E402
 
 for _command in (loadtest, serve, report, sweep_command):
     cli.add_command(_command)

@@ -25,22 +25,15 @@ from . import __version__
 from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
 from .errors import Interrupted, MissingDependency, UserError
+from .kinds import get as get_kind
 from .measure.stopping import StoppingRule
 from .results.schema import Record
 from .results.store import RunStore, new_run_id, now_iso
 from .spec.common import RunSpec
 from .spec.loader import spec_from_dict
-from .workloads import diffusion as diffusion_workload
-from .workloads import llm as llm_workload
-from .workloads import tts as tts_workload
-
-# kind -> module with resolve(spec, trust), check_cells(spec, resolved), measure(...)
-WORKLOADS: dict[str, ModuleType] = {"llm": llm_workload, "diffusion": diffusion_workload, "tts": tts_workload}
-CELL_KEYS = {"batch_size": "b", "prompt_len": "p", "output_len": "o", "resolution": "r", "steps": "s",
-             "text_len": "t"}
 
 RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense models, but outputs are "
-                       "meaningless and output length is forced")
+                       "meaningless (generated lengths are forced)")
 
 
 LOCAL_EXECUTOR = {"name": "local", "node_id": None, "node_ip": None, "node_type": None}
@@ -69,13 +62,19 @@ def cell_id(s: RunSpec, cell: dict) -> str:
     backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
     if getattr(s, "compile", "none") != "none":
         backend += f"+compile-{s.compile}"
-    shape = "-".join(f"{CELL_KEYS.get(k, k)}{v}" for k, v in cell.items())
+    keys = get_kind(s.kind).cell_keys
+    shape = "-".join(f"{keys.get(k, k)}{v}" for k, v in cell.items())
     return f"{s.label}/{backend}/{s.device}/{s.dtype}/{shape}"
 
 
 def backend_module(name: str) -> ModuleType:
-    """The backend's build module: check(spec) -> probe, build(spec, resolved, probe, trust) -> Built."""
+    """The backend's build module: check(spec) -> the device probe the spec's cells run on."""
     return importlib.import_module(f"infra_bench.backends.{check_backend(name)}.build")
+
+
+def build_executor(spec: RunSpec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
+    """The executor the spec's kind registers for its backend, built on `probe`'s device."""
+    return get_kind(spec.kind).executor(spec.backend)(spec, resolved, probe, trust_remote_code)
 
 
 def plan(specs: list[RunSpec], opts: RunOptions,
@@ -85,8 +84,10 @@ def plan(specs: list[RunSpec], opts: RunOptions,
     Without `probe_devices` (a driver whose cells run on other nodes) devices stay as given."""
     planned = []
     for spec in specs:
-        workload = WORKLOADS[spec.kind]
+        kind = get_kind(spec.kind)
+        workload = kind.workload_module()
         try:
+            kind.require_backend(check_backend(spec.backend))
             probe = backend_module(spec.backend).check(spec) if probe_devices else None
             resolved = workload.resolve(spec, opts.trust_remote_code)
         except MissingDependency as e:
@@ -146,7 +147,7 @@ def _measure(p: Planned, built: Built, cell: dict, opts: RunOptions) -> dict:
     s = p.spec
     rule = StoppingRule(s.warmup, s.min_iters, s.min_time_s, s.max_time_s)
     window = MeasurementWindow(p.probe, p.probe.energy_meter(opts.cpu_watts_per_core))
-    return WORKLOADS[s.kind].measure(s, p.resolved, built, cell, window, rule)
+    return get_kind(s.kind).workload_module().measure(s, p.resolved, built, cell, window, rule)
 
 
 def _release(probe: DeviceProbe) -> None:
@@ -157,7 +158,7 @@ def _release(probe: DeviceProbe) -> None:
 def build(p: Planned, opts: RunOptions) -> tuple[Built | None, str | None]:
     """The spec's model on its device, or why it could not be built (each of its cells then fails)."""
     try:
-        built = backend_module(p.spec.backend).build(p.spec, p.resolved, p.probe, opts.trust_remote_code)
+        built = build_executor(p.spec, p.resolved, p.probe, opts.trust_remote_code)
         return built, built.error
     except UserError as e:
         return None, str(e)

@@ -22,7 +22,7 @@ def _build(spec_fields: dict, monkeypatch, cache: Path):
     monkeypatch.setenv("INFRA_BENCH_CACHE", str(cache))
     spec = spec_from_dict({"arch": "llama-tiny", **ORT, **spec_fields})
     probe = ort_build.check(spec)
-    return ort_build.build(spec, llm.resolve(spec), probe, False)
+    return ort_build.build_llm(spec, llm.resolve(spec), probe, False)
 
 
 def test_export_is_cached_and_a_truncated_entry_is_rebuilt(tmp_path: Path, monkeypatch):
@@ -186,7 +186,7 @@ def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     assert "note: skipping 'llama-tiny-ort' from the default suite: the onnxruntime backend needs onnx" in p.stderr
     assert "note: skipping 'sd-tiny' from the default suite: diffusion workloads need diffusers" in p.stderr
     records = read_records(tmp / "res")
-    assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm", "tts"}
+    assert {r["spec"]["backend"] for r in records} == {"torch"} and {r["kind"] for r in records} == {"llm", "tts", "embedding"}
     write_spec(tmp, "s.yaml", **ORT)
     p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
     assert p.returncode == 2 and p.stderr.strip() == f"error: the onnxruntime backend needs onnx: {hint('onnx')}"

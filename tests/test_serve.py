@@ -84,7 +84,7 @@ def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
     ("completions", {"model": "tiny-chat", "prompt": "x", "max_tokens": 3000}, 400, "exceeds the model's 2048"),
     ("completions", {"model": "tiny-chat", "prompt": "   "}, 400, "the prompt is empty"),
     ("completions", {"model": "tiny-chat", "prompt": "x", "n": 2}, 400, "n must be 1"),
-    ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is a llm model"),
+    ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is served as llm"),
     ("audio/speech", {"model": "vits-tiny", "input": "hi", "response_format": "mp3"}, 400, "response_format"),
     ("images/generations", {"model": "sd-tiny", "size": "31x31"}, 400, "multiples of 2"),
 ], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size"])

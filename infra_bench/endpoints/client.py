@@ -11,8 +11,10 @@ accounting follows vLLM's own client (`vllm bench serve`), with one exception fo
   counted, as in vLLM 0.32);
 - output tokens: `usage.completion_tokens` when the server reports it, else the generated text
   counted with `--tokenizer`, else the chunks counted from the first text chunk (an estimate).
-Speech and images do not stream tokens: TTFB is the first body byte, E2E the end of the body;
-speech also times the first byte of audio data after the WAV header (`first_audio_s`).
+Speech, images, embeddings and rerank do not stream tokens: TTFB is the first body byte, E2E the
+end of the body; speech also times the first byte of audio data after the WAV header
+(`first_audio_s`); embeddings and rerank count the vectors or scores returned (`sequences`) and
+the input tokens the server reports in `usage`.
 Every failure becomes `Outcome.error`, one line that groups well (no request ids in it).
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .sse import DONE, SseError, data_of, event_json
 from .target import Target
 
 ERROR_BODY_LIMIT = 4096
+RERANK_QUERY_WORDS = 8
 WAV_HEADER_LIMIT = 4096
 
 
@@ -62,6 +65,7 @@ class Outcome:
     text: list[str] = field(default_factory=list, repr=False)   # generated text, for --tokenizer
     audio_s: float | None = None
     images: int | None = None
+    sequences: int | None = None        # embeddings: vectors returned; rerank: passages scored
 
     @property
     def tpot_s(self) -> float | None:
@@ -86,6 +90,11 @@ def body(api: str, inp: RequestInput, opts: RequestOptions) -> dict:
     if api == "images":
         b = {"model": opts.model, "prompt": inp.text, "n": 1, "response_format": "b64_json"}
         return {**b, "size": opts.size} if opts.size else b
+    if api == "embeddings":
+        return {"model": opts.model, "input": inp.text, "encoding_format": "float"}
+    if api == "rerank":  # the prompt's first words are the query, the whole prompt the passage
+        return {"model": opts.model, "query": " ".join(inp.text.split()[:RERANK_QUERY_WORDS]),
+                "documents": [inp.text]}
     if api == "tgi":  # greedy; TGI has no ignore_eos, so the length is a maximum there
         return {"inputs": inp.text, "parameters": {"max_new_tokens": inp.output_len, "details": True,
                                                    "do_sample": False}}
@@ -115,6 +124,8 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
                 await _read_tgi(resp, start, out)
             elif target.api == "speech":
                 await _read_audio(resp, start, out)
+            elif target.api in ("embeddings", "rerank"):
+                await _read_vectors(resp, start, out, "data" if target.api == "embeddings" else "results")
             else:
                 await _read_images(resp, start, out)
         out.ok = True
@@ -284,6 +295,21 @@ async def _read_images(resp, start: float, out: Outcome) -> None:
                                                           for d in data):
         raise RequestFailed("malformed images response: no data[].b64_json or data[].url")
     out.images = len(data)
+
+
+async def _read_vectors(resp, start: float, out: Outcome, field: str) -> None:
+    """An embeddings (`data`) or rerank (`results`) answer: how many it holds, and the input tokens."""
+    raw = await _read_body(resp, start, out)
+    try:
+        doc = json.loads(raw)
+        items, usage = doc.get(field), doc.get("usage") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise RequestFailed(f"malformed {field} response: not a JSON object") from None
+    if not isinstance(items, list) or not items:
+        raise RequestFailed(f"malformed response: no {field}[]")
+    out.sequences = len(items)
+    tokens = usage.get("prompt_tokens", usage.get("total_tokens")) if isinstance(usage, dict) else None
+    out.input_tokens = int(tokens) if isinstance(tokens, (int, float)) else None
 
 
 def wav_data_offset(raw: bytes) -> int | None:

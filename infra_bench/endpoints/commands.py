@@ -15,7 +15,7 @@ import click
 from ..errors import UserError, closest
 from .target import LLM_APIS
 
-API_CHOICES = ("completions", "chat", "tgi", "speech", "images")
+API_CHOICES = ("completions", "chat", "tgi", "speech", "images", "embeddings", "rerank")
 
 
 def _levels(text: str | None, name: str, integer: bool) -> tuple[float, ...] | None:
@@ -62,7 +62,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--model", required=True, help="The model name the server serves (sent in every request).")
 @click.option("--api", type=click.Choice(API_CHOICES),
               help="completions (default, as vLLM's bench), chat, tgi (TGI's and MindIE's /generate_stream), "
-                   "speech (/v1/audio/speech) or images (/v1/images/generations); default: what the --endpoint "
+                   "speech (/v1/audio/speech), images (/v1/images/generations), embeddings (/v1/embeddings) or "
+                   "rerank (/v1/rerank: one query and one passage per request); default: what the --endpoint "
                    "path names.")
 @click.option("--rate", metavar="R[,R...]",
               help="Open loop: requests/s with gamma gaps (inf: all at once); a list runs one point each.")
@@ -95,7 +96,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--prefix-groups", type=click.IntRange(min=1), metavar="K",
               help="How many different shared prefixes (default 1), each request taking one at random.")
 @click.option("--slo", metavar="METRIC_STAT=S,...",
-              help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: ttfb, e2e, rtf; images: ttfb, e2e); adds goodput.")
+              help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: ttfb, e2e, rtf; images, embeddings, rerank: ttfb, e2e); "
+                   "adds goodput.")
 @click.option("--api-key-env", metavar="VAR", help="Send 'Authorization: Bearer' with the key in this "
                                                    "environment variable (never stored).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
@@ -263,40 +265,3 @@ def _strategy_line(mode: str, axis: str, s) -> str:
         best = "none of the points tried" if s.best is None else f"{s.best:g} {unit}"
         return f"SLO search: highest {axis} meeting the SLO: {best} ({s.stop_reason})"
     return f"sweep: stopped: {s.stop_reason}"
-
-
-@click.command()
-@click.option("--spec", "spec_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Workload spec file(s) as `infra-bench run` takes; each spec (llm, diffusion, tts) is one served "
-                   "model named by its label. Repeatable.")
-@click.option("--arch", "archs", multiple=True, help="A built-in architecture to serve with random weights "
-                                                     "(llama-tiny, sd-tiny, vits-tiny ...); repeatable. "
-                                                     "Default: llama-tiny when no --spec is given.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), help="For every model (default: the spec's).")
-@click.option("--device", help="torch: cpu, cuda, cuda:1, npu ... (default: the spec's, auto).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
-              help="Port to bind; 0 picks a free one (the URL is printed).")
-@click.option("--api-key-env", metavar="VAR", help="Require 'Authorization: Bearer <key>' with the key from this "
-                                                   "environment variable.")
-@click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
-def serve(spec_files, archs, backend, device, host, port, api_key_env, trust_remote_code) -> None:
-    """Serve our own runners over an OpenAI-compatible HTTP API (completions, chat, speech, images),
-    one request at a time, for load-testing end to end and quick local serving."""
-    from ..serving.app import bind, run_server
-    from ..serving.models import load_specs_for_serving
-    from .bench import require_aiohttp
-    from .target import api_key
-
-    require_aiohttp()
-    key = api_key(api_key_env)
-    sock = bind(host, port)
-    try:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(f"warning: binding {host} exposes this benchmark server beyond this machine"
-                       f"{'' if key else ' without authentication (add --api-key-env VAR)'}; "
-                       f"use the default 127.0.0.1 unless others must reach it", err=True)
-        specs = load_specs_for_serving(list(spec_files), list(archs), backend, device)
-        run_server(specs, sock, key, trust_remote_code, lambda line: click.echo(line))
-    finally:
-        sock.close()

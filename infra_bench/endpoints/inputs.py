@@ -34,7 +34,8 @@ WORDS = ("the of and to in is for on that with as it at by from this be are was 
          "just like make know take see come think look want give use find tell ask work seem feel "
          "try call good great little own old right big high small large next early young few "
          "people year way day man thing woman life child world school state family group").split()
-DEFAULT_INPUT_LEN = {"completions": 128, "chat": 128, "tgi": 128, "speech": 120, "images": 20}
+DEFAULT_INPUT_LEN = {"completions": 128, "chat": 128, "tgi": 128, "speech": 120, "images": 20, "embeddings": 128,
+                     "rerank": 128}
 DEFAULT_OUTPUT_LEN = 128
 DISTRIBUTIONS_FILE = Path(__file__).resolve().parents[2] / "workloads" / "reference" / "length_distributions.yaml"
 
@@ -243,7 +244,7 @@ def _csv_rows(raw: str, path: Path):
 def _check_for_api(line: DatasetLine, api: str, where: str) -> None:
     if line.messages is not None and api != "chat":
         raise UserError(f"{where}: 'messages' needs --api chat; give 'prompt' for the {api} API")
-    if api in ("speech", "images") and (line.output_len is not None):
+    if api not in LLM_APIS and line.output_len is not None:
         raise UserError(f"{where}: 'output_len' applies to the chat and completions APIs, not {api}")
 
 

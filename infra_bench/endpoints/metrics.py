@@ -1,7 +1,7 @@
 """Load-point metrics with vLLM's definitions, SLOs and goodput.
 
 Per point, over the requests that succeeded: percentiles of TTFT, TPOT, ITL and E2E (LLM), of
-TTFB, first audio, E2E and RTF (speech), of TTFB and E2E (images); throughputs over the point's duration
+TTFB, first audio, E2E and RTF (speech), of TTFB and E2E (images, embeddings, rerank); throughputs over the point's duration
 (first send to the last request's end). Goodput is the number of requests that succeeded and
 met every SLO threshold, divided by that duration (a request with one output token has TPOT 0
 here, as in vLLM). A point *meets* its SLO when each named statistic is within its limit, the
@@ -24,7 +24,8 @@ from .load import PointResult
 from .target import LLM_APIS
 
 SLO_METRICS = {"completions": ("ttft", "tpot", "e2e"), "chat": ("ttft", "tpot", "e2e"), "tgi": ("ttft", "tpot", "e2e"),
-               "speech": ("first_audio", "ttfb", "e2e", "rtf"), "images": ("ttfb", "e2e")}
+               "speech": ("first_audio", "ttfb", "e2e", "rtf"), "images": ("ttfb", "e2e"), "embeddings": ("e2e", "ttfb"),
+               "rerank": ("e2e", "ttfb")}
 _SLO_ITEM = re.compile(r"^(?P<metric>[a-z0-9_]+?)_(?P<stat>p\d+|mean)=(?P<value>[0-9.eE+-]+)(?P<unit>ms|s)?$")
 
 
@@ -128,6 +129,12 @@ def point_metrics(result: PointResult, api: str, slos: list[Slo], planned: int |
                   "audio_s": summarize([o.audio_s for o in ok if o.audio_s is not None]),
                   "rtf": summarize([o.rtf for o in ok if o.rtf is not None]),
                   "audio_seconds": audio, "audio_s_per_s": audio / dur if dur > 0 else None})
+    elif api in ("embeddings", "rerank"):
+        seqs = sum(o.sequences or 0 for o in ok)
+        tokens = [o.input_tokens for o in ok if o.input_tokens is not None]
+        m.update({"ttfb_s": summarize([o.ttfb_s for o in ok]), "e2e_s": summarize([o.e2e_s for o in ok]),
+                  "sequences": seqs, "sequences_per_s": seqs / dur if dur > 0 else None,
+                  "input_tokens_per_s": sum(tokens) / dur if dur > 0 and len(tokens) == len(ok) else None})
     else:
         images = sum(o.images or 0 for o in ok)
         m.update({"ttfb_s": summarize([o.ttfb_s for o in ok]), "e2e_s": summarize([o.e2e_s for o in ok]),

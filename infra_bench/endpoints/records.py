@@ -71,7 +71,7 @@ def environment() -> dict:
 
 def samples(result: PointResult) -> list[dict]:
     keep = ("sent_s", "ttft_s", "ttfb_s", "first_audio_s", "e2e_s", "tpot_s", "output_tokens", "input_tokens",
-            "audio_s", "images")
+            "audio_s", "images", "sequences")
     out = []
     for o in result.outcomes:
         s = {k: getattr(o, k) for k in keep if getattr(o, k) is not None}

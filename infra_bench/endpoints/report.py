@@ -61,6 +61,12 @@ BY_API: dict[str, list[Col]] = {
         ("RTF p50", lambda r, m: _p(m, "rtf", "p50", 1, ".3f")),
         ("audio s/s", lambda r, m: _n(m["audio_s_per_s"], ".2f")),
     ],
+    "vectors": [
+        ("E2E p50 ms", lambda r, m: _p(m, "e2e_s", "p50", 1e3, ".1f")),
+        ("E2E p99 ms", lambda r, m: _p(m, "e2e_s", "p99", 1e3, ".1f")),
+        ("seq/s", lambda r, m: _n(m["sequences_per_s"], ".1f")),
+        ("in tok/s", lambda r, m: _n(m.get("input_tokens_per_s"), ".0f")),
+    ],
     "images": [
         ("TTFB p50 ms", lambda r, m: _p(m, "ttfb_s", "p50", 1e3, ".1f")),
         ("E2E p50 s", lambda r, m: _p(m, "e2e_s", "p50", 1, ".3f")),
@@ -75,7 +81,8 @@ def format_points(records: list[dict]) -> str:
     if not records:
         return "no load point finished"
     api = records[0]["spec"]["api"]
-    cols = COMMON + BY_API["llm" if api in LLM_APIS else api] + TAIL
+    group = "llm" if api in LLM_APIS else "vectors" if api in ("embeddings", "rerank") else api
+    cols = COMMON + BY_API[group] + TAIL
     lines = [render([[h for h, _ in cols]] + [[f(r, r["metrics"]) for _, f in cols] for r in records])]
     for r in records:
         for text, count in r["metrics"]["errors"].items():

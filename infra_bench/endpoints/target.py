@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import UserError, closest
 
 API_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions", "tgi": "/generate_stream",
-             "speech": "/v1/audio/speech", "images": "/v1/images/generations"}
+             "speech": "/v1/audio/speech", "images": "/v1/images/generations", "embeddings": "/v1/embeddings",
+             "rerank": "/v1/rerank"}
 LLM_APIS = ("completions", "chat", "tgi")  # token streams: TTFT, TPOT, ITL
 DEFAULT_API = "completions"  # as vLLM's `bench serve`
 

@@ -54,28 +54,27 @@ class MediaPoint:
 
 
 def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[MediaPoint], list[str]]:
-    """Points from our own diffusion (s/image at batch 1) and TTS (synthesis time) records on a profiled device."""
+    """Points from our own records of the kinds that register a calibration point (diffusion s/image
+    at batch 1, TTS synthesis time, embedding batch latency) on a profiled device."""
+    from ..kinds import KINDS
+    from ..kinds.base import load_ref
     from . import media_model as mm
 
+    hooks = {name: load_ref(k.calibration_point) for name, k in KINDS.items() if k.calibration_point}
     points, skipped = [], []
     for r in records:
-        if r.get("kind") not in ("diffusion", "tts") or r.get("status") != "ok":
+        if r.get("kind") not in hooks or r.get("status") != "ok":
             continue
-        hw, m, c = match_device(profiles, r["device"].get("model")), r["metrics"], r["cell"]
-        precision = r["spec"]["dtype"]
-        if hw is None or c.get("batch_size") != 1 or precision not in mm.PRECISIONS:
+        hw, precision = match_device(profiles, r["device"].get("model")), r["spec"]["dtype"]
+        if hw is None or precision not in mm.PRECISIONS:
             skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
-                                                   if hw is None else "only batch-1 cells in fp32/bf16/fp16 calibrate"))
+                                                   if hw is None else "only fp32/bf16/fp16 cells calibrate"))
             continue
-        if r["kind"] == "diffusion":
-            work, seconds = m["flops_per_image"], m["image_s"]["mean"]
-            fixed = m["denoise_steps_run"] * mm.DIFFUSION_PRIORS["t_step_s"]
-        elif m.get("flops_per_audio_s"):
-            audio = m["audio_s"]["mean"]
-            work, seconds, fixed = m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, mm.TTS_PRIORS["t_call_s"]
-        else:
-            skipped.append(f"{r['cell_id']}: no FLOP count in the record")
+        got = hooks[r["kind"]](r["metrics"], r["cell"])
+        if isinstance(got, str):
+            skipped.append(f"{r['cell_id']}: {got}")
             continue
+        work, seconds, fixed = got
         engine = engine_name(str(r["backend"].get("name")))
         model = r["model"].get("arch") or r["model"].get("voice") or "?"
         points.append(MediaPoint(r["kind"], hw.id, engine, precision, model, work, seconds, fixed,

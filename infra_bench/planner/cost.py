@@ -116,22 +116,9 @@ class Costing:
         return asdict(self)
 
 
-UNITS = {"llm": ("1M output tokens", 1e6), "diffusion": ("1k images", 1e3), "tts": ("audio hour", 1.0)}
-
-
-def yearly_units(svc) -> float:
-    """Units of work per year at the demand's load: output tokens, images, audio hours."""
-    if svc.kind == "llm":
-        return svc.traffic.rate * svc.traffic.output_len.mean * 3600 * HOURS
-    if svc.kind == "diffusion":
-        return svc.traffic.rate * 3600 * HOURS
-    return svc.traffic.streams * HOURS
-
-
 def utilization(option, svc) -> float:
     """Load over the replicas' SLO capacity: the busy share the energy model scales with."""
-    load = svc.traffic.streams if svc.kind == "tts" else svc.traffic.rate
-    return min(1.0, load / (option.replicas * option.capacity))
+    return min(1.0, svc.load / (option.replicas * option.capacity))
 
 
 def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions) -> Costing:
@@ -189,8 +176,8 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
         per_year["total"] = sum(per_year.values())
     per_unit = {}
     for o, s in zip(candidate.options, services):
-        unit, scale = UNITS[s.kind]
-        n = yearly_units(s) / scale
+        unit, scale = s.cost_unit
+        n = s.units_per_hour() * HOURS / scale
         per_unit[o.service] = {
             "unit": unit,
             "cost": per_year["total"] * share[o.service] / n if per_year else None,

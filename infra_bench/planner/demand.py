@@ -20,12 +20,13 @@ the CLI and Python.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from ..errors import UserError, closest, explain_validation
 from ..inputs import load_yaml
+from ..kinds import KINDS
 
 LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
@@ -141,10 +142,27 @@ def _precisions(v, allowed: tuple[str, ...]):
 
 
 class _Service(_Strict):
+    """A service of some kind; each kind's subclass says how its load is counted and sized."""
     name: str | None = None
     model: str
     headroom: float | None = Field(default=None, ge=0, lt=1)
     redundancy: int | None = Field(default=None, ge=0)
+
+    cost_unit: ClassVar[tuple[str, float]]  # what costs are quoted per, and how many units that is
+
+    @property
+    def load(self) -> float:
+        """The target load, in the unit replica capacity is counted in (requests/s, images/s, streams)."""
+        raise NotImplementedError
+
+    def units_per_hour(self) -> float:
+        """Units of work per hour at the target load (output tokens, images, audio hours)."""
+        raise NotImplementedError
+
+    def options(self, label: str, hw, headroom: float, redundancy: int, calibration: dict | None,
+                node: int, replicas: dict) -> list:
+        """The ways `hw` could serve this service (planner.sizing.Option), one per precision and split."""
+        raise NotImplementedError
 
 
 class EngineChoice(_Strict):
@@ -174,6 +192,28 @@ class LlmService(_Service):
 
     _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, LLM_PRECISIONS)))
 
+    cost_unit: ClassVar[tuple[str, float]] = ("1M output tokens", 1e6)
+
+    @property
+    def load(self) -> float:
+        return self.traffic.rate
+
+    def units_per_hour(self) -> float:
+        return self.traffic.rate * self.traffic.output_len.mean * 3600
+
+    def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        from .sizing import TP_OPTIONS, llm_option
+
+        opts = []
+        for precision in self.precision:
+            for tp in TP_OPTIONS:
+                if tp > node or node % tp:
+                    continue
+                o, r = llm_option(self, label, hw, precision, tp, headroom, redundancy, calibration)
+                opts.append(o)
+                replicas[(hw.id, label, precision, tp)] = r
+        return opts
+
 
 class _MediaService(_Service):
     precision: list[str] = ["fp16"]
@@ -189,6 +229,20 @@ class DiffusionService(_MediaService):
     traffic: DiffusionTraffic
     slo: DiffusionSlo
 
+    cost_unit: ClassVar[tuple[str, float]] = ("1k images", 1e3)
+
+    @property
+    def load(self) -> float:
+        return self.traffic.rate
+
+    def units_per_hour(self) -> float:
+        return self.traffic.rate * 3600
+
+    def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        from .sizing import diffusion_option
+
+        return [diffusion_option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+
 
 class TtsService(_MediaService):
     kind: Literal["tts"] = "tts"
@@ -196,16 +250,34 @@ class TtsService(_MediaService):
     traffic: TtsTraffic
     slo: TtsSlo = TtsSlo()
 
+    cost_unit: ClassVar[tuple[str, float]] = ("audio hour", 1.0)
 
-SERVICES = {"llm": LlmService, "diffusion": DiffusionService, "tts": TtsService}
-Service = LlmService | DiffusionService | TtsService
+    @property
+    def load(self) -> float:
+        return self.traffic.streams
+
+    def units_per_hour(self) -> float:
+        return self.traffic.streams
+
+    def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        from .sizing import tts_option
+
+        return [tts_option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+
+
+Service = _Service
+
+
+def services() -> dict[str, type[_Service]]:
+    """Kind -> its demand service, for every registered kind the planner sizes."""
+    return {name: k.service_class() for name, k in KINDS.items() if k.service}
 
 
 class Demand(_Strict):
     name: str = "demand"
     headroom: float = Field(default=0.2, ge=0, lt=1)
     redundancy: int = Field(default=1, ge=0)
-    services: list[Service] = Field(min_length=1)
+    services: list[SerializeAsAny[_Service]] = Field(min_length=1)
 
     def label(self, i: int) -> str:
         return self.services[i].name or f"{self.services[i].model}#{i + 1}"
@@ -236,22 +308,22 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
     raw = data.get("services")
     if not isinstance(raw, list) or not raw:
         raise UserError(f"{where}: 'services' must be a non-empty list of services (model, traffic, slo)")
-    services = []
+    known, out = services(), []
     for i, s in enumerate(raw):
         label = f"{where}: services[{i}]"
         if not isinstance(s, dict):
             raise UserError(f"{label}: a service must be a mapping (model, traffic, slo)")
         kind = s.get("kind") or _kind_of(s.get("model"), label)
-        if not isinstance(kind, str) or kind not in SERVICES:
-            raise UserError(f"{label}: unknown kind '{kind}'{closest(str(kind), SERVICES)}; use {', '.join(SERVICES)}")
-        cls = SERVICES[kind]
+        if not isinstance(kind, str) or kind not in known:
+            raise UserError(f"{label}: unknown kind '{kind}'{closest(str(kind), known)}; use {', '.join(known)}")
+        cls = known[kind]
         try:
-            services.append(cls(**s))
+            out.append(cls(**s))
         except ValidationError as err:
             name = f" ({s['name']})" if s.get("name") else ""
             raise UserError(explain_validation(err, label + name, cls.model_fields)) from None
     try:
-        return Demand(**{**data, "services": services})
+        return Demand(**{**data, "services": out})
     except ValidationError as err:
         raise UserError(explain_validation(err, where, Demand.model_fields)) from None
 

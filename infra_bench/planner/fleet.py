@@ -141,7 +141,7 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dic
     rows, lo, hi = [], [], []
     for i, svc in enumerate(demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
-        load = svc.traffic.streams if svc.kind == "tts" else svc.traffic.rate
+        load = svc.load
         for pool, share in [("whole", 1.0)] + [(b.label, b.share) for b in pools.get(i, [])]:
             caps = [c.capacity * (1 - head) if c.service == i and c.pool == pool else 0.0 for c in cols]
             need = load * share + red * max(caps, default=0.0)

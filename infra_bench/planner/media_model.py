@@ -47,22 +47,26 @@ def _cached(key: dict, compute) -> dict:
     return value
 
 
-def kind_of(model: str) -> str:
-    """'llm', 'diffusion' or 'tts': which catalog a model id belongs to."""
+def catalog_ids(kind: str) -> list[str]:
+    """The model ids of a kind's built-in architecture catalog (workloads/architectures/<kind>.yaml)."""
     from ..inputs import parse_yaml
     from ..paths import data_dir
-    from .shapes import shapes
 
-    if model in shapes():
-        return "llm"
-    folder = data_dir("workloads") / "architectures"
-    names = {}
-    for kind in ("diffusion", "tts"):
-        for name in parse_yaml((folder / f"{kind}.yaml").read_text()):
-            names[name] = kind
-    if model in names:
-        return names[model]
-    known = [*shapes(), *names]
+    return list(parse_yaml((data_dir("workloads") / "architectures" / f"{kind}.yaml").read_text()))
+
+
+def kind_of(model: str) -> str:
+    """The kind whose planner catalog holds the model id."""
+    from ..kinds import KINDS
+    from ..kinds.base import load_ref
+
+    known: list[str] = []
+    for name, k in KINDS.items():
+        if k.planner_models:
+            ids = load_ref(k.planner_models)(name)
+            if model in ids:
+                return name
+            known += list(ids)
     raise UserError(f"unknown model '{model}'{closest(model, known)}; see `infra-bench predict --help` for the catalog")
 
 
@@ -225,6 +229,23 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
     latency = compute + fixed
     return MediaPrediction(fits=True, latency_s=latency, rtf=None, units_per_s_per_device=1 / latency,
                            bound="compute" if compute >= fixed else "fixed_overhead", **base)
+
+
+def diffusion_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
+    """A diffusion record as (FLOPs, seconds, prior fixed seconds) for calibration, or why it cannot be."""
+    if cell.get("batch_size") != 1:
+        return "only batch-1 diffusion cells calibrate"
+    return m["flops_per_image"], m["image_s"]["mean"], m["denoise_steps_run"] * DIFFUSION_PRIORS["t_step_s"]
+
+
+def tts_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
+    """A TTS record as (FLOPs, seconds, prior fixed seconds) for calibration, or why it cannot be."""
+    if cell.get("batch_size") != 1:
+        return "only batch-1 tts cells calibrate"
+    if not m.get("flops_per_audio_s"):
+        return "no FLOP count in the record"
+    audio = m["audio_s"]["mean"]
+    return m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, TTS_PRIORS["t_call_s"]
 
 
 def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", resolution: int = 512,

@@ -130,6 +130,11 @@ def shapes() -> dict[str, LlmShape]:
     return out
 
 
+def model_ids(kind: str = "llm") -> list[str]:
+    """The LLM ids the planner knows (the registry's planner_models hook; `kind` is always llm)."""
+    return list(shapes())
+
+
 def get_shape(model_id: str) -> LlmShape:
     s = shapes()
     if model_id not in s:

@@ -306,20 +306,7 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
     chosen, demand = [], ctx.demand
     for i, svc in enumerate(demand.services):
         label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
-        if isinstance(svc, LlmService):
-            opts = []
-            for precision in svc.precision:
-                for tp in TP_OPTIONS:
-                    if tp > node or node % tp:
-                        continue
-                    o, r = llm_option(svc, label, hw, precision, tp, head, red, calibration)
-                    opts.append(o)
-                    replicas[(hw.id, label, precision, tp)] = r
-        elif isinstance(svc, DiffusionService):
-            opts = [diffusion_option(svc, label, hw, p, head, red, calibration) for p in svc.precision]
-        else:
-            opts = [tts_option(svc, label, hw, p, head, red, calibration) for p in svc.precision]
-        chosen.append(_pick(opts))
+        chosen.append(_pick(svc.options(label, hw, head, red, calibration, node, replicas)))
     bad = [o for o in chosen if not o.feasible]
     if bad:
         if all(o.gaps for o in bad):  # one line for a profile short of figures
@@ -464,6 +451,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
                  "part ran that engine in the data, else carried over from the nearest fitted parts "
                  "(docs/planner.md gives the held-out errors of each)")
-    if not any(o.calibrated for c in cands for o in c.options if o.kind != "llm"):
-        notes.append("diffusion/TTS: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
+    priors = sorted({o.kind for c in cands for o in c.options if o.kind != "llm" and not o.calibrated})
+    if priors:
+        notes.append(f"{', '.join(priors)}: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)

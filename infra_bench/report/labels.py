@@ -7,40 +7,18 @@ while a run progresses, so a chart label can be found in records.jsonl as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from .table import ENERGY_UNIT, MIB, backend_label
+from ..kinds import KINDS
+from ..kinds.base import MIB
+from .table import backend_label
 
 MEASURED_ENERGY = frozenset({"nvml_counter", "rapl", "power_integrated"})
 
 
-@dataclass(frozen=True)
-class Latency:
-    metric: str
-    label: str      # axis or column label, with its unit
-    scale: float    # from the record's unit (seconds) to the label's
-
-
-@dataclass(frozen=True)
-class KindMetrics:
-    throughput: str
-    throughput_label: str
-    latencies: tuple[Latency, ...]
-
-
-KINDS: dict[str, KindMetrics] = {
-    "llm": KindMetrics("output_tokens_per_s", "output tokens/s",
-                       (Latency("ttft_s", "TTFT (ms)", 1e3), Latency("tpot_s", "TPOT (ms)", 1e3))),
-    "diffusion": KindMetrics("images_per_s", "images/s", (Latency("image_s", "image latency (s)", 1.0),)),
-    "tts": KindMetrics("audio_s_per_s", "audio seconds per second",
-                       (Latency("synth_s", "synthesis (ms)", 1e3), Latency("rtf", "RTF (synthesis s / audio s)", 1.0))),
-}
-
-
 def energy_metric(kind: str) -> tuple[str, str]:
     """The record's energy-per-unit metric of this kind and its unit label: ('j_per_token', 'J/token')."""
-    unit = ENERGY_UNIT.get(kind, "unit")
+    unit = KINDS[kind].energy_unit if kind in KINDS else "unit"
     return f"j_per_{unit}", f"J/{unit.replace('_', ' ')}"
 
 

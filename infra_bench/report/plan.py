@@ -52,7 +52,7 @@ def plan_text(p, top: int = 15) -> str:
         lines += [f"  {c.hardware}: {c.reason}" for c in bad[:top]]
         if len(bad) > top:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
-    lines.append("~ capacity from the queueing approximation (LLM, diffusion); unmarked: confirmed by simulation, "
+    lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, "
                  "or TTS streams by processor sharing; [engine (maturity), fit]: fitted = measured on this part "
                  "under this engine, other engine / other hardware = efficiencies carried over (wider intervals)")
     lines += [f"note: {n}" for n in p.notes]

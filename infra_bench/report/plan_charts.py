@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import math
 
+from ..kinds import KINDS
 from . import charts
 from .charts import Bar
 from .document import Image
 
-# kind -> (key prefix in Option.latency, axis label). LLM: TTFT at SLO capacity (TPOT there sits at its SLO
-# for most parts); diffusion and TTS: a lone request's latency, since at capacity theirs sits at the SLO by
-# construction and would not tell the parts apart.
-LATENCY = {"llm": ("ttft_p", "TTFT {p} at SLO capacity (s)"),
-           "diffusion": ("image_s", "one image alone (s)"),
-           "tts": ("rtf_alone", "RTF of one stream alone")}
 SIMULATED = ("simulation", "processor sharing")
 LABEL_ALL = 12  # label every point up to this many, else the front only
 
 
 def _latency(o) -> tuple[str, float] | None:
     """The option's latency to plot and its axis label."""
-    prefix, label = LATENCY.get(o.kind, ("", ""))
+    # Each kind's plan_latency: (key prefix in Option.latency, axis label). LLM: TTFT at SLO capacity (TPOT
+    # there sits at its SLO for most parts); the media kinds: a lone request's latency, since at capacity
+    # theirs sits at the SLO by construction and would not tell the parts apart.
+    prefix, label = (KINDS[o.kind].plan_latency if o.kind in KINDS else None) or ("", "")
     key = next((k for k in o.latency if k.startswith(prefix)), None) if prefix else None
     if key is None:
         key = next(iter(o.latency), None)

@@ -1,6 +1,8 @@
 """Plain-text renderings of single predictions (LLM, diffusion, TTS) for the terminal."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 def _range(value: float, interval: float, scale: float, fmt: str) -> str:
     return f"{value * scale:{fmt}} ({value * (1 - interval) * scale:{fmt}}-{value * (1 + interval) * scale:{fmt}})"
@@ -44,17 +46,24 @@ def llm_text(p, hw, replicas: int = 1) -> str:
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 
 
-def media_text(p, hw) -> str:
+def media_text(p, hw, result: Callable[[object], str]) -> str:
+    """A media prediction: what was predicted, its memory, the kind's `result` line when it fits, notes."""
     m = p.memory
     lines = [f"{p.model} ({p.kind}) on 1 x {hw.vendor} {hw.model}, {p.precision}",
              f"memory: weights {m['weights_gb']:.2f} GB + reserve {m['runtime_reserve_gb']:.1f} GB = "
              f"{m['total_gb']:.1f} of {m['usable_gb']:.1f} GB usable"]
-    if p.fits and p.kind == "diffusion":
-        lines.append(f"s/image {_range(p.latency_s, p.interval, 1, '.3f')}, images/s per device "
-                     f"{p.units_per_s_per_device:.2f}; {p.flops_per_unit / 1e12:.1f} TFLOP per image; bound by "
-                     f"{p.bound.replace('_', ' ')}")
-    elif p.fits:
-        lines.append(f"RTF {_range(p.rtf, p.interval, 1, '.4f')}, first audio (non-streaming) "
-                     f"{p.latency_s * 1e3:.0f} ms, audio seconds per second per device {p.units_per_s_per_device:.0f}; "
-                     f"{p.flops_per_unit / 1e9:.1f} GFLOP per audio second; bound by {p.bound.replace('_', ' ')}")
+    if p.fits:
+        lines.append(result(p))
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
+
+
+def diffusion_result(p) -> str:
+    return (f"s/image {_range(p.latency_s, p.interval, 1, '.3f')}, images/s per device "
+            f"{p.units_per_s_per_device:.2f}; {p.flops_per_unit / 1e12:.1f} TFLOP per image; bound by "
+            f"{p.bound.replace('_', ' ')}")
+
+
+def tts_result(p) -> str:
+    return (f"RTF {_range(p.rtf, p.interval, 1, '.4f')}, first audio (non-streaming) "
+            f"{p.latency_s * 1e3:.0f} ms, audio seconds per second per device {p.units_per_s_per_device:.0f}; "
+            f"{p.flops_per_unit / 1e9:.1f} GFLOP per audio second; bound by {p.bound.replace('_', ' ')}")

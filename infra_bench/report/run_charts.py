@@ -6,10 +6,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..kinds import KINDS
 from . import charts
 from .charts import Bar
 from .document import Image
-from .labels import KINDS, Names, energy_label, energy_metric, is_estimated, mib, model_id, shape, stat
+from .labels import (
+    Names,
+    energy_label,
+    energy_metric,
+    is_estimated,
+    mib,
+    model_id,
+    shape,
+    stat,
+)
 
 
 def _image(fig, alt: str, caption: str) -> Image:
@@ -19,7 +29,7 @@ def _image(fig, alt: str, caption: str) -> Image:
 def latency_throughput(records: list[dict], kind: str, names: Names) -> Image | None:
     """Per series (a cell id without its batch size): p50 (solid) and p90 (dashed) latency against
     throughput, one point per batch size."""
-    km = KINDS[kind]
+    km = KINDS[kind].metrics
     series: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         if stat(r["metrics"], km.throughput) is not None:
@@ -170,7 +180,7 @@ def energy(records: list[dict], names: Names) -> Image | None:
 def comparison_bars(kind: str, rows: list[tuple[str, str, dict]]) -> Image:
     """Throughput and energy per unit of each compared cell (model and shape) on every setup that
     measured it. `rows`: (category, setup, record) triples, grouped by category."""
-    km = KINDS[kind]
+    km = KINDS[kind].metrics
     key, unit = energy_metric(kind)
     thr = [Bar(c, s, stat(r["metrics"], km.throughput)) for c, s, r in rows]
     en = [Bar(c, s, r["metrics"].get(key), is_estimated(r["metrics"])) for c, s, r in rows]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from ..kinds import KINDS
+from ..kinds.base import Latency, load_ref
 from . import run_charts
 from .document import Section, Table, Text
-from .labels import KINDS, Latency, Names, energy_label, energy_metric, stat
+from .labels import Names, energy_label, energy_metric, stat
 from .loaders import RunData
-from .table import KIND_COLUMNS, columns_for, format_notes
+from .table import columns_for, format_notes
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -68,7 +70,7 @@ def _generic_table(records: list[dict], names: Names) -> Table:
 
 
 def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
-    if kind not in KIND_COLUMNS and kind != "probe":
+    if kind not in KINDS and kind != "probe":
         return _generic_table(records, names)
     cols = columns_for(kind)
     lead = ["run"] if names.letters else []
@@ -102,7 +104,7 @@ def _scaled(m: dict, lat: Latency) -> float | None:
 def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
     """Cells whose model and shape were measured on two or more setups, side by side."""
     blocks = []
-    for kind, km in KINDS.items():
+    for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
         groups: dict[str, list[dict]] = defaultdict(list)
         for r in ok:
             if r["kind"] == kind:
@@ -210,10 +212,8 @@ def run_sections(runs: list[RunData]) -> list[Section]:
                 Section("Results", [_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds], 3)]
     charted = [(title, img) for title, img in [
         ("Latency vs throughput", _curves(ok, names)),
-        ("TTFT and TPOT distributions", [run_charts.llm_distributions([r for r in ok if r["kind"] == "llm"], names)]),
-        ("Diffusion per-step and phase times",
-         [run_charts.diffusion_steps([r for r in ok if r["kind"] == "diffusion"], names)]),
-        ("TTS real-time factor", [run_charts.tts_rtf([r for r in ok if r["kind"] == "tts"], names)]),
+        *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
+          for name, k in KINDS.items() for title, ref in k.charts),
         ("Memory and energy per unit of work", [run_charts.memory(ok, names), run_charts.energy(ok, names),
                                                 _energy_table(ok, names)]),
     ]]

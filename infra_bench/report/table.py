@@ -1,13 +1,8 @@
 """Terminal summary tables of a run's records, one table per workload kind."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
-MIB = 1024 * 1024
-
-
-def _stat(summary: dict | None, scale: float, fmt: str, stat: str = "p50") -> str:
-    return format(summary[stat] * scale, fmt) if summary else "-"
+from ..kinds import KINDS
+from ..kinds.base import MIB, Column
 
 
 def _num(v, fmt: str) -> str:
@@ -24,38 +19,6 @@ def backend_label(r: dict) -> str:
         return f"ort:{r['spec'].get('ep') or 'cpu'}"
     mode = r["spec"].get("compile") or "none"
     return r["backend"].get("name", "?") + ("" if mode == "none" else f"+compile:{mode}")
-
-
-Column = tuple[str, Callable[[dict, dict, dict], str]]  # header, (record, metrics, cell) -> text
-
-KIND_COLUMNS: dict[str, list[Column]] = {
-    "llm": [
-        ("prompt", lambda r, m, c: str(c["prompt_len"])),
-        ("out", lambda r, m, c: str(c["output_len"])),
-        ("TTFT p50 ms", lambda r, m, c: _stat(m.get("ttft_s"), 1e3, ".2f")),
-        ("TPOT p50 ms", lambda r, m, c: _stat(m.get("tpot_s"), 1e3, ".2f")),
-        ("out tok/s", lambda r, m, c: _num(m.get("output_tokens_per_s"), ".1f")),
-    ],
-    "diffusion": [
-        ("res", lambda r, m, c: str(c["resolution"])),
-        ("steps", lambda r, m, c: str(c["steps"])),
-        ("step p50 ms", lambda r, m, c: _stat(m.get("step_s"), 1e3, ".1f")),
-        ("text ms", lambda r, m, c: _stat(m.get("text_encode_s"), 1e3, ".1f")),
-        ("VAE ms", lambda r, m, c: _stat(m.get("vae_decode_s"), 1e3, ".1f")),
-        ("image p50 s", lambda r, m, c: _stat(m.get("image_s"), 1, ".3f")),
-        ("images/s", lambda r, m, c: _num(m.get("images_per_s"), ".2f")),
-        ("GFLOP/image", lambda r, m, c: _num(m["flops_per_image"] / 1e9 if m.get("flops_per_image") else None, ".1f")),
-    ],
-    "tts": [
-        ("text", lambda r, m, c: str(c["text_len"])),
-        ("synth p50 ms", lambda r, m, c: _stat(m.get("synth_s"), 1e3, ".1f")),
-        ("first audio ms", lambda r, m, c: _stat(m.get("first_audio_s"), 1e3, ".1f")),
-        ("audio s", lambda r, m, c: _stat(m.get("audio_s"), 1, ".2f")),
-        ("RTF p50", lambda r, m, c: _stat(m.get("rtf"), 1, ".3f")),
-        ("audio s/s", lambda r, m, c: _num(m.get("audio_s_per_s"), ".1f")),
-    ],
-}
-ENERGY_UNIT = {"llm": "token", "diffusion": "image", "tts": "audio_s"}
 
 
 PROBE_COLUMNS: list[Column] = [
@@ -76,14 +39,14 @@ def columns_for(kind: str) -> list[Column]:
     """The table columns for a kind of record: common, kind-specific, memory and energy."""
     if kind == "probe":
         return PROBE_COLUMNS
-    unit = ENERGY_UNIT.get(kind, "unit")
+    unit = KINDS[kind].energy_unit if kind in KINDS else "unit"
     return [
         ("workload", lambda r, m, c: r["workload"]),
         ("backend", lambda r, m, c: backend_label(r)),
         ("device", lambda r, m, c: r["device"].get("name", "?")),
         ("dtype", lambda r, m, c: r["spec"].get("dtype", "?")),
         ("batch", lambda r, m, c: str(c["batch_size"])),
-        *KIND_COLUMNS.get(kind, []),
+        *(KINDS[kind].columns if kind in KINDS else ()),
         ("n", lambda r, m, c: str(m.get("iterations", "-"))),
         ("RSS MiB", lambda r, m, c: _mib(m.get("host_peak_rss_bytes"))),
         ("dev MiB", lambda r, m, c: _mib(m.get("device_peak_allocated_bytes"))),

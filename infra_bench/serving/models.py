@@ -23,10 +23,10 @@ Emit = Callable[[object], bool]  # returns False when the client went away: stop
 
 
 def arch_kind(arch: str) -> str:
-    """Which catalog (llm, diffusion, tts) holds the built-in architecture `arch`."""
-    from ..workloads import diffusion, llm, tts
+    """Which kind's catalog holds the built-in architecture `arch`."""
+    from ..kinds import KINDS
 
-    catalogs = {"llm": llm.catalog(), "diffusion": diffusion.catalog(), "tts": tts.catalog()}
+    catalogs = {name: k.workload_module().catalog() for name, k in KINDS.items()}
     for kind, cat in catalogs.items():
         if arch in cat:
             return kind
@@ -35,12 +35,13 @@ def arch_kind(arch: str) -> str:
 
 
 def _arch_fields(arch: str) -> dict:
-    """A spec for `--arch NAME`: the spec defaults, and a diffusion pipeline at its own resolution."""
-    kind = arch_kind(arch)
-    if kind == "diffusion":
-        from ..workloads.diffusion import catalog
-        return {"kind": kind, "arch": arch, "resolution": [catalog()[arch].default_resolution]}
-    return {"kind": kind, "arch": arch}
+    """A spec for `--arch NAME`: the spec defaults, and what the kind's workload adds for the arch
+    (a diffusion pipeline at its own resolution)."""
+    from ..kinds import KINDS
+    from ..kinds.base import load_ref
+
+    kind = KINDS[arch_kind(arch)]
+    return {"kind": kind.name, "arch": arch, **(load_ref(kind.serve_fields)(arch) if kind.serve_fields else {})}
 
 
 def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | None, device: str | None) -> list:
@@ -70,6 +71,10 @@ class Served:
     kind: str
     card: dict = field(default_factory=dict)
 
+    def warm_up(self) -> None:
+        """One short request, so the first timed request is not the first ever."""
+        raise NotImplementedError
+
 
 @dataclass
 class ServedLlm(Served):
@@ -78,12 +83,18 @@ class ServedLlm(Served):
     max_positions: int | None = None
     vocab_size: int = 0
 
+    def warm_up(self) -> None:
+        self.generate(self.codec.encode("warm up the model") or [1], 2, lambda _: True)
+
 
 @dataclass
 class ServedImages(Served):
     resolution: int = 64
     vae_factor: int = 8
     make: Callable[[int, int], list[np.ndarray]] | None = None  # (n, resolution) -> uint8 [H, W, 3] images
+
+    def warm_up(self) -> None:
+        self.make(1, self.resolution)
 
 
 @dataclass
@@ -92,16 +103,21 @@ class ServedSpeech(Served):
     synthesize: Callable[[str, Emit], None] | None = None  # text, emit(int16 PCM bytes)
     streams: bool = False  # chunks as they are made (piper), or the whole waveform at once
 
+    def warm_up(self) -> None:
+        self.synthesize("warm up", lambda _: True)
+
 
 def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], None]) -> list[Served]:
     """Resolve, check and build every spec (the model weights load here, once)."""
-    from ..sweep import RunOptions, backend_module, plan
+    from ..kinds import KINDS
+    from ..kinds.base import load_ref
+    from ..sweep import RunOptions, build_executor, plan
 
     out: list[Served] = []
     for p in plan(specs, RunOptions(trust_remote_code=trust_remote_code)):
         s = p.spec
         t0 = time.perf_counter()
-        built = backend_module(s.backend).build(s, p.resolved, p.probe, trust_remote_code)
+        built = build_executor(s, p.resolved, p.probe, trust_remote_code)
         if built.error:
             raise UserError(f"model '{s.label}' cannot be served: {built.error}")
         card = {"id": s.label, "object": "model", "created": int(time.time()), "owned_by": "infra-bench",
@@ -110,14 +126,16 @@ def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], No
                 "batching": "none: one request at a time, in arrival order"}
         if card["weights"] == "random":
             card["note"] = "random weights: outputs are meaningless; timing depends on shapes only"
-        builder = {"llm": _llm, "diffusion": _images, "tts": _speech}[s.kind]
-        out.append(builder(s, p, built, card))
+        kind = KINDS[s.kind]
+        if kind.served is None:
+            raise UserError(f"model '{s.label}': {s.kind} models are not served yet; `infra-bench run` measures them")
+        out.append(load_ref(kind.served)(s, p, built, card))
         progress(f"built {s.label} ({s.kind}, {s.backend}, {p.probe.name}, weights: {card['weights']}) "
                  f"in {time.perf_counter() - t0:.1f} s")
     return out
 
 
-def _llm(spec, p, built, card: dict) -> ServedLlm:
+def served_llm(spec, p, built, card: dict) -> ServedLlm:
     runner = built.runner
     codec = codec_for(spec.model if spec.model is not None and Path(spec.model).is_dir() else None, built.vocab_size)
     card.update(max_model_len=p.resolved.max_positions, text=codec.description)
@@ -166,7 +184,7 @@ class _Capture:
         return self.images
 
 
-def _images(spec, p, built, card: dict) -> ServedImages:
+def served_images(spec, p, built, card: dict) -> ServedImages:
     import torch
 
     from ..workloads import diffusion as dw
@@ -185,7 +203,7 @@ def _images(spec, p, built, card: dict) -> ServedImages:
     return ServedImages(spec.label, "diffusion", card, spec.resolution[0], resolved.vae_scale_factor, make)
 
 
-def _speech(spec, p, built, card: dict) -> ServedSpeech:
+def served_speech(spec, p, built, card: dict) -> ServedSpeech:
     from ..workloads import tts as tw
 
     ex, resolved = built.runner, p.resolved

@@ -8,23 +8,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import UserError, closest, explain_validation
+from ..errors import UserError, explain_validation
 from ..inputs import load_yaml
-from .diffusion import DiffusionSpec
-from .llm import LlmSpec
-from .tts import TtsSpec
-
-KINDS: dict[str, type[BaseModel]] = {"llm": LlmSpec, "diffusion": DiffusionSpec, "tts": TtsSpec}
+from ..kinds import get as get_kind
 
 
 def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
     """Validate one spec mapping; `where` names it in errors (a file path, say)."""
     if not isinstance(data, dict):
         raise UserError(f"{where}: a spec must be a mapping of fields, got {type(data).__name__}")
-    kind = data.get("kind", "llm")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise UserError(f"{where}: unknown kind '{kind}'{closest(str(kind), KINDS)}; known kinds: {', '.join(KINDS)}")
-    cls = KINDS[kind]
+    cls = get_kind(data.get("kind", "llm"), where).spec_class()
     base = Path(where).parent if where.endswith((".yaml", ".yml")) else Path.cwd()
     if isinstance(data.get("model"), str):  # a relative model folder is relative to the spec file
         data = {**data, "model": str((base / data["model"]).expanduser())}

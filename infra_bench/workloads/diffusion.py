@@ -43,6 +43,11 @@ def catalog() -> dict[str, PipelineArch]:
     return {k: PipelineArch(id=k, **v) for k, v in raw.items()}
 
 
+def serve_fields(arch: str) -> dict:
+    """What `serve --arch` sets beyond the spec defaults: the pipeline's own resolution."""
+    return {"resolution": [catalog()[arch].default_resolution]}
+
+
 @dataclass
 class ResolvedPipeline:
     family: str                  # sd | sdxl

@@ -64,13 +64,7 @@ def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:
                         "cache_hit": entry.cache_hit, "quantize_s": entry.build_s}
 
 
-def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
-    if spec.kind == "diffusion":
-        from .diffusion import build_diffusion
-        return build_diffusion(spec, resolved, probe)
-    if spec.kind == "tts":
-        from .tts import build_tts
-        return build_tts(spec, resolved, probe)
+def build_llm(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
     ep = require(spec.ep or "cpu")
     user_file = resolved.info.get("format") == "onnx"
     model = None

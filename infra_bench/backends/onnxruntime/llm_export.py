@@ -15,6 +15,7 @@ only, as serving engines do.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,19 +92,24 @@ def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path, how: Exp
                layout.output_names(), axes)
 
 
+class _DropQuantizerAdvice(logging.Filter):
+    """onnxruntime's quantizer logs pre-processing advice on the root logger; this drops those records
+    (and only those) while it runs, leaving every logger's level and everyone else's records alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "/onnxruntime/quantization/" not in record.pathname.replace("\\", "/")
+
+
 def quantize_int8(src: Path, dst: Path) -> None:
     """Dynamic int8 quantization of weights (activations quantized at run time), for CPU."""
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # it logs pre-processing advice on the root logger; only while it runs
+    root, drop = logging.getLogger(), _DropQuantizerAdvice()
+    root.addFilter(drop)
     try:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
     finally:
-        root.setLevel(level)
+        root.removeFilter(drop)
 
 
 _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(bfloat16)": "bfloat16"}

@@ -81,7 +81,8 @@ def _build_piper(spec: TtsSpec, resolved: tw.ResolvedTts) -> Built:
                  notes=["real voice: weights and text are real; the voice's own quality is not measured"])
 
 
-def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Built:
+def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
+              trust_remote_code: bool = False) -> Built:
     if resolved.family == "piper":
         return _build_piper(spec, resolved)
     ep = require(spec.ep or "cpu")

@@ -22,13 +22,7 @@ def check(spec) -> DeviceProbe:
     return probe
 
 
-def build(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
-    if spec.kind == "diffusion":
-        from .diffusion import build_diffusion
-        return build_diffusion(spec, resolved, probe)
-    if spec.kind == "tts":
-        from .tts import build_tts
-        return build_tts(spec, resolved, probe)
+def build_llm(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
     model = llm_workload.build(spec, resolved, probe.torch_device, trust_remote_code)
     runner = TorchLlmRunner(model, probe, spec.compile, spec.dtype)
     return Built(runner, runner.describe(), llm_workload.param_count(model),

@@ -28,7 +28,8 @@ class TorchDiffusionExecutor:
                 "threads": torch.get_num_threads()}
 
 
-def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe) -> Built:
+def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe,
+                    trust_remote_code: bool = False) -> Built:
     mods = dw.build_modules(resolved, probe.torch_device, DTYPES[spec.dtype], spec.seed)
     ex = TorchDiffusionExecutor(mods, probe.torch_device, DTYPES[spec.dtype])
     return Built(ex, ex.describe(), mods.params(), resolved.vocab_size)

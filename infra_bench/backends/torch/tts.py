@@ -29,7 +29,8 @@ class TorchTtsExecutor:
                 "first_audio": "non-streaming: equals synth_s", "threads": torch.get_num_threads()}
 
 
-def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe) -> Built:
+def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
+              trust_remote_code: bool = False) -> Built:
     model = tw.build_model(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
     ex = TorchTtsExecutor(model, probe.torch_device, resolved.sampling_rate)
     params = sum(p.numel() for p in model.parameters())

@@ -1,0 +1,211 @@
+"""Embedding and reranker predictions, and the `embedding` demand service that `plan` sizes.
+
+A request embeds (or scores) `batch` sequences of `seq_len` tokens in one forward pass:
+
+    t(batch) = max(batch x FLOPs per sequence / (peak x MFU), weight bytes / (bandwidth x MBU)) + t_call
+
+FLOPs are counted from the catalog's shapes (no torch): 2 x the layers' weights per token, plus
+4 x seq_len x attention width per token and layer for the score and value products. The
+efficiencies are assumed priors (no published embedding-server measurement is in the reference
+data) with a +-50% interval until `infra-bench calibrate` fits an MFU from records of your runs.
+A server batches waiting requests dynamically (as TEI and vLLM do): a request waits at most for
+the batch running when it arrives, so one merged batch must finish within half the latency SLO.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ...errors import UserError, closest
+from ...planner.demand import MEDIA_PRECISIONS, _precisions, _Service, _Strict
+from ...planner.media_model import BYTES_PER_PARAM, MediaPrediction
+from ...planner.profiles import HardwareProfile
+
+PRIORS = {"mfu": 0.3, "mbu": 0.6, "t_call_s": 3e-3, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
+PRIOR_INTERVAL = 0.5
+MAX_MERGED = 64  # requests a server merges into one forward pass at most
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> dict:
+    from ...inputs import parse_yaml
+    from ...paths import data_dir
+
+    return parse_yaml((data_dir("workloads") / "architectures" / "embedding.yaml").read_text())
+
+
+def shape(model: str) -> dict:
+    """Per-sequence work of the model: its parameters and the weights a token passes through."""
+    cat = _catalog()
+    if model not in cat:
+        raise UserError(f"unknown embedding model '{model}'{closest(model, cat)}; known: {', '.join(cat)}")
+    a, c = cat[model], cat[model]["config"]
+    h, layers, inter = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"]
+    head_dim = c.get("head_dim") or h // c["num_attention_heads"]
+    q_dim, kv_dim = c["num_attention_heads"] * head_dim, c.get("num_key_value_heads", c["num_attention_heads"]) * head_dim
+    mlp = (3 if a["family"] == "qwen3" else 2) * h * inter  # gated (SwiGLU) or plain
+    per_layer = h * q_dim + 2 * h * kv_dim + q_dim * h + mlp
+    params = a.get("params") or per_layer * layers + c["vocab_size"] * h
+    positions = c.get("max_position_embeddings", 512)
+    if a["family"].startswith("xlm-roberta"):  # RoBERTa positions start after the pad id
+        positions -= c.get("pad_token_id", 1) + 1
+    return {"params": params, "layer_weights": per_layer * layers, "layers": layers, "q_dim": q_dim,
+            "task": a["task"], "max_tokens": positions}
+
+
+def flops_per_sequence(s: dict, seq_len: int) -> float:
+    return seq_len * (2.0 * s["layer_weights"] + 4.0 * seq_len * s["q_dim"] * s["layers"])
+
+
+def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: int = 512, batch: int = 1,
+            calibration: dict | None = None) -> MediaPrediction:
+    """Latency of one request of `batch` sequences, and sequences/s per device at that batch."""
+    from ...planner.media_model import _check
+
+    peak = _check(hw, precision)
+    s = shape(model)
+    if seq_len > s["max_tokens"]:
+        raise UserError(f"{model} takes at most {s['max_tokens']} tokens per sequence; use --input-len "
+                        f"{s['max_tokens']} or less")
+    eff = dict(PRIORS)
+    notes = ["efficiencies are assumed priors (no published embedding calibration point): interval +-50%; "
+             "calibrate with your own runs"]
+    interval = PRIOR_INTERVAL
+    if calibration:
+        eff |= {"mfu": calibration["mfu"], "t_call_s": PRIORS["t_call_s"] * calibration["overhead_scale"]}
+        interval = calibration["interval"]
+        notes = [f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} measurement(s) "
+                 f"({calibration['key']}); interval +-{interval:.0%}"]
+    weights = s["params"] * BYTES_PER_PARAM[precision]
+    reserve = eff["runtime_reserve_gb"] * 1e9
+    memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
+              "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+    per_seq = flops_per_sequence(s, seq_len)
+    base = dict(kind="embedding", model=model, hardware=hw.id, precision=precision, memory=memory,
+                flops_per_unit=per_seq, efficiency=eff, interval=interval, calibrated=calibration is not None,
+                notes=notes, rtf=None)
+    if memory["total_gb"] > memory["usable_gb"]:
+        notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
+        return MediaPrediction(fits=False, latency_s=None, units_per_s_per_device=None, bound=None, **base)
+    compute = batch * per_seq / (peak * eff["mfu"])
+    reads = weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]) if hw.memory_bandwidth_tbs else 0.0
+    latency = max(compute, reads) + eff["t_call_s"]
+    bound = "compute" if compute >= max(reads, eff["t_call_s"]) else (
+        "memory" if reads >= eff["t_call_s"] else "fixed_overhead")
+    notes.append(f"one request: {batch} sequence(s) of {seq_len} tokens ({s['task']})")
+    return MediaPrediction(fits=True, latency_s=latency, units_per_s_per_device=batch / latency, bound=bound, **base)
+
+
+def predict_hook(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
+    """`infra-bench predict` for an embedding model: --input-len tokens per sequence, --batch sequences."""
+    from ...planner import calibration as cal
+
+    precision = o["precision"] or "fp16"
+    fitted = cal.for_media(data, "embedding", hw.id, None, precision) if data else None
+    p = predict(model, hw, precision, o["input_len"], o["concurrency"], fitted)
+    if data and fitted is None:
+        p.notes.append(f"{source} has no embedding fit for {hw.id} at {precision}; using priors")
+    return p, text(p, hw)
+
+
+def text(p: MediaPrediction, hw: HardwareProfile) -> str:
+    from ...report.predictions import media_text
+
+    def result(p) -> str:
+        lo, hi = p.latency_s * (1 - p.interval), p.latency_s * (1 + p.interval)
+        return (f"request latency {p.latency_s * 1e3:.1f} ms ({lo * 1e3:.1f}-{hi * 1e3:.1f}), sequences/s per device "
+                f"{p.units_per_s_per_device:.1f}; {p.flops_per_unit / 1e9:.1f} GFLOP per sequence; bound by "
+                f"{p.bound.replace('_', ' ')}")
+    return media_text(p, hw, result)
+
+
+def calibration_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
+    """A run record as (FLOPs of one batch, its mean latency, the prior call overhead)."""
+    if not m.get("flops_per_sequence"):
+        return "no FLOP count in the record"
+    return m["flops_per_sequence"] * cell["batch_size"], m["latency_s"]["mean"], PRIORS["t_call_s"]
+
+
+# --- the demand service ------------------------------------------------------------------------
+
+class EmbeddingTraffic(_Strict):
+    requests_per_s: float | None = Field(default=None, gt=0)
+    sequences_per_s: float | None = Field(default=None, gt=0)
+    seq_len: int = Field(default=512, ge=1, description="tokens per sequence (a passage, or query + passage)")
+    batch: int = Field(default=1, ge=1, description="sequences per request")
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        return self._exactly_one("requests_per_s", "sequences_per_s")
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests_per_s or self.sequences_per_s / self.batch
+
+
+class EmbeddingSlo(_Strict):
+    latency_p95_s: float = Field(gt=0)
+
+
+class EmbeddingService(_Service):
+    """Embedding or reranking requests: `batch` sequences of `seq_len` tokens, under a latency SLO."""
+    kind: Literal["embedding"] = "embedding"
+    precision: list[str] = ["fp16"]
+    traffic: EmbeddingTraffic
+    slo: EmbeddingSlo
+
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, MEDIA_PRECISIONS)))
+
+    cost_unit: ClassVar[tuple[str, float]] = ("1M sequences", 1e6)
+
+    @property
+    def load(self) -> float:
+        return self.traffic.rate
+
+    def units_per_hour(self) -> float:
+        return self.traffic.rate * self.traffic.batch * 3600
+
+    def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        return [option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+
+
+def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
+           calibration: dict | None):
+    """One replica per device, batching waiting requests: the most requests merged into one forward pass
+    whose time stays within half the SLO; capacity = merged requests / that time."""
+    from ...planner import calibration as cal
+    from ...planner.sizing import Option, _gaps, _lacks, _replicas
+
+    t = svc.traffic
+    o = Option(label, "embedding", precision, 1, False, unit="req/s")
+    o.gaps = _gaps(hw, precision)
+    if o.gaps:
+        o.reason = _lacks(o.gaps)
+        return o
+    fitted = cal.for_media(calibration, "embedding", hw.id, None, precision) if calibration else None
+    alone = predict(svc.model, hw, precision, t.seq_len, t.batch, fitted)
+    o.calibrated, o.stage = alone.calibrated, 1
+    if not alone.fits:
+        o.reason = alone.notes[-1]
+        return o
+    o.stage = 2
+    budget = svc.slo.latency_p95_s / 2
+    if alone.latency_s > budget:
+        o.reason = (f"latency p95 {svc.slo.latency_p95_s:g} s missed: one request alone takes "
+                    f"{alone.latency_s * 1e3:.0f} ms, over half the SLO (a request may wait for the running batch)")
+        return o
+    merged, seconds = 1, alone.latency_s
+    for k in range(2, MAX_MERGED + 1):
+        s = predict(svc.model, hw, precision, t.seq_len, t.batch * k, fitted).latency_s
+        if s > budget:
+            break
+        merged, seconds = k, s
+    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", merged / seconds
+    o.batch = merged
+    o.latency = {"request_s": alone.latency_s, "latency_p95_s": 2 * seconds}
+    o.replicas = _replicas(t.rate, o.capacity, headroom, redundancy)
+    o.devices = o.replicas
+    return o

@@ -1,0 +1,228 @@
+"""Text-embedding and reranker workloads: random-weight encoders and decoders built from
+transformers configs.
+
+A request is a batch of `B` sequences of `L` token ids, all attended; the model returns one
+L2-normalized vector per sequence (an embedder: CLS or last-token pooling) or one relevance
+score per sequence (a cross-encoder reranker: the sequence is a query-passage pair). Per
+request: latency_s; per cell: sequences_per_s, tokens_per_s and J per sequence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+
+from ...errors import UserError, closest
+from ...inputs import parse_yaml
+from ...paths import data_dir
+from .spec import EmbeddingSpec
+
+FAMILIES = ("bert", "xlm-roberta", "qwen3", "xlm-roberta-reranker")
+FIRST_ID = 5  # token ids are drawn from [FIRST_ID, vocab): past the pad, CLS/BOS and other special ids
+
+
+@dataclass(frozen=True)
+class EmbeddingArch:
+    id: str
+    family: str
+    task: str          # embed | rerank
+    pooling: str       # cls | last_token | none (a reranker's head)
+    normalize: bool
+    description: str
+    source: str
+    params: int | None
+    config: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, EmbeddingArch]:
+    raw = parse_yaml((data_dir("workloads") / "architectures" / "embedding.yaml").read_text())
+    return {k: EmbeddingArch(id=k, **v) for k, v in raw.items()}
+
+
+@dataclass
+class ResolvedEmbedding:
+    arch: EmbeddingArch
+    info: dict
+
+    @property
+    def family(self) -> str:
+        return self.arch.family
+
+    @property
+    def vocab_size(self) -> int:
+        return self.arch.config["vocab_size"]
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest sequence the model's position table holds."""
+        return max_tokens(self.arch)
+
+
+def max_tokens(a: EmbeddingArch) -> int:
+    positions = a.config.get("max_position_embeddings", 512)
+    if a.family.startswith("xlm-roberta"):  # RoBERTa positions start after the pad id: 8194 -> 8192 tokens
+        return positions - a.config.get("pad_token_id", 1) - 1
+    return positions
+
+
+def resolve(spec: EmbeddingSpec, trust_remote_code: bool = False) -> ResolvedEmbedding:
+    if spec.model is not None:
+        raise UserError("local embedding model folders are not supported yet; use a built-in arch "
+                        f"({', '.join(catalog())})")
+    archs = catalog()
+    if spec.arch not in archs:
+        raise UserError(f"unknown embedding architecture '{spec.arch}'{closest(spec.arch, archs)}; "
+                        f"built-in: {', '.join(archs)}")
+    a = archs[spec.arch]
+    return ResolvedEmbedding(a, {"arch": a.id, "family": a.family, "task": a.task, "pooling": a.pooling,
+                                 "normalize": a.normalize, "weights": "random", "source": a.source,
+                                 "params_reference": a.params, "max_tokens": max_tokens(a)})
+
+
+def check_cells(spec: EmbeddingSpec, resolved: ResolvedEmbedding) -> None:
+    longest, limit = max(spec.seq_len), resolved.max_tokens
+    if longest > limit:
+        raise UserError(f"spec '{spec.label}': seq_len {longest} is longer than {resolved.arch.id} takes "
+                        f"({limit} tokens); use seq_len up to {limit}")
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+class EmbeddingModel(torch.nn.Module):
+    """(input_ids [B, L], attention_mask [B, L]) -> embeddings [B, H] (pooled, L2-normalized when
+    `normalize`) or, for a reranker, scores [B]."""
+
+    def __init__(self, model: torch.nn.Module, task: str, pooling: str, normalize: bool, decoder: bool):
+        super().__init__()
+        self.model, self.task, self.pooling, self.normalize, self.decoder = model, task, pooling, normalize, decoder
+
+    def forward(self, input_ids, attention_mask):
+        kwargs = {"use_cache": False} if self.decoder else {}
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if self.task == "rerank":
+            return out.logits[:, 0]
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:  # last attended token, for left or right padding alike (no data-dependent branch)
+            positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+            last = (attention_mask.to(positions.dtype) * positions).argmax(dim=1)
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
+        return pooled
+
+
+def _backbone(a: EmbeddingArch, attention: str = "sdpa"):
+    """The transformers model of `a`, on the current default device. `attention` is the attention
+    implementation: sdpa to run (exports too), eager to count FLOPs (explicit matmuls)."""
+    import transformers as tf
+
+    kw = {**a.config, "attn_implementation": attention}
+    if a.family == "bert":
+        return tf.BertModel(tf.BertConfig(**kw))
+    if a.family == "xlm-roberta":
+        return tf.XLMRobertaModel(tf.XLMRobertaConfig(**kw))
+    if a.family == "xlm-roberta-reranker":
+        return tf.XLMRobertaForSequenceClassification(tf.XLMRobertaConfig(**{"num_labels": 1, **kw}))
+    if a.family == "qwen3":  # one forward over the whole sequence: no KV cache
+        return tf.Qwen3Model(tf.Qwen3Config(**kw, use_cache=False))
+    raise UserError(f"{a.id}: unknown embedding family '{a.family}'; known: {', '.join(FAMILIES)}")
+
+
+def build_model(resolved: ResolvedEmbedding, spec: EmbeddingSpec, device: torch.device,
+                dtype: torch.dtype) -> EmbeddingModel:
+    """Random weights (seeded by spec.seed), eval mode, on `device` in `dtype`. On the meta device
+    nothing is allocated (parameter counts only)."""
+    a = resolved.arch
+    torch.manual_seed(spec.seed)
+    with device:
+        wrapped = EmbeddingModel(_backbone(a), a.task, a.pooling, a.normalize, decoder=a.family == "qwen3")
+    return wrapped.to(device=device, dtype=dtype).eval()
+
+
+def param_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def token_ids(resolved: ResolvedEmbedding, spec: EmbeddingSpec, cell: dict) -> torch.Tensor:
+    """Seeded random ids [B, L] (int64) from the model's regular vocabulary."""
+    g = torch.Generator().manual_seed(spec.seed)
+    return torch.randint(FIRST_ID, resolved.vocab_size, (cell["batch_size"], cell["seq_len"]), generator=g)
+
+
+# --- one request -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EmbeddingTiming:
+    start_ns: int
+    end_ns: int
+    batch_size: int
+    seq_len: int
+
+    @property
+    def latency_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def tokens(self) -> int:
+        return self.batch_size * self.seq_len
+
+
+def metrics(result, flops_per_sequence: float | None) -> dict:
+    from ...measure.stats import summarize
+    from ...scenarios.offline import window_metrics
+
+    t: list[EmbeddingTiming] = result.timings
+    w = result.window.wall_s
+    sequences = sum(x.batch_size for x in t)
+    tokens = sum(x.tokens for x in t)
+    energy = window_metrics(result.window, sequences, "sequence")
+    per_seq = energy["j_per_sequence"]
+    return {
+        "iterations": len(t),
+        "sequences": sequences,
+        "tokens": tokens,
+        "window_s": w,
+        "latency_s": summarize([x.latency_s for x in t]),
+        "sequences_per_s": sequences / w,
+        "tokens_per_s": tokens / w,
+        "flops_per_sequence": flops_per_sequence,
+        **energy,
+        "j_per_1k_sequences": per_seq * 1000 if per_seq is not None else None,
+    }
+
+
+@lru_cache(maxsize=64)
+def flops_per_sequence(arch_id: str, seq_len: int) -> float:
+    """FLOPs to embed (or score) one sequence of `seq_len` tokens: torch's FLOP counter over a
+    forward of a meta-device copy (no memory, no compute) with eager attention, so the attention
+    score and value products count as the matmuls they are; elementwise work is not counted.
+    The same for every backend, device, dtype and batch size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    a = catalog()[arch_id]
+    with torch.device("meta"):
+        model = _backbone(a, attention="eager").eval()
+        ids = torch.full((1, seq_len), FIRST_ID, dtype=torch.long)
+    # all tokens attended; the encoders get no mask (their all-ones test reads values, which meta tensors
+    # lack), the decoder an explicit one (without it, transformers reads positions to find packed sequences)
+    mask = {"attention_mask": torch.ones_like(ids)} if a.family == "qwen3" else {}
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(input_ids=ids, **mask)
+    return float(counter.get_total_flops())
+
+
+def measure(spec: EmbeddingSpec, resolved: ResolvedEmbedding, built, cell: dict, window, rule) -> dict:
+    """Run one cell; return the fields of its ok record."""
+    from ...scenarios.offline import run_offline
+
+    ex = built.runner
+    inputs = ex.prepare(spec, resolved, cell)
+    with torch.inference_mode():
+        result = run_offline(lambda: ex.run(inputs, window.probe.now_ns), rule, window)
+    flops = flops_per_sequence(resolved.arch.id, cell["seq_len"])
+    return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
+            "samples": [{"latency_s": x.latency_s} for x in result.timings]}

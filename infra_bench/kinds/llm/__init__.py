@@ -1,0 +1,30 @@
+"""Text generation: a prompt in, tokens out; TTFT, TPOT and output tokens/s."""
+from ..base import Kind, KindMetrics, Latency, Route, num_text, stat_text
+
+KIND = Kind(
+    name="llm",
+    description="text generation (prompt in, tokens out)",
+    spec="infra_bench.spec.llm:LlmSpec",
+    workload="infra_bench.workloads.llm",
+    executors={"torch": "infra_bench.backends.torch.build:build_llm",
+               "onnxruntime": "infra_bench.backends.onnxruntime.build:build_llm"},
+    cell_keys={"batch_size": "b", "prompt_len": "p", "output_len": "o"},
+    energy_unit="token",
+    columns=(
+        ("prompt", lambda r, m, c: str(c["prompt_len"])),
+        ("out", lambda r, m, c: str(c["output_len"])),
+        ("TTFT p50 ms", lambda r, m, c: stat_text(m.get("ttft_s"), 1e3, ".2f")),
+        ("TPOT p50 ms", lambda r, m, c: stat_text(m.get("tpot_s"), 1e3, ".2f")),
+        ("out tok/s", lambda r, m, c: num_text(m.get("output_tokens_per_s"), ".1f")),
+    ),
+    metrics=KindMetrics("output_tokens_per_s", "output tokens/s",
+                        (Latency("ttft_s", "TTFT (ms)", 1e3), Latency("tpot_s", "TPOT (ms)", 1e3))),
+    charts=(("TTFT and TPOT distributions", "infra_bench.report.run_charts:llm_distributions"),),
+    served="infra_bench.serving.models:served_llm",
+    routes=(Route("/v1/completions", "infra_bench.serving.routes:completions"),
+            Route("/v1/chat/completions", "infra_bench.serving.routes:chat")),
+    service="infra_bench.planner.demand:LlmService",
+    planner_models="infra_bench.planner.shapes:model_ids",
+    predict="infra_bench.planner.predict:llm",
+    plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
+)

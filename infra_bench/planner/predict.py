@@ -1,0 +1,62 @@
+"""`infra-bench predict` for each kind: the prediction from the command's options, and its text.
+
+Each function is a kind's `predict` hook: (model, hardware profile, options, calibration data, its
+file name) -> (prediction with to_dict(), text). `options` holds every predict flag; a kind reads
+the ones it models."""
+from __future__ import annotations
+
+from ..errors import UserError
+from .profiles import HardwareProfile
+
+
+def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
+    from ..report.predictions import llm_text
+    from . import calibration as cal
+    from . import llm_model
+    from .engines import default_engine
+
+    engine = default_engine(hw.vendor) if o["engine"] == "auto" else o["engine"]
+    rep = llm_model.replica(model, hw, o["precision"] or "bf16", o["tp"], o["pp"], o["dp"], o["ep"], engine,
+                            o["max_seqs"], o["token_budget"], o["kv_cache"])
+    per, count = rep.devices, o["count"]
+    if count is not None and count % per:
+        raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; "
+                        f"use --count {per * max(1, count // per)}")
+    p = llm_model.predict(rep, cal.fit_from(data), o["concurrency"], o["input_len"], o["output_len"],
+                          o["max_throughput"], cal.device_power(data) if data else None)
+    if not p.fits:
+        raise UserError(p.notes[-1])
+    return p, llm_text(p, hw, (count or per) // per)
+
+
+def _media_fit(kind: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None,
+               precision: str) -> tuple[dict | None, list[str]]:
+    """The calibrated fit for this kind on `hw`, and a note when the file has none."""
+    from . import calibration as cal
+
+    if not data:
+        return None, []
+    fitted = cal.for_media(data, kind, hw.id, None if o["engine"] == "auto" else o["engine"], precision)
+    return fitted, [] if fitted else [f"{source} has no {kind} fit for {hw.id} at {precision}; using priors"]
+
+
+def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
+    from ..report.predictions import diffusion_result, media_text
+    from . import media_model
+
+    precision = o["precision"] or "fp16"
+    fitted, notes = _media_fit("diffusion", hw, o, data, source, precision)
+    p = media_model.predict_diffusion(model, hw, precision, o["resolution"], o["steps"], o["guidance_scale"], fitted)
+    p.notes.extend(notes)
+    return p, media_text(p, hw, diffusion_result)
+
+
+def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
+    from ..report.predictions import media_text, tts_result
+    from . import media_model
+
+    precision = o["precision"] or "fp16"
+    fitted, notes = _media_fit("tts", hw, o, data, source, precision)
+    p = media_model.predict_tts(model, hw, precision, o["text_len"], calibration=fitted)
+    p.notes.extend(notes)
+    return p, media_text(p, hw, tts_result)

@@ -1,0 +1,134 @@
+"""Embeddings and rerankers beyond `run`: served over /v1/embeddings and /v1/rerank in a real
+process and load-tested there; predicted and planned from the catalog's shapes; calibrated from a
+real run on this CPU."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error, read_records, run_cli, write_cpu_profile
+from tests.test_endpoints import loadtest, start_server, stop_server
+from tests.test_serve import call
+
+pytest.importorskip("aiohttp")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = start_server("--arch", "bert-tiny-embed", "--arch", "xlmr-tiny-rerank",
+                             cwd=tmp_path_factory.mktemp("serve"))
+    yield url
+    stop_server(proc)
+
+
+def test_embeddings_and_rerank_answer_in_the_common_shapes(server):
+    status, _, raw = call(f"{server}/embeddings", {"model": "bert-tiny-embed", "input": ["one two three", "four"]},
+                          key=None)
+    body = json.loads(raw)
+    assert status == 200 and body["object"] == "list" and body["model"] == "bert-tiny-embed"
+    assert [d["index"] for d in body["data"]] == [0, 1]
+    assert body["usage"] == {"prompt_tokens": 4, "total_tokens": 4}  # one token per word without a tokenizer
+    for d in body["data"]:
+        assert len(d["embedding"]) == 64 and math.isclose(math.hypot(*d["embedding"]), 1.0, rel_tol=1e-4)
+    status, _, raw = call(f"{server}/embeddings", {"model": "bert-tiny-embed", "input": "a b", "dimensions": 8},
+                          key=None)
+    assert status == 200 and len(json.loads(raw)["data"][0]["embedding"]) == 8
+
+    docs = ["alpha beta", {"text": "gamma"}, "delta epsilon zeta"]
+    status, _, raw = call(f"{server}/rerank", {"model": "xlmr-tiny-rerank", "query": "which one", "documents": docs,
+                                               "top_n": 2, "return_documents": True}, key=None)
+    body = json.loads(raw)
+    scores = [r["relevance_score"] for r in body["results"]]
+    assert status == 200 and len(scores) == 2 and scores == sorted(scores, reverse=True)
+    assert all(r["document"]["text"] in ("alpha beta", "gamma", "delta epsilon zeta") for r in body["results"])
+    assert body["usage"]["total_tokens"] == 3 * 2 + 2 + 1 + 3  # the query joins each passage
+
+
+@pytest.mark.parametrize("route, body, fragment", [
+    ("rerank", {"model": "bert-tiny-embed", "query": "q", "documents": ["d"]}, "send it to /v1/embeddings"),
+    ("embeddings", {"model": "xlmr-tiny-rerank", "input": "x"}, "send it to /v1/rerank"),
+    ("embeddings", {"model": "bert-tiny-embed", "input": " ".join(["w"] * 600)}, "more than the model's 512"),
+    ("embeddings", {"model": "bert-tiny-embed", "input": [[5, 99999]]}, "outside the vocabulary"),
+    ("chat/completions", {"model": "bert-tiny-embed", "messages": [{"role": "user", "content": "x"}]},
+     "served as embedding"),
+])
+def test_wrong_requests_get_one_clear_error(server, route, body, fragment):
+    status, _, raw = call(f"{server}/{route}", body, key=None)
+    assert status == 400 and fragment in json.loads(raw)["error"]["message"]
+
+
+def test_loadtest_measures_embeddings_and_rerank(server, tmp: Path):
+    p = loadtest(server, tmp / "e", "--model", "bert-tiny-embed", "--api", "embeddings", "--concurrency", "2",
+                 "--num-requests", "10", "--input-len", "20")
+    assert p.returncode == 0, p.stderr
+    assert "seq/s" in p.stdout
+    [r] = read_records(tmp / "e")
+    m = r["metrics"]
+    assert m["completed"] == 10 and m["sequences"] == 10 and m["sequences_per_s"] > 0
+    assert m["input_tokens_per_s"] == pytest.approx(20 * m["sequences_per_s"], rel=1e-6)
+    p = loadtest(f"{server}/rerank", tmp / "r", "--model", "xlmr-tiny-rerank", "--concurrency", "2",
+                 "--num-requests", "6", "--slo", "e2e_p99=30")
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "r")
+    assert r["metrics"]["sequences"] == 6 and r["metrics"]["slo_met"] is True
+
+
+def test_predict_counts_an_encoder_by_hand(tmp: Path):
+    """bge-m3 at 512 tokens: 24 layers of 4 x 1024^2 (attention) + 2 x 1024 x 4096 (MLP) weights,
+    and 4 x 512 x 1024 per token and layer for the attention products."""
+    p = run_cli("predict", "--model", "bge-m3", "--hardware", "nv_h100_sxm", "--input-len", "512", "--batch", "32",
+                "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    per_layer = 4 * 1024**2 + 2 * 1024 * 4096
+    flops = 512 * (2 * 24 * per_layer + 4 * 512 * 1024 * 24)
+    assert got["flops_per_unit"] == flops == 335_007_449_088
+    peak = 989.4e12 * 0.3  # H100 SXM dense fp16, the prior MFU
+    assert got["latency_s"] == pytest.approx(32 * flops / peak + 3e-3, rel=1e-3)
+    assert got["kind"] == "embedding" and got["fits"] and "assumed priors" in got["notes"][0]
+    assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "nv_h100_sxm", "--input-len", "9000",
+                                  cwd=tmp), "at most 8192 tokens")
+
+
+def test_plan_sizes_a_rag_stack_and_says_why_a_part_misses(tmp: Path):
+    rag = ("name: rag\nservices:\n"
+           "  - {name: retrieve, model: bge-m3, traffic: {requests_per_s: 300, seq_len: 512}, slo: {latency_p95_s: 0.2}}\n"
+           "  - {name: rerank, model: bge-reranker-v2-m3, traffic: {requests_per_s: 10, seq_len: 512, batch: 20},\n"
+           "     slo: {latency_p95_s: SLO}}\n")
+    (tmp / "rag.yaml").write_text(rag.replace("SLO", "0.5"))
+    p = run_cli("plan", "rag.yaml", "--hardware", "nv_h100_sxm", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    [c] = json.loads(p.stdout)["candidates"]
+    for o, load in zip(c["options"], (300, 10)):
+        assert o["kind"] == "embedding" and o["feasible"] and o["method"] == "approximation"
+        assert o["capacity"] * (o["replicas"] - 1) * 0.8 >= load - 1e-6  # 20% headroom and one spare replica
+        assert o["latency"]["latency_p95_s"] <= {300: 0.2, 10: 0.5}[load]
+    (tmp / "tight.yaml").write_text(rag.replace("SLO", "0.004"))
+    p = run_cli("plan", "tight.yaml", "--hardware", "nv_h100_sxm", cwd=tmp)
+    assert p.returncode == 2 and "rerank: latency p95 0.004 s missed: one request alone takes" in p.stdout
+    (tmp / "bad.yaml").write_text("services:\n  - {model: bge-m3, traffic: {requests_per_s: 1, batch: 0}, "
+                                  "slo: {latency_p95_s: 1}}\n")
+    assert_one_line_error(run_cli("plan", "bad.yaml", cwd=tmp), "batch")
+
+
+def test_calibrate_from_an_embedding_run_and_predict_it_back(tmp: Path):
+    """A real bert-tiny-embed run on this CPU, a profile for this CPU, calibrate: the MFU is fitted for
+    (embedding, this CPU, torch, fp32) and predict uses it and names it."""
+    (tmp / "spec.yaml").write_text("kind: embedding\narch: bert-tiny-embed\nbatch_size: 8\nseq_len: 128\n"
+                                   "warmup: 1\nmin_iters: 5\nmin_time_s: 0.2\n")
+    mine = write_cpu_profile(tmp)
+    assert run_cli("run", "spec.yaml", "--out", "res", cwd=tmp).returncode == 0
+    [rec] = read_records(tmp / "res")
+    p = run_cli("calibrate", rec["run_id"], "--results", "res", "--out", "cal.json", "--profiles", str(mine), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    fits = json.loads((tmp / "cal.json").read_text())["media_fits"]
+    assert list(fits) == ["embedding|this_cpu|torch|fp32"] and fits["embedding|this_cpu|torch|fp32"]["n"] == 1
+    p = run_cli("predict", "--model", "bert-tiny-embed", "--hardware", "this_cpu", "--precision", "fp32",
+                "--input-len", "128", "--batch", "8", "--calibration", "cal.json", "--profiles", str(mine), "--json",
+                cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["calibrated"] and "calibrated MFU" in got["notes"][0]
