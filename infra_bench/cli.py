@@ -21,22 +21,6 @@ def _dump(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
 
 
-def show_records(store, as_json: bool) -> list[dict]:
-    """A finished run's records on stdout: JSON, or the tables with their notes and where they are."""
-    from .report.table import format_notes, format_table
-
-    records = store.records()
-    if as_json:
-        click.echo(_dump(records))
-        return records
-    click.echo(format_table(records))
-    notes = format_notes(records)
-    if notes:
-        click.echo(notes)
-    click.echo(f"records: {store.folder / 'records.jsonl'}")
-    return records
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infra-bench")
 def cli() -> None:
@@ -594,6 +578,8 @@ def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as
                f"{store.folder / 'records.jsonl'}", err=True)
     with sweep.resumable(store, sweep.resume_command(store)):
         sweep.execute(planned, store, collect(), opts)
+    from .report.show import show_records
+
     records = show_records(store, as_json)
     if report_path:
         from .report.build import write_report
@@ -646,8 +632,8 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
         click.echo(_dump(records))
         return
     m = store.manifest()
-    click.echo(f"run {store.run_id}, created {m.get('created_at')}, {len(records)} of "
-               f"{m.get('cells_planned', '?')} cells recorded")
+    click.echo(f"run {store.run_id}, created {m.created_at}, {len(records)} of "
+               f"{m.cells_planned if m.cells_planned is not None else '?'} cells recorded")
     if records:
         click.echo(format_table(records))
         notes = format_notes(records)

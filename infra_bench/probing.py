@@ -1,7 +1,6 @@
 """`infra-bench probe`: the local device's measured roofline, stored as records like any run."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -9,9 +8,10 @@ import torch
 
 from . import __version__
 from .devices import select_device
-from .measure.roofline import run_all, spec_value
+from .devices.roofline import run_all, spec_value
+from .errors import UserError
 from .planner.profiles import HardwareProfile, match_device
-from .results.schema import Record
+from .results.schema import Manifest, Record
 from .results.store import MANIFEST, RunStore, new_run_id, now_iso
 
 
@@ -21,9 +21,9 @@ def run_probe(device: str, out: Path, profiles: dict[str, HardwareProfile], envi
     info = probe.describe()
     profile = match_device(profiles, info.get("model"))
     run_id = new_run_id()
-    store = RunStore.create(out, run_id, {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__,
-                                          "kind": "probe", "device": probe.name, "quick": quick,
-                                          "specs": [{"name": "roofline"}], "cells_planned": None})
+    store = RunStore.create(out, run_id, Manifest(run_id=run_id, created_at=now_iso(), infra_bench=__version__,
+                                                  kind="probe", device=probe.name, quick=quick,
+                                                  specs=[{"name": "roofline"}]))
     records = []
     t0, started = time.perf_counter(), now_iso()
     for cell, result, error in run_all(probe, quick):
@@ -52,9 +52,9 @@ def latest_probe(root: Path, device: str) -> list[dict]:
         return []
     for folder in sorted((p for p in root.iterdir() if (p / MANIFEST).is_file()), reverse=True):
         try:
-            m = json.loads((folder / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError):
+            m = RunStore(folder).manifest()
+        except UserError:
             continue
-        if m.get("kind") == "probe" and m.get("device") == device:
+        if m.kind == "probe" and m.device == device:
             return RunStore(folder).records(warn=False)
     return []

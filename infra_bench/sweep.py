@@ -27,7 +27,8 @@ from .devices.base import DeviceProbe
 from .errors import Interrupted, MissingDependency, UserError
 from .kinds import get as get_kind
 from .measure.stopping import StoppingRule
-from .results.schema import Record
+from .results.cells import cell_name
+from .results.schema import Manifest, Record, RunSettings, SweepSettings
 from .results.store import RunStore, new_run_id, now_iso
 from .spec.common import RunSpec
 from .spec.loader import spec_from_dict
@@ -59,12 +60,7 @@ class Planned:
 
 def cell_id(s: RunSpec, cell: dict) -> str:
     """A cell's stable name: spec label, backend, device (as pinned or given), dtype and shape."""
-    backend = f"{s.backend}-{s.ep or 'cpu'}" if s.backend == "onnxruntime" else s.backend
-    if getattr(s, "compile", "none") != "none":
-        backend += f"+compile-{s.compile}"
-    keys = get_kind(s.kind).cell_keys
-    shape = "-".join(f"{keys.get(k, k)}{v}" for k, v in cell.items())
-    return f"{s.label}/{backend}/{s.device}/{s.dtype}/{shape}"
+    return cell_name(s.label, s.kind, s.model_dump(mode="json"), cell)
 
 
 def backend_module(name: str) -> ModuleType:
@@ -259,12 +255,12 @@ def stop_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
-def manifest(run_id: str, planned: list[Planned], opts: RunOptions) -> dict:
-    return {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__,
-            "specs": [p.spec.model_dump(mode="json") for p in planned],
-            "cells_planned": sum(len(p.cells) for p in planned),
-            "options": {"cpu_watts_per_core": opts.cpu_watts_per_core,
-                        "trust_remote_code": opts.trust_remote_code}}
+def manifest(run_id: str, planned: list[Planned], opts: RunOptions, matrix: SweepSettings | None = None) -> Manifest:
+    return Manifest(run_id=run_id, created_at=now_iso(), infra_bench=__version__,
+                    specs=[p.spec.model_dump(mode="json") for p in planned],
+                    cells_planned=sum(len(p.cells) for p in planned),
+                    options=RunSettings(cpu_watts_per_core=opts.cpu_watts_per_core,
+                                        trust_remote_code=opts.trust_remote_code), matrix=matrix)
 
 
 def start_run(specs: list[RunSpec], opts: RunOptions,
@@ -277,13 +273,9 @@ def start_run(specs: list[RunSpec], opts: RunOptions,
 def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tuple[RunStore, list[Planned], RunOptions]:
     store = RunStore.open(root, run_id).lock()
     m = store.manifest()
-    o = m.get("options", {})
     opts = RunOptions(out=store.folder.parent,
                       cpu_watts_per_core=cpu_watts_per_core if cpu_watts_per_core is not None
-                      else o.get("cpu_watts_per_core"),
-                      trust_remote_code=bool(o.get("trust_remote_code")))
-    try:
-        specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m["specs"]]
-    except KeyError:
-        raise UserError(f"{store.folder}/run.json has no specs; the run cannot be resumed") from None
+                      else m.options.cpu_watts_per_core,
+                      trust_remote_code=m.options.trust_remote_code)
+    specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m.specs]
     return store, plan(specs, opts), opts

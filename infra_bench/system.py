@@ -9,33 +9,14 @@ import os
 import platform
 import re
 import socket
-from functools import lru_cache
 
 import psutil
+
+from .devices.host import _cpuinfo, cpu_model
 
 LIBRARIES = ("infra-bench", "torch", "transformers", "onnxruntime", "onnxruntime-gpu", "numpy",
              "pandas", "nvidia-ml-py", "torch_npu", "torch_mlu", "torch_musa")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "asimd", "sve")
-
-
-@lru_cache(maxsize=1)
-def _cpuinfo() -> dict[str, str]:
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor block is enough
-                k, _, v = line.partition(":")
-                fields.setdefault(k.strip(), v.strip())
-    except OSError:
-        pass
-    return fields
-
-
-def cpu_model() -> str:
-    info = _cpuinfo()
-    return info.get("model name") or info.get("Model") or platform.processor() or platform.machine()
 
 
 def _versions(names) -> dict[str, str | None]:
@@ -70,8 +51,7 @@ def _torch() -> dict:
 
 
 def _accelerators() -> dict:
-    from .devices import FAMILIES
-    from .devices import nvml
+    from .devices import FAMILIES, nvml
     out: dict = {"nvml": nvml.inventory()}
     for family, probe_cls in FAMILIES.items():
         if family == "cpu":

@@ -71,9 +71,11 @@ def test_a_ctrl_c_that_library_code_swallows_still_stops_the_run_between_cells(t
 
     from infra_bench import sweep
     from infra_bench.errors import Interrupted
+    from infra_bench.results.schema import Manifest
     from infra_bench.results.store import RunStore
 
-    store = RunStore.create(tmp, "r1", {"run_id": "r1"})
+    store = RunStore.create(tmp, "r1", Manifest(run_id="r1", created_at="2026-12-02T00:00:00Z", infra_bench="test",
+                                                specs=[]))
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted, match="interrupted: run r1 keeps its 0 finished cell"):
         with sweep.resumable(store, "infra-bench run --resume r1"):

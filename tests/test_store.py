@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from infra_bench import load_results
 from infra_bench.errors import UserError
 from infra_bench.results import Record, RunStore, list_runs
+from infra_bench.results.schema import Manifest
 
 BASE = dict(run_id="r", cell_id="c", kind="llm", workload="w", started_at="t0", ended_at="t1", duration_s=1.0,
             spec={"name": "w", "dtype": "fp32"}, model={"arch": "llama-tiny", "weights": "random"},
@@ -24,8 +25,13 @@ def test_record_status_rules():
         Record(status="ok", metrics={}, surprise=1, **BASE)
 
 
+def _manifest(run_id: str, **fields) -> Manifest:
+    return Manifest(**{"run_id": run_id, "created_at": "2026-12-02T00:00:00Z", "infra_bench": "test", "specs": [],
+                       **fields})
+
+
 def test_append_read_and_skip_a_torn_line(tmp_path: Path, capsys):
-    store = RunStore.create(tmp_path, "run1", {"specs": [{"name": "w"}], "cells_planned": 2})
+    store = RunStore.create(tmp_path, "run1", _manifest("run1", specs=[{"name": "w"}], cells_planned=2))
     rec = Record(status="ok", metrics={"ttft_s": {"p50": 0.1, "mean_ci95": [0.09, 0.11]},
                                        "output_tokens_per_s": 10.0}, **BASE).model_dump()
     store.append(rec)
@@ -47,13 +53,16 @@ def test_append_read_and_skip_a_torn_line(tmp_path: Path, capsys):
 
 
 def test_store_errors_are_user_errors(tmp_path: Path):
-    RunStore.create(tmp_path, "dup", {})
+    RunStore.create(tmp_path, "dup", _manifest("dup"))
     with pytest.raises(UserError, match="already exists"):
-        RunStore.create(tmp_path, "dup", {})
+        RunStore.create(tmp_path, "dup", _manifest("dup", cells_planned=9))
     with pytest.raises(UserError, match="no run 'nope'"):
         RunStore.open(tmp_path, "nope")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UserError, match="cannot write results under"):
-        RunStore.create(blocker, "x", {})
-    assert json.loads((tmp_path / "dup" / "run.json").read_text()) == {}
+        RunStore.create(blocker, "x", _manifest("x"))
+    assert RunStore.open(tmp_path, "dup").manifest() == _manifest("dup")
+    (tmp_path / "dup" / "run.json").write_text(json.dumps({"run_id": "dup"}))
+    with pytest.raises(UserError, match=r"run.json is not a run manifest \(created_at: Field required\)"):
+        RunStore.open(tmp_path, "dup").manifest()

@@ -1,20 +1,20 @@
-"""The device probe interface: synchronize, read a clock, peak memory, energy, dtypes."""
+"""The device probe interface: synchronize, read a clock, peak memory, energy, dtypes.
+
+It does not import torch, so a device driven by something else (an ONNX Runtime execution
+provider, devices/onnxruntime.py) has a home here; probes driven through torch build on
+devices/torch_probe.py.
+"""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import ClassVar
-
-import torch
 
 from ..measure.energy import EnergyMeter
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
 
 class DeviceProbe:
-    """One device of one family. Subclasses map these calls to their torch API."""
+    """One device of one family. Subclasses map these calls to their runtime's API."""
 
     type: ClassVar[str]
     timer: ClassVar[str] = "synchronize+perf_counter_ns"
@@ -30,10 +30,6 @@ class DeviceProbe:
     @property
     def name(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    @property
-    def torch_device(self) -> torch.device:
-        return torch.device(self.name)
 
     def synchronize(self) -> None:
         """Wait for queued device work, so a clock read after it is honest."""
@@ -59,26 +55,7 @@ class DeviceProbe:
         raise NotImplementedError
 
     def supported_dtypes(self) -> tuple[str, ...]:
-        return tuple(DTYPES)
+        return ("fp32", "fp16", "bf16")
 
     def describe(self) -> dict:
         return {"name": self.name, "type": self.type, "index": self.index, "timer": self.timer}
-
-
-class TorchModuleProbe(DeviceProbe):
-    """A device driven through a torch.cuda-style module (torch.cuda, torch.npu, torch.mlu, ...)."""
-
-    _mod: ModuleType
-
-    def synchronize(self) -> None:
-        self._mod.synchronize(self.index)
-
-    def reset_peak_memory(self) -> None:
-        self._mod.reset_peak_memory_stats(self.index)
-
-    def peak_memory(self) -> dict[str, int | None]:
-        return {"device_peak_allocated_bytes": self._mod.max_memory_allocated(self.index),
-                "device_peak_reserved_bytes": self._mod.max_memory_reserved(self.index)}
-
-    def release_cached_memory(self) -> None:
-        self._mod.empty_cache()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..measure.energy import EnergyMeter, cpu_meter
-from ..system import cpu_model
-from .base import DeviceProbe
+from .host import cpu_model
+from .torch_probe import TorchProbe
 
 
-class CpuProbe(DeviceProbe):
+class CpuProbe(TorchProbe):
     type = "cpu"
     timer = "perf_counter_ns"
 

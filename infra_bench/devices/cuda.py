@@ -6,9 +6,14 @@ from collections.abc import Callable
 
 import torch
 
+from ..measure.energy import (
+    CounterMeter,
+    EnergyMeter,
+    PowerIntegratingMeter,
+    UnavailableMeter,
+)
 from . import nvml
-from ..measure.energy import CounterMeter, EnergyMeter, PowerIntegratingMeter, UnavailableMeter
-from .base import TorchModuleProbe
+from .torch_probe import TorchModuleProbe
 
 
 def dtypes_for_capability(major: int, minor: int) -> tuple[str, ...]:

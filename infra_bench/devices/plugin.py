@@ -8,7 +8,7 @@ import importlib
 from types import ModuleType
 
 from ..measure.energy import EnergyMeter, UnavailableMeter
-from .base import TorchModuleProbe
+from .torch_probe import TorchModuleProbe
 
 
 class PluginProbe(TorchModuleProbe):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import MissingDependency, UserError, install_hint
+from ..results.schema import Manifest
 from ..results.store import RunStore, new_run_id, now_iso
 from . import client, records
 from .client import Outcome, RequestOptions
@@ -216,10 +217,10 @@ async def preflight(session, target: Target) -> records.ServerInfo:
     return records.ServerInfo({d["id"]: d for d in cards}, header)
 
 
-def _manifest(run_id: str, test: LoadTest) -> dict:
-    return {"run_id": run_id, "created_at": now_iso(), "infra_bench": __version__, "kind": "endpoint",
-            "seed": test.seed, "specs": [{"name": test.request.model, **test.spec}],
-            "cells_planned": len(test.strategy.levels) if test.strategy.mode == "fixed" else None}
+def _manifest(run_id: str, test: LoadTest) -> Manifest:
+    return Manifest(run_id=run_id, created_at=now_iso(), infra_bench=__version__, kind="endpoint", seed=test.seed,
+                    specs=[{"name": test.request.model, **test.spec}],
+                    cells_planned=len(test.strategy.levels) if test.strategy.mode == "fixed" else None)
 
 
 def _context(run_id: str, test: LoadTest, server: records.ServerInfo) -> records.RunContext:

@@ -136,11 +136,11 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
              max_failure_rate, metrics_url, tokenizer, out, as_json) -> None:
     """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
     throughput and goodput per load point."""
+    from ..report.endpoint_table import format_points
     from . import bench
     from .client import RequestOptions
     from .load import Budget
     from .metrics import parse_slo
-    from .report import format_points
     from .target import resolve
     from .tokens import load as load_tokenizer
 
@@ -203,7 +203,7 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
 
 def _too_many_failures(recs: list[dict], limit: float) -> str | None:
     """The first point where nothing succeeded or more than `limit` of the requests failed, in words."""
-    from .report import point_label
+    from ..report.endpoint_table import point_label
 
     for r in recs:
         m = r["metrics"]

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..devices.base import DeviceProbe
 from .energy import EnergyMeter, EnergyReading
 from .memory import PeakSampler
+
+if TYPE_CHECKING:
+    from ..devices.base import DeviceProbe
 
 
 @dataclass(frozen=True)

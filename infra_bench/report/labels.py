@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..kinds import KINDS
 from ..kinds.base import MIB
+from ..results.cells import setup_name, shape_name
 from .table import backend_label
 
 MEASURED_ENERGY = frozenset({"nvml_counter", "rapl", "power_integrated"})
@@ -46,8 +47,8 @@ def model_id(r: dict) -> str:
 
 
 def shape(r: dict) -> str:
-    """The cell's shape as in its id, e.g. b2-p16-o8."""
-    return r["cell_id"].rsplit("/", 1)[-1]
+    """The cell's shape from its fields, as its id writes it: b2-p16-o8."""
+    return shape_name(r["kind"], r["cell"])
 
 
 def _letter(i: int) -> str:
@@ -70,11 +71,10 @@ class Names:
         return self._prefix(r) + r["cell_id"]
 
     def series(self, r: dict) -> str:
-        """The cell id without its batch size: the points of one latency-throughput curve."""
-        head, _, tail = r["cell_id"].rpartition("/")
-        batch = f"b{r['cell'].get('batch_size')}"
-        rest = "-".join(t for t in tail.split("-") if t != batch)
-        return self._prefix(r) + f"{head}/{rest}" if rest else self._prefix(r) + head
+        """The cell without its batch size: the points of one latency-throughput curve."""
+        head = setup_name(r["workload"], r["spec"])
+        rest = shape_name(r["kind"], r["cell"], without=("batch_size",))
+        return self._prefix(r) + (f"{head}/{rest}" if rest else head)
 
     def setup(self, r: dict) -> str:
         """Run, backend, device and precision: what differs between compared measurements."""

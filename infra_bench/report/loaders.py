@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import UserError
+from ..results.schema import Manifest
 from ..results.store import RECORDS, RunStore
 
 PLAN_KEYS = ("demand", "rank_by", "candidates")
@@ -20,7 +21,7 @@ MAKE_PLAN = "make one with `infra-bench plan DEMAND.yaml --json > plan.json`"
 class RunData:
     run_id: str
     folder: Path
-    manifest: dict
+    manifest: Manifest
     records: list[dict]
 
 

@@ -38,11 +38,10 @@ def _runs_table(runs: list[RunData], names: Names) -> Table:
     for run in runs:
         env = run.records[0].get("environment") or {}
         status = Counter(r["status"] for r in run.records)
-        specs = ", ".join(str(s.get("name") or s.get("arch") or s.get("model") or s.get("voice") or "?")
-                          for s in run.manifest.get("specs", [])) or run.manifest.get("kind", "-")
-        rows.append([names.letter(run.run_id) or "-", run.run_id, str(run.manifest.get("created_at", "-")),
-                     _machine(env), str(status["ok"]),
-                     str(status["failed"]), str(run.manifest.get("cells_planned", "?")), specs])
+        m = run.manifest
+        specs = ", ".join(m.labels()) or m.kind
+        rows.append([names.letter(run.run_id) or "-", run.run_id, m.created_at, _machine(env), str(status["ok"]),
+                     str(status["failed"]), "?" if m.cells_planned is None else str(m.cells_planned), specs])
     return Table(["run", "id", "created (UTC)", "machine", "ok", "failed", "planned", "specs"], rows,
                  f"Folders: {', '.join(str(r.folder) for r in runs)}")
 
@@ -151,7 +150,7 @@ def _env_column(run: RunData) -> list[str]:
     fams = [f"{f}: {e['count']} ({', '.join(str(d.get('model')) for d in e.get('devices', []))})" if e.get("count")
             else f"{f}: none" for f, e in acc.items() if f != "nvml"]
     return [
-        run.run_id, str(run.manifest.get("infra_bench", "-")),
+        run.run_id, run.manifest.infra_bench,
         _machine(env) + (f", {host.get('cpu_logical_cores', '?')} logical cores, "
                          f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB RAM" if host else ""),
         str(host.get("os") or env.get("os", "-")), str((py.get("version") if isinstance(py, dict) else py) or "-"),

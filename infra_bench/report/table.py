@@ -73,7 +73,7 @@ def _one_table(kind: str, records: list[dict]) -> str:
 
 def format_table(records: list[dict]) -> str:
     """One table per kind of record; endpoint load points in the load test's own table."""
-    from ..endpoints.report import format_points
+    from .endpoint_table import format_points
 
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     return "\n\n".join(format_points([r for r in records if r["kind"] == k]) if k == "endpoint"

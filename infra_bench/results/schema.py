@@ -42,3 +42,42 @@ class Record(BaseModel):
         if self.status == "failed" and not self.error:
             raise ValueError("a failed record carries its error text")
         return self
+
+
+class RunSettings(BaseModel):
+    """The options a run was started with, which `--resume` reuses."""
+    model_config = ConfigDict(extra="forbid")
+    cpu_watts_per_core: float | None = None
+    trust_remote_code: bool = False
+
+
+class SweepSettings(BaseModel):
+    """A sweep's matrix settings: its name, node types per spec label, retries, and where cells ran."""
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    node_types: dict[str, dict | None] = {}
+    max_retries: int = 0
+    max_in_flight: int | None = None
+    executor: str = "local"
+
+
+class Manifest(BaseModel):
+    """A run folder's run.json, written when the run starts: what it will measure and how.
+    `kind` is "endpoint" for a load test and "probe" for a roofline probe (of `device`, `quick` or
+    full); `seed` is a load test's request seed; `matrix` marks a sweep."""
+    model_config = ConfigDict(extra="forbid")
+    run_id: str
+    created_at: str
+    infra_bench: str
+    kind: Literal["run", "endpoint", "probe"] = "run"
+    specs: list[dict]
+    cells_planned: int | None = None
+    options: RunSettings = RunSettings()
+    seed: int | None = None
+    matrix: SweepSettings | None = None
+    device: str | None = None
+    quick: bool | None = None
+
+    def labels(self) -> list[str]:
+        """The specs' names, as `results list` shows them."""
+        return [str(s.get("name") or s.get("arch") or s.get("model") or s.get("voice") or "?") for s in self.specs]

@@ -17,7 +17,15 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..errors import UserError
+from .schema import Manifest
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    return f"{'.'.join(str(x) for x in err['loc']) or 'file'}: {err['msg']}"
 
 MANIFEST, RECORDS, LOCK = "run.json", "records.jsonl", ".lock"
 
@@ -67,11 +75,11 @@ class RunStore:
         return self
 
     @classmethod
-    def create(cls, root: Path, run_id: str, manifest: dict) -> RunStore:
+    def create(cls, root: Path, run_id: str, manifest: Manifest) -> RunStore:
         folder = root / run_id
         try:
             folder.mkdir(parents=True, exist_ok=False)
-            _fsync_write(folder / MANIFEST, json.dumps(manifest, indent=1).encode(), append=False)
+            _fsync_write(folder / MANIFEST, manifest.model_dump_json(indent=1).encode(), append=False)
         except FileExistsError:
             raise UserError(f"run folder {folder} already exists; use --resume {run_id}") from None
         except OSError as e:
@@ -95,11 +103,14 @@ class RunStore:
             raise UserError(f"no run '{run_id}' under {root} ({hint}); see `infra-bench results list`")
         return cls(folder)
 
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         try:
-            return json.loads((self.folder / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"{self.folder / MANIFEST} is unreadable ({e}); the run cannot be resumed") from None
+            return Manifest.model_validate_json((self.folder / MANIFEST).read_text())
+        except OSError as e:
+            raise UserError(f"{self.folder / MANIFEST} is unreadable ({e.strerror}); the run cannot be resumed") from None
+        except ValidationError as e:
+            raise UserError(f"{self.folder / MANIFEST} is not a run manifest ({_first_error(e)}); "
+                            f"the run cannot be resumed") from None
 
     def append(self, record: dict) -> None:
         """Write one record line; after a torn last line (a killed writer), start a new line first."""
@@ -148,9 +159,8 @@ def list_runs(root: Path) -> list[dict]:
         except UserError:
             continue
         recs = store.records(warn=False)
-        runs.append({"run_id": folder.name, "created_at": m.get("created_at"),
-                     "specs": [s.get("name") or s.get("arch") or s.get("model") for s in m.get("specs", [])],
-                     "cells_planned": m.get("cells_planned"),
+        runs.append({"run_id": folder.name, "created_at": m.created_at, "specs": m.labels(),
+                     "cells_planned": m.cells_planned,
                      "ok": sum(r.get("status") == "ok" for r in recs),
                      "failed": sum(r.get("status") == "failed" for r in recs),
                      "path": str(folder)})

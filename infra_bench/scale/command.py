@@ -12,12 +12,13 @@ from ..errors import UserError
 LOCAL = "local"
 
 
-def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None], executor: str) -> dict:
+def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None], executor: str):
     from .. import sweep
+    from ..results.schema import SweepSettings
 
-    return {**sweep.manifest(store_id, planned, opts),
-            "matrix": {"name": matrix.name, "node_types": nodes, "max_retries": matrix.max_retries,
-                       "max_in_flight": matrix.max_in_flight, "executor": executor}}
+    return sweep.manifest(store_id, planned, opts, SweepSettings(
+        name=matrix.name, node_types=nodes, max_retries=matrix.max_retries, max_in_flight=matrix.max_in_flight,
+        executor=executor))
 
 
 @click.command()
@@ -44,14 +45,14 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
                             "(with --ray and --out as needed)")
         store = RunStore.open(out, resume_id).lock()
         m = store.manifest()
-        if "matrix" not in m:
+        if m.matrix is None:
             raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
-        options = {"out": store.folder.parent, "cpu_watts_per_core": m["options"].get("cpu_watts_per_core"),
-                   "trust_remote_code": bool(m["options"].get("trust_remote_code"))}
-        specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m["specs"]]
-        nodes = {k: NodeType(**v) if v else None for k, v in m["matrix"]["node_types"].items()}
+        options = {"out": store.folder.parent, "cpu_watts_per_core": m.options.cpu_watts_per_core,
+                   "trust_remote_code": m.options.trust_remote_code}
+        specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m.specs]
+        nodes = {k: NodeType(**v) if v else None for k, v in m.matrix.node_types.items()}
         jobs_specs = [(s, nodes.get(s.label)) for s in specs]
-        settings = m["matrix"]
+        settings = m.matrix.model_dump()
     else:
         if not matrix_file:
             raise UserError("give a MATRIX.yaml to run, or --resume RUN_ID; see docs/scale-out.md")
@@ -98,7 +99,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
                 ray_driver.execute(ray, jobs, store, opts, settings["max_retries"], in_flight)
         finally:
             ray.shutdown()
-    from ..cli import show_records
+    from ..report.show import show_records
 
     records = show_records(store, as_json)
     if any(r["status"] == "failed" for r in records):

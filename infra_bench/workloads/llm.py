@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..devices.base import DTYPES
+from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
 from ..inputs import parse_yaml
 from ..paths import data_dir

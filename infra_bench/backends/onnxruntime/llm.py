@@ -2,7 +2,8 @@
 
 Inputs are bound from host memory; the present KV tensors stay where the EP put them (device
 memory on GPU EPs) and are fed back as the next step's past; logits come back to the host for
-the greedy choice, as a server's sampler would need them.
+the greedy choice, as a server's sampler would need them. `ep_probe` gives the device probe that
+measures an EP (devices/onnxruntime.py's EpProbe for a non-cpu one).
 """
 from __future__ import annotations
 
@@ -11,49 +12,28 @@ import torch
 
 from ...devices.base import DeviceProbe
 from ...devices.cpu import CpuProbe
-from ...measure.energy import EnergyMeter, UnavailableMeter
+from ...devices.onnxruntime import EpProbe
 from ..base import RequestTiming
-from .llm_export import LlmIoLayout
 from ..parity import DEFINITION, differences
+from .llm_export import LlmIoLayout
 from .providers import Ep, import_ort, short_names
 
 BINDING_DEVICE = {"cuda": "cuda", "tensorrt": "cuda", "rocm": "cuda", "migraphx": "cuda", "cann": "cann"}
 
 
-class EpProbe(DeviceProbe):
-    """Measures an ORT execution provider's device. ORT's own allocator is invisible to torch, so
-    allocator peaks are null; NVML used memory and energy come from the torch probe when present."""
-
-    timer = "perf_counter_ns (ORT run returns after the device finished)"
-
-    def __init__(self, ep: Ep, device_id: int, base: DeviceProbe | None, why_no_base: str | None = None):
-        super().__init__(device_id)
-        self.ep, self.base, self._why = ep, base, why_no_base
-        self.type = ep.device_family
-
-    def used_memory_reader(self):
-        return self.base.used_memory_reader() if self.base else None
-
-    def energy_meter(self, cpu_watts_per_core=None) -> EnergyMeter:
-        if self.base is None:
-            return UnavailableMeter(f"no meter for {self.name}: {self._why}")
-        return self.base.energy_meter(cpu_watts_per_core)
-
-    def describe(self) -> dict:
-        info = self.base.describe() if self.base else {"name": self.name, "type": self.type, "index": self.index}
-        return {**info, "timer": self.timer, "execution_provider": self.ep.provider}
-
-
 def ep_probe(ep: Ep, ep_options: dict) -> DeviceProbe:
+    """The probe that measures `ep`'s device: the cpu probe for cpu EPs, else an EpProbe over
+    the torch probe of the same device (None, with the reason, where torch cannot see it)."""
     if ep.device_family == "cpu":
         return CpuProbe()
     from ...devices import select_device
     from ...errors import UserError
     device_id = int(ep_options.get("device_id", 0))
     try:
-        return EpProbe(ep, device_id, select_device(f"{ep.device_family}:{device_id}"))
+        base = select_device(f"{ep.device_family}:{device_id}")
     except UserError as e:
-        return EpProbe(ep, device_id, None, str(e).split(": ", 1)[-1])
+        return EpProbe(ep.device_family, ep.provider, device_id, None, str(e).split(": ", 1)[-1])
+    return EpProbe(ep.device_family, ep.provider, device_id, base)
 
 
 class OrtLlmRunner:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ...devices.base import DTYPES, DeviceProbe
+from ...devices.base import DeviceProbe
+from ...devices.torch_probe import DTYPES
 from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built

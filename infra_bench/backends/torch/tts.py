@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ...devices.base import DTYPES, DeviceProbe
+from ...devices.base import DeviceProbe
+from ...devices.torch_probe import DTYPES
 from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built

@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from ...backends.base import Built
-from ...devices.base import DTYPES, DeviceProbe
+from ...devices.base import DeviceProbe
+from ...devices.torch_probe import DTYPES
 from . import workload as ew
 from .spec import EmbeddingSpec
 

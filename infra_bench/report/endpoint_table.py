@@ -1,10 +1,10 @@
-"""The terminal table of load points, one row per record, columns by API."""
+"""The terminal table of a load test's points (`kind: endpoint` records), one row per record, with
+the columns of the API the run measured (read from the record's own fields)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..report.table import render
-from .target import LLM_APIS
+from .table import render
 
 
 def _p(m: dict, key: str, stat: str, scale: float, fmt: str) -> str:
@@ -76,13 +76,20 @@ BY_API: dict[str, list[Col]] = {
 }
 
 
+def _group(api: str, m: dict) -> str:
+    """Which API's columns: token streams (completions, chat, TGI) by their TTFT, embeddings and rerank by
+    their sequences."""
+    if "ttft_s" in m:
+        return "llm"
+    return "vectors" if "sequences_per_s" in m else api
+
+
 def format_points(records: list[dict]) -> str:
     """One table for the run's records (one API per run), then the errors per point."""
     if not records:
         return "no load point finished"
     api = records[0]["spec"]["api"]
-    group = "llm" if api in LLM_APIS else "vectors" if api in ("embeddings", "rerank") else api
-    cols = COMMON + BY_API[group] + TAIL
+    cols = COMMON + BY_API[_group(api, records[0]["metrics"])] + TAIL
     lines = [render([[h for h, _ in cols]] + [[f(r, r["metrics"]) for _, f in cols] for r in records])]
     for r in records:
         for text, count in r["metrics"]["errors"].items():

@@ -1,5 +1,5 @@
-"""Microbenchmarks of the local device: the measured roofline (matmul peak per dtype, memory
-bandwidth, host-to-device copy bandwidth), to set against the spec sheet."""
+"""Microbenchmarks of a torch-driven device: the measured roofline (matmul peak per dtype, memory
+bandwidth, host-to-device copy bandwidth), to set against the spec sheet (`infra-bench probe`)."""
 from __future__ import annotations
 
 import time
@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import torch
 
-from ..devices.base import DTYPES, DeviceProbe
-from .stats import summarize
+from ..measure.stats import summarize
+from .torch_probe import DTYPES, TorchProbe
 
 PROBE_DTYPES = ("fp32", "bf16", "fp16", "int8")
 
 
-def _repeat(probe: DeviceProbe, fn: Callable[[], object], min_time_s: float, min_reps: int = 5) -> list[float]:
+def _repeat(probe: TorchProbe, fn: Callable[[], object], min_time_s: float, min_reps: int = 5) -> list[float]:
     """Seconds per call, after two warm-up calls, until both minimums are met."""
     fn(), fn()
     times: list[float] = []
@@ -25,7 +25,7 @@ def _repeat(probe: DeviceProbe, fn: Callable[[], object], min_time_s: float, min
     return times
 
 
-def matmul(probe: DeviceProbe, dtype: str, n: int, min_time_s: float = 0.5) -> dict:
+def matmul(probe: TorchProbe, dtype: str, n: int, min_time_s: float = 0.5) -> dict:
     """TFLOPS (TOPS for int8) of an n x n x n matrix product: 2 n^3 operations per call."""
     dev = probe.torch_device
     if dtype == "int8":
@@ -40,7 +40,7 @@ def matmul(probe: DeviceProbe, dtype: str, n: int, min_time_s: float = 0.5) -> d
             "rate": summarize(rates), "size": n}
 
 
-def copy_bandwidth(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dict:
+def copy_bandwidth(probe: TorchProbe, mib: int, min_time_s: float = 0.5) -> dict:
     """Device memory bandwidth of dst.copy_(src): bytes read plus bytes written, per second."""
     n = mib * 2**20 // 4
     src = torch.ones(n, device=probe.torch_device)
@@ -50,7 +50,7 @@ def copy_bandwidth(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dic
     return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "GB/s", "rate": summarize(rates), "size": mib}
 
 
-def host_to_device(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dict:
+def host_to_device(probe: TorchProbe, mib: int, min_time_s: float = 0.5) -> dict:
     """Pinned host memory to the device, bytes per second."""
     n = mib * 2**20 // 4
     src = torch.ones(n).pin_memory()
@@ -59,7 +59,7 @@ def host_to_device(probe: DeviceProbe, mib: int, min_time_s: float = 0.5) -> dic
     return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "GB/s", "rate": summarize(rates), "size": mib}
 
 
-def run_all(probe: DeviceProbe, quick: bool = False):
+def run_all(probe: TorchProbe, quick: bool = False):
     """Yield (cell, result or None, error or None) for each test, as each finishes. Dtypes the
     device does not support are left out."""
     cpu = probe.type == "cpu"
