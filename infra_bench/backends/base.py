@@ -44,20 +44,31 @@ class RequestTiming:
         return (self.e2e_s - self.ttft_s) / (self.output_len - 1)
 
 
-class LlmRunner(Protocol):
-    def prepare(self, input_ids) -> Any:
-        """Move seeded prompt ids (a CPU tensor) to where `run` wants them; not timed."""
-
-    def run(self, input_ids, output_len: int) -> RequestTiming: ...
+class Executor(Protocol):
+    """What every kind's executor has; each kind's protocol adds its timed call (what `run`
+    measures) and the streaming call `serve` answers with (LlmRunner here; the other kinds'
+    protocols sit in their workload modules)."""
 
     def describe(self) -> dict: ...
 
 
+class LlmRunner(Executor, Protocol):
+    def prepare(self, input_ids) -> Any:
+        """Move seeded prompt ids (a CPU tensor) to where `run` wants them; not timed."""
+
+    def run(self, input_ids, output_len: int) -> RequestTiming:
+        """Timed: one batched request, the clock read as each token arrives."""
+
+    def generate(self, ids: list[int], n: int, emit: Callable[[int], bool]) -> None:
+        """Streaming: greedy tokens of one prompt, each passed to `emit` as it is made, until `n`
+        tokens or `emit` returns False (the client went away)."""
+
+
 @dataclass
 class Built:
-    """A backend's runner for one spec, or why there is none. `info` goes into every record
+    """A backend's executor for one spec, or why there is none. `info` goes into every record
     of the spec's cells, failed ones included (a parity failure keeps its numbers there)."""
-    runner: LlmRunner | None
+    runner: Executor | None
     info: dict
     params: int | None = None
     vocab_size: int | None = None

@@ -37,9 +37,3 @@ def wav_header(sample_rate: int, data_bytes: int | None, channels: int = 1, bits
     return (b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " +
             struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block, block, bits) +
             b"data" + struct.pack("<I", size))
-
-
-def pcm16(wave) -> bytes:
-    """A float waveform (any shape, values nominally in [-1, 1]) as little-endian int16 PCM."""
-    x = wave.float().cpu().numpy() if hasattr(wave, "float") else np.asarray(wave, dtype=np.float32)
-    return (np.clip(np.nan_to_num(x.reshape(-1)), -1, 1) * 32767).astype("<i2").tobytes()

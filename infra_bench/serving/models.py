@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UserError, closest
 from .codec import Codec, codec_for
-from .media import pcm16, to_uint8_rgb
+from .media import to_uint8_rgb
 
 Emit = Callable[[object], bool]  # returns False when the client went away: stop early
 
@@ -139,32 +139,7 @@ def served_llm(spec, p, built, card: dict) -> ServedLlm:
     runner = built.runner
     codec = codec_for(spec.model if spec.model is not None and Path(spec.model).is_dir() else None, built.vocab_size)
     card.update(max_model_len=p.resolved.max_positions, text=codec.description)
-    gen = _torch_generate(runner) if hasattr(runner, "model") else _ort_generate(runner)
-    return ServedLlm(spec.label, "llm", card, codec, gen, p.resolved.max_positions, built.vocab_size)
-
-
-def _torch_generate(runner) -> Callable[[list[int], int, Emit], None]:
-    import torch
-
-    device = runner.probe.torch_device
-
-    @torch.inference_mode()
-    def generate(ids: list[int], n: int, emit: Emit) -> None:
-        for k, (token, _) in enumerate(runner.decoder.steps(torch.tensor([ids], device=device))):
-            if not emit(int(token)) or k == n - 1:
-                return
-    return generate
-
-
-def _ort_generate(runner) -> Callable[[list[int], int, Emit], None]:
-    def generate(ids: list[int], n: int, emit: Emit) -> None:
-        logits, past = runner.step(np.asarray([ids], dtype=np.int64), None, 0)
-        for k in range(n):
-            token = logits.argmax(axis=-1).astype(np.int64)[:, None]
-            if not emit(int(token[0, 0])) or k == n - 1:
-                return
-            logits, past = runner.step(token, past, len(ids) + k)
-    return generate
+    return ServedLlm(spec.label, "llm", card, codec, runner.generate, p.resolved.max_positions, built.vocab_size)
 
 
 class _Capture:
@@ -204,31 +179,8 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
 
 
 def served_speech(spec, p, built, card: dict) -> ServedSpeech:
-    from ..workloads import tts as tw
-
-    ex, resolved = built.runner, p.resolved
-    if resolved.family == "piper":
-        rate = ex.voice.config.sample_rate
-
-        def synthesize(text: str, emit: Emit) -> None:
-            for chunk in ex.voice.synthesize(text, syn_config=ex.syn_config):
-                if not emit(chunk.audio_int16_bytes):
-                    return
-        card.update(streaming="one chunk per sentence")
-        return ServedSpeech(spec.label, "tts", card, rate, synthesize, streams=True)
-    vocab = tw.vocab_size(resolved)
-    card.update(streaming="none: the whole waveform, then sent in chunks",
-                text="one token per character (random weights: meaningless audio)")
-
-    def ids_of(text: str) -> np.ndarray:
-        return np.asarray([[ord(c) % (vocab - 1) + 1 for c in text]], dtype=np.int64)
-    if hasattr(ex, "session"):  # the ONNX Runtime VITS session
-        def synthesize(text: str, emit: Emit) -> None:
-            emit(pcm16(ex.session.run(None, {"input_ids": ids_of(text)})[0]))
-    else:
-        import torch
-
-        @torch.inference_mode()
-        def synthesize(text: str, emit: Emit) -> None:
-            emit(pcm16(ex.model(torch.from_numpy(ids_of(text)).to(ex.device))))
-    return ServedSpeech(spec.label, "tts", card, resolved.sampling_rate, synthesize)
+    ex = built.runner
+    card.update(streaming=ex.streaming,
+                **({} if p.resolved.family == "piper" else {"text": "one token per character (random weights: "
+                                                                    "meaningless audio)"}))
+    return ServedSpeech(spec.label, "tts", card, ex.sample_rate, ex.speak, streams=ex.streams)

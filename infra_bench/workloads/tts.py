@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 
 from ..errors import MissingDependency, UserError, closest, install_hint
@@ -166,6 +169,34 @@ def vocab_size(resolved: ResolvedTts) -> int:
 def token_ids(resolved: ResolvedTts, spec: TtsSpec, cell: dict) -> torch.Tensor:
     g = torch.Generator().manual_seed(spec.seed)
     return torch.randint(1, vocab_size(resolved), (cell["batch_size"], cell["text_len"]), generator=g)
+
+
+def text_ids(resolved: ResolvedTts, text: str) -> torch.Tensor:
+    """Token ids [1, len(text)] for served text: one per character (random weights read no text)."""
+    vocab = vocab_size(resolved)
+    return torch.tensor([[ord(c) % (vocab - 1) + 1 for c in text]], dtype=torch.long)
+
+
+def pcm16(wave) -> bytes:
+    """A float waveform (torch or numpy, any shape, values nominally in [-1, 1]) as little-endian int16 PCM."""
+    x = wave.float().cpu().numpy() if hasattr(wave, "float") else np.asarray(wave, dtype=np.float32)
+    return (np.clip(np.nan_to_num(x.reshape(-1)), -1, 1) * 32767).astype("<i2").tobytes()
+
+
+class TtsExecutor(Protocol):
+    """A TTS executor: `synthesize` is what `run` times; `speak` is what `serve` streams (int16 PCM
+    chunks at `sample_rate`, one chunk per sentence where the model streams, `streams`)."""
+    sample_rate: int
+    streams: bool
+    streaming: str  # how first audio relates to the whole utterance, in words
+
+    def prepare(self, spec: TtsSpec, resolved: ResolvedTts, cell: dict): ...
+
+    def synthesize(self, inputs, now) -> TtsTiming: ...
+
+    def speak(self, text: str, emit: Callable[[bytes], bool]) -> None: ...
+
+    def describe(self) -> dict: ...
 
 
 def text_of(spec: TtsSpec, n: int) -> str:

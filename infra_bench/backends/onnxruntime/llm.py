@@ -7,6 +7,9 @@ measures an EP (devices/onnxruntime.py's EpProbe for a non-cpu one).
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -70,19 +73,31 @@ class OrtLlmRunner:
         outs = io.get_outputs()
         return outs[0].numpy()[:, -1, :], outs[1:]
 
+    def steps(self, input_ids: np.ndarray) -> Iterator[np.ndarray]:
+        """Greedy next-token ids [B, 1]: after the prefill, then after each decode step; the next
+        step runs only when the caller asks for another token."""
+        p = input_ids.shape[1]
+        logits, past = self.step(input_ids, None, 0)
+        for k in itertools.count():
+            token = logits.argmax(axis=-1).astype(np.int64)[:, None]
+            yield token
+            logits, past = self.step(token, past, p + k)
+
     def run(self, input_ids: np.ndarray, output_len: int) -> RequestTiming:
         now = self.probe.now_ns
         stamps: list[int] = []
-        b, p = input_ids.shape
         start = now()
-        logits, past = self.step(input_ids, None, 0)
-        token = logits.argmax(axis=-1).astype(np.int64)[:, None]
-        stamps.append(now())
-        for k in range(output_len - 1):
-            logits, past = self.step(token, past, p + k)
-            token = logits.argmax(axis=-1).astype(np.int64)[:, None]
+        for _ in self.steps(input_ids):
             stamps.append(now())
-        return RequestTiming(start, tuple(stamps), b, p)
+            if len(stamps) == output_len:
+                break
+        return RequestTiming(start, tuple(stamps), *input_ids.shape)
+
+    def generate(self, ids: list[int], n: int, emit) -> None:
+        """Serving: the greedy loop `run` times, one prompt, each token to `emit` as it comes."""
+        for k, token in enumerate(self.steps(np.asarray([ids], dtype=np.int64))):
+            if not emit(int(token[0, 0])) or k == n - 1:
+                return
 
     def describe(self) -> dict:
         ort = import_ort()

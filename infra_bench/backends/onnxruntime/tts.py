@@ -21,8 +21,14 @@ TTS_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}  # waveform max_rel_diff; VITS flow
 
 
 class OrtTtsExecutor:
-    def __init__(self, session, sampling_rate: int, info: dict):
-        self.session, self.sampling_rate, self.info = session, sampling_rate, info
+    """VITS as one ONNX Runtime session; non-streaming, like the torch model it was exported from."""
+
+    streams = False
+    streaming = "none: the whole waveform, then sent in chunks"
+
+    def __init__(self, session, resolved: tw.ResolvedTts, info: dict):
+        self.session, self.resolved, self.info = session, resolved, info
+        self.sampling_rate = self.sample_rate = resolved.sampling_rate
 
     def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> np.ndarray:
         return tw.token_ids(resolved, spec, cell).numpy()
@@ -33,6 +39,9 @@ class OrtTtsExecutor:
         end = now()
         return tw.TtsTiming(start, end, end, wave.shape[-1], self.sampling_rate, ids.shape[0])
 
+    def speak(self, text: str, emit) -> None:
+        emit(tw.pcm16(self.session.run(None, {"input_ids": tw.text_ids(self.resolved, text).numpy()})[0]))
+
     def describe(self) -> dict:
         return {"name": "onnxruntime", "version": import_ort().__version__, "engine": "infra-bench ORT session",
                 "providers": short_names(self.session.get_providers()), "streaming": False,
@@ -42,8 +51,12 @@ class OrtTtsExecutor:
 class PiperExecutor:
     """A real voice through piper's API: text in, audio chunks (one per sentence) out."""
 
+    streams = True
+    streaming = "one chunk per sentence"
+
     def __init__(self, voice, syn_config, info: dict):
         self.voice, self.syn_config, self.info = voice, syn_config, info
+        self.sample_rate = voice.config.sample_rate
 
     def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> str:
         return tw.text_of(spec, cell["text_len"])
@@ -58,6 +71,11 @@ class PiperExecutor:
             rate = chunk.sample_rate
         end = now()
         return tw.TtsTiming(start, first or end, end, samples, rate, 1)
+
+    def speak(self, text: str, emit) -> None:
+        for chunk in self.voice.synthesize(text, syn_config=self.syn_config):
+            if not emit(chunk.audio_int16_bytes):
+                return
 
     def describe(self) -> dict:
         return {"name": "onnxruntime", "version": import_ort().__version__, "engine": "piper-tts API",
@@ -102,7 +120,7 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
     session, options = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads, spec.graph_optimization or "all")
     info = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "session_options": options,
             "export": {**entry_info(entry), **how.key()}}
-    ex = OrtTtsExecutor(session, resolved.sampling_rate, info)
+    ex = OrtTtsExecutor(session, resolved, info)
     ids = tw.token_ids(resolved, spec, {"batch_size": 2, "text_len": min(spec.text_len)})
     with torch.inference_mode():
         ref = model(ids).float().numpy()

@@ -129,6 +129,13 @@ class TorchLlmRunner:
         return RequestTiming(start, tuple(stamps), input_ids.shape[0], input_ids.shape[1])
 
     @torch.inference_mode()
+    def generate(self, ids: list[int], n: int, emit) -> None:
+        """Serving: the eager greedy loop `run` times, one prompt, each token to `emit` as it comes."""
+        for k, (token, _) in enumerate(GreedyDecoder.steps(self.decoder, self.prepare(torch.tensor([ids])))):
+            if not emit(int(token)) or k == n - 1:
+                return
+
+    @torch.inference_mode()
     def warm(self, input_ids: torch.Tensor, output_len: int) -> dict | None:
         """Compile for this cell's shapes: whole requests until one runs without compiling anything
         new; then the parity check. None for the eager loop. A compiler error is raised with its

@@ -13,8 +13,12 @@ from ..base import Built
 class TorchTtsExecutor:
     """Non-streaming: the whole waveform arrives at once, so first_audio_s = synth_s."""
 
-    def __init__(self, model: tw.TtsModel, device: torch.device, sampling_rate: int):
-        self.model, self.device, self.sampling_rate = model, device, sampling_rate
+    streams = False
+    streaming = "none: the whole waveform, then sent in chunks"
+
+    def __init__(self, model: tw.TtsModel, device: torch.device, resolved: tw.ResolvedTts):
+        self.model, self.device, self.resolved = model, device, resolved
+        self.sampling_rate = self.sample_rate = resolved.sampling_rate
 
     def prepare(self, spec: TtsSpec, resolved: tw.ResolvedTts, cell: dict) -> torch.Tensor:
         return tw.token_ids(resolved, spec, cell).to(self.device)
@@ -25,6 +29,10 @@ class TorchTtsExecutor:
         end = now()
         return tw.TtsTiming(start, end, end, wave.shape[-1], self.sampling_rate, ids.shape[0])
 
+    @torch.inference_mode()
+    def speak(self, text: str, emit) -> None:
+        emit(tw.pcm16(self.model(tw.text_ids(self.resolved, text).to(self.device))))
+
     def describe(self) -> dict:
         return {"name": "torch", "version": torch.__version__, "streaming": False,
                 "first_audio": "non-streaming: equals synth_s", "threads": torch.get_num_threads()}
@@ -33,7 +41,7 @@ class TorchTtsExecutor:
 def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
               trust_remote_code: bool = False) -> Built:
     model = tw.build_model(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
-    ex = TorchTtsExecutor(model, probe.torch_device, resolved.sampling_rate)
+    ex = TorchTtsExecutor(model, probe.torch_device, resolved)
     params = sum(p.numel() for p in model.parameters())
     return Built(ex, ex.describe(), params, tw.vocab_size(resolved),
                  count_flops=lambda ids, audio_s: tw.count_flops(lambda: model(ids), audio_s))

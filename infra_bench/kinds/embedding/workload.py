@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
+import numpy as np
 import torch
 
 from ...errors import UserError, closest
@@ -169,6 +171,19 @@ class EmbeddingTiming:
     @property
     def tokens(self) -> int:
         return self.batch_size * self.seq_len
+
+
+class EmbeddingExecutor(Protocol):
+    """An embedding executor: `run` is what `infra-bench run` times (one batch); `embed` is what
+    `serve` answers with (vectors, or a reranker's scores, for int64 ids [B, L])."""
+
+    def prepare(self, spec: EmbeddingSpec, resolved: ResolvedEmbedding, cell: dict): ...
+
+    def run(self, inputs, now) -> EmbeddingTiming: ...
+
+    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
 
 
 def metrics(result, flops_per_sequence: float | None) -> dict:
