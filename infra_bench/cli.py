@@ -523,6 +523,9 @@ def _calibration_tables(data: dict, problem) -> None:
 @click.option("--ep", help="onnxruntime: execution provider, e.g. cpu, cuda, tensorrt, openvino, cann.")
 @click.option("--ep-option", "ep_options", multiple=True, metavar="KEY=VALUE",
               help="onnxruntime: a provider option (repeatable), e.g. device_id=1.")
+@click.option("--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
+              help="An option of the spec's backend (repeatable), e.g. intra_op_threads=2 or graph_optimization=basic "
+                   "for onnxruntime; merged into the spec's `options:`.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
               help="Sets the spec's dtype: fp32/fp16/bf16, or int8 (onnxruntime dynamic quantization, cpu).")
 @click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "max-autotune", "reduce-overhead"]),
@@ -541,17 +544,18 @@ def _calibration_tables(data: dict, problem) -> None:
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
-def run(specs, backend, device, ep, ep_options, precision, compile_mode, out, as_json, resume_id, warmup, min_iters,
-        min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
+def run(specs, backend, device, ep, ep_options, backend_options, precision, compile_mode, out, as_json, resume_id,
+        warmup, min_iters, min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
     from .backends.onnxruntime.providers import parse_ep_options
     from .paths import data_dir
-    from .spec.loader import apply_overrides, load_specs
+    from .spec.loader import apply_overrides, load_specs, parse_options
 
     if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
         from .report.charts import require
         require()
     overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
+                 "options": parse_options(backend_options) or None,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
     if resume_id and (specs or compile_mode or any(v is not None for v in overrides.values())):

@@ -13,7 +13,7 @@ from infra_bench.devices import select_device
 from infra_bench.errors import UserError
 from infra_bench.spec import spec_from_dict
 from infra_bench.workloads import llm
-from .conftest import hint, read_records, run_cli, write_spec
+from .conftest import assert_one_line_error, hint, read_records, run_cli, write_spec
 
 ORT = {"backend": "onnxruntime"}
 
@@ -159,6 +159,34 @@ def test_precision_and_device_combinations_are_checked(fields, message):
     from infra_bench import sweep
     with pytest.raises(UserError, match=message):
         sweep.backend_module(spec.backend).check(spec)
+
+
+def test_backend_options_are_the_backends_own_model():
+    """`options:` is validated by the spec's backend; the flat keys of older specs land there too."""
+    s = spec_from_dict({"arch": "llama-tiny", "backend": "onnxruntime", "options": {"intra_op_threads": 2},
+                        "ep": "cpu", "parity_tolerance": 0.5})
+    assert s.options == {"intra_op_threads": 2, "ep": "cpu", "parity_tolerance": 0.5}
+    assert s.opts.tolerance(1e-4) == 0.5 and s.opts.graph_optimization is None
+    assert "ep" not in s.model_dump() and s.model_dump()["options"]["ep"] == "cpu"
+    with pytest.raises(UserError, match="'intra_op_threads' applies only to backend onnxruntime"):
+        spec_from_dict({"arch": "llama-tiny", "options": {"intra_op_threads": 2}})
+    with pytest.raises(UserError, match=r"'thread' is not an option of backend onnxruntime \(its options: ep, "):
+        spec_from_dict({"arch": "llama-tiny", "backend": "onnxruntime", "options": {"thread": 2}})
+    with pytest.raises(UserError, match="options.graph_optimization: Input should be"):
+        spec_from_dict({"arch": "llama-tiny", "backend": "onnxruntime", "options": {"graph_optimization": "max"}})
+
+
+def test_backend_option_flag_reaches_the_session(tmp: Path):
+    write_spec(tmp, "s.yaml", **ORT, batch_size=[1], output_len=[2], min_iters=1, min_time_s=0, warmup=0)
+    p = run_cli("run", "s.yaml", "--out", "res", "--backend-option", "intra_op_threads=1",
+                "--backend-option", "graph_optimization=basic", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (rec,) = read_records(tmp / "res")
+    assert rec["spec"]["options"] == {"intra_op_threads": 1, "graph_optimization": "basic"}
+    assert rec["backend"]["session_options"]["intra_op_num_threads"] == 1
+    assert rec["backend"]["session_options"]["graph_optimization_level"] == "basic"
+    assert_one_line_error(run_cli("run", "s.yaml", "--backend-option", "intra_op_threads=0", cwd=tmp),
+                          "options.intra_op_threads: Input should be greater than or equal to 1")
 
 
 def test_ort_only_fields_and_ep_options_are_validated():

@@ -1,4 +1,5 @@
-"""What every LLM backend provides: run one batched request and report when each token came."""
+"""What backends share: the backends and their options models, the executor protocols (an LLM
+runner's timed request and its streaming generate), and `Built`, a backend's executor for a spec."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +8,10 @@ from typing import Any, Protocol
 
 from ..errors import UserError, closest
 
-BACKENDS = ("torch", "onnxruntime")
+# backend -> its options model (a pydantic model of the spec's `options:`), imported on first use
+OPTIONS = {"torch": "infra_bench.backends.torch.options:TorchOptions",
+           "onnxruntime": "infra_bench.backends.onnxruntime.options:OrtOptions"}
+BACKENDS = tuple(OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class Built:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     count_flops: Callable[..., float] | None = None  # tts: (inputs, audio_s) -> FLOPs per audio second
+
+
+def options_model(backend: str):
+    """The options model of `backend` (check_backend first)."""
+    import importlib
+
+    module, _, cls = OPTIONS[check_backend(backend)].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def check_backend(name: str) -> str:

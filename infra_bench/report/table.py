@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..kinds import KINDS
+from ..results.cells import execution_provider
 from ..kinds.base import MIB, Column
 
 
@@ -16,7 +17,7 @@ def _mib(v) -> str:
 def backend_label(r: dict) -> str:
     """'torch', 'torch+compile:<mode>' for a compiled decode step, or 'ort:<execution provider>'."""
     if r["spec"].get("backend") == "onnxruntime":
-        return f"ort:{r['spec'].get('ep') or 'cpu'}"
+        return f"ort:{execution_provider(r['spec'])}"
     mode = r["spec"].get("compile") or "none"
     return r["backend"].get("name", "?") + ("" if mode == "none" else f"+compile:{mode}")
 

@@ -4,11 +4,17 @@ of it from a record's fields instead of parsing the string."""
 from __future__ import annotations
 
 
+def execution_provider(spec: dict) -> str:
+    """An onnxruntime spec's execution provider, from its options (or the top level of records written
+    before options existed); cpu when none is named."""
+    return (spec.get("options") or {}).get("ep") or spec.get("ep") or "cpu"
+
+
 def setup_name(label: str, spec: dict) -> str:
     """`workload/backend/device/dtype`: the backend with its execution provider or compile mode."""
     backend = spec.get("backend", "torch")
     if backend == "onnxruntime":
-        backend = f"onnxruntime-{spec.get('ep') or 'cpu'}"
+        backend = f"onnxruntime-{execution_provider(spec)}"
     if (spec.get("compile") or "none") != "none":
         backend += f"+compile-{spec['compile']}"
     return f"{label}/{backend}/{spec.get('device', '?')}/{spec.get('dtype', '?')}"

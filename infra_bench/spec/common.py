@@ -3,9 +3,12 @@ batch sizes, the stopping rule and the seed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..backends.base import OPTIONS, check_backend, options_model
+from ..errors import UserError
 
 PositiveInt = Annotated[int, Field(ge=1)]
 GRID_HELP = "a list, or one value"
@@ -27,13 +30,10 @@ class RunSpec(BaseModel):
     model: Path | None = Field(default=None, description="local model folder (or .onnx file)")
     dtype: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     backend: str = "torch"
+    options: dict[str, Any] = Field(default_factory=dict, description=(
+        "the backend's options, validated by its model (backends/<backend>/options.py); onnxruntime: ep, "
+        "ep_options, intra_op_threads, graph_optimization, parity_tolerance"))
     device: str = "auto"
-    ep: str | None = Field(default=None, description="onnxruntime: execution provider (cpu, cuda, ...)")
-    ep_options: dict[str, str | int | float | bool] = Field(default_factory=dict,
-                                                            description="onnxruntime: provider options")
-    intra_op_threads: int | None = Field(default=None, ge=1, description="onnxruntime: intra-op threads")
-    graph_optimization: Literal["disable", "basic", "extended", "all"] | None = None
-    parity_tolerance: float | None = Field(default=None, ge=0, description="onnxruntime: max relative diff")
     batch_size: list[PositiveInt] = Field(default=[1], min_length=1)
     warmup: int = Field(default=2, ge=0)
     min_iters: int = Field(default=5, ge=1)
@@ -56,19 +56,56 @@ class RunSpec(BaseModel):
         """The fields that name what to run; exactly one must be set."""
         return ("arch", "model")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _options_at_top_level(cls, data):
+        """A backend option written at the top level (ep: cuda, as specs were written before
+        `options:`) joins `options`, where it wins over the same key."""
+        if not isinstance(data, dict):
+            return data
+        top = [k for k in data if k not in cls.model_fields and any(k in _option_names(b) for b in OPTIONS)]
+        if not top:
+            return data
+        moved = {k: data[k] for k in top if data[k] not in (None, {})}
+        return {**{k: v for k, v in data.items() if k not in top}, "options": {**(data.get("options") or {}), **moved}}
+
     @model_validator(mode="after")
     def _backend_fields(self):
-        ort_only = [f for f in ("ep", "intra_op_threads", "graph_optimization", "parity_tolerance")
-                    if getattr(self, f) is not None] + (["ep_options"] if self.ep_options else [])
-        if self.backend != "onnxruntime" and ort_only:
-            raise ValueError(f"'{ort_only[0]}' applies only to backend onnxruntime; "
-                             f"set backend: onnxruntime (or --backend onnxruntime)")
+        try:
+            check_backend(self.backend)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+        mine = _option_names(self.backend)
+        for key in self.options:
+            if key not in mine:
+                owner = next((b for b in OPTIONS if key in _option_names(b)), None)
+                if owner:
+                    raise ValueError(f"'{key}' applies only to backend {owner}; set backend: {owner} "
+                                     f"(or --backend {owner})")
+                known = ", ".join(mine) or "none"
+                raise ValueError(f"'{key}' is not an option of backend {self.backend} (its options: {known})")
+        try:
+            opts = options_model(self.backend)(**self.options)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise ValueError(f"options.{'.'.join(str(x) for x in err['loc'])}: "
+                             f"{err['msg']} (got {err['input']!r})") from None
+        object.__setattr__(self, "options", opts.model_dump(exclude_none=True, exclude_defaults=True))
         if self.model is not None and Path(self.model).suffix == ".onnx" and self.backend != "onnxruntime":
             raise ValueError("a .onnx model needs backend onnxruntime (--backend onnxruntime)")
         return self
+
+    @property
+    def opts(self):
+        """The backend's options as its validated model (OrtOptions, TorchOptions)."""
+        return options_model(self.backend)(**self.options)
 
     @property
     def label(self) -> str:
         if self.name:
             return self.name
         return self.arch if self.arch else Path(self.model).name
+
+
+def _option_names(backend: str) -> tuple[str, ...]:
+    return tuple(options_model(backend).model_fields)

@@ -48,7 +48,26 @@ def load_specs(paths: list[str | Path]) -> list[BaseModel]:
 
 
 def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
-    """A new, re-validated spec with CLI values (those not None) replacing the file's."""
+    """A new, re-validated spec with CLI values (those not None) replacing the file's; backend
+    `options` are merged key by key."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    return spec_from_dict({**spec.model_dump(mode="json", exclude_none=True), **given}, f"spec '{spec.label}'") \
-        if given else spec
+    if not given:
+        return spec
+    data = spec.model_dump(mode="json", exclude_none=True)
+    if "options" in given:
+        given["options"] = {**data.get("options", {}), **given["options"]}
+    return spec_from_dict({**data, **given}, f"spec '{spec.label}'")
+
+
+def parse_options(pairs: tuple[str, ...] | list[str], flag: str = "--backend-option") -> dict:
+    """`key=value` strings from the command line, each value read as a YAML scalar (1, 0.5, true, cpu)."""
+    from ..inputs import parse_yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} '{pair}' is not key=value; for example {flag} intra_op_threads=2")
+        parsed = parse_yaml(value.strip()) if value.strip() else ""
+        out[key.strip()] = parsed if isinstance(parsed, (str, int, float, bool)) else value.strip()
+    return out

@@ -22,7 +22,7 @@ QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); n
 
 
 def check(spec) -> DeviceProbe:
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     if spec.dtype == "bf16":
         raise UserError(f"spec '{spec.label}': bf16 is not supported by the onnxruntime backend; "
                         f"use fp32, fp16 (GPU execution providers) or int8 (cpu)")
@@ -32,7 +32,7 @@ def check(spec) -> DeviceProbe:
     if spec.dtype == "int8" and ep.short != "cpu":
         raise UserError(f"spec '{spec.label}': int8 (dynamic quantization) runs on the cpu execution "
                         f"provider; use --ep cpu, or fp16 on {ep.short}")
-    probe = ep_probe(ep, spec.ep_options)
+    probe = ep_probe(ep, spec.opts.ep_options)
     if spec.device not in ("auto", probe.name):
         raise UserError(f"spec '{spec.label}': with the onnxruntime backend the execution provider picks the "
                         f"device ({ep.short} -> {probe.name}); drop device/--device or choose --ep")
@@ -65,10 +65,10 @@ def _quantize(src: Path, base_key: str) -> tuple[Path, dict]:
 
 
 def build_llm(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Built:
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     user_file = resolved.info.get("format") == "onnx"
     model = None
-    info: dict = {"name": "onnxruntime", "requested_ep": ep.short, "ep_options": dict(spec.ep_options)}
+    info: dict = {"name": "onnxruntime", "requested_ep": ep.short, "ep_options": dict(spec.opts.ep_options)}
     notes: list[str] = []
     if user_file:
         path = Path(resolved.info["path"])
@@ -83,16 +83,15 @@ def build_llm(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Bu
     if spec.dtype == "int8":
         path, info["quantization"] = _quantize(path, info["export"].get("cache_key") or resolved.info["weights_hash"])
         notes.append(QUANT_NOTE)
-    session, info["session_options"] = make_session(path, ep, spec.ep_options, spec.intra_op_threads,
-                                                    spec.graph_optimization or "all")
-    runner = OrtLlmRunner(session, layout, ep, spec.ep_options, probe, info)
+    session, info["session_options"] = make_session(path, ep, spec.opts)
+    runner = OrtLlmRunner(session, layout, ep, spec.opts.ep_options, probe, info)
     vocab = layout.vocab_size or 100
     if model is None:
         info["parity"] = {"checked": False, "reason": "no torch reference for a user .onnx file"}
         if layout.vocab_size is None:
             notes.append("prompt token ids drawn from 0..99: the file's vocabulary size is not fixed in its graph")
         return Built(runner, runner.describe(), params, vocab, notes=notes)
-    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
+    tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
     info["parity"] = {**parity(model, runner, vocab, spec.seed), "tolerance": tolerance}
     del model
     error = gate(info["parity"], detail=f", top-1 agreement {info['parity']['top1_agreement']:.0%}")

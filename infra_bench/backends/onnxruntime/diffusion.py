@@ -101,14 +101,14 @@ def _unet_parity(mods: dw.Modules, ex: OrtDiffusionExecutor, resolved: dw.Resolv
 
 def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe,
                     trust_remote_code: bool = False) -> Built:
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     mods = dw.build_modules(resolved, torch.device("cpu"), torch.float32, spec.seed)
     source = mods if export_dtype == torch.float32 else dw.build_modules(resolved, torch.device("cpu"), export_dtype,
                                                                          spec.seed)
     weights = resolved.info.get("weights_hash") or f"random seed {spec.seed}"
     libs = versions("torch", "transformers", "diffusers", "onnx")
-    info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "export": {}, "quantization": None}
+    info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.opts.ep_options), "export": {}, "quantization": None}
     sessions, how = {}, exporter()
     for name, (module, args, inputs, outputs, axes) in _components(resolved, source, export_dtype).items():
         key = {"what": f"diffusion-{name}", "wrapper": WRAPPER_VERSION, **how.key(), "family": resolved.family,
@@ -116,11 +116,10 @@ def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: D
         entry = cached_export(key, lambda path, m=module, a=args, i=inputs, o=outputs, x=axes:
                               how.export(m, a, path, i, o, x))
         info["export"][name] = entry_info(entry)
-        sessions[name], info["session_options"] = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads,
-                                                               spec.graph_optimization or "all")
+        sessions[name], info["session_options"] = make_session(entry.path, ep, spec.opts)
     info.update(how.key())
     ex = OrtDiffusionExecutor(sessions, export_dtype, info)
-    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
+    tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
     checks = [_unet_parity(mods, ex, resolved, r, spec.seed) for r in spec.resolution]
     worst = max(checks, key=lambda c: c["max_rel_diff"])
     info["parity"] = {"checked": True, "component": "unet", "max_abs_diff": worst["max_abs_diff"],

@@ -79,14 +79,16 @@ def parse_ep_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
-def make_session(path, ep: Ep, ep_options: dict, threads: int | None, graph_optimization: str):
+def make_session(path, ep: Ep, opts):
+    """A session on `ep` under the spec's options (OrtOptions), and the settings it ended up with."""
     ort = import_ort()
+    graph_optimization = opts.graph_optimization or "all"
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_optimization])
-    if threads:
-        so.intra_op_num_threads = threads
+    if opts.intra_op_threads:
+        so.intra_op_num_threads = opts.intra_op_threads
     so.log_severity_level = 3
-    providers = [(ep.provider, dict(ep_options))]
+    providers = [(ep.provider, dict(opts.ep_options))]
     if ep.short != "cpu":
         providers.append(("CPUExecutionProvider", {}))  # for nodes the EP does not take
     session = ort.InferenceSession(str(path), sess_options=so, providers=providers)

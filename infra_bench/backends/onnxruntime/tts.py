@@ -85,7 +85,7 @@ class PiperExecutor:
 
 def _build_piper(spec: TtsSpec, resolved: tw.ResolvedTts) -> Built:
     from piper import PiperVoice, SynthesisConfig
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     if ep.short not in ("cpu", "cuda"):
         raise UserError(f"spec '{spec.label}': piper voices run on the cpu or cuda execution provider, not {ep.short}")
     model, config = resolved.voice_files
@@ -103,7 +103,7 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
               trust_remote_code: bool = False) -> Built:
     if resolved.family == "piper":
         return _build_piper(spec, resolved)
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     model = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
     source = model if export_dtype == torch.float32 else tw.build_model(resolved, spec, torch.device("cpu"), export_dtype)
@@ -117,15 +117,15 @@ def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
         how.export(source, (ids,), path, ["input_ids"], ["waveform"],
                    {"input_ids": {0: "batch", 1: "tokens"}, "waveform": {0: "batch", 1: "samples"}})
     entry = cached_export(key, export)
-    session, options = make_session(entry.path, ep, spec.ep_options, spec.intra_op_threads, spec.graph_optimization or "all")
-    info = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "session_options": options,
+    session, options = make_session(entry.path, ep, spec.opts)
+    info = {"requested_ep": ep.short, "ep_options": dict(spec.opts.ep_options), "session_options": options,
             "export": {**entry_info(entry), **how.key()}}
     ex = OrtTtsExecutor(session, resolved, info)
     ids = tw.token_ids(resolved, spec, {"batch_size": 2, "text_len": min(spec.text_len)})
     with torch.inference_mode():
         ref = model(ids).float().numpy()
     got = session.run(None, {"input_ids": ids.numpy()})[0]
-    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else TTS_TOLERANCE[spec.dtype]
+    tolerance = spec.opts.tolerance(TTS_TOLERANCE[spec.dtype])
     if got.shape != ref.shape:
         info["parity"] = {"checked": True, "shape_torch": list(ref.shape), "shape_ort": list(got.shape),
                           "tolerance": tolerance}

@@ -82,17 +82,16 @@ def _quantize(src: Path, source_key: str) -> tuple[Path, dict]:
 
 def build(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, probe: DeviceProbe,
           trust_remote_code: bool = False) -> Built:
-    ep = require(spec.ep or "cpu")
+    ep = require(spec.opts.ep or "cpu")
     model = ew.build_model(resolved, spec, torch.device("cpu"), torch.float32)  # also the parity reference
     path, export_info = _export(spec, resolved, model)
-    info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.ep_options), "export": export_info,
+    info: dict = {"requested_ep": ep.short, "ep_options": dict(spec.opts.ep_options), "export": export_info,
                   "quantization": None}
     notes = []
     if spec.dtype == "int8":
         path, info["quantization"] = _quantize(path, export_info["cache_key"])
         notes.append(QUANT_NOTE)
-    session, info["session_options"] = make_session(path, ep, spec.ep_options, spec.intra_op_threads,
-                                                    spec.graph_optimization or "all")
+    session, info["session_options"] = make_session(path, ep, spec.opts)
     ex = OrtEmbeddingExecutor(session, info)
     ids = ew.token_ids(resolved, spec, {"batch_size": 2, "seq_len": min(spec.seq_len)})
     mask = torch.ones_like(ids)
@@ -100,7 +99,7 @@ def build(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, probe: DeviceProb
     with torch.inference_mode():
         ref = model(ids, mask).float().numpy()
     got = ex.embed(ids.numpy(), mask.numpy())
-    tolerance = spec.parity_tolerance if spec.parity_tolerance is not None else PARITY_TOLERANCE[spec.dtype]
+    tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
     out = output_name(resolved)
     if got.shape != ref.shape:
         info["parity"] = {"checked": True, "shape_torch": list(ref.shape), "shape_ort": list(got.shape),
