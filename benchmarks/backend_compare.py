@@ -43,7 +43,7 @@ def compare(arch: str, a) -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
-    from infra_bench.sweep import build_executor
+    from infra_bench.engine import build_executor
     from infra_bench.workloads import llm
 
     arms = {}

@@ -34,7 +34,7 @@ def main() -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
-    from infra_bench.sweep import build_executor
+    from infra_bench.engine import build_executor
     from infra_bench.workloads import diffusion as dw
 
     arch, res = ("sd-1.5", 256) if a.sd15 else ("sd-tiny", 64)

@@ -34,7 +34,7 @@ def main() -> None:
     from infra_bench.measure.window import MeasurementWindow
     from infra_bench.scenarios.offline import run_offline
     from infra_bench.spec import spec_from_dict
-    from infra_bench.sweep import build_executor
+    from infra_bench.engine import build_executor
     from infra_bench.workloads import tts as tw
 
     arms = [(f"{arch} torch", torch_build, {"arch": arch}, a.text_len),

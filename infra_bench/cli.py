@@ -567,21 +567,21 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
                   for s in load_specs(paths)]
         if compile_mode and not any(_compiles(s) for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
-    from . import sweep
+    from . import engine
     from .system import collect
 
     if resume_id:
-        store, planned, opts = sweep.resume_run(resume_id, out, cpu_watts_per_core)
+        store, planned, opts = engine.resume_run(resume_id, out, cpu_watts_per_core)
     else:
-        opts = sweep.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
+        opts = engine.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
 
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed
             click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
-        store, planned = sweep.start_run(loaded, opts, None if specs else skip)
+        store, planned = engine.start_run(loaded, opts, None if specs else skip)
     click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
                f"{store.folder / 'records.jsonl'}", err=True)
-    with sweep.resumable(store, sweep.resume_command(store)):
-        sweep.execute(planned, store, collect(), opts)
+    with engine.resumable(store, engine.resume_command(store)):
+        engine.execute(planned, store, collect(), opts)
     from .report.show import show_records
 
     records = show_records(store, as_json)

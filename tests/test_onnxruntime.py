@@ -156,9 +156,9 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
 ])
 def test_precision_and_device_combinations_are_checked(fields, message):
     spec = spec_from_dict({"arch": "llama-tiny", **fields})
-    from infra_bench import sweep
+    from infra_bench import engine
     with pytest.raises(UserError, match=message):
-        sweep.backend_module(spec.backend).check(spec)
+        engine.backend_module(spec.backend).check(spec)
 
 
 def test_backend_options_are_the_backends_own_model():

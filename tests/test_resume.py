@@ -69,7 +69,7 @@ def test_a_ctrl_c_that_library_code_swallows_still_stops_the_run_between_cells(t
 
     import pytest
 
-    from infra_bench import sweep
+    from infra_bench import engine
     from infra_bench.errors import Interrupted
     from infra_bench.results.schema import Manifest
     from infra_bench.results.store import RunStore
@@ -78,12 +78,12 @@ def test_a_ctrl_c_that_library_code_swallows_still_stops_the_run_between_cells(t
                                                 specs=[]))
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted, match="interrupted: run r1 keeps its 0 finished cell"):
-        with sweep.resumable(store, "infra-bench run --resume r1"):
+        with engine.resumable(store, "infra-bench run --resume r1"):
             try:
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(0.2)  # the handler runs here, inside the try
             except KeyboardInterrupt:
                 pass
-            sweep.stop_if_interrupted()
+            engine.stop_if_interrupted()
     assert signal.getsignal(signal.SIGINT) is before
-    sweep.stop_if_interrupted()  # the press does not outlive its run
+    engine.stop_if_interrupted()  # the press does not outlive its run

@@ -1,1 +1,2 @@
-"""Planning inputs and models: hardware and site profiles (more to come: perf model, sizing, cost)."""
+"""The planner: hardware and site profiles, the LLM serving model and its fit, media predictions,
+calibration, demand, queueing, sizing and cost."""

@@ -13,10 +13,10 @@ LOCAL = "local"
 
 
 def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None], executor: str):
-    from .. import sweep
+    from .. import engine
     from ..results.schema import SweepSettings
 
-    return sweep.manifest(store_id, planned, opts, SweepSettings(
+    return engine.manifest(store_id, planned, opts, SweepSettings(
         name=matrix.name, node_types=nodes, max_retries=matrix.max_retries, max_in_flight=matrix.max_in_flight,
         executor=executor))
 
@@ -63,7 +63,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
     uses_nodes = any(node for _, node in jobs_specs)
     if uses_nodes and not ray_address:
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
-    from .. import sweep as local  # torch comes in here, after the matrix and options are checked
+    from .. import engine as local  # torch comes in here, after the matrix and options are checked
     from ..system import collect
     from . import ray_driver
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import sweep
+from .. import engine
 from ..errors import MissingDependency, UserError, install_hint
 from ..results.store import RunStore
 from ..spec.common import RunSpec
@@ -94,7 +94,7 @@ def check_placement(ray, jobs: list[Job]) -> int:
     return len(nodes)
 
 
-def _submit(ray, remote, job: Job, run_id: str, opts: sweep.RunOptions, max_retries: int):
+def _submit(ray, remote, job: Job, run_id: str, opts: engine.RunOptions, max_retries: int):
     resources, labels = requirement(job)
     custom = {k: v for k, v in resources.items() if k not in ("CPU", "GPU")}
     return remote.options(num_cpus=resources["CPU"], num_gpus=resources.get("GPU", 0), resources=custom or None,
@@ -104,7 +104,7 @@ def _submit(ray, remote, job: Job, run_id: str, opts: sweep.RunOptions, max_retr
         job.node.name if job.node else None)
 
 
-def execute(ray, jobs: list[Job], store: RunStore, opts: sweep.RunOptions, max_retries: int, max_in_flight: int,
+def execute(ray, jobs: list[Job], store: RunStore, opts: engine.RunOptions, max_retries: int, max_in_flight: int,
             progress: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Run every job without a record yet, at most `max_in_flight` at once; return the records written."""
     from .worker import run_cell
@@ -137,12 +137,12 @@ def execute(ray, jobs: list[Job], store: RunStore, opts: sweep.RunOptions, max_r
             failed += rec["status"] == "failed"
             where = rec["settings"]["executor"].get("node_ip") or "?"
             progress(f"[{finished}/{total}] done {finished}, running {len(pending)}, failed {failed}, "
-                     f"{time.perf_counter() - t0:.0f} s | {sweep.cell_line(rec)} on {where}")
-            sweep.stop_if_interrupted()
+                     f"{time.perf_counter() - t0:.0f} s | {engine.cell_line(rec)} on {where}")
+            engine.stop_if_interrupted()
     return written
 
 
-def _collect(ray, ref, job: Job, run_id: str, opts: sweep.RunOptions, max_retries: int,
+def _collect(ray, ref, job: Job, run_id: str, opts: engine.RunOptions, max_retries: int,
              lost_reason: str | None) -> dict:
     """The task's record, or a failed one saying why there is none."""
     error = lost_reason
@@ -152,7 +152,7 @@ def _collect(ray, ref, job: Job, run_id: str, opts: sweep.RunOptions, max_retrie
         except ray.exceptions.RayError as e:  # retries spent: the worker or node kept dying
             text = str(e).strip().splitlines()
             error = f"{type(e).__name__} after {max_retries} retries: {text[0] if text else ''}"
-    rec = sweep.failed_record(run_id, job.spec, job.cell, error, {}, opts,
+    rec = engine.failed_record(run_id, job.spec, job.cell, error, {}, opts,
                               {"name": "ray", "node_type": job.node.name if job.node else None})
     return {**rec, "cell_id": job.cell_id}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .. import sweep
+from .. import engine
 from ..errors import UserError
 from ..spec.loader import spec_from_dict
 from ..system import collect
@@ -26,7 +26,7 @@ def _executor(node_type: str | None) -> dict:
             "node_type": node_type}
 
 
-def run_cell(spec_data: dict, cell: dict, cell_id: str, run_id: str, opts: sweep.RunOptions,
+def run_cell(spec_data: dict, cell: dict, cell_id: str, run_id: str, opts: engine.RunOptions,
              node_type: str | None) -> dict:
     """The cell's record, named `cell_id` as the driver planned it."""
     if not _environment:
@@ -37,12 +37,12 @@ def run_cell(spec_data: dict, cell: dict, cell_id: str, run_id: str, opts: sweep
     if key not in _last:
         _last.clear()
         try:
-            (planned,) = sweep.plan([spec], opts)
+            (planned,) = engine.plan([spec], opts)
         except UserError as e:  # this node cannot run the spec (no such device, a missing extra)
-            rec = sweep.failed_record(run_id, spec, cell, f"on node {executor['node_ip']}: {e}", _environment, opts,
+            rec = engine.failed_record(run_id, spec, cell, f"on node {executor['node_ip']}: {e}", _environment, opts,
                                       executor)
             return {**rec, "cell_id": cell_id}
-        _last[key] = (planned, *sweep.build(planned, opts))
+        _last[key] = (planned, *engine.build(planned, opts))
     planned, built, build_error = _last[key]
-    rec = sweep.measure_cell(planned, built, build_error, cell, run_id, _environment, opts, executor)
+    rec = engine.measure_cell(planned, built, build_error, cell, run_id, _environment, opts, executor)
     return {**rec, "cell_id": cell_id}

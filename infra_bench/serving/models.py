@@ -111,7 +111,7 @@ def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], No
     """Resolve, check and build every spec (the model weights load here, once)."""
     from ..kinds import KINDS
     from ..kinds.base import load_ref
-    from ..sweep import RunOptions, build_executor, plan
+    from ..engine import RunOptions, build_executor, plan
 
     out: list[Served] = []
     for p in plan(specs, RunOptions(trust_remote_code=trust_remote_code)):

@@ -1,1 +1,2 @@
-"""Workloads: build the model and the inputs for each kind (llm; diffusion and tts to come)."""
+"""The built-in kinds' workloads (llm, diffusion, tts): models, inputs, one timed request, metrics.
+A kind registered in infra_bench/kinds/ may keep its workload in its own folder instead (embedding)."""

@@ -1,8 +1,9 @@
-"""Running a list of specs in this process: check everything, then measure cell by cell.
+"""The local run engine: a list of specs run in this process; check everything, then measure cell
+by cell (`run`, a `sweep` without Ray, and each Ray worker's cells go through it).
 
 All input is checked before the run folder is created, so a bad spec costs nothing. Each
 cell's record is appended and fsync'd as the cell ends; an exception inside a cell (out of
-memory included) becomes a failed record and the sweep goes on. `resume` re-reads the
+memory included) becomes a failed record and the run goes on. `resume` re-reads the
 manifest and measures only the cells that have no record yet.
 """
 from __future__ import annotations
