@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...devices.base import DeviceProbe
 from ...errors import UserError
-from ...spec.llm import LlmSpec
 from ...workloads import llm as llm_workload
 from ..base import Built
+from ..parity import PARITY_TOLERANCE, gate
 from . import llm_export
 from .export import cached_export, entry_info, exporter, versions
 from .llm import OrtLlmRunner, ep_probe, parity
-from ..parity import PARITY_TOLERANCE, gate
 from .providers import make_session, require
+
+if TYPE_CHECKING:
+    from ...spec.llm import LlmSpec
 
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
 

@@ -2,16 +2,20 @@
 cache, driven by the same denoising loop and scheduler as torch; parity on a UNet call."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from ...devices.base import DeviceProbe
-from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built
-from .export import cached_export, entry_info, exporter, versions
 from ..parity import DEFINITION, PARITY_TOLERANCE, differences, gate
+from .export import cached_export, entry_info, exporter, versions
 from .providers import import_ort, make_session, require, short_names
+
+if TYPE_CHECKING:
+    from ...spec.diffusion import DiffusionSpec
 
 WRAPPER_VERSION = "diffusion-v1"
 

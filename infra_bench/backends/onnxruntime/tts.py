@@ -3,18 +3,21 @@ driven through piper's own API (which runs them on ONNX Runtime and streams one 
 from __future__ import annotations
 
 import importlib.metadata as md
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ...devices.base import DeviceProbe
 from ...errors import UserError
-from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built
-from .export import cached_export, entry_info, exporter, versions
 from ..parity import DEFINITION, differences, gate
+from .export import cached_export, entry_info, exporter, versions
 from .providers import import_ort, make_session, require, short_names
+
+if TYPE_CHECKING:
+    from ...spec.tts import TtsSpec
 
 WRAPPER_VERSION = "tts-vits-v1"
 TTS_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}  # waveform max_rel_diff; VITS flows amplify rounding

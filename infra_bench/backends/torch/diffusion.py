@@ -1,13 +1,17 @@
 """Diffusion components as torch modules on any probed device."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ...devices.base import DeviceProbe
 from ...devices.torch_probe import DTYPES
-from ...spec.diffusion import DiffusionSpec
 from ...workloads import diffusion as dw
 from ..base import Built
+
+if TYPE_CHECKING:
+    from ...spec.diffusion import DiffusionSpec
 
 
 class TorchDiffusionExecutor:

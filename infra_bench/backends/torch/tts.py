@@ -1,13 +1,17 @@
 """TTS models as torch modules on any probed device."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ...devices.base import DeviceProbe
 from ...devices.torch_probe import DTYPES
-from ...spec.tts import TtsSpec
 from ...workloads import tts as tw
 from ..base import Built
+
+if TYPE_CHECKING:
+    from ...spec.tts import TtsSpec
 
 
 class TorchTtsExecutor:

@@ -29,6 +29,6 @@ KIND = Kind(
     service="infra_bench.planner.demand:DiffusionService",
     planner_models="infra_bench.planner.media_model:catalog_ids",
     calibration_point="infra_bench.planner.media_model:diffusion_point",
-    predict="infra_bench.planner.predict:diffusion",
+    predict="infra_bench.report.predict:diffusion",
     plan_latency=("image_s", "one image alone (s)"),
 )

@@ -25,6 +25,6 @@ KIND = Kind(
             Route("/v1/chat/completions", "infra_bench.serving.routes:chat")),
     service="infra_bench.planner.demand:LlmService",
     planner_models="infra_bench.planner.shapes:model_ids",
-    predict="infra_bench.planner.predict:llm",
+    predict="infra_bench.report.predict:llm",
     plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
 )

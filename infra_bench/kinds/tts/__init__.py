@@ -26,6 +26,6 @@ KIND = Kind(
     service="infra_bench.planner.demand:TtsService",
     planner_models="infra_bench.planner.media_model:catalog_ids",
     calibration_point="infra_bench.planner.media_model:tts_point",
-    predict="infra_bench.planner.predict:tts",
+    predict="infra_bench.report.predict:tts",
     plan_latency=("rtf_alone", "RTF of one stream alone"),
 )

@@ -6,14 +6,14 @@ the ones it models."""
 from __future__ import annotations
 
 from ..errors import UserError
-from .profiles import HardwareProfile
+from ..planner.profiles import HardwareProfile
 
 
 def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
-    from ..report.predictions import llm_text
-    from . import calibration as cal
-    from . import llm_model
-    from .engines import default_engine
+    from ..planner import calibration as cal
+    from ..planner import llm_model
+    from ..planner.engines import default_engine
+    from .predictions import llm_text
 
     engine = default_engine(hw.vendor) if o["engine"] == "auto" else o["engine"]
     rep = llm_model.replica(model, hw, o["precision"] or "bf16", o["tp"], o["pp"], o["dp"], o["ep"], engine,
@@ -32,7 +32,7 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
 def _media_fit(kind: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None,
                precision: str) -> tuple[dict | None, list[str]]:
     """The calibrated fit for this kind on `hw`, and a note when the file has none."""
-    from . import calibration as cal
+    from ..planner import calibration as cal
 
     if not data:
         return None, []
@@ -41,8 +41,8 @@ def _media_fit(kind: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
 
 
 def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
-    from ..report.predictions import diffusion_result, media_text
-    from . import media_model
+    from ..planner import media_model
+    from .predictions import diffusion_result, media_text
 
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit("diffusion", hw, o, data, source, precision)
@@ -52,8 +52,8 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
 
 
 def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
-    from ..report.predictions import media_text, tts_result
-    from . import media_model
+    from ..planner import media_model
+    from .predictions import media_text, tts_result
 
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit("tts", hw, o, data, source, precision)
