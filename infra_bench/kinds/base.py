@@ -70,7 +70,7 @@ class Kind:
       chart(records, names) -> Image | None) the run report draws for this kind's records.
     - served: ref of served(spec, planned, built, card) -> serving.models.Served; routes: its HTTP routes;
       serve_fields: ref of (arch) -> spec fields `serve --arch` adds to the spec's defaults.
-    - service: ref of the planner's demand service (a planner.demand._Service subclass);
+    - service: ref of the planner's demand service (a planner.demand.Service subclass);
       planner_models: ref of (kind name) -> the model ids predict and plan know for this kind;
       predict: ref of (model, hardware, options, calibration data, its file) -> (prediction, text);
       calibration_point: ref of (metrics, cell) -> (FLOPs, seconds, prior fixed seconds) of a record,

@@ -32,7 +32,7 @@ LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def _exactly_one(self, a: str, b: str):
@@ -42,7 +42,7 @@ class _Strict(BaseModel):
         return self
 
 
-class Length(_Strict):
+class Length(Strict):
     """A token-length distribution: fixed, or exponential with the given mean (capped at `max`)."""
     mean: int = Field(ge=1)
     distribution: Literal["fixed", "exponential"] = "fixed"
@@ -63,7 +63,7 @@ def _length(v):
     return {"mean": v} if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-class LlmTraffic(_Strict):
+class LlmTraffic(Strict):
     requests_per_s: float | None = Field(default=None, gt=0)
     output_tokens_per_s: float | None = Field(default=None, gt=0)
     input_len: Length = Length(mean=1024)
@@ -81,7 +81,7 @@ class LlmTraffic(_Strict):
         return self.requests_per_s or self.output_tokens_per_s / self.output_len.mean
 
 
-class LlmSlo(_Strict):
+class LlmSlo(Strict):
     ttft_p95_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float = Field(gt=0)
@@ -96,7 +96,7 @@ class LlmSlo(_Strict):
         return (95.0, self.ttft_p95_s) if self.ttft_p95_s else (99.0, self.ttft_p99_s)
 
 
-class DiffusionTraffic(_Strict):
+class DiffusionTraffic(Strict):
     images_per_hour: float | None = Field(default=None, gt=0)
     images_per_s: float | None = Field(default=None, gt=0)
 
@@ -109,11 +109,11 @@ class DiffusionTraffic(_Strict):
         return self.images_per_s or self.images_per_hour / 3600
 
 
-class DiffusionSlo(_Strict):
+class DiffusionSlo(Strict):
     latency_p95_s: float = Field(gt=0)
 
 
-class TtsTraffic(_Strict):
+class TtsTraffic(Strict):
     concurrent_streams: float | None = Field(default=None, gt=0)
     audio_hours_per_day: float | None = Field(default=None, gt=0)
 
@@ -127,12 +127,12 @@ class TtsTraffic(_Strict):
         return self.concurrent_streams or self.audio_hours_per_day / 24
 
 
-class TtsSlo(_Strict):
+class TtsSlo(Strict):
     rtf: float = Field(default=1.0, gt=0, le=1.0)
     first_audio_p95_s: float | None = Field(default=None, gt=0)
 
 
-def _precisions(v, allowed: tuple[str, ...]):
+def precisions(v, allowed: tuple[str, ...]):
     """One precision or a list of them, each one the planner models for this kind of service."""
     v = [v] if isinstance(v, str) else v
     for p in v:
@@ -141,7 +141,7 @@ def _precisions(v, allowed: tuple[str, ...]):
     return v
 
 
-class _Service(_Strict):
+class Service(Strict):
     """A service of some kind; each kind's subclass says how its load is counted and sized."""
     name: str | None = None
     model: str
@@ -165,7 +165,7 @@ class _Service(_Strict):
         raise NotImplementedError
 
 
-class EngineChoice(_Strict):
+class EngineChoice(Strict):
     """The serving engine and, optionally, limits that replace its defaults (planner/engines.py)."""
     name: str = "auto"
     max_seqs: int | None = Field(default=None, ge=1)
@@ -181,7 +181,7 @@ class EngineChoice(_Strict):
         return v
 
 
-class LlmService(_Service):
+class LlmService(Service):
     kind: Literal["llm"] = "llm"
     precision: list[str] = ["bf16"]
     engine: EngineChoice = EngineChoice()
@@ -190,7 +190,7 @@ class LlmService(_Service):
 
     _engine = field_validator("engine", mode="before")(classmethod(lambda cls, v: {"name": v} if isinstance(v, str) else v))
 
-    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, LLM_PRECISIONS)))
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, LLM_PRECISIONS)))
 
     cost_unit: ClassVar[tuple[str, float]] = ("1M output tokens", 1e6)
 
@@ -215,10 +215,10 @@ class LlmService(_Service):
         return opts
 
 
-class _MediaService(_Service):
+class _MediaService(Service):
     precision: list[str] = ["fp16"]
 
-    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, MEDIA_PRECISIONS)))
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, MEDIA_PRECISIONS)))
 
 
 class DiffusionService(_MediaService):
@@ -265,19 +265,16 @@ class TtsService(_MediaService):
         return [tts_option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
 
 
-Service = _Service
-
-
-def services() -> dict[str, type[_Service]]:
+def services() -> dict[str, type[Service]]:
     """Kind -> its demand service, for every registered kind the planner sizes."""
     return {name: k.service_class() for name, k in KINDS.items() if k.service}
 
 
-class Demand(_Strict):
+class Demand(Strict):
     name: str = "demand"
     headroom: float = Field(default=0.2, ge=0, lt=1)
     redundancy: int = Field(default=1, ge=0)
-    services: list[SerializeAsAny[_Service]] = Field(min_length=1)
+    services: list[SerializeAsAny[Service]] = Field(min_length=1)
 
     def label(self, i: int) -> str:
         return self.services[i].name or f"{self.services[i].model}#{i + 1}"

@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import UserError, closest
-from ...planner.demand import MEDIA_PRECISIONS, _precisions, _Service, _Strict
+from ...planner.demand import MEDIA_PRECISIONS, Service, Strict, precisions
 from ...planner.media_model import BYTES_PER_PARAM, MediaPrediction
 from ...planner.profiles import HardwareProfile
 
@@ -130,7 +130,7 @@ def calibration_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
 
 # --- the demand service ------------------------------------------------------------------------
 
-class EmbeddingTraffic(_Strict):
+class EmbeddingTraffic(Strict):
     requests_per_s: float | None = Field(default=None, gt=0)
     sequences_per_s: float | None = Field(default=None, gt=0)
     seq_len: int = Field(default=512, ge=1, description="tokens per sequence (a passage, or query + passage)")
@@ -146,18 +146,18 @@ class EmbeddingTraffic(_Strict):
         return self.requests_per_s or self.sequences_per_s / self.batch
 
 
-class EmbeddingSlo(_Strict):
+class EmbeddingSlo(Strict):
     latency_p95_s: float = Field(gt=0)
 
 
-class EmbeddingService(_Service):
+class EmbeddingService(Service):
     """Embedding or reranking requests: `batch` sequences of `seq_len` tokens, under a latency SLO."""
     kind: Literal["embedding"] = "embedding"
     precision: list[str] = ["fp16"]
     traffic: EmbeddingTraffic
     slo: EmbeddingSlo
 
-    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: _precisions(v, MEDIA_PRECISIONS)))
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, MEDIA_PRECISIONS)))
 
     cost_unit: ClassVar[tuple[str, float]] = ("1M sequences", 1e6)
 
