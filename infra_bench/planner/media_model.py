@@ -23,6 +23,13 @@ from .profiles import HardwareProfile
 PRECISIONS = ("fp32", "bf16", "fp16")
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 DIFFUSION_PRIORS = {"mfu": 0.2, "t_step_s": 2e-3, "runtime_reserve_gb": 3.0, "usable_memory_fraction": 0.9}
+# DiT pipelines (FLUX.1, SD3.5): the median MFU that public batch-1 bf16 diffusers runs of FLUX.1-dev at
+# 1024 px, 28 steps imply against this FLOP count (2,098 TFLOP per image): H100 6.71 s (0.316, xDiT
+# docs/performance/flux.md@175e0bf) and 7.11 s (0.298), A100 15.65 s (0.430, varadrane1707/BenchmarkFlux
+# README@35368df), L20 26.36 s (0.666, chengzeyi/ParaAttention doc/fastest_flux.md@4de137c).
+DIT_PRIORS = {**DIFFUSION_PRIORS, "mfu": 0.37}
+DIT_BASIS = ("the MFU prior 0.37 is the median that four public FLUX.1-dev runs imply (H100 0.30-0.32, A100 0.43, "
+             "L20 0.67; sources in planner/media_model.py): interval +-50%; calibrate with your own runs")
 TTS_PRIORS = {"mfu": 0.05, "t_call_s": 0.02, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
 PRIOR_INTERVAL = 0.5
 
@@ -47,6 +54,18 @@ def _cached(key: dict, compute) -> dict:
     return value
 
 
+def _dit_ids() -> list[str]:
+    from ..workloads.dit_catalog import catalog
+
+    return list(catalog())
+
+
+def diffusion_ids(kind: str = "diffusion") -> list[str]:
+    """The diffusion models predict and plan know: the runnable pipelines and the DiT pipelines."""
+    return catalog_ids("diffusion") + _dit_ids()
+
+
+@lru_cache(maxsize=8)
 def catalog_ids(kind: str) -> list[str]:
     """The model ids of a kind's built-in architecture catalog (workloads/architectures/<kind>.yaml)."""
     from ..inputs import parse_yaml
@@ -85,6 +104,10 @@ def _base_count(model: str, resolution: int) -> dict:
     table = json.loads((data_dir("workloads") / "reference" / FLOP_TABLE).read_text())
     if str(resolution) in table.get(model, {}):
         return table[model][str(resolution)]  # no torch import: plan stays fast
+    if model in _dit_ids():
+        from . import dit
+
+        return _cached({"kind": "dit-base", "model": model, "res": resolution}, lambda: dit.count(model, resolution))
     from ..workloads import diffusion as dw
 
     archs = dw.catalog()
@@ -105,9 +128,10 @@ def _base_count(model: str, resolution: int) -> dict:
     return _cached({"kind": "diffusion-base", "model": model, "res": resolution}, count)
 
 
-def write_flop_table() -> None:
-    """Count the built-in published pipelines at the table's resolutions into the package data
-    (minutes: the SDXL UNet at 1024 px takes the longest)."""
+def write_flop_table(models: list[str] | None = None) -> None:
+    """Count the built-in published pipelines and the DiT pipelines at the table's resolutions into the
+    package data (minutes: the SDXL UNet at 1024 px takes the longest); `models` recounts only those,
+    keeping the other entries."""
     import json
 
     from ..paths import data_dir
@@ -117,9 +141,11 @@ def write_flop_table() -> None:
     table = {"note": "FLOPs of one batch-1 image without guidance, counted by torch.utils.flop_counter on the "
                      "meta-device pipeline (matmul, convolution, attention); written by "
                      "infra_bench.planner.media_model.write_flop_table()"}
+    if models is not None:
+        table = {**json.loads(path.read_text()), **table}
     path.write_text(json.dumps(table))
     published = [m for m, a in dw.catalog().items() if any((c or {}).get("params") for c in a.components.values())]
-    for model in published:
+    for model in models if models is not None else published + _dit_ids():
         table[model] = {str(r): _base_count(model, r) for r in TABLE_RESOLUTIONS}
     path.write_text(json.dumps(table, indent=1))
 
@@ -129,7 +155,7 @@ def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: floa
     """FLOPs per image and parameter count of a built-in pipeline at batch 1; guidance above 1 runs the
     text encoder and the UNet on two batches (negative and positive prompts)."""
     base = _base_count(model, resolution)
-    evals = 2 if guidance_scale > 1 else 1
+    evals = 2 if guidance_scale > 1 and base.get("cfg", True) else 1  # guidance-distilled DiTs: one pass
     text, unet, vae = base["text"] * evals, base["unet_per_step"] * evals, base["vae"]
     return {"text_encode_flops": text, "unet_flops_per_step": unet, "unet_evals_per_step": evals,
             "vae_decode_flops": vae, "flops_per_image": text + steps * unet + vae, "pipeline_params": base["params"],
@@ -200,21 +226,21 @@ def _efficiency(priors: dict, overhead: str, calibration: dict | None) -> dict:
     return {**priors, "mfu": calibration["mfu"], overhead: priors[overhead] * calibration["overhead_scale"]}
 
 
-def _labels(calibration: dict | None) -> tuple[float, list[str]]:
+def _labels(calibration: dict | None, basis: str | None = None) -> tuple[float, list[str]]:
     if calibration:
         return calibration["interval"], [f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} "
                                          f"measurement(s) ({calibration['key']}); interval +-{calibration['interval']:.0%}"]
-    return PRIOR_INTERVAL, ["efficiencies are assumed priors (no published diffusion/TTS calibration point): "
-                            "interval +-50%; calibrate with your own runs"]
+    return PRIOR_INTERVAL, [basis or "efficiencies are assumed priors (no published diffusion/TTS calibration "
+                                     "point): interval +-50%; calibrate with your own runs"]
 
 
 def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: float, params: int, work: float,
              flops_per_unit: float, fixed_s: float, priors: dict, overhead: str,
-             calibration: dict | None) -> MediaPrediction:
+             calibration: dict | None, basis: str | None = None) -> MediaPrediction:
     """The shared part: efficiencies and labels, the memory gate, and time = work / (peak x MFU)
     plus the fixed overhead. `work` is the FLOPs of one request; `latency_s` is its time."""
     eff = _efficiency(priors, overhead, calibration)
-    interval, notes = _labels(calibration)
+    interval, notes = _labels(calibration, basis)
     weights, reserve = params * BYTES_PER_PARAM[precision], eff["runtime_reserve_gb"] * 1e9
     memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
               "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
@@ -253,9 +279,11 @@ def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", 
     """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
     peak = _check(hw, precision)  # before the FLOP count, which may take seconds
     unit = diffusion_unit(model, resolution, steps, guidance_scale)
+    dit = model in _dit_ids()
+    priors = DIT_PRIORS if dit else DIFFUSION_PRIORS
     return _predict("diffusion", model, hw, precision, peak, unit["pipeline_params"], unit["flops_per_image"],
-                    unit["flops_per_image"], steps * DIFFUSION_PRIORS["t_step_s"], DIFFUSION_PRIORS, "t_step_s",
-                    calibration)
+                    unit["flops_per_image"], steps * priors["t_step_s"], priors, "t_step_s", calibration,
+                    DIT_BASIS if dit else None)
 
 
 def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,

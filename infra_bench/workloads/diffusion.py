@@ -20,6 +20,7 @@ from ..errors import MissingDependency, UserError, closest, install_hint
 from ..inputs import parse_yaml
 from ..paths import data_dir
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
+from .dit_catalog import catalog as dit_catalog
 from .files import hash_files
 
 TEXT_LEN = 77
@@ -88,6 +89,9 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False) -> ResolvedPip
     require_diffusers()
     if spec.arch is not None:
         archs = catalog()
+        if spec.arch in dit_catalog():
+            raise UserError(f"{spec.arch} is a diffusion-transformer pipeline that `infra-bench predict` and `plan` "
+                            f"size; `run` builds the UNet pipelines ({', '.join(archs)}) so far")
         if spec.arch not in archs:
             raise UserError(f"unknown diffusion architecture '{spec.arch}'{closest(spec.arch, archs)}; "
                             f"built-in: {', '.join(archs)}; or give model: PATH (a diffusers folder)")
