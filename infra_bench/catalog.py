@@ -1,4 +1,5 @@
-"""The one LLM architecture catalog: workloads/architectures/llm_reference.csv.
+"""The built-in architecture catalogs under workloads/architectures/: `architectures(name)` reads a
+kind's YAML catalog, and the one LLM architecture catalog is llm_reference.csv.
 
 Both sides read it: the runner builds a published model's Hugging Face config from its row (random
 weights), and the planner prices it from the same row, so a shared model id has one source of truth.
@@ -21,6 +22,16 @@ _FIELDS = {
                 "max_position_embeddings": "max_position_embeddings", "tie_word_embeddings": "tie_word_embeddings",
                 "rope_theta": "rope_theta"},
 }
+
+
+@lru_cache(maxsize=16)
+def architectures(name: str) -> dict:
+    """workloads/architectures/<name>.yaml as parsed (ids to entries; keys starting with `_` are shared
+    YAML anchors, not models, and are left out)."""
+    from .inputs import parse_yaml
+
+    raw = parse_yaml((data_dir("workloads") / "architectures" / f"{name}.yaml").read_text())
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
 
 
 @lru_cache(maxsize=1)

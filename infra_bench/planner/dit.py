@@ -4,9 +4,13 @@ image counted on those builds (text encoders at their prompt lengths, one transf
 image's latent tokens, the VAE decode), in the form media_model's FLOP table keeps."""
 from __future__ import annotations
 
-from ..workloads.dit_catalog import catalog
+from ..catalog import architectures
 
 LATENT_FACTOR = 8  # the 16-channel VAE's downsampling
+
+
+def catalog() -> dict[str, dict]:
+    return architectures("dit")
 
 
 def build(model: str, component: str):

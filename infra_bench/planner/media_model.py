@@ -55,9 +55,7 @@ def _cached(key: dict, compute) -> dict:
 
 
 def _dit_ids() -> list[str]:
-    from ..workloads.dit_catalog import catalog
-
-    return list(catalog())
+    return catalog_ids("dit")
 
 
 def diffusion_ids(kind: str = "diffusion") -> list[str]:
@@ -65,13 +63,11 @@ def diffusion_ids(kind: str = "diffusion") -> list[str]:
     return catalog_ids("diffusion") + _dit_ids()
 
 
-@lru_cache(maxsize=8)
 def catalog_ids(kind: str) -> list[str]:
     """The model ids of a kind's built-in architecture catalog (workloads/architectures/<kind>.yaml)."""
-    from ..inputs import parse_yaml
-    from ..paths import data_dir
+    from ..catalog import architectures
 
-    return list(parse_yaml((data_dir("workloads") / "architectures" / f"{kind}.yaml").read_text()))
+    return list(architectures(kind))
 
 
 def kind_of(model: str) -> str:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..kinds import KINDS
-from ..results.cells import execution_provider
 from ..kinds.base import MIB, Column
+from ..results.cells import execution_provider
 
 
 def _num(v, fmt: str) -> str:

@@ -109,9 +109,9 @@ class ServedSpeech(Served):
 
 def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], None]) -> list[Served]:
     """Resolve, check and build every spec (the model weights load here, once)."""
+    from ..engine import RunOptions, build_executor, plan
     from ..kinds import KINDS
     from ..kinds.base import load_ref
-    from ..engine import RunOptions, build_executor, plan
 
     out: list[Served] = []
     for p in plan(specs, RunOptions(trust_remote_code=trust_remote_code)):

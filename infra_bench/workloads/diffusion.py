@@ -16,11 +16,9 @@ from typing import Protocol
 
 import torch
 
+from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
-from ..inputs import parse_yaml
-from ..paths import data_dir
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
-from .dit_catalog import catalog as dit_catalog
 from .files import hash_files
 
 TEXT_LEN = 77
@@ -40,7 +38,7 @@ class PipelineArch:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, PipelineArch]:
-    raw = parse_yaml((data_dir("workloads") / "architectures" / "diffusion.yaml").read_text())
+    raw = architectures("diffusion")
     return {k: PipelineArch(id=k, **v) for k, v in raw.items()}
 
 
@@ -89,7 +87,7 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False) -> ResolvedPip
     require_diffusers()
     if spec.arch is not None:
         archs = catalog()
-        if spec.arch in dit_catalog():
+        if spec.arch in architectures("dit"):
             raise UserError(f"{spec.arch} is a diffusion-transformer pipeline that `infra-bench predict` and `plan` "
                             f"size; `run` builds the UNet pipelines ({', '.join(archs)}) so far")
         if spec.arch not in archs:

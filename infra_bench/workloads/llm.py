@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
+from ..catalog import architectures
 from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
-from ..inputs import parse_yaml
-from ..paths import data_dir
 from ..spec.llm import LlmSpec
 from .files import hash_files
 
@@ -36,7 +35,7 @@ def catalog() -> dict[str, Architecture]:
     and parameter count come from the one catalog that the planner reads too (infra_bench/catalog.py)."""
     from ..catalog import hf_config, llm_rows
 
-    raw = parse_yaml((data_dir("workloads") / "architectures" / "llm.yaml").read_text())
+    raw = architectures("llm")
     out = {}
     for k, v in raw.items():
         if v.pop("catalog", False):

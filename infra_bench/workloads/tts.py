@@ -18,9 +18,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
-from ..inputs import parse_yaml
-from ..paths import data_dir
 from ..spec.tts import VOICES, TtsSpec
 
 # A passage for real voices, cut or repeated to the requested number of characters.
@@ -43,7 +42,7 @@ class TtsArch:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, TtsArch]:
-    raw = parse_yaml((data_dir("workloads") / "architectures" / "tts.yaml").read_text())
+    raw = architectures("tts")
     return {k: TtsArch(id=k, **v) for k, v in raw.items()}
 
 

@@ -13,11 +13,11 @@ the batch running when it arrives, so one merged batch must finish within half t
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ...catalog import architectures
 from ...errors import UserError, closest
 from ...planner.demand import MEDIA_PRECISIONS, Service, Strict, precisions
 from ...planner.media_model import BYTES_PER_PARAM, MediaPrediction
@@ -28,17 +28,9 @@ PRIOR_INTERVAL = 0.5
 MAX_MERGED = 64  # requests a server merges into one forward pass at most
 
 
-@lru_cache(maxsize=1)
-def _catalog() -> dict:
-    from ...inputs import parse_yaml
-    from ...paths import data_dir
-
-    return parse_yaml((data_dir("workloads") / "architectures" / "embedding.yaml").read_text())
-
-
 def shape(model: str) -> dict:
     """Per-sequence work of the model: its parameters and the weights a token passes through."""
-    cat = _catalog()
+    cat = architectures("embedding")
     if model not in cat:
         raise UserError(f"unknown embedding model '{model}'{closest(model, cat)}; known: {', '.join(cat)}")
     a, c = cat[model], cat[model]["config"]

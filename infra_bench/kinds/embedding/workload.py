@@ -15,9 +15,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ...catalog import architectures
 from ...errors import UserError, closest
-from ...inputs import parse_yaml
-from ...paths import data_dir
 from .spec import EmbeddingSpec
 
 FAMILIES = ("bert", "xlm-roberta", "qwen3", "xlm-roberta-reranker")
@@ -39,7 +38,7 @@ class EmbeddingArch:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, EmbeddingArch]:
-    raw = parse_yaml((data_dir("workloads") / "architectures" / "embedding.yaml").read_text())
+    raw = architectures("embedding")
     return {k: EmbeddingArch(id=k, **v) for k, v in raw.items()}
 
 
