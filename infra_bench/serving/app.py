@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,6 +43,7 @@ class Api:
     """What a route handler needs: the served models, the one worker that runs them, request parsing."""
     models: dict[str, Served]
     worker: Worker
+    kinds: dict[str, str] = field(default_factory=route_kinds)  # path -> the kind served there
 
     async def parse(self, request, cls: type[BaseModel]) -> tuple[BaseModel, Served]:
         """The validated body and the model it names, which must be of the route's kind."""
@@ -60,7 +61,7 @@ class Api:
         if m is None:
             raise ApiError(404, f"model '{body.model}' is not served here; served: {', '.join(self.models)}",
                            "not_found_error")
-        want = route_kinds()[request.path]
+        want = self.kinds[request.path]
         if m.kind != want:
             paths = " or ".join(r.path for r in KINDS[m.kind].routes)
             raise ApiError(400, f"'{m.name}' is served as {m.kind} ({KINDS[m.kind].description}); send it to {paths}")
