@@ -74,3 +74,15 @@ def load_json(path: str | Path, what: str, hint: str):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}; {hint}") from None
+
+
+def key_values(pairs: tuple[str, ...] | list[str], flag: str, example: str) -> dict[str, str]:
+    """Repeated `KEY=VALUE` command-line options as a mapping of stripped strings; a pair without
+    `=` or a key is a one-line error naming the flag and an example."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} '{pair}' is not key=value; for example {flag} {example}")
+        out[key.strip()] = value.strip()
+    return out

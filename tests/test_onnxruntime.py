@@ -12,6 +12,7 @@ from infra_bench.backends.onnxruntime.providers import parse_ep_options
 from infra_bench.devices import select_device
 from infra_bench.errors import UserError
 from infra_bench.spec import spec_from_dict
+from infra_bench.spec.loader import parse_options
 from infra_bench.workloads import llm
 from .conftest import assert_one_line_error, hint, read_records, run_cli, write_spec
 
@@ -195,6 +196,10 @@ def test_ort_only_fields_and_ep_options_are_validated():
     with pytest.raises(UserError, match="a .onnx model needs backend onnxruntime"):
         spec_from_dict({"model": "x.onnx"})
     assert parse_ep_options(["device_id=1", "a = b"]) == {"device_id": "1", "a": "b"}
+    assert parse_options(["intra_op_threads=2", "graph_optimization=basic", "ep=[1"]) == {
+        "intra_op_threads": 2, "graph_optimization": "basic", "ep": "[1"}
+    with pytest.raises(UserError, match="--backend-option 'oops' is not key=value"):
+        parse_options(["oops"])
     with pytest.raises(UserError, match="--ep-option 'oops' is not key=value"):
         parse_ep_options(["oops"])
     assert json.dumps(select_device("cpu").describe())

@@ -61,13 +61,15 @@ def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
 
 def parse_options(pairs: tuple[str, ...] | list[str], flag: str = "--backend-option") -> dict:
     """`key=value` strings from the command line, each value read as a YAML scalar (1, 0.5, true, cpu)."""
-    from ..inputs import parse_yaml
+    import yaml
+
+    from ..inputs import key_values, parse_yaml
 
     out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} '{pair}' is not key=value; for example {flag} intra_op_threads=2")
-        parsed = parse_yaml(value.strip()) if value.strip() else ""
-        out[key.strip()] = parsed if isinstance(parsed, (str, int, float, bool)) else value.strip()
+    for key, value in key_values(pairs, flag, "intra_op_threads=2").items():
+        try:
+            parsed = parse_yaml(value) if value else ""
+        except yaml.YAMLError:  # not a YAML scalar ("[1"): the text itself, for the options model to judge
+            parsed = value
+        out[key] = parsed if isinstance(parsed, (str, int, float, bool)) else value
     return out

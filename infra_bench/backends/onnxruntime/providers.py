@@ -70,13 +70,9 @@ def require(name: str) -> Ep:
 
 def parse_ep_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """`key=value` strings from the command line into a provider options mapping."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--ep-option '{pair}' is not key=value; for example --ep-option device_id=1")
-        out[key.strip()] = value.strip()
-    return out
+    from ...inputs import key_values
+
+    return key_values(pairs, "--ep-option", "device_id=1")
 
 
 def make_session(path, ep: Ep, opts):
