@@ -55,3 +55,19 @@ def hf_config(model_id: str, model_type: str) -> dict:
     row = llm_rows()[model_id]
     fields = _FIELDS.get(model_type, _FIELDS["default"])
     return {key: _value(row[column]) for key, column in fields.items() if row.get(column, "").strip()}
+
+
+def build_component(component: dict, device="meta"):
+    """A pipeline component of a YAML catalog entry (`class` and `config`), built on `device` (the meta
+    device: no memory) with random weights from the global torch seed, in eval mode. `class` names a
+    diffusers model (built from config keywords) or a transformers model (built from its config class)."""
+    import torch
+
+    cls = component["class"]
+    with torch.device(device):
+        import transformers
+        if hasattr(transformers, cls):
+            model = getattr(transformers, cls)
+            return model(model.config_class(**component["config"])).eval()
+        import diffusers
+        return getattr(diffusers, cls)(**component["config"]).eval()

@@ -52,7 +52,7 @@ def test_step_timings_and_phases_add_up(batch):
     assert parts <= t.image_s and parts > 0.9 * t.image_s  # only scheduler setup is outside the phases
 
 
-@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+@pytest.mark.parametrize("scheduler", sorted(set(SCHEDULERS) - {"flow_euler"}))  # flow_euler: DiT pipelines
 def test_every_scheduler_runs_one_timing_per_scheduler_step(scheduler):
     spec, resolved, built = _torch({"scheduler": scheduler})
     req = dw.make_request(spec, resolved, {"batch_size": 1, "resolution": 64, "steps": 3}, built.runner)

@@ -1,19 +1,22 @@
-"""Diffusion-transformer pipelines (FLUX.1, SD3.5) in the planner: the catalog builds at the official
-parameter counts, the shipped FLOP table matches a fresh count, predict answers for each model
-with guidance applied as the model runs it, and `run` says it does not build them yet."""
+"""Diffusion-transformer pipelines (FLUX.1, SD3.5): the catalog builds at the official parameter
+counts, the shipped FLOP table matches a fresh count, predict answers for each model with guidance
+applied as the model runs it, and the tiny shapes run end to end (run, calibrate, predict back)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra_bench.planner import dit
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, read_records, run_cli, write_cpu_profile
 
-# The transformers' official parameter counts (FLUX.1: 12B; SD3.5: 2.5B / 8.1B with the pos_embed buffer).
+# The transformers' official parameter counts (FLUX.1: 12B; SD3.5: 2.5B / 8.1B with the pos_embed buffer;
+# Qwen-Image and HunyuanDiT: the exact counts of these builds, against the published 20B and 1.5B).
 TRANSFORMERS = {"flux-1-dev": 11_901_408_320, "flux-1-schnell": 11_891_178_560,
-                "sd3.5-medium": 2_243_171_520 + 226_492_416, "sd3.5-large": 8_056_627_520 + 89_653_248}
+                "sd3.5-medium": 2_243_171_520 + 226_492_416, "sd3.5-large": 8_056_627_520 + 89_653_248,
+                "qwen-image": 20_430_401_088, "hunyuandit-v1.2": 1_499_952_032}  # Qwen-Image 20B; HunyuanDiT 1.5B
 
 
 @pytest.mark.parametrize("model", list(TRANSFORMERS))
@@ -33,8 +36,8 @@ def test_the_shipped_flop_table_matches_a_fresh_count():
     assert table["flux-1-schnell"]["256"] == dit.count("flux-1-schnell", 256)
 
 
-@pytest.mark.parametrize("model, cfg", [("flux-1-dev", False), ("flux-1-schnell", False),
-                                        ("sd3.5-medium", True), ("sd3.5-large", True)])
+@pytest.mark.parametrize("model, cfg", [("flux-1-dev", False), ("flux-1-schnell", False), ("sd3.5-medium", True),
+                                        ("sd3.5-large", True), ("qwen-image", True), ("hunyuandit-v1.2", True)])
 def test_predict_answers_for_each_model_with_its_guidance(tmp: Path, model: str, cfg: bool):
     p = run_cli("predict", "--model", model, "--hardware", "nv_h100_sxm", "--precision", "bf16", "--resolution",
                 "1024", "--steps", "28", "--guidance-scale", "3.5", "--json", cwd=tmp)
@@ -47,8 +50,57 @@ def test_predict_answers_for_each_model_with_its_guidance(tmp: Path, model: str,
     assert got["latency_s"] == pytest.approx(got["flops_per_unit"] / (989.5e12 * 0.37) + 28 * 2e-3, rel=1e-6)
 
 
-def test_run_says_it_does_not_build_a_dit_pipeline_yet(tmp: Path):
+def test_tiny_dit_pipelines_run_calibrate_and_predict_back(tmp: Path):
+    """flux-tiny and sd3-tiny through diffusers' own pipelines with random weights: every step timed,
+    guidance as each family runs it, FLOPs from the meta-device count; a calibrated predict of the
+    batch-1 FLUX cell gives its measured time back."""
     pytest.importorskip("diffusers")
-    (tmp / "s.yaml").write_text("kind: diffusion\narch: flux-1-dev\n")
-    assert_one_line_error(run_cli("run", "s.yaml", cwd=tmp),
-                          "flux-1-dev is a diffusion-transformer pipeline that `infra-bench predict` and `plan` size")
+    write_cpu_profile(tmp)
+    common = {"kind": "diffusion", "resolution": [64], "steps": [3], "warmup": 1, "min_iters": 2, "min_time_s": 0.0}
+    (tmp / "s.yaml").write_text(yaml.safe_dump_all([{**common, "arch": "flux-tiny", "guidance_scale": 3.5},
+                                                    {**common, "arch": "sd3-tiny", "guidance_scale": 7.0}]))
+    run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    recs = {r["spec"]["arch"]: r for r in read_records(tmp / "res")}
+    for arch, passes in (("flux-tiny", 1), ("sd3-tiny", 2)):
+        r = recs[arch]
+        m, base = r["metrics"], dit.count(arch, 64)
+        assert r["status"] == "ok" and r["model"]["weights"] == "random" and r["model"]["family"] == arch[:-5]
+        assert m["denoise_steps_run"] == 3 and m["step_s"]["n"] == 3 * m["iterations"]
+        assert m["unet_evals_per_step"] == passes
+        assert m["flops_per_image"] == passes * base["text"] + 3 * passes * base["unet_per_step"] + base["vae"]
+        assert 0 < m["vae_decode_s"]["mean"] < m["image_s"]["mean"]
+    (tmp / "flux").mkdir()  # calibrate on the FLUX record alone: one MFU fits the DiT family's records
+    (tmp / "flux" / "records.jsonl").write_text(json.dumps(recs["flux-tiny"]) + "\n")
+    (tmp / "flux" / "run.json").write_bytes(next((tmp / "res").glob("*/run.json")).read_bytes())
+    p = run_cli("calibrate", str(tmp / "flux"), "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert list(json.loads((tmp / "cal.json").read_text())["media_fits"]) == ["dit|this_cpu|torch|fp32"]
+    d = json.loads(run_cli("predict", "--model", "flux-tiny", "--resolution", "64", "--steps", "3", "--guidance-scale",
+                           "3.5", "--hardware", "this_cpu", "--precision", "fp32", "--calibration", "cal.json",
+                           "--json", "--profiles", "mine", cwd=tmp).stdout)
+    assert d["calibrated"] and d["latency_s"] == pytest.approx(recs["flux-tiny"]["metrics"]["image_s"]["mean"], rel=1e-6)
+
+
+def test_a_bad_dit_resolution_is_a_one_line_error(tmp: Path):
+    pytest.importorskip("diffusers")
+    (tmp / "s.yaml").write_text("kind: diffusion\narch: flux-tiny\nresolution: [62]\n")
+    assert_one_line_error(run_cli("run", "s.yaml", cwd=tmp), "resolution 62 is not a multiple of 4 (flux-tiny")
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"backend": "onnxruntime"}, "flux-tiny runs on the torch backend only"),
+    ({"scheduler": "ddim"}, "flux-tiny is a flow-matching pipeline; its scheduler is flow_euler"),
+])
+def test_dit_specs_the_pipeline_cannot_run_are_refused(fields: dict, fragment: str):
+    pytest.importorskip("diffusers")
+    from infra_bench.errors import UserError
+    from infra_bench.spec.loader import spec_from_dict
+    from infra_bench.workloads import diffusion as dw
+
+    spec = spec_from_dict({"kind": "diffusion", "arch": "flux-tiny", "resolution": 64, **fields}, "test")
+    with pytest.raises(UserError, match=fragment):
+        dw.check_cells(spec, dw.resolve(spec))
+    unet = spec_from_dict({"kind": "diffusion", "arch": "sd-tiny", "scheduler": "flow_euler"}, "test")
+    with pytest.raises(UserError, match="flow_euler is for flow-matching"):
+        dw.resolve(unet)

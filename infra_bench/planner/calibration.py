@@ -77,7 +77,7 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
         work, seconds, fixed = got
         engine = engine_name(str(r["backend"].get("name")))
         model = r["model"].get("arch") or r["model"].get("voice") or "?"
-        points.append(MediaPoint(r["kind"], hw.id, engine, precision, model, work, seconds, fixed,
+        points.append(MediaPoint(mm.fit_group(r["kind"], model), hw.id, engine, precision, model, work, seconds, fixed,
                                  peak_tflops(hw, precision) * 1e12, f"record {r['run_id']}/{r['cell_id']}"))
     return points, skipped
 

@@ -34,11 +34,14 @@ TTS_PRIORS = {"mfu": 0.05, "t_call_s": 0.02, "runtime_reserve_gb": 1.0, "usable_
 PRIOR_INTERVAL = 0.5
 
 
-def _cached(key: dict, compute) -> dict:
-    """A small JSON cache of FLOP counts, keyed by the shape and the library versions."""
+def _cached(key: dict, config, compute) -> dict:
+    """A small JSON cache of FLOP counts, keyed by the shape, a hash of the model's configuration (an
+    edited catalog entry is counted again) and the library versions."""
+    import hashlib
     import importlib.metadata as md
 
-    key = {**key, "torch": md.version("torch")}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = {**key, "config": digest, "torch": md.version("torch")}
     name = "-".join(str(v) for v in key.values()).replace("/", "_") + ".json"
     path = cache_dir("flops") / name
     if path.is_file():
@@ -56,6 +59,12 @@ def _cached(key: dict, compute) -> dict:
 
 def _dit_ids() -> list[str]:
     return catalog_ids("dit")
+
+
+def fit_group(kind: str, model: str) -> str:
+    """The calibration key's first part: media fits are kept per architecture family, so a DiT
+    pipeline's MFU is fitted apart from the UNet pipelines' (`dit`), other models by kind."""
+    return "dit" if kind == "diffusion" and model in _dit_ids() else kind
 
 
 def diffusion_ids(kind: str = "diffusion") -> list[str]:
@@ -103,7 +112,8 @@ def _base_count(model: str, resolution: int) -> dict:
     if model in _dit_ids():
         from . import dit
 
-        return _cached({"kind": "dit-base", "model": model, "res": resolution}, lambda: dit.count(model, resolution))
+        return _cached({"kind": "dit-base", "model": model, "res": resolution}, dit.catalog()[model],
+                       lambda: dit.count(model, resolution))
     from ..workloads import diffusion as dw
 
     archs = dw.catalog()
@@ -121,7 +131,7 @@ def _base_count(model: str, resolution: int) -> dict:
         c = dw.count_flops(resolved, {"batch_size": 1, "resolution": resolution, "steps": 1}, False)
         return {"text": c["text_encode_flops"], "unet_per_step": c["unet_flops_per_step"],
                 "vae": c["vae_decode_flops"], "params": c["pipeline_params"]}
-    return _cached({"kind": "diffusion-base", "model": model, "res": resolution}, count)
+    return _cached({"kind": "diffusion-base", "model": model, "res": resolution}, resolved.configs, count)
 
 
 def write_flop_table(models: list[str] | None = None) -> None:
@@ -141,7 +151,9 @@ def write_flop_table(models: list[str] | None = None) -> None:
         table = {**json.loads(path.read_text()), **table}
     path.write_text(json.dumps(table))
     published = [m for m, a in dw.catalog().items() if any((c or {}).get("params") for c in a.components.values())]
-    for model in models if models is not None else published + _dit_ids():
+    from . import dit
+    published += [m for m, e in dit.catalog().items() if any(c["params"] for c in e["components"].values())]
+    for model in models if models is not None else published:
         table[model] = {str(r): _base_count(model, r) for r in TABLE_RESOLUTIONS}
     path.write_text(json.dumps(table, indent=1))
 
@@ -178,7 +190,10 @@ def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
         audio_s = tw.expected_samples(resolved, spec, text_len) / resolved.sampling_rate
         return {"flops_per_audio_s": tw.count_flops(lambda: m(ids), audio_s), "audio_s": audio_s,
                 "params": sum(p.numel() for p in m.parameters())}
-    return _cached({"kind": "tts", "model": model, "text_len": text_len, "fpt": frames_per_token}, count)
+    from ..catalog import architectures
+
+    return _cached({"kind": "tts", "model": model, "text_len": text_len, "fpt": frames_per_token},
+                   architectures("tts").get(model), count)
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,8 @@ def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, pre
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o
-    fitted = cal.for_media(calibration, "diffusion", hw.id, None, precision) if calibration else None
+    group = media_model.fit_group("diffusion", svc.model)
+    fitted = cal.for_media(calibration, group, hw.id, None, precision) if calibration else None
     p = media_model.predict_diffusion(svc.model, hw, precision, svc.resolution, svc.steps, svc.guidance_scale, fitted)
     o.calibrated, o.stage = p.calibrated, 1
     if not p.fits:

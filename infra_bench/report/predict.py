@@ -45,8 +45,9 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
     from .predictions import diffusion_result, media_text
 
     precision = o["precision"] or "fp16"
-    fitted, notes = _media_fit("diffusion", hw, o, data, source, precision)
-    p = media_model.predict_diffusion(model, hw, precision, o["resolution"], o["steps"], o["guidance_scale"], fitted)
+    fitted, notes = _media_fit(media_model.fit_group("diffusion", model), hw, o, data, source, precision)
+    guidance = 7.5 if o["guidance_scale"] is None else o["guidance_scale"]
+    p = media_model.predict_diffusion(model, hw, precision, o["resolution"], o["steps"] or 30, guidance, fitted)
     p.notes.extend(notes)
     return p, media_text(p, hw, diffusion_result)
 

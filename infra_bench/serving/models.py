@@ -26,7 +26,8 @@ def arch_kind(arch: str) -> str:
     """Which kind's catalog holds the built-in architecture `arch`."""
     from ..kinds import KINDS
 
-    catalogs = {name: k.workload_module().catalog() for name, k in KINDS.items()}
+    catalogs = {name: list(getattr(k.workload_module(), "arch_names", k.workload_module().catalog)())
+                for name, k in KINDS.items()}
     for kind, cat in catalogs.items():
         if arch in cat:
             return kind
@@ -90,7 +91,7 @@ class ServedLlm(Served):
 @dataclass
 class ServedImages(Served):
     resolution: int = 64
-    vae_factor: int = 8
+    pixel_multiple: int = 8  # a served size must be a multiple of this
     make: Callable[[int, int], list[np.ndarray]] | None = None  # (n, resolution) -> uint8 [H, W, 3] images
 
     def warm_up(self) -> None:
@@ -146,16 +147,13 @@ class _Capture:
     """Passes the diffusion loop's calls to the executor and keeps the decoded images."""
 
     def __init__(self, ex):
-        self.ex, self.device, self.dtype, self.images = ex, ex.device, ex.dtype, None
+        self.ex, self.images = ex, None
 
-    def text(self, ids):
-        return self.ex.text(ids)
+    def __getattr__(self, name):
+        return getattr(self.ex, name)
 
-    def unet(self, sample, timestep, hidden, added):
-        return self.ex.unet(sample, timestep, hidden, added)
-
-    def decode(self, latents):
-        self.images = self.ex.decode(latents)
+    def decode(self, *args):
+        self.images = self.ex.decode(*args)
         return self.images
 
 
@@ -166,16 +164,20 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
 
     resolved, ex = p.resolved, built.runner
     steps = spec.steps[0]
-    card.update(steps=steps, guidance_scale=spec.guidance_scale, scheduler=spec.scheduler,
+    unet = isinstance(resolved, dw.ResolvedPipeline)
+    card.update(steps=steps, guidance_scale=spec.guidance_scale,
+                scheduler=(spec.scheduler or "euler") if unet else resolved.info["scheduler"],
                 prompt="ignored: no tokenizer; a fixed seeded prompt of token ids is encoded")
+    make_request, run_request = dw.requests(resolved)
 
     def make(n: int, resolution: int) -> list[np.ndarray]:
-        req = dw.make_request(spec, resolved, {"batch_size": n, "resolution": resolution, "steps": steps}, ex)
+        req = make_request(spec, resolved, {"batch_size": n, "resolution": resolution, "steps": steps}, ex)
         cap = _Capture(ex)
         with torch.inference_mode():
-            dw.run_request(cap, req, time.perf_counter_ns)
+            run_request(cap, req, time.perf_counter_ns)
         return [to_uint8_rgb(img) for img in cap.images]
-    return ServedImages(spec.label, "diffusion", card, spec.resolution[0], resolved.vae_scale_factor, make)
+    multiple = resolved.vae_scale_factor if unet else resolved.pixel_multiple
+    return ServedImages(spec.label, "diffusion", card, spec.resolution[0], multiple, make)
 
 
 def served_speech(spec, p, built, card: dict) -> ServedSpeech:

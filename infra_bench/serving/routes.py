@@ -132,6 +132,6 @@ def _resolution(size: str | None, m: ServedImages) -> int:
         w, h = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise ApiError(400, f"size '{size}' is not WIDTHxHEIGHT") from None
-    if w != h or w % m.vae_factor or not 0 < w <= 2048:
-        raise ApiError(400, f"size '{size}': square sizes up to 2048 that are multiples of {m.vae_factor} only")
+    if w != h or w % m.pixel_multiple or not 0 < w <= 2048:
+        raise ApiError(400, f"size '{size}': square sizes up to 2048 that are multiples of {m.pixel_multiple} only")
     return w

@@ -9,25 +9,28 @@ from ..errors import closest
 from .common import PositiveInt, RunSpec, as_list
 
 SCHEDULERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
-              "ddim": "DDIMScheduler", "dpmpp_2m": "DPMSolverMultistepScheduler", "pndm": "PNDMScheduler"}
+              "ddim": "DDIMScheduler", "dpmpp_2m": "DPMSolverMultistepScheduler", "pndm": "PNDMScheduler",
+              "flow_euler": "FlowMatchEulerDiscreteScheduler"}
 
 
 class DiffusionSpec(RunSpec):
     """Images at square `resolution` pixels, `steps` denoising steps, classifier-free guidance
-    when `guidance_scale` > 1 (which doubles the UNet batch)."""
+    when `guidance_scale` > 1 (which doubles the UNet batch; guidance-distilled DiTs such as FLUX.1
+    take the scale as an input and run one pass). `scheduler` defaults to euler for a UNet pipeline;
+    a DiT pipeline runs its own flow-matching Euler scheduler (flow_euler)."""
 
     kind: Literal["diffusion"] = "diffusion"
     resolution: list[PositiveInt] = Field(default=[512], min_length=1)
     steps: list[PositiveInt] = Field(default=[20], min_length=1)
     guidance_scale: float = Field(default=7.5, ge=0)
-    scheduler: str = "euler"
+    scheduler: str | None = None  # default: euler for a UNet pipeline, flow_euler for a DiT pipeline
 
     _grid = field_validator("resolution", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
 
     @field_validator("scheduler")
     @classmethod
-    def _known_scheduler(cls, v: str) -> str:
-        if v not in SCHEDULERS:
+    def _known_scheduler(cls, v: str | None) -> str | None:
+        if v is not None and v not in SCHEDULERS:
             raise ValueError(f"unknown scheduler '{v}'{closest(v, SCHEDULERS)}; known: {', '.join(SCHEDULERS)}")
         return v
 

@@ -42,8 +42,18 @@ def catalog() -> dict[str, PipelineArch]:
     return {k: PipelineArch(id=k, **v) for k, v in raw.items()}
 
 
+def arch_names() -> list[str]:
+    """Every built-in pipeline `run` and `serve` build: the UNet pipelines, then the DiT pipelines."""
+    return [*catalog(), *architectures("dit")]
+
+
 def serve_fields(arch: str) -> dict:
-    """What `serve --arch` sets beyond the spec defaults: the pipeline's own resolution."""
+    """What `serve --arch` sets beyond the spec defaults: the pipeline's own resolution (and, for a
+    DiT pipeline, its steps and guidance)."""
+    dits = architectures("dit")
+    if arch in dits:
+        d = dits[arch]["default"]
+        return {"resolution": [d["resolution"]], "steps": [d["steps"]], "guidance_scale": d["guidance_scale"]}
     return {"resolution": [catalog()[arch].default_resolution]}
 
 
@@ -77,22 +87,28 @@ def _family(configs: dict) -> str:
 
 
 def require_diffusers() -> None:
-    try:
-        import diffusers  # noqa: F401
-    except ImportError:
-        raise MissingDependency(f"diffusion workloads need diffusers: {install_hint('diffusion')}") from None
+    """Fails early, without the seconds that importing diffusers takes, when it is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("diffusers") is None:
+        raise MissingDependency(f"diffusion workloads need diffusers: {install_hint('diffusion')}")
 
 
-def resolve(spec: DiffusionSpec, trust_remote_code: bool = False) -> ResolvedPipeline:
+def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
+    """A UNet pipeline (ResolvedPipeline) or a diffusion-transformer one (workloads.dit.ResolvedDit)."""
     require_diffusers()
+    if spec.arch is not None and spec.arch in architectures("dit"):
+        from . import dit
+        return dit.resolve(spec)
+    if spec.scheduler == "flow_euler":
+        raise UserError(f"spec '{spec.label}': flow_euler is for flow-matching (DiT) pipelines; a UNet pipeline "
+                        f"predicts noise: use one of euler, euler_a, ddim, dpmpp_2m, pndm")
     if spec.arch is not None:
         archs = catalog()
-        if spec.arch in architectures("dit"):
-            raise UserError(f"{spec.arch} is a diffusion-transformer pipeline that `infra-bench predict` and `plan` "
-                            f"size; `run` builds the UNet pipelines ({', '.join(archs)}) so far")
         if spec.arch not in archs:
-            raise UserError(f"unknown diffusion architecture '{spec.arch}'{closest(spec.arch, archs)}; "
-                            f"built-in: {', '.join(archs)}; or give model: PATH (a diffusers folder)")
+            known = [*archs, *architectures("dit")]
+            raise UserError(f"unknown diffusion architecture '{spec.arch}'{closest(spec.arch, known)}; "
+                            f"built-in: {', '.join(known)}; or give model: PATH (a diffusers folder)")
         a = archs[spec.arch]
         configs = {name: c["config"] for name, c in a.components.items()}
         return ResolvedPipeline(a.family, configs, dict(a.scheduler),
@@ -124,7 +140,10 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False) -> ResolvedPip
                              "weights_hash": hash_files(weights)}, folder)
 
 
-def check_cells(spec: DiffusionSpec, resolved: ResolvedPipeline) -> None:
+def check_cells(spec: DiffusionSpec, resolved) -> None:
+    if not isinstance(resolved, ResolvedPipeline):
+        from . import dit
+        return dit.check_cells(spec, resolved)
     f = resolved.vae_scale_factor
     bad = [r for r in spec.resolution if r % f]
     if bad:
@@ -288,7 +307,7 @@ def make_request(spec: DiffusionSpec, resolved: ResolvedPipeline, cell: dict, ex
     time_ids = None
     if resolved.family == "sdxl":  # original size, crop top-left, target size
         time_ids = torch.tensor([[res, res, 0, 0, res, res]] * ids.shape[0], dtype=ex.dtype, device=ex.device)
-    return Request(ids.to(ex.device), noise, time_ids, cell["steps"], spec.guidance_scale, spec.scheduler,
+    return Request(ids.to(ex.device), noise, time_ids, cell["steps"], spec.guidance_scale, spec.scheduler or "euler",
                    resolved.scheduler_config, spec.seed)
 
 
@@ -380,14 +399,28 @@ def samples(result) -> list[dict]:
              "image_s": x.image_s} for x in result.timings]
 
 
-def measure(spec: DiffusionSpec, resolved: ResolvedPipeline, built, cell: dict, window, rule) -> dict:
+def requests(resolved) -> tuple:
+    """(make_request, run_request) of the pipeline's loop: the UNet loop here, or diffusers' DiT pipelines."""
+    if isinstance(resolved, ResolvedPipeline):
+        return make_request, run_request
+    from . import dit
+    return dit.make_request, dit.run_request
+
+
+def measure(spec: DiffusionSpec, resolved, built, cell: dict, window, rule) -> dict:
     """Run one cell; return the fields of its ok record (FLOPs included)."""
     from ..scenarios.offline import run_offline
 
     ex = built.runner
-    req = make_request(spec, resolved, cell, ex)
+    make, run = requests(resolved)
+    req = make(spec, resolved, cell, ex)
     with torch.inference_mode():
-        result = run_offline(lambda: run_request(ex, req, window.probe.now_ns), rule, window)
-    flops = count_flops(resolved, cell, spec.cfg, len(result.timings[0].step_s))
+        result = run_offline(lambda: run(ex, req, window.probe.now_ns), rule, window)
+    steps_run = len(result.timings[0].step_s)
+    if isinstance(resolved, ResolvedPipeline):
+        flops = count_flops(resolved, cell, spec.cfg, steps_run)
+    else:
+        from . import dit
+        flops = dit.count_flops(resolved, cell, spec.cfg, steps_run, built.params)
     return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
             "samples": samples(result)}

@@ -33,8 +33,11 @@ class TorchDiffusionExecutor:
                 "threads": torch.get_num_threads()}
 
 
-def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe,
-                    trust_remote_code: bool = False) -> Built:
+def build_diffusion(spec: DiffusionSpec, resolved, probe: DeviceProbe, trust_remote_code: bool = False) -> Built:
+    if not isinstance(resolved, dw.ResolvedPipeline):
+        from ...workloads.dit import DitExecutor
+        dex = DitExecutor(resolved, probe.torch_device, DTYPES[spec.dtype], spec.seed)
+        return Built(dex, dex.describe(), dex.params(), resolved.vocab_size)
     mods = dw.build_modules(resolved, probe.torch_device, DTYPES[spec.dtype], spec.seed)
     ex = TorchDiffusionExecutor(mods, probe.torch_device, DTYPES[spec.dtype])
     return Built(ex, ex.describe(), mods.params(), resolved.vocab_size)

@@ -1,0 +1,200 @@
+"""Diffusion-transformer text-to-image (FLUX.1, SD3.5 and their tiny shapes): building the pipeline
+with random weights, one timed request, FLOPs.
+
+Each request runs diffusers' own pipeline (FluxPipeline, StableDiffusion3Pipeline) so the denoising
+loop, latent packing, timestep shifting and guidance are the library's. There is no tokenizer and no
+network: the text encoders this module builds encode fixed, seeded token ids, and the pipeline gets
+their embeddings. Phases are timed around that call: text encoding, each step (the pipeline's
+step-end callback reads the clock), the VAE decode after it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+from ..planner import dit
+from ..spec.diffusion import DiffusionSpec
+from .diffusion import DiffusionTiming
+
+FLOW_SCHEDULER = "flow_euler"
+PIPELINES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline"}
+
+
+@dataclass
+class ResolvedDit:
+    """A DiT pipeline from the catalog: random weights, the catalog entry's configs."""
+    arch: str
+    entry: dict
+    info: dict
+
+    @property
+    def family(self) -> str:
+        return self.entry["family"]
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return dit.vae_factor(self.arch)
+
+    @property
+    def pixel_multiple(self) -> int:
+        """FLUX packs 2x2 latents into one token; SD3 patches 2x2 in the transformer: either way a side
+        must be a whole number of 2-latent patches."""
+        return 2 * self.vae_scale_factor
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.entry["components"]["text_encoder"]["config"]["vocab_size"])
+
+
+def resolve(spec: DiffusionSpec) -> ResolvedDit:
+    if spec.scheduler not in (None, FLOW_SCHEDULER):
+        raise UserError(f"spec '{spec.label}': {spec.arch} is a flow-matching pipeline; its scheduler is "
+                        f"{FLOW_SCHEDULER} (FlowMatchEulerDiscreteScheduler): remove `scheduler` or set it to {FLOW_SCHEDULER}")
+    entry = dit.catalog()[spec.arch]
+    if entry["family"] not in PIPELINES:
+        runnable = [a for a, e in dit.catalog().items() if e["family"] in PIPELINES]
+        raise UserError(f"{spec.arch} is a diffusion-transformer pipeline that `infra-bench predict` and `plan` size; "
+                        f"`run` builds {', '.join(runnable)} so far")
+    return ResolvedDit(spec.arch, entry, {
+        "arch": spec.arch, "family": entry["family"], "weights": "random", "source": entry["source"],
+        "pipeline": f"diffusers.{PIPELINES[entry['family']]}", "scheduler": "FlowMatchEulerDiscreteScheduler",
+        "guidance": entry["guidance"],
+        "params_reference": {n: c["params"] for n, c in entry["components"].items()}})
+
+
+def check_cells(spec: DiffusionSpec, resolved: ResolvedDit) -> None:
+    if spec.backend != "torch":
+        raise UserError(f"spec '{spec.label}': {resolved.arch} runs on the torch backend only (diffusers' pipeline "
+                        f"drives it; the ONNX export of DiT transformers is not built yet): set backend: torch")
+    m = resolved.pixel_multiple
+    bad = [r for r in spec.resolution if r % m]
+    if bad:
+        raise UserError(f"spec '{spec.label}': resolution {bad[0]} is not a multiple of {m} ({resolved.arch}: "
+                        f"{resolved.vae_scale_factor} px per latent, 2x2 latents per token); use e.g. {bad[0] - bad[0] % m or m}")
+
+
+class DitExecutor:
+    """The pipeline and its text encoders on one device, in one dtype."""
+
+    def __init__(self, resolved: ResolvedDit, device: torch.device, dtype: torch.dtype, seed: int):
+        import diffusers
+
+        self.resolved, self.device, self.dtype = resolved, device, dtype
+        torch.manual_seed(seed)
+        names = resolved.entry["components"]
+        built = {n: dit.build(resolved.arch, n, device).to(dtype=dtype) for n in names}
+        self.encoders = {n: m for n, m in built.items() if n.startswith("text_encoder")}
+        self.transformer, self.vae = built["transformer"], built["vae"]
+        sched = diffusers.FlowMatchEulerDiscreteScheduler.from_config(resolved.entry["scheduler"])
+        none = {n: None for n in names if n.startswith("text_encoder")}
+        tokenizers = {n.replace("text_encoder", "tokenizer"): None for n in none}
+        self.pipe = getattr(diffusers, PIPELINES[resolved.family])(
+            scheduler=sched, vae=self.vae, transformer=self.transformer, **none, **tokenizers)
+        self.pipe.set_progress_bar_config(disable=True)
+
+    def params(self) -> int:
+        return sum(p.numel() for m in (*self.encoders.values(), self.transformer, self.vae) for p in m.parameters())
+
+    def describe(self) -> dict:
+        return {"name": "torch", "version": torch.__version__, "threads": torch.get_num_threads(),
+                "loop": f"diffusers {PIPELINES[self.resolved.family]} on precomputed embeddings, one clock read per phase"}
+
+    def text(self, ids: dict[str, torch.Tensor]) -> dict:
+        """Token ids per encoder -> the pipeline's embedding arguments (one prompt's worth per row)."""
+        e = self.encoders
+        if self.resolved.family == "flux":
+            return {"pooled_prompt_embeds": e["text_encoder"](ids["text_encoder"]).pooler_output,
+                    "prompt_embeds": e["text_encoder_2"](ids["text_encoder_2"]).last_hidden_state}
+        # SD3: CLIP-L and CLIP-G penultimate states side by side, zero-padded to T5's width, then T5's states
+        outs = [e[n](ids[n], output_hidden_states=True) for n in ("text_encoder", "text_encoder_2")]
+        clip = torch.cat([o.hidden_states[-2] for o in outs], dim=-1)
+        t5 = e["text_encoder_3"](ids["text_encoder_3"]).last_hidden_state
+        clip = torch.nn.functional.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
+        return {"prompt_embeds": torch.cat([clip, t5], dim=-2),
+                "pooled_prompt_embeds": torch.cat([o.text_embeds for o in outs], dim=-1)}
+
+    def denoise(self, embeds: dict, negative: dict | None, req: "DitRequest", on_step) -> torch.Tensor:
+        kw = dict(embeds)
+        if negative is not None:
+            kw.update(negative_prompt_embeds=negative["prompt_embeds"],
+                      negative_pooled_prompt_embeds=negative["pooled_prompt_embeds"])
+
+        def step_end(pipe, i, t, tensors):
+            on_step()
+            return tensors
+        out = self.pipe(height=req.resolution, width=req.resolution, num_inference_steps=req.steps,
+                        guidance_scale=req.guidance, latents=req.noise, output_type="latent",
+                        callback_on_step_end=step_end, **kw)
+        return out.images
+
+    def decode(self, latents: torch.Tensor, side: int) -> torch.Tensor:
+        """The pipeline's latents -> images in [0, 1]: unpack (FLUX), undo the VAE scaling and shift, decode."""
+        if self.resolved.family == "flux":
+            latents = self.pipe._unpack_latents(latents, side, side, self.pipe.vae_scale_factor)
+        c = self.vae.config
+        image = self.vae.decode(latents / c.scaling_factor + (c.shift_factor or 0.0)).sample
+        return (image / 2 + 0.5).clamp(0, 1)
+
+
+@dataclass
+class DitRequest:
+    """Fixed inputs of one cell, made once outside the timed region."""
+    ids: dict[str, torch.Tensor]             # encoder -> [B, tokens]
+    negative_ids: dict[str, torch.Tensor] | None
+    noise: torch.Tensor                      # the pipeline's initial latents (packed for FLUX)
+    resolution: int
+    steps: int
+    guidance: float
+
+
+def make_request(spec: DiffusionSpec, resolved: ResolvedDit, cell: dict, ex: DitExecutor) -> DitRequest:
+    b, res = cell["batch_size"], cell["resolution"]
+    g = torch.Generator().manual_seed(spec.seed)
+    ids, negative = {}, {}
+    for name, n in resolved.entry["text_tokens"].items():
+        c = resolved.entry["components"][name]["config"]
+        top = c["vocab_size"]
+        if "eos_token_id" in c:  # CLIP: [bos, tokens ..., eos]; the empty prompt is bos then eos padding
+            ids[name] = torch.randint(3, top, (b, n), generator=g)
+            ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
+            negative[name] = torch.full((b, n), c["eos_token_id"])
+            negative[name][:, 0] = c["bos_token_id"]
+        else:  # T5: tokens then eos (1); the empty prompt is eos then padding (0)
+            ids[name] = torch.randint(2, top, (b, n), generator=g)
+            ids[name][:, -1] = 1
+            negative[name] = torch.zeros((b, n), dtype=torch.long)
+            negative[name][:, 0] = 1
+    cfg = resolved.entry["guidance"] == "cfg" and spec.guidance_scale > 1.0
+    lat = res // resolved.vae_scale_factor
+    ch = resolved.entry["components"]["vae"]["config"]["latent_channels"]
+    noise = torch.randn((b, ch, lat, lat), generator=g)
+    if resolved.family == "flux":
+        noise = ex.pipe._pack_latents(noise, b, ch, lat, lat)
+    return DitRequest({k: v.to(ex.device) for k, v in ids.items()},
+                      {k: v.to(ex.device) for k, v in negative.items()} if cfg else None,
+                      noise.to(ex.device, ex.dtype), res, cell["steps"], spec.guidance_scale)
+
+
+def run_request(ex: DitExecutor, req: DitRequest, now) -> DiffusionTiming:
+    start = now()
+    embeds = ex.text(req.ids)
+    negative = ex.text(req.negative_ids) if req.negative_ids is not None else None
+    text_done = now()
+    stamps: list[int] = []
+    latents = ex.denoise(embeds, negative, req, lambda: stamps.append(now()))
+    ex.decode(latents, req.resolution)
+    end = now()
+    return DiffusionTiming(start, text_done, text_done, tuple(stamps), end, req.noise.shape[0])
+
+
+def count_flops(resolved: ResolvedDit, cell: dict, cfg: bool, steps_run: int, params: int) -> dict:
+    """FLOPs of one request's phases as run (the batch's), from the meta-device count of one image."""
+    one = dit.count(resolved.arch, cell["resolution"])
+    b, passes = cell["batch_size"], 2 if one["cfg"] and cfg else 1
+    text, step, vae = passes * one["text"] * b, passes * one["unet_per_step"] * b, one["vae"] * b
+    return {"text_encode_flops": text, "unet_flops_per_step": step, "unet_evals_per_step": passes,
+            "vae_decode_flops": vae, "flops_per_image": (text + steps_run * step + vae) / b, "pipeline_params": params,
+            "flops_note": "torch.utils.flop_counter on the meta-device build: matmul, convolution and attention FLOPs; "
+                          "unet_* is the transformer"}
