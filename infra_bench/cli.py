@@ -267,9 +267,13 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
                                                              "the engine's).")
 @click.option("--token-budget", type=click.IntRange(min=1), help="LLM: tokens per iteration (default: the engine's).")
 @click.option("--resolution", type=click.IntRange(min=8), default=512, show_default=True, help="Diffusion: pixels.")
-@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True, help="Diffusion: denoising steps.")
-@click.option("--guidance-scale", type=click.FloatRange(min=0), default=7.5, show_default=True,
-              help="Diffusion: >1 runs classifier-free guidance (two UNet evaluations per step).")
+@click.option("--steps", type=click.IntRange(min=1), help="Diffusion and video: denoising steps (default: 30 for an "
+                                                            "image, the model's own for a video).")
+@click.option("--size", help="Video: WIDTHxHEIGHT in pixels (default: the model's, e.g. 832x480).")
+@click.option("--frames", type=click.IntRange(min=1), help="Video: frames (default: the model's, e.g. 81).")
+@click.option("--guidance-scale", type=click.FloatRange(min=0),
+              help="Diffusion and video: >1 runs classifier-free guidance (two denoiser passes per step; FLUX.1 "
+                   "is guidance-distilled: one). Default: 7.5 for an image, the model's own for a video.")
 @click.option("--text-len", type=click.IntRange(min=1), default=60, show_default=True,
               help="TTS: tokens per utterance (5 frames each).")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
@@ -277,9 +281,9 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @PROFILES_OPTION
 def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
-            input_len, output_len, max_seqs, token_budget, resolution, steps, guidance_scale, text_len, calibration,
-            as_json, profile_dirs) -> None:
-    """Predict LLM TTFT/TPOT/throughput, diffusion s/image or TTS RTF on a profiled accelerator."""
+            input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
+            calibration, as_json, profile_dirs) -> None:
+    """Predict LLM TTFT/TPOT/throughput, diffusion s/image, video s/video or TTS RTF on a profiled accelerator."""
     from .kinds import KINDS
     from .kinds.base import load_ref
     from .planner import calibration as cal
@@ -291,7 +295,7 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
     options = dict(engine=engine, precision=precision, kv_cache=kv_cache, tp=tp, pp=pp, dp=dp, ep=ep, count=count,
                    concurrency=concurrency, max_throughput=max_throughput, input_len=input_len,
                    output_len=output_len, max_seqs=max_seqs, token_budget=token_budget, resolution=resolution,
-                   steps=steps, guidance_scale=guidance_scale, text_len=text_len)
+                   steps=steps, size=size, frames=frames, guidance_scale=guidance_scale, text_len=text_len)
     data = cal.load(calibration) if calibration else None
     p, text = load_ref(kind.predict)(model_id, hw, options, data, str(calibration) if calibration else None)
     click.echo(_dump(p.to_dict()) if as_json else text)

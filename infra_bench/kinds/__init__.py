@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import UserError, closest
 from .base import Kind
 
-_REGISTERED = ("llm", "diffusion", "tts", "embedding")
+_REGISTERED = ("llm", "diffusion", "tts", "embedding", "video")
 
 
 def _load() -> dict[str, Kind]:
