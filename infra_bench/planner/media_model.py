@@ -300,6 +300,11 @@ def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", 
 def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,
                 frames_per_token: int = 5, calibration: dict | None = None) -> MediaPrediction:
     """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
+    from ..catalog import architectures
+
+    if (architectures("tts").get(model) or {}).get("family") == "csm":
+        raise UserError(f"{model} is a speech LM, whose time is its frame-by-frame generation, not a FLOP count: "
+                        f"predict and plan do not model it yet; measure it with `infra-bench run` (kind: tts, arch: {model})")
     peak = _check(hw, precision)
     unit = tts_unit(model, text_len, frames_per_token)
     p = _predict("tts", model, hw, precision, peak, unit["params"], unit["flops_per_audio_s"] * unit["audio_s"],

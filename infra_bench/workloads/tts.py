@@ -85,6 +85,8 @@ def check_cells(spec: TtsSpec, resolved: ResolvedTts) -> None:
         raise UserError(f"spec '{spec.label}': {resolved.family} synthesizes one utterance at a time; use batch_size: 1")
     if resolved.family == "speecht5" and spec.speaking_rate != 1.0:
         raise UserError(f"spec '{spec.label}': speecht5 has no speaking-rate control; use speaking_rate: 1.0")
+    if resolved.family == "csm" and spec.speaking_rate != 1.0:
+        raise UserError(f"spec '{spec.label}': a speech LM has no speaking-rate control; use speaking_rate: 1.0")
     if resolved.family != "piper" and resolved.family != "vits" and spec.backend == "onnxruntime":
         raise UserError(f"spec '{spec.label}': the onnxruntime backend runs vits models and real voices; "
                         f"use --backend torch for {resolved.family}")
@@ -162,12 +164,15 @@ def build_model(resolved: ResolvedTts, spec: TtsSpec, device: torch.device, dtyp
 
 
 def vocab_size(resolved: ResolvedTts) -> int:
+    if resolved.family == "csm":  # text ids below the special tokens of the tiny shapes, inside the text vocabulary
+        return int(resolved.arch.config.get("text_vocab_size", 128256))
     return {"vits": 38, "fastspeech2": 78, "speecht5": 81}.get(resolved.family, 38)
 
 
 def token_ids(resolved: ResolvedTts, spec: TtsSpec, cell: dict) -> torch.Tensor:
     g = torch.Generator().manual_seed(spec.seed)
-    return torch.randint(1, vocab_size(resolved), (cell["batch_size"], cell["text_len"]), generator=g)
+    low = 5 if resolved.family == "csm" else 1
+    return torch.randint(low, vocab_size(resolved), (cell["batch_size"], cell["text_len"]), generator=g)
 
 
 def text_ids(resolved: ResolvedTts, text: str) -> torch.Tensor:
@@ -214,6 +219,13 @@ class TtsTiming:
     samples: int          # per utterance
     sampling_rate: int
     batch_size: int
+    lm_frames: int | None = None    # a speech LM: codec frames generated per utterance
+    lm_end_ns: int | None = None    # and when its last frame was out
+
+    @property
+    def lm_frames_per_s(self) -> float | None:
+        """Codec frames per second of the LM stage, per utterance (each frame is num_codebooks tokens)."""
+        return self.lm_frames / ((self.lm_end_ns - self.start_ns) / 1e9) if self.lm_frames else None
 
     @property
     def synth_s(self) -> float:
@@ -250,6 +262,7 @@ def metrics(result, flops_per_audio_s: float | None) -> dict:
         "audio_samples": t[0].samples,
         "sampling_rate_hz": t[0].sampling_rate,
         "flops_per_audio_s": flops_per_audio_s,
+        "lm_frames_per_s": summarize([x.lm_frames_per_s for x in t]) if t[0].lm_frames else None,
         **window_metrics(result.window, audio, "audio_s"),
     }
 
