@@ -99,6 +99,11 @@ def main() -> None:
     print(f"{len(problem.points)} measurements ({len(skipped)} not modelled), "
           f"{len({m.model for m in problem.points})} models, {len({m.hardware for m in problem.points})} GPUs, "
           f"{len({m.engine for m in problem.points})} engines; full fit in {time.perf_counter() - t0:.0f} s")
+    s_all, _ = F.predict_problem(full, problem)
+    b_all, _, _, ttft_all, tpot_all = problem.arrays()
+    print(f"in sample (the full fit scored on its own points, the floor the held-out splits start from): "
+          f"TTFT {_median_abs(np.log(s_all.ttft_s / ttft_all))}, TPOT {_median_abs(np.log(s_all.tpot_s / tpot_all))}",
+          flush=True)
     tiers, rows = {}, []
     for key in SPLITS:
         res = held_out(problem, full, key, 10 if a.quick else a.evals, 2 if a.quick else None)
