@@ -1,9 +1,9 @@
-"""LLM-based speech (CSM): the catalog's full shape builds at its official parameter count, a tiny
-CSM-style model streams its first decoded chunk before the whole utterance is ready and makes exactly
-the forced number of codec frames, and predict says it does not model speech LMs yet."""
+"""LLM-based speech (CSM, Dia): the catalog's full shapes build at their official parameter counts,
+tiny CSM- and Dia-style models stream their first decoded chunk before the whole utterance is ready
+and make exactly the forced number of codec frames, Dia's delayed codebooks are realigned, and
+predict says it does not model speech LMs yet."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,30 +12,52 @@ import yaml
 from tests.conftest import assert_one_line_error, read_records, run_cli
 
 
-def test_csm_1b_builds_at_its_official_parameter_count():
+@pytest.mark.parametrize("arch, params", [("csm-1b", 1_632_100_161),   # 1,552,791,552 + Mimi 79,308,609
+                                          ("dia-1.6b", 1_687_781_353)])  # 1,611,160,576 + DAC 76,620,777
+def test_speech_lms_build_at_their_official_parameter_counts(arch: str, params: int):
     import torch
-    import transformers as tf
 
+    from infra_bench.backends.torch.tts_lm import build
+    from infra_bench.spec.loader import spec_from_dict
     from infra_bench.workloads import tts as tw
 
-    a = tw.catalog()["csm-1b"]
-    with torch.device("meta"):
-        m = tf.CsmForConditionalGeneration(tf.CsmConfig(**a.config))
-    assert sum(p.numel() for p in m.parameters()) == a.params == 1_632_100_161  # 1,552,791,552 + Mimi 79,308,609
-    assert m.config.codec_config.sampling_rate == a.sampling_rate and m.config.codec_config.frame_size == a.hop
+    spec = spec_from_dict({"kind": "tts", "arch": arch}, "test")
+    resolved = tw.resolve(spec)
+    model, codec = build(resolved, spec, torch.device("meta"), torch.float32)
+    assert sum(p.numel() for m in (model, codec) if m is not None for p in m.parameters()) == resolved.arch.params == params
+    cc = model.config.codec_config if codec is None else codec.config
+    hop = cc.frame_size if codec is None else cc.hop_length  # samples per codec frame: Mimi, DAC
+    assert cc.sampling_rate == resolved.arch.sampling_rate and hop == resolved.arch.hop
 
 
-def test_a_speech_lm_streams_its_first_chunk_before_the_utterance(tmp: Path):
-    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "csm-tiny", "text_len": [8], "frames_per_token": 2,
-                                                "warmup": 1, "min_iters": 2, "min_time_s": 0.0}))
+def test_dia_delayed_codebooks_are_realigned():
+    import torch
+
+    from infra_bench.backends.torch.tts_lm import LmTtsExecutor
+
+    ex = LmTtsExecutor.__new__(LmTtsExecutor)
+    ex.delays = [0, 8, 9, 10, 11, 12, 13, 14, 15]
+    codes = torch.arange(20)[:, None] * 100 + torch.arange(9)  # frame f, codebook c -> 100 f + c
+    steps = torch.full((35, 9), -1)
+    for c, d in enumerate(ex.delays):
+        steps[d:d + 20, c] = codes[:, c]  # codebook c is written d steps late
+    assert torch.equal(ex.undelay(steps[None], 0, 20)[0], codes)
+    assert torch.equal(ex.undelay(steps[None], 4, 8)[0], codes[4:8])
+
+
+def test_speech_lms_stream_their_first_chunk_before_the_utterance(tmp: Path):
+    common = {"kind": "tts", "text_len": [8], "frames_per_token": 2, "warmup": 1, "min_iters": 2, "min_time_s": 0.0}
+    (tmp / "c.yaml").write_text(yaml.safe_dump_all([{**common, "arch": "csm-tiny"}, {**common, "arch": "dia-tiny"}]))
     run = run_cli("run", "c.yaml", "--out", "res", cwd=tmp)
     assert run.returncode == 0, run.stderr
-    (r,) = read_records(tmp / "res")
-    m = r["metrics"]
-    assert r["status"] == "ok" and r["backend"]["streaming"] is True
-    assert m["audio_samples"] == 8 * 2 * 64 and m["sampling_rate_hz"] == 24000  # 16 frames of 64 samples
-    assert m["first_audio_s"]["max"] < m["synth_s"]["min"]
-    assert m["lm_frames_per_s"]["mean"] > 0 and m["flops_per_audio_s"] > 0
+    recs = {r["spec"]["arch"]: r for r in read_records(tmp / "res")}
+    for arch, hop, rate in (("csm-tiny", 64, 24000), ("dia-tiny", 512, 44100)):
+        r = recs[arch]
+        m = r["metrics"]
+        assert r["status"] == "ok" and r["backend"]["streaming"] is True, r.get("error")
+        assert m["audio_samples"] == 8 * 2 * hop and m["sampling_rate_hz"] == rate  # 16 codec frames
+        assert m["first_audio_s"]["max"] < m["synth_s"]["min"]
+        assert m["lm_frames_per_s"]["mean"] > 0 and m["flops_per_audio_s"] > 0
     assert_one_line_error(run_cli("predict", "--model", "csm-1b", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "csm-1b is a speech LM")
 
@@ -44,14 +66,13 @@ def test_served_speech_from_a_speech_lm_arrives_in_chunks(tmp: Path):
     import numpy as np
     import torch
 
-    from infra_bench.backends.torch.tts_lm import CHUNK_FRAMES, LmTtsExecutor, build_model
+    from infra_bench.backends.torch.tts_lm import CHUNK_FRAMES, LmTtsExecutor, build
     from infra_bench.spec.loader import spec_from_dict
     from infra_bench.workloads import tts as tw
 
     spec = spec_from_dict({"kind": "tts", "arch": "csm-tiny", "frames_per_token": 1}, "test")
     resolved = tw.resolve(spec)
-    ex = LmTtsExecutor(build_model(resolved, spec, torch.device("cpu"), torch.float32), torch.device("cpu"),
-                       resolved, 1)
+    ex = LmTtsExecutor(*build(resolved, spec, torch.device("cpu"), torch.float32), torch.device("cpu"), resolved, 1)
     chunks: list[bytes] = []
     ex.speak("hello there", lambda b: chunks.append(b) or True)  # 11 characters: 11 frames
     sizes = [len(c) // 2 for c in chunks]  # int16 samples

@@ -302,7 +302,7 @@ def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_l
     """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
     from ..catalog import architectures
 
-    if (architectures("tts").get(model) or {}).get("family") == "csm":
+    if (architectures("tts").get(model) or {}).get("family") in ("csm", "dia"):
         raise UserError(f"{model} is a speech LM, whose time is its frame-by-frame generation, not a FLOP count: "
                         f"predict and plan do not model it yet; measure it with `infra-bench run` (kind: tts, arch: {model})")
     peak = _check(hw, precision)

@@ -22,6 +22,8 @@ from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
 from ..spec.tts import VOICES, TtsSpec
 
+SPEECH_LMS = ("csm", "dia")  # families that generate codec frames with a language model
+
 # A passage for real voices, cut or repeated to the requested number of characters.
 PASSAGE = ("The quarterly report is ready for review. Our cluster served more requests this month than "
            "last, while power use stayed flat. Please check the latency figures before the meeting on "
@@ -85,7 +87,7 @@ def check_cells(spec: TtsSpec, resolved: ResolvedTts) -> None:
         raise UserError(f"spec '{spec.label}': {resolved.family} synthesizes one utterance at a time; use batch_size: 1")
     if resolved.family == "speecht5" and spec.speaking_rate != 1.0:
         raise UserError(f"spec '{spec.label}': speecht5 has no speaking-rate control; use speaking_rate: 1.0")
-    if resolved.family == "csm" and spec.speaking_rate != 1.0:
+    if resolved.family in SPEECH_LMS and spec.speaking_rate != 1.0:
         raise UserError(f"spec '{spec.label}': a speech LM has no speaking-rate control; use speaking_rate: 1.0")
     if resolved.family != "piper" and resolved.family != "vits" and spec.backend == "onnxruntime":
         raise UserError(f"spec '{spec.label}': the onnxruntime backend runs vits models and real voices; "
@@ -166,12 +168,14 @@ def build_model(resolved: ResolvedTts, spec: TtsSpec, device: torch.device, dtyp
 def vocab_size(resolved: ResolvedTts) -> int:
     if resolved.family == "csm":  # text ids below the special tokens of the tiny shapes, inside the text vocabulary
         return int(resolved.arch.config.get("text_vocab_size", 128256))
+    if resolved.family == "dia":  # UTF-8 bytes
+        return 256
     return {"vits": 38, "fastspeech2": 78, "speecht5": 81}.get(resolved.family, 38)
 
 
 def token_ids(resolved: ResolvedTts, spec: TtsSpec, cell: dict) -> torch.Tensor:
     g = torch.Generator().manual_seed(spec.seed)
-    low = 5 if resolved.family == "csm" else 1
+    low = {"csm": 5, "dia": 32}.get(resolved.family, 1)  # past the special ids ([S1], [S2] and pad for Dia)
     return torch.randint(low, vocab_size(resolved), (cell["batch_size"], cell["text_len"]), generator=g)
 
 

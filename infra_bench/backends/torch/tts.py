@@ -44,13 +44,13 @@ class TorchTtsExecutor:
 
 def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
               trust_remote_code: bool = False) -> Built:
-    if resolved.family == "csm":
-        from .tts_lm import LmTtsExecutor, build_model
-        lm = build_model(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
-        ex = LmTtsExecutor(lm, probe.torch_device, resolved, spec.frames_per_token)
-        params = sum(p.numel() for p in lm.parameters())
+    if resolved.family in tw.SPEECH_LMS:
+        from .tts_lm import LmTtsExecutor, build
+        lm, codec = build(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
+        ex = LmTtsExecutor(lm, codec, probe.torch_device, resolved, spec.frames_per_token)
+        params = sum(p.numel() for m in (lm, codec) if m is not None for p in m.parameters())
         return Built(ex, ex.describe(), params, tw.vocab_size(resolved),
-                     count_flops=lambda ids, audio_s: tw.count_flops(lambda: ex.decode(ex._generate(ids, None)), audio_s))
+                     count_flops=lambda inputs, audio_s: tw.count_flops(lambda: ex.synthesize(inputs, lambda: 0), audio_s))
     model = tw.build_model(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
     ex = TorchTtsExecutor(model, probe.torch_device, resolved)
     params = sum(p.numel() for p in model.parameters())
