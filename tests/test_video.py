@@ -91,16 +91,19 @@ def test_full_shapes_build_at_their_official_parameter_counts(model: str):
 
 
 def test_predict_answers_for_each_full_size_model(tmp: Path):
+    """In process for each model at its defaults (shipped FLOP table), through the CLI for a bad frame count."""
     from infra_bench.kinds.video import planner as vp
+    from infra_bench.planner.profiles import load_hardware
 
-    for model, passes in (("wan2.1-t2v-1.3b", 2), ("wan2.1-t2v-14b", 2), ("hunyuanvideo", 1)):
-        p = run_cli("predict", "--model", model, "--hardware", "nv_h100_sxm", "--json", cwd=tmp)
-        assert p.returncode == 0, p.stderr
-        d = json.loads(p.stdout)
-        base = vp.base(model, *{"wan2.1-t2v-1.3b": (832, 480, 81)}.get(model, (1280, 720, 81 if "wan" in model else 129)))
-        assert d["flops_per_unit"] == passes * base["text"] + 50 * passes * base["unet_per_step"] + base["vae"]
-        assert d["fits"] and d["efficiency"]["mfu"] == pytest.approx(vp.mfu_prior(989.5))
-        assert "never saw" in d["notes"][1]
+    h100 = load_hardware()["nv_h100_sxm"]
+    opts = {"precision": None, "size": None, "frames": None, "steps": None, "guidance_scale": None}
+    for model, passes, shape in (("wan2.1-t2v-1.3b", 2, (832, 480, 81)), ("wan2.1-t2v-14b", 2, (1280, 720, 81)),
+                                 ("hunyuanvideo", 1, (1280, 720, 129))):
+        p, text = vp.predict_hook(model, h100, opts, None, None)
+        base = vp.base(model, *shape)
+        assert p.flops_per_unit == passes * base["text"] + 50 * passes * base["unet_per_step"] + base["vae"]
+        assert p.fits and p.efficiency["mfu"] == pytest.approx(vp.mfu_prior(989.5)) and "never saw" in p.notes[1]
+        assert "s/video" in text and "s/frame" in text
     assert_one_line_error(run_cli("predict", "--model", "wan2.1-t2v-1.3b", "--hardware", "nv_h100_sxm", "--frames", "80",
                                   cwd=tmp), "--frames 80: wan2.1-t2v-1.3b takes 4k+1 frames")
 
