@@ -6,6 +6,7 @@ tokens, the VAE decode), in the form media_model's FLOP table keeps."""
 from __future__ import annotations
 
 from ..catalog import architectures, build_component
+from ..measure.flops import counted as _flops
 
 
 def catalog() -> dict[str, dict]:
@@ -26,15 +27,6 @@ def vae_factor(model: str) -> int:
 
 def latent_side(model: str, resolution: int) -> int:
     return resolution // vae_factor(model)
-
-
-def _flops(fn) -> int:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn()
-    return int(counter.get_total_flops())
 
 
 def transformer_inputs(model: str, m, batch: int, resolution: int, device="meta") -> dict:

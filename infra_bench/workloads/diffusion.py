@@ -344,18 +344,13 @@ def count_flops(resolved: ResolvedPipeline, cell: dict, cfg: bool, steps_run: in
     """FLOPs of one request's phases, from torch's FLOP counter (matmuls, convolutions and
     attention; elementwise work is not counted). `steps_run` is how many denoising steps the
     scheduler actually ran (PNDM runs one more than asked), default the cell's steps."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ..measure.flops import counted as flops
 
     meta = ResolvedPipeline(resolved.family, resolved.configs, resolved.scheduler_config, resolved.info)
     mods = build_modules(meta, torch.device("meta"), torch.float32, 0)
     b, res = cell["batch_size"], cell["resolution"]
     n = 2 * b if cfg else b
     lat = res // resolved.vae_scale_factor
-
-    def flops(fn) -> int:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-        return int(counter.get_total_flops())
     with torch.device("meta"):
         ids = torch.zeros((n, TEXT_LEN), dtype=torch.long)
         out = mods.text(ids)

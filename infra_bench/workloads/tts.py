@@ -274,10 +274,9 @@ def metrics(result, flops_per_audio_s: float | None) -> dict:
 def count_flops(fn, audio_s: float) -> float:
     """FLOPs of one synthesis call per second of audio it makes (torch's FLOP counter).
     no_grad, not inference_mode: weight-norm parametrizations fail under the counter in the latter."""
-    from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn()
-    return counter.get_total_flops() / audio_s
+    from ..measure.flops import counted
+
+    return counted(fn) / audio_s
 
 
 def measure(spec: TtsSpec, resolved: ResolvedTts, built, cell: dict, window, rule) -> dict:

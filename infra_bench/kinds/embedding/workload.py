@@ -215,7 +215,7 @@ def flops_per_sequence(arch_id: str, seq_len: int) -> float:
     forward of a meta-device copy (no memory, no compute) with eager attention, so the attention
     score and value products count as the matmuls they are; elementwise work is not counted.
     The same for every backend, device, dtype and batch size."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ...measure.flops import counted
 
     a = catalog()[arch_id]
     with torch.device("meta"):
@@ -224,9 +224,7 @@ def flops_per_sequence(arch_id: str, seq_len: int) -> float:
     # all tokens attended; the encoders get no mask (their all-ones test reads values, which meta tensors
     # lack), the decoder an explicit one (without it, transformers reads positions to find packed sequences)
     mask = {"attention_mask": torch.ones_like(ids)} if a.family == "qwen3" else {}
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(input_ids=ids, **mask)
-    return float(counter.get_total_flops())
+    return float(counted(lambda: model(input_ids=ids, **mask)))
 
 
 def measure(spec: EmbeddingSpec, resolved: ResolvedEmbedding, built, cell: dict, window, rule) -> dict:

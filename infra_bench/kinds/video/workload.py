@@ -16,6 +16,7 @@ import torch
 
 from ...catalog import architectures, build_component
 from ...errors import UserError, closest
+from ...measure.flops import counted as _flops
 from .spec import VideoSpec, size
 
 RUNNABLE = {"wan": "WanPipeline"}
@@ -159,14 +160,6 @@ def run_request(ex, req: VideoRequest, now) -> VideoTiming:
 
 def build(arch: str, component: str, device="meta"):
     return build_component(catalog()[arch]["components"][component], device)
-
-
-def _flops(fn) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn()
-    return int(counter.get_total_flops())
 
 
 def _transformer_inputs(e: dict, tr, latents) -> dict:
