@@ -17,6 +17,7 @@ import torch
 from ...catalog import architectures, build_component
 from ...errors import UserError, closest
 from ...measure.flops import counted as _flops
+from ...workloads.diffusion import DiffusionTiming
 from .spec import VideoSpec, size
 
 RUNNABLE = {"wan": "WanPipeline"}
@@ -92,31 +93,14 @@ def check_cells(spec: VideoSpec, resolved: ResolvedVideo) -> None:
 
 
 @dataclass(frozen=True)
-class VideoTiming:
-    """Clock readings (ns) of one batched video request."""
-    start_ns: int
-    text_done_ns: int
-    step_ns: tuple[int, ...]
-    end_ns: int
-    batch_size: int
-    frames: int
-
-    @property
-    def text_encode_s(self) -> float:
-        return (self.text_done_ns - self.start_ns) / 1e9
-
-    @property
-    def step_s(self) -> list[float]:
-        t = (self.text_done_ns, *self.step_ns)
-        return [(b - a) / 1e9 for a, b in zip(t, t[1:])]
-
-    @property
-    def vae_decode_s(self) -> float:
-        return (self.end_ns - self.step_ns[-1]) / 1e9
+class VideoTiming(DiffusionTiming):
+    """Clock readings (ns) of one batched video request: the phases of an image request (the loop
+    starts when text encoding ends), and the frames of each video."""
+    frames: int = 1
 
     @property
     def video_s(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e9
+        return self.image_s
 
 
 @dataclass
@@ -155,7 +139,7 @@ def run_request(ex, req: VideoRequest, now) -> VideoTiming:
     latents = ex.denoise(embeds, negative, req, lambda: stamps.append(now()))
     ex.decode(latents)
     end = now()
-    return VideoTiming(start, text_done, tuple(stamps), end, req.noise.shape[0], req.frames)
+    return VideoTiming(start, text_done, text_done, tuple(stamps), end, req.noise.shape[0], req.frames)
 
 
 def build(arch: str, component: str, device="meta"):
