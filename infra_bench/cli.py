@@ -242,11 +242,12 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 @cli.command()
 @click.option("--model", "model_id", required=True,
               help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3, qwen3.5-397b-a17b ...), a "
-                   "diffusion pipeline (sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer).")
+                   "diffusion pipeline (sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer; speech "
+                   "LMs csm-1b, dia-1.6b, cosyvoice2-0.5b).")
 @click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
 @click.option("--engine", default="auto", show_default=True,
               help="LLM: serving engine (vllm, sglang, trt-llm, mindie, vllm-ascend, generic); auto = vllm, "
-                   "vllm-ascend on Huawei parts.")
+                   "vllm-ascend on Huawei parts. Speech LMs: eager (auto) or compiled.")
 @click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit "
                                   "compute) or fp4 (nvfp4/mxfp4); diffusion and TTS: fp16 (default), bf16 or fp32.")
 @click.option("--kv-cache", type=click.Choice(["bf16", "fp16", "fp8"]), help="LLM: KV cache type (default: fp8 "
@@ -259,7 +260,8 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 @click.option("--count", type=click.IntRange(min=1), help="LLM: devices in total, a multiple of TP x PP x DP "
                                                           "(replicas = count / that).")
 @click.option("--concurrency", "--batch", "concurrency", type=click.IntRange(min=1), default=1, show_default=True,
-              help="LLM: closed-loop clients per replica (each sends its next request when the last finishes).")
+              help="LLM: closed-loop clients per replica (each sends its next request when the last finishes); "
+                   "speech LMs: streams batched together.")
 @click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged.")
 @click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True, help="LLM prompt tokens.")
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")

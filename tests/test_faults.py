@@ -1,7 +1,7 @@
 """Fault injection on the results store: SIGKILL at random points of a sweep (resumed, nothing lost
 or doubled), a full disk, a folder that cannot be written, corrupt lines, two writers at once.
 
-The SIGKILL campaign runs INFRA_BENCH_FAULT_TRIALS trials (3 here; 20 for docs/reliability.md)."""
+The SIGKILL campaign runs INFRA_BENCH_FAULT_TRIALS trials (2 here; 20 for docs/reliability.md)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .conftest import assert_one_line_error, run_cli, write_spec
 
-TRIALS = int(os.environ.get("INFRA_BENCH_FAULT_TRIALS", "3"))
+TRIALS = int(os.environ.get("INFRA_BENCH_FAULT_TRIALS", "2"))
 CELLS = 4
 DONE = re.compile(r"^\[\d+/\d+\] (\S+) \.\.\. ok", re.M)
 

@@ -101,7 +101,7 @@ def test_ray_sweep_records_match_local_ones(tmp: Path):
 
 
 def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
-    m = write_matrix(tmp, spec={"min_time_s": 3.0, "min_iters": 3})
+    m = write_matrix(tmp, spec={"min_time_s": 2.0, "min_iters": 3})
     driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
 
@@ -120,7 +120,7 @@ def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
 
 
 def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
-    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3], "min_time_s": 1.5})
+    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3], "min_time_s": 1.0})
     driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")

@@ -247,6 +247,9 @@ class DiffusionService(_MediaService):
 class TtsService(_MediaService):
     kind: Literal["tts"] = "tts"
     text_len: int = Field(default=60, ge=1, description="tokens per utterance (5 frames each)")
+    engine: Literal["eager", "compiled"] = Field(
+        default="eager", description="speech LMs: eager PyTorch/transformers, or compiled (torch.compile, CUDA "
+                                     "graphs, TensorRT-LLM)")
     traffic: TtsTraffic
     slo: TtsSlo = TtsSlo()
 

@@ -302,9 +302,9 @@ def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_l
     """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
     from ..catalog import architectures
 
-    if (architectures("tts").get(model) or {}).get("family") in ("csm", "dia"):
+    if (architectures("tts").get(model) or {}).get("family") in ("csm", "dia", "cosyvoice2"):
         raise UserError(f"{model} is a speech LM, whose time is its frame-by-frame generation, not a FLOP count: "
-                        f"predict and plan do not model it yet; measure it with `infra-bench run` (kind: tts, arch: {model})")
+                        f"use infra_bench.planner.speech_lm.predict")
     peak = _check(hw, precision)
     unit = tts_unit(model, text_len, frames_per_token)
     p = _predict("tts", model, hw, precision, peak, unit["params"], unit["flops_per_audio_s"] * unit["audio_s"],

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import calibration as cal
-from . import llm_model, media_model
+from . import llm_model, media_model, speech_lm
 from .engines import default_engine
 from .fit import Fit
 from . import power
@@ -257,6 +257,8 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o
+    if speech_lm.is_speech_lm(svc.model):
+        return _speech_lm_option(o, svc, hw, precision, headroom, redundancy)
     fitted = cal.for_media(calibration, "tts", hw.id, None, precision) if calibration else None
     p = media_model.predict_tts(svc.model, hw, precision, svc.text_len, calibration=fitted)
     o.calibrated, o.stage = p.calibrated, 1
@@ -274,6 +276,25 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
         return o
     o.stage, o.feasible, o.capacity = 3, True, float(streams)
     o.latency = {"rtf_alone": p.rtf, "rtf_at_capacity": p.rtf * streams, "first_audio_at_capacity_s": p.latency_s * streams}
+    o.replicas = _replicas(svc.traffic.streams, streams, headroom, redundancy)
+    o.devices = o.replicas
+    return o
+
+
+def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision: str, headroom: float,
+                      redundancy: int) -> Option:
+    """A speech LM batches streams: capacity is the most streams whose RTF and first audio at that batch
+    meet the SLO (speech_lm.capacity), not one stream's speed shared out."""
+    o.method, o.stage = "LM batching", 2
+    streams, at = speech_lm.capacity(svc.model, hw, precision, svc.text_len, svc.slo.rtf, svc.slo.first_audio_p95_s,
+                                     svc.engine)
+    if streams < 1:
+        o.reason = at.get("reason") or (
+            f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
+            f"(RTF {at['rtf_alone']:.3f}, first audio {at['first_audio_alone_s']:.2f} s)")
+        return o
+    o.stage, o.feasible, o.capacity, o.batch = 3, True, float(streams), float(streams)
+    o.latency = {k: v for k, v in at.items() if k != "reason"}
     o.replicas = _replicas(svc.traffic.streams, streams, headroom, redundancy)
     o.devices = o.replicas
     return o
@@ -452,7 +473,11 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
                  "part ran that engine in the data, else carried over from the nearest fitted parts "
                  "(docs/planner.md gives the held-out errors of each)")
-    priors = sorted({o.kind for c in cands for o in c.options if o.kind != "llm" and not o.calibrated})
+    priors = sorted({o.kind for c in cands for o in c.options
+                     if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
+    if any(o.method == "LM batching" for c in cands for o in c.options):
+        notes.append(f"speech LMs: capacity is the streams one device batches within the SLO; the step overhead is "
+                     f"fitted on public measurements (80% interval +-{speech_lm.interval():.0%}, docs/planner.md)")
     if priors:
         notes.append(f"{', '.join(priors)}: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)

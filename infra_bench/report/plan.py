@@ -53,7 +53,7 @@ def plan_text(p, top: int = 15) -> str:
         if len(bad) > top:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, "
-                 "or TTS streams by processor sharing; [engine (maturity), fit]: fitted = measured on this part "
+                 "or TTS streams by processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part "
                  "under this engine, other engine / other hardware = efficiencies carried over (wider intervals)")
     lines += [f"note: {n}" for n in p.notes]
     return "\n".join(lines)

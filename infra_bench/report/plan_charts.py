@@ -10,7 +10,7 @@ from . import charts
 from .charts import Bar
 from .document import Image
 
-SIMULATED = ("simulation", "processor sharing")
+SIMULATED = ("simulation", "processor sharing", "LM batching")
 LABEL_ALL = 12  # label every point up to this many, else the front only
 
 

@@ -33,7 +33,7 @@ def _ranked(plan) -> Table:
                   f"TCO/yr ({cur})", "tCO2e/yr", "per service: replicas x TP precision @ capacity per replica, cost "
                                                  "per unit"], rows,
                  f"Ranked by {plan.rank_by}. Estimated. ~ capacity from the queueing approximation (an upper bound "
-                 f"under variable lengths); unmarked: confirmed by simulation, or TTS streams by processor sharing. "
+                 f"under variable lengths); unmarked: confirmed by simulation, or TTS streams by processor sharing or LM batching. "
                  f"k = thousands.")
 
 

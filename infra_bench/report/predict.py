@@ -53,9 +53,15 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
 
 
 def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
-    from ..planner import media_model
-    from .predictions import media_text, tts_result
+    from ..planner import media_model, speech_lm
+    from .predictions import media_text, speech_lm_text, tts_result
 
+    if speech_lm.is_speech_lm(model):
+        mode = "eager" if o["engine"] == "auto" else o["engine"]
+        p = speech_lm.predict(model, hw, o["precision"] or "bf16", mode, o["text_len"], o["concurrency"])
+        if data:
+            p.notes.append(f"{source} is not used: speech LMs are not calibrated from runs yet")
+        return p, speech_lm_text(p, hw)
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit("tts", hw, o, data, source, precision)
     p = media_model.predict_tts(model, hw, precision, o["text_len"], calibration=fitted)

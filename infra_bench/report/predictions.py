@@ -63,6 +63,21 @@ def diffusion_result(p) -> str:
             f"{p.bound.replace('_', ' ')}")
 
 
+def speech_lm_text(p, hw) -> str:
+    """A speech-LM prediction: streams batched by the LM, RTF, streaming first audio, memory, notes."""
+    m = p.memory
+    lines = [f"{p.model} (tts, speech LM, {p.mode}) on 1 x {hw.vendor} {hw.model}, {p.precision}, "
+             f"{p.streams} stream(s) at once",
+             f"memory: weights {m['weights_gb']:.2f} GB + KV cache {m['kv_cache_gb']:.2f} GB + reserve "
+             f"{m['runtime_reserve_gb']:.1f} GB = {m['total_gb']:.1f} of {m['usable_gb']:.1f} GB usable"]
+    if p.fits:
+        lines += [f"RTF per stream {_range(p.rtf, p.interval, 1, '.3f')} (alone {p.rtf_alone:.3f}); streaming first "
+                  f"audio {_range(p.first_audio_s, p.interval, 1e3, '.0f')} ms",
+                  f"audio seconds per second per device {p.audio_s_per_s:.1f}; LM {p.lm_tokens_per_s:.0f} frames/s; "
+                  f"real time (RTF <= 1) for up to {p.max_streams_realtime} stream(s) at once"]
+    return "\n".join(lines + [f"note: {n}" for n in p.notes])
+
+
 def tts_result(p) -> str:
     return (f"RTF {_range(p.rtf, p.interval, 1, '.4f')}, first audio (non-streaming) "
             f"{p.latency_s * 1e3:.0f} ms, audio seconds per second per device {p.units_per_s_per_device:.0f}; "

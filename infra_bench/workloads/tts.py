@@ -23,6 +23,7 @@ from ..errors import MissingDependency, UserError, closest, install_hint
 from ..spec.tts import VOICES, TtsSpec
 
 SPEECH_LMS = ("csm", "dia")  # families that generate codec frames with a language model
+RUNNABLE = ("vits", "fastspeech2", "speecht5", *SPEECH_LMS)  # cosyvoice2 is for predict and plan only
 
 # A passage for real voices, cut or repeated to the requested number of characters.
 PASSAGE = ("The quarterly report is ready for review. Our cluster served more requests this month than "
@@ -78,6 +79,9 @@ def resolve(spec: TtsSpec, trust_remote_code: bool = False) -> ResolvedTts:
         raise UserError(f"unknown tts architecture '{spec.arch}'{closest(spec.arch, archs)}; "
                         f"built-in: {', '.join(archs)}; or a real voice: voice: {', '.join(VOICES)}")
     a = archs[spec.arch]
+    if a.family not in RUNNABLE:
+        raise UserError(f"{spec.arch} is a shape-equivalent model for predict and plan only (no library class runs "
+                        f"it); run csm-1b or dia-1.6b, or predict it: infra-bench predict --model {spec.arch} --hardware ID")
     return ResolvedTts(a.family, a, {"arch": a.id, "family": a.family, "weights": "random", "source": a.source,
                                      "params_reference": a.params})
 

@@ -1,0 +1,90 @@
+"""Speech LMs in predict and plan: the shipped stage table is what the built modules give, one step is
+priced as the iteration model plus the fitted overhead, the fit and its held-out errors are those in
+docs/planner.md, predict answers for each full-size model, plan sizes by LM batching, and bad input
+is a one-line error."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from infra_bench.planner import profiles as pr
+from infra_bench.planner import speech_lm as sl
+from tests.conftest import assert_one_line_error, run_cli
+
+HW = pr.load_hardware()
+
+
+def test_the_shipped_table_is_the_count_of_the_built_modules():
+    table = json.loads((Path(sl.__file__).parents[2] / "workloads" / "reference" / sl.TABLE).read_text())
+    fresh = sl.count("dia-1.6b")
+    assert fresh["params"] == table["dia-1.6b"]["params"] == 1_687_781_353
+    assert fresh["stages"] == table["dia-1.6b"]["stages"]
+    assert fresh["decoder_flops_per_audio_s"] == pytest.approx(table["dia-1.6b"]["decoder_flops_per_audio_s"])
+    csm = sl.get("csm-1b")
+    assert csm.params == 1_632_100_161 and [s.steps_per_frame for s in csm.stages] == [1, 31]
+
+
+def test_one_step_is_the_roofline_plus_the_overhead_of_every_layer_step():
+    """CSM at one stream: 16 backbone layers once and 4 depth-decoder layers 31 times per frame, 12.5 frames
+    per audio second; the overhead adds frame rate x layer-steps x overhead, and the rest is at least the
+    weights read at 0.7 of the bandwidth."""
+    c = sl.Costs(sl.get("csm-1b"), HW["nv_h100_sxm"], "bf16", 60, 24.0)
+    base, with_overhead = float(c.lm_rtf(1, 0.0)), float(c.lm_rtf(1, 1e-3))
+    assert with_overhead - base == pytest.approx(12.5 * (16 + 31 * 4) * 1e-3)
+    weights = sum(s.matmul_params * s.steps_per_frame for s in c.lm.stages) * 2
+    assert base >= 12.5 * weights / (3.35e12 * 0.7)
+    assert float(c.lm_rtf(8, 0.0)) > base  # eight streams read more KV cache per step
+
+
+def test_the_fit_and_its_held_out_errors_are_the_documented_ones():
+    assert sl.overheads()["eager"] == pytest.approx(0.309e-3, rel=0.01)
+    assert sl.overheads()["compiled"] == pytest.approx(0.115e-3, rel=0.01)
+    assert sl.batch_exponent() == pytest.approx(0.556, abs=0.001)
+    rows = sl.held_out()
+    loo = [abs(r["error"]) for r in rows if r["split"] == "leave one model out"]
+    assert len(loo) == 8 and np.median(loo) == pytest.approx(0.24, abs=0.01)
+    assert sl.interval() == 0.6
+    doc = (Path(sl.__file__).parents[2] / "docs" / "planner.md").read_text()
+    for r in rows:
+        if r["batch"] == 1:
+            assert f"{r['error']:+.0%} | leave one model out" in doc, r
+
+
+@pytest.mark.parametrize("model", ["csm-1b", "dia-1.6b", "cosyvoice2-0.5b"])
+def test_predict_answers_for_each_full_size_speech_lm(model: str, tmp: Path):
+    p = run_cli("predict", "--model", model, "--hardware", "nv_h100_sxm", "--concurrency", "4", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["fits"] and d["streams"] == 4 and d["rtf"] > d["rtf_alone"] > 0
+    assert d["audio_s_per_s"] == pytest.approx(4 / d["rtf"])
+    assert 0 < d["first_audio_s"] < 2 and d["max_streams_realtime"] >= 1 and d["interval"] == 0.6
+
+
+def test_lm_batching_serves_more_streams_than_one_at_a_time():
+    svc = {"name": "voice", "kind": "tts", "model": "dia-1.6b", "engine": "compiled", "precision": "bf16",
+           "traffic": {"concurrent_streams": 40}, "slo": {"rtf": 1.0}}
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+
+    result = plan(demand_from_dict({"services": [svc]}), HW, ["nv_h100_sxm"])
+    (o,) = result.candidates[0].options
+    alone = o.latency["rtf_alone"]
+    assert o.method == "LM batching" and o.feasible
+    assert o.capacity > int(1.0 / alone)  # processor sharing would give floor(SLO / RTF alone)
+    assert o.latency["rtf_at_capacity"] <= 1.0
+    c = sl.Costs(sl.get("dia-1.6b"), HW["nv_h100_sxm"], "bf16", 60, 24.0)
+    assert float(c.rtf(int(o.capacity) + 1, sl.overheads()["compiled"])) > 1.0  # one more stream misses it
+    assert o.replicas == int(np.ceil(40 / (o.capacity * 0.8))) + 1  # default headroom 20%, N+1
+
+
+def test_speech_lm_bad_input_is_one_line(tmp: Path):
+    assert_one_line_error(run_cli("predict", "--model", "dia-1.6b", "--hardware", "nv_h100_sxm", "--engine", "vllm",
+                                  cwd=tmp), "use --engine eager")
+    assert_one_line_error(run_cli("predict", "--model", "csm-1b", "--hardware", "nv_h100_sxm", "--precision", "fp8",
+                                  cwd=tmp), "not offered for speech LMs")
+    (tmp / "cv.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "cosyvoice2-0.5b"}))
+    assert_one_line_error(run_cli("run", "cv.yaml", cwd=tmp), "predict and plan only")
