@@ -367,12 +367,12 @@ def _measured_lm(m: Measurement, c: Costs) -> float:
     return per_stream if m.scope == "lm" else per_stream - m.batch * c.decoder_s()
 
 
-def implied_overhead(m: Measurement, exponent: float = 0.0) -> float:
-    """The per-layer-step overhead (at batch 1, given the batch exponent) at which the model meets the
-    measurement (0 where the roofline alone is slower)."""
+def implied_overhead(m: Measurement) -> float:
+    """The per-layer-step overhead at which the model meets the measurement at its batch, taken as constant
+    (0 where the roofline alone is slower)."""
     c = _costs(m)
     roof, layer_steps = c._steps(m.batch)
-    return max(_measured_lm(m, c) / c.lm.frame_rate - float(roof), 0.0) / layer_steps / m.batch ** exponent
+    return max(_measured_lm(m, c) / c.lm.frame_rate - float(roof), 0.0) / layer_steps
 
 
 def fit_batch_exponent(points: list[Measurement], mode: str = "eager") -> float:
