@@ -354,11 +354,18 @@ class Costs:
         return self.prefill_s() + (chunk + self.lm.max_delay) * frame + chunk / self.lm.frame_rate * self.decoder_s()
 
 
-def _costs(m: Measurement, audio_s: float = 10.0) -> Costs:
-    from .profiles import get as get_profile
+@lru_cache(maxsize=1)
+def _shipped_hardware() -> dict[str, HardwareProfile]:
+    """The shipped profiles the measurements name, read once (the fit prices every point many times)."""
     from .profiles import load_hardware
 
-    return Costs(get(m.model), get_profile(load_hardware([]), m.hardware), m.precision, 60, audio_s)
+    return load_hardware([])
+
+
+def _costs(m: Measurement, audio_s: float = 10.0) -> Costs:
+    from .profiles import get as get_profile
+
+    return Costs(get(m.model), get_profile(_shipped_hardware(), m.hardware), m.precision, 60, audio_s)
 
 
 def _measured_lm(m: Measurement, c: Costs) -> float:
@@ -489,6 +496,14 @@ def max_streams(lm: SpeechLm, hw: HardwareProfile, precision: str, text_len: int
     return int(max(0, min(limit, (per["usable_gb"] - fixed) // max(per["kv_cache_gb"], 1e-9))))
 
 
+def _setup(model: str, hw: HardwareProfile, precision: str, text_len: int, mode: str) -> tuple[SpeechLm, Costs, float, int]:
+    """The model, its costs for an utterance of `text_len` tokens, the mode's overhead and the streams that fit."""
+    lm = get(model)
+    audio_s = text_len * SECONDS_PER_TOKEN
+    return (lm, Costs(lm, hw, precision, text_len, audio_s), overheads()[mode],
+            max_streams(lm, hw, precision, text_len, audio_s))
+
+
 def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str = "eager", text_len: int = 60,
             streams: int = 1) -> SpeechLmPrediction:
     if precision not in PRECISIONS:
@@ -496,13 +511,10 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
     if mode not in MODES:
         raise UserError(f"engine '{mode}' is not modelled for speech LMs; use --engine eager (PyTorch/transformers, "
                         f"the default) or compiled (torch.compile, CUDA graphs or TensorRT-LLM)")
-    lm = get(model)
     _peak(hw, precision)
-    audio_s = text_len * SECONDS_PER_TOKEN
-    overhead = overheads()[mode]
-    c = Costs(lm, hw, precision, text_len, audio_s)
+    lm, c, overhead, fitting = _setup(model, hw, precision, text_len, mode)
+    audio_s = c.audio_s
     mem = memory(lm, hw, precision, streams, text_len, audio_s)
-    fitting = max_streams(lm, hw, precision, text_len, audio_s)
     notes = [f"{lm.family} speech LM: {len(lm.stages)} decoder stage(s) at {lm.frame_rate:g} frames per audio second, "
              f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({mode}; fitted on public "
              f"batch-1 measurements, leave-one-model-out errors in docs/planner.md)",
@@ -530,11 +542,7 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
 def capacity(model: str, hw: HardwareProfile, precision: str, text_len: int, rtf_slo: float,
              first_audio_slo: float | None, mode: str = "eager") -> tuple[int, dict]:
     """The most streams one device batches within the SLO (0 if not even one), and the figures at it."""
-    lm = get(model)
-    audio_s = text_len * SECONDS_PER_TOKEN
-    overhead = overheads()[mode]
-    c = Costs(lm, hw, precision, text_len, audio_s)
-    fitting = max_streams(lm, hw, precision, text_len, audio_s)
+    _, c, overhead, fitting = _setup(model, hw, precision, text_len, mode)
     if fitting < 1:
         return 0, {"reason": "weights and one stream's KV cache do not fit"}
     b = np.arange(1, fitting + 1)
