@@ -2,9 +2,11 @@
 
 Each Efficiency field varies by the levels LEVELS gives it, as a product of factors: a parent
 factor (for example the bandwidth efficiency of a hardware x engine pair) times, for the bandwidth
-and compute efficiencies, a factor per architecture class (dense, MoE, MLA-MoE), times a child
-factor per (hardware, engine, precision, class) that is pulled towards 1, so a category measured
-on few points stays near its parents; the TTFT clustering varies per engine, the rest is global.
+and compute efficiencies, a factor per architecture class (dense, MoE), times a child factor per
+(hardware, engine, precision, class) that is pulled towards 1, so a category measured on few
+points stays near its parents. The fixed step times vary by hardware x engine only (a child per
+category let each category's points, mostly one model's, set its own overhead, which carried to
+no other model); the TTFT clustering varies per engine, the rest is global.
 The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
 (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors the
 data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
@@ -31,12 +33,12 @@ from .iteration import PRECISIONS, Efficiency, Terms, stack, terms
 from .measurements import Measurement
 from .profiles import HardwareProfile
 from .shapes import LlmShape, shapes
-from .steady import EngineTerms, closed_loop
+from .steady import EngineTerms, closed_loop, kv_capacity
 
 # What each efficiency varies by. Levels: hw, engine, precision, cls (architecture class), and tuples.
 GROUP = ("hw", "engine", "precision", "cls")
 LEVELS: dict[str, tuple] = {
-    "mbu": (("hw", "engine"), "cls", GROUP), "t_iter": (("hw", "engine"), GROUP),
+    "mbu": (("hw", "engine"), "cls", GROUP), "t_iter": (("hw", "engine"),), "t_layer": (("hw", "engine"),),
     "mfu": (("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine",),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
@@ -45,23 +47,25 @@ LEVELS: dict[str, tuple] = {
 # How much each part of a category counts when a case's parent category was never measured and the
 # nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
 NEAREST_WEIGHT = {"hw": 4, "engine": 3, "cls": 2, "precision": 1}
-PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_request": 0.02, "cluster": 0.5, "cluster_scale": 2.0,
-          "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4, "moe_mfu": 0.3,
-          "moe_n_half": 64.0}
-BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_request": (1e-4, 0.5),
-          "cluster": (0.01, 1.0), "cluster_scale": (0.5, 20.0), "n_half": (1.0, 2000.0), "attn": (0.05, 0.9),
-          "link": (0.2, 1.0), "ar_latency": (1e-6, 1e-3), "t_moe_layer": (1e-6, 1e-3), "moe_mfu": (0.02, 0.9),
-          "moe_n_half": (1.0, 1e4)}
+PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_layer": 2e-5, "t_request": 0.02, "cluster": 0.5,
+          "cluster_scale": 2.0, "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4,
+          "moe_mfu": 0.3, "moe_n_half": 64.0}
+BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_layer": (1e-7, 1e-3),
+          "t_request": (1e-4, 0.5), "cluster": (0.01, 1.0), "cluster_scale": (0.5, 20.0), "n_half": (1.0, 2000.0),
+          "attn": (0.05, 0.9), "link": (0.2, 1.0), "ar_latency": (1e-6, 1e-3), "t_moe_layer": (1e-6, 1e-3),
+          "moe_mfu": (0.02, 0.9), "moe_n_half": (1.0, 1e4)}
 FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
 PRIOR_WEIGHT = 0.3            # log-space pull of a first factor towards its prior
 CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse category stays near its parent
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 0.7             # TTFT residuals count a little less: harness overheads scatter them more
 FIT_FILE = "llm_fit.json"
+MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
+IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 
 
 def arch_class(shape: LlmShape) -> str:
-    return "dense" if not shape.moe else ("mla-moe" if shape.mla else "moe")
+    return "dense" if not shape.moe else "moe"
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Fit:
     values: dict
     residuals: dict = field(default_factory=dict)   # tier -> metric -> {q10, q50, q90, n, median_abs}
     meta: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)      # param -> level name -> category -> points fitted on
     _single: dict = field(default_factory=dict, repr=False, compare=False)  # case -> (efficiency, missing)
 
     def efficiency(self, cases: list[Case]) -> tuple[Efficiency, list[list[str]]]:
@@ -123,6 +128,8 @@ class Fit:
         missing: list[list[str]] = [[] for _ in cases]
         for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
+            if level is not None and first:
+                table = self.trusted(p, level)
             col = []
             for i, c in enumerate(cases):
                 if level is None:
@@ -132,20 +139,37 @@ class Fit:
                 if k in table:
                     col.append(table[k])
                 else:
-                    # a parent never measured: the nearest fitted ones, carried through the roofline;
-                    # a child never measured: its prior, 1 (the parents and the class factor speak for it)
+                    # a parent never measured (or on too few points): the nearest fitted ones, carried
+                    # through the roofline; a child never measured: its prior, 1 (the parents and the
+                    # class factor speak for it)
                     col.append(_nearest(table, k, level) if first else 1.0)
                     missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
             arr = np.array(col, dtype=float)
             vals[p] = vals[p] * arr if p in vals else arr
+        for p in OWN:  # the categories your own records refitted (fit_own); none in the shipped fit
+            own = self.values[p].get(OWN_LEVEL, {})
+            if own:
+                vals[p] = vals[p] * np.array([own.get(c.key(GROUP), 1.0) for c in cases])
         return vals, [sorted(set(m)) for m in missing]
+
+    def trusted(self, param: str, level) -> dict:
+        """A parent level's categories fitted on at least MIN_PARENT_POINTS measurements. A part seen in
+        a handful of rows would otherwise set its own efficiencies from them: 3 GB200 rows gave it
+        three times B200's fp4 GEMM efficiency."""
+        name = _level_name(level)
+        table, n = self.values[param][name], self.counts.get(param, {}).get(name)
+        if n is None:
+            return table
+        trusted = {k: v for k, v in table.items() if n.get(k, 0) >= MIN_PARENT_POINTS}
+        return trusted or table
 
     def tier(self, case: Case) -> str:
         """Which held-out residuals describe the case: `fitted` where its hardware ran its engine in the
         data, `other_engine` where the hardware was measured under other engines only, else
         `other_hardware`."""
-        measured = [k.split("|") for k in self.values["mbu"][_level_name(GROUP)]]
-        if any(k[0] == case.hardware and k[1] == case.engine for k in measured):
+        measured = [k.split("|") for k in self.trusted("mbu", ("hw", "engine"))]
+        measured += [k.split("|")[:2] for k in self.values["mbu"].get(OWN_LEVEL, {})]  # your own records
+        if [case.hardware, case.engine] in measured:
             return "fitted"
         return "other_engine" if any(k[0] == case.hardware for k in measured) else "other_hardware"
 
@@ -169,9 +193,9 @@ class Fit:
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
-        return {"kind": "infra-bench llm fit", "version": 3, "levels": {p: [_level_name(x) for x in v]
+        return {"kind": "infra-bench llm fit", "version": 4, "levels": {p: [_level_name(x) for x in v]
                                                                          for p, v in LEVELS.items()},
-                "values": self.values, "residuals": self.residuals, "meta": self.meta}
+                "values": self.values, "counts": self.counts, "residuals": self.residuals, "meta": self.meta}
 
     @classmethod
     def uniform(cls, **values: float) -> Fit:
@@ -185,9 +209,9 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
-        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 3:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 4:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
-        return cls(data["values"], data.get("residuals", {}), data.get("meta", {}))
+        return cls(data["values"], data.get("residuals", {}), data.get("meta", {}), counts=data.get("counts", {}))
 
 
 def _bounded(param: str, value):
@@ -239,8 +263,21 @@ class Problem:
             kept.append(m)
         if not kept:
             raise UserError("no measurement could be modelled; see the skipped list")
-        return cls(kept, stack(ts), EngineTerms.of(gs), [Case(m.model, m.hardware, m.engine, m.precision)
-                                                         for m in kept]), skipped
+        problem = cls(kept, stack(ts), EngineTerms.of(gs), [Case(m.model, m.hardware, m.engine, m.precision)
+                                                            for m in kept])
+        # a closed loop's sequences in flight follow from its measured latencies (Little's law); a
+        # layout whose memory holds far fewer was not the one that ran (or one the memory gate cannot model)
+        b, isl, osl, ttft, tpot = problem.arrays()
+        decode = np.maximum(osl - 1, 0) * np.nan_to_num(tpot)
+        in_flight = b * decode / np.maximum(np.nan_to_num(ttft) + decode, 1e-12)
+        room = kv_capacity(problem.terms, problem.engines, isl, osl)
+        over = np.where(decode > 0, in_flight > IN_FLIGHT_SLACK * np.maximum(room, 0.5), False)
+        if over.any():
+            skipped += [f"{m.source}: its latencies put {f:.0f} sequences in flight, but its layout's memory holds "
+                        f"{r:.0f}: the recorded layout is not the one that ran, or the memory gate cannot model it"
+                        for m, f, r, o in zip(kept, in_flight, room, over) if o]
+            problem = problem.take(np.where(~over)[0])
+        return problem, skipped
 
     def take(self, idx: np.ndarray) -> Problem:
         return Problem([self.points[i] for i in idx],
@@ -300,6 +337,14 @@ class _Layout:
             k += len(cats)
         return out
 
+    def counts(self) -> dict:
+        """Per factor, the measurements each category was fitted on."""
+        out: dict = {}
+        for p, level, _, cats, index in self.slots:
+            n = np.bincount(index, minlength=len(cats))
+            out.setdefault(p, {})["all" if level is None else _level_name(level)] = dict(zip(cats, map(int, n)))
+        return out
+
     def sparsity(self, rows: int):
         from scipy.sparse import lil_matrix
 
@@ -355,14 +400,16 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
 
     res = least_squares(residuals, np.log(x0), bounds=(np.log(lo), np.log(hi)), loss="soft_l1", f_scale=0.2,
                         max_nfev=max_evals, jac_sparsity=lay.sparsity(len(problem.points)), x_scale="jac")
-    values = lay.values(np.exp(res.x))
+    values, counts = lay.values(np.exp(res.x)), lay.counts()
     if anchor is not None:
-        merged = json.loads(json.dumps(anchor.values))
+        merged, merged_counts = json.loads(json.dumps(anchor.values)), json.loads(json.dumps(anchor.counts))
         for p, tables in values.items():
             for level, table in tables.items():
                 merged[p][level].update(table)
-        values = merged
-    return Fit(values, meta={"points": len(problem.points), "cost": float(res.cost), "evaluations": int(res.nfev)})
+                merged_counts.setdefault(p, {}).setdefault(level, {}).update(counts[p][level])
+        values, counts = merged, merged_counts
+    return Fit(values, meta={"points": len(problem.points), "cost": float(res.cost), "evaluations": int(res.nfev)},
+               counts=counts)
 
 
 def predict_problem(f: Fit, problem: Problem):
@@ -373,6 +420,7 @@ def predict_problem(f: Fit, problem: Problem):
 # The efficiencies a category of its own moves when `fit_own` matches it to its measurements: the
 # bandwidth and fixed step time (TPOT), the compute and fixed per-request time (TTFT).
 OWN = ("mbu", "t_iter", "mfu", "t_request")
+OWN_LEVEL = "own: " + _level_name(GROUP)
 OWN_PULL = 0.02   # barely any pull: only to choose among factor changes the points cannot tell apart
 
 
@@ -385,12 +433,11 @@ def fit_own(f: Fit, problem: Problem) -> Fit:
     its own points, within the parameters' bounds."""
     from scipy.optimize import least_squares
 
-    level = _level_name(GROUP)
     keys = [c.key(GROUP) for c in problem.cases]
     cats = sorted(set(keys))
     index = np.array([cats.index(k) for k in keys])
     raw, _ = f.raw(problem.cases)
-    base = {p: np.array([f.values[p][level].get(k, 1.0) for k in cats]) for p in OWN}
+    base = {p: np.array([f.values[p].get(OWN_LEVEL, {}).get(k, 1.0) for k in cats]) for p in OWN}
     n = len(cats)
 
     def efficiency(z: np.ndarray) -> Efficiency:
@@ -413,5 +460,5 @@ def fit_own(f: Fit, problem: Problem) -> Fit:
     values = json.loads(json.dumps(f.values))
     for j, p in enumerate(OWN):
         for k, b, z in zip(cats, base[p], res.x[j * n:(j + 1) * n]):
-            values[p][level][k] = float(b * np.exp(z))
-    return Fit(values, f.residuals, {**f.meta, "own_categories": cats})
+            values[p].setdefault(OWN_LEVEL, {})[k] = float(b * np.exp(z))
+    return Fit(values, f.residuals, {**f.meta, "own_categories": cats}, counts=f.counts)

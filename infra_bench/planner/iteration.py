@@ -7,9 +7,11 @@ tokens on average). On the devices of one replica its time is
     dense GEMMs  max(2 x dense params x tokens / (TP x peak x mfu(tokens)),  dense weight bytes / (TP x BW x mbu))
     MoE experts  max(2 x routed params x tokens / (G x peak x moe_mfu(tokens per expert)),  bytes of the experts touched / (G x BW x mbu))
     attention    max(decode FLOPs / (peak x attn), KV bytes read / (BW x mbu))  +  prefill FLOPs / (peak x attn)
-    TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency)
+    TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency;
+                 over the scale-out NIC where TP x DP spans more than one scale-up domain)
     EP           2 x MoE layers all-to-alls of the routed tokens
-    fixed        the engine's per-iteration overhead (scheduling, sampling, launches), plus a cost per MoE layer
+    fixed        the engine's per-iteration overhead (scheduling, sampling), a cost per layer (kernel launches
+                 and gaps) and per MoE layer a cost that grows with the experts each token picks (k / 8)
 
 with mfu(tokens) = mfu x tokens / (tokens + n_half): GEMMs on few tokens use the tensor cores
 poorly even where they are not memory-bound. G = TP x attention-DP devices share the experts;
@@ -27,6 +29,7 @@ from .profiles import HardwareProfile
 from .shapes import LlmShape
 
 ACT_BYTES = 2.0   # activations and messages stay 16-bit
+SCALE_OUT_GBS = 50.0  # per device, one direction: a 400 Gb/s InfiniBand or RoCE NIC per accelerator (HGX, Atlas 800)
 EMBED_BYTES = 2.0  # input embedding and lm_head are kept in 16-bit by every engine we model
 
 
@@ -101,7 +104,9 @@ class Efficiency:
     n_half: object = 64.0      # tokens per iteration at which GEMMs reach half of mfu
     attn: object = 0.4         # attention compute
     t_iter: object = 2e-3      # per iteration, seconds
-    t_moe_layer: object = 1e-4  # per MoE layer per iteration (routing, permutation, grouped-GEMM launches)
+    t_layer: object = 2e-5     # per layer per iteration (kernel launches and the gaps between small kernels)
+    t_moe_layer: object = 1e-4  # per MoE layer per iteration at 8 experts a token (routing, permutation, grouped
+    #                             GEMMs); scaled by k / 8
     moe_mfu: object = 0.3      # expert GEMMs at many tokens per expert
     moe_n_half: object = 256.0  # tokens per expert at which expert GEMMs reach half of moe_mfu
     link: object = 0.7         # scale-up link
@@ -142,7 +147,8 @@ class Terms:
     ep: object
     peak: object               # FLOP/s per device at the precision's compute type
     bw: object                 # bytes/s per device
-    link: object               # bytes/s per device, one direction
+    link: object               # bytes/s per device, one direction, for TP all-reduces and EP all-to-alls
+    pp_link: object            # bytes/s per device between pipeline stages
     memory: object             # bytes per device
     weights_device: object     # bytes of weights per device
 
@@ -174,7 +180,7 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
                       + shape.expert_params * wb / g) / layout.pp
     kv_split = 1 if shape.mla else min(layout.tp, shape.kv_heads)
     per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
-    link = (hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else 64.0) * 1e9 / 2
+    link, pp_link = links(hw, layout)
     return Terms(
         layers=shape.layers, moe_layers=shape.layers - shape.first_dense_layers if shape.moe else 0,
         hidden=shape.hidden, dense_bytes=dense_matmul * wb + head * EMBED_BYTES, dense_flops_tok=2.0 * dense_matmul,
@@ -185,7 +191,24 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
         slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
-        bw=hw.memory_bandwidth_tbs * 1e12, link=link, memory=hw.memory_gb * 1e9, weights_device=weights_device)
+        bw=hw.memory_bandwidth_tbs * 1e12, link=link, pp_link=pp_link, memory=hw.memory_gb * 1e9,
+        weights_device=weights_device)
+
+
+def node_size(hw: HardwareProfile) -> int:
+    """Devices in one scale-up domain (an 8-GPU HGX board, an NVL72 rack)."""
+    return hw.typical_node_size or 8
+
+
+def links(hw: HardwareProfile, layout: Layout) -> tuple[float, float]:
+    """Bytes/s per device, one direction, of (TP and EP collectives, pipeline sends). A collective
+    among more devices than one scale-up domain holds is paced by the scale-out NIC (each device
+    sends its share over its own NIC); pipeline stages share a domain while they fit in it."""
+    up = (hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else 64.0) * 1e9 / 2
+    out = min(up, SCALE_OUT_GBS * 1e9)
+    node = node_size(hw)
+    group = layout.tp * layout.dp
+    return (up if group <= node else out), (up if group * layout.pp <= node else out)
 
 
 def stack(cases: list[Terms]) -> Terms:
@@ -229,9 +252,10 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
                        2 * t.layers * (2 * (t.tp - 1) / t.tp * message / (t.link * e.link) + e.ar_latency), 0.0)
     a2a = routed * t.top_k * t.hidden * ACT_BYTES / g * (t.ep - 1) / np.maximum(t.ep, 1)
     ep_comm = np.where(np.asarray(t.ep) > 1, 2 * t.moe_layers * (a2a / (t.link * e.link) + e.ar_latency), 0.0)
-    pp_comm = (t.pp - 1) * (message / (t.link * e.link) + e.ar_latency)
+    pp_comm = (t.pp - 1) * (message / (t.pp_link * e.link) + e.ar_latency)
     return {"dense_gemm": dense, "moe_experts": experts, "attention": attention, "tp_allreduce": tp_comm,
-            "ep_alltoall": ep_comm, "pp_send": pp_comm, "fixed": e.t_iter + e.t_moe_layer * t.moe_layers + 0 * tokens}
+            "ep_alltoall": ep_comm, "pp_send": pp_comm,
+            "fixed": e.t_iter + e.t_layer * t.layers + e.t_moe_layer * t.moe_layers * t.top_k / 8 + 0 * tokens}
 
 
 def iteration_s(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts):

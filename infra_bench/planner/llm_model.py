@@ -19,12 +19,10 @@ from ..errors import UserError
 from . import power
 from .engines import Engine, get_engine
 from .fit import Case, Fit, arch_class
-from .iteration import KV_DTYPES, Layout, get_precision, iteration, terms, work
+from .iteration import KV_DTYPES, SCALE_OUT_GBS, Layout, get_precision, iteration, node_size, terms, work
 from .profiles import HardwareProfile
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
-
-SCALE_OUT_GBS = 50.0  # 400 Gb/s InfiniBand or RoCE per device, for pipeline stages across nodes
 
 
 @dataclass
@@ -43,16 +41,17 @@ class Replica:
         if self.precision == "fp4" and not self.hw.peak_tflops.get("fp4"):
             raise UserError(f"{self.hw.id} has no fp4 tensor-core rate in its profile, so fp4 cannot be predicted on "
                             f"it; use --precision int4 (4-bit weights, 16-bit compute) or fp8")
-        node = self.hw.typical_node_size or 8
-        if self.layout.tp * self.layout.dp > node:
-            raise UserError(f"TP {self.layout.tp} x DP {self.layout.dp} exceeds {self.hw.id}'s scale-up domain of {node} "
-                            f"devices; keep TP x DP within it and add pipeline stages across nodes (--pp)")
         kv = None if self.kv_cache is None else KV_DTYPES.get(self.kv_cache)
         if self.kv_cache is not None and kv is None:
             raise UserError(f"unknown KV cache type '{self.kv_cache}'; use {', '.join(KV_DTYPES)}")
         self.terms = terms(self.shape, self.hw, prec, self.layout, kv)
-        if self.layout.pp > 1:
-            self.terms = _scale_out(self.terms)
+        node = node_size(self.hw)
+        group = self.layout.tp * self.layout.dp
+        if group > node:
+            self.notes.append(f"TP {self.layout.tp} x DP {self.layout.dp} spans {-(-group // node)} nodes of {node} "
+                              f"{self.hw.id}: all-reduces and all-to-alls cross the scale-out network "
+                              f"({SCALE_OUT_GBS:.0f} GB/s per device assumed: 400 Gb/s InfiniBand/RoCE)")
+        elif group * self.layout.pp > node:
             self.notes.append(f"pipeline stages talk over the scale-out network ({SCALE_OUT_GBS:.0f} GB/s per device "
                               f"assumed: 400 Gb/s InfiniBand/RoCE)")
         self.engine_terms = EngineTerms.of(self.engine)
@@ -74,11 +73,6 @@ class Replica:
                 "device_gb": self.hw.memory_gb, "engine_memory_fraction": self.engine.memory_fraction,
                 "kv_bytes_per_token_per_device": float(t.kv_seq(1.0) - t.kv_seq(0.0)),
                 "max_sequences": int(kv_capacity(t, g, isl, osl))}
-
-
-def _scale_out(t):
-    from dataclasses import replace
-    return replace(t, link=min(t.link, SCALE_OUT_GBS * 1e9))
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
 
 def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
     """A suggestion for a configuration that does not fit: the smallest TP that holds one sequence."""
-    node = hw.typical_node_size or 8
+    node = node_size(hw)
     for tp in (2, 4, 8, 16, 32, 64, 72):
         if tp > node or shape.heads % tp:
             continue

@@ -90,6 +90,37 @@ def _num(v: str) -> float | None:
     return None if x != x else x
 
 
+_ID_LAYOUT = re.compile(r"_tp(\d+)_ep(\d+)_")
+
+
+def aic_layout(row_id: str, tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int, int, str]:
+    """(TP, attention DP, EP, note) a sample row ran with.
+
+    Some rows record their layout multiplied by the expert-parallel size: a row whose id says
+    `_tp8_ep8_` (8 GPUs, experts over 8) carries tp_size 64 with moe_tp 8 x moe_ep 8, or attention DP
+    64, and `_tp4_ep4_` carries 16; the sample keeps tp x DP = moe_tp x moe_ep, so both sides grow
+    together. Taken as recorded, an 8-GPU run reads as 64 GPUs over eight nodes. Rows whose id names
+    no EP (db dumps) show the same shapes: moe_tp = moe_ep > 1 over more than one 8-GPU node, or
+    TP = DP with every device an expert rank. Such rows are read at the world size the id (or the
+    shape) implies, keeping the attention DP they recorded where it fits."""
+    world = tp * dp
+    tag = _ID_LAYOUT.search(row_id)
+    if tag:
+        x, y = int(tag[1]), int(tag[2])
+        inflated = y > 1 and world == x * y
+    elif moe_tp == moe_ep > 1 and world == moe_tp * moe_ep > 8:
+        x, y, inflated = moe_tp, moe_ep, True
+    elif tp == dp > 1 and moe_tp == 1 and moe_ep == world:
+        x, y, inflated = tp, dp, True
+    else:
+        inflated = False
+    if not inflated:
+        return tp, dp, moe_ep, ""
+    real_dp = min(dp, x)
+    return x // real_dp, real_dp, y, (f"layout read as TP {x // real_dp} x DP {real_dp}, EP {y} ({x} devices): the row "
+                                      f"records TP {tp} x DP {dp}, moe {moe_tp} x {moe_ep}, multiplied by its EP")
+
+
 @lru_cache(maxsize=1)
 def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
     from .profiles import load_hardware
@@ -98,16 +129,28 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
     out, skipped = [], []
     for r in _rows(data_dir("workloads") / "reference" / "aiconfigurator_silicon_sample.csv"):
         model, hw_id = AIC_MODELS.get(r["model_path"]), AIC_SYSTEMS.get(r["system"])
-        tp, b = _num(r["tp_size"]), _num(r["batch_size"])
-        if not (model and hw_id and tp and b):
-            skipped.append(f"AIC {r['id']}: model, system, TP or concurrency not mappable")
+        tp, clients = _num(r["tp_size"]), _num(r["silicon_concurrency"])
+        if not (model and hw_id and tp and clients):
+            skipped.append(f"AIC {r['id']}: model, system, TP or client concurrency not mappable")
+            continue
+        recorded = (_num(r["batch_size"]) or 0) * max(_num(r["attention_dp_size"]) or 1, 1)
+        if abs(recorded - clients) > 0.5:
+            # one source's rows: batch_size is the clients over TP, or the id names several workers
+            skipped.append(f"AIC {r['id']}: batch_size x attention_dp_size ({recorded:g}) disagrees with its "
+                           f"{clients:g} clients, so the load per engine cannot be read")
+            continue
+        moe_devices = (_num(r["moe_tp_size"]) or 0) * (_num(r["moe_ep_size"]) or 0)
+        if shapes()[model].moe and moe_devices and tp * max(_num(r["attention_dp_size"]) or 1, 1) != moe_devices:
+            # AIConfigurator's own rule (sdk/config.py): tp x attention DP = moe TP x moe EP
+            skipped.append(f"AIC {r['id']}: TP x DP does not equal moe TP x moe EP, so its devices cannot be read")
             continue
         precision = r["precision"] or AIC_QUANT.get(r["gemm_quant_mode"], "bf16")
         if precision == "fp4" and not peak_tflops(profiles[hw_id], "fp4"):
             precision = "int4"  # 4-bit weights on a part without fp4 tensor cores run weight-only
-        dp = int(_num(r["attention_dp_size"]) or 1)
-        ep = int(_num(r["moe_ep_size"]) or 1)
-        layout = Layout(int(tp), int(_num(r["pp_size"]) or 1), dp, ep)
+        tp, dp, ep, note = aic_layout(r["id"], int(tp), int(_num(r["attention_dp_size"]) or 1),
+                                      int(_num(r["moe_tp_size"]) or 1), int(_num(r["moe_ep_size"]) or 1))
+        b = clients / dp
+        layout = Layout(tp, int(_num(r["pp_size"]) or 1), dp, ep)
         why = layout.check(shapes()[model])
         if why:
             skipped.append(f"AIC {r['id']}: {why}")
@@ -115,7 +158,7 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
         out.append(Measurement(model, hw_id, engine_name(r["backend"]), r["backend_version"] or "", precision,
                                layout.tp, layout.pp, layout.dp, layout.ep, b, float(r["isl"]), float(r["osl"]),
                                float(r["silicon_ttft_ms"]) / 1e3, float(r["silicon_tpot_ms"]) / 1e3,
-                               f"AIConfigurator silicon sample {r['id']}", r["measured"] or ""))
+                               f"AIConfigurator silicon sample {r['id']}", r["measured"] or "", note))
     return tuple(out), tuple(skipped)
 
 

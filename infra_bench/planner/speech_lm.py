@@ -45,7 +45,7 @@ MEASUREMENTS = "speech_lm_measurements.csv"
 CHUNK = {"csm": 4, "dia": 4, "cosyvoice2": 28}
 # The iteration model's efficiencies at their priors (these implementations are not the engines the
 # LLM fit covers), and the audio decoder's achieved fraction of peak (small convolutions).
-EFFICIENCY = Efficiency(mbu=0.7, mfu=0.5, n_half=64.0, attn=0.4, t_iter=0.0)
+EFFICIENCY = Efficiency(mbu=0.7, mfu=0.5, n_half=64.0, attn=0.4, t_iter=0.0, t_layer=0.0)
 DECODER_MFU = 0.05
 RUNTIME_RESERVE_GB = 2.0
 USABLE_FRACTION = 0.9
