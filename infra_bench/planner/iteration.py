@@ -206,9 +206,14 @@ def links(hw: HardwareProfile, layout: Layout) -> tuple[float, float]:
     sends its share over its own NIC); pipeline stages share a domain while they fit in it."""
     up = (hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else 64.0) * 1e9 / 2
     out = min(up, SCALE_OUT_GBS * 1e9)
-    node = node_size(hw)
-    group = layout.tp * layout.dp
-    return (up if group <= node else out), (up if group * layout.pp <= node else out)
+    collectives, stages = crosses_nodes(hw, layout)
+    return (out if collectives else up), (out if stages else up)
+
+
+def crosses_nodes(hw: HardwareProfile, layout: Layout) -> tuple[bool, bool]:
+    """Whether (the TP and EP collectives, the pipeline sends) leave one scale-up domain."""
+    node, group = node_size(hw), layout.tp * layout.dp
+    return group > node, group * layout.pp > node
 
 
 def stack(cases: list[Terms]) -> Terms:

@@ -19,7 +19,7 @@ from ..errors import UserError
 from . import power
 from .engines import Engine, get_engine
 from .fit import Case, Fit, arch_class
-from .iteration import KV_DTYPES, SCALE_OUT_GBS, Layout, get_precision, iteration, node_size, terms, work
+from .iteration import KV_DTYPES, SCALE_OUT_GBS, Layout, crosses_nodes, get_precision, iteration, node_size, terms, work
 from .profiles import HardwareProfile
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
@@ -45,13 +45,13 @@ class Replica:
         if self.kv_cache is not None and kv is None:
             raise UserError(f"unknown KV cache type '{self.kv_cache}'; use {', '.join(KV_DTYPES)}")
         self.terms = terms(self.shape, self.hw, prec, self.layout, kv)
-        node = node_size(self.hw)
-        group = self.layout.tp * self.layout.dp
-        if group > node:
+        collectives, stages = crosses_nodes(self.hw, self.layout)
+        if collectives:
+            node, group = node_size(self.hw), self.layout.tp * self.layout.dp
             self.notes.append(f"TP {self.layout.tp} x DP {self.layout.dp} spans {-(-group // node)} nodes of {node} "
                               f"{self.hw.id}: all-reduces and all-to-alls cross the scale-out network "
                               f"({SCALE_OUT_GBS:.0f} GB/s per device assumed: 400 Gb/s InfiniBand/RoCE)")
-        elif group * self.layout.pp > node:
+        elif stages:
             self.notes.append(f"pipeline stages talk over the scale-out network ({SCALE_OUT_GBS:.0f} GB/s per device "
                               f"assumed: 400 Gb/s InfiniBand/RoCE)")
         self.engine_terms = EngineTerms.of(self.engine)

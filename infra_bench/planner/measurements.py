@@ -133,21 +133,22 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
         if not (model and hw_id and tp and clients):
             skipped.append(f"AIC {r['id']}: model, system, TP or client concurrency not mappable")
             continue
-        recorded = (_num(r["batch_size"]) or 0) * max(_num(r["attention_dp_size"]) or 1, 1)
+        recorded_dp = max(int(_num(r["attention_dp_size"]) or 1), 1)
+        recorded = (_num(r["batch_size"]) or 0) * recorded_dp
         if abs(recorded - clients) > 0.5:
             # one source's rows: batch_size is the clients over TP, or the id names several workers
             skipped.append(f"AIC {r['id']}: batch_size x attention_dp_size ({recorded:g}) disagrees with its "
                            f"{clients:g} clients, so the load per engine cannot be read")
             continue
         moe_devices = (_num(r["moe_tp_size"]) or 0) * (_num(r["moe_ep_size"]) or 0)
-        if shapes()[model].moe and moe_devices and tp * max(_num(r["attention_dp_size"]) or 1, 1) != moe_devices:
+        if shapes()[model].moe and moe_devices and tp * recorded_dp != moe_devices:
             # AIConfigurator's own rule (sdk/config.py): tp x attention DP = moe TP x moe EP
             skipped.append(f"AIC {r['id']}: TP x DP does not equal moe TP x moe EP, so its devices cannot be read")
             continue
         precision = r["precision"] or AIC_QUANT.get(r["gemm_quant_mode"], "bf16")
         if precision == "fp4" and not peak_tflops(profiles[hw_id], "fp4"):
             precision = "int4"  # 4-bit weights on a part without fp4 tensor cores run weight-only
-        tp, dp, ep, note = aic_layout(r["id"], int(tp), int(_num(r["attention_dp_size"]) or 1),
+        tp, dp, ep, note = aic_layout(r["id"], int(tp), recorded_dp,
                                       int(_num(r["moe_tp_size"]) or 1), int(_num(r["moe_ep_size"]) or 1))
         b = clients / dp
         layout = Layout(tp, int(_num(r["pp_size"]) or 1), dp, ep)
