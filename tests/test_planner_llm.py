@@ -59,6 +59,28 @@ def test_one_iteration_by_hand():
     assert float(iteration_s(t, e, 4, 1000.0, 512, 256.0, 1)) == pytest.approx(dense + attention + 1e-3 + 32e-5)
 
 
+def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():
+    """SGLang's chunked_prefill_size is 16384 on GPUs over 160 GiB (B200), 8192 below (H200)."""
+    assert ENGINES["sglang"].on(HW["nv_b200"].memory_gb).token_budget == 16384
+    assert ENGINES["sglang"].on(HW["nv_h200_sxm"].memory_gb).token_budget == 8192
+
+
+def test_a_4bit_moe_keeps_its_other_layers_wider_and_attention_runs_in_16_bit():
+    """gpt-oss at w4a16 and DeepSeek at nvfp4 quantise the routed experts only: the layers outside
+    them are read at 16 and 8 bits and computed at those peaks; attention runs at the 16-bit peak."""
+    b200, oss, ds = HW["nv_b200"], get_shape("gpt-oss-120b"), get_shape("deepseek-v3")
+    w4 = terms(oss, H100, PRECISIONS["int4"], Layout())
+    head = oss.vocab * oss.hidden
+    assert w4.dense_bytes == pytest.approx((oss.dense_params - head) * 2 + head * 2)
+    assert w4.expert_bytes == pytest.approx(oss.expert_params * PRECISIONS["int4"].weight_bytes)
+    fp4 = terms(ds, b200, PRECISIONS["fp4"], Layout(tp=8))
+    assert fp4.peak == b200.peak_tflops["fp4"] * 1e12 and fp4.peak_dense == b200.peak_tflops["fp8"] * 1e12
+    assert fp4.peak_attn == b200.peak_tflops["bf16"] * 1e12
+    assert fp4.dense_bytes == pytest.approx((ds.dense_params - ds.vocab * ds.hidden) * 1.0 + ds.vocab * ds.hidden * 2)
+    dense4 = terms(get_shape("llama-3.1-70b"), b200, PRECISIONS["fp4"], Layout())  # a dense model: all fp4
+    assert dense4.peak_dense == dense4.peak == b200.peak_tflops["fp4"] * 1e12
+
+
 def test_moe_touches_more_experts_with_more_tokens_and_ep_adds_all_to_all():
     s = get_shape("qwen3-30b-a3b")
     t = terms(s, HW["nv_h200_sxm"], PRECISIONS["bf16"], Layout())
@@ -86,6 +108,26 @@ def test_closed_loop_agrees_with_the_event_driven_simulator(clients, isl, osl):
     done = [r for r in reqs if r.done is not None][clients:]  # after the first round
     assert float(s.ttft_s) == pytest.approx(np.mean([r.ttft for r in done]), rel=0.05)
     assert float(s.tpot_s) == pytest.approx(np.mean([r.tpot for r in done]), rel=0.06)
+
+
+@pytest.mark.parametrize("clients", [4, 16, 100])
+def test_a_benchmarks_first_burst_agrees_with_the_simulator(clients):
+    """A measured run's first C requests arrive together: with the run as long as the burst
+    (bench_requests = C) the model's TTFT is the burst's, which the simulator's first round gives;
+    a longer run blends it with the steady state by C / N, and a service (N = 0) has none."""
+    isl, osl = 512, 64
+    t = terms(get_shape("llama-3.1-8b"), H100, PRECISIONS["bf16"], Layout())
+    engine = EngineTerms.of(replace(ENGINES["sglang"], token_budget=isl, max_seqs=128))
+    e = Efficiency(cluster=0.01, cluster_scale=0.5, t_request=0.0)
+    prefill = float(iteration_s(t, e, 0.0, isl + osl / 2, isl, isl / 2, 1.0))
+    reqs = simulate_closed(clients, 1, prefill, osl, lambda b: float(iteration_s(t, e, b, isl + osl / 2, 0.0,
+                                                                                   isl / 2, 0.0)), 128)
+    burst = float(closed_loop(t, replace(e, bench_requests=float(clients)), engine, clients, isl, osl).ttft_s)
+    assert burst == pytest.approx(np.mean([r.ttft for r in reqs]), rel=0.02)
+    steady = float(closed_loop(t, e, engine, clients, isl, osl).ttft_s)
+    long = float(closed_loop(t, replace(e, bench_requests=10.0 * clients), engine, clients, isl, osl).ttft_s)
+    assert long == pytest.approx(0.9 * steady + 0.1 * burst)
+    assert steady < long < burst
 
 
 def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
@@ -141,12 +183,22 @@ def test_predict_closed_loop_max_throughput_and_intervals(tmp: Path):
     assert one["energy"]["energy_source"] == "estimated" and "GenZ" in one["energy"]["basis"]
 
 
+def test_predict_answers_for_a_service_and_names_what_a_benchmark_would_average(tmp: Path):
+    """TTFT is the steady state of the closed loop; a benchmark whose first C requests start
+    together averages that burst in, and predict says by how much."""
+    p = _predict("--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--concurrency", "128",
+                 "--input-len", "2048", "--output-len", "256", tmp=tmp)
+    (note,) = [n for n in p["notes"] if "benchmark of 1,000 requests" in n]
+    assert float(note.split("averages ")[1].split(" s")[0]) > p["ttft_s"]
+    assert p["efficiency"]["bench_requests"] > 0  # the fit's reading of the measured runs
+
+
 def test_intervals_widen_for_what_was_never_measured(tmp: Path):
-    """Qwen3-32B: fp8 on H100 under vLLM was measured; the 910B2 ran vLLM-Ascend in the data, not
-    MindIE; the MI300X never ran at all."""
+    """Qwen3-32B: fp8 on H100 under vLLM was measured; the B300 ran vLLM and SGLang in the data, not
+    TensorRT-LLM; the MI300X never ran at all."""
     fitted = _predict("--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--precision", "fp8", "--engine",
                       "vllm", "--concurrency", "8", tmp=tmp)
-    engine = _predict("--model", "qwen3-32b", "--hardware", "hw_910b2", "--tp", "2", "--engine", "mindie",
+    engine = _predict("--model", "qwen3-32b", "--hardware", "nv_b300", "--precision", "fp8", "--engine", "trt-llm",
                       "--concurrency", "8", tmp=tmp)
     hardware = _predict("--model", "qwen3-32b", "--hardware", "amd_mi300x", "--engine", "vllm", "--concurrency", "8",
                         tmp=tmp)
@@ -222,7 +274,7 @@ def test_a_layout_whose_memory_cannot_hold_the_measured_load_is_left_out():
     gb200 = [m for m in aic_measurements()[0] if m.hardware == "nv_gb200_gpu" and m.model == "deepseek-r1"]
     problem, skipped = F.Problem.build(gb200, HW)
     why = next(s for s in skipped if "c2150_tp32_ep1_121" in s)
-    assert "1906 sequences in flight, but its layout's memory holds 474" in why
+    assert "1906 sequences in flight, but its layout's memory holds 473" in why
     assert all("c2150_tp32" not in m.source for m in problem.points)
 
 

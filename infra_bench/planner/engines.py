@@ -31,13 +31,14 @@ class Engine:
     of_free_memory: bool        # the fraction applies to memory left after the weights
     reserve_whole_request: bool  # KV for prompt + all output reserved at admission (no preemption)
     source: str
-    large_gpu: tuple[int, int] | None = None  # (max_seqs, token_budget) on GPUs with >= 70 GiB, where different
+    large_gpu: tuple[int, int] | None = None  # (max_seqs, token_budget) on GPUs of >= large_gib, where different
+    large_gib: float = 70.0
     maturity: str = "production"
     static: bool = False        # a batch is prefilled together, then decoded together (infra-bench's own runners)
 
     def on(self, memory_gb: float | None) -> Engine:
-        """The engine's limits on a device of `memory_gb` (vLLM picks larger ones on large GPUs)."""
-        if self.large_gpu and memory_gb and memory_gb * 1e9 >= 70 * 2**30:
+        """The engine's limits on a device of `memory_gb` (vLLM and SGLang pick larger ones on large GPUs)."""
+        if self.large_gpu and memory_gb and memory_gb * 1e9 >= self.large_gib * 2**30:
             return replace(self, max_seqs=self.large_gpu[0], token_budget=self.large_gpu[1])
         return self
 
@@ -55,7 +56,7 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
                   "max_num_batched_tokens 8192 on GPUs with >= 70 GiB, else 256 and 2048; chunked prefill on; "
                   "gpu_memory_utilization 0.9 of total memory)"),
     Engine("sglang", mixed=False, chunked=True, max_seqs=2048, token_budget=8192, memory_fraction=0.88,
-           of_free_memory=False, reserve_whole_request=False,
+           of_free_memory=False, reserve_whole_request=False, large_gpu=(2048, 16384), large_gib=160.0,
            source="SGLang 0.5.x python/sglang/srt/server_args.py (chunked_prefill_size 8192 below 160 GB, 16384 "
                   "above; max_running_requests up to the 2048-4096 request pool; mem_fraction_static fallback 0.88; "
                   "prefill batches run before decode, not mixed, unless --enable-mixed-chunk)"),

@@ -42,18 +42,18 @@ LEVELS: dict[str, tuple] = {
     "mfu": (("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine",),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
-    "moe_mfu": (), "moe_n_half": (),
+    "moe_mfu": (), "moe_n_half": (), "bench_requests": (),
 }
 # How much each part of a category counts when a case's parent category was never measured and the
 # nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
 NEAREST_WEIGHT = {"hw": 4, "engine": 3, "cls": 2, "precision": 1}
-PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_layer": 2e-5, "t_request": 0.02, "cluster": 0.5,
+PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_layer": 2e-5, "t_request": 0.01, "cluster": 0.5,
           "cluster_scale": 2.0, "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4,
-          "moe_mfu": 0.3, "moe_n_half": 64.0}
+          "moe_mfu": 0.3, "moe_n_half": 64.0, "bench_requests": 400.0}
 BOUNDS = {"mbu": (0.2, 0.95), "mfu": (0.05, 0.95), "t_iter": (1e-5, 0.05), "t_layer": (1e-7, 1e-3),
-          "t_request": (1e-4, 0.5), "cluster": (0.01, 1.0), "cluster_scale": (0.5, 20.0), "n_half": (1.0, 2000.0),
+          "t_request": (1e-3, 0.05), "cluster": (0.01, 1.0), "cluster_scale": (0.5, 20.0), "n_half": (1.0, 2000.0),
           "attn": (0.05, 0.9), "link": (0.2, 1.0), "ar_latency": (1e-6, 1e-3), "t_moe_layer": (1e-6, 1e-3),
-          "moe_mfu": (0.02, 0.9), "moe_n_half": (1.0, 1e4)}
+          "moe_mfu": (0.02, 0.9), "moe_n_half": (1.0, 1e4), "bench_requests": (20.0, 1e5)}
 FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
 PRIOR_WEIGHT = 0.3            # log-space pull of a first factor towards its prior
 CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse category stays near its parent
@@ -193,7 +193,7 @@ class Fit:
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
-        return {"kind": "infra-bench llm fit", "version": 4, "levels": {p: [_level_name(x) for x in v]
+        return {"kind": "infra-bench llm fit", "version": 5, "levels": {p: [_level_name(x) for x in v]
                                                                          for p, v in LEVELS.items()},
                 "values": self.values, "counts": self.counts, "residuals": self.residuals, "meta": self.meta}
 
@@ -209,7 +209,7 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
-        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 4:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 5:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
         return cls(data["values"], data.get("residuals", {}), data.get("meta", {}), counts=data.get("counts", {}))
 
@@ -406,7 +406,9 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
         for p, tables in values.items():
             for level, table in tables.items():
                 merged[p][level].update(table)
-                merged_counts.setdefault(p, {}).setdefault(level, {}).update(counts[p][level])
+                # your own records are evidence however few: their categories count as measured
+                known = merged_counts.setdefault(p, {}).setdefault(level, {})
+                known.update({k: max(known.get(k, 0) + n, MIN_PARENT_POINTS) for k, n in counts[p][level].items()})
         values, counts = merged, merged_counts
     return Fit(values, meta={"points": len(problem.points), "cost": float(res.cost), "evaluations": int(res.nfev)},
                counts=counts)

@@ -40,6 +40,11 @@ class Precision:
     compute: str          # the peak_tflops key the GEMMs run at
     kv_bytes: float       # per KV element (the engine default for this precision)
     note: str
+    moe_dense: str = ""   # MoE models: the precision of the layers outside the experts, where it differs
+
+    @property
+    def dense_of_moe(self) -> Precision:
+        return PRECISIONS[self.moe_dense] if self.moe_dense else self
 
 
 PRECISIONS = {p.name: p for p in (
@@ -48,9 +53,14 @@ PRECISIONS = {p.name: p for p in (
     Precision("fp16", 2.0, "fp16", 2.0, "16-bit weights and activations"),
     Precision("fp8", 1.0, "fp8", 1.0, "fp8 weights and activations, fp8 KV cache"),
     Precision("int8", 1.0, "int8", 2.0, "w8a8: int8 weights and activations, 16-bit KV cache"),
-    Precision("int4", 0.5 + 2 / 128, "bf16", 2.0, "w4a16: 4-bit weights (group 128) dequantised into 16-bit GEMMs"),
+    # 4-bit MoE checkpoints quantise the routed experts and keep attention and the shared layers
+    # wider: gpt-oss (MXFP4 experts, bf16 attention; OpenAI model card), Kimi K2 Thinking (INT4 QAT of the
+    # MoE components; Moonshot model card), NVIDIA's DeepSeek-R1-FP4 (its v2 card: "additionally quantizes
+    # the wo module in attention layers", so v1 left attention at the base checkpoint's fp8)
+    Precision("int4", 0.5 + 2 / 128, "bf16", 2.0, "w4a16: 4-bit weights (group 128) dequantised into 16-bit GEMMs",
+              moe_dense="bf16"),
     Precision("fp4", 0.5 + 1 / 16, "fp4", 1.0, "nvfp4/mxfp4: 4-bit weights and activations (scales per 16), "
-                                               "fp8 KV cache"),
+                                               "fp8 KV cache", moe_dense="fp8"),
 )}
 KV_DTYPES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 
@@ -114,6 +124,8 @@ class Efficiency:
     cluster: object = 0.5      # TTFT: running requests whose prompts queue together: min(n, scale x n ** cluster)
     cluster_scale: object = 2.0
     t_request: object = 0.0    # TTFT: per request (API server, tokenising, first-token send), seconds
+    bench_requests: object = 0.0  # TTFT: requests in a measured run whose first C arrive together (0: a service's
+    #                               steady state, no such burst)
 
     def to_dict(self) -> dict:
         return {f.name: float(np.asarray(getattr(self, f.name)).mean()) for f in fields(self)}
@@ -145,7 +157,9 @@ class Terms:
     pp: object
     dp: object
     ep: object
-    peak: object               # FLOP/s per device at the precision's compute type
+    peak: object               # FLOP/s per device at the precision's compute type (the routed experts)
+    peak_dense: object         # ... at the compute type of the other GEMMs (a 4-bit MoE keeps them wider)
+    peak_attn: object          # ... of attention, which runs in 16-bit
     bw: object                 # bytes/s per device
     link: object               # bytes/s per device, one direction, for TP all-reduces and EP all-to-alls
     pp_link: object            # bytes/s per device between pipeline stages
@@ -171,13 +185,15 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     if why:
         raise UserError(why)
     kv = precision.kv_bytes if kv_bytes is None else kv_bytes
-    wb = precision.weight_bytes
+    dense_precision = precision.dense_of_moe if shape.moe else precision
+    peak_dense = peak_tflops(hw, dense_precision.compute) or peak
+    wb = dense_precision.weight_bytes
     head = 0 if shape.tied_embeddings else shape.vocab * shape.hidden
     dense_matmul = shape.dense_params - head
     g = layout.tp * layout.dp
     embed = shape.vocab * shape.hidden * (1 if shape.tied_embeddings else 2)
     weights_device = ((dense_matmul * wb + embed * EMBED_BYTES) / layout.tp
-                      + shape.expert_params * wb / g) / layout.pp
+                      + shape.expert_params * precision.weight_bytes / g) / layout.pp
     kv_split = 1 if shape.mla else min(layout.tp, shape.kv_heads)
     per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
     link, pp_link = links(hw, layout)
@@ -185,12 +201,14 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         layers=shape.layers, moe_layers=shape.layers - shape.first_dense_layers if shape.moe else 0,
         hidden=shape.hidden, dense_bytes=dense_matmul * wb + head * EMBED_BYTES, dense_flops_tok=2.0 * dense_matmul,
         head_flops_tok=2.0 * head, experts=shape.experts or 0, top_k=shape.experts_per_token or 0,
-        expert_bytes=shape.expert_params * wb, routed_flops_tok=2.0 * shape.routed_active_params,
+        expert_bytes=shape.expert_params * precision.weight_bytes, routed_flops_tok=2.0 * shape.routed_active_params,
         kv_tok=shape.kv_bytes_per_token_bf16 * kv / 2.0, kv_window=shape.sliding_layers * per_layer,
         window=shape.sliding_window or 0, state_seq=shape.linear_state_bytes_bf16, kv_split=kv_split,
         attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
         slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
+        peak_dense=peak_dense * 1e12, peak_attn=(peak_tflops(hw, "fp32" if precision.compute == "fp32" else "bf16")
+                                                 or peak) * 1e12,
         bw=hw.memory_bandwidth_tbs * 1e12, link=link, pp_link=pp_link, memory=hw.memory_gb * 1e9,
         weights_device=weights_device)
 
@@ -232,7 +250,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     tokens = n_dec + n_pf
     last = n_dec + prompts  # tokens whose logits are computed
     dense_flops = (t.dense_flops_tok * tokens + t.head_flops_tok * last) / t.tp
-    dense = np.where(tokens > 0, _gemm(dense_flops, t.dense_bytes / t.tp, tokens, t.peak, t.bw, e.mbu, e.mfu,
+    dense = np.where(tokens > 0, _gemm(dense_flops, t.dense_bytes / t.tp, tokens, t.peak_dense, t.bw, e.mbu, e.mfu,
                                        e.n_half), 0.0)
 
     g = t.tp * t.dp
@@ -249,8 +267,8 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     dec_flops = n_dec * ctx_att * t.attn_dec / t.tp
     kv_read = n_dec * t.kv_seq(ctx_dec) * t.pp
     pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
-    attention = np.maximum(dec_flops / (t.peak * e.attn), kv_read / (t.bw * e.mbu)) \
-        + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak * e.attn)
+    attention = np.maximum(dec_flops / (t.peak_attn * e.attn), kv_read / (t.bw * e.mbu)) \
+        + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak_attn * e.attn)
 
     message = tokens * t.hidden * ACT_BYTES
     tp_comm = np.where(np.asarray(t.tp) > 1,

@@ -11,7 +11,7 @@ per token from a power model (power.py).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -108,6 +108,9 @@ class Prediction:
         return asdict(self)
 
 
+BENCH_PROMPTS = 1000  # vllm bench serve --num-prompts default
+
+
 def _state(rep: Replica, eff, concurrency: float, isl: int, osl: int):
     per_rank = concurrency / rep.layout.dp
     return closed_loop(rep.terms, eff, rep.engine_terms, per_rank, isl, osl)
@@ -154,13 +157,15 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if rep.shape.max_positions and isl + osl > rep.shape.max_positions:
         rep.notes.append(f"input + output = {isl + osl} tokens exceeds the model's {rep.shape.max_positions} "
                          f"positions; predicted as if the context allowed it")
-    eff, missing = fit.efficiency([rep.case])
+    fitted, missing = fit.efficiency([rep.case])
+    # a service runs in steady state: the burst a benchmark's first C requests make is the fit's business
+    eff = replace(fitted, bench_requests=0.0)
     missing = missing[0]
     tier = fit.tier(rep.case)
     mem = rep.memory(concurrency or 1, isl, osl)
     base = dict(model=rep.shape.id, hardware=rep.hw.id, engine=rep.engine.name, precision=rep.precision,
                 layout=asdict(rep.layout), devices=rep.devices, input_len=isl, output_len=osl,
-                efficiency=eff.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
+                efficiency=fitted.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
                                                           "token_budget": rep.engine.token_budget,
                                                           "mixed_iterations": rep.engine.mixed,
                                                           "chunked_prefill": rep.engine.chunked,
@@ -187,6 +192,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                      f"sequences per rank), prefill charged")
     else:
         s = _state(rep, eff, concurrency, isl, osl)
+        bench = float(_state(rep, replace(eff, bench_requests=BENCH_PROMPTS), concurrency, isl, osl).ttft_s)
+        if bench > 1.05 * float(s.ttft_s):
+            notes.append(f"TTFT is the steady state; a benchmark of {BENCH_PROMPTS:,} requests whose first "
+                         f"{concurrency:g} start together (vllm bench serve's default) averages {bench:.3g} s")
     if float(s.waiting) > 0:
         notes.append(f"{float(s.waiting) * rep.layout.dp:.0f} of {concurrency:g} clients wait for a slot "
                      f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "

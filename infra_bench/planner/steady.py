@@ -16,6 +16,10 @@ before sending the next. Per attention-DP rank, with b of the C clients:
     prefill-first engines: prefill iterations stall decoding, TPOT = T(n_d, 0) + p / chunk x T(0, chunk)
     static batches (infra-bench's runners): TTFT = T(0, n x ISL), TPOT = T(n, 0)
     TTFT      TTFT_s + (b - n) / X when clients wait for a slot (closed loop: C = X x (TTFT + D x TPOT))
+    benchmarks a measured run of N requests starts with all C at once (AIConfigurator's design notes call
+              it the transient window): prompt j of that burst waits for the j before it, so the run's mean
+              TTFT is (1 - C / N) x TTFT_s + C / N x T_burst, T_burst = max(1, (n x ISL / budget + 1) / 2)
+              iterations. N is fitted to the measurements; a prediction for a service uses N = 0 (no burst)
     output tokens/s = X x OSL x DP ranks,  X = n / (TTFT_s + D x TPOT)
 
 solved by fixed-point iteration on n_d. Offline throughput is the best of this over concurrency, under
@@ -118,7 +122,14 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     n_d = np.where(g.static, n, n_d)
     x = n / (ttft_s + d * tpot)
     waiting = np.maximum(b - n, 0.0)
-    ttft = ttft_s + waiting / x
+    # a benchmark's first C requests arrive together: its mean TTFT blends that burst (each prompt waits
+    # for those ahead of it) with the steady state, by the burst's share of the run's requests
+    burst_room = np.maximum(np.where(g.mixed, np.maximum(budget - n / 2, budget / 8), budget), isl)
+    t_burst = np.maximum(1.0, (n * isl / burst_room + 1) / 2) * iteration_s(
+        t, e, np.where(g.mixed, n / 2, 0.0), ctx_dec, burst_room, ctx_pf, burst_room / isl) + e.t_request
+    runs = np.asarray(e.bench_requests, dtype=float)
+    share = np.where(g.static | (runs <= 0), 0.0, np.minimum(1.0, n * t.dp / np.maximum(runs, 1.0)))
+    ttft = (1 - share) * ttft_s + share * t_burst + waiting / x
     parts = iteration(t, e, n_d, ctx_dec, 0.0, ctx_pf, 0.0)
     total = sum(parts.values())
     bound = {k: v / total for k, v in parts.items()}
