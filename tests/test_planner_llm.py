@@ -213,7 +213,8 @@ def test_an_engine_without_a_fit_is_said_in_the_output(tmp: Path):
     p = run_cli("predict", "--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--engine", "mindie", cwd=tmp)
     assert p.returncode == 0, p.stderr
     fit_line = next(line for line in p.stdout.splitlines() if line.startswith("fit:"))
-    assert "not measured: mindie (engine)" in fit_line and "nv_h100_sxm|mindie (hardware|engine)" in fit_line
+    assert "not measured: " in fit_line and "mindie (engine)" in fit_line
+    assert "nv_h100_sxm|mindie (hardware|engine)" in fit_line and "NVIDIA+fp8|mindie (generation|engine)" in fit_line
     assert "other engine residuals" in fit_line
 
 

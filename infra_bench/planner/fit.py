@@ -35,18 +35,22 @@ from .profiles import HardwareProfile
 from .shapes import LlmShape, shapes
 from .steady import EngineTerms, closed_loop, kv_capacity
 
-# What each efficiency varies by. Levels: hw, engine, precision, cls (architecture class), and tuples.
+# What each efficiency varies by. Levels: hw, family (the part's generation), engine, precision, cls
+# (architecture class), and tuples. Bandwidth and GEMM efficiency have a parent per generation and a
+# child per part pulled towards it: H100 and H200, one chip with two memories, share most of theirs,
+# and a part never measured takes its generation's (GB200 takes B200's and B300's, not all parts').
 GROUP = ("hw", "engine", "precision", "cls")
 LEVELS: dict[str, tuple] = {
-    "mbu": (("hw", "engine"), "cls", GROUP), "t_iter": (("hw", "engine"),), "t_layer": (("hw", "engine"),),
-    "mfu": (("hw", "precision"), "cls", GROUP),
+    "mbu": (("family", "engine"), ("hw", "engine"), "cls", GROUP),
+    "t_iter": (("hw", "engine"),), "t_layer": (("hw", "engine"),),
+    "mfu": (("family", "precision"), ("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine",),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
     "moe_mfu": (), "moe_n_half": (), "bench_requests": (),
 }
 # How much each part of a category counts when a case's parent category was never measured and the
 # nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
-NEAREST_WEIGHT = {"hw": 4, "engine": 3, "cls": 2, "precision": 1}
+NEAREST_WEIGHT = {"hw": 4, "family": 4, "engine": 3, "cls": 2, "precision": 1}
 PRIORS = {"mbu": 0.7, "mfu": 0.5, "t_iter": 3e-3, "t_layer": 2e-5, "t_request": 0.01, "cluster": 0.5,
           "cluster_scale": 2.0, "n_half": 64.0, "attn": 0.4, "link": 0.7, "ar_latency": 1e-5, "t_moe_layer": 1e-4,
           "moe_mfu": 0.3, "moe_n_half": 64.0, "bench_requests": 400.0}
@@ -79,8 +83,23 @@ class Case:
     def key(self, level) -> str:
         names = level if isinstance(level, tuple) else (level,)
         values = {"hw": self.hardware, "engine": self.engine, "precision": self.precision,
-                  "cls": arch_class(shapes()[self.model])}
+                  "cls": arch_class(shapes()[self.model]), "family": family(self.hardware)}
         return "|".join(values[n] for n in names)
+
+
+def family(hw_id: str) -> str:
+    """A part's generation as far as the fit can tell: its vendor and the low precisions its tensor
+    cores run (an fp4 peak: NVIDIA Blackwell; fp8 without fp4: Hopper, Ada). A part that is not
+    shipped (your own profiles) is a family of its own."""
+    return _families().get(hw_id, hw_id)
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, str]:
+    from .profiles import load_hardware
+
+    return {k: "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
+            for k, hw in load_hardware().items()}
 
 
 def _level_name(level) -> str:
@@ -143,7 +162,8 @@ class Fit:
                     # through the roofline; a child never measured: its prior, 1 (the parents and the
                     # class factor speak for it)
                     col.append(_nearest(table, k, level) if first else 1.0)
-                    missing[i].append(f"{k} ({_level_name(level).replace('hw', 'hardware')})")
+                    said = _level_name(level).replace("hw", "hardware").replace("family", "generation")
+                    missing[i].append(f"{k} ({said})")
             arr = np.array(col, dtype=float)
             vals[p] = vals[p] * arr if p in vals else arr
         for p in OWN:  # the categories your own records refitted (fit_own); none in the shipped fit
@@ -193,7 +213,7 @@ class Fit:
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
-        return {"kind": "infra-bench llm fit", "version": 5, "levels": {p: [_level_name(x) for x in v]
+        return {"kind": "infra-bench llm fit", "version": 6, "levels": {p: [_level_name(x) for x in v]
                                                                          for p, v in LEVELS.items()},
                 "values": self.values, "counts": self.counts, "residuals": self.residuals, "meta": self.meta}
 
@@ -209,7 +229,7 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
-        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 5:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 6:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
         return cls(data["values"], data.get("residuals", {}), data.get("meta", {}), counts=data.get("counts", {}))
 
