@@ -79,6 +79,13 @@ def test_a_4bit_moe_keeps_its_other_layers_wider_and_attention_runs_in_16_bit():
     assert fp4.dense_bytes == pytest.approx((ds.dense_params - ds.vocab * ds.hidden) * 1.0 + ds.vocab * ds.hidden * 2)
     dense4 = terms(get_shape("llama-3.1-70b"), b200, PRECISIONS["fp4"], Layout())  # a dense model: all fp4
     assert dense4.peak_dense == dense4.peak == b200.peak_tflops["fp4"] * 1e12
+    # the iteration prices them there: 8192 prompt tokens are compute-bound in the dense GEMMs and attention
+    e = Efficiency(mfu=0.5, n_half=1.0, attn=0.5)
+    parts = iteration(fp4, e, 0, 0.0, 8192, 4096.0, 1)
+    head = ds.vocab * ds.hidden
+    dense_flops = (2 * (ds.dense_params - head) * 8192 + 2 * head) / 8
+    assert float(parts["dense_gemm"]) == pytest.approx(dense_flops / (fp4.peak_dense * 0.5 * 8192 / 8193))
+    assert float(parts["attention"]) == pytest.approx(8192 * 4096 * fp4.attn_pf / 8 / (fp4.peak_attn * 0.5))
 
 
 def test_moe_touches_more_experts_with_more_tokens_and_ep_adds_all_to_all():
@@ -130,6 +137,17 @@ def test_a_benchmarks_first_burst_agrees_with_the_simulator(clients):
     assert steady < long < burst
 
 
+def test_a_burst_that_fits_one_iteration_prefills_only_its_prompts():
+    """With a budget larger than the burst's prompts, the burst is one iteration of those prompts: one
+    client alone waits for its own prefill, not for a full budget of tokens."""
+    t = terms(get_shape("llama-3.1-8b"), H100, PRECISIONS["bf16"], Layout())
+    engine = EngineTerms.of(replace(ENGINES["sglang"], token_budget=8192))
+    e = Efficiency(t_request=0.0, bench_requests=1.0)
+    for clients in (1, 4):
+        burst = float(closed_loop(t, e, engine, clients, 512, 64).ttft_s)
+        assert burst == pytest.approx(float(iteration_s(t, e, 0.0, 544.0, clients * 512, 256.0, clients)))
+
+
 def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
     """Measurements made by the model itself with known factors for one (hardware, engine, precision,
     class): the fit, anchored on the shipped one, finds the factors again (within the pull of its prior
@@ -158,6 +176,23 @@ def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
         assert fixed == pytest.approx(truth["t_iter"] + truth["t_layer"] * layers, rel=0.2), model
     again = problem.predict(got)
     assert np.allclose(again.tpot_s, made.tpot_s, rtol=0.05) and np.allclose(again.ttft_s, made.ttft_s, rtol=0.08)
+
+
+def test_calibrating_one_part_leaves_the_rest_of_its_generation_alone():
+    """Six H100 runs at a bandwidth efficiency of 0.45 move H100's, not H200's: the generation's
+    factor is shared and held, the part's own factor is the runs' to move."""
+    shipped = F.shipped()
+    points = [Measurement("llama-3.1-8b", "nv_h100_sxm", "vllm", "", "fp8", 1, 1, 1, 1, c, 1024, 256, None, None,
+                          "synthetic") for c in (1, 2, 4, 8, 16, 32)]
+    problem, _ = F.Problem.build(points, HW)
+    eff, _ = shipped.efficiency(problem.cases)
+    made = problem.predict(replace(eff, mbu=np.full(len(points), 0.45)))
+    points = [replace(p, ttft_s=float(a), tpot_s=float(b)) for p, a, b in zip(points, made.ttft_s, made.tpot_s)]
+    problem, _ = F.Problem.build(points, HW)
+    mine = F.fit(problem, anchor=shipped, max_evals=200)
+    mbu = lambda f, hw: f.efficiency([F.Case("llama-3.1-8b", hw, "vllm", "fp8")])[0].mbu  # noqa: E731
+    assert mbu(mine, "nv_h100_sxm") == pytest.approx(0.45, rel=0.1) and mbu(shipped, "nv_h100_sxm") > 0.55
+    assert mbu(mine, "nv_h200_sxm") == pytest.approx(mbu(shipped, "nv_h200_sxm"), rel=0.02)
 
 
 def _predict(*args: str, tmp: Path) -> dict:

@@ -96,10 +96,24 @@ def family(hw_id: str) -> str:
 
 @lru_cache(maxsize=1)
 def _families() -> dict[str, str]:
-    from .profiles import load_hardware
+    """The shipped profiles' generations (read once; your own profiles never change them)."""
+    from .profiles import load_file
 
-    return {k: "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
-            for k, hw in load_hardware().items()}
+    folder = data_dir("hardware_profiles")
+    out: dict[str, str] = {}
+    for path in sorted((folder / "accelerators").glob("*.yaml")) + [folder / "cpus.yaml"]:
+        for k, hw in load_file(path, HardwareProfile).items():
+            out[k] = "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
+    return out
+
+
+PART_LEVELS = (("hw", "engine"), ("hw", "precision"))  # a part's own factors under its generation's
+
+
+def _shared(level) -> bool:
+    """Whether a level's factors are shared by several parts (architecture class, generation)."""
+    names = level if isinstance(level, tuple) else (level,)
+    return level == "cls" or "family" in names
 
 
 def _level_name(level) -> str:
@@ -145,17 +159,22 @@ class Fit:
         levels not measured."""
         vals: dict[str, np.ndarray] = {}
         missing: list[list[str]] = [[] for _ in cases]
+        aside: dict[str, set[int]] = {}  # per parameter, the cases whose fitted parent stood aside
         for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
             if level is not None and first:
                 table = self.trusted(p, level)
+                fitted = self.values[p][_level_name(level)]
+                aside[p] = {i for i, c in enumerate(cases) if c.key(level) in fitted and c.key(level) not in table}
             col = []
             for i, c in enumerate(cases):
                 if level is None:
                     col.append(table["all"])
                     continue
                 k = c.key(level)
-                if k in table:
+                if not first and i in aside.get(p, ()) and not _shared(level):
+                    col.append(1.0)  # fitted against the parent that stood aside: it does not carry over
+                elif k in table:
                     col.append(table[k])
                 else:
                     # a parent never measured (or on too few points): the nearest fitted ones, carried
@@ -405,10 +424,12 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
     weight = lay.vector(lambda p, first: PRIOR_WEIGHT if first else CHILD_WEIGHT)
     if anchor is not None:
         prior = values_of(anchor, prior)
-        # the class factors are shared by every part: a few runs of your own must not move them
-        shared = np.concatenate([[level == "cls" and c in anchor.values[p]["cls"] for c in cats]
-                                 for p, level, _, cats, _ in lay.slots])
-        weight = np.where(shared, ANCHOR_PULL, weight)
+        # the class and generation factors are shared by many parts: a few runs of your own must not move them
+        shared = np.concatenate([[_shared(level) and c in anchor.values[p].get(_level_name(level), {})
+                                  for c in cats] for p, level, _, cats, _ in lay.slots])
+        # ... while the factor of the part they measured is theirs to move, as a parent's would be
+        part = np.concatenate([[level in PART_LEVELS] * len(cats) for _, level, _, cats, _ in lay.slots])
+        weight = np.where(shared, ANCHOR_PULL, np.where(part, PRIOR_WEIGHT, weight))
     x0 = values_of(start, prior) if start is not None else prior.copy()
     x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
     prior = np.clip(prior, lo, hi)

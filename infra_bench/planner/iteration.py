@@ -159,7 +159,7 @@ class Terms:
     ep: object
     peak: object               # FLOP/s per device at the precision's compute type (the routed experts)
     peak_dense: object         # ... at the compute type of the other GEMMs (a 4-bit MoE keeps them wider)
-    peak_attn: object          # ... of attention, which runs in 16-bit
+    peak_attn: object          # ... of attention, which runs in 16-bit (32-bit in fp32 runs)
     bw: object                 # bytes/s per device
     link: object               # bytes/s per device, one direction, for TP all-reduces and EP all-to-alls
     pp_link: object            # bytes/s per device between pipeline stages
@@ -286,7 +286,9 @@ def iteration_s(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts):
 
 
 def work(t: Terms, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> tuple[object, object]:
-    """(FLOPs, bytes moved from memory) of one iteration on one device, for the power model."""
+    """(seconds the iteration's FLOPs take at the spec-sheet peaks, bytes moved from memory) on one
+    device, for the power model: each op class at the peak it runs at (experts at the precision's,
+    the other GEMMs at theirs, attention at the 16-bit one)."""
     tokens = n_dec + n_pf
     g = t.tp * t.dp
     routed = tokens * t.dp
@@ -294,9 +296,9 @@ def work(t: Terms, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> tuple[object, objec
     touched = np.where(moe, 1 - (1 - t.top_k / np.where(moe, t.experts, 1.0)) ** routed, 0.0)
     ctx_att = ctx_dec + np.minimum(ctx_dec, t.window) * t.slide_frac
     pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
-    flops = ((t.dense_flops_tok * tokens + t.head_flops_tok * (n_dec + prompts)) / t.tp
-             + np.where(moe, t.routed_flops_tok * routed / g, 0.0)
-             + (n_dec * ctx_att * t.attn_dec + n_pf * pf_ctx * t.attn_pf) / t.tp) / t.pp
+    compute_s = ((t.dense_flops_tok * tokens + t.head_flops_tok * (n_dec + prompts)) / t.tp / t.peak_dense
+                 + np.where(moe, t.routed_flops_tok * routed / g, 0.0) / t.peak
+                 + (n_dec * ctx_att * t.attn_dec + n_pf * pf_ctx * t.attn_pf) / t.tp / t.peak_attn) / t.pp
     nbytes = t.dense_bytes / t.tp / t.pp + np.where(moe, t.expert_bytes * touched / g, 0.0) / t.pp \
         + n_dec * t.kv_seq(ctx_dec)
-    return flops, nbytes
+    return compute_s, nbytes

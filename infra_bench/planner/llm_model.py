@@ -122,12 +122,12 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
     n_d = float(s.decoding)
     p = n_d * isl / max(osl - 1, 1)
     t_iter = float(s.tpot_s) if osl > 1 else float(s.ttft_s)
-    flops, nbytes = work(rep.terms, n_d, ctx, p, isl / 2, p / isl)
+    compute_s, nbytes = work(rep.terms, n_d, ctx, p, isl / 2, p / isl)
     parts = iteration(rep.terms, eff, n_d, ctx, p, isl / 2, p / isl)
     total = sum(float(v) for v in parts.values())
     u_net = (float(parts["tp_allreduce"]) + float(parts["ep_alltoall"]) + float(parts["pp_send"])) / total
     t = rep.terms
-    return power.per_token(rep.hw.tdp_w, rep.devices, tokens_per_s, float(flops) / (t_iter * t.peak),
+    return power.per_token(rep.hw.tdp_w, rep.devices, tokens_per_s, float(compute_s) / t_iter,
                            float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source)
 
 

@@ -161,11 +161,11 @@ class ServiceModel:
         pf = rate * isl * self.step_s(max(1, round(b)))  # prompt tokens per iteration at this rate
         parts = iteration(t, e, b, ctx, pf, isl / 2, pf / isl)
         total = sum(float(v) for v in parts.values())
-        flops, nbytes = work(t, b, ctx, pf, isl / 2, pf / isl)
+        compute_s, nbytes = work(t, b, ctx, pf, isl / 2, pf / isl)
         u_net = float(parts["tp_allreduce"] + parts["ep_alltoall"] + parts["pp_send"]) / total
         measured = measured or {}
         out = power.per_token(self.replica.hw.tdp_w, self.replica.devices, rate * self.output_len,
-                              float(flops) / (total * t.peak), float(nbytes) / (total * t.bw), u_net,
+                              float(compute_s) / total, float(nbytes) / (total * t.bw), u_net,
                               measured.get("busy_w"), measured.get("source", ""))
         return out.to_dict() if out else None
 

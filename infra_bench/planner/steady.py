@@ -19,7 +19,9 @@ before sending the next. Per attention-DP rank, with b of the C clients:
     benchmarks a measured run of N requests starts with all C at once (AIConfigurator's design notes call
               it the transient window): prompt j of that burst waits for the j before it, so the run's mean
               TTFT is (1 - C / N) x TTFT_s + C / N x T_burst, T_burst = max(1, (n x ISL / budget + 1) / 2)
-              iterations. N is fitted to the measurements; a prediction for a service uses N = 0 (no burst)
+              iterations of min(n x ISL, budget) prompt tokens (mixed engines: beside n / 2 decoding, the
+              burst's average). C counts the clients that run (n per rank); those waiting for a slot are
+              charged their wait. N is fitted to the measurements; a prediction for a service uses N = 0
     output tokens/s = X x OSL x DP ranks,  X = n / (TTFT_s + D x TPOT)
 
 solved by fixed-point iteration on n_d. Offline throughput is the best of this over concurrency, under
@@ -125,8 +127,9 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     # a benchmark's first C requests arrive together: its mean TTFT blends that burst (each prompt waits
     # for those ahead of it) with the steady state, by the burst's share of the run's requests
     burst_room = np.maximum(np.where(g.mixed, np.maximum(budget - n / 2, budget / 8), budget), isl)
+    burst_wave = np.minimum(n * isl, burst_room)  # prompts of one wave of the burst, in tokens
     t_burst = np.maximum(1.0, (n * isl / burst_room + 1) / 2) * iteration_s(
-        t, e, np.where(g.mixed, n / 2, 0.0), ctx_dec, burst_room, ctx_pf, burst_room / isl) + e.t_request
+        t, e, np.where(g.mixed, n / 2, 0.0), ctx_dec, burst_wave, ctx_pf, burst_wave / isl) + e.t_request
     runs = np.asarray(e.bench_requests, dtype=float)
     share = np.where(g.static | (runs <= 0), 0.0, np.minimum(1.0, n * t.dp / np.maximum(runs, 1.0)))
     ttft = (1 - share) * ttft_s + share * t_burst + waiting / x
