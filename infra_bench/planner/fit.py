@@ -97,14 +97,10 @@ def family(hw_id: str) -> str:
 @lru_cache(maxsize=1)
 def _families() -> dict[str, str]:
     """The shipped profiles' generations (read once; your own profiles never change them)."""
-    from .profiles import load_file
+    from .profiles import hardware_in
 
-    folder = data_dir("hardware_profiles")
-    out: dict[str, str] = {}
-    for path in sorted((folder / "accelerators").glob("*.yaml")) + [folder / "cpus.yaml"]:
-        for k, hw in load_file(path, HardwareProfile).items():
-            out[k] = "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
-    return out
+    return {k: "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
+            for k, hw in hardware_in(data_dir("hardware_profiles")).items()}
 
 
 PART_LEVELS = (("hw", "engine"), ("hw", "precision"))  # a part's own factors under its generation's
@@ -162,16 +158,16 @@ class Fit:
         aside: dict[str, set[int]] = {}  # per parameter, the cases whose fitted parent stood aside
         for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
+            keys = [None if level is None else c.key(level) for c in cases]
             if level is not None and first:
                 table = self.trusted(p, level)
                 fitted = self.values[p][_level_name(level)]
-                aside[p] = {i for i, c in enumerate(cases) if c.key(level) in fitted and c.key(level) not in table}
+                aside[p] = {i for i, k in enumerate(keys) if k in fitted and k not in table}
             col = []
-            for i, c in enumerate(cases):
+            for i, k in enumerate(keys):
                 if level is None:
                     col.append(table["all"])
                     continue
-                k = c.key(level)
                 if not first and i in aside.get(p, ()) and not _shared(level):
                     col.append(1.0)  # fitted against the parent that stood aside: it does not carry over
                 elif k in table:

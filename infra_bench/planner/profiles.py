@@ -178,8 +178,15 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
 def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwareProfile]:
     profiles: dict[str, HardwareProfile] = {}
     for d in profile_dirs(extra):
-        for path in sorted((d / "accelerators").glob("*.yaml")) + [p for p in [d / "cpus.yaml"] if p.is_file()]:
-            profiles.update(load_file(path, HardwareProfile))
+        profiles.update(hardware_in(d))
+    return profiles
+
+
+def hardware_in(folder: Path) -> dict[str, HardwareProfile]:
+    """The accelerator and CPU profiles of one profiles folder."""
+    profiles: dict[str, HardwareProfile] = {}
+    for path in sorted((folder / "accelerators").glob("*.yaml")) + [p for p in [folder / "cpus.yaml"] if p.is_file()]:
+        profiles.update(load_file(path, HardwareProfile))
     return profiles
 
 
