@@ -239,6 +239,48 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
                                   "pue", "region"]))
 
 
+@profiles.command("servers")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_servers(as_json: bool, profile_dirs) -> None:
+    """Server platforms that plans buy accelerators in: slots, price, maximum power, what they host."""
+    from .planner.profiles import load_servers
+
+    servers = load_servers(list(profile_dirs)).values()
+    if as_json:
+        click.echo(_dump([s.model_dump() for s in servers]))
+        return
+    rows = [{"id": s.id, "slots": s.slots, "hosts": ", ".join(s.hosts or s.form_factors),
+             "price": (f"{s.price.amount:,.0f} {s.price.currency} ({s.price.confidence or '?'}, "
+                       f"{'with' if s.price.includes_accelerators else 'without'} accelerators)") if s.price else "unpriced",
+             "max_power_w": s.max_power_w, "name": s.name} for s in servers]
+    click.echo(_text_table(rows, ["id", "slots", "price", "max_power_w", "hosts", "name"]))
+    click.echo("price confidence: A list price or datasheet, B reputable press or reseller quote, C estimate, forum or "
+               "derived; sources: profiles servers --json")
+
+
+@profiles.command("groups")
+@click.option("--json", "as_json", is_flag=True)
+@PROFILES_OPTION
+def profiles_groups(as_json: bool, profile_dirs) -> None:
+    """Names that `plan --hardware/--exclude/--compare` accept for sets of parts, with their members."""
+    from .planner.profiles import load_hardware
+    from .planner.selection import BUILT_IN, catalog, vendor_key
+
+    parts = catalog(load_hardware(list(profile_dirs)), list(profile_dirs))
+    vendors = sorted({vendor_key(parts.profiles[i]) for i in parts.accelerators})
+    about = {**{g: parts.groups[g].description for g in parts.groups},
+             "domestic": "domestic Chinese parts", "imported": "parts not made in China",
+             **{v: "vendor" for v in vendors}}
+    rows = [{"name": n, "description": about[n], "members": parts.resolve(n)}
+            for n in [*parts.groups, *BUILT_IN, *vendors]]
+    if as_json:
+        click.echo(_dump(rows))
+        return
+    click.echo(_text_table([{**r, "members": f"{len(r['members'])}: " + ", ".join(r["members"])} for r in rows],
+                           ["name", "description", "members"]))
+
+
 @cli.command()
 @click.option("--model", "model_id", required=True,
               help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3, qwen3.5-397b-a17b ...), a "
@@ -350,8 +392,12 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
 
 @cli.command()
 @click.argument("demand_file", metavar="DEMAND.yaml", type=click.Path(path_type=Path))
-@click.option("--hardware", "hardware_ids", multiple=True,
-              help="Candidate profile ids (repeat the option); default: every accelerator profile.")
+@click.option("--hardware", "hardware_ids", multiple=True, metavar="NAME[,NAME]",
+              help="Candidates: profile ids, groups (`profiles groups`), vendors or domestic/imported; repeatable. "
+                   "Default: every accelerator profile.")
+@click.option("--domestic", is_flag=True, help="Only domestic Chinese parts.")
+@click.option("--vendor", "vendors", multiple=True, metavar="X[,Y]", help="Only these vendors' parts (nvidia, huawei ...).")
+@click.option("--exclude", multiple=True, metavar="NAME[,NAME]", help="Leave out these ids, groups or vendors.")
 @click.option("--site", "site_id", help="A site profile (cn-east, us-average ...): sets the market; see `profiles sites`.")
 @click.option("--market", help="Only parts available in this market count (CN ...); default: the site's market.")
 @click.option("--rank-by", type=click.Choice(["tco", "capex", "carbon", "power", "devices", "servers"]),
@@ -364,7 +410,8 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
               help="Device price override, e.g. --price hw_910b2=120000CNY (default currency USD).")
 @click.option("--colocation", is_flag=True, help="Add colocation at 184 USD per kW-month (CBRE 2024) to yearly costs.")
 @click.option("--compare", "groups", metavar="GROUP,GROUP",
-              help="Best candidate per group side by side: domestic, imported or vendor names (nvidia, huawei ...).")
+              help="Best candidate per group side by side: domestic, imported, vendor names (nvidia, huawei ...) "
+                   "or groups of `profiles groups`.")
 @click.option("--sensitivity", type=click.FloatRange(min=0.01, max=0.9), is_flag=False, flag_value=0.2,
               help="How the TCO ranking moves with power price and device price +-X (default 0.2), lifetime 3/6 y "
                    "and utilization 0.3/0.8.")
@@ -375,19 +422,23 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
               help="Confirm the top N candidates' capacities by discrete-event simulation.")
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows shown per table.")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
-              help="A file from `infra-bench calibrate`: its fits replace the priors where they apply.")
+              help="A file from `infra-bench calibrate` (your runs fitted with the shipped data); default: the fit "
+                   "shipped with infra-bench.")
+@click.option("--no-calibration", "priors", is_flag=True,
+              help="Use the priors instead of the shipped fit, to see what the fit changes.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
 @PROFILES_OPTION
-def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, currency, fx, prices, colocation, groups,
-         sensitivity, mixed, limits, budget, confirm_top, top, calibration, as_json, report_path, profile_dirs) -> None:
+def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market, rank_by, assumptions, currency, fx,
+         prices, colocation, groups, sensitivity, mixed, limits, budget, confirm_top, top, calibration, priors, as_json,
+         report_path, profile_dirs) -> None:
     """Size a cluster for DEMAND.yaml on every candidate accelerator under its latency SLOs, ranked."""
     from .planner import calibration as cal
-    from .planner import compare
+    from .planner import compare, selection
     from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
-    from .planner.profiles import get, load_hardware, load_sites
+    from .planner.profiles import load_hardware, load_servers, load_sites
     from .planner.sizing import plan as make_plan
     from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
@@ -396,6 +447,8 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
                         f"candidates; e.g. --site cn-east (see `infra-bench profiles sites`)")
     if (limits or budget) and not mixed:
         raise UserError("--limit and --budget apply to --mixed; add --mixed")
+    if priors and calibration:
+        raise UserError("--calibration and --no-calibration contradict each other; give one")
     if mixed:
         from .planner.fleet import require_solver
         require_solver()
@@ -404,8 +457,9 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
         require()
     demand = load_demand(demand_file)
     profiles = load_hardware(list(profile_dirs))
+    parts = selection.catalog(profiles, list(profile_dirs))
     fleet_limits = _limits(limits, profiles)
-    ids = [get(profiles, h).id for h in hardware_ids] or None
+    ids = parts.select(hardware_ids, domestic, vendors, exclude)
     site = None
     if site_id:
         sites = load_sites(list(profile_dirs))
@@ -413,19 +467,21 @@ def plan(demand_file, hardware_ids, site_id, market, rank_by, assumptions, curre
             raise UserError(f"unknown site '{site_id}'{closest(site_id, sites)}; see `infra-bench profiles sites`")
         site = sites[site_id]
     a = load_assumptions(assumptions, _cost_overrides(currency, fx, prices, colocation, profiles))
-    fits = cal.load(calibration) if calibration else None
+    fits = cal.load(calibration) if calibration else cal.PRIORS_ONLY if priors else None
     if fits:  # measured busy power, unless the assumptions file gives one for that device
         a = a.model_copy(update={"device_power": {**{h: DevicePower(**d) for h, d in cal.device_power(fits).items()},
                                                   **a.device_power}})
-    p = make_plan(demand, profiles, ids, site, market, fits, rank_by or ("tco" if site else "power"), confirm_top, a)
+    servers = load_servers(list(profile_dirs))
+    p = make_plan(demand, profiles, ids, site, market, fits, rank_by or ("tco" if site else "power"), confirm_top, a,
+                  servers)
     extra = {}
     if groups:
-        extra["compare"] = compare.by_group(p, profiles, [g for g in groups.split(",") if g.strip()])
+        extra["compare"] = compare.by_group(p, parts, [g for g in groups.split(",") if g.strip()])
     if sensitivity:
-        extra["sensitivity"] = compare.sensitivity(p, profiles, demand.services, site, a, sensitivity)
+        extra["sensitivity"] = compare.sensitivity(p, profiles, demand.services, site, a, sensitivity, servers=servers)
     if mixed:
         from .planner.fleet import optimise
-        extra["mixed"] = optimise(p, demand, profiles, site, a, fleet_limits, budget, fits).to_dict()
+        extra["mixed"] = optimise(p, demand, profiles, site, a, fleet_limits, budget, fits, servers=servers).to_dict()
     if as_json:
         click.echo(_dump({**p.to_dict(), **extra}))
     else:

@@ -17,6 +17,7 @@ from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fit import Fit
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
+from infra_bench.planner.selection import catalog
 
 from .conftest import assert_one_line_error, read_records, run_cli, write_spec
 
@@ -84,8 +85,9 @@ def test_plan_uses_power_measured_in_records(tmp: Path):
     e, e0 = with_cal["candidates"][0]["cost"]["energy"], without["candidates"][0]["cost"]["energy"]
     assert e["energy_source"] == "measured_device" and e["device_busy_w"] == 455.0
     assert rec["cell_id"] in e["device_power_source"] and e0["energy_source"] == "estimated"
-    devices = with_cal["candidates"][0]["devices"]
-    assert e["it_kw_avg"] == pytest.approx(devices * (455 + 0.8 * 700) * (0.3 + 0.7 * e["utilization"]) / 1000)
+    devices, servers = with_cal["candidates"][0]["devices"], with_cal["candidates"][0]["servers"]
+    host_w = 10200 - 8 * 700  # HGX H100: maximum power less its GPUs' TDP (servers.yaml)
+    assert e["it_kw_avg"] == pytest.approx((devices * 455 + servers * host_w) * (0.3 + 0.7 * e["utilization"]) / 1000)
     assert any("measured for nv_h100_sxm" in n for n in with_cal["notes"])
 
 
@@ -170,7 +172,7 @@ def test_mixed_fleet_splits_by_request_size_when_it_pays():
 def test_sensitivity_and_groups_on_a_china_site():
     profiles, site = load_hardware(), load_sites()["cn-east"]
     p = sizing.plan(DEMAND, profiles, site=site, rank_by="tco", confirm_top=1)
-    rows = {r["group"]: r for r in compare.by_group(p, profiles, ["domestic", "nvidia"])}
+    rows = {r["group"]: r for r in compare.by_group(p, catalog(profiles), ["domestic", "nvidia"])}
     assert profiles[rows["domestic"]["hardware"]].domestic
     nv = profiles[rows["nvidia"]["hardware"]]
     assert nv.vendor == "NVIDIA" and nv.available_in("CN") is not False  # banned parts never win in CN

@@ -58,7 +58,7 @@ def test_sizing_arithmetic_and_monotonicity():
     assert base.feasible and o.method == "approximation" and o.precision == "bf16"
     assert o.replicas == math.ceil(20 / (o.capacity * 0.8)) + 1  # default headroom 0.2, N+1
     assert base.devices == o.replicas * o.tp and base.servers == math.ceil(base.devices / 8)
-    assert base.peak_kw == pytest.approx(base.devices * 700 * 1.8 / 1000)
+    assert base.peak_kw == pytest.approx(base.servers * 10.2)  # HGX H100 servers at 10.2 kW (servers.yaml)
     more = sizing.plan(demand_from_dict(demand(traffic={**CHAT["traffic"], "requests_per_s": 80})), HW,
                        ["nv_h100_sxm"], confirm_top=0).candidates[0]
     tight = sizing.plan(demand_from_dict(demand(slo={"ttft_p95_s": 0.3, "tpot_p99_s": 0.015})), HW,

@@ -195,8 +195,14 @@ def _fit_of(text: str) -> llm_fit.Fit:
     return llm_fit.Fit.from_dict(json.loads(text), "calibration file")
 
 
+PRIORS_ONLY: dict = {"kind": KIND, "priors_only": True}
+"""Calibration data that asks for the priors: no shipped fit, no measured power (`plan --no-calibration`)."""
+
+
 def fit_from(data: dict | None) -> llm_fit.Fit:
     """The LLM fit of loaded calibration data, else the one shipped with infra-bench."""
+    if data and data.get("priors_only"):
+        return llm_fit.Fit.uniform()
     if not data or "llm" not in data:
         return llm_fit.shipped()
     return _fit_of(json.dumps(data["llm"], sort_keys=True))

@@ -2,45 +2,52 @@
 cost ranking moves when the assumptions move."""
 from __future__ import annotations
 
+from collections import Counter
+
 from .cost import Assumptions, cost_of
 from .profiles import HardwareProfile
+from .selection import Catalog
 
 SCENARIOS = ("power price", "device price", "lifetime", "utilization")
 
 
-def in_group(hw: HardwareProfile, group: str) -> bool:
-    """'domestic' (Chinese parts), 'imported', or a vendor name (nvidia, huawei, amd ...)."""
-    g = group.strip().lower()
-    if g == "domestic":
-        return hw.domestic
-    if g == "imported":
-        return not hw.domestic
-    return hw.vendor.lower().startswith(g) or hw.id.lower().startswith(g + "_")
-
-
-def by_group(plan, profiles: dict[str, HardwareProfile], groups: list[str]) -> list[dict]:
-    """Per group: the top-ranked feasible candidate (the plan's order), or why none is feasible."""
+def by_group(plan, parts: Catalog, groups: list[str]) -> list[dict]:
+    """Per group: the top-ranked feasible candidate (the plan's order), or exactly why none is: how many
+    of its parts were left out of the plan, and how many were stopped by each blocker, with the reason
+    of the part that got furthest."""
     rows = []
     for g in groups:
-        members = [c for c in plan.candidates if in_group(profiles[c.hardware], g)]
+        ids = parts.resolve(g, "--compare")
+        members = [c for c in plan.candidates if c.hardware in ids]
+        left_out = len(ids) - len(members)
         if not members:
-            rows.append({"group": g, "hardware": None, "reason": "no profile in this group"})
+            rows.append({"group": g, "hardware": None, "reason": f"its {len(ids)} part(s) are not among the "
+                         f"candidates (left out by --hardware, --domestic, --vendor or --exclude)"})
             continue
         ok = [c for c in members if c.feasible]
         if not ok:
-            rows.append({"group": g, "hardware": None, "reason": f"none of {len(members)} can serve it; "
-                         f"e.g. {members[0].hardware}: {members[0].reason}"})
+            rows.append({"group": g, "hardware": None, "reason": _why_none(members, left_out)})
             continue
         c = ok[0]
-        avail = profiles[c.hardware].availability.get(plan.market) if plan.market else None
+        avail = parts.profiles[c.hardware].availability.get(plan.market) if plan.market else None
         rows.append({"group": g, "hardware": c.hardware, "name": c.name, "devices": c.devices, "servers": c.servers,
                      "peak_kw": c.peak_kw, "cost": c.cost, "feasible_in_group": len(ok), "in_group": len(members),
                      "availability": (avail.status if avail else None)})
     return rows
 
 
+def _why_none(members: list, left_out: int) -> str:
+    counts = Counter(c.blocker or "cannot serve it" for c in members)
+    nearest = max(members, key=lambda c: (len(c.serves), sum(o.stage for o in c.options)))
+    parts = [f"{why} ({n})" for why, n in counts.most_common()]
+    if left_out:
+        parts.append(f"left out of the candidates ({left_out})")
+    serves = f" (serves {', '.join(nearest.serves)})" if nearest.serves else ""
+    return f"none of {len(members)} can serve it: {'; '.join(parts)}. Closest: {nearest.hardware}{serves}: {nearest.reason}"
+
+
 def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site, base: Assumptions,
-                delta: float = 0.2, top: int = 5) -> list[dict]:
+                delta: float = 0.2, top: int = 5, servers: dict | None = None) -> list[dict]:
     """The TCO ranking of the top costed candidates under one changed assumption at a time:
     power price and device price x(1 -+ delta), depreciation 3 and 6 years, utilization 0.3 and 0.8."""
     cands = [c for c in plan.candidates if c.feasible and c.cost and c.cost.get("per_year")][:top]
@@ -54,7 +61,8 @@ def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site
     rows = []
     for name, change in cases:
         a = base.model_copy(update=change)
-        tco = {c.hardware: cost_of(c, profiles[c.hardware], services, site, a).per_year["total"] for c in cands}
+        tco = {c.hardware: cost_of(c, profiles[c.hardware], services, site, a,
+                                   (servers or {}).get(c.server)).per_year["total"] for c in cands}
         order = sorted(tco, key=tco.get)
         rows.append({"scenario": name, "ranking": order, "tco_per_year": tco})
     return rows

@@ -1,10 +1,16 @@
 """Cost and carbon of a sized candidate: capex, yearly cost of ownership, and per unit of work.
 
-    capex      = devices x price + devices x host share + network share x (devices + hosts)
+Parts are bought in servers (servers.yaml): a server priced with its accelerators costs that price,
+one priced without them costs its price plus the devices'; a server with no public price gets the
+generic host share per slot (an estimate, said in the notes). No device or server price: unpriced.
+
+    servers    = ceil(devices / server slots)
+    capex      = servers x server price [+ devices x device price] + network share x (devices + servers)
     per year   = capex / depreciation years + energy + maintenance share x capex + colocation
     energy     = IT kW at the planned utilization x 8760 h x PUE x the site's power price
-    IT kW      = devices x (device W + host W) x (idle + (1 - idle) x utilization)
-    device W   = the busy power measured in records (`calibrate`), else TDP;  host W = 0.8 x TDP
+    IT kW      = (devices x device W + servers x host W) x (idle + (1 - idle) x utilization)
+    device W   = the busy power measured in records (`calibrate`), else TDP
+    host W     = the server's maximum power less its accelerators' TDP, else 0.8 x TDP per device
     carbon     = IT kWh x PUE x the site's grid factor  +  embodied kg per accelerator / its lifetime
     per unit   = a service's share of the yearly figure (by its devices) / its yearly units
 
@@ -22,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError, explain_validation
 from ..inputs import load_yaml
-from .profiles import HardwareProfile, SiteProfile
+from .profiles import HardwareProfile, ServerProfile, SiteProfile
 
 HOURS = 8760.0
 NODE_POWER_FACTOR = 1.8  # node max power per accelerator TDP: DGX H100 10.2 kW for 8 x 700 W (NVIDIA spec)
@@ -33,8 +39,8 @@ SOURCES = {
     "depreciation_years": "4 y financial (3-6): hyperscaler server lives 4-6 y (energy_cost_carbon.md, Deprec)",
     "carbon_lifetime_years": "5 y (LLMCarbon, ICLR 2024)",
     "maintenance_frac_per_year": "6% of capex per year (4-8%, HPC rule of thumb, CTWatch 2006)",
-    "host_usd_per_accelerator": "8,000 USD: HGX H100 node with NICs 310-317k USD (Thinkmate quote 2024-08) / 8 "
-                                "less the H100's 30.7k",
+    "host_usd_per_accelerator": "8,000 USD per slot for servers with no public price: HGX H100 node with NICs "
+                                "310-317k USD (Thinkmate quote 2024-08) / 8 less the H100's 30.7k",
     "network_frac": "5% of devices + hosts: switches and cables for <= 64 nodes",
     "colocation_usd_per_kw_month": "184 USD/kW/month (CBRE, North America H2 2024) when colocation is chosen",
     "idle_power_frac": "assumption: 30% of max power when idle, linear to max at full load (OLMo drew 15-85% "
@@ -116,47 +122,88 @@ class Costing:
         return asdict(self)
 
 
+def peak_kw(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None) -> float | None:
+    """Power to provision: the servers' maximum power, else devices x TDP x NODE_POWER_FACTOR."""
+    if server and server.max_power_w:
+        return servers * server.max_power_w / 1000
+    return devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 if hw.tdp_w else None
+
+
 def utilization(option, svc) -> float:
     """Load over the replicas' SLO capacity: the busy share the energy model scales with."""
     return min(1.0, svc.load / (option.replicas * option.capacity))
 
 
-def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions) -> Costing:
-    """The candidate's costs and carbon in the assumptions' currency (default: the site's, else USD)."""
+def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None, a: Assumptions,
+           cur: str, notes: list) -> dict | None:
+    """Devices, servers and network in `cur`, or None (unpriced) without the prices it needs."""
+    price = a.prices.get(hw.id) or (Money(amount=hw.price.amount, currency=hw.price.currency) if hw.price else None)
+    device_source = "assumptions file" if hw.id in a.prices else (hw.price.source if hw.price else None)
+    sp = server.price if server else None
+    whole = sp is not None and sp.includes_accelerators and hw.id not in a.prices
+    if whole:  # bought as servers with the accelerators fitted
+        dev = 0.0
+        host = a.convert(sp.amount, sp.currency, cur) * a.device_price_scale * servers
+        basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} with {server.slots} accelerators ({sp.source})"
+    elif price is None:
+        what = f"{hw.id}" + (f" or its server {server.id}" if server else "")
+        notes.append(f"unpriced: no public price for {what}; give one with --price {hw.id}=AMOUNT[CUR] or in an "
+                     f"assumptions file (prices: {{{hw.id}: {{amount: ..., currency: USD}}}})")
+        return None
+    else:
+        dev = a.convert(price.amount, price.currency, cur) * a.device_price_scale * devices
+        if sp is not None and not sp.includes_accelerators:
+            host = a.convert(sp.amount, sp.currency, cur) * servers
+            basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} without accelerators ({sp.source})"
+        else:
+            slots = server.slots if server else None
+            per_slot = a.convert(a.host_usd_per_accelerator, "USD", cur)
+            host = per_slot * servers * (slots or 1) if slots else per_slot * devices
+            basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({'no public price for ' + server.name if server else 'no server profile'}; "
+                     f"{SOURCES['host_usd_per_accelerator']})")
+            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot"
+                         + (f" of {server.id} (no public price)" if server else " (no server profile for this part)"))
+    net = a.network_frac * (dev + host)
+    return {"devices": dev, "servers": host, "network": net, "total": dev + host + net,
+            "device_price": None if whole else price.amount, "device_price_currency": None if whole else price.currency,
+            "device_price_source": "in the server price" if whole else device_source,
+            "server": server.id if server else None, "server_basis": basis}
+
+
+def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions,
+            server: ServerProfile | None = None) -> Costing:
+    """The candidate's costs and carbon in the assumptions' currency (default: the site's, else USD).
+    Whole servers are bought when the candidate says how many (`servers`); a lone device (the
+    per-device cost of --mixed) carries its share of one."""
     cur = a.currency or (site.power_currency if site else "USD")
-    notes = []
+    notes: list[str] = []
     devices = candidate.devices
+    slots = server.slots if server else None
+    servers = candidate.servers if candidate.servers is not None else devices / (slots or 1)
     share = {o.service: o.devices / devices for o in candidate.options}
     u = a.utilization if a.utilization is not None else (
         sum(o.devices * utilization(o, s) for o, s in zip(candidate.options, services)) / devices)
-
-    price = a.prices.get(hw.id) or (Money(amount=hw.price.amount, currency=hw.price.currency) if hw.price else None)
-    capex = None
-    if price:
-        dev = a.convert(price.amount, price.currency, cur) * a.device_price_scale * devices
-        host = a.convert(a.host_usd_per_accelerator, "USD", cur) * devices
-        net = a.network_frac * (dev + host)
-        capex = {"devices": dev, "hosts": host, "network": net, "total": dev + host + net,
-                 "device_price": price.amount, "device_price_currency": price.currency,
-                 "device_price_source": "assumptions file" if hw.id in a.prices else hw.price.source}
-    else:
-        notes.append(f"{hw.id} has no price: capex and cost per unit need one (prices: {{{hw.id}: "
-                     f"{{amount: ..., currency: USD}}}} in an assumptions file)")
+    capex = _capex(devices, servers, hw, server, a, cur, notes)
 
     energy = {"utilization": u, "energy_source": "estimated", "basis": SOURCES["idle_power_frac"]}
     carbon: dict = {"embodied_kg_per_year": devices * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
     energy_cost = None
+    host_w = server.host_w(hw.tdp_w) if server else None
     if hw.tdp_w and site:
         measured = a.device_power.get(hw.id)
         device_w = measured.busy_w if measured else hw.tdp_w
-        node_w = device_w + (NODE_POWER_FACTOR - 1) * hw.tdp_w
-        it_kw = devices * node_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
+        it_w = devices * device_w + (servers * host_w if host_w is not None
+                                     else devices * (NODE_POWER_FACTOR - 1) * hw.tdp_w)
+        it_kw = it_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
         kwh = it_kw * HOURS * site.pue
         energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh, "device_busy_w": device_w,
-                   "device_power_source": measured.source if measured else f"TDP {hw.tdp_w:g} W (profile)"}
+                   "device_power_source": measured.source if measured else f"TDP {hw.tdp_w:g} W (profile)",
+                   "host_power": (f"{host_w:,.0f} W per server: {server.id} maximum {server.max_power_w:,.0f} W less "
+                                  f"{server.slots} x TDP" if host_w is not None else
+                                  f"{NODE_POWER_FACTOR - 1:g} x TDP per device (DGX H100 ratio; no server power)")}
         if measured and measured.measured:
             energy["energy_source"] = "measured_device"
-            energy["basis"] += "; host share 0.8 x TDP and the idle fraction are modelled"
+            energy["basis"] += "; the host share and the idle fraction are modelled"
         energy_cost = a.convert(kwh * site.power_price * a.power_price_scale, site.power_currency, cur)
         carbon |= {"operational_kg_per_year": kwh * site.grid_kgco2_per_kwh, "grid_kgco2_per_kwh": site.grid_kgco2_per_kwh,
                    "grid_factor_type": site.grid_factor_type, "grid_source": site.grid_source}
@@ -170,7 +217,7 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     if capex and energy_cost is not None:
         coloc = 0.0
         if a.colocation_usd_per_kw_month is not None:
-            coloc = a.convert(a.colocation_usd_per_kw_month, "USD", cur) * devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 * 12
+            coloc = a.convert(a.colocation_usd_per_kw_month, "USD", cur) * peak_kw(devices, servers, hw, server) * 12
         per_year = {"depreciation": capex["total"] / a.depreciation_years, "energy": energy_cost,
                     "maintenance": a.maintenance_frac_per_year * capex["total"], "colocation": coloc}
         per_year["total"] = sum(per_year.values())

@@ -202,6 +202,8 @@ class Fit:
         """Which held-out residuals describe the case: `fitted` where its hardware ran its engine in the
         data, `other_engine` where the hardware was measured under other engines only, else
         `other_hardware`."""
+        if self.meta.get("priors"):
+            return "priors"
         measured = [k.split("|") for k in self.trusted("mbu", ("hw", "engine"))]
         measured += [k.split("|")[:2] for k in self.values["mbu"].get(OWN_LEVEL, {})]  # your own records
         if [case.hardware, case.engine] in measured:
@@ -214,7 +216,7 @@ class Fit:
         taken as independent: the leave-one-engine-out or leave-one-GPU-out quantiles combined with
         those in quadrature (an assumption, said in docs/planner.md)."""
         splits = {"fitted": ("fitted",), "other_engine": ("fitted", "other_engine"),
-                  "other_hardware": ("fitted", "other_engine", "other_hardware")}[tier]
+                  "other_hardware": ("fitted", "other_engine", "other_hardware"), "priors": ("priors",)}[tier]
         qs = [self.residuals.get(s, {}).get(metric) for s in splits]
         if not all(qs):
             return None
@@ -240,7 +242,7 @@ class Fit:
             value = values.get(p, PRIORS[p]) if first else 1.0
             tables.setdefault(p, {})["all" if level is None else _level_name(level)] = {"*" if level else "all": value}
         return cls(tables, meta={"source": "uniform efficiencies: " + (", ".join(f"{k} {v:g}" for k, v in values.items())
-                                                                       or "the priors")})
+                                                                       or "the priors"), "priors": not values})
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:

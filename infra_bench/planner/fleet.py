@@ -29,6 +29,7 @@ from . import sizing
 from .buckets import Bucket, split, whole
 from .cost import Assumptions, cost_of
 from .demand import DiffusionService, LlmService
+from .profiles import load_servers
 from .sizing import Candidate, Option
 
 MAX_ROUNDS = 12  # solve, simulate the columns used, re-solve
@@ -64,10 +65,11 @@ class Column:
     simulate: Callable[[], float | None] | None  # None once the capacity is simulated
 
 
-def _per_device(c, hw, services, site, a: Assumptions, headroom: float) -> tuple[float, float] | None:
-    """(yearly cost, capex) of one device of this type, busy at 1 - headroom."""
+def _per_device(c, hw, services, site, a: Assumptions, headroom: float, servers: dict) -> tuple[float, float] | None:
+    """(yearly cost, capex) of one device of this type with its share of a server, busy at 1 - headroom."""
     one = Candidate(c.hardware, c.name, True, None, [], devices=1)
-    cost = cost_of(one, hw, services, site, a.model_copy(update={"utilization": 1 - headroom}))
+    cost = cost_of(one, hw, services, site, a.model_copy(update={"utilization": 1 - headroom}),
+                   servers.get(c.server) if c.server else None)
     if not cost.per_year:
         return None
     return cost.per_year["total"], cost.capex["total"]
@@ -179,9 +181,11 @@ def require_solver() -> None:
 
 
 def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int] | None = None,
-             budget: float | None = None, calibration: dict | None = None, use_buckets: bool = True) -> Fleet:
+             budget: float | None = None, calibration: dict | None = None, use_buckets: bool = True,
+             servers: dict | None = None) -> Fleet:
     require_solver()
     limits = limits or {}
+    servers = load_servers() if servers is None else servers
     for hid in limits:
         if hid not in profiles:
             raise UserError(f"--limit: unknown profile '{hid}'")
@@ -189,7 +193,7 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
     for c in plan.candidates:
         if not c.options or limits.get(c.hardware, 1) == 0:
             continue
-        per = _per_device(c, profiles[c.hardware], demand.services, site, a, demand.headroom)
+        per = _per_device(c, profiles[c.hardware], demand.services, site, a, demand.headroom, servers)
         if per is None:
             excluded.append(f"{c.hardware}: no price or TDP, or no site")
         else:

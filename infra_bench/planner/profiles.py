@@ -7,6 +7,7 @@ contradictory profile is refused with its file, id, field and what is wrong.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -20,15 +21,63 @@ from ..paths import data_dir
 
 DTYPE_KEYS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
 ENV_VAR = "INFRA_BENCH_PROFILES"
+EXTRA_FILES = ("cpus.yaml", "sites.yaml", "servers.yaml", "groups.yaml")
 
 
 class Price(BaseModel):
+    """A public price: what it buys, when it was seen, how far to trust it (A: list price or tender award,
+    B: reputable press or reseller quote, C: estimate, forum or derived) and where it comes from."""
     model_config = ConfigDict(extra="forbid")
     amount: float = Field(gt=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     date: str
     estimate: bool = True
+    confidence: Literal["A", "B", "C"] | None = None
     source: str = Field(min_length=3)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, v):
+        """YAML reads 2023 as a number and 2024-08-01 as a date; keep what was written."""
+        return str(v) if isinstance(v, (int, datetime.date)) else v
+
+
+class ServerPrice(Price):
+    includes_accelerators: bool = Field(description="the price is for the server with its accelerators fitted")
+
+
+class ServerProfile(BaseModel):
+    """A server platform that hosts accelerators: slots, price, maximum power and what is inside."""
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    vendor: str
+    domestic: bool = False
+    hosts: list[str] = Field(default=[], description="accelerator profile ids it is built for")
+    form_factors: list[str] = Field(default=[], description="form factors it takes, for parts no server names")
+    slots: int = Field(ge=1)
+    price: ServerPrice | None = None
+    max_power_w: float | None = Field(default=None, gt=0)
+    cpus: str | None = None
+    memory_gb: float | None = Field(default=None, gt=0)
+    network: str | None = None
+    notes: str | None = None
+    sources: list[str] = []
+
+    @model_validator(mode="after")
+    def _sourced(self):
+        if (self.price or self.max_power_w) and not any(s.strip() for s in self.sources):
+            raise ValueError("has a price or power but no sources; add a 'sources' list")
+        if not (self.hosts or self.form_factors):
+            raise ValueError("hosts nothing; give 'hosts' (accelerator ids) or 'form_factors'")
+        return self
+
+    def host_w(self, tdp_w: float | None) -> float | None:
+        """The server's draw beyond its accelerators at full load (CPUs, memory, NICs, switches, fans)."""
+        if not self.max_power_w or not tdp_w:
+            return None
+        return max(0.0, self.max_power_w - self.slots * tdp_w)
 
 
 class Availability(BaseModel):
@@ -166,8 +215,7 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
         if not d.is_dir():
             raise UserError(f"profiles directory not found: {d}; give a folder with accelerators/*.yaml, "
                             f"cpus.yaml or sites.yaml")
-        if not (any((d / "accelerators").glob("*.yaml")) or (d / "cpus.yaml").is_file()
-                or (d / "sites.yaml").is_file()):
+        if not (any((d / "accelerators").glob("*.yaml")) or any((d / n).is_file() for n in EXTRA_FILES)):
             found = sorted(p.name + ("/" if p.is_dir() else "") for p in d.iterdir())
             listing = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "") if found else "nothing"
             raise UserError(f"{d} holds no profiles (found: {listing}); expected accelerators/*.yaml, cpus.yaml "
@@ -196,6 +244,23 @@ def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
         if (d / "sites.yaml").is_file():
             sites.update(load_file(d / "sites.yaml", SiteProfile))
     return sites
+
+
+def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfile]:
+    servers: dict[str, ServerProfile] = {}
+    for d in profile_dirs(extra):
+        if (d / "servers.yaml").is_file():
+            servers.update(load_file(d / "servers.yaml", ServerProfile))
+    return servers
+
+
+def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> ServerProfile | None:
+    """The server platform a part is bought in: one built for it by id, else one that takes its form
+    factor (the first listed), else None."""
+    named = next((s for s in servers.values() if hw.id in s.hosts), None)
+    if named or not hw.form_factor:
+        return named
+    return next((s for s in servers.values() if hw.form_factor in s.form_factors), None)
 
 
 def get(profiles: dict[str, HardwareProfile], pid: str) -> HardwareProfile:

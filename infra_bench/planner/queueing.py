@@ -20,6 +20,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass
@@ -45,12 +46,18 @@ class Request:
 
 
 def poisson_arrivals(rate: float, n: int, seed: int) -> list[float]:
+    """n Poisson arrival times at `rate`: the unit-rate times of this seed, scaled (drawn once per seed)."""
+    return [t / rate for t in _unit_arrivals(n, seed)]
+
+
+@lru_cache(maxsize=16)
+def _unit_arrivals(n: int, seed: int) -> tuple[float, ...]:
     rng = random.Random(seed)
     t, out = 0.0, []
     for _ in range(n):
-        t += rng.expovariate(rate)
+        t += rng.expovariate(1.0)
         out.append(t)
-    return out
+    return tuple(out)
 
 
 def simulate(requests: list[Request], step_s: Callable[[int], float], max_batch: int) -> list[Request]:
@@ -129,13 +136,6 @@ def simulate_closed(clients: int, requests_per_client: int, prefill_s: float, ou
     return sent
 
 
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 @dataclass(frozen=True)
 class LoadResult:
     rate: float
@@ -155,37 +155,53 @@ class LoadResult:
 Sampler = Callable[[random.Random], tuple[float, int]]  # -> (prefill seconds, output tokens) of one request
 
 
+def drawn(sample: Sampler | list, n: int, seed: int) -> list[tuple[float, int]]:
+    """The n requests `sample` draws for this seed; a list is taken as already drawn. The bisection
+    reuses one draw for every rate it tries: the same requests each time, drawn once."""
+    if isinstance(sample, list):
+        return sample
+    rng = random.Random(seed + 1)
+    if hasattr(sample, "many"):
+        return sample.many(rng, n)
+    return [sample(rng) for _ in range(n)]
+
+
 def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
-             n: int = 1500, seed: int = 0, sample: Sampler | None = None) -> LoadResult:
-    """Simulate `n` Poisson arrivals; every request alike, or each drawn by `sample`."""
+             n: int = 1500, seed: int = 0, sample: Sampler | list | None = None) -> LoadResult:
+    """Simulate `n` Poisson arrivals; every request alike, or each drawn by `sample` (or given drawn)."""
     arrivals = poisson_arrivals(rate, n, seed)
     if sample:
-        rng = random.Random(seed + 1)
-        reqs = [Request(t, *sample(rng)) for t in arrivals]
+        reqs = [Request(t, *d) for t, d in zip(arrivals, drawn(sample, n, seed))]
     else:
         reqs = [Request(t, prefill_s, output_len) for t in arrivals]
     simulate(reqs, step_s, max_batch)
+    import numpy as np
+
     measured = reqs[n // 10:]  # drop the warm-up tenth
-    tpots = [r.tpot for r in measured if r.tpot is not None]
-    span = max(r.done for r in measured) - min(r.arrival for r in measured)
+    arrival, first, done, out = np.array([(r.arrival, r.first_token, r.done, r.output_len) for r in measured]).T
+    ttfts, many = first - arrival, out > 1
+    tpots = (done[many] - first[many]) / (out[many] - 1)
     third = len(measured) // 3
-    mean = lambda rs: sum(r.ttft for r in rs) / len(rs)  # noqa: E731
-    drift = mean(measured[2 * third:]) / mean(measured[third:2 * third])
-    ttfts = [r.ttft for r in measured]
-    return LoadResult(rate, percentile(ttfts, 95), percentile(ttfts, 99), percentile(tpots, 99) if tpots else None,
-                      sum(r.e2e for r in measured) / len(measured), len(measured) / span, drift)
+    drift = ttfts[2 * third:].mean() / ttfts[third:2 * third].mean()
+    p95, p99 = np.percentile(ttfts, [95, 99])
+    return LoadResult(rate, float(p95), float(p99), float(np.percentile(tpots, 99)) if tpots.size else None,
+                      float((done - arrival).mean()), len(measured) / float(done.max() - arrival.min()), float(drift))
 
 
 def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
                        ttft_p95_s: float, tpot_p99_s: float, n: int = 1500, seed: int = 0,
-                       sample: Sampler | None = None, ttft_q: float = 95.0) -> LoadResult | None:
+                       sample: Sampler | None = None, ttft_q: float = 95.0,
+                       guess: float | None = None) -> LoadResult | None:
     """The highest Poisson rate (requests/s) whose TTFT (p95, or `ttft_q`) and p99 TPOT meet the
     targets, or None when even a lone request misses them. With `sample`, prefill_s and
-    output_len are the means of the drawn requests."""
+    output_len are the means of the drawn requests. A `guess` (the approximation's capacity) is
+    tried first and +-15% around it, which saves a third of the simulations."""
     def ok(res: LoadResult) -> bool:
         ttft = res.ttft_p95_s if ttft_q == 95.0 else res.ttft_p99_s
         return res.stable and ttft <= ttft_p95_s and (res.tpot_p99_s is None or res.tpot_p99_s <= tpot_p99_s)
 
+    if sample:
+        sample = drawn(sample, n, seed)
     single = prefill_s + (output_len - 1) * step_s(1)
     lo_res = run_load(0.01 / single, prefill_s, output_len, step_s, max_batch, n, seed, sample)
     if not ok(lo_res):
@@ -194,8 +210,12 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
     # rate x (prefill + (O-1) x step(max_batch) / max_batch) < 1. Search below that rate.
     lo, hi = lo_res.rate, 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
     best = lo_res
-    for _ in range(14):  # bisection on the rate; 14 halvings is ~1e-4 of the bracket
-        mid = (lo + hi) / 2
+    probes = [guess, guess * 0.85, guess * 1.15] if guess and lo < guess < hi else []
+    for _ in range(16):  # bisection on the rate until the bracket is 0.1% wide (a guess narrows it first)
+        if hi - lo <= 1e-3 * hi:
+            break
+        mid = next((p for p in probes if lo < p < hi), (lo + hi) / 2)
+        probes = [p for p in probes if p != mid]
         res = run_load(mid, prefill_s, output_len, step_s, max_batch, n, seed, sample)
         if ok(res):
             lo, best = mid, res

@@ -9,8 +9,8 @@ distributions) and their replicas recomputed from it. TTS streams share a device
 shares time: n streams each see RTF x n and wait up to n utterances for first audio.
 
     replicas = ceil(load / (capacity x (1 - headroom))) + redundancy
-    servers  = ceil(devices / node size)      (TP groups divide the node, so they pack exactly)
-    peak kW  = devices x TDP x 1.8            (node power per accelerator TDP, DGX H100: 10.2 kW for 8 x 700 W)
+    servers  = ceil(devices / server slots)   (TP groups divide the server, so they pack exactly)
+    peak kW  = servers x the server's maximum power, else devices x TDP x 1.8 (DGX H100: 10.2 kW for 8 x 700 W)
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from .fit import Fit
 from . import power
 from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
 from .calibration import fit_from
-from .cost import NODE_POWER_FACTOR, Assumptions, cost_of
+from .cost import Assumptions, cost_of, peak_kw
 from .buckets import whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
-from .profiles import HardwareProfile, SiteProfile
+from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
 from .queueing import approx_capacity, capacity_under_slo
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -63,6 +63,12 @@ class Option:
     engine: str = ""               # llm: the serving engine and its maturity
     fit: str = ""                  # llm: fitted, or measured on another engine / hardware (the interval tier)
     energy: dict | None = None     # llm: J per output token at capacity, with its basis
+    alone: dict = field(default_factory=dict)  # a lone request's latency against the SLO
+    saturation: float | None = None  # per replica: the load that keeps it busy all the time (no SLO)
+    binds: str = ""                # what caps the capacity: memory, engine limit, an SLO, queueing
+    load: float | None = None      # the service's load (same unit as capacity)
+    utilization: float | None = None  # load over the replicas' SLO capacity
+    busy: float | None = None      # load over the replicas' saturation: how busy each device is
 
 
 @dataclass
@@ -78,6 +84,13 @@ class Candidate:
     peak_kw: float | None = None
     cost: dict | None = None       # cost.Costing as a dict: capex, per year, per unit, carbon
     notes: list[str] = field(default_factory=list)
+    server: str | None = None      # the server platform it is bought in (servers.yaml)
+    blocker: str | None = None     # why infeasible, as a category (BLOCKERS)
+    serves: list[str] = field(default_factory=list)  # the services it can serve (all, when feasible)
+
+
+BLOCKERS = {  # Option.stage of the furthest option -> why a part cannot serve a service
+    0: "lacks published figures or support", 1: "does not fit in memory", 2: "misses an SLO"}
 
 
 @dataclass
@@ -88,6 +101,7 @@ class Plan:
     rank_by: str
     candidates: list[Candidate]
     notes: list[str]
+    coverage: dict[str, list[str]] = field(default_factory=dict)  # service -> the parts that can serve it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,13 +141,16 @@ class ServiceModel:
     output_len: float
     _steps: dict = field(default_factory=dict, repr=False)  # the decode-step table and max batch, computed once
 
-    def prefill_s(self, input_len: float | None = None) -> float:
+    def prefill_s(self, input_len: float | np.ndarray | None = None) -> float | np.ndarray:
+        """Seconds a prompt adds (one length, or an array of lengths priced in one call)."""
         i = self.input_len if input_len is None else input_len
         t, ctx = self.replica.terms, i + self.output_len / 2
         if self.replica.engine.mixed:
             cost = iteration_s(t, self.eff, 1.0, ctx, i, i / 2, 1.0) - iteration_s(t, self.eff, 1.0, ctx, 0.0, i / 2, 0.0)
         else:
             cost = iteration_s(t, self.eff, 0.0, ctx, i, i / 2, 1.0)
+        if isinstance(input_len, np.ndarray):
+            return np.asarray(cost, dtype=float) + float(self.eff.t_request)
         return float(cost) + float(self.eff.t_request)
 
     def step_s(self, batch: int) -> float:
@@ -143,8 +160,8 @@ class ServiceModel:
             b = np.arange(1, max(batch, self.max_batch, 1) + 1, dtype=float)
             table = self._steps["table"] = iteration_s(self.replica.terms, self.eff, b,
                                                        self.input_len + self.output_len / 2, 0.0,
-                                                       self.input_len / 2, 0.0)
-        return float(table[max(batch, 1) - 1])
+                                                       self.input_len / 2, 0.0).tolist()  # floats: fast to index
+        return table[max(batch, 1) - 1]
 
     @property
     def max_batch(self) -> int:
@@ -205,6 +222,9 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.stage = 2
     q, ttft_slo = svc.slo.ttft
     prefill, step1 = m.prefill_s(), m.step_s(1)
+    o.alone = {"ttft_s": prefill, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s}
+    o.load = t.rate
+    o.saturation = 1.0 / (prefill + (t.output_len.mean - 1) * m.step_s(max_batch) / max_batch)
     if prefill > ttft_slo:
         o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {prefill:.2f} s)"
         return o, m
@@ -218,10 +238,26 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
+    o.binds = _llm_binds(est, m, svc, prefill + step1)
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
     return o, m
+
+
+def _llm_binds(est, m: ServiceModel, svc: LlmService, alone_ttft: float) -> str:
+    """What stops a replica taking more load at its approximated capacity."""
+    if est.batch >= 0.95 * m.max_batch:
+        mem = m.replica.memory(1, int(m.input_len), int(m.output_len))["max_sequences"]
+        return (f"memory: KV cache holds {m.max_batch} sequences" if mem <= m.replica.engine.max_seqs
+                else f"engine limit of {m.max_batch} running sequences")
+    q, ttft_slo = svc.slo.ttft
+    if est.ttft_s >= 0.9 * ttft_slo:
+        waiting = est.ttft_s - alone_ttft
+        return f"TTFT p{q:g} SLO" + (" (queueing for a prefill slot)" if waiting > alone_ttft else " (prefill time)")
+    if est.tpot_p99_s is not None and est.tpot_p99_s >= 0.9 * svc.slo.tpot_p99_s:
+        return "TPOT p99 SLO (decode step and interleaved prefills)"
+    return "compute: the replica is close to saturation"
 
 
 def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, precision: str, headroom: float,
@@ -235,16 +271,20 @@ def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, pre
     fitted = cal.for_media(calibration, group, hw.id, None, precision) if calibration else None
     p = media_model.predict_diffusion(svc.model, hw, precision, svc.resolution, svc.steps, svc.guidance_scale, fitted)
     o.calibrated, o.stage = p.calibrated, 1
+    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors"
     if not p.fits:
         o.reason = p.notes[-1]
         return o
     o.stage = 2
+    o.alone = {"image_s": p.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
+    o.load, o.saturation = svc.traffic.rate, 1.0 / p.latency_s
     if p.latency_s > svc.slo.latency_p95_s:
         o.reason = f"image latency p95 {svc.slo.latency_p95_s:g} s missed even alone ({p.latency_s:.2f} s per image)"
         return o
     est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, None)
     o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
     o.latency = {"image_s": p.latency_s, "latency_p95_s": est.ttft_s}
+    o.binds = "latency p95 SLO: one image at a time, so waiting in the queue limits the load"
     o.replicas = _replicas(svc.traffic.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas
     return o
@@ -262,13 +302,18 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
     fitted = cal.for_media(calibration, "tts", hw.id, None, precision) if calibration else None
     p = media_model.predict_tts(svc.model, hw, precision, svc.text_len, calibration=fitted)
     o.calibrated, o.stage = p.calibrated, 1
+    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors"
     if not p.fits:
         o.reason = p.notes[-1]
         return o
     o.stage = 2
-    streams = svc.slo.rtf / p.rtf
+    o.alone = {"rtf": p.rtf, "rtf_slo": svc.slo.rtf, "first_audio_s": p.latency_s,
+               "first_audio_slo_s": svc.slo.first_audio_p95_s}
+    o.load, o.saturation = svc.traffic.streams, 1.0 / p.rtf
+    streams = by_rtf = svc.slo.rtf / p.rtf
     if svc.slo.first_audio_p95_s:
         streams = min(streams, svc.slo.first_audio_p95_s / p.latency_s)
+    o.binds = "RTF SLO (streams share the device)" if streams == by_rtf else "first-audio SLO (streams share the device)"
     streams = math.floor(streams)
     if streams < 1:
         o.reason = (f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
@@ -285,9 +330,17 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
                       redundancy: int) -> Option:
     """A speech LM batches streams: capacity is the most streams whose RTF and first audio at that batch
     meet the SLO (speech_lm.capacity), not one stream's speed shared out."""
-    o.method, o.stage = "LM batching", 2
+    o.method, o.stage, o.fit = "LM batching", 2, "step overhead fitted on public timings"
     streams, at = speech_lm.capacity(svc.model, hw, precision, svc.text_len, svc.slo.rtf, svc.slo.first_audio_p95_s,
                                      svc.engine)
+    o.load = svc.traffic.streams
+    if "rtf_alone" in at:
+        o.alone = {"rtf": at["rtf_alone"], "rtf_slo": svc.slo.rtf, "first_audio_s": at["first_audio_alone_s"],
+                   "first_audio_slo_s": svc.slo.first_audio_p95_s}
+        fa = svc.slo.first_audio_p95_s
+        o.binds = ("RTF SLO at the batch" if at["rtf_at_capacity"] >= 0.9 * svc.slo.rtf else
+                   "first-audio SLO at the batch" if fa and at["first_audio_at_capacity_s"] >= 0.9 * fa else
+                   "memory: the streams' KV cache")
     if streams < 1:
         o.reason = at.get("reason") or (
             f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
@@ -313,16 +366,17 @@ def _pick(options: list[Option]) -> Option:
 
 def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibration: dict | None,
                replicas: dict) -> Candidate:
-    node = node_size(hw)
+    server = server_for(hw, ctx.servers)
+    node = server.slots if server else node_size(hw)
     name = f"{hw.vendor} {hw.model}"
     notes = []
-    if not hw.typical_node_size:
+    if not server and not hw.typical_node_size:
         notes.append(f"node size unknown; {DEFAULT_NODE} per server assumed")
     if market:
         status = hw.availability.get(market)
         if status and status.available is False:
             return Candidate(hw.id, name, False, f"not available in {market} ({status.status}, as of {status.as_of})",
-                             [], node_size=node, notes=notes)
+                             [], node_size=node, notes=notes, blocker=f"not available in {market}")
         if (status is None and ctx.market_has_data) or (status and status.available is None):
             notes.append(f"availability in {market} unclear" + (f": {status.status}" if status else " (no data)"))
     chosen, demand = [], ctx.demand
@@ -330,13 +384,15 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
         chosen.append(_pick(svc.options(label, hw, head, red, calibration, node, replicas)))
     bad = [o for o in chosen if not o.feasible]
+    serves = [o.service for o in chosen if o.feasible]
     if bad:
         if all(o.gaps for o in bad):  # one line for a profile short of figures
             reason = _lacks(list(dict.fromkeys(g for o in bad for g in o.gaps)))
         else:
             reason = "; ".join(f"{o.service}: {o.reason}" for o in bad)
-        return Candidate(hw.id, name, False, reason, chosen, node_size=node, notes=notes)
-    c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes)
+        return Candidate(hw.id, name, False, reason, chosen, node_size=node, notes=notes,
+                         blocker=BLOCKERS[min(o.stage for o in bad)], serves=serves)
+    c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes, serves=serves)
     _totals(c, hw, ctx)
     return c
 
@@ -348,13 +404,21 @@ class Context:
     site: SiteProfile | None
     assumptions: Assumptions
     market_has_data: bool = True
+    servers: dict = field(default_factory=dict)  # server platforms (servers.yaml) by id
 
 
 def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
+    for o in c.options:
+        if o.load is not None and o.replicas:
+            o.utilization = o.load / (o.replicas * o.capacity)
+            o.busy = o.load / (o.replicas * o.saturation) if o.saturation else None
+    server = server_for(hw, ctx.servers)
     c.devices = sum(o.devices for o in c.options)
     c.servers = math.ceil(c.devices / c.node_size)
-    c.peak_kw = c.devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 if hw.tdp_w else None
-    c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions).to_dict()
+    c.server = server.id if server else None
+    c.peak_kw = peak_kw(c.devices, c.servers, hw, server)
+    c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions, server).to_dict()
+    c.notes += [n for n in c.cost["notes"] if n.startswith("host cost estimated") and n not in c.notes]
 
 
 def rank_value(c: Candidate, rank_by: str) -> float | None:
@@ -375,29 +439,40 @@ def _rank_key(c: Candidate, rank_by: str):
 
 # --- confirmation by simulation ----------------------------------------------------------------
 
-def sampler(m: ServiceModel, draw: Callable[[random.Random], tuple[int, int]]):
-    """Per request (prefill seconds, output tokens), from drawn (input, output) lengths."""
-    prefill = {}
+@dataclass
+class Sampler:
+    """Per request (prefill seconds, output tokens), from drawn (input, output) lengths; `many` draws
+    n at once and prices their distinct prompt lengths in one vectorised call."""
+    m: ServiceModel
+    draw: Callable[[random.Random], tuple[int, int]]
 
-    def sample(rng: random.Random) -> tuple[float, int]:
-        i, o = draw(rng)
-        if i not in prefill:
-            prefill[i] = m.prefill_s(i)
-        return prefill[i], o
-    return sample
+    def __call__(self, rng: random.Random) -> tuple[float, int]:
+        i, o = self.draw(rng)
+        return self.m.prefill_s(i), o
+
+    def many(self, rng: random.Random, n: int) -> list[tuple[float, int]]:
+        lengths = [self.draw(rng) for _ in range(n)]
+        distinct = sorted({i for i, _ in lengths})
+        prefill = dict(zip(distinct, self.m.prefill_s(np.array(distinct, dtype=float)).tolist()))
+        return [(prefill[i], o) for i, o in lengths]
 
 
-def simulate_diffusion(image_s: float, svc: DiffusionService):
+def sampler(m: ServiceModel, draw: Callable[[random.Random], tuple[int, int]]) -> Sampler:
+    return Sampler(m, draw)
+
+
+def simulate_diffusion(image_s: float, svc: DiffusionService, guess: float | None = None):
     """A one-image-at-a-time replica's simulated capacity under the p95 latency SLO."""
-    return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
+    return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500, guess=guess)
 
 
-def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
+def simulate_llm(m: ServiceModel, svc: LlmService, draw=None, guess: float | None = None):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
     (default: the service's fixed mean lengths)."""
     t, (q, ttft) = svc.traffic, svc.slo.ttft
     return capacity_under_slo(m.prefill_s(), t.output_len.mean, m.step_s, m.max_batch, ttft,
-                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None)
+                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None,
+                              guess=guess)
 
 
 def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> None:
@@ -408,14 +483,14 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
         if isinstance(svc, LlmService):
             r, t, q = replicas[(hw.id, o.service, o.precision, o.tp)], svc.traffic, svc.slo.ttft[0]
             fixed = t.input_len.distribution == t.output_len.distribution == "fixed"
-            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler())
+            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler(), o.capacity)
             load = t.rate
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
                              "tpot_p99_s": res.tpot_p99_s}
         elif isinstance(svc, DiffusionService):
             image_s = o.latency["image_s"]
-            res = simulate_diffusion(image_s, svc)
+            res = simulate_diffusion(image_s, svc, o.capacity)
             load = svc.traffic.rate
             if res is not None:
                 o.latency = {"image_s": image_s, "latency_p95_s": res.ttft_p95_s}
@@ -423,7 +498,8 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
             continue
         if res is None:  # length tails make even a lone request miss: the simulation overrules
             o.feasible, o.reason = False, "the simulated length distribution misses the SLO even at low load"
-            c.feasible, c.reason = False, f"{o.service}: {o.reason}"
+            c.feasible, c.reason, c.blocker = False, f"{o.service}: {o.reason}", BLOCKERS[2]
+            c.serves = [x for x in c.serves if x != o.service]
             return
         o.capacity, o.method = res.rate, "simulation"
         o.replicas = _replicas(load, res.rate, head, red)
@@ -433,7 +509,8 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
 
 def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[str] | None = None,
          site: SiteProfile | None = None, market: str | None = None, calibration: dict | None = None,
-         rank_by: str = "power", confirm_top: int = 3, assumptions: Assumptions | None = None) -> Plan:
+         rank_by: str = "power", confirm_top: int = 3, assumptions: Assumptions | None = None,
+         servers: dict[str, ServerProfile] | None = None) -> Plan:
     """Rank the candidates (all accelerator profiles, or `hardware`) for the demand."""
     if rank_by not in RANK_BY:
         raise UserError(f"unknown ranking '{rank_by}'; use {', '.join(RANK_BY)}")
@@ -445,13 +522,14 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
     has_data = not market or any(market in p.availability for p in profiles.values())
-    ctx = Context(demand, site, assumptions or Assumptions(), has_data)
+    ctx = Context(demand, site, assumptions or Assumptions(), has_data, load_servers() if servers is None else servers)
     cands = [_candidate(ctx, profiles[i], market, calibration, replicas) for i in ids]
     cands.sort(key=lambda c: _rank_key(c, rank_by))
     confirmed: set[str] = set()
     while len(confirmed) < MAX_CONFIRM:  # until the top N are all simulated (confirming may reorder)
-        todo = [c for c in cands if c.feasible][:confirm_top]
-        todo = [c for c in todo if c.hardware not in confirmed]
+        top = [c for c in cands if c.feasible][:confirm_top]
+        todo = [c for c in cands if c.feasible and c.hardware not in confirmed
+                and (c in top or any(_twins(profiles[c.hardware], profiles[t.hardware]) for t in top))]
         if not todo:
             break
         for c in todo:
@@ -460,8 +538,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         cands.sort(key=lambda c: _rank_key(c, rank_by))
     notes = ["capacities: mean-value queueing approximation; the top "
              f"{confirm_top} confirmed by discrete-event simulation (method per service)",
-             "peak kW = devices x TDP x 1.8 (node overhead, DGX H100 ratio): an estimate for power provisioning",
-             "costs: device prices are estimates with sources; host, network, energy and carbon follow docs/cost.md"]
+             ("peak kW = the servers' maximum power (servers.yaml), else devices x TDP x 1.8 (DGX H100 ratio): for "
+              "power provisioning"),
+             ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
+              "network, energy and carbon follow docs/cost.md")]
     measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)
     notes.append(f"energy: device busy power measured for {', '.join(measured)} (energy_source: measured_device); "
                  "others estimated from TDP" if measured else
@@ -480,4 +560,19 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      f"fitted on public measurements (80% interval +-{speech_lm.interval():.0%}, docs/planner.md)")
     if priors:
         notes.append(f"{', '.join(priors)}: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
-    return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes)
+    coverage = {demand.label(i): [c.hardware for c in cands if demand.label(i) in c.serves]
+                for i in range(len(demand.services))}
+    if len(demand.services) > 1 and not any(c.feasible for c in cands) and all(coverage.values()):
+        notes.append("no single part serves every service, but each service has parts that serve it (listed "
+                     "above): `--mixed --site SITE` combines them in one fleet")
+    return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes, coverage)
+
+
+def _twins(a: HardwareProfile, b: HardwareProfile) -> bool:
+    """Parts whose published figures the model uses agree within 5%: an approximation must not rank
+    one above the other while the other is simulated (910B1 and 910B2 have the same figures)."""
+    def near(x, y) -> bool:
+        return x == y or (bool(x) and bool(y) and abs(x - y) <= 0.05 * max(x, y))
+    keys = set(a.peak_tflops) | set(b.peak_tflops)
+    return a.id != b.id and all(near(a.peak_tflops.get(k), b.peak_tflops.get(k)) for k in keys) and \
+        near(a.memory_gb, b.memory_gb) and near(a.memory_bandwidth_tbs, b.memory_bandwidth_tbs)

@@ -41,7 +41,8 @@ def plan_from_dict(data: dict, source: str) -> PlanData:
         raise UserError(f"{source}: not a plan (no '{missing[0]}' key); {MAKE_PLAN}")
     try:
         cands = [Candidate(**{**c, "options": [Option(**o) for o in c["options"]]}) for c in data["candidates"]]
-        plan = Plan(**{f.name: data[f.name] for f in fields(Plan) if f.name != "candidates"}, candidates=cands)
+        plan = Plan(**{f.name: data[f.name] for f in fields(Plan) if f.name != "candidates" and f.name in data},
+                    candidates=cands)
     except (TypeError, KeyError) as e:
         raise UserError(f"{source}: a plan file in an unknown layout ({e}); {MAKE_PLAN} with this version") from None
     return PlanData(source, plan, {k: data[k] for k in PLAN_EXTRAS if data.get(k) is not None})

@@ -22,15 +22,70 @@ def thousands(value: float | None) -> str:
 
 
 def cost_cells(cost: dict | None) -> list[str]:
-    """capex, TCO per year (thousands) and tCO2e per year of a costed candidate."""
+    """capex, TCO per year (thousands) and tCO2e per year of a costed candidate; 'unpriced' where the
+    part or its server has no price (never shown as free)."""
     cost = cost or {}
-    return [thousands((cost.get("capex") or {}).get("total")), thousands((cost.get("per_year") or {}).get("total")),
+    capex, per_year = (cost.get("capex") or {}).get("total"), (cost.get("per_year") or {}).get("total")
+    unpriced = bool(cost) and cost.get("capex") is None
+    return ["unpriced" if unpriced else thousands(capex), "unpriced" if unpriced else thousands(per_year),
             "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
 
 
-def plan_text(p, top: int = 15) -> str:
+def _alone(o) -> str:
+    """A lone request's latency against the SLO."""
+    a = o.alone
+    if "ttft_s" in a:
+        return (f"TTFT {a['ttft_s']:.3g} of {a['ttft_slo_s']:g} s, TPOT {a['tpot_s'] * 1e3:.3g} of "
+                f"{a['tpot_slo_s'] * 1e3:g} ms")
+    if "image_s" in a:
+        return f"image {a['image_s']:.3g} of {a['latency_slo_s']:g} s"
+    if "rtf" in a:
+        first = f", first audio {a['first_audio_s']:.2g} of {a['first_audio_slo_s']:g} s" if a["first_audio_slo_s"] else ""
+        return f"RTF {a['rtf']:.2g} of {a['rtf_slo']:g}{first}"
+    return "-"
+
+
+def why_rows(cands: list) -> list[list[str]]:
+    """Per candidate and service: a lone request against the SLO, how busy each device runs at the
+    planned load, what caps a replica's capacity, how the capacity was found and which fit priced it."""
+    rows = [["hardware", "service", "a lone request vs SLO", "busy", "load/capacity", "capacity capped by", "capacity",
+             "fit"]]
+    for c in cands:
+        for o in c.options:
+            rows.append([c.hardware, o.service, _alone(o), "-" if o.busy is None else f"{o.busy:.0%}",
+                         "-" if o.utilization is None else f"{o.utilization:.0%}", o.binds or "-",
+                         "simulated" if o.method == "simulation" else "approximated" if o.method == "approximation"
+                         else o.method or "-", (f"{o.engine}, " if o.engine else "") + o.fit.replace("_", " ")])
+    return rows
+
+
+def ranks(cands: list, rank_by: str) -> list[str]:
+    """Rank labels of the feasible candidates in plan order: '-' for one the ranking cannot value (a
+    money ranking of an unpriced part, or one without TDP for energy), which is listed, never ranked."""
+    from ..planner.sizing import rank_value
+
+    out, n = [], 0
+    for c in cands:
+        valued = rank_value(c, rank_by) is not None
+        n += valued
+        out.append(str(n) if valued else "-")
+    return out
+
+
+def unranked_note(cands: list, rank_by: str) -> str | None:
+    """Why some feasible candidates carry '-' instead of a rank."""
+    skipped = [c.hardware for c, r in zip(cands, ranks(cands, rank_by)) if r == "-"]
+    if not skipped:
+        return None
+    return (f"- not ranked by {rank_by} ({', '.join(skipped)}): no public price for the part or its server, or no "
+            f"TDP for energy; give a price with --price ID=AMOUNT[CUR] or an assumptions file")
+
+
+def plan_text(p, top: int = 15, explain: int = 5) -> str:
     ok = [c for c in p.candidates if c.feasible]
     bad = [c for c in p.candidates if not c.feasible]
+    partial = [c for c in bad if c.serves]
+    bad = [c for c in bad if not c.serves]
     where = ", ".join(x for x in (f"site {p.site}" if p.site else "", f"market {p.market}" if p.market else "") if x)
     lines = [f"plan for '{p.demand}'" + (f" ({where})" if where else "") + f": {len(ok)} of {len(p.candidates)} "
              f"candidates can serve it; ranked by {p.rank_by}"]
@@ -38,20 +93,32 @@ def plan_text(p, top: int = 15) -> str:
         cur = ok[0].cost["currency"] if ok[0].cost else ""
         rows = [["#", "hardware", "devices", "servers", "peak kW", f"capex {cur}", f"TCO/yr {cur}", "tCO2e/yr",
                  "per service: replicas x config @ capacity, cost per unit"]]
-        for i, c in enumerate(ok[:top], 1):
-            rows.append([str(i), c.hardware, str(c.devices), str(c.servers),
+        for rank, c in zip(ranks(ok, p.rank_by), ok[:top]):
+            rows.append([rank, c.hardware, str(c.devices), str(c.servers),
                          f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
                          "; ".join(config_text(o, c.cost) for o in c.options)])
         lines.append(render(rows))
         if len(ok) > top:
             lines.append(f"... {len(ok) - top} more feasible (--top N or --json for all)")
+        if note := unranked_note(ok[:top], p.rank_by):
+            lines.append(note)
         flagged = [f"{c.hardware}: {n}" for c in ok[:top] for n in c.notes]
         lines += [f"note: {n}" for n in flagged]
+        lines.append(f"why (top {min(explain, len(ok))}; busy = the share of time each device works at the planned "
+                     f"load, load/capacity = against the capacity under the SLO):")
+        lines.append(render(why_rows(ok[:explain])))
+    if partial:
+        lines.append(f"serves some services only ({len(partial)}):")
+        lines += [f"  {c.hardware}: serves {', '.join(c.serves)}; {c.reason}" for c in partial[:top]]
+        if len(partial) > top:
+            lines.append(f"  ... {len(partial) - top} more (--json for all)")
     if bad:
         lines.append(f"cannot serve it ({len(bad)}):")
         lines += [f"  {c.hardware}: {c.reason}" for c in bad[:top]]
         if len(bad) > top:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
+    if p.coverage and len(p.coverage) > 1:
+        lines.append("parts per service: " + "; ".join(f"{s} {len(ids)}" for s, ids in p.coverage.items()))
     lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, "
                  "or TTS streams by processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part "
                  "under this engine, other engine / other hardware = efficiencies carried over (wider intervals)")

@@ -11,7 +11,7 @@ from collections import Counter
 from . import plan_charts
 from .document import Section, Table, Text
 from .loaders import PlanData
-from .plan import config_text, cost_cells, thousands
+from .plan import config_text, cost_cells, ranks, thousands, unranked_note, why_rows
 
 ESTIMATES = ("Every figure in a plan is an estimate from the planner's model (hardware profiles, priors for "
              "efficiencies unless a calibration is given, queueing for capacity, docs/cost.md for money and "
@@ -25,8 +25,9 @@ def _currency(plan) -> str:
 def _ranked(plan) -> Table:
     cur = _currency(plan)
     rows = []
-    for i, c in enumerate([c for c in plan.candidates if c.feasible], 1):
-        rows.append([str(i), c.hardware, c.name, str(c.devices), str(c.servers),
+    ok = [c for c in plan.candidates if c.feasible]
+    for i, c in zip(ranks(ok, plan.rank_by), ok):
+        rows.append([i, c.hardware, c.name, str(c.devices), str(c.servers),
                      f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
                      "; ".join(config_text(o, c.cost) for o in c.options)])
     return Table(["#", "profile", "accelerator", "devices", "servers", "peak kW", f"capex ({cur})",
@@ -34,11 +35,24 @@ def _ranked(plan) -> Table:
                                                  "per unit"], rows,
                  f"Ranked by {plan.rank_by}. Estimated. ~ capacity from the queueing approximation (an upper bound "
                  f"under variable lengths); unmarked: confirmed by simulation, or TTS streams by processor sharing or LM batching. "
-                 f"k = thousands.")
+                 f"k = thousands." + (f" {note}" if (note := unranked_note(ok, plan.rank_by)) else ""))
+
+
+def _why(plan, top: int = 5) -> Table:
+    rows = why_rows([c for c in plan.candidates if c.feasible][:top])
+    return Table(rows[0], rows[1:], "Per service: a lone request against the SLO; busy = the share of time each device "
+                 "works at the planned load; load/capacity = against the replicas' capacity under the SLO; what caps "
+                 "that capacity; how it was found; the fit that priced it (engine and maturity for LLMs).")
+
+
+def _partial(plan) -> Table | None:
+    rows = [[c.hardware, ", ".join(c.serves), c.reason or "-"] for c in plan.candidates if not c.feasible and c.serves]
+    return Table(["profile", "serves", "cannot serve"], rows,
+                 "Parts that serve some services only: a mixed fleet (--mixed) can use them for those.") if rows else None
 
 
 def _infeasible(plan) -> Table | None:
-    rows = [[c.hardware, c.name, c.reason or "-"] for c in plan.candidates if not c.feasible]
+    rows = [[c.hardware, c.name, c.reason or "-"] for c in plan.candidates if not c.feasible and not c.serves]
     return Table(["profile", "accelerator", "why it cannot serve the demand"], rows) if rows else None
 
 
@@ -71,12 +85,14 @@ def _bom_column(c, cur: str) -> dict[str, str]:
         return "-" if v is None else f"{v:,.0f} {cur}"
 
     col = {"accelerators": f"{c.devices} x {c.name} ({c.hardware})",
-           "servers": f"{c.servers} x {c.node_size}-accelerator nodes"}
+           "servers": f"{c.servers} x {c.server or 'server'} ({c.node_size} slots)"}
     for o in c.options:
         col[f"service {o.service}"] = f"{o.replicas} replicas x TP{o.tp} {o.precision}, {o.devices} devices"
     price = capex.get("device_price")
-    col["device price (estimate)"] = "-" if price is None else f"{price:,.0f} {capex.get('device_price_currency', '')}"
-    for k in ("devices", "hosts", "network", "total"):
+    col["device price (estimate)"] = (capex.get("device_price_source") or "unpriced") if price is None else \
+        f"{price:,.0f} {capex.get('device_price_currency', '')}"
+    col["server price basis"] = capex.get("server_basis") or "unpriced"
+    for k in ("devices", "servers", "network", "total"):
         col[f"capex: {k}"] = money(capex.get(k))
     for k in ("depreciation", "energy", "maintenance", "colocation", "total"):
         col[f"per year: {k}"] = money(year.get(k))
@@ -107,7 +123,8 @@ def _bom(pd: PlanData) -> list:
     rows = list(dict.fromkeys(k for c in cols for k in c))
     blocks: list = [Table(["", *(", ".join(v) for v in picks.values())],
                           [[k, *(c.get(k, "-") for c in cols)] for k in rows],
-                          "Estimated. Capex = devices x price + hosts + network; per year = depreciation + energy + "
+                          "Estimated. Capex = servers x server price (+ devices x price when the server is priced "
+                          "without them) + network; per year = depreciation + energy + "
                           "maintenance (+ colocation); docs/cost.md. Sources under Labels.")]
     mixed = extra.get("mixed")
     if mixed and mixed.get("feasible"):
@@ -148,6 +165,8 @@ def _labels(pd: PlanData) -> list:
         capex, carbon, energy = ((c.cost or {}).get(k) or {} for k in ("capex", "carbon", "energy"))
         if capex.get("device_price_source"):
             sources[("device price", capex["device_price_source"])] += 1
+        if capex.get("server_basis"):
+            sources[("server price", capex["server_basis"])] += 1
         if carbon.get("grid_source"):
             sources[(f"grid carbon factor ({plan.site})", carbon["grid_source"])] += 1
         if energy.get("basis"):
@@ -156,7 +175,8 @@ def _labels(pd: PlanData) -> list:
         blocks.append(Table(["figure", "source or basis", "candidates"],
                             [[a, b, str(n)] for (a, b), n in sources.items()]))
     blocks.append(Text(f"Plan input: {pd.source}. Capacity methods: simulation, approximation (~), processor "
-                       "sharing. Power is the provisioning peak (devices x TDP x 1.8), not the average draw."))
+                       "sharing. Power is the provisioning peak (servers x their maximum power, else devices x TDP x 1.8), not the "
+                       "average draw."))
     return blocks
 
 
@@ -171,14 +191,19 @@ def plan_sections(pd: PlanData) -> list[Section]:
              f"{plan.rank_by}" + (f"; money in {_currency(plan)}." if _currency(plan) else "."))])
     pareto = plan_charts.cost_latency(plan)
     groups = pd.extra.get("compare")
-    sections = [overview, Section("Ranked candidates", [_ranked(plan)], 3),
-                Section("Cost vs latency (Pareto)", [pareto] if pareto else
-                        [Text("No priced candidate: plan with --site (and prices for the parts) to cost them.")], 3),
-                Section("Groups compared: " + " vs ".join(r["group"] for r in groups) if groups else "Groups compared",
-                        _groups(groups) if groups else
-                        [Text("Not in this plan: plan with --compare domestic,nvidia to set groups side by side.")], 3),
-                Section("Cluster bill of materials", _bom(pd), 3),
-                Section("Sensitivity of the TCO ranking", _sensitivity(pd), 3)]
+    sections = [overview, Section("Ranked candidates", [_ranked(plan)], 3)]
+    if ok:
+        sections.append(Section("Why these numbers (top 5)", [_why(plan)], 3))
+    partial = _partial(plan)
+    if partial:
+        sections.append(Section("Parts that serve some services", [partial], 3))
+    sections += [Section("Cost vs latency (Pareto)", [pareto] if pareto else
+                         [Text("No priced candidate: plan with --site (and prices for the parts) to cost them.")], 3),
+                 Section("Groups compared: " + " vs ".join(r["group"] for r in groups) if groups else "Groups compared",
+                         _groups(groups) if groups else
+                         [Text("Not in this plan: plan with --compare domestic,nvidia to set groups side by side.")], 3),
+                 Section("Cluster bill of materials", _bom(pd), 3),
+                 Section("Sensitivity of the TCO ranking", _sensitivity(pd), 3)]
     infeasible = _infeasible(plan)
     if infeasible:
         sections.append(Section("Candidates that cannot serve the demand", [infeasible], 3))

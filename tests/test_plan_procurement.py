@@ -1,0 +1,144 @@
+"""Plans a buyer can defend: parts chosen by group, partial fits, server-level prices, unpriced parts
+never ranked as free, explained rows and the shipped fit named."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from infra_bench.planner import compare, sizing
+from infra_bench.planner.cost import Assumptions, cost_of
+from infra_bench.planner.demand import demand_from_dict
+from infra_bench.planner.fleet import optimise
+from infra_bench.planner.profiles import HardwareProfile, ServerProfile, SiteProfile, load_hardware
+from infra_bench.planner.selection import catalog
+from infra_bench.report.plan import plan_text, ranks
+
+from .conftest import assert_one_line_error, run_cli
+
+EXAMPLE = Path(__file__).parents[1] / "workloads" / "demand-example.yaml"
+SITE = SiteProfile(id="t", region="t", grid_kgco2_per_kwh=0.5, grid_factor_type="average", grid_source="test",
+                   power_price=0.1, power_currency="USD", power_source="test", pue=1.5, pue_source="test")
+CHAT_AND_IMAGES = demand_from_dict({"name": "t", "services": [
+    {"name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 2, "input_len": 512, "output_len": 128},
+     "slo": {"ttft_p95_s": 2, "tpot_p99_s": 0.05}},
+    {"name": "images", "model": "sd-1.5", "resolution": 512, "steps": 30, "traffic": {"images_per_hour": 600},
+     "slo": {"latency_p95_s": 1.5}}]})
+
+
+def part(hid: str, tflops: float, memory_gb: float, price: float | None = None, tdp: float = 400) -> HardwareProfile:
+    """A one-device-per-node test part (no tensor parallelism to rescue a model that does not fit)."""
+    return HardwareProfile(id=hid, kind="accelerator", vendor="Test", model=hid, peak_tflops={"bf16": tflops, "fp16": tflops},
+                           memory_gb=memory_gb, memory_bandwidth_tbs=3.0, tdp_w=tdp, typical_node_size=1,
+                           sources=["test"], price=price and {"amount": price, "currency": "USD", "date": "2026",
+                                                               "source": "test"})
+
+
+def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_them():
+    profiles = {"fast_small": part("fast_small", 1000, 12, 5000), "slow_big": part("slow_big", 20, 80, 5000)}
+    p = sizing.plan(CHAT_AND_IMAGES, profiles, site=SITE, rank_by="tco", confirm_top=1, servers={})
+    by = {c.hardware: c for c in p.candidates}
+    assert not any(c.feasible for c in p.candidates)
+    assert by["fast_small"].serves == ["images"] and "chat: does not fit" in by["fast_small"].reason
+    assert by["slow_big"].serves == ["chat"] and "images: image latency" in by["slow_big"].reason
+    assert p.coverage == {"chat": ["slow_big"], "images": ["fast_small"]}
+    assert any("--mixed" in n for n in p.notes)
+    text = plan_text(p)
+    assert "serves some services only (2):" in text and "fast_small: serves images; chat: does not fit" in text
+    row = compare.by_group(p, catalog(profiles), ["test"])[0]
+    assert row["hardware"] is None and "none of 2 can serve it" in row["reason"] and "serves" in row["reason"]
+    fleet = optimise(p, CHAT_AND_IMAGES, profiles, SITE, Assumptions(), servers={})
+    assert fleet.feasible and set(fleet.devices) == {"fast_small", "slow_big"}
+    assert {a["service"]: a["hardware"] for a in fleet.assignments} == {"chat": "slow_big", "images": "fast_small"}
+
+
+def test_server_level_pricing_against_a_hand_computed_bill_of_materials():
+    hw = part("gpu", 100, 80, price=10000, tdp=500)
+    hw = hw.model_copy(update={"typical_node_size": 8})
+    whole = ServerProfile(id="srv_whole", name="8-GPU box", vendor="T", hosts=["gpu"], slots=8, max_power_w=6000,
+                          price={"amount": 100000, "currency": "USD", "date": "2026", "includes_accelerators": True,
+                                 "source": "quote"}, sources=["quote"])
+    bare = whole.model_copy(update={"id": "srv_bare", "price": whole.price.model_copy(
+        update={"amount": 20000, "includes_accelerators": False})})
+    o = sizing.Option("chat", "llm", "bf16", 1, True, capacity=1.0, unit="req/s", replicas=10, devices=10)
+    c = sizing.Candidate("gpu", "gpu", True, None, [o], devices=10, servers=2)  # 10 devices need 2 servers of 8
+    svc = CHAT_AND_IMAGES.services[:1]
+    w = cost_of(c, hw, svc, SITE, Assumptions(), whole)
+    assert w.capex["devices"] == 0 and w.capex["servers"] == pytest.approx(2 * 100000)
+    assert w.capex["total"] == pytest.approx(1.05 * 200000) and w.capex["device_price_source"] == "in the server price"
+    b = cost_of(c, hw, svc, SITE, Assumptions(), bare)
+    assert b.capex["devices"] == pytest.approx(10 * 10000) and b.capex["servers"] == pytest.approx(2 * 20000)
+    assert b.capex["total"] == pytest.approx(1.05 * 140000)
+    u = 2 / 10  # load 2 req/s over 10 replicas of 1 req/s
+    it_kw = (10 * 500 + 2 * (6000 - 8 * 500)) * (0.3 + 0.7 * u) / 1000  # devices + each server's host share
+    assert b.energy["it_kw_avg"] == pytest.approx(it_kw) and "srv_bare maximum 6,000 W" in b.energy["host_power"]
+    unpriced = cost_of(c, hw.model_copy(update={"price": None}), svc, SITE, Assumptions(),
+                       whole.model_copy(update={"price": None}))
+    assert unpriced.capex is None and unpriced.per_year is None and any("unpriced" in n for n in unpriced.notes)
+    generic = cost_of(c, hw, svc, SITE, Assumptions(), whole.model_copy(update={"price": None}))
+    assert generic.capex["servers"] == pytest.approx(2 * 8 * 8000)  # whole servers at the generic share per slot
+    assert "estimated host" in generic.capex["server_basis"]
+
+
+def test_unpriced_parts_are_never_ranked_as_free():
+    profiles = {"priced": part("priced", 400, 80, 20000), "free": part("free", 800, 80, None)}
+    demand = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
+    for rank_by in ("tco", "capex"):
+        p = sizing.plan(demand, profiles, site=SITE, rank_by=rank_by, confirm_top=1, servers={})
+        ok = [c for c in p.candidates if c.feasible]
+        assert [c.hardware for c in ok] == ["priced", "free"] and ok[1].devices <= ok[0].devices
+        assert ok[1].cost["capex"] is None and ranks(ok, rank_by) == ["1", "-"]
+        text = plan_text(p)
+        assert "unpriced" in text and f"not ranked by {rank_by} (free)" in text
+
+
+def test_near_identical_parts_are_simulated_together():
+    profiles = load_hardware()
+    p = sizing.plan(CHAT_AND_IMAGES, profiles, ["hw_910b1", "hw_910b2", "hw_910b3"], rank_by="devices", confirm_top=1)
+    by = {c.hardware: c for c in p.candidates}
+    assert by["hw_910b1"].options[0].method == by["hw_910b2"].options[0].method == "simulation"
+    assert by["hw_910b1"].devices == by["hw_910b2"].devices
+
+
+def test_rows_explain_alone_latency_busy_share_and_what_binds():
+    p = sizing.plan(CHAT_AND_IMAGES, load_hardware(), ["nv_h100_sxm"], confirm_top=1)
+    chat, images = p.candidates[0].options
+    assert chat.alone["ttft_s"] < chat.alone["ttft_slo_s"] == 2 and chat.alone["tpot_slo_s"] == 0.05
+    assert images.alone["image_s"] < 1.5 and "queue" in images.binds and chat.binds
+    assert images.busy == pytest.approx(600 / 3600 / images.replicas * images.alone["image_s"])
+    assert 0 < images.busy < images.utilization <= 1 and chat.fit and images.fit == "priors"
+    assert "a lone request vs SLO" in plan_text(p)
+
+
+def test_domestic_only_in_one_flag_and_compare_says_why(tmp: Path):
+    out = run_cli("plan", str(EXAMPLE), "--domestic", "--site", "cn-east", "--compare", "nvidia,domestic,ascend",
+                  "--json", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    profiles = load_hardware()
+    assert d["candidates"] and all(profiles[c["hardware"]].domestic for c in d["candidates"])
+    assert len(d["candidates"]) == sum(p.domestic and p.kind == "accelerator" for p in profiles.values())
+    rows = {r["group"]: r for r in d["compare"]}
+    assert "not among the candidates" in rows["nvidia"]["reason"] and rows["domestic"]["hardware"]
+    assert profiles[rows["ascend"]["hardware"]].vendor == "Huawei"
+    out = run_cli("plan", str(EXAMPLE), "--vendor", "huawei", "--exclude", "hw_910b*,hw_300i_duo", "--json", cwd=tmp)
+    ids = {c["hardware"] for c in json.loads(out.stdout)["candidates"]}
+    assert ids and all(i.startswith("hw_") and not i.startswith("hw_910b") for i in ids) and "hw_300i_duo" not in ids
+    assert_one_line_error(run_cli("plan", str(EXAMPLE), "--exclude", "nvidai", cwd=tmp), "did you mean 'nvidia'")
+    assert_one_line_error(run_cli("plan", str(EXAMPLE), "--vendor", "huawei", "--exclude", "huawei", cwd=tmp),
+                          "no candidate is left")
+    groups = run_cli("profiles", "groups", "--json", cwd=tmp)
+    assert {"ascend", "domestic", "nvidia"} <= {g["name"] for g in json.loads(groups.stdout)}
+
+
+def test_the_shipped_fit_is_the_default_and_priors_are_one_flag_away(tmp: Path):
+    args = ("plan", str(EXAMPLE), "--hardware", "nv_h100_sxm,hw_910b2", "--confirm", "0", "--json")
+    shipped, priors = (json.loads(run_cli(*args, *x, cwd=tmp).stdout) for x in ((), ("--no-calibration",)))
+    fits = {c["hardware"]: c["options"][0]["fit"] for c in shipped["candidates"]}
+    assert fits["nv_h100_sxm"] == "fitted" and fits["hw_910b2"] in ("other_engine", "other_hardware")
+    assert any("shipped fit" in n for n in shipped["notes"])
+    assert {c["options"][0]["fit"] for c in priors["candidates"]} == {"priors"}
+    assert any("the priors" in n for n in priors["notes"])
+    cap = {c["hardware"]: c["options"][0]["capacity"] for c in shipped["candidates"]}
+    assert all(not math.isclose(cap[c["hardware"]], c["options"][0]["capacity"]) for c in priors["candidates"])
+    assert_one_line_error(run_cli(*args, "--no-calibration", "--calibration", "x.json", cwd=tmp), "contradict")
