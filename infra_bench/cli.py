@@ -255,7 +255,7 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
                        f"{'with' if s.price.includes_accelerators else 'without'} accelerators)") if s.price else "unpriced",
              "max_power_w": s.max_power_w, "name": s.name} for s in servers]
     click.echo(_text_table(rows, ["id", "slots", "price", "max_power_w", "hosts", "name"]))
-    click.echo("price confidence: A list price or datasheet, B reputable press or reseller quote, C estimate, forum or "
+    click.echo("price confidence: A list price or tender award, B reputable press or reseller quote, C estimate, forum or "
                "derived; sources: profiles servers --json")
 
 
@@ -265,10 +265,10 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
 def profiles_groups(as_json: bool, profile_dirs) -> None:
     """Names that `plan --hardware/--exclude/--compare` accept for sets of parts, with their members."""
     from .planner.profiles import load_hardware
-    from .planner.selection import BUILT_IN, catalog, vendor_key
+    from .planner.selection import BUILT_IN, catalog
 
     parts = catalog(load_hardware(list(profile_dirs)), list(profile_dirs))
-    vendors = sorted({vendor_key(parts.profiles[i]) for i in parts.accelerators})
+    vendors = parts.vendors()
     about = {**{g: parts.groups[g].description for g in parts.groups},
              "domestic": "domestic Chinese parts", "imported": "parts not made in China",
              **{v: "vendor" for v in vendors}}

@@ -35,8 +35,11 @@ def part(hid: str, tflops: float, memory_gb: float, price: float | None = None, 
 
 
 def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_them():
-    profiles = {"fast_small": part("fast_small", 1000, 12, 5000), "slow_big": part("slow_big", 20, 80, 5000)}
-    p = sizing.plan(CHAT_AND_IMAGES, profiles, site=SITE, rank_by="tco", confirm_top=1, servers={})
+    profiles = {"fast_small": part("fast_small", 1000, 6, 5000), "slow_big": part("slow_big", 20, 80, 5000)}
+    boxes = {f"srv_{h}": ServerProfile(id=f"srv_{h}", name=h, vendor="T", hosts=[h], slots=4, sources=["quote"],
+                              price={"amount": 3000, "currency": "USD", "date": "2026", "source": "quote",
+                                     "includes_accelerators": False}) for h in profiles}
+    p = sizing.plan(CHAT_AND_IMAGES, profiles, site=SITE, rank_by="tco", confirm_top=1, servers=boxes)
     by = {c.hardware: c for c in p.candidates}
     assert not any(c.feasible for c in p.candidates)
     assert by["fast_small"].serves == ["images"] and "chat: does not fit" in by["fast_small"].reason
@@ -47,9 +50,16 @@ def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_
     assert "serves some services only (2):" in text and "fast_small: serves images; chat: does not fit" in text
     row = compare.by_group(p, catalog(profiles), ["test"])[0]
     assert row["hardware"] is None and "none of 2 can serve it" in row["reason"] and "serves" in row["reason"]
-    fleet = optimise(p, CHAT_AND_IMAGES, profiles, SITE, Assumptions(), servers={})
+    fleet = optimise(p, CHAT_AND_IMAGES, profiles, SITE, Assumptions(), servers=boxes)
     assert fleet.feasible and set(fleet.devices) == {"fast_small", "slow_big"}
     assert {a["service"]: a["hardware"] for a in fleet.assignments} == {"chat": "slow_big", "images": "fast_small"}
+    busy = Assumptions(utilization=1 - CHAT_AND_IMAGES.headroom)
+    whole = 0.0
+    for h, n in fleet.devices.items():  # the program buys whole servers, as a single-type plan does
+        assert fleet.servers[h] == math.ceil(n / 4)
+        c = sizing.Candidate(h, h, True, None, [], devices=n, servers=fleet.servers[h])
+        whole += cost_of(c, profiles[h], CHAT_AND_IMAGES.services, SITE, busy, boxes[f"srv_{h}"]).per_year["total"]
+    assert fleet.tco_per_year == pytest.approx(whole)
 
 
 def test_server_level_pricing_against_a_hand_computed_bill_of_materials():
@@ -63,9 +73,16 @@ def test_server_level_pricing_against_a_hand_computed_bill_of_materials():
     o = sizing.Option("chat", "llm", "bf16", 1, True, capacity=1.0, unit="req/s", replicas=10, devices=10)
     c = sizing.Candidate("gpu", "gpu", True, None, [o], devices=10, servers=2)  # 10 devices need 2 servers of 8
     svc = CHAT_AND_IMAGES.services[:1]
-    w = cost_of(c, hw, svc, SITE, Assumptions(), whole)
-    assert w.capex["devices"] == 0 and w.capex["servers"] == pytest.approx(2 * 100000)
-    assert w.capex["total"] == pytest.approx(1.05 * 200000) and w.capex["device_price_source"] == "in the server price"
+    w = cost_of(c, hw, svc, SITE, Assumptions(), whole)  # two whole servers, 16 accelerators in them
+    assert w.capex["devices"] == pytest.approx(2 * 8 * 10000) and w.capex["servers"] == pytest.approx(2 * 20000)
+    assert w.capex["total"] == pytest.approx(1.05 * 200000) and "less 8 x the device price" in w.capex["server_basis"]
+    cheaper = cost_of(c, hw, svc, SITE, Assumptions(device_price_scale=0.5), whole)  # only the accelerators move
+    assert cheaper.capex["total"] == pytest.approx(1.05 * (200000 - 80000))
+    mine = cost_of(c, hw, svc, SITE, Assumptions(prices={"gpu": {"amount": 7200, "currency": "CNY"}}), whole)
+    assert mine.capex["devices"] == pytest.approx(16 * 1000) and mine.capex["servers"] == pytest.approx(2 * 20000)
+    only = cost_of(c, hw.model_copy(update={"price": None}), svc, SITE, Assumptions(device_price_scale=0.5), whole)
+    assert only.capex["total"] == pytest.approx(1.05 * 100000) and only.capex["device_price_source"] == \
+        "in the server price"  # sold only in servers: the whole quote moves
     b = cost_of(c, hw, svc, SITE, Assumptions(), bare)
     assert b.capex["devices"] == pytest.approx(10 * 10000) and b.capex["servers"] == pytest.approx(2 * 20000)
     assert b.capex["total"] == pytest.approx(1.05 * 140000)
@@ -93,11 +110,15 @@ def test_unpriced_parts_are_never_ranked_as_free():
 
 
 def test_near_identical_parts_are_simulated_together():
-    profiles = load_hardware()
-    p = sizing.plan(CHAT_AND_IMAGES, profiles, ["hw_910b1", "hw_910b2", "hw_910b3"], rank_by="devices", confirm_top=1)
+    profiles = {"a": part("a", 400, 80), "twin": part("twin", 410, 80), "slow": part("slow", 100, 80)}
+    demand = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
+    p = sizing.plan(demand, profiles, rank_by="devices", confirm_top=1, servers={})
     by = {c.hardware: c for c in p.candidates}
-    assert by["hw_910b1"].options[0].method == by["hw_910b2"].options[0].method == "simulation"
-    assert by["hw_910b1"].devices == by["hw_910b2"].devices
+    assert by["a"].options[0].method == by["twin"].options[0].method == "simulation"  # within 5%: together
+    assert by["slow"].options[0].method == "approximation" and by["a"].devices == by["twin"].devices
+    real = sizing.plan(CHAT_AND_IMAGES, load_hardware(), ["hw_910b1", "hw_910b2", "hw_910b3"], rank_by="devices",
+                       confirm_top=1)
+    assert {c.hardware for c in real.candidates if c.options[0].method == "simulation"} >= {"hw_910b1", "hw_910b2"}
 
 
 def test_rows_explain_alone_latency_busy_share_and_what_binds():
@@ -135,10 +156,45 @@ def test_the_shipped_fit_is_the_default_and_priors_are_one_flag_away(tmp: Path):
     args = ("plan", str(EXAMPLE), "--hardware", "nv_h100_sxm,hw_910b2", "--confirm", "0", "--json")
     shipped, priors = (json.loads(run_cli(*args, *x, cwd=tmp).stdout) for x in ((), ("--no-calibration",)))
     fits = {c["hardware"]: c["options"][0]["fit"] for c in shipped["candidates"]}
-    assert fits["nv_h100_sxm"] == "fitted" and fits["hw_910b2"] in ("other_engine", "other_hardware")
+    assert fits["nv_h100_sxm"] == "fitted" and fits["hw_910b2"] == "few_points"  # its vendor's only point
     assert any("shipped fit" in n for n in shipped["notes"])
     assert {c["options"][0]["fit"] for c in priors["candidates"]} == {"priors"}
     assert any("the priors" in n for n in priors["notes"])
     cap = {c["hardware"]: c["options"][0]["capacity"] for c in shipped["candidates"]}
     assert all(not math.isclose(cap[c["hardware"]], c["options"][0]["capacity"]) for c in priors["candidates"])
     assert_one_line_error(run_cli(*args, "--no-calibration", "--calibration", "x.json", cwd=tmp), "contradict")
+
+
+def test_a_vendors_only_points_are_used_for_that_part_and_engine_alone():
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+
+    profiles, fit = load_hardware(), shipped()
+
+    def mbu_and_tier(model: str, hw: str, engine: str) -> tuple[float, str]:
+        case = llm_model.replica(model, profiles[hw], "bf16", tp=1, engine=engine).case
+        return fit.efficiency([case])[0].mbu, fit.tier(case)
+
+    ascend, tier = mbu_and_tier("qwen3-8b", "hw_910b2", "vllm-ascend")
+    assert tier == "few_points" and ascend < 0.35  # one 910B2 point: a third of NVIDIA's bandwidth efficiency
+    mindie, tier = mbu_and_tier("qwen3-8b", "hw_910b2", "mindie")
+    assert tier == "other_hardware" and mindie > 2 * ascend  # not carried to another engine
+    sibling, tier = mbu_and_tier("qwen3-8b", "hw_910b1", "vllm-ascend")
+    assert tier == "other_hardware" and sibling < 0.35  # the generation's factor (Huawei) holds for its parts
+    _, tier = mbu_and_tier("llama-3.1-8b", "nv_gb200_gpu", "trt-llm")
+    assert tier == "other_hardware"  # 3 GB200 rows still stand aside for their generation (B200)
+
+
+def test_server_prices_convert_and_sensitivity_finds_servers_itself():
+    profiles = load_hardware()
+    h20 = profiles["nv_h20"]
+    o = sizing.Option("chat", "llm", "fp8", 1, True, capacity=1.0, unit="req/s", replicas=8, devices=8)
+    c = sizing.Candidate("nv_h20", "H20", True, None, [o], devices=8, servers=1, server="srv_hgx_h20")
+    from infra_bench.planner.profiles import load_servers
+
+    usd = cost_of(c, h20, CHAT_AND_IMAGES.services[:1], SITE, Assumptions(), load_servers()["srv_hgx_h20"])
+    assert usd.currency == "USD" and usd.capex["devices"] + usd.capex["servers"] == pytest.approx(1_400_000 / 7.2)
+    chat = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
+    p = sizing.plan(chat, profiles, ["nv_gb200_gpu", "nv_h20"], site=SITE, rank_by="tco", confirm_top=0)
+    rows = compare.sensitivity(p, profiles, chat.services, SITE, Assumptions())  # no servers given
+    assert set(rows[0]["ranking"]) == {"nv_gb200_gpu", "nv_h20"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .cost import Assumptions, cost_of
-from .profiles import HardwareProfile
+from .profiles import HardwareProfile, load_servers
 from .selection import Catalog
 
 SCENARIOS = ("power price", "device price", "lifetime", "utilization")
@@ -49,7 +49,8 @@ def _why_none(members: list, left_out: int) -> str:
 def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site, base: Assumptions,
                 delta: float = 0.2, top: int = 5, servers: dict | None = None) -> list[dict]:
     """The TCO ranking of the top costed candidates under one changed assumption at a time:
-    power price and device price x(1 -+ delta), depreciation 3 and 6 years, utilization 0.3 and 0.8."""
+    power price and device price x(1 -+ delta) (the accelerators' price; the whole server's for a part
+    sold only in priced servers), depreciation 3 and 6 years, utilization 0.3 and 0.8."""
     cands = [c for c in plan.candidates if c.feasible and c.cost and c.cost.get("per_year")][:top]
     cases = [("base", {}),
              (f"power price -{delta:.0%}", {"power_price_scale": 1 - delta}),
@@ -58,11 +59,12 @@ def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site
              (f"device price +{delta:.0%}", {"device_price_scale": 1 + delta}),
              ("lifetime 3 y", {"depreciation_years": 3.0}), ("lifetime 6 y", {"depreciation_years": 6.0}),
              ("utilization 0.3", {"utilization": 0.3}), ("utilization 0.8", {"utilization": 0.8})]
+    servers = load_servers() if servers is None else servers
     rows = []
     for name, change in cases:
         a = base.model_copy(update=change)
         tco = {c.hardware: cost_of(c, profiles[c.hardware], services, site, a,
-                                   (servers or {}).get(c.server)).per_year["total"] for c in cands}
+                                   servers.get(c.server) if c.server else None).per_year["total"] for c in cands}
         order = sorted(tco, key=tco.get)
         rows.append({"scenario": name, "ranking": order, "tco_per_year": tco})
     return rows

@@ -136,38 +136,55 @@ def utilization(option, svc) -> float:
 
 def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None, a: Assumptions,
            cur: str, notes: list) -> dict | None:
-    """Devices, servers and network in `cur`, or None (unpriced) without the prices it needs."""
-    price = a.prices.get(hw.id) or (Money(amount=hw.price.amount, currency=hw.price.currency) if hw.price else None)
-    device_source = "assumptions file" if hw.id in a.prices else (hw.price.source if hw.price else None)
+    """Devices, servers and network in `cur`, or None (unpriced) without the prices it needs. Linear in
+    devices and servers, so --mixed can price one of each apart."""
+    own = a.prices.get(hw.id)
+    listed = Money(amount=hw.price.amount, currency=hw.price.currency) if hw.price else None
+    price = own or listed
+    unit = a.convert(price.amount, price.currency, cur) * a.device_price_scale if price else None
     sp = server.price if server else None
-    whole = sp is not None and sp.includes_accelerators and hw.id not in a.prices
-    if whole:  # bought as servers with the accelerators fitted
-        dev = 0.0
-        host = a.convert(sp.amount, sp.currency, cur) * a.device_price_scale * servers
-        basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} with {server.slots} accelerators ({sp.source})"
+    source = "assumptions file" if own else (hw.price.source if hw.price else None)
+    if sp is not None and sp.includes_accelerators:  # bought as whole servers, every slot filled
+        quote = a.convert(sp.amount, sp.currency, cur)
+        inside = a.convert(listed.amount, listed.currency, cur) * server.slots if listed else None
+        quoted = f"{server.name}: {sp.amount:,.0f} {sp.currency} with {server.slots} accelerators ({sp.source})"
+        if price is None:  # nothing to split it by: scaled whole
+            dev, host = 0.0, quote * a.device_price_scale * servers
+            basis, source = quoted, "in the server price"
+        elif inside is not None:  # the host is the quote less the accelerators in it at their listed price
+            host_each = max(quote - inside, 0.0)
+            dev, host = unit * server.slots * servers, host_each * servers
+            basis = f"{quoted}; host share {host_each:,.0f} {cur} = the quote less {server.slots} x the device price"
+        else:  # your device price, but no listed one to take off the quote: the host is estimated
+            dev = unit * server.slots * servers
+            host = a.convert(a.host_usd_per_accelerator, "USD", cur) * server.slots * servers
+            basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({server.name} is priced with "
+                     f"its accelerators and {hw.id} lists no device price to take off)")
+            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot of {server.id} "
+                         f"(its price includes the accelerators)")
     elif price is None:
-        what = f"{hw.id}" + (f" or its server {server.id}" if server else "")
+        what = hw.id + (f" (its server {server.id} is priced without accelerators)" if sp else
+                        f" or its server {server.id}" if server else "")
         notes.append(f"unpriced: no public price for {what}; give one with --price {hw.id}=AMOUNT[CUR] or in an "
                      f"assumptions file (prices: {{{hw.id}: {{amount: ..., currency: USD}}}})")
         return None
     else:
-        dev = a.convert(price.amount, price.currency, cur) * a.device_price_scale * devices
-        if sp is not None and not sp.includes_accelerators:
+        dev = unit * devices
+        if sp is not None:
             host = a.convert(sp.amount, sp.currency, cur) * servers
             basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} without accelerators ({sp.source})"
         else:
-            slots = server.slots if server else None
             per_slot = a.convert(a.host_usd_per_accelerator, "USD", cur)
-            host = per_slot * servers * (slots or 1) if slots else per_slot * devices
-            basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({'no public price for ' + server.name if server else 'no server profile'}; "
-                     f"{SOURCES['host_usd_per_accelerator']})")
+            host = per_slot * servers * server.slots if server else per_slot * devices
+            where = f"no public price for {server.name}" if server else "no server profile"
+            basis = f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({where}; " \
+                    f"{SOURCES['host_usd_per_accelerator']})"
             notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot"
                          + (f" of {server.id} (no public price)" if server else " (no server profile for this part)"))
     net = a.network_frac * (dev + host)
     return {"devices": dev, "servers": host, "network": net, "total": dev + host + net,
-            "device_price": None if whole else price.amount, "device_price_currency": None if whole else price.currency,
-            "device_price_source": "in the server price" if whole else device_source,
-            "server": server.id if server else None, "server_basis": basis}
+            "device_price": price.amount if price else None, "device_price_currency": price.currency if price else None,
+            "device_price_source": source, "server": server.id if server else None, "server_basis": basis}
 
 
 def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions,

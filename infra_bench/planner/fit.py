@@ -106,6 +106,15 @@ def _families() -> dict[str, str]:
 PART_LEVELS = (("hw", "engine"), ("hw", "precision"))  # a part's own factors under its generation's
 
 
+def _vendor(key: str, level) -> str | None:
+    """The vendor a category of a part or generation level belongs to (None for other levels)."""
+    first = (level if isinstance(level, tuple) else (level,))[0]
+    head = key.split("|")[0]
+    if first == "hw":
+        return family(head).split("+")[0]
+    return head.split("+")[0] if first == "family" else None
+
+
 def _shared(level) -> bool:
     """Whether a level's factors are shared by several parts (architecture class, generation)."""
     names = level if isinstance(level, tuple) else (level,)
@@ -159,8 +168,10 @@ class Fit:
         for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
             keys = [None if level is None else c.key(level) for c in cases]
+            lone: dict = {}
             if level is not None and first:
                 table = self.trusted(p, level)
+                lone = self.lone(p, level) if _shared(level) else {}  # a generation's, never one part's
                 fitted = self.values[p][_level_name(level)]
                 aside[p] = {i for i, k in enumerate(keys) if k in fitted and k not in table}
             col = []
@@ -169,9 +180,13 @@ class Fit:
                     col.append(table["all"])
                     continue
                 if not first and i in aside.get(p, ()) and not _shared(level):
-                    col.append(1.0)  # fitted against the parent that stood aside: it does not carry over
+                    # fitted against a parent that stood aside, or against a lone one that speaks for the
+                    # part's whole generation (its siblings share it): 1
+                    col.append(1.0)
                 elif k in table:
                     col.append(table[k])
+                elif k in lone:  # its vendor's only evidence: used for itself, never carried to others
+                    col.append(lone[k])
                 else:
                     # a parent never measured (or on too few points): the nearest fitted ones, carried
                     # through the roofline; a child never measured: its prior, 1 (the parents and the
@@ -198,9 +213,26 @@ class Fit:
         trusted = {k: v for k, v in table.items() if n.get(k, 0) >= MIN_PARENT_POINTS}
         return trusted or table
 
+    def lone(self, param: str, level) -> dict:
+        """Categories fitted on fewer than MIN_PARENT_POINTS measurements whose vendor has no trusted
+        category at this level: the only evidence for that vendor's parts. At a generation level they
+        are used for their own key, which covers the vendor's parts alike (the nearest fitted parts
+        would be another vendor's), never carried to another engine; a part's own few-point factors
+        are not used, so identical parts stay identical, but name the part's tier (`few_points`). One 910B2 point under
+        vLLM-Ascend sets its bandwidth efficiency to a third of NVIDIA's, which the 910B2's burst
+        throughput, never fitted, confirms (docs/planner.md)."""
+        name = _level_name(level)
+        table, n = self.values[param][name], self.counts.get(param, {}).get(name)
+        if n is None:
+            return {}
+        vendors = {_vendor(k, level) for k in table if n.get(k, 0) >= MIN_PARENT_POINTS}
+        return {k: v for k, v in table.items() if n.get(k, 0) < MIN_PARENT_POINTS
+                and _vendor(k, level) is not None and _vendor(k, level) not in vendors}
+
     def tier(self, case: Case) -> str:
         """Which held-out residuals describe the case: `fitted` where its hardware ran its engine in the
-        data, `other_engine` where the hardware was measured under other engines only, else
+        data, `few_points` where that rests on fewer than MIN_PARENT_POINTS measurements (the widest
+        intervals), `other_engine` where the hardware was measured under other engines only, else
         `other_hardware`."""
         if self.meta.get("priors"):
             return "priors"
@@ -208,6 +240,8 @@ class Fit:
         measured += [k.split("|")[:2] for k in self.values["mbu"].get(OWN_LEVEL, {})]  # your own records
         if [case.hardware, case.engine] in measured:
             return "fitted"
+        if f"{case.hardware}|{case.engine}" in self.lone("mbu", ("hw", "engine")):
+            return "few_points"
         return "other_engine" if any(k[0] == case.hardware for k in measured) else "other_hardware"
 
     def quantiles(self, tier: str, metric: str) -> tuple[float, float] | None:
@@ -216,7 +250,8 @@ class Fit:
         taken as independent: the leave-one-engine-out or leave-one-GPU-out quantiles combined with
         those in quadrature (an assumption, said in docs/planner.md)."""
         splits = {"fitted": ("fitted",), "other_engine": ("fitted", "other_engine"),
-                  "other_hardware": ("fitted", "other_engine", "other_hardware"), "priors": ("priors",)}[tier]
+                  "other_hardware": ("fitted", "other_engine", "other_hardware"),
+                  "few_points": ("fitted", "other_engine", "other_hardware"), "priors": ("priors",)}[tier]
         qs = [self.residuals.get(s, {}).get(metric) for s in splits]
         if not all(qs):
             return None

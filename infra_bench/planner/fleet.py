@@ -5,11 +5,12 @@ Each service is served either whole (one pool sized for its full length distribu
 an LLM service with variable lengths, split into request-size buckets (buckets.py) with a pool
 each, so short requests can go to a cheap part that misses the SLO on the long tail:
 
-    minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[h]
+    minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[h] + sum_h y[h] x yearly cost per server[h]
     subject to  for a pool p of service s, with z_s = 1 when s is split:
                   sum_h x[p,h] x cap[p,h] x (1 - headroom_s) + M_p x (z_s or 1 - z_s) >= load_p + N x maxcap_p
+                sum_p x[p,h] x TP[p,h] <= slots[h] x y[h]                  (whole servers, y[h] integer)
                 sum_p x[p,h] x TP[p,h] <= limit[h]                         (devices that can be bought)
-                sum_{p,h} x[p,h] x TP[p,h] x capex per device[h] <= budget
+                devices' and servers' capex <= budget
                 x[p,h] integer >= 0 (replicas of pool p on type h),  z_s binary
 
 M_p is the pool's right-hand side, so the unused form of a service is unconstrained. Every pool
@@ -48,6 +49,7 @@ class Fleet:
     excluded: list[str]
     split: dict = field(default_factory=dict)  # service -> its buckets when it is split, else "whole"
     rounds: int = 0
+    servers: dict = field(default_factory=dict)  # hardware -> whole servers bought (0: no server profile)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,14 +67,28 @@ class Column:
     simulate: Callable[[], float | None] | None  # None once the capacity is simulated
 
 
-def _per_device(c, hw, services, site, a: Assumptions, headroom: float, servers: dict) -> tuple[float, float] | None:
-    """(yearly cost, capex) of one device of this type with its share of a server, busy at 1 - headroom."""
-    one = Candidate(c.hardware, c.name, True, None, [], devices=1)
-    cost = cost_of(one, hw, services, site, a.model_copy(update={"utilization": 1 - headroom}),
-                   servers.get(c.server) if c.server else None)
-    if not cost.per_year:
+@dataclass(frozen=True)
+class UnitCost:
+    """A type's yearly cost and capex per device and per server (costs are linear in both), and its slots:
+    the program buys whole servers, as a single-type plan does."""
+    device_year: float
+    device_capex: float
+    server_year: float
+    server_capex: float
+    slots: int
+
+
+def _unit_cost(c, hw, services, site, a: Assumptions, headroom: float, servers: dict) -> UnitCost | None:
+    """One device and one server of this type apart, devices busy at 1 - headroom; None when unpriced."""
+    server = servers.get(c.server) if c.server else None
+    busy = a.model_copy(update={"utilization": 1 - headroom})
+    parts = [cost_of(Candidate(c.hardware, c.name, True, None, [], devices=d, servers=n), hw, services, site, busy,
+                     server) for d, n in ((1, 0), (0, 1))]
+    if not all(p.per_year for p in parts):
         return None
-    return cost.per_year["total"], cost.capex["total"]
+    (dev, srv) = parts
+    return UnitCost(dev.per_year["total"], dev.capex["total"], srv.per_year["total"], srv.capex["total"],
+                    server.slots if server else 0)
 
 
 def _rate(res) -> float | None:
@@ -133,13 +149,16 @@ def _columns(plan, demand, profiles, types: set[str], calibration, use_buckets: 
     return cols, pools
 
 
-def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dict, budget: float | None):
+def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCost], limits: dict,
+           budget: float | None):
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     split_ids = sorted(pools)
-    n, nz = len(cols), len(split_ids)
-    obj = np.array([c.option.tp * unit_cost[c.hardware][0] for c in cols] + [0.0] * nz)
+    types = sorted({c.hardware for c in cols if unit_cost[c.hardware].slots})  # bought in whole servers
+    n, nz, ny = len(cols), len(split_ids), len(types)
+    obj = np.array([c.option.tp * unit_cost[c.hardware].device_year for c in cols] + [0.0] * nz
+                   + [unit_cost[h].server_year for h in types])
     rows, lo, hi = [], [], []
     for i, svc in enumerate(demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
@@ -155,23 +174,31 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict, limits: dic
                     z[split_ids.index(i)], bound = -need, 0.0
             elif not any(caps):
                 return None, f"service {demand.label(i)}: no costed type can serve it"
-            rows.append(caps + z)
+            rows.append(caps + z + [0.0] * ny)
             lo.append(bound)
             hi.append(np.inf)
+    for j, h in enumerate(types):  # devices of a type fit in its servers: sum TP x - slots y <= 0
+        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * nz
+                    + [-unit_cost[h].slots if k == j else 0.0 for k in range(ny)])
+        lo.append(-np.inf)
+        hi.append(0)
     for h, limit in limits.items():
-        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * nz)
+        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * (nz + ny))
         lo.append(0)
         hi.append(limit)
     if budget is not None:
-        rows.append([c.option.tp * unit_cost[c.hardware][1] for c in cols] + [0.0] * nz)
+        rows.append([c.option.tp * unit_cost[c.hardware].device_capex for c in cols] + [0.0] * nz
+                    + [unit_cost[h].server_capex for h in types])
         lo.append(0)
         hi.append(budget)
-    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(n + nz),
-               bounds=Bounds([0] * (n + nz), [np.inf] * n + [1] * nz), options={"time_limit": 10})
+    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(n + nz + ny),
+               bounds=Bounds([0] * (n + nz + ny), [np.inf] * n + [1] * nz + [np.inf] * ny),
+               options={"time_limit": 10})
     if res.x is None:
         return None, f"no mix meets the demand within the limits and budget ({res.message})"
     x = np.round(res.x).astype(int)
-    return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun)), None
+    return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun),
+            {h: int(x[n + nz + j]) for j, h in enumerate(types)}), None
 
 
 def require_solver() -> None:
@@ -193,15 +220,18 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
     for c in plan.candidates:
         if not c.options or limits.get(c.hardware, 1) == 0:
             continue
-        per = _per_device(c, profiles[c.hardware], demand.services, site, a, demand.headroom, servers)
+        per = _unit_cost(c, profiles[c.hardware], demand.services, site, a, demand.headroom, servers)
         if per is None:
             excluded.append(f"{c.hardware}: no price or TDP, or no site")
         else:
             unit_cost[c.hardware] = per
     currency = next((c.cost["currency"] for c in plan.candidates if c.cost), a.currency or "USD")
-    single = next(({"hardware": c.hardware, "tco_per_year": c.cost["per_year"]["total"], "devices": c.devices}
-                   for c in sorted((c for c in plan.candidates if c.feasible and c.cost and c.cost["per_year"]),
-                                   key=lambda c: c.cost["per_year"]["total"])), None)
+    busy = a.model_copy(update={"utilization": 1 - demand.headroom})
+    singles = [{"hardware": c.hardware, "devices": c.devices, "tco_per_year": cost_of(
+        c, profiles[c.hardware], demand.services, site, busy, servers.get(c.server) if c.server else None
+    ).per_year["total"]} for c in plan.candidates if c.feasible and c.cost and c.cost["per_year"]]
+    # on the program's basis (devices busy at 1 - headroom), so the two compare like for like
+    single = min(singles, key=lambda x: x["tco_per_year"], default=None)
 
     def none(reason: str) -> Fleet:
         return Fleet(False, reason, [], {}, None, None, currency, single, excluded)
@@ -213,7 +243,7 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
         solved, reason = _solve(cols, pools, demand, unit_cost, limits, budget)
         if solved is None:
             return none(reason)
-        x, is_split, tco = solved
+        x, is_split, tco, bought = solved
         pending = [c for c, n in zip(cols, x) if n > 0 and c.simulate is not None]
         if not pending:
             break
@@ -231,6 +261,8 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
                                 "hardware": c.hardware, "precision": o.precision, "tp": o.tp, "replicas": int(n),
                                 "devices": int(n * o.tp), "capacity": c.capacity, "unit": o.unit})
             devices[c.hardware] = devices.get(c.hardware, 0) + int(n * o.tp)
-    capex = sum(unit_cost[h][1] * d for h, d in devices.items())
+    servers_of = {h: bought.get(h, 0) for h in devices}
+    capex = sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * servers_of[h] for h, d in devices.items())
     splits = {demand.label(i): [b.label for b in pools[i]] if is_split.get(i) else "whole" for i in pools}
-    return Fleet(True, None, assignments, devices, tco, capex, currency, single, excluded, splits, rounds)
+    return Fleet(True, None, assignments, devices, tco, capex, currency, single, excluded, splits, rounds,
+                 servers_of)

@@ -255,9 +255,9 @@ def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfi
 
 
 def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> ServerProfile | None:
-    """The server platform a part is bought in: one built for it by id, else one that takes its form
-    factor (the first listed), else None."""
-    named = next((s for s in servers.values() if hw.id in s.hosts), None)
+    """The server platform a part is bought in: the last one naming it in `hosts` (a --profiles folder's,
+    loaded after the built-ins, wins), else the first that takes its form factor, else None."""
+    named = next((s for s in reversed(servers.values()) if hw.id in s.hosts), None)
     if named or not hw.form_factor:
         return named
     return next((s for s in servers.values() if hw.form_factor in s.form_factors), None)

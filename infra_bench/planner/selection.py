@@ -58,8 +58,17 @@ class Catalog:
     def accelerators(self) -> list[str]:
         return [p.id for p in self.profiles.values() if p.kind == "accelerator"]
 
+    def vendors(self) -> list[str]:
+        """The accelerator vendors as one-word names."""
+        return sorted({vendor_key(self.profiles[i]) for i in self.accelerators})
+
     def names(self) -> list[str]:
-        return [*self.profiles, *self.groups, *BUILT_IN, *sorted({vendor_key(p) for p in self.profiles.values()})]
+        return [*self.profiles, *self.groups, *BUILT_IN, *self.vendors()]
+
+    def by_vendor(self, name: str) -> list[str]:
+        """Accelerators of a vendor, by its one-word name or its full name ('Moore Threads')."""
+        key = name.strip().lower()
+        return [i for i in self.accelerators if key in (vendor_key(self.profiles[i]), self.profiles[i].vendor.lower())]
 
     def resolve(self, name: str, option: str = "--hardware") -> list[str]:
         """The accelerator ids a name stands for; an unknown name is a one-line error."""
@@ -72,10 +81,9 @@ class Catalog:
             return list(dict.fromkeys(ids))
         if key in BUILT_IN:
             return [i for i in self.accelerators if self.profiles[i].domestic == (key == "domestic")]
-        by_vendor = [i for i in self.accelerators if vendor_key(self.profiles[i]) == key]
-        if by_vendor:
-            return by_vendor
-        if "*" in n and (ids := self._match(n)):
+        prefix = f"{n}_*" if n.isalnum() else None  # an id prefix such as nv or hw, never a mistyped id
+        ids = self.by_vendor(n) or self._match(n if "*" in n else prefix or "")
+        if ids:
             return ids
         raise UserError(f"{option} {n}: no profile, group or vendor of that name{closest(n, self.names())}; "
                         f"see `infra-bench profiles list` and `infra-bench profiles groups`")
@@ -94,12 +102,11 @@ class Catalog:
         if vendors:
             wanted = set()
             for v in _split(vendors):
-                found = {i for i in self.accelerators if vendor_key(self.profiles[i]) == v.strip().lower()}
+                found = self.by_vendor(v)
                 if not found:
-                    known = sorted({vendor_key(p) for p in self.profiles.values() if p.kind == "accelerator"})
-                    raise UserError(f"--vendor {v}: no accelerator profile of that vendor{closest(v.lower(), known)}; "
-                                    f"vendors: {', '.join(known)}")
-                wanted |= found
+                    raise UserError(f"--vendor {v}: no accelerator profile of that vendor"
+                                    f"{closest(v.lower(), self.vendors())}; vendors: {', '.join(self.vendors())}")
+                wanted |= set(found)
             ids = [i for i in ids if i in wanted]
         dropped = {i for name in _split(exclude) for i in self.resolve(name, "--exclude")}
         ids = [i for i in dict.fromkeys(ids) if i not in dropped]

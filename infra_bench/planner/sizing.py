@@ -29,7 +29,7 @@ from .fit import Fit
 from . import power
 from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
 from .calibration import fit_from
-from .cost import Assumptions, cost_of, peak_kw
+from .cost import Assumptions, cost_of, peak_kw, utilization
 from .buckets import whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
@@ -238,26 +238,33 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
-    o.binds = _llm_binds(est, m, svc, prefill + step1)
+    o.binds = _binds(svc, est.ttft_s, est.tpot_p99_s, prefill + step1, _full(est, m))
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
     return o, m
 
 
-def _llm_binds(est, m: ServiceModel, svc: LlmService, alone_ttft: float) -> str:
-    """What stops a replica taking more load at its approximated capacity."""
-    if est.batch >= 0.95 * m.max_batch:
-        mem = m.replica.memory(1, int(m.input_len), int(m.output_len))["max_sequences"]
-        return (f"memory: KV cache holds {m.max_batch} sequences" if mem <= m.replica.engine.max_seqs
-                else f"engine limit of {m.max_batch} running sequences")
+def _full(est, m: ServiceModel) -> str | None:
+    """The batch limit an approximated replica runs at, if it does: its KV memory or the engine's."""
+    if est.batch < 0.95 * m.max_batch:
+        return None
+    mem = m.replica.memory(1, int(m.input_len), int(m.output_len))["max_sequences"]
+    return (f"memory: KV cache holds {m.max_batch} sequences" if mem <= m.replica.engine.max_seqs
+            else f"engine limit of {m.max_batch} running sequences")
+
+
+def _binds(svc: LlmService, ttft: float, tpot: float | None, alone_ttft: float, full: str | None = None) -> str:
+    """What stops a replica taking more load at its capacity: a batch limit it runs at, else the SLO
+    within 10% of its target there (a heuristic threshold), else the queue that stops draining."""
+    if full:
+        return full
     q, ttft_slo = svc.slo.ttft
-    if est.ttft_s >= 0.9 * ttft_slo:
-        waiting = est.ttft_s - alone_ttft
-        return f"TTFT p{q:g} SLO" + (" (queueing for a prefill slot)" if waiting > alone_ttft else " (prefill time)")
-    if est.tpot_p99_s is not None and est.tpot_p99_s >= 0.9 * svc.slo.tpot_p99_s:
+    if ttft >= 0.9 * ttft_slo:
+        return f"TTFT p{q:g} SLO" + (" (queueing for a prefill slot)" if ttft > 2 * alone_ttft else " (prefill time)")
+    if tpot is not None and tpot >= 0.9 * svc.slo.tpot_p99_s:
         return "TPOT p99 SLO (decode step and interleaved prefills)"
-    return "compute: the replica is close to saturation"
+    return "saturation: beyond this load the queue stops draining"
 
 
 def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, precision: str, headroom: float,
@@ -367,7 +374,7 @@ def _pick(options: list[Option]) -> Option:
 def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibration: dict | None,
                replicas: dict) -> Candidate:
     server = server_for(hw, ctx.servers)
-    node = server.slots if server else node_size(hw)
+    node, sid = (server.slots, server.id) if server else (node_size(hw), None)
     name = f"{hw.vendor} {hw.model}"
     notes = []
     if not server and not hw.typical_node_size:
@@ -376,7 +383,7 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         status = hw.availability.get(market)
         if status and status.available is False:
             return Candidate(hw.id, name, False, f"not available in {market} ({status.status}, as of {status.as_of})",
-                             [], node_size=node, notes=notes, blocker=f"not available in {market}")
+                             [], node_size=node, notes=notes, blocker=f"not available in {market}", server=sid)
         if (status is None and ctx.market_has_data) or (status and status.available is None):
             notes.append(f"availability in {market} unclear" + (f": {status.status}" if status else " (no data)"))
     chosen, demand = [], ctx.demand
@@ -391,8 +398,8 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         else:
             reason = "; ".join(f"{o.service}: {o.reason}" for o in bad)
         return Candidate(hw.id, name, False, reason, chosen, node_size=node, notes=notes,
-                         blocker=BLOCKERS[min(o.stage for o in bad)], serves=serves)
-    c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes, serves=serves)
+                         blocker=BLOCKERS[min(o.stage for o in bad)], serves=serves, server=sid)
+    c = Candidate(hw.id, name, True, None, chosen, node_size=node, notes=notes, serves=serves, server=sid)
     _totals(c, hw, ctx)
     return c
 
@@ -408,14 +415,13 @@ class Context:
 
 
 def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
-    for o in c.options:
+    for o, svc in zip(c.options, ctx.demand.services):
         if o.load is not None and o.replicas:
-            o.utilization = o.load / (o.replicas * o.capacity)
+            o.utilization = utilization(o, svc)
             o.busy = o.load / (o.replicas * o.saturation) if o.saturation else None
-    server = server_for(hw, ctx.servers)
+    server = ctx.servers.get(c.server) if c.server else None
     c.devices = sum(o.devices for o in c.options)
     c.servers = math.ceil(c.devices / c.node_size)
-    c.server = server.id if server else None
     c.peak_kw = peak_kw(c.devices, c.servers, hw, server)
     c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions, server).to_dict()
     c.notes += [n for n in c.cost["notes"] if n.startswith("host cost estimated") and n not in c.notes]
@@ -461,18 +467,17 @@ def sampler(m: ServiceModel, draw: Callable[[random.Random], tuple[int, int]]) -
     return Sampler(m, draw)
 
 
-def simulate_diffusion(image_s: float, svc: DiffusionService, guess: float | None = None):
+def simulate_diffusion(image_s: float, svc: DiffusionService):
     """A one-image-at-a-time replica's simulated capacity under the p95 latency SLO."""
-    return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500, guess=guess)
+    return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
 
 
-def simulate_llm(m: ServiceModel, svc: LlmService, draw=None, guess: float | None = None):
+def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
     (default: the service's fixed mean lengths)."""
     t, (q, ttft) = svc.traffic, svc.slo.ttft
     return capacity_under_slo(m.prefill_s(), t.output_len.mean, m.step_s, m.max_batch, ttft,
-                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None,
-                              guess=guess)
+                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None)
 
 
 def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> None:
@@ -483,14 +488,16 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
         if isinstance(svc, LlmService):
             r, t, q = replicas[(hw.id, o.service, o.precision, o.tp)], svc.traffic, svc.slo.ttft[0]
             fixed = t.input_len.distribution == t.output_len.distribution == "fixed"
-            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler(), o.capacity)
+            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler())
             load = t.rate
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
                              "tpot_p99_s": res.tpot_p99_s}
+                o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s,
+                                 o.alone["ttft_s"] + o.alone["tpot_s"])
         elif isinstance(svc, DiffusionService):
             image_s = o.latency["image_s"]
-            res = simulate_diffusion(image_s, svc, o.capacity)
+            res = simulate_diffusion(image_s, svc)
             load = svc.traffic.rate
             if res is not None:
                 o.latency = {"image_s": image_s, "latency_p95_s": res.ttft_p95_s}
@@ -551,8 +558,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
     fit = llm_fit(calibration)
     notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
-                 "part ran that engine in the data, else carried over from the nearest fitted parts "
-                 "(docs/planner.md gives the held-out errors of each)")
+                 "part ran that engine in the data (few points: the vendor's only measurements), else carried over "
+                 "from the nearest fitted parts (docs/planner.md gives the held-out errors of each)")
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):

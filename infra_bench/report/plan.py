@@ -46,10 +46,10 @@ def _alone(o) -> str:
 
 
 def why_rows(cands: list) -> list[list[str]]:
-    """Per candidate and service: a lone request against the SLO, how busy each device runs at the
-    planned load, what caps a replica's capacity, how the capacity was found and which fit priced it."""
-    rows = [["hardware", "service", "a lone request vs SLO", "busy", "load/capacity", "capacity capped by", "capacity",
-             "fit"]]
+    """Per candidate and service: a lone request against the SLO, the planned load over saturation and over
+    the capacity under the SLO, what caps that capacity, how it was found and which fit priced it."""
+    rows = [["hardware", "service", "a lone request vs SLO", "load/saturation", "load/capacity", "capacity capped by",
+             "capacity", "fit"]]
     for c in cands:
         for o in c.options:
             rows.append([c.hardware, o.service, _alone(o), "-" if o.busy is None else f"{o.busy:.0%}",
@@ -104,8 +104,8 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(note)
         flagged = [f"{c.hardware}: {n}" for c in ok[:top] for n in c.notes]
         lines += [f"note: {n}" for n in flagged]
-        lines.append(f"why (top {min(explain, len(ok))}; busy = the share of time each device works at the planned "
-                     f"load, load/capacity = against the capacity under the SLO):")
+        lines.append(f"why (top {min(explain, len(ok))}; load/saturation = the planned load over the load that would "
+                     f"keep every replica fully batched with no SLO, load/capacity = over the capacity under the SLO):")
         lines.append(render(why_rows(ok[:explain])))
     if partial:
         lines.append(f"serves some services only ({len(partial)}):")
@@ -119,9 +119,10 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     if p.coverage and len(p.coverage) > 1:
         lines.append("parts per service: " + "; ".join(f"{s} {len(ids)}" for s, ids in p.coverage.items()))
-    lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, "
-                 "or TTS streams by processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part "
-                 "under this engine, other engine / other hardware = efficiencies carried over (wider intervals)")
+    lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, or TTS streams by "
+                 "processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part under "
+                 "this engine, few points = its vendor's only measurements (widest intervals), other engine / other "
+                 "hardware = efficiencies carried over (wider intervals), priors = no fit")
     lines += [f"note: {n}" for n in p.notes]
     return "\n".join(lines)
 
@@ -160,8 +161,12 @@ def fleet_text(f: dict) -> str:
         pool = "all" if r["pool"] == "whole" else f"{r['pool']} ({r['share']:.0%})"
         table.append([r["service"], pool, r["hardware"], str(r["replicas"]), str(r["devices"]),
                       f"TP{r['tp']} {r['precision']}", f"{r['capacity']:.3g} {r['unit']}"])
-    lines = [f"mixed fleet (integer program): TCO {f['tco_per_year'] / 1e3:,.0f}k {f['currency']}/yr, capex "
-             f"{f['capex'] / 1e3:,.0f}k; devices " + ", ".join(f"{h} {n}" for h, n in f["devices"].items()), render(table)]
+    servers = f.get("servers", {})
+    bought = ", ".join(f"{h} {n}" + (f" in {servers[h]} servers" if servers.get(h) else "")
+                       for h, n in f["devices"].items())
+    head = (f"mixed fleet (integer program, whole servers): TCO {f['tco_per_year'] / 1e3:,.0f}k {f['currency']}/yr, "
+            f"capex {f['capex'] / 1e3:,.0f}k; devices {bought}")
+    lines = [head, render(table)]
     for service, how in f["split"].items():
         lines.append(f"{service}: " + ("served whole (splitting by request size did not pay)" if how == "whole"
                                        else f"split into {len(how)} request-size buckets"))

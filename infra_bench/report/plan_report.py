@@ -40,9 +40,10 @@ def _ranked(plan) -> Table:
 
 def _why(plan, top: int = 5) -> Table:
     rows = why_rows([c for c in plan.candidates if c.feasible][:top])
-    return Table(rows[0], rows[1:], "Per service: a lone request against the SLO; busy = the share of time each device "
-                 "works at the planned load; load/capacity = against the replicas' capacity under the SLO; what caps "
-                 "that capacity; how it was found; the fit that priced it (engine and maturity for LLMs).")
+    return Table(rows[0], rows[1:], "Per service: a lone request against the SLO; load/saturation = the planned load "
+                 "over the load that would keep every replica fully batched with no SLO; load/capacity = against the "
+                 "replicas' capacity under the SLO; what caps that capacity (an SLO within 10% of its target, a "
+                 "heuristic); how it was found; the fit that priced it (engine and maturity for LLMs).")
 
 
 def _partial(plan) -> Table | None:
@@ -91,9 +92,9 @@ def _bom_column(c, cur: str) -> dict[str, str]:
     price = capex.get("device_price")
     col["device price (estimate)"] = (capex.get("device_price_source") or "unpriced") if price is None else \
         f"{price:,.0f} {capex.get('device_price_currency', '')}"
-    col["server price basis"] = capex.get("server_basis") or "unpriced"
-    for k in ("devices", "servers", "network", "total"):
-        col[f"capex: {k}"] = money(capex.get(k))
+    col["server price basis"] = capex.get("server_basis") or ("-" if capex else "unpriced")
+    for k in ("devices", "servers", "network", "total"):  # plans before server pricing said "hosts"
+        col[f"capex: {k}"] = money(capex.get(k, capex.get("hosts") if k == "servers" else None))
     for k in ("depreciation", "energy", "maintenance", "colocation", "total"):
         col[f"per year: {k}"] = money(year.get(k))
     col["peak power (kW, provisioning)"] = "-" if c.peak_kw is None else f"{c.peak_kw:.1f}"
@@ -136,7 +137,9 @@ def _bom(pd: PlanData) -> list:
         blocks.append(Table(["service", "profile", "replicas", "devices", "config", "capacity per replica"], rows,
                             f"Mixed fleet (integer program): TCO {thousands(mixed['tco_per_year'])} {mixed['currency']}/yr, "
                             f"capex {thousands(mixed['capex'])}; devices " +
-                            ", ".join(f"{h} {n}" for h, n in mixed["devices"].items()) + single + ". Estimated."))
+                            ", ".join(f"{h} {n}" + (f" in {mixed['servers'][h]} servers"
+                                                    if mixed.get("servers", {}).get(h) else "")
+                                      for h, n in mixed["devices"].items()) + single + ". Estimated."))
     elif mixed:
         blocks.append(Text(f"Mixed fleet: none ({mixed.get('reason')})."))
     return blocks
