@@ -116,3 +116,25 @@ def test_the_mfu_prior_is_the_fit_of_the_wan_points_and_holds_on_hunyuanvideo():
     assert vp.fit_prior() == (vp.A, vp.B)
     errors = [h["error"] for h in vp.held_out()]
     assert len(errors) == 5 and max(abs(e) for e in errors) < 0.25, errors
+
+
+def test_plan_sizes_a_video_service_one_video_at_a_time(tmp: Path):
+    from infra_bench.planner import sizing
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.profiles import load_hardware
+    from infra_bench.kinds.video.planner import predict
+
+    clips = {"name": "clips", "model": "wan2.1-t2v-1.3b", "size": "832x480", "frames": 81, "steps": 50,
+             "traffic": {"videos_per_hour": 20}, "slo": {"latency_p95_s": 900}}
+    profiles = load_hardware()
+    p = sizing.plan(demand_from_dict({"services": [clips]}), profiles, ["nv_h100_sxm", "hw_910b2"], confirm_top=2)
+    alone = predict("wan2.1-t2v-1.3b", profiles["nv_h100_sxm"], "bf16", 832, 480, 81, 50, 5.0).latency_s
+    o = next(c for c in p.candidates if c.hardware == "nv_h100_sxm").options[0]
+    assert o.kind == "video" and o.method == "simulation" and o.alone["video_s"] == pytest.approx(alone)
+    assert o.latency["latency_p95_s"] <= 900 and o.capacity < 1 / alone  # the queue costs capacity
+    assert o.replicas == sizing._replicas(20 / 3600, o.capacity, 0.2, 1)
+    tight = demand_from_dict({"services": [{**clips, "slo": {"latency_p95_s": alone / 2}}]})
+    c = sizing.plan(tight, profiles, ["nv_h100_sxm"], confirm_top=1).candidates[0]
+    assert not c.feasible and "missed even alone" in c.reason
+    (tmp / "d.yaml").write_text(yaml.safe_dump({"services": [{**clips, "frames": 80}]}))
+    assert_one_line_error(run_cli("plan", "d.yaml", cwd=tmp), "services[0] (clips): frames 80")

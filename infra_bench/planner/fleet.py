@@ -29,7 +29,7 @@ from ..errors import MissingDependency, UserError, install_hint
 from . import sizing
 from .buckets import Bucket, split, whole
 from .cost import Assumptions, cost_of
-from .demand import DiffusionService, LlmService
+from .demand import LlmService
 from .profiles import load_servers
 from .sizing import Candidate, Option
 
@@ -105,8 +105,9 @@ def _whole_column(i: int, svc, c: Candidate, hw, calibration) -> Column | None:
 
 def _whole_simulation(svc, o: Option, hw, calibration) -> Callable[[], float | None] | None:
     """The simulated capacity of a whole-service replica whose plan figure is an approximation."""
-    if isinstance(svc, DiffusionService):
-        return lambda: _rate(sizing.simulate_diffusion(o.latency["image_s"], svc))
+    if o.kind in ("diffusion", "video"):
+        return lambda: _rate(sizing.simulate_diffusion(o.latency["image_s" if o.kind == "diffusion" else "video_s"],
+                                                       svc))
     if not isinstance(svc, LlmService):
         return None
 

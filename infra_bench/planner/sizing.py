@@ -467,8 +467,8 @@ def sampler(m: ServiceModel, draw: Callable[[random.Random], tuple[int, int]]) -
     return Sampler(m, draw)
 
 
-def simulate_diffusion(image_s: float, svc: DiffusionService):
-    """A one-image-at-a-time replica's simulated capacity under the p95 latency SLO."""
+def simulate_diffusion(image_s: float, svc):
+    """A one-image (or one-video)-at-a-time replica's simulated capacity under the p95 latency SLO."""
     return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
 
 
@@ -495,12 +495,13 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
                              "tpot_p99_s": res.tpot_p99_s}
                 o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s,
                                  o.alone["ttft_s"] + o.alone["tpot_s"])
-        elif isinstance(svc, DiffusionService):
-            image_s = o.latency["image_s"]
-            res = simulate_diffusion(image_s, svc)
+        elif o.kind in ("diffusion", "video"):  # one image or video at a time, under a p95 latency SLO
+            key = "image_s" if o.kind == "diffusion" else "video_s"
+            unit_s = o.latency[key]
+            res = simulate_diffusion(unit_s, svc)
             load = svc.traffic.rate
             if res is not None:
-                o.latency = {"image_s": image_s, "latency_p95_s": res.ttft_p95_s}
+                o.latency = {key: unit_s, "latency_p95_s": res.ttft_p95_s}
         else:
             continue
         if res is None:  # length tails make even a lone request miss: the simulation overrules

@@ -24,7 +24,9 @@ KIND = Kind(
         ("videos/s", lambda r, m, c: num_text(m.get("videos_per_s"), ".3f")),
     ),
     metrics=KindMetrics("videos_per_s", "videos/s", (Latency("video_s", "video latency (s)", 1.0),)),
+    service="infra_bench.kinds.video.planner:VideoService",
     planner_models="infra_bench.planner.media_model:catalog_ids",
     predict="infra_bench.kinds.video.planner:predict_hook",
+    plan_latency=("video_s", "one video alone (s)"),
     calibration_point="infra_bench.kinds.video.planner:calibration_point",
 )

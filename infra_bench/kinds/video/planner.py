@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from ...errors import UserError
 from ...planner import media_model as mm
+from ...planner.demand import MEDIA_PRECISIONS, Service, Strict, precisions
 from ...planner.profiles import HardwareProfile
 
 FLOP_TABLE = "video_flops.json"
@@ -142,31 +146,40 @@ def predict(model: str, hw: HardwareProfile, precision: str, width: int, height:
                        steps * priors["t_step_s"], priors, "t_step_s", calibration, None if calibration else _basis())
 
 
-def predict_hook(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
-    """`infra-bench predict` for a video model: --size WIDTHxHEIGHT, --frames, --steps, --guidance-scale
-    (each the model's default when not given)."""
-    from ...planner import calibration as cal
+def settings(model: str, text: str | None, frames: int | None, steps: int | None, guidance: float | None,
+             where: str = "--") -> tuple[int, int, int, int, float]:
+    """(width, height, frames, steps, guidance) of a request, the model's defaults where not given;
+    a size or frame count the model cannot take is a one-line error (`where` prefixes the field)."""
     from . import workload as vw
     from .spec import SIZE, size
 
     d = vw.catalog()[model]["default"]
-    text = o.get("size") or d["resolution"]
+    text = text or d["resolution"]
     if not SIZE.fullmatch(text):
-        raise UserError(f"--size {text}: expected WIDTHxHEIGHT in pixels, e.g. 832x480")
-    (w, h), frames = size(text), o.get("frames") or d["frames"]
-    steps = o.get("steps") or d["steps"]
-    guidance = d["guidance_scale"] if o.get("guidance_scale") is None else o["guidance_scale"]
+        raise UserError(f"{where}size {text}: expected WIDTHxHEIGHT in pixels, e.g. 832x480")
+    (w, h), frames = size(text), frames or d["frames"]
     r = vw.ResolvedVideo(model, vw.catalog()[model], {})
     if (frames - 1) % r.temporal:
-        raise UserError(f"--frames {frames}: {model} takes {r.temporal}k+1 frames; use e.g. {frames - (frames - 1) % r.temporal}")
+        raise UserError(f"{where}frames {frames}: {model} takes {r.temporal}k+1 frames; use e.g. "
+                        f"{frames - (frames - 1) % r.temporal}")
     if w % (2 * r.spatial) or h % (2 * r.spatial):
-        raise UserError(f"--size {text}: each side must be a multiple of {2 * r.spatial} for {model}")
+        raise UserError(f"{where}size {text}: each side must be a multiple of {2 * r.spatial} for {model}")
+    return w, h, frames, steps or d["steps"], d["guidance_scale"] if guidance is None else guidance
+
+
+def predict_hook(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None):
+    """`infra-bench predict` for a video model: --size WIDTHxHEIGHT, --frames, --steps, --guidance-scale
+    (each the model's default when not given)."""
+    from ...planner import calibration as cal
+
+    w, h, frames, steps, guidance = settings(model, o.get("size"), o.get("frames"), o.get("steps"),
+                                             o.get("guidance_scale"))
     precision = o["precision"] or "bf16"
     fitted = cal.for_media(data, "video", hw.id, None, precision) if data else None
     p = predict(model, hw, precision, w, h, frames, steps, guidance, fitted)
     if data and fitted is None:
         p.notes.append(f"{source} has no video fit for {hw.id} at {precision}; using priors")
-    p.notes.insert(0, f"{text}, {frames} frames, {steps} steps, guidance {guidance}")
+    p.notes.insert(0, f"{w}x{h}, {frames} frames, {steps} steps, guidance {guidance}")
     return p, _text(p, hw, frames)
 
 
@@ -185,3 +198,98 @@ def calibration_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
     if cell.get("batch_size") != 1:
         return "only batch-1 video cells calibrate"
     return m["flops_per_video"], m["video_s"]["mean"], m["denoise_steps_run"] * mm.DIT_PRIORS["t_step_s"]
+
+
+# --- the demand service ------------------------------------------------------------------------
+
+class VideoTraffic(Strict):
+    videos_per_hour: float | None = Field(default=None, gt=0)
+    videos_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        return self._exactly_one("videos_per_hour", "videos_per_s")
+
+    @property
+    def rate(self) -> float:
+        """Videos per second."""
+        return self.videos_per_s or self.videos_per_hour / 3600
+
+
+class VideoSlo(Strict):
+    latency_p95_s: float = Field(gt=0, description="seconds from request to finished video, queueing included")
+
+
+class VideoService(Service):
+    """Text-to-video requests at one size, length and step count, under a latency SLO; each video runs
+    on one device at a time (sequence parallelism across devices is not modelled)."""
+    kind: Literal["video"] = "video"
+    precision: list[str] = ["bf16"]
+    size: str | None = Field(default=None, description="WIDTHxHEIGHT in pixels (default: the model's)")
+    frames: int | None = Field(default=None, ge=1)
+    steps: int | None = Field(default=None, ge=1)
+    guidance_scale: float | None = Field(default=None, ge=0)
+    traffic: VideoTraffic
+    slo: VideoSlo
+
+    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, MEDIA_PRECISIONS)))
+
+    cost_unit: ClassVar[tuple[str, float]] = ("video", 1.0)
+
+    @model_validator(mode="after")
+    def _takes_this_request(self):
+        from . import workload as vw
+
+        if self.model in vw.catalog():  # an unknown model is refused by plan, with the catalog
+            try:
+                settings(self.model, self.size, self.frames, self.steps, self.guidance_scale, "")
+            except UserError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    @property
+    def load(self) -> float:
+        return self.traffic.rate
+
+    def units_per_hour(self) -> float:
+        return self.traffic.rate * 3600
+
+    def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        return [option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+
+
+def option(svc: VideoService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
+           calibration: dict | None):
+    """One video at a time per device: capacity is the highest arrival rate whose p95 latency (the video
+    plus its wait in the queue) meets the SLO, as for images."""
+    from ...planner import calibration as cal
+    from ...planner.queueing import approx_capacity
+    from ...planner.sizing import Option, _gaps, _lacks, _replicas
+
+    o = Option(label, "video", precision, 1, False, unit="videos/s")
+    o.gaps = _gaps(hw, precision, bandwidth=False)
+    if o.gaps:
+        o.reason = _lacks(o.gaps)
+        return o
+    w, h, frames, steps, guidance = settings(svc.model, svc.size, svc.frames, svc.steps, svc.guidance_scale, "")
+    fitted = cal.for_media(calibration, "video", hw.id, None, precision) if calibration else None
+    p = predict(svc.model, hw, precision, w, h, frames, steps, guidance, fitted)
+    o.calibrated, o.stage = p.calibrated, 1
+    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors (MFU by peak, docs/planner.md)"
+    if not p.fits:
+        o.reason = p.notes[-1]
+        return o
+    o.stage = 2
+    o.alone = {"video_s": p.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
+    o.load, o.saturation = svc.traffic.rate, 1.0 / p.latency_s
+    if p.latency_s > svc.slo.latency_p95_s:
+        o.reason = (f"video latency p95 {svc.slo.latency_p95_s:g} s missed even alone ({p.latency_s:,.0f} s per "
+                    f"video of {frames} frames at {w}x{h})")
+        return o
+    est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, None)
+    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
+    o.latency = {"video_s": p.latency_s, "latency_p95_s": est.ttft_s}
+    o.binds = "latency p95 SLO: one video at a time, so waiting in the queue limits the load"
+    o.replicas = _replicas(svc.traffic.rate, est.rate, headroom, redundancy)
+    o.devices = o.replicas
+    return o
