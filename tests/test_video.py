@@ -119,10 +119,10 @@ def test_the_mfu_prior_is_the_fit_of_the_wan_points_and_holds_on_hunyuanvideo():
 
 
 def test_plan_sizes_a_video_service_one_video_at_a_time(tmp: Path):
+    from infra_bench.kinds.video.planner import predict
     from infra_bench.planner import sizing
     from infra_bench.planner.demand import demand_from_dict
     from infra_bench.planner.profiles import load_hardware
-    from infra_bench.kinds.video.planner import predict
 
     clips = {"name": "clips", "model": "wan2.1-t2v-1.3b", "size": "832x480", "frames": 81, "steps": 50,
              "traffic": {"videos_per_hour": 20}, "slo": {"latency_p95_s": 900}}

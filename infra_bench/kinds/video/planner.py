@@ -224,7 +224,7 @@ class VideoService(Service):
     """Text-to-video requests at one size, length and step count, under a latency SLO; each video runs
     on one device at a time (sequence parallelism across devices is not modelled)."""
     kind: Literal["video"] = "video"
-    precision: list[str] = ["bf16"]
+    precision: list[str] = Field(default_factory=lambda: ["bf16"])
     size: str | None = Field(default=None, description="WIDTHxHEIGHT in pixels (default: the model's)")
     frames: int | None = Field(default=None, ge=1)
     steps: int | None = Field(default=None, ge=1)
