@@ -25,8 +25,11 @@ def test_diffusion_flops_follow_steps_and_guidance():
 
 def test_diffusion_prediction_arithmetic():
     h100, a100 = HW["nv_h100_sxm"], HW["nv_a100_80g_sxm"]
+    from infra_bench.planner import unet_prior
+
     p = mm.predict_diffusion("sd-tiny", h100, "fp16", 64, 10)
-    expected = p.flops_per_unit / (h100.peak_tflops["fp16"] * 1e12 * 0.2) + 10 * mm.DIFFUSION_PRIORS["t_step_s"]
+    mfu = unet_prior.A * (h100.peak_tflops["fp16"] / unet_prior.REFERENCE_PEAK) ** -0.3143  # the UNet prior
+    expected = p.flops_per_unit / (h100.peak_tflops["fp16"] * 1e12 * mfu) + 10 * unet_prior.T_STEP
     assert p.fits and p.latency_s == pytest.approx(expected) and not p.calibrated and p.interval == 0.5
     assert mm.predict_diffusion("sd-tiny", a100, "fp16", 64, 10).latency_s > p.latency_s  # less compute, slower
     assert mm.predict_diffusion("sd-tiny", h100, "fp16", 64, 20).latency_s > p.latency_s
@@ -81,3 +84,16 @@ def test_calibration_round_trip_from_real_runs(tmp: Path):
     assert d["calibrated"] and d["latency_s"] == pytest.approx(recs["diffusion"]["metrics"]["image_s"]["mean"], rel=1e-6)
     t = json.loads(run_cli("predict", "--model", "vits-tiny", "--text-len", "12", *common, cwd=tmp).stdout)
     assert t["calibrated"] and t["rtf"] == pytest.approx(recs["tts"]["metrics"]["rtf"]["mean"], rel=1e-6)
+
+
+def test_the_unet_prior_is_the_fit_of_its_public_timings_and_its_held_out_error_is_stated():
+    """A and the per-step time are what the six current-stack timings give; the median error on the eight
+    timings it never saw (older stacks, stable-fast's denoising-loop rates) is the one the basis states."""
+    import statistics
+
+    from infra_bench.planner import unet_prior
+
+    assert unet_prior.fit_prior() == (unet_prior.A, unet_prior.T_STEP)
+    errors = [h["error"] for h in unet_prior.held_out()]
+    assert len(errors) == 8 and round(statistics.median(abs(e) for e in errors), 2) == unet_prior.HELD_OUT_ERROR
+    assert all(abs(t.seconds and unet_prior.predicted(t) / t.seconds - 1) < 0.25 for t in unet_prior.FIT)

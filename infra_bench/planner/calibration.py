@@ -70,13 +70,13 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
             skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
                                                    if hw is None else "only fp32/bf16/fp16 cells calibrate"))
             continue
-        got = hooks[r["kind"]](r["metrics"], r["cell"])
+        model = r["model"].get("arch") or r["model"].get("voice") or "?"
+        got = hooks[r["kind"]](r["metrics"], {**r["cell"], "model": model})  # the model picks a family's priors
         if isinstance(got, str):
             skipped.append(f"{r['cell_id']}: {got}")
             continue
         work, seconds, fixed = got
         engine = engine_name(str(r["backend"].get("name")))
-        model = r["model"].get("arch") or r["model"].get("voice") or "?"
         points.append(MediaPoint(mm.fit_group(r["kind"], model), hw.id, engine, precision, model, work, seconds, fixed,
                                  peak_tflops(hw, precision) * 1e12, f"record {r['run_id']}/{r['cell_id']}"))
     return points, skipped

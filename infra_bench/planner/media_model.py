@@ -23,6 +23,8 @@ from .profiles import HardwareProfile
 PRECISIONS = ("fp32", "bf16", "fp16")
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 DIFFUSION_PRIORS = {"mfu": 0.2, "t_step_s": 2e-3, "runtime_reserve_gb": 3.0, "usable_memory_fraction": 0.9}
+# UNet pipelines (SD-1.5, SDXL) take their MFU (by the part's peak) and per-step time from unet_prior.py,
+# fitted on public eager-diffusers timings; the 0.2 above is what a part without a peak figure would use.
 # DiT pipelines (FLUX.1, SD3.5): the median MFU that public batch-1 bf16 diffusers runs of FLUX.1-dev at
 # 1024 px, 28 steps imply against this FLOP count (2,098 TFLOP per image): H100 6.71 s (0.316, xDiT
 # docs/performance/flux.md@175e0bf) and 7.11 s (0.298), A100 15.65 s (0.430, varadrane1707/BenchmarkFlux
@@ -268,11 +270,25 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
                            bound="compute" if compute >= fixed else "fixed_overhead", **base)
 
 
+def diffusion_priors(model: str, peak: float) -> tuple[dict, str | None]:
+    """A diffusion pipeline's priors and their basis: DiT pipelines the FLUX median, UNet pipelines the
+    curve of unet_prior.py (MFU by the part's peak, per-step time), both from public timings."""
+    from . import unet_prior
+
+    if model in _dit_ids():
+        return DIT_PRIORS, DIT_BASIS
+    return {**DIFFUSION_PRIORS, "mfu": unet_prior.mfu_prior(peak / 1e12), "t_step_s": unet_prior.T_STEP}, \
+        unet_prior.basis()
+
+
 def diffusion_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
     """A diffusion record as (FLOPs, seconds, prior fixed seconds) for calibration, or why it cannot be."""
+    from . import unet_prior
+
     if cell.get("batch_size") != 1:
         return "only batch-1 diffusion cells calibrate"
-    return m["flops_per_image"], m["image_s"]["mean"], m["denoise_steps_run"] * DIFFUSION_PRIORS["t_step_s"]
+    t_step = DIT_PRIORS["t_step_s"] if cell.get("model") in _dit_ids() else unet_prior.T_STEP
+    return m["flops_per_image"], m["image_s"]["mean"], m["denoise_steps_run"] * t_step
 
 
 def tts_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
@@ -290,11 +306,9 @@ def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", 
     """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
     peak = _check(hw, precision)  # before the FLOP count, which may take seconds
     unit = diffusion_unit(model, resolution, steps, guidance_scale)
-    dit = model in _dit_ids()
-    priors = DIT_PRIORS if dit else DIFFUSION_PRIORS
+    priors, basis = diffusion_priors(model, peak)
     return _predict("diffusion", model, hw, precision, peak, unit["pipeline_params"], unit["flops_per_image"],
-                    unit["flops_per_image"], steps * priors["t_step_s"], priors, "t_step_s", calibration,
-                    DIT_BASIS if dit else None)
+                    unit["flops_per_image"], steps * priors["t_step_s"], priors, "t_step_s", calibration, basis)
 
 
 def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,
