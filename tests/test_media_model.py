@@ -28,7 +28,8 @@ def test_diffusion_prediction_arithmetic():
     from infra_bench.planner import unet_prior
 
     p = mm.predict_diffusion("sd-tiny", h100, "fp16", 64, 10)
-    mfu = unet_prior.A * (h100.peak_tflops["fp16"] / unet_prior.REFERENCE_PEAK) ** -0.3143  # the UNet prior
+    peak = min(h100.peak_tflops["fp16"], mm.PEAK_RANGE[1])  # the curve is held within its parts' range
+    mfu = unet_prior.A * (peak / mm.REFERENCE_PEAK) ** -mm.PEAK_EXPONENT  # the UNet prior
     expected = p.flops_per_unit / (h100.peak_tflops["fp16"] * 1e12 * mfu) + 10 * unet_prior.T_STEP
     assert p.fits and p.latency_s == pytest.approx(expected) and not p.calibrated and p.interval == 0.5
     assert mm.predict_diffusion("sd-tiny", a100, "fp16", 64, 10).latency_s > p.latency_s  # less compute, slower
@@ -96,4 +97,27 @@ def test_the_unet_prior_is_the_fit_of_its_public_timings_and_its_held_out_error_
     assert unet_prior.fit_prior() == (unet_prior.A, unet_prior.T_STEP)
     errors = [h["error"] for h in unet_prior.held_out()]
     assert len(errors) == 8 and round(statistics.median(abs(e) for e in errors), 2) == unet_prior.HELD_OUT_ERROR
-    assert all(abs(t.seconds and unet_prior.predicted(t) / t.seconds - 1) < 0.25 for t in unet_prior.FIT)
+    assert all(abs(unet_prior.predicted(t) / t.seconds - 1) < 0.25 for t in unet_prior.FIT)
+    a100 = HW["nv_a100_80g_sxm"]  # what predict computes is what was fitted
+    fitted = next(t for t in unet_prior.FIT if t.hardware == a100.id and t.model == "sdxl-base-1.0")
+    assert mm.predict_diffusion("sdxl-base-1.0", a100, "fp16", 1024, 50, 5.0).latency_s == \
+        pytest.approx(unet_prior.predicted(fitted))
+
+
+def test_the_unet_prior_stays_within_what_its_timings_cover():
+    """fp32 and CPUs keep the assumed prior; a part below or above the measured peaks takes the curve's edge."""
+    from infra_bench.planner import unet_prior
+
+    cpu = pr.HardwareProfile(id="cpu", kind="cpu", vendor="X", model="cpu", peak_tflops={"fp32": 0.3, "fp16": 0.3},
+                             memory_gb=64, memory_bandwidth_tbs=0.1, sources=["test"])
+    for hw, precision in ((cpu, "fp16"), (HW["nv_a100_80g_sxm"], "fp32")):
+        priors, basis = mm.diffusion_priors("sd-1.5", hw, precision, 1e12)
+        assert priors == mm.DIFFUSION_PRIORS and "outside the public UNet timings" in basis
+    assert unet_prior.mfu_prior(10) == unet_prior.mfu_prior(mm.PEAK_RANGE[0]) < 0.9  # not extrapolated to 0.9
+    assert unet_prior.mfu_prior(5000) == unet_prior.mfu_prior(mm.PEAK_RANGE[1])
+    record = {"flops_per_image": 1e12, "image_s": {"mean": 1.0}, "denoise_steps_run": 10}
+    unet = mm.diffusion_point(record, {"batch_size": 1, "model": "sd-1.5", "dtype": "fp16", "accelerator": True})
+    dit = mm.diffusion_point(record, {"batch_size": 1, "model": "flux-1-dev", "dtype": "bf16", "accelerator": True})
+    cpu_point = mm.diffusion_point(record, {"batch_size": 1, "model": "sd-1.5", "dtype": "fp32", "accelerator": False})
+    assert unet[2] == pytest.approx(10 * unet_prior.T_STEP) and dit[2] == pytest.approx(10 * mm.DIT_PRIORS["t_step_s"])
+    assert cpu_point[2] == pytest.approx(10 * mm.DIFFUSION_PRIORS["t_step_s"])

@@ -27,7 +27,7 @@ from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
 
 KIND = "infra-bench calibration"
-VERSION = 3
+VERSION = 4  # 4: diffusion fits take off the UNet prior's per-step time
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
                                                    if hw is None else "only fp32/bf16/fp16 cells calibrate"))
             continue
         model = r["model"].get("arch") or r["model"].get("voice") or "?"
-        got = hooks[r["kind"]](r["metrics"], {**r["cell"], "model": model})  # the model picks a family's priors
+        # the model, dtype and device kind pick the priors whose fixed time comes off
+        got = hooks[r["kind"]](r["metrics"], {**r["cell"], "model": model, "dtype": precision,
+                                              "accelerator": hw.kind == "accelerator"})
         if isinstance(got, str):
             skipped.append(f"{r['cell_id']}: {got}")
             continue
@@ -119,13 +121,16 @@ def device_power(data: dict) -> dict:
 
 def fit_media(points: list[MediaPoint]) -> dict:
     """Per key: the mean MFU with the prior fixed overhead taken off each time; where a measurement
-    is faster than that overhead (small models, no launch cost), the key is fitted with none."""
+    is not at least twice that overhead (small models, no launch cost), the key keeps only the share
+    of it that leaves every point half its time."""
     groups: dict[str, list[MediaPoint]] = {}
     for p in points:
         groups.setdefault(p.key, []).append(p)
     out = {}
     for key, ps in groups.items():
-        scale = 1.0 if all(p.seconds > p.fixed_s for p in ps) else 0.0
+        # the largest share of the prior overhead (at most all of it) that leaves every point at least half
+        # its time for compute: one fast record no longer strips the overhead from the key's other models
+        scale = min([1.0] + [0.5 * p.seconds / p.fixed_s for p in ps if p.fixed_s > 0])
         values = [p.mfu(scale) for p in ps]
         loo = (statistics.mean(abs(v / statistics.mean(values[:i] + values[i + 1:]) - 1) for i, v in enumerate(values))
                if len(values) >= 2 else None)

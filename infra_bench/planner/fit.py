@@ -171,7 +171,9 @@ class Fit:
             lone: dict = {}
             if level is not None and first:
                 table = self.trusted(p, level)
-                lone = self.lone(p, level) if _shared(level) else {}  # a generation's, never one part's
+                # a generation's under one engine, never one part's, nor across engines
+                names = level if isinstance(level, tuple) else (level,)
+                lone = self.lone(p, level) if _shared(level) and "engine" in names else {}
                 fitted = self.values[p][_level_name(level)]
                 aside[p] = {i for i, k in enumerate(keys) if k in fitted and k not in table}
             col = []

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ..errors import MissingDependency, UserError, install_hint
+from ..kinds import KINDS
 from . import sizing
 from .buckets import Bucket, split, whole
 from .cost import Assumptions, cost_of
@@ -105,9 +106,8 @@ def _whole_column(i: int, svc, c: Candidate, hw, calibration) -> Column | None:
 
 def _whole_simulation(svc, o: Option, hw, calibration) -> Callable[[], float | None] | None:
     """The simulated capacity of a whole-service replica whose plan figure is an approximation."""
-    if o.kind in ("diffusion", "video"):
-        return lambda: _rate(sizing.simulate_diffusion(o.latency["image_s" if o.kind == "diffusion" else "video_s"],
-                                                       svc))
+    if o.kind in ("diffusion", "video"):  # one unit at a time: the simulated M/D/1 capacity
+        return lambda: _rate(sizing.simulate_diffusion(o.latency[KINDS[o.kind].plan_latency[0]], svc))
     if not isinstance(svc, LlmService):
         return None
 

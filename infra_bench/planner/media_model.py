@@ -5,9 +5,10 @@ achieved rate (peak x MFU), plus an explicit fixed overhead per step (diffusion)
     RTF     = FLOPs per audio second / (peak x MFU) + t_call / utterance seconds
 
 FLOPs come from torch's FLOP counter on the built architecture (diffusion on the meta device, no
-memory; TTS by one CPU call of the random-weight model) and are cached per shape on disk. No
-published diffusion or TTS measurement is in the reference set, so the priors are assumptions
-with a +-50% interval until `infra-bench calibrate` fits an MFU from records of your own runs.
+memory; TTS by one CPU call of the random-weight model) and are cached per shape on disk. The
+diffusion priors come from public timings (UNet: unet_prior.py; DiT: the FLUX median below; video:
+kinds/video/planner.py); the TTS priors are assumptions. All carry a +-50% interval until
+`infra-bench calibrate` fits an MFU from records of your own runs.
 """
 from __future__ import annotations
 
@@ -23,8 +24,19 @@ from .profiles import HardwareProfile
 PRECISIONS = ("fp32", "bf16", "fp16")
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 DIFFUSION_PRIORS = {"mfu": 0.2, "t_step_s": 2e-3, "runtime_reserve_gb": 3.0, "usable_memory_fraction": 0.9}
-# UNet pipelines (SD-1.5, SDXL) take their MFU (by the part's peak) and per-step time from unet_prior.py,
-# fitted on public eager-diffusers timings; the 0.2 above is what a part without a peak figure would use.
+# UNet pipelines (SD-1.5, SDXL) at 16 bits on accelerators take their MFU (by the part's peak) and per-step
+# time from unet_prior.py, fitted on public eager-diffusers GPU timings; fp32 and CPUs, which those timings
+# do not cover, keep the assumed 0.2 and 2 ms above.
+REFERENCE_PEAK = 165.2     # TFLOP/s, bf16 dense of an RTX 4090: where the MFU-by-peak curves are anchored
+PEAK_EXPONENT = 0.3143     # fitted by kinds/video/planner.fit_prior on Wan2.1's timings (a test recomputes it)
+PEAK_RANGE = (119.5, 989.5)  # TFLOP/s: the parts the video curve was fitted and checked on (L20 to H100/H800)
+
+
+def mfu_by_peak(peak_tflops: float, a: float, b: float = PEAK_EXPONENT) -> float:
+    """MFU = a x (peak / REFERENCE_PEAK)^-b with the peak held within PEAK_RANGE: big parts use less of their
+    peak, and outside the measured parts the curve is not extrapolated."""
+    clamped = min(max(peak_tflops, PEAK_RANGE[0]), PEAK_RANGE[1])
+    return min(a * (clamped / REFERENCE_PEAK) ** -b, 0.9)
 # DiT pipelines (FLUX.1, SD3.5): the median MFU that public batch-1 bf16 diffusers runs of FLUX.1-dev at
 # 1024 px, 28 steps imply against this FLOP count (2,098 TFLOP per image): H100 6.71 s (0.316, xDiT
 # docs/performance/flux.md@175e0bf) and 7.11 s (0.298), A100 15.65 s (0.430, varadrane1707/BenchmarkFlux
@@ -270,13 +282,17 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
                            bound="compute" if compute >= fixed else "fixed_overhead", **base)
 
 
-def diffusion_priors(model: str, peak: float) -> tuple[dict, str | None]:
+def diffusion_priors(model: str, hw: HardwareProfile, precision: str, peak: float) -> tuple[dict, str | None]:
     """A diffusion pipeline's priors and their basis: DiT pipelines the FLUX median, UNet pipelines the
     curve of unet_prior.py (MFU by the part's peak, per-step time), both from public timings."""
     from . import unet_prior
 
     if model in _dit_ids():
         return DIT_PRIORS, DIT_BASIS
+    if not unet_prior.covers(hw, precision):
+        basis = ("fp32 and CPUs are outside the public UNet timings: assumed MFU 0.2 and 2 ms per step, interval "
+                 "+-50%; calibrate with your own runs")
+        return DIFFUSION_PRIORS, basis
     return {**DIFFUSION_PRIORS, "mfu": unet_prior.mfu_prior(peak / 1e12), "t_step_s": unet_prior.T_STEP}, \
         unet_prior.basis()
 
@@ -287,7 +303,9 @@ def diffusion_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
 
     if cell.get("batch_size") != 1:
         return "only batch-1 diffusion cells calibrate"
-    t_step = DIT_PRIORS["t_step_s"] if cell.get("model") in _dit_ids() else unet_prior.T_STEP
+    model = cell.get("model")
+    t_step = DIT_PRIORS["t_step_s"] if model in _dit_ids() else unet_prior.T_STEP if cell.get("accelerator") \
+        and cell.get("dtype") in ("fp16", "bf16") else DIFFUSION_PRIORS["t_step_s"]
     return m["flops_per_image"], m["image_s"]["mean"], m["denoise_steps_run"] * t_step
 
 
@@ -306,7 +324,7 @@ def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", 
     """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
     peak = _check(hw, precision)  # before the FLOP count, which may take seconds
     unit = diffusion_unit(model, resolution, steps, guidance_scale)
-    priors, basis = diffusion_priors(model, peak)
+    priors, basis = diffusion_priors(model, hw, precision, peak)
     return _predict("diffusion", model, hw, precision, peak, unit["pipeline_params"], unit["flops_per_image"],
                     unit["flops_per_image"], steps * priors["t_step_s"], priors, "t_step_s", calibration, basis)
 

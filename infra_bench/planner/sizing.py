@@ -33,6 +33,7 @@ from .cost import Assumptions, cost_of, peak_kw, utilization
 from .buckets import whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
+from ..kinds import KINDS
 from .queueing import approx_capacity, capacity_under_slo
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -277,22 +278,29 @@ def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, pre
     group = media_model.fit_group("diffusion", svc.model)
     fitted = cal.for_media(calibration, group, hw.id, None, precision) if calibration else None
     p = media_model.predict_diffusion(svc.model, hw, precision, svc.resolution, svc.steps, svc.guidance_scale, fitted)
-    o.calibrated, o.stage = p.calibrated, 1
     o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors"
+    return one_at_a_time(o, p, svc, "image", "", headroom, redundancy)
+
+
+def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, redundancy: int) -> Option:
+    """An image or video service from its prediction `p`: one at a time per device, so the capacity is
+    the highest arrival rate whose p95 latency (the unit plus its wait in the queue) meets the SLO."""
+    key, slo, rate = f"{what}_s", svc.slo.latency_p95_s, svc.traffic.rate
+    o.calibrated, o.stage = p.calibrated, 1
     if not p.fits:
         o.reason = p.notes[-1]
         return o
     o.stage = 2
-    o.alone = {"image_s": p.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
-    o.load, o.saturation = svc.traffic.rate, 1.0 / p.latency_s
-    if p.latency_s > svc.slo.latency_p95_s:
-        o.reason = f"image latency p95 {svc.slo.latency_p95_s:g} s missed even alone ({p.latency_s:.2f} s per image)"
+    o.alone = {key: p.latency_s, "latency_slo_s": slo}
+    o.load, o.saturation = rate, 1.0 / p.latency_s
+    if p.latency_s > slo:
+        o.reason = f"{what} latency p95 {slo:g} s missed even alone ({p.latency_s:.2f} s per {what}{detail})"
         return o
-    est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, None)
+    est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, slo, None)
     o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
-    o.latency = {"image_s": p.latency_s, "latency_p95_s": est.ttft_s}
-    o.binds = "latency p95 SLO: one image at a time, so waiting in the queue limits the load"
-    o.replicas = _replicas(svc.traffic.rate, est.rate, headroom, redundancy)
+    o.latency = {key: p.latency_s, "latency_p95_s": est.ttft_s}
+    o.binds = f"latency p95 SLO: one {what} at a time, so waiting in the queue limits the load"
+    o.replicas = _replicas(rate, est.rate, headroom, redundancy)
     o.devices = o.replicas
     return o
 
@@ -496,7 +504,7 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
                 o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s,
                                  o.alone["ttft_s"] + o.alone["tpot_s"])
         elif o.kind in ("diffusion", "video"):  # one image or video at a time, under a p95 latency SLO
-            key = "image_s" if o.kind == "diffusion" else "video_s"
+            key = KINDS[o.kind].plan_latency[0]
             unit_s = o.latency[key]
             res = simulate_diffusion(unit_s, svc)
             load = svc.traffic.rate

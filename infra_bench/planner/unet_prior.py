@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-REFERENCE_PEAK = 165.2  # TFLOP/s, as the video prior
 A, T_STEP = 0.626, 0.0196  # fit_prior() on FIT; a test recomputes them
 HELD_OUT_ERROR = 0.23       # median absolute error of held_out(); a test recomputes it
 
@@ -57,9 +56,14 @@ HELD_OUT = (
 
 
 def mfu_prior(peak_tflops: float, a: float = A) -> float:
-    from ..kinds.video.planner import B
+    from .media_model import mfu_by_peak
 
-    return min(a * (peak_tflops / REFERENCE_PEAK) ** -B, 0.9)
+    return mfu_by_peak(peak_tflops, a)
+
+
+def covers(hw, precision: str) -> bool:
+    """Whether the prior describes this case: 16-bit weights on an accelerator, as in the timings."""
+    return hw.kind == "accelerator" and precision in ("fp16", "bf16")
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +112,9 @@ def held_out() -> list[dict]:
 
 
 def basis() -> str:
-    return (f"MFU prior {A} x (peak / {REFERENCE_PEAK} TFLOP/s)^-B (B from the video fit) and {T_STEP * 1e3:.1f} ms "
+    from .media_model import PEAK_EXPONENT, REFERENCE_PEAK
+
+    return (f"MFU prior {A} x (peak / {REFERENCE_PEAK} TFLOP/s)^-{PEAK_EXPONENT} (the video fit's exponent; peak "
+            f"held within the fitted parts' range) and {T_STEP * 1e3:.1f} ms "
             f"per UNet call, fitted to {len(FIT)} public eager-diffusers timings; on {len(HELD_OUT)} it never saw the "
             f"median error is {HELD_OUT_ERROR:.0%} (docs/planner.md); interval +-50%; calibrate with your own runs")

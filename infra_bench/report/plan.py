@@ -40,7 +40,7 @@ def _alone(o) -> str:
     if "image_s" in a:
         return f"image {a['image_s']:.3g} of {a['latency_slo_s']:g} s"
     if "video_s" in a:
-        return f"video {a['video_s']:,.0f} of {a['latency_slo_s']:,g} s"
+        return f"video {a['video_s']:,.3g} of {a['latency_slo_s']:,g} s"
     if "rtf" in a:
         first = f", first audio {a['first_audio_s']:.2g} of {a['first_audio_slo_s']:g} s" if a["first_audio_slo_s"] else ""
         return f"RTF {a['rtf']:.2g} of {a['rtf_slo']:g}{first}"

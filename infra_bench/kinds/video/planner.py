@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ...errors import UserError
 from ...planner import media_model as mm
-from ...planner.demand import MEDIA_PRECISIONS, Service, Strict, precisions
+from ...planner.demand import Strict, _MediaService
 from ...planner.profiles import HardwareProfile
 
 FLOP_TABLE = "video_flops.json"
-REFERENCE_PEAK = 165.2  # TFLOP/s, bf16 dense: the RTX 4090 of the smallest Wan run
+REFERENCE_PEAK = mm.REFERENCE_PEAK  # TFLOP/s, bf16 dense: the RTX 4090 of the smallest Wan run
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ HELD_OUT = (Measured("hunyuanvideo", "nv_h100_sxm", "1280x720", 129, 50, 1904.08
             Measured("hunyuanvideo", "nv_l20", "1280x720", 129, 30, 3675.71,
                      "huggingface.co/docs/diffusers/optimization/para_attn (diffusers baseline, no optimisation)"))
 GUIDANCE = {"wan2.1-t2v-1.3b": 5.0, "wan2.1-t2v-14b": 5.0, "hunyuanvideo": 6.0}
-A, B = 0.6654, 0.3143  # fit_prior() on FIT; a test recomputes them
+A, B = 0.6654, mm.PEAK_EXPONENT  # fit_prior() on FIT; a test recomputes them
 
 
 def base(model: str, width: int, height: int, frames: int) -> dict:
@@ -96,7 +96,7 @@ def flops_per_video(model: str, width: int, height: int, frames: int, steps: int
 
 
 def mfu_prior(peak_tflops: float) -> float:
-    return min(A * (peak_tflops / REFERENCE_PEAK) ** -B, 0.9)
+    return mm.mfu_by_peak(peak_tflops, A, B)
 
 
 def _point(p: Measured) -> tuple[float, float]:
@@ -220,7 +220,7 @@ class VideoSlo(Strict):
     latency_p95_s: float = Field(gt=0, description="seconds from request to finished video, queueing included")
 
 
-class VideoService(Service):
+class VideoService(_MediaService):
     """Text-to-video requests at one size, length and step count, under a latency SLO; each video runs
     on one device at a time (sequence parallelism across devices is not modelled)."""
     kind: Literal["video"] = "video"
@@ -231,8 +231,6 @@ class VideoService(Service):
     guidance_scale: float | None = Field(default=None, ge=0)
     traffic: VideoTraffic
     slo: VideoSlo
-
-    _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, MEDIA_PRECISIONS)))
 
     cost_unit: ClassVar[tuple[str, float]] = ("video", 1.0)
 
@@ -260,11 +258,9 @@ class VideoService(Service):
 
 def option(svc: VideoService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
            calibration: dict | None):
-    """One video at a time per device: capacity is the highest arrival rate whose p95 latency (the video
-    plus its wait in the queue) meets the SLO, as for images."""
+    """One video at a time per device, as images are (sizing.one_at_a_time)."""
     from ...planner import calibration as cal
-    from ...planner.queueing import approx_capacity
-    from ...planner.sizing import Option, _gaps, _lacks, _replicas
+    from ...planner.sizing import Option, _gaps, _lacks, one_at_a_time
 
     o = Option(label, "video", precision, 1, False, unit="videos/s")
     o.gaps = _gaps(hw, precision, bandwidth=False)
@@ -274,22 +270,5 @@ def option(svc: VideoService, label: str, hw: HardwareProfile, precision: str, h
     w, h, frames, steps, guidance = settings(svc.model, svc.size, svc.frames, svc.steps, svc.guidance_scale, "")
     fitted = cal.for_media(calibration, "video", hw.id, None, precision) if calibration else None
     p = predict(svc.model, hw, precision, w, h, frames, steps, guidance, fitted)
-    o.calibrated, o.stage = p.calibrated, 1
     o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors (MFU by peak, docs/planner.md)"
-    if not p.fits:
-        o.reason = p.notes[-1]
-        return o
-    o.stage = 2
-    o.alone = {"video_s": p.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
-    o.load, o.saturation = svc.traffic.rate, 1.0 / p.latency_s
-    if p.latency_s > svc.slo.latency_p95_s:
-        o.reason = (f"video latency p95 {svc.slo.latency_p95_s:g} s missed even alone ({p.latency_s:,.0f} s per "
-                    f"video of {frames} frames at {w}x{h})")
-        return o
-    est = approx_capacity(p.latency_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, None)
-    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
-    o.latency = {"video_s": p.latency_s, "latency_p95_s": est.ttft_s}
-    o.binds = "latency p95 SLO: one video at a time, so waiting in the queue limits the load"
-    o.replicas = _replicas(svc.traffic.rate, est.rate, headroom, redundancy)
-    o.devices = o.replicas
-    return o
+    return one_at_a_time(o, p, svc, "video", f" of {frames} frames at {w}x{h}", headroom, redundancy)
