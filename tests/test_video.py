@@ -121,6 +121,7 @@ def test_the_mfu_prior_is_the_fit_of_the_wan_points_and_holds_on_hunyuanvideo():
 def test_plan_sizes_a_video_service_one_video_at_a_time(tmp: Path):
     from infra_bench.kinds.video.planner import predict
     from infra_bench.planner import sizing
+    from infra_bench.planner.cost import Assumptions
     from infra_bench.planner.demand import demand_from_dict
     from infra_bench.planner.profiles import load_hardware
 
@@ -133,6 +134,15 @@ def test_plan_sizes_a_video_service_one_video_at_a_time(tmp: Path):
     assert o.kind == "video" and o.method == "simulation" and o.alone["video_s"] == pytest.approx(alone)
     assert o.latency["latency_p95_s"] <= 900 and o.capacity < 1 / alone  # the queue costs capacity
     assert o.replicas == sizing._replicas(20 / 3600, o.capacity, 0.2, 1)
+    from infra_bench.planner.fleet import optimise
+    from infra_bench.planner.profiles import load_sites
+
+    site = load_sites()["us-average"]  # a mixed fleet prices videos like any service, in whole servers
+    priced = sizing.plan(demand_from_dict({"services": [clips]}), profiles, ["nv_h100_sxm", "nv_l40s"], site=site,
+                         rank_by="tco", confirm_top=2)
+    fleet = optimise(priced, demand_from_dict({"services": [clips]}), profiles, site, Assumptions())
+    assert fleet.feasible and fleet.assignments[0]["unit"] == "videos/s" and all(fleet.servers.values())
+    assert priced.candidates[0].cost["per_unit"]["clips"]["unit"] == "video"
     tight = demand_from_dict({"services": [{**clips, "slo": {"latency_p95_s": alone / 2}}]})
     c = sizing.plan(tight, profiles, ["nv_h100_sxm"], confirm_top=1).candidates[0]
     assert not c.feasible and "missed even alone" in c.reason
