@@ -179,12 +179,15 @@ def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
     """Every field of one profile, with its sources."""
     import yaml
 
-    from .planner.profiles import get, load_hardware
+    from .planner.profiles import get, load_hardware, load_servers, server_for
 
     p = get(load_hardware(list(profile_dirs)), profile_id)
     data = p.model_dump(mode="json")
     data["derived"] = {"ridge_flop_per_byte": p.ridge_flop_per_byte(), "memory_gb_per_tflop": p.memory_gb_per_tflop(),
                        "price_per_tflop": p.price_per_tflop()}
+    server = server_for(p, load_servers(list(profile_dirs))) if p.kind == "accelerator" else None
+    if server:  # the platform `plan` buys it in (profiles servers)
+        data["server"] = server.model_dump(mode="json", exclude_none=True)
     click.echo(_dump(data) if as_json else yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
 
 

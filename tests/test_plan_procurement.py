@@ -150,6 +150,10 @@ def test_domestic_only_in_one_flag_and_compare_says_why(tmp: Path):
                           "no candidate is left")
     groups = run_cli("profiles", "groups", "--json", cwd=tmp)
     assert {"ascend", "domestic", "nvidia"} <= {g["name"] for g in json.loads(groups.stdout)}
+    servers = {s["id"]: s for s in json.loads(run_cli("profiles", "servers", "--json", cwd=tmp).stdout)}
+    assert servers["srv_hgx_h20"]["price"]["includes_accelerators"] and servers["srv_hgx_h20"]["slots"] == 8
+    shown = json.loads(run_cli("profiles", "show", "nv_h20", "--json", cwd=tmp).stdout)
+    assert shown["server"]["id"] == "srv_hgx_h20"  # the platform plans buy it in
 
 
 def test_the_shipped_fit_is_the_default_and_priors_are_one_flag_away(tmp: Path):

@@ -69,7 +69,7 @@ class Option:
     binds: str = ""                # what caps the capacity: memory, engine limit, an SLO, queueing
     load: float | None = None      # the service's load (same unit as capacity)
     utilization: float | None = None  # load over the replicas' SLO capacity
-    busy: float | None = None      # load over the replicas' saturation: how busy each device is
+    busy: float | None = None      # load over the replicas' saturation (shown as load/saturation)
 
 
 @dataclass
