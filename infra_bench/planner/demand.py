@@ -96,17 +96,24 @@ class LlmSlo(Strict):
         return (95.0, self.ttft_p95_s) if self.ttft_p95_s else (99.0, self.ttft_p99_s)
 
 
-class DiffusionTraffic(Strict):
-    images_per_hour: float | None = Field(default=None, gt=0)
-    images_per_s: float | None = Field(default=None, gt=0)
+class UnitRate(Strict):
+    """Units (images, videos) per hour or per second, exactly one of the two RATES fields; `rate` is per second."""
+    RATES: ClassVar[tuple[str, str]]
 
     @model_validator(mode="after")
     def _one_rate(self):
-        return self._exactly_one("images_per_hour", "images_per_s")
+        return self._exactly_one(*self.RATES)
 
     @property
     def rate(self) -> float:
-        return self.images_per_s or self.images_per_hour / 3600
+        per_hour, per_s = (getattr(self, f) for f in self.RATES)
+        return per_s or per_hour / 3600
+
+
+class DiffusionTraffic(UnitRate):
+    RATES: ClassVar[tuple[str, str]] = ("images_per_hour", "images_per_s")
+    images_per_hour: float | None = Field(default=None, gt=0)
+    images_per_s: float | None = Field(default=None, gt=0)
 
 
 class DiffusionSlo(Strict):

@@ -238,20 +238,21 @@ def hardware_in(folder: Path) -> dict[str, HardwareProfile]:
     return profiles
 
 
-def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
-    sites: dict[str, SiteProfile] = {}
+def _load_all(name: str, cls: type[BaseModel], extra: list[str | Path] | None) -> dict:
+    """One profile file (sites.yaml, servers.yaml) of every profiles folder, later folders overriding."""
+    out: dict = {}
     for d in profile_dirs(extra):
-        if (d / "sites.yaml").is_file():
-            sites.update(load_file(d / "sites.yaml", SiteProfile))
-    return sites
+        if (d / name).is_file():
+            out.update(load_file(d / name, cls))
+    return out
+
+
+def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
+    return _load_all("sites.yaml", SiteProfile, extra)
 
 
 def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfile]:
-    servers: dict[str, ServerProfile] = {}
-    for d in profile_dirs(extra):
-        if (d / "servers.yaml").is_file():
-            servers.update(load_file(d / "servers.yaml", ServerProfile))
-    return servers
+    return _load_all("servers.yaml", ServerProfile, extra)
 
 
 def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> ServerProfile | None:

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from ...errors import UserError
 from ...planner import media_model as mm
-from ...planner.demand import Strict, _MediaService
+from ...planner.demand import DiffusionSlo, UnitRate, _MediaService
 from ...planner.profiles import HardwareProfile
 
 FLOP_TABLE = "video_flops.json"
@@ -202,22 +202,10 @@ def calibration_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
 
 # --- the demand service ------------------------------------------------------------------------
 
-class VideoTraffic(Strict):
+class VideoTraffic(UnitRate):
+    RATES: ClassVar[tuple[str, str]] = ("videos_per_hour", "videos_per_s")
     videos_per_hour: float | None = Field(default=None, gt=0)
     videos_per_s: float | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _one_rate(self):
-        return self._exactly_one("videos_per_hour", "videos_per_s")
-
-    @property
-    def rate(self) -> float:
-        """Videos per second."""
-        return self.videos_per_s or self.videos_per_hour / 3600
-
-
-class VideoSlo(Strict):
-    latency_p95_s: float = Field(gt=0, description="seconds from request to finished video, queueing included")
 
 
 class VideoService(_MediaService):
@@ -230,7 +218,7 @@ class VideoService(_MediaService):
     steps: int | None = Field(default=None, ge=1)
     guidance_scale: float | None = Field(default=None, ge=0)
     traffic: VideoTraffic
-    slo: VideoSlo
+    slo: DiffusionSlo  # p95 seconds from request to finished video, queueing included
 
     cost_unit: ClassVar[tuple[str, float]] = ("video", 1.0)
 
