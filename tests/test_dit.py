@@ -1,4 +1,4 @@
-"""Diffusion-transformer pipelines (FLUX.1, SD3.5): the catalog builds at the official parameter
+"""Diffusion-transformer pipelines (FLUX.1, SD3.5, Qwen-Image, HunyuanDiT): the catalog builds at the official parameter
 counts, the shipped FLOP table matches a fresh count, predict answers for each model with guidance
 applied as the model runs it, and the tiny shapes run end to end (run, calibrate, predict back)."""
 from __future__ import annotations
@@ -61,21 +61,26 @@ def test_predict_answers_for_each_model_with_its_guidance(tmp: Path):
 
 
 def test_tiny_dit_pipelines_run_calibrate_and_predict_back(tmp: Path):
-    """flux-tiny and sd3-tiny through diffusers' own pipelines with random weights: every step timed,
+    """The tiny FLUX, SD3, Qwen-Image and HunyuanDiT shapes through diffusers' own pipelines with random
+    weights: every step timed,
     guidance as each family runs it, FLOPs from the meta-device count; a calibrated predict of the
     batch-1 FLUX cell gives its measured time back."""
     pytest.importorskip("diffusers")
     write_cpu_profile(tmp)
     common = {"kind": "diffusion", "resolution": [64], "steps": [3], "warmup": 1, "min_iters": 2, "min_time_s": 0.0}
     (tmp / "s.yaml").write_text(yaml.safe_dump_all([{**common, "arch": "flux-tiny", "guidance_scale": 3.5},
-                                                    {**common, "arch": "sd3-tiny", "guidance_scale": 7.0}]))
+                                                    {**common, "arch": "sd3-tiny", "guidance_scale": 7.0},
+                                                    {**common, "arch": "qwen-image-tiny", "guidance_scale": 4.0},
+                                                    {**common, "arch": "hunyuandit-tiny", "guidance_scale": 5.0}]))
     run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
     recs = {r["spec"]["arch"]: r for r in read_records(tmp / "res")}
-    for arch, passes in (("flux-tiny", 1), ("sd3-tiny", 2)):
+    schedulers = {"hunyuandit-tiny": "DDPMScheduler"}
+    for arch, passes in (("flux-tiny", 1), ("sd3-tiny", 2), ("qwen-image-tiny", 2), ("hunyuandit-tiny", 2)):
         r = recs[arch]
         m, base = r["metrics"], dit.count(arch, 64)
         assert r["status"] == "ok" and r["model"]["weights"] == "random" and r["model"]["family"] == arch[:-5]
+        assert r["model"]["scheduler"] == schedulers.get(arch, "FlowMatchEulerDiscreteScheduler")
         assert m["denoise_steps_run"] == 3 and m["step_s"]["n"] == 3 * m["iterations"]
         assert m["unet_evals_per_step"] == passes
         assert m["flops_per_image"] == passes * base["text"] + 3 * passes * base["unet_per_step"] + base["vae"]
@@ -111,6 +116,9 @@ def test_dit_specs_the_pipeline_cannot_run_are_refused(fields: dict, fragment: s
     spec = spec_from_dict({"kind": "diffusion", "arch": "flux-tiny", "resolution": 64, **fields}, "test")
     with pytest.raises(UserError, match=fragment):
         dw.check_cells(spec, dw.resolve(spec))
+    hunyuan = spec_from_dict({"kind": "diffusion", "arch": "hunyuandit-tiny", "scheduler": "flow_euler"}, "test")
+    with pytest.raises(UserError, match="hunyuandit-tiny is a v-prediction DDPM pipeline; its scheduler is ddpm"):
+        dw.resolve(hunyuan)
     unet = spec_from_dict({"kind": "diffusion", "arch": "sd-tiny", "scheduler": "flow_euler"}, "test")
     with pytest.raises(UserError, match="flow_euler is for flow-matching"):
         dw.resolve(unet)

@@ -70,11 +70,11 @@ def _transformer_flops(model: str, resolution: int) -> int:
 def _text_flops(model: str) -> int:
     import torch
 
-    total = 0
-    for name, tokens in catalog()[model]["text_tokens"].items():
+    total, entry = 0, catalog()[model]
+    for name, tokens in entry["text_tokens"].items():
         m = build(model, name)
-        with torch.device("meta"):
-            ids = torch.zeros(1, tokens, dtype=torch.long)
+        with torch.device("meta"):  # plus a prompt template's tokens that are encoded, then dropped (Qwen-Image)
+            ids = torch.zeros(1, tokens + entry.get("text_prefix", 0), dtype=torch.long)
         total += _flops(lambda: m(input_ids=ids))
     return total
 

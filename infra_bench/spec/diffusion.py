@@ -10,20 +10,20 @@ from .common import PositiveInt, RunSpec, as_list
 
 SCHEDULERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
               "ddim": "DDIMScheduler", "dpmpp_2m": "DPMSolverMultistepScheduler", "pndm": "PNDMScheduler",
-              "flow_euler": "FlowMatchEulerDiscreteScheduler"}
+              "ddpm": "DDPMScheduler", "flow_euler": "FlowMatchEulerDiscreteScheduler"}
 
 
 class DiffusionSpec(RunSpec):
     """Images at square `resolution` pixels, `steps` denoising steps, classifier-free guidance
     when `guidance_scale` > 1 (which doubles the UNet batch; guidance-distilled DiTs such as FLUX.1
     take the scale as an input and run one pass). `scheduler` defaults to euler for a UNet pipeline;
-    a DiT pipeline runs its own flow-matching Euler scheduler (flow_euler)."""
+    a DiT pipeline runs its own: flow-matching Euler (flow_euler), or ddpm for HunyuanDiT."""
 
     kind: Literal["diffusion"] = "diffusion"
     resolution: list[PositiveInt] = Field(default=[512], min_length=1)
     steps: list[PositiveInt] = Field(default=[20], min_length=1)
     guidance_scale: float = Field(default=7.5, ge=0)
-    scheduler: str | None = None  # default: euler for a UNet pipeline, flow_euler for a DiT pipeline
+    scheduler: str | None = None  # default: euler for a UNet pipeline, the pipeline's own for a DiT
 
     _grid = field_validator("resolution", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
 

@@ -1,8 +1,9 @@
-"""Diffusion-transformer text-to-image (FLUX.1, SD3.5 and their tiny shapes): building the pipeline
-with random weights, one timed request, FLOPs.
+"""Diffusion-transformer text-to-image (FLUX.1, SD3.5, Qwen-Image, HunyuanDiT and their tiny shapes):
+building the pipeline with random weights, one timed request, FLOPs.
 
-Each request runs diffusers' own pipeline (FluxPipeline, StableDiffusion3Pipeline) so the denoising
-loop, latent packing, timestep shifting and guidance are the library's. There is no tokenizer and no
+Each request runs diffusers' own pipeline (FluxPipeline, StableDiffusion3Pipeline, QwenImagePipeline,
+HunyuanDiTPipeline) so the denoising loop, latent packing, timestep shifting and guidance are the
+library's. There is no tokenizer and no
 network: the text encoders this module builds encode fixed, seeded token ids, and the pipeline gets
 their embeddings. Phases are timed around that call: text encoding, each step (the pipeline's
 step-end callback reads the clock), the VAE decode after it.
@@ -15,11 +16,13 @@ import torch
 
 from ..errors import UserError
 from ..planner import dit
-from ..spec.diffusion import DiffusionSpec
+from ..spec.diffusion import SCHEDULERS, DiffusionSpec
 from .diffusion import DiffusionTiming
 
 FLOW_SCHEDULER = "flow_euler"
-PIPELINES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline"}
+PIPELINES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline", "qwen-image": "QwenImagePipeline",
+             "hunyuandit": "HunyuanDiTPipeline"}
+OWN_SCHEDULER = {"hunyuandit": "ddpm"}  # a v-prediction DDPM model; the other families are flow-matching models
 
 
 @dataclass
@@ -49,17 +52,16 @@ class ResolvedDit:
 
 
 def resolve(spec: DiffusionSpec) -> ResolvedDit:
-    if spec.scheduler not in (None, FLOW_SCHEDULER):
-        raise UserError(f"spec '{spec.label}': {spec.arch} is a flow-matching pipeline; its scheduler is "
-                        f"{FLOW_SCHEDULER} (FlowMatchEulerDiscreteScheduler): remove `scheduler` or set it to {FLOW_SCHEDULER}")
     entry = dit.catalog()[spec.arch]
-    if entry["family"] not in PIPELINES:
-        runnable = [a for a, e in dit.catalog().items() if e["family"] in PIPELINES]
-        raise UserError(f"{spec.arch} is a diffusion-transformer pipeline that `infra-bench predict` and `plan` size; "
-                        f"`run` builds {', '.join(runnable)} so far")
+    name = OWN_SCHEDULER.get(entry["family"], FLOW_SCHEDULER)
+    cls = SCHEDULERS[name]
+    if spec.scheduler not in (None, name):
+        what = "a flow-matching pipeline" if name == FLOW_SCHEDULER else "a v-prediction DDPM pipeline"
+        raise UserError(f"spec '{spec.label}': {spec.arch} is {what}; its scheduler is "
+                        f"{name} ({cls}): remove `scheduler` or set it to {name}")
     return ResolvedDit(spec.arch, entry, {
         "arch": spec.arch, "family": entry["family"], "weights": "random", "source": entry["source"],
-        "pipeline": f"diffusers.{PIPELINES[entry['family']]}", "scheduler": "FlowMatchEulerDiscreteScheduler",
+        "pipeline": f"diffusers.{PIPELINES[entry['family']]}", "scheduler": cls,
         "guidance": entry["guidance"],
         "params_reference": {n: c["params"] for n, c in entry["components"].items()}})
 
@@ -87,11 +89,13 @@ class DitExecutor:
         built = {n: dit.build(resolved.arch, n, device).to(dtype=dtype) for n in names}
         self.encoders = {n: m for n, m in built.items() if n.startswith("text_encoder")}
         self.transformer, self.vae = built["transformer"], built["vae"]
-        sched = diffusers.FlowMatchEulerDiscreteScheduler.from_config(resolved.entry["scheduler"])
+        sched = getattr(diffusers, resolved.info["scheduler"]).from_config(resolved.entry["scheduler"])
         none = {n: None for n in names if n.startswith("text_encoder")}
-        tokenizers = {n.replace("text_encoder", "tokenizer"): None for n in none}
+        extra = {n.replace("text_encoder", "tokenizer"): None for n in none}
+        if resolved.family == "hunyuandit":  # no safety checker: it would judge random pixels
+            extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         self.pipe = getattr(diffusers, PIPELINES[resolved.family])(
-            scheduler=sched, vae=self.vae, transformer=self.transformer, **none, **tokenizers)
+            scheduler=sched, vae=self.vae, transformer=self.transformer, **none, **extra)
         self.pipe.set_progress_bar_config(disable=True)
 
     def params(self) -> int:
@@ -103,10 +107,22 @@ class DitExecutor:
 
     def text(self, ids: dict[str, torch.Tensor]) -> dict:
         """Token ids per encoder -> the pipeline's embedding arguments (one prompt's worth per row)."""
-        e = self.encoders
-        if self.resolved.family == "flux":
+        e, family = self.encoders, self.resolved.family
+        if family == "flux":
             return {"pooled_prompt_embeds": e["text_encoder"](ids["text_encoder"]).pooler_output,
                     "prompt_embeds": e["text_encoder_2"](ids["text_encoder_2"]).last_hidden_state}
+        if family == "qwen-image":  # the last hidden states after the system template's leading tokens
+            states = e["text_encoder"](input_ids=ids["text_encoder"], output_hidden_states=True).hidden_states[-1]
+            states = states[:, self.resolved.entry["text_prefix"]:]
+            return {"prompt_embeds": states, "prompt_embeds_mask": torch.ones(states.shape[:2], dtype=torch.long,
+                                                                              device=states.device)}
+        if family == "hunyuandit":  # BERT and mT5 last states, every token attended (padding="max_length")
+            out = {}
+            for n, suffix in (("text_encoder", ""), ("text_encoder_2", "_2")):
+                mask = torch.ones_like(ids[n])
+                out[f"prompt_embeds{suffix}"] = e[n](ids[n], attention_mask=mask)[0]
+                out[f"prompt_attention_mask{suffix}"] = mask
+            return out
         # SD3: CLIP-L and CLIP-G penultimate states side by side, zero-padded to T5's width, then T5's states
         outs = [e[n](ids[n], output_hidden_states=True) for n in ("text_encoder", "text_encoder_2")]
         clip = torch.cat([o.hidden_states[-2] for o in outs], dim=-1)
@@ -118,23 +134,35 @@ class DitExecutor:
     def denoise(self, embeds: dict, negative: dict | None, req: "DitRequest", on_step) -> torch.Tensor:
         kw = dict(embeds)
         if negative is not None:
-            kw.update(negative_prompt_embeds=negative["prompt_embeds"],
-                      negative_pooled_prompt_embeds=negative["pooled_prompt_embeds"])
+            kw.update({f"negative_{k}": v for k, v in negative.items()})
+        family = self.resolved.family
+        if family == "qwen-image":  # "true CFG": the scale is true_cfg_scale; the transformer is not guidance-distilled
+            kw["true_cfg_scale"] = req.guidance
+        else:
+            kw["guidance_scale"] = req.guidance
+        if family == "hunyuandit":  # keep the asked size (binning would snap it to a trained aspect ratio)
+            kw["use_resolution_binning"] = False
 
         def step_end(pipe, i, t, tensors):
             on_step()
             return tensors
         out = self.pipe(height=req.resolution, width=req.resolution, num_inference_steps=req.steps,
-                        guidance_scale=req.guidance, latents=req.noise, output_type="latent",
-                        callback_on_step_end=step_end, **kw)
+                        latents=req.noise, output_type="latent", callback_on_step_end=step_end, **kw)
         return out.images
 
     def decode(self, latents: torch.Tensor, side: int) -> torch.Tensor:
-        """The pipeline's latents -> images in [0, 1]: unpack (FLUX), undo the VAE scaling and shift, decode."""
-        if self.resolved.family == "flux":
+        """The pipeline's latents -> images in [0, 1]: unpack (FLUX, Qwen-Image), undo the VAE scaling
+        and shift (or Qwen-Image's per-channel normalisation), decode."""
+        family, c = self.resolved.family, self.vae.config
+        if family in ("flux", "qwen-image"):
             latents = self.pipe._unpack_latents(latents, side, side, self.pipe.vae_scale_factor)
-        c = self.vae.config
-        image = self.vae.decode(latents / c.scaling_factor + (c.shift_factor or 0.0)).sample
+        if family == "qwen-image":  # a one-frame video for the 3D VAE
+            shape = (1, c.z_dim, 1, 1, 1)
+            mean = torch.tensor(c.latents_mean, device=latents.device, dtype=latents.dtype).view(shape)
+            std = torch.tensor(c.latents_std, device=latents.device, dtype=latents.dtype).view(shape)
+            image = self.vae.decode(latents * std + mean).sample[:, :, 0]
+        else:
+            image = self.vae.decode(latents / c.scaling_factor + (c.shift_factor or 0.0)).sample
         return (image / 2 + 0.5).clamp(0, 1)
 
 
@@ -155,6 +183,7 @@ def make_request(spec: DiffusionSpec, resolved: ResolvedDit, cell: dict, ex: Dit
     ids, negative = {}, {}
     for name, n in resolved.entry["text_tokens"].items():
         c = resolved.entry["components"][name]["config"]
+        n += resolved.entry.get("text_prefix", 0)
         top = c["vocab_size"]
         if "eos_token_id" in c:  # CLIP: [bos, tokens ..., eos]; the empty prompt is bos then eos padding
             ids[name] = torch.randint(3, top, (b, n), generator=g)
@@ -168,9 +197,10 @@ def make_request(spec: DiffusionSpec, resolved: ResolvedDit, cell: dict, ex: Dit
             negative[name][:, 0] = 1
     cfg = resolved.entry["guidance"] == "cfg" and spec.guidance_scale > 1.0
     lat = res // resolved.vae_scale_factor
-    ch = resolved.entry["components"]["vae"]["config"]["latent_channels"]
+    vae = resolved.entry["components"]["vae"]["config"]
+    ch = vae.get("latent_channels") or vae["z_dim"]
     noise = torch.randn((b, ch, lat, lat), generator=g)
-    if resolved.family == "flux":
+    if resolved.family in ("flux", "qwen-image"):  # 2x2 latents per token (Qwen-Image: a one-frame video's)
         noise = ex.pipe._pack_latents(noise, b, ch, lat, lat)
     return DitRequest({k: v.to(ex.device) for k, v in ids.items()},
                       {k: v.to(ex.device) for k, v in negative.items()} if cfg else None,
