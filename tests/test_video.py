@@ -1,5 +1,6 @@
 """The video kind: a tiny Wan-style pipeline runs end to end through diffusers' WanPipeline with its
-metrics, calibrates and predicts its own time back; bad grids are one-line errors; the catalog's full
+metrics, calibrates and predicts its own time back; a tiny HunyuanVideo-style one runs through
+HunyuanVideoPipeline with its guidance embedded (one pass per step); bad grids are one-line errors; the catalog's full
 shapes build at their official parameter counts and predict answers for each."""
 from __future__ import annotations
 
@@ -41,13 +42,30 @@ def test_wan_tiny_runs_calibrates_and_predicts_back(tmp: Path):
     assert d["calibrated"] and d["latency_s"] == pytest.approx(m["video_s"]["mean"], rel=1e-6)
 
 
-def test_the_vae_factors_in_the_catalog_are_the_pipelines(tmp: Path):
+def test_hunyuanvideo_tiny_runs_with_embedded_guidance(tmp: Path):
+    from infra_bench.kinds.video import workload as vw
+
+    (tmp / "v.yaml").write_text(yaml.safe_dump({
+        "kind": "video", "arch": "hunyuanvideo-tiny", "resolution": ["32x32"], "frames": [5], "steps": [2],
+        "guidance_scale": 6.0, "warmup": 0, "min_iters": 1, "min_time_s": 0.0}))
+    run = run_cli("run", "v.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    (r,) = read_records(tmp / "res")
+    m, base = r["metrics"], vw.count("hunyuanvideo-tiny", 32, 32, 5)
+    assert r["status"] == "ok" and r["model"]["pipeline"] == "diffusers.HunyuanVideoPipeline"
+    assert m["transformer_evals_per_step"] == 1 and m["step_s"]["n"] == 2 * m["iterations"]  # guidance is an input
+    assert m["flops_per_video"] == base["text"] + 2 * base["unet_per_step"] + base["vae"]
+    assert 0 < m["vae_decode_s"]["mean"] < m["video_s"]["mean"]
+
+
+@pytest.mark.parametrize("arch", ["wan-tiny", "hunyuanvideo-tiny"])
+def test_the_vae_factors_in_the_catalog_are_the_pipelines(arch: str):
     import torch
 
     from infra_bench.kinds.video import torch_exec, workload as vw
     from infra_bench.spec.loader import spec_from_dict
 
-    spec = spec_from_dict({"kind": "video", "arch": "wan-tiny"}, "test")
+    spec = spec_from_dict({"kind": "video", "arch": arch}, "test")
     resolved = vw.resolve(spec)
     ex = torch_exec.VideoExecutor(resolved, torch.device("cpu"), torch.float32, 0)
     assert ex.pipe.vae_scale_factor_spatial == resolved.spatial == 8

@@ -1,8 +1,8 @@
 """Text-to-video workloads: Wan-style diffusion-transformer pipelines built with random weights from
 workloads/architectures/video.yaml, one timed request, FLOPs, and the VAE decode's peak memory.
 
-A request runs diffusers' own pipeline (WanPipeline) on the embeddings of seeded token ids from the
-text encoder built here (no tokenizer, no network), so the loop, scheduler and guidance are the
+A request runs diffusers' own pipeline (WanPipeline, HunyuanVideoPipeline) on the embeddings of seeded
+token ids from the text encoders built here (no tokenizer, no network), so the loop, scheduler and guidance are the
 library's. Phases are timed around that call: text encoding, each denoising step (the pipeline's
 step-end callback reads the clock), then the 3D VAE decode of the latent video. After the timed
 requests one more decode is watched for its peak memory, the figure that decides whether a long
@@ -20,7 +20,7 @@ from ...measure.flops import counted as _flops
 from ...workloads.diffusion import DiffusionTiming
 from .spec import VideoSpec, size
 
-RUNNABLE = {"wan": "WanPipeline"}
+PIPELINES = {"wan": "WanPipeline", "hunyuanvideo": "HunyuanVideoPipeline"}
 
 
 def catalog() -> dict[str, dict]:
@@ -65,13 +65,9 @@ def resolve(spec: VideoSpec, trust_remote_code: bool = False) -> ResolvedVideo:
     if spec.arch not in archs:
         raise UserError(f"unknown video architecture '{spec.arch}'{closest(spec.arch, archs)}; built-in: {', '.join(archs)}")
     e = archs[spec.arch]
-    if e["family"] not in RUNNABLE:
-        runnable = [a for a, x in archs.items() if x["family"] in RUNNABLE]
-        raise UserError(f"{spec.arch} is a video pipeline that `infra-bench predict` sizes; `run` builds "
-                        f"{', '.join(runnable)} so far")
     return ResolvedVideo(spec.arch, e, {
         "arch": spec.arch, "family": e["family"], "weights": "random", "source": e["source"],
-        "pipeline": f"diffusers.{RUNNABLE[e['family']]}", "scheduler": e["scheduler"]["class"],
+        "pipeline": f"diffusers.{PIPELINES[e['family']]}", "scheduler": e["scheduler"]["class"],
         "params_reference": {n: c["params"] for n, c in e["components"].items()}})
 
 
@@ -106,8 +102,8 @@ class VideoTiming(DiffusionTiming):
 @dataclass
 class VideoRequest:
     """Fixed inputs of one cell, made once outside the timed region."""
-    ids: torch.Tensor                # [B, text tokens]
-    negative_ids: torch.Tensor | None
+    ids: dict[str, torch.Tensor]     # encoder -> [B, text tokens]
+    negative_ids: dict[str, torch.Tensor] | None
     noise: torch.Tensor              # [B, C, latent frames, latent h, latent w]
     width: int
     height: int
@@ -120,13 +116,24 @@ def make_request(spec: VideoSpec, resolved: ResolvedVideo, cell: dict, ex) -> Vi
     b = cell["batch_size"]
     w, h = size(cell["resolution"])
     g = torch.Generator().manual_seed(spec.seed)
-    n = resolved.entry["text_tokens"]["text_encoder"]
-    ids = torch.randint(2, resolved.vocab_size, (b, n), generator=g)
-    ids[:, -1] = 1  # T5-style: tokens, then eos (1)
-    negative = torch.zeros((b, n), dtype=torch.long)
-    negative[:, 0] = 1  # the empty prompt: eos, then padding (0)
+    ids, negative = {}, {}
+    for name, n in resolved.entry["text_tokens"].items():
+        c = resolved.entry["components"][name]["config"]
+        if "eos_token_id" in c:  # CLIP: [bos, tokens ..., eos]; the empty prompt is bos then eos padding
+            ids[name] = torch.randint(3, c["vocab_size"], (b, n), generator=g)
+            ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
+            negative[name] = torch.full((b, n), c["eos_token_id"])
+            negative[name][:, 0] = c["bos_token_id"]
+        else:  # T5 and Llama: tokens, then eos (1); the empty prompt is eos, then padding (0)
+            ids[name] = torch.randint(2, c["vocab_size"], (b, n), generator=g)
+            ids[name][:, -1] = 1
+            negative[name] = torch.zeros((b, n), dtype=torch.long)
+            negative[name][:, 0] = 1
     noise = torch.randn((b, *resolved.latent_shape(w, h, cell["frames"])), generator=g)
-    return VideoRequest(ids.to(ex.device), negative.to(ex.device) if spec.cfg else None, noise.to(ex.device, ex.dtype),
+    cfg = spec.cfg and resolved.entry.get("guidance") != "distilled"
+    on = {k: v.to(ex.device) for k, v in ids.items()}
+    off = {k: v.to(ex.device) for k, v in negative.items()} if cfg else None
+    return VideoRequest(on, off, noise.to(ex.device, ex.dtype),
                         w, h, cell["frames"], cell["steps"], spec.guidance_scale)
 
 
