@@ -76,3 +76,36 @@ def test_served_speech_from_a_speech_lm_arrives_in_chunks(tmp: Path):
     sizes = [len(c) // 2 for c in chunks]  # int16 samples
     assert sizes == [CHUNK_FRAMES * 64, CHUNK_FRAMES * 64, (11 - 2 * CHUNK_FRAMES) * 64]
     assert np.frombuffer(b"".join(chunks), dtype="<i2").size == 11 * 64
+
+
+def test_cosyvoice2_streams_chunks_of_25_tokens_after_their_lookahead(tmp: Path):
+    """60 forced speech tokens: chunks once 28 and 53 are out (25 voiced each), then the last 10; the
+    first chunk comes before the utterance ends, and `run` builds the network the planner counts."""
+    import numpy as np
+    import torch
+
+    from infra_bench.backends.torch.cosyvoice2 import CosyVoice2Executor, build
+    from infra_bench.planner import speech_lm as sl
+    from infra_bench.spec.loader import spec_from_dict
+    from infra_bench.workloads import tts as tw
+
+    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "cosyvoice2-tiny", "text_len": [20],
+                                                "frames_per_token": 3, "batch_size": [2], "warmup": 1,
+                                                "min_iters": 2, "min_time_s": 0.0}))
+    run = run_cli("run", "c.yaml", "--out", "res", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    (r,) = read_records(tmp / "res")
+    m = r["metrics"]
+    assert r["status"] == "ok" and r["backend"]["streaming"] is True and r["model"]["family"] == "cosyvoice2"
+    assert m["audio_samples"] == 60 * 960 and m["sampling_rate_hz"] == 24000  # 25 tokens per audio second
+    assert m["first_audio_s"]["max"] < m["synth_s"]["min"]
+    assert m["lm_frames_per_s"]["mean"] > 0 and m["flops_per_audio_s"] > 0
+    assert r["model"]["params"] == sl.count("cosyvoice2-tiny")["params"]
+
+    spec = spec_from_dict({"kind": "tts", "arch": "cosyvoice2-tiny", "frames_per_token": 3}, "test")
+    resolved = tw.resolve(spec)
+    ex = CosyVoice2Executor(build(resolved, spec, torch.device("cpu"), torch.float32), torch.device("cpu"), resolved, 3)
+    chunks: list[bytes] = []
+    ex.speak("twenty characters...", lambda b: chunks.append(b) or True)  # 20 characters: 60 tokens
+    assert [len(c) // 2 for c in chunks] == [25 * 960, 25 * 960, 10 * 960]
+    assert np.frombuffer(b"".join(chunks), dtype="<i2").size == 60 * 960

@@ -22,8 +22,7 @@ from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
 from ..spec.tts import VOICES, TtsSpec
 
-SPEECH_LMS = ("csm", "dia")  # families that generate codec frames with a language model
-RUNNABLE = ("vits", "fastspeech2", "speecht5", *SPEECH_LMS)  # cosyvoice2 is for predict and plan only
+SPEECH_LMS = ("csm", "dia", "cosyvoice2")  # families that generate codec frames or speech tokens with an LM
 
 # A passage for real voices, cut or repeated to the requested number of characters.
 PASSAGE = ("The quarterly report is ready for review. Our cluster served more requests this month than "
@@ -79,9 +78,6 @@ def resolve(spec: TtsSpec, trust_remote_code: bool = False) -> ResolvedTts:
         raise UserError(f"unknown tts architecture '{spec.arch}'{closest(spec.arch, archs)}; "
                         f"built-in: {', '.join(archs)}; or a real voice: voice: {', '.join(VOICES)}")
     a = archs[spec.arch]
-    if a.family not in RUNNABLE:
-        raise UserError(f"{spec.arch} is a shape-equivalent model for predict and plan only (no library class runs "
-                        f"it); run csm-1b or dia-1.6b, or predict it: infra-bench predict --model {spec.arch} --hardware ID")
     return ResolvedTts(a.family, a, {"arch": a.id, "family": a.family, "weights": "random", "source": a.source,
                                      "params_reference": a.params})
 
@@ -174,6 +170,8 @@ def vocab_size(resolved: ResolvedTts) -> int:
         return int(resolved.arch.config.get("text_vocab_size", 128256))
     if resolved.family == "dia":  # UTF-8 bytes
         return 256
+    if resolved.family == "cosyvoice2":  # the Qwen2 LM's text vocabulary
+        return int(resolved.arch.config["lm"]["vocab_size"])
     return {"vits": 38, "fastspeech2": 78, "speecht5": 81}.get(resolved.family, 38)
 
 

@@ -44,6 +44,13 @@ class TorchTtsExecutor:
 
 def build_tts(spec: TtsSpec, resolved: tw.ResolvedTts, probe: DeviceProbe,
               trust_remote_code: bool = False) -> Built:
+    if resolved.family == "cosyvoice2":
+        from . import cosyvoice2
+        model = cosyvoice2.build(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
+        cex = cosyvoice2.CosyVoice2Executor(model, probe.torch_device, resolved, spec.frames_per_token)
+        return Built(cex, cex.describe(), sum(p.numel() for p in model.parameters()), tw.vocab_size(resolved),
+                     count_flops=lambda inputs, audio_s: tw.count_flops(lambda: cex.synthesize(inputs, lambda: 0),
+                                                                        audio_s))
     if resolved.family in tw.SPEECH_LMS:
         from .tts_lm import LmTtsExecutor, build
         lm, codec = build(resolved, spec, probe.torch_device, DTYPES[spec.dtype])
