@@ -522,7 +522,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     from .results.store import RunStore
 
     hw = load_hardware(list(profile_dirs))
-    points, media, power, skipped = [], [], [], []
+    points, media, speech, power, skipped = [], [], [], [], []
     for run in runs:
         records = RunStore.open(results, run).records()
         for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
@@ -530,12 +530,14 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
             skipped += why
         more_media, why_media = cal.media_points(records, hw)
         media, skipped = media + more_media, skipped + why_media
+        more_speech, why_speech = cal.speech_lm_points(records, hw)
+        speech, skipped = speech + more_speech, skipped + why_speech
         power += cal.power_points(records, hw)
     problem = None
     if points:
         problem, why = Problem.build(points, hw)
         skipped += why
-    data = cal.calibrate(problem, media, power, skipped)
+    data = cal.calibrate(problem, media, power, skipped, speech)
     cal.write(out, data)
     if as_json:
         click.echo(_dump(data))
@@ -549,7 +551,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
 
 def _calibration_tables(data: dict, problem) -> None:
     """`calibrate`'s tables: each measurement of yours against the shipped and calibrated fits; the
-    media MFUs and measured power."""
+    media MFUs, speech-LM overheads and measured power."""
     import numpy as np
 
     from .planner import calibration as cal
@@ -572,6 +574,12 @@ def _calibration_tables(data: dict, problem) -> None:
         rows = [["kind|hardware|engine|precision", "MFU", "points", "source(s)"]]
         for key, f in data["media_fits"].items():
             rows.append([key, f"{f['mfu']:.3f}", str(f["n"]), "; ".join(p["source"] for p in f["points"])[:70]])
+        click.echo(render(rows))
+    if data["speech_lm_fits"]:
+        rows = [["speech LM: hardware|mode|precision", "overhead ms per layer-step", "points", "source(s)"]]
+        for key, f in data["speech_lm_fits"].items():
+            rows.append([key, f"{f['overhead_s'] * 1e3:.4f}", str(f["n"]),
+                         "; ".join(p["source"] for p in f["points"])[:70]])
         click.echo(render(rows))
     if data["power_fits"]:
         rows = [["hardware", "busy W (measured)", "records", "energy source"]]

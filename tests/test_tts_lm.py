@@ -109,3 +109,30 @@ def test_cosyvoice2_streams_chunks_of_25_tokens_after_their_lookahead(tmp: Path)
     ex.speak("twenty characters...", lambda b: chunks.append(b) or True)  # 20 characters: 60 tokens
     assert [len(c) // 2 for c in chunks] == [25 * 960, 25 * 960, 10 * 960]
     assert np.frombuffer(b"".join(chunks), dtype="<i2").size == 60 * 960
+
+
+def test_a_speech_lm_run_calibrates_its_step_overhead_and_predicts_back(tmp: Path):
+    """A batch-1 csm-tiny record fits the per-layer-step overhead on this CPU (apart from the TTS MFU
+    fit), and predict with that file gives the measured RTF back, where the public fit does not."""
+    import json
+
+    from tests.conftest import write_cpu_profile
+
+    write_cpu_profile(tmp)
+    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "csm-tiny", "text_len": [10],
+                                                "frames_per_token": 2, "warmup": 1, "min_iters": 2, "min_time_s": 0.0}))
+    assert run_cli("run", "c.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    (r,) = read_records(tmp / "res")
+    p = run_cli("calibrate", r["run_id"], "--results", "res", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "overhead ms per layer-step" in p.stdout
+    data = json.loads((tmp / "cal.json").read_text())
+    assert list(data["speech_lm_fits"]) == ["this_cpu|eager|fp32"] and data["media_fits"] == {}
+    args = ("predict", "--model", "csm-tiny", "--hardware", "this_cpu", "--precision", "fp32", "--text-len", "10",
+            "--json", "--profiles", "mine")
+    mine = json.loads(run_cli(*args, "--calibration", "cal.json", cwd=tmp).stdout)
+    public = json.loads(run_cli(*args, cwd=tmp).stdout)
+    measured = r["metrics"]["rtf"]["mean"]
+    assert "calibrated on 1 run(s) of your own (this_cpu|eager|fp32)" in mine["notes"][0]
+    assert mine["rtf_alone"] == pytest.approx(measured, rel=0.05)
+    assert mine["overhead_per_layer_step_s"] != public["overhead_per_layer_step_s"]

@@ -7,12 +7,14 @@ planner/fit.py, starting from the shipped fit; the levels the user's records mea
 hardware, engine, precision) get factors of their own. Intervals keep the held-out residual tiers of
 the shipped fit (benchmarks/planner_accuracy.py).
 Diffusion and TTS: per (kind, hardware, engine, precision), the MFU that makes FLOPs / (peak x MFU)
-+ the prior fixed overhead equal the measured time. Power: mean busy watts of records whose energy
++ the prior fixed overhead equal the measured time. Speech LMs: per (hardware, mode, precision), the
+per-layer-step overhead that makes the iteration model meet the measured synthesis. Power: mean busy watts of records whose energy
 was measured (NVML, RAPL), per hardware.
 """
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -27,7 +29,7 @@ from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
 
 KIND = "infra-bench calibration"
-VERSION = 4  # 4: diffusion fits take off the UNet prior's per-step time
+VERSION = 5  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,15 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
     from ..kinds.base import load_ref
     from . import media_model as mm
 
+    from . import speech_lm
+
     hooks = {name: load_ref(k.calibration_point) for name, k in KINDS.items() if k.calibration_point}
     points, skipped = [], []
     for r in records:
         if r.get("kind") not in hooks or r.get("status") != "ok":
             continue
+        if speech_lm.is_speech_lm(r["model"].get("arch") or ""):
+            continue  # speech_lm_points
         hw, precision = match_device(profiles, r["device"].get("model")), r["spec"]["dtype"]
         if hw is None or precision not in mm.PRECISIONS:
             skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
@@ -82,6 +88,47 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
         points.append(MediaPoint(mm.fit_group(r["kind"], model), hw.id, engine, precision, model, work, seconds, fixed,
                                  peak_tflops(hw, precision) * 1e12, f"record {r['run_id']}/{r['cell_id']}"))
     return points, skipped
+
+
+def speech_lm_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[dict], list[str]]:
+    """Points from speech-LM `run` records on a profiled device: the per-layer-step overhead each implies."""
+    from . import speech_lm
+
+    points, skipped = [], []
+    for r in records:
+        if r.get("kind") != "tts" or r.get("status") != "ok" or not speech_lm.is_speech_lm(r["model"].get("arch") or ""):
+            continue
+        hw = match_device(profiles, r["device"].get("model"))
+        got = speech_lm.record_overhead(r, hw) if hw else f"no profile matches device {r['device'].get('model')}"
+        if isinstance(got, str):
+            skipped.append(f"{r['cell_id']}: {got}")
+        else:
+            points.append(got)
+    return points, skipped
+
+
+def fit_speech_lm(points: list[dict]) -> dict:
+    """Per (hardware, mode, precision): the geometric mean of the points' overheads, and how far each
+    point is from the mean of the others (the interval)."""
+    groups: dict[str, list[dict]] = {}
+    for p in points:
+        groups.setdefault(f"{p['hardware']}|{p['mode']}|{p['precision']}", []).append(p)
+    out = {}
+    for key, ps in groups.items():
+        logs = [math.log(max(p["overhead_s"], 1e-9)) for p in ps]
+        loo = (statistics.mean(abs(math.exp(v - statistics.mean(logs[:i] + logs[i + 1:])) - 1) for i, v in enumerate(logs))
+               if len(logs) >= 2 else None)
+        out[key] = {"overhead_s": math.exp(statistics.mean(logs)), "n": len(ps), "loo_rel_error": loo, "points": ps}
+    return out
+
+
+def for_speech_lm(data: dict, hardware: str, mode: str, precision: str) -> dict | None:
+    """The `calibration` argument of speech_lm.predict and capacity, or None without a fit for the key."""
+    key = f"{hardware}|{mode}|{precision}"
+    f = data.get("speech_lm_fits", {}).get(key)
+    if not f:
+        return None
+    return {"overhead_s": f["overhead_s"], "n": f["n"], "interval": max(f["loo_rel_error"] or 0.25, 0.05), "key": key}
 
 
 def power_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> list[dict]:
@@ -140,7 +187,7 @@ def fit_media(points: list[MediaPoint]) -> dict:
 
 
 def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), power: list[dict] = (),
-              skipped: list[str] = ()) -> dict:
+              skipped: list[str] = (), speech: list[dict] = ()) -> dict:
     """The shipped LLM fit refined by `problem` (your measurements; None keeps it as shipped), and the
     media and power fits: the calibration file's data."""
     shipped = llm_fit.shipped()
@@ -153,7 +200,7 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
         fitted.meta = {**shipped.meta, **fitted.meta, "source": f"shipped fit refined by {len(problem.points)} "
                                                               f"measurement(s) of your own"}
     return {"kind": KIND, "version": VERSION, "llm": fitted.to_dict(), "media_fits": fit_media(list(media)),
-            "power_fits": fit_power(list(power)), "skipped": list(skipped),
+            "speech_lm_fits": fit_speech_lm(list(speech)), "power_fits": fit_power(list(power)), "skipped": list(skipped),
             "misses": misses(fitted, problem) if problem is not None else [],
             "method": __doc__.split("\n\n")[0].strip()}
 

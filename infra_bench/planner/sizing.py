@@ -313,7 +313,8 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
         o.reason = _lacks(o.gaps)
         return o
     if speech_lm.is_speech_lm(svc.model):
-        return _speech_lm_option(o, svc, hw, precision, headroom, redundancy)
+        fitted = cal.for_speech_lm(calibration, hw.id, svc.engine, precision) if calibration else None
+        return _speech_lm_option(o, svc, hw, precision, headroom, redundancy, fitted)
     fitted = cal.for_media(calibration, "tts", hw.id, None, precision) if calibration else None
     p = media_model.predict_tts(svc.model, hw, precision, svc.text_len, calibration=fitted)
     o.calibrated, o.stage = p.calibrated, 1
@@ -342,12 +343,15 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
 
 
 def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision: str, headroom: float,
-                      redundancy: int) -> Option:
+                      redundancy: int, fitted: dict | None) -> Option:
     """A speech LM batches streams: capacity is the most streams whose RTF and first audio at that batch
-    meet the SLO (speech_lm.capacity), not one stream's speed shared out."""
-    o.method, o.stage, o.fit = "LM batching", 2, "step overhead fitted on public timings"
+    meet the SLO (speech_lm.capacity), not one stream's speed shared out. `fitted`: the step overhead
+    calibrated on your runs on this part."""
+    o.method, o.stage = "LM batching", 2
+    o.calibrated = fitted is not None
+    o.fit = f"calibrated ({fitted['key']})" if fitted else "step overhead fitted on public timings"
     streams, at = speech_lm.capacity(svc.model, hw, precision, svc.text_len, svc.slo.rtf, svc.slo.first_audio_p95_s,
-                                     svc.engine)
+                                     svc.engine, fitted)
     o.load = svc.traffic.streams
     if "rtf_alone" in at:
         o.alone = {"rtf": at["rtf_alone"], "rtf_slo": svc.slo.rtf, "first_audio_s": at["first_audio_alone_s"],

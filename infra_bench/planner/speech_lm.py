@@ -326,12 +326,29 @@ def _measured_lm(m: Measurement, c: Costs) -> float:
     return per_stream if m.scope == "lm" else per_stream - m.batch * c.decoder_s()
 
 
-def implied_overhead(m: Measurement) -> float:
+def implied_overhead(m: Measurement, c: Costs | None = None) -> float:
     """The per-layer-step overhead at which the model meets the measurement at its batch, taken as constant
-    (0 where the roofline alone is slower)."""
-    c = _costs(m)
+    (0 where the roofline alone is slower). `c`: the costs of the measured utterance (default: a
+    60-token utterance on the shipped profile the measurement names)."""
+    c = c or _costs(m)
     roof, layer_steps = c._steps(m.batch)
     return max(_measured_lm(m, c) / c.lm.frame_rate - float(roof), 0.0) / layer_steps
+
+
+def record_overhead(r: dict, hw: HardwareProfile) -> dict | str:
+    """A speech-LM `run` record as a calibration point: the per-layer-step overhead at batch 1 (the one its
+    batch implies, taken back along the fitted batch growth) that makes the model meet the measured
+    synthesis (LM and audio decoder), or why it cannot be used."""
+    m, cell, precision = r["metrics"], r["cell"], r["spec"]["dtype"]
+    if precision not in PRECISIONS:
+        return f"speech LMs calibrate at {', '.join(PRECISIONS)}"
+    model, batch = r["model"]["arch"], int(cell["batch_size"])
+    meas = Measurement(model, hw.id, precision, "eager", batch, "total", m["rtf"]["mean"] / batch,
+                       f"record {r['run_id']}/{r['cell_id']}")
+    c = Costs(get(model), hw, precision, int(cell["text_len"]), m["audio_s"]["mean"])
+    overhead = implied_overhead(meas, c) / batch ** batch_exponent()
+    return {"model": model, "hardware": hw.id, "precision": precision, "mode": "eager", "batch": batch,
+            "rtf": m["rtf"]["mean"], "overhead_s": overhead, "source": meas.source}
 
 
 def fit_batch_exponent(points: list[Measurement], mode: str = "eager") -> float:
@@ -448,34 +465,40 @@ def max_streams(lm: SpeechLm, hw: HardwareProfile, precision: str, text_len: int
     return int(max(0, min(limit, (per["usable_gb"] - fixed) // max(per["kv_cache_gb"], 1e-9))))
 
 
-def _setup(model: str, hw: HardwareProfile, precision: str, text_len: int, mode: str) -> tuple[SpeechLm, Costs, float, int]:
-    """The model, its costs for an utterance of `text_len` tokens, the mode's overhead and the streams that fit."""
+def _setup(model: str, hw: HardwareProfile, precision: str, text_len: int, mode: str,
+           calibration: dict | None = None) -> tuple[SpeechLm, Costs, float, int]:
+    """The model, its costs for an utterance of `text_len` tokens, the overhead (calibrated, else the mode's
+    fit) and the streams that fit."""
     lm = get(model)
     audio_s = text_len * SECONDS_PER_TOKEN
-    return (lm, Costs(lm, hw, precision, text_len, audio_s), overheads()[mode],
-            max_streams(lm, hw, precision, text_len, audio_s))
+    overhead = calibration["overhead_s"] if calibration else overheads()[mode]
+    return lm, Costs(lm, hw, precision, text_len, audio_s), overhead, max_streams(lm, hw, precision, text_len, audio_s)
 
 
 def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str = "eager", text_len: int = 60,
-            streams: int = 1) -> SpeechLmPrediction:
+            streams: int = 1, calibration: dict | None = None) -> SpeechLmPrediction:
+    """`calibration`: a fit of your own runs on this part (calibration.for_speech_lm), replacing the
+    public overhead fit."""
     if precision not in PRECISIONS:
         raise UserError(f"precision '{precision}' is not offered for speech LMs; use {', '.join(PRECISIONS)}")
     if mode not in MODES:
         raise UserError(f"engine '{mode}' is not modelled for speech LMs; use --engine eager (PyTorch/transformers, "
                         f"the default) or compiled (torch.compile, CUDA graphs or TensorRT-LLM)")
     _peak(hw, precision)
-    lm, c, overhead, fitting = _setup(model, hw, precision, text_len, mode)
+    lm, c, overhead, fitting = _setup(model, hw, precision, text_len, mode, calibration)
     audio_s = c.audio_s
     mem = memory(lm, hw, precision, streams, text_len, audio_s)
+    basis = (f"calibrated on {calibration['n']} run(s) of your own ({calibration['key']})" if calibration else
+             f"{mode}; fitted on public batch-1 measurements, leave-one-model-out errors in docs/planner.md")
     notes = [f"{lm.family} speech LM: {len(lm.stages)} decoder stage(s) at {lm.frame_rate:g} frames per audio second, "
-             f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({mode}; fitted on public "
-             f"batch-1 measurements, leave-one-model-out errors in docs/planner.md)",
+             f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({basis})",
              f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio"]
     if model.startswith("cosyvoice2"):
         notes.append("shape-equivalent model: flow-matching decoder and HiFT composed from library modules of the "
                      "published sizes (parameters are the composition's)")
+    spread = calibration["interval"] if calibration else interval()
     base = dict(kind="tts", model=model, hardware=hw.id, precision=precision, mode=mode, memory=mem, streams=streams,
-                overhead_per_layer_step_s=overhead, interval=interval(), notes=notes)
+                overhead_per_layer_step_s=overhead, interval=spread, notes=notes)
     if mem["total_gb"] > mem["usable_gb"]:
         notes.append(f"does not fit: {mem['total_gb']:.1f} GB needed at {streams} stream(s), {mem['usable_gb']:.1f} GB "
                      f"usable; at most {fitting} stream(s) fit")
@@ -484,7 +507,9 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
     rtf = float(c.rtf(streams, overhead))
     b = np.arange(1, max(fitting, 1) + 1)
     realtime = b[c.rtf(b, overhead) <= 1.0]
-    notes.append(f"80% interval +-{interval():.0%}: the 80th percentile of the overhead fit's leave-one-model-out errors")
+    notes.append(f"interval +-{spread:.0%}: " + ("the calibration's spread between your runs (at least 5%, 25% from "
+                                                 "one run)" if calibration else
+                                                 "the 80th percentile of the overhead fit's leave-one-model-out errors"))
     return SpeechLmPrediction(
         fits=True, rtf=rtf, rtf_alone=float(c.rtf(1, overhead)), first_audio_s=float(c.first_audio_s(streams, overhead)),
         audio_s_per_s=streams / rtf, lm_tokens_per_s=streams * lm.frame_rate / rtf,
@@ -492,9 +517,9 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
 
 
 def capacity(model: str, hw: HardwareProfile, precision: str, text_len: int, rtf_slo: float,
-             first_audio_slo: float | None, mode: str = "eager") -> tuple[int, dict]:
+             first_audio_slo: float | None, mode: str = "eager", calibration: dict | None = None) -> tuple[int, dict]:
     """The most streams one device batches within the SLO (0 if not even one), and the figures at it."""
-    _, c, overhead, fitting = _setup(model, hw, precision, text_len, mode)
+    _, c, overhead, fitting = _setup(model, hw, precision, text_len, mode, calibration)
     if fitting < 1:
         return 0, {"reason": "weights and one stream's KV cache do not fit"}
     b = np.arange(1, fitting + 1)

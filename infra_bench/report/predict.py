@@ -57,10 +57,13 @@ def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     from .predictions import media_text, speech_lm_text, tts_result
 
     if speech_lm.is_speech_lm(model):
-        mode = "eager" if o["engine"] == "auto" else o["engine"]
-        p = speech_lm.predict(model, hw, o["precision"] or "bf16", mode, o["text_len"], o["concurrency"])
-        if data:
-            p.notes.append(f"{source} is not used: speech LMs are not calibrated from runs yet")
+        from ..planner import calibration as cal
+
+        mode, precision = "eager" if o["engine"] == "auto" else o["engine"], o["precision"] or "bf16"
+        fitted = cal.for_speech_lm(data, hw.id, mode, precision) if data else None
+        p = speech_lm.predict(model, hw, precision, mode, o["text_len"], o["concurrency"], fitted)
+        if data and not fitted:
+            p.notes.append(f"{source} has no speech-LM fit for {hw.id} ({mode}, {precision}); using the public fit")
         return p, speech_lm_text(p, hw)
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit("tts", hw, o, data, source, precision)
