@@ -187,7 +187,8 @@ def diffusion_unit(model: str, resolution: int, steps: int, guidance_scale: floa
 @lru_cache(maxsize=64)
 def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
     """FLOPs per audio second, audio seconds per utterance and parameters of a built-in TTS model;
-    counted once on a built model (torch) and cached on disk, so later plans import no torch."""
+    counted once on a built model (torch; F5-TTS on the meta device) and cached on disk, so later
+    plans import no torch."""
     def count() -> dict:
         import torch
 
@@ -199,8 +200,10 @@ def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
             raise UserError(f"unknown tts model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
         spec = TtsSpec(arch=model, text_len=text_len, frames_per_token=frames_per_token)
         resolved = tw.resolve(spec)
-        m = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
-        ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": text_len})
+        # F5-TTS on the meta device (no memory, no time: its 32 DiT steps would take minutes on a CPU)
+        device = torch.device("meta" if resolved.family == "f5tts" else "cpu")
+        m = tw.build_model(resolved, spec, device, torch.float32)
+        ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": text_len}).to(device)
         audio_s = tw.expected_samples(resolved, spec, text_len) / resolved.sampling_rate
         return {"flops_per_audio_s": tw.count_flops(lambda: m(ids), audio_s), "audio_s": audio_s,
                 "params": sum(p.numel() for p in m.parameters())}
@@ -339,8 +342,17 @@ def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_l
                         f"use infra_bench.planner.speech_lm.predict")
     peak = _check(hw, precision)
     unit = tts_unit(model, text_len, frames_per_token)
+    entry = architectures("tts").get(model) or {}
+    priors, basis = TTS_PRIORS, None
+    if entry.get("family") == "f5tts":  # a diffusion transformer: the DiT pipelines' MFU, their per-step time per NFE
+        nfe = entry["config"]["nfe"]
+        priors = {**TTS_PRIORS, "mfu": DIT_PRIORS["mfu"], "t_call_s": nfe * DIT_PRIORS["t_step_s"]}
+        basis = (f"F5-TTS is a diffusion transformer: it takes the DiT image pipelines' MFU prior "
+                 f"{DIT_PRIORS['mfu']} (public FLUX.1-dev runs) and {DIT_PRIORS['t_step_s'] * 1e3:g} ms per each of its "
+                 f"{nfe} steps, assumptions with no public F5 timing behind them: interval +-50%; calibrate with your "
+                 f"own runs")
     p = _predict("tts", model, hw, precision, peak, unit["params"], unit["flops_per_audio_s"] * unit["audio_s"],
-                 unit["flops_per_audio_s"], TTS_PRIORS["t_call_s"], TTS_PRIORS, "t_call_s", calibration)
+                 unit["flops_per_audio_s"], priors["t_call_s"], priors, "t_call_s", calibration, basis)
     if not p.fits:
         return p
     p.notes.append(f"utterance of {text_len} tokens = {unit['audio_s']:.2f} s of audio")

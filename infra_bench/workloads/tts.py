@@ -87,8 +87,9 @@ def check_cells(spec: TtsSpec, resolved: ResolvedTts) -> None:
         raise UserError(f"spec '{spec.label}': {resolved.family} synthesizes one utterance at a time; use batch_size: 1")
     if resolved.family == "speecht5" and spec.speaking_rate != 1.0:
         raise UserError(f"spec '{spec.label}': speecht5 has no speaking-rate control; use speaking_rate: 1.0")
-    if resolved.family in SPEECH_LMS and spec.speaking_rate != 1.0:
-        raise UserError(f"spec '{spec.label}': a speech LM has no speaking-rate control; use speaking_rate: 1.0")
+    if resolved.family in (*SPEECH_LMS, "f5tts") and spec.speaking_rate != 1.0:
+        raise UserError(f"spec '{spec.label}': {resolved.family} takes its length from frames_per_token here, not a "
+                        f"speaking rate; use speaking_rate: 1.0")
     if resolved.family != "piper" and resolved.family != "vits" and spec.backend == "onnxruntime":
         raise UserError(f"spec '{spec.label}': the onnxruntime backend runs vits models and real voices; "
                         f"use --backend torch for {resolved.family}")
@@ -118,7 +119,8 @@ def expected_samples(resolved: ResolvedTts, spec: TtsSpec, text_len: int) -> int
 
 class TtsModel(torch.nn.Module):
     """ids [B, T] -> waveform [B, samples]: one forward for VITS and FastSpeech2; SpeechT5's
-    autoregressive generate_speech for speecht5."""
+    autoregressive generate_speech for speecht5; F5-TTS's flow-matching sample of T x `ratio` mel
+    frames, then its vocoder."""
 
     def __init__(self, family: str, model, vocoder=None, speaker=None, ratio: float = 0.0):
         super().__init__()
@@ -130,6 +132,8 @@ class TtsModel(torch.nn.Module):
             return self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).waveform
         if self.family == "fastspeech2":
             return self.model(input_ids=ids, attention_mask=torch.ones_like(ids), return_dict=True).waveform
+        if self.family == "f5tts":
+            return self.model(ids, ids.shape[1] * int(self.ratio))
         wave = self.model.generate_speech(ids, self.speaker, vocoder=self.vocoder, threshold=2.0,
                                           minlenratio=self.ratio, maxlenratio=self.ratio)
         return wave.reshape(1, -1)
@@ -157,6 +161,9 @@ def build_model(resolved: ResolvedTts, spec: TtsSpec, device: torch.device, dtyp
                 m.model.duration_predictor.linear.weight.zero_()
                 m.model.duration_predictor.linear.bias.fill_(math.log(d + 1))  # round(exp(x) - 1) = d
             wrapped = TtsModel("fastspeech2", m)
+        elif a.family == "f5tts":
+            from . import f5tts
+            wrapped = TtsModel("f5tts", f5tts.build(a.config, device), ratio=float(d))
         else:
             m = tf.SpeechT5ForTextToSpeech(tf.SpeechT5Config(**a.config))
             voc = tf.SpeechT5HifiGan(tf.SpeechT5HifiGanConfig())
@@ -172,6 +179,8 @@ def vocab_size(resolved: ResolvedTts) -> int:
         return 256
     if resolved.family == "cosyvoice2":  # the Qwen2 LM's text vocabulary
         return int(resolved.arch.config["lm"]["vocab_size"])
+    if resolved.family == "f5tts":  # its character/pinyin vocabulary
+        return int(resolved.arch.config["dit"]["vocab"])
     return {"vits": 38, "fastspeech2": 78, "speecht5": 81}.get(resolved.family, 38)
 
 
