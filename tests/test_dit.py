@@ -103,8 +103,27 @@ def test_a_bad_dit_resolution_is_a_one_line_error(tmp: Path):
     assert_one_line_error(run_cli("run", "s.yaml", cwd=tmp), "resolution 62 is not a multiple of 4 (flux-tiny")
 
 
+def test_dit_transformers_run_on_onnxruntime_inside_the_pipeline(tmp: Path):
+    """FLUX and SD3 tiny shapes with the transformer exported (torch.export-based, dynamic batch) and run by
+    ORT inside diffusers' pipeline: SD3's guidance doubles the batch the export was traced at; parity
+    against torch fp32 recorded and within tolerance; the FLOPs are the torch run's."""
+    pytest.importorskip("onnxruntime")
+    common = {"kind": "diffusion", "backend": "onnxruntime", "resolution": [64], "steps": [2], "warmup": 0,
+              "min_iters": 1, "min_time_s": 0.0}
+    (tmp / "s.yaml").write_text(yaml.safe_dump_all([{**common, "arch": "flux-tiny", "guidance_scale": 3.5},
+                                                    {**common, "arch": "sd3-tiny", "guidance_scale": 7.0}]))
+    run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    for r in read_records(tmp / "res"):
+        b, m = r["backend"], r["metrics"]
+        assert r["status"] == "ok" and b["name"] == "onnxruntime" and b["exporter"] == "torch.onnx.export(dynamo=True)"
+        assert b["parity"]["component"] == "transformer" and b["parity"]["max_rel_diff"] <= 1e-4
+        base, passes = dit.count(r["spec"]["arch"], 64), m["unet_evals_per_step"]
+        assert m["flops_per_image"] == passes * base["text"] + 2 * passes * base["unet_per_step"] + base["vae"]
+
+
 @pytest.mark.parametrize("fields, fragment", [
-    ({"backend": "onnxruntime"}, "flux-tiny runs on the torch backend only"),
+    ({"backend": "onnxruntime", "dtype": "fp16"}, "onnxruntime runs DiT transformers in fp32 here"),
     ({"scheduler": "ddim"}, "flux-tiny is a flow-matching pipeline; its scheduler is flow_euler"),
 ])
 def test_dit_specs_the_pipeline_cannot_run_are_refused(fields: dict, fragment: str):
@@ -116,6 +135,9 @@ def test_dit_specs_the_pipeline_cannot_run_are_refused(fields: dict, fragment: s
     spec = spec_from_dict({"kind": "diffusion", "arch": "flux-tiny", "resolution": 64, **fields}, "test")
     with pytest.raises(UserError, match=fragment):
         dw.check_cells(spec, dw.resolve(spec))
+    qwen = spec_from_dict({"kind": "diffusion", "arch": "qwen-image-tiny", "backend": "onnxruntime"}, "test")
+    with pytest.raises(UserError, match="onnxruntime runs the FLUX.1 and SD3.5 transformers"):
+        dw.check_cells(qwen, dw.resolve(qwen))
     hunyuan = spec_from_dict({"kind": "diffusion", "arch": "hunyuandit-tiny", "scheduler": "flow_euler"}, "test")
     with pytest.raises(UserError, match="hunyuandit-tiny is a v-prediction DDPM pipeline; its scheduler is ddpm"):
         dw.resolve(hunyuan)

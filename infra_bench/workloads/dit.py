@@ -67,9 +67,9 @@ def resolve(spec: DiffusionSpec) -> ResolvedDit:
 
 
 def check_cells(spec: DiffusionSpec, resolved: ResolvedDit) -> None:
-    if spec.backend != "torch":
-        raise UserError(f"spec '{spec.label}': {resolved.arch} runs on the torch backend only (diffusers' pipeline "
-                        f"drives it; the ONNX export of DiT transformers is not built yet): set backend: torch")
+    if spec.backend == "onnxruntime":
+        from ..backends.onnxruntime.dit import check
+        check(spec, resolved)
     m = resolved.pixel_multiple
     bad = [r for r in spec.resolution if r % m]
     if bad:

@@ -103,8 +103,10 @@ def _unet_parity(mods: dw.Modules, ex: OrtDiffusionExecutor, resolved: dw.Resolv
     return {"resolution": resolution, **differences(ref, got)}
 
 
-def build_diffusion(spec: DiffusionSpec, resolved: dw.ResolvedPipeline, probe: DeviceProbe,
-                    trust_remote_code: bool = False) -> Built:
+def build_diffusion(spec: DiffusionSpec, resolved, probe: DeviceProbe, trust_remote_code: bool = False) -> Built:
+    if not isinstance(resolved, dw.ResolvedPipeline):
+        from .dit import build_dit
+        return build_dit(spec, resolved, probe)
     ep = require(spec.opts.ep or "cpu")
     export_dtype = torch.float16 if spec.dtype == "fp16" else torch.float32
     mods = dw.build_modules(resolved, torch.device("cpu"), torch.float32, spec.seed)
