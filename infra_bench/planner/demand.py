@@ -30,6 +30,7 @@ from ..kinds import KINDS
 
 LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
+QUANT_PRECISIONS = ("fp8", "int8")  # W8A8 diffusion transformers (planner/quant_prior.py)
 
 
 class Strict(BaseModel):
@@ -228,7 +229,23 @@ class _MediaService(Service):
     _known = field_validator("precision", mode="before")(classmethod(lambda cls, v: precisions(v, MEDIA_PRECISIONS)))
 
 
-class DiffusionService(_MediaService):
+class _DiffusionPrecisions(_MediaService):
+    """fp8 and int8 too, for diffusion transformers."""
+    _known = field_validator("precision", mode="before")(
+        classmethod(lambda cls, v: precisions(v, (*MEDIA_PRECISIONS, *QUANT_PRECISIONS))))
+
+    @model_validator(mode="after")
+    def _quantized_dit_only(self):
+        from ..catalog import architectures
+
+        quant = [p for p in self.precision if p in QUANT_PRECISIONS]
+        if quant and self.model not in {**architectures("dit"), **architectures("video")}:
+            raise ValueError(f"{quant[0]} is priced for diffusion transformers only (FLUX.1, SD3.5, Qwen-Image, "
+                             f"HunyuanDiT, video); {self.model} is a UNet pipeline: use fp16 or bf16")
+        return self
+
+
+class DiffusionService(_DiffusionPrecisions):
     kind: Literal["diffusion"] = "diffusion"
     resolution: int = Field(default=512, ge=8)
     steps: int = Field(default=30, ge=1)

@@ -322,9 +322,37 @@ def tts_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
     return m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, TTS_PRIORS["t_call_s"]
 
 
+def quantized(model: str, hw: HardwareProfile, precision: str, width: int, height: int, frames: int,
+              fixed_s: float, bf16: MediaPrediction) -> MediaPrediction:
+    """The bf16 prediction of a diffusion transformer at fp8 or int8 (W8A8): its compute time divided by
+    the quant_prior speed-up; the fixed per-step time and the memory (counted at 16 bits: text encoders
+    and VAE stay there) unchanged."""
+    from . import quant_prior
+
+    if not bf16.fits:
+        return replace(bf16, precision=precision)
+    share = quant_prior.linear_share(model, width, height, frames)
+    s, f, r = quant_prior.speedup(share, hw, precision)
+    latency = (bf16.latency_s - fixed_s) / s + fixed_s
+    notes = [*bf16.notes, f"{precision} W8A8 on the transformer's linear layers: {s:.2f}x the bf16 compute (Amdahl: "
+                          f"{f:.0%} of the bf16 time in those layers, {share:.0%} of a pass's FLOPs, sped up {r:.2f}x; "
+                          f"planner/quant_prior.py, fitted on 7 public same-stack comparisons, leave-one-source-out "
+                          f"error of the speed-up 5% median, 15% worst); memory counted at 16 bits"]
+    return replace(bf16, precision=precision, latency_s=latency, units_per_s_per_device=1 / latency, notes=notes,
+                   efficiency={**bf16.efficiency, "quant_speedup": s, "quantized_time_share": f,
+                               "quantized_layer_speedup": r})
+
+
 def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", resolution: int = 512,
                       steps: int = 30, guidance_scale: float = 7.5, calibration: dict | None = None) -> MediaPrediction:
-    """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput)."""
+    """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput);
+    fp8 and int8 for diffusion transformers from their bf16 prediction (quantized())."""
+    from . import quant_prior
+
+    if precision in quant_prior.PRECISIONS:
+        quant_prior.linear_share(model, resolution, resolution)  # a UNet pipeline: a one-line error first
+        bf16 = predict_diffusion(model, hw, "bf16", resolution, steps, guidance_scale, calibration)
+        return quantized(model, hw, precision, resolution, resolution, 1, steps * bf16.efficiency["t_step_s"], bf16)
     peak = _check(hw, precision)  # before the FLOP count, which may take seconds
     unit = diffusion_unit(model, resolution, steps, guidance_scale)
     priors, basis = diffusion_priors(model, hw, precision, peak)

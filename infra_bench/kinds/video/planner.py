@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from ...errors import UserError
 from ...planner import media_model as mm
-from ...planner.demand import DiffusionSlo, UnitRate, _MediaService
+from ...planner.demand import DiffusionSlo, UnitRate, _DiffusionPrecisions
 from ...planner.profiles import HardwareProfile
 
 FLOP_TABLE = "video_flops.json"
@@ -139,6 +139,12 @@ def _basis() -> str:
 
 def predict(model: str, hw: HardwareProfile, precision: str, width: int, height: int, frames: int, steps: int,
             guidance_scale: float, calibration: dict | None = None) -> mm.MediaPrediction:
+    """Seconds per video; fp8 and int8 (W8A8) from the bf16 prediction (media_model.quantized)."""
+    from ...planner import quant_prior
+
+    if precision in quant_prior.PRECISIONS:
+        bf16 = predict(model, hw, "bf16", width, height, frames, steps, guidance_scale, calibration)
+        return mm.quantized(model, hw, precision, width, height, frames, steps * bf16.efficiency["t_step_s"], bf16)
     peak = mm._check(hw, precision)
     u = flops_per_video(model, width, height, frames, steps, guidance_scale)
     priors = {**mm.DIT_PRIORS, "mfu": mfu_prior(peak / 1e12)}
@@ -208,7 +214,7 @@ class VideoTraffic(UnitRate):
     videos_per_s: float | None = Field(default=None, gt=0)
 
 
-class VideoService(_MediaService):
+class VideoService(_DiffusionPrecisions):
     """Text-to-video requests at one size, length and step count, under a latency SLO; each video runs
     on one device at a time (sequence parallelism across devices is not modelled)."""
     kind: Literal["video"] = "video"
