@@ -306,8 +306,9 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
                                                           "(replicas = count / that).")
 @click.option("--concurrency", "--batch", "concurrency", type=click.IntRange(min=1), default=1, show_default=True,
               help="LLM: closed-loop clients per replica (each sends its next request when the last finishes); "
-                   "speech LMs: streams batched together.")
-@click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged.")
+                   "speech LMs: streams batched together; diffusion and video: images (videos) per batch.")
+@click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged; "
+                                                     "diffusion and video: the largest batch that fits.")
 @click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True, help="LLM prompt tokens.")
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")
 @click.option("--max-seqs", type=click.IntRange(min=1), help="LLM: the engine's running-sequence limit (default: "

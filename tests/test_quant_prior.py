@@ -46,3 +46,33 @@ def test_fp8_divides_the_bf16_compute_and_keeps_the_fixed_time(tmp: Path):
         {"name": "images", "model": "sd-1.5", "precision": ["fp8"], "traffic": {"images_per_s": 1},
          "slo": {"latency_p95_s": 10}}]}))
     assert_one_line_error(run_cli("plan", "d.yaml", cwd=tmp), "sd-1.5 is a UNet pipeline: use fp16 or bf16")
+
+
+def test_the_batch_prior_is_the_fit_of_the_public_sweeps_with_its_held_out_errors():
+    from infra_bench.planner import batch_prior as b
+
+    assert b.fit() == pytest.approx(b.PHI, abs=5e-4)
+    errors = [abs(r["error"]) for r in b.held_out()]
+    assert len(errors) == 27 and statistics.median(errors) < 0.13 and max(errors) < 0.27  # docs/planner.md
+
+
+def test_throughput_mode_batches_the_compute_and_amortizes_part_of_the_fixed_time(tmp: Path):
+    from infra_bench.planner import batch_prior as b
+    from infra_bench.planner import media_model as mm
+    from infra_bench.planner.profiles import load_hardware
+
+    h100 = load_hardware()["nv_h100_pcie"]
+    one = mm.predict_diffusion("sd-1.5", h100, "fp16", 512, 30, 7.5)
+    fixed = 30 * one.efficiency["t_step_s"]
+    args = ("predict", "--model", "sd-1.5", "--hardware", "nv_h100_pcie", "--precision", "fp16", "--resolution", "512",
+            "--steps", "30", "--json")
+    at16 = json.loads(run_cli(*args, "--batch", "16", cwd=tmp).stdout)
+    assert at16["latency_s"] == pytest.approx(16 * b.per_image(one.latency_s - fixed, fixed, 16))
+    assert 1.0 < at16["units_per_s_per_device"] / one.units_per_s_per_device < 16
+    act = mm.activation_gb("sd-1.5", 512, 512, "fp16")
+    assert at16["memory"]["activations_gb"] == pytest.approx(16 * act)
+    best = json.loads(run_cli(*args, "--max-throughput", cwd=tmp).stdout)
+    assert best["efficiency"]["batch"] == min(mm.MAX_BATCH, int((one.memory["usable_gb"] - one.memory["total_gb"]) // act))
+    flux = json.loads(run_cli("predict", "--model", "flux-1-dev", "--hardware", "nv_l20", "--precision", "bf16",
+                              "--resolution", "1024", "--batch", "64", "--json", cwd=tmp).stdout)
+    assert not flux["fits"] and "does not fit" in flux["notes"][-1]  # 64 x 0.8 GB of activations on 48 GB

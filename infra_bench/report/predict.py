@@ -47,8 +47,12 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit(media_model.fit_group("diffusion", model), hw, o, data, source, precision)
     guidance = 7.5 if o["guidance_scale"] is None else o["guidance_scale"]
-    p = media_model.predict_diffusion(model, hw, precision, o["resolution"], o["steps"] or 30, guidance, fitted)
+    steps = o["steps"] or 30
+    p = media_model.predict_diffusion(model, hw, precision, o["resolution"], steps, guidance, fitted)
     p.notes.extend(notes)
+    if o["concurrency"] > 1 or o["max_throughput"]:
+        p = media_model.batched(p, None if o["max_throughput"] else o["concurrency"], steps * p.efficiency["t_step_s"],
+                                media_model.activation_gb(model, o["resolution"], o["resolution"], precision))
     return p, media_text(p, hw, diffusion_result)
 
 

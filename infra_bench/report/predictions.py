@@ -49,8 +49,9 @@ def llm_text(p, hw, replicas: int = 1) -> str:
 def media_text(p, hw, result: Callable[[object], str]) -> str:
     """A media prediction: what was predicted, its memory, the kind's `result` line when it fits, notes."""
     m = p.memory
+    act = f" + activations {m['activations_gb']:.1f} GB (estimated)" if m.get("activations_gb") else ""
     lines = [f"{p.model} ({p.kind}) on 1 x {hw.vendor} {hw.model}, {p.precision}",
-             f"memory: weights {m['weights_gb']:.2f} GB + reserve {m['runtime_reserve_gb']:.1f} GB = "
+             f"memory: weights {m['weights_gb']:.2f} GB + reserve {m['runtime_reserve_gb']:.1f} GB{act} = "
              f"{m['total_gb']:.1f} of {m['usable_gb']:.1f} GB usable"]
     if p.fits:
         lines.append(result(p))
@@ -58,7 +59,10 @@ def media_text(p, hw, result: Callable[[object], str]) -> str:
 
 
 def diffusion_result(p) -> str:
-    return (f"s/image {_range(p.latency_s, p.interval, 1, '.3f')}, images/s per device "
+    b = p.efficiency.get("batch", 1)
+    per = f"s per batch of {b} {_range(p.latency_s, p.interval, 1, '.3f')}" if b > 1 else \
+        f"s/image {_range(p.latency_s, p.interval, 1, '.3f')}"
+    return (f"{per}, images/s per device "
             f"{p.units_per_s_per_device:.2f}; {p.flops_per_unit / 1e12:.1f} TFLOP per image; bound by "
             f"{p.bound.replace('_', ' ')}")
 

@@ -185,6 +185,9 @@ def predict_hook(model: str, hw: HardwareProfile, o: dict, data: dict | None, so
     p = predict(model, hw, precision, w, h, frames, steps, guidance, fitted)
     if data and fitted is None:
         p.notes.append(f"{source} has no video fit for {hw.id} at {precision}; using priors")
+    if o.get("concurrency", 1) > 1 or o.get("max_throughput"):
+        p = mm.batched(p, None if o.get("max_throughput") else o["concurrency"], steps * p.efficiency["t_step_s"],
+                       mm.activation_gb(model, w, h, precision, video=True))
     p.notes.insert(0, f"{w}x{h}, {frames} frames, {steps} steps, guidance {guidance}")
     return p, _text(p, hw, frames)
 
@@ -194,7 +197,10 @@ def _text(p: mm.MediaPrediction, hw: HardwareProfile, frames: int) -> str:
 
     def result(p) -> str:
         lo, hi = p.latency_s * (1 - p.interval), p.latency_s * (1 + p.interval)
-        return (f"s/video {p.latency_s:.1f} ({lo:.1f}-{hi:.1f}), s/frame {p.latency_s / frames:.3f}; "
+        b = p.efficiency.get("batch", 1)
+        per = f"s per batch of {b} {p.latency_s:.1f} ({lo:.1f}-{hi:.1f}), videos/s {p.units_per_s_per_device:.4f}" \
+            if b > 1 else f"s/video {p.latency_s:.1f} ({lo:.1f}-{hi:.1f})"
+        return (f"{per}, s/frame {p.latency_s / (frames * b):.3f}; "
                 f"{p.flops_per_unit / 1e15:.2f} PFLOP per video; bound by {p.bound.replace('_', ' ')}")
     return media_text(p, hw, result)
 
