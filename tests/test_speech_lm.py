@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from infra_bench.planner import profiles as pr
 from infra_bench.planner import speech_lm as sl

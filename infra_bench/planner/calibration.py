@@ -61,7 +61,6 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
     from ..kinds import KINDS
     from ..kinds.base import load_ref
     from . import media_model as mm
-
     from . import speech_lm
 
     hooks = {name: load_ref(k.calibration_point) for name, k in KINDS.items() if k.calibration_point}

@@ -384,10 +384,11 @@ def quantized(model: str, hw: HardwareProfile, precision: str, width: int, heigh
     share = quant_prior.linear_share(model, width, height, frames)
     s, f, r = quant_prior.speedup(share, hw, precision)
     latency = (bf16.latency_s - fixed_s) / s + fixed_s
-    notes = [*bf16.notes, f"{precision} W8A8 on the transformer's linear layers: {s:.2f}x the bf16 compute (Amdahl: "
-                          f"{f:.0%} of the bf16 time in those layers, {share:.0%} of a pass's FLOPs, sped up {r:.2f}x; "
-                          f"planner/quant_prior.py, fitted on 7 public same-stack comparisons, leave-one-source-out "
-                          f"error of the speed-up 5% median, 15% worst); memory counted at 16 bits"]
+    why = (f"{precision} W8A8 on the transformer's linear layers: {s:.2f}x the bf16 compute (Amdahl: {f:.0%} of the "
+           f"bf16 time in those layers, {share:.0%} of a pass's FLOPs, sped up {r:.2f}x; planner/quant_prior.py, fitted "
+           f"on 7 public same-stack comparisons, leave-one-source-out error of the speed-up 5% median, 15% worst); "
+           f"memory counted at 16 bits")
+    notes = [*bf16.notes, why]
     return replace(bf16, precision=precision, latency_s=latency, units_per_s_per_device=1 / latency, notes=notes,
                    efficiency={**bf16.efficiency, "quant_speedup": s, "quantized_time_share": f,
                                "quantized_layer_speedup": r})

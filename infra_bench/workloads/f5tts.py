@@ -18,6 +18,7 @@ utterance chunk, so first audio is the end of synthesis.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -73,7 +74,9 @@ class F5Dit(nn.Module):
         super().__init__()
         from diffusers.models.embeddings import TimestepEmbedding, Timesteps
         from diffusers.models.normalization import AdaLayerNormContinuous
-        from diffusers.models.transformers.transformer_longcat_audio_dit import AudioDiTConvNeXtV2Block
+        from diffusers.models.transformers.transformer_longcat_audio_dit import (
+            AudioDiTConvNeXtV2Block,
+        )
 
         self.c = c
         d, td = c["dim"], c["text_dim"]
@@ -179,7 +182,7 @@ class F5Tts(nn.Module):
         x = torch.randn(b, n, mel, generator=g).to(ids.device, dtype)
         cond = cond.to(ids.device)
         grid = self.times(ids.device)
-        for t0, t1 in zip(grid[:-1], grid[1:]):
+        for t0, t1 in itertools.pairwise(grid):
             v, free = self.dit(x, cond, ids, t0).chunk(2)
             x = x + (t1 - t0).to(dtype) * (v + (v - free) * self.cfg["cfg_strength"])
         return self.vocos(x[:, ref:].transpose(1, 2))

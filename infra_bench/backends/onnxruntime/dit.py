@@ -99,8 +99,8 @@ def build_dit(spec: DiffusionSpec, resolved: ResolvedDit, probe: DeviceProbe) ->
         key = {"what": "dit-transformer", "wrapper": WRAPPER_VERSION, **how.key(), "arch": resolved.arch,
                "config": resolved.entry["components"]["transformer"]["config"], "resolution": res,
                "weights": f"random seed {spec.seed}", **libs}
-        module = _Positional(dex.transformer, names)
-        entry = cached_export(key, lambda path, m=module, a=tuple(example.values()), i=names, x=axes:
+        module, args = _Positional(dex.transformer, names), tuple(example.values())
+        entry = cached_export(key, lambda path, m=module, a=args, i=names, x=axes:
                               how.export(m, a, path, i, ["sample"], x))
         info["export"][str(res)] = entry_info(entry)
         session, info["session_options"] = make_session(entry.path, ep, spec.opts)
