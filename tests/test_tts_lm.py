@@ -119,7 +119,7 @@ def test_a_speech_lm_run_calibrates_its_step_overhead_and_predicts_back(tmp: Pat
     from tests.conftest import write_cpu_profile
 
     write_cpu_profile(tmp)
-    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "csm-tiny", "text_len": [10],
+    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "csm-tiny", "text_len": [6],
                                                 "frames_per_token": 2, "warmup": 1, "min_iters": 2, "min_time_s": 0.0}))
     assert run_cli("run", "c.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
     (r,) = read_records(tmp / "res")
@@ -128,7 +128,7 @@ def test_a_speech_lm_run_calibrates_its_step_overhead_and_predicts_back(tmp: Pat
     assert "overhead ms per layer-step" in p.stdout
     data = json.loads((tmp / "cal.json").read_text())
     assert list(data["speech_lm_fits"]) == ["this_cpu|eager|fp32"] and data["media_fits"] == {}
-    args = ("predict", "--model", "csm-tiny", "--hardware", "this_cpu", "--precision", "fp32", "--text-len", "10",
+    args = ("predict", "--model", "csm-tiny", "--hardware", "this_cpu", "--precision", "fp32", "--text-len", "6",
             "--json", "--profiles", "mine")
     mine = json.loads(run_cli(*args, "--calibration", "cal.json", cwd=tmp).stdout)
     public = json.loads(run_cli(*args, cwd=tmp).stdout)

@@ -205,8 +205,12 @@ def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
         m = tw.build_model(resolved, spec, device, torch.float32)
         ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": text_len}).to(device)
         audio_s = tw.expected_samples(resolved, spec, text_len) / resolved.sampling_rate
-        return {"flops_per_audio_s": tw.count_flops(lambda: m(ids), audio_s), "audio_s": audio_s,
-                "params": sum(p.numel() for p in m.parameters())}
+        if resolved.family == "f5tts":
+            from ..workloads import f5tts
+            per_s = f5tts.flops(m.model, ids, text_len * frames_per_token) / audio_s
+        else:
+            per_s = tw.count_flops(lambda: m(ids), audio_s)
+        return {"flops_per_audio_s": per_s, "audio_s": audio_s, "params": sum(p.numel() for p in m.parameters())}
     from ..catalog import architectures
 
     return _cached({"kind": "tts", "model": model, "text_len": text_len, "fpt": frames_per_token},
