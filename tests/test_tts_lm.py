@@ -45,10 +45,18 @@ def test_dia_delayed_codebooks_are_realigned():
     assert torch.equal(ex.undelay(steps[None], 4, 8)[0], codes[4:8])
 
 
-def test_speech_lms_stream_their_first_chunk_before_the_utterance(tmp: Path):
+def test_speech_lms_stream_their_first_chunk_before_the_utterance_and_calibrate(tmp: Path):
+    """csm-tiny and dia-tiny stream; the csm record then fits the per-layer-step overhead on this CPU (apart
+    from the TTS MFU fit), and predict with that file gives its measured RTF back, where the public fit
+    does not."""
+    import json
+
+    from tests.conftest import write_cpu_profile
+
+    write_cpu_profile(tmp)
     common = {"kind": "tts", "text_len": [8], "frames_per_token": 2, "warmup": 1, "min_iters": 2, "min_time_s": 0.0}
     (tmp / "c.yaml").write_text(yaml.safe_dump_all([{**common, "arch": "csm-tiny"}, {**common, "arch": "dia-tiny"}]))
-    run = run_cli("run", "c.yaml", "--out", "res", cwd=tmp)
+    run = run_cli("run", "c.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
     recs = {r["spec"]["arch"]: r for r in read_records(tmp / "res")}
     for arch, hop, rate in (("csm-tiny", 64, 24000), ("dia-tiny", 512, 44100)):
@@ -58,6 +66,22 @@ def test_speech_lms_stream_their_first_chunk_before_the_utterance(tmp: Path):
         assert m["audio_samples"] == 8 * 2 * hop and m["sampling_rate_hz"] == rate  # 16 codec frames
         assert all(x["first_audio_s"] < x["synth_s"] for x in r["samples"])  # within each utterance
         assert m["lm_frames_per_s"]["mean"] > 0 and m["flops_per_audio_s"] > 0
+    csm = recs["csm-tiny"]
+    (tmp / "csm").mkdir()
+    (tmp / "csm" / "records.jsonl").write_text(json.dumps(csm) + "\n")
+    (tmp / "csm" / "run.json").write_bytes(next((tmp / "res").glob("*/run.json")).read_bytes())
+    p = run_cli("calibrate", str(tmp / "csm"), "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "overhead ms per layer-step" in p.stdout
+    data = json.loads((tmp / "cal.json").read_text())
+    assert list(data["speech_lm_fits"]) == ["this_cpu|eager|fp32"] and data["media_fits"] == {}
+    args = ("predict", "--model", "csm-tiny", "--hardware", "this_cpu", "--precision", "fp32", "--text-len", "8",
+            "--json", "--profiles", "mine")
+    mine = json.loads(run_cli(*args, "--calibration", "cal.json", cwd=tmp).stdout)
+    public = json.loads(run_cli(*args, cwd=tmp).stdout)
+    assert "calibrated on 1 run(s) of your own (this_cpu|eager|fp32)" in mine["notes"][0]
+    assert mine["rtf_alone"] == pytest.approx(csm["metrics"]["rtf"]["mean"], rel=0.05)
+    assert mine["overhead_per_layer_step_s"] != public["overhead_per_layer_step_s"]
 
 
 def test_served_speech_from_a_speech_lm_arrives_in_chunks(tmp: Path):
@@ -109,30 +133,3 @@ def test_cosyvoice2_streams_chunks_of_25_tokens_after_their_lookahead(tmp: Path)
     ex.speak("twenty characters...", lambda b: chunks.append(b) or True)  # 20 characters: 60 tokens
     assert [len(c) // 2 for c in chunks] == [25 * 960, 25 * 960, 10 * 960]
     assert np.frombuffer(b"".join(chunks), dtype="<i2").size == 60 * 960
-
-
-def test_a_speech_lm_run_calibrates_its_step_overhead_and_predicts_back(tmp: Path):
-    """A batch-1 csm-tiny record fits the per-layer-step overhead on this CPU (apart from the TTS MFU
-    fit), and predict with that file gives the measured RTF back, where the public fit does not."""
-    import json
-
-    from tests.conftest import write_cpu_profile
-
-    write_cpu_profile(tmp)
-    (tmp / "c.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "csm-tiny", "text_len": [6],
-                                                "frames_per_token": 2, "warmup": 1, "min_iters": 2, "min_time_s": 0.0}))
-    assert run_cli("run", "c.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
-    (r,) = read_records(tmp / "res")
-    p = run_cli("calibrate", r["run_id"], "--results", "res", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
-    assert p.returncode == 0, p.stderr
-    assert "overhead ms per layer-step" in p.stdout
-    data = json.loads((tmp / "cal.json").read_text())
-    assert list(data["speech_lm_fits"]) == ["this_cpu|eager|fp32"] and data["media_fits"] == {}
-    args = ("predict", "--model", "csm-tiny", "--hardware", "this_cpu", "--precision", "fp32", "--text-len", "6",
-            "--json", "--profiles", "mine")
-    mine = json.loads(run_cli(*args, "--calibration", "cal.json", cwd=tmp).stdout)
-    public = json.loads(run_cli(*args, cwd=tmp).stdout)
-    measured = r["metrics"]["rtf"]["mean"]
-    assert "calibrated on 1 run(s) of your own (this_cpu|eager|fp32)" in mine["notes"][0]
-    assert mine["rtf_alone"] == pytest.approx(measured, rel=0.05)
-    assert mine["overhead_per_layer_step_s"] != public["overhead_per_layer_step_s"]
