@@ -2,7 +2,6 @@
 (the published formula), a tiny shape runs end to end, and predict answers for the full model."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -45,10 +44,10 @@ def test_f5_tiny_runs_and_predict_answers_for_the_full_model(tmp: Path):
     assert r["status"] == "ok" and r["model"]["family"] == "f5tts" and r["backend"]["streaming"] is False
     assert m["audio_samples"] == 10 * 4 * 256 and m["first_audio_s"]["mean"] == m["synth_s"]["mean"]
     assert m["flops_per_audio_s"] > 0
-    p = run_cli("predict", "--model", "f5-tts-v1-base", "--hardware", "nv_h100_sxm", "--precision", "bf16",
-                "--text-len", "60", "--json", cwd=tmp)
-    assert p.returncode == 0, p.stderr
-    d = json.loads(p.stdout)
+    from infra_bench.planner import media_model as mm
+    from infra_bench.planner.profiles import load_hardware
+
+    d = mm.predict_tts("f5-tts-v1-base", load_hardware()["nv_h100_sxm"], "bf16", 60).to_dict()
     n = 469 + 60 * 5  # the 5 s reference and the generated frames
     per_utterance = 32 * (774.6e6 * n + 180_224 * n * n + 0.57e9)
     assert d["fits"] and d["flops_per_unit"] * 60 * 5 * 256 / 24000 == pytest.approx(per_utterance, rel=0.01)

@@ -20,6 +20,8 @@ def test_the_prior_is_the_fit_of_the_shipped_points_with_its_held_out_errors():
 
     k, rho = q.fit()
     assert (k, rho) == pytest.approx((q.K, q.RHO), abs=5e-4)
+    flux = next(p for p in q.points() if p.model == "flux-1-dev")  # the shipped share is a fresh count
+    assert q.linear_share("flux-1-dev", 1024, 1024) == pytest.approx(flux.linear_share, abs=1e-6)
     errors = [abs(r["error"]) for r in q.held_out()]
     assert len(errors) == 7 and statistics.median(errors) < 0.06 and max(errors) < 0.16  # docs/planner.md
 
@@ -39,8 +41,8 @@ def test_fp8_divides_the_bf16_compute_and_keeps_the_fixed_time(tmp: Path):
     assert fp8.precision == "fp8" and fp8.memory == bf16.memory
     from infra_bench.kinds.video import planner as vp
 
-    h20 = load_hardware()["nv_h20"]  # the fit's own Wan shape, counted already
-    wan = vp.predict("wan2.1-t2v-14b", h20, "int8", 832, 480, 81, 40, 5.0)
+    h20 = load_hardware()["nv_h20"]
+    wan = vp.predict("wan2.1-t2v-1.3b", h20, "int8", 832, 480, 81, 50, 5.0)
     assert wan.precision == "int8" and wan.efficiency["quant_speedup"] > 1.0
     assert_one_line_error(run_cli("predict", "--model", "sdxl-base-1.0", "--hardware", "nv_h100_sxm", "--precision",
                                   "fp8", cwd=tmp), "sdxl-base-1.0 is a UNet pipeline: use --precision fp16 or bf16")
