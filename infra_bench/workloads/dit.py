@@ -177,24 +177,32 @@ class DitRequest:
     guidance: float
 
 
+def seeded_prompts(entry: dict, batch: int, g: torch.Generator) -> tuple[dict, dict]:
+    """Seeded token ids per text encoder of a catalog entry (image or video pipeline), and those of the
+    empty negative prompt: CLIP-style encoders (an eos id in their config) get [bos, tokens ..., eos] and
+    bos then eos padding; T5- and Llama-style ones tokens then eos (1), and eos then padding (0). A prompt
+    template's leading tokens (`text_prefix`, Qwen-Image) are part of what the encoder runs on."""
+    ids, negative = {}, {}
+    for name, n in entry["text_tokens"].items():
+        c = entry["components"][name]["config"]
+        n += entry.get("text_prefix", 0)
+        if "eos_token_id" in c:
+            ids[name] = torch.randint(3, c["vocab_size"], (batch, n), generator=g)
+            ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
+            negative[name] = torch.full((batch, n), c["eos_token_id"])
+            negative[name][:, 0] = c["bos_token_id"]
+        else:
+            ids[name] = torch.randint(2, c["vocab_size"], (batch, n), generator=g)
+            ids[name][:, -1] = 1
+            negative[name] = torch.zeros((batch, n), dtype=torch.long)
+            negative[name][:, 0] = 1
+    return ids, negative
+
+
 def make_request(spec: DiffusionSpec, resolved: ResolvedDit, cell: dict, ex: DitExecutor) -> DitRequest:
     b, res = cell["batch_size"], cell["resolution"]
     g = torch.Generator().manual_seed(spec.seed)
-    ids, negative = {}, {}
-    for name, n in resolved.entry["text_tokens"].items():
-        c = resolved.entry["components"][name]["config"]
-        n += resolved.entry.get("text_prefix", 0)
-        top = c["vocab_size"]
-        if "eos_token_id" in c:  # CLIP: [bos, tokens ..., eos]; the empty prompt is bos then eos padding
-            ids[name] = torch.randint(3, top, (b, n), generator=g)
-            ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
-            negative[name] = torch.full((b, n), c["eos_token_id"])
-            negative[name][:, 0] = c["bos_token_id"]
-        else:  # T5: tokens then eos (1); the empty prompt is eos then padding (0)
-            ids[name] = torch.randint(2, top, (b, n), generator=g)
-            ids[name][:, -1] = 1
-            negative[name] = torch.zeros((b, n), dtype=torch.long)
-            negative[name][:, 0] = 1
+    ids, negative = seeded_prompts(resolved.entry, b, g)
     cfg = resolved.entry["guidance"] == "cfg" and spec.guidance_scale > 1.0
     lat = res // resolved.vae_scale_factor
     vae = resolved.entry["components"]["vae"]["config"]

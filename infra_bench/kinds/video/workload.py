@@ -18,6 +18,7 @@ from ...catalog import architectures, build_component
 from ...errors import UserError, closest
 from ...measure.flops import counted as _flops
 from ...workloads.diffusion import DiffusionTiming
+from ...workloads.dit import seeded_prompts
 from .spec import VideoSpec, size
 
 PIPELINES = {"wan": "WanPipeline", "hunyuanvideo": "HunyuanVideoPipeline"}
@@ -116,19 +117,7 @@ def make_request(spec: VideoSpec, resolved: ResolvedVideo, cell: dict, ex) -> Vi
     b = cell["batch_size"]
     w, h = size(cell["resolution"])
     g = torch.Generator().manual_seed(spec.seed)
-    ids, negative = {}, {}
-    for name, n in resolved.entry["text_tokens"].items():
-        c = resolved.entry["components"][name]["config"]
-        if "eos_token_id" in c:  # CLIP: [bos, tokens ..., eos]; the empty prompt is bos then eos padding
-            ids[name] = torch.randint(3, c["vocab_size"], (b, n), generator=g)
-            ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
-            negative[name] = torch.full((b, n), c["eos_token_id"])
-            negative[name][:, 0] = c["bos_token_id"]
-        else:  # T5 and Llama: tokens, then eos (1); the empty prompt is eos, then padding (0)
-            ids[name] = torch.randint(2, c["vocab_size"], (b, n), generator=g)
-            ids[name][:, -1] = 1
-            negative[name] = torch.zeros((b, n), dtype=torch.long)
-            negative[name][:, 0] = 1
+    ids, negative = seeded_prompts(resolved.entry, b, g)
     noise = torch.randn((b, *resolved.latent_shape(w, h, cell["frames"])), generator=g)
     cfg = spec.cfg and resolved.entry.get("guidance") != "distilled"
     on = {k: v.to(ex.device) for k, v in ids.items()}
