@@ -69,6 +69,7 @@ def points() -> list[Point]:
     return out
 
 
+@lru_cache(maxsize=64)
 def linear_share(model: str, width: int, height: int, frames: int = 1) -> float:
     """The share of one denoiser pass's FLOPs outside attention (the layers W8A8 quantizes), counted on
     the meta device and cached on disk."""
