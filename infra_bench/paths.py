@@ -14,6 +14,14 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"data folder '{name}' is missing from this installation")
 
 
+def reference_rows(name: str) -> list[dict]:
+    """The rows of a shipped CSV of public figures (workloads/reference/<name>), as dicts of strings."""
+    import csv
+
+    with open(data_dir("workloads") / "reference" / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def cache_dir(name: str) -> Path:
     """A per-user cache folder (`onnx`, `flops`): $INFRA_BENCH_CACHE/<name>, else ~/.cache/infra-bench/<name>."""
     import os

@@ -14,8 +14,6 @@ repository out in turn, the gain's median error is 12%, the worst 26% (`held_out
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,11 +43,10 @@ class Point:
 
 
 def points() -> list[Point]:
-    from ..paths import data_dir
+    from ..paths import reference_rows
 
-    text = (data_dir("workloads") / "reference" / DATA).read_text()
     return [Point(r["model"], int(r["size"].split("x")[0]), int(r["steps"]), r["hardware"], int(r["batch"]),
-                  float(r["s_per_image"]), float(r["s_batch1"]), r["source"]) for r in csv.DictReader(io.StringIO(text))]
+                  float(r["s_per_image"]), float(r["s_batch1"]), r["source"]) for r in reference_rows(DATA)]
 
 
 def per_image(compute_s: float, fixed_s: float, batch: int, phi: float = PHI) -> float:

@@ -230,7 +230,8 @@ class _MediaService(Service):
 
 
 class _DiffusionPrecisions(_MediaService):
-    """fp8 and int8 too, for diffusion transformers."""
+    """Image and video services: fp8 and int8 too, for diffusion transformers; the load is the traffic's
+    unit rate, one image or video at a time."""
     _known = field_validator("precision", mode="before")(
         classmethod(lambda cls, v: precisions(v, (*MEDIA_PRECISIONS, *QUANT_PRECISIONS))))
 
@@ -244,6 +245,13 @@ class _DiffusionPrecisions(_MediaService):
                              f"HunyuanDiT, video); {self.model} is a UNet pipeline: use fp16 or bf16")
         return self
 
+    @property
+    def load(self) -> float:
+        return self.traffic.rate
+
+    def units_per_hour(self) -> float:
+        return self.traffic.rate * 3600
+
 
 class DiffusionService(_DiffusionPrecisions):
     kind: Literal["diffusion"] = "diffusion"
@@ -254,13 +262,6 @@ class DiffusionService(_DiffusionPrecisions):
     slo: DiffusionSlo
 
     cost_unit: ClassVar[tuple[str, float]] = ("1k images", 1e3)
-
-    @property
-    def load(self) -> float:
-        return self.traffic.rate
-
-    def units_per_hour(self) -> float:
-        return self.traffic.rate * 3600
 
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
         from .sizing import diffusion_option

@@ -19,8 +19,6 @@ than the precision (TensorRT against PyTorch, or torch.compile added with the qu
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,11 +56,10 @@ class Point:
 
 
 def points() -> list[Point]:
-    from ..paths import data_dir
+    from ..paths import reference_rows
 
-    text = (data_dir("workloads") / "reference" / DATA).read_text()
     out = []
-    for r in csv.DictReader(io.StringIO(text)):
+    for r in reference_rows(DATA):
         w, h = (int(v) for v in r["size"].split("x"))
         out.append(Point(r["model"], w, h, int(r["frames"]), int(r["steps"]), r["hardware"], r["precision"],
                          float(r["bf16_s"]), float(r["quant_s"]), float(r["linear_share"]), r["source"]))

@@ -21,8 +21,6 @@ stated in docs/planner.md. Batched rows are not fitted: they check the batching 
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -31,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import UserError
-from ..paths import data_dir
+from ..paths import data_dir, reference_rows
 from .iteration import Efficiency, Layout, get_precision, iteration_s, peak_tflops, terms
 from .profiles import HardwareProfile
 from .shapes import LlmShape
@@ -245,9 +243,8 @@ class Measurement:
 
 
 def measurements() -> list[Measurement]:
-    text = (data_dir("workloads") / "reference" / MEASUREMENTS).read_text()
     return [Measurement(r["model"], r["hardware"], r["precision"], r["mode"], int(r["batch"]), r["scope"],
-                        float(r["rtf"]), r["source"]) for r in csv.DictReader(io.StringIO(text))]
+                        float(r["rtf"]), r["source"]) for r in reference_rows(MEASUREMENTS)]
 
 
 def _peak(hw: HardwareProfile, precision: str) -> float:

@@ -245,13 +245,6 @@ class VideoService(_DiffusionPrecisions):
                 raise ValueError(str(e)) from None
         return self
 
-    @property
-    def load(self) -> float:
-        return self.traffic.rate
-
-    def units_per_hour(self) -> float:
-        return self.traffic.rate * 3600
-
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
         return [option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
 
