@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import read_records, run_cli
+from tests.conftest import read_records, run_cli, write_cpu_profile
 
 pytest.importorskip("diffusers")
 
@@ -37,18 +37,40 @@ def test_f5_builds_at_its_parameter_counts_and_flops_per_step():
 def test_f5_tiny_runs_and_predict_answers_for_the_full_model(tmp: Path):
     (tmp / "f.yaml").write_text(yaml.safe_dump({"kind": "tts", "arch": "f5-tts-tiny", "text_len": [10],
                                                 "frames_per_token": 4, "warmup": 0, "min_iters": 1, "min_time_s": 0.0}))
-    run = run_cli("run", "f.yaml", "--out", "res", cwd=tmp)
+    run = run_cli("run", "f.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
     (r,) = read_records(tmp / "res")
     m = r["metrics"]
     assert r["status"] == "ok" and r["model"]["family"] == "f5tts" and r["backend"]["streaming"] is False
     assert m["audio_samples"] == 10 * 4 * 256 and m["first_audio_s"]["mean"] == m["synth_s"]["mean"]
     assert m["flops_per_audio_s"] > 0
+    from infra_bench.planner import calibration as cal
     from infra_bench.planner import media_model as mm
     from infra_bench.planner.profiles import load_hardware
+
+    # calibrating on this record takes off the fixed time predict adds (4 steps x 2 ms), so it predicts it back
+    profiles = load_hardware([write_cpu_profile(tmp)])
+    points, _ = cal.media_points([r], profiles)
+    assert [p.fixed_s for p in points] == [pytest.approx(4 * 2e-3)]
+    fitted = cal.for_media({"media_fits": cal.fit_media(points)}, "tts", "this_cpu", None, "fp32")
+    back = mm.predict_tts("f5-tts-tiny", profiles["this_cpu"], "fp32", 10, 4, calibration=fitted)
+    assert back.latency_s == pytest.approx(m["synth_s"]["mean"], rel=1e-6)
 
     d = mm.predict_tts("f5-tts-v1-base", load_hardware()["nv_h100_sxm"], "bf16", 60).to_dict()
     n = 469 + 60 * 5  # the 5 s reference and the generated frames
     per_utterance = 32 * (774.6e6 * n + 180_224 * n * n + 0.57e9)
     assert d["fits"] and d["flops_per_unit"] * 60 * 5 * 256 / 24000 == pytest.approx(per_utterance, rel=0.01)
     assert d["efficiency"]["mfu"] == 0.37 and "diffusion transformer" in d["notes"][0]
+
+
+def test_attention_on_a_cpu_is_counted_as_on_the_meta_device():
+    """torch's counter has no formula for the CPU flash-attention kernel; ours gives it SDPA's, so a CPU
+    run's FLOPs equal the planner's meta-device count."""
+    import torch
+
+    from infra_bench.measure.flops import counted
+
+    q = torch.randn(1, 2, 64, 16)
+    m = torch.zeros(1, 2, 64, 16, device="meta")
+    cpu = counted(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q))
+    assert cpu == counted(lambda: torch.nn.functional.scaled_dot_product_attention(m, m, m)) == 4 * 64 * 64 * 16 * 2

@@ -323,7 +323,23 @@ def tts_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
     if not m.get("flops_per_audio_s"):
         return "no FLOP count in the record"
     audio = m["audio_s"]["mean"]
-    return m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, TTS_PRIORS["t_call_s"]
+    return m["flops_per_audio_s"] * audio, m["rtf"]["mean"] * audio, tts_priors(cell.get("model"))[0]["t_call_s"]
+
+
+def tts_priors(model: str | None) -> tuple[dict, str | None]:
+    """A FLOP-priced TTS model's priors and their basis: the assumed TTS ones, or for F5-TTS (a diffusion
+    transformer) the DiT pipelines' MFU and per-step time for each of its steps. Calibration takes the
+    same fixed time off a record that predict adds."""
+    from ..catalog import architectures
+
+    entry = architectures("tts").get(model) or {}
+    if entry.get("family") != "f5tts":
+        return TTS_PRIORS, None
+    nfe = entry["config"]["nfe"]
+    basis = (f"F5-TTS is a diffusion transformer: it takes the DiT image pipelines' MFU prior {DIT_PRIORS['mfu']} "
+             f"(public FLUX.1-dev runs) and {DIT_PRIORS['t_step_s'] * 1e3:g} ms per each of its {nfe} steps, "
+             f"assumptions with no public F5 timing behind them: interval +-50%; calibrate with your own runs")
+    return {**TTS_PRIORS, "mfu": DIT_PRIORS["mfu"], "t_call_s": nfe * DIT_PRIORS["t_step_s"]}, basis
 
 
 ACTIVATION_MAPS = 3     # full-resolution feature maps alive at once in the VAE decoder's last up block
@@ -400,8 +416,8 @@ def quantized(model: str, hw: HardwareProfile, precision: str, width: int, heigh
 
 def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", resolution: int = 512,
                       steps: int = 30, guidance_scale: float = 7.5, calibration: dict | None = None) -> MediaPrediction:
-    """Seconds per image at batch 1 (diffusion is compute-bound at any batch: batching adds no throughput);
-    fp8 and int8 for diffusion transformers from their bf16 prediction (quantized())."""
+    """Seconds per image at batch 1 (batched() gives a batch's throughput); fp8 and int8 for diffusion
+    transformers from their bf16 prediction (quantized())."""
     from . import quant_prior
 
     if precision in quant_prior.PRECISIONS:
@@ -418,22 +434,14 @@ def predict_diffusion(model: str, hw: HardwareProfile, precision: str = "fp16", 
 def predict_tts(model: str, hw: HardwareProfile, precision: str = "fp16", text_len: int = 60,
                 frames_per_token: int = 5, calibration: dict | None = None) -> MediaPrediction:
     """RTF of one utterance of `text_len` tokens; non-streaming, so first audio = synthesis time."""
-    from ..catalog import architectures
+    from . import speech_lm
 
-    if (architectures("tts").get(model) or {}).get("family") in ("csm", "dia", "cosyvoice2"):
+    if speech_lm.is_speech_lm(model):
         raise UserError(f"{model} is a speech LM, whose time is its frame-by-frame generation, not a FLOP count: "
                         f"use infra_bench.planner.speech_lm.predict")
     peak = _check(hw, precision)
     unit = tts_unit(model, text_len, frames_per_token)
-    entry = architectures("tts").get(model) or {}
-    priors, basis = TTS_PRIORS, None
-    if entry.get("family") == "f5tts":  # a diffusion transformer: the DiT pipelines' MFU, their per-step time per NFE
-        nfe = entry["config"]["nfe"]
-        priors = {**TTS_PRIORS, "mfu": DIT_PRIORS["mfu"], "t_call_s": nfe * DIT_PRIORS["t_step_s"]}
-        basis = (f"F5-TTS is a diffusion transformer: it takes the DiT image pipelines' MFU prior "
-                 f"{DIT_PRIORS['mfu']} (public FLUX.1-dev runs) and {DIT_PRIORS['t_step_s'] * 1e3:g} ms per each of its "
-                 f"{nfe} steps, assumptions with no public F5 timing behind them: interval +-50%; calibrate with your "
-                 f"own runs")
+    priors, basis = tts_priors(model)
     p = _predict("tts", model, hw, precision, peak, unit["params"], unit["flops_per_audio_s"] * unit["audio_s"],
                  unit["flops_per_audio_s"], priors["t_call_s"], priors, "t_call_s", calibration, basis)
     if not p.fits:
