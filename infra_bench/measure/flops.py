@@ -13,7 +13,11 @@ from functools import lru_cache
 def _count_cpu_attention() -> None:
     """Register the CPU flash-attention kernel with the counter's scaled-dot-product-attention formula."""
     import torch
-    from torch.utils.flop_counter import flop_registry, register_flop_formula, sdpa_flop_count
+    from torch.utils.flop_counter import (
+        flop_registry,
+        register_flop_formula,
+        sdpa_flop_count,
+    )
 
     op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if op is None or op in flop_registry:
