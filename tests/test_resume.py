@@ -12,8 +12,9 @@ from .conftest import read_records, run_cli, write_spec
 
 
 def test_out_of_memory_cell_becomes_a_failed_record_and_the_sweep_goes_on(tmp: Path):
-    """A real allocation failure: the child's address space is capped, and one cell asks for more."""
-    spec = write_spec(tmp, batch_size=[2048, 1], prompt_len=[512], output_len=[4], warmup=0, min_iters=1)
+    """A real allocation failure: the child's address space is capped, and one cell asks for more
+    (at once: its first activation alone is 16 GiB, so the test does not wait on a slow climb)."""
+    spec = write_spec(tmp, batch_size=[32768, 1], prompt_len=[512], output_len=[4], warmup=0, min_iters=1)
 
     def cap_memory():
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
@@ -23,7 +24,7 @@ def test_out_of_memory_cell_becomes_a_failed_record_and_the_sweep_goes_on(tmp: P
     assert p.returncode == 1, p.stderr  # some cells failed
     assert "Traceback" not in p.stderr
     failed, ok = read_records(tmp / "res")
-    assert failed["status"] == "failed" and failed["cell"]["batch_size"] == 2048
+    assert failed["status"] == "failed" and failed["cell"]["batch_size"] == 32768
     assert "allocate" in failed["error"] and failed["metrics"] is None
     assert ok["status"] == "ok" and ok["cell"]["batch_size"] == 1
 
