@@ -31,10 +31,10 @@ def throughput(b, dp, isl, osl, ttft, tpot):
     return b * dp * osl / (ttft + np.maximum(osl - 1, 0) * np.nan_to_num(tpot))
 
 
-def _median_abs(log_ratios) -> str:
+def _median_abs(log_ratios, digits: int = 0) -> str:
     r = np.asarray(log_ratios, dtype=float)
     r = r[np.isfinite(r)]
-    return f"{np.median(np.abs(np.expm1(r))):.0%}" if len(r) else "-"
+    return f"{np.median(np.abs(np.expm1(r))):.{digits}%}" if len(r) else "-"
 
 
 def architecture_of() -> dict[str, str]:
@@ -60,12 +60,13 @@ def held_out(problem, full, key: str, evals: int, folds: int | None):
     names = sorted(set(groups))[:folds] if folds else sorted(set(groups))
     b, isl, osl, ttft, tpot = problem.arrays()
     dp = np.array([m.dp for m in problem.points], dtype=float)
-    out = {"fold": [], "ttft": [], "tpot": [], "throughput": []}
+    out = {"fold": [], "index": [], "ttft": [], "tpot": [], "throughput": []}
     for name in names:
         tr, te = np.where(groups != name)[0], np.where(groups == name)[0]
         f = F.fit(problem.take(tr), start=full, max_evals=evals)
         s, _ = F.predict_problem(f, problem.take(te))
         out["fold"] += [name] * len(te)
+        out["index"] += list(te)
         out["ttft"] += list(np.log(s.ttft_s / ttft[te]))
         out["tpot"] += list(np.log(s.tpot_s / tpot[te]))
         meas = throughput(b[te], dp[te], isl[te], osl[te], ttft[te], tpot[te])
@@ -74,6 +75,58 @@ def held_out(problem, full, key: str, evals: int, folds: int | None):
         print(f"  {key} fold {name}: {len(te)} points, TPOT {_median_abs(out['tpot'][-len(te):])}, "
               f"TTFT {_median_abs(out['ttft'][-len(te):])}", flush=True)
     return {k: np.array(v) for k, v in out.items()}
+
+
+def _bins(problem) -> dict[str, np.ndarray]:
+    """Per point: its replicate key, and the coarse features a shared correction could use (engine,
+    clients, prompt and output length bins)."""
+    fold_of = architecture_of()
+    pts = problem.points
+
+    def log2(k: str) -> np.ndarray:
+        return np.log2([getattr(m, k) for m in pts])
+    return {"config": np.array(["|".join(map(str, (fold_of[m.model], m.hardware, m.engine, m.precision, m.layout,
+                                                   m.input_len, m.output_len, m.concurrency))) for m in pts]),
+            "shared": np.array([f"{m.engine}|{c}|{i}|{o}" for m, c, i, o in zip(
+                pts, np.digitize(log2("concurrency"), [2, 4, 6, 8]), np.digitize(log2("input_len"), [10.5, 11.5, 12.5]),
+                np.digitize(log2("output_len"), [8.5, 10.5, 12]))])}
+
+
+def anatomy(problem, in_sample: dict, held: dict) -> list[str]:
+    """What the leave-one-model-out error is made of, as printed lines:
+    - replicates: rows of one configuration (model, part, engine, precision, layout, lengths, clients) with
+      different figures: how far apart they are (the noise a perfect model would still show);
+    - per-model offset: the held-out error once each model's median bias is taken off (what a model's
+      own campaign adds: engine version, harness, a kernel path);
+    - shared structure: a correction by (engine, clients, prompt length, output length) bins, learnt as
+      the median residual of the other models and applied to the held-out one. If the residuals held
+      a pattern common to models, it would lower the error."""
+    import pandas as pd
+
+    b = _bins(problem)
+    _, _, _, ttft, tpot = problem.arrays()
+    lines = []
+    for metric, measured in (("ttft", ttft), ("tpot", tpot)):
+        frame = pd.DataFrame({"config": b["config"], "v": measured}).dropna().drop_duplicates()
+        pairs = []
+        for values in frame.groupby("config")["v"]:
+            v = np.log(values[1].to_numpy())
+            pairs += [abs(x - y) for j, x in enumerate(v) for y in v[j + 1:]]
+        rep = f"{np.median(np.expm1(pairs)):.0%} over {len(pairs)} pairs" if pairs else "-"
+        idx, fold, r_out = np.asarray(held["index"]), held["fold"], held[metric]
+        off = pd.Series(r_out).groupby(fold).transform("median").to_numpy()
+        shared = {}
+        for name, r in (("in sample", in_sample[metric][idx]), ("held out", r_out)):
+            corr = np.zeros(len(r))
+            for f in np.unique(fold):
+                te = fold == f
+                med = pd.Series(r[~te]).groupby(b["shared"][idx][~te]).median()
+                corr[te] = np.nan_to_num(med.reindex(b["shared"][idx][te]).to_numpy())
+            shared[name] = f"{_median_abs(r, 1)} -> {_median_abs(r - corr, 1)}"
+        lines.append(f"{metric.upper():<5} replicates differ by a median {rep}; held out {_median_abs(r_out, 1)}, "
+                     f"less each model's own offset {_median_abs(r_out - off, 1)}; a shared correction learnt from "
+                     f"the other models: in sample {shared['in sample']}, held out {shared['held out']}")
+    return lines
 
 
 def summary(res: dict, metric: str) -> dict:
@@ -121,9 +174,12 @@ def main() -> None:
     print(f"in sample (the full fit scored on its own points, the floor the held-out splits start from): "
           f"TTFT {_median_abs(np.log(s_all.ttft_s / ttft_all))}, TPOT {_median_abs(np.log(s_all.tpot_s / tpot_all))}",
           flush=True)
-    tiers, rows = {}, []
+    tiers, rows, parts = {}, [], []
     for key in SPLITS:
         res = held_out(problem, full, key, 10 if a.quick else a.evals, 2 if a.quick else None)
+        if key == "model":
+            parts = anatomy(problem, {"ttft": np.log(s_all.ttft_s / ttft_all), "tpot": np.log(s_all.tpot_s / tpot_all)},
+                            res)
         tiers[TIERS[key]] = {}
         for metric in ("ttft", "tpot", "throughput"):
             s = summary(res, metric)
@@ -135,6 +191,9 @@ def main() -> None:
         cov = "-" if s["coverage_80"] is None else f"{s['coverage_80']:.0%}"
         print(f"{split:<22} {metric:<11} {s['n']:>5} {s['median_abs']:>12.1%} {s['bias']:>+7.1%} "
               f"{s['p90_abs']:>9.0%} {cov:>19}")
+    if parts:
+        print("\nwhat the leave-one-model-out error is made of (see anatomy()):")
+        print("\n".join(parts))
     if a.write and not a.quick:
         full.residuals = tiers
         full.meta.update({"source": "infra-bench shipped fit: AIConfigurator silicon sample (aggregated) + "

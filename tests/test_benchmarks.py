@@ -22,7 +22,7 @@ EXPECTED = {
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
     "plan_speed.py": "ranking",
-    "planner_accuracy.py": "held-out errors",
+    "planner_accuracy.py": "a shared correction learnt from the other models",
     "tts_compare.py": "ORT / torch RTF",
     "vllm_crosscheck.py": "infra-bench / vLLM client",
 }
