@@ -115,13 +115,14 @@ def anatomy(problem, in_sample: dict, held: dict) -> list[str]:
         rep = f"{np.median(np.expm1(pairs)):.0%} over {len(pairs)} pairs" if pairs else "-"
         idx, fold, r_out = np.asarray(held["index"]), held["fold"], held[metric]
         off = pd.Series(r_out).groupby(fold).transform("median").to_numpy()
+        bins = b["shared"][idx]
         shared = {}
         for name, r in (("in sample", in_sample[metric][idx]), ("held out", r_out)):
             corr = np.zeros(len(r))
             for f in np.unique(fold):
                 te = fold == f
-                med = pd.Series(r[~te]).groupby(b["shared"][idx][~te]).median()
-                corr[te] = np.nan_to_num(med.reindex(b["shared"][idx][te]).to_numpy())
+                med = pd.Series(r[~te]).groupby(bins[~te]).median()
+                corr[te] = np.nan_to_num(med.reindex(bins[te]).to_numpy())
             shared[name] = f"{_median_abs(r, 1)} -> {_median_abs(r - corr, 1)}"
         lines.append(f"{metric.upper():<5} replicates differ by a median {rep}; held out {_median_abs(r_out, 1)}, "
                      f"less each model's own offset {_median_abs(r_out - off, 1)}; a shared correction learnt from "
@@ -171,15 +172,14 @@ def main() -> None:
           f"{len({m.engine for m in problem.points})} engines; full fit in {time.perf_counter() - t0:.0f} s")
     s_all, _ = F.predict_problem(full, problem)
     b_all, _, _, ttft_all, tpot_all = problem.arrays()
+    in_sample = {"ttft": np.log(s_all.ttft_s / ttft_all), "tpot": np.log(s_all.tpot_s / tpot_all)}
     print(f"in sample (the full fit scored on its own points, the floor the held-out splits start from): "
-          f"TTFT {_median_abs(np.log(s_all.ttft_s / ttft_all))}, TPOT {_median_abs(np.log(s_all.tpot_s / tpot_all))}",
-          flush=True)
+          f"TTFT {_median_abs(in_sample['ttft'])}, TPOT {_median_abs(in_sample['tpot'])}", flush=True)
     tiers, rows, parts = {}, [], []
     for key in SPLITS:
         res = held_out(problem, full, key, 10 if a.quick else a.evals, 2 if a.quick else None)
         if key == "model":
-            parts = anatomy(problem, {"ttft": np.log(s_all.ttft_s / ttft_all), "tpot": np.log(s_all.tpot_s / tpot_all)},
-                            res)
+            parts = anatomy(problem, in_sample, res)
         tiers[TIERS[key]] = {}
         for metric in ("ttft", "tpot", "throughput"):
             s = summary(res, metric)
