@@ -29,7 +29,8 @@ from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
 
 KIND = "infra-bench calibration"
-VERSION = 5  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU
+VERSION = 6  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU;
+#             6: the LLM fit's TTFT clustering has a factor per engine x class (LLM fit version 7)
 
 
 @dataclass(frozen=True)
