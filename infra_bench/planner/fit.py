@@ -64,8 +64,9 @@ FACTOR_BOUNDS = (0.2, 5.0)   # the second and later factors of a product
 PRIOR_WEIGHT = 0.3            # log-space pull of a first factor towards its prior
 CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse category stays near its parent
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
-TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 gave a worse held-out TTFT, TPOT and throughput)
+TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
+FIT_VERSION = 7               # 7: the TTFT clustering has a child per engine x class
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 
@@ -269,8 +270,8 @@ class Fit:
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))
 
     def to_dict(self) -> dict:
-        return {"kind": "infra-bench llm fit", "version": 7, "levels": {p: [_level_name(x) for x in v]
-                                                                         for p, v in LEVELS.items()},
+        return {"kind": "infra-bench llm fit", "version": FIT_VERSION,
+                "levels": {p: [_level_name(x) for x in v] for p, v in LEVELS.items()},
                 "values": self.values, "counts": self.counts, "residuals": self.residuals, "meta": self.meta}
 
     @classmethod
@@ -285,7 +286,7 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> Fit:
-        if data.get("kind") != "infra-bench llm fit" or data.get("version") != 7:
+        if data.get("kind") != "infra-bench llm fit" or data.get("version") != FIT_VERSION:
             raise UserError(f"{where}: not an LLM fit of this version; make one with `infra-bench calibrate`")
         return cls(data["values"], data.get("residuals", {}), data.get("meta", {}), counts=data.get("counts", {}))
 
