@@ -178,6 +178,19 @@ def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
     assert np.allclose(again.tpot_s, made.tpot_s, rtol=0.05) and np.allclose(again.ttft_s, made.ttft_s, rtol=0.08)
 
 
+def test_a_problems_arrays_are_made_once_and_cannot_be_changed_by_a_caller():
+    """A fit reads the measured arrays at every evaluation; they are built once per problem (and once more
+    for a subset), and a caller writing into them fails loudly instead of changing the next evaluation."""
+    points = [Measurement("llama-3.1-8b", "nv_h200_sxm", "vllm", "", "fp8", 1, 1, 1, 1, c, 1024, 256, 0.1, 0.01,
+                          "synthetic") for c in (1, 4, 16)]
+    problem, _ = F.Problem.build(points, HW)
+    first = problem.arrays()
+    assert problem.arrays() is first and list(first[0]) == [1, 4, 16]
+    with pytest.raises(ValueError, match="read-only"):
+        first[3][0] = 1.0
+    assert list(problem.take(np.array([2, 0])).arrays()[0]) == [16, 1]
+
+
 def test_calibrating_one_part_leaves_the_rest_of_its_generation_alone():
     """Six H100 runs at a bandwidth efficiency of 0.45 move H100's, not H200's: the generation's
     factor is shared and held, the part's own factor is the runs' to move."""

@@ -324,6 +324,7 @@ class Problem:
     terms: Terms
     engines: EngineTerms
     cases: list[Case]
+    _arrays: tuple | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, points: list[Measurement], profiles: dict[str, HardwareProfile]) -> tuple[Problem, list[str]]:
@@ -364,9 +365,16 @@ class Problem:
                        [self.cases[i] for i in idx])
 
     def arrays(self):
-        a = lambda k: np.array([getattr(m, k) if getattr(m, k) is not None else np.nan  # noqa: E731
-                                for m in self.points], dtype=float)
-        return a("concurrency"), a("input_len"), a("output_len"), a("ttft_s"), a("tpot_s")
+        """(clients, prompt tokens, output tokens, TTFT s, TPOT s) per point, NaN where not measured: made
+        once (a fit asks for them at every evaluation) and read-only, so no caller can change them for another."""
+        if self._arrays is None:
+            def a(k: str) -> np.ndarray:
+                out = np.array([getattr(m, k) if getattr(m, k) is not None else np.nan for m in self.points],
+                               dtype=float)
+                out.flags.writeable = False
+                return out
+            self._arrays = (a("concurrency"), a("input_len"), a("output_len"), a("ttft_s"), a("tpot_s"))
+        return self._arrays
 
     def predict(self, eff: Efficiency):
         b, isl, osl, _, _ = self.arrays()
