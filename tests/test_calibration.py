@@ -108,8 +108,8 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
 
 
 def test_calibration_file_of_the_previous_version_is_refused(tmp: Path):
-    """A file made before the LLM fit gained its per-class clustering factor would miss that factor;
-    it is refused in one line that says to make it again, not read with the factor missing."""
-    (tmp / "old.json").write_text(json.dumps({"kind": "infra-bench calibration", "version": 5, "llm": {}}))
+    """A file made before the LLM fit gained its expert GEMM factor per generation x precision would miss
+    that factor; it is refused in one line that says to make it again, not read with the factor missing."""
+    (tmp / "old.json").write_text(json.dumps({"kind": "infra-bench calibration", "version": 6, "llm": {}}))
     assert_one_line_error(run_cli("predict", "--model", "qwen3-8b", "--hardware", "nv_h100_sxm", "--calibration",
                                   "old.json", cwd=tmp), "make it again with `infra-bench calibrate`")

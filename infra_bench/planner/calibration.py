@@ -29,8 +29,9 @@ from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
 
 KIND = "infra-bench calibration"
-VERSION = 6  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU;
-#             6: the LLM fit's TTFT clustering has a factor per engine x class (LLM fit version 7)
+VERSION = 7  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU;
+#             6: the LLM fit's TTFT clustering has a factor per engine x class (LLM fit version 7);
+#             7: the expert GEMM efficiency has a factor per generation x precision (LLM fit version 8)
 
 
 @dataclass(frozen=True)

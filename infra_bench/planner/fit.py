@@ -8,7 +8,9 @@ points stays near its parents. The fixed step times vary by hardware x engine on
 category let each category's points, mostly one model's, set its own overhead, which carried to
 no other model); the TTFT clustering varies per engine, with a child per engine x architecture
 class (the sample's dense and MoE models fit different exponents, and a held-out model is predicted
-better with its class's), the rest is global.
+better with its class's); the expert GEMMs' efficiency varies by generation x precision, as the dense
+GEMMs' does (grouped fp4 GEMMs on Blackwell reach a larger share of their peak than fp8 ones: 0.44 and
+0.17 in the shipped fit, Hopper fp8 0.27); the rest is global.
 The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
 (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors the
 data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
@@ -48,7 +50,7 @@ LEVELS: dict[str, tuple] = {
     "mfu": (("family", "precision"), ("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine", ("engine", "cls")),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
-    "moe_mfu": (), "moe_n_half": (), "bench_requests": (),
+    "moe_mfu": (("family", "precision"),), "moe_n_half": (), "bench_requests": (),
 }
 # How much each part of a category counts when a case's parent category was never measured and the
 # nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
@@ -66,7 +68,8 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 7               # 7: the TTFT clustering has a child per engine x class
+FIT_VERSION = 8               # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+#                               efficiency per generation x precision
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 
