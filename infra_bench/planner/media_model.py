@@ -13,6 +13,7 @@ kinds/video/planner.py); the TTS priors are assumptions. All carry a +-50% inter
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
@@ -65,7 +66,7 @@ def _cached(key: dict, config, compute) -> dict:
             path.unlink()
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes counting one model at once: each its own file
     tmp.write_text(json.dumps(value))
     tmp.replace(path)
     return value
