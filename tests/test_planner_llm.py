@@ -191,6 +191,20 @@ def test_a_problems_arrays_are_made_once_and_cannot_be_changed_by_a_caller():
     assert list(problem.take(np.array([2, 0])).arrays()[0]) == [16, 1]
 
 
+def test_the_expert_gemm_efficiency_is_one_per_generation_and_precision():
+    """Grouped expert GEMMs reach different shares of each precision's peak on each generation (fp4 and fp8 on
+    Blackwell, fp8 on Hopper); parts of one generation share the value, and another engine does not move it."""
+    shipped = F.shipped()
+
+    def moe(hw: str, engine: str, prec: str) -> float:
+        return shipped.efficiency([F.Case("deepseek-r1", hw, engine, prec)])[0].moe_mfu
+
+    assert moe("nv_b200", "trt-llm", "fp4") == moe("nv_b300", "sglang", "fp4")
+    assert moe("nv_h100_sxm", "trt-llm", "fp8") == moe("nv_h200_sxm", "vllm", "fp8")
+    values = [moe("nv_b200", "trt-llm", "fp4"), moe("nv_b200", "trt-llm", "fp8"), moe("nv_h200_sxm", "trt-llm", "fp8")]
+    assert len({round(v, 3) for v in values}) == 3 and values[0] > values[2] > values[1]
+
+
 def test_calibrating_one_part_leaves_the_rest_of_its_generation_alone():
     """Six H100 runs at a bandwidth efficiency of 0.45 move H100's, not H200's: the generation's
     factor is shared and held, the part's own factor is the runs' to move."""
