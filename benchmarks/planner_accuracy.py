@@ -157,8 +157,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="store the fit and its interval tiers in the package data")
     ap.add_argument("--quick", action="store_true", help="seconds: two folds per split, few fit iterations "
                                                          "(checks the script runs; figures are not the published ones)")
-    ap.add_argument("--evals", type=int, default=400, help="fit evaluations per fold at most (each fold "
-                                                                      "is fitted from the priors)")
+    ap.add_argument("--evals", type=int, default=400,
+                    help="fit evaluations per fold at most (each fold is fitted from the priors)")
     a = ap.parse_args()
     from infra_bench.paths import data_dir
     from infra_bench.planner import fit as F

@@ -1,6 +1,6 @@
 """The planner's held-out figures (benchmarks/planner_accuracy.py) must come from fits that never saw
 the held-out points, not even as a starting point: a fold warm-started from the full fit stopped
-near it and flattered every figure by 3-5 points."""
+near it and flattered the figures by up to 5 points."""
 from __future__ import annotations
 
 import importlib.util

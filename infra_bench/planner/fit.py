@@ -448,13 +448,11 @@ class _Layout:
         return s
 
 
-def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor: Fit | None = None) -> Fit:
-    """Fit every factor the problem's measurements touch (seconds for a few thousand points).
-
-    `start` warm-starts from another fit. With `anchor`, the fit updates it: factors start from the
-    anchor's values and are pulled towards them (not towards the generic priors), and factors the
-    measurements do not touch keep the anchor's values; this is how your own runs refine the
-    shipped fit."""
+def fit(problem: Problem, max_evals: int = 400, anchor: Fit | None = None) -> Fit:
+    """Fit every factor the problem's measurements touch (seconds for a few thousand points), starting
+    from the priors. With `anchor`, the fit updates it: factors start from the anchor's values and are
+    pulled towards them (not towards the generic priors), and factors the measurements do not touch
+    keep the anchor's values; this is how your own runs refine the shipped fit."""
     from scipy.optimize import least_squares
 
     lay = _Layout(problem)
@@ -479,8 +477,7 @@ def fit(problem: Problem, start: Fit | None = None, max_evals: int = 400, anchor
         # ... while the factor of the part they measured is theirs to move, as a parent's would be
         part = np.concatenate([[level in PART_LEVELS] * len(cats) for _, level, _, cats, _ in lay.slots])
         weight = np.where(shared, ANCHOR_PULL, np.where(part, PRIOR_WEIGHT, weight))
-    x0 = values_of(start, prior) if start is not None else prior.copy()
-    x0 = np.clip(x0, lo * 1.0001, hi * 0.9999)
+    x0 = np.clip(prior, lo * 1.0001, hi * 0.9999)
     prior = np.clip(prior, lo, hi)
 
     def residuals(z: np.ndarray) -> np.ndarray:
