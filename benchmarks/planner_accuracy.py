@@ -53,6 +53,19 @@ def architecture_of() -> dict[str, str]:
     return {mid: " + ".join(sorted(ids)) for ids in by_shape.values() for mid in ids}
 
 
+def reference_problem(quick: bool = False):
+    """(the reference measurements as one fit problem, the rows it could not model); `quick` keeps
+    every 12th point."""
+    from infra_bench.planner import fit as F
+    from infra_bench.planner import measurements as M
+    from infra_bench.planner.profiles import load_hardware
+
+    points, _ = M.aic_measurements()
+    published, _ = M.published_measurements()
+    problem, skipped = F.Problem.build(points + published, load_hardware())
+    return (problem.take(np.arange(0, len(problem.points), 12)) if quick else problem), skipped
+
+
 def held_out(problem, key: str, evals: int, folds: int | None):
     """Each fold fitted from the priors, as the full fit is. A fold warm-started from the full fit
     begins at factors the held-out points helped set, and the fit stops on its tolerance close to
@@ -162,16 +175,9 @@ def main() -> None:
     a = ap.parse_args()
     from infra_bench.paths import data_dir
     from infra_bench.planner import fit as F
-    from infra_bench.planner import measurements as M
-    from infra_bench.planner.profiles import load_hardware
 
     t0 = time.perf_counter()
-    points, _ = M.aic_measurements()
-    published, _ = M.published_measurements()
-    problem, skipped = F.Problem.build(points + published, load_hardware())
-    if a.quick:
-        keep = np.arange(0, len(problem.points), 12)
-        problem = problem.take(keep)
+    problem, skipped = reference_problem(a.quick)
     full = F.fit(problem, max_evals=40 if a.quick else 400)
     print(f"{len(problem.points)} measurements ({len(skipped)} not modelled), "
           f"{len({m.model for m in problem.points})} models, {len({m.hardware for m in problem.points})} GPUs, "

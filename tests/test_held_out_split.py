@@ -11,7 +11,6 @@ import numpy as np
 
 from infra_bench.planner import fit as F
 from infra_bench.planner import measurements as M
-from infra_bench.planner.profiles import load_hardware
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "planner_accuracy.py"
 
@@ -27,10 +26,7 @@ def test_a_held_out_models_measurements_do_not_reach_its_own_prediction():
     """Doubling the held-out model's measured TTFT leaves its predictions as they were: its TTFT
     residuals move by exactly log 2 and its TPOT residuals not at all."""
     pa = _script()
-    points, _ = M.aic_measurements()
-    published, _ = M.published_measurements()
-    problem, _ = F.Problem.build(points + published, load_hardware())
-    problem = problem.take(np.arange(0, len(problem.points), 12))
+    problem, _ = pa.reference_problem(quick=True)
     fold_of = pa.architecture_of()
     first = min({fold_of[m.model] for m in problem.points})  # the fold held_out takes first
 
