@@ -26,6 +26,7 @@ import numpy as np
 # leaving one model out takes one architecture at a time: see architecture_of
 SPLITS = {"model": "leave one model out", "engine": "leave one engine out", "hardware": "leave one GPU out"}
 TIERS = {"model": "fitted", "engine": "other_engine", "hardware": "other_hardware"}
+MIN_ENGINE_POINTS = 100  # an engine's own interval quantiles need this many held-out residuals
 
 
 def throughput(b, dp, isl, osl, ttft, tpot):
@@ -78,13 +79,14 @@ def held_out(problem, key: str, evals: int, folds: int | None):
     names = sorted(set(groups))[:folds] if folds else sorted(set(groups))
     b, isl, osl, ttft, tpot = problem.arrays()
     dp = np.array([m.dp for m in problem.points], dtype=float)
-    out = {"fold": [], "index": [], "ttft": [], "tpot": [], "throughput": []}
+    out = {"fold": [], "index": [], "engine": [], "ttft": [], "tpot": [], "throughput": []}
     for name in names:
         tr, te = np.where(groups != name)[0], np.where(groups == name)[0]
         f = F.fit(problem.take(tr), max_evals=evals)
         s, _ = F.predict_problem(f, problem.take(te))
         out["fold"] += [name] * len(te)
         out["index"] += list(te)
+        out["engine"] += [problem.points[i].engine for i in te]
         out["ttft"] += list(np.log(s.ttft_s / ttft[te]))
         out["tpot"] += list(np.log(s.tpot_s / tpot[te]))
         meas = throughput(b[te], dp[te], isl[te], osl[te], ttft[te], tpot[te])
@@ -148,21 +150,50 @@ def anatomy(problem, in_sample: dict, held: dict) -> list[str]:
     return lines
 
 
-def summary(res: dict, metric: str) -> dict:
-    r, folds = res[metric], res["fold"]
+def _quantiles(r: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(r, [0.1, 0.9])
+    return float(lo), float(hi)
+
+
+def summary(res: dict, metric: str, by_engine: bool = True) -> dict:
+    """Errors of one split and metric, the 10th/50th/90th percentiles of its log residuals, and with
+    `by_engine` the same per engine with at least MIN_ENGINE_POINTS residuals (predictions use an
+    engine's own quantiles: vLLM's residuals are half as wide as SGLang's and TensorRT-LLM's, so one
+    set for all over-covers vLLM and under-covers the others). Coverage is honest: each fold's points
+    are judged against quantiles of the other folds only, the engine's own where the other folds hold
+    enough of its points, as a prediction would get them. Only the model split keeps per-engine
+    quantiles: leaving an engine out leaves none of its points in the other folds, and leaving a GPU
+    out, an engine's residuals on the other GPUs held fewer of its points on the held-out one (61-79%)
+    than all engines' together did (2026-12-04, docs/planner.md)."""
+    r, folds, engines = res[metric], res["fold"], np.asarray(res["engine"])
     ok = np.isfinite(r)
     err = np.expm1(r[ok])
-    cover = []
+    cover, judged = [], []
     for name in set(folds):
         mine, others = (folds == name) & ok, (folds != name) & ok
         if not others.any() or not mine.any():
             continue
-        lo, hi = np.quantile(r[others], [0.1, 0.9])
-        cover += list((r[mine] >= lo) & (r[mine] <= hi))
-    return {"n": int(ok.sum()), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
-            "p90_abs": float(np.quantile(np.abs(err), 0.9)), "coverage_80": float(np.mean(cover)) if cover else None,
-            "q10": float(np.quantile(r[ok], 0.1)), "q50": float(np.quantile(r[ok], 0.5)),
-            "q90": float(np.quantile(r[ok], 0.9))}
+        for engine in set(engines[mine]):
+            own = others & (engines == engine)
+            lo, hi = _quantiles(r[own] if by_engine and own.sum() >= MIN_ENGINE_POINTS else r[others])
+            sel = r[mine & (engines == engine)]
+            cover += list((sel >= lo) & (sel <= hi))
+            judged += [engine] * len(sel)
+    cover, judged = np.array(cover, dtype=bool), np.array(judged)
+    out = {"n": int(ok.sum()), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
+           "p90_abs": float(np.quantile(np.abs(err), 0.9)), "coverage_80": float(np.mean(cover)) if len(cover) else None,
+           "q10": float(np.quantile(r[ok], 0.1)), "q50": float(np.quantile(r[ok], 0.5)),
+           "q90": float(np.quantile(r[ok], 0.9))}
+    if by_engine:
+        out["by_engine"] = {}
+        for engine in sorted(set(engines[ok])):
+            e = r[ok & (engines == engine)]
+            if len(e) >= MIN_ENGINE_POINTS:
+                out["by_engine"][engine] = {"n": len(e), "median_abs": float(np.median(np.abs(np.expm1(e)))),
+                                            "q10": float(np.quantile(e, 0.1)), "q50": float(np.quantile(e, 0.5)),
+                                            "q90": float(np.quantile(e, 0.9)),
+                                            "coverage_80": float(np.mean(cover[judged == engine]))}
+    return out
 
 
 def main() -> None:
@@ -194,7 +225,7 @@ def main() -> None:
             parts = anatomy(problem, in_sample, res)
         tiers[TIERS[key]] = {}
         for metric in ("ttft", "tpot", "throughput"):
-            s = summary(res, metric)
+            s = summary(res, metric, by_engine=key == "model")
             tiers[TIERS[key]][metric] = s
             rows.append((SPLITS[key], metric, s))
     print(f"\nheld-out errors ({time.perf_counter() - t0:.0f} s in all)")
@@ -203,6 +234,11 @@ def main() -> None:
         cov = "-" if s["coverage_80"] is None else f"{s['coverage_80']:.0%}"
         print(f"{split:<22} {metric:<11} {s['n']:>5} {s['median_abs']:>12.1%} {s['bias']:>+7.1%} "
               f"{s['p90_abs']:>9.0%} {cov:>19}")
+    print("\nper engine (intervals use an engine's own quantiles): median |err|, 80% interval, how often it holds")
+    for split, metric, s in rows:
+        for engine, e in s.get("by_engine", {}).items():
+            print(f"{split:<22} {metric:<11} {engine:<8} {e['n']:>5} {e['median_abs']:>8.1%} "
+                  f"{np.expm1(-e['q90']):>+5.0%}..{np.expm1(-e['q10']):>+5.0%} {e['coverage_80']:>6.0%}")
     if parts:
         print("\nwhat the leave-one-model-out error is made of (see anatomy()):")
         print("\n".join(parts))

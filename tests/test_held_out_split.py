@@ -40,3 +40,28 @@ def test_a_held_out_models_measurements_do_not_reach_its_own_prediction():
     assert ok.sum() > 10
     np.testing.assert_allclose(b["ttft"][ok], a["ttft"][ok] - np.log(2), atol=1e-9)
     np.testing.assert_allclose(b["tpot"], a["tpot"], atol=1e-9)
+
+
+def test_interval_quantiles_per_engine_hold_each_engines_points():
+    """Residuals of one engine twice as wide as another's: quantiles shared by both would hold too
+    many of the narrow engine's points and too few of the wide one's; per-engine quantiles from the
+    other folds hold about 80% of each. The engine split keeps none (no fold leaves an engine's
+    points elsewhere)."""
+    pa = _script()
+    rng = np.random.default_rng(7)
+    folds, engines, r = [], [], []
+    for fold in "abcde":
+        for engine, spread in (("narrow", 0.1), ("wide", 0.4)):
+            folds += [fold] * 300
+            engines += [engine] * 300
+            r += list(rng.normal(0.0, spread, 300))
+    res = {"fold": np.array(folds), "engine": np.array(engines), "ttft": np.array(r)}
+    own = pa.summary(res, "ttft")
+    shared = pa.summary(res, "ttft", by_engine=False)
+    assert set(own["by_engine"]) == {"narrow", "wide"} and "by_engine" not in shared
+    for engine in ("narrow", "wide"):
+        assert 0.75 <= own["by_engine"][engine]["coverage_80"] <= 0.85, engine
+    assert own["by_engine"]["wide"]["q90"] > 3 * own["by_engine"]["narrow"]["q90"]
+    narrow = res["ttft"][res["engine"] == "narrow"]
+    lo, hi = np.quantile(res["ttft"], [0.1, 0.9])
+    assert np.mean((narrow >= lo) & (narrow <= hi)) > 0.95  # what one shared interval would do

@@ -271,6 +271,23 @@ def test_intervals_widen_for_what_was_never_measured(tmp: Path):
     assert width(fitted) < width(engine) <= width(hardware)
 
 
+def test_each_engine_gets_its_own_held_out_interval(tmp: Path):
+    """Leaving one model out, vLLM's residuals are half as wide as SGLang's: a new model under vLLM gets
+    the narrower interval, and the output says whose residuals it came from."""
+    args = ("--model", "qwen3-235b-a22b", "--hardware", "nv_h200_sxm", "--precision", "fp8", "--tp", "4",
+            "--concurrency", "16")
+    vllm, sglang = (_predict(*args, "--engine", engine, tmp=tmp) for engine in ("vllm", "sglang"))
+
+    def width(p: dict, key: str) -> float:
+        return math.log(p["intervals"][key][1] / p["intervals"][key][0])
+    assert vllm["fit"]["tier"] == sglang["fit"]["tier"] == "fitted"
+    assert (vllm["fit"]["interval_engine"], sglang["fit"]["interval_engine"]) == ("vllm", "sglang")
+    for key in ("ttft_s", "tpot_s", "output_tokens_per_s"):
+        assert width(vllm, key) < 0.8 * width(sglang, key), key
+    text = run_cli("predict", *args, "--engine", "vllm", cwd=tmp).stdout
+    assert "residuals of vllm points" in text
+
+
 def test_an_engine_without_a_fit_is_said_in_the_output(tmp: Path):
     p = run_cli("predict", "--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--engine", "mindie", cwd=tmp)
     assert p.returncode == 0, p.stderr

@@ -20,7 +20,8 @@ it, and says so; a child category never measured takes its prior, 1, rather than
 deviation (borrowing the nearest child carried MoE models' compute efficiency to dense models on
 the same part). How far to trust each kind of case comes from held-out residuals (benchmarks/
 planner_accuracy.py): `Fit.residuals` keeps their 10th and 90th percentiles per tier, and a
-prediction's 80% interval is pred x exp(-q90) .. pred x exp(-q10).
+prediction's 80% interval is pred x exp(-q90) .. pred x exp(-q10), with the engine's own quantiles where
+the held-out residuals hold enough of its points.
 """
 from __future__ import annotations
 
@@ -146,7 +147,7 @@ def _parts() -> list[tuple[str, object, bool]]:
 class Fit:
     """Fitted factors: values[param][level name][category key] -> factor; globals under level 'all'."""
     values: dict
-    residuals: dict = field(default_factory=dict)   # tier -> metric -> {q10, q50, q90, n, median_abs}
+    residuals: dict = field(default_factory=dict)   # tier -> metric -> {q10, q50, q90, n, median_abs, by_engine}
     meta: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)      # param -> level name -> category -> points fitted on
     _single: dict = field(default_factory=dict, repr=False, compare=False)  # case -> (efficiency, missing)
@@ -252,22 +253,31 @@ class Fit:
             return "few_points"
         return "other_engine" if any(k[0] == case.hardware for k in measured) else "other_hardware"
 
-    def quantiles(self, tier: str, metric: str) -> tuple[float, float] | None:
+    def quantiles(self, tier: str, metric: str, engine: str | None = None) -> tuple[float, float] | None:
         """(q10, q90) of log(predicted / measured) for a tier. A new model on a measured part and engine
         has the leave-one-model-out residuals; carried to another engine or part, the errors add up,
         taken as independent: the leave-one-engine-out or leave-one-GPU-out quantiles combined with
-        those in quadrature (an assumption, said in docs/planner.md)."""
+        those in quadrature (an assumption, said in docs/planner.md). The leave-one-model-out quantiles
+        are kept per engine where it has enough points (vLLM's residuals are half as wide as SGLang's and
+        TensorRT-LLM's): `engine`'s are used, so each engine's interval holds about 80% of its points."""
         splits = {"fitted": ("fitted",), "other_engine": ("fitted", "other_engine"),
                   "other_hardware": ("fitted", "other_engine", "other_hardware"),
                   "few_points": ("fitted", "other_engine", "other_hardware"), "priors": ("priors",)}[tier]
         qs = [self.residuals.get(s, {}).get(metric) for s in splits]
         if not all(qs):
             return None
+        qs = [q.get("by_engine", {}).get(engine, q) for q in qs]
         return (-float(np.sqrt(sum(min(q["q10"], 0.0) ** 2 for q in qs))),
                 float(np.sqrt(sum(max(q["q90"], 0.0) ** 2 for q in qs))))
 
-    def interval(self, tier: str, metric: str, value: float | None) -> tuple[float, float] | None:
-        q = self.quantiles(tier, metric)
+    def engine_quantiles(self, tier: str, engine: str) -> bool:
+        """Whether the tier's intervals use quantiles of `engine`'s own held-out residuals."""
+        return tier != "priors" and any(engine in q.get("by_engine", {})
+                                        for q in self.residuals.get("fitted", {}).values())
+
+    def interval(self, tier: str, metric: str, value: float | None,
+                 engine: str | None = None) -> tuple[float, float] | None:
+        q = self.quantiles(tier, metric, engine)
         if value is None or q is None:
             return None
         return value * float(np.exp(-q[1])), value * float(np.exp(-q[0]))

@@ -172,6 +172,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                                                           "source": rep.engine.source},
                 fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing,
                      "tier": tier, "engine_maturity": rep.engine.maturity,
+                     "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
                      "class": arch_class(rep.shape)})
     notes = list(rep.notes)
     if mem["max_sequences"] < 1:
@@ -208,8 +209,9 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                      "show it)")
     ttft, tpot = float(s.ttft_s), float(s.tpot_s) if osl > 1 else None
     tok_s = float(s.output_tokens_per_s)
-    intervals = {"ttft_s": fit.interval(tier, "ttft", ttft), "tpot_s": fit.interval(tier, "tpot", tpot),
-                 "output_tokens_per_s": _throughput_interval(fit, tier, tok_s)}
+    engine = rep.case.engine
+    intervals = {"ttft_s": fit.interval(tier, "ttft", ttft, engine), "tpot_s": fit.interval(tier, "tpot", tpot, engine),
+                 "output_tokens_per_s": _throughput_interval(fit, tier, tok_s, engine)}
     measured = (measured_power or {}).get(rep.hw.id) or {}
     energy = _energy(rep, eff, s, isl, osl, tok_s, measured.get("busy_w"), measured.get("source", ""))
     if energy:
@@ -224,10 +226,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                       energy=energy.to_dict() if energy else None, notes=notes, **base)
 
 
-def _throughput_interval(fit: Fit, tier: str, tok_s: float) -> tuple[float, float] | None:
+def _throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None = None) -> tuple[float, float] | None:
     """Throughput ~ 1/TPOT at load: its interval mirrors TPOT's (a measured TPOT q below the
     prediction means throughput above it)."""
-    q = fit.quantiles(tier, "tpot")
+    q = fit.quantiles(tier, "tpot", engine)
     if q is None:
         return None
     return tok_s * math.exp(q[0]), tok_s * math.exp(q[1])

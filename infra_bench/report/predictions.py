@@ -42,7 +42,8 @@ def llm_text(p, hw, replicas: int = 1) -> str:
     f = p.fit
     measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
     lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
-                 f"intervals from held-out {f['tier'].replace('_', ' ')} residuals")
+                 f"intervals from held-out {f['tier'].replace('_', ' ')} residuals"
+                 + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 
 
