@@ -150,9 +150,11 @@ def anatomy(problem, in_sample: dict, held: dict) -> list[str]:
     return lines
 
 
-def _quantiles(r: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.quantile(r, [0.1, 0.9])
-    return float(lo), float(hi)
+def _spread(r: np.ndarray) -> dict:
+    """Count, median absolute error and the 10th/50th/90th percentiles of log residuals."""
+    q10, q50, q90 = np.quantile(r, [0.1, 0.5, 0.9])
+    return {"n": len(r), "median_abs": float(np.median(np.abs(np.expm1(r)))), "q10": float(q10), "q50": float(q50),
+            "q90": float(q90)}
 
 
 def summary(res: dict, metric: str, by_engine: bool = True) -> dict:
@@ -175,24 +177,17 @@ def summary(res: dict, metric: str, by_engine: bool = True) -> dict:
             continue
         for engine in set(engines[mine]):
             own = others & (engines == engine)
-            lo, hi = _quantiles(r[own] if by_engine and own.sum() >= MIN_ENGINE_POINTS else r[others])
+            lo, hi = np.quantile(r[own] if by_engine and own.sum() >= MIN_ENGINE_POINTS else r[others], [0.1, 0.9])
             sel = r[mine & (engines == engine)]
             cover += list((sel >= lo) & (sel <= hi))
             judged += [engine] * len(sel)
     cover, judged = np.array(cover, dtype=bool), np.array(judged)
-    out = {"n": int(ok.sum()), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
-           "p90_abs": float(np.quantile(np.abs(err), 0.9)), "coverage_80": float(np.mean(cover)) if len(cover) else None,
-           "q10": float(np.quantile(r[ok], 0.1)), "q50": float(np.quantile(r[ok], 0.5)),
-           "q90": float(np.quantile(r[ok], 0.9))}
+    out = {**_spread(r[ok]), "bias": float(np.median(err)), "p90_abs": float(np.quantile(np.abs(err), 0.9)),
+           "coverage_80": float(np.mean(cover)) if len(cover) else None}
     if by_engine:
-        out["by_engine"] = {}
-        for engine in sorted(set(engines[ok])):
-            e = r[ok & (engines == engine)]
-            if len(e) >= MIN_ENGINE_POINTS:
-                out["by_engine"][engine] = {"n": len(e), "median_abs": float(np.median(np.abs(np.expm1(e)))),
-                                            "q10": float(np.quantile(e, 0.1)), "q50": float(np.quantile(e, 0.5)),
-                                            "q90": float(np.quantile(e, 0.9)),
-                                            "coverage_80": float(np.mean(cover[judged == engine]))}
+        mine = {engine: ok & (engines == engine) for engine in sorted(set(engines[ok]))}
+        out["by_engine"] = {engine: {**_spread(r[sel]), "coverage_80": float(np.mean(cover[judged == engine]))}
+                            for engine, sel in mine.items() if sel.sum() >= MIN_ENGINE_POINTS}
     return out
 
 

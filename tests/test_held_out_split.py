@@ -43,7 +43,7 @@ def test_a_held_out_models_measurements_do_not_reach_its_own_prediction():
 
 
 def test_interval_quantiles_per_engine_hold_each_engines_points():
-    """Residuals of one engine twice as wide as another's: quantiles shared by both would hold too
+    """Residuals of one engine four times as wide as another's: quantiles shared by both would hold too
     many of the narrow engine's points and too few of the wide one's; per-engine quantiles from the
     other folds hold about 80% of each. The engine split keeps none (no fold leaves an engine's
     points elsewhere)."""
