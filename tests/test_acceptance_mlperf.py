@@ -1,0 +1,65 @@
+"""The MLPerf part of the acceptance check (benchmarks/acceptance_check.py): its rows are usable and
+sourced, and each is predicted with the planner's best layout on the same number of parts."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+from infra_bench.planner import llm_model
+from infra_bench.planner.engines import ENGINES
+from infra_bench.planner.fit import shipped
+from infra_bench.planner.profiles import load_hardware
+from infra_bench.planner.shapes import shapes
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "acceptance_check.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("acceptance_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file():
+    ac = _script()
+    with open(ac.MLPERF) as f:
+        rows = list(csv.DictReader(f))
+    hw = load_hardware()
+    assert len(rows) >= 40
+    for r in rows:
+        assert r["model"] in shapes() and r["hardware"] in hw and r["engine"] in ENGINES, r
+        assert r["source"].startswith("mlcommons/inference_results_v") and r["source"].endswith(
+            "/Offline/performance/run_1/mlperf_log_summary.txt"), r["source"]
+        assert float(r["output_tokens_per_s"]) > 0 and int(r["input_len"]) > 0 and int(r["output_len"]) > 0
+    assert len({(r["round"], r["system"], r["model"]) for r in rows}) == len(rows)  # one row per run
+
+
+def test_the_best_layout_is_the_best_of_the_replica_layouts_on_those_parts():
+    """8 x H100 for Llama-2-70B fp8: every TP that divides 8 and fits, times its replicas; the best
+    total is the one reported, with its interval around it."""
+    ac = _script()
+    h100 = load_hardware()["nv_h100_sxm"]
+    total, interval, layout = ac.best_layout("llama-2-70b", h100, "fp8", "trt-llm", 8, 222, 290)
+    totals = {}
+    for tp in (1, 2, 4, 8):
+        p = llm_model.predict(llm_model.replica("llama-2-70b", h100, "fp8", tp, engine="trt-llm"), shipped(), None,
+                              222, 290, max_throughput=True)
+        if p.fits:
+            totals[tp] = p.output_tokens_per_s * 8 / tp
+    assert len(totals) >= 3
+    best = max(totals, key=totals.get)
+    assert total == totals[best] and layout == f"{8 // best} x TP{best}"
+    assert interval[0] < total < interval[1]
+
+
+def test_a_moe_model_may_take_attention_data_parallelism():
+    """DeepSeek-R1 on 8 x B200: the candidates include 8 attention-DP ranks with experts over 8."""
+    ac = _script()
+    b200 = load_hardware()["nv_b200"]
+    total, _, layout = ac.best_layout("deepseek-r1", b200, "fp4", "trt-llm", 8, 804, 3700)
+    dp = llm_model.predict(llm_model.replica("deepseek-r1", b200, "fp4", 1, 1, 8, 8, "trt-llm"), shipped(), None,
+                           804, 3700, max_throughput=True)
+    assert dp.fits and total >= dp.output_tokens_per_s
+    assert layout in ("1 x TP8", "1 x TP1 DP8 EP8")
