@@ -137,6 +137,25 @@ def test_a_benchmarks_first_burst_agrees_with_the_simulator(clients):
     assert steady < long < burst
 
 
+def test_a_mixed_engine_cannot_prefill_faster_than_its_iterations_carry_prompts():
+    """Short outputs after long prompts at many clients: each cycle brings more prompt tokens than the
+    decode iterations can carry beside the decoding (one budget's chunk each). The prompts wait, in
+    TTFT, and the prompt tokens per second stay within a chunk per mixed iteration; before this was
+    charged, the excess prompts were simply lost and the offline maximum was 2x too high."""
+    t = terms(get_shape("llama-3.1-8b"), H100, PRECISIONS["fp8"], Layout())
+    engine = ENGINES["vllm"].on(H100.memory_gb)  # 8,192 tokens per iteration on an 80 GB part
+    e = Efficiency(t_request=0.0)
+    isl, osl = 2048, 16
+    s = closed_loop(t, e, EngineTerms.of(engine), 512, isl, osl)
+    n_d = float(s.decoding)
+    chunk = engine.token_budget - n_d
+    t_mix = float(iteration_s(t, e, n_d, isl + osl / 2, chunk, isl / 2, chunk / isl))
+    assert float(s.requests_per_s) * isl == pytest.approx(chunk / t_mix, rel=1e-6)
+    assert float(s.ttft_s) > 10 * t_mix  # the prompts queue for the iterations that carry them
+    light = closed_loop(t, e, EngineTerms.of(engine), 2, isl, osl)  # far from the bound
+    assert float(light.requests_per_s) * isl < 0.5 * chunk / t_mix
+
+
 def test_a_burst_that_fits_one_iteration_prefills_only_its_prompts():
     """With a budget larger than the burst's prompts, the burst is one iteration of those prompts: one
     client alone waits for its own prefill, not for a full budget of tokens."""

@@ -12,7 +12,9 @@ before sending the next. Per attention-DP rank, with b of the C clients:
     prefill   each cycle every running request brings one prompt; those not in a request's own TTFT
               window (n - its cluster share) fall in its decode window: p = that x ISL / D per iteration
     mixed engines: iterations carry the decode batch plus prefill up to the token budget; a share
-        f = p / chunk of them carry a chunk, so TPOT = f x T(n_d, chunk) + (1 - f) x T(n_d, 0)
+        f = p / chunk of them carry a chunk, so TPOT = f x T(n_d, chunk) + (1 - f) x T(n_d, 0); at f = 1 the
+        prompts beyond one chunk per iteration wait for one, so a cycle lasts at least
+        n x ISL / chunk x T(n_d, chunk) and the wait is in TTFT_s
     prefill-first engines: prefill iterations stall decoding, TPOT = T(n_d, 0) + p / chunk x T(0, chunk)
     static batches (infra-bench's runners): TTFT = T(0, n x ISL), TPOT = T(n, 0)
     TTFT      TTFT_s + (b - n) / X when clients wait for a slot (closed loop: C = X x (TTFT + D x TPOT))
@@ -114,6 +116,11 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
         t_dec = iteration_s(t, e, n_d, ctx_dec, 0.0, ctx_pf, 0.0)
         t_mix = iteration_s(t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, chunk, ctx_pf, chunk / isl)
         tpot = np.where(g.mixed, share * t_mix + (1 - share) * t_dec, t_dec + p / chunk * t_mix)
+        # a mixed iteration carries one chunk at most: prompts beyond what the iterations can take wait
+        # for them, so the loop runs no faster than chunk / (ISL x T(n_d, chunk)) requests per second
+        # and the wait is in TTFT (prefill-first engines charge every chunk to TPOT above)
+        cycle = np.where(g.mixed, np.maximum(ttft_s + d * tpot, n * isl * t_mix / chunk), ttft_s + d * tpot)
+        ttft_s = cycle - d * tpot
         n_d = np.where(d > 0, n * d * tpot / (d * tpot + ttft_s), 0.0)
         n_d = np.maximum(n_d, np.minimum(n, 1.0))
     # static batching (our runners): the whole batch is prefilled, then decoded, together
