@@ -1,6 +1,7 @@
 """Shared helpers: run the real CLI in a subprocess, write small spec files."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,8 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
 TINY = {"kind": "llm", "arch": "llama-tiny", "batch_size": [1], "prompt_len": [16], "output_len": [8],
         "warmup": 1, "min_iters": 3, "min_time_s": 0.0}
+
+
+def benchmark_script(name: str):
+    """A benchmarks/ script imported as a module (its functions are tested directly)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None,

@@ -3,8 +3,6 @@ sourced, and each is predicted with the planner's best layout on the same number
 from __future__ import annotations
 
 import csv
-import importlib.util
-from pathlib import Path
 
 from infra_bench.planner import llm_model
 from infra_bench.planner.engines import ENGINES
@@ -12,18 +10,11 @@ from infra_bench.planner.fit import shipped
 from infra_bench.planner.profiles import load_hardware
 from infra_bench.planner.shapes import shapes
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "acceptance_check.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("acceptance_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import benchmark_script
 
 
 def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file():
-    ac = _script()
+    ac = benchmark_script("acceptance_check")
     with open(ac.MLPERF) as f:
         rows = list(csv.DictReader(f))
     hw = load_hardware()
@@ -39,7 +30,7 @@ def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file()
 def test_the_best_layout_is_the_best_of_the_replica_layouts_on_those_parts():
     """8 x H100 for Llama-2-70B fp8: every TP that divides 8 and fits, times its replicas; the best
     total is the one reported, with its interval around it."""
-    ac = _script()
+    ac = benchmark_script("acceptance_check")
     h100 = load_hardware()["nv_h100_sxm"]
     total, interval, layout = ac.best_layout("llama-2-70b", h100, "fp8", "trt-llm", 8, 222, 290)
     totals = {}
@@ -56,7 +47,7 @@ def test_the_best_layout_is_the_best_of_the_replica_layouts_on_those_parts():
 
 def test_a_moe_model_may_take_attention_data_parallelism():
     """DeepSeek-R1 on 8 x B200: the candidates include 8 attention-DP ranks with experts over 8."""
-    ac = _script()
+    ac = benchmark_script("acceptance_check")
     b200 = load_hardware()["nv_b200"]
     total, _, layout = ac.best_layout("deepseek-r1", b200, "fp4", "trt-llm", 8, 804, 3700)
     dp = llm_model.predict(llm_model.replica("deepseek-r1", b200, "fp4", 1, 1, 8, 8, "trt-llm"), shipped(), None,

@@ -3,29 +3,20 @@ the held-out points, not even as a starting point: a fold warm-started from the 
 near it and flattered the figures by up to 5 points."""
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from infra_bench.planner import fit as F
 from infra_bench.planner import measurements as M
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "planner_accuracy.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("planner_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import benchmark_script
 
 
 def test_a_held_out_models_measurements_do_not_reach_its_own_prediction():
     """Doubling the held-out model's measured TTFT leaves its predictions as they were: its TTFT
     residuals move by exactly log 2 and its TPOT residuals not at all."""
-    pa = _script()
+    pa = benchmark_script("planner_accuracy")
     problem, _ = pa.reference_problem(quick=True)
     fold_of = pa.architecture_of()
     first = min({fold_of[m.model] for m in problem.points})  # the fold held_out takes first
@@ -47,7 +38,7 @@ def test_interval_quantiles_per_engine_hold_each_engines_points():
     many of the narrow engine's points and too few of the wide one's; per-engine quantiles from the
     other folds hold about 80% of each. The engine split keeps none (no fold leaves an engine's
     points elsewhere)."""
-    pa = _script()
+    pa = benchmark_script("planner_accuracy")
     rng = np.random.default_rng(7)
     folds, engines, r = [], [], []
     for fold in "abcde":
