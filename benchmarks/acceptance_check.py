@@ -59,17 +59,18 @@ def predict_rows(rows: list[dict]) -> list[dict]:
 
 def best_layout(model: str, hardware, precision: str, engine: str, accelerators: int, isl: int, osl: int):
     """(total output tokens/s, its 80% interval, the layout) of the best way the planner finds to run
-    `model` on `accelerators` parts: replicas of TP (or, for MoE models, attention-DP with expert
-    parallelism) 1, 2, 4 or 8 that divide the count, each at its offline maximum. An MLPerf submission
+    `model` on `accelerators` parts: replicas at each TP size `plan` considers (or, for MoE models,
+    attention-DP with expert parallelism) that divides the count, each at its offline maximum. An MLPerf submission
     picks its own layout and tunes it, so the planner gets to pick too; None if nothing fits."""
     from infra_bench.errors import UserError
     from infra_bench.planner import llm_model
     from infra_bench.planner.fit import shipped
     from infra_bench.planner.shapes import get_shape
+    from infra_bench.planner.sizing import TP_OPTIONS
 
     moe = get_shape(model).moe
     best = None
-    for g in (1, 2, 4, 8):
+    for g in TP_OPTIONS:
         if accelerators % g:
             continue
         for tp, dp in {(g, 1), (1, g)} if moe and g > 1 else {(g, 1)}:
