@@ -3,8 +3,9 @@
 LLM: offline maximum throughput against NVIDIA's TensorRT-LLM perf-overview tables, and against MLPerf
 Inference Offline results (MLCommons v4.1 and v5.1, closed division: NVIDIA H100/H200/B200/GB200 under
 TensorRT-LLM, AMD MI300X/MI325X under vLLM; the planner picks its best layout on the same parts, as a
-submission does). Diffusion: seconds per SDXL image against the diffusers fast-diffusion tutorial (A100,
-30 steps, 1024 px).
+submission does). Energy: GPU joules per output token, GPU power, throughput and inter-token latency
+against the ML.ENERGY Leaderboard v3.0 (vLLM on H100 and B200, bf16, 8 to 256 running sequences).
+Diffusion: seconds per SDXL image against the diffusers fast-diffusion tutorial (A100, 30 steps, 1024 px).
 
 The tables (workloads/reference/acceptance/trtllm_perf_overview.csv, with their source) give total
 output tokens/s of `trtllm-bench throughput` (every request queued at once, fixed ISL/OSL, PyTorch
@@ -37,6 +38,10 @@ FOLDER = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "a
 DATA = FOLDER / "trtllm_perf_overview.csv"
 DIFFUSION = FOLDER / "diffusers_fast_diffusion.csv"
 MLPERF = FOLDER / "mlperf_inference_offline.csv"
+MLENERGY = FOLDER / "mlenergy_v3.csv"
+MLENERGY_INPUT_LEN = 256        # the leaderboard publishes no prompt length: assumed, and varied below
+MLENERGY_INPUT_SPREAD = (64, 1024)
+MLENERGY_TOKEN_BUDGET = 8192    # max-num-batched-tokens in every v3 vLLM config the rows ran with
 
 
 def predict_rows(rows: list[dict]) -> list[dict]:
@@ -104,6 +109,76 @@ def mlperf_rows(rows: list[dict]) -> list[dict]:
                     "error": total / published - 1 if best else None,
                     "inside": bool(interval) and interval[0] <= published <= interval[1]})
     return out
+
+
+def mlenergy_rows(rows: list[dict], input_len: int = MLENERGY_INPUT_LEN) -> list[dict]:
+    """Each ML.ENERGY configuration against `predict` at the same parts, layout and vLLM limits: the
+    client sends every request at once and the server keeps `max_num_seqs` running, a closed loop of that
+    many clients. Compared: GPU energy per output token (ML.ENERGY sums the GPUs' NVML energy, no host),
+    the GPUs' summed power, output tokens/s, and TPOT against the median inter-token latency. Each error is
+    predicted / published - 1."""
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+    from infra_bench.planner.profiles import load_hardware
+
+    hw, fit, out = load_hardware(), shipped(), []
+    for r in rows:
+        seqs = int(r["max_num_seqs"])
+        rep = llm_model.replica(r["model"], hw[r["hardware"]], "bf16", int(r["tp"]), 1, 1, int(r["ep"]), "vllm",
+                                max_seqs=seqs, token_budget=MLENERGY_TOKEN_BUDGET)
+        p = llm_model.predict(rep, fit, seqs, input_len, round(float(r["output_len"])))
+        e = p.energy or {}
+        published = {"j": float(r["j_per_output_token"]), "w": float(r["gpu_power_w"]),
+                     "tok": float(r["output_tokens_per_s"]), "itl": float(r["median_itl_ms"]) / 1e3}
+        predicted = {"j": e.get("j_per_token"), "w": e["avg_power_w"] * rep.devices if e else None,
+                     "tok": p.output_tokens_per_s, "itl": p.tpot_s}
+        lo, hi = e.get("interval") or (None, None)
+        out.append({**r, "predicted": predicted, "fits": p.fits and bool(e),
+                    "errors": {k: predicted[k] / published[k] - 1 if p.fits and predicted[k] else None for k in published},
+                    "inside": lo is not None and lo <= published["j"] <= hi})
+    return out
+
+
+def _spread(errors: list[float]) -> str:
+    e = np.array([x for x in errors if x is not None])
+    return f"{np.median(np.abs(e)):.0%} / {np.median(e):+.0%} / {np.quantile(np.abs(e), 0.9):.0%}" if len(e) else "-"
+
+
+def render_mlenergy(quick: bool) -> str:
+    """The ML.ENERGY rows, predicted, as a table; per metric the median |error|, bias and p90 by part, task and
+    overall; and, because the prompt length is assumed, the same figures at the other prompt lengths."""
+    from infra_bench.report.table import render
+
+    with open(MLENERGY) as f:
+        rows = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
+    if quick:
+        rows = list({(r["model"], r["hardware"]): r for r in reversed(rows)}.values())[-3:]
+    t0 = time.perf_counter()
+    done = mlenergy_rows(rows)
+    metrics = (("j", "J/token (GPUs)"), ("w", "GPU power"), ("tok", "output tok/s"), ("itl", "TPOT vs median ITL"))
+    table = [["model", "GPU", "n", "task", "seqs", "OSL", "J/token published", "predicted", "error", "in interval",
+              "GPU W published", "predicted", "tok/s error", "ITL error"]]
+    for r in done:
+        pr, pct = r["predicted"], {k: f"{v:+.0%}" if v is not None else "-" for k, v in r["errors"].items()}
+        table.append([r["model"], r["hardware"], r["gpus"], r["task"], r["max_num_seqs"], f"{float(r['output_len']):.0f}",
+                      f"{float(r['j_per_output_token']):.3f}", f"{pr['j']:.3f}" if r["fits"] else "-", pct["j"],
+                      "yes" if r["inside"] else "no", f"{float(r['gpu_power_w']):,.0f}",
+                      f"{pr['w']:,.0f}" if r["fits"] else "-", pct["tok"], pct["itl"]])
+    stats = [["rows", "n"] + [f"{name}: median |error| / bias / p90" for _, name in metrics] + ["J interval holds"]]
+    groups = [(v, [r for r in done if r[key] == v]) for key in ("hardware", "task") for v in dict.fromkeys(r[key] for r in done)]
+    for name, sub in groups + [("all", done)]:
+        stats.append([name, str(len(sub))] + [_spread([r["errors"][k] for r in sub]) for k, _ in metrics]
+                     + [f"{np.mean([r['inside'] for r in sub]):.0%}"])
+    lines = [render(table), "", render(stats)]
+    if not quick:
+        spread = [["assumed prompt tokens"] + [name for _, name in metrics[:3] if name != "GPU power"]]
+        for isl in sorted({*MLENERGY_INPUT_SPREAD, MLENERGY_INPUT_LEN}):
+            other = done if isl == MLENERGY_INPUT_LEN else mlenergy_rows(rows, isl)
+            spread.append([str(isl)] + [_spread([r["errors"][k] for r in other]) for k in ("j", "tok")])
+        lines += ["", render(spread)]
+    lines.append(f"\n{len(done)} configurations (ML.ENERGY Leaderboard v3.0; sources per row in {MLENERGY.name}); prompt "
+                 f"length assumed {MLENERGY_INPUT_LEN} tokens (not published); shipped fit; {time.perf_counter() - t0:.1f} s")
+    return "\n".join(lines)
 
 
 def diffusion_rows() -> list[list[str]]:
@@ -196,6 +271,9 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s; {date.today()}")
     print("\nMLPerf Inference, Offline (positive error: the planner promises more than was measured):")
     print(render_mlperf(args.quick))
+    print("\nML.ENERGY Leaderboard v3.0, vLLM (error = predicted / published - 1; negative J/token: the planner "
+          "promises less energy than was measured):")
+    print(render_mlenergy(args.quick))
     print("\nDiffusion (a positive error means the planner is slower than published; diffusers' tutorial):")
     print(render(diffusion_rows()))
 
