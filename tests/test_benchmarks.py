@@ -22,6 +22,7 @@ EXPECTED = {
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
     "plan_speed.py": "ranking",
+    "power_fit.py": "leave one engine out",
     "planner_accuracy.py": "a shared correction learnt from the other models",
     "tts_compare.py": "ORT / torch RTF",
     "vllm_crosscheck.py": "infra-bench / vLLM client",

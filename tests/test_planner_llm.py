@@ -261,7 +261,7 @@ def test_predict_closed_loop_max_throughput_and_intervals(tmp: Path):
         low, high = one["intervals"][key]
         value = one["energy"]["j_per_token"] if key == "j_per_token" else one[key]
         assert low < value < high, key
-    assert one["energy"]["energy_source"] == "estimated" and "GenZ" in one["energy"]["basis"]
+    assert one["energy"]["energy_source"] == "estimated" and "fitted to measured GPU power" in one["energy"]["basis"]
 
 
 def test_predict_answers_for_a_service_and_names_what_a_benchmark_would_average(tmp: Path):

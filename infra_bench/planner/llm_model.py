@@ -117,7 +117,7 @@ def _state(rep: Replica, eff, concurrency: float, isl: int, osl: int):
 
 
 def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measured_w: float | None,
-            measured_source: str):
+            measured_source: str, tokens_interval: tuple[float, float] | None = None):
     ctx = isl + osl / 2
     n_d = float(s.decoding)
     p = n_d * isl / max(osl - 1, 1)
@@ -128,7 +128,7 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
     u_net = (float(parts["tp_allreduce"]) + float(parts["ep_alltoall"]) + float(parts["pp_send"])) / total
     t = rep.terms
     return power.per_token(rep.hw.tdp_w, rep.devices, tokens_per_s, float(compute_s) / t_iter,
-                           float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source)
+                           float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source, tokens_interval)
 
 
 def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
@@ -213,7 +213,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     intervals = {"ttft_s": fit.interval(tier, "ttft", ttft, engine), "tpot_s": fit.interval(tier, "tpot", tpot, engine),
                  "output_tokens_per_s": _throughput_interval(fit, tier, tok_s, engine)}
     measured = (measured_power or {}).get(rep.hw.id) or {}
-    energy = _energy(rep, eff, s, isl, osl, tok_s, measured.get("busy_w"), measured.get("source", ""))
+    energy = _energy(rep, eff, s, isl, osl, tok_s, measured.get("busy_w"), measured.get("source", ""),
+                     intervals["output_tokens_per_s"])
     if energy:
         intervals["j_per_token"] = energy.interval
     parts = {k: float(v) for k, v in s.bound.items()}
