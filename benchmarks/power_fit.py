@@ -92,7 +92,7 @@ def held_out(table: dict, key: str) -> np.ndarray:
 
 def stats(log_ratio: np.ndarray) -> dict:
     err = np.expm1(-log_ratio)  # predicted / measured - 1
-    return {"n": int(len(err)), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
+    return {"n": len(err), "median_abs": float(np.median(np.abs(err))), "bias": float(np.median(err)),
             "q10": float(np.quantile(log_ratio, 0.1)), "q90": float(np.quantile(log_ratio, 0.9))}
 
 
