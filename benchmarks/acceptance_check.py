@@ -150,7 +150,7 @@ def render_mlenergy(quick: bool) -> str:
     from infra_bench.report.table import render
 
     with open(MLENERGY) as f:
-        rows = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     if quick:
         rows = list({(r["model"], r["hardware"]): r for r in reversed(rows)}.values())[-3:]
     t0 = time.perf_counter()
@@ -171,7 +171,7 @@ def render_mlenergy(quick: bool) -> str:
                      + [f"{np.mean([r['inside'] for r in sub]):.0%}"])
     lines = [render(table), "", render(stats)]
     if not quick:
-        spread = [["assumed prompt tokens"] + [name for _, name in metrics[:3] if name != "GPU power"]]
+        spread = [["assumed prompt tokens", dict(metrics)["j"], dict(metrics)["tok"]]]
         for isl in sorted({*MLENERGY_INPUT_SPREAD, MLENERGY_INPUT_LEN}):
             other = done if isl == MLENERGY_INPUT_LEN else mlenergy_rows(rows, isl)
             spread.append([str(isl)] + [_spread([r["errors"][k] for r in other]) for k in ("j", "tok")])

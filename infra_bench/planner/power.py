@@ -78,7 +78,7 @@ def per_token(tdp_w: float | None, devices: int, tokens_per_s: float, u_compute:
     if measured_w:
         watts, basis, source = measured_w, f"measured busy power ({measured_source})", "measured_device"
         low, high = math.log(1 - MEASURED_SPREAD), math.log(1 + MEASURED_SPREAD)
-        spread = f"power +-{MEASURED_SPREAD:.0%} (assumed)"
+        interval_basis = f"power +-{MEASURED_SPREAD:.0%} (assumed)"
     elif tdp_w:
         watts = device_power(tdp_w, u_compute, u_memory, u_network)
         m = model()
@@ -86,7 +86,7 @@ def per_token(tdp_w: float | None, devices: int, tokens_per_s: float, u_compute:
                  f"network {u_network:.0%}; {m.basis}")
         source = "estimated"
         low, high = m.interval_log_quantiles
-        spread = "power from the fit's leave-one-GPU-out residuals"
+        interval_basis = "power from the fit's leave-one-GPU-out residuals"
     else:
         return None
     j = watts * devices / tokens_per_s
@@ -94,6 +94,6 @@ def per_token(tdp_w: float | None, devices: int, tokens_per_s: float, u_compute:
         # J/token = power / throughput: a throughput above its prediction lowers J/token
         t_low, t_high = math.log(tokens_interval[0] / tokens_per_s), math.log(tokens_interval[1] / tokens_per_s)
         low, high = -math.hypot(min(low, 0.0), max(t_high, 0.0)), math.hypot(max(high, 0.0), min(t_low, 0.0))
-        spread += ", with the throughput interval in quadrature"
+        interval_basis += ", with the throughput interval in quadrature"
     return Energy(watts, j, j * NODE_FACTOR, (j * math.exp(low), j * math.exp(high)),
-                  basis + f"; node = {NODE_FACTOR} x device (DGX H100 ratio); interval: {spread}", source)
+                  basis + f"; node = {NODE_FACTOR} x device (DGX H100 ratio); interval: {interval_basis}", source)
