@@ -44,6 +44,41 @@ def test_the_approximation_tracks_the_simulation(model, hw, tp, inp, out, ttft, 
     assert 0.75 < approx.rate / sim.rate < 1.25
 
 
+@pytest.mark.parametrize("model,hw,precision,tp,engine,inp,out", [
+    ("llama-2-70b", "nv_b200", "fp4", 1, "trt-llm", 222, 274),
+    ("llama-3.1-8b", "nv_b200", "fp4", 1, "trt-llm", 871, 129),
+    ("llama-3.1-70b", "nv_h100_sxm", "fp8", 2, "vllm", 1024, 256),
+    ("mixtral-8x7b", "nv_h200_sxm", "fp8", 1, "trt-llm", 427, 147)])
+def test_slo_capacity_never_exceeds_the_closed_loops_offline_maximum(model, hw, precision, tp, engine, inp, out):
+    """Under generous SLOs (TTFT p99 2 s, TPOT p99 0.2 s) the Poisson capacity `plan` sizes with stays at or
+    below what the same replica does with every slot filled (predict --max-throughput). A prompt priced as
+    its increment to a one-sequence iteration hid its compute under that sequence's weight read (Llama-2-70B
+    on a B200: 0.04 ms for 222 tokens), and the SLO capacity came out 41% above the offline maximum."""
+    from infra_bench.planner import fit as F
+
+    rep = m.replica(model, HW[hw], precision, tp=tp, engine=engine)
+    eff, _ = F.shipped().efficiency([rep.case])
+    r = sizing.ServiceModel(rep, eff, inp, out)
+    est = approx_capacity(r.prefill_s(), out, r.step_s, r.max_batch, 2.0, 0.2, 99.0, r.request_s)
+    offline = m.predict(rep, F.shipped(), None, inp, out, max_throughput=True)
+    assert est.rate * out <= offline.output_tokens_per_s
+
+
+def test_the_per_request_cost_is_latency_not_device_time():
+    """The engine's per-request TTFT cost (API server, tokenising) adds to every TTFT but occupies no device:
+    with 50 ms of it, the capacity equals the capacity without it under a TTFT target 50 ms tighter, and
+    the TTFTs are 50 ms longer. Charged as device time it capped an 8B replica at 1 / 25 ms of prompts."""
+    step = [0.0] + [0.01 + 0.0001 * b for b in range(1, 257)]
+    with_cost = approx_capacity(0.005, 128, step.__getitem__, 256, 1.0, 0.1, 99.0, overhead_s=0.05)
+    without = approx_capacity(0.005, 128, step.__getitem__, 256, 0.95, 0.1, 99.0)
+    assert with_cost.rate == pytest.approx(without.rate)
+    assert with_cost.ttft_s == pytest.approx(without.ttft_s + 0.05)
+    sim_with = capacity_under_slo(0.005, 128, step.__getitem__, 256, 1.0, 0.1, n=600, ttft_q=99.0, overhead_s=0.05)
+    sim_without = capacity_under_slo(0.005, 128, step.__getitem__, 256, 0.95, 0.1, n=600, ttft_q=99.0)
+    assert sim_with.rate == pytest.approx(sim_without.rate)
+    assert sim_with.ttft_p99_s == pytest.approx(sim_without.ttft_p99_s + 0.05)
+
+
 @pytest.mark.parametrize("service_s,slo", [(0.3, 0.6), (0.3, 1.0), (1.0, 5.0)])
 def test_one_at_a_time_services_track_the_md1_simulation(service_s, slo):
     """Diffusion replicas serve one image at a time: an M/D/1 queue."""

@@ -167,8 +167,10 @@ def drawn(sample: Sampler | list, n: int, seed: int) -> list[tuple[float, int]]:
 
 
 def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
-             n: int = 1500, seed: int = 0, sample: Sampler | list | None = None) -> LoadResult:
-    """Simulate `n` Poisson arrivals; every request alike, or each drawn by `sample` (or given drawn)."""
+             n: int = 1500, seed: int = 0, sample: Sampler | list | None = None, overhead_s: float = 0.0) -> LoadResult:
+    """Simulate `n` Poisson arrivals; every request alike, or each drawn by `sample` (or given drawn).
+    `overhead_s` is a per-request latency that occupies no device (the API server's tokenising and
+    first-token send, which run beside the engine): it adds to every TTFT and end-to-end time."""
     arrivals = poisson_arrivals(rate, n, seed)
     if sample:
         reqs = [Request(t, *d) for t, d in zip(arrivals, drawn(sample, n, seed))]
@@ -183,17 +185,18 @@ def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[i
     tpots = (done[many] - first[many]) / (out[many] - 1)
     third = len(measured) // 3
     drift = ttfts[2 * third:].mean() / ttfts[third:2 * third].mean()
-    p95, p99 = np.percentile(ttfts, [95, 99])
+    p95, p99 = np.percentile(ttfts, [95, 99]) + overhead_s
     return LoadResult(rate, float(p95), float(p99), float(np.percentile(tpots, 99)) if tpots.size else None,
-                      float((done - arrival).mean()), len(measured) / float(done.max() - arrival.min()), float(drift))
+                      float((done - arrival).mean()) + overhead_s, len(measured) / float(done.max() - arrival.min()),
+                      float(drift))
 
 
 def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
                        ttft_p95_s: float, tpot_p99_s: float, n: int = 1500, seed: int = 0,
-                       sample: Sampler | None = None, ttft_q: float = 95.0) -> LoadResult | None:
+                       sample: Sampler | None = None, ttft_q: float = 95.0, overhead_s: float = 0.0) -> LoadResult | None:
     """The highest Poisson rate (requests/s) whose TTFT (p95, or `ttft_q`) and p99 TPOT meet the
     targets, or None when even a lone request misses them. With `sample`, prefill_s and
-    output_len are the means of the drawn requests."""
+    output_len are the means of the drawn requests; `overhead_s` as in run_load."""
     def ok(res: LoadResult) -> bool:
         ttft = res.ttft_p95_s if ttft_q == 95.0 else res.ttft_p99_s
         return res.stable and ttft <= ttft_p95_s and (res.tpot_p99_s is None or res.tpot_p99_s <= tpot_p99_s)
@@ -201,7 +204,7 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
     if sample:
         sample = drawn(sample, n, seed)
     single = prefill_s + (output_len - 1) * step_s(1)
-    lo_res = run_load(0.01 / single, prefill_s, output_len, step_s, max_batch, n, seed, sample)
+    lo_res = run_load(0.01 / single, prefill_s, output_len, step_s, max_batch, n, seed, sample, overhead_s)
     if not ok(lo_res):
         return None
     # Stability needs the offered work below 1 even at the best batching amortisation:
@@ -212,7 +215,7 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
         if hi - lo <= 5e-3 * hi:
             break
         mid = (lo + hi) / 2
-        res = run_load(mid, prefill_s, output_len, step_s, max_batch, n, seed, sample)
+        res = run_load(mid, prefill_s, output_len, step_s, max_batch, n, seed, sample, overhead_s)
         if ok(res):
             lo, best = mid, res
         else:
@@ -229,7 +232,7 @@ class Estimate:
 
 
 def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int,
-                ttft_q: float = 95.0) -> Estimate | None:
+                ttft_q: float = 95.0, overhead_s: float = 0.0) -> Estimate | None:
     """A mean-value approximation of the simulated replica, for ranking many configurations fast.
 
     Prefill takes rho = rate x prefill_s of the time, so an iteration lasts T = step(b) / (1 - rho);
@@ -237,7 +240,8 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     TPOT p99 adds the prefills a request sits through: Poisson with mean n = rate x (O - 1) x T,
     taken at n + 2.33 sqrt(n) + 2.5. TTFT adds to prefill + T a queueing wait that grows as
     z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q)) as
-    for an M/M/1 sojourn. None when the replica saturates (b above max_batch or u >= 1)."""
+    for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
+    run_load). None when the replica saturates (b above max_batch or u >= 1)."""
     saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
     u = rate / saturation
     rho = rate * prefill_s
@@ -261,24 +265,25 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
         n = rate * (output_len - 1) * iteration
         tpot = step + (n + 2.33 * math.sqrt(n) + 2.5) * prefill_s / (output_len - 1)
     z = math.log(100.0 / (100.0 - ttft_q))
-    ttft = prefill_s + iteration + z * (prefill_s + iteration) * u / (1 - u)
+    ttft = overhead_s + prefill_s + iteration + z * (prefill_s + iteration) * u / (1 - u)
     return Estimate(rate, ttft, tpot, b)
 
 
 def approx_capacity(prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int,
-                    ttft_s: float, tpot_p99_s: float | None, ttft_q: float = 95.0) -> Estimate | None:
+                    ttft_s: float, tpot_p99_s: float | None, ttft_q: float = 95.0,
+                    overhead_s: float = 0.0) -> Estimate | None:
     """The highest rate whose approximate TTFT and TPOT p99 meet the targets (bisection), or None."""
     def ok(e: Estimate | None) -> bool:
         return e is not None and e.ttft_s <= ttft_s and (tpot_p99_s is None or e.tpot_p99_s is None
                                                          or e.tpot_p99_s <= tpot_p99_s)
     saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
     lo, hi = saturation * 1e-6, saturation
-    best = approx_load(lo, prefill_s, output_len, step_s, max_batch, ttft_q)
+    best = approx_load(lo, prefill_s, output_len, step_s, max_batch, ttft_q, overhead_s)
     if not ok(best):
         return None
     for _ in range(24):
         mid = (lo + hi) / 2
-        e = approx_load(mid, prefill_s, output_len, step_s, max_batch, ttft_q)
+        e = approx_load(mid, prefill_s, output_len, step_s, max_batch, ttft_q, overhead_s)
         if ok(e):
             lo, best = mid, e
         else:
