@@ -3,8 +3,10 @@
 LLM: offline maximum throughput against NVIDIA's TensorRT-LLM perf-overview tables, and against MLPerf
 Inference Offline results (MLCommons v4.1 and v5.1, closed division: NVIDIA H100/H200/B200/GB200 under
 TensorRT-LLM, AMD MI300X/MI325X under vLLM; the planner picks its best layout on the same parts, as a
-submission does). Energy: GPU joules per output token, GPU power, throughput and inter-token latency
-against the ML.ENERGY Leaderboard v3.0 (vLLM on H100 and B200, bf16, 8 to 256 running sequences).
+submission does), and MLPerf's Server results (Poisson arrivals under TTFT and TPOT p99 limits) against the
+capacity `plan`'s SLO sizing gives the same parts. Energy: GPU joules per output token, GPU power,
+throughput and inter-token latency against the ML.ENERGY Leaderboard v3.0 (vLLM on H100 and B200, bf16, 8
+to 256 running sequences).
 Diffusion: seconds per SDXL image against the diffusers fast-diffusion tutorial (A100, 30 steps, 1024 px).
 
 The tables (workloads/reference/acceptance/trtllm_perf_overview.csv, with their source) give total
@@ -38,6 +40,8 @@ FOLDER = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "a
 DATA = FOLDER / "trtllm_perf_overview.csv"
 DIFFUSION = FOLDER / "diffusers_fast_diffusion.csv"
 MLPERF = FOLDER / "mlperf_inference_offline.csv"
+MLPERF_SERVER = FOLDER / "mlperf_inference_server.csv"
+AT_LIMIT = 0.8  # a Server run whose TTFT or TPOT p99 reached this share of its limit was pushed near its capacity
 MLENERGY = FOLDER / "mlenergy_v3.csv"
 MLENERGY_INPUT_LEN = 256        # the leaderboard publishes no prompt length: assumed, and varied below
 MLENERGY_INPUT_SPREAD = (64, 1024)
@@ -109,6 +113,89 @@ def mlperf_rows(rows: list[dict]) -> list[dict]:
                     "error": total / published - 1 if best else None,
                     "inside": bool(interval) and interval[0] <= published <= interval[1]})
     return out
+
+
+def slo_capacity(model: str, hardware, precision: str, engine: str, accelerators: int, isl: int, osl: int,
+                 ttft_s: float, tpot_s: float):
+    """(output tokens/s, layout) of the most the planner says `accelerators` parts serve under Poisson arrivals
+    with TTFT p99 and TPOT p99 at most the limits: replicas at each TP size `plan` considers that divides the
+    count, each at the highest rate `plan`'s SLO sizing finds (sizing.ServiceModel, queueing.approx_capacity);
+    None if no layout meets the limits."""
+    from infra_bench.errors import UserError
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+    from infra_bench.planner.queueing import approx_capacity
+    from infra_bench.planner.sizing import TP_OPTIONS, ServiceModel
+
+    best = None
+    for tp in TP_OPTIONS:
+        if accelerators % tp:
+            continue
+        try:
+            rep = llm_model.replica(model, hardware, precision, tp, engine=engine)
+        except UserError:
+            continue
+        eff, _ = shipped().efficiency([rep.case])
+        m = ServiceModel(rep, eff, isl, osl)
+        if m.max_batch < 1:
+            continue
+        est = approx_capacity(m.prefill_s(), osl, m.step_s, m.max_batch, ttft_s, tpot_s, 99.0, m.request_s)
+        if est is None:
+            continue
+        total = est.rate * osl * accelerators // tp
+        if best is None or total > best[0]:
+            best = (total, f"{accelerators // tp} x TP{tp}")
+    return best
+
+
+def mlperf_server_rows(rows: list[dict]) -> list[dict]:
+    """Each MLPerf Inference Server result (Poisson arrivals at the highest rate whose TTFT p99 and TPOT p99
+    meet the benchmark's limits; output tokens/s of the whole system) against `slo_capacity` on the same
+    parts at the same limits."""
+    from infra_bench.planner.profiles import load_hardware
+
+    hw, out = load_hardware(), []
+    for r in rows:
+        best = slo_capacity(r["model"], hw[r["hardware"]], r["precision"], r["engine"], int(r["accelerators"]),
+                            int(r["input_len"]), int(r["output_len"]), float(r["ttft_limit_ms"]) / 1e3,
+                            float(r["tpot_limit_ms"]) / 1e3)
+        published = float(r["output_tokens_per_s"])
+        total, layout = best or (None, "meets no limit")
+        out.append({**r, "predicted": total, "layout": layout, "fits": best is not None,
+                    "error": total / published - 1 if best else None, "inside": False,
+                    "at_limit": max(float(r["ttft_p99_ms"]) / float(r["ttft_limit_ms"]),
+                                    float(r["tpot_p99_ms"]) / float(r["tpot_limit_ms"])) >= AT_LIMIT})
+    return out
+
+
+def render_mlperf_server(quick: bool) -> str:
+    """The MLPerf Server rows, predicted, as a table and a summary per benchmark, part and overall, and for the
+    rows run close to a latency limit (the others ran below what their systems could take)."""
+    from infra_bench.report.table import render
+
+    with open(MLPERF_SERVER) as f:
+        rows = list(csv.DictReader(f))
+    if quick:
+        rows = list({r["benchmark"]: r for r in reversed(rows)}.values())
+    t0 = time.perf_counter()
+    done = mlperf_server_rows(rows)
+    table = [["round", "benchmark", "submitter", "GPU", "n", "prec", "published tok/s", "TTFT / TPOT p99, of limit",
+              "predicted", "planner's layout", "error"]]
+    for r in done:
+        table.append([r["round"], r["benchmark"], r["submitter"], r["hardware"], r["accelerators"], r["precision"],
+                      f"{float(r['output_tokens_per_s']):,.0f}",
+                      (f"{float(r['ttft_p99_ms']) / float(r['ttft_limit_ms']):.0%} / "
+                       f"{float(r['tpot_p99_ms']) / float(r['tpot_limit_ms']):.0%}"),
+                      f"{r['predicted']:,.0f}" if r["fits"] else "-", r["layout"],
+                      f"{r['error']:+.0%}" if r["error"] is not None else "-"])
+    stats = [["rows", "n", "median |error|", "bias", "p90 |error|"]]
+    groups = [(v, [r for r in done if r[key] == v]) for key in ("benchmark", "hardware")
+              for v in dict.fromkeys(r[key] for r in done)]
+    near = [r for r in done if r["at_limit"]]
+    for name, sub in groups + [(f"run at {AT_LIMIT:.0%} or more of a limit", near), ("all", done)]:
+        stats.append(summary(name, sub)[:5])
+    return (f"{render(table)}\n\n{render(stats)}\n\n{len(done)} results (MLCommons inference results "
+            f"repositories; sources per row in {MLPERF_SERVER.name}); shipped fit; {time.perf_counter() - t0:.1f} s")
 
 
 def mlenergy_rows(rows: list[dict], input_len: int = MLENERGY_INPUT_LEN) -> list[dict]:
@@ -271,6 +358,9 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s; {date.today()}")
     print("\nMLPerf Inference, Offline (positive error: the planner promises more than was measured):")
     print(render_mlperf(args.quick))
+    print("\nMLPerf Inference, Server: Poisson arrivals under TTFT and TPOT p99 limits, against plan's SLO sizing "
+          "(positive error: the planner promises more than was measured):")
+    print(render_mlperf_server(args.quick))
     print("\nML.ENERGY Leaderboard v3.0, vLLM (error = predicted / published - 1; negative J/token: the planner "
           "promises less energy than was measured):")
     print(render_mlenergy(args.quick))

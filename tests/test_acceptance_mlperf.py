@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from infra_bench.planner import llm_model
 from infra_bench.planner.engines import ENGINES
 from infra_bench.planner.fit import shipped
@@ -54,3 +56,26 @@ def test_a_moe_model_may_take_attention_data_parallelism():
                            804, 3700, max_throughput=True)
     assert dp.fits and total >= dp.output_tokens_per_s
     assert layout in ("1 x TP8", "1 x TP1 DP8 EP8")
+
+
+def test_every_server_row_is_a_valid_run_within_its_latency_limits_and_names_its_summary_file():
+    ac = benchmark_script("acceptance_check")
+    with open(ac.MLPERF_SERVER) as f:
+        rows = list(csv.DictReader(f))
+    hw = load_hardware()
+    assert len(rows) >= 40
+    for r in rows:
+        assert r["model"] in shapes() and r["hardware"] in hw and r["engine"] in ENGINES, r
+        assert r["source"].endswith("/Server/performance/run_1/mlperf_log_summary.txt"), r["source"]
+        assert float(r["ttft_p99_ms"]) <= float(r["ttft_limit_ms"]) and float(r["tpot_p99_ms"]) <= float(r["tpot_limit_ms"])
+        assert float(r["output_tokens_per_s"]) / float(r["samples_per_s"]) == pytest.approx(int(r["output_len"]), abs=0.5)
+
+
+def test_the_server_capacity_stays_below_the_offline_maximum_on_the_same_parts():
+    """8 x H200, Llama-2-70B fp8 under MLPerf's limits (TTFT p99 2 s, TPOT p99 200 ms): at most what the same
+    parts do offline, as a Server run is at most its Offline run."""
+    ac = benchmark_script("acceptance_check")
+    h200 = load_hardware()["nv_h200_sxm"]
+    server, layout = ac.slo_capacity("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290, 2.0, 0.2)
+    offline, _, _ = ac.best_layout("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290)
+    assert 0.5 * offline < server <= offline and layout.endswith(("TP1", "TP2", "TP4", "TP8"))
