@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -48,7 +49,8 @@ def test_the_approximation_tracks_the_simulation(model, hw, tp, inp, out, ttft, 
     ("llama-2-70b", "nv_b200", "fp4", 1, "trt-llm", 222, 274),
     ("llama-3.1-8b", "nv_b200", "fp4", 1, "trt-llm", 871, 129),
     ("llama-3.1-70b", "nv_h100_sxm", "fp8", 2, "vllm", 1024, 256),
-    ("mixtral-8x7b", "nv_h200_sxm", "fp8", 1, "trt-llm", 427, 147)])
+    ("mixtral-8x7b", "nv_h200_sxm", "fp8", 1, "trt-llm", 427, 147),
+    ("llama-3.1-70b", "nv_h100_sxm", "fp8", 2, "sglang", 222, 274)])
 def test_slo_capacity_never_exceeds_the_closed_loops_offline_maximum(model, hw, precision, tp, engine, inp, out):
     """Under generous SLOs (TTFT p99 2 s, TPOT p99 0.2 s) the Poisson capacity `plan` sizes with stays at or
     below what the same replica does with every slot filled (predict --max-throughput). A prompt priced as
@@ -62,6 +64,24 @@ def test_slo_capacity_never_exceeds_the_closed_loops_offline_maximum(model, hw, 
     est = approx_capacity(r.prefill_s(), out, r.step_s, r.max_batch, 2.0, 0.2, 99.0, r.request_s)
     offline = m.predict(rep, F.shipped(), None, inp, out, max_throughput=True)
     assert est.rate * out <= offline.output_tokens_per_s
+
+
+def test_a_prefill_first_engine_prices_a_prompt_as_its_share_of_a_full_prefill_iteration():
+    """SGLang prefills prompts in iterations of their own, batched up to its token budget: 222-token prompts of
+    Llama-3.1-70B at TP 2 go 36 to an 8,192-token iteration, and each is charged a 36th of it, less than an
+    iteration of its own (which pays the weight read and the fixed cost alone). A 9,000-token prompt goes alone."""
+    from infra_bench.planner import fit as F
+    from infra_bench.planner.iteration import iteration_s
+
+    rep = m.replica("llama-3.1-70b", HW["nv_h100_sxm"], "fp8", tp=2, engine="sglang")
+    eff, _ = F.shipped().efficiency([rep.case])
+    r = sizing.ServiceModel(rep, eff, 222, 274)
+    t, ctx = rep.terms, 222 + 137
+    assert rep.engine.token_budget // 222 == 36
+    assert r.prefill_s() == pytest.approx(float(iteration_s(t, eff, 0.0, ctx, 36 * 222, 111, 36)) / 36)
+    assert r.prefill_s() < float(iteration_s(t, eff, 0.0, ctx, 222, 111, 1))
+    long = r.prefill_s(np.array([9000.0]))[0]
+    assert long == pytest.approx(float(iteration_s(t, eff, 0.0, 9000 + 137, 9000, 4500, 1)))
 
 
 def test_the_per_request_cost_is_latency_not_device_time():

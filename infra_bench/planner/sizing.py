@@ -136,7 +136,9 @@ class ServiceModel:
     prompt takes and the decode step at a batch, both priced by the iteration model with the fit's
     efficiencies. Mixed engines charge a prompt its increment to an iteration of the full replica (the
     max batch decoding), where the decode batch already reads the weights and the prompt's tokens cost
-    their compute; prefill-first engines a prefill iteration of its own. Priced against a one-sequence
+    their compute; prefill-first engines its share of a prefill iteration that holds as many whole prompts as
+    the token budget takes (under load they batch prompts, and a prompt alone would pay the weight read and
+    the iteration's fixed cost by itself). Priced against a one-sequence
     iteration instead, a short prompt's compute hid under that sequence's weight read (222 tokens of
     Llama-2-70B on a B200: 0.04 ms), and the SLO capacity came out above the closed loop's offline
     maximum for the same replica."""
@@ -165,8 +167,9 @@ class ServiceModel:
         if self.replica.engine.mixed:
             busy = float(max(self.max_batch, 1))
             cost = iteration_s(t, self.eff, busy, ctx, i, i / 2, 1.0) - iteration_s(t, self.eff, busy, ctx, 0.0, i / 2, 0.0)
-        else:
-            cost = iteration_s(t, self.eff, 0.0, ctx, i, i / 2, 1.0)
+        else:  # its share of a prefill iteration holding as many whole prompts as the token budget takes
+            k = np.maximum(np.floor(self.replica.engine.token_budget / np.asarray(i, dtype=float)), 1.0)
+            cost = iteration_s(t, self.eff, 0.0, ctx, k * i, i / 2, k) / k
         if isinstance(input_len, np.ndarray):
             return np.asarray(cost, dtype=float)
         return float(cost)
