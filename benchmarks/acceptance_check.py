@@ -48,6 +48,20 @@ MLENERGY_INPUT_SPREAD = (64, 1024)
 MLENERGY_TOKEN_BUDGET = 8192    # max-num-batched-tokens in every v3 vLLM config the rows ran with
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of one acceptance CSV (lines starting with # are its header notes)."""
+    with open(path) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def first_per(rows: list[dict], *keys: str) -> list[dict]:
+    """The first row of each distinct value of `keys`, in order: what --quick predicts."""
+    first: dict[tuple, dict] = {}
+    for r in rows:
+        first.setdefault(tuple(r[k] for k in keys), r)
+    return list(first.values())
+
+
 def predict_rows(rows: list[dict]) -> list[dict]:
     from infra_bench.planner import llm_model
     from infra_bench.planner.fit import shipped
@@ -173,10 +187,9 @@ def render_mlperf_server(quick: bool) -> str:
     rows run close to a latency limit (the others ran below what their systems could take)."""
     from infra_bench.report.table import render
 
-    with open(MLPERF_SERVER) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(MLPERF_SERVER)
     if quick:
-        rows = list({r["benchmark"]: r for r in reversed(rows)}.values())
+        rows = first_per(rows, "benchmark")
     t0 = time.perf_counter()
     done = mlperf_server_rows(rows)
     table = [["round", "benchmark", "submitter", "GPU", "n", "prec", "published tok/s", "TTFT / TPOT p99, of limit",
@@ -236,10 +249,9 @@ def render_mlenergy(quick: bool) -> str:
     overall; and, because the prompt length is assumed, the same figures at the other prompt lengths."""
     from infra_bench.report.table import render
 
-    with open(MLENERGY) as f:
-        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    rows = read_rows(MLENERGY)
     if quick:
-        rows = list({(r["model"], r["hardware"]): r for r in reversed(rows)}.values())[-3:]
+        rows = first_per(rows, "model", "hardware")[:3]
     t0 = time.perf_counter()
     done = mlenergy_rows(rows)
     metrics = (("j", "J/token (GPUs)"), ("w", "GPU power"), ("tok", "output tok/s"), ("itl", "TPOT vs median ITL"))
@@ -274,8 +286,7 @@ def diffusion_rows() -> list[list[str]]:
     from infra_bench.planner.profiles import load_hardware
 
     hw = load_hardware()
-    with open(DIFFUSION) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(DIFFUSION)
     table = [["published setup", "GPU", "prec", "s/image published", "predicted (80% interval)", "error",
               "comparable"]]
     for r in rows:
@@ -302,10 +313,9 @@ def render_mlperf(quick: bool) -> str:
     """The MLPerf rows, predicted, as a table and a summary per benchmark, part and overall."""
     from infra_bench.report.table import render
 
-    with open(MLPERF) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(MLPERF)
     if quick:
-        rows = list({r["benchmark"]: r for r in reversed(rows)}.values())
+        rows = first_per(rows, "benchmark")
     t0 = time.perf_counter()
     done = mlperf_rows(rows)
     table = [["round", "benchmark", "submitter", "GPU", "n", "prec", "engine", "published tok/s", "predicted",
@@ -330,13 +340,9 @@ def main() -> None:
     args = ap.parse_args()
     from infra_bench.report.table import render
 
-    with open(DATA) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(DATA)
     if args.quick:
-        first: dict[str, dict] = {}
-        for r in rows:
-            first.setdefault(r["model"], r)
-        rows = list(first.values())
+        rows = first_per(rows, "model")
     t0 = time.perf_counter()
     done = predict_rows(rows)
     table = [["model", "GPU", "prec", "TP/DP/EP", "ISL/OSL", "published tok/s", "predicted", "error", "in 80%"]]

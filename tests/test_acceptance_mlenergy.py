@@ -2,8 +2,6 @@
 self-consistent, and each is predicted at its own parts, layout and vLLM limits."""
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from infra_bench.planner import llm_model
@@ -14,15 +12,10 @@ from infra_bench.planner.shapes import shapes
 from .conftest import benchmark_script
 
 
-def _rows(ac) -> list[dict]:
-    with open(ac.MLENERGY) as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
-
-
 def test_every_mlenergy_row_is_sourced_and_its_energy_is_its_power_over_its_tokens():
     """J per output token = the GPUs' summed power / output tokens per second, in every copied row."""
     ac = benchmark_script("acceptance_check")
-    rows, hw = _rows(ac), load_hardware()
+    rows, hw = ac.read_rows(ac.MLENERGY), load_hardware()
     assert len(rows) >= 50
     for r in rows:
         assert r["model"] in shapes() and r["hardware"] in hw, r
@@ -36,7 +29,7 @@ def test_a_row_is_predicted_as_a_closed_loop_of_its_running_sequences_under_its_
     """Llama-3.1-70B on 2 x B200 at 32 sequences: the same prediction `predict` gives for that replica, with
     vLLM held to 32 running sequences and an 8,192-token budget; power summed over both GPUs."""
     ac = benchmark_script("acceptance_check")
-    row = next(r for r in _rows(ac) if r["model"] == "llama-3.1-70b" and r["hardware"] == "nv_b200"
+    row = next(r for r in ac.read_rows(ac.MLENERGY) if r["model"] == "llama-3.1-70b" and r["hardware"] == "nv_b200"
                and r["max_num_seqs"] == "32")
     done = ac.mlenergy_rows([row])[0]
     rep = llm_model.replica("llama-3.1-70b", load_hardware()["nv_b200"], "bf16", 2, engine="vllm", max_seqs=32,

@@ -2,8 +2,6 @@
 sourced, and each is predicted with the planner's best layout on the same number of parts."""
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from infra_bench.planner import llm_model
@@ -15,14 +13,18 @@ from infra_bench.planner.shapes import shapes
 from .conftest import benchmark_script
 
 
-def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file():
-    ac = benchmark_script("acceptance_check")
-    with open(ac.MLPERF) as f:
-        rows = list(csv.DictReader(f))
-    hw = load_hardware()
+def _known_rows(path) -> list[dict]:
+    """The rows of an MLPerf acceptance file, each naming a catalog model, a profile and an engine."""
+    rows, hw = benchmark_script("acceptance_check").read_rows(path), load_hardware()
     assert len(rows) >= 40
     for r in rows:
         assert r["model"] in shapes() and r["hardware"] in hw and r["engine"] in ENGINES, r
+    return rows
+
+
+def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file():
+    rows = _known_rows(benchmark_script("acceptance_check").MLPERF)
+    for r in rows:
         assert r["source"].startswith("mlcommons/inference_results_v") and r["source"].endswith(
             "/Offline/performance/run_1/mlperf_log_summary.txt"), r["source"]
         assert float(r["output_tokens_per_s"]) > 0 and int(r["input_len"]) > 0 and int(r["output_len"]) > 0
@@ -59,13 +61,7 @@ def test_a_moe_model_may_take_attention_data_parallelism():
 
 
 def test_every_server_row_is_a_valid_run_within_its_latency_limits_and_names_its_summary_file():
-    ac = benchmark_script("acceptance_check")
-    with open(ac.MLPERF_SERVER) as f:
-        rows = list(csv.DictReader(f))
-    hw = load_hardware()
-    assert len(rows) >= 40
-    for r in rows:
-        assert r["model"] in shapes() and r["hardware"] in hw and r["engine"] in ENGINES, r
+    for r in _known_rows(benchmark_script("acceptance_check").MLPERF_SERVER):
         assert r["source"].endswith("/Server/performance/run_1/mlperf_log_summary.txt"), r["source"]
         assert float(r["ttft_p99_ms"]) <= float(r["ttft_limit_ms"]) and float(r["tpot_p99_ms"]) <= float(r["tpot_limit_ms"])
         assert float(r["output_tokens_per_s"]) / float(r["samples_per_s"]) == pytest.approx(int(r["output_len"]), abs=0.5)
