@@ -239,9 +239,16 @@ def mlenergy_rows(rows: list[dict], input_len: int = MLENERGY_INPUT_LEN) -> list
     return out
 
 
-def _spread(errors: list[float]) -> str:
+def error_stats(errors: list[float | None]) -> list[str]:
+    """Median |error|, bias (median error) and 90th percentile |error| of the errors given, as cells."""
     e = np.array([x for x in errors if x is not None])
-    return f"{np.median(np.abs(e)):.0%} / {np.median(e):+.0%} / {np.quantile(np.abs(e), 0.9):.0%}" if len(e) else "-"
+    if not len(e):
+        return ["-", "-", "-"]
+    return [f"{np.median(np.abs(e)):.0%}", f"{np.median(e):+.0%}", f"{np.quantile(np.abs(e), 0.9):.0%}"]
+
+
+def _spread(errors: list[float | None]) -> str:
+    return " / ".join(error_stats(errors)) if any(x is not None for x in errors) else "-"
 
 
 def render_mlenergy(quick: bool) -> str:
@@ -301,12 +308,11 @@ def diffusion_rows() -> list[list[str]]:
 
 
 def summary(name: str, rows: list[dict]) -> list[str]:
-    e = np.array([r["error"] for r in rows if r["error"] is not None])
-    if not len(e):
+    judged = [r for r in rows if r["error"] is not None]
+    if not judged:
         return [name, "0", "-", "-", "-", "-"]
-    inside = np.mean([r["inside"] for r in rows if r["error"] is not None])
-    return [name, str(len(e)), f"{np.median(np.abs(e)):.0%}", f"{np.median(e):+.0%}",
-            f"{np.quantile(np.abs(e), 0.9):.0%}", f"{inside:.0%}"]
+    return [name, str(len(judged)), *error_stats([r["error"] for r in judged]),
+            f"{np.mean([r['inside'] for r in judged]):.0%}"]
 
 
 def render_mlperf(quick: bool) -> str:
