@@ -80,19 +80,16 @@ def predict_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def best_layout(model: str, hardware, precision: str, engine: str, accelerators: int, isl: int, osl: int):
-    """(total output tokens/s, its 80% interval, the layout) of the best way the planner finds to run
-    `model` on `accelerators` parts: replicas at each TP size `plan` considers (or, for MoE models,
-    attention-DP with expert parallelism) that divides the count, each at its offline maximum. An MLPerf submission
-    picks its own layout and tunes it, so the planner gets to pick too; None if nothing fits."""
+def layouts(model: str, hardware, precision: str, engine: str, accelerators: int, attention_dp: bool):
+    """(replica, how many fill the parts, its label) for each TP size `plan` considers that divides
+    `accelerators` and builds, and with `attention_dp` for a MoE model also attention-DP ranks with experts
+    over them."""
     from infra_bench.errors import UserError
     from infra_bench.planner import llm_model
-    from infra_bench.planner.fit import shipped
     from infra_bench.planner.shapes import get_shape
     from infra_bench.planner.sizing import TP_OPTIONS
 
-    moe = get_shape(model).moe
-    best = None
+    moe = attention_dp and get_shape(model).moe
     for g in TP_OPTIONS:
         if accelerators % g:
             continue
@@ -101,14 +98,26 @@ def best_layout(model: str, hardware, precision: str, engine: str, accelerators:
                 rep = llm_model.replica(model, hardware, precision, tp, 1, dp, dp, engine)
             except UserError:
                 continue
-            p = llm_model.predict(rep, shipped(), None, isl, osl, max_throughput=True)
-            if not p.fits:
-                continue
-            replicas = accelerators // g
-            lo, hi = p.intervals.get("output_tokens_per_s") or (None, None)
-            total = p.output_tokens_per_s * replicas
-            if best is None or total > best[0]:
-                best = (total, (lo * replicas, hi * replicas) if lo else None, f"{replicas} x TP{tp}" + (f" DP{dp} EP{dp}" if dp > 1 else ""))
+            yield rep, accelerators // g, f"{accelerators // g} x TP{tp}" + (f" DP{dp} EP{dp}" if dp > 1 else "")
+
+
+def best_layout(model: str, hardware, precision: str, engine: str, accelerators: int, isl: int, osl: int):
+    """(total output tokens/s, its 80% interval, the layout) of the best way the planner finds to run
+    `model` on `accelerators` parts: replicas at each TP size `plan` considers (or, for MoE models,
+    attention-DP with expert parallelism) that divides the count, each at its offline maximum. An MLPerf submission
+    picks its own layout and tunes it, so the planner gets to pick too; None if nothing fits."""
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+
+    best = None
+    for rep, replicas, label in layouts(model, hardware, precision, engine, accelerators, attention_dp=True):
+        p = llm_model.predict(rep, shipped(), None, isl, osl, max_throughput=True)
+        if not p.fits:
+            continue
+        lo, hi = p.intervals.get("output_tokens_per_s") or (None, None)
+        total = p.output_tokens_per_s * replicas
+        if best is None or total > best[0]:
+            best = (total, (lo * replicas, hi * replicas) if lo else None, label)
     return best
 
 
@@ -135,20 +144,12 @@ def slo_capacity(model: str, hardware, precision: str, engine: str, accelerators
     with TTFT p99 and TPOT p99 at most the limits: replicas at each TP size `plan` considers that divides the
     count, each at the highest rate `plan`'s SLO sizing finds (sizing.ServiceModel, queueing.approx_capacity);
     None if no layout meets the limits."""
-    from infra_bench.errors import UserError
-    from infra_bench.planner import llm_model
     from infra_bench.planner.fit import shipped
     from infra_bench.planner.queueing import approx_capacity
-    from infra_bench.planner.sizing import TP_OPTIONS, ServiceModel
+    from infra_bench.planner.sizing import ServiceModel
 
     best = None
-    for tp in TP_OPTIONS:
-        if accelerators % tp:
-            continue
-        try:
-            rep = llm_model.replica(model, hardware, precision, tp, engine=engine)
-        except UserError:
-            continue
+    for rep, replicas, label in layouts(model, hardware, precision, engine, accelerators, attention_dp=False):
         eff, _ = shipped().efficiency([rep.case])
         m = ServiceModel(rep, eff, isl, osl)
         if m.max_batch < 1:
@@ -156,9 +157,9 @@ def slo_capacity(model: str, hardware, precision: str, engine: str, accelerators
         est = approx_capacity(m.prefill_s(), osl, m.step_s, m.max_batch, ttft_s, tpot_s, 99.0, m.request_s)
         if est is None:
             continue
-        total = est.rate * osl * accelerators // tp
+        total = est.rate * osl * replicas
         if best is None or total > best[0]:
-            best = (total, f"{accelerators // tp} x TP{tp}")
+            best = (total, label)
     return best
 
 
