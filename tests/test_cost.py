@@ -53,6 +53,19 @@ def test_hand_computed_tco_and_carbon():
     assert c.lifetime_total == pytest.approx(4 * c.per_year["total"])
 
 
+def test_fleet_energy_draws_the_power_behind_plans_j_per_token():
+    """The yearly kWh and the J/token plan shows rest on one device power, the power model's at the
+    service's capacity (not TDP): at full utilization the devices' kW is J/token x the tokens/s served."""
+    hw = load_hardware()["nv_h100_sxm"]
+    c = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=0).candidates[0]
+    (o,) = c.options
+    e = cost_of(c, hw, DEMAND.services, SITE, Assumptions(utilization=1.0)).energy
+    assert e["device_busy_w"] == pytest.approx(o.energy["avg_power_w"]) and e["device_busy_w"] < hw.tdp_w
+    assert "power model" in e["device_power_source"] and e["energy_source"] == "estimated"
+    tokens_per_s = o.replicas * o.capacity * DEMAND.services[0].traffic.output_len.mean
+    assert o.energy["j_per_token"] * tokens_per_s == pytest.approx(c.devices * e["device_busy_w"])
+
+
 def test_measured_device_power_replaces_tdp_and_is_labelled():
     measured = Assumptions(device_power={"a": DevicePower(busy_w=300, source="record r/c", measured=True)})
     given = Assumptions(device_power={"a": DevicePower(busy_w=300, source="vendor sheet")})

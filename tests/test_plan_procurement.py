@@ -57,7 +57,8 @@ def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_
     whole = 0.0
     for h, n in fleet.devices.items():  # the program buys whole servers, as a single-type plan does
         assert fleet.servers[h] == math.ceil(n / 4)
-        c = sizing.Candidate(h, h, True, None, [], devices=n, servers=fleet.servers[h])
+        # ... and its devices draw the power model's busy power for what that type serves, as in the plan
+        c = sizing.Candidate(h, h, True, None, by[h].options, devices=n, servers=fleet.servers[h])
         whole += cost_of(c, profiles[h], CHAT_AND_IMAGES.services, SITE, busy, boxes[f"srv_{h}"]).per_year["total"]
     assert fleet.tco_per_year == pytest.approx(whole)
 

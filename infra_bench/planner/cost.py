@@ -9,7 +9,8 @@ generic host share per slot (an estimate, said in the notes). No device or serve
     per year   = capex / depreciation years + energy + maintenance share x capex + colocation
     energy     = IT kW at the planned utilization x 8760 h x PUE x the site's power price
     IT kW      = (devices x device W + servers x host W) x (idle + (1 - idle) x utilization)
-    device W   = the busy power measured in records (`calibrate`), else TDP
+    device W   = the busy power measured in records (`calibrate`), else the power model's at each
+                 service's capacity (power.py, the figure behind plan's J/token), else TDP
     host W     = the server's maximum power less its accelerators' TDP, else 0.8 x TDP per device
     carbon     = IT kWh x PUE x the site's grid factor  +  embodied kg per accelerator / its lifetime
     per unit   = a service's share of the yearly figure (by its devices) / its yearly units
@@ -187,6 +188,19 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
             "device_price_source": source, "server": server.id if server else None, "server_basis": basis}
 
 
+def busy_power(options: list, hw: HardwareProfile) -> tuple[float, str]:
+    """A device's draw while busy, and its basis: the power model's at each service's capacity (the
+    J/token plan shows comes from the same figure), weighted by the devices each service takes;
+    TDP for services the power model does not cover."""
+    weighted = [(o.devices, o.energy["avg_power_w"] if getattr(o, "energy", None) else hw.tdp_w)
+                for o in options if o.devices]
+    if not weighted or all(getattr(o, "energy", None) is None for o in options if o.devices):
+        return hw.tdp_w, f"TDP {hw.tdp_w:g} W (profile)"
+    watts = sum(n * w for n, w in weighted) / sum(n for n, _ in weighted)
+    return watts, (f"power model at each service's capacity: {watts:,.0f} W of TDP {hw.tdp_w:g} W "
+                   "(services it does not cover at TDP)")
+
+
 def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | None, a: Assumptions,
             server: ServerProfile | None = None) -> Costing:
     """The candidate's costs and carbon in the assumptions' currency (default: the site's, else USD).
@@ -197,7 +211,7 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     devices = candidate.devices
     slots = server.slots if server else None
     servers = candidate.servers if candidate.servers is not None else devices / (slots or 1)
-    share = {o.service: o.devices / devices for o in candidate.options}
+    share = {o.service: (o.devices or 0) / devices if devices else 0.0 for o in candidate.options}
     u = a.utilization if a.utilization is not None else (
         sum(o.devices * utilization(o, s) for o, s in zip(candidate.options, services)) / devices)
     capex = _capex(devices, servers, hw, server, a, cur, notes)
@@ -208,13 +222,13 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     host_w = server.host_w(hw.tdp_w) if server else None
     if hw.tdp_w and site:
         measured = a.device_power.get(hw.id)
-        device_w = measured.busy_w if measured else hw.tdp_w
+        device_w, device_source = (measured.busy_w, measured.source) if measured else busy_power(candidate.options, hw)
         it_w = devices * device_w + (servers * host_w if host_w is not None
                                      else devices * (NODE_POWER_FACTOR - 1) * hw.tdp_w)
         it_kw = it_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
         kwh = it_kw * HOURS * site.pue
         energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh, "device_busy_w": device_w,
-                   "device_power_source": measured.source if measured else f"TDP {hw.tdp_w:g} W (profile)",
+                   "device_power_source": device_source,
                    "host_power": (f"{host_w:,.0f} W per server: {server.id} maximum {server.max_power_w:,.0f} W less "
                                   f"{server.slots} x TDP" if host_w is not None else
                                   f"{NODE_POWER_FACTOR - 1:g} x TDP per device (DGX H100 ratio; no server power)")}

@@ -83,7 +83,9 @@ def _unit_cost(c, hw, services, site, a: Assumptions, headroom: float, servers: 
     """One device and one server of this type apart, devices busy at 1 - headroom; None when unpriced."""
     server = servers.get(c.server) if c.server else None
     busy = a.model_copy(update={"utilization": 1 - headroom})
-    parts = [cost_of(Candidate(c.hardware, c.name, True, None, [], devices=d, servers=n), hw, services, site, busy,
+    # the options come along for the devices' busy power (the power model's), so a fleet of one type costs
+    # what the single-type plan does
+    parts = [cost_of(Candidate(c.hardware, c.name, True, None, c.options, devices=d, servers=n), hw, services, site, busy,
                      server) for d, n in ((1, 0), (0, 1))]
     if not all(p.per_year for p in parts):
         return None
