@@ -140,17 +140,18 @@ def mlperf_rows(rows: list[dict]) -> list[dict]:
 
 def slo_capacity(model: str, hardware, precision: str, engine: str, accelerators: int, isl: int, osl: int,
                  ttft_s: float, tpot_s: float):
-    """(output tokens/s, layout) of the most the planner says `accelerators` parts serve under Poisson arrivals
-    with TTFT p99 and TPOT p99 at most the limits: replicas at each TP size `plan` considers that divides the
-    count, each at the highest rate `plan`'s SLO sizing finds (sizing.ServiceModel, queueing.approx_capacity);
-    None if no layout meets the limits."""
+    """(output tokens/s, layout, its 80% range) of the most the planner says `accelerators` parts serve under
+    Poisson arrivals with TTFT p99 and TPOT p99 at most the limits: replicas at each TP size `plan` considers
+    that divides the count, each at the highest rate `plan`'s SLO sizing finds (sizing.ServiceModel,
+    queueing.approx_capacity), with the range plan gives it (sizing.capacity_spread); None if no layout meets
+    the limits."""
     from infra_bench.planner.fit import shipped
     from infra_bench.planner.queueing import approx_capacity
-    from infra_bench.planner.sizing import ServiceModel
+    from infra_bench.planner.sizing import ServiceModel, capacity_spread
 
-    best = None
+    best, fit = None, shipped()
     for rep, replicas, label in layouts(model, hardware, precision, engine, accelerators, attention_dp=False):
-        eff, _ = shipped().efficiency([rep.case])
+        eff, _ = fit.efficiency([rep.case])
         m = ServiceModel(rep, eff, isl, osl)
         if m.max_batch < 1:
             continue
@@ -159,7 +160,10 @@ def slo_capacity(model: str, hardware, precision: str, engine: str, accelerators
             continue
         total = est.rate * osl * replicas
         if best is None or total > best[0]:
-            best = (total, label)
+            tier = fit.tier(rep.case)
+            latency = {k: fit.interval(tier, k, 1.0, rep.engine.name) for k in ("ttft", "tpot")}
+            spread = capacity_spread(m, latency, est.rate, ttft_s, tpot_s, 99.0)
+            best = (total, label, (total * spread[0], total * spread[1]))
     return best
 
 
@@ -175,9 +179,9 @@ def mlperf_server_rows(rows: list[dict]) -> list[dict]:
                             int(r["input_len"]), int(r["output_len"]), float(r["ttft_limit_ms"]) / 1e3,
                             float(r["tpot_limit_ms"]) / 1e3)
         published = float(r["output_tokens_per_s"])
-        total, layout = best or (None, "meets no limit")
+        total, layout, (lo, hi) = best or (None, "meets no limit", (None, None))
         out.append({**r, "predicted": total, "layout": layout, "fits": best is not None,
-                    "error": total / published - 1 if best else None, "inside": False,
+                    "error": total / published - 1 if best else None, "inside": best is not None and lo <= published <= hi,
                     "at_limit": max(float(r["ttft_p99_ms"]) / float(r["ttft_limit_ms"]),
                                     float(r["tpot_p99_ms"]) / float(r["tpot_limit_ms"])) >= AT_LIMIT})
     return out
@@ -194,20 +198,20 @@ def render_mlperf_server(quick: bool) -> str:
     t0 = time.perf_counter()
     done = mlperf_server_rows(rows)
     table = [["round", "benchmark", "submitter", "GPU", "n", "prec", "published tok/s", "TTFT / TPOT p99, of limit",
-              "predicted", "planner's layout", "error"]]
+              "predicted", "planner's layout", "error", "in 80%"]]
     for r in done:
         table.append([r["round"], r["benchmark"], r["submitter"], r["hardware"], r["accelerators"], r["precision"],
                       f"{float(r['output_tokens_per_s']):,.0f}",
                       (f"{float(r['ttft_p99_ms']) / float(r['ttft_limit_ms']):.0%} / "
                        f"{float(r['tpot_p99_ms']) / float(r['tpot_limit_ms']):.0%}"),
                       f"{r['predicted']:,.0f}" if r["fits"] else "-", r["layout"],
-                      f"{r['error']:+.0%}" if r["error"] is not None else "-"])
-    stats = [["rows", "n", "median |error|", "bias", "p90 |error|"]]
+                      f"{r['error']:+.0%}" if r["error"] is not None else "-", "yes" if r["inside"] else "no"])
+    stats = [["rows", "n", "median |error|", "bias", "p90 |error|", "80% range holds"]]
     groups = [(v, [r for r in done if r[key] == v]) for key in ("benchmark", "hardware")
               for v in dict.fromkeys(r[key] for r in done)]
     near = [r for r in done if r["at_limit"]]
     for name, sub in groups + [(f"run at {AT_LIMIT:.0%} or more of a limit", near), ("all", done)]:
-        stats.append(summary(name, sub)[:5])
+        stats.append(summary(name, sub))
     return (f"{render(table)}\n\n{render(stats)}\n\n{len(done)} results (MLCommons inference results "
             f"repositories; sources per row in {MLPERF_SERVER.name}); shipped fit; {time.perf_counter() - t0:.1f} s")
 

@@ -72,6 +72,7 @@ def test_the_server_capacity_stays_below_the_offline_maximum_on_the_same_parts()
     parts do offline, as a Server run is at most its Offline run."""
     ac = benchmark_script("acceptance_check")
     h200 = load_hardware()["nv_h200_sxm"]
-    server, layout = ac.slo_capacity("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290, 2.0, 0.2)
+    server, layout, (lo, hi) = ac.slo_capacity("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290, 2.0, 0.2)
     offline, _, _ = ac.best_layout("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290)
     assert 0.5 * offline < server <= offline and layout.endswith(("TP1", "TP2", "TP4", "TP8"))
+    assert 0 < lo < server < hi  # plan's 80% range around it

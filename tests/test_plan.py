@@ -124,6 +124,28 @@ def test_sizing_arithmetic_and_monotonicity():
     assert confirmed.options[0].latency["ttft_p95_s"] <= 2.0 and confirmed.options[0].latency["tpot_p99_s"] <= 0.05
 
 
+def test_the_capacity_range_carries_the_latency_intervals_through_the_slo_sizing():
+    """An LLM option's capacity comes with an 80% range: the capacity found again with the prompt and the
+    decode step at the ends of their held-out intervals. No latency error gives no range; a slower step alone
+    lowers only the low end; the range moves with a simulated capacity and sets the replicas' range."""
+    from infra_bench.planner import fit as F
+
+    c = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    (o,) = c.options
+    lo, hi = o.capacity_range
+    assert lo < o.capacity < hi and o.replicas_range[0] <= o.replicas <= o.replicas_range[1]
+    assert c.devices_range[0] <= c.devices <= c.devices_range[1]
+    rep = m.replica("llama-3.1-8b", HW["nv_h100_sxm"], "bf16", tp=1, engine="vllm")
+    r = sizing.ServiceModel(rep, F.shipped().efficiency([rep.case])[0], 1024, 256)
+    rate = approx_capacity(r.prefill_s(), 256, r.step_s, r.max_batch, 2.0, 0.05, 95.0, r.request_s).rate
+    assert sizing.capacity_spread(r, {"ttft": (1, 1), "tpot": (1, 1)}, rate, 2.0, 0.05, 95.0) == pytest.approx((1, 1))
+    low, high = sizing.capacity_spread(r, {"ttft": (1, 1), "tpot": (1, 1.3)}, rate, 2.0, 0.05, 95.0)
+    assert low < 0.9 and high == pytest.approx(1)
+    sim = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=1).candidates[0].options[0]
+    assert sim.method == "simulation" and sim.spread == pytest.approx(o.spread)
+    assert sim.capacity_range == pytest.approx(tuple(sim.capacity * k for k in o.spread))
+
+
 def test_infeasible_candidates_say_why():
     big = demand(model="llama-3.1-405b", traffic={"requests_per_s": 1, "input_len": 1024, "output_len": 256})
     (c,) = sizing.plan(demand_from_dict(big), HW, ["nv_l4"], confirm_top=0).candidates
@@ -166,6 +188,7 @@ def test_plan_cli_end_to_end(tmp: Path):
     text = run_cli("plan", str(example), "--hardware", "nv_h100_sxm", "--hardware", "hw_910b2", cwd=tmp,
                    python_args=("-X", "importtime"))
     assert text.returncode == 0 and "nv_h100_sxm" in text.stdout and "chat:" in text.stdout
+    assert "replicas)" in text.stdout.split("chat:")[1].split(";")[0]  # the capacity's 80% range and its replicas
     imported = {line.rsplit("|", 1)[-1].strip() for line in text.stderr.splitlines() if line.startswith("import time")}
     assert "infra_bench.planner.media_model" in imported and not imported & {"torch", "diffusers"}
 

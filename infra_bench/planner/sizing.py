@@ -70,6 +70,9 @@ class Option:
     load: float | None = None      # the service's load (same unit as capacity)
     utilization: float | None = None  # load over the replicas' SLO capacity
     busy: float | None = None      # load over the replicas' saturation (shown as load/saturation)
+    spread: tuple[float, float] | None = None  # llm: the capacity's 80% range as factors of it (capacity_spread)
+    capacity_range: tuple[float, float] | None = None  # per replica, that range
+    replicas_range: tuple[int, int | None] | None = None  # replicas the range's high and low ends need (None: SLO missed)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Candidate:
     server: str | None = None      # the server platform it is bought in (servers.yaml)
     blocker: str | None = None     # why infeasible, as a category (BLOCKERS)
     serves: list[str] = field(default_factory=list)  # the services it can serve (all, when feasible)
+    devices_range: tuple[int, int | None] | None = None  # the devices the LLM capacities' 80% ranges would need
 
 
 BLOCKERS = {  # Option.stage of the furthest option -> why a part cannot serve a service
@@ -114,6 +118,15 @@ def node_size(hw: HardwareProfile) -> int:
 
 def _replicas(load: float, capacity: float, headroom: float, redundancy: int) -> int:
     return math.ceil(load / (capacity * (1 - headroom)) - 1e-9) + redundancy
+
+
+def _set_range(o: Option, load: float, headroom: float, redundancy: int) -> None:
+    """The option's capacity range from its spread, and the replicas each end of it would need."""
+    if o.spread is None or not o.capacity:
+        return
+    lo, hi = (o.capacity * k for k in o.spread)
+    o.capacity_range = (lo, hi)
+    o.replicas_range = (_replicas(load, hi, headroom, redundancy), _replicas(load, lo, headroom, redundancy) if lo else None)
 
 
 # --- per-service options ---------------------------------------------------------------------
@@ -206,6 +219,36 @@ class ServiceModel:
                               float(compute_s) / total, float(nbytes) / (total * t.bw), u_net,
                               measured.get("busy_w"), measured.get("source", ""))
         return out.to_dict() if out else None
+
+
+def capacity_spread(m: ServiceModel, latency: dict[str, tuple[float, float]], rate: float, ttft_slo: float,
+                    tpot_slo: float, q: float) -> tuple[float, float]:
+    """The SLO capacity's 80% range as factors of `rate`, the capacity found: found again with a prompt's
+    device time and the decode step both at the slow end of their own 80% intervals, then both at the fast
+    end (`latency`: 'ttft' and 'tpot' -> (fast, slow) factors, the fit's held-out quantiles for the option's
+    tier). The capacity is a function of the two latencies, so their intervals carry through the SLO sizing,
+    where a capacity held by a tight SLO moves more than the latencies do. Taking both ends together, as if
+    the two errors moved as one, is the conservative choice (docs/planner.md says how often it holds). A
+    slow end that meets the SLO at no load gives 0."""
+    ends = []
+    for j in (1, 0):
+        step, prompt = latency["tpot"][j], latency["ttft"][j]
+        est = approx_capacity(m.prefill_s() * prompt, m.output_len, lambda b, k=step: m.step_s(b) * k, m.max_batch,
+                              ttft_slo, tpot_slo, q, m.request_s)
+        ends.append(est.rate / rate if est else 0.0)
+    return ends[0], ends[1]
+
+
+def llm_range(o: Option, svc: LlmService, m: ServiceModel, fit: Fit, headroom: float, redundancy: int) -> None:
+    """Give a feasible LLM option its capacity range (capacity_spread, from the fit's intervals for the
+    option's tier and engine) and the replicas the range's ends would need. Only the option a candidate picks
+    gets one: two more capacity searches each, not worth spending on the configurations not chosen."""
+    latency = {k: fit.interval(o.fit, k, 1.0, m.replica.engine.name) for k in ("ttft", "tpot")}
+    if not all(latency.values()):
+        return
+    q, ttft_slo = svc.slo.ttft
+    o.spread = capacity_spread(m, latency, o.capacity, ttft_slo, svc.slo.tpot_p99_s, q)
+    _set_range(o, svc.traffic.rate, headroom, redundancy)
 
 
 def llm_fit(calibration: dict | None) -> Fit:
@@ -421,7 +464,10 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
     chosen, demand = [], ctx.demand
     for i, svc in enumerate(demand.services):
         label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
-        chosen.append(_pick(svc.options(label, hw, head, red, calibration, node, replicas)))
+        o = _pick(svc.options(label, hw, head, red, calibration, node, replicas))
+        if o.feasible and isinstance(svc, LlmService):
+            llm_range(o, svc, replicas[(hw.id, label, o.precision, o.tp)], llm_fit(calibration), head, red)
+        chosen.append(o)
     bad = [o for o in chosen if not o.feasible]
     serves = [o.service for o in chosen if o.feasible]
     if bad:
@@ -453,6 +499,11 @@ def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
             o.busy = o.load / (o.replicas * o.saturation) if o.saturation else None
     server = ctx.servers.get(c.server) if c.server else None
     c.devices = sum(o.devices for o in c.options)
+    if any(o.replicas_range for o in c.options):
+        ends = [[o.devices] * 2 if o.replicas_range is None else
+                [None if r is None else r * o.tp for r in o.replicas_range] for o in c.options]
+        c.devices_range = (sum(e[0] for e in ends),
+                           None if any(e[1] is None for e in ends) else sum(e[1] for e in ends))
     c.servers = math.ceil(c.devices / c.node_size)
     c.peak_kw = peak_kw(c.devices, c.servers, hw, server)
     c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions, server).to_dict()
@@ -545,6 +596,7 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
         o.capacity, o.method = res.rate, "simulation"
         o.replicas = _replicas(load, res.rate, head, red)
         o.devices = o.replicas * o.tp
+        _set_range(o, load, head, red)  # the approximation's spread, around the simulated capacity
     _totals(c, hw, ctx)
 
 
@@ -585,15 +637,19 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
               "network, energy and carbon follow docs/cost.md")]
     measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)
     notes.append(f"energy: device busy power measured for {', '.join(measured)} (energy_source: measured_device); "
-                 "others estimated from TDP" if measured else
-                 "energy: estimated from TDP (energy_source: estimated); `calibrate` runs with measured energy "
-                 "to use their device power")
+                 "others estimated" if measured else
+                 "energy: estimated (energy_source: estimated): LLM services' devices at the power model's draw at "
+                 "capacity, other services' at TDP; `calibrate` runs with measured energy to use their device power")
     if not has_data:
         notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
     fit = llm_fit(calibration)
     notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
                  "part ran that engine in the data (few points: the vendor's only measurements), else carried over "
                  "from the nearest fitted parts (docs/planner.md gives the held-out errors of each)")
+    if any(o.capacity_range for c in cands for o in c.options):
+        notes.append("LLM capacity (80%: low-high, replicas): the capacity again with the prompt and decode times at "
+                     "the ends of their held-out intervals; where the low end needs twice the replicas or more, "
+                     "measure the part (`run`, then `calibrate`) before buying on it")
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):

@@ -13,7 +13,16 @@ def config_text(o, cost: dict | None) -> str:
     price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
     energy = f", {o.energy['j_per_token']:.2g} J/tok" if getattr(o, "energy", None) else ""
     fit = f" [{o.engine}, {o.fit.replace('_', ' ')}]" if getattr(o, "engine", "") else ""
-    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{price}{energy}{fit}"
+    return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{_range(o)}{price}{energy}{fit}"
+
+
+def _range(o) -> str:
+    """The capacity's 80% range and the replicas its ends would need, where the option has one."""
+    rng, reps = getattr(o, "capacity_range", None), getattr(o, "replicas_range", None)
+    if not rng or not reps:
+        return ""
+    most = f"{reps[1]}" if reps[1] is not None else "? (its slow end misses the SLO)"
+    return f" (80%: {rng[0]:.3g}-{rng[1]:.3g}, {reps[0]}-{most} replicas)"
 
 
 def thousands(value: float | None) -> str:
