@@ -7,7 +7,9 @@ submission does), and MLPerf's Server results (Poisson arrivals under TTFT and T
 capacity `plan`'s SLO sizing gives the same parts. Energy: GPU joules per output token, GPU power,
 throughput and inter-token latency against the ML.ENERGY Leaderboard v3.0 (vLLM on H100 and B200, bf16, 8
 to 256 running sequences).
-Diffusion: seconds per SDXL image against the diffusers fast-diffusion tutorial (A100, 30 steps, 1024 px).
+Diffusion: seconds per SDXL image against the diffusers fast-diffusion tutorial (A100, 30 steps, 1024 px), and
+images or videos per second of seven text-to-image and text-to-video models on one H100 or B200, batch 1-32,
+against the ML.ENERGY Leaderboard v3.0.
 
 The tables (workloads/reference/acceptance/trtllm_perf_overview.csv, with their source) give total
 output tokens/s of `trtllm-bench throughput` (every request queued at once, fixed ISL/OSL, PyTorch
@@ -46,6 +48,8 @@ MLENERGY = FOLDER / "mlenergy_v3.csv"
 MLENERGY_INPUT_LEN = 256        # the leaderboard publishes no prompt length: assumed, and varied below
 MLENERGY_INPUT_SPREAD = (64, 1024)
 MLENERGY_TOKEN_BUDGET = 8192    # max-num-batched-tokens in every v3 vLLM config the rows ran with
+MLENERGY_MEDIA = FOLDER / "mlenergy_v3_media.csv"
+IMAGE_GUIDANCE = 7.5  # `predict`'s default for an image: classifier-free guidance on (FLUX.1, distilled, runs one pass)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -292,6 +296,67 @@ def render_mlenergy(quick: bool) -> str:
     return "\n".join(lines)
 
 
+def mlenergy_media_rows(rows: list[dict]) -> list[dict]:
+    """Each ML.ENERGY text-to-image or text-to-video configuration on one GPU against `predict --batch B` at the
+    same size, frames and steps, bf16, with `predict`'s default guidance (images: classifier-free guidance on,
+    as SD3.5 and HunyuanDiT run by default; videos: the model's own). Compared: images (videos) per second,
+    error = predicted / published - 1 (positive: the planner promises more), and whether the prediction's
+    interval holds the published figure."""
+    from infra_bench.kinds.video import planner as video
+    from infra_bench.planner import media_model
+    from infra_bench.planner.profiles import load_hardware
+
+    hw, out = load_hardware(), []
+    for r in rows:
+        part, batch, steps = hw[r["hardware"]], int(r["batch"]), int(r["steps"])
+        w, h = int(r["width"]), int(r["height"])
+        if r["task"] == "text-to-video":
+            frames = int(r["frames"])
+            guidance = video.settings(r["model"], f"{w}x{h}", frames, steps, None)[4]
+            p = video.predict(r["model"], part, "bf16", w, h, frames, steps, guidance)
+            act = media_model.activation_gb(r["model"], w, h, "bf16", video=True)
+        else:
+            p = media_model.predict_diffusion(r["model"], part, "bf16", w, steps, IMAGE_GUIDANCE)
+            act = media_model.activation_gb(r["model"], w, h, "bf16")
+        if batch > 1:
+            p = media_model.batched(p, batch, steps * p.efficiency["t_step_s"], act)
+        published = float(r["units_per_s"])
+        rate = p.units_per_s_per_device if p.fits else None
+        # the interval is on the latency, pred x (1 -+ interval); as a rate it is its reciprocal
+        lo, hi = (rate / (1 + p.interval), rate / (1 - p.interval)) if rate and p.interval < 1 else (None, None)
+        out.append({**r, "predicted": rate, "fits": p.fits, "error": rate / published - 1 if rate else None,
+                    "inside": lo is not None and lo <= published <= hi,
+                    "power_of_tdp": float(r["gpu_power_w"]) / part.tdp_w if part.tdp_w else None})
+    return out
+
+
+def render_mlenergy_media(quick: bool) -> str:
+    """The ML.ENERGY diffusion rows, predicted, as a table and a summary per task, model, part and batch."""
+    from infra_bench.report.table import render
+
+    rows = read_rows(MLENERGY_MEDIA)
+    if quick:
+        rows = first_per(rows, "task")
+    t0 = time.perf_counter()
+    done = mlenergy_media_rows(rows)
+    table = [["model", "GPU", "batch", "size", "steps", "published /s", "predicted", "error", "in interval",
+              "GPU W of TDP"]]
+    for r in done:
+        size = f"{r['width']}x{r['height']}" + (f"x{r['frames']}" if r["frames"] else "")
+        table.append([r["model"], r["hardware"], r["batch"], size, r["steps"], f"{float(r['units_per_s']):.3g}",
+                      f"{r['predicted']:.3g}" if r["fits"] else "does not fit",
+                      f"{r['error']:+.0%}" if r["error"] is not None else "-", "yes" if r["inside"] else "no",
+                      f"{r['power_of_tdp']:.0%}" if r["power_of_tdp"] else "-"])
+    stats = [["rows", "n", "median |error|", "bias", "p90 |error|", "interval holds"]]
+    groups = [(v, [r for r in done if r[key] == v]) for key in ("task", "model", "hardware")
+              for v in dict.fromkeys(r[key] for r in done)]
+    groups += [("batch 1", [r for r in done if r["batch"] == "1"]), ("batch 2-32", [r for r in done if r["batch"] != "1"])]
+    for name, sub in groups + [("all", done)]:
+        stats.append(summary(name, sub))
+    return (f"{render(table)}\n\n{render(stats)}\n\n{len(done)} configurations (ML.ENERGY Leaderboard v3.0; sources per "
+            f"row in {MLENERGY_MEDIA.name}); priors (no diffusion fit ships); {time.perf_counter() - t0:.1f} s")
+
+
 def diffusion_rows() -> list[list[str]]:
     """Each published SDXL setup against `predict` at its precision, resolution, steps and guidance."""
     from infra_bench.planner import media_model
@@ -381,6 +446,9 @@ def main() -> None:
     print("\nML.ENERGY Leaderboard v3.0, vLLM (error = predicted / published - 1; negative J/token: the planner "
           "promises less energy than was measured):")
     print(render_mlenergy(args.quick))
+    print("\nML.ENERGY Leaderboard v3.0, text-to-image and text-to-video on one GPU (error = predicted / published - 1 "
+          "in images or videos per second: positive, the planner promises more):")
+    print(render_mlenergy_media(args.quick))
     print("\nDiffusion (a positive error means the planner is slower than published; diffusers' tutorial):")
     print(render(diffusion_rows()))
 
