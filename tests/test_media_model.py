@@ -121,3 +121,17 @@ def test_the_unet_prior_stays_within_what_its_timings_cover():
     cpu_point = mm.diffusion_point(record, {"batch_size": 1, "model": "sd-1.5", "dtype": "fp32", "accelerator": False})
     assert unet[2] == pytest.approx(10 * unet_prior.T_STEP) and dit[2] == pytest.approx(10 * mm.DIT_PRIORS["t_step_s"])
     assert cpu_point[2] == pytest.approx(10 * mm.DIFFUSION_PRIORS["t_step_s"])
+
+
+def test_a_part_above_the_fitted_peaks_is_said_to_be_an_upper_bound():
+    """The priors stop at the H100's peak; a B200 image or video prediction says it is not extrapolated and is
+    an upper bound, an H100 one does not, and a calibrated prediction (its own fit) says nothing of it."""
+    from infra_bench.kinds.video import planner as video
+
+    flux = mm.predict_diffusion("flux-1-dev", HW["nv_b200"], "bf16", 1024, 28, 3.5)
+    wan = video.predict("wan2.1-t2v-1.3b", HW["nv_b200"], "bf16", 832, 480, 81, 50, 5.0)
+    assert all(any("upper bound" in n and "2,250 TFLOP/s" in n for n in p.notes) for p in (flux, wan))
+    h100 = mm.predict_diffusion("flux-1-dev", HW["nv_h100_sxm"], "bf16", 1024, 28, 3.5)
+    own = mm.predict_diffusion("flux-1-dev", HW["nv_b200"], "bf16", 1024, 28, 3.5,
+                               {"mfu": 0.3, "overhead_scale": 1.0, "interval": 0.1, "n": 3, "key": "dit|nv_b200"})
+    assert not any("upper bound" in n for p in (h100, own) for n in p.notes)

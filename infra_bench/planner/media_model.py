@@ -274,6 +274,11 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
     plus the fixed overhead. `work` is the FLOPs of one request; `latency_s` is its time."""
     eff = _efficiency(priors, overhead, calibration)
     interval, notes = _labels(calibration, basis)
+    if calibration is None and kind != "tts" and peak / 1e12 > PEAK_RANGE[1] * 1.05:
+        notes.append(f"{hw.id}'s {precision} peak {peak / 1e12:,.0f} TFLOP/s is above the parts these priors were "
+                     f"fitted on (at most {PEAK_RANGE[1]:g}, the H100); the MFU is not extrapolated, so treat this as "
+                     f"an upper bound: ML.ENERGY's B200 image and video runs, an acceptance check never fitted, ran at "
+                     f"about half the rate such a prediction gives (docs/planner.md)")
     weights, reserve = params * BYTES_PER_PARAM[precision], eff["runtime_reserve_gb"] * 1e9
     memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
               "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
