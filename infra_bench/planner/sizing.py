@@ -657,6 +657,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      f"fitted on public measurements (80% interval +-{speech_lm.interval():.0%}, docs/planner.md)")
     if priors:
         notes.append(f"{', '.join(priors)}: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
+        above = sorted({c.hardware for c in cands if c.feasible and any(
+            o.kind in ("diffusion", "video") and not o.calibrated for o in c.options)
+            and (peak_tflops(profiles[c.hardware], "bf16") or 0) > media_model.PEAK_RANGE[1] * 1.05})
+        if above:
+            notes.append(f"{', '.join(above)}: peaks above the H100's, where the image and video priors stop; their "
+                         "image and video capacities are upper bounds (docs/planner.md, the ML.ENERGY check)")
     coverage = {demand.label(i): [c.hardware for c in cands if demand.label(i) in c.serves]
                 for i in range(len(demand.services))}
     if len(demand.services) > 1 and not any(c.feasible for c in cands) and all(coverage.values()):
