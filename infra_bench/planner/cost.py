@@ -192,10 +192,10 @@ def busy_power(options: list, hw: HardwareProfile) -> tuple[float, str]:
     """A device's draw while busy, and its basis: the power model's at each service's capacity (the
     J/token plan shows comes from the same figure), weighted by the devices each service takes;
     TDP for services the power model does not cover."""
-    weighted = [(o.devices, o.energy["avg_power_w"] if getattr(o, "energy", None) else hw.tdp_w)
-                for o in options if o.devices]
-    if not weighted or all(getattr(o, "energy", None) is None for o in options if o.devices):
+    used = [o for o in options if o.devices]
+    if not any(getattr(o, "energy", None) for o in used):
         return hw.tdp_w, f"TDP {hw.tdp_w:g} W (profile)"
+    weighted = [(o.devices, o.energy["avg_power_w"] if getattr(o, "energy", None) else hw.tdp_w) for o in used]
     watts = sum(n * w for n, w in weighted) / sum(n for n, _ in weighted)
     return watts, (f"power model at each service's capacity: {watts:,.0f} W of TDP {hw.tdp_w:g} W "
                    "(services it does not cover at TDP)")
