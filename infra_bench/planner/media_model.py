@@ -38,13 +38,15 @@ def mfu_by_peak(peak_tflops: float, a: float, b: float = PEAK_EXPONENT) -> float
     peak, and outside the measured parts the curve is not extrapolated."""
     clamped = min(max(peak_tflops, PEAK_RANGE[0]), PEAK_RANGE[1])
     return min(a * (clamped / REFERENCE_PEAK) ** -b, 0.9)
-# DiT pipelines (FLUX.1, SD3.5): the median MFU that public batch-1 bf16 diffusers runs of FLUX.1-dev at
-# 1024 px, 28 steps imply against this FLOP count (2,098 TFLOP per image): H100 6.71 s (0.316, xDiT
-# docs/performance/flux.md@175e0bf) and 7.11 s (0.298), A100 15.65 s (0.430, varadrane1707/BenchmarkFlux
-# README@35368df), L20 26.36 s (0.666, chengzeyi/ParaAttention doc/fastest_flux.md@4de137c).
+# DiT pipelines on accelerators in 16 bits take their MFU from dit_prior.py (by the part's peak and the
+# transformer's size, fitted on public eager timings). Outside those timings (fp32, CPUs), and for F5-TTS, the
+# MFU is 0.37: the median that four public batch-1 bf16 runs of FLUX.1-dev at 1024 px, 28 steps imply against
+# this FLOP count (2,098 TFLOP per image): H100 6.71 s (0.316, xDiT docs/performance/flux.md@175e0bf) and 7.11 s
+# (0.298), A100 15.65 s (0.430, varadrane1707/BenchmarkFlux README@35368df), L20 26.36 s (0.666,
+# chengzeyi/ParaAttention doc/fastest_flux.md@4de137c).
 DIT_PRIORS = {**DIFFUSION_PRIORS, "mfu": 0.37}
-DIT_BASIS = ("the MFU prior 0.37 is the median that four public FLUX.1-dev runs imply (H100 0.30-0.32, A100 0.43, "
-             "L20 0.67; sources in planner/media_model.py): interval +-50%; calibrate with your own runs")
+DIT_BASIS = ("fp32 and CPUs are outside the public DiT timings: assumed MFU 0.37 (the median that four public "
+             "FLUX.1-dev GPU runs imply; sources in planner/media_model.py), interval +-50%; calibrate with your own runs")
 TTS_PRIORS = {"mfu": 0.05, "t_call_s": 0.02, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
 PRIOR_INTERVAL = 0.5
 
@@ -278,7 +280,7 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
         notes.append(f"{hw.id}'s {precision} peak {peak / 1e12:,.0f} TFLOP/s is above the parts these priors were "
                      f"fitted on (at most {PEAK_RANGE[1]:g}, the H100); the MFU is not extrapolated, so treat this as "
                      f"an upper bound: ML.ENERGY's B200 image and video runs, an acceptance check never fitted, ran at "
-                     f"about half the rate such a prediction gives (docs/planner.md)")
+                     f"0.5-0.7 times the rate such a prediction gives (docs/planner.md)")
     weights, reserve = params * BYTES_PER_PARAM[precision], eff["runtime_reserve_gb"] * 1e9
     memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
               "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
@@ -296,12 +298,18 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
 
 
 def diffusion_priors(model: str, hw: HardwareProfile, precision: str, peak: float) -> tuple[dict, str | None]:
-    """A diffusion pipeline's priors and their basis: DiT pipelines the FLUX median, UNet pipelines the
-    curve of unet_prior.py (MFU by the part's peak, per-step time), both from public timings."""
+    """A diffusion pipeline's priors and their basis: DiT pipelines the curve of dit_prior.py (MFU by the part's
+    peak and the transformer's size), UNet pipelines that of unet_prior.py (MFU by the part's peak, per-step
+    time), both from public timings."""
     from . import unet_prior
 
     if model in _dit_ids():
-        return DIT_PRIORS, DIT_BASIS
+        from . import dit_prior
+
+        if not dit_prior.covers(hw, precision):
+            return DIT_PRIORS, DIT_BASIS
+        work = dit_prior.pass_work(model)
+        return {**DIT_PRIORS, "mfu": dit_prior.mfu_prior(peak / 1e12, work)}, dit_prior.basis(work)
     if not unet_prior.covers(hw, precision):
         basis = ("fp32 and CPUs are outside the public UNet timings: assumed MFU 0.2 and 2 ms per step, interval "
                  "+-50%; calibrate with your own runs")
@@ -342,8 +350,8 @@ def tts_priors(model: str | None) -> tuple[dict, str | None]:
     if entry.get("family") != "f5tts":
         return TTS_PRIORS, None
     nfe = entry["config"]["nfe"]
-    basis = (f"F5-TTS is a diffusion transformer: it takes the DiT image pipelines' MFU prior {DIT_PRIORS['mfu']} "
-             f"(public FLUX.1-dev runs) and {DIT_PRIORS['t_step_s'] * 1e3:g} ms per each of its {nfe} steps, "
+    basis = (f"F5-TTS is a diffusion transformer: it takes the flat DiT MFU {DIT_PRIORS['mfu']} "
+             f"(the median of public FLUX.1-dev runs) and {DIT_PRIORS['t_step_s'] * 1e3:g} ms per each of its {nfe} steps, "
              f"assumptions with no public F5 timing behind them: interval +-50%; calibrate with your own runs")
     return {**TTS_PRIORS, "mfu": DIT_PRIORS["mfu"], "t_call_s": nfe * DIT_PRIORS["t_step_s"]}, basis
 
