@@ -202,3 +202,18 @@ def test_plan_cli_bad_input(tmp: Path):
     (tmp / "d.yaml").write_text(yaml.safe_dump(demand()))
     assert_one_line_error(run_cli("plan", "d.yaml", "--hardware", "nv_h100", cwd=tmp), "did you mean")
     assert_one_line_error(run_cli("plan", "d.yaml", "--site", "cn-eats", cwd=tmp), "did you mean 'cn-east'")
+
+
+def test_an_image_service_gets_its_prior_interval_as_a_capacity_range():
+    """One image at a time per device: the range is the capacity with the image's time at the ends of the
+    prediction's +- interval, through the same queue, labelled as that interval (not as an 80% one)."""
+    from infra_bench.planner import media_model as mm
+
+    images = {"name": "img", "services": [{"name": "images", "model": "sd-1.5", "traffic": {"images_per_s": 2},
+                                            "slo": {"latency_p95_s": 8}}]}
+    c = sizing.plan(demand_from_dict(images), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    (o,) = c.options
+    p = mm.predict_diffusion("sd-1.5", HW["nv_h100_sxm"], o.precision, 512, 30, 7.5)
+    slow = approx_capacity(p.latency_s * (1 + p.interval), 1, lambda b: 0.0, 1, 8, None).rate
+    assert o.capacity_range[0] == pytest.approx(slow) and o.capacity_range[0] < o.capacity < o.capacity_range[1]
+    assert o.range_label == "+-50% prior" and o.replicas_range[0] <= o.replicas <= o.replicas_range[1]

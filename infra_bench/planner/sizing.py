@@ -70,7 +70,8 @@ class Option:
     load: float | None = None      # the service's load (same unit as capacity)
     utilization: float | None = None  # load over the replicas' SLO capacity
     busy: float | None = None      # load over the replicas' saturation (shown as load/saturation)
-    spread: tuple[float, float] | None = None  # llm: the capacity's 80% range as factors of it (capacity_spread)
+    spread: tuple[float, float] | None = None  # the capacity's range as factors of it (llm: capacity_spread)
+    range_label: str = ""          # what the range is: "80%" (llm, held-out residuals) or the media prior's +-
     capacity_range: tuple[float, float] | None = None  # per replica, that range
     replicas_range: tuple[int, int | None] | None = None  # replicas the range's high and low ends need (None: SLO missed)
 
@@ -247,7 +248,7 @@ def llm_range(o: Option, svc: LlmService, m: ServiceModel, fit: Fit, headroom: f
     if not all(latency.values()):
         return
     q, ttft_slo = svc.slo.ttft
-    o.spread = capacity_spread(m, latency, o.capacity, ttft_slo, svc.slo.tpot_p99_s, q)
+    o.spread, o.range_label = capacity_spread(m, latency, o.capacity, ttft_slo, svc.slo.tpot_p99_s, q), "80%"
     _set_range(o, svc.traffic.rate, headroom, redundancy)
 
 
@@ -365,6 +366,11 @@ def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, re
     o.binds = f"latency p95 SLO: one {what} at a time, so waiting in the queue limits the load"
     o.replicas = _replicas(rate, est.rate, headroom, redundancy)
     o.devices = o.replicas
+    # the prediction's interval (+-, on the unit's time) carried through the same queue: slow end, fast end
+    ends = [approx_capacity(p.latency_s * k, 1, lambda b: 0.0, 1, slo, None) for k in (1 + p.interval, 1 - p.interval)]
+    o.spread = tuple(e.rate / est.rate if e else 0.0 for e in ends)
+    o.range_label = f"+-{p.interval:.0%} {'calibrated' if p.calibrated else 'prior'}"
+    _set_range(o, rate, headroom, redundancy)
     return o
 
 
@@ -647,9 +653,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                  "part ran that engine in the data (few points: the vendor's only measurements), else carried over "
                  "from the nearest fitted parts (docs/planner.md gives the held-out errors of each)")
     if any(o.capacity_range for c in cands for o in c.options):
-        notes.append("LLM capacity (80%: low-high, replicas): the capacity again with the prompt and decode times at "
-                     "the ends of their held-out intervals; where the low end needs twice the replicas or more, "
-                     "measure the part (`run`, then `calibrate`) before buying on it")
+        notes.append("capacity ranges (low-high, replicas): the capacity again with LLM prompt and decode times at "
+                     "the ends of their held-out 80% intervals, an image's or video's time at the ends of its stated "
+                     "+- interval; where the low end needs twice the replicas or more, measure the part (`run`, "
+                     "then `calibrate`) before buying on it")
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):

@@ -22,7 +22,7 @@ def _range(o) -> str:
     if not rng or not reps:
         return ""
     most = f"{reps[1]}" if reps[1] is not None else "? (its slow end misses the SLO)"
-    return f" (80%: {rng[0]:.3g}-{rng[1]:.3g}, {reps[0]}-{most} replicas)"
+    return f" ({o.range_label}: {rng[0]:.3g}-{rng[1]:.3g}, {reps[0]}-{most} replicas)"
 
 
 def thousands(value: float | None) -> str:
