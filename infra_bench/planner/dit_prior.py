@@ -65,11 +65,6 @@ HELD_OUT = (
            "baseline, true CFG 4.0; SXM assumed)"))
 
 
-def covers(hw, precision: str) -> bool:
-    """Whether the prior describes this case: 16-bit weights on an accelerator, as in the timings."""
-    return hw.kind == "accelerator" and precision in ("fp16", "bf16")
-
-
 def mfu_prior(peak_tflops: float, work_flops: float, a: float = A, c: float = C) -> float:
     """The MFU of a transformer pass of `work_flops` (at 1024 px) on a part of `peak_tflops`."""
     from .media_model import mfu_by_peak
@@ -86,15 +81,11 @@ def pass_work(model: str) -> float:
     return mm.diffusion_unit(model, 1024, 1, 1.0)["unet_flops_per_step"]
 
 
-@lru_cache(maxsize=1)
 def _peaks() -> dict[str, float]:
-    """bf16 peaks (TFLOP/s) of the shipped profiles the timings ran on, read once."""
-    from ..paths import data_dir
-    from . import media_model as mm
-    from .profiles import hardware_in
+    """bf16 peaks (TFLOP/s) of the shipped profiles the timings ran on."""
+    from .media_model import shipped_peaks
 
-    shipped = hardware_in(data_dir("hardware_profiles"))
-    return {t.hardware: mm.peak_tflops(shipped[t.hardware], "bf16") for t in FIT + HELD_OUT}
+    return shipped_peaks(tuple(sorted({t.hardware for t in FIT + HELD_OUT})), "bf16")
 
 
 def predicted(t: Timing, a: float = A, c: float = C) -> float:

@@ -33,6 +33,22 @@ PEAK_EXPONENT = 0.3143     # fitted by kinds/video/planner.fit_prior on Wan2.1's
 PEAK_RANGE = (119.5, 989.5)  # TFLOP/s: the parts the video curve was fitted and checked on (L20 to H100/H800)
 
 
+def prior_covers(hw, precision: str) -> bool:
+    """Whether the public-timing priors describe a case: 16-bit weights on an accelerator, as in the timings."""
+    return hw.kind == "accelerator" and precision in ("fp16", "bf16")
+
+
+@lru_cache(maxsize=8)
+def shipped_peaks(ids: tuple[str, ...], precision: str) -> dict[str, float]:
+    """The `precision` peaks (TFLOP/s) of the shipped profiles `ids`, read once: the parts a prior's public
+    timings ran on (your own profiles never change them)."""
+    from ..paths import data_dir
+    from .profiles import hardware_in
+
+    shipped = hardware_in(data_dir("hardware_profiles"))
+    return {i: peak_tflops(shipped[i], precision) for i in ids}
+
+
 def mfu_by_peak(peak_tflops: float, a: float, b: float = PEAK_EXPONENT) -> float:
     """MFU = a x (peak / REFERENCE_PEAK)^-b with the peak held within PEAK_RANGE: big parts use less of their
     peak, and outside the measured parts the curve is not extrapolated."""
@@ -306,11 +322,11 @@ def diffusion_priors(model: str, hw: HardwareProfile, precision: str, peak: floa
     if model in _dit_ids():
         from . import dit_prior
 
-        if not dit_prior.covers(hw, precision):
+        if not prior_covers(hw, precision):
             return DIT_PRIORS, DIT_BASIS
         work = dit_prior.pass_work(model)
         return {**DIT_PRIORS, "mfu": dit_prior.mfu_prior(peak / 1e12, work)}, dit_prior.basis(work)
-    if not unet_prior.covers(hw, precision):
+    if not prior_covers(hw, precision):
         basis = ("fp32 and CPUs are outside the public UNet timings: assumed MFU 0.2 and 2 ms per step, interval "
                  "+-50%; calibrate with your own runs")
         return DIFFUSION_PRIORS, basis

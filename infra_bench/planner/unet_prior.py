@@ -61,20 +61,11 @@ def mfu_prior(peak_tflops: float, a: float = A) -> float:
     return mfu_by_peak(peak_tflops, a)
 
 
-def covers(hw, precision: str) -> bool:
-    """Whether the prior describes this case: 16-bit weights on an accelerator, as in the timings."""
-    return hw.kind == "accelerator" and precision in ("fp16", "bf16")
-
-
-@lru_cache(maxsize=1)
 def _peaks() -> dict[str, float]:
-    """fp16 peaks (TFLOP/s) of the shipped profiles the timings ran on, read once."""
-    from ..paths import data_dir
-    from . import media_model as mm
-    from .profiles import hardware_in
+    """fp16 peaks (TFLOP/s) of the shipped profiles the timings ran on."""
+    from .media_model import shipped_peaks
 
-    shipped = hardware_in(data_dir("hardware_profiles"))
-    return {t.hardware: mm.peak_tflops(shipped[t.hardware], "fp16") for t in FIT + HELD_OUT}
+    return shipped_peaks(tuple(sorted({t.hardware for t in FIT + HELD_OUT})), "fp16")
 
 
 def predicted(t: Timing, a: float = A, t_step: float = T_STEP) -> float:
