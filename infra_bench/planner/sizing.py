@@ -92,7 +92,7 @@ class Candidate:
     server: str | None = None      # the server platform it is bought in (servers.yaml)
     blocker: str | None = None     # why infeasible, as a category (BLOCKERS)
     serves: list[str] = field(default_factory=list)  # the services it can serve (all, when feasible)
-    devices_range: tuple[int, int | None] | None = None  # the devices the LLM capacities' 80% ranges would need
+    devices_range: tuple[int, int | None] | None = None  # the devices the options' capacity ranges would need
 
 
 BLOCKERS = {  # Option.stage of the furthest option -> why a part cannot serve a service
@@ -367,7 +367,8 @@ def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, re
     o.replicas = _replicas(rate, est.rate, headroom, redundancy)
     o.devices = o.replicas
     # the prediction's interval (+-, on the unit's time) carried through the same queue: slow end, fast end
-    ends = [approx_capacity(p.latency_s * k, 1, lambda b: 0.0, 1, slo, None) for k in (1 + p.interval, 1 - p.interval)]
+    ends = [approx_capacity(p.latency_s * k, 1, lambda b: 0.0, 1, slo, None)
+            for k in (1 + p.interval, 1 - min(p.interval, 0.9))]  # a calibrated interval may pass 100%
     o.spread = tuple(e.rate / est.rate if e else 0.0 for e in ends)
     o.range_label = f"+-{p.interval:.0%} {'calibrated' if p.calibrated else 'prior'}"
     _set_range(o, rate, headroom, redundancy)
