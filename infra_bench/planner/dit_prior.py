@@ -14,25 +14,14 @@ speed-up posts and the ML.ENERGY leaderboard (the acceptance check, benchmarks/a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+
+from .unet_prior import Timing
 
 A, C = 0.5492, 0.2246      # fit_prior() on FIT; a test recomputes them
 HELD_OUT_ERROR = 0.22       # median absolute error of held_out(); a test recomputes it
 REFERENCE_WORK = 74.4e12    # FLOPs of one FLUX.1-dev pass at 1024 px
 WORK_RANGE = (14.37e12, 78.3e12)  # the fitted models' passes at 1024 px: HunyuanDiT v1.2 to Qwen-Image
-
-
-@dataclass(frozen=True)
-class Timing:
-    """A public batch-1 timing of one image, end to end (text encoding and VAE decode included)."""
-    model: str
-    hardware: str
-    resolution: int
-    steps: int
-    guidance: float         # above 1: classifier-free guidance (two passes a step; FLUX.1 is distilled: one)
-    seconds: float
-    source: str
 
 
 XDIT = "xdit-project/xDiT@175e0bf docs/performance/flux.md (1 GPU row)"
@@ -41,27 +30,40 @@ PARA = "chengzeyi/ParaAttention@4de137c"
 BENCHFLUX = "varadrane1707/BenchmarkFlux@35368df README (bf16 row)"
 POLL = "pollinations/flux-optimizations@aa33d59 03_torchao_quantization (bf16 baseline)"
 CACHE_DIT = "vipshop/cache-dit@f86744a"
-FIT = (Timing("flux-1-dev", "nv_h100_sxm", 1024, 28, 3.5, 6.71, XDIT),
-       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 3.5, 12.77, XDIT_CHARTS + " scalability/ FLUX 1024px"),
-       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 3.5, 13.843, PARA + " README (A100-SXM4-80GB baseline)"),
-       Timing("flux-1-dev", "nv_l20", 1024, 28, 3.5, 26.36, PARA + " doc/fastest_flux.md (L20 baseline)"),
-       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 3.5, 15.65, BENCHFLUX),
-       Timing("flux-1-dev", "nv_h100_sxm", 1024, 28, 3.5, 7.11, BENCHFLUX),
-       Timing("flux-1-schnell", "nv_a100_80g_sxm", 1024, 4, 0.0, 2.18, XDIT_CHARTS + " flux/ Flux-1K A100"),
-       Timing("flux-1-schnell", "nv_l40", 1024, 4, 0.0, 3.18, XDIT_CHARTS + " flux/ Flux-1k L40"),
-       Timing("flux-1-schnell", "nv_h100_pcie", 1024, 4, 0.0, 1.435, POLL),
-       Timing("hunyuandit-v1.2", "nv_a100_80g_sxm", 1024, 50, 5.0, 18.01, XDIT_CHARTS + " hunuyuandit/ A100"),
-       Timing("hunyuandit-v1.2", "nv_l20", 1024, 50, 5.0, 23.89, XDIT_CHARTS + " hunuyuandit/ L20"))
+FIT = (Timing("flux-1-dev", "nv_h100_sxm", 1024, 28, 6.71, guidance=3.5, source=XDIT),
+       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 12.77, guidance=3.5,
+              source=XDIT_CHARTS + " scalability/ FLUX 1024px"),
+       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 13.843, guidance=3.5,
+              source=PARA + " README (A100-SXM4-80GB baseline)"),
+       Timing("flux-1-dev", "nv_l20", 1024, 28, 26.36, guidance=3.5,
+              source=PARA + " doc/fastest_flux.md (L20 baseline)"),
+       Timing("flux-1-dev", "nv_a100_80g_sxm", 1024, 28, 15.65, guidance=3.5, source=BENCHFLUX),
+       Timing("flux-1-dev", "nv_h100_sxm", 1024, 28, 7.11, guidance=3.5, source=BENCHFLUX),
+       Timing("flux-1-schnell", "nv_a100_80g_sxm", 1024, 4, 2.18, guidance=0.0,
+              source=XDIT_CHARTS + " flux/ Flux-1K A100"),
+       Timing("flux-1-schnell", "nv_l40", 1024, 4, 3.18, guidance=0.0, source=XDIT_CHARTS + " flux/ Flux-1k L40"),
+       Timing("flux-1-schnell", "nv_h100_pcie", 1024, 4, 1.435, guidance=0.0, source=POLL),
+       Timing("hunyuandit-v1.2", "nv_a100_80g_sxm", 1024, 50, 18.01, guidance=5.0,
+              source=XDIT_CHARTS + " hunuyuandit/ A100"),
+       Timing("hunyuandit-v1.2", "nv_l20", 1024, 50, 23.89, guidance=5.0, source=XDIT_CHARTS + " hunuyuandit/ L20"))
 HELD_OUT = (
-    Timing("flux-1-dev", "nv_l20", 1024, 28, 3.5, 24.85, CACHE_DIT + " docs/user_guide/CACHE_API.md (baseline)"),
-    Timing("flux-1-dev", "nv_l20", 1024, 28, 3.5, 23.56, CACHE_DIT + " docs/user_guide/CONTEXT_PARALLEL.md (1 GPU)"),
-    Timing("flux-1-dev", "nv_l20", 1024, 28, 3.5, 23.4, CACHE_DIT + " docs/user_guide/OFFLOAD.md (no offload)"),
-    Timing("flux-1-dev", "nv_l20", 1024, 50, 3.5, 42.74, CACHE_DIT + " bench/cache/README.md (baseline)"),
-    Timing("flux-1-dev", "nv_l20", 1024, 50, 3.5, 44.61, CACHE_DIT + " bench/cache/README.md (baseline, 2nd table)"),
-    Timing("flux-1-dev", "nv_h100_sxm", 1024, 50, 3.5, 9.30, CACHE_DIT + " docs/benchmark/NVIDIA_GPU.md (H100 "
+    Timing("flux-1-dev", "nv_l20", 1024, 28, 24.85, guidance=3.5,
+           source=CACHE_DIT + " docs/user_guide/CACHE_API.md (baseline)"),
+    Timing("flux-1-dev", "nv_l20", 1024, 28, 23.56, guidance=3.5,
+           source=CACHE_DIT + " docs/user_guide/CONTEXT_PARALLEL.md (1 GPU)"),
+    Timing("flux-1-dev", "nv_l20", 1024, 28, 23.4, guidance=3.5,
+           source=CACHE_DIT + " docs/user_guide/OFFLOAD.md (no offload)"),
+    Timing("flux-1-dev", "nv_l20", 1024, 50, 42.74, guidance=3.5,
+           source=CACHE_DIT + " bench/cache/README.md (baseline)"),
+    Timing("flux-1-dev", "nv_l20", 1024, 50, 44.61, guidance=3.5,
+           source=CACHE_DIT + " bench/cache/README.md (baseline, 2nd table)"),
+    Timing("flux-1-dev", "nv_h100_sxm", 1024, 50, 9.30, guidance=3.5,
+           source=CACHE_DIT + " docs/benchmark/NVIDIA_GPU.md (H100 "
            "baseline; SXM assumed)"),
-    Timing("flux-1-dev", "nv_l20", 1024, 28, 3.5, 24.94, "huggingface/flux-fast@5027798 README (L20 baseline)"),
-    Timing("qwen-image", "nv_h100_sxm", 1024, 50, 4.0, 18.49, CACHE_DIT + " docs/benchmark/NVIDIA_GPU.md (H100 "
+    Timing("flux-1-dev", "nv_l20", 1024, 28, 24.94, guidance=3.5,
+           source="huggingface/flux-fast@5027798 README (L20 baseline)"),
+    Timing("qwen-image", "nv_h100_sxm", 1024, 50, 18.49, guidance=4.0,
+           source=CACHE_DIT + " docs/benchmark/NVIDIA_GPU.md (H100 "
            "baseline, true CFG 4.0; SXM assumed)"))
 
 

@@ -21,7 +21,9 @@ HELD_OUT_ERROR = 0.23       # median absolute error of held_out(); a test recomp
 
 @dataclass(frozen=True)
 class Timing:
-    """A public batch-1 timing: a whole image (`seconds`) or one denoising step (`step_s`, from it/s)."""
+    """A public batch-1 timing: a whole image (`seconds`, text encoding and VAE decode included) or one
+    denoising step (`step_s`, from it/s); `guidance` where the run's own is known (above 1: classifier-free
+    guidance, two passes a step; FLUX.1 is distilled: one). The UNet and DiT priors are fitted on these."""
     model: str
     hardware: str
     resolution: int
@@ -29,6 +31,7 @@ class Timing:
     seconds: float | None
     source: str
     step_s: float | None = None
+    guidance: float | None = None
 
 
 FAL = "fal-ai/stable-diffusion-benchmarks README@c0fa82c (diffusers 0.22, torch 2.1, SDPA, fp16)"
@@ -73,7 +76,7 @@ def predicted(t: Timing, a: float = A, t_step: float = T_STEP) -> float:
     from . import media_model as mm
 
     peak = _peaks()[t.hardware]
-    guidance = 5.0 if t.model.startswith("sdxl") else 7.5
+    guidance = t.guidance if t.guidance is not None else 5.0 if t.model.startswith("sdxl") else 7.5
     whole = mm.diffusion_unit(t.model, t.resolution, t.steps, guidance)["flops_per_image"]
     if t.step_s is not None:  # one denoising step: the UNet work of a step
         work = whole - mm.diffusion_unit(t.model, t.resolution, t.steps - 1, guidance)["flops_per_image"]
