@@ -310,16 +310,15 @@ def mlenergy_media_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         part, batch, steps = hw[r["hardware"]], int(r["batch"]), int(r["steps"])
         w, h = int(r["width"]), int(r["height"])
-        if r["task"] == "text-to-video":
+        is_video = r["task"] == "text-to-video"
+        if is_video:
             frames = int(r["frames"])
             guidance = video.settings(r["model"], f"{w}x{h}", frames, steps, None)[4]
             p = video.predict(r["model"], part, "bf16", w, h, frames, steps, guidance)
-            act = media_model.activation_gb(r["model"], w, h, "bf16", video=True)
         else:
             p = media_model.predict_diffusion(r["model"], part, "bf16", w, steps, IMAGE_GUIDANCE)
-            act = media_model.activation_gb(r["model"], w, h, "bf16")
         if batch > 1:
-            p = media_model.batched(p, batch, steps * p.efficiency["t_step_s"], act)
+            p = media_model.at_batch(p, r["model"], w, h, steps, batch, video=is_video)
         published = float(r["units_per_s"])
         rate = p.units_per_s_per_device if p.fits else None
         # the interval is on the latency, pred x (1 -+ interval); as a rate it is its reciprocal

@@ -49,6 +49,12 @@ def shipped_peaks(ids: tuple[str, ...], precision: str) -> dict[str, float]:
     return {i: peak_tflops(shipped[i], precision) for i in ids}
 
 
+def above_fitted_peaks(peak_tflops: float) -> bool:
+    """Whether a part's peak is above the parts the media priors were fitted on (the H100), where their MFU
+    curves stop: its image and video figures are upper bounds."""
+    return peak_tflops > PEAK_RANGE[1] * 1.05
+
+
 def mfu_by_peak(peak_tflops: float, a: float, b: float = PEAK_EXPONENT) -> float:
     """MFU = a x (peak / REFERENCE_PEAK)^-b with the peak held within PEAK_RANGE: big parts use less of their
     peak, and outside the measured parts the curve is not extrapolated."""
@@ -292,7 +298,7 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
     plus the fixed overhead. `work` is the FLOPs of one request; `latency_s` is its time."""
     eff = _efficiency(priors, overhead, calibration)
     interval, notes = _labels(calibration, basis)
-    if calibration is None and kind != "tts" and peak / 1e12 > PEAK_RANGE[1] * 1.05:
+    if calibration is None and kind != "tts" and above_fitted_peaks(peak / 1e12):
         notes.append(f"{hw.id}'s {precision} peak {peak / 1e12:,.0f} TFLOP/s is above the parts these priors were "
                      f"fitted on (at most {PEAK_RANGE[1]:g}, the H100); the MFU is not extrapolated, so treat this as "
                      f"an upper bound: ML.ENERGY's B200 image and video runs, an acceptance check never fitted, ran at "
@@ -420,6 +426,15 @@ def batched(p: MediaPrediction, batch: int | None, fixed_s: float, act_gb: float
     bound = "compute" if b * compute >= latency - b * compute else "fixed_overhead"
     return replace(p, latency_s=latency, units_per_s_per_device=b / latency, memory=memory, notes=notes, bound=bound,
                    efficiency={**p.efficiency, "batch": b})
+
+
+def at_batch(p: MediaPrediction, model: str, width: int, height: int, steps: int, batch: int | None,
+             video: bool = False) -> MediaPrediction:
+    """`p`, a batch-1 prediction of `steps` steps, at `batch` images or videos per call (None: the largest that
+    fits), as `predict --batch B` and `--max-throughput` give it: batched() with the fixed per-step time and
+    the activations of one more image or video."""
+    return batched(p, batch, steps * p.efficiency["t_step_s"],
+                   activation_gb(model, width, height, p.precision, video=video))
 
 
 def quantized(model: str, hw: HardwareProfile, precision: str, width: int, height: int, frames: int,

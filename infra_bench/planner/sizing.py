@@ -667,7 +667,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         notes.append(f"{', '.join(priors)}: efficiencies are priors (+-50%) unless `calibrate` fitted your own runs")
         above = sorted({c.hardware for c in cands if c.feasible and any(
             o.kind in ("diffusion", "video") and not o.calibrated for o in c.options)
-            and (peak_tflops(profiles[c.hardware], "bf16") or 0) > media_model.PEAK_RANGE[1] * 1.05})
+            and media_model.above_fitted_peaks(peak_tflops(profiles[c.hardware], "bf16") or 0)})
         if above:
             notes.append(f"{', '.join(above)}: peaks above the H100's, where the image and video priors stop; their "
                          "image and video capacities are upper bounds (docs/planner.md, the ML.ENERGY check)")

@@ -51,8 +51,8 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
     p = media_model.predict_diffusion(model, hw, precision, o["resolution"], steps, guidance, fitted)
     p.notes.extend(notes)
     if o["concurrency"] > 1 or o["max_throughput"]:
-        p = media_model.batched(p, None if o["max_throughput"] else o["concurrency"], steps * p.efficiency["t_step_s"],
-                                media_model.activation_gb(model, o["resolution"], o["resolution"], precision))
+        p = media_model.at_batch(p, model, o["resolution"], o["resolution"], steps,
+                                 None if o["max_throughput"] else o["concurrency"])
     return p, media_text(p, hw, diffusion_result)
 
 

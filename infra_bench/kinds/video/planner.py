@@ -186,8 +186,7 @@ def predict_hook(model: str, hw: HardwareProfile, o: dict, data: dict | None, so
     if data and fitted is None:
         p.notes.append(f"{source} has no video fit for {hw.id} at {precision}; using priors")
     if o.get("concurrency", 1) > 1 or o.get("max_throughput"):
-        p = mm.batched(p, None if o.get("max_throughput") else o["concurrency"], steps * p.efficiency["t_step_s"],
-                       mm.activation_gb(model, w, h, precision, video=True))
+        p = mm.at_batch(p, model, w, h, steps, None if o.get("max_throughput") else o["concurrency"], video=True)
     p.notes.insert(0, f"{w}x{h}, {frames} frames, {steps} steps, guidance {guidance}")
     return p, _text(p, hw, frames)
 
