@@ -26,7 +26,7 @@ the held-out residuals hold enough of its points.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -108,6 +108,26 @@ def _families() -> dict[str, str]:
 
     return {k: "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
             for k, hw in hardware_in(data_dir("hardware_profiles")).items()}
+
+
+def die_siblings(hw_id: str) -> list[str]:
+    """The other shipped parts of the same vendor with the same spec peaks in every precision: one die
+    and clock with another memory (H100 SXM, H800 SXM and H200 SXM). Parts with no known peak have none."""
+    return [k for k in _dies().get(hw_id, ()) if k != hw_id]
+
+
+@lru_cache(maxsize=1)
+def _dies() -> dict[str, tuple[str, ...]]:
+    from .profiles import hardware_in
+
+    groups: dict[tuple, list[str]] = {}
+    for k, hw in hardware_in(data_dir("hardware_profiles")).items():
+        if hw.kind == "accelerator" and hw.peak_tflops:
+            groups.setdefault((hw.vendor, tuple(sorted(hw.peak_tflops.items()))), []).append(k)
+    return {k: tuple(sorted(ids)) for ids in groups.values() for k in ids}
+
+
+SAME_DIE_SPREAD = 1.25  # same-die parts whose fitted GEMM or bandwidth efficiency differ by more are named
 
 
 PART_LEVELS = (("hw", "engine"), ("hw", "precision"))  # a part's own factors under its generation's
@@ -210,6 +230,24 @@ class Fit:
             if own:
                 vals[p] = vals[p] * np.array([own.get(c.key(GROUP), 1.0) for c in cases])
         return vals, [sorted(set(m)) for m in missing]
+
+    def same_die(self, case: Case) -> list[dict]:
+        """Same-die parts whose fitted GEMM or bandwidth efficiency for this model, engine and precision
+        differs from this part's by more than SAME_DIE_SPREAD either way. One die runs its GEMMs alike,
+        and its achieved share of the memory's bandwidth should be alike, so such a gap is the measuring
+        campaigns' (engine builds, harnesses), not the silicon's. Tying the factors across the die was
+        tried and was worse held out (docs/planner.md), so the gap is said, not removed."""
+        others = die_siblings(case.hardware)
+        if not others:
+            return []
+        mine, _ = self.efficiency([case])
+        out = []
+        for h in others:
+            other, _ = self.efficiency([replace(case, hardware=h)])
+            gemm, bw = mine.mfu / other.mfu, mine.mbu / other.mbu
+            if max(gemm, 1 / gemm, bw, 1 / bw) > SAME_DIE_SPREAD:
+                out.append({"hardware": h, "gemm_ratio": gemm, "bandwidth_efficiency_ratio": bw})
+        return out
 
     def trusted(self, param: str, level) -> dict:
         """A parent level's categories fitted on at least MIN_PARENT_POINTS measurements. A part seen in

@@ -173,7 +173,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                 fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing,
                      "tier": tier, "engine_maturity": rep.engine.maturity,
                      "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
-                     "class": arch_class(rep.shape)})
+                     "class": arch_class(rep.shape), "same_die": fit.same_die(rep.case)})
     notes = list(rep.notes)
     if mem["max_sequences"] < 1:
         notes.append(f"does not fit: {mem['weights_gb_per_device']:.1f} GB of weights + "
@@ -204,6 +204,12 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if missing:
         notes.append(f"not measured: {', '.join(missing)}; efficiencies from the nearest fitted parts through "
                      f"roofline ratios, interval from held-out {tier.replace('_', ' ')} residuals")
+    for d in base["fit"]["same_die"]:
+        notes.append(f"{rep.hw.id} and {d['hardware']} share one die (the same spec peaks), yet under {rep.engine.name} "
+                     f"at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the GEMM efficiency and "
+                     f"{d['bandwidth_efficiency_ratio']:.2f}x the bandwidth efficiency of {d['hardware']}: their "
+                     f"measurements come from different campaigns (engine builds, harnesses), so a comparison "
+                     f"between the two carries that gap; run both (`infra-bench calibrate`) before choosing")
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
