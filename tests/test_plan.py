@@ -125,9 +125,10 @@ def test_sizing_arithmetic_and_monotonicity():
 
 
 def test_the_capacity_range_carries_the_latency_intervals_through_the_slo_sizing():
-    """An LLM option's capacity comes with an 80% range: the capacity found again with the prompt and the
-    decode step at the ends of their held-out intervals. No latency error gives no range; a slower step alone
-    lowers only the low end; the range moves with a simulated capacity and sets the replicas' range."""
+    """An LLM option's capacity comes with an 80% range: the capacity found again with the prompt, then the
+    decode step, at the ends of their held-out intervals, the two shifts added in quadrature. No latency error
+    gives no range; a slower step alone lowers only the low end; the range moves with a simulated capacity and
+    sets the replicas' range."""
     from infra_bench.planner import fit as F
 
     c = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0]
@@ -141,6 +142,14 @@ def test_the_capacity_range_carries_the_latency_intervals_through_the_slo_sizing
     assert sizing.capacity_spread(r, {"ttft": (1, 1), "tpot": (1, 1)}, rate, 2.0, 0.05, 95.0) == pytest.approx((1, 1))
     low, high = sizing.capacity_spread(r, {"ttft": (1, 1), "tpot": (1, 1.3)}, rate, 2.0, 0.05, 95.0)
     assert low < 0.9 and high == pytest.approx(1)
+    # both slow: the two shifts add in quadrature (held-out TTFT and TPOT errors are uncorrelated), so the low
+    # end lies between either shift alone and the capacity with both slow at once
+    low_ttft, _ = sizing.capacity_spread(r, {"ttft": (1, 1.5), "tpot": (1, 1)}, rate, 2.0, 0.05, 95.0)
+    both, _ = sizing.capacity_spread(r, {"ttft": (1, 1.5), "tpot": (1, 1.3)}, rate, 2.0, 0.05, 95.0)
+    corner = approx_capacity(r.prefill_s() * 1.5, 256, lambda b: r.step_s(b) * 1.3, r.max_batch, 2.0, 0.05, 95.0,
+                             r.request_s).rate / rate
+    assert corner < both < min(low, low_ttft) < 1
+    assert both == pytest.approx(math.exp(-math.hypot(math.log(low), math.log(low_ttft))))
     sim = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=1).candidates[0].options[0]
     assert sim.method == "simulation" and sim.spread == pytest.approx(o.spread)
     assert sim.capacity_range == pytest.approx(tuple(sim.capacity * k for k in o.spread))

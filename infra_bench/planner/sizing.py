@@ -225,20 +225,22 @@ class ServiceModel:
 
 def capacity_spread(m: ServiceModel, latency: dict[str, tuple[float, float]], rate: float, ttft_slo: float,
                     tpot_slo: float, q: float) -> tuple[float, float]:
-    """The SLO capacity's 80% range as factors of `rate`, the capacity found: found again with a prompt's
-    device time and the decode step both at the slow end of their own 80% intervals, then both at the fast
-    end (`latency`: 'ttft' and 'tpot' -> (fast, slow) factors, the fit's held-out quantiles for the option's
-    tier). The capacity is a function of the two latencies, so their intervals carry through the SLO sizing,
-    where a capacity held by a tight SLO moves more than the latencies do. Taking both ends together, as if
-    the two errors moved as one, is the conservative choice (docs/planner.md says how often it holds). A
-    slow end that meets the SLO at no load gives 0."""
-    ends = []
-    for j in (1, 0):
-        step, prompt = latency["tpot"][j], latency["ttft"][j]
-        est = approx_capacity(m.prefill_s() * prompt, m.output_len, lambda b, k=step: m.step_s(b) * k, m.max_batch,
+    """The SLO capacity's 80% range as factors of `rate`, the capacity found (`latency`: 'ttft' and 'tpot' ->
+    (fast, slow) factors, the fit's held-out quantiles for the option's tier). The capacity is found again with
+    a prompt's device time at each end of its 80% interval, the decode step as predicted, then the step at each
+    end, the prompt as predicted: the latency intervals carry through the SLO sizing, where a capacity held by
+    a tight SLO moves more than the latencies do. The two shifts of log capacity at each end add in quadrature:
+    held out, the TTFT and TPOT errors of a row are uncorrelated (Pearson 0.01 leaving one model out,
+    docs/planner.md), so both at their slow ends at once is a rarer event than 80%. A slow end that meets
+    the SLO at no load gives 0."""
+    def shift(prompt: float, step: float) -> float:
+        est = approx_capacity(m.prefill_s() * prompt, m.output_len, lambda b: m.step_s(b) * step, m.max_batch,
                               ttft_slo, tpot_slo, q, m.request_s)
-        ends.append(est.rate / rate if est else 0.0)
-    return ends[0], ends[1]
+        return float(np.log(est.rate / rate)) if est and est.rate > 0 else -np.inf
+
+    slow = np.minimum([shift(latency["ttft"][1], 1.0), shift(1.0, latency["tpot"][1])], 0.0)
+    fast = np.maximum([shift(latency["ttft"][0], 1.0), shift(1.0, latency["tpot"][0])], 0.0)
+    return (float(np.exp(-np.hypot(*slow))) if np.isfinite(slow).all() else 0.0), float(np.exp(np.hypot(*fast)))
 
 
 def llm_range(o: Option, svc: LlmService, m: ServiceModel, fit: Fit, headroom: float, redundancy: int) -> None:
