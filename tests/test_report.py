@@ -242,3 +242,13 @@ def test_the_report_renders_in_headless_chromium(runs, plan_file, tmp):
     colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     ink = (pixels < 0.9).any(axis=2).mean()
     assert len(colours) > 500 and 0.03 < ink < 0.9, (len(colours), ink)
+
+
+def test_a_plan_report_without_a_site_has_no_energy_or_operational_carbon_rows(tmp):
+    """Without --site there is no PUE, power price or grid factor: the report leaves those rows out
+    instead of failing (it raised KeyError: 'it_kw_avg')."""
+    p = run_cli("plan", "workloads/demand-example.yaml", "--hardware", "nv_h100_sxm", "--report",
+                str(tmp / "plan.md"), cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    text = (tmp / "plan.md").read_text()
+    assert "capex: total" in text and "average IT power" not in text and "carbon per year" not in text

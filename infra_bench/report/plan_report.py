@@ -98,10 +98,10 @@ def _bom_column(c, cur: str) -> dict[str, str]:
     for k in ("depreciation", "energy", "maintenance", "colocation", "total"):
         col[f"per year: {k}"] = money(year.get(k))
     col["peak power (kW, provisioning)"] = "-" if c.peak_kw is None else f"{c.peak_kw:.1f}"
-    if energy:
+    if "it_kw_avg" in energy:  # a site's PUE and power price (--site) price the energy
         col["average IT power (kW), PUE"] = f"{energy['it_kw_avg']:.1f}, PUE {energy['pue']:g}"
         col["energy per year (kWh)"] = f"{energy['kwh_per_year']:,.0f} ({energy['energy_source']})"
-    if carbon:
+    if "operational_kg_per_year" in carbon:  # a site's grid factor (--site)
         col["carbon per year (tCO2e)"] = (f"{carbon['operational_kg_per_year'] / 1e3:,.1f} operational + "
                                           f"{carbon['embodied_kg_per_year'] / 1e3:,.1f} embodied")
         col["grid factor"] = f"{carbon['grid_kgco2_per_kwh']:g} kgCO2e/kWh ({carbon['grid_factor_type']})"
