@@ -435,3 +435,16 @@ def test_same_die_parts_with_different_fitted_efficiencies_are_named(tmp: Path):
                           "output_len: {mean: 128}}\n    slo: {ttft_p95_s: 3, tpot_p99_s: 0.1}\n")
         plan = run_cli("plan", str(demand), "--hardware", "nv_h100_sxm,nv_h200_sxm", "--calibration", str(cal), cwd=tmp)
         assert ("nv_h100_sxm and nv_h200_sxm share one die" in plan.stdout) == named
+
+
+def test_predict_count_gives_the_replicas_totals_in_json_as_in_text(tmp: Path):
+    """--count N: the JSON says how many replicas and carries their totals, as the text's first and
+    throughput lines do (it gave one replica's figures only)."""
+    args = ("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--count", "4", "--concurrency", "8")
+    got = json.loads(run_cli(*args, "--json", cwd=tmp).stdout)
+    text = run_cli(*args, cwd=tmp).stdout
+    assert got["replicas"] == 4 and got["devices"] == 1 and got["total"]["devices"] == 4
+    assert got["total"]["clients"] == 32
+    assert got["total"]["output_tokens_per_s"] == pytest.approx(4 * got["output_tokens_per_s"])
+    assert got["total"]["output_tokens_per_s_interval"] == pytest.approx([4 * x for x in got["intervals"]["output_tokens_per_s"]])
+    assert f"output tokens/s {got['total']['output_tokens_per_s']:.0f} " in text and "on 4 x " in text

@@ -72,7 +72,7 @@ class Replica:
                 "kv_cache_gb_per_device": kv / 1e9, "kv_room_gb_per_device": max(usable, 0) / 1e9,
                 "device_gb": self.hw.memory_gb, "engine_memory_fraction": self.engine.memory_fraction,
                 "kv_bytes_per_token_per_device": float(t.kv_seq(1.0) - t.kv_seq(0.0)),
-                "max_sequences": int(kv_capacity(t, g, isl, osl))}
+                "max_sequences": int(kv_capacity(t, g, isl, osl)), "context_tokens": ctx}
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,16 @@ class Prediction:
     efficiency: dict
     engine_limits: dict
     notes: list
+    replicas: int = 1         # --count: replicas of this layout; `total` in the JSON is theirs together
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        tok, iv = self.output_tokens_per_s, self.intervals.get("output_tokens_per_s")
+        out["total"] = {"devices": self.devices * self.replicas, "clients": self.concurrency * self.replicas,
+                        "output_tokens_per_s": None if tok is None else tok * self.replicas,
+                        "output_tokens_per_s_interval": [x * self.replicas for x in iv] if iv else None,
+                        "requests_per_s": None if self.requests_per_s is None else self.requests_per_s * self.replicas}
+        return out
 
 
 BENCH_PROMPTS = 1000  # vllm bench serve --num-prompts default

@@ -5,6 +5,8 @@ file name) -> (prediction with to_dict(), text). `options` holds every predict f
 the ones it models."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import UserError
 from ..planner.profiles import HardwareProfile
 
@@ -26,7 +28,8 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
                           o["max_throughput"], cal.device_power(data) if data else None)
     if not p.fits:
         raise UserError(p.notes[-1])
-    return p, llm_text(p, hw, (count or per) // per)
+    p = replace(p, replicas=(count or per) // per)
+    return p, llm_text(p, hw)
 
 
 def _media_fit(kind: str, hw: HardwareProfile, o: dict, data: dict | None, source: str | None,

@@ -15,25 +15,30 @@ def _interval(value: float | None, bounds, scale: float, fmt: str) -> str:
     return text + (f" ({bounds[0] * scale:{fmt}}-{bounds[1] * scale:{fmt}})" if bounds else "")
 
 
-def llm_text(p, hw, replicas: int = 1) -> str:
+BOUND_WORDS = {"dense_gemm": "dense GEMMs", "moe_experts": "MoE experts", "tp_allreduce": "TP all-reduces",
+               "ep_alltoall": "EP all-to-alls", "pp_send": "pipeline sends", "fixed": "fixed per-iteration overheads"}
+
+
+def llm_text(p, hw) -> str:
     """A serving prediction: configuration, memory, latencies and throughput with 80% intervals,
     energy, and which fit it rests on."""
-    m, lay, iv = p.memory, p.layout, p.intervals
+    m, lay, iv, replicas = p.memory, p.layout, p.intervals, p.replicas
     par = " ".join(f"{k.upper()} {v}" for k, v in lay.items() if v > 1) or "1 device"
     load = (f"offline maximum at {p.concurrency:g} clients" if p.mode == "max throughput"
-            else f"{p.concurrency:g} closed-loop clients")
+            else f"{p.concurrency:g} closed-loop client{'' if p.concurrency == 1 else 's'}")
     lines = [f"{p.model} on {p.devices * replicas} x {hw.vendor} {hw.model} ({par} per replica, {replicas} "
              f"replica{'s' if replicas > 1 else ''}), {p.precision}, {p.engine}; {load} per replica, input "
              f"{p.input_len}, output {p.output_len}",
              f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + reserve {m['runtime_reserve_gb']:.1f} GB; "
-             f"KV room {m['kv_room_gb_per_device']:.1f} GB holds {m['max_sequences']} sequences of this length "
-             f"(engine limit {p.engine_limits['max_seqs']})"]
+             f"KV room {m['kv_room_gb_per_device']:.1f} GB holds {m['max_sequences']} sequences of "
+             f"{m['context_tokens']:.0f} tokens, this length's mean context (engine limit {p.engine_limits['max_seqs']})"]
     lines.append(f"TTFT {_interval(p.ttft_s, iv.get('ttft_s'), 1e3, '.1f')} ms, "
                  f"TPOT {_interval(p.tpot_s, iv.get('tpot_s'), 1e3, '.2f')} ms (80% intervals)")
     total = p.output_tokens_per_s * replicas
     lines.append(f"output tokens/s {_interval(total, [x * replicas for x in iv['output_tokens_per_s']] if iv.get('output_tokens_per_s') else None, 1, '.0f')} "
                  f"in total, {p.output_tokens_per_s_per_device:.0f} per device; {p.running:.0f} running, "
-                 f"{p.waiting:.0f} waiting; decode iteration bound by {p.bound['decode_bound_by'].replace('_', ' ')}")
+                 f"{p.waiting:.0f} waiting{' per replica' if replicas > 1 else ''}; decode iteration bound by "
+                 f"{BOUND_WORDS.get(p.bound['decode_bound_by'], p.bound['decode_bound_by'].replace('_', ' '))}")
     if p.energy:
         e = p.energy
         lines.append(f"energy {e['j_per_token']:.3f} J per output token ({e['interval'][0]:.3f}-{e['interval'][1]:.3f}) "
