@@ -14,6 +14,7 @@ from infra_bench.planner import llm_model as m
 from infra_bench.planner import profiles as pr
 from infra_bench.planner import sizing
 from infra_bench.planner.demand import demand_from_dict
+from infra_bench.planner.engines import default_engine
 from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
 
 CHAT = {"name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 20, "input_len": 1024, "output_len": 256},
@@ -36,7 +37,7 @@ def test_the_approximation_tracks_the_simulation(model, hw, tp, inp, out, ttft, 
     that confirms the top ones, on replicas priced by the iteration model with the shipped fit."""
     from infra_bench.planner import fit as F
 
-    rep = m.replica(model, HW[hw], "bf16", tp=tp, engine="vllm")
+    rep = m.replica(model, HW[hw], "bf16", tp=tp, engine=default_engine(HW[hw].vendor))
     eff, _ = F.shipped().efficiency([rep.case])
     r = sizing.ServiceModel(rep, eff, inp, out)
     mb = min(256, r.max_batch)

@@ -309,12 +309,35 @@ def test_each_engine_gets_its_own_held_out_interval(tmp: Path):
 
 
 def test_an_engine_without_a_fit_is_said_in_the_output(tmp: Path):
-    p = run_cli("predict", "--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--engine", "mindie", cwd=tmp)
+    p = run_cli("predict", "--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--engine", "generic", cwd=tmp)
     assert p.returncode == 0, p.stderr
     fit_line = next(line for line in p.stdout.splitlines() if line.startswith("fit:"))
-    assert "not measured: " in fit_line and "mindie (engine)" in fit_line
-    assert "nv_h100_sxm|mindie (hardware|engine)" in fit_line and "NVIDIA+fp8|mindie (generation|engine)" in fit_line
+    assert "not measured: " in fit_line and "generic (engine)" in fit_line
+    assert "nv_h100_sxm|generic (hardware|engine)" in fit_line and "NVIDIA+fp8|generic (generation|engine)" in fit_line
     assert "other engine residuals" in fit_line
+
+
+def test_an_engine_is_refused_on_parts_it_does_not_run_on(tmp: Path):
+    """TensorRT-LLM runs on NVIDIA parts only, MindIE and vLLM-Ascend on Ascend only, and vLLM runs on Ascend as
+    vLLM-Ascend: predict and plan used to price such a pair with another stack's efficiencies (TensorRT-LLM
+    on a 910B2 came out 3x faster than vLLM-Ascend there)."""
+    for hw, engine, fragment in (("hw_910b2", "trt-llm", "use --engine vllm-ascend"),
+                                 ("amd_mi300x", "trt-llm", "runs on NVIDIA parts only"),
+                                 ("nv_h100_sxm", "mindie", "runs on Huawei parts only"),
+                                 ("nv_h100_sxm", "vllm-ascend", "use --engine vllm (or auto)"),
+                                 ("hw_910b2", "vllm", "runs on Huawei parts as vllm-ascend")):
+        assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", hw, "--engine", engine,
+                                      cwd=tmp), fragment)
+    assert run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--engine", "mindie",
+                   cwd=tmp).returncode == 0
+    demand = tmp / "demand.yaml"
+    demand.write_text("name: d\nservices:\n  - name: chat\n    model: llama-3.1-8b\n    engine: {name: trt-llm}\n"
+                      "    traffic: {requests_per_s: 1, input_len: {mean: 512}, output_len: {mean: 128}}\n"
+                      "    slo: {ttft_p95_s: 3, tpot_p99_s: 0.1}\n")
+    plan = json.loads(run_cli("plan", str(demand), "--hardware", "hw_910b2,nv_h100_sxm", "--json", cwd=tmp).stdout)
+    by_hw = {c["hardware"]: c for c in plan["candidates"]}
+    assert by_hw["nv_h100_sxm"]["feasible"] and not by_hw["hw_910b2"]["feasible"]
+    assert "runs on NVIDIA parts only" in json.dumps(by_hw["hw_910b2"])
 
 
 def test_fp4_where_the_profile_has_it(tmp: Path):

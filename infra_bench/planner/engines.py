@@ -35,6 +35,19 @@ class Engine:
     large_gib: float = 70.0
     maturity: str = "production"
     static: bool = False        # a batch is prefilled together, then decoded together (infra-bench's own runners)
+    vendors: tuple[str, ...] = ()  # the parts' vendors it runs on (empty: any)
+    ported: tuple[tuple[str, str], ...] = ()  # (vendor, engine): on that vendor's parts it runs as that engine
+
+    def check_runs_on(self, hw_id: str, vendor: str) -> None:
+        """A one-line error where the engine does not run on this vendor's parts: its efficiencies would
+        be another stack's, carried over as if it did (TensorRT-LLM on an Ascend came out 3x faster than
+        vLLM-Ascend there)."""
+        for v, other in self.ported:
+            if vendor.lower() == v.lower():
+                raise UserError(f"{self.name} runs on {vendor} parts as {other}; use --engine {other} for {hw_id}")
+        if self.vendors and vendor.lower() not in (v.lower() for v in self.vendors):
+            raise UserError(f"{self.name} runs on {' and '.join(self.vendors)} parts only, not on {hw_id} ({vendor}); "
+                            f"use --engine {default_engine(vendor)} (or auto)")
 
     def on(self, memory_gb: float | None) -> Engine:
         """The engine's limits on a device of `memory_gb` (vLLM and SGLang pick larger ones on large GPUs)."""
@@ -52,6 +65,7 @@ class Engine:
 ENGINES: dict[str, Engine] = {e.name: e for e in (
     Engine("vllm", mixed=True, chunked=True, max_seqs=256, token_budget=2048, memory_fraction=0.9,
            of_free_memory=False, reserve_whole_request=False, large_gpu=(1024, 8192),
+           ported=(("Huawei", "vllm-ascend"),),
            source="vLLM 0.10-0.19 vllm/engine/arg_utils.py (OpenAI server defaults: max_num_seqs 1024 and "
                   "max_num_batched_tokens 8192 on GPUs with >= 70 GiB, else 256 and 2048; chunked prefill on; "
                   "gpu_memory_utilization 0.9 of total memory)"),
@@ -61,15 +75,15 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
                   "above; max_running_requests up to the 2048-4096 request pool; mem_fraction_static fallback 0.88; "
                   "prefill batches run before decode, not mixed, unless --enable-mixed-chunk)"),
     Engine("trt-llm", mixed=True, chunked=False, max_seqs=2048, token_budget=8192, memory_fraction=0.9,
-           of_free_memory=True, reserve_whole_request=True,
+           of_free_memory=True, reserve_whole_request=True, vendors=("NVIDIA",),
            source="TensorRT-LLM tensorrt_llm/llmapi/llm_args.py (max_batch_size 2048, max_num_tokens 8192, "
                   "KV cache 0.9 of free memory, enable_chunked_prefill False, GUARANTEED_NO_EVICT)"),
     Engine("mindie", mixed=False, chunked=False, max_seqs=200, token_budget=8192, memory_fraction=0.8,
-           of_free_memory=True, reserve_whole_request=True,
+           of_free_memory=True, reserve_whole_request=True, vendors=("Huawei",),
            source="MindIE-LLM 3.0.0.beta.1 src/server/conf/config.json (maxBatchSize 200, maxPrefillTokens 8192, "
                   "maxPrefillBatchSize 50; prefill and decode batches formed apart; NPU memory fraction 0.8)"),
     Engine("vllm-ascend", mixed=True, chunked=True, max_seqs=256, token_budget=2048, memory_fraction=0.9,
-           of_free_memory=False, reserve_whole_request=False, maturity="maturing",
+           of_free_memory=False, reserve_whole_request=False, maturity="maturing", vendors=("Huawei",),
            source="vllm-ascend v0.10-v0.21: vLLM's scheduler with its defaults for devices whose memory vLLM "
                   "cannot query (max_num_seqs 256, max_num_batched_tokens 2048 for the OpenAI server)"),
     Engine("torch", mixed=False, chunked=False, max_seqs=1 << 20, token_budget=1 << 30, memory_fraction=0.9,

@@ -161,6 +161,9 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     maximum (`max_throughput`: the best concurrency under the engine's limits and memory)."""
     if isl < 1 or osl < 1:
         raise UserError("--input-len and --output-len must be at least 1")
+    if not max_throughput and concurrency is not None and concurrency < rep.layout.dp:
+        raise UserError(f"--concurrency {concurrency:g} is below --dp {rep.layout.dp}: each attention-DP rank runs its own "
+                        f"batch, so every rank needs a client; use --concurrency {rep.layout.dp} or more, or a smaller --dp")
     if rep.shape.max_positions and isl + osl > rep.shape.max_positions:
         rep.notes.append(f"input + output = {isl + osl} tokens exceeds the model's {rep.shape.max_positions} "
                          f"positions; predicted as if the context allowed it")
@@ -260,5 +263,6 @@ def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 
     if why:
         raise UserError(why)
     eng = get_engine(engine).on(hw.memory_gb).with_limits(max_seqs, token_budget)
+    eng.check_runs_on(hw.id, hw.vendor)
     return Replica(shape, hw, precision, layout, eng, kv_cache)
 
