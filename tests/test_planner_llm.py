@@ -330,6 +330,9 @@ def test_an_engine_is_refused_on_parts_it_does_not_run_on(tmp: Path):
                                       cwd=tmp), fragment)
     assert run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--engine", "mindie",
                    cwd=tmp).returncode == 0
+    # fewer clients than attention-DP ranks: each rank would be given a client the user did not ask for
+    assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--dp", "4",
+                                  "--concurrency", "2", cwd=tmp), "use --concurrency 4 or more")
     demand = tmp / "demand.yaml"
     demand.write_text("name: d\nservices:\n  - name: chat\n    model: llama-3.1-8b\n    engine: {name: trt-llm}\n"
                       "    traffic: {requests_per_s: 1, input_len: {mean: 512}, output_len: {mean: 128}}\n"
