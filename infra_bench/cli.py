@@ -449,6 +449,10 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     if (mixed or sensitivity) and not site_id:  # options first: planning can take seconds
         raise UserError(f"{'--mixed' if mixed else '--sensitivity'} needs --site (power price, PUE) to cost the "
                         f"candidates; e.g. --site cn-east (see `infra-bench profiles sites`)")
+    if rank_by in ("tco", "carbon") and not site_id:
+        raise UserError(f"--rank-by {rank_by} needs --site: its "
+                        f"{'power price and PUE price the energy' if rank_by == 'tco' else 'grid factor gives the carbon'}; "
+                        f"e.g. --site cn-east (see `infra-bench profiles sites`), or --rank-by capex or power")
     if (limits or budget) and not mixed:
         raise UserError("--limit and --budget apply to --mixed; add --mixed")
     if priors and calibration:

@@ -203,3 +203,19 @@ def test_server_prices_convert_and_sensitivity_finds_servers_itself():
     p = sizing.plan(chat, profiles, ["nv_gb200_gpu", "nv_h20"], site=SITE, rank_by="tco", confirm_top=0)
     rows = compare.sensitivity(p, profiles, chat.services, SITE, Assumptions())  # no servers given
     assert set(rows[0]["ranking"]) == {"nv_gb200_gpu", "nv_h20"}
+
+
+def test_ranking_by_cost_or_carbon_needs_a_site_and_markets_are_codes_in_any_case(tmp: Path):
+    """--rank-by tco or carbon without --site ranked nothing and blamed missing prices; --market cn treated
+    every part as purchasable, where CN filters by availability."""
+    for rank_by in ("tco", "carbon"):
+        assert_one_line_error(run_cli("plan", "workloads/demand-example.yaml", "--rank-by", rank_by,
+                                      cwd=Path(__file__).parents[1]), f"--rank-by {rank_by} needs --site")
+    counts = []
+    for market in ("cn", "CN"):
+        p = run_cli("plan", "workloads/demand-example.yaml", "--market", market, "--json", cwd=Path(__file__).parents[1])
+        assert p.returncode == 0, p.stderr
+        plan = json.loads(p.stdout)
+        counts.append((plan["market"], sum(c["feasible"] for c in plan["candidates"])))
+    assert counts[0] == counts[1] and counts[0][0] == "CN"
+    assert counts[0][1] < len(plan["candidates"])

@@ -622,7 +622,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         kind = media_model.kind_of(svc.model)
         if kind != svc.kind:
             raise UserError(f"service model '{svc.model}' is a {kind} model; set kind: {kind} for it")
-    market = market or (site.market if site else None)
+    market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
     has_data = not market or any(market in p.availability for p in profiles.values())
