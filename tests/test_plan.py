@@ -227,3 +227,13 @@ def test_an_image_service_gets_its_prior_interval_as_a_capacity_range():
     slow = approx_capacity(p.latency_s * (1 + p.interval), 1, lambda b: 0.0, 1, 8, None).rate
     assert o.capacity_range[0] == pytest.approx(slow) and o.capacity_range[0] < o.capacity < o.capacity_range[1]
     assert o.range_label == "+-50% prior" and o.replicas_range[0] <= o.replicas <= o.replicas_range[1]
+
+
+def test_a_service_longer_than_its_models_context_is_said():
+    """plan sized a 300,000-token prompt on a 131,072-position model without a word; now a note says so."""
+    long = demand(traffic={"requests_per_s": 0.1, "input_len": {"mean": 300_000}, "output_len": 256},
+                  slo={"ttft_p95_s": 200, "tpot_p99_s": 0.5})
+    notes = sizing.plan(demand_from_dict(long), HW, ["nv_h100_sxm"], confirm_top=0).notes
+    assert any("300,256 tokens exceeds llama-3.1-8b's 131,072 positions" in n for n in notes)
+    assert not any("positions" in n for n in sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"],
+                                                          confirm_top=0).notes)

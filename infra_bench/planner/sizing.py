@@ -35,6 +35,7 @@ from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
 from ..kinds import KINDS
 from .queueing import approx_capacity, capacity_under_slo
+from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
 DEFAULT_NODE = 8
@@ -662,6 +663,14 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      "the ends of their held-out 80% intervals, an image's or video's time at the ends of its stated "
                      "+- interval; where the low end needs twice the replicas or more, measure the part (`run`, "
                      "then `calibrate`) before buying on it")
+    for i, svc in enumerate(demand.services):
+        if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
+            t = svc.traffic
+            longest = (t.input_len.max or t.input_len.mean) + (t.output_len.max or t.output_len.mean)
+            if longest > positions:
+                notes.append(f"{demand.label(i)}: prompt + output up to {longest:,} tokens exceeds {svc.model}'s "
+                             f"{positions:,} positions; sized as if the context allowed it (a long-context variant, "
+                             f"or shorter requests)")
     feasible = {c.hardware for c in cands if c.feasible}
     pairs = sorted({tuple(sorted((c.hardware, h))) for c in cands if c.feasible for o in c.options
                     for h in o.same_die if h in feasible})
