@@ -197,10 +197,17 @@ def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
 @PROFILES_OPTION
 def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
     """Side by side, with ridge point (FLOP/byte), memory per TFLOP and price per TFLOP."""
+    from .planner.cost import Assumptions
     from .planner.profiles import get, load_hardware
 
     hw = load_hardware(list(profile_dirs))
     ps = [get(hw, pid) for pid in profile_ids]
+    fx = Assumptions().fx
+
+    def usd_per_tflop(p) -> float | None:
+        """In one currency, so parts priced in CNY and USD compare (the default rates, as `plan` uses)."""
+        v = p.price_per_tflop()
+        return None if v is None or p.price.currency not in fx else v / fx[p.price.currency]
     rows = {
         "vendor / model": [f"{p.vendor} {p.model}" for p in ps],
         "bf16/fp16 dense TFLOPS": [p.dense_tflops for p in ps],
@@ -213,7 +220,7 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
         "TDP W": [p.tdp_w for p in ps],
         "scale-up GB/s": [p.scale_up.bandwidth_gbs if p.scale_up else None for p in ps],
         "price (estimate)": [f"{p.price.amount:g} {p.price.currency}" if p.price else None for p in ps],
-        "price per TFLOP": [p.price_per_tflop() for p in ps],
+        "USD per bf16 TFLOP": [usd_per_tflop(p) for p in ps],
         "CN available": [(p.availability["CN"].status if "CN" in p.availability else None) for p in ps],
         "confidence": [p.confidence for p in ps],
     }

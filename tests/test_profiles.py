@@ -113,7 +113,12 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     shown = json.loads(run_cli("profiles", "show", "hw_910b2", "--json", cwd=tmp).stdout)
     assert shown["derived"]["ridge_flop_per_byte"] == pytest.approx(353.9 / 1.6)
     p = run_cli("profiles", "compare", "nv_h20", "hw_910b2", cwd=tmp)
-    assert p.returncode == 0 and "ridge point FLOP/byte" in p.stdout and "price per TFLOP" in p.stdout
+    assert p.returncode == 0 and "ridge point FLOP/byte" in p.stdout and "USD per bf16 TFLOP" in p.stdout
+    # one currency: the 910B2 is priced in CNY, the H100 in USD (it printed 226 CNY beside 31 USD, unlabelled)
+    rows = json.loads(run_cli("profiles", "compare", "nv_h100_sxm", "hw_910b2", "--json", cwd=tmp).stdout)["rows"]
+    h100, ascend = (pr.load_hardware()[k] for k in ("nv_h100_sxm", "hw_910b2"))
+    assert rows["USD per bf16 TFLOP"] == pytest.approx([h100.price.amount / h100.dense_tflops,
+                                                        ascend.price.amount / 7.2 / ascend.dense_tflops])
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
                           (["profiles", "list", "--available"], "--available needs --market")]:
         assert_one_line_error(run_cli(*args, cwd=tmp), message)
