@@ -474,3 +474,17 @@ def test_predict_count_gives_the_replicas_totals_in_json_as_in_text(tmp: Path):
     assert got["total"]["output_tokens_per_s"] == pytest.approx(4 * got["output_tokens_per_s"])
     assert got["total"]["output_tokens_per_s_interval"] == pytest.approx([4 * x for x in got["intervals"]["output_tokens_per_s"]])
     assert f"output tokens/s {got['total']['output_tokens_per_s']:.0f} " in text and "on 4 x " in text
+
+
+def test_what_to_do_instead_names_only_what_the_part_runs(tmp: Path):
+    """The fix an error suggests works on that part: no fp8 for a 910B2 (its profile has no fp8 peak), and a
+    model too big in bf16 is pointed at the precision and TP that do hold it."""
+    fp4 = run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--precision", "fp4", cwd=tmp)
+    assert_one_line_error(fp4, "use --precision int4")
+    assert "fp8" not in fp4.stderr
+    assert_one_line_error(run_cli("predict", "--model", "deepseek-v3", "--hardware", "hw_910b2", "--precision", "bf16",
+                                  cwd=tmp), "--precision int4 --tp 8 fits")
+    assert run_cli("predict", "--model", "deepseek-v3", "--hardware", "hw_910b2", "--precision", "int4", "--tp", "8",
+                   cwd=tmp).returncode == 0
+    assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--kv-cache", "fp8",
+                                  cwd=tmp), "use --kv-cache bf16")

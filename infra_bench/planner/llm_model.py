@@ -40,10 +40,15 @@ class Replica:
         prec = get_precision(self.precision)
         if self.precision == "fp4" and not self.hw.peak_tflops.get("fp4"):
             raise UserError(f"{self.hw.id} has no fp4 tensor-core rate in its profile, so fp4 cannot be predicted on "
-                            f"it; use --precision int4 (4-bit weights, 16-bit compute) or fp8")
+                            f"it; use --precision int4 (4-bit weights, 16-bit compute)"
+                            + (" or fp8" if self.hw.peak_tflops.get("fp8") else ""))
         kv = None if self.kv_cache is None else KV_DTYPES.get(self.kv_cache)
         if self.kv_cache is not None and kv is None:
             raise UserError(f"unknown KV cache type '{self.kv_cache}'; use {', '.join(KV_DTYPES)}")
+        if self.kv_cache == "fp8" and not self.hw.peak_tflops.get("fp8") and self.hw.vendor != "NVIDIA":
+            # vLLM converts an fp8 KV cache in its CUDA kernels even on Ampere; other stacks need fp8 units
+            raise UserError(f"{self.hw.id} has no fp8 peak in its profile, so an fp8 KV cache cannot be predicted on it; "
+                            f"use --kv-cache bf16")
         self.terms = terms(self.shape, self.hw, prec, self.layout, kv)
         collectives, stages = crosses_nodes(self.hw, self.layout)
         if collectives:
@@ -150,9 +155,24 @@ def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engi
             continue
         if rep.memory(1, isl, osl)["max_sequences"] >= 1:
             return f"--tp {tp} fits"
-    lower = {"bf16": "fp8", "fp16": "fp8", "fp8": "int4", "int8": "int4"}.get(precision)
-    return (f"no TP within one {node}-device node fits in {precision}; try --precision {lower} or pipeline "
-            f"stages across nodes (--pp)" if lower else f"no TP within one {node}-device node fits; add --pp stages")
+    # a narrower precision the part runs and in which some TP of one node holds a sequence
+    order = ["bf16", "fp8", "int8", "int4", "fp4"]
+    for lower in order[order.index(precision) + 1:] if precision in order else []:
+        if lower == "fp4":
+            continue  # not a fallback: the parts with fp4 also run fp8, tried first
+        hint = what_fits(shape, hw, lower, engine, isl, osl) if _runs(shape, hw, lower, engine) else None
+        if hint and hint.startswith("--tp"):
+            return f"no TP within one {node}-device node fits in {precision}; --precision {lower} {hint}"
+    return f"no TP within one {node}-device node fits in {precision}; add pipeline stages across nodes (--pp)"
+
+
+def _runs(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine) -> bool:
+    """Whether the part runs the precision at all (a published peak for its GEMMs)."""
+    try:
+        Replica(shape, hw, precision, Layout(), engine)
+    except UserError:
+        return False
+    return True
 
 
 def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 1024, osl: int = 256,

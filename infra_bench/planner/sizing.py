@@ -143,7 +143,8 @@ def _gaps(hw: HardwareProfile, precision: str, bandwidth: bool = True) -> list[s
 
 
 def _lacks(gaps: list[str]) -> str:
-    return f"profile lacks {', '.join(gaps)} (unpublished; add them with --profiles DIR)"
+    return (f"profile lacks {', '.join(gaps)}: unpublished, or the part does not run it (H100 has no fp4); add "
+            f"published figures with --profiles DIR")
 
 
 @dataclass
