@@ -351,9 +351,27 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
                    concurrency=concurrency, max_throughput=max_throughput, input_len=input_len,
                    output_len=output_len, max_seqs=max_seqs, token_budget=token_budget, resolution=resolution,
                    steps=steps, size=size, frames=frames, guidance_scale=guidance_scale, text_len=text_len)
+    _given_apply(kind, model_id, options)
     data = cal.load(calibration) if calibration else None
     p, text = load_ref(kind.predict)(model_id, hw, options, data, str(calibration) if calibration else None)
     click.echo(_dump(p.to_dict()) if as_json else text)
+
+
+def _given_apply(kind, model_id: str, options: dict) -> None:
+    """A flag given on the command line that the model's kind does not read is an error, not ignored (`--tp 2`
+    on sd-1.5 printed one device); so is --concurrency beside --max-throughput, which picks its own."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = [k for k in options if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE]
+    flag = lambda k: "--" + k.replace("_", "-")
+    ignored = [flag(k) for k in given if k not in kind.predict_options]
+    if ignored:
+        raise UserError(f"{', '.join(ignored)} do{'es' if len(ignored) == 1 else ''} not apply to {model_id}, "
+                        f"a model of kind {kind.name}; leave {'it' if len(ignored) == 1 else 'them'} out")
+    if "concurrency" in given and "max_throughput" in given:
+        raise UserError("--concurrency and --max-throughput contradict each other: the offline maximum picks its "
+                        "own concurrency; give one")
 
 
 def _compiles(spec) -> bool:

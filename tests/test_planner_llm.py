@@ -488,3 +488,18 @@ def test_what_to_do_instead_names_only_what_the_part_runs(tmp: Path):
                    cwd=tmp).returncode == 0
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--kv-cache", "fp8",
                                   cwd=tmp), "use --kv-cache bf16")
+
+
+def test_a_flag_the_models_kind_does_not_read_is_refused(tmp: Path):
+    """--tp on a diffusion pipeline, --steps on an LLM and --concurrency beside --max-throughput were silently
+    ignored; each is now a one-line error."""
+    assert_one_line_error(run_cli("predict", "--model", "sd-1.5", "--hardware", "nv_h100_sxm", "--tp", "2", cwd=tmp),
+                          "--tp does not apply to sd-1.5, a model of kind diffusion")
+    assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--steps", "3",
+                                  "--resolution", "256", cwd=tmp), "--resolution, --steps do not apply to llama-3.1-8b")
+    assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--concurrency",
+                                  "4", "--max-throughput", cwd=tmp), "contradict each other")
+    assert run_cli("predict", "--model", "sd-1.5", "--hardware", "nv_h100_sxm", "--steps", "20", "--batch", "2",
+                   cwd=tmp).returncode == 0
+    assert_one_line_error(run_cli("predict", "--model", "deepseek-v3", "--hardware", "nv_h200_sxm", "--precision", "fp8",
+                                  "--tp", "8", "--ep", "3", cwd=tmp), "use --ep 1 or 2 or 4 or 8")

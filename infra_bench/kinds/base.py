@@ -73,6 +73,7 @@ class Kind:
     - service: ref of the planner's demand service (a planner.demand.Service subclass);
       planner_models: ref of (kind name) -> the model ids predict and plan know for this kind;
       predict: ref of (model, hardware, options, calibration data, its file) -> (prediction, text);
+      predict_options: the `predict` flags that hook reads (a flag given for another kind is an error);
       calibration_point: ref of (metrics, cell) -> (FLOPs, seconds, prior fixed seconds) of a record,
       or the reason it cannot calibrate (`calibrate` fits the kind's MFU from these).
     - plan_latency: the plan chart's latency field and label.
@@ -92,6 +93,7 @@ class Kind:
     service: str | None = None
     planner_models: str | None = None
     predict: str | None = None
+    predict_options: tuple[str, ...] = ()  # the `predict` flags its hook reads; others given are refused
     calibration_point: str | None = None
     plan_latency: tuple[str, str] | None = None
     charts: tuple[tuple[str, str], ...] = ()

@@ -101,8 +101,11 @@ class Layout:
         if self.pp > shape.layers:
             return f"{shape.layers} layers do not fill {self.pp} pipeline stages"
         if self.ep > 1 and (not shape.moe or shape.experts % self.ep or (self.tp * self.dp) % self.ep):
-            return (f"EP {self.ep} needs a MoE model whose experts divide by it, within TP x DP devices"
-                    if shape.moe else "EP applies to MoE models only")
+            if not shape.moe:
+                return "EP applies to MoE models only"
+            ok = [e for e in range(1, self.tp * self.dp + 1) if not shape.experts % e and not (self.tp * self.dp) % e]
+            return (f"EP {self.ep} needs to divide both the model's {shape.experts} experts and TP x DP = "
+                    f"{self.tp * self.dp} devices; use --ep {' or '.join(map(str, ok))}")
         return None
 
 

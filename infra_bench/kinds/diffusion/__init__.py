@@ -30,5 +30,6 @@ KIND = Kind(
     planner_models="infra_bench.planner.media_model:diffusion_ids",
     calibration_point="infra_bench.planner.media_model:diffusion_point",
     predict="infra_bench.report.predict:diffusion",
+    predict_options=("engine", "precision", "resolution", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("image_s", "one image alone (s)"),
 )

@@ -24,6 +24,7 @@ KIND = Kind(
     service="infra_bench.kinds.embedding.planner:EmbeddingService",
     planner_models="infra_bench.planner.media_model:catalog_ids",
     predict="infra_bench.kinds.embedding.planner:predict_hook",
+    predict_options=("precision", "input_len", "concurrency"),
     calibration_point="infra_bench.kinds.embedding.planner:calibration_point",
     plan_latency=("request_s", "one request alone (s)"),
 )

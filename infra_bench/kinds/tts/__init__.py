@@ -27,5 +27,6 @@ KIND = Kind(
     planner_models="infra_bench.planner.media_model:catalog_ids",
     calibration_point="infra_bench.planner.media_model:tts_point",
     predict="infra_bench.report.predict:tts",
+    predict_options=("engine", "precision", "text_len", "concurrency"),
     plan_latency=("rtf_alone", "RTF of one stream alone"),
 )

@@ -27,6 +27,7 @@ KIND = Kind(
     service="infra_bench.kinds.video.planner:VideoService",
     planner_models="infra_bench.planner.media_model:catalog_ids",
     predict="infra_bench.kinds.video.planner:predict_hook",
+    predict_options=("precision", "size", "frames", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("video_s", "one video alone (s)"),
     calibration_point="infra_bench.kinds.video.planner:calibration_point",
 )
