@@ -237,9 +237,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     for d in base["fit"]["same_die"]:
         notes.append(f"{rep.hw.id} and {d['hardware']} share one die (the same spec peaks), yet under {rep.engine.name} "
                      f"at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the GEMM efficiency and "
-                     f"{d['bandwidth_efficiency_ratio']:.2f}x the bandwidth efficiency of {d['hardware']}: their "
-                     f"measurements come from different campaigns (engine builds, harnesses), so a comparison "
-                     f"between the two carries that gap; run both (`infra-bench calibrate`) before choosing")
+                     f"{d['bandwidth_efficiency_ratio']:.2f}x the bandwidth efficiency of {d['hardware']}: per-part "
+                     f"factors carry what their measuring campaigns differ by (engine builds, harnesses), or for a "
+                     f"part not measured there the nearest parts', so a comparison between the two carries that gap; "
+                     f"run both (`infra-bench calibrate`) before choosing")
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
