@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra_bench.planner import compare, sizing
-from infra_bench.planner.cost import Assumptions, cost_of
+from infra_bench.planner.cost import Assumptions, cost_of, peak_kw
 from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, ServerProfile, SiteProfile, load_hardware
@@ -96,6 +96,15 @@ def test_server_level_pricing_against_a_hand_computed_bill_of_materials():
     generic = cost_of(c, hw, svc, SITE, Assumptions(), whole.model_copy(update={"price": None}))
     assert generic.capex["servers"] == pytest.approx(2 * 8 * 8000)  # whole servers at the generic share per slot
     assert "estimated host" in generic.capex["server_basis"]
+    # power to provision counts whole servers as capex does: a server bought whole draws for all its slots, one
+    # bought empty for its host and the accelerators in it; a server with no published power gets 0.8 x TDP per
+    # slot, filled or not (it was 0.8 x TDP per device, which put such parts in fractions of a server)
+    assert peak_kw(10, 2, hw, whole) == pytest.approx(2 * 6000 / 1000)
+    assert peak_kw(10, 2, hw, bare) == pytest.approx((2 * (6000 - 8 * 500) + 10 * 500) / 1000)
+    no_power = bare.model_copy(update={"max_power_w": None})
+    assert peak_kw(10, 2, hw, no_power) == pytest.approx((2 * 8 * 0.8 * 500 + 10 * 500) / 1000)
+    n = cost_of(c, hw, svc, SITE, Assumptions(), no_power)
+    assert n.energy["it_kw_avg"] == pytest.approx((10 * 500 + 2 * 8 * 0.8 * 500) * (0.3 + 0.7 * u) / 1000)
 
 
 def test_unpriced_parts_are_never_ranked_as_free():

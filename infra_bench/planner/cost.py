@@ -123,11 +123,27 @@ class Costing:
         return asdict(self)
 
 
+def hosts_w(devices: float, servers: float, hw: HardwareProfile, server: ServerProfile | None) -> float | None:
+    """The servers' draw beyond their accelerators: each server's maximum power less its slots' TDP, else
+    (NODE_POWER_FACTOR - 1) x TDP per slot (the DGX H100 ratio); a host draws for all its slots, filled or
+    not, as capex buys it for all of them. Without a server profile, that share per device."""
+    if not hw.tdp_w:
+        return None
+    host = server.host_w(hw.tdp_w) if server else None
+    if host is not None:
+        return servers * host
+    share = (NODE_POWER_FACTOR - 1) * hw.tdp_w
+    return servers * server.slots * share if server else devices * share
+
+
 def peak_kw(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None) -> float | None:
-    """Power to provision: the servers' maximum power, else devices x TDP x NODE_POWER_FACTOR."""
-    if server and server.max_power_w:
-        return servers * server.max_power_w / 1000
-    return devices * hw.tdp_w * NODE_POWER_FACTOR / 1000 if hw.tdp_w else None
+    """Power to provision: the servers' hosts plus the accelerators in them at TDP (every slot of a server
+    bought whole, with its accelerators); without a TDP, the servers' maximum power where published."""
+    if not hw.tdp_w:
+        return servers * server.max_power_w / 1000 if server and server.max_power_w else None
+    whole = bool(server and server.price and server.price.includes_accelerators)
+    installed = servers * server.slots if whole else devices
+    return (hosts_w(devices, servers, hw, server) + installed * hw.tdp_w) / 1000
 
 
 def utilization(option, svc) -> float:
@@ -223,15 +239,14 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     if hw.tdp_w and site:
         measured = a.device_power.get(hw.id)
         device_w, device_source = (measured.busy_w, measured.source) if measured else busy_power(candidate.options, hw)
-        it_w = devices * device_w + (servers * host_w if host_w is not None
-                                     else devices * (NODE_POWER_FACTOR - 1) * hw.tdp_w)
+        it_w = devices * device_w + hosts_w(devices, servers, hw, server)
         it_kw = it_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
         kwh = it_kw * HOURS * site.pue
         energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh, "device_busy_w": device_w,
                    "device_power_source": device_source,
                    "host_power": (f"{host_w:,.0f} W per server: {server.id} maximum {server.max_power_w:,.0f} W less "
                                   f"{server.slots} x TDP" if host_w is not None else
-                                  f"{NODE_POWER_FACTOR - 1:g} x TDP per device (DGX H100 ratio; no server power)")}
+                                  f"{NODE_POWER_FACTOR - 1:g} x TDP per slot of each server (DGX H100 ratio; no server power)")}
         if measured and measured.measured:
             energy["energy_source"] = "measured_device"
             energy["basis"] += "; the host share and the idle fraction are modelled"
