@@ -184,7 +184,8 @@ def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
     p = get(load_hardware(list(profile_dirs)), profile_id)
     data = p.model_dump(mode="json")
     data["derived"] = {"ridge_flop_per_byte": p.ridge_flop_per_byte(), "memory_gb_per_tflop": p.memory_gb_per_tflop(),
-                       "price_per_tflop": p.price_per_tflop(), "price_per_tflop_currency": p.price.currency if p.price else None}
+                       "price_per_tflop": p.price_per_tflop(),
+                       "price_per_tflop_currency": p.price.currency if p.price else None}
     server = server_for(p, load_servers(list(profile_dirs))) if p.kind == "accelerator" else None
     if server:  # the platform `plan` buys it in (profiles servers)
         data["server"] = server.model_dump(mode="json", exclude_none=True)

@@ -26,6 +26,7 @@ KIND = Kind(
     service="infra_bench.planner.demand:LlmService",
     planner_models="infra_bench.planner.shapes:model_ids",
     predict="infra_bench.report.predict:llm",
-    predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput", "input_len", "output_len", "max_seqs", "token_budget"),
+    predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput",
+                     "input_len", "output_len", "max_seqs", "token_budget"),
     plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
 )
