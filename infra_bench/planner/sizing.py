@@ -10,7 +10,8 @@ shares time: n streams each see RTF x n and wait up to n utterances for first au
 
     replicas = ceil(load / (capacity x (1 - headroom))) + redundancy
     servers  = ceil(devices / server slots)   (TP groups divide the server, so they pack exactly)
-    peak kW  = servers x the server's maximum power, else devices x TDP x 1.8 (DGX H100: 10.2 kW for 8 x 700 W)
+    peak kW  = servers x host W + the accelerators in them x TDP; host W = the server's maximum power less its
+               slots' TDP, else 0.8 x TDP per slot (DGX H100: 10.2 kW for 8 x 700 W)
 """
 from __future__ import annotations
 
@@ -644,8 +645,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         cands.sort(key=lambda c: _rank_key(c, rank_by))
     notes = ["capacities: mean-value queueing approximation; the top "
              f"{confirm_top} confirmed by discrete-event simulation (method per service)",
-             ("peak kW = the servers' maximum power (servers.yaml), else devices x TDP x 1.8 (DGX H100 ratio): for "
-              "power provisioning"),
+             ("peak kW = the servers' hosts (servers.yaml's maximum power less the slots' TDP, else 0.8 x TDP per "
+              "slot: the DGX H100 ratio) + the accelerators in them at TDP: for power provisioning"),
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
               "network, energy and carbon follow docs/cost.md")]
     measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)

@@ -178,7 +178,7 @@ def _labels(pd: PlanData) -> list:
         blocks.append(Table(["figure", "source or basis", "candidates"],
                             [[a, b, str(n)] for (a, b), n in sources.items()]))
     blocks.append(Text(f"Plan input: {pd.source}. Capacity methods: simulation, approximation (~), processor "
-                       "sharing. Power is the provisioning peak (servers x their maximum power, else devices x TDP x 1.8), not the "
+                       "sharing. Power is the provisioning peak (the servers' hosts + the accelerators in them at TDP), not the "
                        "average draw."))
     return blocks
 
