@@ -137,6 +137,28 @@ def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
     assert not h.feasible and "no mix" in h.reason
 
 
+def test_mixed_fleets_spare_replica_is_one_of_the_largest_type_the_pool_uses():
+    """N+1 in a mixed pool: the spare covers the largest replica the pool uses, not the largest of any costed
+    type (that reserved 7 req/s for a pool served by 2.5 req/s replicas, so the mix could cost more than
+    the best single type); a type --limit rules out is not the single type compared against."""
+    hw = {"a": card("a", 30000, 700), "b": card("b", 9000, 300)}
+    plan = sizing.Plan("t", "s", None, "tco", [candidate("a", 1, 7.0), candidate("b", 1, 2.5)], [])
+    per = {h: cost_of(sizing.Candidate(h, h, True, None, [], devices=1), hw[h], DEMAND.services, SITE,
+                      Assumptions(utilization=1.0)).per_year["total"] for h in hw}
+    n1 = DEMAND.model_copy(update={"redundancy": 1})
+    options = [(na, nb) for na, nb in itertools.product(range(5), range(12))
+               if 7.0 * na + 2.5 * nb >= 8 + max([7.0] * (na > 0) + [2.5] * (nb > 0), default=0)]
+    best = min(options, key=lambda x: x[0] * per["a"] + x[1] * per["b"])
+    f = optimise(plan, n1, hw, SITE, Assumptions())
+    assert f.feasible and (f.devices.get("a", 0), f.devices.get("b", 0)) == best == (0, 5)
+    assert f.tco_per_year == pytest.approx(sum(n * per[h] for h, n in f.devices.items()))
+    single = sizing.Candidate("a", "a", True, None, [candidate("a", 3, 7.0).options[0]], devices=3, servers=1)
+    single.cost = cost_of(single, hw["a"], n1.services, SITE, Assumptions()).to_dict()
+    limited = optimise(sizing.Plan("t", "s", None, "tco", [single, candidate("b", 1, 2.5)], []), n1, hw, SITE,
+                       Assumptions(), limits={"a": 0})
+    assert limited.devices == {"b": 5} and limited.best_single is None
+
+
 def test_request_size_buckets_split_the_prompt_distribution():
     svc = demand_from_dict({"services": [{"name": "c", "model": "llama-3.1-8b", "traffic": {
         "requests_per_s": 4, "input_len": {"mean": 2048, "distribution": "exponential"}, "output_len": 256},

@@ -7,13 +7,15 @@ each, so short requests can go to a cheap part that misses the SLO on the long t
 
     minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[h] + sum_h y[h] x yearly cost per server[h]
     subject to  for a pool p of service s, with z_s = 1 when s is split:
-                  sum_h x[p,h] x cap[p,h] x (1 - headroom_s) + M_p x (z_s or 1 - z_s) >= load_p + N x maxcap_p
+                  sum_h x[p,h] x cap[p,h] x (1 - headroom_s) + M_p x (z_s or 1 - z_s) >= load_p + N x s_p
+                s_p >= cap[p,h] x u[p,h],  x[p,h] <= big x u[p,h]              (the spare: a replica of the largest
+                                                                            type the pool uses, u binary)
                 sum_p x[p,h] x TP[p,h] <= slots[h] x y[h]                  (whole servers, y[h] integer)
                 sum_p x[p,h] x TP[p,h] <= limit[h]                         (devices that can be bought)
                 devices' and servers' capex <= budget
                 x[p,h] integer >= 0 (replicas of pool p on type h),  z_s binary
 
-M_p is the pool's right-hand side, so the unused form of a service is unconstrained. Every pool
+M_p is the pool's right-hand side at its largest spare, so the unused form of a service is unconstrained. Every pool
 keeps its own N+1 (a replica lost in one pool is not covered by another). Capacities start as
 the mean-value approximation (or the plan's simulated figure); every column the solution uses is
 then simulated with its pool's length distribution and the program re-solved, until the
@@ -159,47 +161,73 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCos
 
     split_ids = sorted(pools)
     types = sorted({c.hardware for c in cols if unit_cost[c.hardware].slots})  # bought in whole servers
-    n, nz, ny = len(cols), len(split_ids), len(types)
+    groups = [(i, pool, share) for i, svc in enumerate(demand.services)
+              for pool, share in [("whole", 1.0)] + [(b.label, b.share) for b in pools.get(i, [])]]
+    n, nz, ny, ns = len(cols), len(split_ids), len(types), len(groups)
+    # variables: replicas x per column | z per split service | servers y per type | u: column used | spare s per pool
+    width = n + nz + ny + n + ns
     obj = np.array([c.option.tp * unit_cost[c.hardware].device_year for c in cols] + [0.0] * nz
-                   + [unit_cost[h].server_year for h in types])
+                   + [unit_cost[h].server_year for h in types] + [0.0] * (n + ns))
     rows, lo, hi = [], [], []
-    for i, svc in enumerate(demand.services):
+
+    def row(x=None, z=None, y=None, u=None, s=None) -> list[float]:
+        return (list(x or [0.0] * n) + list(z or [0.0] * nz) + list(y or [0.0] * ny) + list(u or [0.0] * n)
+                + list(s or [0.0] * ns))
+
+    spare_hi = []
+    for g, (i, pool, share) in enumerate(groups):
+        svc = demand.services[i]
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
-        load = svc.load
-        for pool, share in [("whole", 1.0)] + [(b.label, b.share) for b in pools.get(i, [])]:
-            caps = [c.capacity * (1 - head) if c.service == i and c.pool == pool else 0.0 for c in cols]
-            need = load * share + red * max(caps, default=0.0)
-            z, bound = [0.0] * nz, need
-            if i in pools:
-                if pool == "whole":  # caps.x + need.z >= need: void once the service is split
-                    z[split_ids.index(i)] = need
-                else:                # caps.x >= need.z: void while it is served whole
-                    z[split_ids.index(i)], bound = -need, 0.0
-            elif not any(caps):
-                return None, f"service {demand.label(i)}: no costed type can serve it"
-            rows.append(caps + z + [0.0] * ny)
-            lo.append(bound)
-            hi.append(np.inf)
+        caps = [c.capacity * (1 - head) if c.service == i and c.pool == pool else 0.0 for c in cols]
+        top = max(caps, default=0.0)
+        spare_hi.append(top)
+        base, most = svc.load * share, svc.load * share + red * top  # most: the pool's need at its largest spare
+        spare = [-red if k == g else 0.0 for k in range(ns)]
+        z = [0.0] * nz
+        if i in pools:
+            k = split_ids.index(i)
+            if pool == "whole":  # caps.x - N s + most z >= load: void once the service is split
+                z[k], bound = most, base
+            else:                # caps.x - N s - most z >= load - most: void while it is served whole
+                z[k], bound = -most, base - most
+        elif not any(caps):
+            return None, f"service {demand.label(i)}: no costed type can serve it"
+        else:
+            bound = base
+        rows.append(row(x=caps, z=z, s=spare))
+        lo.append(bound)
+        hi.append(np.inf)
+        # the spare is a replica of the largest type the pool uses: s >= cap_c u_c, and x_c > 0 only where u_c = 1
+        for c, cap in enumerate(caps):
+            if cap:
+                rows.append(row(u=[-cap if k == c else 0.0 for k in range(n)], s=[1.0 if k == g else 0.0 for k in range(ns)]))
+                lo.append(0.0)
+                hi.append(np.inf)
+                big = -(-most // cap) + red + 1  # more replicas than the pool could ever want
+                rows.append(row(x=[1.0 if k == c else 0.0 for k in range(n)], u=[-big if k == c else 0.0 for k in range(n)]))
+                lo.append(-np.inf)
+                hi.append(0.0)
     for j, h in enumerate(types):  # devices of a type fit in its servers: sum TP x - slots y <= 0
-        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * nz
-                    + [-unit_cost[h].slots if k == j else 0.0 for k in range(ny)])
+        rows.append(row(x=[c.option.tp if c.hardware == h else 0 for c in cols],
+                        y=[-unit_cost[h].slots if k == j else 0.0 for k in range(ny)]))
         lo.append(-np.inf)
         hi.append(0)
     for h, limit in limits.items():
-        rows.append([c.option.tp if c.hardware == h else 0 for c in cols] + [0.0] * (nz + ny))
+        rows.append(row(x=[c.option.tp if c.hardware == h else 0 for c in cols]))
         lo.append(0)
         hi.append(limit)
     if budget is not None:
-        rows.append([c.option.tp * unit_cost[c.hardware].device_capex for c in cols] + [0.0] * nz
-                    + [unit_cost[h].server_capex for h in types])
+        rows.append(row(x=[c.option.tp * unit_cost[c.hardware].device_capex for c in cols],
+                        y=[unit_cost[h].server_capex for h in types]))
         lo.append(0)
         hi.append(budget)
-    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(n + nz + ny),
-               bounds=Bounds([0] * (n + nz + ny), [np.inf] * n + [1] * nz + [np.inf] * ny),
-               options={"time_limit": 10})
+    integral = np.array([1] * (n + nz + ny + n) + [0] * ns)
+    upper = [np.inf] * n + [1] * nz + [np.inf] * ny + [1] * n + spare_hi
+    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integral,
+               bounds=Bounds([0] * width, upper), options={"time_limit": 10})
     if res.x is None:
         return None, f"no mix meets the demand within the limits and budget ({res.message})"
-    x = np.round(res.x).astype(int)
+    x = np.round(res.x[:n + nz + ny]).astype(int)
     return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun),
             {h: int(x[n + nz + j]) for j, h in enumerate(types)}), None
 
@@ -232,7 +260,8 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
     busy = a.model_copy(update={"utilization": 1 - demand.headroom})
     singles = [{"hardware": c.hardware, "devices": c.devices, "tco_per_year": cost_of(
         c, profiles[c.hardware], demand.services, site, busy, servers.get(c.server) if c.server else None
-    ).per_year["total"]} for c in plan.candidates if c.feasible and c.cost and c.cost["per_year"]]
+    ).per_year["total"]} for c in plan.candidates if c.feasible and c.cost and c.cost["per_year"]
+        and c.devices <= limits.get(c.hardware, c.devices)]  # a type --limit rules out is no comparison
     # on the program's basis (devices busy at 1 - headroom), so the two compare like for like
     single = min(singles, key=lambda x: x["tco_per_year"], default=None)
 
