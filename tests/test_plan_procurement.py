@@ -228,3 +228,19 @@ def test_ranking_by_cost_or_carbon_needs_a_site_and_markets_are_codes_in_any_cas
         counts.append((plan["market"], sum(c["feasible"] for c in plan["candidates"])))
     assert counts[0] == counts[1] and counts[0][0] == "CN"
     assert counts[0][1] < len(plan["candidates"])
+
+
+def test_demand_names_and_kinds_are_checked_with_the_service_named(tmp: Path):
+    """Two services of one name shared one cost-per-unit key (the first's figure was the second's); a kind that
+    contradicts the model, and a field of another kind, name the service and its kind."""
+    chat = "{name: chat, model: llama-3.1-8b, traffic: {requests_per_s: 5, input_len: 512, output_len: 128}, " \
+           "slo: {ttft_p95_s: 2.0, tpot_p99_s: 0.05}}"
+    cases = {"dup.yaml": (f"services:\n  - {chat}\n  - {chat}\n", "service name 'chat' is given to 2 services"),
+             "kind.yaml": ("services:\n  - {name: img, kind: diffusion, model: llama-3.1-8b, traffic: "
+                           "{images_per_hour: 10}, slo: {latency_p95_s: 8}}\n",
+                           "(img): model 'llama-3.1-8b' is a llm model, not diffusion"),
+             "sd.yaml": ("services:\n  - {name: img, model: sd-1.5, traffic: {requests_per_s: 1}, "
+                         "slo: {latency_p95_s: 8}}\n", "(img), a diffusion service: unknown field")}
+    for name, (text, fragment) in cases.items():
+        (tmp / name).write_text(text)
+        assert_one_line_error(run_cli("plan", name, cwd=tmp), fragment)

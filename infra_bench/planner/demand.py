@@ -338,15 +338,25 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
         label = f"{where}: services[{i}]"
         if not isinstance(s, dict):
             raise UserError(f"{label}: a service must be a mapping (model, traffic, slo)")
+        name = f" ({s['name']})" if s.get("name") else ""
         kind = s.get("kind") or _kind_of(s.get("model"), label)
         if not isinstance(kind, str) or kind not in known:
             raise UserError(f"{label}: unknown kind '{kind}'{closest(str(kind), known)}; use {', '.join(known)}")
+        if s.get("kind") and isinstance(s.get("model"), str):
+            actual = _kind_of(s["model"], label + name)
+            if actual != kind:
+                raise UserError(f"{label + name}: model '{s['model']}' is a {actual} model, not {kind}; set kind: "
+                                f"{actual}, or name a {kind} model")
         cls = known[kind]
         try:
             out.append(cls(**s))
         except ValidationError as err:
-            name = f" ({s['name']})" if s.get("name") else ""
-            raise UserError(explain_validation(err, label + name, cls.model_fields)) from None
+            raise UserError(explain_validation(err, f"{label}{name}, a {kind} service", cls.model_fields)) from None
+    names = [x.name for x in out if x.name]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"{where}: service name '{twice[0]}' is given to {names.count(twice[0])} services; give each "
+                        f"its own name (costs per unit, coverage and reports are keyed by it)")
     try:
         return Demand(**{**data, "services": out})
     except ValidationError as err:
