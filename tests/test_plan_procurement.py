@@ -240,7 +240,7 @@ def test_demand_names_and_kinds_are_checked_with_the_service_named(tmp: Path):
                            "{images_per_hour: 10}, slo: {latency_p95_s: 8}}\n",
                            "(img): model 'llama-3.1-8b' is a llm model, not diffusion"),
              "sd.yaml": ("services:\n  - {name: img, model: sd-1.5, traffic: {requests_per_s: 1}, "
-                         "slo: {latency_p95_s: 8}}\n", "(img), a diffusion service: unknown field")}
+                         "slo: {latency_p95_s: 8}}\n", "(sd-1.5 is a diffusion model)")}
     for name, (text, fragment) in cases.items():
         (tmp / name).write_text(text)
         assert_one_line_error(run_cli("plan", name, cwd=tmp), fragment)

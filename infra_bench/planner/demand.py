@@ -351,7 +351,8 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
         try:
             out.append(cls(**s))
         except ValidationError as err:
-            raise UserError(explain_validation(err, f"{label}{name}, a {kind} service", cls.model_fields)) from None
+            implied = "" if s.get("kind") else f" ({s.get('model')} is a {kind} model)"  # the user never said the kind
+            raise UserError(explain_validation(err, label + name, cls.model_fields) + implied) from None
     names = [x.name for x in out if x.name]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
