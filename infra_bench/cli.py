@@ -392,6 +392,20 @@ def _limits(items, profiles) -> dict[str, int]:
     return out
 
 
+def _check_assumptions(a, path, profiles) -> None:
+    """Profile ids in an assumptions file must exist (a mistyped id left its price unused without a word), and
+    a device's busy power cannot be far above its TDP (it put average IT power above the provisioned peak)."""
+    for field_name in ("prices", "device_power"):
+        for hid in getattr(a, field_name):
+            if hid not in profiles:
+                raise UserError(f"{path}: {field_name}: unknown profile '{hid}'{closest(hid, profiles)}")
+    for hid, d in a.device_power.items():
+        tdp = profiles[hid].tdp_w
+        if tdp and d.busy_w > 1.1 * tdp:
+            raise UserError(f"{path}: device_power: {hid} busy_w {d.busy_w:g} W is above its TDP of {tdp:g} W; "
+                            f"give the measured average busy power")
+
+
 def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
     """Assumption fields from the plan command's options; one-line errors for malformed ones."""
     import re
@@ -501,6 +515,7 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
             raise UserError(f"unknown site '{site_id}'{closest(site_id, sites)}; see `infra-bench profiles sites`")
         site = sites[site_id]
     a = load_assumptions(assumptions, _cost_overrides(currency, fx, prices, colocation, profiles))
+    _check_assumptions(a, assumptions, profiles)
     fits = cal.load(calibration) if calibration else cal.PRIORS_ONLY if priors else None
     if fits:  # measured busy power, unless the assumptions file gives one for that device
         a = a.model_copy(update={"device_power": {**{h: DevicePower(**d) for h, d in cal.device_power(fits).items()},

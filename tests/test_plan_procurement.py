@@ -236,11 +236,27 @@ def test_demand_names_and_kinds_are_checked_with_the_service_named(tmp: Path):
     chat = "{name: chat, model: llama-3.1-8b, traffic: {requests_per_s: 5, input_len: 512, output_len: 128}, " \
            "slo: {ttft_p95_s: 2.0, tpot_p99_s: 0.05}}"
     cases = {"dup.yaml": (f"services:\n  - {chat}\n  - {chat}\n", "service name 'chat' is given to 2 services"),
-             "kind.yaml": ("services:\n  - {name: img, kind: diffusion, model: llama-3.1-8b, traffic: "
-                           "{images_per_hour: 10}, slo: {latency_p95_s: 8}}\n",
+             "kind.yaml": (("services:\n  - {name: img, kind: diffusion, model: llama-3.1-8b, traffic: "
+                            "{images_per_hour: 10}, slo: {latency_p95_s: 8}}\n"),
                            "(img): model 'llama-3.1-8b' is a llm model, not diffusion"),
-             "sd.yaml": ("services:\n  - {name: img, model: sd-1.5, traffic: {requests_per_s: 1}, "
-                         "slo: {latency_p95_s: 8}}\n", "(sd-1.5 is a diffusion model)")}
+             "sd.yaml": (("services:\n  - {name: img, model: sd-1.5, traffic: {requests_per_s: 1}, "
+                          "slo: {latency_p95_s: 8}}\n"), "(sd-1.5 is a diffusion model)")}
     for name, (text, fragment) in cases.items():
         (tmp / name).write_text(text)
         assert_one_line_error(run_cli("plan", name, cwd=tmp), fragment)
+
+
+def test_assumption_files_and_flags_add_up_and_are_checked(tmp: Path):
+    """--price adds to an assumptions file's prices (it replaced them); a mistyped profile id in the file, or a
+    busy power far above the TDP, is a one-line error rather than a price or a kWh silently off."""
+    (tmp / "a.yaml").write_text("prices: {nv_l4: {amount: 4000, currency: USD}}\n")
+    p = run_cli("plan", str(Path(__file__).parents[1] / "workloads/demand-example.yaml"), "--site", "cn-east",
+                "--hardware", "nv_l4,nv_l20", "--assumptions", "a.yaml", "--price", "nv_l20=4299", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    price = {c["hardware"]: c["cost"]["capex"]["device_price"] for c in json.loads(p.stdout)["candidates"]}
+    assert price == {"nv_l4": 4000, "nv_l20": 4299}  # in their own currency (device_price_currency)
+    for text, fragment in (("prices: {zz_fake: {amount: 2500, currency: USD}}\n", "unknown profile 'zz_fake'"),
+                           ("device_power: {nv_l20: {busy_w: 1000, source: t}}\n", "above its TDP of 275 W")):
+        (tmp / "b.yaml").write_text(text)
+        assert_one_line_error(run_cli("plan", str(Path(__file__).parents[1] / "workloads/demand-example.yaml"),
+                                      "--site", "cn-east", "--assumptions", "b.yaml", cwd=tmp), fragment)

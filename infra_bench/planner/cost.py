@@ -100,6 +100,9 @@ def load_assumptions(path: str | Path | None, overrides: dict | None = None) -> 
         if not isinstance(data, dict):
             raise UserError(f"{p}: expected a mapping of assumption fields")
     merged = {**data, **(overrides or {})}
+    for key in ("prices", "fx"):  # --price and --fx add to the file's, one entry overriding its namesake
+        if isinstance(data.get(key), dict) and key in (overrides or {}):
+            merged[key] = {**data[key], **overrides[key]}
     if "fx" in merged:
         merged["fx"] = {"USD": 1.0, "CNY": 7.2, **merged["fx"]}
     try:
@@ -160,7 +163,7 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
     price = own or listed
     unit = a.convert(price.amount, price.currency, cur) * a.device_price_scale if price else None
     sp = server.price if server else None
-    source = "assumptions file" if own else (hw.price.source if hw.price else None)
+    source = "your price (--price or an assumptions file)" if own else (hw.price.source if hw.price else None)
     if sp is not None and sp.includes_accelerators:  # bought as whole servers, every slot filled
         quote = a.convert(sp.amount, sp.currency, cur)
         inside = a.convert(listed.amount, listed.currency, cur) * server.slots if listed else None
