@@ -392,6 +392,29 @@ def _limits(items, profiles) -> dict[str, int]:
     return out
 
 
+def _checked_records(records: list, run: str) -> list[dict]:
+    """The run's records, each validated as a record of this schema version (a hand-edited or foreign line
+    stopped `calibrate` with an internal error)."""
+    from pydantic import ValidationError
+
+    from .results.schema import SCHEMA_VERSION, Record
+
+    for n, r in enumerate(records, 1):
+        if not isinstance(r, dict):
+            raise UserError(f"{run}: record {n} is not a JSON object; calibrate reads the records `run` and `loadtest` write")
+        if r.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise UserError(f"{run}: record {n} has schema version {r.get('schema_version')}, this infra-bench reads "
+                            f"{SCHEMA_VERSION}; re-run it with this version")
+        try:
+            Record.model_validate(r)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "record"
+            raise UserError(f"{run}: record {n} is not an infra-bench record ({where}: {first['msg']}); calibrate reads "
+                            f"the records `run` and `loadtest` write") from None
+    return records
+
+
 def _check_assumptions(a, path, profiles) -> None:
     """Profile ids in an assumptions file must exist (a mistyped id left its price unused without a word), and
     a device's busy power cannot be far above its TDP (it put average IT power above the provisioned peak)."""
@@ -570,7 +593,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     hw = load_hardware(list(profile_dirs))
     points, media, speech, power, skipped = [], [], [], [], []
     for run in runs:
-        records = RunStore.open(results, run).records()
+        records = _checked_records(RunStore.open(results, run).records(), run)
         for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
             points += found
             skipped += why

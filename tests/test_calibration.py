@@ -113,3 +113,16 @@ def test_calibration_file_of_the_previous_version_is_refused(tmp: Path):
     (tmp / "old.json").write_text(json.dumps({"kind": "infra-bench calibration", "version": 6, "llm": {}}))
     assert_one_line_error(run_cli("predict", "--model", "qwen3-8b", "--hardware", "nv_h100_sxm", "--calibration",
                                   "old.json", cwd=tmp), "make it again with `infra-bench calibrate`")
+
+
+def test_calibrate_refuses_records_that_are_not_records(tmp: Path):
+    """A hand-edited or foreign records.jsonl stopped calibrate with an internal error (exit 1); each is now a
+    one-line error naming the run and the record."""
+    for name, line, fragment in (("a", "[1, 2]", "record 1 is not a JSON object"),
+                                 ("b", '{"kind": "diffusion", "status": "ok"}', "is not an infra-bench record"),
+                                 ("c", '{"schema_version": 99, "kind": "llm", "status": "ok"}', "schema version 99")):
+        run = tmp / "res" / name
+        run.mkdir(parents=True)
+        (run / "run.json").write_text("{}")
+        (run / "records.jsonl").write_text(line + "\n")
+        assert_one_line_error(run_cli("calibrate", name, "--results", "res", "--out", "c.json", cwd=tmp), fragment)
