@@ -561,7 +561,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         if "compare" in extra:
             click.echo(compare_text(extra["compare"]))
         if "sensitivity" in extra:
-            click.echo(sensitivity_text(extra["sensitivity"]))
+            click.echo(sensitivity_text(extra["sensitivity"], next(
+                (c.cost["currency"] for c in p.candidates if c.cost), a.currency or "USD")))
         if "mixed" in extra:
             click.echo(fleet_text(extra["mixed"]))
     if report_path:

@@ -154,10 +154,10 @@ def compare_text(rows: list[dict]) -> str:
     return "\n".join([f"compared (best of each group; money in {currency}):", render(table), *why])
 
 
-def sensitivity_text(rows: list[dict]) -> str:
+def sensitivity_text(rows: list[dict], currency: str) -> str:
     if not rows or not rows[0]["ranking"]:
         return "sensitivity: no costed candidate (prices or TDP missing)"
-    table = [["scenario", "TCO ranking (per year, thousands)"]]
+    table = [["scenario", f"TCO ranking (per year, thousands of {currency})"]]
     for r in rows:
         table.append([r["scenario"], "  ".join(f"{i}. {h} {r['tco_per_year'][h] / 1e3:,.0f}k"
                                                for i, h in enumerate(r["ranking"], 1))])
@@ -183,5 +183,6 @@ def fleet_text(f: dict) -> str:
                                        else f"split into {len(how)} request-size buckets"))
     if f["best_single"]:
         b = f["best_single"]
-        lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k/yr")
+        lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k "
+                     f"{f['currency']}/yr")
     return "\n".join(lines)
