@@ -518,6 +518,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
                         f"e.g. --site cn-east (see `infra-bench profiles sites`), or --rank-by capex or power")
     if (limits or budget) and not mixed:
         raise UserError("--limit and --budget apply to --mixed; add --mixed")
+    if budget is not None and not budget < float("inf"):  # nan and inf pass click's range
+        raise UserError(f"--budget {budget}: give a finite amount in the plan currency, e.g. --budget 2500000")
     if priors and calibration:
         raise UserError("--calibration and --no-calibration contradict each other; give one")
     if mixed:

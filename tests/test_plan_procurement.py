@@ -217,6 +217,8 @@ def test_server_prices_convert_and_sensitivity_finds_servers_itself():
 def test_ranking_by_cost_or_carbon_needs_a_site_and_markets_are_codes_in_any_case(tmp: Path):
     """--rank-by tco or carbon without --site ranked nothing and blamed missing prices; --market cn treated
     every part as purchasable, where CN filters by availability."""
+    assert_one_line_error(run_cli("plan", "workloads/demand-example.yaml", "--site", "cn-east", "--mixed", "--budget",
+                                  "nan", cwd=Path(__file__).parents[1]), "give a finite amount")
     for rank_by in ("tco", "carbon"):
         assert_one_line_error(run_cli("plan", "workloads/demand-example.yaml", "--rank-by", rank_by,
                                       cwd=Path(__file__).parents[1]), f"--rank-by {rank_by} needs --site")
