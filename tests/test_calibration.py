@@ -126,3 +126,9 @@ def test_calibrate_refuses_records_that_are_not_records(tmp: Path):
         (run / "run.json").write_text("{}")
         (run / "records.jsonl").write_text(line + "\n")
         assert_one_line_error(run_cli("calibrate", name, "--results", "res", "--out", "c.json", cwd=tmp), fragment)
+
+
+def test_calibrate_given_a_file_says_it_takes_runs(tmp: Path):
+    """A JSON file given as a run was reported as 'no run ... under results'."""
+    (tmp / "notrec.json").write_text("{}")
+    assert_one_line_error(run_cli("calibrate", "notrec.json", cwd=tmp), "notrec.json is a file; give a run id or a run folder")

@@ -96,7 +96,10 @@ class RunStore:
             hint = (f"it is a results folder; give one of its runs, e.g. {given / inside[-1]} (recent: "
                     f"{', '.join(inside)})" if inside else "give a run folder made by `infra-bench run` "
                     "(results/<run_id>) or a run id")
-            raise UserError(f"{given} holds no records (no {MANIFEST} or {RECORDS}); {hint}")
+            raise UserError(f"{given} holds no records (no {MANIFEST}); {hint}")
+        if not (folder / MANIFEST).is_file() and given.is_file():
+            raise UserError(f"{given} is a file; give a run id or a run folder (results/<run_id>, holding "
+                            f"{MANIFEST} and {RECORDS})")
         if not (folder / MANIFEST).is_file():
             known = [r["run_id"] for r in list_runs(root)][-5:]
             hint = f"recent runs: {', '.join(known)}" if known else f"no runs under {root}"
