@@ -18,6 +18,7 @@ from infra_bench.planner.fit import Fit
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
 from infra_bench.planner.selection import catalog
+from infra_bench.report.plan import sensitivity_text
 
 from .conftest import assert_one_line_error, read_records, run_cli, write_spec
 
@@ -215,6 +216,12 @@ def test_sensitivity_and_groups_on_a_china_site():
     top = sens["base"]["ranking"][0]
     assert sens["device price +20%"]["tco_per_year"][top] > sens["base"]["tco_per_year"][top]
     assert sens["lifetime 6 y"]["tco_per_year"][top] < sens["lifetime 3 y"]["tco_per_year"][top]
+    # rough (approximated, not simulated) candidates are marked in both tables, as the plan table marks them
+    rough = {c.hardware for c in p.candidates if c.feasible and any(o.method == "approximation" for o in c.options)}
+    assert {r["hardware"] for r in rows.values() if r["approximated"]} <= rough
+    assert set(sens["base"]["approximated"]) == rough & set(sens["base"]["ranking"]) != set()  # confirm_top=1
+    text = sensitivity_text(list(sens.values()), "CNY")
+    assert all(f"~{h} " in text for h in sens["base"]["approximated"]) and "thousands of CNY" in text
 
 
 def test_plan_cost_options_end_to_end(tmp: Path):

@@ -31,6 +31,7 @@ def by_group(plan, parts: Catalog, groups: list[str]) -> list[dict]:
         c = ok[0]
         avail = parts.profiles[c.hardware].availability.get(plan.market) if plan.market else None
         rows.append({"group": g, "hardware": c.hardware, "name": c.name, "devices": c.devices, "servers": c.servers,
+                     "approximated": any(o.method == "approximation" for o in c.options),
                      "peak_kw": c.peak_kw, "cost": c.cost, "feasible_in_group": len(ok), "in_group": len(members),
                      "availability": (avail.status if avail else None)})
     return rows
@@ -66,5 +67,6 @@ def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site
         tco = {c.hardware: cost_of(c, profiles[c.hardware], services, site, a,
                                    servers.get(c.server) if c.server else None).per_year["total"] for c in cands}
         order = sorted(tco, key=tco.get)
-        rows.append({"scenario": name, "ranking": order, "tco_per_year": tco})
+        rows.append({"scenario": name, "ranking": order, "tco_per_year": tco, "approximated": sorted(
+            c.hardware for c in cands if any(o.method == "approximation" for o in c.options))})
     return rows

@@ -148,10 +148,13 @@ def compare_text(rows: list[dict]) -> str:
         cost = r["cost"] or {}
         units = "; ".join(f"{k}: {v['cost']:.3g}/{v['unit']}" for k, v in cost.get("per_unit", {}).items()
                           if v["cost"] is not None) or "-"
-        table.append([r["group"], r["hardware"], str(r["devices"]), f"{r['peak_kw']:.1f}" if r["peak_kw"] else "-",
+        table.append([r["group"], r["hardware"], ("~" if r.get("approximated") else "") + str(r["devices"]),
+                      f"{r['peak_kw']:.1f}" if r["peak_kw"] else "-",
                       *cost_cells(cost), units, r["availability"] or "-"])
     currency = next((r["cost"]["currency"] for r in rows if r.get("cost")), "")
-    return "\n".join([f"compared (best of each group; money in {currency}):", render(table), *why])
+    marked = ["~ devices sized on a queueing approximation (not simulated); `--confirm N` simulates more"] \
+        if any(r.get("approximated") for r in rows if r["hardware"]) else []
+    return "\n".join([f"compared (best of each group; money in {currency}):", render(table), *why, *marked])
 
 
 def sensitivity_text(rows: list[dict], currency: str) -> str:
@@ -159,9 +162,13 @@ def sensitivity_text(rows: list[dict], currency: str) -> str:
         return "sensitivity: no costed candidate (prices or TDP missing)"
     table = [["scenario", f"TCO ranking (per year, thousands of {currency})"]]
     for r in rows:
-        table.append([r["scenario"], "  ".join(f"{i}. {h} {r['tco_per_year'][h] / 1e3:,.0f}k"
+        rough = set(r.get("approximated", ()))
+        table.append([r["scenario"], "  ".join(f"{i}. {'~' if h in rough else ''}{h} {r['tco_per_year'][h] / 1e3:,.0f}k"
                                                for i, h in enumerate(r["ranking"], 1))])
-    return "\n".join(["sensitivity of the TCO ranking (top costed candidates):", render(table)])
+    lines = ["sensitivity of the TCO ranking (top costed candidates):", render(table)]
+    if any(r.get("approximated") for r in rows):
+        lines.append("~ sized on a queueing approximation (not simulated); `--confirm N` simulates more")
+    return "\n".join(lines)
 
 
 def fleet_text(f: dict) -> str:
