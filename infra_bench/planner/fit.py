@@ -103,11 +103,11 @@ def family(hw_id: str) -> str:
 
 @lru_cache(maxsize=1)
 def _families() -> dict[str, str]:
-    """The shipped profiles' generations (read once; your own profiles never change them)."""
-    from .profiles import hardware_in
+    """The shipped profiles' generations (your own profiles never change them)."""
+    from .profiles import shipped_hardware
 
     return {k: "+".join([hw.vendor, *(p for p in ("fp8", "fp4") if hw.peak_tflops.get(p))])
-            for k, hw in hardware_in(data_dir("hardware_profiles")).items()}
+            for k, hw in shipped_hardware().items()}
 
 
 def die_siblings(hw_id: str) -> list[str]:
@@ -118,10 +118,10 @@ def die_siblings(hw_id: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _dies() -> dict[str, tuple[str, ...]]:
-    from .profiles import hardware_in
+    from .profiles import shipped_hardware
 
     groups: dict[tuple, list[str]] = {}
-    for k, hw in hardware_in(data_dir("hardware_profiles")).items():
+    for k, hw in shipped_hardware().items():
         if hw.kind == "accelerator" and hw.peak_tflops:
             groups.setdefault((hw.vendor, tuple(sorted(hw.peak_tflops.items()))), []).append(k)
     return {k: tuple(sorted(ids)) for ids in groups.values() for k in ids}

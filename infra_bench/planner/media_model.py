@@ -42,11 +42,9 @@ def prior_covers(hw, precision: str) -> bool:
 def shipped_peaks(ids: tuple[str, ...], precision: str) -> dict[str, float]:
     """The `precision` peaks (TFLOP/s) of the shipped profiles `ids`, read once: the parts a prior's public
     timings ran on (your own profiles never change them)."""
-    from ..paths import data_dir
-    from .profiles import hardware_in
+    from .profiles import shipped_hardware
 
-    shipped = hardware_in(data_dir("hardware_profiles"))
-    return {i: peak_tflops(shipped[i], precision) for i in ids}
+    return {i: peak_tflops(shipped_hardware()[i], precision) for i in ids}
 
 
 def above_fitted_peaks(peak_tflops: float) -> bool:

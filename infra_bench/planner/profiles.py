@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -228,6 +229,13 @@ def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwarePr
     for d in profile_dirs(extra):
         profiles.update(hardware_in(d))
     return profiles
+
+
+@lru_cache(maxsize=1)
+def shipped_hardware() -> dict[str, HardwareProfile]:
+    """The profiles shipped with infra-bench, read once: what the fit's generations and same-die groups and the
+    media priors' timings are about (your own profiles never change them). Treat as read-only."""
+    return hardware_in(data_dir("hardware_profiles"))
 
 
 def hardware_in(folder: Path) -> dict[str, HardwareProfile]:
