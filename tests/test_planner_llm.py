@@ -13,7 +13,7 @@ from infra_bench.planner import calibration as cal_mod
 from infra_bench.planner import fit as F
 from infra_bench.planner import llm_model as m
 from infra_bench.planner import profiles as pr
-from infra_bench.planner.engines import ENGINES
+from infra_bench.planner.engines import ENGINES, default_engine
 from infra_bench.planner.iteration import PRECISIONS, SCALE_OUT_GBS, Efficiency, Layout, iteration, iteration_s, terms
 from infra_bench.planner.measurements import Measurement, aic_layout, aic_measurements
 from infra_bench.planner.queueing import simulate_closed
@@ -330,6 +330,12 @@ def test_an_engine_is_refused_on_parts_it_does_not_run_on(tmp: Path):
                                       cwd=tmp), fragment)
     assert run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--engine", "mindie",
                    cwd=tmp).returncode == 0
+    # a profile of your own may spell the vendor out: auto's engine must then be one that runs there
+    for vendor in ("Huawei", "Huawei Technologies"):
+        assert default_engine(vendor) == "vllm-ascend"
+        ENGINES["vllm-ascend"].check_runs_on("my_910", vendor)
+        with pytest.raises(UserError, match="runs on .* parts as vllm-ascend"):
+            ENGINES["vllm"].check_runs_on("my_910", vendor)
     # fewer clients than attention-DP ranks: each rank would be given a client the user did not ask for
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--dp", "4",
                                   "--concurrency", "2", cwd=tmp), "use --concurrency 4 or more")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..errors import UserError, closest
+from .profiles import vendor_word
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Engine:
         be another stack's, carried over as if it did (TensorRT-LLM on an Ascend came out 3x faster than
         vLLM-Ascend there)."""
         for v, other in self.ported:
-            if vendor.lower() == v.lower():
+            if vendor_word(vendor) == vendor_word(v):
                 raise UserError(f"{self.name} runs on {vendor} parts as {other}; use --engine {other} for {hw_id}")
-        if self.vendors and vendor.lower() not in (v.lower() for v in self.vendors):
+        if self.vendors and vendor_word(vendor) not in {vendor_word(v) for v in self.vendors}:
             raise UserError(f"{self.name} runs on {' and '.join(self.vendors)} parts only, not on {hw_id} ({vendor}); "
                             f"use --engine {default_engine(vendor)} (or auto)")
 
@@ -110,8 +111,9 @@ def engine_name(text: str) -> str:
 
 
 def default_engine(vendor: str) -> str:
-    """`auto`: the engine most deployments of this vendor's parts run (vLLM; vLLM-Ascend on Huawei)."""
-    return "vllm-ascend" if vendor.lower().startswith("huawei") else "vllm"
+    """`auto`: the engine most deployments of this vendor's parts run: vLLM, or its port to the vendor's parts
+    (vLLM-Ascend on Huawei), matched as check_runs_on matches vendors."""
+    return next((e for v, e in ENGINES["vllm"].ported if vendor_word(v) == vendor_word(vendor)), "vllm")
 
 
 def get_engine(name: str | None) -> Engine:

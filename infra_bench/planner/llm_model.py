@@ -20,7 +20,7 @@ from . import power
 from .engines import Engine, get_engine
 from .fit import Case, Fit, arch_class
 from .iteration import KV_DTYPES, SCALE_OUT_GBS, Layout, crosses_nodes, get_precision, iteration, node_size, terms, work
-from .profiles import HardwareProfile
+from .profiles import HardwareProfile, vendor_word
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
 
@@ -45,7 +45,7 @@ class Replica:
         kv = None if self.kv_cache is None else KV_DTYPES.get(self.kv_cache)
         if self.kv_cache is not None and kv is None:
             raise UserError(f"unknown KV cache type '{self.kv_cache}'; use {', '.join(KV_DTYPES)}")
-        if self.kv_cache == "fp8" and not self.hw.peak_tflops.get("fp8") and self.hw.vendor != "NVIDIA":
+        if self.kv_cache == "fp8" and not self.hw.peak_tflops.get("fp8") and vendor_word(self.hw.vendor) != "nvidia":
             # vLLM converts an fp8 KV cache in its CUDA kernels even on Ampere; other stacks need fp8 units
             raise UserError(f"{self.hw.id} has no fp8 peak in its profile, so an fp8 KV cache cannot be predicted on it; "
                             f"use --kv-cache bf16")

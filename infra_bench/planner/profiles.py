@@ -231,6 +231,12 @@ def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwarePr
     return profiles
 
 
+def vendor_word(vendor: str) -> str:
+    """A vendor name as its one-word key: 'nvidia', 'huawei', 'moore' (Moore Threads), so 'Huawei Technologies'
+    in a profile of your own matches the built-in 'Huawei'."""
+    return vendor.split()[0].lower() if vendor.strip() else ""
+
+
 @lru_cache(maxsize=1)
 def shipped_hardware() -> dict[str, HardwareProfile]:
     """The profiles shipped with infra-bench, read once: what the fit's generations and same-die groups and the

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError, closest, explain_validation
 from ..inputs import load_yaml
-from .profiles import HardwareProfile, profile_dirs
+from .profiles import HardwareProfile, profile_dirs, vendor_word
 
 BUILT_IN = ("domestic", "imported")
 
@@ -46,7 +46,7 @@ def load_groups(extra: list | None = None) -> dict[str, Group]:
 
 def vendor_key(hw: HardwareProfile) -> str:
     """The vendor as a one-word name: 'nvidia', 'huawei', 'moore' (Moore Threads) ..."""
-    return hw.vendor.split()[0].lower()
+    return vendor_word(hw.vendor)
 
 
 @dataclass(frozen=True)
