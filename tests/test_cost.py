@@ -175,34 +175,52 @@ def test_request_size_buckets_split_the_prompt_distribution():
 
 
 def test_mixed_fleet_splits_by_request_size_when_it_pays():
-    """A fast part limited to 12 devices and a slow cheap one: short prompts go to pools of their own,
-    cheaper than whole-service pools; every pool covers its share with N+1 on simulated capacities.
-    The efficiencies are fixed (the priors, a uniform fit), so the instance does not move with the
-    shipped fit."""
-    cal = {"kind": "infra-bench calibration", "version": 2, "llm": Fit.uniform().to_dict(), "media_fits": {},
-           "power_fits": {}}
-    hw = {"fast": card("fast", 25000, 700), "slow": card("slow", 2000, 300)}
-    hw["fast"] = hw["fast"].model_copy(update={"peak_tflops": {"bf16": 400}, "memory_bandwidth_tbs": 3.3})
-    hw["slow"] = hw["slow"].model_copy(update={"peak_tflops": {"bf16": 150}})
+    """The integer program serves a service whole or split into its request-size pools, whichever costs less,
+    each pool covering its share plus its own N+1 spare. Hand-made columns (capacities after 20% headroom in
+    the comments): whole, 14 fast replicas (3.2 req/s each, 40 + 3.2 spare); split, 6 slow replicas for the
+    short prompts (4.8 each, 20 + 4.8) and 10 fast for the long ones (2.4 each, 20 + 2.4): 106 against 140."""
+    from infra_bench.planner.fleet import Column, UnitCost, _solve
+
     demand = demand_from_dict({"headroom": 0.2, "redundancy": 1, "services": [{
         "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 40, "input_len": {
-            "mean": 2048, "distribution": "exponential"}, "output_len": {"mean": 256, "distribution": "exponential"}},
+            "mean": 2048, "distribution": "exponential"}, "output_len": 256},
         "slo": {"ttft_p95_s": 1.0, "tpot_p99_s": 0.1}}]})
-    p = sizing.plan(demand, hw, site=SITE, rank_by="tco", calibration=cal)
-    f = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, calibration=cal)
-    g = optimise(p, demand, hw, SITE, Assumptions(), limits={"fast": 12}, use_buckets=False, calibration=cal)
-    assert f.feasible and g.feasible and f.split == {"chat": ["in<=1420", "in>1420"]}
-    assert f.tco_per_year < 0.95 * g.tco_per_year and f.devices["fast"] <= 12
-    for pool in ("in<=1420", "in>1420"):
-        rows = [a for a in f.assignments if a["pool"] == pool]
-        cover = sum(a["replicas"] * a["capacity"] * 0.8 for a in rows)
-        assert cover >= 20 + max(a["capacity"] * 0.8 for a in rows) - 1e-9
-    short = next(a for a in f.assignments if a["pool"] == "in<=1420" and a["hardware"] == "slow")
-    bucket = split(0, demand.services[0])[0]
-    _, r = sizing.llm_option(bucket.service_for(demand.services[0]), "chat", hw["slow"], short["precision"],
-                             short["tp"], 0, 0, cal)
-    simulated = sizing.simulate_llm(r, bucket.service_for(demand.services[0]), bucket.sampler())
-    assert short["capacity"] == pytest.approx(simulated.rate)
+    short, long = split(0, demand.services[0])
+
+    def col(pool, share, hw, capacity):
+        o = sizing.Option("chat", "llm", "bf16", 1, True, capacity=capacity, unit="req/s", method="simulation")
+        return Column(0, pool, share, hw, o, capacity, None)
+    cols = [col("whole", 1.0, "fast", 4.0), col("whole", 1.0, "slow", 0.2), col(short.label, 0.5, "slow", 6.0),
+            col(short.label, 0.5, "fast", 6.0), col(long.label, 0.5, "fast", 3.0)]
+    cost = {"fast": UnitCost(10.0, 100.0, 0.0, 0.0, 0), "slow": UnitCost(1.0, 10.0, 0.0, 0.0, 0)}
+    (x, is_split, tco, _), _ = _solve(cols, {0: [short, long]}, demand, cost, {}, None)
+    assert is_split == {0: True} and list(x) == [0, 0, 6, 0, 10] and tco == pytest.approx(106)
+    (x, is_split, tco, _), _ = _solve(cols, {0: [short, long]}, demand, cost, {"fast": 9}, None)
+    # nine fast replicas cannot carry the long pool (21.6 < 22.4): whole, 9 fast + 90 slow (0.16 each; 43.2 in all)
+    assert is_split == {0: False} and list(x[:2]) == [9, 90] and tco == pytest.approx(9 * 10 + 90 * 1)
+    whole_only = [c for c in cols if c.pool == "whole"]
+    assert _solve(whole_only, {}, demand, cost, {}, None)[0][2] == pytest.approx(140)
+
+
+def test_a_bucket_pool_is_approximated_and_simulated_on_its_own_lengths():
+    """A request-size pool's configuration is ranked by the approximation over its own drawn requests and
+    confirmed by simulating them; the two agree within 25% (tests/test_plan.py has the whole service's)."""
+    from infra_bench.planner.fleet import _bucket_column
+
+    hw = card("slow", 2000, 300).model_copy(update={"peak_tflops": {"bf16": 150}})
+    cal = {"kind": "infra-bench calibration", "version": 2, "llm": Fit.uniform().to_dict(), "media_fits": {},
+           "power_fits": {}}
+    svc = demand_from_dict({"headroom": 0.2, "redundancy": 1, "services": [{
+        "name": "chat", "model": "llama-3.1-8b", "traffic": {"requests_per_s": 40, "input_len": {
+            "mean": 2048, "distribution": "exponential"}, "output_len": {"mean": 256, "distribution": "exponential"}},
+        "slo": {"ttft_p95_s": 1.0, "tpot_p99_s": 0.1}}]}).services[0]
+    for bucket in split(0, svc):
+        c = _bucket_column(bucket, svc, "chat", hw, cal)
+        simulated = c.simulate()
+        assert c.option.method == "approximation" and 0.75 < c.capacity / simulated < 1.25
+        _, r = sizing.llm_option(bucket.service_for(svc), "chat", hw, c.option.precision, c.option.tp, 0, 0, cal,
+                                 bucket)
+        assert simulated == pytest.approx(sizing.simulate_llm(r, bucket.service_for(svc), bucket.sampler()).rate)
 
 
 def test_sensitivity_and_groups_on_a_china_site():

