@@ -254,3 +254,21 @@ def test_the_approximation_tracks_the_simulation_under_variable_lengths(hw, prec
     sim = sizing.simulate_llm(r, svc, whole(svc).sampler())
     assert o.feasible and r.tails is not None
     assert 0.75 < o.capacity / sim.rate < 1.25
+
+
+def test_a_part_whose_long_prompts_miss_the_slo_even_idle_says_so_and_the_simulation_agrees(tmp_path):
+    """The bank demand's chat (prompts 1,500 exponential up to 8,192, TTFT p99 2 s) on a BR104: the mean prompt
+    meets the SLO alone, the p99 prompt (about 6,900 tokens) does not. The plan says which percentile misses
+    and by how much, and the simulation finds no load at which it holds either."""
+    from infra_bench.paths import data_dir
+    from infra_bench.planner.buckets import whole
+    from infra_bench.planner.demand import load_demand
+
+    bank = data_dir("workloads") / "demand-bank.yaml"
+    p = run_cli("plan", str(bank), "--hardware", "br_br104", "--json", cwd=tmp_path)
+    assert p.returncode == 2 and "no candidate can serve this demand" in p.stderr
+    reason = json.loads(p.stdout)["candidates"][0]["reason"]
+    assert "chat: TTFT p99" in reason and "with the replica idle" in reason
+    svc = load_demand(bank).services[0]
+    _, r = sizing.llm_option(svc, "chat", HW["br_br104"], "int8", 8, 0.2, 1, None)
+    assert r.alone_ttft_s() < 2.0 and sizing.simulate_llm(r, svc, whole(svc).sampler()) is None

@@ -35,7 +35,7 @@ from .buckets import Bucket, Lengths, whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
 from ..kinds import KINDS
-from .queueing import Tails, approx_capacity, capacity_under_slo
+from .queueing import Tails, approx_capacity, approx_load, capacity_under_slo
 from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -144,8 +144,9 @@ def _gaps(hw: HardwareProfile, precision: str, bandwidth: bool = True) -> list[s
 
 
 def _lacks(gaps: list[str]) -> str:
-    return (f"profile lacks {', '.join(gaps)}: unpublished, or the part does not run it (H100 has no fp4); add "
-            f"published figures with --profiles DIR")
+    why = "unpublished, or the part has no units for that precision" if any(g.endswith("peak") for g in gaps) \
+        else "unpublished"
+    return f"profile lacks {', '.join(gaps)} ({why}); add published figures with --profiles DIR"
 
 
 @dataclass
@@ -326,7 +327,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     est = approx_capacity(prefill, t.output_len.mean, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
                           m.tails)
     if est is None:
-        o.reason = "SLOs met by a lone request but at no sustained load"
+        o.reason = _no_load_miss(m, svc) or "SLOs met by a lone request but at no sustained load"
         return o, m
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
@@ -337,6 +338,22 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
     o.same_die = [d["hardware"] for d in fit.same_die(rep.case)]
     return o, m
+
+
+def _no_load_miss(m: ServiceModel, svc: LlmService) -> str | None:
+    """What misses with the replica nearly idle, where the lengths vary: the long prompts' own prefill (TTFT) or
+    a short output behind one (TPOT) can miss a percentile that the mean request meets."""
+    if m.tails is None:
+        return None
+    q, ttft_slo = svc.slo.ttft
+    idle = approx_load(1e-6 / m.alone_ttft_s(), m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, q,
+                       m.request_s, m.tails)
+    misses = [f"TTFT p{q:g} {idle.ttft_s:.2f} s against {ttft_slo:g} s" if idle.ttft_s > ttft_slo else "",
+              f"TPOT p99 {idle.tpot_p99_s * 1e3:.0f} ms against {svc.slo.tpot_p99_s * 1e3:g} ms"
+              if idle.tpot_p99_s and idle.tpot_p99_s > svc.slo.tpot_p99_s else ""]
+    if not any(misses):
+        return None
+    return f"{' and '.join(x for x in misses if x)} with the replica idle: the length distribution's long requests miss it"
 
 
 def _full(est, m: ServiceModel) -> str | None:
