@@ -67,6 +67,20 @@ def test_fleet_energy_draws_the_power_behind_plans_j_per_token():
     assert o.energy["j_per_token"] * tokens_per_s == pytest.approx(c.devices * e["device_busy_w"])
 
 
+def test_an_assumed_device_power_sets_j_per_token_as_it_sets_the_kwh():
+    """An assumptions file's device_power moved the yearly kWh while the plan row's J/token kept the power
+    model's draw; both now use the given watts, labelled as given and still `estimated`."""
+    hw = load_hardware()["nv_h100_sxm"]
+    given = Assumptions(utilization=1.0, device_power={hw.id: DevicePower(busy_w=420, source="our meter, 2026-11")})
+    c = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=0, assumptions=given).candidates[0]
+    (o,) = c.options
+    e = cost_of(c, hw, DEMAND.services, SITE, given).energy
+    assert o.energy["avg_power_w"] == e["device_busy_w"] == 420
+    assert "as given (our meter, 2026-11)" in o.energy["basis"] and o.energy["energy_source"] == "estimated"
+    tokens_per_s = o.replicas * o.capacity * DEMAND.services[0].traffic.output_len.mean
+    assert o.energy["j_per_token"] * tokens_per_s == pytest.approx(c.devices * 420)
+
+
 def test_measured_device_power_replaces_tdp_and_is_labelled():
     measured = Assumptions(device_power={"a": DevicePower(busy_w=300, source="record r/c", measured=True)})
     given = Assumptions(device_power={"a": DevicePower(busy_w=300, source="vendor sheet")})

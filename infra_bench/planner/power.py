@@ -72,11 +72,14 @@ def device_power(tdp_w: float, u_compute: float, u_memory: float, u_network: flo
 
 def per_token(tdp_w: float | None, devices: int, tokens_per_s: float, u_compute: float, u_memory: float,
               u_network: float, measured_w: float | None = None, measured_source: str = "",
-              tokens_interval: tuple[float, float] | None = None) -> Energy | None:
+              tokens_interval: tuple[float, float] | None = None, measured: bool = True) -> Energy | None:
     """J per output token of a replica of `devices` producing `tokens_per_s`; None without a TDP.
-    `tokens_interval` (the throughput's 80% interval) widens the J/token interval with the power one."""
+    `measured_w`: the device's busy power from records (`measured`) or as the user gave it (an assumptions
+    file's device_power: still `estimated`, as no record measured it). `tokens_interval` (the throughput's 80% interval) widens the
+    J/token interval with the power one."""
     if measured_w:
-        watts, basis, source = measured_w, f"measured busy power ({measured_source})", "measured_device"
+        watts, basis, source = ((measured_w, f"measured busy power ({measured_source})", "measured_device") if measured
+                                else (measured_w, f"busy power as given ({measured_source})", "estimated"))
         low, high = math.log(1 - MEASURED_SPREAD), math.log(1 + MEASURED_SPREAD)
         interval_basis = f"power +-{MEASURED_SPREAD:.0%} (assumed)"
     elif tdp_w:

@@ -240,7 +240,7 @@ class ServiceModel:
         measured = measured or {}
         out = power.per_token(self.replica.hw.tdp_w, self.replica.devices, rate * self.output_len,
                               float(compute_s) / total, float(nbytes) / (total * t.bw), u_net,
-                              measured.get("busy_w"), measured.get("source", ""))
+                              measured.get("busy_w"), measured.get("source", ""), measured=measured.get("measured", True))
         return out.to_dict() if out else None
 
 
@@ -519,7 +519,10 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         label, head, red = demand.label(i), demand.headroom_of(svc), demand.redundancy_of(svc)
         o = _pick(svc.options(label, hw, head, red, calibration, node, replicas))
         if o.feasible and isinstance(svc, LlmService):
-            llm_range(o, svc, replicas[(hw.id, label, o.precision, o.tp)], llm_fit(calibration), head, red)
+            m = replicas[(hw.id, label, o.precision, o.tp)]
+            llm_range(o, svc, m, llm_fit(calibration), head, red)
+            if given := ctx.assumptions.device_power.get(hw.id):  # the draw the yearly kWh uses, for J/token too
+                o.energy = m.energy(o.capacity, o.batch, given.model_dump())
         chosen.append(o)
     bad = [o for o in chosen if not o.feasible]
     serves = [o.service for o in chosen if o.feasible]
