@@ -75,8 +75,8 @@ def per_token(tdp_w: float | None, devices: int, tokens_per_s: float, u_compute:
               tokens_interval: tuple[float, float] | None = None, measured: bool = True) -> Energy | None:
     """J per output token of a replica of `devices` producing `tokens_per_s`; None without a TDP.
     `measured_w`: the device's busy power from records (`measured`) or as the user gave it (an assumptions
-    file's device_power: still `estimated`, as no record measured it). `tokens_interval` (the throughput's 80% interval) widens the
-    J/token interval with the power one."""
+    file's device_power: still `estimated`, as no record measured it). `tokens_interval` (the throughput's
+    80% interval) widens the J/token interval with the power one."""
     if measured_w:
         watts, basis, source = ((measured_w, f"measured busy power ({measured_source})", "measured_device") if measured
                                 else (measured_w, f"busy power as given ({measured_source})", "estimated"))

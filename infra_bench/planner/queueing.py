@@ -305,7 +305,8 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q)) as
     for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
     run_load). With `tails` (variable lengths), both percentiles are taken over the drawn requests
-    instead: each with its own prompt, output length and the prompts arriving while it decodes.
+    instead: each with its own prompt, output length and the prompts arriving while it decodes, and
+    the wait's prompt term scaled by the prompts' spread (Tails.spread).
     None when the replica saturates (b above max_batch or u >= 1)."""
     saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
     u = rate / saturation
@@ -325,9 +326,8 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
             return None
     step = step_s(min(max_batch, max(1, math.ceil(b)))) if output_len > 1 else 0.0
     iteration = step / (1 - rho)
-    wait = (prefill_s + iteration) * u / (1 - u)
+    wait = (prefill_s * (tails.spread if tails else 1.0) + iteration) * u / (1 - u)
     if tails is not None:
-        wait = (prefill_s * tails.spread + iteration) * u / (1 - u)
         return Estimate(rate, tails.ttft(overhead_s + iteration, wait, ttft_q),
                         tails.tpot_p99(rate, iteration, step, wait), b)
     tpot = None

@@ -151,9 +151,9 @@ def _lacks(gaps: list[str]) -> str:
 
 @dataclass
 class ServiceModel:
-    """One LLM replica under a service's mean lengths, as the queueing layer sees it: the device time a
-    prompt takes and the decode step at a batch, both priced by the iteration model with the fit's
-    efficiencies. Mixed engines charge a prompt its increment to an iteration of the full replica (the
+    """One LLM replica under a service's mean lengths (and, where they vary, its drawn requests), as the
+    queueing layer sees it: the device time a prompt takes and the decode step at a batch, both priced by the
+    iteration model with the fit's efficiencies. Mixed engines charge a prompt its increment to an iteration of the full replica (the
     max batch decoding), where the decode batch already reads the weights and the prompt's tokens cost
     their compute; prefill-first engines its share of a prefill iteration that holds as many whole prompts as
     the token budget takes (under load they batch prompts, and a prompt alone would pay the weight read and
