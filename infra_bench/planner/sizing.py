@@ -348,6 +348,8 @@ def _no_load_miss(m: ServiceModel, svc: LlmService) -> str | None:
     q, ttft_slo = svc.slo.ttft
     idle = approx_load(1e-6 / m.alone_ttft_s(), m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, q,
                        m.request_s, m.tails)
+    if idle is None:
+        return None
     misses = [f"TTFT p{q:g} {idle.ttft_s:.2f} s against {ttft_slo:g} s" if idle.ttft_s > ttft_slo else "",
               f"TPOT p99 {idle.tpot_p99_s * 1e3:.0f} ms against {svc.slo.tpot_p99_s * 1e3:g} ms"
               if idle.tpot_p99_s and idle.tpot_p99_s > svc.slo.tpot_p99_s else ""]
