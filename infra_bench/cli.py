@@ -495,7 +495,7 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
               help="Use the priors instead of the shipped fit, to see what the fit changes.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
+              help="Also write a report: HTML if the name ends in .html, Markdown if .md (docs/reports.md).")
 @PROFILES_OPTION
 def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market, rank_by, assumptions, currency, fx,
          prices, colocation, groups, sensitivity, mixed, limits, budget, confirm_top, top, calibration, priors, as_json,
@@ -526,7 +526,9 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         from .planner.fleet import require_solver
         require_solver()
     if report_path:
+        from .report.build import is_markdown
         from .report.charts import require
+        is_markdown(report_path)
         require()
     demand = load_demand(demand_file)
     profiles = load_hardware(list(profile_dirs))
@@ -688,7 +690,7 @@ def _calibration_tables(data: dict, problem) -> None:
               help="Watts per busy core for the CPU energy estimate (when RAPL is unreadable).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a report: HTML, or Markdown if the name ends in .md (docs/reports.md).")
+              help="Also write a report: HTML if the name ends in .html, Markdown if .md (docs/reports.md).")
 def run(specs, backend, device, ep, ep_options, backend_options, precision, compile_mode, out, as_json, resume_id,
         warmup, min_iters, min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
     """Measure the workloads in SPEC files (default: the quick suite)."""
@@ -697,7 +699,9 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
     from .spec.loader import apply_overrides, load_specs, parse_options
 
     if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
+        from .report.build import is_markdown
         from .report.charts import require
+        is_markdown(report_path)
         require()
     overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
                  "options": parse_options(backend_options) or None,

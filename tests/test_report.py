@@ -252,3 +252,13 @@ def test_a_plan_report_without_a_site_has_no_energy_or_operational_carbon_rows(t
     assert p.returncode == 0, p.stderr
     text = (tmp / "plan.md").read_text()
     assert "capex: total" in text and "average IT power" not in text and "carbon per year" not in text
+
+
+def test_a_report_named_neither_html_nor_markdown_is_refused_before_any_work(tmp):
+    """`plan --report plan.txt` wrote HTML into a file named .txt without a word; every way to ask for a report
+    now refuses such a name in one line, before measuring or planning."""
+    for args in (("plan", "workloads/demand-example.yaml", "--report", str(tmp / "plan.txt")),
+                 ("run", "--report", str(tmp / "run.pdf"), "--out", str(tmp / "results")),
+                 ("report", "-o", str(tmp / "both.txt"), "no-such-run")):
+        assert_one_line_error(run_cli(*args, cwd=REPO), "a report is HTML or Markdown; name the file .html or .md")
+    assert not (tmp / "results").exists() and not list(tmp.iterdir())

@@ -37,13 +37,22 @@ def build_document(runs: list[RunData], plans: list[PlanData]) -> Document:
                                          f"{', '.join(sources)}. Nothing in it is loaded from a network.", sections)
 
 
+def is_markdown(out: Path, option: str = "--report") -> bool:
+    """Whether `out` names a Markdown report (.md) rather than an HTML one (.html, .htm); any other name is
+    an error, so that a report is never written into a file whose name says it is something else."""
+    suffix = out.suffix.lower()
+    if suffix not in (".md", ".html", ".htm"):
+        raise UserError(f"{option} {out}: a report is HTML or Markdown; name the file .html or .md")
+    return suffix == ".md"
+
+
 def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool | None = None,
                  results: Path = Path("results")) -> Path:
     """Write a report of `inputs` (run ids or folders, plan files, or a plan dict) to `out`: HTML, or
     Markdown with its charts in `<name>_files/` when `markdown` is set (default: `out` ends in .md)."""
+    as_md = is_markdown(out) if markdown is None else markdown
     runs, plans = load_inputs(inputs, results)
     doc = build_document(runs, plans)
-    as_md = out.suffix.lower() == ".md" if markdown is None else markdown
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if as_md:

@@ -21,10 +21,10 @@ from ..errors import UserError
               show_default=True, help="Where run ids are looked up.")
 def report(inputs: tuple[str, ...], out: Path | None, markdown: bool, results: Path) -> None:
     """Charts and tables of runs (several runs: compared side by side) and of plans from `plan --json`."""
-    from .build import write_report
+    from .build import is_markdown, write_report
 
     out = out or Path("report.md" if markdown else "report.html")
     if markdown and out.suffix.lower() in (".html", ".htm"):
         raise UserError(f"--md with -o {out}: name the Markdown file .md, or drop --md for HTML")
-    path = write_report(list(inputs), out, markdown or out.suffix.lower() == ".md", results)
+    path = write_report(list(inputs), out, markdown or is_markdown(out, "-o"), results)
     click.echo(f"report: {path} ({path.stat().st_size / 1024:.0f} KiB)")
