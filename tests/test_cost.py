@@ -72,13 +72,14 @@ def test_an_assumed_device_power_sets_j_per_token_as_it_sets_the_kwh():
     model's draw; both now use the given watts, labelled as given and still `estimated`."""
     hw = load_hardware()["nv_h100_sxm"]
     given = Assumptions(utilization=1.0, device_power={hw.id: DevicePower(busy_w=420, source="our meter, 2026-11")})
-    c = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=0, assumptions=given).candidates[0]
-    (o,) = c.options
-    e = cost_of(c, hw, DEMAND.services, SITE, given).energy
-    assert o.energy["avg_power_w"] == e["device_busy_w"] == 420
-    assert "as given (our meter, 2026-11)" in o.energy["basis"] and o.energy["energy_source"] == "estimated"
-    tokens_per_s = o.replicas * o.capacity * DEMAND.services[0].traffic.output_len.mean
-    assert o.energy["j_per_token"] * tokens_per_s == pytest.approx(c.devices * 420)
+    for top, method in ((0, "approximation"), (1, "simulation")):  # confirmed: J/token at the simulated capacity
+        c = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=top, assumptions=given).candidates[0]
+        (o,) = c.options
+        e = cost_of(c, hw, DEMAND.services, SITE, given).energy
+        assert o.method == method and o.energy["avg_power_w"] == e["device_busy_w"] == 420
+        assert "as given (our meter, 2026-11)" in o.energy["basis"] and o.energy["energy_source"] == "estimated"
+        tokens_per_s = o.replicas * o.capacity * DEMAND.services[0].traffic.output_len.mean
+        assert o.energy["j_per_token"] * tokens_per_s == pytest.approx(c.devices * 420)
 
 
 def test_measured_device_power_replaces_tdp_and_is_labelled():

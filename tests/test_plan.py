@@ -272,3 +272,20 @@ def test_a_part_whose_long_prompts_miss_the_slo_even_idle_says_so_and_the_simula
     svc = load_demand(bank).services[0]
     _, r = sizing.llm_option(svc, "chat", HW["br_br104"], "int8", 8, 0.2, 1, None)
     assert r.alone_ttft_s() < 2.0 and sizing.simulate_llm(r, svc, whole(svc).sampler()) is None
+
+
+def test_a_capacity_held_by_long_prompts_says_prefill_time_not_queueing():
+    """The bank chat on a BR104 with the TTFT p99 at 3.2 s: idle, the p99 prompt alone takes about 2.9 s. The row
+    said 'queueing for a prefill slot', judged against the mean prompt's 0.65 s; it now judges against the idle
+    percentile and shows it beside the lone mean request."""
+    from infra_bench.paths import data_dir
+    from infra_bench.planner.demand import load_demand
+    from infra_bench.report.plan import why_rows
+
+    bank = load_demand(data_dir("workloads") / "demand-bank.yaml").services[0]
+    svc = bank.model_copy(update={"slo": bank.slo.model_copy(update={"ttft_p99_s": 3.2})})
+    o, _ = sizing.llm_option(svc, "chat", HW["br_br104"], "int8", 8, 0.2, 1, None)
+    assert o.feasible and o.binds == "TTFT p99 SLO (prefill time)"
+    assert o.alone["ttft_s"] < 1.0 and 2.5 < o.alone["ttft_idle_s"] < 3.2
+    row = why_rows([sizing.Candidate("br_br104", "BR104", True, None, [o])])[1]
+    assert f"(p99 {o.alone['ttft_idle_s']:.3g}) of 3.2 s" in row[2]

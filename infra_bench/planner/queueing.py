@@ -253,16 +253,17 @@ class Tails:
         """The q-th percentile of own prefill + `base_s` + `wait_s` x a unit exponential."""
         return _percentile(self.own + wait_s * self.waits, q) + base_s
 
-    def tpot_p99(self, rate: float, iteration_s: float, step_s: float, wait_s: float) -> float | None:
+    def tpot_p99(self, rate: float, iteration_s: float, step_s: float, wait_s: float, rho: float) -> float | None:
         """p99 over requests of step + the prefills that run between its first and last token / (output - 1):
-        the prompts that arrive while it waits and prefills (admitted after it, before its next step) and
-        while it decodes. Arrivals beyond the drawn epochs count at the mean prompt time (a long window
-        averages)."""
+        the prompts that arrive while it waits and prefills, and those arriving while they prefill in turn (a
+        busy period, 1 / (1 - rho) of the first arrivals: all are admitted before its next step), and the
+        prompts arriving while it decodes (the iteration time already counts theirs). Arrivals beyond the
+        drawn epochs count at the mean prompt time (a long window averages)."""
         d = self._decoding
         if d is None:
             return None
         steps, own, waits, epochs, others, mean_other = d
-        window = rate * (steps * iteration_s + own + wait_s * waits)
+        window = rate * (steps * iteration_s + (own + wait_s * waits) / (1 - rho))
         inside = (others * (epochs < window[:, None])).sum(axis=1)
         beyond = np.maximum(window - epochs[:, -1], 0.0) * mean_other
         return step_s + _percentile((inside + beyond) / steps, 99.0)
@@ -329,7 +330,7 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     wait = (prefill_s * (tails.spread if tails else 1.0) + iteration) * u / (1 - u)
     if tails is not None:
         return Estimate(rate, tails.ttft(overhead_s + iteration, wait, ttft_q),
-                        tails.tpot_p99(rate, iteration, step, wait), b)
+                        tails.tpot_p99(rate, iteration, step, wait, rho), b)
     tpot = None
     if output_len > 1:
         n = rate * (output_len - 1) * iteration

@@ -41,7 +41,7 @@ from .shapes import get_shape
 TP_OPTIONS = (1, 2, 4, 8)
 DEFAULT_NODE = 8
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
-MAX_CONFIRM = 40         # simulations at most per plan (about 50 ms each)
+MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM and diffusion services)
 
 
 @dataclass
@@ -302,7 +302,10 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     eff, missing = fit.efficiency([rep.case])
     t = svc.traffic
     bucket = bucket or whole(svc)
-    m = ServiceModel(rep, eff, t.input_len.mean, t.output_len.mean, bucket.lengths() if bucket.variable else None)
+    if bucket.variable:  # the means of the lengths as drawn (rounded, at least 1, capped), as the simulation sees them
+        m = ServiceModel(rep, eff, bucket.input.mean, bucket.output.mean, bucket.lengths())
+    else:
+        m = ServiceModel(rep, eff, t.input_len.mean, t.output_len.mean)
     o.calibrated, o.stage = not missing[0], 1
     o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
     o.fit = fit.tier(rep.case)
@@ -316,15 +319,17 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     q, ttft_slo = svc.slo.ttft
     prefill, step1, alone = m.mean_prefill_s(), m.step_s(1), m.alone_ttft_s()
     o.alone = {"ttft_s": alone, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s}
+    if idle := _idle(m, q):  # the lone mean request, and the percentiles over the lengths with no queue
+        o.alone |= {"ttft_idle_s": idle.ttft_s, "tpot_idle_s": idle.tpot_p99_s, "percentile": q}
     o.load = t.rate
-    o.saturation = 1.0 / (prefill + (t.output_len.mean - 1) * m.step_s(max_batch) / max_batch)
+    o.saturation = 1.0 / (prefill + (m.output_len - 1) * m.step_s(max_batch) / max_batch)
     if alone > ttft_slo:
         o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {alone:.2f} s)"
         return o, m
     if step1 > svc.slo.tpot_p99_s:
         o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token)"
         return o, m
-    est = approx_capacity(prefill, t.output_len.mean, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
+    est = approx_capacity(prefill, m.output_len, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
                           m.tails)
     if est is None:
         o.reason = _no_load_miss(m, svc) or "SLOs met by a lone request but at no sustained load"
@@ -332,7 +337,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
-    o.binds = _binds(svc, est.ttft_s, est.tpot_p99_s, o.alone["ttft_s"] + step1, _full(est, m))
+    o.binds = _binds(svc, est.ttft_s, est.tpot_p99_s, _alone_ttft(o), _full(est, m))
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
@@ -340,15 +345,28 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     return o, m
 
 
-def _no_load_miss(m: ServiceModel, svc: LlmService) -> str | None:
-    """What misses with the replica nearly idle, where the lengths vary: the long prompts' own prefill (TTFT) or
-    a short output behind one (TPOT) can miss a percentile that the mean request meets."""
+def device_draw(hw_id: str, assumptions: Assumptions, calibration: dict | None) -> dict | None:
+    """The busy power a row's J/token uses instead of the power model: an assumptions file's device_power, else
+    a calibration's measured one, else None."""
+    if given := assumptions.device_power.get(hw_id):
+        return given.model_dump()
+    return cal.device_power(calibration).get(hw_id) if calibration else None
+
+
+def _idle(m: ServiceModel, q: float):
+    """The approximation's percentiles with the replica nearly idle, where the lengths vary (else None): the long
+    prompts' own prefill, or a short output behind one, set them even with no queue."""
     if m.tails is None:
         return None
-    q, ttft_slo = svc.slo.ttft
-    idle = approx_load(1e-6 / m.alone_ttft_s(), m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, q,
+    return approx_load(1e-6 / m.alone_ttft_s(), m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, q,
                        m.request_s, m.tails)
-    if idle is None:
+
+
+def _no_load_miss(m: ServiceModel, svc: LlmService) -> str | None:
+    """What misses with the replica nearly idle, where the lengths vary: a percentile that the mean request
+    meets."""
+    q, ttft_slo = svc.slo.ttft
+    if (idle := _idle(m, q)) is None:
         return None
     misses = [f"TTFT p{q:g} {idle.ttft_s:.2f} s against {ttft_slo:g} s" if idle.ttft_s > ttft_slo else "",
               f"TPOT p99 {idle.tpot_p99_s * 1e3:.0f} ms against {svc.slo.tpot_p99_s * 1e3:g} ms"
@@ -365,6 +383,12 @@ def _full(est, m: ServiceModel) -> str | None:
     mem = m.replica.memory(1, int(m.input_len), int(m.output_len))["max_sequences"]
     return (f"memory: KV cache holds {m.max_batch} sequences" if mem <= m.replica.engine.max_seqs
             else f"engine limit of {m.max_batch} running sequences")
+
+
+def _alone_ttft(o: Option) -> float:
+    """The TTFT a replica gives with no queue, against which queueing is told apart: the percentile over the
+    lengths where they vary, else the lone mean request's (with its first decode step)."""
+    return o.alone.get("ttft_idle_s") or o.alone["ttft_s"] + o.alone["tpot_s"]
 
 
 def _binds(svc: LlmService, ttft: float, tpot: float | None, alone_ttft: float, full: str | None = None) -> str:
@@ -523,8 +547,8 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         if o.feasible and isinstance(svc, LlmService):
             m = replicas[(hw.id, label, o.precision, o.tp)]
             llm_range(o, svc, m, llm_fit(calibration), head, red)
-            if given := ctx.assumptions.device_power.get(hw.id):  # the draw the yearly kWh uses, for J/token too
-                o.energy = m.energy(o.capacity, o.batch, given.model_dump())
+            if hw.id in ctx.assumptions.device_power:  # the draw the yearly kWh uses, for J/token too
+                o.energy = m.energy(o.capacity, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         chosen.append(o)
     bad = [o for o in chosen if not o.feasible]
     serves = [o.service for o in chosen if o.feasible]
@@ -616,14 +640,15 @@ def simulate_diffusion(image_s: float, svc):
 def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
     (default: the service's fixed mean lengths)."""
-    t, (q, ttft) = svc.traffic, svc.slo.ttft
-    return capacity_under_slo(m.prefill_s(), t.output_len.mean, m.step_s, m.max_batch, ttft,
+    q, ttft = svc.slo.ttft
+    return capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
                               svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None,
                               overhead_s=m.request_s)
 
 
-def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> None:
-    """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation."""
+def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, calibration: dict | None = None) -> None:
+    """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation (an LLM row's
+    J/token and running batch with them, at the simulated capacity)."""
     demand = ctx.demand
     for o, svc in zip(c.options, demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
@@ -635,8 +660,11 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict) -> 
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
                              "tpot_p99_s": res.tpot_p99_s}
-                o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s,
-                                 o.alone["ttft_s"] + o.alone["tpot_s"])
+                o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s, _alone_ttft(o))
+                at = approx_load(res.rate, r.mean_prefill_s(), r.output_len, r.step_s, r.max_batch, q, r.request_s,
+                                 r.tails)
+                o.batch = at.batch if at else float(r.max_batch)
+                o.energy = r.energy(res.rate, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         elif o.kind in ("diffusion", "video"):  # one image or video at a time, under a p95 latency SLO
             key = KINDS[o.kind].plan_latency[0]
             unit_s = o.latency[key]
@@ -684,11 +712,13 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         if not todo:
             break
         for c in todo:
-            confirm(c, ctx, profiles[c.hardware], replicas)
+            confirm(c, ctx, profiles[c.hardware], replicas, calibration)
             confirmed.add(c.hardware)
         cands.sort(key=lambda c: _rank_key(c, rank_by))
     notes = ["capacities: mean-value queueing approximation; the top "
-             f"{confirm_top} confirmed by discrete-event simulation (method per service)",
+             f"{confirm_top} confirmed by discrete-event simulation (method per service"
+             + (f"; {len(confirmed)} candidates simulated, as confirming reorders them)" if len(confirmed) > confirm_top
+                else ")"),
              ("peak kW = the servers' hosts (servers.yaml's maximum power less the slots' TDP, else 0.8 x TDP per "
               "slot: the DGX H100 ratio) + the accelerators in them at TDP: for power provisioning"),
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
@@ -712,7 +742,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     for i, svc in enumerate(demand.services):
         if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
             t = svc.traffic
-            longest = (t.input_len.max or t.input_len.mean) + (t.output_len.max or t.output_len.mean)
+            longest = t.input_len.cap + t.output_len.cap  # an exponential length without a max is capped at 4 x its mean
             if longest > positions:
                 notes.append(f"{demand.label(i)}: prompt + output up to {longest:,} tokens exceeds {svc.model}'s "
                              f"{positions:,} positions; sized as if the context allowed it (a long-context variant, "

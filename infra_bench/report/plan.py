@@ -43,6 +43,11 @@ def cost_cells(cost: dict | None) -> list[str]:
 def _alone(o) -> str:
     """A lone request's latency against the SLO."""
     a = o.alone
+    if "ttft_idle_s" in a:  # variable lengths: the mean request, and the percentiles over the lengths, idle
+        tpot = (f" (p99 {a['tpot_idle_s'] * 1e3:.3g})" if (a.get("tpot_idle_s") or 0) > 1.01 * a["tpot_s"]
+                else "")  # an idle replica interleaves no prompts: shown only where the lengths make it differ
+        return (f"TTFT {a['ttft_s']:.3g} (p{a['percentile']:g} {a['ttft_idle_s']:.3g}) of {a['ttft_slo_s']:g} s, "
+                f"TPOT {a['tpot_s'] * 1e3:.3g}{tpot} of {a['tpot_slo_s'] * 1e3:g} ms")
     if "ttft_s" in a:
         return (f"TTFT {a['ttft_s']:.3g} of {a['ttft_slo_s']:g} s, TPOT {a['tpot_s'] * 1e3:.3g} of "
                 f"{a['tpot_slo_s'] * 1e3:g} ms")
