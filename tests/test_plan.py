@@ -237,6 +237,11 @@ def test_a_service_longer_than_its_models_context_is_said():
     assert any("300,256 tokens exceeds llama-3.1-8b's 131,072 positions" in n for n in notes)
     assert not any("positions" in n for n in sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"],
                                                           confirm_top=0).notes)
+    # an exponential prompt of mean 40,000 without a max is drawn up to 4 x its mean: 160,000 + 256
+    tail = demand(traffic={"requests_per_s": 0.1, "input_len": {"mean": 40_000, "distribution": "exponential"},
+                           "output_len": 256}, slo={"ttft_p95_s": 200, "tpot_p99_s": 0.5})
+    notes = sizing.plan(demand_from_dict(tail), HW, ["nv_h100_sxm"], confirm_top=0).notes
+    assert any("160,256 tokens exceeds llama-3.1-8b's 131,072 positions" in n for n in notes)
 
 
 @pytest.mark.parametrize("hw,precision,tp", [("nv_l20", "fp8", 1), ("nv_a10", "bf16", 2), ("nv_h100_sxm", "fp8", 1),
