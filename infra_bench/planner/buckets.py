@@ -37,10 +37,8 @@ class Range:
 
     @property
     def mean(self) -> float:
-        if self.length.distribution == "fixed":
-            return float(self.length.mean)
-        width = (self.q_hi - self.q_lo) / GRID
-        return sum(self._value(self.q_lo + (i + 0.5) * width) for i in range(GRID)) / GRID
+        """The conditional mean of the drawn (rounded, capped) lengths over the range, from a quantile grid."""
+        return _range_mean(self)
 
     def draw(self, rng: random.Random) -> int:
         return self._value(rng.uniform(self.q_lo, self.q_hi))
@@ -57,6 +55,14 @@ class Range:
             return ""
         edge = self._value(0.5)
         return f"{what}<={edge}" if self.q_hi <= 0.5 else f"{what}>{edge}"
+
+
+@lru_cache(maxsize=256)
+def _range_mean(r: Range) -> float:
+    if r.length.distribution == "fixed":
+        return float(r.length.mean)
+    u = r.q_lo + (r.q_hi - r.q_lo) * (np.arange(GRID) + 0.5) / GRID
+    return float(np.clip(np.round(-r.length.mean * np.log1p(-u)), 1, r.length.cap).mean())
 
 
 def _halves(length: Length) -> list[Range]:
