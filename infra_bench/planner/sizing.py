@@ -35,7 +35,7 @@ from .buckets import Bucket, Lengths, whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
 from ..kinds import KINDS
-from .queueing import Tails, approx_capacity, approx_load, capacity_under_slo
+from .queueing import Estimate, Tails, approx_capacity, approx_load, capacity_under_slo
 from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -332,7 +332,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     est = approx_capacity(prefill, m.output_len, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
                           m.tails)
     if est is None:
-        o.reason = _no_load_miss(m, svc) or "SLOs met by a lone request but at no sustained load"
+        o.reason = _no_load_miss(idle, svc) or "SLOs met by a lone request but at no sustained load"
         return o, m
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
@@ -353,7 +353,7 @@ def device_draw(hw_id: str, assumptions: Assumptions, calibration: dict | None) 
     return cal.device_power(calibration).get(hw_id) if calibration else None
 
 
-def _idle(m: ServiceModel, q: float):
+def _idle(m: ServiceModel, q: float) -> Estimate | None:
     """The approximation's percentiles with the replica nearly idle, where the lengths vary (else None): the long
     prompts' own prefill, or a short output behind one, set them even with no queue."""
     if m.tails is None:
@@ -362,11 +362,11 @@ def _idle(m: ServiceModel, q: float):
                        m.request_s, m.tails)
 
 
-def _no_load_miss(m: ServiceModel, svc: LlmService) -> str | None:
-    """What misses with the replica nearly idle, where the lengths vary: a percentile that the mean request
-    meets."""
+def _no_load_miss(idle: Estimate | None, svc: LlmService) -> str | None:
+    """What misses with the replica nearly idle (`idle`: _idle's estimate), where the lengths vary: a percentile
+    that the mean request meets."""
     q, ttft_slo = svc.slo.ttft
-    if (idle := _idle(m, q)) is None:
+    if idle is None:
         return None
     misses = [f"TTFT p{q:g} {idle.ttft_s:.2f} s against {ttft_slo:g} s" if idle.ttft_s > ttft_slo else "",
               f"TPOT p99 {idle.tpot_p99_s * 1e3:.0f} ms against {svc.slo.tpot_p99_s * 1e3:g} ms"
