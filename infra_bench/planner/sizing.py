@@ -318,9 +318,8 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.stage = 2
     q, ttft_slo = svc.slo.ttft
     prefill, step1, alone = m.mean_prefill_s(), m.step_s(1), m.alone_ttft_s()
-    o.alone = {"ttft_s": alone, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s}
-    if idle := _idle(m, q):  # the lone mean request, and the percentiles over the lengths with no queue
-        o.alone |= {"ttft_idle_s": idle.ttft_s, "tpot_idle_s": idle.tpot_p99_s, "percentile": q}
+    o.alone = {"ttft_s": alone, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s,
+               "percentile": q}
     o.load = t.rate
     o.saturation = 1.0 / (prefill + (m.output_len - 1) * m.step_s(max_batch) / max_batch)
     if alone > ttft_slo:
@@ -332,12 +331,14 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     est = approx_capacity(prefill, m.output_len, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
                           m.tails)
     if est is None:
-        o.reason = _no_load_miss(idle, svc) or "SLOs met by a lone request but at no sustained load"
+        o.reason = _no_load_miss(_idle(m, q), svc) or "SLOs met by a lone request but at no sustained load"
         return o, m
     o.stage, o.feasible, o.method = 3, True, "approximation"
     o.capacity, o.batch = est.rate, est.batch
     o.latency = {f"ttft_p{q:g}_s": est.ttft_s, "tpot_p99_s": est.tpot_p99_s}
-    o.binds = _binds(svc, est.ttft_s, est.tpot_p99_s, _alone_ttft(o), _full(est, m))
+    # the idle percentiles only where the TTFT is near its SLO (the one case _binds reads them): they cost a search
+    o.binds = _binds(svc, est.ttft_s, est.tpot_p99_s, _alone_ttft(o, m if est.ttft_s >= 0.9 * ttft_slo else None),
+                     _full(est, m))
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
@@ -385,9 +386,12 @@ def _full(est, m: ServiceModel) -> str | None:
             else f"engine limit of {m.max_batch} running sequences")
 
 
-def _alone_ttft(o: Option) -> float:
+def _alone_ttft(o: Option, m: ServiceModel | None = None) -> float:
     """The TTFT a replica gives with no queue, against which queueing is told apart: the percentile over the
-    lengths where they vary, else the lone mean request's (with its first decode step)."""
+    lengths where they vary (found with `m`, and kept in the option's `alone` for the why table), else the lone
+    mean request's (with its first decode step)."""
+    if m is not None and "ttft_idle_s" not in o.alone and (idle := _idle(m, o.alone["percentile"])):
+        o.alone |= {"ttft_idle_s": idle.ttft_s, "tpot_idle_s": idle.tpot_p99_s}
     return o.alone.get("ttft_idle_s") or o.alone["ttft_s"] + o.alone["tpot_s"]
 
 
@@ -547,6 +551,7 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
         if o.feasible and isinstance(svc, LlmService):
             m = replicas[(hw.id, label, o.precision, o.tp)]
             llm_range(o, svc, m, llm_fit(calibration), head, red)
+            _alone_ttft(o, m)  # the picked option shows its idle percentiles in the why table
             if hw.id in ctx.assumptions.device_power:  # the draw the yearly kWh uses, for J/token too
                 o.energy = m.energy(o.capacity, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         chosen.append(o)
@@ -660,7 +665,7 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, cal
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
                              "tpot_p99_s": res.tpot_p99_s}
-                o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s, _alone_ttft(o))
+                o.binds = _binds(svc, o.latency[f"ttft_p{q:g}_s"], res.tpot_p99_s, _alone_ttft(o, r))
                 at = approx_load(res.rate, r.mean_prefill_s(), r.output_len, r.step_s, r.max_batch, q, r.request_s,
                                  r.tails)
                 o.batch = at.batch if at else float(r.max_batch)
