@@ -294,3 +294,18 @@ def test_a_capacity_held_by_long_prompts_says_prefill_time_not_queueing():
     assert o.alone["ttft_s"] < 1.0 and 2.5 < o.alone["ttft_idle_s"] < 3.2
     row = why_rows([sizing.Candidate("br_br104", "BR104", True, None, [o])])[1]
     assert f"(p99 {o.alone['ttft_idle_s']:.3g}) of 3.2 s" in row[2]
+
+
+@pytest.mark.parametrize("hw", ["nv_l4", "nv_h100_sxm"])
+def test_outputs_of_mean_one_are_sized_on_the_lengths_drawn(hw):
+    """An exponential output of mean 1 is drawn as whole tokens of at least 1 (mean 1.34). Sized on the nominal 1,
+    the approximation charged no decode step and put an L4 at 6x its simulated capacity (1.21 against 0.201)."""
+    from infra_bench.planner.buckets import whole
+
+    svc = demand_from_dict({"name": "t", "services": [{**CHAT, "precision": ["fp8"], "traffic": {
+        "requests_per_s": 20, "input_len": {"mean": 1024, "distribution": "exponential", "max": 8192},
+        "output_len": {"mean": 1, "distribution": "exponential"}}, "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.05}}]}
+    ).services[0]
+    o, r = sizing.llm_option(svc, "chat", HW[hw], "fp8", 1, 0.2, 1, None)
+    assert r.output_len == pytest.approx(1.335)
+    assert 0.75 < o.capacity / sizing.simulate_llm(r, svc, whole(svc).sampler()).rate < 1.25
