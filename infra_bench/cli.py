@@ -526,10 +526,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         from .planner.fleet import require_solver
         require_solver()
     if report_path:
-        from .report.build import is_markdown
-        from .report.charts import require
-        is_markdown(report_path)
-        require()
+        from .report.build import can_write
+        can_write(report_path)
     demand = load_demand(demand_file)
     profiles = load_hardware(list(profile_dirs))
     parts = selection.catalog(profiles, list(profile_dirs))
@@ -699,10 +697,8 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
     from .spec.loader import apply_overrides, load_specs, parse_options
 
     if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
-        from .report.build import is_markdown
-        from .report.charts import require
-        is_markdown(report_path)
-        require()
+        from .report.build import can_write
+        can_write(report_path)
     overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
                  "options": parse_options(backend_options) or None,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,

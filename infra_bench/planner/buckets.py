@@ -45,10 +45,7 @@ class Range:
 
     def draws(self, gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """`draw`, vectorised: an array of lengths of `shape`."""
-        if self.length.distribution == "fixed":
-            return np.full(shape, self.length.mean, dtype=float)
-        x = -self.length.mean * np.log1p(-gen.uniform(self.q_lo, self.q_hi, shape))
-        return np.clip(np.round(x), 1, self.length.cap)
+        return _at(self.length, gen.uniform(self.q_lo, self.q_hi, shape))
 
     def label(self, what: str) -> str:
         if self.length.distribution == "fixed" or (self.q_lo, self.q_hi) == (0.0, 1.0):
@@ -57,12 +54,16 @@ class Range:
         return f"{what}<={edge}" if self.q_hi <= 0.5 else f"{what}>{edge}"
 
 
+def _at(length: Length, q: np.ndarray) -> np.ndarray:
+    """`Range._value` over an array of quantiles: whole tokens, at least 1, at most the cap."""
+    if length.distribution == "fixed":
+        return np.full(np.shape(q), length.mean, dtype=float)
+    return np.clip(np.round(-length.mean * np.log1p(-q)), 1, length.cap)
+
+
 @lru_cache(maxsize=256)
 def _range_mean(r: Range) -> float:
-    if r.length.distribution == "fixed":
-        return float(r.length.mean)
-    u = r.q_lo + (r.q_hi - r.q_lo) * (np.arange(GRID) + 0.5) / GRID
-    return float(np.clip(np.round(-r.length.mean * np.log1p(-u)), 1, r.length.cap).mean())
+    return float(_at(r.length, r.q_lo + (r.q_hi - r.q_lo) * (np.arange(GRID) + 0.5) / GRID).mean())
 
 
 def _halves(length: Length) -> list[Range]:

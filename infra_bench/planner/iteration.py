@@ -224,11 +224,16 @@ def node_size(hw: HardwareProfile) -> int:
 UNKNOWN_LINK_GBS = 64.0  # a part whose profile gives no scale-up bandwidth: a PCIe 5.0 x16 link, both ways
 
 
+def scale_up_gbs(hw: HardwareProfile) -> float | None:
+    """The profile's scale-up bandwidth (GB/s, both ways), or None where it is not published."""
+    return hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else None
+
+
 def links(hw: HardwareProfile, layout: Layout) -> tuple[float, float]:
     """Bytes/s per device, one direction, of (TP and EP collectives, pipeline sends). A collective
     among more devices than one scale-up domain holds is paced by the scale-out NIC (each device
     sends its share over its own NIC); pipeline stages share a domain while they fit in it."""
-    up = (hw.scale_up.bandwidth_gbs if hw.scale_up and hw.scale_up.bandwidth_gbs else UNKNOWN_LINK_GBS) * 1e9 / 2
+    up = (scale_up_gbs(hw) or UNKNOWN_LINK_GBS) * 1e9 / 2
     out = min(up, SCALE_OUT_GBS * 1e9)
     collectives, stages = crosses_nodes(hw, layout)
     return (out if collectives else up), (out if stages else up)

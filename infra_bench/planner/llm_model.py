@@ -19,7 +19,8 @@ from ..errors import UserError
 from . import power
 from .engines import Engine, get_engine
 from .fit import Case, Fit, arch_class
-from .iteration import KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, crosses_nodes, get_precision, iteration, node_size, terms, work
+from .iteration import (KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, crosses_nodes, get_precision, iteration,
+                        node_size, scale_up_gbs, terms, work)
 from .profiles import HardwareProfile, vendor_word
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
@@ -59,7 +60,7 @@ class Replica:
         elif stages:
             self.notes.append(f"pipeline stages talk over the scale-out network ({SCALE_OUT_GBS:.0f} GB/s per device "
                               f"assumed: 400 Gb/s InfiniBand/RoCE)")
-        if self.layout.tp * self.layout.dp * self.layout.pp > 1 and not (self.hw.scale_up and self.hw.scale_up.bandwidth_gbs):
+        if self.layout.tp * self.layout.dp * self.layout.pp > 1 and scale_up_gbs(self.hw) is None:
             link = self.hw.scale_up.link if self.hw.scale_up and self.hw.scale_up.link else "its links"
             self.notes.append(f"{self.hw.id}'s profile gives no scale-up bandwidth for {link}: collectives priced at "
                               f"{UNKNOWN_LINK_GBS:.0f} GB/s (a PCIe 5.0 x16 link), so more devices may come out slower; "

@@ -46,6 +46,13 @@ def is_markdown(out: Path, option: str = "--report") -> bool:
     return suffix == ".md"
 
 
+def can_write(out: Path) -> None:
+    """Fail now, before a run or a plan is made, if the report asked for cannot be written: a name that is
+    neither HTML nor Markdown, or no matplotlib."""
+    is_markdown(out)
+    charts.require()
+
+
 def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool | None = None,
                  results: Path = Path("results")) -> Path:
     """Write a report of `inputs` (run ids or folders, plan files, or a plan dict) to `out`: HTML, or
