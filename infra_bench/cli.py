@@ -261,13 +261,15 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
     if as_json:
         click.echo(_dump([s.model_dump() for s in servers]))
         return
-    rows = [{"id": s.id, "slots": s.slots, "hosts": ", ".join(s.hosts or s.form_factors),
+    rows = [{"id": s.id, "slots": f"{s.slots} ({'baseboard' if s.baseboard else 'cards'})",
+             "hosts": ", ".join(s.hosts or s.form_factors),
              "price": (f"{s.price.amount:,.0f} {s.price.currency} ({s.price.confidence or '?'}, "
                        f"{'with' if s.price.includes_accelerators else 'without'} accelerators)") if s.price else "unpriced",
              "max_power_w": s.max_power_w, "name": s.name} for s in servers]
     click.echo(_text_table(rows, ["id", "slots", "price", "max_power_w", "hosts", "name"]))
-    click.echo("price confidence: A list price or tender award, B reputable press or reseller quote, C estimate, forum or "
-               "derived; sources: profiles servers --json")
+    click.echo("slots: a baseboard's modules are bought for every slot, cards one by one; price confidence: A list price "
+               "or tender award, B reputable press or reseller quote, C estimate, forum or derived; sources: profiles "
+               "servers --json")
 
 
 @profiles.command("groups")

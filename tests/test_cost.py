@@ -16,7 +16,7 @@ from infra_bench.planner.cost import Assumptions, DevicePower, cost_of, load_ass
 from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fit import Fit
 from infra_bench.planner.fleet import optimise
-from infra_bench.planner.profiles import HardwareProfile, SiteProfile, load_hardware, load_sites
+from infra_bench.planner.profiles import HardwareProfile, ServerProfile, SiteProfile, load_hardware, load_sites
 from infra_bench.planner.selection import catalog
 from infra_bench.report.plan import sensitivity_text
 
@@ -52,6 +52,23 @@ def test_hand_computed_tco_and_carbon():
     tokens_m = 8 * 100 * 3600 * 8760 / 1e6
     assert c.per_unit["chat"]["cost"] == pytest.approx(c.per_year["total"] / tokens_m)
     assert c.lifetime_total == pytest.approx(4 * c.per_year["total"])
+
+
+def test_modules_on_a_baseboard_are_bought_for_every_slot_and_pcie_cards_one_by_one():
+    """Three devices in one 8-slot server: a baseboard (HGX, OAM, Atlas modules) buys eight, a PCIe server
+    three; the unused five are capex, embodied carbon, provisioned power and an idle draw."""
+    def box(baseboard: bool) -> ServerProfile:
+        return ServerProfile(id="srv", name="box", vendor="T", hosts=["a"], slots=8, baseboard=baseboard, sources=["q"],
+                             price={"amount": 20000, "currency": "USD", "date": "2026", "source": "quote",
+                                    "includes_accelerators": False})
+    pcie, module = (cost_of(candidate("a", 3, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions(), box(b))
+                    for b in (False, True))
+    assert pcie.capex["devices"] == 30000 and module.capex["devices"] == 80000
+    assert pcie.capex["servers"] == module.capex["servers"] == 20000 and module.capex["accelerators_bought"] == 8
+    assert any(n.startswith("8 a bought for the 3 used") for n in module.notes) and not any("bought" in n for n in pcie.notes)
+    assert module.carbon["embodied_kg_per_year"] == pytest.approx(8 * 320 / 5)
+    assert module.energy["it_kw_avg"] - pcie.energy["it_kw_avg"] == pytest.approx(5 * 500 * 0.3 / 1000)
+    assert sizing.peak_kw(3, 1, card("a", 1), box(True)) - sizing.peak_kw(3, 1, card("a", 1), box(False)) == 2.5
 
 
 def test_fleet_energy_draws_the_power_behind_plans_j_per_token():
@@ -116,7 +133,9 @@ def test_plan_uses_power_measured_in_records(tmp: Path):
     assert rec["cell_id"] in e["device_power_source"] and e0["energy_source"] == "estimated"
     devices, servers = with_cal["candidates"][0]["devices"], with_cal["candidates"][0]["servers"]
     host_w = 10200 - 8 * 700  # HGX H100: maximum power less its GPUs' TDP (servers.yaml)
-    assert e["it_kw_avg"] == pytest.approx((devices * 455 + servers * host_w) * (0.3 + 0.7 * e["utilization"]) / 1000)
+    spare_w = (8 * servers - devices) * 700 * 0.3  # GPUs bought with the server but unused draw their idle share
+    assert e["it_kw_avg"] == pytest.approx(
+        ((devices * 455 + servers * host_w) * (0.3 + 0.7 * e["utilization"]) + spare_w) / 1000)
     assert any("measured for nv_h100_sxm" in n for n in with_cal["notes"])
 
 

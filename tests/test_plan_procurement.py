@@ -120,12 +120,17 @@ def test_unpriced_parts_are_never_ranked_as_free():
 
 
 def test_near_identical_parts_are_simulated_together():
-    profiles = {"a": part("a", 400, 80), "twin": part("twin", 410, 80), "slow": part("slow", 100, 80)}
+    profiles = {"a": part("a", 400, 80), "twin": part("twin", 410, 80), "slow": part("slow", 40, 80)}
     demand = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
     p = sizing.plan(demand, profiles, rank_by="devices", confirm_top=1, servers={})
     by = {c.hardware: c for c in p.candidates}
     assert by["a"].options[0].method == by["twin"].options[0].method == "simulation"  # within 5%: together
     assert by["slow"].options[0].method == "approximation" and by["a"].devices == by["twin"].devices
+    assert by["slow"].devices > sizing.REACH * by["a"].devices  # beyond the approximation's reach of the top
+    # a part the approximation puts within its error of the top one is simulated too: it may rank above it
+    near = sizing.plan(demand, {**profiles, "slow": part("slow", 100, 80)}, rank_by="devices", confirm_top=1, servers={})
+    assert all(c.options[0].method == "simulation" for c in near.candidates)
+    assert "3 candidates simulated: those within 1.3x of the top 1's last" in near.notes[0]
     real = sizing.plan(CHAT_AND_IMAGES, load_hardware(), ["hw_910b1", "hw_910b2", "hw_910b3"], rank_by="devices",
                        confirm_top=1)
     assert {c.hardware for c in real.candidates if c.options[0].method == "simulation"} >= {"hw_910b1", "hw_910b2"}
@@ -162,6 +167,8 @@ def test_domestic_only_in_one_flag_and_compare_says_why(tmp: Path):
     assert {"ascend", "domestic", "nvidia"} <= {g["name"] for g in json.loads(groups.stdout)}
     servers = {s["id"]: s for s in json.loads(run_cli("profiles", "servers", "--json", cwd=tmp).stdout)}
     assert servers["srv_hgx_h20"]["price"]["includes_accelerators"] and servers["srv_hgx_h20"]["slots"] == 8
+    assert servers["srv_atlas800t_a2"]["baseboard"] and not servers["srv_pcie8"]["baseboard"]
+    assert "8 (baseboard)" in run_cli("profiles", "servers", cwd=tmp).stdout
     shown = json.loads(run_cli("profiles", "show", "nv_h20", "--json", cwd=tmp).stdout)
     assert shown["server"]["id"] == "srv_hgx_h20"  # the platform plans buy it in
 

@@ -5,14 +5,17 @@ one priced without them costs its price plus the devices'; a server with no publ
 generic host share per slot (an estimate, said in the notes). No device or server price: unpriced.
 
     servers    = ceil(devices / server slots)
-    capex      = servers x server price [+ devices x device price] + network share x (devices + servers)
+    bought     = servers x slots where the accelerators are modules on a baseboard (HGX, OAM, Atlas) or in the
+                 server's price, else the devices (PCIe cards)
+    capex      = servers x server price [+ bought x device price] + network share x (devices + servers)
     per year   = capex / depreciation years + energy + maintenance share x capex + colocation
     energy     = IT kW at the planned utilization x 8760 h x PUE x the site's power price
     IT kW      = (devices x device W + servers x host W) x (idle + (1 - idle) x utilization)
+                 + (bought - devices) x TDP x idle
     device W   = the busy power measured in records (`calibrate`), else the power model's at each
                  service's capacity (power.py, the figure behind plan's J/token), else TDP
     host W     = the server's maximum power less its accelerators' TDP, else 0.8 x TDP per device
-    carbon     = IT kWh x PUE x the site's grid factor  +  embodied kg per accelerator / its lifetime
+    carbon     = IT kWh x PUE x the site's grid factor  +  bought x embodied kg per accelerator / its lifetime
     per unit   = a service's share of the yearly figure (by its devices) / its yearly units
 
 Utilization is each service's load over its replicas' SLO capacity. Energy is labelled
@@ -139,14 +142,17 @@ def hosts_w(devices: float, servers: float, hw: HardwareProfile, server: ServerP
     return servers * server.slots * share if server else devices * share
 
 
+def bought(devices: float, servers: float, server: ServerProfile | None) -> float:
+    """Accelerators bought (ServerProfile.bought); without a server profile, the devices."""
+    return server.bought(devices, servers) if server else devices
+
+
 def peak_kw(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None) -> float | None:
-    """Power to provision: the servers' hosts plus the accelerators in them at TDP (every slot of a server
-    bought whole, with its accelerators); without a TDP, the servers' maximum power where published."""
+    """Power to provision: the servers' hosts plus the accelerators bought at TDP (every slot of a baseboard
+    or of a server priced with them); without a TDP, the servers' maximum power where published."""
     if not hw.tdp_w:
         return servers * server.max_power_w / 1000 if server and server.max_power_w else None
-    whole = bool(server and server.price and server.price.includes_accelerators)
-    installed = servers * server.slots if whole else devices
-    return (hosts_w(devices, servers, hw, server) + installed * hw.tdp_w) / 1000
+    return (hosts_w(devices, servers, hw, server) + bought(devices, servers, server) * hw.tdp_w) / 1000
 
 
 def utilization(option, svc) -> float:
@@ -163,6 +169,7 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
     price = own or listed
     unit = a.convert(price.amount, price.currency, cur) * a.device_price_scale if price else None
     sp = server.price if server else None
+    n = bought(devices, servers, server)
     source = "your price (--price or an assumptions file)" if own else (hw.price.source if hw.price else None)
     if sp is not None and sp.includes_accelerators:  # bought as whole servers, every slot filled
         quote = a.convert(sp.amount, sp.currency, cur)
@@ -173,10 +180,10 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
             basis, source = quoted, "in the server price"
         elif inside is not None:  # the host is the quote less the accelerators in it at their listed price
             host_each = max(quote - inside, 0.0)
-            dev, host = unit * server.slots * servers, host_each * servers
+            dev, host = unit * n, host_each * servers
             basis = f"{quoted}; host share {host_each:,.0f} {cur} = the quote less {server.slots} x the device price"
         else:  # your device price, but no listed one to take off the quote: the host is estimated
-            dev = unit * server.slots * servers
+            dev = unit * n
             host = a.convert(a.host_usd_per_accelerator, "USD", cur) * server.slots * servers
             basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({server.name} is priced with "
                      f"its accelerators and {hw.id} lists no device price to take off)")
@@ -189,7 +196,7 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
                      f"assumptions file (prices: {{{hw.id}: {{amount: ..., currency: USD}}}})")
         return None
     else:
-        dev = unit * devices
+        dev = unit * n
         if sp is not None:
             host = a.convert(sp.amount, sp.currency, cur) * servers
             basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} without accelerators ({sp.source})"
@@ -201,8 +208,11 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
                     f"{SOURCES['host_usd_per_accelerator']})"
             notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot"
                          + (f" of {server.id} (no public price)" if server else " (no server profile for this part)"))
+    if n > devices:
+        notes.append(f"{n:.0f} {hw.id} bought for the {devices} used: a {server.id} comes with all {server.slots} "
+                     f"({'modules on one baseboard' if server.baseboard else 'its price includes them'})")
     net = a.network_frac * (dev + host)
-    return {"devices": dev, "servers": host, "network": net, "total": dev + host + net,
+    return {"devices": dev, "accelerators_bought": n, "servers": host, "network": net, "total": dev + host + net,
             "device_price": price.amount if price else None, "device_price_currency": price.currency if price else None,
             "device_price_source": source, "server": server.id if server else None, "server_basis": basis}
 
@@ -236,14 +246,16 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     capex = _capex(devices, servers, hw, server, a, cur, notes)
 
     energy = {"utilization": u, "energy_source": "estimated", "basis": SOURCES["idle_power_frac"]}
-    carbon: dict = {"embodied_kg_per_year": devices * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
+    n = bought(devices, servers, server)
+    carbon: dict = {"embodied_kg_per_year": n * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
     energy_cost = None
     host_w = server.host_w(hw.tdp_w) if server else None
     if hw.tdp_w and site:
         measured = a.device_power.get(hw.id)
         device_w, device_source = (measured.busy_w, measured.source) if measured else busy_power(candidate.options, hw)
         it_w = devices * device_w + hosts_w(devices, servers, hw, server)
-        it_kw = it_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) / 1000
+        spare_w = (n - devices) * hw.tdp_w * a.idle_power_frac  # slots bought but unused draw their idle share
+        it_kw = (it_w * (a.idle_power_frac + (1 - a.idle_power_frac) * u) + spare_w) / 1000
         kwh = it_kw * HOURS * site.pue
         energy |= {"it_kw_avg": it_kw, "pue": site.pue, "kwh_per_year": kwh, "device_busy_w": device_w,
                    "device_power_source": device_source,

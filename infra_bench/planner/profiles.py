@@ -58,6 +58,8 @@ class ServerProfile(BaseModel):
     hosts: list[str] = Field(default=[], description="accelerator profile ids it is built for")
     form_factors: list[str] = Field(default=[], description="form factors it takes, for parts no server names")
     slots: int = Field(ge=1)
+    baseboard: bool = Field(default=False, description="modules on one baseboard (HGX, OAM UBB, Atlas): every "
+                                                       "slot is bought, used or not")
     price: ServerPrice | None = None
     max_power_w: float | None = Field(default=None, gt=0)
     cpus: str | None = None
@@ -79,6 +81,12 @@ class ServerProfile(BaseModel):
         if not self.max_power_w or not tdp_w:
             return None
         return max(0.0, self.max_power_w - self.slots * tdp_w)
+
+    def bought(self, devices: float, servers: float) -> float:
+        """Accelerators bought for `devices` used in `servers`: every slot where they come on a baseboard or
+        the price includes them, else the devices (PCIe cards are bought one by one)."""
+        whole = self.baseboard or bool(self.price and self.price.includes_accelerators)
+        return servers * self.slots if whole else devices
 
 
 class Availability(BaseModel):

@@ -42,6 +42,9 @@ TP_OPTIONS = (1, 2, 4, 8)
 DEFAULT_NODE = 8
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
 MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM and diffusion services)
+REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
+                         # approximation's capacity is 0.76-0.97 of the simulated one (p10-p90, docs/planner.md),
+                         # so its figure may be up to 1 / 0.76 too high
 
 
 @dataclass
@@ -594,7 +597,9 @@ def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
     c.servers = math.ceil(c.devices / c.node_size)
     c.peak_kw = peak_kw(c.devices, c.servers, hw, server)
     c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions, server).to_dict()
-    c.notes += [n for n in c.cost["notes"] if n.startswith("host cost estimated") and n not in c.notes]
+    c.notes = [n for n in c.notes if " bought for the " not in n]  # re-costed after confirmation: the count may move
+    c.notes += [n for n in c.cost["notes"] if (n.startswith("host cost estimated") or " bought for the " in n)
+                and n not in c.notes]
 
 
 def rank_value(c: Candidate, rank_by: str) -> float | None:
@@ -712,8 +717,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     confirmed: set[str] = set()
     while len(confirmed) < MAX_CONFIRM:  # until the top N are all simulated (confirming may reorder)
         top = [c for c in cands if c.feasible][:confirm_top]
+        last = rank_value(top[-1], rank_by) if top else None
         todo = [c for c in cands if c.feasible and c.hardware not in confirmed
-                and (c in top or any(_twins(profiles[c.hardware], profiles[t.hardware]) for t in top))]
+                and (c in top or any(_twins(profiles[c.hardware], profiles[t.hardware]) for t in top)
+                     or _within_reach(c, last, rank_by))]
         if not todo:
             break
         for c in todo:
@@ -722,8 +729,9 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         cands.sort(key=lambda c: _rank_key(c, rank_by))
     notes = ["capacities: mean-value queueing approximation; the top "
              f"{confirm_top} confirmed by discrete-event simulation (method per service"
-             + (f"; {len(confirmed)} candidates simulated, as confirming reorders them)" if len(confirmed) > confirm_top
-                else ")"),
+             + (f"; {len(confirmed)} candidates simulated: those within {REACH:g}x of the top {confirm_top}'s last, whose "
+                f"approximated figure may be that much too high, and any that confirming moved up)"
+                if len(confirmed) > confirm_top else ")"),
              ("peak kW = the servers' hosts (servers.yaml's maximum power less the slots' TDP, else 0.8 x TDP per "
               "slot: the DGX H100 ratio) + the accelerators in them at TDP: for power provisioning"),
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
@@ -779,6 +787,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         notes.append("no single part serves every service, but each service has parts that serve it (listed "
                      "above): `--mixed --site SITE` combines them in one fleet")
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes, coverage)
+
+
+def _within_reach(c: Candidate, last: float | None, rank_by: str) -> bool:
+    """An approximated candidate whose figure, lowered by the approximation's error, could join the top N."""
+    value = rank_value(c, rank_by)
+    return last is not None and value is not None and value <= REACH * last
 
 
 def _twins(a: HardwareProfile, b: HardwareProfile) -> bool:
