@@ -85,7 +85,10 @@ def _bom_column(c, cur: str) -> dict[str, str]:
     def money(v) -> str:
         return "-" if v is None else f"{v:,.0f} {cur}"
 
-    col = {"accelerators": f"{c.devices} x {c.name} ({c.hardware})",
+    bought = capex.get("accelerators_bought")
+    col = {"accelerators": f"{c.devices} x {c.name} ({c.hardware})" + (
+               f", {bought:.0f} bought (every slot of a baseboard, or in the server price)" if bought and bought > c.devices
+               else ""),
            "servers": f"{c.servers} x {c.server or 'server'} ({c.node_size} slots)"}
     for o in c.options:
         col[f"service {o.service}"] = f"{o.replicas} replicas x TP{o.tp} {o.precision}, {o.devices} devices"
@@ -124,8 +127,8 @@ def _bom(pd: PlanData) -> list:
     rows = list(dict.fromkeys(k for c in cols for k in c))
     blocks: list = [Table(["", *(", ".join(v) for v in picks.values())],
                           [[k, *(c.get(k, "-") for c in cols)] for k in rows],
-                          "Estimated. Capex = servers x server price (+ devices x price when the server is priced "
-                          "without them) + network; per year = depreciation + energy + "
+                          "Estimated. Capex = servers x server price (+ accelerators bought x price when the server "
+                          "is priced without them) + network; per year = depreciation + energy + "
                           "maintenance (+ colocation); docs/cost.md. Sources under Labels.")]
     mixed = extra.get("mixed")
     if mixed and mixed.get("feasible"):
