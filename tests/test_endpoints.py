@@ -249,6 +249,12 @@ def test_partial_failures_are_counted_and_the_exit_status_follows_the_failure_li
     assert (m["sent"], m["planned"], m["not_sent"], m["failure_rate"]) == (8, 8, 0, 0.5)
     # a failed request is infinitely slow for the SLO: half failed, so the p50 cannot be met
     assert m["slo_met"] is False and m["good_requests"] == 4
+    # a server whose model list does not say what weights it serves (vLLM, SGLang): reported as unknown
+    assert r["model"]["weights"] is None
+    for name in ("rep.html", "rep.md"):
+        p = run_cli("report", r["run_id"], "--results", str(tmp / "r2"), "-o", str(tmp / name), cwd=tmp)
+        assert p.returncode == 0, p.stderr
+    assert "| unknown | m | 1 |" in (tmp / "rep.md").read_text()
 
 
 def test_api_key_comes_from_the_environment_and_is_never_stored(faults, tmp: Path):

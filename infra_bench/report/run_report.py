@@ -179,11 +179,13 @@ def _labels(records: list[dict]) -> list:
     if sources:
         blocks.append(Table(["energy label", "basis", "cells"], [[a, b, str(n)] for (a, b), n in sources.items()],
                             "How each energy figure was obtained."))
-    weights = Counter((r["model"].get("weights", "?"), str(r["model"].get("source") or r["model"].get("path") or "-"))
+    weights = Counter((r["model"].get("weights") or "unknown",
+                       str(r["model"].get("source") or r["model"].get("path") or r["model"].get("name") or "-"))
                       for r in records)
     blocks.append(Table(["weights", "model source", "cells"], [[w, s, str(n)] for (w, s), n in weights.items()],
                         "random: built from an architecture config with random weights (timing only, outputs "
-                        "meaningless); checkpoint or real: weights loaded from files."))
+                        "meaningless); checkpoint or real: weights loaded from files; unknown: a server that does not "
+                        "say (loadtest of an engine other than infra-bench serve)."))
     notes = Counter(n for r in records for n in r.get("notes", []))
     if notes:
         blocks.append(Table(["note carried by the records", "cells"], [[n, str(c)] for n, c in notes.items()]))
