@@ -595,10 +595,19 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     from .planner.profiles import load_hardware
     from .results.store import RunStore
 
+    if not runs:
+        raise UserError("give the runs to calibrate with: `infra-bench calibrate RUN_ID ...` (ids from "
+                        "`infra-bench results list`, or run folders)")
+    try:  # before the fit, not after it: a folder that cannot be made lost the work
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create its folder ({err.strerror}); choose another path") from None
     hw = load_hardware(list(profile_dirs))
     points, media, speech, power, skipped = [], [], [], [], []
+    total = 0
     for run in runs:
         records = _checked_records(RunStore.open(results, run).records(), run)
+        total += len(records)
         for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
             points += found
             skipped += why
@@ -611,6 +620,10 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     if points:
         problem, why = Problem.build(points, hw)
         skipped += why
+    if not (problem and problem.points) and not media and not speech and not power:
+        reasons = "; ".join(dict.fromkeys(skipped)) or (
+            "none is an LLM, diffusion, TTS or loadtest measurement with its latencies (a probe run has none)")
+        raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}")
     data = cal.calibrate(problem, media, power, skipped, speech)
     cal.write(out, data)
     if as_json:
@@ -619,8 +632,13 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         _calibration_tables(data, problem)
     for line in data["misses"]:
         click.echo(f"warning: {line}", err=True)
+    for line in dict.fromkeys(m.note for m in (problem.points if problem else []) if m.note):
+        click.echo(f"note: {line}", err=True)
+    for line in dict.fromkeys(skipped):
+        click.echo(f"not used: {line}", err=True)
     if not as_json:
-        click.echo(f"{len(skipped)} record(s) not usable (see {out}); calibration: {out}")
+        click.echo(f"{len(skipped)} record(s) not usable (listed above and under `skipped` in {out}); "
+                   f"calibration: {out}")
 
 
 def _calibration_tables(data: dict, problem) -> None:
@@ -635,11 +653,11 @@ def _calibration_tables(data: dict, problem) -> None:
     if problem is not None:
         before, _ = predict_problem(cal.fit_from(None), problem)
         after, _ = predict_problem(cal.fit_from(data), problem)
-        rows = [["measurement", "engine", "TPOT ms", "shipped fit", "calibrated", "TTFT ms", "shipped fit",
+        rows = [["measurement", "engine", "TPOT mean ms", "shipped fit", "calibrated", "TTFT mean ms", "shipped fit",
                  "calibrated"]]
         for i, m in enumerate(problem.points):
             ms = lambda v: "-" if v is None or not np.isfinite(v) else f"{v * 1e3:.2f}"  # noqa: E731
-            rows.append([m.source[:48], m.engine, ms(m.tpot_s), ms(float(before.tpot_s[i])), ms(float(after.tpot_s[i])),
+            rows.append([m.source, m.engine, ms(m.tpot_s), ms(float(before.tpot_s[i])), ms(float(after.tpot_s[i])),
                          ms(m.ttft_s), ms(float(before.ttft_s[i])), ms(float(after.ttft_s[i]))])
         click.echo(render(rows))
     else:

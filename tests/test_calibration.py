@@ -99,12 +99,31 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
     finally:
         stop_server(proc)
     runs = sorted(x.name for x in (tmp / "res").iterdir())
-    p = run_cli("calibrate", *runs, "--results", "res", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    p = run_cli("calibrate", *runs, "--results", "res", "--out", "new/cal.json", "--profiles", "mine", cwd=tmp)
     assert p.returncode == 0, p.stderr
-    data = json.loads((tmp / "cal.json").read_text())
-    assert "this_cpu|generic|bf16|dense" in data["llm"]["values"]["mbu"]["hw|engine|precision|cls"]
+    data = json.loads((tmp / "new/cal.json").read_text())  # its folder made, as report makes one
+    # the precision the server reports (serve runs fp32 on a CPU); the TP it cannot report is assumed, and said
+    assert "this_cpu|generic|fp32|dense" in data["llm"]["values"]["mbu"]["hw|engine|precision|cls"]
+    assert "note: TP 1 assumed" in p.stderr and "bf16" not in p.stderr
     assert sum("endpoint " in line for line in p.stdout.splitlines()) == 2  # the two closed-loop points
-    assert any("open-loop point" in s for s in data["skipped"])
+    assert any("open-loop point" in s for s in data["skipped"]) and "not used: " in p.stderr
+    # the open-loop run alone can calibrate nothing: one line, exit 2, not a copy of the shipped fit
+    open_loop = next(r for r in runs if json.loads((tmp / "res" / r / "records.jsonl").read_text().splitlines()[0])
+                     ["cell"]["load"] == "rate")
+    assert_one_line_error(run_cli("calibrate", open_loop, "--results", "res", "--profiles", "mine", cwd=tmp),
+                          "can calibrate the planner (1 record(s)): ")
+    assert_one_line_error(run_cli("calibrate", cwd=tmp), "give the runs to calibrate with")
+
+
+def test_served_model_names_map_to_the_catalog():
+    from infra_bench.planner.measurements import catalog_model
+
+    assert catalog_model("Qwen/Qwen2.5-0.5B-Instruct") == "qwen2.5-0.5b"
+    assert catalog_model("meta-llama/Meta-Llama-3.1-8B-Instruct-FP8") == "llama-3.1-8b"
+    assert catalog_model("mistralai/Mistral-7B-Instruct-v0.3") == "mistral-7b-v0.3"
+    assert catalog_model("Qwen/Qwen3-235B-A22B-Instruct-2507") == "qwen3-235b-a22b"
+    assert catalog_model("meta-llama/Llama-3.3-70B-Instruct") == "llama-3.1-70b"  # the same architecture
+    assert catalog_model("my-private-llm") is None and catalog_model(None) is None
 
 
 def test_calibration_file_of_the_previous_version_is_refused(tmp: Path):

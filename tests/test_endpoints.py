@@ -292,8 +292,9 @@ def test_unreachable_endpoint_is_one_line_and_quick(tmp: Path):
     (("--rate", "1,2", "--sweep"), "--sweep starts from one --rate"),
     (("--concurrency", "0"), "--concurrency: 0 is not > 0"),
     (("--dataset", "missing.jsonl"), "dataset file not found: missing.jsonl"),
+    (("--precision", "bf61"), "unknown precision 'bf61'"),
 ], ids=["scheme", "credentials", "search-needs-slo", "slo-syntax", "slo-metric", "output-len", "sweep-list",
-        "zero", "dataset"])
+        "zero", "dataset", "precision"])
 def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     endpoint = () if "--endpoint" in args else ("--endpoint", "http://127.0.0.1:1/v1")
     assert_one_line_error(run_cli("loadtest", *endpoint, "--model", "m", *args, cwd=tmp), fragment)

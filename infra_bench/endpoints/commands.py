@@ -114,6 +114,10 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--hardware", help="Label: the server's accelerator (a profile id or device name), kept as "
                                  "device.model in the records.")
 @click.option("--engine", help="Label: the serving engine and version (e.g. 'vllm 0.8.5'), kept in the records.")
+@click.option("--precision", help="Label: the precision the server runs (bf16, fp8, int8, int4, fp4 ...), for "
+                                  "`calibrate` (default: what the server reports, else bf16, said as assumed).")
+@click.option("--tp", type=click.IntRange(min=1), help="Label: the server's tensor-parallel size, for `calibrate` "
+                                                         "(default: 1, said as assumed).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seeds prompts and arrival times; the same seed repeats a "
                                                          "run exactly (default: a new one per run, printed and "
                                                          "recorded).")
@@ -132,7 +136,7 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
 def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points, burstiness, num_requests,
              duration, input_len, output_len, dataset, lengths, shared_prefix_len, prefix_groups, slo, api_key_env,
-             timeout, stall_timeout, warmup, ignore_eos, voice, size, hardware, engine, seed, saturation_stop,
+             timeout, stall_timeout, warmup, ignore_eos, voice, size, hardware, engine, precision, tp, seed, saturation_stop,
              max_failure_rate, metrics_url, tokenizer, out, as_json) -> None:
     """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
     throughput and goodput per load point."""
@@ -144,6 +148,10 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     from .target import resolve
     from .tokens import load as load_tokenizer
 
+    if precision is not None:
+        from ..planner.iteration import get_precision
+
+        get_precision(precision)
     target = resolve(endpoint, api, api_key_env)
     api = target.api
     llm = api in LLM_APIS
@@ -173,7 +181,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             "ignore_eos": ignore_eos if llm else None, "voice": voice if api == "speech" else None, "size": size,
             "api_key_env": api_key_env, "max_failure_rate": max_failure_rate}
     test = bench.LoadTest(target, options, strategy, budget, prompts, warmup, tuple(slos), burstiness, stop,
-                          metrics_url, counter, spec, {"hardware": hardware, "engine": engine})
+                          metrics_url, counter, spec,
+                          {"hardware": hardware, "engine": engine, "precision": precision, "tp": tp})
     def progress(line: str) -> None:
         if not as_json:
             click.echo(line)

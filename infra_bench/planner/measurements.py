@@ -43,6 +43,18 @@ PUBLISHED_HARDWARE = {"H100-SXM-80GB": "nv_h100_sxm", "H200-SXM-141GB": "nv_h200
                       "A100-SXM-80GB": "nv_a100_80g_sxm", "Ascend 910B": "hw_910b2"}
 PUBLISHED_PRECISIONS = {"bf16": "bf16", "bf16 (assumed)": "bf16", "fp8": "fp8", "w8a8": "int8"}
 STATIC_ENGINES = ("torch", "onnxruntime")  # our runners: static batches
+# words a served model's name carries beside the architecture (fine-tune, quantisation, release date)
+NAME_NOISE = re.compile(r"^(instruct|chat|it|hf|base|fp8|fp16|bf16|awq|gptq|int4|int8|w8a8|w4a16|nvfp4|\d{4})$")
+
+
+def catalog_model(name: str | None) -> str | None:
+    """The planner catalog's id for a served model name ('Qwen/Qwen2.5-7B-Instruct' -> 'qwen2.5-7b',
+    'meta-llama/Meta-Llama-3.1-8B-Instruct-FP8' -> 'llama-3.1-8b'), or None."""
+    base = (name or "").strip().lower().rsplit("/", 1)[-1]
+    if base in PUBLISHED_MODELS:
+        return PUBLISHED_MODELS[base]
+    kept = "-".join(w for w in base.removeprefix("meta-").split("-") if not NAME_NOISE.match(w))
+    return next((m for m in (base, kept) if m in shapes()), None)
 
 
 @dataclass(frozen=True)
@@ -229,30 +241,38 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
 def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
     """Closed-loop chat/completions points of `loadtest` records whose server was named with --hardware
     (a profile id or a device name) and whose model is in the planner catalog. The API does not say the
-    server's precision or TP: bf16 and TP 1 are assumed, and each point says so."""
+    server's precision or TP: they come from loadtest's --precision and --tp labels, else the precision the
+    server reports (infra-bench serve does), else bf16 and TP 1 are assumed, and each point says so."""
+    from .iteration import PRECISIONS
+
     out, skipped = [], []
     for r in records:
         if r.get("kind") != "endpoint" or r.get("status") != "ok":
             continue
         c, label = r["cell"], (r.get("device") or {}).get("model")
         hw = profiles.get(label) if label in profiles else match_device(profiles, label)
-        name = ((r.get("model") or {}).get("name") or "").lower().rsplit("/", 1)[-1]
-        model = PUBLISHED_MODELS.get(name) or (name if name in shapes() else None)
+        model = catalog_model((r.get("model") or {}).get("name"))
+        backend, served = r.get("backend") or {}, (r.get("model") or {}).get("served") or {}
+        precision = backend.get("precision") or (served.get("dtype") if served.get("dtype") in PRECISIONS else None)
+        tp = backend.get("tp")
+        assumed = [what for what, known in (("bf16", precision), ("TP 1", tp)) if not known]
         m = r.get("metrics") or {}
         tpot, ttft = (m.get("tpot_s") or {}).get("mean"), (m.get("ttft_s") or {}).get("mean")
         why = ("only chat/completions points are serving points" if r["spec"].get("api") not in ("chat", "completions")
                else "open-loop point: its concurrency is unknown (use --concurrency)" if c.get("load") != "concurrency"
                else f"--hardware '{label}' names no profile" if hw is None
-               else f"model '{(r.get('model') or {}).get('name')}' is not in the planner catalog" if model is None
+               else (f"model '{(r.get('model') or {}).get('name')}' is not in the planner catalog (`infra-bench "
+                     f"predict --help` lists it); serve it under a catalog id (vLLM --served-model-name)")
+               if model is None
                else "no TPOT measured" if not tpot else None)
         if why:
             skipped.append(f"{r['cell_id']}: {why}")
             continue
         label = r["backend"].get("engine") or "unnamed"
         engine = engine_name(label) if engine_name(label) in ENGINES else "generic"
-        out.append(Measurement(model, hw.id, engine, label, "bf16", 1, 1, 1, 1, c["concurrency"],
+        said = f"{' and '.join(assumed)} assumed (the API does not report it; loadtest --precision and --tp label it)"
+        notes = ([said] if assumed else []) + ([f"engine '{label}' fitted as generic"] if engine == "generic" else [])
+        out.append(Measurement(model, hw.id, engine, label, precision or "bf16", int(tp or 1), 1, 1, 1, c["concurrency"],
                                c["input_len"] or 1024, c["output_len"] or 256, ttft, tpot,
-                               f"endpoint {r['run_id']}/{r['cell_id']}",
-                               note="bf16 and TP 1 assumed (not reported by the API)"
-                                    + ("" if engine != "generic" else f"; engine '{label}' fitted as generic")))
+                               f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes)))
     return out, skipped
