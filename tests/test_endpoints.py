@@ -340,6 +340,18 @@ def test_the_load_runner_sends_on_schedule(faults, tmp: Path):
     assert np.diff(sent).mean() == pytest.approx(np.diff(planned).mean(), rel=0.05)
 
 
+def test_a_duration_bounded_point_divides_by_its_duration(faults, tmp: Path):
+    """--rate 2 --duration 1.5 sends the few requests whose arrival falls inside 1.5 s; the rates are over
+    the 1.5 s the point offered load, not the span of those requests (2 requests read as 11.8 req/s)."""
+    p = loadtest(f"{faults}/ok/v1", tmp / "r", "--model", "m", "--rate", "2", "--duration", "1.5", "--warmup", "0",
+                 "--seed", "7")
+    assert p.returncode == 0, p.stderr
+    [r] = read_records(tmp / "r")
+    m = r["metrics"]
+    assert m["duration_s"] >= 1.5 and r["settings"]["stop_reason"].startswith("duration 1.5 s")
+    assert m["requests_per_s"] == pytest.approx(m["completed"] / m["duration_s"]) and m["requests_per_s"] < 4
+
+
 # --- metric arithmetic -----------------------------------------------------------------------------
 
 def _outcome(ttft: float, e2e: float, tokens: int, ok: bool = True, error: str | None = None):

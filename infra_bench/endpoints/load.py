@@ -71,7 +71,7 @@ class Budget:
 class PointResult:
     point: LoadPoint
     outcomes: list[Outcome]
-    duration_s: float               # first send to the last request's end
+    duration_s: float               # the point's start to its last request's end, at least --duration when that ended it
     stop_reason: str
     saturated: bool = False         # the saturation check fired
     stopped_early: bool = False     # ... and ended the point
@@ -93,6 +93,7 @@ class _Point:
         self.tasks: set[asyncio.Task] = set()
         self.in_flight = self.max_in_flight = 0
         self.stop_reason = "all requests sent"
+        self.out_of_time = False
         self.saturated = self.stopped_early = False
         self.saturation: str | None = None
         self.trace: list[tuple[float, int]] = []
@@ -107,7 +108,7 @@ class _Point:
         if b.num_requests is not None and index >= b.num_requests:
             return False
         if b.duration_s is not None and at >= b.duration_s:
-            self.stop_reason = f"duration {b.duration_s:g} s reached"
+            self.stop_reason, self.out_of_time = f"duration {b.duration_s:g} s reached", True
             return False
         return True
 
@@ -155,6 +156,8 @@ async def run_point(point: LoadPoint, budget: Budget, send: Send, burstiness: fl
     while p.tasks:
         await asyncio.gather(*list(p.tasks))
     end = max((o.sent_s + (o.elapsed_s or 0.0) for o in p.outcomes), default=0.0)
+    if p.out_of_time:  # the point offered load for its whole duration, though its last request ended sooner
+        end = max(end, budget.duration_s)
     return PointResult(point, sorted(p.outcomes, key=lambda o: o.sent_s), end, p.stop_reason, p.saturated,
                        p.stopped_early, p.saturation, p.max_in_flight, p.trace)
 
