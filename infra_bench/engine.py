@@ -272,8 +272,13 @@ def start_run(specs: list[RunSpec], opts: RunOptions,
 
 
 def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tuple[RunStore, list[Planned], RunOptions]:
-    store = RunStore.open(root, run_id).lock()
+    store = RunStore.open(root, run_id)
     m = store.manifest()
+    if m.kind != "run":
+        what = "a loadtest" if m.kind == "endpoint" else "a probe"
+        raise UserError(f"{run_id} is {what} run; --resume finishes `infra-bench run` runs: run the "
+                        f"{'loadtest' if m.kind == 'endpoint' else 'probe'} again")
+    store = store.lock()
     opts = RunOptions(out=store.folder.parent,
                       cpu_watts_per_core=cpu_watts_per_core if cpu_watts_per_core is not None
                       else m.options.cpu_watts_per_core,

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -350,6 +351,26 @@ def test_a_duration_bounded_point_divides_by_its_duration(faults, tmp: Path):
     m = r["metrics"]
     assert m["duration_s"] >= 1.5 and r["settings"]["stop_reason"].startswith("duration 1.5 s")
     assert m["requests_per_s"] == pytest.approx(m["completed"] / m["duration_s"]) and m["requests_per_s"] < 4
+
+
+def test_ctrl_c_keeps_the_point_in_progress_and_names_its_folder(faults, tmp: Path):
+    """SIGINT two seconds into a 30 s point: exit 130, one line naming the run folder, and the point recorded
+    with the requests that had finished (nothing measured is lost); `report` reads it, `run --resume` says
+    it is a loadtest."""
+    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "loadtest", "--endpoint", f"{faults}/ok/v1",
+                             "--model", "m", "--rate", "5", "--duration", "30", "--warmup", "0", "--seed", "1",
+                             "--out", "r"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait(30) == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted; 1 load point(s) kept in ")
+    [r] = read_records(tmp / "r")
+    assert r["status"] == "ok" and r["settings"]["stop_reason"] == "interrupted (Ctrl-C)"
+    assert r["metrics"]["completed"] >= 3 and any(n.startswith("interrupted (Ctrl-C)") for n in r["notes"])
+    assert f"kept in r/{r['run_id']}," in err
+    assert run_cli("report", r["run_id"], "--results", "r", "-o", "rep.md", cwd=tmp).returncode == 0
+    assert_one_line_error(run_cli("run", "--resume", r["run_id"], "--out", "r", cwd=tmp), "is a loadtest run")
 
 
 # --- metric arithmetic -----------------------------------------------------------------------------

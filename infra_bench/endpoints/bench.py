@@ -17,7 +17,7 @@ from ..results.store import RunStore, new_run_id, now_iso
 from . import client, records
 from .client import Outcome, RequestOptions
 from .inputs import Prompts, RequestInput
-from .load import Budget, LoadPoint, run_point
+from .load import Budget, Interrupted, LoadPoint, run_point
 from .metrics import Slo, point_metrics
 from .search import DoublingSweep, FixedLevels, PointSummary, SloSearch
 from .server_metrics import PointWatch, Scraper
@@ -100,6 +100,14 @@ def require_loadtest(metrics: bool) -> None:
                                 f"{install_hint('serve')} (or pass --metrics-url none)")
 
 
+class Stopped(Exception):
+    """Ctrl-C: the run's folder (None before it was made) and the points recorded, the one in progress included."""
+
+    def __init__(self, folder: Path | None, points: int):
+        super().__init__("interrupted")
+        self.folder, self.points = folder, points
+
+
 def run(test: LoadTest, out: Path, progress: Callable[[str], None], warn: Callable[[str], None]) -> LoadTestResult:
     """Run the load test; `progress` gets a line per finished point, `warn` what the user should know."""
     require_loadtest(test.metrics_url is not None)
@@ -110,56 +118,66 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                warn: Callable[[str], None]) -> LoadTestResult:
     import aiohttp
 
+    store, written = None, []
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
-        server = await preflight(session, test.target)
-        if server.cards and test.request.model not in server.cards:
-            warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
-        run_id = new_run_id()
-        store = RunStore.create(out, run_id, _manifest(run_id, test))
-        ctx = _context(run_id, test, server)
-        warm_errors = []
-        for i in range(test.warmup):
-            warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
-            if warm.error:
-                warm_errors.append(warm.error)
-        scraper = Scraper(session, test.metrics_url, test.target.headers) if test.metrics_url else None
-        strategy = test.strategy.make()
-        written = []
-        step = issued = 0
-        while (level := strategy.next_level()) is not None:
-            step += 1
-            point = test.strategy.point(level)
-            started, t0 = now_iso(), time.perf_counter()
-            before = await scraper.scrape() if scraper else None
-            watch = PointWatch(before) if before is not None else None
-            poller = asyncio.create_task(scraper.poll(watch)) if watch else None
+    try:
+        async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+            server = await preflight(session, test.target)
+            if server.cards and test.request.model not in server.cards:
+                warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
+            run_id = new_run_id()
+            store = RunStore.create(out, run_id, _manifest(run_id, test))
+            ctx = _context(run_id, test, server)
+            warm_errors = []
+            for i in range(test.warmup):
+                warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
+                if warm.error:
+                    warm_errors.append(warm.error)
+            scraper = Scraper(session, test.metrics_url, test.target.headers) if test.metrics_url else None
+            strategy = test.strategy.make()
+            step = issued = 0
+            while (level := strategy.next_level()) is not None:
+                step += 1
+                point = test.strategy.point(level)
+                started, t0 = now_iso(), time.perf_counter()
+                before = await scraper.scrape() if scraper else None
+                watch = PointWatch(before) if before is not None else None
+                poller = asyncio.create_task(scraper.poll(watch)) if watch else None
 
-            async def send(index: int, o: Outcome, step=step, first=issued) -> Outcome:
-                p = test.prompts
-                return await _send(session, test, p.request(0, first + index) if p.fixed_texts else
-                                   p.request(step, index), o)
-            try:
-                result = await run_point(point, test.budget, send, test.burstiness, test.seed + step,
-                                         test.stop_when_saturated)
-            finally:
-                if poller:
-                    poller.cancel()
-            after = await scraper.scrape() if watch else None
-            issued += len(result.outcomes)
-            metrics = point_metrics(result, test.target.api, list(test.slos), test.budget.num_requests)
-            metrics["server"] = watch.summary(after) if after is not None else None
-            notes = _server_notes(test, metrics["server"], scraper, issued)
-            rec = records.point_record(ctx, point, result, metrics, started, t0,
-                                       {"mode": test.strategy.mode, "step": step}, notes)
-            store.append(rec)
-            written.append(rec)
-            strategy.tell(PointSummary(level, metrics["requests_per_s"] or 0.0, metrics["saturated"],
-                                       metrics["completed"] == 0, metrics.get("slo_met")))
-            progress(_line(point, metrics))
-            for note in notes:
-                if note.startswith("warning"):
-                    warn(note)
+                async def send(index: int, o: Outcome, step=step, first=issued) -> Outcome:
+                    p = test.prompts
+                    return await _send(session, test, p.request(0, first + index) if p.fixed_texts else
+                                       p.request(step, index), o)
+                interrupted = False
+                try:
+                    result = await run_point(point, test.budget, send, test.burstiness, test.seed + step,
+                                             test.stop_when_saturated)
+                except Interrupted as cut:
+                    result, interrupted = cut.result, True
+                finally:
+                    if poller:
+                        poller.cancel()
+                after = await scraper.scrape() if watch and not interrupted else None
+                issued += len(result.outcomes)
+                metrics = point_metrics(result, test.target.api, list(test.slos), test.budget.num_requests)
+                metrics["server"] = watch.summary(after) if after is not None else None
+                notes = _server_notes(test, metrics["server"], scraper, issued) + (
+                    ["interrupted (Ctrl-C): the requests that finished before it; those cut off are counted as "
+                     "cancelled"] if interrupted else [])
+                rec = records.point_record(ctx, point, result, metrics, started, t0,
+                                           {"mode": test.strategy.mode, "step": step}, notes)
+                store.append(rec)
+                written.append(rec)
+                if interrupted:
+                    raise asyncio.CancelledError
+                strategy.tell(PointSummary(level, metrics["requests_per_s"] or 0.0, metrics["saturated"],
+                                           metrics["completed"] == 0, metrics.get("slo_met")))
+                progress(_line(point, metrics))
+                for note in notes:
+                    if note.startswith("warning"):
+                        warn(note)
+    except asyncio.CancelledError:
+        raise Stopped(store.folder if store else None, len(written)) from None
     note = "not read (--metrics-url none)" if scraper is None else f"none read ({scraper.why})" if scraper.why \
         else None
     return LoadTestResult(store, written, strategy, warm_errors, note)

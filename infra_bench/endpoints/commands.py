@@ -188,6 +188,12 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             click.echo(line)
     try:
         result = bench.run(test, out, progress, lambda line: click.echo(line, err=True))
+    except bench.Stopped as stop:
+        where = (f"{stop.points} load point(s) kept in {stop.folder}, the one in progress with the requests that "
+                 f"had finished" if stop.points else f"nothing measured yet; the run folder {stop.folder} holds no point"
+                 ) if stop.folder else "nothing recorded yet"
+        click.echo(f"error: interrupted; {where}", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         click.echo(f"error: interrupted; the load points that finished are kept under {out}", err=True)
         sys.exit(130)

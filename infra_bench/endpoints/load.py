@@ -83,6 +83,14 @@ class PointResult:
 Send = Callable[[int, Outcome], Awaitable[Outcome]]
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a point: the point as far as it got (finished requests, those cut off cancelled)."""
+
+    def __init__(self, result: PointResult):
+        super().__init__("interrupted")
+        self.result = result
+
+
 class _Point:
     """The bookkeeping of one running point."""
 
@@ -94,6 +102,7 @@ class _Point:
         self.in_flight = self.max_in_flight = 0
         self.stop_reason = "all requests sent"
         self.out_of_time = False
+        self.cancel_reason = "saturation stop"
         self.saturated = self.stopped_early = False
         self.saturation: str | None = None
         self.trace: list[tuple[float, int]] = []
@@ -120,7 +129,7 @@ class _Point:
         try:
             await self.send(index, out)
         except asyncio.CancelledError:
-            out.cancelled, out.ok, out.error = True, False, "cancelled: saturation stop"
+            out.cancelled, out.ok, out.error = True, False, f"cancelled: {self.cancel_reason}"
             out.elapsed_s = self.now() - out.sent_s
         finally:
             self.in_flight -= 1
@@ -139,26 +148,40 @@ async def run_point(point: LoadPoint, budget: Budget, send: Send, burstiness: fl
     """Issue requests by `point` until `budget` is spent (or, with `stop_when_saturated`, the
     server saturates), wait for them all."""
     p = _Point(point, budget, send)
-    if point.open_loop:
-        issuer = asyncio.create_task(_open_loop(p, burstiness, seed))
-        monitor = asyncio.create_task(_watch(p, issuer, stop_when_saturated))
-        try:
-            await issuer
-        except asyncio.CancelledError:
-            if not p.stopped_early:
-                raise
-        monitor.cancel()
-        if p.stopped_early:
-            for t in list(p.tasks):
-                t.cancel()
-    else:
-        await _closed_loop(p)
-    while p.tasks:
-        await asyncio.gather(*list(p.tasks))
+    monitor = None
+    try:
+        if point.open_loop:
+            issuer = asyncio.create_task(_open_loop(p, burstiness, seed))
+            monitor = asyncio.create_task(_watch(p, issuer, stop_when_saturated))
+            try:
+                await issuer
+            except asyncio.CancelledError:
+                if not p.stopped_early:
+                    raise
+            monitor.cancel()
+            if p.stopped_early:
+                for t in list(p.tasks):
+                    t.cancel()
+        else:
+            await _closed_loop(p)
+        while p.tasks:
+            await asyncio.gather(*list(p.tasks))
+    except asyncio.CancelledError:  # Ctrl-C: keep what finished, cut off the rest
+        if monitor is not None:
+            monitor.cancel()
+        p.cancel_reason, p.stop_reason = "interrupted (Ctrl-C)", "interrupted (Ctrl-C)"
+        for t in list(p.tasks):
+            t.cancel()
+        await asyncio.gather(*list(p.tasks), return_exceptions=True)
+        raise Interrupted(_result(p)) from None
+    return _result(p)
+
+
+def _result(p: _Point) -> PointResult:
     end = max((o.sent_s + (o.elapsed_s or 0.0) for o in p.outcomes), default=0.0)
     if p.out_of_time:  # the point offered load for its whole duration, though its last request ended sooner
-        end = max(end, budget.duration_s)
-    return PointResult(point, sorted(p.outcomes, key=lambda o: o.sent_s), end, p.stop_reason, p.saturated,
+        end = max(end, p.budget.duration_s)
+    return PointResult(p.point, sorted(p.outcomes, key=lambda o: o.sent_s), end, p.stop_reason, p.saturated,
                        p.stopped_early, p.saturation, p.max_in_flight, p.trace)
 
 

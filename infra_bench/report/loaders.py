@@ -65,8 +65,9 @@ def _run(item: str, results: Path) -> RunData:
     store = RunStore(p.parent) if p.is_file() and p.name == RECORDS else RunStore.open(results, item)
     records = store.records()
     if not records:
-        raise UserError(f"run {store.run_id} has no records yet; finish it with "
-                        f"`infra-bench run --resume {store.run_id}` or pick another run")
+        again = "it was a loadtest stopped before its first point ended; run the loadtest again" \
+            if store.manifest().kind == "endpoint" else f"finish it with `infra-bench run --resume {store.run_id}`"
+        raise UserError(f"run {store.run_id} has no records yet; {again}, or pick another run")
     return RunData(store.run_id, store.folder, store.manifest(), records)
 
 
