@@ -27,6 +27,8 @@ from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
 from .errors import Interrupted, MissingDependency, UserError
 from .kinds import get as get_kind
+from .measure.contention import Contention
+from .measure.contention import note as contention_note
 from .measure.stopping import StoppingRule
 from .results.cells import cell_name
 from .results.schema import Manifest, Record, RunSettings, SweepSettings
@@ -101,10 +103,10 @@ def plan(specs: list[RunSpec], opts: RunOptions,
 
 def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: RunOptions,
                  status: str, started: str, t0: float, built: Built | None, executor: dict, metrics=None,
-                 samples=None, error=None, stop_reason=None, compile=None) -> dict:
+                 samples=None, error=None, stop_reason=None, compile=None, extra_notes=()) -> dict:
     s = p.spec
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
-    notes += built.notes if built else []
+    notes += (built.notes if built else []) + list(extra_notes)
     rec = Record(
         run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, workload=s.label, status=status, error=error,
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,
@@ -172,7 +174,11 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
     error, fields = build_error, {}
     if error is None:
         try:
+            load = Contention().start()
             fields = _measure(p, built, cell, opts)
+            share = load.others()
+            fields["metrics"]["host_others_cpu_frac"] = share
+            fields["extra_notes"] = [n] if (n := contention_note(share)) else []
         except Exception as e:
             if "INFRA_BENCH_DEBUG" in os.environ:
                 traceback.print_exc()
@@ -185,7 +191,9 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
 
 def cell_line(rec: dict) -> str:
     """A progress line's tail for a finished cell."""
-    return f"{rec['cell_id']} ... {rec['status']} ({rec['duration_s']:.1f} s)" + (
+    share = (rec.get("metrics") or {}).get("host_others_cpu_frac")
+    busy = f"; machine busy: others used {share:.0%} of the CPU time" if contention_note(share) else ""
+    return f"{rec['cell_id']} ... {rec['status']} ({rec['duration_s']:.1f} s{busy})" + (
         f": {rec['error']}" if rec["error"] else "")
 
 

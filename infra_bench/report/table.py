@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..kinds import KINDS
 from ..kinds.base import MIB, Column
+from ..measure.contention import BUSY_FRACTION
 from ..results.cells import execution_provider
 
 
@@ -53,8 +54,13 @@ def columns_for(kind: str) -> list[Column]:
         ("dev MiB", lambda r, m, c: _mib(m.get("device_peak_allocated_bytes"))),
         (f"J/{unit}", lambda r, m, c: _num(m.get(f"j_per_{unit}"), ".4f")),
         ("energy source", lambda r, m, c: m.get("energy_source", "-")),
-        ("status", lambda r, m, c: r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+        ("status", lambda r, m, c: ("ok, busy" if _busy(r) else "ok") if r["status"] == "ok"
+         else f"failed: {(r.get('error') or '')[:60]}"),
     ]
+
+
+def _busy(r: dict) -> bool:
+    return any(n.startswith("machine busy") for n in r.get("notes", []))
 
 
 def render(rows: list[list[str]], rule: bool = True) -> str:
@@ -89,4 +95,8 @@ def format_notes(records: list[dict]) -> str:
     energy = {(r.get("metrics") or {}).get("energy_note") for r in records} - {None}
     notes += sorted(energy)
     notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith(("quantized", "real voice"))})
+    busy = sum(_busy(r) for r in records)
+    if busy:
+        notes.append(f"{busy} cell(s) 'ok, busy': other processes used over {BUSY_FRACTION:.0%} of the host's CPU time "
+                     f"while they ran, so their timings are likely slower than on an idle machine; re-run them idle")
     return "\n".join(f"note: {n}" for n in notes)
