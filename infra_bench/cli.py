@@ -86,7 +86,8 @@ def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
             click.echo(f"{family:<9} absent: {e['reason']}")
     for dev, pid in info["profiles"].items():
         line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
-        measured = [r for r in latest_probe(results, dev) if r["status"] == "ok" and r["metrics"].get("spec")]
+        measured = [r for r in latest_probe(results, dev) if r["status"] == "ok" and r["metrics"].get("spec")
+                    and pid and r["metrics"].get("profile") == pid]  # ratios against this device's own profile only
         if measured:
             line += "; measured/spec " + ", ".join(
                 f"{r['cell']['test']} {r['cell']['dtype']} {r['metrics']['measured_over_spec']:.2f}" for r in measured)
@@ -124,13 +125,12 @@ def profiles() -> None:
     """Accelerator, CPU and site profiles (specs with sources)."""
 
 
-def _profile_row(p) -> dict:
-    cn = p.availability.get("CN")
+def _profile_row(p, market: str = "CN") -> dict:
     return {"id": p.id, "vendor": p.vendor, "model": p.model, "kind": p.kind,
             "bf16_or_fp16_tflops": p.dense_tflops, "fp8_tflops": p.peak_tflops.get("fp8"),
             "int8_tops": p.peak_tflops.get("int8"), "memory_gb": p.memory_gb,
             "bandwidth_tbs": p.memory_bandwidth_tbs, "tdp_w": p.tdp_w, "domestic": p.domestic,
-            "cn_available": cn.available if cn else None}
+            f"{market.lower()}_available": p.available_in(market)}
 
 
 def _text_table(rows: list[dict], columns: list[str]) -> str:
@@ -154,20 +154,26 @@ def profiles_list(vendor, domestic, market, available, kind, as_json, profile_di
 
     if available and not market:
         raise UserError("--available needs --market, e.g. --market CN --available")
+    market = (market or "CN").upper()
+    profiles = load_hardware(list(profile_dirs))
+    if not any(market in p.availability for p in profiles.values()):
+        known = sorted({m for p in profiles.values() for m in p.availability})
+        raise UserError(f"no profile records availability in market '{market}'; known markets: {', '.join(known)}")
     rows = []
-    for p in load_hardware(list(profile_dirs)).values():
+    for p in profiles.values():
         if (vendor and vendor.lower() not in p.vendor.lower()) or (domestic and not p.domestic) or \
                 (kind and p.kind != kind) or (available and p.available_in(market) is not True):
             continue
-        rows.append(_profile_row(p))
+        rows.append(_profile_row(p, market))
     if not rows and vendor:
         raise UserError(f"no profile of vendor '{vendor}' matches these filters")
     if as_json:
         click.echo(_dump(rows))
         return
+    column = f"{market.lower()}_available"
     click.echo(_text_table(rows, ["id", "vendor", "model", "bf16_or_fp16_tflops", "int8_tops", "memory_gb",
-                                  "bandwidth_tbs", "tdp_w", "cn_available"]))
-    click.echo("dense peaks; null = not published; cn_available: True/False, - = restricted or unclear "
+                                  "bandwidth_tbs", "tdp_w", column]))
+    click.echo(f"dense peaks; null = not published; {column}: True/False, - = restricted or unclear "
                "(see profiles show ID)")
 
 

@@ -294,11 +294,19 @@ def test_unreachable_endpoint_is_one_line_and_quick(tmp: Path):
     (("--concurrency", "0"), "--concurrency: 0 is not > 0"),
     (("--dataset", "missing.jsonl"), "dataset file not found: missing.jsonl"),
     (("--precision", "bf61"), "unknown precision 'bf61'"),
+    (("--metrics-url", "notaurl"), "--metrics-url 'notaurl' is not an http(s) URL"),
 ], ids=["scheme", "credentials", "search-needs-slo", "slo-syntax", "slo-metric", "output-len", "sweep-list",
-        "zero", "dataset", "precision"])
+        "zero", "dataset", "precision", "metrics-url"])
 def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     endpoint = () if "--endpoint" in args else ("--endpoint", "http://127.0.0.1:1/v1")
     assert_one_line_error(run_cli("loadtest", *endpoint, "--model", "m", *args, cwd=tmp), fragment)
+
+
+def test_the_lengths_help_names_the_built_in_distributions(tmp: Path):
+    from infra_bench.endpoints.inputs import distributions
+
+    text = " ".join(run_cli("loadtest", "--help", cwd=tmp).stdout.split())
+    assert all(name in text for name in distributions())
 
 
 def test_a_bad_dataset_line_names_file_and_line(tmp: Path):

@@ -90,6 +90,9 @@ def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path)
     assert records[("memory_copy", "fp32")]["metrics"]["spec"] == pytest.approx(50.0)
     s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), cwd=tmp)
     assert "profile   cpu: local_cpu; measured/spec matmul fp32" in s.stdout
+    # without that profile no ratio is shown: the probe's ratios were against local_cpu's figures
+    s = run_cli("sysinfo", "--results", "res", cwd=tmp)
+    assert "measured/spec" not in s.stdout
 
 
 def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
@@ -105,8 +108,8 @@ def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
 
 
 def test_profiles_cli_filters_and_errors(tmp: Path):
-    rows = json.loads(run_cli("profiles", "list", "--market", "CN", "--available", "--json", cwd=tmp).stdout)
-    ids = {r["id"] for r in rows}
+    rows = json.loads(run_cli("profiles", "list", "--market", "cn", "--available", "--json", cwd=tmp).stdout)
+    ids = {r["id"] for r in rows}  # the market's code in any case
     assert "hw_910b2" in ids and "nv_h100_sxm" not in ids and "nv_h20" not in ids  # H20: licensed, discouraged
     rows = json.loads(run_cli("profiles", "list", "--domestic", "--json", cwd=tmp).stdout)
     assert rows and all(r["domestic"] for r in rows)
@@ -119,6 +122,8 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     h100, ascend = (pr.load_hardware()[k] for k in ("nv_h100_sxm", "hw_910b2"))
     assert rows["USD per bf16 TFLOP"] == pytest.approx([h100.price.amount / h100.dense_tflops,
                                                         ascend.price.amount / 7.2 / ascend.dense_tflops])
+    assert json.loads(run_cli("profiles", "show", "NV_H100_SXM", "--json", cwd=tmp).stdout)["id"] == "nv_h100_sxm"
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
-                          (["profiles", "list", "--available"], "--available needs --market")]:
+                          (["profiles", "list", "--available"], "--available needs --market"),
+                          (["profiles", "list", "--market", "XX"], "no profile records availability in market 'XX'")]:
         assert_one_line_error(run_cli(*args, cwd=tmp), message)

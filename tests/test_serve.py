@@ -192,7 +192,9 @@ def test_serve_refuses_bad_input_in_one_line(tmp: Path):
         port = s.getsockname()[1]
         p = run_cli("serve", "--port", str(port), cwd=tmp, timeout=120)
     assert_one_line_error(p, f"cannot listen on 127.0.0.1:{port}")  # before any model is built
-    assert "built" not in p.stdout
+    assert "choose another --port" in p.stderr and "built" not in p.stdout
+    # an address this machine does not have: the fix is the host, not the port (TEST-NET-1, never assigned)
+    assert_one_line_error(run_cli("serve", "--host", "192.0.2.1", "--port", "0", cwd=tmp), "give a --host address")
     p = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--arch", "nope", cwd=tmp)
     warning, error = p.stderr.strip().splitlines()
     assert warning.startswith("warning: binding 0.0.0.0 exposes") and "without authentication" in warning

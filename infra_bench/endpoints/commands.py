@@ -9,6 +9,7 @@ import math
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -88,8 +89,9 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--dataset", type=click.Path(path_type=Path),
               help="JSONL or CSV: prompts ({\"prompt\": ...} or {\"messages\": [...]}, optional \"output_len\"; "
                    "speech {\"input\": ...}), or lengths only ({\"input_len\": I, \"output_len\": O}).")
-@click.option("--lengths", metavar="NAME", help="Input and output lengths drawn from a built-in distribution "
-                                                "(see docs/endpoints.md: conversation, summarization ...).")
+@click.option("--lengths", metavar="NAME", help="Input and output lengths drawn from a built-in distribution: "
+                                                "azure-conv-2023 (chat) or azure-code-2023 (coding), from Azure's "
+                                                "LLM inference traces (docs/endpoints.md).")
 @click.option("--shared-prefix-len", type=click.IntRange(min=1), metavar="N",
               help="Every prompt starts with one of --prefix-groups shared texts of N words (a system prompt "
                    "as real traffic has); the rest of each prompt is its own.")
@@ -171,6 +173,11 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     prompts = _prompts(api, input_len, output_len, dataset, lengths, shared_prefix_len, prefix_groups, seed)
     options = RequestOptions(model=model, timeout_s=timeout, stall_timeout_s=min(stall_timeout, timeout),
                              connect_timeout_s=min(10.0, timeout), ignore_eos=ignore_eos, voice=voice, size=size)
+    if metrics_url and metrics_url.lower() != "none":
+        parts = urlsplit(metrics_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UserError(f"--metrics-url '{metrics_url}' is not an http(s) URL; give e.g. "
+                            f"http://127.0.0.1:8000/metrics, or none")
     metrics_url = None if (metrics_url or "").lower() == "none" else metrics_url or target.metrics_url
     counter = load_tokenizer(tokenizer) if tokenizer is not None else None
     stop = strategy.mode != "fixed" if saturation_stop is None else saturation_stop

@@ -287,8 +287,12 @@ def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> Server
 
 
 def get(profiles: dict[str, HardwareProfile], pid: str) -> HardwareProfile:
+    """The profile of this id, in any case (NV_H100_SXM is nv_h100_sxm)."""
     if pid not in profiles:
-        raise UserError(f"unknown hardware profile '{pid}'{closest(pid, profiles)}; see `infra-bench profiles list`")
+        same = [k for k in profiles if k.lower() == pid.lower()]
+        if len(same) == 1:
+            return profiles[same[0]]
+        raise UserError(f"unknown hardware profile '{pid}'{closest(pid.lower(), profiles)}; see `infra-bench profiles list`")
     return profiles[pid]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import signal
+import errno
 import socket
 import sys
 from collections.abc import Callable
@@ -116,8 +117,9 @@ def bind(host: str, port: int) -> socket.socket:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         return socket.create_server((host, port), family=family, backlog=1024)
     except OSError as e:
-        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port "
-                        f"(0 picks a free one)") from None
+        fix = "choose another --port (0 picks a free one)" if e.errno in (errno.EADDRINUSE, errno.EACCES) else \
+            "give a --host address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}; {fix}") from None
 
 
 def run_server(specs: list, sock: socket.socket, api_key: str | None, trust_remote_code: bool,
