@@ -8,9 +8,9 @@ handled in serving/routes.py or the kind's own folder. Errors are OpenAI-style J
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import signal
-import errno
 import socket
 import sys
 from collections.abc import Callable
