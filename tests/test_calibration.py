@@ -74,6 +74,11 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     p = run_cli("calibrate", rec["run_id"], "--results", "busy_res", "--out", "busy.json", "--profiles", "mine",
                 cwd=tmp)
     assert p.returncode == 0 and "shorter than its TPOT" in p.stderr and "likely busy" in p.stderr, p.stderr
+    # predict with that file says so too: its "fitted, all levels measured" alone would read as a clean fit
+    out = run_cli("predict", "--model", "gpt2-small", "--hardware", "this_cpu", "--precision", "fp32",
+                  "--input-len", "16", "--output-len", "8", "--calibration", "busy.json", "--engine", "torch",
+                  "--profiles", "mine", cwd=tmp)
+    assert out.returncode == 0 and "busy.json does not reproduce its own measurement of this case" in out.stdout
 
 
 def test_bad_calibration_file(tmp: Path):

@@ -197,20 +197,27 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
     else:
         fitted = shipped
     fitted.residuals = shipped.residuals
+    missed = misses(fitted, problem) if problem is not None else []
     if problem is not None:
         fitted.meta = {**shipped.meta, **fitted.meta, "source": f"shipped fit refined by {len(problem.points)} "
                                                               f"measurement(s) of your own"}
     return {"kind": KIND, "version": VERSION, "llm": fitted.to_dict(), "media_fits": fit_media(list(media)),
             "speech_lm_fits": fit_speech_lm(list(speech)), "power_fits": fit_power(list(power)), "skipped": list(skipped),
-            "misses": misses(fitted, problem) if problem is not None else [],
+            "misses": [line for _, line in missed],
+            "miss_cases": {key: [line for k, line in missed if k == key] for key, _ in missed},
             "method": __doc__.split("\n\n")[0].strip()}
 
 
 MISS = 0.10   # a calibrated prediction further than this from its own measurement is reported
 
 
-def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[str]:
-    """One line per measurement of your own that the calibrated fit does not reproduce within MISS,
+def case_key(model: str, hardware: str, engine: str, precision: str) -> str:
+    """The key a prediction and a measurement share in `miss_cases`."""
+    return f"{model}|{hardware}|{engine}|{precision}"
+
+
+def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[tuple[str, str]]:
+    """(case key, line) per measurement of your own that the calibrated fit does not reproduce within MISS,
     with the likely reason: a TTFT shorter than one decode step cannot be a prefill followed by its
     first token (the model's TTFT is at least a step), which is what a busy machine leaves in a record."""
     pred, _ = llm_fit.predict_problem(fitted, problem)
@@ -224,8 +231,9 @@ def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[str]:
                f"prefill can be: the machine was likely busy; measure again on a quiet machine"
                if m.ttft_s and m.tpot_s and m.ttft_s < m.tpot_s
                else "its category's factors reached their bounds; check the hardware profile's peaks")
-        out.append(f"{m.source}: calibrated " + ", ".join(f"{k} {v:+.0%}" for k, v in off.items())
-                   + f" off the measurement; {why}")
+        out.append((case_key(m.model, m.hardware, m.engine, m.precision),
+                    f"{m.source}: calibrated " + ", ".join(f"{k} {v:+.0%}" for k, v in off.items())
+                    + f" off the measurement; {why}"))
     return out
 
 

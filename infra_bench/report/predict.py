@@ -28,6 +28,9 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
                           o["max_throughput"], cal.device_power(data) if data else None)
     if not p.fits:
         raise UserError(p.notes[-1])
+    c = rep.case
+    for line in (data or {}).get("miss_cases", {}).get(cal.case_key(c.model, c.hardware, c.engine, c.precision), []):
+        p.notes.append(f"{source} does not reproduce its own measurement of this case: {line}")
     p = replace(p, replicas=(count or per) // per)
     return p, llm_text(p, hw)
 
