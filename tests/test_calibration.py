@@ -101,6 +101,7 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
                         "--input-len", "16", "--output-len", "8", "--hardware", "this_cpu", "--engine", "ours 1",
                         "--out", "res", cwd=tmp)
             assert p.returncode == 0, p.stderr
+            assert "--hardware 'this_cpu' is no shipped profile id" in p.stderr  # it is in ./mine, said up front
     finally:
         stop_server(proc)
     runs = sorted(x.name for x in (tmp / "res").iterdir())

@@ -154,6 +154,14 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
         from ..planner.iteration import get_precision
 
         get_precision(precision)
+    if hardware is not None:
+        from ..planner.profiles import load_hardware, match_device
+
+        profiles = load_hardware()
+        if hardware not in profiles and match_device(profiles, hardware) is None:
+            click.echo(f"note: --hardware '{hardware}' is no shipped profile id or device name; `calibrate` uses "
+                       f"these points only with a --profiles folder that has it (ids: infra-bench profiles list)",
+                       err=True)
     target = resolve(endpoint, api, api_key_env)
     api = target.api
     llm = api in LLM_APIS
