@@ -779,6 +779,9 @@ def results_list(out: Path, as_json: bool) -> None:
     """Every run under the results folder."""
     from .results.store import list_runs
 
+    given = click.get_current_context().get_parameter_source("out") != click.core.ParameterSource.DEFAULT
+    if given and not out.is_dir():
+        raise UserError(f"no results folder {out}; give the folder runs were written to with --results")
     runs = list_runs(out)
     if as_json:
         click.echo(_dump(runs))
@@ -786,10 +789,10 @@ def results_list(out: Path, as_json: bool) -> None:
     if not runs:
         click.echo(f"no runs under {out}; start one with `infra-bench run`")
         return
-    for r in runs:
-        planned = r["cells_planned"] if r["cells_planned"] is not None else "?"
-        click.echo(f"{r['run_id']}  {r['created_at']}  {r['ok']} ok, {r['failed']} failed of {planned}  "
-                   f"{', '.join(str(s) for s in r['specs'])}")
+    rows = [{"run": r["run_id"], "kind": r["kind"], "created": r["created_at"][:19].replace("T", " "),
+             "cells": f"{r['ok']} ok, {r['failed']} failed" + (f" of {r['cells_planned']}" if r["cells_planned"] else ""),
+             "specs": ", ".join(str(s) for s in r["specs"])} for r in runs]
+    click.echo(_text_table(rows, ["run", "kind", "created", "cells", "specs"]))
 
 
 @results.command("show")

@@ -32,7 +32,10 @@ def test_run_prints_the_table_and_writes_valid_records(tmp: Path):
 
     run_id = records[0]["run_id"]
     listed = run_cli("results", "list", "--out", "res", "--json", cwd=tmp)
-    assert json.loads(listed.stdout)[0]["ok"] == 2
+    assert json.loads(listed.stdout)[0]["ok"] == 2 and json.loads(listed.stdout)[0]["kind"] == "run"
+    table = run_cli("results", "list", "--out", "res", cwd=tmp).stdout.splitlines()
+    assert table[0].split() == ["run", "kind", "created", "cells", "specs"] and " run " in table[2]
+    _one_line_error(run_cli("results", "list", "--out", "nowhere", cwd=tmp), "no results folder nowhere")
     shown = run_cli("results", "show", run_id, "--out", "res", cwd=tmp)
     assert shown.returncode == 0 and "2 of 2 cells recorded" in shown.stdout and "TTFT p50 ms" in shown.stdout
     as_json = run_cli("results", "show", run_id, "--out", "res", "--json", cwd=tmp)

@@ -255,7 +255,8 @@ def test_partial_failures_are_counted_and_the_exit_status_follows_the_failure_li
     for name in ("rep.html", "rep.md"):
         p = run_cli("report", r["run_id"], "--results", str(tmp / "r2"), "-o", str(tmp / name), cwd=tmp)
         assert p.returncode == 0, p.stderr
-    assert "| unknown | m | 1 |" in (tmp / "rep.md").read_text()
+    md = (tmp / "rep.md").read_text()
+    assert "| unknown | m | 1 |" in md and "load test: timer time.perf_counter, 0 warm-up request(s), per point 8 requests" in md
 
 
 def test_api_key_comes_from_the_environment_and_is_never_stored(faults, tmp: Path):

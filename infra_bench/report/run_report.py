@@ -136,10 +136,16 @@ def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
 
 def _measuring(records: list[dict]) -> str:
     keys = ("timer", "warmup", "min_iters", "min_time_s", "max_time_s", "seed")
-    rules = {tuple(r["settings"].get(k) for k in keys) for r in records} - {(None,) * len(keys)}
-    return "; ".join(f"timer {t}, warmup {_num(w)}, at least {_num(i)} iterations and {_num(s)} s"
-                     + (f", at most {mx:g} s" if mx else "") + f", seed {_num(seed)}"
-                     for t, w, i, s, mx, seed in sorted(rules, key=str)) or "-"
+    rules = {tuple(r["settings"].get(k) for k in keys) for r in records if r["kind"] != "endpoint"} - \
+        {(None,) * len(keys)}
+    loads = {tuple(r["settings"].get(k) for k in ("timer", "warmup", "num_requests", "duration_s", "seed"))
+             for r in records if r["kind"] == "endpoint"}
+    return "; ".join([f"timer {t}, warmup {_num(w)}, at least {_num(i)} iterations and {_num(s)} s"
+                      + (f", at most {mx:g} s" if mx else "") + f", seed {_num(seed)}"
+                      for t, w, i, s, mx, seed in sorted(rules, key=str)]
+                     + [f"load test: timer {t}, {_num(w)} warm-up request(s), per point "
+                        + " or ".join(x for x in (f"{n} requests" if n else "", f"{d:g} s" if d else "") if x)
+                        + f", seed {_num(seed)}" for t, w, n, d, seed in sorted(loads, key=str)]) or "-"
 
 
 def _env_column(run: RunData) -> list[str]:

@@ -162,7 +162,8 @@ def list_runs(root: Path) -> list[dict]:
         except UserError:
             continue
         recs = store.records(warn=False)
-        runs.append({"run_id": folder.name, "created_at": m.created_at, "specs": m.labels(),
+        runs.append({"run_id": folder.name, "kind": {"run": "run", "endpoint": "loadtest"}.get(m.kind, m.kind),
+                     "created_at": m.created_at, "specs": m.labels(),
                      "cells_planned": m.cells_planned,
                      "ok": sum(r.get("status") == "ok" for r in recs),
                      "failed": sum(r.get("status") == "failed" for r in recs),
