@@ -96,7 +96,8 @@ def test_local_checkpoint_folder(tmp: Path):
     assert p.returncode == 0, p.stderr
     (rec,) = read_records(tmp / "res")
     assert rec["model"]["weights"] == "checkpoint" and rec["model"]["path"] == str((tmp / "ckpt").resolve())
-    assert rec["model"]["weights_hash"].startswith("sha256:") and rec["notes"] == []
+    assert rec["model"]["weights_hash"].startswith("sha256:")
+    assert [n for n in rec["notes"] if not n.startswith("machine busy")] == []  # a busy CI machine may add that one
 
     (tmp / "pickled").mkdir()
     (tmp / "pickled" / "config.json").write_text((tmp / "ckpt" / "config.json").read_text())
