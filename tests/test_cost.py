@@ -143,6 +143,22 @@ def test_plan_uses_power_measured_in_records(tmp: Path):
     assert any("measured for nv_h100_sxm" in n for n in with_cal["notes"])
 
 
+def test_tokens_per_second_are_counted_on_the_lengths_as_drawn():
+    """output_len mean 500 capped at 520: requests average ~323 tokens as drawn, so 5,000 tokens/s is ~15.5 req/s,
+    not 10, and a unit's cost divides by the tokens served (it divided by 5,000 while sizing for 3,230)."""
+    svc = demand_from_dict({"services": [{
+        "name": "chat", "model": "llama-3.1-8b", "slo": {"ttft_p95_s": 2, "tpot_p99_s": 0.1},
+        "traffic": {"output_tokens_per_s": 5000, "input_len": 512,
+                    "output_len": {"mean": 500, "distribution": "exponential", "max": 520}}}]}).services[0]
+    drawn = svc.traffic.output_len.drawn_mean
+    assert 300 < drawn < 350 and svc.traffic.rate == pytest.approx(5000 / drawn)
+    assert svc.units_per_hour() == pytest.approx(5000 * 3600)
+    fixed = demand_from_dict({"services": [{**svc.model_dump(), "traffic": {"requests_per_s": 2, "output_len": 100}}]})
+    assert fixed.services[0].traffic.output_len.drawn_mean == 100.0
+    p = sizing.plan(demand_from_dict({"services": [svc.model_dump()]}), load_hardware(), ["nv_l40s"], confirm_top=0)
+    assert any("output_len exponential of mean 500 capped at 520" in n and "averages 3" in n for n in p.notes)
+
+
 def test_currencies_are_explicit():
     cn = SITE.model_copy(update={"power_currency": "CNY", "power_price": 0.72})
     usd = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions())

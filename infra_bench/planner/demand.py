@@ -59,6 +59,16 @@ class Length(Strict):
     def cap(self) -> int:
         return self.max or (self.mean if self.distribution == "fixed" else 4 * self.mean)
 
+    @property
+    def drawn_mean(self) -> float:
+        """The mean of the lengths as the planner draws them (an exponential rounded to whole tokens, at least
+        1, capped at `cap`): what requests average, so what tokens per second and per unit are counted on."""
+        if self.distribution == "fixed":
+            return float(self.mean)
+        from .buckets import Range
+
+        return Range(self).mean
+
 
 def _length(v):
     return {"mean": v} if isinstance(v, int) and not isinstance(v, bool) else v
@@ -79,7 +89,7 @@ class LlmTraffic(Strict):
     @property
     def rate(self) -> float:
         """Requests per second."""
-        return self.requests_per_s or self.output_tokens_per_s / self.output_len.mean
+        return self.requests_per_s or self.output_tokens_per_s / self.output_len.drawn_mean
 
 
 class LlmSlo(Strict):
@@ -207,7 +217,7 @@ class LlmService(Service):
         return self.traffic.rate
 
     def units_per_hour(self) -> float:
-        return self.traffic.rate * self.traffic.output_len.mean * 3600
+        return self.traffic.rate * self.traffic.output_len.drawn_mean * 3600
 
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
         from .sizing import TP_OPTIONS, llm_option

@@ -753,6 +753,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      "+- interval; where the low end needs twice the replicas or more, measure the part (`run`, "
                      "then `calibrate`) before buying on it")
     for i, svc in enumerate(demand.services):
+        if isinstance(svc, LlmService):
+            for name, length in (("input_len", svc.traffic.input_len), ("output_len", svc.traffic.output_len)):
+                if abs(length.drawn_mean / length.mean - 1) > 0.05:
+                    notes.append(f"{demand.label(i)}: {name} exponential of mean {length.mean:,} capped at "
+                                 f"{length.cap:,} (rounded, at least 1) averages {length.drawn_mean:,.1f} tokens; "
+                                 f"sized, counted and costed on that mean (raise max for the stated mean)")
         if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
             t = svc.traffic
             longest = t.input_len.cap + t.output_len.cap  # an exponential length without a max is capped at 4 x its mean
