@@ -581,6 +581,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     if not any(c.feasible for c in p.candidates):
         raise UserError("no candidate can serve this demand; relax the SLOs, allow another precision or "
                         "market, or add hardware profiles (reasons above)")
+    if "mixed" in extra and not extra["mixed"]["feasible"]:
+        raise UserError(f"--mixed found no fleet: {extra['mixed']['reason']}")
 
 
 @cli.command()

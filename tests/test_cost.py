@@ -189,7 +189,10 @@ def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
     g = optimise(plan, DEMAND, hw, SITE, Assumptions(), limits={"a": 0})
     assert g.devices == {"b": best(limit_a=0)[1]}
     h = optimise(plan, DEMAND, hw, SITE, Assumptions(), limits={"a": 0, "b": 2})
-    assert not h.feasible and "no mix" in h.reason
+    assert not h.feasible and "within the --limit caps" in h.reason
+    # a budget below the cheapest mix: the reason gives that mix's capex
+    k = optimise(plan, DEMAND, hw, SITE, Assumptions(), budget=100.0)
+    assert not k.feasible and "the budget 100 USD is below the cheapest mix's capex of " in k.reason
 
 
 def test_mixed_fleets_spare_replica_is_one_of_the_largest_type_the_pool_uses():
@@ -307,6 +310,9 @@ def test_plan_cost_options_end_to_end(tmp: Path):
     assert b2["cost"]["capex"]["device_price"] == 120000 and b2["cost"]["currency"] == "CNY"
     assert d["mixed"]["feasible"] and d["mixed"]["tco_per_year"] <= d["mixed"]["best_single"]["tco_per_year"] + 1e-6
     assert_one_line_error(run_cli("plan", str(example), "--mixed", cwd=tmp), "--mixed needs --site")
+    short = run_cli("plan", str(example), "--site", "cn-east", "--mixed", "--budget", "100", cwd=tmp)
+    assert_one_line_error(short, "--mixed found no fleet: the budget 100 CNY is below the cheapest mix's capex")
+    assert "mixed fleet: none" in short.stdout  # the plan itself is still printed
     assert_one_line_error(run_cli("plan", str(example), "--fx", "EUR:0.9", cwd=tmp), "expected CUR=UNITS_PER_USD")
     assert_one_line_error(run_cli("plan", str(example), "--price", "hw_910x=1", cwd=tmp), "did you mean")
     assert_one_line_error(run_cli("plan", str(example), "--site", "cn-east", "--currency", "EUR", cwd=tmp),

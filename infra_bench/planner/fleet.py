@@ -154,6 +154,15 @@ def _columns(plan, demand, profiles, types: set[str], calibration, use_buckets: 
     return cols, pools
 
 
+def _devices(cols: list[Column], x) -> dict[str, int]:
+    """Devices per type of a solution's replica counts."""
+    out: dict[str, int] = {}
+    for c, n in zip(cols, x):
+        if n > 0:
+            out[c.hardware] = out.get(c.hardware, 0) + int(n * c.option.tp)
+    return out
+
+
 def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCost], limits: dict,
            budget: float | None):
     import numpy as np
@@ -226,7 +235,8 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCos
     res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integral,
                bounds=Bounds([0] * width, upper), options={"time_limit": 10})
     if res.x is None:
-        return None, f"no mix meets the demand within the limits and budget ({res.message})"
+        return None, ("no mix meets the demand within the --limit caps: the capped types' devices cannot carry it; "
+                      "raise or drop a --limit" if limits else "no mix meets the demand") + f" (solver: {res.message})"
     x = np.round(res.x[:n + nz + ny]).astype(int)
     return (x[:n], {i: bool(x[n + k]) for k, i in enumerate(split_ids)}, float(res.fun),
             {h: int(x[n + nz + j]) for j, h in enumerate(types)}), None
@@ -273,6 +283,13 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
         return none("no costed type can serve any service (need prices, TDP and --site)")
     for rounds in range(1, MAX_ROUNDS + 1):
         solved, reason = _solve(cols, pools, demand, unit_cost, limits, budget)
+        if solved is None and budget is not None:  # say by how much the budget is short, if it is the budget
+            free, _ = _solve(cols, pools, demand, unit_cost, limits, None)
+            if free is not None:
+                need = sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * free[3].get(h, 0)
+                           for h, d in _devices(cols, free[0]).items())
+                reason = (f"the budget {budget:,.0f} {currency} is below the cheapest mix's capex of {need:,.0f} "
+                          f"{currency} under these limits; raise --budget")
         if solved is None:
             return none(reason)
         x, is_split, tco, bought = solved
@@ -285,14 +302,10 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
         cols = [cols[k] for k in keep]
     else:
         return none(f"capacities still unconfirmed after {MAX_ROUNDS} rounds of simulation")
-    assignments, devices = [], {}
-    for c, n in zip(cols, x):
-        if n > 0:
-            o = c.option
-            assignments.append({"service": demand.label(c.service), "pool": c.pool, "share": c.share,
-                                "hardware": c.hardware, "precision": o.precision, "tp": o.tp, "replicas": int(n),
-                                "devices": int(n * o.tp), "capacity": c.capacity, "unit": o.unit})
-            devices[c.hardware] = devices.get(c.hardware, 0) + int(n * o.tp)
+    assignments = [{"service": demand.label(c.service), "pool": c.pool, "share": c.share, "hardware": c.hardware,
+                    "precision": c.option.precision, "tp": c.option.tp, "replicas": int(n), "devices": int(n * c.option.tp),
+                    "capacity": c.capacity, "unit": c.option.unit} for c, n in zip(cols, x) if n > 0]
+    devices = _devices(cols, x)
     servers_of = {h: bought.get(h, 0) for h in devices}
     capex = sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * servers_of[h] for h, d in devices.items())
     splits = {demand.label(i): [b.label for b in pools[i]] if is_split.get(i) else "whole" for i in pools}
