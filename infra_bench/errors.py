@@ -53,6 +53,29 @@ def closest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+def _fields_at(fields, path: tuple) -> Iterable[str]:
+    """The field names of the model nested at `path` under `fields` (a model's `model_fields`), so that an unknown
+    key inside `traffic:` is matched against traffic's fields; the top level's where it cannot be followed."""
+    import typing
+
+    here = fields
+    for key in path:
+        info = here.get(key) if isinstance(here, dict) and isinstance(key, str) else None
+        if info is None or not hasattr(info, "annotation"):
+            return fields if here is fields else here
+        todo, found = [info.annotation], None
+        while todo and found is None:
+            t = todo.pop()
+            if isinstance(t, type) and hasattr(t, "model_fields"):
+                found = t.model_fields
+            else:
+                todo += list(typing.get_args(t))
+        if found is None:
+            return fields
+        here = found
+    return here
+
+
 def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
     """One line for the first problem in a pydantic ValidationError: where, which field, what is
     wrong, and the closest known field name for an unknown one."""
@@ -60,7 +83,7 @@ def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
     loc = ".".join(str(x) for x in e["loc"])
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
-        return f"{where}: unknown field {loc!r}{closest(str(e['loc'][-1]), fields)}"
+        return f"{where}: unknown field {loc!r}{closest(str(e['loc'][-1]), _fields_at(fields, e['loc'][:-1]))}"
     if e["type"] == "missing":
         return f"{where}: missing required field {loc!r}"
     got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""

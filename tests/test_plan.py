@@ -176,7 +176,10 @@ def test_infeasible_candidates_say_why():
     ({"model": "llama-3.1-8"}, "did you mean 'llama-3.1-8b'"),
     ({"precision": "fp6"}, "unknown precision 'fp6'"),
     ({"traffic": {"requests_per_s": 1, "input_len": {"mean": 100, "max": 10}}}, "below the mean"),
-    ({"trafic": {}}, "unknown field 'trafic' (did you mean 'traffic'?)")])
+    ({"trafic": {}}, "unknown field 'trafic' (did you mean 'traffic'?)"),
+    ({"slo": {"ttft_p95_s": 2000, "tpot_p99_s": 0.05}}, "ttft_p95_s 2000 is 2000 seconds; SLOs are in seconds"),
+    ({"slo": {"ttft_p95_s": 2, "tpot_p99_s": 50}}, "(50 ms is 0.05)"),
+    ({"traffic": {"request_per_s": 1}}, "(did you mean 'requests_per_s'?)")])
 def test_bad_demands_are_refused_in_one_line(change, fragment):
     with pytest.raises(UserError, match=None) as e:
         demand_from_dict(demand(**change))

@@ -92,6 +92,10 @@ class LlmTraffic(Strict):
         return self.requests_per_s or self.output_tokens_per_s / self.output_len.drawn_mean
 
 
+MAX_TPOT_SLO_S = 2.0    # above this per output token, the value is milliseconds written as seconds
+MAX_TTFT_SLO_S = 300.0
+
+
 class LlmSlo(Strict):
     ttft_p95_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
@@ -99,7 +103,14 @@ class LlmSlo(Strict):
 
     @model_validator(mode="after")
     def _one_ttft(self):
-        return self._exactly_one("ttft_p95_s", "ttft_p99_s")
+        self._exactly_one("ttft_p95_s", "ttft_p99_s")
+        for name, value, most in (("tpot_p99_s", self.tpot_p99_s, MAX_TPOT_SLO_S),
+                                  ("ttft_p95_s", self.ttft_p95_s, MAX_TTFT_SLO_S),
+                                  ("ttft_p99_s", self.ttft_p99_s, MAX_TTFT_SLO_S)):
+            if value is not None and value > most:  # milliseconds written where seconds are meant
+                raise ValueError(f"{name} {value:g} is {value:g} seconds; SLOs are in seconds "
+                                 f"({value:g} ms is {value / 1000:g}), at most {most:g}")
+        return self
 
     @property
     def ttft(self) -> tuple[float, float]:
