@@ -363,6 +363,10 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
     _given_apply(kind, model_id, options)
     data = cal.load(calibration) if calibration else None
     p, text = load_ref(kind.predict)(model_id, hw, options, data, str(calibration) if calibration else None)
+    if not getattr(p, "fits", True):  # every kind as the LLMs: exit 2 and say so, not a trailing note and exit 0
+        why = next((n for n in reversed(p.notes) if n.startswith("does not fit")), "does not fit")
+        raise UserError(f"{model_id} on {hw.id}: {why}; try a lower precision, a smaller batch, size or stream "
+                        f"count, or a part with more memory (`infra-bench profiles list`)")
     click.echo(_dump(p.to_dict()) if as_json else text)
 
 

@@ -77,6 +77,7 @@ def test_throughput_mode_batches_the_compute_and_amortizes_part_of_the_fixed_tim
     assert at16["memory"]["activations_gb"] == pytest.approx(16 * act)
     best = json.loads(run_cli(*args, "--max-throughput", cwd=tmp).stdout)
     assert best["efficiency"]["batch"] == min(mm.MAX_BATCH, int((one.memory["usable_gb"] - one.memory["total_gb"]) // act))
-    flux = json.loads(run_cli("predict", "--model", "flux-1-dev", "--hardware", "nv_l20", "--precision", "bf16",
-                              "--resolution", "1024", "--batch", "64", "--json", cwd=tmp).stdout)
-    assert not flux["fits"] and "does not fit" in flux["notes"][-1]  # 64 x 0.8 GB of activations on 48 GB
+    flux = run_cli("predict", "--model", "flux-1-dev", "--hardware", "nv_l20", "--precision", "bf16",
+                   "--resolution", "1024", "--batch", "64", "--json", cwd=tmp)
+    assert_one_line_error(flux, "flux-1-dev on nv_l20: does not fit: ")  # 64 x 0.8 GB of activations on 48 GB
+    assert flux.stdout == ""  # as an LLM that does not fit: no JSON of a prediction that cannot run
