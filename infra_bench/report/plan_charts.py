@@ -123,7 +123,8 @@ def group_bars(rows: list[dict]) -> Image | None:
         charts.hbars(ax, [Bar(c, c, v) for c, v in zip(cats, values)], f"{label}, estimated", series_legend=False)
     return Image(charts.png(fig), "cost, power and carbon of the best part per group",
                  "Estimated by the planner for the whole cluster of each group's top-ranked feasible part: capex, "
-                 "yearly cost of ownership, peak power (devices × TDP × 1.8) and yearly carbon (operational at the "
+                 "yearly cost of ownership, peak power (the servers' hosts plus the accelerators bought, at TDP: "
+                 "docs/cost.md) and yearly carbon (operational at the "
                  "site's grid factor + embodied).")
 
 
