@@ -530,6 +530,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
                         f"e.g. --site cn-east (see `infra-bench profiles sites`), or --rank-by capex or power")
     if (limits or budget) and not mixed:
         raise UserError("--limit and --budget apply to --mixed; add --mixed")
+    if colocation and not site_id:
+        raise UserError("--colocation prices the power a site provisions; add --site (e.g. --site cn-east)")
     if budget is not None and not budget < float("inf"):  # nan and inf pass click's range
         raise UserError(f"--budget {budget}: give a finite amount in the plan currency, e.g. --budget 2500000")
     if priors and calibration:
@@ -545,6 +547,10 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     parts = selection.catalog(profiles, list(profile_dirs))
     fleet_limits = _limits(limits, profiles)
     ids = parts.select(hardware_ids, domestic, vendors, exclude)
+    if market and not any(market.upper() in p.availability for p in profiles.values()):
+        known = sorted({m for p in profiles.values() for m in p.availability})
+        raise UserError(f"--market {market}: no profile records availability there, so nothing would be filtered; "
+                        f"known markets: {', '.join(known)} (leave --market out to consider every part)")
     site = None
     if site_id:
         sites = load_sites(list(profile_dirs))

@@ -237,6 +237,12 @@ def test_ranking_by_cost_or_carbon_needs_a_site_and_markets_are_codes_in_any_cas
         counts.append((plan["market"], sum(c["feasible"] for c in plan["candidates"])))
     assert counts[0] == counts[1] and counts[0][0] == "CN"
     assert counts[0][1] < len(plan["candidates"])
+    # a market no profile records would filter nothing while the header named it; colocation needs a site
+    root = Path(__file__).parents[1]
+    assert_one_line_error(run_cli("plan", "workloads/demand-example.yaml", "--market", "XX", cwd=root),
+                          "--market XX: no profile records availability there")
+    assert_one_line_error(run_cli("plan", "workloads/demand-example.yaml", "--colocation", cwd=root),
+                          "--colocation prices the power a site provisions; add --site")
 
 
 def test_demand_names_and_kinds_are_checked_with_the_service_named(tmp: Path):
