@@ -65,6 +65,10 @@ def test_modules_on_a_baseboard_are_bought_for_every_slot_and_pcie_cards_one_by_
                     for b in (False, True))
     assert pcie.capex["devices"] == 30000 and module.capex["devices"] == 80000
     assert pcie.capex["servers"] == module.capex["servers"] == 20000 and module.capex["accelerators_bought"] == 8
+    unpriced = ServerProfile(id="srv", name="box", vendor="T", hosts=["a"], slots=8, sources=["q"])
+    own = cost_of(candidate("a", 3, 10.0), card("a", 10000), DEMAND.services, SITE,
+                  Assumptions(host_usd_per_accelerator=5000), unpriced).capex["server_basis"]
+    assert "5,000 USD per slot" in own and "8,000" not in own and "your assumptions file" in own
     assert any(n.startswith("8 a bought for the 3 used") for n in module.notes) and not any("bought" in n for n in pcie.notes)
     assert module.carbon["embodied_kg_per_year"] == pytest.approx(8 * 320 / 5)
     assert module.energy["it_kw_avg"] - pcie.energy["it_kw_avg"] == pytest.approx(5 * 500 * 0.3 / 1000)
@@ -90,7 +94,9 @@ def test_an_assumed_device_power_sets_j_per_token_as_it_sets_the_kwh():
     hw = load_hardware()["nv_h100_sxm"]
     given = Assumptions(utilization=1.0, device_power={hw.id: DevicePower(busy_w=420, source="our meter, 2026-11")})
     for top, method in ((0, "approximation"), (1, "simulation")):  # confirmed: J/token at the simulated capacity
-        c = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=top, assumptions=given).candidates[0]
+        p = sizing.plan(DEMAND, {hw.id: hw}, site=SITE, confirm_top=top, assumptions=given)
+        assert any(n.startswith("energy: busy power as your assumptions file gives it for nv_h100_sxm") for n in p.notes)
+        c = p.candidates[0]
         (o,) = c.options
         e = cost_of(c, hw, DEMAND.services, SITE, given).energy
         assert o.method == method and o.energy["avg_power_w"] == e["device_busy_w"] == 420

@@ -204,8 +204,9 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
             per_slot = a.convert(a.host_usd_per_accelerator, "USD", cur)
             host = per_slot * servers * server.slots if server else per_slot * devices
             where = f"no public price for {server.name}" if server else "no server profile"
-            basis = f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({where}; " \
-                    f"{SOURCES['host_usd_per_accelerator']})"
+            given = a.host_usd_per_accelerator != Assumptions.model_fields["host_usd_per_accelerator"].default
+            basis = f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({where}; " + \
+                    ("your assumptions file)" if given else f"{SOURCES['host_usd_per_accelerator']})")
             notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot"
                          + (f" of {server.id} (no public price)" if server else " (no server profile for this part)"))
     if n > devices:

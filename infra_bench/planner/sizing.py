@@ -737,10 +737,14 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
               "network, energy and carbon follow docs/cost.md")]
     measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)
+    given = sorted(h for h, d in ctx.assumptions.device_power.items() if not d.measured and h in ids)
     notes.append(f"energy: device busy power measured for {', '.join(measured)} (energy_source: measured_device); "
                  "others estimated" if measured else
                  "energy: estimated (energy_source: estimated): LLM services' devices at the power model's draw at "
                  "capacity, other services' at TDP; `calibrate` runs with measured energy to use their device power")
+    if given:
+        notes.append(f"energy: busy power as your assumptions file gives it for {', '.join(given)} (still labelled "
+                     f"estimated), in place of the power model's")
     if not has_data:
         notes.append(f"no profile records availability in market {market}: every part is assumed purchasable")
     fit = llm_fit(calibration)
