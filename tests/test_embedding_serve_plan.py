@@ -89,6 +89,10 @@ def test_predict_counts_an_encoder_by_hand(tmp: Path):
     peak = 989.4e12 * 0.3  # H100 SXM dense fp16, the prior MFU
     assert got["latency_s"] == pytest.approx(32 * flops / peak + 3e-3, rel=1e-3)
     assert got["kind"] == "embedding" and got["fits"] and "assumed priors" in got["notes"][0]
+    # 32 sequences' activations: one layer's hidden states, MLP intermediate and score matrices, 16-bit
+    assert got["memory"]["activations_gb"] == pytest.approx(2 * 32 * 512 * (2 * 1024 + 4096 + 16 * 512) / 1e9)
+    assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "nv_l4", "--batch", "100000", cwd=tmp),
+                          "does not fit")  # it read 2.1 GB of weights alone as fitting
     assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "nv_h100_sxm", "--input-len", "9000",
                                   cwd=tmp), "at most 8192 tokens")
 
@@ -106,6 +110,9 @@ def test_plan_sizes_a_rag_stack_and_says_why_a_part_misses(tmp: Path):
         assert o["kind"] == "embedding" and o["feasible"] and o["method"] == "approximation"
         assert o["capacity"] * (o["replicas"] - 1) * 0.8 >= load - 1e-6  # 20% headroom and one spare replica
         assert o["latency"]["latency_p95_s"] <= {300: 0.2, 10: 0.5}[load]
+        # explained as the other kinds are: a lone request, the load over saturation, what caps it, a +-50% range
+        assert o["alone"]["request_s"] < o["latency"]["latency_p95_s"] and o["binds"] and o["fit"] == "priors"
+        assert o["utilization"] and o["capacity_range"][0] < o["capacity"] < o["capacity_range"][1]
     (tmp / "tight.yaml").write_text(rag.replace("SLO", "0.004"))
     p = run_cli("plan", "tight.yaml", "--hardware", "nv_h100_sxm", cwd=tmp)
     assert p.returncode == 2 and "rerank: latency p95 0.004 s missed: one request alone takes" in p.stdout

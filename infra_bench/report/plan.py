@@ -55,6 +55,8 @@ def _alone(o) -> str:
         return f"image {a['image_s']:.3g} of {a['latency_slo_s']:g} s"
     if "video_s" in a:
         return f"video {a['video_s']:,.3g} of {a['latency_slo_s']:,g} s"
+    if "request_s" in a:
+        return f"request {a['request_s'] * 1e3:.3g} ms of {a['latency_slo_s']:g} s"
     if "rtf" in a:
         first = f", first audio {a['first_audio_s']:.2g} of {a['first_audio_slo_s']:g} s" if a["first_audio_slo_s"] else ""
         return f"RTF {a['rtf']:.2g} of {a['rtf_slo']:g}{first}"

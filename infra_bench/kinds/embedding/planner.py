@@ -44,7 +44,15 @@ def shape(model: str) -> dict:
     if a["family"].startswith("xlm-roberta"):  # RoBERTa positions start after the pad id
         positions -= c.get("pad_token_id", 1) + 1
     return {"params": params, "layer_weights": per_layer * layers, "layers": layers, "q_dim": q_dim,
-            "task": a["task"], "max_tokens": positions}
+            "task": a["task"], "max_tokens": positions, "hidden": h, "intermediate": inter,
+            "heads": c["num_attention_heads"]}
+
+
+def activation_bytes(s: dict, seq_len: int, batch: int) -> float:
+    """One layer's live activations at a time (inference frees them layer by layer), 16-bit: the hidden states
+    in and out, the MLP's intermediate and, for eager attention, the score matrix of every head. An estimate."""
+    per_token = 2 * s["hidden"] + s["intermediate"] + s["heads"] * seq_len
+    return 2.0 * batch * seq_len * per_token
 
 
 def flops_per_sequence(s: dict, seq_len: int) -> float:
@@ -72,8 +80,9 @@ def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: i
                  f"({calibration['key']}); interval +-{interval:.0%}"]
     weights = s["params"] * BYTES_PER_PARAM[precision]
     reserve = eff["runtime_reserve_gb"] * 1e9
-    memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
-              "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+    acts = activation_bytes(s, seq_len, batch)
+    memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "activations_gb": acts / 1e9,
+              "total_gb": (weights + reserve + acts) / 1e9, "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
     per_seq = flops_per_sequence(s, seq_len)
     base = dict(kind="embedding", model=model, hardware=hw.id, precision=precision, memory=memory,
                 flops_per_unit=per_seq, efficiency=eff, interval=interval, calibrated=calibration is not None,
@@ -169,7 +178,7 @@ def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: st
     """One replica per device, batching waiting requests: the most requests merged into one forward pass
     whose time stays within half the SLO; capacity = merged requests / that time."""
     from ...planner import calibration as cal
-    from ...planner.sizing import Option, _gaps, _lacks, _replicas
+    from ...planner.sizing import Option, _gaps, _lacks, _replicas, _set_range
 
     t = svc.traffic
     o = Option(label, "embedding", precision, 1, False, unit="req/s")
@@ -180,24 +189,43 @@ def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: st
     fitted = cal.for_media(calibration, "embedding", hw.id, None, precision) if calibration else None
     alone = predict(svc.model, hw, precision, t.seq_len, t.batch, fitted)
     o.calibrated, o.stage = alone.calibrated, 1
+    o.fit = f"calibrated ({fitted['key']})" if fitted else "priors"
     if not alone.fits:
         o.reason = alone.notes[-1]
         return o
     o.stage = 2
+    o.alone = {"request_s": alone.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
     budget = svc.slo.latency_p95_s / 2
     if alone.latency_s > budget:
         o.reason = (f"latency p95 {svc.slo.latency_p95_s:g} s missed: one request alone takes "
                     f"{alone.latency_s * 1e3:.0f} ms, over half the SLO (a request may wait for the running batch)")
         return o
-    merged, seconds = 1, alone.latency_s
-    for k in range(2, MAX_MERGED + 1):
-        s = predict(svc.model, hw, precision, t.seq_len, t.batch * k, fitted).latency_s
-        if s > budget:
-            break
-        merged, seconds = k, s
+    merged, seconds = _merged(svc, hw, precision, fitted, budget)
     o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", merged / seconds
     o.batch = merged
     o.latency = {"request_s": alone.latency_s, "latency_p95_s": 2 * seconds}
+    full = predict(svc.model, hw, precision, t.seq_len, t.batch * MAX_MERGED, fitted)
+    o.load, o.saturation = t.rate, MAX_MERGED / full.latency_s if full.fits else o.capacity
+    o.binds = (f"latency p95 SLO: a merged batch must finish in half of it ({merged} request(s) merged)"
+               if merged < MAX_MERGED else f"saturation: {MAX_MERGED} requests merged, the most a server merges")
     o.replicas = _replicas(t.rate, o.capacity, headroom, redundancy)
     o.devices = o.replicas
+    # the +-interval on a pass's time carried to the capacity (0 where even one request then misses the SLO)
+    ends = [_merged(svc, hw, precision, fitted, budget, k) for k in (1 + alone.interval, max(1 - alone.interval, 1e-3))]
+    o.spread = tuple(0.0 if sec > budget else m / sec / o.capacity for m, sec in ends)
+    o.range_label = f"+-{alone.interval:.0%} {'calibrated' if alone.calibrated else 'prior'}"
+    _set_range(o, t.rate, headroom, redundancy)
     return o
+
+
+def _merged(svc: EmbeddingService, hw: HardwareProfile, precision: str, fitted: dict | None, budget: float,
+            slower: float = 1.0) -> tuple[int, float]:
+    """The most requests merged into one pass within `budget`, and that pass's time (times `slower`)."""
+    t = svc.traffic
+    merged, seconds = 1, slower * predict(svc.model, hw, precision, t.seq_len, t.batch, fitted).latency_s
+    for k in range(2, MAX_MERGED + 1):
+        p = predict(svc.model, hw, precision, t.seq_len, t.batch * k, fitted)
+        if not p.fits or slower * p.latency_s > budget:
+            break
+        merged, seconds = k, slower * p.latency_s
+    return merged, seconds
