@@ -58,8 +58,11 @@ def test_predict_answers_for_each_model_with_its_guidance(tmp: Path):
     p = run_cli("predict", "--model", "flux-1-dev", "--hardware", "nv_h100_sxm", "--precision", "bf16", "--resolution",
                 "1024", "--steps", "28", "--guidance-scale", "3.5", "--json", cwd=tmp)
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout) == json.loads(json.dumps(mm.predict_diffusion("flux-1-dev", h100, "bf16", 1024, 28,
-                                                                              3.5).to_dict()))
+    got, api = json.loads(p.stdout), json.loads(json.dumps(mm.predict_diffusion("flux-1-dev", h100, "bf16", 1024, 28,
+                                                                                 3.5).to_dict()))
+    # the command says what it priced: flux-1-dev is guidance-distilled, one pass per step at any guidance
+    assert got["notes"][-1] == "one image of 1024 x 1024 px, 28 steps, guidance scale 3.5 (one pass per step)"
+    assert {**got, "notes": got["notes"][:-1]} == api
 
 
 def test_tiny_dit_pipelines_run_calibrate_and_predict_back(tmp: Path):

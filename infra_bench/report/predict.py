@@ -56,6 +56,11 @@ def diffusion(model: str, hw: HardwareProfile, o: dict, data: dict | None, sourc
     steps = o["steps"] or 30
     p = media_model.predict_diffusion(model, hw, precision, o["resolution"], steps, guidance, fitted)
     p.notes.extend(notes)
+    evals = media_model.diffusion_unit(model, o["resolution"], steps, guidance)["unet_evals_per_step"]
+    p.notes.append(f"one image of {o['resolution']} x {o['resolution']} px, {steps} steps, guidance scale {guidance:g} "
+                   f"({'two passes per step: conditional and unconditional' if evals == 2 else 'one pass per step'})"
+                   + ("" if any(o[k] is not None for k in ("steps", "guidance_scale")) else
+                      "; --steps and --guidance-scale change them"))
     if o["concurrency"] > 1 or o["max_throughput"]:
         p = media_model.at_batch(p, model, o["resolution"], o["resolution"], steps,
                                  None if o["max_throughput"] else o["concurrency"])
