@@ -85,7 +85,8 @@ def _fault_app():
         raise web.HTTPNotFound()
 
     async def models(request):
-        return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
+        card = {"id": "m", "object": "model"} | ({"max_model_len": 4096} if request.match_info["fault"] == "ok" else {})
+        return web.json_response({"object": "list", "data": [card]})
 
     app = web.Application()
     app.add_routes([web.get("/{fault}/v1/models", models), web.post("/{fault}/v1/completions", handle)])
@@ -225,6 +226,19 @@ def test_each_fault_is_counted_with_its_error_in_bounded_time(faults, tmp: Path,
     assert r["status"] == "failed" and fragment in r["error"]
     assert r["metrics"]["failed"] == 3 and r["metrics"]["errors"] == {r["samples"][0]["error"]: 3}
     assert fragment in r["samples"][0]["error"]
+
+
+def test_a_refused_warm_up_stops_before_anything_is_recorded(faults, tmp: Path):
+    """A server that refuses every warm-up request (HTTP 4xx: wrong model, API or sizes) would refuse the load too:
+    one line naming the error, exit 2, and no run folder (it recorded a point of failures)."""
+    p = loadtest(f"{faults}/e404/v1", tmp / "r", "--model", "m", "--num-requests", "3", "--warmup", "2")
+    assert_one_line_error(p, "every warm-up request was refused (HTTP 404: The model `m` does not exist.)")
+    assert not (tmp / "r").exists() or not any((tmp / "r").iterdir())
+    assert_one_line_error(loadtest(f"{faults}/ok/v1", tmp / "s", "--api", "images", "--model", "m", "--size", "abc"),
+                          "--size abc: expected WIDTHxHEIGHT")
+    long = loadtest(f"{faults}/ok/v1", tmp / "t", "--model", "m", "--num-requests", "1", "--warmup", "0",
+                    "--input-len", "4000", "--output-len", "200")
+    assert long.returncode == 0 and "exceed the server's max_model_len 4096 for m" in long.stderr
 
 
 def test_total_timeout_bounds_a_server_that_never_finishes(faults, tmp: Path):

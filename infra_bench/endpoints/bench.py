@@ -125,14 +125,22 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
             server = await preflight(session, test.target)
             if server.cards and test.request.model not in server.cards:
                 warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
-            run_id = new_run_id()
-            store = RunStore.create(out, run_id, _manifest(run_id, test))
-            ctx = _context(run_id, test, server)
+            card = server.cards.get(test.request.model) or {}
+            longest = (test.prompts.input_len or 0) + (test.prompts.output_len or 0)
+            if isinstance(card.get("max_model_len"), int) and longest > card["max_model_len"]:
+                warn(f"warning: prompts of {test.prompts.input_len} + {test.prompts.output_len} output tokens exceed the "
+                     f"server's max_model_len {card['max_model_len']} for {test.request.model}; it may refuse them")
             warm_errors = []
             for i in range(test.warmup):
                 warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
                 if warm.error:
                     warm_errors.append(warm.error)
+            if test.warmup and len(warm_errors) == test.warmup and all(e.startswith("HTTP 4") for e in warm_errors):
+                raise UserError(f"every warm-up request was refused ({warm_errors[0]}); fix the request (model name, "
+                                f"API, lengths or sizes) before loading the server; nothing was recorded")
+            run_id = new_run_id()
+            store = RunStore.create(out, run_id, _manifest(run_id, test))
+            ctx = _context(run_id, test, server)
             scraper = Scraper(session, test.metrics_url, test.target.headers) if test.metrics_url else None
             strategy = test.strategy.make()
             step = issued = 0

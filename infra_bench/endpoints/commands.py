@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -172,6 +173,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     voice = voice or "alloy"
     if size is not None and api != "images":
         raise UserError("--size applies to --api images")
+    if size is not None and not re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*", size):
+        raise UserError(f"--size {size}: expected WIDTHxHEIGHT in pixels, e.g. --size 512x512")
     slos = parse_slo(slo, api) if slo else []
     if search and not slos:
         raise UserError("--search looks for the highest load that meets an SLO; add --slo, e.g. --slo ttft_p99=0.5")
