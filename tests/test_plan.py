@@ -312,3 +312,12 @@ def test_outputs_of_mean_one_are_sized_on_the_lengths_drawn(hw):
     o, r = sizing.llm_option(svc, "chat", HW[hw], "fp8", 1, 0.2, 1, None)
     assert r.output_len == pytest.approx(1.335)
     assert 0.75 < o.capacity / sizing.simulate_llm(r, svc, whole(svc).sampler()).rate < 1.25
+
+
+def test_figures_are_printed_without_exponents_or_lost_digits():
+    """499 J/tok printed as 5e+02, 0.4 tokens/s per device as 0, 1,143,000 kW without separators."""
+    from infra_bench.report.plan import _sig
+    from infra_bench.report.predictions import _rate
+
+    assert (_sig(499.2), _sig(0.061), _sig(7.43)) == ("499", "0.061", "7.4")
+    assert (_rate(0.4), _rate(5.59), _rate(12345.6)) == ("0.4", "5.59", "12,346")

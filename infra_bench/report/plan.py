@@ -11,7 +11,7 @@ def config_text(o, cost: dict | None) -> str:
     mark = "~" if o.method == "approximation" else ""
     unit = (cost or {}).get("per_unit", {}).get(o.service, {})
     price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
-    energy = f", {o.energy['j_per_token']:.2g} J/tok" if getattr(o, "energy", None) else ""
+    energy = f", {_sig(o.energy['j_per_token'])} J/tok" if getattr(o, "energy", None) else ""
     fit = f" [{o.engine}, {o.fit.replace('_', ' ')}]" if getattr(o, "engine", "") else ""
     return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{_range(o)}{price}{energy}{fit}"
 
@@ -38,6 +38,11 @@ def cost_cells(cost: dict | None) -> list[str]:
     unpriced = bool(cost) and cost.get("capex") is None
     return ["unpriced" if unpriced else thousands(capex), "unpriced" if unpriced else thousands(per_year),
             "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
+
+
+def _sig(x: float) -> str:
+    """Two significant figures below 100, whole numbers above (500, not 5e+02)."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2g}"
 
 
 def _alone(o) -> str:
@@ -113,7 +118,7 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
                  "per service: replicas x config @ capacity, cost per unit"]]
         for rank, c in zip(ranks(ok, p.rank_by), ok[:top]):
             rows.append([rank, c.hardware, str(c.devices), str(c.servers),
-                         f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
+                         f"{c.peak_kw:,.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
                          "; ".join(config_text(o, c.cost) for o in c.options)])
         lines.append(render(rows))
         if len(ok) > top:
@@ -156,7 +161,7 @@ def compare_text(rows: list[dict]) -> str:
         units = "; ".join(f"{k}: {v['cost']:.3g}/{v['unit']}" for k, v in cost.get("per_unit", {}).items()
                           if v["cost"] is not None) or "-"
         table.append([r["group"], r["hardware"], ("~" if r.get("approximated") else "") + str(r["devices"]),
-                      f"{r['peak_kw']:.1f}" if r["peak_kw"] else "-",
+                      f"{r['peak_kw']:,.1f}" if r["peak_kw"] else "-",
                       *cost_cells(cost), units, r["availability"] or "-"])
     currency = next((r["cost"]["currency"] for r in rows if r.get("cost")), "")
     marked = ["~ devices sized on a queueing approximation (not simulated); `--confirm N` simulates more"] \

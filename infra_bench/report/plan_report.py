@@ -28,7 +28,7 @@ def _ranked(plan) -> Table:
     ok = [c for c in plan.candidates if c.feasible]
     for i, c in zip(ranks(ok, plan.rank_by), ok):
         rows.append([i, c.hardware, c.name, str(c.devices), str(c.servers),
-                     f"{c.peak_kw:.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
+                     f"{c.peak_kw:,.1f}" if c.peak_kw is not None else "-", *cost_cells(c.cost),
                      "; ".join(config_text(o, c.cost) for o in c.options)])
     return Table(["#", "profile", "accelerator", "devices", "servers", "peak kW", f"capex ({cur})",
                   f"TCO/yr ({cur})", "tCO2e/yr", "per service: replicas x TP precision @ capacity per replica, cost "
@@ -68,7 +68,7 @@ def _groups(rows: list[dict]) -> list:
         units = "; ".join(f"{k}: {v['cost']:.3g} {cur}/{v['unit']}" for k, v in per_unit.items()
                           if v["cost"] is not None) or "-"
         table.append([r["group"], r["hardware"], r.get("name", "-"), str(r["devices"]),
-                      f"{r['peak_kw']:.1f}" if r.get("peak_kw") else "-", *cost_cells(r.get("cost")), units,
+                      f"{r['peak_kw']:,.1f}" if r.get("peak_kw") else "-", *cost_cells(r.get("cost")), units,
                       f"{r.get('feasible_in_group', '?')} of {r.get('in_group', '?')}", r.get("availability") or "-"])
     blocks: list = [Table(["group", "best", "accelerator", "devices", "peak kW", f"capex ({cur})", f"TCO/yr ({cur})",
                            "tCO2e/yr", "cost per unit", "feasible in group", "availability"], table,
@@ -100,7 +100,7 @@ def _bom_column(c, cur: str) -> dict[str, str]:
         col[f"capex: {k}"] = money(capex.get(k, capex.get("hosts") if k == "servers" else None))
     for k in ("depreciation", "energy", "maintenance", "colocation", "total"):
         col[f"per year: {k}"] = money(year.get(k))
-    col["peak power (kW, provisioning)"] = "-" if c.peak_kw is None else f"{c.peak_kw:.1f}"
+    col["peak power (kW, provisioning)"] = "-" if c.peak_kw is None else f"{c.peak_kw:,.1f}"
     if "it_kw_avg" in energy:  # a site's PUE and power price (--site) price the energy
         col["average IT power (kW), PUE"] = f"{energy['it_kw_avg']:.1f}, PUE {energy['pue']:g}"
         col["energy per year (kWh)"] = f"{energy['kwh_per_year']:,.0f} ({energy['energy_source']})"
