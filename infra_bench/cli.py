@@ -445,23 +445,25 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
     """Assumption fields from the plan command's options; one-line errors for malformed ones."""
     import re
 
-    out: dict = {"currency": currency} if currency else {}
+    if currency and not re.fullmatch(r"[A-Za-z]{3}", currency):
+        raise UserError(f"--currency {currency}: expected a three-letter code, e.g. --currency EUR")
+    out: dict = {"currency": currency.upper()} if currency else {}  # codes in any case, as --market takes them
     rates = {}
     for item in fx:
-        m = re.fullmatch(r"([A-Z]{3})=([0-9.]+)", item)
+        m = re.fullmatch(r"([A-Za-z]{3})=([0-9.]+)", item)
         if not m or float(m.group(2)) <= 0:
             raise UserError(f"--fx {item}: expected CUR=UNITS_PER_USD, e.g. --fx EUR=0.92")
-        rates[m.group(1)] = float(m.group(2))
+        rates[m.group(1).upper()] = float(m.group(2))
     if rates:
         out["fx"] = rates
     table = {}
     for item in prices:
-        m = re.fullmatch(r"([\w.-]+)=([0-9.]+)([A-Z]{3})?", item)
+        m = re.fullmatch(r"([\w.-]+?)=([0-9.]+)([A-Za-z]{3})?", item)
         if not m or float(m.group(2)) <= 0:
             raise UserError(f"--price {item}: expected ID=AMOUNT[CUR], e.g. --price hw_910b2=120000CNY")
         if m.group(1) not in profiles:
             raise UserError(f"--price: unknown profile '{m.group(1)}'{closest(m.group(1), profiles)}")
-        table[m.group(1)] = {"amount": float(m.group(2)), "currency": m.group(3) or "USD"}
+        table[m.group(1)] = {"amount": float(m.group(2)), "currency": (m.group(3) or "USD").upper()}
     if table:
         out["prices"] = table
     if colocation:

@@ -86,5 +86,10 @@ def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
         return f"{where}: unknown field {loc!r}{closest(str(e['loc'][-1]), _fields_at(fields, e['loc'][:-1]))}"
     if e["type"] == "missing":
         return f"{where}: missing required field {loc!r}"
+    if e["type"] in ("model_type", "model_attributes_type"):  # not "instance of Length": the fields it takes
+        inner = _fields_at(fields, tuple(k for k in e["loc"] if isinstance(k, str)))
+        if inner is not fields:
+            return (f"{where}: field {loc!r}: expects a mapping of {', '.join(inner)} "
+                    f"(got {e['input']!r})")
     got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
     return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"

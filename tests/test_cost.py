@@ -178,6 +178,20 @@ def test_currencies_are_explicit():
     assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.9)
 
 
+def test_currency_codes_and_nested_values_are_read_in_any_case_and_explained(tmp: Path):
+    """--currency eur and --fx eur=0.92 were refused (the first blamed on 'assumptions'), a file's lower-case fx
+    key was not found, and a price given as a bare number read 'instance of Money'."""
+    example = Path(__file__).parent.parent / "workloads/demand-example.yaml"
+    p = run_cli("plan", str(example), "--site", "cn-east", "--currency", "eur", "--fx", "eur=0.92", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["candidates"][0]["cost"]["currency"] == "EUR"
+    (tmp / "a.yaml").write_text("currency: eur\nfx: {eur: 0.92}\n")
+    assert run_cli("plan", str(example), "--site", "cn-east", "--assumptions", "a.yaml", cwd=tmp).returncode == 0
+    (tmp / "b.yaml").write_text("prices:\n  nv_h100_sxm: 30000\n")
+    assert_one_line_error(run_cli("plan", str(example), "--assumptions", "b.yaml", cwd=tmp),
+                          "field 'prices.nv_h100_sxm': expects a mapping of amount, currency (got 30000)")
+
+
 def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
     hw = {"a": card("a", 30000, 700), "b": card("b", 9000, 300)}
     plan = sizing.Plan("t", "s", None, "tco", [candidate("a", 1, 7.0), candidate("b", 1, 2.5)], [])

@@ -102,6 +102,10 @@ def load_assumptions(path: str | Path | None, overrides: dict | None = None) -> 
         data = load_yaml(p, "assumptions file", "give a YAML of fields from docs/cost.md") or {}
         if not isinstance(data, dict):
             raise UserError(f"{p}: expected a mapping of assumption fields")
+    if isinstance(data.get("fx"), dict):  # currency codes in any case, as the command line takes them
+        data = {**data, "fx": {str(k).upper(): v for k, v in data["fx"].items()}}
+    if isinstance(data.get("currency"), str):
+        data = {**data, "currency": data["currency"].upper()}
     merged = {**data, **(overrides or {})}
     for key in ("prices", "fx"):  # --price and --fx add to the file's, one entry overriding its namesake
         if isinstance(data.get(key), dict) and key in (overrides or {}):
