@@ -61,6 +61,8 @@ def test_predict_cli_for_diffusion_and_tts(tmp: Path):
     assert p.returncode == 0 and "RTF" in p.stdout and "assumed priors" in p.stdout
     assert_one_line_error(run_cli("predict", "--model", "vits-mm", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "did you mean 'vits-mms'")
+    assert_one_line_error(run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--concurrency", "8",
+                                  cwd=tmp), "vits-tiny synthesizes one utterance at a time")  # it was ignored
     assert_one_line_error(run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--precision", "int4",
                                   cwd=tmp), "not offered for diffusion or tts")
 
