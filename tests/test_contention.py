@@ -37,11 +37,8 @@ def test_the_note_names_the_share_only_above_the_threshold():
 
 
 @linux
-def test_a_cell_records_the_share_and_a_busy_one_says_so(tmp: Path):
+def test_a_cell_run_while_others_take_the_cpus_says_the_machine_was_busy(tmp: Path):
     spec = write_spec(tmp, min_iters=2, warmup=0)
-    assert run_cli("run", str(spec), "--out", "idle", "--device", "cpu", cwd=tmp).returncode == 0
-    (r,) = read_records(tmp / "idle")
-    assert 0.0 <= r["metrics"]["host_others_cpu_frac"] <= 1.0
     burners = [subprocess.Popen([sys.executable, "-c", BURN.replace("3", "30")]) for _ in range(os.cpu_count() or 1)]
     try:
         time.sleep(0.3)
