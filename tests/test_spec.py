@@ -53,3 +53,15 @@ def test_model_path_is_relative_to_the_spec_file(tmp_path: Path):
     p.write_text("model: ckpt\n")
     (spec,) = load_spec_file(p)
     assert isinstance(spec, LlmSpec) and spec.model == tmp_path / "ckpt"
+
+
+def test_a_backend_given_on_the_command_line_drops_the_file_backends_options():
+    """`run --backend torch` over a spec written for onnxruntime (ep: cpu) said "'ep' applies only to backend
+    onnxruntime; ... (or --backend onnxruntime)", contradicting the flag just given."""
+    from infra_bench.spec.loader import apply_overrides, spec_from_dict
+
+    ort = spec_from_dict({"kind": "llm", "arch": "llama-tiny", "backend": "onnxruntime", "ep": "cpu"}, "s")
+    torch = apply_overrides(ort, {"backend": "torch"})
+    assert torch.backend == "torch" and torch.options == {}
+    again = apply_overrides(torch, {"backend": "onnxruntime", "options": {"ep": "cpu"}})
+    assert again.options["ep"] == "cpu"

@@ -54,6 +54,11 @@ def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
     if not given:
         return spec
     data = spec.model_dump(mode="json", exclude_none=True)
+    if "backend" in given and given["backend"] != data.get("backend"):  # the file's options were for its backend
+        from .common import _option_names
+
+        keep = _option_names(given["backend"])
+        data["options"] = {k: v for k, v in data.get("options", {}).items() if k in keep}
     if "options" in given:
         given["options"] = {**data.get("options", {}), **given["options"]}
     return spec_from_dict({**data, **given}, f"spec '{spec.label}'")
