@@ -65,3 +65,15 @@ def test_a_backend_given_on_the_command_line_drops_the_file_backends_options():
     assert torch.backend == "torch" and torch.options == {}
     again = apply_overrides(torch, {"backend": "onnxruntime", "options": {"ep": "cpu"}})
     assert again.options["ep"] == "cpu"
+
+
+def test_a_relative_model_folder_is_kept_absolute(tmp_path: Path, monkeypatch):
+    """Relative to the spec file, then absolute: a sweep re-reading the spec doubled the folder (sw/sw/model) and a
+    resume from another directory looked under that directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sw" / "model").mkdir(parents=True)
+    (tmp_path / "sw" / "model" / "config.json").write_text("{}")
+    first = str(spec_from_dict({"kind": "llm", "model": "model"}, "sw/s.yaml").model)
+    assert first == str(tmp_path / "sw" / "model")
+    again = str(spec_from_dict({"kind": "llm", "model": first}, "sw/s.yaml").model)  # a re-read, as a sweep does
+    assert again == first

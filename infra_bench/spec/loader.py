@@ -19,8 +19,9 @@ def spec_from_dict(data: dict, where: str = "spec") -> BaseModel:
         raise UserError(f"{where}: a spec must be a mapping of fields, got {type(data).__name__}")
     cls = get_kind(data.get("kind", "llm"), where).spec_class()
     base = Path(where).parent if where.endswith((".yaml", ".yml")) else Path.cwd()
-    if isinstance(data.get("model"), str):  # a relative model folder is relative to the spec file
-        data = {**data, "model": str((base / data["model"]).expanduser())}
+    if isinstance(data.get("model"), str):  # a relative model folder is relative to the spec file; kept absolute,
+        model = Path(data["model"]).expanduser()  # so a resume from elsewhere and a sweep's re-read find it
+        data = {**data, "model": str(model if model.is_absolute() else (base / model).resolve())}
     try:
         return cls(**data)
     except ValidationError as err:
