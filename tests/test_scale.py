@@ -135,6 +135,8 @@ def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
     (run_id,) = [p.name for p in (tmp / "res").iterdir()]
     before = len(records(tmp / "res"))
     assert 1 <= before < 3
+    # resumed here, not on Ray, its cells would be named by this side's devices and run again
+    assert_one_line_error(run_cli("sweep", "--resume", run_id, "--out", "res", cwd=tmp), "ran on Ray; resume it the same way")
     p = run_cli("sweep", "--resume", run_id, "--ray", "--out", "res", cwd=tmp)
     assert p.returncode == 0, p.stderr
     ids = [r["cell_id"] for r in records(tmp / "res")]

@@ -47,6 +47,11 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         m = store.manifest()
         if m.matrix is None:
             raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
+        if (m.matrix.executor == "ray") != bool(ray_address):  # cells are named by the device each side resolves
+            raise UserError(f"sweep {resume_id} ran {'on Ray' if m.matrix.executor == 'ray' else 'here'}; resume it "
+                            f"the same way (`infra-bench sweep --resume {resume_id}"
+                            f"{' --ray' if m.matrix.executor == 'ray' else ''} --out {out}`), or its cells would be "
+                            f"measured again under other names")
         options = {"out": store.folder.parent, "cpu_watts_per_core": m.options.cpu_watts_per_core,
                    "trust_remote_code": m.options.trust_remote_code}
         specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m.specs]
