@@ -262,3 +262,18 @@ def test_a_report_named_neither_html_nor_markdown_is_refused_before_any_work(tmp
                  ("report", "-o", str(tmp / "both.txt"), "no-such-run")):
         assert_one_line_error(run_cli(*args, cwd=REPO), "a report is HTML or Markdown; name the file .html or .md")
     assert not (tmp / "results").exists() and not list(tmp.iterdir())
+
+
+def test_cells_that_computed_different_work_are_not_compared_as_setups():
+    """Two sd-tiny cells of one shape, one at guidance 7.5 (two UNet passes a step) and one at 1.0: the comparison
+    set them side by side as two setups of one measurement (1.42x); now each is labelled by what differs."""
+    from infra_bench.report.run_report import _same_work
+
+    def rec(run: str, guidance: float, backend: str = "torch") -> dict:
+        return {"kind": "diffusion", "workload": "sd", "run_id": run, "model": {"arch": "sd-tiny"},
+                "cell": {"batch_size": 1, "resolution": 32, "steps": 2},
+                "spec": {"name": "sd", "arch": "sd-tiny", "backend": backend, "device": "cpu", "dtype": "fp32",
+                         "guidance_scale": guidance, "batch_size": [1], "resolution": [32], "steps": [2]}}
+    groups = _same_work([rec("a", 7.5), rec("b", 1.0), rec("c", 7.5, "onnxruntime")])
+    assert sorted(len(v) for v in groups.values()) == [1, 2]
+    assert any(label.endswith("(guidance_scale 1.0)") for label in groups)

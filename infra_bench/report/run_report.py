@@ -100,14 +100,37 @@ def _scaled(m: dict, lat: Latency) -> float | None:
     return None if v is None else v * lat.scale
 
 
+# spec fields that say how or where a cell ran, not what it computed; every other one changes the work
+NOT_WORK = {"name", "kind", "arch", "model", "backend", "device", "dtype", "options", "compile", "warmup", "min_iters",
+            "min_time_s", "max_time_s", "seed", "ep", "ep_options", "trust_remote_code"}
+
+
+def _work(r: dict) -> dict:
+    return {k: v for k, v in r["spec"].items() if k not in NOT_WORK and k not in r["cell"]}
+
+
+def _same_work(records: list[dict]) -> dict[str, list[dict]]:
+    """Records of one model and cell shape that computed the same thing, by label: where the model and shape
+    agree but another field of the work differs (a guidance scale doubling the UNet passes, the frames per
+    token of speech), the label says which, so the two are not compared as setups of one measurement."""
+    by_shape: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_shape[run_charts.category(r)].append(r)
+    groups: dict[str, list[dict]] = {}
+    for cat, rs in by_shape.items():
+        works = [_work(r) for r in rs]
+        differ = sorted({k for w in works for k in w if len({repr(x.get(k)) for x in works}) > 1})
+        for r, w in zip(rs, works):
+            label = cat + (" (" + ", ".join(f"{k} {w.get(k)}" for k in differ) + ")" if differ else "")
+            groups.setdefault(label, []).append(r)
+    return groups
+
+
 def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
     """Cells whose model and shape were measured on two or more setups, side by side."""
     blocks = []
     for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
-        groups: dict[str, list[dict]] = defaultdict(list)
-        for r in ok:
-            if r["kind"] == kind:
-                groups[run_charts.category(r)].append(r)
+        groups = _same_work([r for r in ok if r["kind"] == kind])
         groups = {c: rs for c, rs in groups.items() if len({names.setup(r) for r in rs}) > 1}
         if not groups:
             continue
