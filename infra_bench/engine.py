@@ -179,6 +179,11 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
             share = load.others()
             fields["metrics"]["host_others_cpu_frac"] = share
             fields["extra_notes"] = [n] if (n := contention_note(share)) else []
+            iters = fields["metrics"].get("iterations")
+            if fields.get("stop_reason") == "max_time" and iters is not None and iters < p.spec.min_iters:
+                fields["extra_notes"].append(
+                    f"cut short: max_time_s {p.spec.max_time_s:g} s ended it after {iters} of min_iters "
+                    f"{p.spec.min_iters} iterations; its statistics rest on few samples")
         except Exception as e:
             if "INFRA_BENCH_DEBUG" in os.environ:
                 traceback.print_exc()

@@ -49,6 +49,13 @@ def test_json_output_and_cli_overrides(tmp: Path):
     (rec,) = json.loads(p.stdout)
     assert rec["spec"]["min_iters"] == 2 and rec["metrics"]["iterations"] >= 2
     assert rec["device"]["name"] == "cpu"  # auto resolved on a machine without accelerators
+    # a time cap that ends a cell before min_iters: said in the record and the table, not a plain ok
+    p = run_cli("run", str(spec), "--out", "cut", "--max-time", "0.001", "--warmup", "0", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (rec,) = read_records(tmp / "cut")
+    assert rec["settings"]["stop_reason"] == "max_time" and rec["metrics"]["iterations"] < 50
+    assert any(n.startswith("cut short: max_time_s 0.001 s ended it after") for n in rec["notes"])
+    assert p.stdout.splitlines()[2].rstrip().endswith("cut short")  # status (a busy CI machine adds "busy" first)
 
 
 @pytest.mark.parametrize("setup, args, fragment", [
