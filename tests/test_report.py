@@ -277,3 +277,14 @@ def test_cells_that_computed_different_work_are_not_compared_as_setups():
     groups = _same_work([rec("a", 7.5), rec("b", 1.0), rec("c", 7.5, "onnxruntime")])
     assert sorted(len(v) for v in groups.values()) == [1, 2]
     assert any(label.endswith("(guidance_scale 1.0)") for label in groups)
+
+
+def test_a_cpu_setup_names_its_threads():
+    """A Ray task on a 1-CPU slot runs torch on 1 thread where a local run takes every core: the comparison listed
+    the two as one setup at 0.03x."""
+    from infra_bench.report.labels import Names
+
+    r = {"run_id": "a", "device": {"name": "cpu"}, "backend": {"name": "torch", "threads": 1},
+         "spec": {"dtype": "fp32", "backend": "torch"}}
+    assert Names(["a"]).setup(r).endswith("fp32, 1 thread")
+    assert Names(["a"]).setup({**r, "backend": {"name": "torch", "threads": 2}}).endswith("fp32, 2 threads")

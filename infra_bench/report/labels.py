@@ -80,7 +80,9 @@ class Names:
         """Run, backend, device and precision: what differs between compared measurements."""
         d = r["device"]
         model = f" ({d['model']})" if d.get("model") else ""
-        return f"{self._prefix(r)}{backend_label(r)} on {d.get('name', '?')}{model}, {r['spec'].get('dtype', '?')}"
+        threads = r["backend"].get("threads") if d.get("name") == "cpu" else None  # a Ray task gets 1, a run all
+        return (f"{self._prefix(r)}{backend_label(r)} on {d.get('name', '?')}{model}, {r['spec'].get('dtype', '?')}"
+                + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
 
 
 def mib(v: float | None) -> float | None:
