@@ -245,7 +245,8 @@ def resumable(store: RunStore, command: str):
         raise KeyboardInterrupt
 
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    # SIGTERM (a scheduler's stop, `kill`) as Ctrl-C: it ended the run with 143 and no word of how to finish it
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     _PRESSED.clear()
     try:
         yield
@@ -255,8 +256,8 @@ def resumable(store: RunStore, command: str):
                           f"finish it with `{command}`") from None
     finally:
         _PRESSED.clear()
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 _PRESSED = threading.Event()

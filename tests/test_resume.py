@@ -29,6 +29,20 @@ def test_out_of_memory_cell_becomes_a_failed_record_and_the_sweep_goes_on(tmp: P
     assert ok["status"] == "ok" and ok["cell"]["batch_size"] == 1
 
 
+def test_sigterm_is_handled_as_ctrl_c(tmp: Path):
+    """A scheduler's stop or `kill` (SIGTERM) ended a run with 143 and no word of how to finish it."""
+    spec = write_spec(tmp, batch_size=[1, 2], min_time_s=0.8)
+    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", "res"],
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("[1/2]"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(60) == 130, rest
+    assert rest.strip().splitlines()[-1].startswith("error: interrupted: run ") and "--resume" in rest
+
+
 def test_ctrl_c_names_the_run_and_the_command_that_finishes_it(tmp: Path):
     """SIGINT mid-run: exit 130 and one line naming the run id, what it keeps and the exact --resume
     command; that command, run as printed, finishes the run."""
