@@ -91,15 +91,17 @@ def test_parity_gate_fails_visibly_with_an_impossible_tolerance(tmp: Path):
 
 def test_ort_run_records_providers_and_coherent_timings(tmp: Path):
     write_spec(tmp, "s.yaml", **ORT, batch_size=[2])
-    p = run_cli("run", "s.yaml", "--out", "res", "--ep", "cpu", "--ep-option", "arena_extend_strategy=kSameAsRequested",
-                cwd=tmp)
+    p = run_cli("run", "s.yaml", "--out", "res", "--ep", "cpu", cwd=tmp)
     assert p.returncode == 0, p.stderr
     assert "ort:cpu" in p.stdout
     (rec,) = read_records(tmp / "res")
     b = rec["backend"]
     assert b["name"] == "onnxruntime" and b["providers"] == ["cpu"] and b["version"]
-    assert b["ep_options"] == {"arena_extend_strategy": "kSameAsRequested"}  # as requested
     assert "CPUExecutionProvider" in b["session_options"]["provider_options"]  # as the session reports
+    # an option the provider does not take (the CPU EP takes none) fails the cell, as ONNX Runtime only logs it
+    p = run_cli("run", "s.yaml", "--out", "opt", "--ep", "cpu", "--ep-option", "arena_extend_strategy=kSameAsRequested",
+                cwd=tmp)
+    assert p.returncode == 1 and "CPUExecutionProvider does not take the option(s) arena_extend_strategy" in p.stderr
     assert rec["cell_id"].split("/")[1] == "onnxruntime-cpu"
     for s in rec["samples"]:
         assert len(s["itl_s"]) == 7 and 0 < s["ttft_s"] < s["e2e_s"]

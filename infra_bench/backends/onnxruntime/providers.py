@@ -88,6 +88,15 @@ def make_session(path, ep: Ep, opts):
     if ep.short != "cpu":
         providers.append(("CPUExecutionProvider", {}))  # for nodes the EP does not take
     session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    taken = session.get_provider_options().get(ep.provider, {})
+    dropped = sorted(k for k in opts.ep_options if k not in taken)
+    # ONNX Runtime warns of an option it does not take only in a log this session silences; a provider that
+    # reports no options at all is not judged (what it took cannot be read back)
+    if dropped and (taken or ep.short == "cpu"):
+        from ...errors import UserError
+
+        raise UserError(f"{ep.provider} does not take the option(s) {', '.join(dropped)} (it takes: "
+                        f"{', '.join(sorted(taken)) or 'none'}); drop --ep-option {dropped[0]}")
     options = {"intra_op_num_threads": so.intra_op_num_threads, "graph_optimization_level": graph_optimization,
                "provider_options": session.get_provider_options()}
     return session, options
