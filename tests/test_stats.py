@@ -89,3 +89,10 @@ def test_median_interval_for_large_samples():
         assert c == pytest.approx(cover(n, j), abs=0.005)
     s = summarize(list(np.random.default_rng(0).random(20000)))
     assert 0.95 <= s["median_ci_coverage"] < 0.952 and s["median_ci95"][0] < 0.5 < s["median_ci95"][1]
+
+
+def test_the_mean_interval_of_a_latency_stops_at_zero():
+    s = summarize([0.01, 0.01, 0.5])  # three spread samples: mean - t x s / sqrt(n) is below zero
+    assert s["mean_ci95"][0] == 0.0 and s["mean_ci95"][1] > s["mean"]
+    signed = summarize([-1.0, 0.0, 4.0])  # a quantity that can be negative keeps its interval
+    assert signed["mean_ci95"][0] < 0

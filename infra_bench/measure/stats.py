@@ -79,7 +79,8 @@ def summarize(values: Sequence[float]) -> dict | None:
         out[f"p{p}"] = float(np.percentile(x, p))
     if n > 1:
         half = t975(n - 1) * stdev / math.sqrt(n)
-        out["mean_ci95"] = [mean - half, mean + half]
+        low = mean - half  # a latency cannot be negative: with few, spread samples the interval is floored at 0
+        out["mean_ci95"] = [max(low, 0.0) if out["min"] >= 0 else low, mean + half]
     else:
         out["mean_ci95"] = None
     xs = np.sort(x)
