@@ -22,7 +22,7 @@ def test_estimate_is_cpu_seconds_times_watts_and_labelled():
     _busy_cpu(0.3)
     r = m.end()
     wall = time.perf_counter() - t0
-    assert r.source == "estimated" and r.scope == "cpu_package"
+    assert r.source == "estimated" and r.scope == "process_cpu"
     assert 0.3 * 10 <= r.energy_j < 0.45 * 10  # 0.3 CPU seconds x 10 W (plus other threads' little)
     assert r.avg_power_w == pytest.approx(r.energy_j / wall, rel=0.1)
     assert "estimated" in r.note and "10 W per busy core" in r.note

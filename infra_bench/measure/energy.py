@@ -161,7 +161,7 @@ class RaplMeter(EnergyMeter):
 class EstimatedCpuMeter(EnergyMeter):
     """CPU seconds used by this process (and its children) x watts per busy core."""
 
-    source, scope = "estimated", "cpu_package"
+    source, scope = "estimated", "process_cpu"
 
     def __init__(self, watts_per_core: float = DEFAULT_CPU_WATTS_PER_CORE,
                  basis: str = DEFAULT_CPU_WATTS_SOURCE, why_not_measured: str | None = None):
