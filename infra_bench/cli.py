@@ -654,8 +654,11 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         click.echo(f"warning: {line}", err=True)
     for line in dict.fromkeys(m.note for m in (problem.points if problem else []) if m.note):
         click.echo(f"note: {line}", err=True)
-    for line in dict.fromkeys(skipped):
+    reasons = list(dict.fromkeys(skipped))
+    for line in reasons[:10]:
         click.echo(f"not used: {line}", err=True)
+    if len(reasons) > 10:
+        click.echo(f"not used: {len(reasons) - 10} more (under `skipped` in {out})", err=True)
     if not as_json:
         click.echo(f"{len(skipped)} record(s) not usable (listed above and under `skipped` in {out}); "
                    f"calibration: {out}")

@@ -169,8 +169,8 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 issued += len(result.outcomes)
                 metrics = point_metrics(result, test.target.api, list(test.slos), test.budget.num_requests)
                 metrics["server"] = watch.summary(after) if after is not None else None
-                cut = "interrupted (Ctrl-C): the requests that finished before it; those cut off are counted as cancelled"
-                notes = _server_notes(test, metrics["server"], scraper, issued) + ([cut] if interrupted else [])
+                said = "interrupted (Ctrl-C): the requests that finished before it; those cut off are counted as cancelled"
+                notes = _server_notes(test, metrics["server"], scraper, issued) + ([said] if interrupted else [])
                 rec = records.point_record(ctx, point, result, metrics, started, t0,
                                            {"mode": test.strategy.mode, "step": step}, notes)
                 store.append(rec)
