@@ -199,6 +199,7 @@ def test_sweep_errors_are_one_line(tmp: Path):
     m = write_matrix(tmp, node_types=[{"name": "npu", "resources": {"NPU": 1}}])
     assert_one_line_error(run_cli("sweep", str(m), "--out", "res", cwd=tmp), "node_types place cells on Ray nodes")
     assert_one_line_error(run_cli("sweep", "nope.yaml", cwd=tmp), "matrix file not found: nope.yaml")
+    assert "sweep [OPTIONS] [MATRIX.yaml]" in run_cli("sweep", "--help", cwd=tmp).stdout  # optional: --resume ID alone
     assert_one_line_error(run_cli("sweep", "spec.yaml", cwd=tmp), "spec.yaml is a workload spec, not a sweep matrix")
     assert_one_line_error(run_cli("sweep", "--ray", "m.yaml", cwd=tmp), "put the matrix first")
     (tmp / "bad.yaml").write_text(yaml.safe_dump({"specs": ["spec.yaml"], "device": ["cpu"]}))

@@ -22,7 +22,7 @@ def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None
 
 
 @click.command()
-@click.argument("matrix_file", metavar="MATRIX.yaml", required=False, type=click.Path(path_type=Path))
+@click.argument("matrix_file", metavar="[MATRIX.yaml]", required=False, type=click.Path(path_type=Path))
 @click.option("--ray", "ray_address", is_flag=False, flag_value=LOCAL, metavar="[ADDRESS]",
               help="Run every cell as a Ray task: alone, a local Ray cluster (or RAY_ADDRESS); "
                    "with ADDRESS (host:port or ray://...), that cluster.")
