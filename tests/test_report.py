@@ -207,6 +207,7 @@ def test_bad_inputs_are_one_line_errors_naming_the_fix(tmp, name, content, args,
 
 def test_md_with_an_html_name_is_refused(plan_file, tmp):
     assert_one_line_error(run_cli("report", str(plan_file), "--md", "-o", str(tmp / "r.html"), cwd=tmp), "--md with -o")
+    assert_one_line_error(run_cli("report", str(plan_file), "--md", "-o", str(tmp / "r.txt"), cwd=tmp), "--md with -o")
 
 
 def test_without_matplotlib_the_error_names_the_extra(plan_file, tmp):

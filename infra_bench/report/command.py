@@ -24,7 +24,7 @@ def report(inputs: tuple[str, ...], out: Path | None, markdown: bool, results: P
     from .build import is_markdown, write_report
 
     out = out or Path("report.md" if markdown else "report.html")
-    if markdown and out.suffix.lower() in (".html", ".htm"):
+    if markdown and out.suffix.lower() != ".md":  # a .txt written as Markdown put its charts beside another report's
         raise UserError(f"--md with -o {out}: name the Markdown file .md, or drop --md for HTML")
-    path = write_report(list(inputs), out, markdown or is_markdown(out, "-o"), results)
+    path = write_report(list(inputs), out, is_markdown(out, "-o"), results)
     click.echo(f"report: {path} ({path.stat().st_size / 1024:.0f} KiB)")
