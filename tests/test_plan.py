@@ -316,8 +316,7 @@ def test_outputs_of_mean_one_are_sized_on_the_lengths_drawn(hw):
 
 def test_figures_are_printed_without_exponents_or_lost_digits():
     """499 J/tok printed as 5e+02, 0.4 tokens/s per device as 0, 1,143,000 kW without separators."""
-    from infra_bench.report.plan import _sig
-    from infra_bench.report.predictions import _rate
+    from infra_bench.report.charts import number
 
-    assert (_sig(499.2), _sig(0.061), _sig(7.43)) == ("499", "0.061", "7.4")
-    assert (_rate(0.4), _rate(5.59), _rate(12345.6)) == ("0.4", "5.59", "12,346")
+    assert (number(499.2, 2), number(0.061, 2), number(7.43, 2)) == ("499", "0.061", "7.4")
+    assert (number(0.4), number(5.59), number(12345.6), number(999.6)) == ("0.4", "5.59", "12,346", "1,000")

@@ -54,9 +54,10 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def number(v: float) -> str:
-    """A bar label: thousands separated, else three significant digits."""
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+def number(v: float, digits: int = 3) -> str:
+    """A figure to read: `digits` significant digits, and whole numbers with thousands separated from where
+    those digits would need an exponent (499, not 5e+02; 1,000, not 1e+03)."""
+    return f"{v:,.0f}" if abs(v) >= 10 ** (digits - 1) else f"{v:.{digits}g}"
 
 
 def log_if_spread(ax, values: Sequence[float], axis: str = "x", ratio: float = 10.0) -> None:

@@ -1,6 +1,7 @@
 """A plan as terminal text: the ranked feasible candidates, then the infeasible ones with why."""
 from __future__ import annotations
 
+from .charts import number
 from .table import render
 
 
@@ -11,7 +12,7 @@ def config_text(o, cost: dict | None) -> str:
     mark = "~" if o.method == "approximation" else ""
     unit = (cost or {}).get("per_unit", {}).get(o.service, {})
     price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
-    energy = f", {_sig(o.energy['j_per_token'])} J/tok" if getattr(o, "energy", None) else ""
+    energy = f", {number(o.energy['j_per_token'], 2)} J/tok" if getattr(o, "energy", None) else ""
     fit = f" [{o.engine}, {o.fit.replace('_', ' ')}]" if getattr(o, "engine", "") else ""
     return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{_range(o)}{price}{energy}{fit}"
 
@@ -38,11 +39,6 @@ def cost_cells(cost: dict | None) -> list[str]:
     unpriced = bool(cost) and cost.get("capex") is None
     return ["unpriced" if unpriced else thousands(capex), "unpriced" if unpriced else thousands(per_year),
             "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
-
-
-def _sig(x: float) -> str:
-    """Two significant figures below 100, whole numbers above (500, not 5e+02)."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2g}"
 
 
 def _alone(o) -> str:

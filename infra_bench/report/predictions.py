@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
-def _rate(x: float) -> str:
-    """Three significant figures, with no exponent above 100 (0.4 read as 0, 5.59 as 6)."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+from .charts import number
 
 
 def _range(value: float, interval: float, scale: float, fmt: str) -> str:
@@ -41,7 +38,7 @@ def llm_text(p, hw) -> str:
                  f"TPOT {_interval(p.tpot_s, iv.get('tpot_s'), 1e3, '.2f')} ms (80% intervals)")
     total = p.output_tokens_per_s * replicas
     lines.append(f"output tokens/s {_interval(total, [x * replicas for x in iv['output_tokens_per_s']] if iv.get('output_tokens_per_s') else None, 1, '.0f')} "
-                 f"in total, {_rate(p.output_tokens_per_s_per_device)} per device; {p.running:.0f} running, "
+                 f"in total, {number(p.output_tokens_per_s_per_device)} per device; {p.running:.0f} running, "
                  f"{p.waiting:.0f} waiting{' per replica' if replicas > 1 else ''}; decode iteration bound by "
                  f"{BOUND_WORDS.get(p.bound['decode_bound_by'], p.bound['decode_bound_by'].replace('_', ' '))}")
     if p.energy:
@@ -95,5 +92,5 @@ def speech_lm_text(p, hw) -> str:
 
 def tts_result(p) -> str:
     return (f"RTF {_range(p.rtf, p.interval, 1, '.4f')}, first audio (non-streaming) "
-            f"{p.latency_s * 1e3:.0f} ms, audio seconds per second per device {_rate(p.units_per_s_per_device)}; "
+            f"{p.latency_s * 1e3:.0f} ms, audio seconds per second per device {number(p.units_per_s_per_device)}; "
             f"{p.flops_per_unit / 1e9:.1f} GFLOP per audio second; bound by {p.bound.replace('_', ' ')}")
