@@ -380,12 +380,13 @@ def test_ctrl_c_keeps_the_point_in_progress_and_names_its_folder(faults, tmp: Pa
     """SIGINT 1.5 s into a 30 s point: exit 130, one line naming the run folder, and the point recorded
     with the requests that had finished (nothing measured is lost); `report` reads it, `run --resume` says
     it is a loadtest."""
-    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "loadtest", "--endpoint", f"{faults}/ok/v1",
+    # Ctrl-C reaches it as from a terminal, even where the suite runs as a background job, whose children a
+    # non-interactive shell starts with SIGINT ignored: the child installs Python's own handler first
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "sys.argv[0] = 'infra-bench'; runpy.run_module('infra_bench', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", start, "loadtest", "--endpoint", f"{faults}/ok/v1",
                              "--model", "m", "--rate", "5", "--duration", "30", "--warmup", "0", "--seed", "1",
-                             "--out", "r"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            # Ctrl-C reaches it as from a terminal, even where the suite itself runs as a background
-                            # job (whose children a non-interactive shell starts with SIGINT ignored)
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                             "--out", "r"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60  # once the run folder exists the point is under way (a cold start can take
     while not list((tmp / "r").glob("*/run.json")) and time.monotonic() < deadline:  # seconds, and a SIGINT
         time.sleep(0.1)  # sent during its imports was lost, so the run went its full 30 s)
