@@ -154,6 +154,11 @@ def _columns(plan, demand, profiles, types: set[str], calibration, use_buckets: 
     return cols, pools
 
 
+def _capex(devices: dict[str, int], servers: dict[str, int], unit_cost: dict[str, UnitCost]) -> float:
+    """A mix's capex: each type's devices and whole servers at their unit capex."""
+    return sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * servers.get(h, 0) for h, d in devices.items())
+
+
 def _devices(cols: list[Column], x) -> dict[str, int]:
     """Devices per type of a solution's replica counts."""
     out: dict[str, int] = {}
@@ -286,8 +291,7 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
         if solved is None and budget is not None:  # say by how much the budget is short, if it is the budget
             free, _ = _solve(cols, pools, demand, unit_cost, limits, None)
             if free is not None:
-                need = sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * free[3].get(h, 0)
-                           for h, d in _devices(cols, free[0]).items())
+                need = _capex(_devices(cols, free[0]), free[3], unit_cost)
                 reason = (f"the budget {budget:,.0f} {currency} is below the cheapest mix's capex of {need:,.0f} "
                           f"{currency} under these limits; raise --budget")
         if solved is None:
@@ -307,7 +311,7 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
                     "capacity": c.capacity, "unit": c.option.unit} for c, n in zip(cols, x) if n > 0]
     devices = _devices(cols, x)
     servers_of = {h: bought.get(h, 0) for h in devices}
-    capex = sum(unit_cost[h].device_capex * d + unit_cost[h].server_capex * servers_of[h] for h, d in devices.items())
+    capex = _capex(devices, servers_of, unit_cost)
     splits = {demand.label(i): [b.label for b in pools[i]] if is_split.get(i) else "whole" for i in pools}
     return Fleet(True, None, assignments, devices, tco, capex, currency, single, excluded, splits, rounds,
                  servers_of)
