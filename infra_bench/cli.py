@@ -150,15 +150,14 @@ def _text_table(rows: list[dict], columns: list[str]) -> str:
 @PROFILES_OPTION
 def profiles_list(vendor, domestic, market, available, kind, as_json, profile_dirs) -> None:
     """Profiles with their key figures; filters combine."""
-    from .planner.profiles import load_hardware
+    from .planner.profiles import load_hardware, markets
 
     if available and not market:
         raise UserError("--available needs --market, e.g. --market CN --available")
     market = (market or "CN").upper()
     profiles = load_hardware(list(profile_dirs))
-    if not any(market in p.availability for p in profiles.values()):
-        known = sorted({m for p in profiles.values() for m in p.availability})
-        raise UserError(f"no profile records availability in market '{market}'; known markets: {', '.join(known)}")
+    if market not in (known := markets(profiles)):
+        raise UserError(f"no profile records availability in market '{market}'; known markets: {', '.join(sorted(known))}")
     rows = []
     for p in profiles.values():
         if (vendor and vendor.lower() not in p.vendor.lower()) or (domestic and not p.domestic) or \
@@ -519,7 +518,7 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     from .planner import compare, selection
     from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
-    from .planner.profiles import load_hardware, load_servers, load_sites
+    from .planner.profiles import load_hardware, load_servers, load_sites, markets
     from .planner.sizing import plan as make_plan
     from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
@@ -549,10 +548,9 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     parts = selection.catalog(profiles, list(profile_dirs))
     fleet_limits = _limits(limits, profiles)
     ids = parts.select(hardware_ids, domestic, vendors, exclude)
-    if market and not any(market.upper() in p.availability for p in profiles.values()):
-        known = sorted({m for p in profiles.values() for m in p.availability})
+    if market and market.upper() not in (known := markets(profiles)):
         raise UserError(f"--market {market}: no profile records availability there, so nothing would be filtered; "
-                        f"known markets: {', '.join(known)} (leave --market out to consider every part)")
+                        f"known markets: {', '.join(sorted(known))} (leave --market out to consider every part)")
     site = None
     if site_id:
         sites = load_sites(list(profile_dirs))

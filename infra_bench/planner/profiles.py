@@ -286,6 +286,11 @@ def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> Server
     return next((s for s in servers.values() if hw.form_factor in s.form_factors), None)
 
 
+def markets(profiles: dict[str, HardwareProfile]) -> set[str]:
+    """The market codes (CN ...) whose availability some profile records."""
+    return {m for p in profiles.values() for m in p.availability}
+
+
 def get(profiles: dict[str, HardwareProfile], pid: str) -> HardwareProfile:
     """The profile of this id, in any case (NV_H100_SXM is nv_h100_sxm)."""
     if pid not in profiles:

@@ -33,7 +33,7 @@ from .calibration import fit_from
 from .cost import Assumptions, cost_of, peak_kw, utilization
 from .buckets import Bucket, Lengths, whole
 from .demand import Demand, DiffusionService, LlmService, TtsService
-from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, server_for
+from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, markets, server_for
 from ..kinds import KINDS
 from .queueing import Estimate, Tails, approx_capacity, approx_load, capacity_under_slo
 from .shapes import get_shape
@@ -710,7 +710,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
-    has_data = not market or any(market in p.availability for p in profiles.values())
+    has_data = not market or market in markets(profiles)
     ctx = Context(demand, site, assumptions or Assumptions(), has_data, load_servers() if servers is None else servers)
     cands = [_candidate(ctx, profiles[i], market, calibration, replicas) for i in ids]
     cands.sort(key=lambda c: _rank_key(c, rank_by))
