@@ -48,9 +48,16 @@ def install_hint(extra: str, direct: dict | None = None) -> str:
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
-    """A ' (did you mean X?)' suffix for the closest valid name, or ''."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    """A ' (did you mean X?)' suffix for the closest valid name, or ''. A name that begins several valid
+    ones ('sdxl' of 'sdxl-base-1.0' and 'sdxl-tiny') gets up to three of them: the closest by spelling
+    alone would be the shortest, often a test model."""
+    names = list(choices)
+    starts = sorted(c for c in names if name and c.lower().startswith(name.lower()) and c.lower() != name.lower())
+    match = starts or difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    if not match:
+        return ""
+    quoted = " or ".join(f"'{m}'" for m in match[:3])
+    return f" (did you mean {quoted}{' ...' if len(match) > 3 else ''}?)"
 
 
 def _fields_at(fields, path: tuple) -> Iterable[str]:

@@ -417,6 +417,9 @@ def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert "--tp 4 fits" in p.stderr  # 141 GB of bf16 weights: TP 2 leaves no KV room under 0.9 of 80 GB
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "unknown model 'llama-3.1-8' (did you mean 'llama-3.1-8b'?)")
+    # a name that begins several: the full-size model is named, not only the shortest (a test model)
+    assert_one_line_error(run_cli("predict", "--model", "sdxl", "--hardware", "nv_h100_sxm", cwd=tmp),
+                          "unknown model 'sdxl' (did you mean 'sdxl-base-1.0' or 'sdxl-tiny'?)")
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "h100", cwd=tmp),
                           "unknown hardware profile 'h100'")
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--engine",
