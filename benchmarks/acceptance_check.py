@@ -1,7 +1,8 @@
 """Acceptance check: the planner against published figures it never saw and is never tuned to.
 
 LLM: offline maximum throughput against NVIDIA's TensorRT-LLM perf-overview tables, and against MLPerf
-Inference Offline results (MLCommons v4.1 and v5.1, closed division: NVIDIA H100/H200/B200/GB200 under
+Inference Offline results (MLCommons v4.1 and v5.1, closed division: NVIDIA H100/H200/B200/GB200/GB300,
+NVL72 racks included, under
 TensorRT-LLM, AMD MI300X/MI325X under vLLM; the planner picks its best layout on the same parts, as a
 submission does), and MLPerf's Server results (Poisson arrivals under TTFT and TPOT p99 limits) against the
 capacity `plan`'s SLO sizing gives the same parts. Energy: GPU joules per output token, GPU power,

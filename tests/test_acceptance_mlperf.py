@@ -28,7 +28,7 @@ def test_every_mlperf_row_names_a_known_model_part_engine_and_its_summary_file()
         assert r["source"].startswith("mlcommons/inference_results_v") and r["source"].endswith(
             "/Offline/performance/run_1/mlperf_log_summary.txt"), r["source"]
         assert float(r["output_tokens_per_s"]) > 0 and int(r["input_len"]) > 0 and int(r["output_len"]) > 0
-    assert len({(r["round"], r["system"], r["model"]) for r in rows}) == len(rows)  # one row per run
+    assert len({(r["round"], r["submitter"], r["system"], r["model"]) for r in rows}) == len(rows)  # one row per run
 
 
 def test_the_best_layout_is_the_best_of_the_replica_layouts_on_those_parts():
@@ -76,3 +76,15 @@ def test_the_server_capacity_stays_below_the_offline_maximum_on_the_same_parts()
     offline, _, _ = ac.best_layout("llama-2-70b", h200, "fp8", "trt-llm", 8, 222, 290)
     assert 0.5 * offline < server <= offline and layout.endswith(("TP1", "TP2", "TP4", "TP8"))
     assert 0 < lo < server < hi  # plan's 80% range around it
+
+
+def test_a_72_gpu_rack_is_nine_times_its_best_8_gpu_board():
+    """An NVL72 row (one NVLink domain) is priced as replicas of TP 1-8, each of which divides 8 and 72, so the
+    rack's best is exactly nine times an 8-GPU board's, with the same layout per replica."""
+    ac = benchmark_script("acceptance_check")
+    gb200 = load_hardware()["nv_gb200_gpu"]
+    rack, _, rack_layout = ac.best_layout("llama-3.1-405b", gb200, "fp4", "trt-llm", 72, 9429, 652)
+    board, _, board_layout = ac.best_layout("llama-3.1-405b", gb200, "fp4", "trt-llm", 8, 9429, 652)
+    assert rack == pytest.approx(9 * board)
+    assert rack_layout.split(" x ")[1] == board_layout.split(" x ")[1]
+    assert int(rack_layout.split(" x ")[0]) == 9 * int(board_layout.split(" x ")[0])
