@@ -2,9 +2,8 @@
 
 LLM: offline maximum throughput against NVIDIA's TensorRT-LLM perf-overview tables, and against MLPerf
 Inference Offline results (MLCommons v4.1 and v5.1, closed division: NVIDIA H100/H200/B200/GB200/GB300,
-NVL72 racks included, under
-TensorRT-LLM, AMD MI300X/MI325X under vLLM; the planner picks its best layout on the same parts, as a
-submission does), and MLPerf's Server results (Poisson arrivals under TTFT and TPOT p99 limits) against the
+NVL72 racks included, under TensorRT-LLM, AMD MI300X/MI325X under vLLM; the planner picks its best layout
+on the same parts, as a submission does), and MLPerf's Server results (Poisson arrivals under TTFT and TPOT p99 limits) against the
 capacity `plan`'s SLO sizing gives the same parts. Energy: GPU joules per output token, GPU power,
 throughput and inter-token latency against the ML.ENERGY Leaderboard v3.0 (vLLM on H100 and B200, bf16, 8
 to 256 running sequences).
