@@ -211,3 +211,12 @@ def test_sweep_errors_are_one_line(tmp: Path):
                           hint("ray"))
     assert_one_line_error(run_cli("sweep", str(plain), "--ray", "127.0.0.1:1", cwd=tmp),
                           "cannot reach the Ray cluster at 127.0.0.1:1")
+
+
+def test_a_device_that_resolves_to_another_listed_one_is_refused_before_measuring(tmp: Path):
+    """`devices: [cpu, auto]` where auto is the CPU named two specs' cells alike: both were measured and
+    written under one cell id."""
+    m = write_matrix(tmp, devices=["cpu", "auto"])
+    p = run_cli("sweep", str(m), "--out", "res", cwd=tmp, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert_one_line_error(p, "devices 'cpu' and 'auto' both resolve to cpu here; list one of them")
+    assert not (tmp / "res").exists() or not list((tmp / "res").glob("*/records.jsonl"))
