@@ -75,6 +75,8 @@ def test_predict_cli_for_diffusion_and_tts(tmp: Path):
                           "did you mean 'vits-mms'")
     assert_one_line_error(run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--concurrency", "8",
                                   cwd=tmp), "vits-tiny synthesizes one utterance at a time")  # it was ignored
+    p = run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--concurrency", "8", cwd=tmp)
+    assert "--max-throughput" not in p.stderr  # it pointed there, and predict refuses --max-throughput for TTS
     assert_one_line_error(run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--precision", "int4",
                                   cwd=tmp), "not offered for diffusion or tts")
 
