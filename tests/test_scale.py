@@ -220,3 +220,12 @@ def test_a_device_that_resolves_to_another_listed_one_is_refused_before_measurin
     p = run_cli("sweep", str(m), "--out", "res", cwd=tmp, env={"CUDA_VISIBLE_DEVICES": ""})
     assert_one_line_error(p, "devices 'cpu' and 'auto' both resolve to cpu here; list one of them")
     assert not (tmp / "res").exists() or not list((tmp / "res").glob("*/records.jsonl"))
+
+
+def test_a_device_error_in_a_sweep_names_no_option_sweep_lacks(tmp: Path):
+    """The device checks said "use --device cpu", which sweep refuses as an unknown option."""
+    for device, fragment in (("cpu:1", "device 'cpu:1': the cpu has no index; use device cpu"),
+                             ("musa", "device 'musa' is not present: ")):
+        p = run_cli("sweep", str(write_matrix(tmp, devices=[device])), "--out", "res", cwd=tmp)
+        assert_one_line_error(p, fragment)
+        assert "--device" not in p.stderr and p.stderr.rstrip().endswith("use device cpu")
