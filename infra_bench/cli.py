@@ -106,7 +106,7 @@ def probe(device: str, out: Path, quick: bool, as_json: bool, profile_dirs) -> N
     """Measure this device's roofline: matmul TFLOPS per dtype, memory and host-to-device bandwidth."""
     from .planner.profiles import load_hardware
     from .probing import run_probe
-    from .report.table import format_table
+    from .report.table import format_notes, format_table
     from .system import collect
 
     profiles = load_hardware(list(profile_dirs))
@@ -115,6 +115,8 @@ def probe(device: str, out: Path, quick: bool, as_json: bool, profile_dirs) -> N
         click.echo(_dump(records))
         return
     click.echo(format_table(records))
+    if notes := format_notes(records):  # a busy machine's cells, as `run` says them
+        click.echo(notes)
     click.echo(f"records: {store.folder / 'records.jsonl'}")
     if any(r["status"] == "failed" for r in records):
         sys.exit(1)

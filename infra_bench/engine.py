@@ -27,7 +27,7 @@ from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
 from .errors import Interrupted, MissingDependency, UserError
 from .kinds import get as get_kind
-from .measure.contention import Contention
+from .measure.contention import Contention, busy_words
 from .measure.contention import note as contention_note
 from .measure.stopping import StoppingRule
 from .results.cells import cell_name, setup_name
@@ -202,8 +202,8 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
 
 def cell_line(rec: dict) -> str:
     """A progress line's tail for a finished cell."""
-    share = (rec.get("metrics") or {}).get("host_others_cpu_frac")
-    busy = f"; machine busy: others used {share:.0%} of the CPU time" if contention_note(share) else ""
+    words = busy_words((rec.get("metrics") or {}).get("host_others_cpu_frac"))
+    busy = f"; {words}" if words else ""
     return f"{rec['cell_id']} ... {rec['status']} ({rec['duration_s']:.1f} s{busy})" + (
         f": {rec['error']}" if rec["error"] else "")
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from infra_bench.errors import UserError
+from infra_bench.measure.contention import BUSY_FRACTION
 from infra_bench.planner import profiles as pr
 from .conftest import assert_one_line_error, run_cli
 
@@ -105,6 +106,24 @@ def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
     assert 1e-3 < by[("matmul", "fp32")]["value"] < 50  # TFLOPS of a 2-core VM up to a big server
     assert 0.5 < by[("memory_copy", "fp32")]["value"] < 2000  # GB/s
     assert by[("matmul", "fp32")]["rate"]["n"] >= 5
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="others' CPU time is read from Linux's /proc/stat")
+def test_a_probe_says_whether_the_machine_was_busy_and_plans_its_cells(tmp: Path):
+    """Probe records had no host_others_cpu_frac, so a busy machine's low rates read as the device's own,
+    and `results show` said '5 of ? cells recorded'. Whether this machine is busy now does not matter:
+    each record's flag, note and table label must agree with its own share."""
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (folder,) = [f.parent for f in (tmp / "res").glob("*/records.jsonl")]
+    recs = [json.loads(x) for x in (folder / "records.jsonl").read_text().splitlines()]
+    busy = [r["metrics"]["host_others_cpu_frac"] > BUSY_FRACTION for r in recs]
+    assert all(0.0 <= r["metrics"]["host_others_cpu_frac"] <= 1.0 for r in recs)
+    assert busy == [any(n.startswith("machine busy") for n in r["notes"]) for r in recs]
+    rows = [line for line in p.stdout.splitlines() if line.startswith("cpu ")]
+    assert [row.endswith("ok, busy") for row in rows] == busy
+    shown = run_cli("results", "show", folder.name, "--out", "res", cwd=tmp)
+    assert f"{len(recs)} of {len(recs)} cells recorded" in shown.stdout
 
 
 def test_profiles_cli_filters_and_errors(tmp: Path):
