@@ -47,6 +47,24 @@ def _device_profiles(info: dict, profile_dirs) -> dict[str, str | None]:
     return {dev: (p.id if (p := match_device(profiles, name)) else None) for dev, name in names.items()}
 
 
+def _probe_results(results: Path, device: str, profile_id: str | None) -> list[dict]:
+    """The newest `probe` of `device` under `results`: each ok test's measured value, and its ratio to the
+    spec of the device's own profile (None where the probe compared with another profile, or with none)."""
+    from .probing import latest_probe
+
+    out = []
+    for r in latest_probe(results, device):
+        if r["status"] != "ok":
+            continue
+        m = r["metrics"]
+        own = bool(profile_id and m.get("profile") == profile_id and m.get("spec"))
+        out.append({"run_id": r["run_id"], "test": r["cell"]["test"], "dtype": r["cell"]["dtype"], "value": m["value"],
+                    "unit": m["unit"], "profile": profile_id if own else None, "spec": m["spec"] if own else None,
+                    "measured_over_spec": m["measured_over_spec"] if own else None,
+                    "host_others_cpu_frac": m.get("host_others_cpu_frac")})
+    return out
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the full inventory as JSON.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -54,11 +72,11 @@ def _device_profiles(info: dict, profile_dirs) -> dict[str, str | None]:
 @PROFILES_OPTION
 def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
     """Host, libraries, ONNX Runtime providers, accelerators, and their matching profiles."""
-    from .probing import latest_probe
     from .system import collect
 
     info = collect()
     info["profiles"] = _device_profiles(info, profile_dirs)
+    info["probe"] = {dev: _probe_results(results, dev, pid) for dev, pid in info["profiles"].items()}
     if as_json:
         click.echo(_dump(info))
         return
@@ -86,11 +104,10 @@ def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
             click.echo(f"{family:<9} absent: {e['reason']}")
     for dev, pid in info["profiles"].items():
         line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
-        measured = [r for r in latest_probe(results, dev) if r["status"] == "ok" and r["metrics"].get("spec")
-                    and pid and r["metrics"].get("profile") == pid]  # ratios against this device's own profile only
+        measured = [r for r in info["probe"][dev] if r["measured_over_spec"] is not None]
         if measured:
             line += "; measured/spec " + ", ".join(
-                f"{r['cell']['test']} {r['cell']['dtype']} {r['metrics']['measured_over_spec']:.2f}" for r in measured)
+                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" for r in measured)
         elif pid:
             line += "; run `infra-bench probe` to compare measured with spec"
         click.echo(line)

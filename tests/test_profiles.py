@@ -91,9 +91,17 @@ def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path)
     assert records[("memory_copy", "fp32")]["metrics"]["spec"] == pytest.approx(50.0)
     s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), cwd=tmp)
     assert "profile   cpu: local_cpu; measured/spec matmul fp32" in s.stdout
+    # --json carries what the text shows (it left the probe out)
+    s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), "--json", cwd=tmp)
+    shown = {(r["test"], r["dtype"]): r for r in json.loads(s.stdout)["probe"]["cpu"]}
+    assert shown.keys() == records.keys()
+    assert shown[("matmul", "fp32")]["measured_over_spec"] == pytest.approx(fp32["measured_over_spec"])
+    assert shown[("matmul", "fp32")]["profile"] == "local_cpu" and shown[("matmul", "fp32")]["value"] == fp32["value"]
     # without that profile no ratio is shown: the probe's ratios were against local_cpu's figures
     s = run_cli("sysinfo", "--results", "res", cwd=tmp)
     assert "measured/spec" not in s.stdout
+    s = run_cli("sysinfo", "--results", "res", "--json", cwd=tmp)
+    assert all(r["measured_over_spec"] is None for r in json.loads(s.stdout)["probe"]["cpu"])
 
 
 def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
