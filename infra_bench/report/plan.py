@@ -180,8 +180,9 @@ def sensitivity_text(rows: list[dict], currency: str) -> str:
 
 
 def fleet_text(f: dict) -> str:
+    notes = [f"note: {n}" for n in f.get("idle_limits", [])]
     if not f["feasible"]:
-        return f"mixed fleet: none: {f['reason']}"
+        return "\n".join([f"mixed fleet: none: {f['reason']}", *notes])
     table = [["service", "requests", "hardware", "replicas", "devices", "config", "capacity (simulated)"]]
     for r in f["assignments"]:
         pool = "all" if r["pool"] == "whole" else f"{r['pool']} ({r['share']:.0%})"
@@ -200,4 +201,4 @@ def fleet_text(f: dict) -> str:
         b = f["best_single"]
         lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k "
                      f"{f['currency']}/yr")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
