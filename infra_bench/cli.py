@@ -169,14 +169,12 @@ def _text_table(rows: list[dict], columns: list[str]) -> str:
 @PROFILES_OPTION
 def profiles_list(vendor, domestic, market, available, kind, as_json, profile_dirs) -> None:
     """Profiles with their key figures; filters combine."""
-    from .planner.profiles import load_hardware, markets
+    from .planner.profiles import known_market, load_hardware
 
     if available and not market:
         raise UserError("--available needs --market, e.g. --market CN --available")
-    market = (market or "CN").upper()
     profiles = load_hardware(list(profile_dirs))
-    if market not in (known := markets(profiles)):
-        raise UserError(f"no profile records availability in market '{market}'; known markets: {', '.join(sorted(known))}")
+    market = known_market(profiles, market or "CN")
     rows = []
     for p in profiles.values():
         if (vendor and vendor.lower() not in p.vendor.lower()) or (domestic and not p.domestic) or \
@@ -537,7 +535,7 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     from .planner import compare, selection
     from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
-    from .planner.profiles import load_hardware, load_servers, load_sites, markets
+    from .planner.profiles import known_market, load_hardware, load_servers, load_sites
     from .planner.sizing import plan as make_plan
     from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
@@ -567,9 +565,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     parts = selection.catalog(profiles, list(profile_dirs))
     fleet_limits = _limits(limits, profiles)
     ids = parts.select(hardware_ids, domestic, vendors, exclude)
-    if market and market.upper() not in (known := markets(profiles)):
-        raise UserError(f"--market {market}: no profile records availability there, so nothing would be filtered; "
-                        f"known markets: {', '.join(sorted(known))} (leave --market out to consider every part)")
+    if market:  # a market no profile records would filter nothing while the plan's header named it
+        known_market(profiles, market)
     site = None
     if site_id:
         sites = load_sites(list(profile_dirs))

@@ -152,5 +152,10 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     assert json.loads(run_cli("profiles", "show", "NV_H100_SXM", "--json", cwd=tmp).stdout)["id"] == "nv_h100_sxm"
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
                           (["profiles", "list", "--available"], "--available needs --market"),
-                          (["profiles", "list", "--market", "XX"], "no profile records availability in market 'XX'")]:
+                          (["profiles", "list", "--market", "XX"], ("--market XX: no profile records availability "
+                                                                     "there; use a known market (CN) or leave --market out"))]:
         assert_one_line_error(run_cli(*args, cwd=tmp), message)
+    # one message from one place: plan's --market check said it in other words
+    (tmp / "d.yaml").write_text("services:\n  - {model: vits-mms, traffic: {concurrent_streams: 1}}\n")
+    assert run_cli("plan", "d.yaml", "--market", "XX", cwd=tmp).stderr == \
+        run_cli("profiles", "list", "--market", "XX", cwd=tmp).stderr
