@@ -47,6 +47,24 @@ def _device_profiles(info: dict, profile_dirs) -> dict[str, str | None]:
     return {dev: (p.id if (p := match_device(profiles, name)) else None) for dev, name in names.items()}
 
 
+def _probe_results(results: Path, device: str, profile_id: str | None) -> list[dict]:
+    """The newest `probe` of `device` under `results`: each ok test's measured value, and its ratio to the
+    spec of the device's own profile (None where the probe compared with another profile, or with none)."""
+    from .probing import latest_probe
+
+    out = []
+    for r in latest_probe(results, device):
+        if r["status"] != "ok":
+            continue
+        m = r["metrics"]
+        own = bool(profile_id and m.get("profile") == profile_id and m.get("spec"))
+        out.append({"run_id": r["run_id"], "test": r["cell"]["test"], "dtype": r["cell"]["dtype"], "value": m["value"],
+                    "unit": m["unit"], "profile": profile_id if own else None, "spec": m["spec"] if own else None,
+                    "measured_over_spec": m["measured_over_spec"] if own else None,
+                    "host_others_cpu_frac": m.get("host_others_cpu_frac")})
+    return out
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the full inventory as JSON.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -54,11 +72,11 @@ def _device_profiles(info: dict, profile_dirs) -> dict[str, str | None]:
 @PROFILES_OPTION
 def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
     """Host, libraries, ONNX Runtime providers, accelerators, and their matching profiles."""
-    from .probing import latest_probe
     from .system import collect
 
     info = collect()
     info["profiles"] = _device_profiles(info, profile_dirs)
+    info["probe"] = {dev: _probe_results(results, dev, pid) for dev, pid in info["profiles"].items()}
     if as_json:
         click.echo(_dump(info))
         return
@@ -86,11 +104,10 @@ def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
             click.echo(f"{family:<9} absent: {e['reason']}")
     for dev, pid in info["profiles"].items():
         line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
-        measured = [r for r in latest_probe(results, dev) if r["status"] == "ok" and r["metrics"].get("spec")
-                    and pid and r["metrics"].get("profile") == pid]  # ratios against this device's own profile only
+        measured = [r for r in info["probe"][dev] if r["measured_over_spec"] is not None]
         if measured:
             line += "; measured/spec " + ", ".join(
-                f"{r['cell']['test']} {r['cell']['dtype']} {r['metrics']['measured_over_spec']:.2f}" for r in measured)
+                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" for r in measured)
         elif pid:
             line += "; run `infra-bench probe` to compare measured with spec"
         click.echo(line)
@@ -106,7 +123,7 @@ def probe(device: str, out: Path, quick: bool, as_json: bool, profile_dirs) -> N
     """Measure this device's roofline: matmul TFLOPS per dtype, memory and host-to-device bandwidth."""
     from .planner.profiles import load_hardware
     from .probing import run_probe
-    from .report.table import format_table
+    from .report.table import format_notes, format_table
     from .system import collect
 
     profiles = load_hardware(list(profile_dirs))
@@ -115,6 +132,8 @@ def probe(device: str, out: Path, quick: bool, as_json: bool, profile_dirs) -> N
         click.echo(_dump(records))
         return
     click.echo(format_table(records))
+    if notes := format_notes(records):  # a busy machine's cells, as `run` says them
+        click.echo(notes)
     click.echo(f"records: {store.folder / 'records.jsonl'}")
     if any(r["status"] == "failed" for r in records):
         sys.exit(1)
@@ -150,14 +169,12 @@ def _text_table(rows: list[dict], columns: list[str]) -> str:
 @PROFILES_OPTION
 def profiles_list(vendor, domestic, market, available, kind, as_json, profile_dirs) -> None:
     """Profiles with their key figures; filters combine."""
-    from .planner.profiles import load_hardware, markets
+    from .planner.profiles import known_market, load_hardware
 
     if available and not market:
         raise UserError("--available needs --market, e.g. --market CN --available")
-    market = (market or "CN").upper()
     profiles = load_hardware(list(profile_dirs))
-    if market not in (known := markets(profiles)):
-        raise UserError(f"no profile records availability in market '{market}'; known markets: {', '.join(sorted(known))}")
+    market = known_market(profiles, market or "CN")
     rows = []
     for p in profiles.values():
         if (vendor and vendor.lower() not in p.vendor.lower()) or (domestic and not p.domestic) or \
@@ -518,7 +535,7 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     from .planner import compare, selection
     from .planner.cost import DevicePower, load_assumptions
     from .planner.demand import load_demand
-    from .planner.profiles import load_hardware, load_servers, load_sites, markets
+    from .planner.profiles import known_market, load_hardware, load_servers, load_sites
     from .planner.sizing import plan as make_plan
     from .report.plan import compare_text, fleet_text, plan_text, sensitivity_text
 
@@ -548,9 +565,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
     parts = selection.catalog(profiles, list(profile_dirs))
     fleet_limits = _limits(limits, profiles)
     ids = parts.select(hardware_ids, domestic, vendors, exclude)
-    if market and market.upper() not in (known := markets(profiles)):
-        raise UserError(f"--market {market}: no profile records availability there, so nothing would be filtered; "
-                        f"known markets: {', '.join(sorted(known))} (leave --market out to consider every part)")
+    if market:  # a market no profile records would filter nothing while the plan's header named it
+        known_market(profiles, market)
     site = None
     if site_id:
         sites = load_sites(list(profile_dirs))

@@ -27,10 +27,10 @@ from .backends.base import Built, check_backend
 from .devices.base import DeviceProbe
 from .errors import Interrupted, MissingDependency, UserError
 from .kinds import get as get_kind
-from .measure.contention import Contention
+from .measure.contention import Contention, busy_words
 from .measure.contention import note as contention_note
 from .measure.stopping import StoppingRule
-from .results.cells import cell_name
+from .results.cells import cell_name, setup_name
 from .results.schema import Manifest, Record, RunSettings, SweepSettings
 from .results.store import RunStore, new_run_id, now_iso
 from .spec.common import RunSpec
@@ -81,7 +81,8 @@ def plan(specs: list[RunSpec], opts: RunOptions,
     """Resolve devices and models and check every cell; raises UserError before anything runs.
     With `skip`, a spec whose optional backend is not installed is reported to it and left out.
     Without `probe_devices` (a driver whose cells run on other nodes) devices stay as given."""
-    planned = []
+    planned: list[Planned] = []
+    given: dict[str, str] = {}  # each planned spec's setup (label/backend/device/dtype) -> the device it gave
     for spec in specs:
         kind = get_kind(spec.kind)
         workload = kind.workload_module()
@@ -96,7 +97,12 @@ def plan(specs: list[RunSpec], opts: RunOptions,
             continue
         workload.check_cells(spec, resolved)
         if probe is not None:  # pin `auto` to the device it resolved to, so a resume measures the same device
-            spec = spec.model_copy(update={"device": probe.name})
+            asked, spec = spec.device, spec.model_copy(update={"device": probe.name})
+            setup = setup_name(spec.label, spec.model_dump(mode="json"))
+            if setup in given:  # its cells would share ids with the earlier spec's (sweep `devices: [cpu, auto]`)
+                raise UserError(f"spec '{spec.label}' would run twice on {spec.backend} {spec.device}: devices "
+                                f"'{given[setup]}' and '{asked}' both resolve to {spec.device} here; list one of them")
+            given[setup] = asked
         planned.append(Planned(spec, probe, resolved, spec.cells()))
     return planned
 
@@ -196,8 +202,8 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
 
 def cell_line(rec: dict) -> str:
     """A progress line's tail for a finished cell."""
-    share = (rec.get("metrics") or {}).get("host_others_cpu_frac")
-    busy = f"; machine busy: others used {share:.0%} of the CPU time" if contention_note(share) else ""
+    words = busy_words((rec.get("metrics") or {}).get("host_others_cpu_frac"))
+    busy = f"; {words}" if words else ""
     return f"{rec['cell_id']} ... {rec['status']} ({rec['duration_s']:.1f} s{busy})" + (
         f": {rec['error']}" if rec["error"] else "")
 

@@ -215,6 +215,20 @@ def test_mixed_fleet_finds_the_brute_force_optimum_and_respects_limits():
     assert not k.feasible and "the budget 100 USD is below the cheapest mix's capex of " in k.reason
 
 
+def test_a_limit_on_a_part_the_plan_left_out_is_said_to_cap_nothing(tmp: Path):
+    """--limit on a part the site's market excludes (or that is no candidate) was dropped without a word."""
+    (tmp / "d.yaml").write_text("services:\n  - model: llama-3.1-8b\n    traffic: {requests_per_s: 2, input_len: "
+                                "{mean: 512}, output_len: {mean: 128}}\n    slo: {ttft_p95_s: 2, tpot_p99_s: 0.05}\n")
+    args = ("plan", "d.yaml", "--site", "cn-east", "--mixed", "--hardware", "hw_910b2,nv_h100_sxm", "--confirm", "0",
+            "--limit", "nv_h100_sxm=8", "--limit", "amd_mi300x=4")
+    p = run_cli(*args, cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "note: --limit nv_h100_sxm=8 caps nothing: nv_h100_sxm serves no service here: not available in CN" in p.stdout
+    assert "note: --limit amd_mi300x=4 caps nothing: amd_mi300x is not among the candidates" in p.stdout
+    idle = json.loads(run_cli(*args, "--json", cwd=tmp).stdout)["mixed"]["idle_limits"]
+    assert [line.split(" caps")[0] for line in idle] == ["--limit nv_h100_sxm=8", "--limit amd_mi300x=4"]
+
+
 def test_mixed_fleets_spare_replica_is_one_of_the_largest_type_the_pool_uses():
     """N+1 in a mixed pool: the spare covers the largest replica the pool uses, not the largest of any costed
     type (that reserved 7 req/s for a pool served by 2.5 req/s replicas, so the mix could cost more than

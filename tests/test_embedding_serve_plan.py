@@ -121,6 +121,15 @@ def test_plan_sizes_a_rag_stack_and_says_why_a_part_misses(tmp: Path):
     assert_one_line_error(run_cli("plan", "bad.yaml", cwd=tmp), "batch")
 
 
+def test_a_demand_longer_than_the_model_takes_names_the_demand_field(tmp: Path):
+    """plan stopped with predict's "use --input-len 8192 or less", an option plan has no such thing as."""
+    (tmp / "long.yaml").write_text("services:\n  - {model: bge-m3, traffic: {requests_per_s: 1, seq_len: 9000}, "
+                                   "slo: {latency_p95_s: 1}}\n")
+    p = run_cli("plan", "long.yaml", "--hardware", "nv_h100_sxm", cwd=tmp)
+    assert_one_line_error(p, "bge-m3 takes at most 8192 tokens per sequence; set traffic.seq_len to 8192 or less")
+    assert "--input-len" not in p.stderr
+
+
 def test_calibrate_from_an_embedding_run_and_predict_it_back(tmp: Path):
     """A real bert-tiny-embed run on this CPU, a profile for this CPU, calibrate: the MFU is fitted for
     (embedding, this CPU, torch, fp32) and predict uses it and names it."""

@@ -403,6 +403,30 @@ def test_ctrl_c_keeps_the_point_in_progress_and_names_its_folder(faults, tmp: Pa
     assert_one_line_error(run_cli("run", "--resume", r["run_id"], "--out", "r", cwd=tmp), "is a loadtest run")
 
 
+@pytest.mark.parametrize("sig, sigint", [(signal.SIGTERM, "default_int_handler"), (signal.SIGINT, "SIG_IGN")])
+def test_sigterm_and_a_sigint_started_ignored_stop_it_as_ctrl_c_does(faults, tmp: Path, sig, sigint):
+    """SIGTERM killed loadtest (143, the point in progress lost); and started with SIGINT ignored, as
+    `infra-bench loadtest ... &` from a script starts it, Ctrl-C did nothing: the 60 s point ran on."""
+    start = (f"import runpy, signal, sys; signal.signal(signal.SIGINT, signal.{sigint}); "
+             "sys.argv[0] = 'infra-bench'; runpy.run_module('infra_bench', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", start, "loadtest", "--endpoint", f"{faults}/ok/v1", "--model", "m",
+                             "--rate", "5", "--duration", "60", "--warmup", "0", "--metrics-url", "none", "--out", "r"],
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list((tmp / "r").glob("*/run.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # into the point (it would run 60 s)
+    proc.send_signal(sig)
+    try:
+        assert proc.wait(30) == 130
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted; 1 load point(s) kept")
+    [r] = read_records(tmp / "r")
+    assert r["status"] == "ok" and r["settings"]["stop_reason"].startswith("interrupted")
+
+
 # --- metric arithmetic -----------------------------------------------------------------------------
 
 def _outcome(ttft: float, e2e: float, tokens: int, ok: bool = True, error: str | None = None):

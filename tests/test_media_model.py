@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra_bench.errors import UserError
 from infra_bench.planner import media_model as mm
 from infra_bench.planner import profiles as pr
 
@@ -51,6 +52,17 @@ def test_memory_gate_for_a_pipeline(tmp: Path):
     assert not p.fits and "does not fit" in p.notes[-1] and p.latency_s is None
 
 
+def test_a_missing_peak_points_to_a_precision_the_part_has(tmp: Path):
+    """It said "no published bf16 peak; try --precision bf16", whatever the part had."""
+    fp32_only = pr.HardwareProfile(id="fp32_only", kind="accelerator", vendor="X", model="card",
+                                   peak_tflops={"fp32": 10}, memory_gb=16, memory_bandwidth_tbs=0.5, sources=["test"])
+    with pytest.raises(UserError, match=r"no published bf16 peak; try --precision fp32 \("):
+        mm.predict_diffusion("sd-1.5", fp32_only, "bf16", 512, 30)
+    assert_one_line_error(run_cli("predict", "--model", "sd-1.5", "--hardware", "hw_950pr", "--precision", "bf16",
+                                  cwd=tmp), "hw_950pr has no published bf16 peak; it publishes none of fp32, bf16, "
+                                            "fp16; add one with --profiles DIR")
+
+
 def test_predict_cli_for_diffusion_and_tts(tmp: Path):
     p = run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--resolution", "64", "--steps", "3",
                 "--json", cwd=tmp)
@@ -63,6 +75,8 @@ def test_predict_cli_for_diffusion_and_tts(tmp: Path):
                           "did you mean 'vits-mms'")
     assert_one_line_error(run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--concurrency", "8",
                                   cwd=tmp), "vits-tiny synthesizes one utterance at a time")  # it was ignored
+    p = run_cli("predict", "--model", "vits-tiny", "--hardware", "hw_910b2", "--concurrency", "8", cwd=tmp)
+    assert "--max-throughput" not in p.stderr  # it pointed there, and predict refuses --max-throughput for TTS
     assert_one_line_error(run_cli("predict", "--model", "sd-tiny", "--hardware", "nv_h100_sxm", "--precision", "int4",
                                   cwd=tmp), "not offered for diffusion or tts")
 

@@ -2,6 +2,7 @@
 never ranked as free, explained rows and the shipped fit named."""
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,23 @@ def test_unpriced_parts_are_never_ranked_as_free():
         assert ok[1].cost["capex"] is None and ranks(ok, rank_by) == ["1", "-"]
         text = plan_text(p)
         assert "unpriced" in text and f"not ranked by {rank_by} (free)" in text
+
+
+def test_without_a_site_every_tco_cell_reads_the_same():
+    """No --site prices no part's energy, so no TCO: a priced part read '-' and an unpriced one 'unpriced'."""
+    profiles = {"priced": part("priced", 400, 80, 20000), "free": part("free", 800, 80, None)}
+    demand = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
+
+    def tco_cells(site: SiteProfile | None) -> tuple[dict[str, str], str]:
+        text = plan_text(sizing.plan(demand, profiles, site=site, rank_by="capex", confirm_top=0, servers={}))
+        rows = [re.split(r"\s{2,}", line) for line in text.splitlines()]
+        header = next(row for row in rows if row[0] == "#")
+        return {row[1]: row[header.index("TCO/yr USD")] for row in rows if len(row) > 1 and row[1] in profiles}, text
+
+    cells, text = tco_cells(None)
+    assert cells == {"priced": "-", "free": "-"} and "TCO/yr and tCO2e/yr: - without --site" in text
+    cells, _ = tco_cells(SITE)
+    assert cells["free"] == "unpriced" and cells["priced"].endswith("k")
 
 
 def test_near_identical_parts_are_simulated_together():

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from infra_bench.errors import UserError
+from infra_bench.measure.contention import BUSY_FRACTION
 from infra_bench.planner import profiles as pr
 from .conftest import assert_one_line_error, run_cli
 
@@ -90,9 +91,17 @@ def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path)
     assert records[("memory_copy", "fp32")]["metrics"]["spec"] == pytest.approx(50.0)
     s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), cwd=tmp)
     assert "profile   cpu: local_cpu; measured/spec matmul fp32" in s.stdout
+    # --json carries what the text shows (it left the probe out)
+    s = run_cli("sysinfo", "--results", "res", "--profiles", str(user), "--json", cwd=tmp)
+    shown = {(r["test"], r["dtype"]): r for r in json.loads(s.stdout)["probe"]["cpu"]}
+    assert shown.keys() == records.keys()
+    assert shown[("matmul", "fp32")]["measured_over_spec"] == pytest.approx(fp32["measured_over_spec"])
+    assert shown[("matmul", "fp32")]["profile"] == "local_cpu" and shown[("matmul", "fp32")]["value"] == fp32["value"]
     # without that profile no ratio is shown: the probe's ratios were against local_cpu's figures
     s = run_cli("sysinfo", "--results", "res", cwd=tmp)
     assert "measured/spec" not in s.stdout
+    s = run_cli("sysinfo", "--results", "res", "--json", cwd=tmp)
+    assert all(r["measured_over_spec"] is None for r in json.loads(s.stdout)["probe"]["cpu"])
 
 
 def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
@@ -105,6 +114,24 @@ def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
     assert 1e-3 < by[("matmul", "fp32")]["value"] < 50  # TFLOPS of a 2-core VM up to a big server
     assert 0.5 < by[("memory_copy", "fp32")]["value"] < 2000  # GB/s
     assert by[("matmul", "fp32")]["rate"]["n"] >= 5
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="others' CPU time is read from Linux's /proc/stat")
+def test_a_probe_says_whether_the_machine_was_busy_and_plans_its_cells(tmp: Path):
+    """Probe records had no host_others_cpu_frac, so a busy machine's low rates read as the device's own,
+    and `results show` said '5 of ? cells recorded'. Whether this machine is busy now does not matter:
+    each record's flag, note and table label must agree with its own share."""
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (folder,) = [f.parent for f in (tmp / "res").glob("*/records.jsonl")]
+    recs = [json.loads(x) for x in (folder / "records.jsonl").read_text().splitlines()]
+    busy = [r["metrics"]["host_others_cpu_frac"] > BUSY_FRACTION for r in recs]
+    assert all(0.0 <= r["metrics"]["host_others_cpu_frac"] <= 1.0 for r in recs)
+    assert busy == [any(n.startswith("machine busy") for n in r["notes"]) for r in recs]
+    rows = [line for line in p.stdout.splitlines() if line.startswith("cpu ")]
+    assert [row.endswith("ok, busy") for row in rows] == busy
+    shown = run_cli("results", "show", folder.name, "--out", "res", cwd=tmp)
+    assert f"{len(recs)} of {len(recs)} cells recorded" in shown.stdout
 
 
 def test_profiles_cli_filters_and_errors(tmp: Path):
@@ -125,5 +152,10 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     assert json.loads(run_cli("profiles", "show", "NV_H100_SXM", "--json", cwd=tmp).stdout)["id"] == "nv_h100_sxm"
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
                           (["profiles", "list", "--available"], "--available needs --market"),
-                          (["profiles", "list", "--market", "XX"], "no profile records availability in market 'XX'")]:
+                          (["profiles", "list", "--market", "XX"], ("--market XX: no profile records availability "
+                                                                     "there; use a known market (CN) or leave --market out"))]:
         assert_one_line_error(run_cli(*args, cwd=tmp), message)
+    # one message from one place: plan's --market check said it in other words
+    (tmp / "d.yaml").write_text("services:\n  - {model: vits-mms, traffic: {concurrent_streams: 1}}\n")
+    assert run_cli("plan", "d.yaml", "--market", "XX", cwd=tmp).stderr == \
+        run_cli("profiles", "list", "--market", "XX", cwd=tmp).stderr

@@ -211,3 +211,21 @@ def test_sweep_errors_are_one_line(tmp: Path):
                           hint("ray"))
     assert_one_line_error(run_cli("sweep", str(plain), "--ray", "127.0.0.1:1", cwd=tmp),
                           "cannot reach the Ray cluster at 127.0.0.1:1")
+
+
+def test_a_device_that_resolves_to_another_listed_one_is_refused_before_measuring(tmp: Path):
+    """`devices: [cpu, auto]` where auto is the CPU named two specs' cells alike: both were measured and
+    written under one cell id."""
+    m = write_matrix(tmp, devices=["cpu", "auto"])
+    p = run_cli("sweep", str(m), "--out", "res", cwd=tmp, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert_one_line_error(p, "devices 'cpu' and 'auto' both resolve to cpu here; list one of them")
+    assert not (tmp / "res").exists() or not list((tmp / "res").glob("*/records.jsonl"))
+
+
+def test_a_device_error_in_a_sweep_names_no_option_sweep_lacks(tmp: Path):
+    """The device checks said "use --device cpu", which sweep refuses as an unknown option."""
+    for device, fragment in (("cpu:1", "device 'cpu:1': the cpu has no index; use device cpu"),
+                             ("musa", "device 'musa' is not present: ")):
+        p = run_cli("sweep", str(write_matrix(tmp, devices=[device])), "--out", "res", cwd=tmp)
+        assert_one_line_error(p, fragment)
+        assert "--device" not in p.stderr and p.stderr.rstrip().endswith("use device cpu")

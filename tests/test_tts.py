@@ -81,6 +81,8 @@ def test_real_voice_streams_real_text(tmp: Path):
     ({"arch": "speecht5", "batch_size": 2}, "speecht5 synthesizes one utterance at a time"),
     ({"arch": "fastspeech2-conformer", "backend": "onnxruntime"}, "the onnxruntime backend runs vits models"),
     ({"text": "hello"}, "'text' applies to a real voice"),
+    ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "frames_per_token": 20},
+     "'frames_per_token' forces the durations of random-weight models; a real voice ('voice') predicts its own"),
     ({"arch": "vits"}, "unknown tts architecture 'vits'"),
 ])
 def test_bad_tts_input_is_one_line(tmp: Path, fields, message):

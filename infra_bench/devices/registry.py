@@ -23,7 +23,7 @@ def parse_device(text: str) -> tuple[str, int | None]:
         raise UserError(f"unknown device '{text}'{closest(family, FAMILIES)}; "
                         f"use one of {', '.join(FAMILIES)}, with an optional :INDEX, or auto")
     if m.group(1) == "cpu" and m.group(2) not in (None, "0"):
-        raise UserError(f"device '{text}': the cpu has no index; use --device cpu")
+        raise UserError(f"device '{text}': the cpu has no index; use device cpu")
     return m.group(1), int(m.group(2)) if m.group(2) is not None else None
 
 
@@ -40,7 +40,7 @@ def resolve_device_name(text: str) -> str:
     count, reason = FAMILIES[family].presence()
     if count == 0:
         raise UserError(f"device '{text}' is not present: {reason}; run `infra-bench sysinfo` "
-                        f"to see what this machine has, or use --device cpu")
+                        f"to see what this machine has, or use device cpu")
     index = 0 if index is None else index
     if index >= count:
         raise UserError(f"device '{text}' is not present: {family} has {count} device(s), "

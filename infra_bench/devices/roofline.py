@@ -68,24 +68,28 @@ def host_to_device(probe: TorchProbe, mib: int, min_time_s: float = 0.5) -> dict
     return {"value": float(sorted(rates)[len(rates) // 2]), "unit": "GB/s", "rate": summarize(rates), "size": mib}
 
 
-def run_all(probe: TorchProbe, quick: bool = False):
-    """Yield (cell, result or None, error or None) for each test, as each finishes. Dtypes the
-    device does not support are left out."""
+def cells(probe: TorchProbe) -> list[dict]:
+    """The tests the probe runs on this device, in order: a matmul per dtype it supports (int8 is tried
+    everywhere, its kernel may be missing), memory copy, and host-to-device copy on an accelerator."""
+    out = [{"test": "matmul", "dtype": d} for d in PROBE_DTYPES if d == "int8" or d in probe.supported_dtypes()]
+    out.append({"test": "memory_copy", "dtype": "fp32"})
+    if probe.type != "cpu":
+        out.append({"test": "host_to_device", "dtype": "fp32"})
+    return out
+
+
+def measure(probe: TorchProbe, cell: dict, quick: bool = False) -> tuple[dict | None, str | None]:
+    """One test of `cells`: (result, None), or (None, error) where the device lacks the kernel."""
     cpu = probe.type == "cpu"
-    n = 1024 if cpu else 8192
-    mib = 256 if cpu else 2048
-    t = 0.2 if quick else 0.5
-    for dtype in PROBE_DTYPES:
-        if dtype != "int8" and dtype not in probe.supported_dtypes():
-            continue
-        cell = {"test": "matmul", "dtype": dtype}
+    n, mib, t = (1024 if cpu else 8192), (256 if cpu else 2048), (0.2 if quick else 0.5)
+    if cell["test"] == "matmul":
         try:
-            yield cell, matmul(probe, dtype, n, t), None
+            return matmul(probe, cell["dtype"], n, t), None
         except RuntimeError as e:  # e.g. no int8 matmul kernel on this device
-            yield cell, None, f"RuntimeError: {str(e).splitlines()[0]}"
-    yield {"test": "memory_copy", "dtype": "fp32"}, copy_bandwidth(probe, mib, t), None
-    if not cpu:
-        yield {"test": "host_to_device", "dtype": "fp32"}, host_to_device(probe, mib, t), None
+            return None, f"RuntimeError: {str(e).splitlines()[0]}"
+    if cell["test"] == "memory_copy":
+        return copy_bandwidth(probe, mib, t), None
+    return host_to_device(probe, mib, t), None
 
 
 def spec_value(profile, cell: dict) -> float | None:

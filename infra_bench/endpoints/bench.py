@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..errors import MissingDependency, UserError, install_hint
@@ -101,7 +104,7 @@ def require_loadtest(metrics: bool) -> None:
 
 
 class Stopped(Exception):
-    """Ctrl-C: the run's folder (None before it was made) and the points recorded, the one in progress included."""
+    """Ctrl-C or SIGTERM: the run's folder (None before it was made) and the points recorded, the one in progress included."""
 
     def __init__(self, folder: Path | None, points: int):
         super().__init__("interrupted")
@@ -111,7 +114,29 @@ class Stopped(Exception):
 def run(test: LoadTest, out: Path, progress: Callable[[str], None], warn: Callable[[str], None]) -> LoadTestResult:
     """Run the load test; `progress` gets a line per finished point, `warn` what the user should know."""
     require_loadtest(test.metrics_url is not None)
-    return asyncio.run(_run(test, out, progress, warn))
+    return asyncio.run(_stoppable(_run(test, out, progress, warn)))
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _stoppable(work: Coroutine[Any, Any, LoadTestResult]) -> LoadTestResult:
+    """`work` with Ctrl-C and SIGTERM (a scheduler's stop, `kill`) cancelling it, which records the point in
+    progress and raises Stopped, as `run` treats both. Installed here, not left to asyncio.run: it handles no
+    SIGTERM (the process died with nothing of the point kept), and leaves SIGINT alone where the process
+    started with it ignored (`infra-bench loadtest ... &` from a script), so Ctrl-C did nothing."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    if task is None or threading.current_thread() is not threading.main_thread():
+        return await work
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await work
+    finally:
+        for sig, handler in saved.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
 
 
 async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],

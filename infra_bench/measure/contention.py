@@ -56,3 +56,8 @@ def note(share: float | None) -> str | None:
         return None
     return (f"machine busy: other processes used {share:.0%} of the host's CPU time during this cell; its timings "
             f"are likely slower than on an idle machine (re-run it when the machine is idle)")
+
+
+def busy_words(share: float | None) -> str | None:
+    """A progress line's words for a busy machine, or None when it was not."""
+    return f"machine busy: others used {share:.0%} of the CPU time" if note(share) else None

@@ -39,16 +39,16 @@ class Engine:
     vendors: tuple[str, ...] = ()  # the parts' vendors it runs on (empty: any)
     ported: tuple[tuple[str, str], ...] = ()  # (vendor, engine): on that vendor's parts it runs as that engine
 
-    def check_runs_on(self, hw_id: str, vendor: str) -> None:
-        """A one-line error where the engine does not run on this vendor's parts: its efficiencies would
+    def refusal(self, hw_id: str, vendor: str) -> str | None:
+        """Why the engine does not run on this vendor's parts, or None where it does: its efficiencies would
         be another stack's, carried over as if it did (TensorRT-LLM on an Ascend came out 3x faster than
-        vLLM-Ascend there)."""
+        vLLM-Ascend there). The fix is the caller's to name: `predict --engine`, a demand's `engine:`."""
         for v, other in self.ported:
             if vendor_word(vendor) == vendor_word(v):
-                raise UserError(f"{self.name} runs on {vendor} parts as {other}; use --engine {other} for {hw_id}")
+                return f"{self.name} runs on {vendor} parts as {other}"
         if self.vendors and vendor_word(vendor) not in {vendor_word(v) for v in self.vendors}:
-            raise UserError(f"{self.name} runs on {' and '.join(self.vendors)} parts only, not on {hw_id} ({vendor}); "
-                            f"use --engine {default_engine(vendor)} (or auto)")
+            return f"{self.name} runs on {' and '.join(self.vendors)} parts only, not on {hw_id} ({vendor})"
+        return None
 
     def on(self, memory_gb: float | None) -> Engine:
         """The engine's limits on a device of `memory_gb` (vLLM and SGLang pick larger ones on large GPUs)."""
@@ -112,7 +112,7 @@ def engine_name(text: str) -> str:
 
 def default_engine(vendor: str) -> str:
     """`auto`: the engine most deployments of this vendor's parts run: vLLM, or its port to the vendor's parts
-    (vLLM-Ascend on Huawei), matched as check_runs_on matches vendors."""
+    (vLLM-Ascend on Huawei), matched as Engine.refusal matches vendors."""
     return next((e for v, e in ENGINES["vllm"].ported if vendor_word(v) == vendor_word(vendor)), "vllm")
 
 

@@ -53,6 +53,7 @@ class Fleet:
     split: dict = field(default_factory=dict)  # service -> its buckets when it is split, else "whole"
     rounds: int = 0
     servers: dict = field(default_factory=dict)  # hardware -> whole servers bought (0: no server profile)
+    idle_limits: list[str] = field(default_factory=list)  # each --limit on a type the program never had, and why
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -280,8 +281,10 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
     # on the program's basis (devices busy at 1 - headroom), so the two compare like for like
     single = min(singles, key=lambda x: x["tco_per_year"], default=None)
 
+    idle = idle_limits(plan, limits)
+
     def none(reason: str) -> Fleet:
-        return Fleet(False, reason, [], {}, None, None, currency, single, excluded)
+        return Fleet(False, reason, [], {}, None, None, currency, single, excluded, idle_limits=idle)
 
     cols, pools = _columns(plan, demand, profiles, set(unit_cost), calibration, use_buckets)
     if not cols:
@@ -314,4 +317,14 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
     capex = _capex(devices, servers_of, unit_cost)
     splits = {demand.label(i): [b.label for b in pools[i]] if is_split.get(i) else "whole" for i in pools}
     return Fleet(True, None, assignments, devices, tco, capex, currency, single, excluded, splits, rounds,
-                 servers_of)
+                 servers_of, idle)
+
+
+def idle_limits(plan, limits: dict[str, int]) -> list[str]:
+    """A --limit on a part the plan left out, or that serves nothing (not sold in the market ...), caps
+    nothing: said, not dropped without a word."""
+    by_id = {c.hardware: c for c in plan.candidates}
+    return [f"--limit {h}={n} caps nothing: {h} " + (
+        "is not among the candidates (left out by --hardware, --domestic, --vendor or --exclude)" if h not in by_id
+        else f"serves no service here: {by_id[h].reason}") for h, n in limits.items()
+        if h not in by_id or not by_id[h].options]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import power
-from .engines import Engine, get_engine
+from .engines import Engine, default_engine, get_engine
 from .fit import Case, Fit, arch_class
 from .iteration import (KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, crosses_nodes, get_precision, iteration,
                         node_size, scale_up_gbs, terms, work)
@@ -290,6 +290,8 @@ def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 
     if why:
         raise UserError(why)
     eng = get_engine(engine).on(hw.memory_gb).with_limits(max_seqs, token_budget)
-    eng.check_runs_on(hw.id, hw.vendor)
+    why = eng.refusal(hw.id, hw.vendor)
+    if why:
+        raise UserError(f"{why}; use --engine {default_engine(hw.vendor)} (or auto) for {hw.id}")
     return Replica(shape, hw, precision, layout, eng, kv_cache)
 

@@ -266,9 +266,11 @@ def _check(hw: HardwareProfile, precision: str) -> float:
     if precision not in PRECISIONS:
         raise UserError(f"precision '{precision}' is not offered for diffusion or tts; use {', '.join(PRECISIONS)}")
     peak = peak_tflops(hw, precision)
-    if not peak:
-        raise UserError(f"{hw.id} has no published {precision} peak; try --precision bf16 "
-                        f"(see infra-bench profiles show {hw.id})")
+    if not peak:  # suggest a precision it has a peak for: "try --precision bf16" was given for bf16 itself
+        other = next((p for p in ("bf16", "fp16", "fp32") if p != precision and peak_tflops(hw, p)), None)
+        fix = f"try --precision {other}" if other else \
+            f"it publishes none of {', '.join(PRECISIONS)}; add one with --profiles DIR"
+        raise UserError(f"{hw.id} has no published {precision} peak; {fix} (see infra-bench profiles show {hw.id})")
     if not hw.memory_gb:
         raise UserError(f"{hw.id} lacks a memory size in its profile; add it with --profiles DIR")
     return peak * 1e12

@@ -291,6 +291,16 @@ def markets(profiles: dict[str, HardwareProfile]) -> set[str]:
     return {m for p in profiles.values() for m in p.availability}
 
 
+def known_market(profiles: dict[str, HardwareProfile], market: str) -> str:
+    """`market` as a code (any case in, upper case out), where some profile records availability there;
+    else the one-line error every --market option gives."""
+    code = market.upper()
+    if code not in (known := markets(profiles)):
+        raise UserError(f"--market {market}: no profile records availability there; use a known market "
+                        f"({', '.join(sorted(known))}) or leave --market out")
+    return code
+
+
 def get(profiles: dict[str, HardwareProfile], pid: str) -> HardwareProfile:
     """The profile of this id, in any case (NV_H100_SXM is nv_h100_sxm)."""
     if pid not in profiles:

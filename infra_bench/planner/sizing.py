@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import UserError
 from . import calibration as cal
 from . import llm_model, media_model, speech_lm
-from .engines import default_engine
+from .engines import default_engine, get_engine
 from .fit import SAME_DIE_SPREAD, Fit
 from . import power
 from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
@@ -296,6 +296,10 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
         return o, None
     engine = svc.engine.name if svc.engine.name != "auto" else default_engine(hw.vendor)
     try:
+        why = get_engine(engine).refusal(hw.id, hw.vendor)
+        if why:  # named by the demand, which `predict --engine` (replica's fix) does not reach
+            o.reason = f"{why}; set engine: {{name: auto}} in the demand to plan each part under its vendor's engine"
+            return o, None
         rep = llm_model.replica(svc.model, hw, precision, tp=tp, engine=engine, max_seqs=svc.engine.max_seqs,
                                 token_budget=svc.engine.token_budget)
     except UserError as e:

@@ -33,11 +33,13 @@ def thousands(value: float | None) -> str:
 
 def cost_cells(cost: dict | None) -> list[str]:
     """capex, TCO per year (thousands) and tCO2e per year of a costed candidate; 'unpriced' where the
-    part or its server has no price (never shown as free)."""
+    part or its server has no price (never shown as free). A TCO is 'unpriced' only where the price is
+    all it lacks: without --site (or a TDP) no part has its energy priced, and every TCO reads '-'."""
     cost = cost or {}
     capex, per_year = (cost.get("capex") or {}).get("total"), (cost.get("per_year") or {}).get("total")
     unpriced = bool(cost) and cost.get("capex") is None
-    return ["unpriced" if unpriced else thousands(capex), "unpriced" if unpriced else thousands(per_year),
+    energy_known = "kwh_per_year" in cost.get("energy", {})
+    return ["unpriced" if unpriced else thousands(capex), "unpriced" if unpriced and energy_known else thousands(per_year),
             "-" if "total_kg_per_year" not in cost.get("carbon", {}) else f"{cost['carbon']['total_kg_per_year'] / 1e3:,.1f}"]
 
 
@@ -121,6 +123,9 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(f"... {len(ok) - top} more feasible (--top N or --json for all)")
         if note := unranked_note(ok[:top], p.rank_by):
             lines.append(note)
+        if not p.site:
+            lines.append("TCO/yr and tCO2e/yr: - without --site, whose power price, PUE and grid factor price the "
+                         "energy (see `infra-bench profiles sites`)")
         flagged = [f"{c.hardware}: {n}" for c in ok[:top] for n in c.notes]
         lines += [f"note: {n}" for n in flagged]
         lines.append(f"why (top {min(explain, len(ok))}; load/saturation = the planned load over the load that would "
@@ -180,8 +185,9 @@ def sensitivity_text(rows: list[dict], currency: str) -> str:
 
 
 def fleet_text(f: dict) -> str:
+    notes = [f"note: {n}" for n in f.get("idle_limits", [])]
     if not f["feasible"]:
-        return f"mixed fleet: none: {f['reason']}"
+        return "\n".join([f"mixed fleet: none: {f['reason']}", *notes])
     table = [["service", "requests", "hardware", "replicas", "devices", "config", "capacity (simulated)"]]
     for r in f["assignments"]:
         pool = "all" if r["pool"] == "whole" else f"{r['pool']} ({r['share']:.0%})"
@@ -200,4 +206,4 @@ def fleet_text(f: dict) -> str:
         b = f["best_single"]
         lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k "
                      f"{f['currency']}/yr")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)

