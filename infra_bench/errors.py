@@ -47,6 +47,11 @@ def install_hint(extra: str, direct: dict | None = None) -> str:
     return f"pip install 'infra-bench[{extra}]'"
 
 
+def article(word: str) -> str:
+    """'a' or 'an' before a lower-case kind or unit word ('an embedding', 'an llm', 'a tts')."""
+    return "an" if word[:1] in "aeiou" or word == "llm" else "a"
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for the closest valid name, or ''. A name that begins several valid
     ones ('sdxl' of 'sdxl-base-1.0' and 'sdxl-tiny') gets up to three of them: the closest by spelling

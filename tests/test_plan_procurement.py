@@ -271,7 +271,9 @@ def test_demand_names_and_kinds_are_checked_with_the_service_named(tmp: Path):
     cases = {"dup.yaml": (f"services:\n  - {chat}\n  - {chat}\n", "service name 'chat' is given to 2 services"),
              "kind.yaml": (("services:\n  - {name: img, kind: diffusion, model: llama-3.1-8b, traffic: "
                             "{images_per_hour: 10}, slo: {latency_p95_s: 8}}\n"),
-                           "(img): model 'llama-3.1-8b' is a llm model, not diffusion"),
+                           "(img): model 'llama-3.1-8b' is an llm model, not diffusion"),
+             "emb.yaml": (("services:\n  - {name: vec, model: bge-m3, traffic: {requests_per_s: 1, seq_len: 64}, "
+                           "slo: {ttft_p95_s: 1}}\n"), "(bge-m3 is an embedding model)"),
              "sd.yaml": (("services:\n  - {name: img, model: sd-1.5, traffic: {requests_per_s: 1}, "
                           "slo: {latency_p95_s: 8}}\n"), "(sd-1.5 is a diffusion model)")}
     for name, (text, fragment) in cases.items():

@@ -260,7 +260,7 @@ def _prompts(api: str, input_len, output_len, dataset, lengths, prefix_len, pref
     given = [n for n, v in (("--input-len", input_len), ("--dataset", dataset), ("--lengths", lengths)) if v]
     if len(given) > 1:
         raise UserError(f"{given[0]} and {given[1]} both set the prompts' lengths; give one of them")
-    if prefix_groups is not None and prefix_len is None:
+    if prefix_groups is not None and prefix_len is None and not dataset:  # a dataset's own check below
         raise UserError("--prefix-groups counts shared prefixes; add --shared-prefix-len N")
     prefix = SharedPrefix(prefix_len, prefix_groups or 1) if prefix_len else None
     out_len = (output_len or DEFAULT_OUTPUT_LEN) if llm else None
@@ -279,8 +279,12 @@ def _prompts(api: str, input_len, output_len, dataset, lengths, prefix_len, pref
                        source={"kind": "lengths", "name": d.name, "source": d.source, "sha256": digest, "salt": seed})
     if dataset:
         lines, source = load_dataset(dataset, api)
-        if prefix and lines[0].input_len is None:
-            raise UserError("--shared-prefix-len builds random prompts; a --dataset of prompts brings its own text")
+        given = [n for n, v in (("--shared-prefix-len", prefix_len), ("--prefix-groups", prefix_groups)) if v is not None]
+        if given and lines[0].input_len is None:
+            raise UserError(f"{' and '.join(given)}: shared prefixes are built into random prompts; a --dataset of "
+                            f"prompts brings its own text, so drop {' and '.join(given)}")
+        if prefix_groups is not None and prefix_len is None:
+            raise UserError("--prefix-groups counts shared prefixes; add --shared-prefix-len N")
         if lines[0].input_len is not None and output_len is not None:
             raise UserError("this --dataset gives output lengths; drop --output-len")
         return Prompts(api, seed, None, out_len, prefix, lines=lines, source={**source, "salt": seed})

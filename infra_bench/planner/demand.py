@@ -24,7 +24,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from ..errors import UserError, closest, explain_validation
+from ..errors import UserError, article, closest, explain_validation
 from ..inputs import load_yaml
 from ..kinds import KINDS
 
@@ -366,13 +366,13 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
         if s.get("kind") and isinstance(s.get("model"), str):
             actual = _kind_of(s["model"], label + name)
             if actual != kind:
-                raise UserError(f"{label + name}: model '{s['model']}' is a {actual} model, not {kind}; set kind: "
-                                f"{actual}, or name a {kind} model")
+                raise UserError(f"{label + name}: model '{s['model']}' is {article(actual)} {actual} model, not {kind}; "
+                                f"set kind: {actual}, or name {article(kind)} {kind} model")
         cls = known[kind]
         try:
             out.append(cls(**s))
         except ValidationError as err:
-            implied = "" if s.get("kind") else f" ({s.get('model')} is a {kind} model)"  # the user never said the kind
+            implied = "" if s.get("kind") else f" ({s.get('model')} is {article(kind)} {kind} model)"  # the user never said the kind
             raise UserError(explain_validation(err, label + name, cls.model_fields) + implied) from None
     names = [x.name for x in out if x.name]
     twice = sorted({n for n in names if names.count(n) > 1})

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, article
 from . import calibration as cal
 from . import llm_model, media_model, speech_lm
 from .engines import default_engine, get_engine
@@ -710,7 +710,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     for svc in demand.services:  # unknown models fail once, before the search
         kind = media_model.kind_of(svc.model)
         if kind != svc.kind:
-            raise UserError(f"service model '{svc.model}' is a {kind} model; set kind: {kind} for it")
+            raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
