@@ -318,10 +318,10 @@ def test_bad_prompt_options_are_one_line(tmp: Path):
         (("--api", "speech", "--shared-prefix-len", "4"), "--shared-prefix-len applies to the chat and completions"),
         (("--max-failure-rate", "2"), "--max-failure-rate"),
         # a file of prompts: neither option applies, so the hint must not send the user to the other one
-        (("--dataset", "prompts.jsonl", "--prefix-groups", "2"), "a --dataset of prompts brings its own text, so drop "
-                                                                 "--prefix-groups"),
-        (("--dataset", "lengths.jsonl", "--prefix-groups", "2"), "--prefix-groups counts shared prefixes; add "
-                                                                 "--shared-prefix-len N"),
+        (("--dataset", "prompts.jsonl", "--prefix-groups", "2"),
+         "a --dataset of prompts brings its own text, so drop --prefix-groups"),
+        (("--dataset", "lengths.jsonl", "--prefix-groups", "2"),
+         "--prefix-groups counts shared prefixes; add --shared-prefix-len N"),
     ]
     (tmp / "prompts.jsonl").write_text('{"prompt": "hello there"}\n')
     (tmp / "lengths.jsonl").write_text('{"input_len": 16, "output_len": 4}\n')
