@@ -235,6 +235,7 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
         "vendor / model": [f"{p.vendor} {p.model}" for p in ps],
         "bf16/fp16 dense TFLOPS": [p.dense_tflops for p in ps],
         "fp8 dense TFLOPS": [p.peak_tflops.get("fp8") for p in ps],
+        "fp4 dense TFLOPS": [p.peak_tflops.get("fp4") for p in ps],
         "int8 dense TOPS": [p.peak_tflops.get("int8") for p in ps],
         "memory GB": [p.memory_gb for p in ps],
         "bandwidth TB/s": [p.memory_bandwidth_tbs for p in ps],

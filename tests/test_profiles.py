@@ -149,6 +149,10 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     h100, ascend = (pr.load_hardware()[k] for k in ("nv_h100_sxm", "hw_910b2"))
     assert rows["USD per bf16 TFLOP"] == pytest.approx([h100.price.amount / h100.dense_tflops,
                                                         ascend.price.amount / 7.2 / ascend.dense_tflops])
+    # the fp4 peak that sets a Blackwell part apart (GB300 over GB200: 1.5x) is shown, unknown stays null
+    fp4 = json.loads(run_cli("profiles", "compare", "nv_gb200_gpu", "nv_gb300_gpu", "nv_h100_sxm", "--json",
+                             cwd=tmp).stdout)["rows"]["fp4 dense TFLOPS"]
+    assert fp4[1] / fp4[0] == pytest.approx(1.5) and fp4[2] is None
     assert json.loads(run_cli("profiles", "show", "NV_H100_SXM", "--json", cwd=tmp).stdout)["id"] == "nv_h100_sxm"
     for args, message in [(["profiles", "show", "nv_h10_sxm"], "unknown hardware profile 'nv_h10_sxm' (did you mean"),
                           (["profiles", "list", "--available"], "--available needs --market"),
