@@ -54,11 +54,13 @@ def article(word: str) -> str:
 
 def closest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for the closest valid name, or ''. A name that begins several valid
-    ones ('sdxl' of 'sdxl-base-1.0' and 'sdxl-tiny') gets up to three of them: the closest by spelling
-    alone would be the shortest, often a test model."""
-    names = list(choices)
-    starts = sorted(c for c in names if name and c.lower().startswith(name.lower()) and c.lower() != name.lower())
-    match = starts or difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    ones ('sdxl' of 'sdxl-base-1.0' and 'sdxl-tiny'), or is part of them ('h100' of 'nv_h100_sxm'), gets up to
+    three of them: the closest by spelling alone would be the shortest (often a test model) or another part
+    ('hg_z100' for 'h100')."""
+    names, low = list(choices), name.lower()
+    starts = sorted(c for c in names if low and c.lower().startswith(low) and c.lower() != low)
+    inside = sorted(c for c in names if len(low) >= 3 and low in c.lower() and c.lower() != low)  # 'h100': nv_h100_sxm
+    match = starts or inside or difflib.get_close_matches(name, names, n=1, cutoff=0.5)
     if not match:
         return ""
     quoted = " or ".join(f"'{m}'" for m in match[:3])

@@ -422,7 +422,8 @@ def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert_one_line_error(run_cli("predict", "--model", "sdxl", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "unknown model 'sdxl' (did you mean 'sdxl-base-1.0' or 'sdxl-tiny'?)")
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "h100", cwd=tmp),
-                          "unknown hardware profile 'h100'")
+                          "unknown hardware profile 'h100' (did you mean 'nv_h100_nvl' or 'nv_h100_pcie' or "
+                          "'nv_h100_sxm'?)")  # part of their ids; by spelling alone it was a Hygon part, hg_z100
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--engine",
                                   "vlm", cwd=tmp), "unknown engine 'vlm'")
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--tp", "2",
