@@ -171,11 +171,13 @@ def test_currencies_are_explicit():
     cny = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, cn, Assumptions())
     assert cny.currency == "CNY" and cny.capex["total"] == pytest.approx(usd.capex["total"] * 7.2)
     assert cny.per_year["energy"] == pytest.approx(usd.per_year["energy"] * 7.2)  # 0.72 CNY = 0.1 USD x 7.2
-    with pytest.raises(UserError, match="no exchange rate for EUR"):
-        cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions(currency="EUR"))
-    eur = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE,
-                  load_assumptions(None, {"currency": "EUR", "fx": {"EUR": 0.9}}))
-    assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.9)
+    with pytest.raises(UserError, match="no exchange rate for GBP"):
+        cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions(currency="GBP"))
+    gbp = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE,
+                  load_assumptions(None, {"currency": "GBP", "fx": {"GBP": 0.8}}))
+    assert gbp.capex["total"] == pytest.approx(usd.capex["total"] * 0.8)
+    eur = cost_of(candidate("a", 2, 10.0), card("a", 10000), DEMAND.services, SITE, Assumptions(currency="EUR"))
+    assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.924)  # a shipped site's currency has a rate
 
 
 def test_currency_codes_and_nested_values_are_read_in_any_case_and_explained(tmp: Path):
@@ -349,5 +351,8 @@ def test_plan_cost_options_end_to_end(tmp: Path):
     assert "mixed fleet: none" in short.stdout  # the plan itself is still printed
     assert_one_line_error(run_cli("plan", str(example), "--fx", "EUR:0.9", cwd=tmp), "expected CUR=UNITS_PER_USD")
     assert_one_line_error(run_cli("plan", str(example), "--price", "hw_910x=1", cwd=tmp), "did you mean")
-    assert_one_line_error(run_cli("plan", str(example), "--site", "cn-east", "--currency", "EUR", cwd=tmp),
-                          "no exchange rate for EUR")
+    assert_one_line_error(run_cli("plan", str(example), "--site", "cn-east", "--currency", "GBP", cwd=tmp),
+                          "no exchange rate for GBP")
+    eu = run_cli("plan", str(example), "--site", "eu-average", "--json", cwd=tmp)  # a shipped site needs no --fx
+    assert eu.returncode == 0, eu.stderr
+    assert json.loads(eu.stdout)["candidates"][0]["cost"]["currency"] == "EUR"

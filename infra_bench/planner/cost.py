@@ -38,8 +38,9 @@ HOURS = 8760.0
 NODE_POWER_FACTOR = 1.8  # node max power per accelerator TDP: DGX H100 10.2 kW for 8 x 700 W (NVIDIA spec)
 
 SOURCES = {
-    "fx": "CNY per USD 7.2, as energy_cost_carbon.md converts 0.63 CNY = 0.088 USD (China Briefing 2024); "
-          "other currencies need --fx CUR=RATE",
+    "fx": "CNY per USD 7.2, as energy_cost_carbon.md converts 0.63 CNY = 0.088 USD (China Briefing 2024); EUR per "
+          "USD 0.924, the ECB euro reference rate's 2024 average (1.0824 USD per EUR), the year of the eu-average "
+          "site's power price; other currencies need --fx CUR=RATE",
     "depreciation_years": "4 y financial (3-6): hyperscaler server lives 4-6 y (energy_cost_carbon.md, Deprec)",
     "carbon_lifetime_years": "5 y (LLMCarbon, ICLR 2024)",
     "maintenance_frac_per_year": "6% of capex per year (4-8%, HPC rule of thumb, CTWatch 2006)",
@@ -71,7 +72,7 @@ class Assumptions(BaseModel):
     """Cost and carbon inputs; the defaults carry the sources in SOURCES."""
     model_config = ConfigDict(extra="forbid")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", description="default: the site's")
-    fx: dict[str, float] = {"USD": 1.0, "CNY": 7.2}  # units per USD
+    fx: dict[str, float] = {"USD": 1.0, "CNY": 7.2, "EUR": 0.924}  # units per USD: every shipped site's currency
     depreciation_years: float = Field(default=4.0, gt=0)
     carbon_lifetime_years: float = Field(default=5.0, gt=0)
     maintenance_frac_per_year: float = Field(default=0.06, ge=0, lt=1)
