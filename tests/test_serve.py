@@ -185,6 +185,11 @@ def test_sigterm_with_streams_still_queued_stops_promptly(tmp: Path):
 def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     assert_one_line_error(run_cli("serve", "--arch", "llama-tni", cwd=tmp), "unknown architecture 'llama-tni' "
                                                                             "(did you mean 'llama-tiny'?)")
+    # the built-in list offers only what serve serves; a video model is refused before it is built
+    assert "wan-tiny" not in run_cli("serve", "--arch", "nope", cwd=tmp).stderr
+    p = run_cli("serve", "--arch", "wan-tiny", cwd=tmp)
+    assert_one_line_error(p, "--arch wan-tiny: video models are not served yet")
+    assert "built" not in p.stdout
     assert_one_line_error(run_cli("serve", "--api-key-env", "NO_SUCH_VAR_X", cwd=tmp), "NO_SUCH_VAR_X")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

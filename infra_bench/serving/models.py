@@ -30,8 +30,10 @@ def arch_kind(arch: str) -> str:
                 for name, k in KINDS.items()}
     for kind, cat in catalogs.items():
         if arch in cat:
+            if KINDS[kind].served is None:  # before its model is built, not after
+                raise UserError(f"--arch {arch}: {kind} models are not served yet; `infra-bench run` measures them")
             return kind
-    known = [a for cat in catalogs.values() for a in cat]
+    known = [a for kind, cat in catalogs.items() if KINDS[kind].served is not None for a in cat]
     raise UserError(f"--arch: unknown architecture '{arch}'{closest(arch, known)}; built-in: {', '.join(known)}")
 
 
