@@ -419,8 +419,9 @@ def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "unknown model 'llama-3.1-8' (did you mean 'llama-3.1-8b'?)")
     # a name that begins several: the full-size model is named, not only the shortest (a test model)
-    assert_one_line_error(run_cli("predict", "--model", "sdxl", "--hardware", "nv_h100_sxm", cwd=tmp),
-                          "unknown model 'sdxl' (did you mean 'sdxl-base-1.0' or 'sdxl-tiny'?)")
+    p = run_cli("predict", "--model", "sdxl", "--hardware", "nv_h100_sxm", cwd=tmp)
+    assert_one_line_error(p, "unknown model 'sdxl' (did you mean 'sdxl-base-1.0' or 'sdxl-tiny'?)")
+    assert "the planner catalog holds llm: " in p.stderr and "llama-3.1-405b" in p.stderr  # --help shows examples only
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "h100", cwd=tmp),
                           "unknown hardware profile 'h100' (did you mean 'nv_h100_nvl' or 'nv_h100_pcie' or "
                           "'nv_h100_sxm'?)")  # part of their ids; by spelling alone it was a Hygon part, hg_z100

@@ -121,14 +121,16 @@ def kind_of(model: str) -> str:
     from ..kinds import KINDS
     from ..kinds.base import load_ref
 
-    known: list[str] = []
+    known: dict[str, list[str]] = {}
     for name, k in KINDS.items():
         if k.planner_models:
             ids = load_ref(k.planner_models)(name)
             if model in ids:
                 return name
-            known += list(ids)
-    raise UserError(f"unknown model '{model}'{closest(model, known)}; see `infra-bench predict --help` for the catalog")
+            known[name] = list(ids)
+    catalog = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in known.items())
+    raise UserError(f"unknown model '{model}'{closest(model, [i for ids in known.values() for i in ids])}; "
+                    f"the planner catalog holds {catalog}")
 
 
 FLOP_TABLE = "diffusion_flops.json"
