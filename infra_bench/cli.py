@@ -822,7 +822,8 @@ def results_list(out: Path, as_json: bool) -> None:
         click.echo(f"no runs under {out}; start one with `infra-bench run`")
         return
     rows = [{"run": r["run_id"], "kind": r["kind"], "created": r["created_at"][:19].replace("T", " "),
-             "cells": f"{r['ok']} ok, {r['failed']} failed" + (f" of {r['cells_planned']}" if r["cells_planned"] else ""),
+             "cells": f"{r['ok']} ok, {r['failed']} failed" + (f" of {r['cells_planned']}" if r["cells_planned"] else "")
+             + (f"; {r['requests_failed']} of {r['requests_sent']} requests failed" if r["requests_failed"] else ""),
              "specs": ", ".join(str(s) for s in r["specs"])} for r in runs]
     click.echo(_text_table(rows, ["run", "kind", "created", "cells", "specs"]))
 

@@ -262,6 +262,9 @@ def test_partial_failures_are_counted_and_the_exit_status_follows_the_failure_li
     assert m["errors"] == {"HTTP 503: overloaded": 4} and "4 x HTTP 503: overloaded" in p.stdout
     assert m["output_tokens_source"] == "chunks" and m["output_tokens"] == 8
     assert (m["sent"], m["planned"], m["not_sent"], m["failure_rate"]) == (8, 8, 0, 0.5)
+    # the run list says so: its one point is an ok measurement, of a server that failed half the requests
+    listed = run_cli("results", "list", "--results", str(tmp / "r2"), cwd=tmp).stdout
+    assert "1 ok, 0 failed of 1; 4 of 8 requests failed" in listed
     # a failed request is infinitely slow for the SLO: half failed, so the p50 cannot be met
     assert m["slo_met"] is False and m["good_requests"] == 4
     # a server whose model list does not say what weights it serves (vLLM, SGLang): reported as unknown

@@ -167,5 +167,8 @@ def list_runs(root: Path) -> list[dict]:
                      "cells_planned": m.cells_planned,
                      "ok": sum(r.get("status") == "ok" for r in recs),
                      "failed": sum(r.get("status") == "failed" for r in recs),
+                     # a load test's point is ok as a measurement even when requests in it failed: count those too
+                     "requests_sent": sum((r.get("metrics") or {}).get("sent") or 0 for r in recs),
+                     "requests_failed": sum((r.get("metrics") or {}).get("failed") or 0 for r in recs),
                      "path": str(folder)})
     return runs
