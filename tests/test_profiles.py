@@ -80,6 +80,19 @@ def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path)
     (user / "cpus.yaml").write_text(yaml.safe_dump({"local_cpu": local}))
     p = run_cli("profiles", "show", "nv_h100_sxm", "--json", "--profiles", str(user), cwd=tmp)
     assert p.returncode == 0 and json.loads(p.stdout)["memory_gb"] == 81.0  # the user's wins
+    assert "warning" not in p.stderr  # it repeats every field of the built-in
+    # a quote that gives only some fields replaces the built-in whole: what it drops is said, once
+    quote = tmp / "quote"
+    (quote / "accelerators").mkdir(parents=True)
+    ascend = pr.load_hardware()["hw_910b2"].model_dump(include={"kind", "vendor", "model", "peak_tflops", "memory_gb",
+                                                              "memory_bandwidth_tbs", "sources"})
+    (quote / "accelerators" / "q.yaml").write_text(yaml.safe_dump({"hw_910b2": {**ascend, "price": {
+        "amount": 110000, "currency": "CNY", "source": "our quote", "date": "2026-11"}}}))
+    p = run_cli("profiles", "show", "hw_910b2", "--json", "--profiles", str(quote), cwd=tmp)
+    assert p.returncode == 0 and json.loads(p.stdout)["domestic"] is False
+    [warning] = p.stderr.splitlines()
+    assert warning.startswith(f"warning: hw_910b2 in {quote} replaces the profile of that id whole; it leaves out ")
+    assert "domestic" in warning and "repeat them in your profile to keep them" in warning
     p = run_cli("profiles", "list", "--vendor", "acme", "--json", cwd=tmp, env={"INFRA_BENCH_PROFILES": str(user)})
     assert [r["id"] for r in json.loads(p.stdout)] == ["acme_x1"]
     p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", "--json", "--profiles", str(user), cwd=tmp)

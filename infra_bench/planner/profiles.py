@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -235,8 +236,27 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
 def load_hardware(extra: list[str | Path] | None = None) -> dict[str, HardwareProfile]:
     profiles: dict[str, HardwareProfile] = {}
     for d in profile_dirs(extra):
-        profiles.update(hardware_in(d))
+        found = hardware_in(d)
+        for pid, new in found.items():
+            if pid in profiles:
+                _replaced(pid, d, profiles[pid], new)
+        profiles.update(found)
     return profiles
+
+
+@lru_cache(maxsize=None)
+def _warned(pid: str, folder: str, dropped: tuple[str, ...]) -> None:
+    print(f"warning: {pid} in {folder} replaces the profile of that id whole; it leaves out {', '.join(dropped)}, "
+          f"which now take their defaults (repeat them in your profile to keep them)", file=sys.stderr)
+
+
+def _replaced(pid: str, folder: Path, old: HardwareProfile, new: HardwareProfile) -> None:
+    """Warn, once per process, where a profile of your own drops what the one it replaces said (a quote giving a
+    910B2's price left out `domestic: true`, and the part stopped counting as domestic)."""
+    dropped = tuple(sorted(f for f in old.model_fields_set - new.model_fields_set
+                           if getattr(old, f) != getattr(new, f)))
+    if dropped:
+        _warned(pid, str(folder), dropped)
 
 
 def vendor_word(vendor: str) -> str:
