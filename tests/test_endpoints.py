@@ -208,8 +208,8 @@ FAULTS = [
     ("json", "not an event stream: the server answered application/json"),
     ("malformed", "malformed SSE line: 'this is not an SSE line'"),
     ("notjson", "malformed SSE data: not JSON"),
-    ("stall", "stalled: no data for 1 s after 2 chunks"),
-    ("silent", "stalled: no data for 1 s before any response"),
+    ("stall", "stalled: no data for 1 s after 2 chunks (--stall-timeout)"),
+    ("silent", "stalled: no data for 1 s before any response (--stall-timeout)"),
     ("truncated", "stream ended before its end marker"),
 ]
 

@@ -137,7 +137,7 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
         out.error = f"connect timeout: no connection within {opts.connect_timeout_s:g} s"
     except aiohttp.ServerTimeoutError:
         got = f" after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else " before any response"
-        out.error = f"stalled: no data for {opts.stall_timeout_s:g} s{got}"
+        out.error = f"stalled: no data for {opts.stall_timeout_s:g} s{got} (--stall-timeout)"
     except asyncio.TimeoutError:
         out.error = f"timed out: request took longer than {opts.timeout_s:g} s (--timeout)"
     except aiohttp.ClientConnectorError as e:
