@@ -180,6 +180,24 @@ def test_currencies_are_explicit():
     assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.924)  # a shipped site's currency has a rate
 
 
+def test_a_rate_of_your_own_keeps_the_shipped_ones(tmp: Path):
+    """--fx GBP=0.79 (or an assumptions file's fx) replaced the default table but for USD and CNY, so the EUR rate of
+    the shipped eu-average site was lost: plan --site eu-average --fx GBP=0.79 failed with 'no exchange rate for
+    EUR', and a plan in GBP at that site could not be made at all."""
+    a = load_assumptions(None, {"fx": {"GBP": 0.79}})
+    assert a.fx == {"USD": 1.0, "CNY": 7.2, "EUR": 0.924, "GBP": 0.79}
+    assert a.convert(0.924, "EUR", "GBP") == pytest.approx(0.79)
+    assert load_assumptions(None, {"fx": {"EUR": 0.9}}).fx["EUR"] == 0.9  # a given rate still wins
+    example = Path(__file__).parents[1] / "workloads" / "demand-example.yaml"
+    args = ("plan", str(example), "--site", "eu-average", "--hardware", "nv_l40s", "--json")
+    eur = run_cli(*args, cwd=tmp)
+    gbp = run_cli(*args, "--currency", "GBP", "--fx", "GBP=0.79", cwd=tmp)
+    assert gbp.returncode == 0, gbp.stderr
+    e, g = (json.loads(p.stdout)["candidates"][0]["cost"] for p in (eur, gbp))
+    assert g["currency"] == "GBP" and g["per_year"]["energy"] == pytest.approx(e["per_year"]["energy"] / 0.924 * 0.79)
+    assert g["capex"]["total"] == pytest.approx(e["capex"]["total"] / 0.924 * 0.79)
+
+
 def test_currency_codes_and_nested_values_are_read_in_any_case_and_explained(tmp: Path):
     """--currency eur and --fx eur=0.92 were refused (the first blamed on 'assumptions'), a file's lower-case fx
     key was not found, and a price given as a bare number read 'instance of Money'."""

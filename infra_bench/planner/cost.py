@@ -111,8 +111,8 @@ def load_assumptions(path: str | Path | None, overrides: dict | None = None) -> 
     for key in ("prices", "fx"):  # --price and --fx add to the file's, one entry overriding its namesake
         if isinstance(data.get(key), dict) and key in (overrides or {}):
             merged[key] = {**data[key], **overrides[key]}
-    if "fx" in merged:
-        merged["fx"] = {"USD": 1.0, "CNY": 7.2, **merged["fx"]}
+    if "fx" in merged:  # a rate of your own adds to the shipped sites' rates (USD, CNY, EUR), never drops one
+        merged["fx"] = {**Assumptions.model_fields["fx"].default, **merged["fx"]}
     try:
         return Assumptions(**merged)
     except ValidationError as err:
