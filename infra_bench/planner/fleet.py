@@ -5,7 +5,8 @@ Each service is served either whole (one pool sized for its full length distribu
 an LLM service with variable lengths, split into request-size buckets (buckets.py) with a pool
 each, so short requests can go to a cheap part that misses the SLO on the long tail:
 
-    minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[h] + sum_h y[h] x yearly cost per server[h]
+    minimise    sum_{p,h} x[p,h] x TP[p,h] x yearly cost per device[p,h] + sum_h y[h] x yearly cost per server[h]
+                (a device of column p,h draws the busy power of its option there: what it serves in the mix)
     subject to  for a pool p of service s, with z_s = 1 when s is split:
                   sum_h x[p,h] x cap[p,h] x (1 - headroom_s) + M_p x (z_s or 1 - z_s) >= load_p + N x s_p
                 s_p >= cap[p,h] x u[p,h],  x[p,h] <= big x u[p,h]              (the spare: a replica of the largest
@@ -31,7 +32,7 @@ from ..errors import MissingDependency, UserError, install_hint
 from ..kinds import KINDS
 from . import sizing
 from .buckets import Bucket, split, whole
-from .cost import Assumptions, cost_of
+from .cost import Assumptions, DevicePower, cost_of
 from .demand import LlmService
 from .profiles import load_servers
 from .sizing import Candidate, Option
@@ -69,6 +70,7 @@ class Column:
     option: Option
     capacity: float | None
     simulate: Callable[[], float | None] | None  # None once the capacity is simulated
+    device_year: float | None = None  # a device's yearly cost drawing this column's busy power; None: the type's
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,21 @@ def _unit_cost(c, hw, services, site, a: Assumptions, headroom: float, servers: 
     (dev, srv) = parts
     return UnitCost(dev.per_year["total"], dev.capex["total"], srv.per_year["total"], srv.capex["total"],
                     server.slots if server else 0)
+
+
+def _column_year(c: Column, hw, services, site, a: Assumptions, headroom: float, servers: dict, server_id) -> float | None:
+    """A device's yearly cost in this column, drawing the busy power of what it serves here (the power model's at
+    the option's capacity, TDP for services it does not cover), as a plan's devices do for theirs; None where the
+    device's power is given (measured or assumed) and so the same in every column."""
+    if hw.id in a.device_power or not hw.tdp_w:
+        return None
+    energy = getattr(c.option, "energy", None)
+    watts = energy["avg_power_w"] if energy else hw.tdp_w
+    own = a.model_copy(update={"utilization": 1 - headroom, "device_power": {
+        **a.device_power, hw.id: DevicePower(busy_w=watts, source="the power of what it serves in the mix")}})
+    cost = cost_of(Candidate(hw.id, hw.id, True, None, [], devices=1, servers=0), hw, services, site, own,
+                   servers.get(server_id) if server_id else None)
+    return cost.per_year["total"] if cost.per_year else None
 
 
 def _rate(res) -> float | None:
@@ -181,7 +198,8 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCos
     n, nz, ny, ns = len(cols), len(split_ids), len(types), len(groups)
     # variables: replicas x per column | z per split service | servers y per type | u: column used | spare s per pool
     width = n + nz + ny + n + ns
-    obj = np.array([c.option.tp * unit_cost[c.hardware].device_year for c in cols] + [0.0] * nz
+    obj = np.array([c.option.tp * (unit_cost[c.hardware].device_year if c.device_year is None else c.device_year)
+                    for c in cols] + [0.0] * nz
                    + [unit_cost[h].server_year for h in types] + [0.0] * (n + ns))
     rows, lo, hi = [], [], []
 
@@ -287,6 +305,10 @@ def optimise(plan, demand, profiles, site, a: Assumptions, limits: dict[str, int
         return Fleet(False, reason, [], {}, None, None, currency, single, excluded, idle_limits=idle)
 
     cols, pools = _columns(plan, demand, profiles, set(unit_cost), calibration, use_buckets)
+    server_of = {c.hardware: c.server for c in plan.candidates}
+    for col in cols:  # each device draws what it serves in the mix, not what its single-type plan gave it
+        col.device_year = _column_year(col, profiles[col.hardware], demand.services, site, a, demand.headroom, servers,
+                                       server_of[col.hardware])
     if not cols:
         return none("no costed type can serve any service (need prices, TDP and --site)")
     for rounds in range(1, MAX_ROUNDS + 1):
