@@ -14,7 +14,8 @@ generic host share per slot (an estimate, said in the notes). No device or serve
                  + (bought - devices) x TDP x idle
     device W   = the busy power measured in records (`calibrate`), else the power model's at each
                  service's capacity (power.py, the figure behind plan's J/token), else TDP
-    host W     = the server's maximum power less its accelerators' TDP, else 0.8 x TDP per device
+    host W     = the server's maximum power less its slots' TDP, else 0.8 x TDP per slot (filled or not);
+                 without a server profile, 0.8 x TDP per device
     carbon     = IT kWh x PUE x the site's grid factor  +  bought x embodied kg per accelerator / its lifetime
     per unit   = a service's share of the yearly figure (by its devices) / its yearly units
 
