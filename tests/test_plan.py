@@ -202,6 +202,8 @@ def test_plan_cli_end_to_end(tmp: Path):
                    python_args=("-X", "importtime"))
     assert text.returncode == 0 and "nv_h100_sxm" in text.stdout and "chat:" in text.stdout
     assert "replicas)" in text.stdout.split("chat:")[1].split(";")[0]  # the capacity's 80% range and its replicas
+    # the legend says which way an approximated (~) capacity errs, and that which parts are simulated follows the rank
+    assert "reads 0.76-0.97 of the simulated one (so up to a third more devices" in text.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in text.stderr.splitlines() if line.startswith("import time")}
     assert "infra_bench.planner.media_model" in imported and not imported & {"torch", "diffusers"}
 

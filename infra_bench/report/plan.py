@@ -143,7 +143,10 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     if p.coverage and len(p.coverage) > 1:
         lines.append("parts per service: " + "; ".join(f"{s} {len(ids)}" for s, ids in p.coverage.items()))
-    lines.append("~ capacity from a queueing approximation; unmarked: confirmed by simulation, or TTS streams by "
+    lines.append("~ capacity from a queueing approximation, which reads 0.76-0.97 of the simulated one (so up to a "
+                 "third more devices than a simulation would size; `--confirm N` simulates more, and which parts are "
+                 "simulated follows the ranking, so it can differ by --site); unmarked: confirmed by simulation, or TTS "
+                 "streams by "
                  "processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part under "
                  "this engine, few points = its vendor's only measurements (widest intervals), other engine / other "
                  "hardware = efficiencies carried over (wider intervals), priors = no fit")
