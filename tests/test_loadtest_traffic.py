@@ -148,6 +148,21 @@ def test_length_distributions_and_files(tmp: Path):
     assert src["kind"] == "lengths file" and src["lines"] == 2 and len(src["sha256"]) == 64
 
 
+def test_varying_lengths_are_recorded_as_varying(tmp: Path):
+    """A lengths file asks each request for its line's lengths, yet the record said output_len 128
+    (the unused --output-len default); a prompts file whose lines carry their own output_len too."""
+    (tmp / "lens.csv").write_text("input_len,output_len\n7,3\n9,4\n")
+    (tmp / "p.jsonl").write_text('{"prompt": "a b c", "output_len": 2}\n{"prompt": "d e"}\n')
+    standin = StandIn("vllm")
+    with serving(standin.app()) as url:
+        for data, out in (("lens.csv", "r"), ("p.jsonl", "p")):
+            p = loadtest(url + "/v1", tmp / out, "--num-requests", "6", "--dataset", str(tmp / data))
+            assert p.returncode == 0, p.stderr
+    lens, prompts = read_records(tmp / "r")[0], read_records(tmp / "p")[0]
+    assert lens["cell"]["output_len"] is None and lens["spec"]["output_len"] is None
+    assert prompts["cell"]["output_len"] is None  # 2 for one line, the default 128 for the other
+
+
 def test_dataset_prompts_continue_across_points_and_say_when_they_repeat(tmp: Path):
     data = tmp / "d.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"line {i} text"}) + "\n" for i in range(6)))
