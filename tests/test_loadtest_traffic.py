@@ -163,6 +163,26 @@ def test_varying_lengths_are_recorded_as_varying(tmp: Path):
     assert prompts["cell"]["output_len"] is None  # 2 for one line, the default 128 for the other
 
 
+def test_calibrate_takes_the_lengths_the_server_counted(tmp: Path):
+    """calibrate took a point without fixed lengths (a lengths file, --lengths) as 1024 tokens in and
+    256 out, silently, though the server counted every prompt and output token of it."""
+    from infra_bench.planner.measurements import endpoint_measurements
+    from infra_bench.planner.profiles import load_hardware
+
+    (tmp / "lens.csv").write_text("input_len,output_len\n7,3\n9,4\n")
+    standin = StandIn("vllm")
+    with serving(standin.app()) as url:
+        p = run_cli("loadtest", "--endpoint", url + "/v1", "--model", "llama-3.1-8b", "--warmup", "0",
+                    "--num-requests", "6", "--dataset", str(tmp / "lens.csv"), "--hardware", "nv_h100_sxm",
+                    "--engine", "vllm 0.8.5", "--out", str(tmp / "r"), cwd=tmp, timeout=120)
+    assert p.returncode == 0, p.stderr
+    asked = [(len(b["prompt"].split()), b["max_tokens"]) for b in standin.bodies]
+    [m], skipped = endpoint_measurements(read_records(tmp / "r"), load_hardware())
+    assert not skipped and "tokens assumed" not in m.note
+    assert m.input_len == pytest.approx(np.mean([i for i, _ in asked]))
+    assert m.output_len == pytest.approx(np.mean([o for _, o in asked]))
+
+
 def test_dataset_prompts_continue_across_points_and_say_when_they_repeat(tmp: Path):
     data = tmp / "d.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"line {i} text"}) + "\n" for i in range(6)))
