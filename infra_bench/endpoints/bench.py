@@ -160,7 +160,7 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
                 if warm.error:
                     warm_errors.append(warm.error)
-            if test.warmup and len(warm_errors) == test.warmup and all(e.startswith("HTTP 4") for e in warm_errors):
+            if test.warmup and len(warm_errors) == test.warmup and all(_refused(e) for e in warm_errors):
                 raise UserError(f"every warm-up request was refused ({warm_errors[0]}); fix the request (model name, "
                                 f"API, lengths or sizes) before loading the server; nothing was recorded")
             run_id = new_run_id()
@@ -213,6 +213,12 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
     note = "not read (--metrics-url none)" if scraper is None else f"none read ({scraper.why})" if scraper.why \
         else None
     return LoadTestResult(store, written, strategy, warm_errors, note)
+
+
+def _refused(error: str) -> bool:
+    """An HTTP 4xx that the request itself earned (model, API, lengths); not 408 or 429, which say the
+    server is busy or rate-limiting (Retry-After): load to measure, not a request to fix."""
+    return error.startswith("HTTP 4") and not error.startswith(("HTTP 408", "HTTP 429"))
 
 
 def _server_notes(test: LoadTest, server: dict | None, scraper: Scraper | None, issued: int) -> list[str]:
