@@ -18,6 +18,8 @@ from tests.conftest import assert_one_line_error, read_records, run_cli
 pytest.importorskip("aiohttp")
 pytest.importorskip("prometheus_client")
 
+from aiohttp import web
+
 from infra_bench.endpoints.client import Outcome  # noqa: E402
 from infra_bench.endpoints.inputs import Prompts, SharedPrefix, distributions  # noqa: E402
 from infra_bench.endpoints.load import Budget, LoadPoint, run_point  # noqa: E402
@@ -181,6 +183,29 @@ def test_calibrate_takes_the_lengths_the_server_counted(tmp: Path):
     assert not skipped and "tokens assumed" not in m.note
     assert m.input_len == pytest.approx(np.mean([i for i, _ in asked]))
     assert m.output_len == pytest.approx(np.mean([o for _, o in asked]))
+
+
+def test_one_failed_scrape_loses_one_point_of_server_metrics_not_the_rest(tmp: Path):
+    """A /metrics that failed once (a busy server's scrape timing out) was taken for a server with no
+    metrics: every later point of the run recorded none, and said 'none read'."""
+    standin, calls = StandIn("vllm"), {"n": 0}
+
+    async def blip(request):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the scrape after the first point (each point is too short to be polled)
+            return web.Response(status=503, text="busy")
+        return await standin.metrics(request)
+    app = web.Application()
+    app.add_routes([web.get("/v1/models", standin.models), web.get("/metrics", blip),
+                    web.post("/v1/completions", standin.openai)])
+    with serving(app) as url:
+        p = loadtest(url + "/v1", tmp / "r", "--concurrency", "1,1", "--num-requests", "2", "--output-len", "2")
+    assert p.returncode == 0, p.stderr
+    first, second = sorted(all_records(tmp / "r"), key=lambda r: r["settings"]["step"])
+    assert first["metrics"]["server"] is None
+    assert any("lost for this point, a scrape around it failed" in n and "HTTP 503" in n for n in first["notes"])
+    assert second["metrics"]["server"]["generation_tokens"] == 4
+    assert not any("server metrics" in n for n in second["notes"]) and "none read" not in p.stdout
 
 
 def test_dataset_prompts_continue_across_points_and_say_when_they_repeat(tmp: Path):

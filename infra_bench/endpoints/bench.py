@@ -173,6 +173,8 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 step += 1
                 point = test.strategy.point(level)
                 started, t0 = now_iso(), time.perf_counter()
+                if scraper:
+                    scraper.missed = None
                 before = await scraper.scrape() if scraper else None
                 watch = PointWatch(before) if before is not None else None
                 poller = asyncio.create_task(scraper.poll(watch)) if watch else None
@@ -226,8 +228,11 @@ def _server_notes(test: LoadTest, server: dict | None, scraper: Scraper | None, 
     notes = []
     if scraper is None:
         notes.append("server metrics: not read (--metrics-url none)")
-    elif server is None:
+    elif server is None and scraper.why:
         notes.append(f"server metrics: none read ({scraper.why})")
+    elif server is None:
+        notes.append(f"server metrics: lost for this point, a scrape around it failed ({scraper.missed})"
+                     if scraper.missed else "server metrics: not read after this point (interrupted)")
     else:
         rate = server.get("prefix_cache_hit_rate")
         if rate is not None and rate > test.expected_hit_rate + CACHE_HIT_MARGIN:
