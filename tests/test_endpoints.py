@@ -77,6 +77,12 @@ def _fault_app():
             return await _sse(request, [], tail="drip")
         if fault == "truncated":
             return await _sse(request, [_chunk(" a"), _chunk(" b")], tail="eof")
+        if fault == "e429":  # a rate limiter: every other request, from the first
+            flaky["limited"] = flaky.get("limited", 0) + 1
+            if flaky["limited"] % 2:
+                return web.json_response({"error": {"message": "rate limited"}}, status=429,
+                                         headers={"Retry-After": "1"})
+            return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
         if fault == "flaky":
             flaky["n"] += 1
             if flaky["n"] % 2:
@@ -239,6 +245,18 @@ def test_a_refused_warm_up_stops_before_anything_is_recorded(faults, tmp: Path):
     long = loadtest(f"{faults}/ok/v1", tmp / "t", "--model", "m", "--num-requests", "1", "--warmup", "0",
                     "--input-len", "4000", "--output-len", "200")
     assert long.returncode == 0 and "exceed the server's max_model_len 4096 for m" in long.stderr
+
+
+def test_a_rate_limited_warm_up_is_load_to_measure_not_a_request_to_fix(faults, tmp: Path):
+    """HTTP 429 to the one warm-up request stopped the run with exit 2 and 'fix the request (model name,
+    API, lengths or sizes)'; the server was only rate-limiting, which is what the load test measures."""
+    p = loadtest(f"{faults}/e429/v1", tmp / "r", "--model", "m", "--num-requests", "4", "--warmup", "1",
+                 "--output-len", "2")
+    assert_one_line_error(p, "2 of 4 requests failed at conc 1 (50%, above --max-failure-rate 0.05); most common "
+                             "error: HTTP 429: rate limited", code=1)
+    assert "warm-up request(s) failed: HTTP 429: rate limited" in p.stdout
+    [r] = read_records(tmp / "r")
+    assert r["metrics"]["completed"] == 2 and r["metrics"]["errors"] == {"HTTP 429: rate limited": 2}
 
 
 def test_total_timeout_bounds_a_server_that_never_finishes(faults, tmp: Path):

@@ -18,6 +18,8 @@ from tests.conftest import assert_one_line_error, read_records, run_cli
 pytest.importorskip("aiohttp")
 pytest.importorskip("prometheus_client")
 
+from aiohttp import web
+
 from infra_bench.endpoints.client import Outcome  # noqa: E402
 from infra_bench.endpoints.inputs import Prompts, SharedPrefix, distributions  # noqa: E402
 from infra_bench.endpoints.load import Budget, LoadPoint, run_point  # noqa: E402
@@ -146,6 +148,64 @@ def test_length_distributions_and_files(tmp: Path):
     assert {b["max_tokens"] for b in standin.bodies} <= {3, 4}
     src = r["spec"]["prompts"]
     assert src["kind"] == "lengths file" and src["lines"] == 2 and len(src["sha256"]) == 64
+
+
+def test_varying_lengths_are_recorded_as_varying(tmp: Path):
+    """A lengths file asks each request for its line's lengths, yet the record said output_len 128
+    (the unused --output-len default); a prompts file whose lines carry their own output_len too."""
+    (tmp / "lens.csv").write_text("input_len,output_len\n7,3\n9,4\n")
+    (tmp / "p.jsonl").write_text('{"prompt": "a b c", "output_len": 2}\n{"prompt": "d e"}\n')
+    standin = StandIn("vllm")
+    with serving(standin.app()) as url:
+        for data, out in (("lens.csv", "r"), ("p.jsonl", "p")):
+            p = loadtest(url + "/v1", tmp / out, "--num-requests", "6", "--dataset", str(tmp / data))
+            assert p.returncode == 0, p.stderr
+    lens, prompts = read_records(tmp / "r")[0], read_records(tmp / "p")[0]
+    assert lens["cell"]["output_len"] is None and lens["spec"]["output_len"] is None
+    assert prompts["cell"]["output_len"] is None  # 2 for one line, the default 128 for the other
+
+
+def test_calibrate_takes_the_lengths_the_server_counted(tmp: Path):
+    """calibrate took a point without fixed lengths (a lengths file, --lengths) as 1024 tokens in and
+    256 out, silently, though the server counted every prompt and output token of it."""
+    from infra_bench.planner.measurements import endpoint_measurements
+    from infra_bench.planner.profiles import load_hardware
+
+    (tmp / "lens.csv").write_text("input_len,output_len\n7,3\n9,4\n")
+    standin = StandIn("vllm")
+    with serving(standin.app()) as url:
+        p = run_cli("loadtest", "--endpoint", url + "/v1", "--model", "llama-3.1-8b", "--warmup", "0",
+                    "--num-requests", "6", "--dataset", str(tmp / "lens.csv"), "--hardware", "nv_h100_sxm",
+                    "--engine", "vllm 0.8.5", "--out", str(tmp / "r"), cwd=tmp, timeout=120)
+    assert p.returncode == 0, p.stderr
+    asked = [(len(b["prompt"].split()), b["max_tokens"]) for b in standin.bodies]
+    [m], skipped = endpoint_measurements(read_records(tmp / "r"), load_hardware())
+    assert not skipped and "tokens assumed" not in m.note
+    assert m.input_len == pytest.approx(np.mean([i for i, _ in asked]))
+    assert m.output_len == pytest.approx(np.mean([o for _, o in asked]))
+
+
+def test_one_failed_scrape_loses_one_point_of_server_metrics_not_the_rest(tmp: Path):
+    """A /metrics that failed once (a busy server's scrape timing out) was taken for a server with no
+    metrics: every later point of the run recorded none, and said 'none read'."""
+    standin, calls = StandIn("vllm"), {"n": 0}
+
+    async def blip(request):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the scrape after the first point (each point is too short to be polled)
+            return web.Response(status=503, text="busy")
+        return await standin.metrics(request)
+    app = web.Application()
+    app.add_routes([web.get("/v1/models", standin.models), web.get("/metrics", blip),
+                    web.post("/v1/completions", standin.openai)])
+    with serving(app) as url:
+        p = loadtest(url + "/v1", tmp / "r", "--concurrency", "1,1", "--num-requests", "2", "--output-len", "2")
+    assert p.returncode == 0, p.stderr
+    first, second = sorted(all_records(tmp / "r"), key=lambda r: r["settings"]["step"])
+    assert first["metrics"]["server"] is None
+    assert any("lost for this point, a scrape around it failed" in n and "HTTP 503" in n for n in first["notes"])
+    assert second["metrics"]["server"]["generation_tokens"] == 4
+    assert not any("server metrics" in n for n in second["notes"]) and "none read" not in p.stdout
 
 
 def test_dataset_prompts_continue_across_points_and_say_when_they_repeat(tmp: Path):

@@ -160,7 +160,7 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
                 if warm.error:
                     warm_errors.append(warm.error)
-            if test.warmup and len(warm_errors) == test.warmup and all(e.startswith("HTTP 4") for e in warm_errors):
+            if test.warmup and len(warm_errors) == test.warmup and all(_refused(e) for e in warm_errors):
                 raise UserError(f"every warm-up request was refused ({warm_errors[0]}); fix the request (model name, "
                                 f"API, lengths or sizes) before loading the server; nothing was recorded")
             run_id = new_run_id()
@@ -173,6 +173,8 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 step += 1
                 point = test.strategy.point(level)
                 started, t0 = now_iso(), time.perf_counter()
+                if scraper:
+                    scraper.missed = None
                 before = await scraper.scrape() if scraper else None
                 watch = PointWatch(before) if before is not None else None
                 poller = asyncio.create_task(scraper.poll(watch)) if watch else None
@@ -215,13 +217,22 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
     return LoadTestResult(store, written, strategy, warm_errors, note)
 
 
+def _refused(error: str) -> bool:
+    """An HTTP 4xx that the request itself earned (model, API, lengths); not 408 or 429, which say the
+    server is busy or rate-limiting (Retry-After): load to measure, not a request to fix."""
+    return error.startswith("HTTP 4") and not error.startswith(("HTTP 408", "HTTP 429"))
+
+
 def _server_notes(test: LoadTest, server: dict | None, scraper: Scraper | None, issued: int) -> list[str]:
     """What the record says about the server's own view, and the warnings among it."""
     notes = []
     if scraper is None:
         notes.append("server metrics: not read (--metrics-url none)")
-    elif server is None:
+    elif server is None and scraper.why:
         notes.append(f"server metrics: none read ({scraper.why})")
+    elif server is None:
+        notes.append(f"server metrics: lost for this point, a scrape around it failed ({scraper.missed})"
+                     if scraper.missed else "server metrics: not read after this point (interrupted)")
     else:
         rate = server.get("prefix_cache_hit_rate")
         if rate is not None and rate > test.expected_hit_rate + CACHE_HIT_MARGIN:

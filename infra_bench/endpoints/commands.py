@@ -192,7 +192,7 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     metrics_url = None if (metrics_url or "").lower() == "none" else metrics_url or target.metrics_url
     counter = load_tokenizer(tokenizer) if tokenizer is not None else None
     stop = strategy.mode != "fixed" if saturation_stop is None else saturation_stop
-    spec = {"endpoint": target.url, "api": api, "input_len": prompts.input_len, "output_len": prompts.output_len,
+    spec = {"endpoint": target.url, "api": api, "input_len": prompts.input_len, "output_len": prompts.one_output_len,
             "prompts": prompts.source, "burstiness": burstiness, "slo": slo,
             "strategy": {"axis": strategy.axis, "mode": strategy.mode, "levels": list(strategy.levels),
                          "cap": strategy.cap, "max_points": strategy.max_points},

@@ -133,6 +133,15 @@ class Prompts:
                             f"(the prompt is the prefix, then the request's own words)")
 
     @property
+    def one_output_len(self) -> int | None:
+        """The output length every request asks for, as the records state it; None when they vary
+        (a length distribution, a lengths file, or dataset lines with output lengths of their own)."""
+        if self.distribution or (self.lines and self.lines[0].input_len is not None):
+            return None
+        asked = {line.output_len or self.output_len for line in self.lines} or {self.output_len}
+        return asked.pop() if len(asked) == 1 else None
+
+    @property
     def fixed_texts(self) -> bool:
         """Dataset prompts: the same texts come round again once the file is used up."""
         return bool(self.lines) and self.lines[0].input_len is None

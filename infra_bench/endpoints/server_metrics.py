@@ -182,12 +182,16 @@ def _hit_rate(m: dict) -> float | None:
 
 
 class Scraper:
-    """GET the metrics URL with the session of the load test; `None` from `scrape` means the
-    server exposes none (`why` says how it failed), and then nothing is tried again."""
+    """GET the metrics URL with the session of the load test; `None` from `scrape` means no
+    exposition this time. When the first scrape fails the server exposes none (`why` says how) and
+    nothing is tried again; a later failure (a busy server's scrape timing out) is one miss
+    (`missed` says how), and the next scrape tries again."""
 
     def __init__(self, session, url: str, headers: dict[str, str]):
         self.session, self.url, self.headers = session, url, headers
         self.why: str | None = None
+        self.missed: str | None = None     # the last failure after a success
+        self.read_once = False
 
     async def scrape(self) -> Samples | None:
         import aiohttp
@@ -199,11 +203,17 @@ class Scraper:
                                         timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_S)) as resp:
                 if resp.status != 200:
                     raise NotPrometheus(f"HTTP {resp.status}")
-                return parse(await resp.text())
+                samples = parse(await resp.text())
+                self.read_once = True
+                return samples
         except NotPrometheus as e:
-            self.why = f"GET {self.url}: {e}"
+            failure = f"GET {self.url}: {e}"
         except (aiohttp.ClientError, asyncio.TimeoutError, UnicodeDecodeError) as e:
-            self.why = f"GET {self.url}: {type(e).__name__}"
+            failure = f"GET {self.url}: {type(e).__name__}"
+        if self.read_once:
+            self.missed = failure
+        else:
+            self.why = failure
         return None
 
     async def poll(self, watch: PointWatch) -> None:
@@ -212,5 +222,7 @@ class Scraper:
             await asyncio.sleep(POLL_S)
             s = await self.scrape()
             if s is None:
-                return
+                if self.why:
+                    return
+                continue
             watch.during.append({k: v for k, v in s.items() if k in _GAUGE_NAMES})

@@ -238,6 +238,23 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
     return out, skipped
 
 
+def _endpoint_lengths(cell: dict, m: dict) -> tuple[float, float, list[str]]:
+    """A load point's prompt and output lengths in tokens: the means the server counted (usage, or
+    the --tokenizer) over the requests that succeeded, else the lengths the point asked for; a
+    point whose lengths varied (a --dataset, --lengths) asked for none, and assumes 1024 / 256 only
+    when nothing was counted either, which the note says."""
+    done = m.get("completed") or 0
+    counted_out = m.get("output_tokens_source") in ("usage", "tokenizer") and m.get("output_tokens")
+    input_len = m["input_tokens"] / done if done and m.get("input_tokens") else cell.get("input_len")
+    output_len = m["output_tokens"] / done if done and counted_out else cell.get("output_len")
+    if output_len is None and done and m.get("output_tokens"):
+        output_len = m["output_tokens"] / done  # streamed chunks: the only count there is
+    assumed = [f"{what} {default}" for what, value, default in (("input", input_len, 1024), ("output", output_len, 256))
+               if not value]
+    notes = [f"{' and '.join(assumed)} tokens assumed (the point neither counted nor fixed them)"] if assumed else []
+    return input_len or 1024, output_len or 256, notes
+
+
 def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
     """Closed-loop chat/completions points of `loadtest` records whose server was named with --hardware
     (a profile id or a device name) and whose model is in the planner catalog. The API does not say the
@@ -272,7 +289,8 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
         engine = engine_name(label) if engine_name(label) in ENGINES else "generic"
         said = f"{' and '.join(assumed)} assumed (the API does not report it; loadtest --precision and --tp label it)"
         notes = ([said] if assumed else []) + ([f"engine '{label}' fitted as generic"] if engine == "generic" else [])
+        input_len, output_len, lengths_said = _endpoint_lengths(c, m)
         out.append(Measurement(model, hw.id, engine, label, precision or "bf16", int(tp or 1), 1, 1, 1, c["concurrency"],
-                               c["input_len"] or 1024, c["output_len"] or 256, ttft, tpot,
-                               f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes)))
+                               input_len, output_len, ttft, tpot,
+                               f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes + lengths_said)))
     return out, skipped
