@@ -16,7 +16,7 @@ from ..catalog import architectures
 from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
 from ..spec.llm import LlmSpec
-from .files import hash_files
+from .files import hash_files, safetensors_problem
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         found = f" (found {', '.join(pickled[:3])}, which are pickle files)" if pickled else ""
         raise UserError(f"{folder}: no *.safetensors weights{found}; pickled weights are not loaded "
                         f"for safety; convert them with save_pretrained(..., safe_serialization=True)")
+    for w in weights:
+        if why := safetensors_problem(w):
+            raise UserError(f"{w}: {why}; copy the file again (or re-save the model with save_pretrained)")
     try:
         raw = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as e:

@@ -1,0 +1,25 @@
+"""Local Hugging Face folders as a user brings them: real save_pretrained folders of tiny models, and
+the ways such a folder goes wrong, each refused before anything is built with the problem and the fix."""
+from pathlib import Path
+
+from .conftest import assert_one_line_error, run_cli, write_spec
+
+
+def _llama(folder: Path) -> Path:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    cfg = AutoConfig.for_model("llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
+    return folder
+
+
+def test_a_truncated_safetensors_file_is_refused_naming_it(tmp: Path):
+    (weights,) = _llama(tmp / "ckpt").glob("*.safetensors")
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    write_spec(tmp, "s.yaml", arch=None, model="ckpt")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          f"{weights.resolve()}: {weights.stat().st_size} bytes of the")
+    weights.write_bytes(b"not a safetensors file at all")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp), "not a safetensors file")
