@@ -23,3 +23,21 @@ def test_a_truncated_safetensors_file_is_refused_naming_it(tmp: Path):
                           f"{weights.resolve()}: {weights.stat().st_size} bytes of the")
     weights.write_bytes(b"not a safetensors file at all")
     assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp), "not a safetensors file")
+
+
+def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
+    """A BERT embedder under kind: llm ran, timing an LM head transformers made up with random weights."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2)).save_pretrained(tmp / "bert")
+    write_spec(tmp, "s.yaml", arch=None, model="bert")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          "architectures BertModel is not a causal language model")
+    config = tmp / "bert" / "config.json"
+    config.write_text(json.dumps({"model_type": "t5", "d_model": 32, "num_layers": 1, "num_heads": 2}))
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          "model_type 't5' has no causal language model")

@@ -103,8 +103,30 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
     except Exception as e:
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+    if not raw.get("auto_map"):
+        _check_causal_lm(folder, cfg)
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
                                "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"])})
+
+
+def _check_causal_lm(folder: Path, cfg) -> None:
+    """Refuse a folder whose checkpoint is not a causal LM (an encoder, a classifier): transformers would
+    build its model type's LM head with random weights and the run would time a model nobody serves."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as causal,
+    )
+
+    if cfg.model_type not in causal:
+        raise UserError(f"{folder}: model_type '{cfg.model_type}' has no causal language model in transformers, "
+                        f"so kind: llm cannot generate with it; give the folder of a *ForCausalLM checkpoint")
+    heads = {n for v in causal.values() for n in ((v,) if isinstance(v, str) else v)}
+    saved = list(getattr(cfg, "architectures", None) or [])
+    if saved and not heads.intersection(saved):
+        own = causal[cfg.model_type]
+        raise UserError(f"{folder}: config.json's architectures {', '.join(saved)} is not a causal language model "
+                        f"(no LM head in the checkpoint: transformers would make one up with random weights); "
+                        f"kind: llm needs a checkpoint saved from a causal LM such as "
+                        f"{own if isinstance(own, str) else own[0]}")
 
 
 def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
