@@ -41,3 +41,16 @@ def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
     config.write_text(json.dumps({"model_type": "t5", "d_model": 32, "num_layers": 1, "num_heads": 2}))
     assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
                           "model_type 't5' has no causal language model")
+
+
+def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp: Path):
+    """A folder whose config describes far more parameters than any host holds (its weights file is
+    small: nothing is read or allocated) is refused with the size, not ended by the OOM killer (exit 137)."""
+    import json
+    config = _llama(tmp / "big") / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "hidden_size": 32768, "intermediate_size": 131072,
+                                  "num_hidden_layers": 256, "num_attention_heads": 64, "head_dim": 512}))
+    write_spec(tmp, "s.yaml", arch=None, model="big", dtype="bf16")
+    p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
+    assert_one_line_error(p, "B parameters need")
+    assert "GiB in bf16 to load, but this host has" in p.stderr and not (tmp / "res").exists()

@@ -133,11 +133,35 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
     if resolved.config is None:  # a user .onnx file: its limits are not known
         return
+    check_host_memory(spec, resolved)
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
     if limit and longest > limit:
         raise UserError(f"spec '{spec.label}': prompt_len + output_len = {longest} exceeds the model's "
                         f"{limit} positions; use shorter prompt_len or output_len")
+
+
+def check_host_memory(spec: LlmSpec, resolved: ResolvedModel) -> None:
+    """Refuse a model whose weights cannot fit in this host's free memory before building it: a checkpoint,
+    an ONNX export and a CPU model are all made in host memory, and the kernel's OOM killer would end the
+    run without a record or a word. The size is the config's, counted on the meta device (nothing allocated)."""
+    import psutil
+    from transformers import AutoModelForCausalLM
+
+    if resolved.config is None or getattr(resolved.config, "auto_map", None):
+        return  # a user .onnx file, or a model of its own code: not counted here
+    if not (spec.backend == "onnxruntime" or resolved.info["weights"] == "checkpoint" or spec.device == "cpu"):
+        return  # random weights are made on the accelerator itself
+    with torch.device("meta"):
+        params = param_count(AutoModelForCausalLM.from_config(resolved.config))
+    dtype = "fp32" if spec.backend == "onnxruntime" else spec.dtype  # ONNX Runtime exports from an fp32 model
+    need = params * DTYPES[dtype].itemsize
+    free = psutil.virtual_memory().available + psutil.swap_memory().free
+    if need > free:
+        smaller = "; bf16 halves it" if dtype == "fp32" and spec.backend == "torch" else ""
+        raise UserError(f"spec '{spec.label}': its {params / 1e9:.1f} B parameters need {need / 2**30:.1f} GiB in "
+                        f"{dtype} to load, but this host has {free / 2**30:.1f} GiB of memory free; run it on a "
+                        f"machine with more memory{smaller}")
 
 
 def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,
