@@ -54,3 +54,15 @@ def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp
     p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
     assert_one_line_error(p, "B parameters need")
     assert "GiB in bf16 to load, but this host has" in p.stderr and not (tmp / "res").exists()
+
+
+def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
+    """A local folder's records were skipped as "model 'None' is not in the planner catalog"."""
+    from .conftest import write_cpu_profile
+    _llama(tmp / "ckpt")
+    write_spec(tmp, "s.yaml", arch=None, model="ckpt", batch_size=[1], prompt_len=[8], output_len=[4])
+    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    write_cpu_profile(tmp)
+    p = run_cli("calibrate", str(next((tmp / "res").iterdir())), "--profiles", "mine", cwd=tmp)
+    assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} is not in the planner catalog")
+    assert "'None'" not in p.stderr
