@@ -95,7 +95,6 @@ def plan(specs: list[RunSpec], opts: RunOptions,
                 raise
             skip(spec, e)
             continue
-        workload.check_cells(spec, resolved)
         if probe is not None:  # pin `auto` to the device it resolved to, so a resume measures the same device
             asked, spec = spec.device, spec.model_copy(update={"device": probe.name})
             setup = setup_name(spec.label, spec.model_dump(mode="json"))
@@ -103,6 +102,7 @@ def plan(specs: list[RunSpec], opts: RunOptions,
                 raise UserError(f"spec '{spec.label}' would run twice on {spec.backend} {spec.device}: devices "
                                 f"'{given[setup]}' and '{asked}' both resolve to {spec.device} here; list one of them")
             given[setup] = asked
+        workload.check_cells(spec, resolved)  # on the device `auto` resolved to
         planned.append(Planned(spec, probe, resolved, spec.cells()))
     return planned
 

@@ -126,6 +126,10 @@ def test_local_diffusers_folder(tmp: Path):
     assert p.returncode == 0, p.stderr
     (rec,) = read_records(tmp / "res")
     assert rec["model"]["weights"] == "checkpoint" and rec["model"]["weights_hash"].startswith("sha256:")
+    # a copy cut short is refused before anything is built, naming the file
+    (vae,) = (tmp / "pipe" / "vae").glob("*.safetensors")
+    vae.write_bytes(vae.read_bytes()[: vae.stat().st_size // 2])
+    assert_one_line_error(run_cli("run", "d.yaml", "--out", "res2", cwd=tmp), f"vae/{vae.name}: ")
 
 
 @pytest.mark.parametrize("fields, message", [

@@ -221,10 +221,13 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
         if r.get("kind") != "llm" or r.get("status") != "ok":
             continue
         hw = match_device(profiles, r["device"].get("model"))
-        arch = r["model"].get("arch")
+        arch, path = r["model"].get("arch"), r["model"].get("path")
         if hw is None or arch not in shapes():
-            skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
-                                                   if hw is None else f"model '{arch}' is not in the planner catalog"))
+            skipped.append(f"{r['cell_id']}: " + (
+                "no profile matches device " + str(r["device"].get("model")) if hw is None
+                else f"local model {path} is not in the planner catalog (calibrate with a run of the catalog "
+                     f"arch of the same shapes, `arch: ID` in the spec)" if arch is None and path
+                else f"model '{arch}' is not in the planner catalog"))
             continue
         precision = r["spec"]["dtype"]
         if precision not in ("fp32", "bf16", "fp16"):

@@ -19,7 +19,7 @@ import torch
 from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
-from .files import hash_files
+from .files import hash_files, safetensors_problem
 
 TEXT_LEN = 77
 COMPONENTS = ("text_encoder", "text_encoder_2", "unet", "vae")
@@ -128,6 +128,9 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
         if not files:
             raise UserError(f"{folder / name}: no *.safetensors weights; pickled weights are not loaded for "
                             f"safety; re-save with safe_serialization=True")
+        for w in files:
+            if why := safetensors_problem(w):
+                raise UserError(f"{w}: {why}; copy the file again (or re-save the pipeline with save_pretrained)")
         weights += files
     missing = [n for n in ("text_encoder", "unet", "vae") if n not in configs]
     if missing:

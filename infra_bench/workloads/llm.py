@@ -16,7 +16,7 @@ from ..catalog import architectures
 from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
 from ..spec.llm import LlmSpec
-from .files import hash_files
+from .files import hash_files, safetensors_problem
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
         found = f" (found {', '.join(pickled[:3])}, which are pickle files)" if pickled else ""
         raise UserError(f"{folder}: no *.safetensors weights{found}; pickled weights are not loaded "
                         f"for safety; convert them with save_pretrained(..., safe_serialization=True)")
+    for w in weights:
+        if why := safetensors_problem(w):
+            raise UserError(f"{w}: {why}; copy the file again (or re-save the model with save_pretrained)")
     try:
         raw = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -100,19 +103,65 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
     except Exception as e:
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+    if not raw.get("auto_map"):
+        _check_causal_lm(folder, cfg)
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
                                "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"])})
+
+
+def _check_causal_lm(folder: Path, cfg) -> None:
+    """Refuse a folder whose checkpoint is not a causal LM (an encoder, a classifier): transformers would
+    build its model type's LM head with random weights and the run would time a model nobody serves."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as causal,
+    )
+
+    if cfg.model_type not in causal:
+        raise UserError(f"{folder}: model_type '{cfg.model_type}' has no causal language model in transformers, "
+                        f"so kind: llm cannot generate with it; give the folder of a *ForCausalLM checkpoint")
+    heads = {n for v in causal.values() for n in ((v,) if isinstance(v, str) else v)}
+    saved = list(getattr(cfg, "architectures", None) or [])
+    if saved and not heads.intersection(saved):
+        own = causal[cfg.model_type]
+        raise UserError(f"{folder}: config.json's architectures {', '.join(saved)} is not a causal language model "
+                        f"(no LM head in the checkpoint: transformers would make one up with random weights); "
+                        f"kind: llm needs a checkpoint saved from a causal LM such as "
+                        f"{own if isinstance(own, str) else own[0]}")
 
 
 def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
     if resolved.config is None:  # a user .onnx file: its limits are not known
         return
+    check_host_memory(spec, resolved)
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
     if limit and longest > limit:
         raise UserError(f"spec '{spec.label}': prompt_len + output_len = {longest} exceeds the model's "
                         f"{limit} positions; use shorter prompt_len or output_len")
+
+
+def check_host_memory(spec: LlmSpec, resolved: ResolvedModel) -> None:
+    """Refuse a model whose weights cannot fit in this host's free memory before building it: a checkpoint,
+    an ONNX export and a CPU model are all made in host memory, and the kernel's OOM killer would end the
+    run without a record or a word. The size is the config's, counted on the meta device (nothing allocated)."""
+    import psutil
+    from transformers import AutoModelForCausalLM
+
+    if resolved.config is None or getattr(resolved.config, "auto_map", None):
+        return  # a user .onnx file, or a model of its own code: not counted here
+    if not (spec.backend == "onnxruntime" or resolved.info["weights"] == "checkpoint" or spec.device == "cpu"):
+        return  # random weights are made on the accelerator itself
+    with torch.device("meta"):
+        params = param_count(AutoModelForCausalLM.from_config(resolved.config))
+    dtype = "fp32" if spec.backend == "onnxruntime" else spec.dtype  # ONNX Runtime exports from an fp32 model
+    need = params * DTYPES[dtype].itemsize
+    free = psutil.virtual_memory().available + psutil.swap_memory().free
+    if need > free:
+        smaller = "; bf16 halves it" if dtype == "fp32" and spec.backend == "torch" else ""
+        raise UserError(f"spec '{spec.label}': its {params / 1e9:.1f} B parameters need {need / 2**30:.1f} GiB in "
+                        f"{dtype} to load, but this host has {free / 2**30:.1f} GiB of memory free; run it on a "
+                        f"machine with more memory{smaller}")
 
 
 def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,

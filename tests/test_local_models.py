@@ -1,0 +1,68 @@
+"""Local Hugging Face folders as a user brings them: real save_pretrained folders of tiny models, and
+the ways such a folder goes wrong, each refused before anything is built with the problem and the fix."""
+from pathlib import Path
+
+from .conftest import assert_one_line_error, run_cli, write_spec
+
+
+def _llama(folder: Path) -> Path:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    cfg = AutoConfig.for_model("llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
+    return folder
+
+
+def test_a_truncated_safetensors_file_is_refused_naming_it(tmp: Path):
+    (weights,) = _llama(tmp / "ckpt").glob("*.safetensors")
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    write_spec(tmp, "s.yaml", arch=None, model="ckpt")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          f"{weights.resolve()}: {weights.stat().st_size} bytes of the")
+    weights.write_bytes(b"not a safetensors file at all")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp), "not a safetensors file")
+
+
+def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
+    """A BERT embedder under kind: llm ran, timing an LM head transformers made up with random weights."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2)).save_pretrained(tmp / "bert")
+    write_spec(tmp, "s.yaml", arch=None, model="bert")
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          "architectures BertModel is not a causal language model")
+    config = tmp / "bert" / "config.json"
+    config.write_text(json.dumps({"model_type": "t5", "d_model": 32, "num_layers": 1, "num_heads": 2}))
+    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
+                          "model_type 't5' has no causal language model")
+
+
+def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp: Path):
+    """A folder whose config describes far more parameters than any host holds (its weights file is
+    small: nothing is read or allocated) is refused with the size, not ended by the OOM killer (exit 137)."""
+    import json
+    config = _llama(tmp / "big") / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "hidden_size": 32768, "intermediate_size": 131072,
+                                  "num_hidden_layers": 256, "num_attention_heads": 64, "head_dim": 512}))
+    write_spec(tmp, "s.yaml", arch=None, model="big", dtype="bf16")
+    p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
+    assert_one_line_error(p, "B parameters need")
+    assert "GiB in bf16 to load, but this host has" in p.stderr and not (tmp / "res").exists()
+
+
+def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
+    """A local folder's records were skipped as "model 'None' is not in the planner catalog"."""
+    from .conftest import write_cpu_profile
+    _llama(tmp / "ckpt")
+    write_spec(tmp, "s.yaml", arch=None, model="ckpt", batch_size=[1], prompt_len=[8], output_len=[4])
+    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    write_cpu_profile(tmp)
+    p = run_cli("calibrate", str(next((tmp / "res").iterdir())), "--profiles", "mine", cwd=tmp)
+    assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} is not in the planner catalog")
+    assert "'None'" not in p.stderr
