@@ -38,3 +38,42 @@ def safetensors_problem(path: Path) -> str | None:
     if size < need:
         return f"{size} bytes of the {need} its header describes: cut short"
     return None
+
+
+def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(config.json + *.safetensors)"):
+    """A local Hugging Face model folder checked before anything is built: it exists, has a config.json
+    that transformers loads, whole *.safetensors weights (pickled ones are refused), and no code of its own
+    unless `trust_remote_code`. Returns (config, config.json as a dict, the weight files); every problem is
+    a one-line UserError naming the fix."""
+    import json
+
+    from transformers import AutoConfig
+
+    from ..errors import UserError
+
+    if not folder.is_dir():
+        raise UserError(f"model path not found: {folder}; give a local Hugging Face folder {what}")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: no config.json; a Hugging Face model folder is expected")
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
+        found = f" (found {', '.join(pickled[:3])}, which are pickle files)" if pickled else ""
+        raise UserError(f"{folder}: no *.safetensors weights{found}; pickled weights are not loaded "
+                        f"for safety; convert them with save_pretrained(..., safe_serialization=True)")
+    for w in weights:
+        if why := safetensors_problem(w):
+            raise UserError(f"{w}: {why}; copy the file again (or re-save the model with save_pretrained)")
+    try:
+        raw = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{folder / 'config.json'}: unreadable ({e}); fix or replace the file") from None
+    if raw.get("auto_map") and not trust_remote_code:
+        raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
+                        f"read that code, then pass --trust-remote-code if you accept running it")
+    try:
+        cfg = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+    return cfg, raw, weights

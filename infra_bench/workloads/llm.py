@@ -5,7 +5,6 @@ from safetensors only (pickled weights are refused), and its content is hashed f
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..catalog import architectures
 from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
 from ..spec.llm import LlmSpec
-from .files import hash_files, safetensors_problem
+from .files import hash_files, hf_folder
 
 
 @dataclass(frozen=True)
@@ -77,32 +76,7 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
             raise UserError(f"model file not found: {folder}; give the path to an exported .onnx file")
         return ResolvedModel(None, {"path": str(folder.resolve()), "format": "onnx", "weights": "checkpoint",
                                     "weights_hash": hash_files([folder])})
-    if not folder.is_dir():
-        raise UserError(f"model path not found: {folder}; give a local Hugging Face folder "
-                        f"(config.json + *.safetensors)")
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: no config.json; a Hugging Face model folder is expected")
-    weights = sorted(folder.glob("*.safetensors"))
-    if not weights:
-        pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
-        found = f" (found {', '.join(pickled[:3])}, which are pickle files)" if pickled else ""
-        raise UserError(f"{folder}: no *.safetensors weights{found}; pickled weights are not loaded "
-                        f"for safety; convert them with save_pretrained(..., safe_serialization=True)")
-    for w in weights:
-        if why := safetensors_problem(w):
-            raise UserError(f"{w}: {why}; copy the file again (or re-save the model with save_pretrained)")
-    try:
-        raw = json.loads((folder / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{folder / 'config.json'}: unreadable ({e}); fix or replace the file") from None
-    if raw.get("auto_map") and not trust_remote_code:
-        raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
-                        f"read that code, then pass --trust-remote-code if you accept running it")
-    try:
-        cfg = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
-    except Exception as e:
-        raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+    cfg, raw, weights = hf_folder(folder, trust_remote_code)
     if not raw.get("auto_map"):
         _check_causal_lm(folder, cfg)
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
