@@ -59,7 +59,8 @@ def _export(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, model: ew.Embed
         ew.build_model(resolved, spec, torch.device("cpu"), export_dtype)
     a, how, out = resolved.arch, exporter(), output_name(resolved)
     key = {"what": "embedding", "wrapper": WRAPPER_VERSION, **how.key(), "family": a.family, "task": a.task,
-           "pooling": a.pooling, "normalize": a.normalize, "arch": a.config, "weights": f"random seed {spec.seed}",
+           "pooling": a.pooling, "normalize": a.normalize, "arch": a.config,
+           "weights": resolved.info.get("weights_hash") or f"random seed {spec.seed}",
            "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
 
     def export(path):

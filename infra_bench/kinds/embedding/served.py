@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +33,7 @@ class ServedEmbedding(Served):
 
 def served(spec, p, built, card: dict) -> ServedEmbedding:
     r = p.resolved
-    codec = codec_for(spec.model if spec.model is not None and Path(spec.model).is_dir() else None, r.vocab_size)
+    codec = codec_for(r.path, r.vocab_size)  # a local folder's tokenizer; built-in archs have none
     card.update(task=r.arch.task, max_model_len=r.max_tokens, text=codec.description,
                 pooling=r.arch.pooling, normalized=bool(r.arch.normalize))
     return ServedEmbedding(spec.label, "embedding", card, r.arch.task, codec, r.max_tokens, r.vocab_size,

@@ -1,8 +1,8 @@
 """Text-embedding and reranker workloads: random-weight encoders and decoders built from
-transformers configs.
+transformers configs, or a local embedder or reranker folder (`model: PATH`, kinds/embedding/local.py).
 
 A request is a batch of `B` sequences of `L` token ids, all attended; the model returns one
-L2-normalized vector per sequence (an embedder: CLS or last-token pooling) or one relevance
+L2-normalized vector per sequence (an embedder: CLS, mean or last-token pooling) or one relevance
 score per sequence (a cross-encoder reranker: the sequence is a query-passage pair). Per
 request: latency_s; per cell: sequences_per_s, tokens_per_s and J per sequence.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -28,7 +29,7 @@ class EmbeddingArch:
     id: str
     family: str
     task: str          # embed | rerank
-    pooling: str       # cls | last_token | none (a reranker's head)
+    pooling: str       # cls | mean | last_token | none (a reranker's head)
     normalize: bool
     description: str
     source: str
@@ -46,6 +47,20 @@ def catalog() -> dict[str, EmbeddingArch]:
 class ResolvedEmbedding:
     arch: EmbeddingArch
     info: dict
+    path: Path | None = None         # a local folder's transformers folder (None: a built-in arch, random weights)
+    hf_config: object = None         # its transformers config
+    trust_remote_code: bool = False
+    flops: dict = field(default_factory=dict)  # a local model's FLOPs per sequence, by seq_len
+
+    @property
+    def decoder(self) -> bool:
+        """A decoder (Qwen3 ...) runs with use_cache=False and is FLOP-counted with an explicit mask."""
+        if self.path is None:
+            return self.arch.family == "qwen3"
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES as encoders,
+        )
+        return self.arch.family not in encoders
 
     @property
     def family(self) -> str:
@@ -61,17 +76,19 @@ class ResolvedEmbedding:
         return max_tokens(self.arch)
 
 
+ROBERTA_POSITIONS = ("roberta", "camembert", "xlm-roberta-xl")  # model types whose positions start after the pad id
+
+
 def max_tokens(a: EmbeddingArch) -> int:
-    positions = a.config.get("max_position_embeddings", 512)
-    if a.family.startswith("xlm-roberta"):  # RoBERTa positions start after the pad id: 8194 -> 8192 tokens
+    positions = a.config.get("max_position_embeddings") or a.config.get("n_positions") or 512
+    if a.family.startswith("xlm-roberta") or a.family in ROBERTA_POSITIONS:  # RoBERTa positions start after the pad id: 8194 -> 8192 tokens
         return positions - a.config.get("pad_token_id", 1) - 1
     return positions
 
 
 def resolve(spec: EmbeddingSpec, trust_remote_code: bool = False) -> ResolvedEmbedding:
     if spec.model is not None:
-        raise UserError("local embedding model folders are not supported yet; use a built-in arch "
-                        f"({', '.join(catalog())})")
+        return resolve_local(Path(spec.model), trust_remote_code)
     archs = catalog()
     if spec.arch not in archs:
         raise UserError(f"unknown embedding architecture '{spec.arch}'{closest(spec.arch, archs)}; "
@@ -80,6 +97,22 @@ def resolve(spec: EmbeddingSpec, trust_remote_code: bool = False) -> ResolvedEmb
     return ResolvedEmbedding(a, {"arch": a.id, "family": a.family, "task": a.task, "pooling": a.pooling,
                                  "normalize": a.normalize, "weights": "random", "source": a.source,
                                  "params_reference": a.params, "max_tokens": max_tokens(a)})
+
+
+def resolve_local(folder: Path, trust_remote_code: bool = False) -> ResolvedEmbedding:
+    """A local embedder or reranker folder, checked before anything is built (kinds/embedding/local.py)."""
+    import json
+
+    from .local import resolve_folder
+
+    hf, cfg, info = resolve_folder(folder, trust_remote_code)
+    config = json.loads(cfg.to_json_string(use_diff=False))
+    a = EmbeddingArch(id=folder.resolve().name, family=cfg.model_type, task=info["task"], pooling=info["pooling"],
+                      normalize=info["normalize"], description=f"local folder {info['path']}", source=info["path"],
+                      params=None, config=config)
+    if not isinstance(config.get("vocab_size"), int):
+        raise UserError(f"{hf / 'config.json'}: no vocab_size; token ids cannot be drawn for this model")
+    return ResolvedEmbedding(a, {**info, "max_tokens": max_tokens(a)}, hf, cfg, trust_remote_code)
 
 
 def check_cells(spec: EmbeddingSpec, resolved: ResolvedEmbedding) -> None:
@@ -107,6 +140,9 @@ class EmbeddingModel(torch.nn.Module):
         hidden = out.last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
+        elif self.pooling == "mean":  # over the attended tokens, as sentence-transformers' Pooling does
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         else:  # last attended token, for left or right padding alike (no data-dependent branch)
             positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
             last = (attention_mask.to(positions.dtype) * positions).argmax(dim=1)
@@ -133,14 +169,40 @@ def _backbone(a: EmbeddingArch, attention: str = "sdpa"):
     raise UserError(f"{a.id}: unknown embedding family '{a.family}'; known: {', '.join(FAMILIES)}")
 
 
+def _local_class(resolved: ResolvedEmbedding):
+    import transformers as tf
+    return tf.AutoModelForSequenceClassification if resolved.arch.task == "rerank" else tf.AutoModel
+
+
+def _checkpoint(resolved: ResolvedEmbedding, dtype: torch.dtype) -> torch.nn.Module:
+    """A local folder's model with its weights; a checkpoint lacking weights the model needs (a base encoder
+    given as a reranker: its head) is refused rather than timed with random ones."""
+    model, loading = _local_class(resolved).from_pretrained(
+        resolved.path, dtype=dtype, local_files_only=True, use_safetensors=True,
+        trust_remote_code=resolved.trust_remote_code, output_loading_info=True)
+    missing = [k for k in loading.get("missing_keys", ()) if "pooler" not in k]  # BERT's pooler is not used
+    if missing:
+        raise UserError(f"{resolved.path}: the checkpoint lacks {len(missing)} weights of {type(model).__name__} "
+                        f"(such as {min(missing)}); it was not saved from a model of this kind")
+    return model
+
+
 def build_model(resolved: ResolvedEmbedding, spec: EmbeddingSpec, device: torch.device,
                 dtype: torch.dtype) -> EmbeddingModel:
-    """Random weights (seeded by spec.seed), eval mode, on `device` in `dtype`. On the meta device
-    nothing is allocated (parameter counts only)."""
+    """Random weights (seeded by spec.seed), or a local folder's checkpoint, eval mode, on `device` in
+    `dtype`. On the meta device nothing is allocated (parameter counts only)."""
     a = resolved.arch
     torch.manual_seed(spec.seed)
-    with device:
-        wrapped = EmbeddingModel(_backbone(a), a.task, a.pooling, a.normalize, decoder=a.family == "qwen3")
+    if resolved.path is None:
+        with device:
+            backbone = _backbone(a)
+    elif device.type == "meta":
+        with device:
+            backbone = _local_class(resolved).from_config(resolved.hf_config,
+                                                          trust_remote_code=resolved.trust_remote_code)
+    else:
+        backbone = _checkpoint(resolved, dtype)
+    wrapped = EmbeddingModel(backbone, a.task, a.pooling, a.normalize, decoder=resolved.decoder)
     return wrapped.to(device=device, dtype=dtype).eval()
 
 
@@ -227,6 +289,26 @@ def flops_per_sequence(arch_id: str, seq_len: int) -> float:
     return float(counted(lambda: model(input_ids=ids, **mask)))
 
 
+def sequence_flops(resolved: ResolvedEmbedding, seq_len: int) -> float | None:
+    """flops_per_sequence for a built-in arch or a local folder (counted the same way, from its config);
+    None for a model of its own code that the meta device cannot run."""
+    if resolved.path is None:
+        return flops_per_sequence(resolved.arch.id, seq_len)
+    if seq_len not in resolved.flops:
+        from ...measure.flops import counted
+        try:
+            with torch.device("meta"):
+                model = _local_class(resolved).from_config(resolved.hf_config, attn_implementation="eager",
+                                                           trust_remote_code=resolved.trust_remote_code).eval()
+                ids = torch.full((1, seq_len), FIRST_ID, dtype=torch.long)
+            mask = {"attention_mask": torch.ones_like(ids)} if resolved.decoder else {}
+            kwargs = {"use_cache": False} if resolved.decoder else {}
+            resolved.flops[seq_len] = float(counted(lambda: model(input_ids=ids, **mask, **kwargs)))
+        except (RuntimeError, TypeError, ValueError, NotImplementedError, AttributeError, ImportError):
+            resolved.flops[seq_len] = None
+    return resolved.flops[seq_len]
+
+
 def measure(spec: EmbeddingSpec, resolved: ResolvedEmbedding, built, cell: dict, window, rule) -> dict:
     """Run one cell; return the fields of its ok record."""
     from ...scenarios.offline import run_offline
@@ -235,6 +317,6 @@ def measure(spec: EmbeddingSpec, resolved: ResolvedEmbedding, built, cell: dict,
     inputs = ex.prepare(spec, resolved, cell)
     with torch.inference_mode():
         result = run_offline(lambda: ex.run(inputs, window.probe.now_ns), rule, window)
-    flops = flops_per_sequence(resolved.arch.id, cell["seq_len"])
+    flops = sequence_flops(resolved, cell["seq_len"])
     return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
             "samples": [{"latency_s": x.latency_s} for x in result.timings]}
