@@ -174,3 +174,17 @@ def test_a_bad_local_folder_is_one_line(tmp: Path, make, spec, fragment):
     make(tmp / "m")
     assert_one_line_error(run_cli("run", _write(tmp, {"model": "m", **spec}), "--out", "res", cwd=tmp), fragment)
     assert not (tmp / "res").exists()  # refused before a run folder is made
+
+
+def test_a_causal_lm_folder_with_a_pooling_module_runs_as_an_embedder(tmp: Path):
+    """An LLM-based embedder (as Qwen3-Embedding ships: *ForCausalLM in config.json, last-token pooling in
+    modules.json) runs as the base model, last-token pooled; without modules.json it is refused (above)."""
+    _llama(tmp / "dec")
+    _pooling(tmp / "dec", "lasttoken")
+    p = run_cli("run", _write(tmp, {"model": "dec"}), "--out", "res", "--device", "cpu", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    [rec] = read_records(tmp / "res")
+    assert rec["status"] == "ok", rec["error"]
+    assert (rec["model"]["pooling"], rec["model"]["normalize"], rec["model"]["architectures"]) == \
+        ("last_token", True, ["LlamaForCausalLM"])
+    assert rec["metrics"]["flops_per_sequence"] > 0

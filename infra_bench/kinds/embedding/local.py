@@ -108,7 +108,7 @@ def resolve_folder(folder: Path, trust_remote_code: bool) -> tuple[Path, object,
         task = "embed"
         pooling, normalize, said, read = _pooling(folder, mods)
         lm = [a for a in saved if a.endswith(LM_HEADS)]
-        if lm and mods is None:
+        if lm and not any(m["short"] == "Pooling" for m in mods or []):
             raise UserError(f"{hf}: config.json's architectures {', '.join(lm)} is a language model, not an "
                             f"embedder: nothing says how to pool it; an LLM-based embedder ships sentence-transformers' "
                             f"modules.json and 1_Pooling/config.json (as Qwen3-Embedding does), or use kind: llm")
