@@ -6,6 +6,7 @@ from safetensors only (pickled weights are refused), and its content is hashed f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -98,15 +99,37 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
     if raw.get("auto_map") and not trust_remote_code:
         raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
                         f"read that code, then pass --trust-remote-code if you accept running it")
+    if raw.get("auto_map"):
+        _check_own_code(folder, raw["auto_map"])
     try:
         cfg = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as e:
+        said = re.sub(r"[^.;]*https?://\S+", "", str(e).splitlines()[0] if str(e) else "").strip()  # no Hub links
+        fix = "check the folder's own code (auto_map in config.json)" if raw.get("auto_map") else "check model_type"
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+                        f"{said}); {fix}") from None
     if not raw.get("auto_map"):
         _check_causal_lm(folder, cfg)
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
                                "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"])})
+
+
+def _check_own_code(folder: Path, auto_map: dict) -> None:
+    """Refuse a folder whose auto_map names code it does not hold: transformers would look for the file
+    on the Hugging Face Hub (there is no network here) and its error points at model_type."""
+    for key in ("AutoConfig", "AutoModelForCausalLM"):
+        ref = auto_map.get(key)
+        if not isinstance(ref, str):
+            continue
+        if "--" in ref:
+            repo, ref = ref.split("--", 1)
+            raise UserError(f"{folder}: config.json's auto_map gives {key} as code from the repository {repo}, which "
+                            f"is not read (no downloads); copy its {ref.rsplit('.', 1)[0]}.py into the folder and "
+                            f"write the entry as '{ref}'")
+        file = ref.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        if not (folder / file).is_file():
+            raise UserError(f"{folder}: config.json's auto_map names {key} '{ref}', but {file} is not in the "
+                            f"folder; copy {file} from where the model was published into {folder}")
 
 
 def _check_causal_lm(folder: Path, cfg) -> None:
