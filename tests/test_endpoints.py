@@ -338,6 +338,19 @@ def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     assert_one_line_error(run_cli("loadtest", *endpoint, "--model", "m", *args, cwd=tmp), fragment)
 
 
+def test_a_dataset_that_exists_but_is_not_a_regular_file_says_so(tmp: Path):
+    """/dev/null, a named pipe and a folder exist: "dataset file not found" pointed the wrong way."""
+    os.mkfifo(tmp / "pipe")
+    (tmp / "folder").mkdir()
+    device = "/dev/null exists but is not a regular file (a character device), so not a dataset file; give --dataset"
+    for path, fragment in (("/dev/null", device),
+                           ("pipe", "pipe exists but is not a regular file (a named pipe), so not a dataset file"),
+                           ("folder", "folder is a folder, not a dataset file")):
+        p = run_cli("loadtest", "--endpoint", "http://127.0.0.1:1/v1", "--model", "m", "--dataset", path, cwd=tmp)
+        assert_one_line_error(p, fragment)
+        assert "not found" not in p.stderr
+
+
 def test_the_lengths_help_names_the_built_in_distributions(tmp: Path):
     from infra_bench.endpoints.inputs import distributions
 
