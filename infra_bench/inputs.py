@@ -44,14 +44,28 @@ def read_text(path: str | Path, what: str, hint: str) -> str:
     p = Path(path)
     if p.is_dir():
         raise UserError(f"{p} is a folder, not a {what}; {hint}")
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"{what} not found: {p}; {hint}")
+    if not p.is_file():
+        raise UserError(f"{p} exists but is not a regular file ({_file_type(p)}), so not a {what}; {hint}")
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{p}: not a text file (binary or not UTF-8), so not a {what}; {hint}") from None
     except OSError as e:
         raise UserError(f"{p}: cannot be read ({e.strerror or e}); check its permissions") from None
+
+
+def _file_type(p: Path) -> str:
+    """What a path that is neither a folder nor a regular file is, in words."""
+    import stat
+
+    mode = p.stat().st_mode
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def load_yaml(path: str | Path, what: str, hint: str, documents: bool = False):

@@ -338,6 +338,19 @@ def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     assert_one_line_error(run_cli("loadtest", *endpoint, "--model", "m", *args, cwd=tmp), fragment)
 
 
+def test_a_dataset_that_exists_but_is_not_a_regular_file_says_so(tmp: Path):
+    """/dev/null, a named pipe and a folder exist: "dataset file not found" pointed the wrong way."""
+    os.mkfifo(tmp / "pipe")
+    (tmp / "folder").mkdir()
+    device = "/dev/null exists but is not a regular file (a character device), so not a dataset file; give --dataset"
+    for path, fragment in (("/dev/null", device),
+                           ("pipe", "pipe exists but is not a regular file (a named pipe), so not a dataset file"),
+                           ("folder", "folder is a folder, not a dataset file")):
+        p = run_cli("loadtest", "--endpoint", "http://127.0.0.1:1/v1", "--model", "m", "--dataset", path, cwd=tmp)
+        assert_one_line_error(p, fragment)
+        assert "not found" not in p.stderr
+
+
 def test_the_lengths_help_names_the_built_in_distributions(tmp: Path):
     from infra_bench.endpoints.inputs import distributions
 
@@ -537,3 +550,21 @@ def test_wav_and_sse_parsing_edges():
         data_of(b"<html>\n")
     with pytest.raises(SseError):
         event_json("[1, 2]")
+
+
+def test_report_of_a_loadtest_without_hardware_says_so_and_charts_its_points(faults, tmp: Path):
+    """The environment table read "devices measured: endpoint (None)" for a run recorded without
+    --hardware; it names the endpoint, says its hardware was not given and how to give it."""
+    p = loadtest(f"{faults}/ok/v1", tmp / "r", "--model", "m", "--num-requests", "4", "--warmup", "0",
+                 "--concurrency", "1,2")
+    assert p.returncode == 0, p.stderr
+    r = read_records(tmp / "r")[0]
+    for name in ("rep.html", "rep.md"):
+        p = run_cli("report", r["run_id"], "--results", str(tmp / "r"), "-o", str(tmp / name), cwd=tmp)
+        assert p.returncode == 0, p.stderr
+    md = (tmp / "rep.md").read_text()
+    assert "(None)" not in md
+    assert f"endpoint {faults}/ok/v1/completions (hardware not given: loadtest --hardware ID names it)" in md
+    # two load points of one series: the report charts them, as it charts the other kinds' cells
+    html = (tmp / "rep.html").read_text()
+    assert "Latency vs throughput" in html and 'alt="load test latency against throughput"' in html

@@ -66,3 +66,17 @@ def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
     p = run_cli("calibrate", str(next((tmp / "res").iterdir())), "--profiles", "mine", cwd=tmp)
     assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} is not in the planner catalog")
     assert "'None'" not in p.stderr
+
+
+def test_a_folder_whose_auto_map_names_a_missing_file_is_refused_naming_it(tmp: Path):
+    """With --trust-remote-code, an auto_map naming configuration_x.py the folder lacks ended with
+    transformers' pointer to a huggingface.co URL and "check model_type", which is not the problem."""
+    import json
+    config = _llama(tmp / "own") / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "auto_map": {
+        "AutoConfig": "configuration_x.XConfig", "AutoModelForCausalLM": "modeling_x.XForCausalLM"}}))
+    write_spec(tmp, "s.yaml", arch=None, model="own")
+    p = run_cli("run", "s.yaml", "--trust-remote-code", "--out", "res", cwd=tmp)
+    assert_one_line_error(p, "auto_map names AutoConfig 'configuration_x.XConfig', but configuration_x.py is not in "
+                             "the folder; copy configuration_x.py")
+    assert "http" not in p.stderr and "model_type" not in p.stderr

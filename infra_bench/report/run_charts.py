@@ -60,6 +60,44 @@ def latency_throughput(records: list[dict], kind: str, names: Names) -> Image | 
                   f"against {km.throughput_label}; each point is one cell, labelled with its batch size (b).")
 
 
+def endpoint_points(records: list[dict], names: Names) -> Image | None:
+    """Load-test points (`kind: endpoint`): p50 (solid) and p95 (dashed) TTFT and end-to-end latency
+    against throughput, one series per endpoint, model, API and request shape, one point per load."""
+    from .endpoint_table import point_label
+
+    rs = [r for r in records if r["kind"] == "endpoint"]
+    tokens = all(r["metrics"].get("output_tokens_per_s") is not None for r in rs)
+    x_key, x_label = ("output_tokens_per_s", "output tokens/s") if tokens else ("requests_per_s", "requests/s")
+    series: dict[str, list[dict]] = defaultdict(list)
+    for r in rs:
+        if r["metrics"].get(x_key) is not None:
+            c = r["cell"]
+            series[f"{names.cell(r).rsplit('/', 1)[0]} in {c.get('input_len')} out {c.get('output_len')}"].append(r)
+    lats = [(k, label) for k, label in (("ttft_s", "TTFT (ms)"), ("e2e_s", "end-to-end latency (ms)"))
+            if any(stat(r["metrics"], k) is not None for rs_ in series.values() for r in rs_)]
+    if not lats or not any(len(v) > 1 for v in series.values()):
+        return None  # one point per series: no curve to draw
+    fig, axes = charts.figure(ncols=len(lats), height=3.8)
+    for ax, (key, label) in zip(axes, lats):
+        for i, (name, points) in enumerate(series.items()):
+            pts = sorted(((r["metrics"][x_key], stat(r["metrics"], key), stat(r["metrics"], key, "p95"), point_label(r))
+                          for r in points if stat(r["metrics"], key) is not None), key=lambda p: p[0])
+            if not pts:
+                continue
+            x = [p[0] for p in pts]
+            ax.plot(x, [p[1] * 1e3 for p in pts], "o-", color=f"C{i % 10}", label=name, ms=4)
+            ax.plot(x, [(p[2] or p[1]) * 1e3 for p in pts], "--", color=f"C{i % 10}", lw=0.8)
+            for xi, p in zip(x, pts):
+                ax.annotate(p[3], (xi, p[1] * 1e3), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        charts.log_if_spread(ax, [r["metrics"][x_key] for v in series.values() for r in v], "x")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(f"{label}, p50 solid, p95 dashed")
+    charts.legend(axes[0])
+    return _image(fig, "load test latency against throughput",
+                  f"Measured at the client (endpoint): median (solid) and p95 (dashed) {' and '.join(l for _, l in lats)} "
+                  f"against {x_label}; each point is one load point, labelled with its concurrency or rate.")
+
+
 def _tpot_per_request(r: dict) -> list[float]:
     out = r["cell"].get("output_len", 0)
     if out < 2:

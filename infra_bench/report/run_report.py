@@ -64,8 +64,10 @@ def _generic_table(records: list[dict], names: Names) -> Table:
                 for k, pct in metrics.items()]
         rows.append([names.cell(r), *(_num(r["cell"].get(k)) for k in cells), *vals,
                      r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"])
+    charted = ("a series of two or more load points is charted under Latency vs throughput"
+               if all(r["kind"] == "endpoint" for r in records) else "no chart is drawn for this kind of record")
     return Table(header, rows, "Units as in the metric names (_s seconds, _per_s per second, _bytes, _j joules, "
-                               "_w watts); no chart is drawn for this kind of record.")
+                               f"_w watts); {charted}.")
 
 
 def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
@@ -171,6 +173,15 @@ def _measuring(records: list[dict]) -> str:
                         + f", seed {_num(seed)}" for t, w, n, d, seed in sorted(loads, key=str)]) or "-"
 
 
+def _device(r: dict) -> str:
+    """The device a record measured; a load test's is the endpoint, whose hardware is what --hardware said."""
+    d = r["device"]
+    if r["kind"] != "endpoint":
+        return f"{d.get('name')} ({d.get('model')})"
+    url = r["backend"].get("url") or r["spec"].get("endpoint") or "?"
+    return f"endpoint {url} ({d.get('model') or 'hardware not given: loadtest --hardware ID names it'})"
+
+
 def _env_column(run: RunData) -> list[str]:
     env = run.records[0].get("environment") or {}
     host, acc, ort, py = env.get("host") or {}, env.get("accelerators") or {}, env.get("onnxruntime") or {}, \
@@ -187,7 +198,7 @@ def _env_column(run: RunData) -> list[str]:
         ", ".join(ort.get("providers", [])) if ort.get("available") else "absent",
         "; ".join(fams) or "-",
         f"driver {nvml.get('driver_version')}" if nvml.get("available") else f"absent ({nvml.get('reason', '?')})",
-        ", ".join(sorted({f"{r['device'].get('name')} ({r['device'].get('model')})" for r in run.records})),
+        ", ".join(sorted({_device(r) for r in run.records})),
         _measuring(run.records)]
 
 
@@ -241,7 +252,7 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
                 Section("Results", [_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds], 3)]
     charted = [(title, img) for title, img in [
-        ("Latency vs throughput", _curves(ok, names)),
+        ("Latency vs throughput", [*_curves(ok, names), run_charts.endpoint_points(ok, names)]),
         *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
           for name, k in KINDS.items() for title, ref in k.charts),
         ("Memory and energy per unit of work", [run_charts.memory(ok, names), run_charts.energy(ok, names),

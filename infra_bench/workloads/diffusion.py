@@ -147,11 +147,34 @@ def check_cells(spec: DiffusionSpec, resolved) -> None:
     if not isinstance(resolved, ResolvedPipeline):
         from . import dit
         return dit.check_cells(spec, resolved)
+    check_host_memory(spec, resolved)
     f = resolved.vae_scale_factor
     bad = [r for r in spec.resolution if r % f]
     if bad:
         raise UserError(f"spec '{spec.label}': resolution {bad[0]} is not divisible by the VAE factor {f}; "
                         f"use a multiple of {f} (e.g. {bad[0] - bad[0] % f or f})")
+
+
+def check_host_memory(spec: DiffusionSpec, resolved, free: int | None = None) -> None:
+    """Refuse a pipeline that cannot be made in this host's free memory (`free`, default what this host has)
+    before building it: every component is made in fp32, then cast (workloads/host_memory.py). Counts are
+    the catalog's, or the configs' counted on the meta device."""
+    from .host_memory import check_components, on_host
+
+    if not isinstance(resolved, ResolvedPipeline):
+        from . import dit
+        return dit.check_host_memory(spec, resolved, free)
+    checkpoint = resolved.folder is not None
+    if not on_host(spec, checkpoint):
+        return
+    shipped = resolved.info.get("params_reference") or {}
+    if shipped and all(shipped.values()):
+        counts = list(shipped.values())
+    else:
+        meta = ResolvedPipeline(resolved.family, resolved.configs, resolved.scheduler_config, resolved.info)
+        mods = build_modules(meta, torch.device("meta"), torch.float32, 0)
+        counts = [sum(p.numel() for p in m.parameters()) for m in (mods.text, mods.unet, mods.vae)]
+    check_components(spec, counts, "all", checkpoint, free)
 
 
 # --- the components, as modules shared by the torch and ONNX Runtime backends -----------------

@@ -70,11 +70,21 @@ def check_cells(spec: DiffusionSpec, resolved: ResolvedDit) -> None:
     if spec.backend == "onnxruntime":
         from ..backends.onnxruntime.dit import check
         check(spec, resolved)
+    check_host_memory(spec, resolved)
     m = resolved.pixel_multiple
     bad = [r for r in spec.resolution if r % m]
     if bad:
         raise UserError(f"spec '{spec.label}': resolution {bad[0]} is not a multiple of {m} ({resolved.arch}: "
                         f"{resolved.vae_scale_factor} px per latent, 2x2 latents per token); use e.g. {bad[0] - bad[0] % m or m}")
+
+
+def check_host_memory(spec: DiffusionSpec, resolved: ResolvedDit, free: int | None = None) -> None:
+    """Refuse a pipeline that cannot be made in this host's free memory (`free`, default what this host has)
+    before building it: each component is made in fp32, then cast, in the catalog's order."""
+    from .host_memory import catalog_counts, check_components, on_host
+
+    if on_host(spec):
+        check_components(spec, catalog_counts(resolved.entry["components"]), "each", free=free)
 
 
 class DitExecutor:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 
@@ -71,9 +72,33 @@ def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(confi
     if raw.get("auto_map") and not trust_remote_code:
         raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
                         f"read that code, then pass --trust-remote-code if you accept running it")
+    if isinstance(raw.get("auto_map"), dict):
+        _check_own_code(folder, raw["auto_map"])
     try:
         cfg = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as e:
+        said = re.sub(r"[^.;]*https?://\S+", "", str(e).splitlines()[0] if str(e) else "").strip()  # no Hub links
+        fix = "check the folder's own code (auto_map in config.json)" if raw.get("auto_map") else "check model_type"
         raise UserError(f"{folder}: config.json cannot be loaded by transformers ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); check model_type") from None
+                        f"{said}); {fix}") from None
     return cfg, raw, weights
+
+
+def _check_own_code(folder: Path, auto_map: dict) -> None:
+    """Refuse a folder whose auto_map names code it does not hold: transformers would look for the file
+    on the Hugging Face Hub (there is no network here) and its error points at model_type."""
+    from ..errors import UserError
+
+    for key, refs in auto_map.items():
+        for ref in refs if isinstance(refs, list) else [refs]:
+            if not isinstance(ref, str):
+                continue
+            if "--" in ref:
+                repo, ref = ref.split("--", 1)
+                raise UserError(f"{folder}: config.json's auto_map gives {key} as code from the repository {repo}, "
+                                f"which is not read (no downloads); copy its {ref.rsplit('.', 1)[0]}.py into the "
+                                f"folder and write the entry as '{ref}'")
+            file = ref.rsplit(".", 1)[0].replace(".", "/") + ".py"
+            if not (folder / file).is_file():
+                raise UserError(f"{folder}: config.json's auto_map names {key} '{ref}', but {file} is not in the "
+                                f"folder; copy {file} from where the model was published into {folder}")

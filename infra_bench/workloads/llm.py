@@ -115,27 +115,23 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
                         f"{limit} positions; use shorter prompt_len or output_len")
 
 
-def check_host_memory(spec: LlmSpec, resolved: ResolvedModel) -> None:
-    """Refuse a model whose weights cannot fit in this host's free memory before building it: a checkpoint,
-    an ONNX export and a CPU model are all made in host memory, and the kernel's OOM killer would end the
-    run without a record or a word. The size is the config's, counted on the meta device (nothing allocated)."""
-    import psutil
+def check_host_memory(spec: LlmSpec, resolved: ResolvedModel, free: int | None = None) -> None:
+    """Refuse a model whose weights cannot fit in this host's free memory (`free`, default what this host
+    has) before building it (workloads/host_memory.py). The size is the config's, counted on the meta
+    device (nothing allocated)."""
     from transformers import AutoModelForCausalLM
+
+    from .host_memory import on_host, refuse
 
     if resolved.config is None or getattr(resolved.config, "auto_map", None):
         return  # a user .onnx file, or a model of its own code: not counted here
-    if not (spec.backend == "onnxruntime" or resolved.info["weights"] == "checkpoint" or spec.device == "cpu"):
+    if not on_host(spec, resolved.info["weights"] == "checkpoint"):
         return  # random weights are made on the accelerator itself
     with torch.device("meta"):
         params = param_count(AutoModelForCausalLM.from_config(resolved.config))
     dtype = "fp32" if spec.backend == "onnxruntime" else spec.dtype  # ONNX Runtime exports from an fp32 model
-    need = params * DTYPES[dtype].itemsize
-    free = psutil.virtual_memory().available + psutil.swap_memory().free
-    if need > free:
-        smaller = "; bf16 halves it" if dtype == "fp32" and spec.backend == "torch" else ""
-        raise UserError(f"spec '{spec.label}': its {params / 1e9:.1f} B parameters need {need / 2**30:.1f} GiB in "
-                        f"{dtype} to load, but this host has {free / 2**30:.1f} GiB of memory free; run it on a "
-                        f"machine with more memory{smaller}")
+    smaller = "; bf16 halves it" if dtype == "fp32" and spec.backend == "torch" else ""
+    refuse(spec.label, params, params * DTYPES[dtype].itemsize, dtype, "load", smaller, free)
 
 
 def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,

@@ -95,6 +95,32 @@ def check_cells(spec: TtsSpec, resolved: ResolvedTts) -> None:
                         f"use --backend torch for {resolved.family}")
     if resolved.family == "piper" and spec.backend != "onnxruntime":
         raise UserError(f"spec '{spec.label}': a piper voice is an ONNX model; use backend: onnxruntime")
+    check_host_memory(spec, resolved)
+
+
+def check_host_memory(spec: TtsSpec, resolved: ResolvedTts, free: int | None = None) -> None:
+    """Refuse a model that cannot be made in this host's free memory (`free`, default what this host has)
+    before building it: the whole model is made in fp32, then cast. The count is the catalog's, or the
+    build's on the meta device."""
+    from .host_memory import check_components, on_host
+
+    if resolved.arch is None or not on_host(spec):
+        return  # a real voice: a small ONNX file, read by piper
+    check_components(spec, [resolved.arch.params or meta_params(resolved, spec)], "all", free=free)
+
+
+def meta_params(resolved: ResolvedTts, spec: TtsSpec) -> int:
+    """Parameters of the model `run` builds, counted on the meta device (nothing allocated)."""
+    meta = torch.device("meta")
+    if resolved.family == "cosyvoice2":
+        from .cosyvoice2 import build
+        models = [build(resolved.arch.config, resolved.sampling_rate, meta)]
+    elif resolved.family in SPEECH_LMS:
+        from ..backends.torch.tts_lm import build
+        models = build(resolved, spec, meta, torch.float32)
+    else:
+        models = [build_model(resolved, spec, meta, torch.float32)]
+    return sum(p.numel() for m in models if m is not None for p in m.parameters())
 
 
 # --- random-weight models with forced durations ------------------------------------------------

@@ -76,6 +76,7 @@ def check_cells(spec: VideoSpec, resolved: ResolvedVideo) -> None:
     if spec.backend != "torch":
         raise UserError(f"spec '{spec.label}': video runs on the torch backend only (diffusers' pipeline drives it); "
                         f"set backend: torch")
+    check_host_memory(spec, resolved)
     t, m = resolved.temporal, 2 * resolved.spatial
     for f in spec.frames:
         if (f - 1) % t:
@@ -87,6 +88,15 @@ def check_cells(spec: VideoSpec, resolved: ResolvedVideo) -> None:
             raise UserError(f"spec '{spec.label}': resolution {r} is not a multiple of {m} on each side "
                             f"({resolved.spatial} px per latent, 2x2 latents per patch); use e.g. "
                             f"{w - w % m or m}x{h - h % m or m}")
+
+
+def check_host_memory(spec: VideoSpec, resolved: ResolvedVideo, free: int | None = None) -> None:
+    """Refuse a pipeline that cannot be made in this host's free memory (`free`, default what this host has)
+    before building it: each component is made in fp32, then cast, in the catalog's order."""
+    from ...workloads.host_memory import catalog_counts, check_components, on_host
+
+    if on_host(spec):
+        check_components(spec, catalog_counts(resolved.entry["components"]), "each", free=free)
 
 
 @dataclass(frozen=True)
