@@ -170,9 +170,24 @@ def _config(folder: Path, **fields) -> None:
     (lambda f: _bert(f, "cls_token"), {"seq_len": [16, 65]}, "seq_len 65 is longer than m takes (64 tokens)"),
     (lambda f: _reranker(f), {"seq_len": [65]}, "use seq_len up to 64"),
 ])
-def test_a_bad_local_folder_is_one_line(tmp: Path, make, spec, fragment):
+def test_a_bad_local_folder_is_refused_before_anything_runs(tmp: Path, make, spec, fragment):
+    """Each case through the run engine's planning in this process (what `run` calls before it makes a run
+    folder); the command line's one-line error and exit 2 for them is checked once, below."""
+    import re
+
+    from infra_bench.engine import RunOptions, plan
+    from infra_bench.errors import UserError
+    from infra_bench.spec.loader import spec_from_dict
+
     make(tmp / "m")
-    assert_one_line_error(run_cli("run", _write(tmp, {"model": "m", **spec}), "--out", "res", cwd=tmp), fragment)
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        plan([spec_from_dict({**RUN, "model": str(tmp / "m"), **spec})], RunOptions(out=tmp / "res"))
+    assert not (tmp / "res").exists()
+
+
+def test_a_bad_local_folder_is_one_line_from_the_command_line(tmp: Path):
+    _truncated(tmp / "m")
+    assert_one_line_error(run_cli("run", _write(tmp, {"model": "m"}), "--out", "res", cwd=tmp), "bytes of the")
     assert not (tmp / "res").exists()  # refused before a run folder is made
 
 
