@@ -1,8 +1,25 @@
 """Local Hugging Face folders as a user brings them: real save_pretrained folders of tiny models, and
 the ways such a folder goes wrong, each refused before anything is built with the problem and the fix."""
+import re
 from pathlib import Path
 
-from .conftest import assert_one_line_error, run_cli, write_spec
+import pytest
+
+from .conftest import TINY, assert_one_line_error, run_cli, write_spec
+
+
+def _refused(folder: Path, fragment: str, trust_remote_code: bool = False, **fields) -> str:
+    """The run engine's planning (what `run` does before it makes a run folder), in this process, refusing a
+    spec of `folder` with `fragment`; the command line's one-line error and exit 2 are checked once, below."""
+    from infra_bench.engine import RunOptions, plan
+    from infra_bench.errors import UserError
+    from infra_bench.spec.loader import spec_from_dict
+
+    spec = spec_from_dict({**TINY, "arch": None, "model": str(folder), **fields})
+    with pytest.raises(UserError, match=re.escape(fragment)) as e:
+        plan([spec], RunOptions(out=folder.parent / "res", trust_remote_code=trust_remote_code))
+    assert not (folder.parent / "res").exists()
+    return str(e.value)
 
 
 def _llama(folder: Path) -> Path:
@@ -22,7 +39,7 @@ def test_a_truncated_safetensors_file_is_refused_naming_it(tmp: Path):
     assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
                           f"{weights.resolve()}: {weights.stat().st_size} bytes of the")
     weights.write_bytes(b"not a safetensors file at all")
-    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp), "not a safetensors file")
+    _refused(tmp / "ckpt", "not a safetensors file")
 
 
 def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
@@ -34,13 +51,10 @@ def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                          num_attention_heads=2)).save_pretrained(tmp / "bert")
-    write_spec(tmp, "s.yaml", arch=None, model="bert")
-    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
-                          "architectures BertModel is not a causal language model")
+    _refused(tmp / "bert", "architectures BertModel is not a causal language model")
     config = tmp / "bert" / "config.json"
     config.write_text(json.dumps({"model_type": "t5", "d_model": 32, "num_layers": 1, "num_heads": 2}))
-    assert_one_line_error(run_cli("run", "s.yaml", "--out", "res", cwd=tmp),
-                          "model_type 't5' has no causal language model")
+    _refused(tmp / "bert", "model_type 't5' has no causal language model")
 
 
 def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp: Path):
@@ -50,10 +64,8 @@ def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp
     config = _llama(tmp / "big") / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "hidden_size": 32768, "intermediate_size": 131072,
                                   "num_hidden_layers": 256, "num_attention_heads": 64, "head_dim": 512}))
-    write_spec(tmp, "s.yaml", arch=None, model="big", dtype="bf16")
-    p = run_cli("run", "s.yaml", "--out", "res", cwd=tmp)
-    assert_one_line_error(p, "B parameters need")
-    assert "GiB in bf16 to load, but this host has" in p.stderr and not (tmp / "res").exists()
+    said = _refused(tmp / "big", "B parameters need", dtype="bf16", device="cpu")
+    assert "GiB in bf16 to load, but this host has" in said
 
 
 def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
@@ -75,8 +87,6 @@ def test_a_folder_whose_auto_map_names_a_missing_file_is_refused_naming_it(tmp: 
     config = _llama(tmp / "own") / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "auto_map": {
         "AutoConfig": "configuration_x.XConfig", "AutoModelForCausalLM": "modeling_x.XForCausalLM"}}))
-    write_spec(tmp, "s.yaml", arch=None, model="own")
-    p = run_cli("run", "s.yaml", "--trust-remote-code", "--out", "res", cwd=tmp)
-    assert_one_line_error(p, "auto_map names AutoConfig 'configuration_x.XConfig', but configuration_x.py is not in "
-                             "the folder; copy configuration_x.py")
-    assert "http" not in p.stderr and "model_type" not in p.stderr
+    said = _refused(tmp / "own", "auto_map names AutoConfig 'configuration_x.XConfig', but configuration_x.py is not "
+                                 "in the folder; copy configuration_x.py", trust_remote_code=True)
+    assert "http" not in said and "model_type" not in said
