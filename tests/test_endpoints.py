@@ -73,6 +73,8 @@ def _fault_app():
             return await _sse(request, [_chunk(" a"), _chunk(" b")], tail="stall")
         if fault == "silent":
             await asyncio.sleep(3600)
+        if fault == "queued":  # headers at once, then nothing: an engine holding the request in its queue
+            return await _sse(request, [], tail="stall")
         if fault == "drip":
             return await _sse(request, [], tail="drip")
         if fault == "truncated":
@@ -216,6 +218,7 @@ FAULTS = [
     ("notjson", "malformed SSE data: not JSON"),
     ("stall", "stalled: no data for 1 s after 2 chunks (--stall-timeout)"),
     ("silent", "stalled: no data for 1 s before any response (--stall-timeout)"),
+    ("queued", "stalled: no data for 1 s after the response headers, before any data (--stall-timeout)"),
     ("truncated", "stream ended before its end marker"),
 ]
 

@@ -113,9 +113,10 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
 
     timeout = aiohttp.ClientTimeout(total=opts.timeout_s, sock_connect=opts.connect_timeout_s,
                                     sock_read=opts.stall_timeout_s)
-    start = time.perf_counter()
+    start, answered = time.perf_counter(), False
     try:
         async with session.post(target.url, json=payload, headers=target.headers, timeout=timeout) as resp:
+            answered = True  # the status and headers are in: an engine queueing the request sends them first
             if resp.status >= 400:
                 raise RequestFailed(await http_error(resp))
             if target.api in ("chat", "completions"):
@@ -136,14 +137,16 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
     except aiohttp.ConnectionTimeoutError:
         out.error = f"connect timeout: no connection within {opts.connect_timeout_s:g} s"
     except aiohttp.ServerTimeoutError:
-        got = f" after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else " before any response"
+        got = f" after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else \
+            " after the response headers, before any data" if answered else " before any response"
         out.error = f"stalled: no data for {opts.stall_timeout_s:g} s{got} (--stall-timeout)"
     except asyncio.TimeoutError:
         out.error = f"timed out: request took longer than {opts.timeout_s:g} s (--timeout)"
     except aiohttp.ClientConnectorError as e:
         out.error = f"connection failed: {connect_reason(e)}"
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as e:
-        got = f"after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else "before any response"
+        got = f"after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else \
+            "after the response headers, before any data" if answered else "before any response"
         out.error = f"server disconnected {got}{_why(e)}"
     except aiohttp.ClientError as e:
         out.error = f"{type(e).__name__}: {_first_line(e)}"
