@@ -76,8 +76,23 @@ def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
     assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
     write_cpu_profile(tmp)
     p = run_cli("calibrate", str(next((tmp / "res").iterdir())), "--profiles", "mine", cwd=tmp)
-    assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} is not in the planner catalog")
+    assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} has the shape of no planner catalog model")
     assert "'None'" not in p.stderr
+    # a fine-tune of a catalog model (its config.json has that model's shape) calibrates as that model
+    import json
+
+    from infra_bench.planner.measurements import record_measurements
+    from infra_bench.planner.profiles import load_hardware
+    from infra_bench.planner.shapes import shapes
+    q = shapes()["qwen2.5-0.5b"]
+    config = tmp / "ckpt" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "num_hidden_layers": q.layers,
+                                  "hidden_size": q.hidden, "num_attention_heads": q.heads,
+                                  "num_key_value_heads": q.kv_heads, "vocab_size": q.vocab}))
+    records = [json.loads(line) for line in next((tmp / "res").glob("*/records.jsonl")).read_text().splitlines()]
+    [m], skipped = record_measurements(records, load_hardware([tmp / "mine"]))
+    assert m.model == "qwen2.5-0.5b" and not skipped
+    assert m.note == f"local model {(tmp / 'ckpt').resolve()} calibrated as qwen2.5-0.5b, the catalog model of its shape"
 
 
 def test_a_folder_whose_auto_map_names_a_missing_file_is_refused_naming_it(tmp: Path):

@@ -57,6 +57,33 @@ def catalog_model(name: str | None) -> str | None:
     return next((m for m in (base, kept) if m in shapes()), None)
 
 
+def catalog_shape(config: dict) -> str | None:
+    """The planner catalog's id whose architecture a local folder's config.json describes (the same layers,
+    hidden size, attention and KV heads, vocabulary and routed experts: a fine-tune of a catalog model runs
+    as it does), or None. Twins (a distill of the same shape) are the same to the planner; the first is taken."""
+    def first(*keys: str):
+        return next((config[k] for k in keys if isinstance(config.get(k), int)), None)
+    heads = first("num_attention_heads", "n_head")
+    key = (first("num_hidden_layers", "n_layer"), first("hidden_size", "n_embd"), heads,
+           first("num_key_value_heads") or heads, first("vocab_size"),
+           first("num_local_experts", "num_experts", "n_routed_experts"))
+    if None in key[:5]:
+        return None
+    return next((mid for mid, sh in shapes().items()
+                 if (sh.layers, sh.hidden, sh.heads, sh.kv_heads, sh.vocab, sh.experts or None) == key), None)
+
+
+def _local_shape(path: str | None) -> str | None:
+    """`catalog_shape` of the folder a local-model record ran, while its config.json is still there."""
+    import json
+    from pathlib import Path
+
+    try:
+        return catalog_shape(json.loads((Path(path) / "config.json").read_text())) if path else None
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class Measurement:
     model: str
@@ -222,11 +249,13 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
             continue
         hw = match_device(profiles, r["device"].get("model"))
         arch, path = r["model"].get("arch"), r["model"].get("path")
+        same = _local_shape(path) if arch is None else None
+        arch = arch or same
         if hw is None or arch not in shapes():
             skipped.append(f"{r['cell_id']}: " + (
                 "no profile matches device " + str(r["device"].get("model")) if hw is None
-                else f"local model {path} is not in the planner catalog (calibrate with a run of the catalog "
-                     f"arch of the same shapes, `arch: ID` in the spec)" if arch is None and path
+                else f"local model {path} has the shape of no planner catalog model (calibrate with a run of "
+                     f"the catalog arch nearest to it, `arch: ID` in the spec)" if arch is None and path
                 else f"model '{arch}' is not in the planner catalog"))
             continue
         precision = r["spec"]["dtype"]
@@ -237,7 +266,8 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
         out.append(Measurement(arch, hw.id, engine_name(r["backend"].get("name", "torch")),
                                str(r["backend"].get("version", "")), precision, 1, 1, 1, 1, c["batch_size"],
                                c["prompt_len"], c["output_len"], m["ttft_s"]["mean"], m["tpot_s"]["mean"],
-                               f"record {r['run_id']}/{r['cell_id']}", r.get("started_at", "")[:10]))
+                               f"record {r['run_id']}/{r['cell_id']}", r.get("started_at", "")[:10],
+                               f"local model {path} calibrated as {arch}, the catalog model of its shape" if same else ""))
     return out, skipped
 
 
