@@ -53,6 +53,22 @@ def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str, code: i
     assert "Traceback" not in p.stderr
 
 
+def refused_before_running(spec: dict, fragment: str, out: Path, trust_remote_code: bool = False) -> str:
+    """The run engine's planning (what `run` does before it makes a run folder), in this process, refuses the
+    spec with `fragment` and makes no run folder under `out`; returns the message. Cheaper than a CLI process
+    per bad input: check the command line's one-line error and exit 2 once beside it."""
+    import re
+
+    from infra_bench.engine import RunOptions, plan
+    from infra_bench.errors import UserError
+    from infra_bench.spec.loader import spec_from_dict
+
+    with pytest.raises(UserError, match=re.escape(fragment)) as e:
+        plan([spec_from_dict(spec)], RunOptions(out=out, trust_remote_code=trust_remote_code))
+    assert not out.exists()
+    return str(e.value)
+
+
 def write_cpu_profile(folder: Path, bandwidth_tbs: float = 0.025, fp32_tflops: float = 0.3) -> Path:
     """A user profile folder (`folder/mine`) whose `this_cpu` matches this machine's CPU."""
     from infra_bench.system import cpu_model

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from .conftest import assert_one_line_error, read_records, run_cli
+from .conftest import (
+    assert_one_line_error,
+    read_records,
+    refused_before_running,
+    run_cli,
+)
 
 SMALL = {"vocab_size": 200, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
          "num_attention_heads": 2}
@@ -171,18 +176,10 @@ def _config(folder: Path, **fields) -> None:
     (lambda f: _reranker(f), {"seq_len": [65]}, "use seq_len up to 64"),
 ])
 def test_a_bad_local_folder_is_refused_before_anything_runs(tmp: Path, make, spec, fragment):
-    """Each case through the run engine's planning in this process (what `run` calls before it makes a run
-    folder); the command line's one-line error and exit 2 for them is checked once, below."""
-    import re
-
-    from infra_bench.engine import RunOptions, plan
-    from infra_bench.errors import UserError
-    from infra_bench.spec.loader import spec_from_dict
-
+    """Each case through the run engine's planning in this process; the command line's one-line error and
+    exit 2 for them is checked once, below."""
     make(tmp / "m")
-    with pytest.raises(UserError, match=re.escape(fragment)):
-        plan([spec_from_dict({**RUN, "model": str(tmp / "m"), **spec})], RunOptions(out=tmp / "res"))
-    assert not (tmp / "res").exists()
+    refused_before_running({**RUN, "model": str(tmp / "m"), **spec}, fragment, tmp / "res")
 
 
 def test_a_bad_local_folder_is_one_line_from_the_command_line(tmp: Path):

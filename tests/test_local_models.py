@@ -1,25 +1,20 @@
 """Local Hugging Face folders as a user brings them: real save_pretrained folders of tiny models, and
 the ways such a folder goes wrong, each refused before anything is built with the problem and the fix."""
-import re
 from pathlib import Path
 
-import pytest
-
-from .conftest import TINY, assert_one_line_error, run_cli, write_spec
+from .conftest import (
+    TINY,
+    assert_one_line_error,
+    refused_before_running,
+    run_cli,
+    write_spec,
+)
 
 
 def _refused(folder: Path, fragment: str, trust_remote_code: bool = False, **fields) -> str:
-    """The run engine's planning (what `run` does before it makes a run folder), in this process, refusing a
-    spec of `folder` with `fragment`; the command line's one-line error and exit 2 are checked once, below."""
-    from infra_bench.engine import RunOptions, plan
-    from infra_bench.errors import UserError
-    from infra_bench.spec.loader import spec_from_dict
-
-    spec = spec_from_dict({**TINY, "arch": None, "model": str(folder), **fields})
-    with pytest.raises(UserError, match=re.escape(fragment)) as e:
-        plan([spec], RunOptions(out=folder.parent / "res", trust_remote_code=trust_remote_code))
-    assert not (folder.parent / "res").exists()
-    return str(e.value)
+    """A spec of `folder` refused before anything runs (the command line's error is checked once, below)."""
+    return refused_before_running({**TINY, "arch": None, "model": str(folder), **fields}, fragment,
+                                  folder.parent / "res", trust_remote_code)
 
 
 def _llama(folder: Path) -> Path:

@@ -137,17 +137,13 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
     except aiohttp.ConnectionTimeoutError:
         out.error = f"connect timeout: no connection within {opts.connect_timeout_s:g} s"
     except aiohttp.ServerTimeoutError:
-        got = f" after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else \
-            " after the response headers, before any data" if answered else " before any response"
-        out.error = f"stalled: no data for {opts.stall_timeout_s:g} s{got} (--stall-timeout)"
+        out.error = f"stalled: no data for {opts.stall_timeout_s:g} s {_reached(out, answered)} (--stall-timeout)"
     except asyncio.TimeoutError:
         out.error = f"timed out: request took longer than {opts.timeout_s:g} s (--timeout)"
     except aiohttp.ClientConnectorError as e:
         out.error = f"connection failed: {connect_reason(e)}"
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as e:
-        got = f"after {_chunks(out)}" if out.ttft_s is not None or out.ttfb_s is not None else \
-            "after the response headers, before any data" if answered else "before any response"
-        out.error = f"server disconnected {got}{_why(e)}"
+        out.error = f"server disconnected {_reached(out, answered)}{_why(e)}"
     except aiohttp.ClientError as e:
         out.error = f"{type(e).__name__}: {_first_line(e)}"
     except ValueError as e:  # a line longer than aiohttp's limit
@@ -379,6 +375,14 @@ def _message(obj) -> str:
     if isinstance(err, dict):
         return str(err.get("message") or err.get("detail") or json.dumps(err)[:160])
     return str(err if "error" in obj else obj.get("message") or obj.get("detail") or json.dumps(obj)[:160])
+
+
+def _reached(out: Outcome, answered: bool) -> str:
+    """How far a request got before it failed: after its first data, after only the response headers (an
+    engine holding it in its queue sends those first), or before any response."""
+    if out.ttft_s is not None or out.ttfb_s is not None:
+        return f"after {_chunks(out)}"
+    return "after the response headers, before any data" if answered else "before any response"
 
 
 def _chunks(out: Outcome) -> str:
