@@ -24,9 +24,10 @@ def _dump(obj) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infra-bench")
 def cli() -> None:
-    """Measure LLM inference on this machine and keep every result.
+    """Measure LLM, diffusion, speech and embedding inference on this machine and keep every result;
+    predict it on other accelerators; size a cluster for a demand.
 
-    Start with `infra-bench run` (a quick suite sized for a small CPU machine).
+    Start with `infra-bench run` (a quick suite sized for a small CPU machine), then `predict` and `plan`.
     """
 
 
