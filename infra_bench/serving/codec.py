@@ -5,6 +5,10 @@ tokenizer files): each whitespace-separated word becomes one token id (a stable 
 vocabulary) and each generated id comes back as the text piece " <id>". So a prompt of I words
 is exactly I prompt tokens, and a client counting words or chunks counts tokens; the text
 itself means nothing (random weights).
+
+A pair (a reranker's query and passage) is encoded as the model was trained to read one: the
+tokenizer's own pair template (BERT: `[CLS] q [SEP] d [SEP]` with token types 0 then 1; XLM-RoBERTa:
+`<s> q </s></s> d </s>`), or, without a tokenizer, the two id lists joined.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class Codec(Protocol):
 
     def encode_chat(self, messages: list[dict]) -> list[int]: ...
 
+    def encode_pair(self, first: str, second: str) -> tuple[list[int], list[int] | None]: ...
+
     def piece(self, token: int) -> str: ...
 
 
@@ -34,6 +40,10 @@ class WordCodec:
 
     def encode_chat(self, messages: list[dict]) -> list[int]:
         return self.encode(" ".join(m["content"] for m in messages))
+
+    def encode_pair(self, first: str, second: str) -> tuple[list[int], list[int] | None]:
+        """The two texts' ids joined, one per word; no token types."""
+        return self.encode(first) + self.encode(second), None
 
     def piece(self, token: int) -> str:
         return f" {token}"
@@ -53,6 +63,13 @@ class HfCodec:
             return self.encode("\n".join(m["content"] for m in messages))
         ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    def encode_pair(self, first: str, second: str) -> tuple[list[int], list[int] | None]:
+        """(ids, token type ids or None) from the tokenizer's own pair call, special tokens as it places
+        them; token types only where the tokenizer makes them (BERT's, not XLM-RoBERTa's)."""
+        enc = self.tok(first, text_pair=second)
+        types = enc.get("token_type_ids")
+        return list(enc["input_ids"]), None if types is None else list(types)
 
     def piece(self, token: int) -> str:
         return self.tok.decode([token])

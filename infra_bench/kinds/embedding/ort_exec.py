@@ -1,6 +1,8 @@
 """Embedding and reranker models on ONNX Runtime: exported through the cache (optionally int8
 dynamic quantization, also cached), run on the chosen execution provider, parity-checked
-against the torch fp32 model before any timing."""
+against the torch fp32 model before any timing. A reranker whose config has type_vocab_size > 1 is
+exported with a third input, token_type_ids, so a served pair's second text is marked as the model
+was trained to read it; timing runs feed it all zeros, the model's own default."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +21,11 @@ from .spec import EmbeddingSpec
 WRAPPER_VERSION = "embedding-v1"
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
 INPUTS = ["input_ids", "attention_mask"]
+TYPES = "token_type_ids"
+
+
+def input_names(resolved: ew.ResolvedEmbedding) -> list[str]:
+    return INPUTS + [TYPES] if resolved.token_types else INPUTS
 
 
 def output_name(resolved: ew.ResolvedEmbedding) -> str:
@@ -28,10 +35,12 @@ def output_name(resolved: ew.ResolvedEmbedding) -> str:
 class OrtEmbeddingExecutor:
     def __init__(self, session, info: dict):
         self.session, self.info = session, info
+        self.typed = TYPES in {i.name for i in session.get_inputs()}
 
     def prepare(self, spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, cell: dict) -> dict:
         ids = ew.token_ids(resolved, spec, cell).numpy()
-        return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                **({TYPES: np.zeros_like(ids)} if self.typed else {})}
 
     def run(self, inputs: dict, now) -> ew.EmbeddingTiming:
         start = now()
@@ -40,12 +49,20 @@ class OrtEmbeddingExecutor:
         ids = inputs["input_ids"]
         return ew.EmbeddingTiming(start, end, ids.shape[0], ids.shape[1])
 
-    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
+    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None,
+              token_type_ids: np.ndarray | None = None) -> np.ndarray:
         """Vectors [B, H] (or reranker scores [B]) as float32 for int64 ids [B, L]; all tokens
-        attended unless a mask is given."""
+        attended unless a mask is given; token types when given (all 0 where the export takes them and
+        none are given)."""
+        if token_type_ids is not None and not self.typed:
+            raise ValueError("token_type_ids given to an ONNX export without that input")
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         mask = np.ones_like(ids) if attention_mask is None else np.ascontiguousarray(attention_mask, dtype=np.int64)
-        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if self.typed:
+            feed[TYPES] = np.zeros_like(ids) if token_type_ids is None else \
+                np.ascontiguousarray(token_type_ids, dtype=np.int64)
+        return self.session.run(None, feed)[0].astype(np.float32)
 
     def describe(self) -> dict:
         return {"name": "onnxruntime", "version": import_ort().__version__, "engine": "infra-bench ORT session",
@@ -62,12 +79,15 @@ def _export(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, model: ew.Embed
            "pooling": a.pooling, "normalize": a.normalize, "arch": a.config,
            "weights": resolved.info.get("weights_hash") or f"random seed {spec.seed}",
            "dtype": str(export_dtype), **versions("torch", "transformers", "onnx")}
+    names = input_names(resolved)
+    if TYPES in names:  # only then: every other export keeps its key, and its cached entry
+        key["inputs"] = names
 
     def export(path):
         ids = torch.randint(ew.FIRST_ID, resolved.vocab_size, (2, 16))
-        how.export(source, (ids, torch.ones_like(ids)), path, INPUTS, [out],
-                   {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                    out: {0: "batch"}})
+        types = (torch.zeros_like(ids).index_fill_(1, torch.arange(8, 16), 1),) if TYPES in names else ()
+        how.export(source, (ids, torch.ones_like(ids), *types), path, names, [out],
+                   {**{n: {0: "batch", 1: "tokens"} for n in names}, out: {0: "batch"}})
     entry = cached_export(key, export)
     return entry.path, {**entry_info(entry), **how.key()}
 
@@ -97,9 +117,13 @@ def build(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, probe: DeviceProb
     ids = ew.token_ids(resolved, spec, {"batch_size": 2, "seq_len": min(spec.seq_len)})
     mask = torch.ones_like(ids)
     mask[1, max(1, ids.shape[1] // 2):] = 0  # the second sequence right-padded: the mask path is checked too
+    types = None
+    if ex.typed:  # the first sequence a pair (its second half type 1): the token type path is checked too
+        types = torch.zeros_like(ids)
+        types[0, ids.shape[1] // 2:] = 1
     with torch.inference_mode():
-        ref = model(ids, mask).float().numpy()
-    got = ex.embed(ids.numpy(), mask.numpy())
+        ref = model(ids, mask, types).float().numpy()
+    got = ex.embed(ids.numpy(), mask.numpy(), None if types is None else types.numpy())
     tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
     out = output_name(resolved)
     if got.shape != ref.shape:
@@ -108,7 +132,8 @@ def build(spec: EmbeddingSpec, resolved: ew.ResolvedEmbedding, probe: DeviceProb
         error = f"parity gate failed: {out} shape {list(got.shape)} from ORT vs {list(ref.shape)} from torch"
     else:
         info["parity"] = {"checked": True, "component": out, **differences(ref, got), "tolerance": tolerance,
-                          "inputs": f"batch 2, {ids.shape[1]} tokens, the second half-padded",
+                          "inputs": f"batch 2, {ids.shape[1]} tokens, the second half-padded"
+                          + (", the first a pair (token types 0, then 1)" if ex.typed else ""),
                           "reference": "torch fp32 on cpu", "definition": DEFINITION}
         error = gate(info["parity"], subject=f"{out} ")
     ex.info = info

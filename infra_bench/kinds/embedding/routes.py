@@ -1,5 +1,6 @@
 """`/v1/embeddings` (OpenAI's request and response) and `/v1/rerank` (the shape vLLM, Jina and Cohere
-share: query, documents, top_n; results sorted by relevance_score)."""
+share: query, documents, top_n; results sorted by relevance_score). A rerank pair is encoded as the
+model reads one (ServedEmbedding.pair), and its usage counts every token of every pair."""
 from __future__ import annotations
 
 import base64
@@ -89,16 +90,18 @@ def rerank(api: Api):
         if m.task != "rerank":
             raise ApiError(400, f"'{m.name}' is an embedding model; send it to /v1/embeddings")
         texts = [d if isinstance(d, str) else d.text for d in body.documents]
-        query = m.codec.encode(body.query)
-        pairs = [_ids(m, query + m.codec.encode(t), f"query + documents[{i}]") for i, t in enumerate(texts)]
+        pairs = []
+        for i, t in enumerate(texts):
+            ids, types = m.pair(body.query, t)
+            pairs.append((_ids(m, ids, f"query + documents[{i}]"), types))
 
         def job():
-            return [m.score(ids[: len(query)], ids[len(query):]) for ids in pairs]
+            return [m.score(ids, types) for ids, types in pairs]
         scores = await api.worker.call(job)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.top_n or len(scores)]
         results = [{"index": i, "relevance_score": scores[i],
                     **({"document": {"text": texts[i]}} if body.return_documents else {})} for i in order]
-        tokens = sum(len(ids) for ids in pairs)
+        tokens = sum(len(ids) for ids, _ in pairs)
         return json_response({"id": f"rerank-{uuid.uuid4().hex[:24]}", "model": m.name, "created": int(time.time()),
                               "results": results, "usage": {"total_tokens": tokens}},
                              headers={WEIGHTS_HEADER: str(m.card.get("weights"))})

@@ -28,14 +28,17 @@ class TorchEmbeddingExecutor:
         end = now()
         return ew.EmbeddingTiming(start, end, ids.shape[0], ids.shape[1])
 
-    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
+    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None,
+              token_type_ids: np.ndarray | None = None) -> np.ndarray:
         """Vectors [B, H] (or reranker scores [B]) as float32 for int64 ids [B, L]; all tokens
-        attended unless a mask is given."""
-        t = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(self.device)
-        mask = torch.ones_like(t) if attention_mask is None else \
-            torch.from_numpy(np.ascontiguousarray(attention_mask, dtype=np.int64)).to(self.device)
+        attended unless a mask is given; token types (a BERT-style pair's 0s then 1s) when given."""
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)
+        t = tensor(ids)
+        mask = torch.ones_like(t) if attention_mask is None else tensor(attention_mask)
+        types = None if token_type_ids is None else tensor(token_type_ids)
         with torch.inference_mode():
-            return self.model(t, mask).float().cpu().numpy()
+            return self.model(t, mask, types).float().cpu().numpy()
 
     def describe(self) -> dict:
         return {"name": "torch", "version": torch.__version__, "threads": torch.get_num_threads(),

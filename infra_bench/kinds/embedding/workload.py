@@ -75,6 +75,12 @@ class ResolvedEmbedding:
         """The longest sequence the model's position table holds."""
         return max_tokens(self.arch)
 
+    @property
+    def token_types(self) -> bool:
+        """Whether a served pair marks its second text with token type ids: a reranker whose config has
+        type_vocab_size > 1 (BERT-style cross-encoders; XLM-RoBERTa's, such as bge-reranker, have one type)."""
+        return self.arch.task == "rerank" and (self.arch.config.get("type_vocab_size") or 0) > 1
+
 
 ROBERTA_POSITIONS = ("roberta", "camembert", "xlm-roberta-xl")  # model types whose positions start after the pad id
 
@@ -125,15 +131,18 @@ def check_cells(spec: EmbeddingSpec, resolved: ResolvedEmbedding) -> None:
 # --- the model ---------------------------------------------------------------------------------
 
 class EmbeddingModel(torch.nn.Module):
-    """(input_ids [B, L], attention_mask [B, L]) -> embeddings [B, H] (pooled, L2-normalized when
-    `normalize`) or, for a reranker, scores [B]."""
+    """(input_ids [B, L], attention_mask [B, L], optional token_type_ids [B, L]) -> embeddings [B, H]
+    (pooled, L2-normalized when `normalize`) or, for a reranker, scores [B]. Without token types the
+    model's default (all type 0) applies, as for every timing run."""
 
     def __init__(self, model: torch.nn.Module, task: str, pooling: str, normalize: bool, decoder: bool):
         super().__init__()
         self.model, self.task, self.pooling, self.normalize, self.decoder = model, task, pooling, normalize, decoder
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
         kwargs = {"use_cache": False} if self.decoder else {}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         if self.task == "rerank":
             return out.logits[:, 0]
@@ -236,13 +245,15 @@ class EmbeddingTiming:
 
 class EmbeddingExecutor(Protocol):
     """An embedding executor: `run` is what `infra-bench run` times (one batch); `embed` is what
-    `serve` answers with (vectors, or a reranker's scores, for int64 ids [B, L])."""
+    `serve` answers with (vectors, or a reranker's scores, for int64 ids [B, L], with token type ids
+    where a pair has them)."""
 
     def prepare(self, spec: EmbeddingSpec, resolved: ResolvedEmbedding, cell: dict): ...
 
     def run(self, inputs, now) -> EmbeddingTiming: ...
 
-    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray: ...
+    def embed(self, ids: np.ndarray, attention_mask: np.ndarray | None = None,
+              token_type_ids: np.ndarray | None = None) -> np.ndarray: ...
 
     def describe(self) -> dict: ...
 
