@@ -289,3 +289,20 @@ def test_a_cpu_setup_names_its_threads():
          "spec": {"dtype": "fp32", "backend": "torch"}}
     assert Names(["a"]).setup(r).endswith("fp32, 1 thread")
     assert Names(["a"]).setup({**r, "backend": {"name": "torch", "threads": 2}}).endswith("fp32, 2 threads")
+
+
+def test_specs_of_one_run_that_read_as_one_setup_are_named(runs):
+    """Two ONNX Runtime specs of one run that differ only in intra_op_threads read 'ort:cpu on cpu, fp32' both: the
+    comparison listed two rows of one name (and bars of one colour), or left them out when they were the only two."""
+    from infra_bench.report.labels import Names
+    from infra_bench.report.run_report import _comparison
+
+    results, (run_id, _) = runs
+    one = records(results, run_id)[0]
+    ort = {**one, "spec": {**one["spec"], "backend": "onnxruntime", "ep": "cpu"}}
+    pair = [{**ort, "workload": "ort-1t", "spec": {**ort["spec"], "options": {"intra_op_threads": 1}}},
+            {**ort, "workload": "ort-2t", "spec": {**ort["spec"], "options": {"intra_op_threads": 2}}}]
+    section = _comparison(pair, Names([run_id]), several=False)
+    assert section is not None
+    setups = [row[1] for row in section.blocks[0].rows]
+    assert setups[0].endswith("[ort-1t]") and setups[1].endswith("[ort-2t]"), setups

@@ -128,29 +128,36 @@ def _same_work(records: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+def _setups(rs: list[dict], names: Names) -> list[str]:
+    """Each record's setup, with its spec's name where two would read alike: specs of one run that differ only in
+    their backend options (ONNX Runtime's intra_op_threads, say) were two rows of one name, or not compared at all."""
+    labels = [names.setup(r) for r in rs]
+    return [f"{s} [{r['workload']}]" if labels.count(s) > 1 else s for s, r in zip(labels, rs)]
+
+
 def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
     """Cells whose model and shape were measured on two or more setups, side by side."""
     blocks = []
     for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
-        groups = _same_work([r for r in ok if r["kind"] == kind])
-        groups = {c: rs for c, rs in groups.items() if len({names.setup(r) for r in rs}) > 1}
+        same = _same_work([r for r in ok if r["kind"] == kind])
+        groups = {c: list(zip(_setups(rs, names), rs)) for c, rs in same.items()}
+        groups = {c: pairs for c, pairs in groups.items() if len({s for s, _ in pairs}) > 1}
         if not groups:
             continue
         key, unit = energy_metric(kind)
         header = ["model and shape", "setup", km.throughput_label, "vs first setup",
                   *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label"]
         rows = []
-        for cat, rs in groups.items():
-            first = rs[0]["metrics"].get(km.throughput)
-            for r in rs:
+        for cat, pairs in groups.items():
+            first = pairs[0][1]["metrics"].get(km.throughput)
+            for setup, r in pairs:
                 m = r["metrics"]
                 ratio = f"{m[km.throughput] / first:.2f}x" if first and m.get(km.throughput) else "-"
-                rows.append([cat, names.setup(r), _num(m.get(km.throughput)), ratio,
+                rows.append([cat, setup, _num(m.get(km.throughput)), ratio,
                              *(_num(_scaled(m, lat)) for lat in km.latencies),
                              _num(m.get(key)), energy_label(m.get("energy_source"))])
         blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup."))
-        blocks.append(run_charts.comparison_bars(kind, [(c, names.setup(r), r) for c, rs in groups.items()
-                                                         for r in rs]))
+        blocks.append(run_charts.comparison_bars(kind, [(c, s, r) for c, pairs in groups.items() for s, r in pairs]))
     if not blocks and not several:
         return None
     if not blocks:
