@@ -306,3 +306,18 @@ def test_specs_of_one_run_that_read_as_one_setup_are_named(runs):
     assert section is not None
     setups = [row[1] for row in section.blocks[0].rows]
     assert setups[0].endswith("[ort-1t]") and setups[1].endswith("[ort-2t]"), setups
+
+
+def test_the_comparison_says_which_cells_ran_on_a_busy_machine(runs):
+    """A cell measured while other processes took most of the CPU read 'ok, busy' in the results table, but its row
+    in the comparison (the ratio a reader takes away: '21.34x') did not say so."""
+    from infra_bench.measure.contention import note
+    from infra_bench.report.labels import Names
+    from infra_bench.report.run_report import _comparison
+
+    results, ids = runs
+    idle, busy = ({**r, "notes": [n for n in r["notes"] if not n.startswith("machine busy")]}  # as on an idle host
+                  for r in (records(results, i)[0] for i in ids))
+    busy["notes"].append(note(0.75))
+    rows = _comparison([idle, busy], Names(ids), several=True).blocks[0].rows
+    assert [row[-1] for row in rows] == ["ok", "ok, busy"]

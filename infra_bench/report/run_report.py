@@ -15,7 +15,7 @@ from . import run_charts
 from .document import Section, Table, Text
 from .labels import Names, energy_label, energy_metric, stat
 from .loaders import RunData
-from .table import columns_for, format_notes
+from .table import columns_for, format_notes, ok_label
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -146,7 +146,7 @@ def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
             continue
         key, unit = energy_metric(kind)
         header = ["model and shape", "setup", km.throughput_label, "vs first setup",
-                  *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label"]
+                  *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label", "status"]
         rows = []
         for cat, pairs in groups.items():
             first = pairs[0][1]["metrics"].get(km.throughput)
@@ -155,8 +155,9 @@ def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
                 ratio = f"{m[km.throughput] / first:.2f}x" if first and m.get(km.throughput) else "-"
                 rows.append([cat, setup, _num(m.get(km.throughput)), ratio,
                              *(_num(_scaled(m, lat)) for lat in km.latencies),
-                             _num(m.get(key)), energy_label(m.get("energy_source"))])
-        blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup."))
+                             _num(m.get(key)), energy_label(m.get("energy_source")), ok_label(r)])
+        blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup; 'busy': "
+                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'."))
         blocks.append(run_charts.comparison_bars(kind, [(c, s, r) for c, pairs in groups.items() for s, r in pairs]))
     if not blocks and not several:
         return None
