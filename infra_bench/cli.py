@@ -762,7 +762,7 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
                  "options": parse_options(backend_options) or None,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
-    if resume_id and (specs or compile_mode or any(v is not None for v in overrides.values())):
+    if resume_id and (specs or compile_mode or trust_remote_code or any(v is not None for v in overrides.values())):
         raise UserError("--resume takes the specs and settings from the run itself; "
                         "give only --resume RUN_ID (and --out if the run is elsewhere)")
     if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
