@@ -103,12 +103,20 @@ def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
                 click.echo(f"{d['name']:<9} {d.get('model')}{extra}")
         else:
             click.echo(f"{family:<9} absent: {e['reason']}")
+    from .measure.contention import BUSY_FRACTION
+    from .measure.contention import note as busy_note
+
     for dev, pid in info["profiles"].items():
         line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
         measured = [r for r in info["probe"][dev] if r["measured_over_spec"] is not None]
-        if measured:
+        if measured:  # a busy probe reads low with no error: it is marked, as `probe` marks it
+            busy = [bool(busy_note(r["host_others_cpu_frac"])) for r in measured]
             line += "; measured/spec " + ", ".join(
-                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" for r in measured)
+                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" + (" (busy)" if b else "")
+                for r, b in zip(measured, busy))
+            if any(busy):
+                line += (f"; (busy): other processes used over {BUSY_FRACTION:.0%} of the CPU time during those tests, "
+                         f"so they read low; re-run `infra-bench probe` when the machine is idle")
         elif pid:
             line += "; run `infra-bench probe` to compare measured with spec"
         click.echo(line)
