@@ -333,3 +333,23 @@ def test_a_setup_hundreds_of_times_slower_does_not_read_as_zero(runs):
     slow = {**slow, "metrics": {**slow["metrics"], "output_tokens_per_s": fast["metrics"]["output_tokens_per_s"] / 660}}
     rows = _comparison([fast, slow], Names(ids), several=True).blocks[0].rows
     assert [row[3] for row in rows] == ["1.00x", "0.0015x"]
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"kind": "probe"}, "it was a probe stopped before its first test ended; run the probe again"),
+    ({"matrix": {"executor": "ray"}}, "finish it with `infra-bench sweep --resume R1 --ray --out "),
+    ({}, "finish it with `infra-bench run --resume R1 --out "),
+])
+def test_a_run_without_records_is_refused_with_the_command_that_finishes_it(tmp, fields, fragment):
+    """A probe or a sweep stopped before its first record was to be finished with `run --resume`, which refuses both
+    (and the command left out the results folder the run is in)."""
+    from infra_bench.errors import UserError
+    from infra_bench.report.loaders import load_inputs
+    from infra_bench.results.schema import Manifest
+    from infra_bench.results.store import RunStore
+
+    RunStore.create(tmp, "R1", Manifest(run_id="R1", created_at="2026-12-05T10:00:00", infra_bench="0", specs=[],
+                                        **fields))
+    with pytest.raises(UserError, match="run R1 has no records yet; ") as err:
+        load_inputs(["R1"], tmp)
+    assert fragment in str(err.value)
