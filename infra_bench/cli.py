@@ -103,12 +103,20 @@ def sysinfo(as_json: bool, results: Path, profile_dirs) -> None:
                 click.echo(f"{d['name']:<9} {d.get('model')}{extra}")
         else:
             click.echo(f"{family:<9} absent: {e['reason']}")
+    from .measure.contention import BUSY_FRACTION
+    from .measure.contention import note as busy_note
+
     for dev, pid in info["profiles"].items():
         line = f"profile   {dev}: {pid or 'none matched (add one with --profiles DIR; see infra-bench profiles list)'}"
         measured = [r for r in info["probe"][dev] if r["measured_over_spec"] is not None]
-        if measured:
+        if measured:  # a busy probe reads low with no error: it is marked, as `probe` marks it
+            busy = [bool(busy_note(r["host_others_cpu_frac"])) for r in measured]
             line += "; measured/spec " + ", ".join(
-                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" for r in measured)
+                f"{r['test']} {r['dtype']} {r['measured_over_spec']:.2f}" + (" (busy)" if b else "")
+                for r, b in zip(measured, busy))
+            if any(busy):
+                line += (f"; (busy): other processes used over {BUSY_FRACTION:.0%} of the CPU time during those tests, "
+                         f"so they read low; re-run `infra-bench probe` when the machine is idle")
         elif pid:
             line += "; run `infra-bench probe` to compare measured with spec"
         click.echo(line)
@@ -762,7 +770,7 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
                  "options": parse_options(backend_options) or None,
                  "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
                  "min_time_s": min_time, "max_time_s": max_time}
-    if resume_id and (specs or compile_mode or any(v is not None for v in overrides.values())):
+    if resume_id and (specs or compile_mode or trust_remote_code or any(v is not None for v in overrides.values())):
         raise UserError("--resume takes the specs and settings from the run itself; "
                         "give only --resume RUN_ID (and --out if the run is elsewhere)")
     if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second

@@ -298,6 +298,10 @@ def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tup
         what = "a loadtest" if m.kind == "endpoint" else "a probe"
         raise UserError(f"{run_id} is {what} run; --resume finishes `infra-bench run` runs: run the "
                         f"{'loadtest' if m.kind == 'endpoint' else 'probe'} again")
+    if m.matrix is not None:  # a Ray sweep's cells keep device `auto` in their ids: here they would all run again
+        ray = " --ray" if m.matrix.executor == "ray" else ""
+        raise UserError(f"{run_id} is a sweep; finish it with `{resume_command(store, 'sweep', ray)}`"
+                        + (" (with the cluster's address as needed)" if ray else ""))
     store = store.lock()
     opts = RunOptions(out=store.folder.parent,
                       cpu_watts_per_core=cpu_watts_per_core if cpu_watts_per_core is not None

@@ -68,6 +68,7 @@ def test_json_output_and_cli_overrides(tmp: Path):
     ({"arch": None, "model": "nowhere"}, ["run", "s.yaml"], "model path not found"),
     ({"dtype": "int4"}, ["run", "s.yaml"], "field 'dtype'"),
     ({}, ["run", "--resume", "nope"], "no run 'nope'"),
+    ({}, ["run", "--resume", "nope", "--trust-remote-code"], "--resume takes the specs and settings from the run"),
     ({}, ["run", "s.yaml", "--min-iters", "0"], "Invalid value for '--min-iters'"),
     ({}, ["run", "s.yaml", "--nope"], "No such option '--nope'"),
 ])

@@ -1,6 +1,7 @@
 """Hardware and site profiles: shipped data validates, bad profiles are refused, user overrides
 win, and the CPU probe gives plausible numbers."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from infra_bench.errors import UserError
 from infra_bench.measure.contention import BUSY_FRACTION
 from infra_bench.planner import profiles as pr
-from .conftest import assert_one_line_error, run_cli
+from .conftest import assert_one_line_error, run_cli, write_cpu_profile
 
 DOMESTIC_VENDORS = {"Huawei", "Cambricon", "Hygon", "Kunlunxin", "Biren", "Moore Threads", "MetaX", "Iluvatar",
                     "Enflame", "Alibaba T-Head"}
@@ -176,3 +177,19 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     (tmp / "d.yaml").write_text("services:\n  - {model: vits-mms, traffic: {concurrent_streams: 1}}\n")
     assert run_cli("plan", "d.yaml", "--market", "XX", cwd=tmp).stderr == \
         run_cli("profiles", "list", "--market", "XX", cwd=tmp).stderr
+
+
+def test_sysinfo_marks_measured_over_spec_from_a_busy_probe(tmp: Path):
+    """A probe measured while other processes took the CPU reads low ('matmul fp32 0.31') and `probe` says 'ok, busy';
+    sysinfo's measured/spec line, read later, did not, so the part looked a third as fast as its spec."""
+    mine = write_cpu_profile(tmp)
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", "--profiles", str(mine), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (path,) = (tmp / "res").glob("*/records.jsonl")
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in recs:  # fp32 matmul ran beside another job; the rest on an idle host
+        r["metrics"]["host_others_cpu_frac"] = 0.7 if r["cell"] == {"test": "matmul", "dtype": "fp32"} else 0.0
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    line = run_cli("sysinfo", "--results", "res", "--profiles", str(mine), cwd=tmp).stdout.splitlines()[-1]
+    assert re.search(r"matmul fp32 \d+\.\d\d \(busy\), matmul bf16 \d+\.\d\d, ", line), line
+    assert "re-run `infra-bench probe` when the machine is idle" in line

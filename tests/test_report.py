@@ -289,3 +289,67 @@ def test_a_cpu_setup_names_its_threads():
          "spec": {"dtype": "fp32", "backend": "torch"}}
     assert Names(["a"]).setup(r).endswith("fp32, 1 thread")
     assert Names(["a"]).setup({**r, "backend": {"name": "torch", "threads": 2}}).endswith("fp32, 2 threads")
+
+
+def test_specs_of_one_run_that_read_as_one_setup_are_named(runs):
+    """Two ONNX Runtime specs of one run that differ only in intra_op_threads read 'ort:cpu on cpu, fp32' both: the
+    comparison listed two rows of one name (and bars of one colour), or left them out when they were the only two."""
+    from infra_bench.report.labels import Names
+    from infra_bench.report.run_report import _comparison
+
+    results, (run_id, _) = runs
+    one = records(results, run_id)[0]
+    ort = {**one, "spec": {**one["spec"], "backend": "onnxruntime", "ep": "cpu"}}
+    pair = [{**ort, "workload": "ort-1t", "spec": {**ort["spec"], "options": {"intra_op_threads": 1}}},
+            {**ort, "workload": "ort-2t", "spec": {**ort["spec"], "options": {"intra_op_threads": 2}}}]
+    section = _comparison(pair, Names([run_id]), several=False)
+    assert section is not None
+    setups = [row[1] for row in section.blocks[0].rows]
+    assert setups[0].endswith("[ort-1t]") and setups[1].endswith("[ort-2t]"), setups
+
+
+def test_the_comparison_says_which_cells_ran_on_a_busy_machine(runs):
+    """A cell measured while other processes took most of the CPU read 'ok, busy' in the results table, but its row
+    in the comparison (the ratio a reader takes away: '21.34x') did not say so."""
+    from infra_bench.measure.contention import note
+    from infra_bench.report.labels import Names
+    from infra_bench.report.run_report import _comparison
+
+    results, ids = runs
+    idle, busy = ({**r, "notes": [n for n in r["notes"] if not n.startswith("machine busy")]}  # as on an idle host
+                  for r in (records(results, i)[0] for i in ids))
+    busy["notes"].append(note(0.75))
+    rows = _comparison([idle, busy], Names(ids), several=True).blocks[0].rows
+    assert [row[-1] for row in rows] == ["ok", "ok, busy"]
+
+
+def test_a_setup_hundreds_of_times_slower_does_not_read_as_zero(runs):
+    """bert-tiny-embed on torch against ONNX Runtime (20.9 against 13,830 sequences/s) read '0.00x'."""
+    from infra_bench.report.labels import Names
+    from infra_bench.report.run_report import _comparison
+
+    results, ids = runs
+    fast, slow = (records(results, i)[0] for i in ids)
+    slow = {**slow, "metrics": {**slow["metrics"], "output_tokens_per_s": fast["metrics"]["output_tokens_per_s"] / 660}}
+    rows = _comparison([fast, slow], Names(ids), several=True).blocks[0].rows
+    assert [row[3] for row in rows] == ["1.00x", "0.0015x"]
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"kind": "probe"}, "it was a probe stopped before its first test ended; run the probe again"),
+    ({"matrix": {"executor": "ray"}}, "finish it with `infra-bench sweep --resume R1 --ray --out "),
+    ({}, "finish it with `infra-bench run --resume R1 --out "),
+])
+def test_a_run_without_records_is_refused_with_the_command_that_finishes_it(tmp, fields, fragment):
+    """A probe or a sweep stopped before its first record was to be finished with `run --resume`, which refuses both
+    (and the command left out the results folder the run is in)."""
+    from infra_bench.errors import UserError
+    from infra_bench.report.loaders import load_inputs
+    from infra_bench.results.schema import Manifest
+    from infra_bench.results.store import RunStore
+
+    RunStore.create(tmp, "R1", Manifest(run_id="R1", created_at="2026-12-05T10:00:00", infra_bench="0", specs=[],
+                                        **fields))
+    with pytest.raises(UserError, match="run R1 has no records yet; ") as err:
+        load_inputs(["R1"], tmp)
+    assert fragment in str(err.value)

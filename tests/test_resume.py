@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from infra_bench.results import Record
-from .conftest import read_records, run_cli, write_spec
+from .conftest import assert_one_line_error, read_records, run_cli, write_spec
 
 
 def test_out_of_memory_cell_becomes_a_failed_record_and_the_sweep_goes_on(tmp: Path):
@@ -102,3 +102,16 @@ def test_a_ctrl_c_that_library_code_swallows_still_stops_the_run_between_cells(t
             engine.stop_if_interrupted()
     assert signal.getsignal(signal.SIGINT) is before
     engine.stop_if_interrupted()  # the press does not outlive its run
+
+
+def test_run_resume_of_a_sweep_points_to_sweep_resume(tmp: Path):
+    """`run --resume` took a sweep as a run: a Ray sweep's cells keep device `auto` in their ids, so every cell was
+    measured again here under other names, off the nodes its matrix placed them on."""
+    write_spec(tmp, min_iters=1, min_time_s=0, warmup=0)
+    (tmp / "matrix.yaml").write_text("specs: [spec.yaml]\n")
+    p = run_cli("sweep", "matrix.yaml", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    run_id = p.stderr.split("sweep ", 1)[1].split(":", 1)[0]
+    assert_one_line_error(run_cli("run", "--resume", run_id, "--out", "res", cwd=tmp),
+                          f"is a sweep; finish it with `infra-bench sweep --resume {run_id} --out res`")
+    assert len(read_records(tmp / "res")) == 1

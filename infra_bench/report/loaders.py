@@ -60,14 +60,25 @@ def _plan_file(path: Path) -> PlanData:
     return plan_from_dict(data, str(path))
 
 
+def _finish(store: RunStore) -> str:
+    """How to finish a run that has no records: `run --resume` refused probes and sweeps, which it named for all."""
+    m = store.manifest()
+    if m.kind != "run":
+        what = "loadtest" if m.kind == "endpoint" else "probe"
+        return f"it was a {what} stopped before its first {'point' if what == 'loadtest' else 'test'} ended; " \
+               f"run the {what} again"
+    command = "sweep" if m.matrix else "run"
+    ray = " --ray" if m.matrix and m.matrix.executor == "ray" else ""
+    out = "" if store.folder.parent == Path("results") else f" --out {store.folder.parent}"
+    return f"finish it with `infra-bench {command} --resume {store.run_id}{ray}{out}`"
+
+
 def _run(item: str, results: Path) -> RunData:
     p = Path(item)
     store = RunStore(p.parent) if p.is_file() and p.name == RECORDS else RunStore.open(results, item)
     records = store.records()
     if not records:
-        again = "it was a loadtest stopped before its first point ended; run the loadtest again" \
-            if store.manifest().kind == "endpoint" else f"finish it with `infra-bench run --resume {store.run_id}`"
-        raise UserError(f"run {store.run_id} has no records yet; {again}, or pick another run")
+        raise UserError(f"run {store.run_id} has no records yet; {_finish(store)}, or pick another run")
     return RunData(store.run_id, store.folder, store.manifest(), records)
 
 

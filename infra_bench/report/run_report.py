@@ -15,7 +15,7 @@ from . import run_charts
 from .document import Section, Table, Text
 from .labels import Names, energy_label, energy_metric, stat
 from .loaders import RunData
-from .table import columns_for, format_notes
+from .table import columns_for, format_notes, ok_label
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -128,29 +128,43 @@ def _same_work(records: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+def _ratio(v: float) -> str:
+    """'0.47x'; two significant digits below 0.01, where 0.00x hid a setup 600 times slower (torch against ONNX
+    Runtime on a tiny embedder)."""
+    return f"{v:.2f}x" if v >= 0.01 else f"{v:.2g}x"
+
+
+def _setups(rs: list[dict], names: Names) -> list[str]:
+    """Each record's setup, with its spec's name where two would read alike: specs of one run that differ only in
+    their backend options (ONNX Runtime's intra_op_threads, say) were two rows of one name, or not compared at all."""
+    labels = [names.setup(r) for r in rs]
+    return [f"{s} [{r['workload']}]" if labels.count(s) > 1 else s for s, r in zip(labels, rs)]
+
+
 def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
     """Cells whose model and shape were measured on two or more setups, side by side."""
     blocks = []
     for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
-        groups = _same_work([r for r in ok if r["kind"] == kind])
-        groups = {c: rs for c, rs in groups.items() if len({names.setup(r) for r in rs}) > 1}
+        same = _same_work([r for r in ok if r["kind"] == kind])
+        groups = {c: list(zip(_setups(rs, names), rs)) for c, rs in same.items()}
+        groups = {c: pairs for c, pairs in groups.items() if len({s for s, _ in pairs}) > 1}
         if not groups:
             continue
         key, unit = energy_metric(kind)
         header = ["model and shape", "setup", km.throughput_label, "vs first setup",
-                  *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label"]
+                  *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label", "status"]
         rows = []
-        for cat, rs in groups.items():
-            first = rs[0]["metrics"].get(km.throughput)
-            for r in rs:
+        for cat, pairs in groups.items():
+            first = pairs[0][1]["metrics"].get(km.throughput)
+            for setup, r in pairs:
                 m = r["metrics"]
-                ratio = f"{m[km.throughput] / first:.2f}x" if first and m.get(km.throughput) else "-"
-                rows.append([cat, names.setup(r), _num(m.get(km.throughput)), ratio,
+                ratio = _ratio(m[km.throughput] / first) if first and m.get(km.throughput) else "-"
+                rows.append([cat, setup, _num(m.get(km.throughput)), ratio,
                              *(_num(_scaled(m, lat)) for lat in km.latencies),
-                             _num(m.get(key)), energy_label(m.get("energy_source"))])
-        blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup."))
-        blocks.append(run_charts.comparison_bars(kind, [(c, names.setup(r), r) for c, rs in groups.items()
-                                                         for r in rs]))
+                             _num(m.get(key)), energy_label(m.get("energy_source")), ok_label(r)])
+        blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup; 'busy': "
+                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'."))
+        blocks.append(run_charts.comparison_bars(kind, [(c, s, r) for c, pairs in groups.items() for s, r in pairs]))
     if not blocks and not several:
         return None
     if not blocks:
