@@ -43,6 +43,7 @@ class LlmShape:
     attn_flops_per_ctx: float             # per query token per context token, all full-attention layers
     max_positions: int | None
     source: str
+    config_path: str | None = None        # a local config.json the shape was built from (local_shape.py); None: catalog
 
     @property
     def moe(self) -> bool:
