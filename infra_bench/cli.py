@@ -327,10 +327,11 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 
 
 @cli.command()
-@click.option("--model", "model_id", required=True,
+@click.option("--model", "model_id", required=True, metavar="ID|PATH",
               help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3, qwen3.5-397b-a17b ...), a "
                    "diffusion pipeline (sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer; speech "
-                   "LMs csm-1b, dia-1.6b, cosyvoice2-0.5b).")
+                   "LMs csm-1b, dia-1.6b, cosyvoice2-0.5b). Or PATH: a local LLM folder with config.json (or the "
+                   "file), whose shape is counted offline on the meta device; no weights needed.")
 @click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
 @click.option("--engine", default="auto", show_default=True,
               help="LLM: serving engine (vllm, sglang, trt-llm, mindie, vllm-ascend, generic); auto = vllm, "

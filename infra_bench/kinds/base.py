@@ -72,6 +72,8 @@ class Kind:
       serve_fields: ref of (arch) -> spec fields `serve --arch` adds to the spec's defaults.
     - service: ref of the planner's demand service (a planner.demand.Service subclass);
       planner_models: ref of (kind name) -> the model ids predict and plan know for this kind;
+      planner_paths: ref of (model) -> whether the string names a local model of this kind that predict and
+      plan read from its files (a path), beside the ids;
       predict: ref of (model, hardware, options, calibration data, its file) -> (prediction, text);
       predict_options: the `predict` flags that hook reads (a flag given for another kind is an error);
       calibration_point: ref of (metrics, cell) -> (FLOPs, seconds, prior fixed seconds) of a record,
@@ -92,6 +94,7 @@ class Kind:
     routes: tuple[Route, ...] = ()
     service: str | None = None
     planner_models: str | None = None
+    planner_paths: str | None = None
     predict: str | None = None
     predict_options: tuple[str, ...] = ()  # the `predict` flags its hook reads; others given are refused
     calibration_point: str | None = None

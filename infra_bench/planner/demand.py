@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from ..errors import UserError, article, closest, explain_validation
 from ..inputs import load_yaml
 from ..kinds import KINDS
+from ..kinds.base import load_ref
 
 LLM_PRECISIONS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 MEDIA_PRECISIONS = ("fp16", "bf16", "fp32")
@@ -340,11 +341,36 @@ def _kind_of(model, label: str) -> str:
     from .media_model import kind_of
 
     if not isinstance(model, str):
-        raise UserError(f"{label}: missing required field 'model' (a model id from the planner catalog)")
+        raise UserError(f"{label}: missing required field 'model' (a model id from the planner catalog, or an LLM "
+                        f"folder with config.json)")
     try:
         return kind_of(model)
     except UserError as e:
         raise UserError(f"{label}: {e}") from None
+
+
+def _local_model(s: dict, where: str, label: str) -> dict:
+    """The service with a local model's path (an LLM folder with config.json) made absolute, a relative one
+    relative to the demand file as a spec's `model:` is to the spec file, and its shape built, so that a path
+    the planner cannot read is refused here, naming the service."""
+    from .local_shape import as_path, exists
+    from .media_model import catalog_kind
+    from .shapes import get_shape
+
+    model = s.get("model")
+    if not isinstance(model, str) or not model.strip() or catalog_kind(model):
+        return s
+    base = Path(where).parent if where.endswith((".yaml", ".yml")) else Path.cwd()
+    path = as_path(model)
+    full = path if path.is_absolute() else base / path
+    if not (exists(full) or any(load_ref(k.planner_paths)(model) for k in KINDS.values() if k.planner_paths)):
+        return s  # neither an id nor a path: _kind_of says so
+    model = str(full.resolve() if exists(full) else full.absolute())
+    try:
+        get_shape(model)
+    except UserError as e:
+        raise UserError(f"{label}: {e}") from None
+    return {**s, "model": model}
 
 
 def demand_from_dict(data, where: str = "demand") -> Demand:
@@ -359,6 +385,7 @@ def demand_from_dict(data, where: str = "demand") -> Demand:
         label = f"{where}: services[{i}]"
         if not isinstance(s, dict):
             raise UserError(f"{label}: a service must be a mapping (model, traffic, slo)")
+        s = _local_model(s, where, label)
         name = f" ({s['name']})" if s.get("name") else ""
         kind = s.get("kind") or _kind_of(s.get("model"), label)
         if not isinstance(kind, str) or kind not in known:

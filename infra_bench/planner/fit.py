@@ -37,7 +37,7 @@ from .engines import ENGINES, Engine, get_engine
 from .iteration import PRECISIONS, Efficiency, Terms, stack, terms
 from .measurements import Measurement
 from .profiles import HardwareProfile
-from .shapes import LlmShape, shapes
+from .shapes import LlmShape, get_shape, shapes
 from .steady import EngineTerms, closed_loop, kv_capacity
 
 # What each efficiency varies by. Levels: hw, family (the part's generation), engine, precision, cls
@@ -82,7 +82,7 @@ def arch_class(shape: LlmShape) -> str:
 @dataclass(frozen=True)
 class Case:
     """What a prediction or a measurement is about, as the fit sees it."""
-    model: str
+    model: str          # a catalog id, or the id of a local model's shape (shapes.get_shape finds both)
     hardware: str
     engine: str
     precision: str
@@ -90,7 +90,7 @@ class Case:
     def key(self, level) -> str:
         names = level if isinstance(level, tuple) else (level,)
         values = {"hw": self.hardware, "engine": self.engine, "precision": self.precision,
-                  "cls": arch_class(shapes()[self.model]), "family": family(self.hardware)}
+                  "cls": arch_class(get_shape(self.model)), "family": family(self.hardware)}
         return "|".join(values[n] for n in names)
 
 

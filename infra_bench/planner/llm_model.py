@@ -293,5 +293,15 @@ def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 
     why = eng.refusal(hw.id, hw.vendor)
     if why:
         raise UserError(f"{why}; use --engine {default_engine(hw.vendor)} (or auto) for {hw.id}")
-    return Replica(shape, hw, precision, layout, eng, kv_cache)
+    rep = Replica(shape, hw, precision, layout, eng, kv_cache)
+    if shape.config_path:
+        rep.notes.insert(0, local_note(shape))
+    return rep
+
+
+def local_note(shape: LlmShape) -> str:
+    """Where a model outside the catalog got its shape, and what the prediction borrows."""
+    moe = f", {shape.active_params / 1e9:.2f}B active per token" if shape.moe else ""
+    return (f"shape from {shape.config_path}, parameters counted on the meta device ({shape.total_params / 1e9:.2f}B"
+            f"{moe}); not a catalog model: efficiencies are the fit's for {arch_class(shape)} models")
 

@@ -116,21 +116,37 @@ def catalog_ids(kind: str) -> list[str]:
     return list(architectures(kind))
 
 
-def kind_of(model: str) -> str:
-    """The kind whose planner catalog holds the model id."""
+def _catalogs() -> dict[str, list[str]]:
+    """Kind -> the model ids of its planner catalog."""
     from ..kinds import KINDS
     from ..kinds.base import load_ref
 
-    known: dict[str, list[str]] = {}
+    return {name: list(load_ref(k.planner_models)(name)) for name, k in KINDS.items() if k.planner_models}
+
+
+def catalog_kind(model: str) -> str | None:
+    """The kind whose planner catalog holds the model id, or None."""
+    return next((name for name, ids in _catalogs().items() if model in ids), None)
+
+
+def kind_of(model: str) -> str:
+    """The kind whose planner catalog holds the model id, or whose planner reads the local model it names
+    (an LLM's folder with config.json)."""
+    from ..kinds import KINDS
+    from ..kinds.base import load_ref
+
+    if kind := catalog_kind(model):
+        return kind
     for name, k in KINDS.items():
-        if k.planner_models:
-            ids = load_ref(k.planner_models)(name)
-            if model in ids:
-                return name
-            known[name] = list(ids)
+        if k.planner_paths and load_ref(k.planner_paths)(model):
+            return name
+    known = _catalogs()
     catalog = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in known.items())
+    paths = [name for name, k in KINDS.items() if k.planner_paths]
     raise UserError(f"unknown model '{model}'{closest(model, [i for ids in known.values() for i in ids])}; "
-                    f"the planner catalog holds {catalog}")
+                    f"the planner catalog holds {catalog}"
+                    + (f"; or give the path of a local {' or '.join(paths)} model folder with config.json"
+                       if paths else ""))
 
 
 FLOP_TABLE = "diffusion_flops.json"

@@ -6,6 +6,9 @@ counts, sources). From the totals the model splits the parameters into what ever
 counts the KV cache by attention layout: full layers grow with the context, sliding-window layers
 stop at their window, linear-attention layers keep a fixed state per sequence, and MLA keeps one
 latent vector per token and layer.
+
+A model outside the catalog is planned from its own config.json (a local folder, `predict --model PATH`):
+local_shape.py builds the same shape from it, with the same definitions.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class LlmShape:
     attn_flops_per_ctx: float             # per query token per context token, all full-attention layers
     max_positions: int | None
     source: str
+    config_path: str | None = None        # a local config.json the shape was built from (local_shape.py); None: catalog
 
     @property
     def moe(self) -> bool:
@@ -135,8 +139,43 @@ def model_ids(kind: str = "llm") -> list[str]:
     return list(shapes())
 
 
+def is_local(model: str) -> bool:
+    """Whether `model` names a local model (a folder with config.json, or the file) rather than a catalog id: a
+    path that exists, or one written as a path (with a slash, ~ or .json), so that a missing one says so. The
+    registry's planner_paths hook."""
+    from .local_shape import as_path, exists
+
+    if model in shapes() or not model.strip():
+        return False
+    return "/" in model or "\\" in model or model.startswith("~") or model.endswith(".json") or exists(as_path(model))
+
+
+_local: dict[str, LlmShape] = {}  # the local shapes built in this process, by id
+
+
+def local_shape(model: str) -> LlmShape:
+    """The shape of a local model's config.json (local_shape.py), built once per file in a process. Its id is
+    the folder's name, or the config's full path where the name is a catalog id or another local model's."""
+    from .local_shape import config_file, from_config_file
+
+    file = config_file(model).resolve()
+    name = file.parent.name if file.name == "config.json" else file.stem
+    taken = _local.get(name)
+    if name in shapes() or (taken is not None and taken.config_path != str(file)):
+        name = str(file)
+    shape = from_config_file(str(file), name)
+    _local[shape.id] = shape
+    return shape
+
+
 def get_shape(model_id: str) -> LlmShape:
+    """A catalog id's shape, a local model's (a path), or one built earlier in this process (by its id)."""
     s = shapes()
-    if model_id not in s:
-        raise UserError(f"unknown model '{model_id}'{closest(model_id, s)}; known: {', '.join(s)}")
-    return s[model_id]
+    if model_id in s:
+        return s[model_id]
+    if model_id in _local:
+        return _local[model_id]
+    if is_local(model_id):
+        return local_shape(model_id)
+    raise UserError(f"unknown model '{model_id}'{closest(model_id, s)}; known: {', '.join(s)}; or give the path of "
+                    f"a local Hugging Face folder with config.json")

@@ -711,6 +711,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         kind = media_model.kind_of(svc.model)
         if kind != svc.kind:
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
+        if kind == "llm":
+            get_shape(svc.model)  # a local model's config that cannot be planned, once (else each part says so)
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
@@ -767,6 +769,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                     notes.append(f"{demand.label(i)}: {name} exponential of mean {length.mean:,} capped at "
                                  f"{length.cap:,} (rounded, at least 1) averages {length.drawn_mean:,.1f} tokens; "
                                  f"sized, counted and costed on that mean (raise max for the stated mean)")
+        if isinstance(svc, LlmService) and get_shape(svc.model).config_path:
+            notes.append(f"{demand.label(i)}: {llm_model.local_note(get_shape(svc.model))}")
         if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
             t = svc.traffic
             longest = t.input_len.cap + t.output_len.cap  # an exponential length without a max is capped at 4 x its mean

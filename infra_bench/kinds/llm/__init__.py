@@ -25,6 +25,7 @@ KIND = Kind(
             Route("/v1/chat/completions", "infra_bench.serving.routes:chat")),
     service="infra_bench.planner.demand:LlmService",
     planner_models="infra_bench.planner.shapes:model_ids",
+    planner_paths="infra_bench.planner.shapes:is_local",
     predict="infra_bench.report.predict:llm",
     predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput",
                      "input_len", "output_len", "max_seqs", "token_budget"),
