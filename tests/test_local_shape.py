@@ -208,3 +208,11 @@ def test_predict_and_plan_a_local_folder_end_to_end(tmp: Path):
     plan = sizing.plan(demand, profiles.load_hardware(), ["nv_h100_sxm"], confirm_top=1)
     assert plan.candidates[0].feasible
     assert any(n.startswith("chat: shape from ") for n in plan.notes)
+
+
+def test_a_hub_name_that_is_no_folder_names_its_catalog_id(tmp: Path, monkeypatch):
+    monkeypatch.chdir(tmp)
+    with pytest.raises(UserError, match=re.escape("model id (for 'Qwen/Qwen2.5-7B-Instruct': qwen2.5-7b)")):
+        get_shape("Qwen/Qwen2.5-7B-Instruct")
+    with pytest.raises(UserError, match=r"model path not found: .*foo/bar; .* model id$"):
+        get_shape("foo/bar")
