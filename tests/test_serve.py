@@ -204,3 +204,12 @@ def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     warning, error = p.stderr.strip().splitlines()
     assert warning.startswith("warning: binding 0.0.0.0 exposes") and "without authentication" in warning
     assert error.startswith("error: --arch: unknown architecture 'nope'") and p.returncode == 2
+
+
+def test_a_video_spec_is_refused_before_any_model_is_built(tmp: Path):
+    spec = tmp / "mixed.yaml"  # a real Wan2.1 pipeline takes minutes to load: refuse before building anything
+    spec.write_text(yaml.safe_dump_all([{"kind": "llm", "arch": "llama-tiny"},
+                                        {"kind": "video", "name": "clips", "arch": "wan-tiny"}]))
+    p = run_cli("serve", "--spec", str(spec), "--port", "0", cwd=tmp, timeout=120)
+    assert_one_line_error(p, "model 'clips': video models are not served yet")
+    assert "built" not in p.stdout
