@@ -103,6 +103,7 @@ def test_speech_and_images_under_load(server, tmp: Path):
     [r] = read_records(tmp / "s")
     m = r["metrics"]
     assert m["completed"] == 4 and m["slo_met"] and "RTF p50" in p.stdout
+    assert "note: weights: random" in p.stdout  # beside the numbers, not only in the records
     for s in r["samples"]:  # 40 characters x 5 frames x 256 samples at 16 kHz, exactly
         assert s["audio_s"] == pytest.approx(40 * 5 * 256 / 16000)
         assert 0 < s["ttfb_s"] <= s["first_audio_s"] <= s["e2e_s"]
