@@ -57,6 +57,7 @@ def test_model_cards_say_random_weights_and_auth_is_required(server):
     assert set(cards) == {"tiny-chat", "sd-tiny", "vits-tiny"}
     assert all(c["weights"] == "random" and "random weights" in c["note"] for c in cards.values())
     assert cards["tiny-chat"]["max_model_len"] == 2048 and "one request at a time" in cards["tiny-chat"]["batching"]
+    assert cards["sd-tiny"]["size"] == "32x32" and cards["sd-tiny"]["steps"] == 2  # what a request without size gets
 
 
 def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):

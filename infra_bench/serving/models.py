@@ -169,7 +169,8 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
     resolved, ex = p.resolved, built.runner
     steps = spec.steps[0]
     unet = isinstance(resolved, dw.ResolvedPipeline)
-    card.update(steps=steps, guidance_scale=spec.guidance_scale,
+    size = spec.resolution[0]  # what a request without `size` gets: the record of a loadtest without --size says it
+    card.update(size=f"{size}x{size}", steps=steps, guidance_scale=spec.guidance_scale,
                 scheduler=(spec.scheduler or "euler") if unet else resolved.info["scheduler"],
                 prompt="ignored: no tokenizer; a fixed seeded prompt of token ids is encoded")
     make_request, run_request = dw.requests(resolved)
@@ -181,7 +182,7 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
             run_request(cap, req, time.perf_counter_ns)
         return [to_uint8_rgb(img) for img in cap.images]
     multiple = resolved.vae_scale_factor if unet else resolved.pixel_multiple
-    return ServedImages(spec.label, "diffusion", card, spec.resolution[0], multiple, make)
+    return ServedImages(spec.label, "diffusion", card, size, multiple, make)
 
 
 def served_speech(spec, p, built, card: dict) -> ServedSpeech:
