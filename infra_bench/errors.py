@@ -90,6 +90,16 @@ def _fields_at(fields, path: tuple) -> Iterable[str]:
     return here
 
 
+SHOWN_CHARS = 80
+
+
+def _shown(value: object) -> str:
+    """A rejected value as an error quotes it: cut short, since it may be a 4,000-character request field
+    (an HTTP client reading the first few KiB of an error body then got no whole message to parse)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
     """One line for the first problem in a pydantic ValidationError: where, which field, what is
     wrong, and the closest known field name for an unknown one."""
@@ -104,6 +114,6 @@ def explain_validation(err, where: str, fields: Iterable[str] = ()) -> str:
         inner = _fields_at(fields, tuple(k for k in e["loc"] if isinstance(k, str)))
         if inner is not fields:
             return (f"{where}: field {loc!r}: expects a mapping of {', '.join(inner)} "
-                    f"(got {e['input']!r})")
-    got = f" (got {e['input']!r})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
+                    f"(got {_shown(e['input'])})")
+    got = f" (got {_shown(e['input'])})" if e["type"] != "value_error" and not isinstance(e.get("input"), dict) else ""
     return f"{where}: {'field ' + repr(loc) + ': ' if loc else ''}{msg}{got}"

@@ -88,10 +88,12 @@ def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
     ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is served as llm"),
     ("audio/speech", {"model": "vits-tiny", "input": "hi", "response_format": "mp3"}, 400, "response_format"),
     ("images/generations", {"model": "sd-tiny", "size": "31x31"}, 400, "multiples of 2"),
-], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size"])
+    ("audio/speech", {"model": "vits-tiny", "input": "ab " * 2000}, 400, "at most 4096 characters (got 'ab ab"),
+], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size", "long-input"])
 def test_bad_requests_get_openai_errors(server, path, body, status, fragment):
     got, ctype, raw = call(f"{server}/{path}", body)
     assert got == status and ctype.startswith("application/json")
+    assert len(raw) < 1024  # never the request echoed back: loadtest reads the first 4 KiB of an error
     assert fragment in json.loads(raw)["error"]["message"]
 
 
