@@ -118,6 +118,9 @@ def test_speech_and_images_under_load(server, tmp: Path):
     [r] = read_records(tmp / "i")
     m = r["metrics"]
     assert m["images"] == 2 and m["images_per_s"] == pytest.approx(2 / m["duration_s"])
+    p = run_cli("calibrate", str(tmp / "i" / r["run_id"]), "--out", str(tmp / "cal.json"), cwd=tmp)
+    assert_one_line_error(p, "images load points do not calibrate")  # and what does: a `run` of a diffusion spec
+    assert "`infra-bench run` of a diffusion spec" in p.stderr
     status, _, raw = call(f"{server}/images/generations", {"model": "sd-tiny", "n": 2, "size": "32x32"})
     data = json.loads(raw)["data"]
     assert status == 200 and len(data) == 2
