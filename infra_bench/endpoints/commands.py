@@ -169,6 +169,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     llm = api in LLM_APIS
     if output_len is not None and not llm:
         raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
+    if tokenizer is not None and not llm:
+        raise UserError(f"--tokenizer counts the output tokens of the chat, completions and tgi APIs; {api} has none")
     if voice is not None and api != "speech":
         raise UserError("--voice applies to --api speech")
     voice = voice or "alloy"
