@@ -58,6 +58,7 @@ def test_model_cards_say_random_weights_and_auth_is_required(server):
     assert all(c["weights"] == "random" and "random weights" in c["note"] for c in cards.values())
     assert cards["tiny-chat"]["max_model_len"] == 2048 and "one request at a time" in cards["tiny-chat"]["batching"]
     assert cards["sd-tiny"]["size"] == "32x32" and cards["sd-tiny"]["steps"] == 2  # what a request without size gets
+    assert cards["vits-tiny"]["voice"].startswith("ignored")  # loadtest --voice changes nothing here; the card says so
 
 
 def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):

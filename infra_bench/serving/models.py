@@ -187,7 +187,7 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
 
 def served_speech(spec, p, built, card: dict) -> ServedSpeech:
     ex = built.runner
-    card.update(streaming=ex.streaming,
+    card.update(streaming=ex.streaming, voice="ignored: every request is spoken in this model's one voice",
                 **({} if p.resolved.family == "piper" else {"text": "one token per character (random weights: "
                                                                     "meaningless audio)"}))
     return ServedSpeech(spec.label, "tts", card, ex.sample_rate, ex.speak, streams=ex.streams)
