@@ -89,7 +89,8 @@ def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
     ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is served as llm"),
     ("audio/speech", {"model": "vits-tiny", "input": "hi", "response_format": "mp3"}, 400, "response_format"),
     ("images/generations", {"model": "sd-tiny", "size": "31x31"}, 400, "multiples of 2"),
-    ("audio/speech", {"model": "vits-tiny", "input": "ab " * 2000}, 400, "at most 4096 characters (got 'ab ab"),
+    ("audio/speech", {"model": "vits-tiny", "input": "ab " * 2000}, 400,
+     "at most 4096 characters (got a string of 6000 characters)"),
 ], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size", "long-input"])
 def test_bad_requests_get_openai_errors(server, path, body, status, fragment):
     got, ctype, raw = call(f"{server}/{path}", body)
@@ -127,6 +128,18 @@ def test_speech_and_images_under_load(server, tmp: Path):
     assert status == 200 and len(data) == 2
     png = base64.b64decode(data[0]["b64_json"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (32, 32)
+
+
+def test_one_fault_is_one_recorded_error(server, tmp: Path):
+    """Every speech input over the limit is refused for the same reason: one error, counted, not one per request
+    (the server quoted each request's own text back, and loadtest could not read the cut-off JSON)."""
+    p = run_cli("loadtest", "--endpoint", server, "--model", "vits-tiny", "--api", "speech", "--num-requests", "3",
+                "--input-len", "5000", "--api-key-env", "SERVE_KEY", "--metrics-url", "none", "--out", str(tmp / "s"),
+                cwd=tmp, env={"SERVE_KEY": KEY})
+    assert p.returncode == 1
+    [r] = read_records(tmp / "s")
+    assert r["metrics"]["errors"] == {"HTTP 400: request: field 'input': String should have at most 4096 characters "
+                                      "(got a string of 5000 characters)": 3}
 
 
 def test_a_client_that_leaves_stops_its_generation(server):
