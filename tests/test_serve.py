@@ -57,6 +57,8 @@ def test_model_cards_say_random_weights_and_auth_is_required(server):
     assert set(cards) == {"tiny-chat", "sd-tiny", "vits-tiny"}
     assert all(c["weights"] == "random" and "random weights" in c["note"] for c in cards.values())
     assert cards["tiny-chat"]["max_model_len"] == 2048 and "one request at a time" in cards["tiny-chat"]["batching"]
+    assert cards["sd-tiny"]["size"] == "32x32" and cards["sd-tiny"]["steps"] == 2  # what a request without size gets
+    assert cards["vits-tiny"]["voice"].startswith("ignored")  # loadtest --voice changes nothing here; the card says so
 
 
 def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
@@ -87,10 +89,13 @@ def test_chat_stream_is_openai_sse_with_exact_length_and_usage(server):
     ("audio/speech", {"model": "tiny-chat", "input": "hi"}, 400, "'tiny-chat' is served as llm"),
     ("audio/speech", {"model": "vits-tiny", "input": "hi", "response_format": "mp3"}, 400, "response_format"),
     ("images/generations", {"model": "sd-tiny", "size": "31x31"}, 400, "multiples of 2"),
-], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size"])
+    ("audio/speech", {"model": "vits-tiny", "input": "ab " * 2000}, 400,
+     "at most 4096 characters (got a string of 6000 characters)"),
+], ids=["unknown-model", "no-prompt", "too-long", "empty", "n", "wrong-route", "mp3", "size", "long-input"])
 def test_bad_requests_get_openai_errors(server, path, body, status, fragment):
     got, ctype, raw = call(f"{server}/{path}", body)
     assert got == status and ctype.startswith("application/json")
+    assert len(raw) < 1024  # never the request echoed back: loadtest reads the first 4 KiB of an error
     assert fragment in json.loads(raw)["error"]["message"]
 
 
@@ -103,6 +108,7 @@ def test_speech_and_images_under_load(server, tmp: Path):
     [r] = read_records(tmp / "s")
     m = r["metrics"]
     assert m["completed"] == 4 and m["slo_met"] and "RTF p50" in p.stdout
+    assert "note: weights: random" in p.stdout  # beside the numbers, not only in the records
     for s in r["samples"]:  # 40 characters x 5 frames x 256 samples at 16 kHz, exactly
         assert s["audio_s"] == pytest.approx(40 * 5 * 256 / 16000)
         assert 0 < s["ttfb_s"] <= s["first_audio_s"] <= s["e2e_s"]
@@ -114,11 +120,26 @@ def test_speech_and_images_under_load(server, tmp: Path):
     [r] = read_records(tmp / "i")
     m = r["metrics"]
     assert m["images"] == 2 and m["images_per_s"] == pytest.approx(2 / m["duration_s"])
+    p = run_cli("calibrate", str(tmp / "i" / r["run_id"]), "--out", str(tmp / "cal.json"), cwd=tmp)
+    assert_one_line_error(p, "images load points do not calibrate")  # and what does: a `run` of a diffusion spec
+    assert "`infra-bench run` of a diffusion spec" in p.stderr
     status, _, raw = call(f"{server}/images/generations", {"model": "sd-tiny", "n": 2, "size": "32x32"})
     data = json.loads(raw)["data"]
     assert status == 200 and len(data) == 2
     png = base64.b64decode(data[0]["b64_json"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (32, 32)
+
+
+def test_one_fault_is_one_recorded_error(server, tmp: Path):
+    """Every speech input over the limit is refused for the same reason: one error, counted, not one per request
+    (the server quoted each request's own text back, and loadtest could not read the cut-off JSON)."""
+    p = run_cli("loadtest", "--endpoint", server, "--model", "vits-tiny", "--api", "speech", "--num-requests", "3",
+                "--input-len", "5000", "--api-key-env", "SERVE_KEY", "--metrics-url", "none", "--out", str(tmp / "s"),
+                cwd=tmp, env={"SERVE_KEY": KEY})
+    assert p.returncode == 1
+    [r] = read_records(tmp / "s")
+    assert r["metrics"]["errors"] == {"HTTP 400: request: field 'input': String should have at most 4096 characters "
+                                      "(got a string of 5000 characters)": 3}
 
 
 def test_a_client_that_leaves_stops_its_generation(server):
@@ -204,3 +225,12 @@ def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     warning, error = p.stderr.strip().splitlines()
     assert warning.startswith("warning: binding 0.0.0.0 exposes") and "without authentication" in warning
     assert error.startswith("error: --arch: unknown architecture 'nope'") and p.returncode == 2
+
+
+def test_a_video_spec_is_refused_before_any_model_is_built(tmp: Path):
+    spec = tmp / "mixed.yaml"  # a real Wan2.1 pipeline takes minutes to load: refuse before building anything
+    spec.write_text(yaml.safe_dump_all([{"kind": "llm", "arch": "llama-tiny"},
+                                        {"kind": "video", "name": "clips", "arch": "wan-tiny"}]))
+    p = run_cli("serve", "--spec", str(spec), "--port", "0", cwd=tmp, timeout=120)
+    assert_one_line_error(p, "model 'clips': video models are not served yet")
+    assert "built" not in p.stdout

@@ -144,6 +144,7 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
     throughput and goodput per load point."""
     from ..report.endpoint_table import format_points
+    from ..report.table import format_notes
     from . import bench
     from .client import RequestOptions
     from .load import Budget
@@ -168,6 +169,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     llm = api in LLM_APIS
     if output_len is not None and not llm:
         raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
+    if tokenizer is not None and not llm:
+        raise UserError(f"--tokenizer counts the output tokens of the chat, completions and tgi APIs; {api} has none")
     if voice is not None and api != "speech":
         raise UserError("--voice applies to --api speech")
     voice = voice or "alloy"
@@ -220,6 +223,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
         click.echo(json.dumps(recs, indent=1))
     else:
         click.echo(format_points(recs))
+        if notes := format_notes(recs):  # random weights, as `run` and `results show` say them
+            click.echo(notes)
         if strategy.mode != "fixed":
             click.echo(_strategy_line(strategy.mode, strategy.axis, result.strategy))
         if result.metrics_note:

@@ -288,6 +288,17 @@ def _endpoint_lengths(cell: dict, m: dict) -> tuple[float, float, list[str]]:
     return input_len or 1024, output_len or 256, notes
 
 
+_API_KIND = {"speech": "tts", "images": "diffusion", "embeddings": "embedding", "rerank": "embedding"}
+
+
+def _not_llm_serving(api: str | None) -> str:
+    """Why a loadtest point of another API does not calibrate, and what does calibrate its kind."""
+    only = "loadtest points calibrate LLM serving, from --api chat or completions"
+    kind = _API_KIND.get(api or "")
+    return (f"{api} load points do not calibrate ({only}); `infra-bench run` of a {kind} spec on that hardware "
+            f"calibrates {kind}") if kind else only
+
+
 def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
     """Closed-loop chat/completions points of `loadtest` records whose server was named with --hardware
     (a profile id or a device name) and whose model is in the planner catalog. The API does not say the
@@ -308,7 +319,7 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
         assumed = [what for what, known in (("bf16", precision), ("TP 1", tp)) if not known]
         m = r.get("metrics") or {}
         tpot, ttft = (m.get("tpot_s") or {}).get("mean"), (m.get("ttft_s") or {}).get("mean")
-        why = ("only chat/completions points are serving points" if r["spec"].get("api") not in ("chat", "completions")
+        why = (_not_llm_serving(r["spec"].get("api")) if r["spec"].get("api") not in ("chat", "completions")
                else "open-loop point: its concurrency is unknown (use --concurrency)" if c.get("load") != "concurrency"
                else f"--hardware '{label}' names no profile" if hw is None
                else (f"model '{(r.get('model') or {}).get('name')}' is not in the planner catalog (`infra-bench "

@@ -8,8 +8,8 @@ import click
 
 @click.command()
 @click.option("--spec", "spec_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Workload spec file(s) as `infra-bench run` takes; each spec (any kind) is one served "
-                   "model named by its label. Repeatable.")
+              help="Workload spec file(s) as `infra-bench run` takes; each spec (llm, diffusion, tts or "
+                   "embedding; video is not served yet) is one served model named by its label. Repeatable.")
 @click.option("--arch", "archs", multiple=True, help="A built-in architecture to serve with random weights "
                                                      "(llama-tiny, sd-tiny, vits-tiny ...); repeatable. "
                                                      "Default: llama-tiny when no --spec is given.")

@@ -49,6 +49,7 @@ def _arch_fields(arch: str) -> dict:
 
 def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | None, device: str | None) -> list:
     """Specs from files and --arch names (default llama-tiny), with --backend/--device applied."""
+    from ..kinds import KINDS
     from ..spec.loader import apply_overrides, load_specs, spec_from_dict
 
     specs = load_specs([str(f) for f in files]) if files else []
@@ -56,6 +57,10 @@ def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | N
     if not specs:
         specs = [spec_from_dict({"kind": "llm", "arch": "llama-tiny"}, "default model")]
     specs = [apply_overrides(s, {"backend": backend, "device": device}) for s in specs]
+    unserved = next((s for s in specs if KINDS[s.kind].served is None), None)
+    if unserved:  # before any model is built: a real video pipeline takes minutes to load
+        raise UserError(f"model '{unserved.label}': {unserved.kind} models are not served yet; "
+                        f"`infra-bench run` measures them")
     compiled = next((s for s in specs if getattr(s, "compile", "none") != "none"), None)
     if compiled:
         raise UserError(f"spec '{compiled.label}': serve runs the eager decode loop (each request has its own "
@@ -129,10 +134,7 @@ def build_all(specs: list, trust_remote_code: bool, progress: Callable[[str], No
                 "batching": "none: one request at a time, in arrival order"}
         if card["weights"] == "random":
             card["note"] = "random weights: outputs are meaningless; timing depends on shapes only"
-        kind = KINDS[s.kind]
-        if kind.served is None:
-            raise UserError(f"model '{s.label}': {s.kind} models are not served yet; `infra-bench run` measures them")
-        out.append(load_ref(kind.served)(s, p, built, card))
+        out.append(load_ref(KINDS[s.kind].served)(s, p, built, card))
         progress(f"built {s.label} ({s.kind}, {s.backend}, {p.probe.name}, weights: {card['weights']}) "
                  f"in {time.perf_counter() - t0:.1f} s")
     return out
@@ -167,7 +169,8 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
     resolved, ex = p.resolved, built.runner
     steps = spec.steps[0]
     unet = isinstance(resolved, dw.ResolvedPipeline)
-    card.update(steps=steps, guidance_scale=spec.guidance_scale,
+    size = spec.resolution[0]  # what a request without `size` gets: the record of a loadtest without --size says it
+    card.update(size=f"{size}x{size}", steps=steps, guidance_scale=spec.guidance_scale,
                 scheduler=(spec.scheduler or "euler") if unet else resolved.info["scheduler"],
                 prompt="ignored: no tokenizer; a fixed seeded prompt of token ids is encoded")
     make_request, run_request = dw.requests(resolved)
@@ -179,12 +182,12 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
             run_request(cap, req, time.perf_counter_ns)
         return [to_uint8_rgb(img) for img in cap.images]
     multiple = resolved.vae_scale_factor if unet else resolved.pixel_multiple
-    return ServedImages(spec.label, "diffusion", card, spec.resolution[0], multiple, make)
+    return ServedImages(spec.label, "diffusion", card, size, multiple, make)
 
 
 def served_speech(spec, p, built, card: dict) -> ServedSpeech:
     ex = built.runner
-    card.update(streaming=ex.streaming,
+    card.update(streaming=ex.streaming, voice="ignored: every request is spoken in this model's one voice",
                 **({} if p.resolved.family == "piper" else {"text": "one token per character (random weights: "
                                                                     "meaningless audio)"}))
     return ServedSpeech(spec.label, "tts", card, ex.sample_rate, ex.speak, streams=ex.streams)
