@@ -234,3 +234,40 @@ def test_a_video_spec_is_refused_before_any_model_is_built(tmp: Path):
     p = run_cli("serve", "--spec", str(spec), "--port", "0", cwd=tmp, timeout=120)
     assert_one_line_error(p, "model 'clips': video models are not served yet")
     assert "built" not in p.stdout
+
+
+def test_a_model_failing_on_a_valid_request_answers_json_500_and_a_cut_stream():
+    """The model is a stand-in that runs out of memory (what a real one does on a request too large for the
+    device); the server under test must answer as an API does, not with aiohttp's plain-text 500."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from infra_bench.kinds.embedding.served import ServedEmbedding
+    from infra_bench.serving.app import make_app
+    from infra_bench.serving.codec import WordCodec
+    from infra_bench.serving.models import ServedSpeech
+    from infra_bench.serving.worker import Worker
+
+    def oom(*_):
+        raise MemoryError("out of memory allocating 8 GiB")
+
+    def half_then_oom(text, emit):
+        emit(b"\0\0" * 160)
+        oom()
+
+    models = [ServedEmbedding("emb", "embedding", {"id": "emb"}, "embed", WordCodec(100), 64, 100, oom),
+              ServedSpeech("voice", "tts", {"id": "voice"}, 16000, half_then_oom, streams=True)]
+
+    async def go():
+        async with TestClient(TestServer(make_app(models, Worker(), None), host="127.0.0.1")) as client:
+            r = await client.post("/v1/embeddings", json={"model": "emb", "input": "a b"})
+            body = await r.json()
+            assert r.status == 500 and body["error"]["type"] == "server_error"
+            assert body["error"]["message"] == "the model failed on this request: MemoryError: out of memory " \
+                                               "allocating 8 GiB"
+            r = await client.post("/v1/audio/speech", json={"model": "voice", "input": "hello"})
+            assert r.status == 200  # the WAV header went out before the model failed ...
+            with pytest.raises(Exception, match="(?i)payload|connection|transfer"):
+                await r.read()  # ... so the stream is cut, not ended as if the audio were whole
+    asyncio.run(go())

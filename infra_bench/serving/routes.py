@@ -4,6 +4,7 @@ speech (WAV) and images (b64 PNG)."""
 from __future__ import annotations
 
 import base64
+import sys
 import time
 import uuid
 
@@ -106,6 +107,13 @@ def speech(api: Api):
             await resp.write_eof()
         except ConnectionError:
             await chunks.aclose()
+        except Exception as e:
+            if not resp.prepared:  # nothing sent yet: the app answers a JSON error
+                raise
+            # the WAV is under way: its headers are sent, so the connection is cut and the client sees it unfinished
+            print(f"serve: {request.path} failed mid-stream: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            if request.transport is not None:
+                request.transport.close()
         return resp
     return handle
 
