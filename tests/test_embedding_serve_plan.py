@@ -35,7 +35,10 @@ def test_embeddings_and_rerank_answer_in_the_common_shapes(server):
         assert len(d["embedding"]) == 64 and math.isclose(math.hypot(*d["embedding"]), 1.0, rel_tol=1e-4)
     status, _, raw = call(f"{server}/embeddings", {"model": "bert-tiny-embed", "input": "a b", "dimensions": 8},
                           key=None)
-    assert status == 200 and len(json.loads(raw)["data"][0]["embedding"]) == 8
+    cut = json.loads(raw)["data"][0]["embedding"]
+    assert status == 200 and len(cut) == 8 and math.isclose(math.hypot(*cut), 1.0, rel_tol=1e-4)  # unit length again
+    cards = {c["id"]: c for c in json.loads(call(f"{server}/models", key=None)[2])["data"]}
+    assert cards["bert-tiny-embed"]["text"] == "no tokenizer: one token per whitespace-separated word"  # no output
 
     docs = ["alpha beta", {"text": "gamma"}, "delta epsilon zeta"]
     status, _, raw = call(f"{server}/rerank", {"model": "xlmr-tiny-rerank", "query": "which one", "documents": docs,

@@ -18,7 +18,8 @@ from typing import Protocol
 
 
 class Codec(Protocol):
-    description: str
+    description: str    # what a served model's card says of its text, input (and output for an LLM)
+    reads: str          # the input half of it: what an embedder's or reranker's card says
 
     def encode(self, text: str) -> list[int]: ...
 
@@ -30,7 +31,8 @@ class Codec(Protocol):
 
 
 class WordCodec:
-    description = "no tokenizer: one token per whitespace-separated word; output token ids as text ' <id>'"
+    reads = "no tokenizer: one token per whitespace-separated word"
+    description = f"{reads}; output token ids as text ' <id>'"
 
     def __init__(self, vocab_size: int):
         self.vocab_size = vocab_size
@@ -50,7 +52,7 @@ class WordCodec:
 
 
 class HfCodec:
-    description = "the checkpoint's tokenizer"
+    description = reads = "the checkpoint's tokenizer"
 
     def __init__(self, tokenizer):
         self.tok = tokenizer

@@ -7,6 +7,7 @@ import base64
 import time
 import uuid
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...serving.app import WEIGHTS_HEADER, Api, ApiError, json_response
@@ -74,6 +75,8 @@ def embeddings(api: Api):
             if body.dimensions > vectors[0].shape[-1]:
                 raise ApiError(400, f"dimensions {body.dimensions} exceeds the model's {vectors[0].shape[-1]}")
             vectors = [v[: body.dimensions] for v in vectors]
+            if m.card.get("normalized"):  # cut, then unit length again, as the card promises (and vLLM does)
+                vectors = [v / max(float(np.linalg.norm(v)), 1e-12) for v in vectors]
         data = [{"object": "embedding", "index": i,
                  "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode()
                  if body.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]

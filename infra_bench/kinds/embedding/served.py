@@ -46,7 +46,7 @@ class ServedEmbedding(Served):
 def served(spec, p, built, card: dict) -> ServedEmbedding:
     r = p.resolved
     codec = codec_for(r.path, r.vocab_size)  # a local folder's tokenizer; built-in archs have none
-    card.update(task=r.arch.task, max_model_len=r.max_tokens, text=codec.description,
+    card.update(task=r.arch.task, max_model_len=r.max_tokens, text=codec.reads,
                 pooling=r.arch.pooling, normalized=bool(r.arch.normalize))
     return ServedEmbedding(spec.label, "embedding", card, r.arch.task, codec, r.max_tokens, r.vocab_size,
                            built.runner.embed, r.token_types)
