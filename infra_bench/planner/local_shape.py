@@ -55,7 +55,9 @@ def config_file(model: str) -> Path:
     """The config.json a model path names: the file itself, or the one in the folder."""
     path = as_path(model).absolute()
     if not exists(path):
-        from .measurements import catalog_model  # a hub name such as Qwen/Qwen2.5-7B-Instruct: its catalog id
+        from .measurements import (
+            catalog_model,  # a hub name such as Qwen/Qwen2.5-7B-Instruct: its catalog id
+        )
 
         hub = catalog_model(model)
         raise UserError(f"model path not found: {path}; give an existing local Hugging Face folder with config.json, "

@@ -88,7 +88,8 @@ def make_app(models: list[Served], worker: Worker, api_key: str | None):
             return json_response(P.error(str(e), e.status, e.kind), e.status)
         except web.HTTPException:
             raise
-        except Exception as e:  # the model failed on a valid request (out of memory ...): JSON, as the LLM stream says it
+        # the model failed on a valid request (out of memory ...): JSON, as the LLM's stream says it
+        except Exception as e:  # noqa: BLE001
             print(f"serve: {request.path} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             return json_response(P.error(f"the model failed on this request: {type(e).__name__}: {e}"[:500], 500,
                                          "server_error"), 500)
