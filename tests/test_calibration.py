@@ -20,10 +20,10 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
     assert any("burst load" in s for s in why)
 
 
-def _with_ttft(tmp: Path, rec: dict, folder: str, ttft: float) -> None:
-    """A copy of the run `rec` came from under tmp/folder, its record's mean TTFT set to `ttft`."""
+def _with_ttft(tmp: Path, rec: dict, folder: str, ttft: float, src: str = "res") -> None:
+    """A copy of the run `rec` came from (under tmp/src) under tmp/folder, its record's mean TTFT set to `ttft`."""
     dest = tmp / folder / rec["run_id"]
-    shutil.copytree(tmp / "res" / rec["run_id"], dest)
+    shutil.copytree(tmp / src / rec["run_id"], dest)
     rec = json.loads(json.dumps(rec))
     rec["metrics"]["ttft_s"]["mean"] = ttft
     (dest / "records.jsonl").write_text(json.dumps(rec) + "\n")
@@ -79,6 +79,80 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
                   "--input-len", "16", "--output-len", "8", "--calibration", "busy.json", "--engine", "torch",
                   "--profiles", "mine", cwd=tmp)
     assert out.returncode == 0 and "busy.json does not reproduce its own measurement of this case" in out.stdout
+
+
+def _own_llama(folder: Path, layers: int) -> Path:
+    """A small Llama of the user's own (save_pretrained: config.json and safetensors weights) whose shape no
+    catalog model has: about 10M parameters, so that reading them is a good part of a CPU decode step, beside
+    the engine's fixed time (a 64-wide one's step is little more than that time)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(hidden_size=512, intermediate_size=1024, num_hidden_layers=layers,
+                                 num_attention_heads=8, num_key_value_heads=4, vocab_size=1000)).save_pretrained(folder)
+    assert list(folder.glob("*.safetensors"))
+    assert meas.catalog_shape(json.loads((folder / "config.json").read_text())) is None
+    return folder
+
+
+def _run(tmp: Path, model: str, out: str, **fields) -> dict:
+    """The one record of a real run of `model` on this CPU (16 prompt, 8 output tokens) under tmp/out."""
+    write_spec(tmp, "s.yaml", arch=None, model=model, prompt_len=[16], output_len=[8], min_iters=2, warmup=1, **fields)
+    run = run_cli("run", "s.yaml", "--out", out, "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    (rec,) = read_records(tmp / out)
+    return rec
+
+
+def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Path):
+    """A run of a user's own model (a 4-layer Llama in no catalog) was skipped by calibrate ("has the shape of
+    no planner catalog model"): it now calibrates as that local shape, under the id `predict --model PATH`
+    gives the folder, and comes back as measured, as gpt2-small's run does above (the profile sized from the
+    run the same way, the record's TTFT set to 1.3 TPOT for the same reason)."""
+    mine = _own_llama(tmp / "mymodel", layers=4)
+    rec = _run(tmp, "mymodel", "res")
+    params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
+    _with_ttft(tmp, rec, "mine_res", 1.3 * tpot)
+    write_cpu_profile(tmp)
+    predict = ("predict", "--hardware", "this_cpu", "--engine", "torch", "--input-len", "16", "--output-len", "8",
+               "--profiles", "mine")
+    prior = run_cli(*predict, "--model", "mymodel", "--precision", "fp32", "--json", cwd=tmp)
+    fixed = json.loads(prior.stdout)["efficiency"]["t_iter"]
+    assert 0 < fixed < 0.5 * tpot
+    write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=1.0 / tpot)
+    p = run_cli("calibrate", rec["run_id"], "--results", "mine_res", "--out", "cal.json", "--profiles", "mine",
+                cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == (f"note: a run of {mine.resolve()} (no catalog model has its shape) is calibrated as that "
+                        f"local shape, 'mymodel'\n")
+    data = json.loads((tmp / "cal.json").read_text())
+    assert "this_cpu|torch|fp32|dense" in data["llm"]["values"]["mbu"]["own: hw|engine|precision|cls"]
+    config = str((mine / "config.json").resolve())
+    assert data["misses"] == [] and data["local_models"] == {"mymodel": config}
+    out = run_cli(*predict, "--model", "mymodel", "--precision", "fp32", "--calibration", "cal.json", "--json", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    pred = json.loads(out.stdout)
+    assert pred["fit"]["tier"] == "fitted" and not pred["fit"]["not_measured"]
+    assert pred["tpot_s"] == pytest.approx(tpot, rel=0.05)
+    assert pred["ttft_s"] == pytest.approx(1.3 * tpot, rel=0.05)
+    # another folder of the same name (3 layers, bf16), its record busy, calibrated first beside it: it takes the
+    # name, this one its config's full path; predict finds each folder's cases under the id it had, not by name
+    other = _own_llama(tmp / "other" / "mymodel", layers=3)
+    busy = _run(tmp, "other/mymodel", "res_b", dtype="bf16")
+    _with_ttft(tmp, busy, "mine_res", 0.5 * busy["metrics"]["tpot_s"]["mean"], src="res_b")
+    p = run_cli("calibrate", busy["run_id"], rec["run_id"], "--results", "mine_res", "--out", "both.json",
+                "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0 and "shorter than its TPOT" in p.stderr, p.stderr
+    assert f"a run of {mine.resolve()} (no catalog model has its shape) is calibrated as that local shape, '{config}'" \
+        in p.stderr
+    data = json.loads((tmp / "both.json").read_text())
+    assert data["local_models"] == {"mymodel": str((other / "config.json").resolve()), config: config}
+    assert list(data["miss_cases"]) == ["mymodel|this_cpu|torch|bf16"]
+    said = "both.json does not reproduce its own measurement of this case"
+    for model, expected in (("other/mymodel", True), ("mymodel", False)):
+        out = run_cli(*predict, "--model", model, "--precision", "bf16", "--calibration", "both.json", cwd=tmp)
+        assert out.returncode == 0 and (said in out.stdout) == expected, (model, out.stdout, out.stderr)
 
 
 def test_bad_calibration_file(tmp: Path):

@@ -63,31 +63,49 @@ def test_a_model_larger_than_this_hosts_memory_is_refused_before_it_is_built(tmp
     assert "GiB in bf16 to load, but this host has" in said
 
 
-def test_calibrate_names_a_local_folder_it_cannot_use(tmp: Path):
-    """A local folder's records were skipped as "model 'None' is not in the planner catalog"."""
-    from .conftest import write_cpu_profile
-    _llama(tmp / "ckpt")
-    write_spec(tmp, "s.yaml", arch=None, model="ckpt", batch_size=[1], prompt_len=[8], output_len=[4])
-    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
-    write_cpu_profile(tmp)
-    p = run_cli("calibrate", str(next((tmp / "res").iterdir())), "--profiles", "mine", cwd=tmp)
-    assert_one_line_error(p, f"local model {(tmp / 'ckpt').resolve()} has the shape of no planner catalog model")
-    assert "'None'" not in p.stderr
-    # a fine-tune of a catalog model (its config.json has that model's shape) calibrates as that model
+def test_calibrate_takes_a_local_folder_as_its_own_shape_or_its_catalog_models(tmp: Path):
+    """A local folder's records were skipped as "model 'None' is not in the planner catalog", then as "the shape
+    of no planner catalog model": a folder of no catalog shape calibrates as its own (the round trip is in
+    test_calibration.py), a fine-tune of a catalog model as that model, and one whose config.json is gone or
+    can no longer be planned is skipped naming the file."""
     import json
 
     from infra_bench.planner.measurements import record_measurements
     from infra_bench.planner.profiles import load_hardware
     from infra_bench.planner.shapes import shapes
-    q = shapes()["qwen2.5-0.5b"]
-    config = tmp / "ckpt" / "config.json"
-    config.write_text(json.dumps({**json.loads(config.read_text()), "num_hidden_layers": q.layers,
-                                  "hidden_size": q.hidden, "num_attention_heads": q.heads,
-                                  "num_key_value_heads": q.kv_heads, "vocab_size": q.vocab}))
+
+    from .conftest import write_cpu_profile
+    folder = _llama(tmp / "inhouse-2layer").resolve()
+    write_spec(tmp, "s.yaml", arch=None, model="inhouse-2layer", batch_size=[1], prompt_len=[8], output_len=[4])
+    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    write_cpu_profile(tmp)
+    run = str(next((tmp / "res").iterdir()))
     records = [json.loads(line) for line in next((tmp / "res").glob("*/records.jsonl")).read_text().splitlines()]
-    [m], skipped = record_measurements(records, load_hardware([tmp / "mine"]))
+    hw = load_hardware([tmp / "mine"])
+    [m], skipped = record_measurements(records, hw)
+    assert m.model == "inhouse-2layer" and not skipped
+    assert m.note == (f"a run of {folder} (no catalog model has its shape) is calibrated as that local shape, "
+                      f"'inhouse-2layer'")
+    # a fine-tune of a catalog model (its config.json has that model's shape) calibrates as that model
+    q = shapes()["qwen2.5-0.5b"]
+    config = folder / "config.json"
+    saved = json.loads(config.read_text())
+    config.write_text(json.dumps({**saved, "num_hidden_layers": q.layers, "hidden_size": q.hidden,
+                                  "num_attention_heads": q.heads, "num_key_value_heads": q.kv_heads,
+                                  "vocab_size": q.vocab}))
+    [m], skipped = record_measurements(records, hw)
     assert m.model == "qwen2.5-0.5b" and not skipped
-    assert m.note == f"local model {(tmp / 'ckpt').resolve()} calibrated as qwen2.5-0.5b, the catalog model of its shape"
+    assert m.note == f"local model {folder} calibrated as qwen2.5-0.5b, the catalog model of its shape"
+    # a config that can no longer be planned, and one that is gone: the record is skipped naming the file (the
+    # only record, so calibrate says so in one line)
+    config.write_text(json.dumps({**saved, "layer_types": ["full_attention"]}))
+    p = run_cli("calibrate", run, "--profiles", "mine", cwd=tmp)
+    assert_one_line_error(p, f"a run of the local model 'inhouse-2layer', whose config.json can no longer be planned: "
+                             f"{config}: transformers")
+    config.unlink()
+    p = run_cli("calibrate", run, "--profiles", "mine", cwd=tmp)
+    assert_one_line_error(p, f"a run of {folder}, whose {config} is gone; put the folder back where it ran")
+    assert "'None'" not in p.stderr
 
 
 def test_a_folder_whose_auto_map_names_a_missing_file_is_refused_naming_it(tmp: Path):

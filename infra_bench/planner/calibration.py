@@ -27,6 +27,7 @@ from . import fit as llm_fit
 from .engines import engine_name
 from .iteration import peak_tflops
 from .profiles import HardwareProfile, match_device
+from .shapes import LlmShape
 
 KIND = "infra-bench calibration"
 VERSION = 7  # 4: diffusion fits take off the UNet prior's per-step time; 5: speech LMs fit apart from the TTS MFU;
@@ -205,6 +206,7 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
             "speech_lm_fits": fit_speech_lm(list(speech)), "power_fits": fit_power(list(power)), "skipped": list(skipped),
             "misses": [line for _, line in missed],
             "miss_cases": {key: [line for k, line in missed if k == key] for key, _ in missed},
+            "local_models": local_models(problem) if problem is not None else {},
             "method": __doc__.split("\n\n")[0].strip()}
 
 
@@ -214,6 +216,22 @@ MISS = 0.10   # a calibrated prediction further than this from its own measureme
 def case_key(model: str, hardware: str, engine: str, precision: str) -> str:
     """The key a prediction and a measurement share in `miss_cases`."""
     return f"{model}|{hardware}|{engine}|{precision}"
+
+
+def local_models(problem: llm_fit.Problem) -> dict[str, str]:
+    """The local folders your records calibrated as their own shapes: id -> config.json, so that `predict` finds a
+    folder's cases under the id it had here (two folders of one name calibrated together get ids apart)."""
+    from .shapes import get_shape
+
+    shapes = {get_shape(m.model) for m in problem.points}
+    return {s.id: s.config_path for s in sorted(shapes, key=lambda s: s.id) if s.config_path}
+
+
+def case_model(data: dict | None, shape: LlmShape) -> str:
+    """The id `data` keys a model's cases by: for a local folder, the id it was calibrated under from the same
+    config.json, else its own (the folder's name: a folder moved since keeps its cases)."""
+    same = [i for i, path in (data or {}).get("local_models", {}).items() if shape.config_path and path == shape.config_path]
+    return same[0] if same else shape.id
 
 
 def misses(fitted: llm_fit.Fit, problem: llm_fit.Problem) -> list[tuple[str, str]]:

@@ -37,7 +37,7 @@ from .engines import ENGINES, Engine, get_engine
 from .iteration import PRECISIONS, Efficiency, Terms, stack, terms
 from .measurements import Measurement
 from .profiles import HardwareProfile
-from .shapes import LlmShape, get_shape, shapes
+from .shapes import LlmShape, get_shape
 from .steady import EngineTerms, closed_loop, kv_capacity
 
 # What each efficiency varies by. Levels: hw, family (the part's generation), engine, precision, cls
@@ -384,7 +384,7 @@ class Problem:
             try:
                 engine: Engine = get_engine(m.engine if m.engine in ENGINES else "generic").on(
                     profiles[m.hardware].memory_gb)
-                ts.append(terms(shapes()[m.model], profiles[m.hardware], PRECISIONS[m.precision], m.layout))
+                ts.append(terms(get_shape(m.model), profiles[m.hardware], PRECISIONS[m.precision], m.layout))
             except (UserError, KeyError) as e:
                 skipped.append(f"{m.source}: {e}")
                 continue

@@ -84,6 +84,7 @@ def _load(file: Path):
         raise UserError(f"{file}: this model needs its own Python code (auto_map in config.json), which predict and "
                         f"plan do not run; give a config.json of a model_type transformers knows (a native port of "
                         f"the model, or the catalog model of its shape)")
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import CONFIG_MAPPING
 
     kind = raw.get("model_type")
@@ -93,7 +94,9 @@ def _load(file: Path):
                           "predict the catalog model of its shape")
     try:
         cfg = AutoConfig.from_pretrained(str(file), local_files_only=True)
-    except CONFIG_ERRORS as e:
+    except (*CONFIG_ERRORS, StrictDataclassError) as e:  # transformers 5 validates config fields with the latter
+        if isinstance(e, StrictDataclassError) and e.__cause__ is not None:
+            e = e.__cause__  # the field's own complaint ("Class validation error for validator ..." says none)
         said = re.sub(r"[^.;]*https?://\S+", "", str(e).splitlines()[0] if str(e) else "").strip()  # no Hub links
         raise UserError(f"{file}: {_version()} cannot read this config ({type(e).__name__}: {said}); fix the "
                         f"field it names") from None

@@ -18,7 +18,9 @@ import io
 import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 
+from ..errors import UserError
 from ..paths import data_dir
 from .engines import ENGINES, engine_name
 from .iteration import Layout, peak_tflops
@@ -73,15 +75,35 @@ def catalog_shape(config: dict) -> str | None:
                  if (sh.layers, sh.hidden, sh.heads, sh.kv_heads, sh.vocab, sh.experts or None) == key), None)
 
 
-def _local_shape(path: str | None) -> str | None:
-    """`catalog_shape` of the folder a local-model record ran, while its config.json is still there."""
+def local_model(path: str) -> tuple[str, str]:
+    """(model id, note) a run of the local folder `path` calibrates as: the catalog model its config.json has the
+    shape of (a fine-tune runs as it does), else the folder's own shape (shapes.get_shape, the id `predict --model
+    PATH` gives the same folder), so a user's own model is fitted rather than skipped. A UserError naming the
+    file where the config.json is gone or can no longer be planned."""
     import json
-    from pathlib import Path
+
+    from .local_shape import config_file
+    from .shapes import get_shape
 
     try:
-        return catalog_shape(json.loads((Path(path) / "config.json").read_text())) if path else None
+        file = config_file(path)
+    except UserError:
+        raise UserError(f"a run of {path}, whose {Path(path) / 'config.json'} is gone; put the folder back where "
+                        f"it ran to calibrate with its records") from None
+    try:
+        config = json.loads(file.read_text())
     except (OSError, ValueError):
-        return None
+        config = None  # get_shape says why
+    same = catalog_shape(config) if isinstance(config, dict) else None
+    if same:
+        return same, f"local model {path} calibrated as {same}, the catalog model of its shape"
+    try:
+        shape = get_shape(path)
+    except UserError as e:
+        raise UserError(f"a run of the local model '{Path(path).name}', whose config.json can no longer be planned: "
+                        f"{e}") from None  # the error names the file
+    return shape.id, (f"a run of {path} (no catalog model has its shape) is calibrated as that local shape, "
+                      f"'{shape.id}'")
 
 
 @dataclass(frozen=True)
@@ -242,21 +264,24 @@ def published_measurements() -> tuple[list[Measurement], list[str]]:
 
 
 def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
-    """Our own LLM `run` records on a profiled device, for a model of the planner catalog."""
+    """Our own LLM `run` records on a profiled device, of a planner catalog model or a local folder (`local_model`)."""
     out, skipped = [], []
     for r in records:
         if r.get("kind") != "llm" or r.get("status") != "ok":
             continue
         hw = match_device(profiles, r["device"].get("model"))
-        arch, path = r["model"].get("arch"), r["model"].get("path")
-        same = _local_shape(path) if arch is None else None
-        arch = arch or same
-        if hw is None or arch not in shapes():
-            skipped.append(f"{r['cell_id']}: " + (
-                "no profile matches device " + str(r["device"].get("model")) if hw is None
-                else f"local model {path} has the shape of no planner catalog model (calibrate with a run of "
-                     f"the catalog arch nearest to it, `arch: ID` in the spec)" if arch is None and path
-                else f"model '{arch}' is not in the planner catalog"))
+        arch, path, said = r["model"].get("arch"), r["model"].get("path"), ""
+        if hw is None:
+            skipped.append(f"{r['cell_id']}: no profile matches device {r['device'].get('model')}")
+            continue
+        if arch is None and path:
+            try:
+                arch, said = local_model(path)
+            except UserError as e:
+                skipped.append(f"{r['cell_id']}: {e}")
+                continue
+        if arch not in shapes() and not said:
+            skipped.append(f"{r['cell_id']}: model '{arch}' is not in the planner catalog")
             continue
         precision = r["spec"]["dtype"]
         if precision not in ("fp32", "bf16", "fp16"):
@@ -267,7 +292,7 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
                                str(r["backend"].get("version", "")), precision, 1, 1, 1, 1, c["batch_size"],
                                c["prompt_len"], c["output_len"], m["ttft_s"]["mean"], m["tpot_s"]["mean"],
                                f"record {r['run_id']}/{r['cell_id']}", r.get("started_at", "")[:10],
-                               f"local model {path} calibrated as {arch}, the catalog model of its shape" if same else ""))
+                               said))
     return out, skipped
 
 

@@ -29,7 +29,8 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     if not p.fits:
         raise UserError(p.notes[-1])
     c = rep.case
-    for line in (data or {}).get("miss_cases", {}).get(cal.case_key(c.model, c.hardware, c.engine, c.precision), []):
+    key = cal.case_key(cal.case_model(data, rep.shape), c.hardware, c.engine, c.precision)
+    for line in (data or {}).get("miss_cases", {}).get(key, []):
         p.notes.append(f"{source} does not reproduce its own measurement of this case: {line}")
     p = replace(p, replicas=(count or per) // per)
     return p, llm_text(p, hw)
