@@ -29,3 +29,28 @@ def cache_dir(name: str) -> Path:
     if os.environ.get("INFRA_BENCH_CACHE"):
         return Path(os.environ["INFRA_BENCH_CACHE"]) / name
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infra-bench" / name
+
+
+def cached_json(folder: str, name: str, compute):
+    """`compute()`'s JSON value, kept in cache_dir(folder)/name: read back when there (a file that does not parse
+    is computed again), else computed and written atomically (two processes at once: each its own temp file).
+    What `compute` raises is raised and nothing is kept."""
+    import json
+    import os
+
+    path = cache_dir(folder) / name
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            path.unlink(missing_ok=True)
+    value = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
+    except OSError:  # a read-only or full cache folder costs the next call its time, not this answer
+        pass
+    return value
+

@@ -109,11 +109,16 @@ def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Pa
     """A run of a user's own model (a 4-layer Llama in no catalog) was skipped by calibrate ("has the shape of
     no planner catalog model"): it now calibrates as that local shape, under the id `predict --model PATH`
     gives the folder, and comes back as measured, as gpt2-small's run does above (the profile sized from the
-    run the same way, the record's TTFT set to 1.3 TPOT for the same reason)."""
+    run the same way, the record's TTFT set to 1.3 TPOT for the same reason). Another folder of the same name
+    (3 layers, bf16, its record busy) is calibrated beside it, first: it takes the name, this one its config's
+    full path, and predict finds each folder's cases under the id it had, not by name."""
     mine = _own_llama(tmp / "mymodel", layers=4)
     rec = _run(tmp, "mymodel", "res")
     params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
     _with_ttft(tmp, rec, "mine_res", 1.3 * tpot)
+    other = _own_llama(tmp / "other" / "mymodel", layers=3)
+    busy = _run(tmp, "other/mymodel", "res_b", dtype="bf16")
+    _with_ttft(tmp, busy, "mine_res", 0.5 * busy["metrics"]["tpot_s"]["mean"], src="res_b")
     write_cpu_profile(tmp)
     predict = ("predict", "--hardware", "this_cpu", "--engine", "torch", "--input-len", "16", "--output-len", "8",
                "--profiles", "mine")
@@ -121,34 +126,23 @@ def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Pa
     fixed = json.loads(prior.stdout)["efficiency"]["t_iter"]
     assert 0 < fixed < 0.5 * tpot
     write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=1.0 / tpot)
-    p = run_cli("calibrate", rec["run_id"], "--results", "mine_res", "--out", "cal.json", "--profiles", "mine",
-                cwd=tmp)
-    assert p.returncode == 0, p.stderr
-    assert p.stderr == (f"note: a run of {mine.resolve()} (no catalog model has its shape) is calibrated as that "
-                        f"local shape, 'mymodel'\n")
-    data = json.loads((tmp / "cal.json").read_text())
-    assert "this_cpu|torch|fp32|dense" in data["llm"]["values"]["mbu"]["own: hw|engine|precision|cls"]
+    p = run_cli("calibrate", busy["run_id"], rec["run_id"], "--results", "mine_res", "--out", "both.json",
+                "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0 and "shorter than its TPOT" in p.stderr, p.stderr
     config = str((mine / "config.json").resolve())
-    assert data["misses"] == [] and data["local_models"] == {"mymodel": config}
-    out = run_cli(*predict, "--model", "mymodel", "--precision", "fp32", "--calibration", "cal.json", "--json", cwd=tmp)
+    assert f"note: a run of {mine.resolve()} (no catalog model has its shape) is calibrated as that local shape, " \
+           f"'{config}'" in p.stderr
+    data = json.loads((tmp / "both.json").read_text())
+    assert "this_cpu|torch|fp32|dense" in data["llm"]["values"]["mbu"]["own: hw|engine|precision|cls"]
+    assert data["local_models"] == {"mymodel": str((other / "config.json").resolve()), config: config}
+    assert list(data["miss_cases"]) == ["mymodel|this_cpu|torch|bf16"]
+    out = run_cli(*predict, "--model", "mymodel", "--precision", "fp32", "--calibration", "both.json", "--json",
+                  cwd=tmp)
     assert out.returncode == 0, out.stderr
     pred = json.loads(out.stdout)
     assert pred["fit"]["tier"] == "fitted" and not pred["fit"]["not_measured"]
     assert pred["tpot_s"] == pytest.approx(tpot, rel=0.05)
     assert pred["ttft_s"] == pytest.approx(1.3 * tpot, rel=0.05)
-    # another folder of the same name (3 layers, bf16), its record busy, calibrated first beside it: it takes the
-    # name, this one its config's full path; predict finds each folder's cases under the id it had, not by name
-    other = _own_llama(tmp / "other" / "mymodel", layers=3)
-    busy = _run(tmp, "other/mymodel", "res_b", dtype="bf16")
-    _with_ttft(tmp, busy, "mine_res", 0.5 * busy["metrics"]["tpot_s"]["mean"], src="res_b")
-    p = run_cli("calibrate", busy["run_id"], rec["run_id"], "--results", "mine_res", "--out", "both.json",
-                "--profiles", "mine", cwd=tmp)
-    assert p.returncode == 0 and "shorter than its TPOT" in p.stderr, p.stderr
-    assert f"a run of {mine.resolve()} (no catalog model has its shape) is calibrated as that local shape, '{config}'" \
-        in p.stderr
-    data = json.loads((tmp / "both.json").read_text())
-    assert data["local_models"] == {"mymodel": str((other / "config.json").resolve()), config: config}
-    assert list(data["miss_cases"]) == ["mymodel|this_cpu|torch|bf16"]
     said = "both.json does not reproduce its own measurement of this case"
     for model, expected in (("other/mymodel", True), ("mymodel", False)):
         out = run_cli(*predict, "--model", model, "--precision", "bf16", "--calibration", "both.json", cwd=tmp)

@@ -219,3 +219,28 @@ def test_a_hub_name_that_is_no_folder_names_its_catalog_id(tmp: Path, monkeypatc
         get_shape("Qwen/Qwen2.5-7B-Instruct")
     with pytest.raises(UserError, match=r"model path not found: .*foo/bar; .* model id$"):
         get_shape("foo/bar")
+
+
+def test_counts_are_kept_in_the_cache_by_the_files_bytes(tmp: Path, monkeypatch):
+    """Counting a config takes seconds (transformers, the meta device); the counts are kept in the user's cache,
+    read back for the same bytes, and counted again when the file changes."""
+    from infra_bench.paths import cache_dir
+    from infra_bench.planner.local_shape import from_config_file
+
+    monkeypatch.setenv("INFRA_BENCH_CACHE", str(tmp / "cache"))
+    file = str(write_config(tmp / "m", TINY) / "config.json")
+    first = from_config_file(file, "m")
+    (kept,) = (cache_dir("shapes")).glob("*.json")
+    stored = json.loads(kept.read_text())
+    assert stored["total_params"] == first.total_params and stored["layers"] == 4
+    kept.write_text(json.dumps({**stored, "total_params": 7}))  # marked, to see that it is what is read
+    from_config_file.cache_clear()
+    again = from_config_file(file, "other-name")
+    assert again.total_params == 7 and again.id == "other-name" and again.config_path == file
+    write_config(tmp / "m", {**TINY, "num_hidden_layers": 2})
+    from_config_file.cache_clear()
+    assert from_config_file(file, "m").layers == 2 and len(list(cache_dir("shapes").glob("*.json"))) == 2
+    kept.write_text("{not json")  # a damaged entry is counted again
+    write_config(tmp / "m", TINY)
+    from_config_file.cache_clear()
+    assert from_config_file(file, "m") == first

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import cached_json
 from .shapes import LlmShape
 
 CONFIG = "config.json"
@@ -173,9 +174,29 @@ def _build(text):
 
 @lru_cache(maxsize=32)
 def from_config_file(file: str, name: str) -> LlmShape:
-    """The shape of the model a config.json describes, as `name` (its folder's name, or its path); built on
-    the meta device once per file in a process (DeepSeek-V3 takes a few seconds)."""
+    """The shape of the model a config.json describes, as `name` (its folder's name, or its path). Building it
+    takes seconds (importing transformers; DeepSeek-V3 on the meta device), so the counts are kept in the user's
+    cache, keyed by the file's bytes, the transformers version and the shape's fields: predicting the same
+    config again starts as fast as a catalog model."""
+    import dataclasses
+    import hashlib
+    import importlib.metadata as md
+
     path = Path(file)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read ({e.strerror}); give the model's config.json") from None
+    version = md.version("transformers")
+    fields = [f.name for f in dataclasses.fields(LlmShape)]
+    key = hashlib.sha256(data + f"|{version}|{','.join(fields)}".encode()).hexdigest()[:24]
+    counted = cached_json("shapes", f"{key}.json", lambda: dataclasses.asdict(_count_shape(path)))
+    return LlmShape(**{**counted, "id": name, "config_path": str(path),
+                       "source": f"{path} (parameters counted on the meta device, transformers {version})"})
+
+
+def _count_shape(path: Path) -> LlmShape:
+    """The shape of the config.json at `path`, built on the meta device (its id and source are set by the caller)."""
     cfg, raw = _load(path)
     text = _text_config(path, cfg, raw)
     missing = [n for n in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
@@ -219,7 +240,7 @@ def from_config_file(file: str, name: str) -> LlmShape:
         attention = "MHA" if kv_heads == heads else "MQA" if kv_heads == 1 else "GQA"
         attention = f"Hybrid {attention}+GatedDeltaNet" if layout["linear"] else attention
     return LlmShape(
-        id=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+        id="", layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
         vocab=text.vocab_size, tied_embeddings=tied, total_params=total, active_params=active,
         kv_bytes_per_token_bf16=kv_bytes, experts=experts if routed else None,
         experts_per_token=per_token if routed else None,
@@ -229,7 +250,7 @@ def from_config_file(file: str, name: str) -> LlmShape:
         sliding_window=layout["window"], linear_layers=layout["linear"], linear_state_bytes_bf16=layout["state"],
         mla_kv_lora_rank=text.kv_lora_rank if mla else None, mla_rope_dim=text.qk_rope_head_dim if mla else None,
         attn_flops_per_ctx=attn_flops, max_positions=_first(text, "max_position_embeddings"),
-        source=f"{path} (parameters counted on the meta device, {_version()})", config_path=str(path))
+        source="", config_path=str(path))
 
 
 def _layout(path: Path, text, model, layers: int) -> dict:

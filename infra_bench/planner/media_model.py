@@ -13,12 +13,11 @@ kinds/video/planner.py); the TTS priors are assumptions. All carry a +-50% inter
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 from ..errors import MissingDependency, UserError, closest, install_hint
-from ..paths import cache_dir
+from ..paths import cached_json
 from .iteration import peak_tflops
 from .profiles import HardwareProfile
 
@@ -79,19 +78,7 @@ def _cached(key: dict, config, compute) -> dict:
 
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     key = {**key, "config": digest, "torch": md.version("torch")}
-    name = "-".join(str(v) for v in key.values()).replace("/", "_") + ".json"
-    path = cache_dir("flops") / name
-    if path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            path.unlink()
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes counting one model at once: each its own file
-    tmp.write_text(json.dumps(value))
-    tmp.replace(path)
-    return value
+    return cached_json("flops", "-".join(str(v) for v in key.values()).replace("/", "_") + ".json", compute)
 
 
 def _dit_ids() -> list[str]:
