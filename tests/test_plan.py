@@ -179,7 +179,9 @@ def test_infeasible_candidates_say_why():
     ({"trafic": {}}, "unknown field 'trafic' (did you mean 'traffic'?)"),
     ({"slo": {"ttft_p95_s": 2000, "tpot_p99_s": 0.05}}, "ttft_p95_s 2000 is 2000 seconds; SLOs are in seconds"),
     ({"slo": {"ttft_p95_s": 2, "tpot_p99_s": 50}}, "(50 ms is 0.05)"),
-    ({"traffic": {"request_per_s": 1}}, "(did you mean 'requests_per_s'?)")])
+    ({"traffic": {"request_per_s": 1}}, "(did you mean 'requests_per_s'?)"),
+    ({"traffic": {"requests_per_s": float("inf")}}, "'traffic.requests_per_s': Input should be a finite number"),
+    ({"slo": {"ttft_p95_s": float("nan"), "tpot_p99_s": 0.05}}, "'slo.ttft_p95_s': Input should be a finite number")])
 def test_bad_demands_are_refused_in_one_line(change, fragment):
     with pytest.raises(UserError, match=None) as e:
         demand_from_dict(demand(**change))

@@ -35,7 +35,9 @@ QUANT_PRECISIONS = ("fp8", "int8")  # W8A8 diffusion transformers (planner/quant
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A demand's fields: unknown ones refused, and numbers finite (YAML's .inf and .nan passed `gt=0` and
+    stopped the sizing with an internal error)."""
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def _exactly_one(self, a: str, b: str):
         """For a validator: exactly one of the two fields is given."""
