@@ -616,8 +616,7 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         from .report.build import write_report
         click.echo(f"report: {write_report([{**p.to_dict(), **extra}], report_path)}", err=True)
     if not any(c.feasible for c in p.candidates):
-        raise UserError("no candidate can serve this demand; relax the SLOs, allow another precision or "
-                        "market, or add hardware profiles (reasons above)")
+        raise UserError(f"no candidate can serve this demand; {compare.why_no_candidate(p, profiles)}")
     if "mixed" in extra and not extra["mixed"]["feasible"]:
         raise UserError(f"--mixed found no fleet: {extra['mixed']['reason']}")
 

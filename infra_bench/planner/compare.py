@@ -47,6 +47,32 @@ def _why_none(members: list, left_out: int) -> str:
     return f"none of {len(members)} can serve it: {'; '.join(parts)}. Closest: {nearest.hardware}{serves}: {nearest.reason}"
 
 
+REMEDIES = {0: "add its published figures with --profiles DIR", 1: "allow a lower precision (the service's "
+             "`precision:`), shorter requests or a part with more memory",
+            2: "relax the SLO to what that part reaches alone"}
+
+
+def why_no_candidate(plan, profiles: dict[str, HardwareProfile]) -> str:
+    """What would work when no candidate serves the whole demand: per service that no part serves, the part that
+    came closest (furthest stage, smallest miss of the SLOs, largest TP, most memory), its reason and the remedy;
+    or, where every service has some part, the mixed fleet that combines them."""
+    from .sizing import miss
+
+    priced = [c for c in plan.candidates if c.options]
+    if not priced:
+        return (f"no candidate is available{f' in market {plan.market}' if plan.market else ''}; allow another "
+                f"market (--market) or add hardware profiles")
+    out = []
+    for i, service in enumerate(o.service for o in priced[0].options):
+        if any(c.options[i].feasible for c in priced):
+            continue
+        c = max(priced, key=lambda c: (c.options[i].stage, -miss(c.options[i]), c.options[i].tp,
+                                       profiles[c.hardware].memory_gb or 0))
+        out.append(f"{service}: closest {c.hardware}, {c.options[i].reason}: {REMEDIES[c.options[i].stage]}")
+    return "; ".join(out) or ("each service has a part that serves it but no part serves all: plan with --mixed "
+                              "--site SITE to combine them")
+
+
 def sensitivity(plan, profiles: dict[str, HardwareProfile], services: list, site, base: Assumptions,
                 delta: float = 0.2, top: int = 5, servers: dict | None = None) -> list[dict]:
     """The TCO ranking of the top costed candidates under one changed assumption at a time:

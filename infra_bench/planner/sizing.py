@@ -317,10 +317,15 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
     o.fit = fit.tier(rep.case)
     max_batch = m.max_batch
+    at = f" at TP {tp} {precision}" if tp > 1 else f" at {precision}"  # the reasons name the configuration they priced
     if max_batch < 1:
-        mem = rep.memory(1, int(t.input_len.mean), int(t.output_len.mean))
-        o.reason = (f"does not fit: {mem['weights_gb_per_device']:.0f} GB of weights per device + reserve leave no "
-                    f"KV room in {hw.memory_gb:.0f} GB under {rep.engine.name}")
+        mem = rep.memory(1, int(m.input_len), int(m.output_len))
+        room = mem["kv_room_gb_per_device"]
+        o.reason = "does not fit: " + (
+            f"one sequence of {mem['context_tokens']:,.0f} tokens needs {mem['kv_cache_gb_per_device']:,.0f} GB of KV "
+            f"cache per device, more than the {room:.0f} GB left beside the weights" if room > 0 else
+            f"{mem['weights_gb_per_device']:.0f} GB of weights per device + reserve leave no KV room in "
+            f"{hw.memory_gb:.0f} GB") + f" under {rep.engine.name}{at}"
         return o, m
     o.stage = 2
     q, ttft_slo = svc.slo.ttft
@@ -330,10 +335,10 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.load = t.rate
     o.saturation = 1.0 / (prefill + (m.output_len - 1) * m.step_s(max_batch) / max_batch)
     if alone > ttft_slo:
-        o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {alone:.2f} s)"
+        o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {alone:.2f} s{at})"
         return o, m
     if step1 > svc.slo.tpot_p99_s:
-        o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token)"
+        o.reason = f"TPOT p99 {svc.slo.tpot_p99_s * 1e3:g} ms missed even alone ({step1 * 1e3:.1f} ms per token{at})"
         return o, m
     est = approx_capacity(prefill, m.output_len, m.step_s, max_batch, ttft_slo, svc.slo.tpot_p99_s, q, m.request_s,
                           m.tails)
@@ -525,13 +530,23 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
     return o
 
 
+def miss(o: Option) -> float:
+    """How far a lone request falls short of the option's SLOs: its largest latency / SLO ratio (0 if unpriced)."""
+    a = o.alone
+    pairs = (("ttft_s", "ttft_slo_s"), ("tpot_s", "tpot_slo_s"), ("image_s", "latency_slo_s"),
+             ("video_s", "latency_slo_s"), ("request_s", "latency_slo_s"), ("rtf", "rtf_slo"),
+             ("first_audio_s", "first_audio_slo_s"))
+    return max((a[v] / a[s] for v, s in pairs if a.get(v) is not None and a.get(s)), default=0.0)
+
+
 def _pick(options: list[Option]) -> Option:
     """Fewest devices among feasible options (then smaller TP, then the first precision listed);
-    else the infeasible option that got furthest, whose reason explains the miss."""
+    else the infeasible option that came closest, whose reason explains the miss: the furthest stage, then the
+    smallest miss of the SLOs, then the largest TP (the first TP 1 said a model needs its 2,053 GB on one device)."""
     ok = [o for o in options if o.feasible]
     if ok:
         return min(ok, key=lambda o: (o.devices, o.tp))
-    return max(options, key=lambda o: o.stage)
+    return max(options, key=lambda o: (o.stage, -miss(o), o.tp))
 
 
 # --- candidates ------------------------------------------------------------------------------
