@@ -353,3 +353,36 @@ def test_a_run_without_records_is_refused_with_the_command_that_finishes_it(tmp,
     with pytest.raises(UserError, match="run R1 has no records yet; ") as err:
         load_inputs(["R1"], tmp)
     assert fragment in str(err.value)
+
+
+def test_a_plan_report_marks_and_explains_approximated_sizes_as_the_terminal_does():
+    """The compared groups and the sensitivity ranking marked approximated sizes with ~ in the terminal but not in
+    the report, whose legend said "within about 25%" and its chart "an upper bound", where the terminal says the
+    approximation reads 0.76-0.97 of the simulation (conservative)."""
+    from infra_bench.planner import compare, selection, sizing
+    from infra_bench.planner.cost import Assumptions
+    from infra_bench.planner.demand import load_demand
+    from infra_bench.planner.profiles import load_hardware, load_sites
+    from infra_bench.report.loaders import plan_from_dict
+    from infra_bench.report.plan import APPROXIMATED, compare_text, sensitivity_text
+    from infra_bench.report.plan_report import plan_sections
+
+    hw, site = load_hardware(), load_sites()["eu-average"]
+    d = load_demand(REPO / "workloads" / "demand-example.yaml")
+    d = d.model_copy(update={"services": d.services[:1]})  # the chat alone
+    p = sizing.plan(d, hw, ["nv_l40s", "hw_910b2"], site, confirm_top=0, rank_by="tco")  # nothing simulated
+    extra = {"compare": compare.by_group(p, selection.catalog(hw, []), ["nvidia", "ascend"]),
+             "sensitivity": compare.sensitivity(p, hw, d.services, site, Assumptions())}
+    assert [r.get("approximated") for r in extra["compare"]] == [True, True]
+    sections = plan_sections(plan_from_dict({**p.to_dict(), **extra}, "t"))
+    tables = {s.title: b for s in sections for b in s.blocks if hasattr(b, "rows")}
+    groups, scenarios = tables["Groups compared: nvidia vs ascend"], tables["Sensitivity of the TCO ranking"]
+    terminal = compare_text(extra["compare"])
+    for row in groups.rows:  # the same devices cell as the terminal's, ~ included
+        assert row[3].startswith("~") and f" {row[3]} " in terminal
+    assert all(f"1. ~{r['ranking'][0]}" in row[1] for r, row in zip(extra["sensitivity"], scenarios.rows))
+    assert "1. ~" in sensitivity_text(extra["sensitivity"], "EUR")
+    captions = " ".join(getattr(b, "caption", "") for s in sections for b in s.blocks)
+    assert APPROXIMATED in tables["Ranked candidates"].caption and APPROXIMATED in groups.caption
+    assert "upper bound" not in captions.replace("image and video capacities are upper bounds", "")
+    assert "within about 25%" not in captions

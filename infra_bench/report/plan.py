@@ -4,6 +4,9 @@ from __future__ import annotations
 from .charts import number
 from .table import render
 
+APPROXIMATED = ("a queueing approximation, which reads 0.76-0.97 of the simulated one (so up to a third more devices "
+                "than a simulation would size)")  # what ~ means, in the terminal and the report alike
+
 
 def config_text(o, cost: dict | None) -> str:
     """One service's configuration: replicas x TP, precision, capacity (~ approximated), cost per unit."""
@@ -143,11 +146,9 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     if p.coverage and len(p.coverage) > 1:
         lines.append("parts per service: " + "; ".join(f"{s} {len(ids)}" for s, ids in p.coverage.items()))
-    lines.append("~ capacity from a queueing approximation, which reads 0.76-0.97 of the simulated one (so up to a "
-                 "third more devices than a simulation would size; `--confirm N` simulates more, and which parts are "
+    lines.append(f"~ capacity from {APPROXIMATED[:-1]}; `--confirm N` simulates more, and which parts are "
                  "simulated follows the ranking, so it can differ by --site); unmarked: confirmed by simulation, or TTS "
-                 "streams by "
-                 "processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part under "
+                 "streams by processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part under "
                  "this engine, few points = its vendor's only measurements (widest intervals), other engine / other "
                  "hardware = efficiencies carried over (wider intervals), priors = no fit")
     lines += [f"note: {n}" for n in p.notes]

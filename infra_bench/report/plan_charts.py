@@ -9,6 +9,7 @@ from ..kinds import KINDS
 from . import charts
 from .charts import Bar
 from .document import Image
+from .plan import APPROXIMATED
 
 SIMULATED = ("simulation", "processor sharing", "LM batching")
 LABEL_ALL = 12  # label every point up to this many, else the front only
@@ -92,7 +93,7 @@ def cost_latency(plan) -> Image | None:
                  f"cost of ownership) against latency (LLM: TTFT at SLO capacity; diffusion and TTS: one request "
                  f"alone, as at capacity they sit at their SLO). The line joins the Pareto front (nothing is both "
                  f"cheaper and faster). Filled: capacity confirmed by simulation or processor sharing; hollow: "
-                 f"queueing approximation (an upper bound).")
+                 f"{APPROXIMATED}.")
 
 
 def group_bars(rows: list[dict]) -> Image | None:

@@ -11,7 +11,15 @@ from collections import Counter
 from . import plan_charts
 from .document import Section, Table, Text
 from .loaders import PlanData
-from .plan import config_text, cost_cells, ranks, thousands, unranked_note, why_rows
+from .plan import (
+    APPROXIMATED,
+    config_text,
+    cost_cells,
+    ranks,
+    thousands,
+    unranked_note,
+    why_rows,
+)
 
 ESTIMATES = ("Every figure in a plan is an estimate from the planner's model (hardware profiles, priors for "
              "efficiencies unless a calibration is given, queueing for capacity, docs/cost.md for money and "
@@ -33,8 +41,8 @@ def _ranked(plan) -> Table:
     return Table(["#", "profile", "accelerator", "devices", "servers", "peak kW", f"capex ({cur})",
                   f"TCO/yr ({cur})", "tCO2e/yr", "per service: replicas x TP precision @ capacity per replica, cost "
                                                  "per unit"], rows,
-                 f"Ranked by {plan.rank_by}. Estimated. ~ capacity from the queueing approximation (within about "
-                 f"25% of the simulation); unmarked: confirmed by simulation, or TTS streams by processor sharing or LM batching. "
+                 f"Ranked by {plan.rank_by}. Estimated. ~ capacity from {APPROXIMATED}; unmarked: confirmed by "
+                 f"simulation, or TTS streams by processor sharing or LM batching. "
                  f"k = thousands." + (f" {note}" if (note := unranked_note(ok, plan.rank_by)) else ""))
 
 
@@ -67,12 +75,14 @@ def _groups(rows: list[dict]) -> list:
         per_unit = (r["cost"] or {}).get("per_unit", {})
         units = "; ".join(f"{k}: {v['cost']:.3g} {cur}/{v['unit']}" for k, v in per_unit.items()
                           if v["cost"] is not None) or "-"
-        table.append([r["group"], r["hardware"], r.get("name", "-"), str(r["devices"]),
+        table.append([r["group"], r["hardware"], r.get("name", "-"), ("~" if r.get("approximated") else "") + str(r["devices"]),
                       f"{r['peak_kw']:,.1f}" if r.get("peak_kw") else "-", *cost_cells(r.get("cost")), units,
                       f"{r.get('feasible_in_group', '?')} of {r.get('in_group', '?')}", r.get("availability") or "-"])
     blocks: list = [Table(["group", "best", "accelerator", "devices", "peak kW", f"capex ({cur})", f"TCO/yr ({cur})",
                            "tCO2e/yr", "cost per unit", "feasible in group", "availability"], table,
-                          "The top-ranked feasible part of each group; estimated. k = thousands.")]
+                          "The top-ranked feasible part of each group; estimated. k = thousands." +
+                          (f" ~ devices sized on {APPROXIMATED}." if any(r.get("approximated") for r in rows
+                                                                      if r.get("hardware")) else ""))]
     blocks += [Text(w) for w in why]
     chart = plan_charts.group_bars(rows)
     return blocks + ([chart] if chart else [])
@@ -152,10 +162,12 @@ def _sensitivity(pd: PlanData) -> list:
     rows = pd.extra.get("sensitivity")
     if not rows:
         return [Text("Not in this plan: plan with --site and --sensitivity to see how the ranking moves.")]
+    rough = any(r.get("approximated") for r in rows)
     table = Table(["scenario", "TCO ranking (per year, estimated)"],
-                  [[r["scenario"], "  ".join(f"{i}. {h} {thousands(r['tco_per_year'][h])}"
-                                             for i, h in enumerate(r["ranking"], 1))] for r in rows],
-                  f"Currency {_currency(pd.plan)}; k = thousands.")
+                  [[r["scenario"], "  ".join(f"{i}. {'~' if h in r.get('approximated', ()) else ''}{h} "
+                                             f"{thousands(r['tco_per_year'][h])}" for i, h in enumerate(r["ranking"], 1))]
+                   for r in rows],
+                  f"Currency {_currency(pd.plan)}; k = thousands." + (f" ~ sized on {APPROXIMATED}." if rough else ""))
     chart = plan_charts.sensitivity(rows, _currency(pd.plan))
     return [table] + ([chart] if chart else [])
 
