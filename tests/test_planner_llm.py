@@ -315,6 +315,7 @@ def test_an_engine_without_a_fit_is_said_in_the_output(tmp: Path):
     assert "not measured: " in fit_line and "generic (engine)" in fit_line
     assert "nv_h100_sxm|generic (hardware|engine)" in fit_line and "NVIDIA+fp8|generic (generation|engine)" in fit_line
     assert "other engine residuals" in fit_line
+    assert p.stdout.count("nv_h100_sxm|generic (hardware|engine)") == 1  # the fit line's list, not again in a note
 
 
 def test_an_engine_is_refused_on_parts_it_does_not_run_on(tmp: Path):

@@ -238,8 +238,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                      f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "
                      f"their wait is in TTFT")
     if missing:
-        notes.append(f"not measured: {', '.join(missing)}; efficiencies from the nearest fitted parts through "
-                     f"roofline ratios, interval from held-out {tier.replace('_', ' ')} residuals")
+        notes.append("the levels not measured (the fit's `not_measured`) take their efficiencies from the nearest "
+                     "fitted parts through roofline ratios")  # the list and the interval's tier are the fit's, once
     for d in base["fit"]["same_die"]:
         notes.append(f"{rep.hw.id} and {d['hardware']} share one die (the same spec peaks), yet under {rep.engine.name} "
                      f"at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the GEMM efficiency and "
