@@ -252,7 +252,7 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
         "memory GB per TFLOP": [p.memory_gb_per_tflop() for p in ps],
         "TDP W": [p.tdp_w for p in ps],
         "scale-up GB/s": [p.scale_up.bandwidth_gbs if p.scale_up else None for p in ps],
-        "price (estimate)": [f"{p.price.amount:g} {p.price.currency}" if p.price else None for p in ps],
+        "price (estimate)": [f"{p.price.amount:,.0f} {p.price.currency}" if p.price else None for p in ps],
         "USD per bf16 TFLOP": [usd_per_tflop(p) for p in ps],
         "CN available": [(p.availability["CN"].status if "CN" in p.availability else None) for p in ps],
         "confidence": [p.confidence for p in ps],
@@ -262,8 +262,16 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
         return
     from .report.table import render
 
-    fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
-    click.echo(render([["", *profile_ids]] + [[name, *(fmt(v)[:38] for v in vals)] for name, vals in rows.items()],
+    def fmt(v) -> str:
+        """Three significant figures, whole numbers from 1,000 (not 1.98e+03); long text cut with '...' (--json
+        has it whole)."""
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+        text = str(v)
+        return text if len(text) <= 38 else text[:35] + "..."
+    click.echo(render([["", *profile_ids]] + [[name, *(fmt(v) for v in vals)] for name, vals in rows.items()],
                       rule=False))
 
 

@@ -109,7 +109,9 @@ def test_one_at_a_time_services_track_the_md1_simulation(service_s, slo):
 
 
 def test_sizing_arithmetic_and_monotonicity():
-    base = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0]
+    plan = sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"], confirm_top=0)
+    assert "none confirmed by simulation (--confirm 0)" in plan.notes[0]  # not 'the top 0 confirmed'
+    base = plan.candidates[0]
     (o,) = base.options
     assert base.feasible and o.method == "approximation" and o.precision == "bf16"
     assert o.replicas == math.ceil(20 / (o.capacity * 0.8)) + 1  # default headroom 0.2, N+1

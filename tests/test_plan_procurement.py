@@ -13,7 +13,7 @@ from infra_bench.planner.demand import demand_from_dict
 from infra_bench.planner.fleet import optimise
 from infra_bench.planner.profiles import HardwareProfile, ServerProfile, SiteProfile, load_hardware
 from infra_bench.planner.selection import catalog
-from infra_bench.report.plan import plan_text, ranks
+from infra_bench.report.plan import fleet_text, plan_text, ranks
 
 from .conftest import assert_one_line_error, run_cli
 
@@ -62,6 +62,9 @@ def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_
         c = sizing.Candidate(h, h, True, None, by[h].options, devices=n, servers=fleet.servers[h])
         whole += cost_of(c, profiles[h], CHAT_AND_IMAGES.services, SITE, busy, boxes[f"srv_{h}"]).per_year["total"]
     assert fleet.tco_per_year == pytest.approx(whole)
+    head = fleet_text(fleet.to_dict()).splitlines()[0]
+    assert all(f"{h} {n} in {fleet.servers[h]} server{'s' * (fleet.servers[h] > 1)}" in head
+               for h, n in fleet.devices.items()) and " in 1 servers" not in head
 
 
 def test_server_level_pricing_against_a_hand_computed_bill_of_materials():

@@ -156,8 +156,11 @@ def test_profiles_cli_filters_and_errors(tmp: Path):
     assert rows and all(r["domestic"] for r in rows)
     shown = json.loads(run_cli("profiles", "show", "hw_910b2", "--json", cwd=tmp).stdout)
     assert shown["derived"]["ridge_flop_per_byte"] == pytest.approx(353.9 / 1.6)
-    p = run_cli("profiles", "compare", "nv_h20", "hw_910b2", cwd=tmp)
+    p = run_cli("profiles", "compare", "nv_h20", "hw_910b2", "nv_h100_sxm", cwd=tmp)
     assert p.returncode == 0 and "ridge point FLOP/byte" in p.stdout and "USD per bf16 TFLOP" in p.stdout
+    table = {line.split("  ")[0]: line for line in p.stdout.splitlines()}
+    assert "e+" not in p.stdout and " 1,979" in table["fp8 dense TFLOPS"]  # whole numbers, not 1.98e+03
+    assert "110,000 CNY" in table["price (estimate)"] and "..." in table["CN available"]  # a long status says it is cut
     # one currency: the 910B2 is priced in CNY, the H100 in USD (it printed 226 CNY beside 31 USD, unlabelled)
     rows = json.loads(run_cli("profiles", "compare", "nv_h100_sxm", "hw_910b2", "--json", cwd=tmp).stdout)["rows"]
     h100, ascend = (pr.load_hardware()[k] for k in ("nv_h100_sxm", "hw_910b2"))

@@ -748,11 +748,13 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
             confirm(c, ctx, profiles[c.hardware], replicas, calibration)
             confirmed.add(c.hardware)
         cands.sort(key=lambda c: _rank_key(c, rank_by))
-    notes = ["capacities: mean-value queueing approximation; the top "
-             f"{confirm_top} confirmed by discrete-event simulation (method per service"
-             + (f"; {len(confirmed)} candidates simulated: those within {REACH:g}x of the top {confirm_top}'s last, whose "
-                f"approximated figure may be that much too high, and any that confirming moved up)"
-                if len(confirmed) > confirm_top else ")"),
+    notes = [("capacities: mean-value queueing approximation, none confirmed by simulation (--confirm 0)"
+              if confirm_top == 0 else
+              "capacities: mean-value queueing approximation; the top "
+              f"{confirm_top} confirmed by discrete-event simulation (method per service"
+              + (f"; {len(confirmed)} candidates simulated: those within {REACH:g}x of the top {confirm_top}'s last, "
+                 f"whose approximated figure may be that much too high, and any that confirming moved up)"
+                 if len(confirmed) > confirm_top else ")")),
              ("peak kW = the servers' hosts (servers.yaml's maximum power less the slots' TDP, else 0.8 x TDP per "
               "slot: the DGX H100 ratio) + the accelerators in them at TDP: for power provisioning"),
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "

@@ -198,7 +198,7 @@ def fleet_text(f: dict) -> str:
         table.append([r["service"], pool, r["hardware"], str(r["replicas"]), str(r["devices"]),
                       f"TP{r['tp']} {r['precision']}", f"{r['capacity']:.3g} {r['unit']}"])
     servers = f.get("servers", {})
-    bought = ", ".join(f"{h} {n}" + (f" in {servers[h]} servers" if servers.get(h) else "")
+    bought = ", ".join(f"{h} {n}" + (f" in {servers[h]} server{'s' * (servers[h] != 1)}" if servers.get(h) else "")
                        for h, n in f["devices"].items())
     head = (f"mixed fleet (integer program, whole servers): TCO {f['tco_per_year'] / 1e3:,.0f}k {f['currency']}/yr, "
             f"capex {f['capex'] / 1e3:,.0f}k; devices {bought}")
