@@ -79,6 +79,16 @@ def test_loadtest_measures_embeddings_and_rerank(server, tmp: Path):
     assert r["metrics"]["sequences"] == 6 and r["metrics"]["slo_met"] is True
 
 
+def test_an_input_longer_than_the_model_takes_stops_at_the_warm_up(server, tmp: Path):
+    """600 words to a 512-token encoder: the first warm-up request has that length, so the server's refusal
+    stops the run in one line before any point is recorded (the short warm-up let it through to fail them all)."""
+    p = loadtest(server, tmp / "e", "--model", "bert-tiny-embed", "--api", "embeddings", "--num-requests", "2",
+                 "--input-len", "600")
+    assert_one_line_error(p, "(600 input words), but not a short one: HTTP 400: input[0] has 600 tokens, more than the "
+                             "model's 512; shorten it; lower --input-len, or raise the server's limit")
+    assert not (tmp / "e").exists()
+
+
 def test_predict_counts_an_encoder_by_hand(tmp: Path):
     """bge-m3 at 512 tokens: 24 layers of 4 x 1024^2 (attention) + 2 x 1024 x 4096 (MLP) weights,
     and 4 x 512 x 1024 per token and layer for the attention products."""

@@ -85,6 +85,19 @@ def _fault_app():
                 return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                          headers={"Retry-After": "1"})
             return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
+        if fault == "context":  # SGLang's way: a prompt over its context length is refused in a stream begun
+            words = len((await request.json())["prompt"].split())
+            if words > 64:
+                error = {"object": "error", "message": f"The input ({words} tokens) is longer than the model's "
+                                                       f"context length (64 tokens).", "type": "BadRequestError",
+                         "param": None, "code": 400}
+                return await _sse(request, [b"data: " + json.dumps({"error": error}).encode() + b"\n\n"])
+            return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
+        if fault == "cold":  # the first long prompt takes longer than the client waits (compiling its shape)
+            if len((await request.json())["prompt"].split()) > 64 and not flaky.get("warm"):
+                flaky["warm"] = True
+                await asyncio.sleep(3600)
+            return await _sse(request, [_chunk(" a"), _chunk(" b", "length")])
         if fault == "flaky":
             flaky["n"] += 1
             if flaky["n"] % 2:
@@ -250,6 +263,36 @@ def test_a_refused_warm_up_stops_before_anything_is_recorded(faults, tmp: Path):
     assert long.returncode == 0 and "exceed the server's max_model_len 4096 for m" in long.stderr
 
 
+def test_a_prompt_longer_than_the_server_takes_stops_at_the_warm_up(llama, faults, tmp: Path):
+    """The warm-up was up to 32 words, so a prompt over the server's limit passed it and every request of the
+    points failed (exit 1, a folder of failed points). The first warm-up request now has the test's shape: the
+    server's own refusal, what to change, exit 2 and no run folder. SGLang refuses in a stream already begun
+    (an error event with code 400), which counts as a refusal too."""
+    p = loadtest(llama, tmp / "r", "--model", "llama-tiny", "--input-len", "2100", "--output-len", "4",
+                 "--num-requests", "2")
+    assert_one_line_error(p, "the server refused the first warm-up request, which has the test's longest shape "
+                             "(2100 input words, 4 output tokens), but not a short one: HTTP 400: prompt (2100 "
+                             "tokens) + max_tokens (4) exceeds the model's 2048 positions; lower --input-len or "
+                             "--output-len, or raise the server's limit; nothing was recorded")
+    assert not (tmp / "r").exists()
+    p = loadtest(f"{faults}/context/v1", tmp / "s", "--model", "m", "--input-len", "100", "--output-len", "2",
+                 "--num-requests", "2", "--warmup", "2")
+    assert_one_line_error(p, "(100 input words, 2 output tokens), but not a short one: error event in stream: The "
+                             "input (100 tokens) is longer than the model's context length (64 tokens).; lower")
+    assert not (tmp / "s").exists()
+
+
+def test_a_slow_first_warm_up_is_not_a_refusal(faults, tmp: Path):
+    """A server that takes longer than --timeout over the long first warm-up request (compiling, loading) has
+    refused nothing: the failure is noted and the points are measured."""
+    p = loadtest(f"{faults}/cold/v1", tmp / "r", "--model", "m", "--input-len", "100", "--output-len", "2",
+                 "--num-requests", "2", "--timeout", "1", "--metrics-url", "none")
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"note: 1 warm-up request\(s\) failed: (timed out|stalled)", p.stdout), p.stdout
+    [r] = read_records(tmp / "r")
+    assert r["metrics"]["completed"] == 2 and r["settings"]["warmup"] == 1
+
+
 def test_a_rate_limited_warm_up_is_load_to_measure_not_a_request_to_fix(faults, tmp: Path):
     """HTTP 429 to the one warm-up request stopped the run with exit 2 and 'fix the request (model name,
     API, lengths or sizes)'; the server was only rate-limiting, which is what the load test measures."""
@@ -330,12 +373,15 @@ def test_unreachable_endpoint_is_one_line_and_quick(tmp: Path):
     (("--slo", "rtf_p99=1"), "'rtf' is not a completions metric"),
     (("--api", "speech", "--output-len", "5"), "--output-len applies to the chat and completions APIs"),
     (("--api", "images", "--tokenizer", "."), "--tokenizer counts the output tokens of the chat, completions and tgi"),
+    (("--api", "embeddings", "--no-ignore-eos"), "--no-ignore-eos applies to the chat and completions APIs"),
+    (("--api", "speech", "--ignore-eos"), "--ignore-eos applies to the chat and completions APIs"),
     (("--rate", "1,2", "--sweep"), "--sweep starts from one --rate"),
     (("--concurrency", "0"), "--concurrency: 0 is not > 0"),
     (("--dataset", "missing.jsonl"), "dataset file not found: missing.jsonl"),
     (("--precision", "bf61"), "unknown precision 'bf61'"),
     (("--metrics-url", "notaurl"), "--metrics-url 'notaurl' is not an http(s) URL"),
 ], ids=["scheme", "credentials", "search-needs-slo", "slo-syntax", "slo-metric", "output-len", "tokenizer",
+        "no-ignore-eos", "ignore-eos",
         "sweep-list", "zero", "dataset", "precision", "metrics-url"])
 def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     endpoint = () if "--endpoint" in args else ("--endpoint", "http://127.0.0.1:1/v1")

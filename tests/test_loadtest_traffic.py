@@ -223,6 +223,37 @@ def test_dataset_prompts_continue_across_points_and_say_when_they_repeat(tmp: Pa
     assert any("dataset prompts reused: 8 requests so far from 6 lines" in n for n in second["notes"])
 
 
+def test_the_first_warm_up_has_the_longest_shape_repeats_no_request_and_is_in_no_metric(tmp: Path):
+    """The first warm-up request is as long as the test's longest (so a server refusing that length stops the run),
+    the others short; none shares a prefix-cache block with a request of the points, and none is counted in a
+    point, the server's counters included. A dataset's longest prompt is sent with its first word moved to the end."""
+    data = tmp / "d.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in [
+        {"prompt": "alpha beta gamma delta"}, {"prompt": "eta theta iota kappa lambda mu nu xi", "output_len": 5},
+        {"prompt": "omicron pi rho sigma tau"}]))
+    standin = StandIn("vllm")
+    with serving(standin.app()) as url:
+        p = loadtest(url + "/v1", tmp / "r", "--warmup", "2", "--num-requests", "3", "--input-len", "40",
+                     "--output-len", "3", "--seed", "3")
+        assert p.returncode == 0, p.stderr
+        warm, sent = standin.bodies[:2], standin.bodies[2:]
+        standin.bodies.clear()
+        d = loadtest(url + "/v1", tmp / "d", "--num-requests", "3", "--dataset", str(data), "--output-len", "2",
+                     "--warmup", "1")
+        assert d.returncode == 0, d.stderr
+    assert [len(t.split()) for t in prompts_of(warm)] == [40, 32] and [b["max_tokens"] for b in warm] == [3, 3]
+    block = {" ".join(t.split()[:4]) for t in prompts_of(sent)}   # the stand-in caches blocks of 4 words
+    assert len(sent) == 3 and not block & {" ".join(t.split()[:4]) for t in prompts_of(warm)}
+    for out, tokens in ((tmp / "r", 3 * 40), (tmp / "d", 4 + 8 + 5)):
+        [r] = all_records(out)
+        m, server = r["metrics"], r["metrics"]["server"]
+        assert m["sent"] == 3 and m["input_tokens"] == server["prompt_tokens"] == tokens
+        assert server["prefix_cache_hit_rate"] == 0.0
+    assert standin.bodies[0]["prompt"] == "theta iota kappa lambda mu nu xi eta" and standin.bodies[0]["max_tokens"] == 5
+    assert prompts_of(standin.bodies[1:]) == ["alpha beta gamma delta", "eta theta iota kappa lambda mu nu xi",
+                                              "omicron pi rho sigma tau"]
+
+
 def test_server_metrics_are_the_deltas_of_each_point(tmp: Path):
     standin = StandIn("vllm")
     with serving(standin.app()) as url:

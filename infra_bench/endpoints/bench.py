@@ -150,19 +150,14 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
             server = await preflight(session, test.target)
             if server.cards and test.request.model not in server.cards:
                 warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
+            warm = await warm_up(session, test)
+            warm_errors = [o.error for o in warm if o.error]
             card = server.cards.get(test.request.model) or {}
             longest = (test.prompts.input_len or 0) + (test.prompts.output_len or 0)
-            if isinstance(card.get("max_model_len"), int) and longest > card["max_model_len"]:
+            if isinstance(card.get("max_model_len"), int) and longest > card["max_model_len"] and not \
+                    (warm and warm[0].ok):  # a warm-up of that shape went through: the server takes it
                 warn(f"warning: prompts of {test.prompts.input_len} + {test.prompts.output_len} output tokens exceed the "
                      f"server's max_model_len {card['max_model_len']} for {test.request.model}; it may refuse them")
-            warm_errors = []
-            for i in range(test.warmup):
-                warm = await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0))
-                if warm.error:
-                    warm_errors.append(warm.error)
-            if test.warmup and len(warm_errors) == test.warmup and all(_refused(e) for e in warm_errors):
-                raise UserError(f"every warm-up request was refused ({warm_errors[0]}); fix the request (model name, "
-                                f"API, lengths or sizes) before loading the server; nothing was recorded")
             run_id = new_run_id()
             store = RunStore.create(out, run_id, _manifest(run_id, test))
             ctx = _context(run_id, test, server)
@@ -217,10 +212,30 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
     return LoadTestResult(store, written, strategy, warm_errors, note)
 
 
-def _refused(error: str) -> bool:
-    """An HTTP 4xx that the request itself earned (model, API, lengths); not 408 or 429, which say the
-    server is busy or rate-limiting (Retry-After): load to measure, not a request to fix."""
-    return error.startswith("HTTP 4") and not error.startswith(("HTTP 408", "HTTP 429"))
+async def warm_up(session, test: LoadTest) -> list[Outcome]:
+    """The warm-up requests, one by one, before anything is recorded (so they are in no point's metrics,
+    and the server's counters are read after them). A refusal is a one-line error: of every one, a
+    request to fix (model, API); of only the first, which has the test's longest shape, the length.
+    With one warm-up, a refused first is told apart by one short request more. A failure that is not a
+    refusal (a timeout of a slow server, a 5xx) is noted and the run goes on."""
+    sent = [await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0)) for i in range(test.warmup)]
+    if not sent or not _refused(sent[0]):
+        return sent
+    rest = sent[1:] or [await _send(session, test, test.prompts.warmup(1), Outcome(sent_s=0.0))]
+    error = " ".join((sent[0].error or "").split())
+    if all(_refused(o) for o in rest):
+        raise UserError(f"every warm-up request was refused ({error}); fix the request (model name, API, lengths or "
+                        f"sizes) before loading the server; nothing was recorded")
+    _, shape, fix = test.prompts.longest()
+    raise UserError(f"the server refused the first warm-up request, which has the test's longest shape ({shape}), "
+                    f"but not a short one: {error}; {fix}, or raise the server's limit; nothing was recorded")
+
+
+def _refused(o: Outcome) -> bool:
+    """An HTTP 4xx (or an error event's 4xx code) that the request itself earned (model, API, lengths);
+    not 408 or 429, which say the server is busy or rate-limiting (Retry-After): load to measure, not
+    a request to fix."""
+    return o.status is not None and 400 <= o.status < 500 and o.status not in (408, 429)
 
 
 def _server_notes(test: LoadTest, server: dict | None, scraper: Scraper | None, issued: int) -> list[str]:

@@ -66,6 +66,7 @@ class Outcome:
     audio_s: float | None = None
     images: int | None = None
     sequences: int | None = None        # embeddings: vectors returned; rerank: passages scored
+    status: int | None = None           # a failure's HTTP status, or the code of an error event in the stream
 
     @property
     def tpot_s(self) -> float | None:
@@ -80,7 +81,12 @@ class Outcome:
 
 
 class RequestFailed(Exception):
-    """A failure whose message is the error text to record."""
+    """A failure whose message is the error text to record, with the HTTP status (or the error
+    event's code: vLLM and SGLang refuse some requests in a stream already begun) when it has one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def body(api: str, inp: RequestInput, opts: RequestOptions) -> dict:
@@ -118,7 +124,7 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
         async with session.post(target.url, json=payload, headers=target.headers, timeout=timeout) as resp:
             answered = True  # the status and headers are in: an engine queueing the request sends them first
             if resp.status >= 400:
-                raise RequestFailed(await http_error(resp))
+                raise RequestFailed(await http_error(resp), resp.status)
             if target.api in ("chat", "completions"):
                 await _read_stream(resp, start, out)
             elif target.api == "tgi":
@@ -131,7 +137,7 @@ async def send(session, target: Target, payload: dict, opts: RequestOptions, out
                 await _read_images(resp, start, out)
         out.ok = True
     except RequestFailed as e:
-        out.error = str(e)
+        out.error, out.status = str(e), e.status
     except SseError as e:
         out.error = str(e)
     except aiohttp.ConnectionTimeoutError:
@@ -206,7 +212,7 @@ async def _events(resp):
             return
         event = event_json(payload)
         if "error" in event:
-            raise RequestFailed(f"error event in stream: {_message(event)}")
+            raise RequestFailed(f"error event in stream: {_message(event)}", _code(event))
         yield now, event
 
 
@@ -375,6 +381,13 @@ def _message(obj) -> str:
     if isinstance(err, dict):
         return str(err.get("message") or err.get("detail") or json.dumps(err)[:160])
     return str(err if "error" in obj else obj.get("message") or obj.get("detail") or json.dumps(obj)[:160])
+
+
+def _code(event: dict) -> int | None:
+    """The HTTP-like status an error event gives (`{"error": {"code": 400, ...}}`), if any."""
+    err = event.get("error")
+    code = err.get("code") if isinstance(err, dict) else event.get("code")
+    return int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) else None
 
 
 def _reached(out: Outcome, answered: bool) -> str:

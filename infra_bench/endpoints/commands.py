@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from ..errors import UserError, closest
 from .target import LLM_APIS
@@ -171,6 +172,9 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
         raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
     if tokenizer is not None and not llm:
         raise UserError(f"--tokenizer counts the output tokens of the chat, completions and tgi APIs; {api} has none")
+    if not llm and click.get_current_context().get_parameter_source("ignore_eos") is not ParameterSource.DEFAULT:
+        flag = "--ignore-eos" if ignore_eos else "--no-ignore-eos"  # on by default: only a flag the user gave
+        raise UserError(f"{flag} applies to the chat and completions APIs (their output length), not {api}; drop it")
     if voice is not None and api != "speech":
         raise UserError("--voice applies to --api speech")
     voice = voice or "alloy"

@@ -160,11 +160,50 @@ class Prompts:
         return self._random(rng, in_len, out_len)
 
     def warmup(self, index: int) -> RequestInput:
-        """Warm-up requests: random, short, from a stream of their own (never repeated later)."""
+        """Warm-up request `index`, never one a point sends later (a prefix cache would serve that one
+        from memory). The first has the test's longest shape (`longest`), as vLLM's initial test run
+        sends a real request: a server that refuses that length says so before anything is measured.
+        The others are random and short (up to 32 words for LLM APIs, the API's default length else)."""
         rng = np.random.default_rng([self.salt, _WARMUP, index])
+        if index == 0:
+            return self.longest()[0]
         in_len = min(self.input_len or 32, 32) if self.api in LLM_APIS else DEFAULT_INPUT_LEN[self.api]
         return RequestInput(text=random_text(rng, in_len)) if self.api == "speech" else \
             self._content(random_words(rng, in_len), self.output_len or DEFAULT_OUTPUT_LEN)
+
+    def longest(self) -> tuple[RequestInput, str, str]:
+        """The first warm-up request, its shape in words, and what to change when a server refuses it.
+
+        Random prompts: `input_len` words (speech: characters) from the warm-up stream, no shared prefix,
+        with the test's output length. A lengths file: its line of most input plus output tokens (what
+        vLLM checks against max_model_len). A distribution: its p90 input and p90 output (one request in
+        ten is longer; its longest draws are rare enough to count as failures, not to stop the run).
+        A prompts file: its longest entry with its first word moved to the end (same length, not the
+        same prefix)."""
+        rng = np.random.default_rng([self.salt, _WARMUP, 0])
+        if self.fixed_texts:
+            def chars(x: DatasetLine) -> int:
+                return sum(len(m["content"]) for m in x.messages) if x.messages else len(x.prompt or x.input or "")
+            line = max(self.lines, key=chars)
+            inp = _from_line(line, self.api, self.output_len)
+            out = f", {inp.output_len} output tokens" if inp.output_len else ""
+            return _rotated(inp), f"the --dataset's longest prompt{out}", "shorten the --dataset's longest prompts"
+        if self.lines:
+            line = max(self.lines, key=lambda x: (x.input_len + x.output_len, x.input_len))
+            in_len, out_len = line.input_len, line.output_len
+            what, fix = "the --dataset's longest line: ", "drop or shorten the --dataset's longest lines"
+        elif self.distribution:
+            d = self.distribution
+            in_len, out_len = min(round(d.input_p90), d.input_max), min(round(d.output_p90), d.output_max)
+            what, fix = f"the p90 of --lengths {d.name}: ", "choose another --lengths"
+        else:
+            in_len, out_len = self.input_len, self.output_len
+            what, fix = "", "lower --input-len" + (" or --output-len" if self.api in LLM_APIS else "")
+        what += f"{in_len} input {'characters' if self.api == 'speech' else 'words'}"
+        what += f", {out_len} output tokens" if out_len else ""
+        if self.api == "speech":
+            return RequestInput(text=random_text(rng, in_len)), what, fix
+        return self._content(random_words(rng, in_len), out_len), what, fix
 
     def _random(self, rng: np.random.Generator, in_len: int, out_len: int | None) -> RequestInput:
         if self.api == "speech":
@@ -255,6 +294,18 @@ def _check_for_api(line: DatasetLine, api: str, where: str) -> None:
         raise UserError(f"{where}: 'messages' needs --api chat; give 'prompt' for the {api} API")
     if api not in LLM_APIS and line.output_len is not None:
         raise UserError(f"{where}: 'output_len' applies to the chat and completions APIs, not {api}")
+
+
+def _rotated(inp: RequestInput) -> RequestInput:
+    """`inp` with the first word of its (first message's) text moved to the end: as long, to the
+    character, but starting otherwise, so a prefix cache does not serve the real request from it."""
+    def rotate(text: str) -> str:
+        words = text.split(" ")
+        return " ".join(words[1:] + words[:1])
+    if inp.messages:
+        first = {**inp.messages[0], "content": rotate(inp.messages[0]["content"])}
+        return RequestInput(messages=(first, *inp.messages[1:]), output_len=inp.output_len)
+    return RequestInput(text=rotate(inp.text or ""), output_len=inp.output_len)
 
 
 def _from_line(line: DatasetLine, api: str, default_output_len: int | None) -> RequestInput:
