@@ -65,6 +65,9 @@ def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_
     head = fleet_text(fleet.to_dict()).splitlines()[0]
     assert all(f"{h} {n} in {fleet.servers[h]} server{'s' * (fleet.servers[h] > 1)}" in head
                for h, n in fleet.devices.items()) and " in 1 servers" not in head
+    with_single = {**fleet.to_dict(), "best_single": {"hardware": "slow_big", "devices": 9, "tco_per_year": 9e4}}
+    single = next(line for line in fleet_text(with_single).splitlines() if line.startswith("best single type:"))
+    assert "busy at 1 - headroom, as the mix is" in single  # its basis, as the ranked table's TCO differs from it
 
 
 def test_server_level_pricing_against_a_hand_computed_bill_of_materials():

@@ -209,5 +209,6 @@ def fleet_text(f: dict) -> str:
     if f["best_single"]:
         b = f["best_single"]
         lines.append(f"best single type: {b['hardware']} x {b['devices']}, TCO {b['tco_per_year'] / 1e3:,.0f}k "
-                     f"{f['currency']}/yr")
+                     f"{f['currency']}/yr (devices costed busy at 1 - headroom, as the mix is; the ranked table "
+                     f"costs the demand's own load, so its TCO for that type can differ)")
     return "\n".join(lines + notes)
