@@ -55,6 +55,13 @@ def test_cli_run_rtf_arithmetic_flops_and_ort_parity(tmp: Path):
         assert m["flops_per_audio_s"] > 0 and m["j_per_audio_s"] > 0
     (ort,) = read_records(tmp / "res2")
     assert ort["backend"]["parity"]["max_rel_diff"] < ort["backend"]["parity"]["tolerance"]
+    # FLOPs per audio second are the batch's FLOPs over the batch's audio: one utterance's figure (batch 2 gave twice it)
+    spec = spec_from_dict(TINY)
+    resolved = tw.resolve(spec)
+    model = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
+    one = tw.count_flops(lambda: model(tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": 12})), 12 * 5 * 256 / 16000)
+    for rec in (*read_records(tmp / "res"), ort):
+        assert rec["metrics"]["flops_per_audio_s"] == pytest.approx(one)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("piper") is None, reason="infra-bench[voice] not installed")
