@@ -98,6 +98,14 @@ def test_frames_the_vae_cannot_take_are_a_one_line_error(tmp: Path):
     assert_one_line_error(run_cli("run", "v.yaml", cwd=tmp), "frames 6 is not 4k+1")
 
 
+def test_one_size_needs_no_list():
+    """Grid fields take one value or a list; `resolution: 832x480` was refused as 'Input should be a valid list'."""
+    from infra_bench.spec.loader import spec_from_dict
+
+    spec = spec_from_dict(yaml.safe_load("kind: video\narch: wan-tiny\nresolution: 832x480\nframes: 5\n"), "test")
+    assert spec.resolution == ["832x480"] and spec.frames == [5]
+
+
 @pytest.mark.parametrize("fields, fragment", [
     ({"resolution": ["40x32"]}, "resolution 40x32 is not a multiple of 16"),
     ({"backend": "onnxruntime"}, "the onnxruntime backend does not run video workloads"),
