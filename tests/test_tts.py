@@ -79,6 +79,13 @@ def test_real_voice_streams_real_text(tmp: Path):
     assert 0 < m["first_audio_s"]["p50"] < m["synth_s"]["p50"]  # the first sentence arrives early
     assert m["audio_s"]["stdev"] == 0.0  # noise off: the same text gives the same length
     assert m["flops_per_audio_s"] is None
+    # the backend's options reach the voice's session (piper's own default session ignored them)
+    p = run_cli("run", "v.yaml", "--out", "res2", "--backend-option", "intra_op_threads=1",
+                "--backend-option", "graph_optimization=basic", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (rec,) = read_records(tmp / "res2")
+    assert rec["backend"]["session_options"]["intra_op_num_threads"] == 1
+    assert rec["backend"]["session_options"]["graph_optimization_level"] == "basic"
 
 
 @pytest.mark.parametrize("fields, message", [
