@@ -98,6 +98,8 @@ def test_real_voice_streams_real_text(tmp: Path):
     ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "frames_per_token": 20},
      "'frames_per_token' forces the durations of random-weight models; a real voice ('voice') predicts its own"),
     ({"arch": "vits"}, "unknown tts architecture 'vits'"),
+    ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "ep": "cuda", "dtype": "fp16"},
+     "a real voice runs in its file's precision, fp32"),
 ])
 def test_bad_tts_input_is_one_line(tmp: Path, fields, message):
     (tmp / "t.yaml").write_text(yaml.safe_dump({**TINY, **fields}))
