@@ -61,6 +61,7 @@ def test_every_scheduler_runs_one_timing_per_scheduler_step(scheduler):
     sched = dw.make_scheduler(scheduler, resolved.scheduler_config)
     sched.set_timesteps(3)
     assert len(t.step_s) == len(sched.timesteps) == (4 if scheduler == "pndm" else 3)  # PLMS repeats one step
+    assert resolved.info["scheduler"] == SCHEDULERS[scheduler]  # the record names what ran
 
 
 def test_flops_match_the_reference_and_scale_with_pixels():
@@ -119,13 +120,14 @@ def test_local_diffusers_folder(tmp: Path):
     _, resolved, built = _torch()
     m = built.runner.mods
     StableDiffusionPipeline(unet=m.unet.unet, vae=m.vae.vae, text_encoder=m.text.te, tokenizer=None,
-                            scheduler=dw.make_scheduler("euler", resolved.scheduler_config), safety_checker=None,
+                            scheduler=dw.make_scheduler("pndm", resolved.scheduler_config), safety_checker=None,
                             feature_extractor=None, requires_safety_checker=False).save_pretrained(tmp / "pipe")
     (tmp / "d.yaml").write_text(yaml.safe_dump({**TINY, "arch": None, "model": "pipe"}))
     p = run_cli("run", "d.yaml", "--out", "res", cwd=tmp)
     assert p.returncode == 0, p.stderr
     (rec,) = read_records(tmp / "res")
     assert rec["model"]["weights"] == "checkpoint" and rec["model"]["weights_hash"].startswith("sha256:")
+    assert rec["model"]["scheduler"] == "EulerDiscreteScheduler"  # the spec's default, whatever the folder names
     # a copy cut short is refused before anything is built, naming the file
     (vae,) = (tmp / "pipe" / "vae").glob("*.safetensors")
     vae.write_bytes(vae.read_bytes()[: vae.stat().st_size // 2])

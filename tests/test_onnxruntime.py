@@ -89,6 +89,22 @@ def test_parity_gate_fails_visibly_with_an_impossible_tolerance(tmp: Path):
     assert rec["backend"]["parity"]["max_abs_diff"] > 0 and rec["backend"]["parity"]["tolerance"] == 0.0
 
 
+def test_a_nan_at_any_resolution_fails_the_gate():
+    """Per-resolution checks (diffusion UNet, DiT transformer) gate on their worst; a NaN after a good
+    resolution was not picked as the worst, so the gate passed."""
+    import numpy as np
+
+    from infra_bench.backends.parity import differences, gate, worst
+
+    ref = np.ones((2, 4), np.float32)
+    bad = ref.copy()
+    bad[0, 0] = np.nan
+    checks = [{"resolution": 64, **differences(ref, ref)}, {"resolution": 128, **differences(ref, bad)}]
+    w = worst(checks)
+    assert w["resolution"] == 128 and gate({**w, "tolerance": 1e-4}).startswith("parity gate failed")
+    assert worst(checks[:1])["resolution"] == 64
+
+
 def test_ort_run_records_providers_and_coherent_timings(tmp: Path):
     write_spec(tmp, "s.yaml", **ORT, batch_size=[2])
     p = run_cli("run", "s.yaml", "--out", "res", "--ep", "cpu", cwd=tmp)

@@ -55,6 +55,13 @@ def test_cli_run_rtf_arithmetic_flops_and_ort_parity(tmp: Path):
         assert m["flops_per_audio_s"] > 0 and m["j_per_audio_s"] > 0
     (ort,) = read_records(tmp / "res2")
     assert ort["backend"]["parity"]["max_rel_diff"] < ort["backend"]["parity"]["tolerance"]
+    # FLOPs per audio second are the batch's FLOPs over the batch's audio: one utterance's figure (batch 2 gave twice it)
+    spec = spec_from_dict(TINY)
+    resolved = tw.resolve(spec)
+    model = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
+    one = tw.count_flops(lambda: model(tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": 12})), 12 * 5 * 256 / 16000)
+    for rec in (*read_records(tmp / "res"), ort):
+        assert rec["metrics"]["flops_per_audio_s"] == pytest.approx(one)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("piper") is None, reason="infra-bench[voice] not installed")
@@ -72,6 +79,13 @@ def test_real_voice_streams_real_text(tmp: Path):
     assert 0 < m["first_audio_s"]["p50"] < m["synth_s"]["p50"]  # the first sentence arrives early
     assert m["audio_s"]["stdev"] == 0.0  # noise off: the same text gives the same length
     assert m["flops_per_audio_s"] is None
+    # the backend's options reach the voice's session (piper's own default session ignored them)
+    p = run_cli("run", "v.yaml", "--out", "res2", "--backend-option", "intra_op_threads=1",
+                "--backend-option", "graph_optimization=basic", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (rec,) = read_records(tmp / "res2")
+    assert rec["backend"]["session_options"]["intra_op_num_threads"] == 1
+    assert rec["backend"]["session_options"]["graph_optimization_level"] == "basic"
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -84,6 +98,8 @@ def test_real_voice_streams_real_text(tmp: Path):
     ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "frames_per_token": 20},
      "'frames_per_token' forces the durations of random-weight models; a real voice ('voice') predicts its own"),
     ({"arch": "vits"}, "unknown tts architecture 'vits'"),
+    ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "ep": "cuda", "dtype": "fp16"},
+     "a real voice runs in its file's precision, fp32"),
 ])
 def test_bad_tts_input_is_one_line(tmp: Path, fields, message):
     (tmp / "t.yaml").write_text(yaml.safe_dump({**TINY, **fields}))

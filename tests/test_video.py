@@ -59,6 +59,27 @@ def test_hunyuanvideo_tiny_runs_with_embedded_guidance(tmp: Path):
 
 
 @pytest.mark.parametrize("arch", ["wan-tiny", "hunyuanvideo-tiny"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precision_pipelines_decode(arch: str, dtype: str):
+    """WanPipeline hands back fp32 latents from a bf16 transformer; the decode takes them in the VAE's dtype
+    (bf16 failed every Wan cell with 'Input type (float) and bias type (c10::BFloat16)')."""
+    import torch
+
+    from infra_bench.devices import select_device
+    from infra_bench.kinds.video import torch_exec
+    from infra_bench.kinds.video import workload as vw
+    from infra_bench.spec.loader import spec_from_dict
+
+    spec = spec_from_dict({"kind": "video", "arch": arch, "dtype": dtype, "guidance_scale": 5.0}, "test")
+    resolved = vw.resolve(spec)
+    ex = torch_exec.build(spec, resolved, select_device("cpu")).runner
+    req = vw.make_request(spec, resolved, {"batch_size": 1, "resolution": "32x32", "frames": 5, "steps": 2}, ex)
+    with torch.inference_mode():
+        t = vw.run_request(ex, req, select_device("cpu").now_ns)
+    assert len(t.step_s) == 2 and t.vae_decode_s > 0
+
+
+@pytest.mark.parametrize("arch", ["wan-tiny", "hunyuanvideo-tiny"])
 def test_the_vae_factors_in_the_catalog_are_the_pipelines(arch: str):
     import torch
 
@@ -75,6 +96,14 @@ def test_the_vae_factors_in_the_catalog_are_the_pipelines(arch: str):
 def test_frames_the_vae_cannot_take_are_a_one_line_error(tmp: Path):
     (tmp / "v.yaml").write_text("kind: video\narch: wan-tiny\nresolution: [32x32]\nframes: [6]\n")
     assert_one_line_error(run_cli("run", "v.yaml", cwd=tmp), "frames 6 is not 4k+1")
+
+
+def test_one_size_needs_no_list():
+    """Grid fields take one value or a list; `resolution: 832x480` was refused as 'Input should be a valid list'."""
+    from infra_bench.spec.loader import spec_from_dict
+
+    spec = spec_from_dict(yaml.safe_load("kind: video\narch: wan-tiny\nresolution: 832x480\nframes: 5\n"), "test")
+    assert spec.resolution == ["832x480"] and spec.frames == [5]
 
 
 @pytest.mark.parametrize("fields, fragment", [

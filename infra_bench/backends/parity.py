@@ -14,6 +14,12 @@ def differences(ref: np.ndarray, got: np.ndarray) -> dict:
     return {"max_abs_diff": max_abs, "max_rel_diff": max_abs / (float(np.abs(ref).max()) or 1.0)}
 
 
+def worst(checks: list[dict]) -> dict:
+    """The check with the largest max_rel_diff, a NaN counted largest: max() keeps whichever comes first when
+    NaN is compared, so a NaN at the second resolution was passed over and its cell timed."""
+    return max(checks, key=lambda c: (np.isnan(c["max_rel_diff"]), c["max_rel_diff"]))
+
+
 def gate(parity: dict, subject: str = "", detail: str = "") -> str | None:
     """None when within tolerance, else the failure text with the numbers."""
     tol = parity["tolerance"]

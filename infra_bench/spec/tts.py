@@ -49,6 +49,9 @@ class TtsSpec(RunSpec):
                              "predicts its own: leave frames_per_token out, and set speaking_rate to change its pace")
         if self.dtype == "int8":
             raise ValueError("int8 is not offered for tts; use fp32, fp16 or bf16")
+        if self.voice is not None and self.dtype != "fp32":  # the voice's ONNX file is what runs, as it was shipped
+            raise ValueError(f"a real voice runs in its file's precision, fp32, whatever dtype says; drop dtype: "
+                             f"{self.dtype} (or --precision) for '{self.voice}'")
         return self
 
     @property

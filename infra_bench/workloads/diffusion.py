@@ -113,6 +113,7 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
         configs = {name: c["config"] for name, c in a.components.items()}
         return ResolvedPipeline(a.family, configs, dict(a.scheduler),
                                 {"arch": a.id, "family": a.family, "weights": "random", "source": a.source,
+                                 "scheduler": SCHEDULERS[spec.scheduler or "euler"],
                                  "params_reference": {n: c["params"] for n, c in a.components.items()}})
     folder = Path(spec.model)
     if not (folder / "model_index.json").is_file():
@@ -140,6 +141,7 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
     sched = {k: v for k, v in sched.items() if not k.startswith("_")}
     return ResolvedPipeline(_family(configs), configs, sched,
                             {"path": str(folder.resolve()), "family": _family(configs), "weights": "checkpoint",
+                             "scheduler": SCHEDULERS[spec.scheduler or "euler"],  # not the folder's own class
                              "weights_hash": hash_files(weights)}, folder)
 
 

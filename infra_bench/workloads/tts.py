@@ -309,7 +309,8 @@ def metrics(result, flops_per_audio_s: float | None) -> dict:
 
 
 def count_flops(fn, audio_s: float) -> float:
-    """FLOPs of one synthesis call per second of audio it makes (torch's FLOP counter).
+    """FLOPs of one synthesis call per second of audio it makes (`audio_s`: every utterance of the batch; torch's
+    FLOP counter).
     no_grad, not inference_mode: weight-norm parametrizations fail under the counter in the latter."""
     from ..measure.flops import counted
 
@@ -324,7 +325,8 @@ def measure(spec: TtsSpec, resolved: ResolvedTts, built, cell: dict, window, rul
     inputs = ex.prepare(spec, resolved, cell)
     with torch.inference_mode():
         result = run_offline(lambda: ex.synthesize(inputs, window.probe.now_ns), rule, window)
-    flops = built.count_flops(inputs, result.timings[0].audio_s) if built.count_flops else None
+    t = result.timings[0]
+    flops = built.count_flops(inputs, t.audio_s * t.batch_size) if built.count_flops else None
     return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
             "samples": [{"synth_s": x.synth_s, "first_audio_s": x.first_audio_s, "audio_s": x.audio_s}
                         for x in result.timings]}

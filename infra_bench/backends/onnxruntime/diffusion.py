@@ -11,6 +11,7 @@ from ...devices.base import DeviceProbe
 from ...workloads import diffusion as dw
 from ..base import Built
 from ..parity import DEFINITION, PARITY_TOLERANCE, differences, gate
+from ..parity import worst as parity_worst
 from .export import cached_export, entry_info, exporter, versions
 from .providers import import_ort, make_session, require, short_names
 
@@ -127,7 +128,7 @@ def build_diffusion(spec: DiffusionSpec, resolved, probe: DeviceProbe, trust_rem
     ex = OrtDiffusionExecutor(sessions, export_dtype, info)
     tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
     checks = [_unet_parity(mods, ex, resolved, r, spec.seed) for r in spec.resolution]
-    worst = max(checks, key=lambda c: c["max_rel_diff"])
+    worst = parity_worst(checks)
     info["parity"] = {"checked": True, "component": "unet", "max_abs_diff": worst["max_abs_diff"],
                       "max_rel_diff": worst["max_rel_diff"], "per_resolution": checks, "tolerance": tolerance,
                       "reference": "torch fp32 on cpu", "definition": DEFINITION}

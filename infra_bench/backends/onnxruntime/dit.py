@@ -17,6 +17,7 @@ from ...errors import UserError
 from ...planner import dit
 from ..base import Built
 from ..parity import DEFINITION, PARITY_TOLERANCE, differences, gate
+from ..parity import worst as parity_worst
 from .export import Exporter, cached_export, entry_info, versions
 from .providers import import_ort, make_session, require, short_names
 
@@ -110,7 +111,7 @@ def build_dit(spec: DiffusionSpec, resolved: ResolvedDit, probe: DeviceProbe) ->
         got = session.run(None, {n: v.numpy() for n, v in example.items()})[0]
         checks.append({"resolution": res, **differences(ref, got)})
     dex.transformer.forward = _OrtTransformer(sessions, names, torch.float32)
-    worst = max(checks, key=lambda c: c["max_rel_diff"])
+    worst = parity_worst(checks)
     info["parity"] = {"checked": True, "component": "transformer", "max_abs_diff": worst["max_abs_diff"],
                       "max_rel_diff": worst["max_rel_diff"], "per_resolution": checks,
                       "tolerance": spec.opts.tolerance(PARITY_TOLERANCE["fp32"]), "reference": "torch fp32 on cpu",

@@ -92,9 +92,15 @@ def _build_piper(spec: TtsSpec, resolved: tw.ResolvedTts) -> Built:
     if ep.short not in ("cpu", "cuda"):
         raise UserError(f"spec '{spec.label}': piper voices run on the cpu or cuda execution provider, not {ep.short}")
     model, config = resolved.voice_files
-    voice = PiperVoice.load(str(model), config_path=str(config), use_cuda=ep.short == "cuda")
+    voice = PiperVoice.load(str(model), config_path=str(config))
+    # piper opens a cpu session with default options; the spec's (threads, graph optimization, provider options)
+    # would be recorded but not applied, so the voice gets a session of ours on the same file (piper's CUDA default kept)
+    opts = spec.opts if ep.short == "cpu" else spec.opts.model_copy(
+        update={"ep_options": {"cudnn_conv_algo_search": "HEURISTIC", **spec.opts.ep_options}})
+    voice.session, session_options = make_session(model, ep, opts)
     syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0 / spec.speaking_rate)
-    info = {"requested_ep": ep.short, "voice": spec.voice, "voice_package": resolved.info["package"],
+    info = {"requested_ep": ep.short, "ep_options": dict(opts.ep_options), "session_options": session_options,
+            "voice": spec.voice, "voice_package": resolved.info["package"],
             "synthesis": {"noise_scale": 0.0, "noise_w_scale": 0.0, "length_scale": 1.0 / spec.speaking_rate},
             "parity": {"checked": False, "reason": "a real voice has no torch reference"}}
     ex = PiperExecutor(voice, syn, info)

@@ -27,7 +27,9 @@ class VideoSpec(RunSpec):
     steps: list[PositiveInt] = Field(default=[50], min_length=1)
     guidance_scale: float = Field(default=5.0, ge=0)
 
-    _grid = field_validator("resolution", "frames", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
+    _grid = field_validator("frames", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
+    _sizes_grid = field_validator("resolution", mode="before")(  # one size is a string: "832x480"
+        classmethod(lambda cls, v: [v] if isinstance(v, str) else as_list(v)))
 
     @field_validator("resolution")
     @classmethod

@@ -59,8 +59,10 @@ class VideoExecutor:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> frames in [0, 1]: undo the VAE's normalisation (Wan: per channel; HunyuanVideo: one
-        scaling factor), then the 3D decode."""
+        scaling factor), then the 3D decode. The latents come in the VAE's dtype, as the pipeline's own decode
+        casts them: WanPipeline keeps its latents in fp32 whatever the transformer's dtype."""
         c = self.vae.config
+        latents = latents.to(self.vae.dtype)
         if self.resolved.family == "hunyuanvideo":
             video = self.vae.decode(latents / c.scaling_factor).sample
         else:
