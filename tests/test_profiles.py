@@ -34,6 +34,16 @@ def test_every_shipped_profile_validates_and_carries_sources():
     assert pr.match_device(hw, "NVIDIA H20").id == "nv_h20" and pr.match_device(hw, "NVIDIA H200").id == "nv_h200_sxm"
 
 
+def test_shipped_yaml_parses_without_libyaml():
+    """PyYAML without its C extension (a source build on an air-gapped host) is stricter than libyaml: a plain
+    scalar ending in '?' inside [...] (servers.yaml's form factor OAM?) stopped every plan there."""
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "hardware_profiles").rglob("*.yaml")) + sorted((root / "workloads").rglob("*.yaml"))
+    assert len(files) > 20
+    for f in files:
+        list(yaml.load_all(f.read_text(), Loader=yaml.SafeLoader))  # the pure-Python loader
+
+
 GOOD = {"kind": "accelerator", "vendor": "Acme", "model": "X1", "peak_tflops": {"bf16": 100.0, "fp8": 200.0},
         "memory_gb": 64, "memory_bandwidth_tbs": 2.0, "sources": ["Acme datasheet 2026"]}
 
