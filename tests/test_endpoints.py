@@ -371,17 +371,18 @@ def test_unreachable_endpoint_is_one_line_and_quick(tmp: Path):
     (("--search",), "--search looks for the highest load that meets an SLO; add --slo"),
     (("--slo", "ttft_p99"), "--slo: cannot read 'ttft_p99'"),
     (("--slo", "rtf_p99=1"), "'rtf' is not a completions metric"),
-    (("--api", "speech", "--output-len", "5"), "--output-len applies to the chat and completions APIs"),
+    (("--api", "speech", "--output-len", "5"), "--output-len applies to the chat, completions and tgi APIs"),
     (("--api", "images", "--tokenizer", "."), "--tokenizer counts the output tokens of the chat, completions and tgi"),
     (("--api", "embeddings", "--no-ignore-eos"), "--no-ignore-eos applies to the chat and completions APIs"),
     (("--api", "speech", "--ignore-eos"), "--ignore-eos applies to the chat and completions APIs"),
+    (("--api", "tgi", "--ignore-eos"), "(their output length; TGI's API has no such field), not tgi; drop it"),
     (("--rate", "1,2", "--sweep"), "--sweep starts from one --rate"),
     (("--concurrency", "0"), "--concurrency: 0 is not > 0"),
     (("--dataset", "missing.jsonl"), "dataset file not found: missing.jsonl"),
     (("--precision", "bf61"), "unknown precision 'bf61'"),
     (("--metrics-url", "notaurl"), "--metrics-url 'notaurl' is not an http(s) URL"),
 ], ids=["scheme", "credentials", "search-needs-slo", "slo-syntax", "slo-metric", "output-len", "tokenizer",
-        "no-ignore-eos", "ignore-eos",
+        "no-ignore-eos", "ignore-eos", "ignore-eos-tgi",
         "sweep-list", "zero", "dataset", "precision", "metrics-url"])
 def test_bad_input_is_one_line(tmp: Path, args: tuple, fragment: str):
     endpoint = () if "--endpoint" in args else ("--endpoint", "http://127.0.0.1:1/v1")

@@ -169,12 +169,14 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
     api = target.api
     llm = api in LLM_APIS
     if output_len is not None and not llm:
-        raise UserError(f"--output-len applies to the chat and completions APIs, not {api}")
+        raise UserError(f"--output-len applies to the chat, completions and tgi APIs, not {api}")
     if tokenizer is not None and not llm:
         raise UserError(f"--tokenizer counts the output tokens of the chat, completions and tgi APIs; {api} has none")
-    if not llm and click.get_current_context().get_parameter_source("ignore_eos") is not ParameterSource.DEFAULT:
+    if api not in ("chat", "completions") and \
+            click.get_current_context().get_parameter_source("ignore_eos") is not ParameterSource.DEFAULT:
         flag = "--ignore-eos" if ignore_eos else "--no-ignore-eos"  # on by default: only a flag the user gave
-        raise UserError(f"{flag} applies to the chat and completions APIs (their output length), not {api}; drop it")
+        raise UserError(f"{flag} applies to the chat and completions APIs (their output length; TGI's API has no "
+                        f"such field), not {api}; drop it")
     if voice is not None and api != "speech":
         raise UserError("--voice applies to --api speech")
     voice = voice or "alloy"
@@ -203,7 +205,7 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             "prompts": prompts.source, "burstiness": burstiness, "slo": slo,
             "strategy": {"axis": strategy.axis, "mode": strategy.mode, "levels": list(strategy.levels),
                          "cap": strategy.cap, "max_points": strategy.max_points},
-            "ignore_eos": ignore_eos if llm else None, "voice": voice if api == "speech" else None, "size": size,
+            "ignore_eos": ignore_eos if api in ("chat", "completions") else None,  # TGI's API cannot send it "voice": voice if api == "speech" else None, "size": size,
             "api_key_env": api_key_env, "max_failure_rate": max_failure_rate}
     test = bench.LoadTest(target, options, strategy, budget, prompts, warmup, tuple(slos), burstiness, stop,
                           metrics_url, counter, spec,
