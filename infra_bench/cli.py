@@ -787,6 +787,10 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
                   for s in load_specs(paths)]
         if compile_mode and not any(_compiles(s) for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
+        eager = [s.label for s in loaded if not _compiles(s)]
+        if compile_mode not in (None, "none") and eager:  # the records say so; the terminal should too
+            click.echo(f"note: --compile applies to llm specs; {', '.join(eager)} run{'s' * (len(eager) == 1)} "
+                       f"as {'its' if len(eager) == 1 else 'their'} kind runs (no compiled path)", err=True)
     from . import engine
     from .system import collect
 

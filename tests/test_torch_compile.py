@@ -53,6 +53,11 @@ def test_compile_input_errors_are_one_line(tmp: Path):
     tts.write_text(json.dumps({"kind": "tts", "arch": "vits-tiny"}))
     assert_one_line_error(run_cli("run", str(tts), "--compile", "default", cwd=tmp),
                           "--compile applies to llm specs")
+    # beside an llm spec, --compile leaves a tts spec eager: the terminal says so before anything runs (the
+    # absent device then stops it, so nothing is compiled here)
+    p = run_cli("run", str(write_spec(tmp, "llm.yaml")), str(tts), "--compile", "default", "--device", "cuda", cwd=tmp)
+    assert p.returncode == 2 and p.stderr.startswith("note: --compile applies to llm specs; vits-tiny runs as its "
+                                                     "kind runs (no compiled path)\n")
     served = write_spec(tmp, "served.yaml", compile="default")
     assert_one_line_error(run_cli("serve", "--spec", str(served), "--port", "0", cwd=tmp),
                           "serve runs the eager decode loop")
