@@ -26,6 +26,9 @@ QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); n
 
 def check(spec) -> DeviceProbe:
     ep = require(spec.opts.ep or "cpu")
+    if ep.short == "cpu" and spec.opts.ep_options:  # known now: make_session would fail every cell after the export
+        raise UserError(f"spec '{spec.label}': the cpu execution provider takes no provider options (given: "
+                        f"{', '.join(spec.opts.ep_options)}); drop --ep-option/ep_options, or choose --ep")
     if spec.dtype == "bf16":
         raise UserError(f"spec '{spec.label}': bf16 is not supported by the onnxruntime backend; "
                         f"use fp32, fp16 (GPU execution providers) or int8 (cpu)")
