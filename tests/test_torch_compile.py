@@ -59,6 +59,14 @@ def test_compile_input_errors_are_one_line(tmp: Path):
                           "serve runs the eager decode loop")
 
 
+def test_reduce_overhead_off_cuda_is_refused_not_recorded_as_its_own_mode(tmp: Path):
+    """reduce-overhead is default plus CUDA graphs; on the CPU it ran as default under another label."""
+    spec = write_spec(tmp, device="cpu")
+    assert_one_line_error(run_cli("run", str(spec), "--compile", "reduce-overhead", "--out", "res", cwd=tmp),
+                          "compile: reduce-overhead differs from default only by CUDA graphs, which cpu has not")
+    assert not (tmp / "res").exists()
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method`:DeprecationWarning")  # inductor's own import
 def test_each_cell_shape_is_compiled_past_dynamo_recompile_limit(monkeypatch):
     """dynamo keeps `recompile_limit` (8) graphs per code object and past it runs the step eagerly without a
