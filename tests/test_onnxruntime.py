@@ -114,10 +114,12 @@ def test_ort_run_records_providers_and_coherent_timings(tmp: Path):
     b = rec["backend"]
     assert b["name"] == "onnxruntime" and b["providers"] == ["cpu"] and b["version"]
     assert "CPUExecutionProvider" in b["session_options"]["provider_options"]  # as the session reports
-    # an option the provider does not take (the CPU EP takes none) fails the cell, as ONNX Runtime only logs it
+    # the CPU EP takes no provider options (ONNX Runtime only logs one it drops): refused before the model is
+    # built and exported, where it failed every cell after the export with exit 1
     p = run_cli("run", "s.yaml", "--out", "opt", "--ep", "cpu", "--ep-option", "arena_extend_strategy=kSameAsRequested",
                 cwd=tmp)
-    assert p.returncode == 1 and "CPUExecutionProvider does not take the option(s) arena_extend_strategy" in p.stderr
+    assert_one_line_error(p, "the cpu execution provider takes no provider options (given: arena_extend_strategy)")
+    assert not (tmp / "opt").exists()
     assert rec["cell_id"].split("/")[1] == "onnxruntime-cpu"
     for s in rec["samples"]:
         assert len(s["itl_s"]) == 7 and 0 < s["ttft_s"] < s["e2e_s"]
@@ -155,6 +157,7 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     (rec,) = read_records(tmp / "res")
     assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
     assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
+    assert ort_build.UNCHECKED_NOTE in rec["notes"]  # said where results are read, not only in the record
 
     exporter().export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), tmp / "wrong.onnx", ["x"], ["y"], {})
     write_spec(tmp, "w.yaml", **ORT, arch=None, model="wrong.onnx")
@@ -165,6 +168,26 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     write_spec(tmp, "j.yaml", **ORT, arch=None, model="junk.onnx")
     p = run_cli("run", "j.yaml", cwd=tmp)
     assert p.returncode == 2 and "not a readable ONNX model" in p.stderr
+
+
+def test_a_user_onnx_file_quantized_to_int8_is_gated_against_the_file_itself(tmp_path: Path, monkeypatch):
+    """int8 of a user's .onnx file had no parity check at all, so a quantization that broke the model was
+    timed like any other; the quantized session is now compared with the file's own, unquantized."""
+    built = _build({}, monkeypatch, tmp_path / "cache")
+    mine = tmp_path / "mine.onnx"
+    shutil.copy(built.info["export"]["path"], mine)
+
+    def on_file(**fields):
+        spec = spec_from_dict({"model": str(mine), **ORT, "dtype": "int8", **fields})
+        return ort_build.build_llm(spec, llm.resolve(spec), ort_build.check(spec), False)
+
+    quantized = on_file()
+    p = quantized.info["parity"]
+    assert p["checked"] and p["reference"] == "the .onnx file unquantized, in ONNX Runtime"
+    assert 1e-4 < p["max_rel_diff"] < p["tolerance"] == 0.15 and quantized.error is None  # really quantized
+    assert ort_build.UNCHECKED_NOTE not in quantized.notes
+    strict = on_file(parity_tolerance=0.0)
+    assert strict.runner is None and strict.error.startswith("parity gate failed: max_rel_diff")
 
 
 @pytest.mark.parametrize("fields, message", [

@@ -7,8 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import assert_one_line_error, read_records, run_cli, write_spec
+import pytest
 
+from tests.conftest import assert_one_line_error, read_records, run_cli, write_spec
 
 
 def test_a_compiled_cell_records_compile_time_parity_and_its_label(tmp: Path):
@@ -61,3 +62,33 @@ def test_compile_input_errors_are_one_line(tmp: Path):
     served = write_spec(tmp, "served.yaml", compile="default")
     assert_one_line_error(run_cli("serve", "--spec", str(served), "--port", "0", cwd=tmp),
                           "serve runs the eager decode loop")
+
+
+def test_reduce_overhead_off_cuda_is_refused_not_recorded_as_its_own_mode(tmp: Path):
+    """reduce-overhead is default plus CUDA graphs; on the CPU it ran as default under another label."""
+    spec = write_spec(tmp, device="cpu")
+    assert_one_line_error(run_cli("run", str(spec), "--compile", "reduce-overhead", "--out", "res", cwd=tmp),
+                          "compile: reduce-overhead differs from default only by CUDA graphs, which cpu has not")
+    assert not (tmp / "res").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method`:DeprecationWarning")  # inductor's own import
+def test_each_cell_shape_is_compiled_past_dynamo_recompile_limit(monkeypatch):
+    """dynamo keeps `recompile_limit` (8) graphs per code object and past it runs the step eagerly without a
+    word: a grid's ninth shape was timed eager under the compiled label. A limit of 1 stands in for 8 here."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from infra_bench.backends.torch import TorchLlmRunner
+    from infra_bench.devices import select_device
+    from infra_bench.spec import spec_from_dict
+    from infra_bench.workloads import llm
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    spec = spec_from_dict({"arch": "gpt2-tiny", "compile": "default"})
+    probe = select_device("cpu")
+    runner = TorchLlmRunner(llm.build(spec, llm.resolve(spec), probe.torch_device), probe, "default")
+    for prompt_len in (4, 5):
+        graphs = counters["stats"]["unique_graphs"]
+        runner.warm(llm.prompt_tokens(1, prompt_len, 100, 0, probe.torch_device), 3)
+        assert counters["stats"]["unique_graphs"] > graphs, f"prompt_len {prompt_len} ran eager"

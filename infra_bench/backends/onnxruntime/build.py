@@ -22,10 +22,14 @@ if TYPE_CHECKING:
     from ...spec.llm import LlmSpec
 
 QUANT_NOTE = "quantized: dynamic int8 weights (ONNX Runtime quantize_dynamic); not numerically equal to fp32"
+UNCHECKED_NOTE = "parity: not checked (a user .onnx file has no torch reference); its outputs are not verified"
 
 
 def check(spec) -> DeviceProbe:
     ep = require(spec.opts.ep or "cpu")
+    if ep.short == "cpu" and spec.opts.ep_options:  # known now: make_session would fail every cell after the export
+        raise UserError(f"spec '{spec.label}': the cpu execution provider takes no provider options (given: "
+                        f"{', '.join(spec.opts.ep_options)}); drop --ep-option/ep_options, or choose --ep")
     if spec.dtype == "bf16":
         raise UserError(f"spec '{spec.label}': bf16 is not supported by the onnxruntime backend; "
                         f"use fp32, fp16 (GPU execution providers) or int8 (cpu)")
@@ -89,13 +93,17 @@ def build_llm(spec, resolved, probe: DeviceProbe, trust_remote_code: bool) -> Bu
     session, info["session_options"] = make_session(path, ep, spec.opts)
     runner = OrtLlmRunner(session, layout, ep, spec.opts.ep_options, probe, info)
     vocab = layout.vocab_size or 100
-    if model is None:
+    if user_file and layout.vocab_size is None:
+        notes.append("prompt token ids drawn from 0..99: the file's vocabulary size is not fixed in its graph")
+    if user_file and spec.dtype != "int8":
         info["parity"] = {"checked": False, "reason": "no torch reference for a user .onnx file"}
-        if layout.vocab_size is None:
-            notes.append("prompt token ids drawn from 0..99: the file's vocabulary size is not fixed in its graph")
+        notes.append(UNCHECKED_NOTE)
         return Built(runner, runner.describe(), params, vocab, notes=notes)
+    # a user's file quantized to int8 is checked against the file itself, the one reference there is
+    reference = model if model is not None else OrtLlmRunner(
+        make_session(Path(resolved.info["path"]), ep, spec.opts)[0], layout, ep, spec.opts.ep_options, probe, {})
     tolerance = spec.opts.tolerance(PARITY_TOLERANCE[spec.dtype])
-    info["parity"] = {**parity(model, runner, vocab, spec.seed), "tolerance": tolerance}
-    del model
+    info["parity"] = {**parity(reference, runner, vocab, spec.seed), "tolerance": tolerance}
+    del model, reference
     error = gate(info["parity"], detail=f", top-1 agreement {info['parity']['top1_agreement']:.0%}")
     return Built(None if error else runner, runner.describe(), params, vocab, error, notes)

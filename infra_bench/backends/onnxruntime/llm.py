@@ -73,21 +73,21 @@ class OrtLlmRunner:
         outs = io.get_outputs()
         return outs[0].numpy()[:, -1, :], outs[1:]
 
-    def steps(self, input_ids: np.ndarray) -> Iterator[np.ndarray]:
-        """Greedy next-token ids [B, 1]: after the prefill, then after each decode step; the next
-        step runs only when the caller asks for another token."""
+    def greedy(self, input_ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(next token ids [B, 1], last-position logits [B, V]) after the prefill, then after each decode
+        step; the next step runs only when the caller asks for another token."""
         p = input_ids.shape[1]
         logits, past = self.step(input_ids, None, 0)
         for k in itertools.count():
             token = logits.argmax(axis=-1).astype(np.int64)[:, None]
-            yield token
+            yield token, logits
             logits, past = self.step(token, past, p + k)
 
     def run(self, input_ids: np.ndarray, output_len: int) -> RequestTiming:
         now = self.probe.now_ns
         stamps: list[int] = []
         start = now()
-        for _ in self.steps(input_ids):
+        for _ in self.greedy(input_ids):
             stamps.append(now())
             if len(stamps) == output_len:
                 break
@@ -95,7 +95,7 @@ class OrtLlmRunner:
 
     def generate(self, ids: list[int], n: int, emit) -> None:
         """Serving: the greedy loop `run` times, one prompt, each token to `emit` as it comes."""
-        for k, token in enumerate(self.steps(np.asarray([ids], dtype=np.int64))):
+        for k, (token, _) in enumerate(self.greedy(np.asarray([ids], dtype=np.int64))):
             if not emit(int(token[0, 0])) or k == n - 1:
                 return
 
@@ -108,23 +108,28 @@ class OrtLlmRunner:
 
 
 @torch.inference_mode()
-def parity(model: torch.nn.Module, runner: OrtLlmRunner, vocab_size: int, seed: int,
+def parity(reference: torch.nn.Module | OrtLlmRunner, runner: OrtLlmRunner, vocab_size: int, seed: int,
            batch: int = 2, prompt: int = 16, decode_steps: int = 3) -> dict:
-    """Logits of torch (fp32 reference) and ORT on the same tokens: prefill plus a few decode
-    steps, both fed torch's greedy tokens so they cannot drift apart."""
+    """Logits of the reference and of `runner` on the same tokens: prefill plus a few decode steps,
+    both fed the reference's greedy tokens so they cannot drift apart. The reference is the torch
+    model in fp32, or for a user's .onnx file quantized to int8, that file unquantized."""
     from ...workloads.llm import prompt_tokens
     from ..torch.llm import GreedyDecoder
 
     ids = prompt_tokens(batch, prompt, vocab_size, seed, torch.device("cpu"))
     ref, got, past, token = [], [], None, runner.prepare(ids)
-    for k, (next_token, logits) in enumerate(GreedyDecoder(model).steps(ids)):
-        ref.append(logits.float().numpy())
+    if isinstance(reference, OrtLlmRunner):
+        steps, name = reference.greedy(runner.prepare(ids)), "the .onnx file unquantized, in ONNX Runtime"
+    else:
+        steps, name = GreedyDecoder(reference).steps(ids), "torch fp32 on cpu"
+    for k, (next_token, logits) in enumerate(steps):
+        ref.append(np.asarray(logits, dtype=np.float32))
         got_logits, past = runner.step(token, past, 0 if k == 0 else prompt + k - 1)
         got.append(got_logits)
         if k == decode_steps:
             break
-        token = next_token.numpy().astype(np.int64)
+        token = np.asarray(next_token, dtype=np.int64)
     r, g = np.stack(ref), np.stack(got)
     return {"checked": True, **differences(r, g), "top1_agreement": float((g.argmax(-1) == r.argmax(-1)).mean()),
             "inputs": f"batch {batch}, prompt {prompt}, prefill + {decode_steps} decode steps",
-            "reference": "torch fp32 on cpu", "definition": DEFINITION}
+            "reference": name, "definition": DEFINITION}

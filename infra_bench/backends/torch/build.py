@@ -19,6 +19,9 @@ def check(spec) -> DeviceProbe:
     if compiled and probe.torch_device.type not in ("cpu", "cuda"):
         raise UserError(f"spec '{spec.label}': compile: {spec.compile} is supported on cpu and cuda here, not on "
                         f"{probe.torch_device.type}; use compile: none on this device")
+    if compiled and spec.compile == "reduce-overhead" and probe.torch_device.type != "cuda":
+        raise UserError(f"spec '{spec.label}': compile: reduce-overhead differs from default only by CUDA graphs, "
+                        f"which {probe.torch_device.type} has not; use compile: default (--compile default)")
     return probe
 
 

@@ -80,11 +80,15 @@ class CompiledDecoder(GreedyDecoder):
         self.caches: dict[tuple[int, int], object] = {}
 
     def cache_for(self, batch: int, length: int):
-        """The StaticCache of this shape, emptied (allocated once, outside any timed region)."""
+        """The StaticCache of this shape, emptied (allocated once, outside any timed region). A new shape
+        (a new cell) also drops dynamo's compiled graphs: it keeps at most `recompile_limit` (8) per code
+        object and past that runs the step eagerly without a word, so a grid's ninth shape was timed eager
+        under the compiled label."""
         from transformers import StaticCache
 
         key = (batch, length)
         if key not in self.caches:
+            torch._dynamo.reset()
             self.caches = {key: StaticCache(config=self.model.config, max_cache_len=length)}
         cache = self.caches[key]
         cache.reset()
