@@ -895,6 +895,7 @@ def quiet_libraries() -> None:
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar, diffusers' too
     if not sys.warnoptions:
         warnings.filterwarnings("ignore")
         warnings.filterwarnings("default", module=r"infra_bench(\.|$)")

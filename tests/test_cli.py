@@ -106,6 +106,7 @@ def test_local_checkpoint_folder(tmp: Path):
     assert rec["model"]["weights"] == "checkpoint" and rec["model"]["path"] == str((tmp / "ckpt").resolve())
     assert rec["model"]["weights_hash"].startswith("sha256:")
     assert [n for n in rec["notes"] if not n.startswith("machine busy")] == []  # a busy CI machine may add that one
+    assert "Loading weights" not in p.stderr  # transformers' progress bar: chatter, as its warnings are
 
     (tmp / "pickled").mkdir()
     (tmp / "pickled" / "config.json").write_text((tmp / "ckpt" / "config.json").read_text())
