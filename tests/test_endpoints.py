@@ -286,7 +286,7 @@ def test_a_slow_first_warm_up_is_not_a_refusal(faults, tmp: Path):
     """A server that takes longer than --timeout over the long first warm-up request (compiling, loading) has
     refused nothing: the failure is noted and the points are measured."""
     p = loadtest(f"{faults}/cold/v1", tmp / "r", "--model", "m", "--input-len", "100", "--output-len", "2",
-                 "--num-requests", "2", "--timeout", "1", "--metrics-url", "none")
+                 "--num-requests", "2", "--timeout", "3", "--metrics-url", "none")
     assert p.returncode == 0, p.stderr
     assert re.search(r"note: 1 warm-up request\(s\) failed: (timed out|stalled)", p.stdout), p.stdout
     [r] = read_records(tmp / "r")
