@@ -56,7 +56,7 @@ def why_no_candidate(plan, profiles: dict[str, HardwareProfile]) -> str:
     """What would work when no candidate serves the whole demand: per service that no part serves, the part that
     came closest (furthest stage, smallest miss of the SLOs, largest TP, most memory), its reason and the remedy;
     or, where every service has some part, the mixed fleet that combines them."""
-    from .sizing import miss
+    from .sizing import closeness
 
     priced = [c for c in plan.candidates if c.options]
     if not priced:
@@ -66,8 +66,7 @@ def why_no_candidate(plan, profiles: dict[str, HardwareProfile]) -> str:
     for i, service in enumerate(o.service for o in priced[0].options):
         if any(c.options[i].feasible for c in priced):
             continue
-        c = max(priced, key=lambda c: (c.options[i].stage, -miss(c.options[i]), c.options[i].tp,
-                                       profiles[c.hardware].memory_gb or 0))
+        c = max(priced, key=lambda c: (*closeness(c.options[i]), profiles[c.hardware].memory_gb or 0))
         out.append(f"{service}: closest {c.hardware}, {c.options[i].reason}: {REMEDIES[c.options[i].stage]}")
     return "; ".join(out) or ("each service has a part that serves it but no part serves all: plan with --mixed "
                               "--site SITE to combine them")

@@ -313,13 +313,15 @@ def _endpoint_lengths(cell: dict, m: dict) -> tuple[float, float, list[str]]:
     return input_len or 1024, output_len or 256, notes
 
 
-_API_KIND = {"speech": "tts", "images": "diffusion", "embeddings": "embedding", "rerank": "embedding"}
-
-
 def _not_llm_serving(api: str | None) -> str:
-    """Why a loadtest point of another API does not calibrate, and what does calibrate its kind."""
+    """Why a loadtest point of another API does not calibrate, and what does calibrate its kind (the kind whose
+    route the API's path is, from the registry)."""
+    from ..endpoints.target import API_PATHS
+    from ..kinds import KINDS
+
     only = "loadtest points calibrate LLM serving, from --api chat or completions"
-    kind = _API_KIND.get(api or "")
+    path = API_PATHS.get(api or "")
+    kind = next((k.name for k in KINDS.values() for r in k.routes if r.path == path and k.name != "llm"), None)
     return (f"{api} load points do not calibrate ({only}); `infra-bench run` of a {kind} spec on that hardware "
             f"calibrates {kind}") if kind else only
 

@@ -530,23 +530,25 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
     return o
 
 
-def miss(o: Option) -> float:
-    """How far a lone request falls short of the option's SLOs: its largest latency / SLO ratio (0 if unpriced)."""
+def closeness(o: Option) -> tuple:
+    """How near an infeasible option came, larger nearer: the furthest stage, then the smallest miss of the SLOs
+    (a lone request's largest latency / SLO ratio), then the largest TP (the first TP 1 said a model needs its
+    2,053 GB on one device)."""
     a = o.alone
     pairs = (("ttft_s", "ttft_slo_s"), ("tpot_s", "tpot_slo_s"), ("image_s", "latency_slo_s"),
              ("video_s", "latency_slo_s"), ("request_s", "latency_slo_s"), ("rtf", "rtf_slo"),
              ("first_audio_s", "first_audio_slo_s"))
-    return max((a[v] / a[s] for v, s in pairs if a.get(v) is not None and a.get(s)), default=0.0)
+    miss = max((a[v] / a[s] for v, s in pairs if a.get(v) is not None and a.get(s)), default=0.0)
+    return o.stage, -miss, o.tp
 
 
 def _pick(options: list[Option]) -> Option:
     """Fewest devices among feasible options (then smaller TP, then the first precision listed);
-    else the infeasible option that came closest, whose reason explains the miss: the furthest stage, then the
-    smallest miss of the SLOs, then the largest TP (the first TP 1 said a model needs its 2,053 GB on one device)."""
+    else the infeasible option that came closest (`closeness`), whose reason explains the miss."""
     ok = [o for o in options if o.feasible]
     if ok:
         return min(ok, key=lambda o: (o.devices, o.tp))
-    return max(options, key=lambda o: (o.stage, -miss(o), o.tp))
+    return max(options, key=closeness)
 
 
 # --- candidates ------------------------------------------------------------------------------

@@ -146,8 +146,8 @@ def plan_text(p, top: int = 15, explain: int = 5) -> str:
             lines.append(f"  ... {len(bad) - top} more (--json for all)")
     if p.coverage and len(p.coverage) > 1:
         lines.append("parts per service: " + "; ".join(f"{s} {len(ids)}" for s, ids in p.coverage.items()))
-    lines.append(f"~ capacity from {APPROXIMATED[:-1]}; `--confirm N` simulates more, and which parts are "
-                 "simulated follows the ranking, so it can differ by --site); unmarked: confirmed by simulation, or TTS "
+    lines.append(f"~ capacity from {APPROXIMATED}: `--confirm N` simulates more, and which parts are "
+                 "simulated follows the ranking, so it can differ by --site; unmarked: confirmed by simulation, or TTS "
                  "streams by processor sharing or LM batching; [engine (maturity), fit]: fitted = measured on this part under "
                  "this engine, few points = its vendor's only measurements (widest intervals), other engine / other "
                  "hardware = efficiencies carried over (wider intervals), priors = no fit")
