@@ -618,15 +618,27 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         if "sensitivity" in extra:
             click.echo(sensitivity_text(extra["sensitivity"], next(
                 (c.cost["currency"] for c in p.candidates if c.cost), a.currency or "USD")))
-        if "mixed" in extra:
-            click.echo(fleet_text(extra["mixed"]))
+        if "mixed" in extra and (lines := fleet_text(extra["mixed"])):
+            click.echo(lines)
     if report_path:
         from .report.build import write_report
         click.echo(f"report: {write_report([{**p.to_dict(), **extra}], report_path)}", err=True)
-    if not any(c.feasible for c in p.candidates):
+    _plan_failure(p, extra.get("mixed"), profiles)
+
+
+def _plan_failure(p, fleet: dict | None, profiles) -> None:
+    """Exit 2 with one line when the demand cannot be served. A fleet --mixed found is the answer asked for,
+    even where no single part serves every service. A service no part serves is named with what came closest;
+    else a mix that was not found gives its reason (said here only, not in the printed plan too)."""
+    from .planner import compare
+
+    if fleet and fleet["feasible"]:
+        return
+    single = any(c.feasible for c in p.candidates)
+    if not single and not (fleet and all(p.coverage.values())):
         raise UserError(f"no candidate can serve this demand; {compare.why_no_candidate(p, profiles)}")
-    if "mixed" in extra and not extra["mixed"]["feasible"]:
-        raise UserError(f"--mixed found no fleet: {extra['mixed']['reason']}")
+    if fleet:
+        raise UserError(f"--mixed found no fleet: {fleet['reason']}")
 
 
 @cli.command()

@@ -224,7 +224,8 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCos
             else:                # caps.x - N s - most z >= load - most: void while it is served whole
                 z[k], bound = -most, base - most
         elif not any(caps):
-            return None, f"service {demand.label(i)}: no costed type can serve it"
+            return None, f"service {demand.label(i)}: no costed type can serve it" + (
+                " under these --limit caps; raise or drop a --limit" if limits else "")
         else:
             bound = base
         rows.append(row(x=caps, z=z, s=spare))
