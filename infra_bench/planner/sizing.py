@@ -717,6 +717,18 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, cal
     _totals(c, hw, ctx)
 
 
+def _check_context(label: str, svc: LlmService) -> str | None:
+    """The service's longest request (prompt and output at their caps) against its model's context
+    (llm_model.check_context): refused naming the service, or a note where the context is not known."""
+    t = svc.traffic
+    implied = [n for n, x in (("input_len", t.input_len), ("output_len", t.output_len))
+               if x.distribution == "exponential" and x.max is None]
+    asked = (f"prompts up to {t.input_len.cap:,} + outputs up to {t.output_len.cap:,} tokens"
+             + (f" ({' and '.join(implied)} exponential without a max: drawn up to 4 x the mean)" if implied else ""))
+    return llm_model.check_context(get_shape(svc.model), f"{label}: {svc.model}", t.input_len.cap + t.output_len.cap,
+                                   asked, "give input_len and output_len a max that sums to at most {most}")
+
+
 def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[str] | None = None,
          site: SiteProfile | None = None, market: str | None = None, calibration: dict | None = None,
          rank_by: str = "power", confirm_top: int = 3, assumptions: Assumptions | None = None,
@@ -724,12 +736,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     """Rank the candidates (all accelerator profiles, or `hardware`) for the demand."""
     if rank_by not in RANK_BY:
         raise UserError(f"unknown ranking '{rank_by}'; use {', '.join(RANK_BY)}")
-    for svc in demand.services:  # unknown models fail once, before the search
+    for i, svc in enumerate(demand.services):  # unknown models fail once, before the search
         kind = media_model.kind_of(svc.model)
         if kind != svc.kind:
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
-        if kind == "llm":
-            get_shape(svc.model)  # a local model's config that cannot be planned, once (else each part says so)
+        if kind == "llm":  # a local config that cannot be planned, or requests longer than the context: once
+            _check_context(demand.label(i), svc)
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
@@ -790,13 +802,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                                  f"sized, counted and costed on that mean (raise max for the stated mean)")
         if isinstance(svc, LlmService) and get_shape(svc.model).config_path:
             notes.append(f"{demand.label(i)}: {llm_model.local_note(get_shape(svc.model))}")
-        if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
-            t = svc.traffic
-            longest = t.input_len.cap + t.output_len.cap  # an exponential length without a max is capped at 4 x its mean
-            if longest > positions:
-                notes.append(f"{demand.label(i)}: prompt + output up to {longest:,} tokens exceeds {svc.model}'s "
-                             f"{positions:,} positions; sized as if the context allowed it (a long-context variant, "
-                             f"or shorter requests)")
+        if isinstance(svc, LlmService) and (unchecked := _check_context(demand.label(i), svc)):
+            notes.append(unchecked)
     feasible = {c.hardware for c in cands if c.feasible}
     pairs = sorted({tuple(sorted((c.hardware, h))) for c in cands if c.feasible for o in c.options
                     for h in o.same_die if h in feasible})
