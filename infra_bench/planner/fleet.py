@@ -130,6 +130,8 @@ def _whole_simulation(svc, o: Option, hw, calibration) -> Callable[[], float | N
     """The simulated capacity of a whole-service replica whose plan figure is an approximation."""
     if o.kind in ("diffusion", "video"):  # one unit at a time: the simulated M/D/1 capacity
         return lambda: _rate(sizing.simulate_diffusion(o.latency[KINDS[o.kind].plan_latency[0]], svc))
+    if o.kind == "embedding":  # requests merged into passes
+        return lambda: _rate(svc.simulate(hw, o.precision, calibration))
     if not isinstance(svc, LlmService):
         return None
 
