@@ -165,6 +165,13 @@ def test_an_embedding_capacity_is_confirmed_by_the_simulation():
     [o] = rough_plan.candidates[0].options
     assert o.method == "approximation" and o.capacity == rough.capacity
     assert any("merge heuristic" in n and "1.0-5.3x the simulated one" in n for n in rough_plan.notes)
+    # --mixed simulates the columns its answer uses: it listed the heuristic as "capacity (simulated)"
+    from infra_bench.planner.cost import Assumptions
+    from infra_bench.planner.fleet import optimise
+    from infra_bench.planner.profiles import load_sites
+
+    fleet = optimise(rough_plan, d, hw, load_sites()["us-average"], Assumptions())
+    assert fleet.feasible and [a["capacity"] for a in fleet.assignments] == [sim.rate]
 
 
 def test_a_demand_longer_than_the_model_takes_names_the_demand_field(tmp: Path):
