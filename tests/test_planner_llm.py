@@ -519,6 +519,18 @@ def test_what_to_do_instead_names_only_what_the_part_runs(tmp: Path):
                                   cwd=tmp), "use --kv-cache bf16")
 
 
+def test_predict_help_names_every_kind_and_errors_name_the_alias_typed(tmp: Path):
+    """predict serves embeddings and video too, but its help named LLMs, diffusion and TTS only, and said
+    --input-len and --batch were for the others; `--batch 8` on a VITS voice was refused as --concurrency."""
+    text = " ".join(run_cli("predict", "--help", cwd=tmp).stdout.split())
+    assert all(s in text for s in ("bge-m3", "wan2.1-t2v-1.3b", "an embedding request's latency",
+                                   "embedding: tokens per sequence", "embedding: sequences per request"))
+    assert_one_line_error(run_cli("predict", "--model", "vits-mms", "--hardware", "nv_l4", "--batch", "8", cwd=tmp),
+                          "--concurrency/--batch applies to speech LMs")
+    assert_one_line_error(run_cli("predict", "--model", "sd-1.5", "--hardware", "nv_l4", "--batch", "2",
+                                  "--max-throughput", cwd=tmp), "--concurrency/--batch and --max-throughput contradict")
+
+
 def test_a_flag_the_models_kind_does_not_read_is_refused(tmp: Path):
     """--tp on a diffusion pipeline, --steps on an LLM and --concurrency beside --max-throughput were silently
     ignored; each is now a one-line error."""
