@@ -337,15 +337,17 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 @cli.command()
 @click.option("--model", "model_id", required=True, metavar="ID|PATH",
               help="From the planner catalog: an LLM (llama-3.1-8b, deepseek-v3, qwen3.5-397b-a17b ...), a "
-                   "diffusion pipeline (sd-1.5, sdxl-base-1.0) or a TTS model (vits-mms, fastspeech2-conformer; speech "
-                   "LMs csm-1b, dia-1.6b, cosyvoice2-0.5b). Or PATH: a local LLM folder with config.json (or the "
-                   "file), whose shape is counted offline on the meta device; no weights needed.")
+                   "diffusion pipeline (sd-1.5, sdxl-base-1.0), a video model (wan2.1-t2v-1.3b, hunyuanvideo), a TTS "
+                   "model (vits-mms, fastspeech2-conformer; speech LMs csm-1b, dia-1.6b, cosyvoice2-0.5b) or an "
+                   "embedding model or reranker (bge-m3, bge-reranker-v2-m3). Or PATH: a local LLM folder with "
+                   "config.json (or the file), whose shape is counted offline on the meta device; no weights needed.")
 @click.option("--hardware", "hardware_id", required=True, help="A hardware profile id, e.g. nv_h100_sxm, hw_910b2.")
 @click.option("--engine", default="auto", show_default=True,
               help="LLM: serving engine (vllm, sglang, trt-llm, mindie, vllm-ascend, generic); auto = vllm, "
                    "vllm-ascend on Huawei parts. Speech LMs: eager (auto) or compiled.")
 @click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit "
-                                  "compute) or fp4 (nvfp4/mxfp4); diffusion and TTS: fp16 (default), bf16 or fp32.")
+                                  "compute) or fp4 (nvfp4/mxfp4); diffusion, TTS and embedding: fp16 (default), "
+                                  "bf16 or fp32; video and speech LMs: bf16 (default) ...")
 @click.option("--kv-cache", type=click.Choice(["bf16", "fp16", "fp8"]), help="LLM: KV cache type (default: fp8 "
                                                                                "with fp8/fp4, else 16-bit).")
 @click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor parallel.")
@@ -357,10 +359,12 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
                                                           "(replicas = count / that).")
 @click.option("--concurrency", "--batch", "concurrency", type=click.IntRange(min=1), default=1, show_default=True,
               help="LLM: closed-loop clients per replica (each sends its next request when the last finishes); "
-                   "speech LMs: streams batched together; diffusion and video: images (videos) per batch.")
+                   "speech LMs: streams batched together; diffusion and video: images (videos) per batch; "
+                   "embedding: sequences per request.")
 @click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged; "
                                                      "diffusion and video: the largest batch that fits.")
-@click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True, help="LLM prompt tokens.")
+@click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="LLM: prompt tokens; embedding: tokens per sequence.")
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")
 @click.option("--max-seqs", type=click.IntRange(min=1), help="LLM: the engine's running-sequence limit (default: "
                                                              "the engine's).")
@@ -382,7 +386,8 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
             input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
             calibration, as_json, profile_dirs) -> None:
-    """Predict LLM TTFT/TPOT/throughput, diffusion s/image, video s/video or TTS RTF on a profiled accelerator."""
+    """Predict LLM TTFT/TPOT/throughput, diffusion s/image, video s/video, TTS RTF or an embedding request's
+    latency on a profiled accelerator."""
     from .kinds import KINDS
     from .kinds.base import load_ref
     from .planner import calibration as cal
@@ -412,14 +417,14 @@ def _given_apply(kind, model_id: str, options: dict) -> None:
 
     ctx = click.get_current_context()
     given = [k for k in options if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE]
-    flag = lambda k: "--" + k.replace("_", "-")
+    flag = lambda k: "--concurrency/--batch" if k == "concurrency" else "--" + k.replace("_", "-")  # either was typed
     ignored = [flag(k) for k in given if k not in kind.predict_options]
     if ignored:
         raise UserError(f"{', '.join(ignored)} do{'es' if len(ignored) == 1 else ''} not apply to {model_id}, "
                         f"a model of kind {kind.name}; leave {'it' if len(ignored) == 1 else 'them'} out")
     if "concurrency" in given and "max_throughput" in given:
-        raise UserError("--concurrency and --max-throughput contradict each other: the offline maximum picks its "
-                        "own concurrency; give one")
+        raise UserError("--concurrency/--batch and --max-throughput contradict each other: the offline maximum picks "
+                        "its own concurrency; give one")
 
 
 def _compiles(spec) -> bool:
@@ -618,15 +623,27 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         if "sensitivity" in extra:
             click.echo(sensitivity_text(extra["sensitivity"], next(
                 (c.cost["currency"] for c in p.candidates if c.cost), a.currency or "USD")))
-        if "mixed" in extra:
-            click.echo(fleet_text(extra["mixed"]))
+        if "mixed" in extra and (lines := fleet_text(extra["mixed"])):
+            click.echo(lines)
     if report_path:
         from .report.build import write_report
         click.echo(f"report: {write_report([{**p.to_dict(), **extra}], report_path)}", err=True)
-    if not any(c.feasible for c in p.candidates):
+    _plan_failure(p, extra.get("mixed"), profiles)
+
+
+def _plan_failure(p, fleet: dict | None, profiles) -> None:
+    """Exit 2 with one line when the demand cannot be served. A fleet --mixed found is the answer asked for,
+    even where no single part serves every service. A service no part serves is named with what came closest;
+    else a mix that was not found gives its reason (said here only, not in the printed plan too)."""
+    from .planner import compare
+
+    if fleet and fleet["feasible"]:
+        return
+    single = any(c.feasible for c in p.candidates)
+    if not single and not (fleet and all(p.coverage.values())):
         raise UserError(f"no candidate can serve this demand; {compare.why_no_candidate(p, profiles)}")
-    if "mixed" in extra and not extra["mixed"]["feasible"]:
-        raise UserError(f"--mixed found no fleet: {extra['mixed']['reason']}")
+    if fleet:
+        raise UserError(f"--mixed found no fleet: {fleet['reason']}")
 
 
 @cli.command()

@@ -120,7 +120,7 @@ def test_plan_sizes_a_rag_stack_and_says_why_a_part_misses(tmp: Path):
     assert p.returncode == 0, p.stderr
     [c] = json.loads(p.stdout)["candidates"]
     for o, load in zip(c["options"], (300, 10)):
-        assert o["kind"] == "embedding" and o["feasible"] and o["method"] == "approximation"
+        assert o["kind"] == "embedding" and o["feasible"] and o["method"] == "simulation"  # the top rows, confirmed
         assert o["capacity"] * (o["replicas"] - 1) * 0.8 >= load - 1e-6  # 20% headroom and one spare replica
         assert o["latency"]["latency_p95_s"] <= {300: 0.2, 10: 0.5}[load]
         # explained as the other kinds are: a lone request, the load over saturation, what caps it, a +-50% range
@@ -132,6 +132,46 @@ def test_plan_sizes_a_rag_stack_and_says_why_a_part_misses(tmp: Path):
     (tmp / "bad.yaml").write_text("services:\n  - {model: bge-m3, traffic: {requests_per_s: 1, batch: 0}, "
                                   "slo: {latency_p95_s: 1}}\n")
     assert_one_line_error(run_cli("plan", "bad.yaml", cwd=tmp), "batch")
+
+
+def test_an_embedding_capacity_is_confirmed_by_the_simulation():
+    """A reranker on an L4: a request of 20 x 512 tokens takes 188 ms, more than half the 0.5 s SLO, so the merge
+    heuristic merges one and calls 1 / 188 ms = 5.3 req/s the capacity: the load that keeps the device busy all
+    the time, where the queue grows without bound. It was never simulated (every row `~`). The simulation that
+    confirms LLM and image rows finds 1.45 req/s; the plan sizes on that, and it holds in a run at that load."""
+    from infra_bench.kinds.embedding.planner import option, pass_times
+    from infra_bench.planner import sizing
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.profiles import load_hardware
+    from infra_bench.planner.queueing import run_load
+
+    d = demand_from_dict({"name": "rag", "services": [{
+        "name": "rerank", "model": "bge-reranker-v2-m3", "traffic": {"requests_per_s": 10, "seq_len": 512, "batch": 20},
+        "slo": {"latency_p95_s": 0.5}}]})
+    svc, hw = d.services[0], load_hardware()
+    rough = option(svc, "rerank", hw["nv_l4"], "fp16", 0.2, 1, None)
+    sim = svc.simulate(hw["nv_l4"], "fp16", None)
+    passes = pass_times(svc.model, hw["nv_l4"], "fp16", 512, 20, None)
+
+    def at(rate: float):
+        return run_load(rate, 0.0, 2, lambda k: passes[k - 1], len(passes), n=1500)
+    assert rough.capacity == pytest.approx(1 / passes[0]) and at(rough.capacity).e2e_p95_s > 2  # the queue runs away
+    assert sim.rate == pytest.approx(1.45, rel=0.05) and at(sim.rate).e2e_p95_s <= 0.5
+    [o] = sizing.plan(d, hw, ["nv_l4"], confirm_top=1).candidates[0].options
+    assert o.method == "simulation" and o.capacity == sim.rate and o.replicas == math.ceil(10 / (sim.rate * 0.8)) + 1
+    assert o.latency["latency_p95_s"] == sim.e2e_p95_s and o.batch is None and "waits for the running pass" in o.binds
+    assert not any("merge heuristic" in n for n in sizing.plan(d, hw, ["nv_l4"], confirm_top=1).notes)
+    rough_plan = sizing.plan(d, hw, ["nv_l4"], confirm_top=0)  # --confirm 0 simulates none, and says how rough
+    [o] = rough_plan.candidates[0].options
+    assert o.method == "approximation" and o.capacity == rough.capacity
+    assert any("merge heuristic" in n and "1.0-5.3x the simulated one" in n for n in rough_plan.notes)
+    # --mixed simulates the columns its answer uses: it listed the heuristic as "capacity (simulated)"
+    from infra_bench.planner.cost import Assumptions
+    from infra_bench.planner.fleet import optimise
+    from infra_bench.planner.profiles import load_sites
+
+    fleet = optimise(rough_plan, d, hw, load_sites()["us-average"], Assumptions())
+    assert fleet.feasible and [a["capacity"] for a in fleet.assignments] == [sim.rate]
 
 
 def test_a_demand_longer_than_the_model_takes_names_the_demand_field(tmp: Path):

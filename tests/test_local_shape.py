@@ -13,6 +13,7 @@ import transformers
 from infra_bench.catalog import _value, hf_config, llm_rows
 from infra_bench.errors import UserError
 from infra_bench.planner import llm_model, profiles, sizing
+from infra_bench.planner.calibration import fit_from
 from infra_bench.planner.demand import load_demand
 from infra_bench.planner.fit import Case
 from infra_bench.planner.media_model import kind_of
@@ -211,6 +212,25 @@ def test_predict_and_plan_a_local_folder_end_to_end(tmp: Path):
     plan = sizing.plan(demand, profiles.load_hardware(), ["nv_h100_sxm"], confirm_top=1)
     assert plan.candidates[0].feasible
     assert any(n.startswith("chat: shape from ") for n in plan.notes)
+
+
+def test_a_config_stretched_by_rope_scaling_has_the_longer_context(tmp: Path):
+    """Qwen3's recipe for 131,072 tokens: YaRN factor 4 over its 32,768 original positions, max_position_embeddings
+    left at 40,960. The context is vLLM's max_model_len for it (131,072), so a request of 100,256 tokens is
+    predicted; past that it is refused, as on the catalog's Qwen3 (40,960)."""
+    tiny = {**TINY, "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "head_dim": 64,
+            "max_position_embeddings": 40960}
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+    assert get_shape(str(write_config(tmp / "plain", tiny))).max_positions == 40960
+    assert get_shape(str(write_config(tmp / "long", {**tiny, "rope_scaling": yarn}))).max_positions == 131072
+    stretched = {**tiny, "rope_scaling": {"rope_type": "linear", "factor": 2.0}}
+    assert get_shape(str(write_config(tmp / "linear", stretched))).max_positions == 81920
+    h100 = profiles.load_hardware()["nv_h100_sxm"]
+    fit = fit_from(None)
+    assert llm_model.predict(llm_model.replica(str(tmp / "long"), h100, engine="vllm"), fit, 1, 100_000, 256).fits
+    for model, context in ((str(tmp / "long"), "131,072"), ("qwen3-8b", "40,960")):
+        with pytest.raises(UserError, match=f"context is {context} tokens and --input-len 140000 \\+ --output-len 256"):
+            llm_model.predict(llm_model.replica(model, h100, engine="vllm"), fit, 1, 140_000, 256)
 
 
 def test_a_hub_name_that_is_no_folder_names_its_catalog_id(tmp: Path, monkeypatch):

@@ -257,19 +257,28 @@ def test_an_image_service_gets_its_prior_interval_as_a_capacity_range():
     assert o.range_label == "+-50% prior" and o.replicas_range[0] <= o.replicas <= o.replicas_range[1]
 
 
-def test_a_service_longer_than_its_models_context_is_said():
-    """plan sized a 300,000-token prompt on a 131,072-position model without a word; now a note says so."""
+def test_a_service_longer_than_its_models_context_is_refused(tmp: Path):
+    """plan sized a 300,000-token prompt on a 131,072-position model, then with a note only: a service that
+    cannot run as asked is refused in one line naming the model, its context, the lengths and the fix."""
     long = demand(traffic={"requests_per_s": 0.1, "input_len": {"mean": 300_000}, "output_len": 256},
                   slo={"ttft_p95_s": 200, "tpot_p99_s": 0.5})
-    notes = sizing.plan(demand_from_dict(long), HW, ["nv_h100_sxm"], confirm_top=0).notes
-    assert any("300,256 tokens exceeds llama-3.1-8b's 131,072 positions" in n for n in notes)
-    assert not any("positions" in n for n in sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"],
-                                                          confirm_top=0).notes)
-    # an exponential prompt of mean 40,000 without a max is drawn up to 4 x its mean: 160,000 + 256
+    with pytest.raises(UserError, match=r"chat: llama-3.1-8b's context is 131,072 tokens and prompts up to 300,000 "
+                                        r"\+ outputs up to 256 tokens = 300,256 exceed it: give input_len and "
+                                        r"output_len a max that sums to at most 131,072, or choose a model with a "
+                                        r"longer context"):
+        sizing.plan(demand_from_dict(long), HW, ["nv_h100_sxm"], confirm_top=0)
+    assert not any("context" in n for n in sizing.plan(demand_from_dict(demand()), HW, ["nv_h100_sxm"],
+                                                        confirm_top=0).notes)
+    # an exponential prompt of mean 40,000 without a max is drawn up to 4 x its mean: 160,000 + 256; the CLI
+    # refuses it before any sizing, and a max within the context is the fix
     tail = demand(traffic={"requests_per_s": 0.1, "input_len": {"mean": 40_000, "distribution": "exponential"},
                            "output_len": 256}, slo={"ttft_p95_s": 200, "tpot_p99_s": 0.5})
-    notes = sizing.plan(demand_from_dict(tail), HW, ["nv_h100_sxm"], confirm_top=0).notes
-    assert any("160,256 tokens exceeds llama-3.1-8b's 131,072 positions" in n for n in notes)
+    (tmp / "d.yaml").write_text(yaml.safe_dump(tail))
+    assert_one_line_error(run_cli("plan", "d.yaml", "--hardware", "nv_h100_sxm", "--confirm", "0", cwd=tmp),
+                          "prompts up to 160,000 + outputs up to 256 tokens (input_len exponential without a max: "
+                          "drawn up to 4 x the mean) = 160,256 exceed it")
+    tail["services"][0]["traffic"]["input_len"]["max"] = 120_000
+    assert sizing.plan(demand_from_dict(tail), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0].options
 
 
 @pytest.mark.parametrize("hw,precision,tp", [("nv_l20", "fp8", 1), ("nv_a10", "bf16", 2), ("nv_h100_sxm", "fp8", 1),

@@ -70,6 +70,30 @@ def test_a_part_that_serves_some_services_is_listed_with_why_and_mixed_combines_
     assert "busy at 1 - headroom, as the mix is" in single  # its basis, as the ranked table's TCO differs from it
 
 
+def test_mixed_answers_once_and_a_fleet_of_two_stacks_is_an_answer(tmp: Path):
+    """Two services under engines of different vendors: no single part serves both, --mixed combines them and
+    exits 0 (it exited 2 advising --mixed); a mix the limits rule out is said once, on stderr (it was printed
+    in the plan as well)."""
+    chat = {"model": "llama-3.1-8b", "traffic": {"requests_per_s": 2, "input_len": 512, "output_len": 128},
+            "slo": {"ttft_p95_s": 2, "tpot_p99_s": 0.05}}
+    (tmp / "d.yaml").write_text(json.dumps({"name": "two", "services": [
+        {"name": "a", "engine": "trt-llm", **chat}, {"name": "b", "engine": "mindie", **chat}]}))
+    args = ("plan", "d.yaml", "--mixed", "--site", "us-average", "--hardware", "hw_910b2,nv_h100_sxm", "--confirm", "0")
+    ok = run_cli(*args, cwd=tmp)
+    assert ok.returncode == 0 and not ok.stderr, ok.stderr
+    assert "mixed fleet (integer program" in ok.stdout
+    capped = run_cli(*args, "--limit", "hw_910b2=0", cwd=tmp)
+    assert_one_line_error(capped, "--mixed found no fleet: service b: no costed type can serve it under these "
+                                  "--limit caps")
+    assert "costed type" not in capped.stdout and "serves some services only (2)" in capped.stdout
+    impossible = json.loads((tmp / "d.yaml").read_text())
+    impossible["services"][0]["slo"]["ttft_p95_s"] = 0.001
+    (tmp / "d.yaml").write_text(json.dumps(impossible))
+    none = run_cli(*args, cwd=tmp)  # a service no part serves: what came closest, and no solver chatter
+    assert_one_line_error(none, "no candidate can serve this demand; a: closest nv_h100_sxm")
+    assert "mixed fleet" not in none.stdout and "solver" not in none.stdout
+
+
 def test_server_level_pricing_against_a_hand_computed_bill_of_materials():
     hw = part("gpu", 100, 80, price=10000, tdp=500)
     hw = hw.model_copy(update={"typical_node_size": 8})

@@ -248,6 +248,22 @@ def _predict(*args: str, tmp: Path) -> dict:
     return json.loads(p.stdout)
 
 
+def test_predict_refuses_requests_longer_than_the_models_context(tmp: Path):
+    """Llama 2 has 4,096 positions: 4,000 + 256 tokens was predicted with a note, as if the context allowed it.
+    It is refused in one line (exit 2) naming the model, its context, the lengths and the fix; 3,840 + 256 is
+    predicted. Where the config gives no context it cannot be checked, and the prediction says so."""
+    args = ("predict", "--model", "llama-2-7b", "--hardware", "nv_h100_sxm", "--output-len", "256")
+    assert_one_line_error(run_cli(*args, "--input-len", "4000", cwd=tmp),
+                          "llama-2-7b's context is 4,096 tokens and --input-len 4000 + --output-len 256 = 4,256 "
+                          "exceed it: lower them to 4,096 tokens together, or choose a model with a longer context")
+    assert run_cli(*args, "--input-len", "3840", cwd=tmp).returncode == 0
+    rep = m.replica("llama-2-7b", HW["nv_h100_sxm"], engine="vllm")
+    rep.shape = replace(rep.shape, max_positions=None)
+    p = m.predict(rep, F.shipped(), 1, 8000, 256)
+    assert p.fits and "llama-2-7b's context is not known (its config gives no max_position_embeddings), so 8,256 " \
+                      "tokens per request are not checked against it" in p.notes
+
+
 def test_predict_closed_loop_max_throughput_and_intervals(tmp: Path):
     one = _predict("--model", "llama-3.1-70b", "--hardware", "nv_h200_sxm", "--tp", "4", "--precision", "fp8",
                    "--engine", "trt-llm", "--concurrency", "8", tmp=tmp)
@@ -501,6 +517,18 @@ def test_what_to_do_instead_names_only_what_the_part_runs(tmp: Path):
                    cwd=tmp).returncode == 0
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "hw_910b2", "--kv-cache", "fp8",
                                   cwd=tmp), "use --kv-cache bf16")
+
+
+def test_predict_help_names_every_kind_and_errors_name_the_alias_typed(tmp: Path):
+    """predict serves embeddings and video too, but its help named LLMs, diffusion and TTS only, and said
+    --input-len and --batch were for the others; `--batch 8` on a VITS voice was refused as --concurrency."""
+    text = " ".join(run_cli("predict", "--help", cwd=tmp).stdout.split())
+    assert all(s in text for s in ("bge-m3", "wan2.1-t2v-1.3b", "an embedding request's latency",
+                                   "embedding: tokens per sequence", "embedding: sequences per request"))
+    assert_one_line_error(run_cli("predict", "--model", "vits-mms", "--hardware", "nv_l4", "--batch", "8", cwd=tmp),
+                          "--concurrency/--batch applies to speech LMs")
+    assert_one_line_error(run_cli("predict", "--model", "sd-1.5", "--hardware", "nv_l4", "--batch", "2",
+                                  "--max-throughput", cwd=tmp), "--concurrency/--batch and --max-throughput contradict")
 
 
 def test_a_flag_the_models_kind_does_not_read_is_refused(tmp: Path):

@@ -48,3 +48,17 @@ def test_capacity_under_slo_with_the_performance_model():
     over = run_load(loose.rate * 1.5, prefill, 128, step.__getitem__, max_batch, n=600)
     assert over.ttft_p95_s > 2.0 or over.tpot_p99_s > 0.05  # beyond capacity the SLO breaks
     assert capacity_under_slo(prefill, 128, step.__getitem__, max_batch, ttft_p95_s=1e-4, tpot_p99_s=1.0) is None
+
+
+def test_a_server_that_merges_requests_into_passes_is_simulated_end_to_end():
+    """Requests of no prefill and one step, the pass, with the target on submit-to-done (`whole_request`): one
+    request per pass is the one-image-at-a-time M/D/1 queue the diffusion path simulates, rate for rate; passes
+    whose time does not grow with the requests merged serve near the stability bound (64 per pass), a request
+    waiting for at most the running pass."""
+    mdl = capacity_under_slo(0.1, 1, lambda b: 0.0, 1, 0.3, 1.0, n=1500)
+    one = capacity_under_slo(0.0, 2, lambda k: 0.1, 1, 0.3, float("inf"), n=1500, whole_request=True)
+    assert one is not None and one.rate == mdl.rate and one.e2e_p95_s == mdl.ttft_p95_s
+    free = capacity_under_slo(0.0, 2, lambda k: 0.1, 64, 0.2, float("inf"), n=1500, whole_request=True)
+    assert 0.9 * 64 / 0.1 < free.rate < 64 / 0.1 and free.e2e_p95_s <= 0.2
+    # the same requests against a p95 that one pass alone misses: refused, not an empty queue read as capacity
+    assert capacity_under_slo(0.0, 2, lambda k: 0.1, 64, 0.09, float("inf"), whole_request=True) is None

@@ -130,6 +130,8 @@ def _whole_simulation(svc, o: Option, hw, calibration) -> Callable[[], float | N
     """The simulated capacity of a whole-service replica whose plan figure is an approximation."""
     if o.kind in ("diffusion", "video"):  # one unit at a time: the simulated M/D/1 capacity
         return lambda: _rate(sizing.simulate_diffusion(o.latency[KINDS[o.kind].plan_latency[0]], svc))
+    if o.kind == "embedding":  # requests merged into passes
+        return lambda: _rate(svc.simulate(hw, o.precision, calibration))
     if not isinstance(svc, LlmService):
         return None
 
@@ -224,7 +226,8 @@ def _solve(cols: list[Column], pools: dict, demand, unit_cost: dict[str, UnitCos
             else:                # caps.x - N s - most z >= load - most: void while it is served whole
                 z[k], bound = -most, base - most
         elif not any(caps):
-            return None, f"service {demand.label(i)}: no costed type can serve it"
+            return None, f"service {demand.label(i)}: no costed type can serve it" + (
+                " under these --limit caps; raise or drop a --limit" if limits else "")
         else:
             bound = base
         rows.append(row(x=caps, z=z, s=spare))

@@ -181,6 +181,22 @@ def _runs(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine) 
     return True
 
 
+def check_context(shape: LlmShape, name: str, tokens: int, asked: str, fix: str) -> str | None:
+    """Requests of `tokens` (prompt + output, as `asked` states them) must fit the model's context: an engine
+    refuses longer ones, so a service asked of them cannot run and is refused here, in one line with `fix`
+    (it was a note, and the figures were priced as if the context allowed them); `fix` may name the context as
+    {most}. A context the config does not give cannot be checked: the note returned says so."""
+    most = shape.max_positions
+    if most is None:
+        return (f"{name}'s context is not known (its config gives no max_position_embeddings), so {tokens:,} "
+                f"tokens per request are not checked against it")
+    if tokens > most:
+        raise UserError(f"{name}'s context is {most:,} tokens and {asked} = {tokens:,} exceed it: "
+                        f"{fix.format(most=f'{most:,}')}, or choose a model with a longer context (a local folder "
+                        f"whose config.json extends it, e.g. with YaRN rope scaling)")
+    return None
+
+
 def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 1024, osl: int = 256,
             max_throughput: bool = False, measured_power: dict | None = None) -> Prediction:
     """TTFT, TPOT and throughput of the replica under `concurrency` closed-loop clients, or its offline
@@ -190,9 +206,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if not max_throughput and concurrency is not None and concurrency < rep.layout.dp:
         raise UserError(f"--concurrency {concurrency:g} is below --dp {rep.layout.dp}: each attention-DP rank runs its own "
                         f"batch, so every rank needs a client; use --concurrency {rep.layout.dp} or more, or a smaller --dp")
-    if rep.shape.max_positions and isl + osl > rep.shape.max_positions:
-        rep.notes.append(f"input + output = {isl + osl} tokens exceeds the model's {rep.shape.max_positions} "
-                         f"positions; predicted as if the context allowed it")
+    unchecked = check_context(rep.shape, rep.shape.id, isl + osl, f"--input-len {isl} + --output-len {osl}",
+                              "lower them to {most} tokens together")
+    if unchecked:
+        rep.notes.append(unchecked)
     fitted, missing = fit.efficiency([rep.case])
     # a service runs in steady state: the burst a benchmark's first C requests make is the fit's business
     eff = replace(fitted, bench_requests=0.0)

@@ -22,6 +22,7 @@ from ..paths import cached_json
 from .shapes import LlmShape
 
 CONFIG = "config.json"
+COUNTING = 2  # how the cached counts are derived: raise it when a rule changes (2: the context's rope scaling)
 FULL = ("full_attention", "indexed_attention")  # indexed (DeepSeek sparse attention): the cache holds every token
 SLIDING = ("sliding_attention",)
 LINEAR = ("linear_attention",)
@@ -189,7 +190,7 @@ def from_config_file(file: str, name: str) -> LlmShape:
         raise UserError(f"{path}: cannot be read ({e.strerror}); give the model's config.json") from None
     version = md.version("transformers")
     fields = [f.name for f in dataclasses.fields(LlmShape)]
-    key = hashlib.sha256(data + f"|{version}|{','.join(fields)}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(data + f"|{version}|{','.join(fields)}|{COUNTING}".encode()).hexdigest()[:24]
     counted = cached_json("shapes", f"{key}.json", lambda: dataclasses.asdict(_count_shape(path)))
     return LlmShape(**{**counted, "id": name, "config_path": str(path),
                        "source": f"{path} (parameters counted on the meta device, transformers {version})"})
@@ -249,8 +250,23 @@ def _count_shape(path: Path) -> LlmShape:
         attention=attention, full_layers=layout["full"], sliding_layers=layout["sliding"],
         sliding_window=layout["window"], linear_layers=layout["linear"], linear_state_bytes_bf16=layout["state"],
         mla_kv_lora_rank=text.kv_lora_rank if mla else None, mla_rope_dim=text.qk_rope_head_dim if mla else None,
-        attn_flops_per_ctx=attn_flops, max_positions=_first(text, "max_position_embeddings"),
+        attn_flops_per_ctx=attn_flops, max_positions=_context(text),
         source="", config_path=str(path))
+
+
+def _context(text) -> int | None:
+    """The longest sequence the config serves: max_position_embeddings, stretched by linear, dynamic or YaRN
+    rope scaling as vLLM derives its max_model_len (YaRN from original_max_position_embeddings); Llama 3's and
+    LongRoPE's scaling is already in max_position_embeddings. Without it a Qwen3 config extended for 131,072
+    tokens would be held to its 40,960."""
+    positions = _first(text, "max_position_embeddings")
+    rope = _first(text, "rope_parameters", "rope_scaling")
+    rope = rope.get("full_attention", rope) if isinstance(rope, dict) else {}  # per layer type (Gemma 3)
+    factor, kind = rope.get("factor"), rope.get("rope_type") or rope.get("type")
+    if not positions or not isinstance(factor, int | float) or kind not in ("linear", "dynamic", "yarn"):
+        return positions
+    base = (rope.get("original_max_position_embeddings") or positions) if kind == "yarn" else positions
+    return max(positions, int(base * factor))
 
 
 def _layout(path: Path, text, model, layers: int) -> dict:

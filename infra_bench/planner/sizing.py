@@ -3,9 +3,9 @@ configuration (precision, TP), its per-replica capacity under the SLO, replicas,
 servers and peak power; candidates ranked, infeasible ones with the reason.
 
 Capacity: LLM and diffusion replicas use the mean-value approximation of queueing.approx_capacity
-for all configurations (fast enough to rank every profile), then the top candidates are confirmed
-by the discrete-event simulation (queueing.capacity_under_slo, with the demand's length
-distributions) and their replicas recomputed from it. TTS streams share a device as a processor
+for all configurations (fast enough to rank every profile), embeddings a merge heuristic; then the top
+candidates are confirmed by the discrete-event simulation (queueing.capacity_under_slo, with the demand's
+length distributions; an embedding server's merged passes) and their replicas recomputed from it. TTS streams share a device as a processor
 shares time: n streams each see RTF x n and wait up to n utterances for first audio.
 
     replicas = ceil(load / (capacity x (1 - headroom))) + redundancy
@@ -41,7 +41,7 @@ from .shapes import get_shape
 TP_OPTIONS = (1, 2, 4, 8)
 DEFAULT_NODE = 8
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
-MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM and diffusion services)
+MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM, image, video and embedding services)
 REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
                          # approximation's capacity is 0.76-0.97 of the simulated one (p10-p90, docs/planner.md),
                          # so its figure may be up to 1 / 0.76 too high
@@ -678,8 +678,8 @@ def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
 
 
 def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, calibration: dict | None = None) -> None:
-    """Re-derive the candidate's LLM and diffusion capacities with the discrete-event simulation (an LLM row's
-    J/token and running batch with them, at the simulated capacity)."""
+    """Re-derive the candidate's LLM, diffusion, video and embedding capacities with the discrete-event simulation
+    (an LLM row's J/token and running batch with them, at the simulated capacity)."""
     demand = ctx.demand
     for o, svc in zip(c.options, demand.services):
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
@@ -703,6 +703,14 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, cal
             load = svc.traffic.rate
             if res is not None:
                 o.latency = {key: unit_s, "latency_p95_s": res.ttft_p95_s}
+        elif o.kind == "embedding":  # requests merged into passes while one runs, under a p95 latency SLO
+            res, load = svc.simulate(hw, o.precision, calibration), svc.traffic.rate
+            if res is not None:
+                o.latency = {"request_s": o.latency["request_s"], "latency_p95_s": res.e2e_p95_s}
+                o.batch = None  # the approximation's merged count; the simulation's varies pass by pass
+                o.binds = ("saturation: passes run back to back, each merging what waits"
+                           if res.rate >= 0.95 * o.saturation else
+                           "latency p95 SLO: a request waits for the running pass, then runs merged in the next")
         else:
             continue
         if res is None:  # length tails make even a lone request miss: the simulation overrules
@@ -717,6 +725,18 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, cal
     _totals(c, hw, ctx)
 
 
+def _check_context(label: str, svc: LlmService) -> str | None:
+    """The service's longest request (prompt and output at their caps) against its model's context
+    (llm_model.check_context): refused naming the service, or a note where the context is not known."""
+    t = svc.traffic
+    implied = [n for n, x in (("input_len", t.input_len), ("output_len", t.output_len))
+               if x.distribution == "exponential" and x.max is None]
+    asked = (f"prompts up to {t.input_len.cap:,} + outputs up to {t.output_len.cap:,} tokens"
+             + (f" ({' and '.join(implied)} exponential without a max: drawn up to 4 x the mean)" if implied else ""))
+    return llm_model.check_context(get_shape(svc.model), f"{label}: {svc.model}", t.input_len.cap + t.output_len.cap,
+                                   asked, "give input_len and output_len a max that sums to at most {most}")
+
+
 def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[str] | None = None,
          site: SiteProfile | None = None, market: str | None = None, calibration: dict | None = None,
          rank_by: str = "power", confirm_top: int = 3, assumptions: Assumptions | None = None,
@@ -724,12 +744,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     """Rank the candidates (all accelerator profiles, or `hardware`) for the demand."""
     if rank_by not in RANK_BY:
         raise UserError(f"unknown ranking '{rank_by}'; use {', '.join(RANK_BY)}")
-    for svc in demand.services:  # unknown models fail once, before the search
+    for i, svc in enumerate(demand.services):  # unknown models fail once, before the search
         kind = media_model.kind_of(svc.model)
         if kind != svc.kind:
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
-        if kind == "llm":
-            get_shape(svc.model)  # a local model's config that cannot be planned, once (else each part says so)
+        if kind == "llm":  # a local config that cannot be planned, or requests longer than the context: once
+            _check_context(demand.label(i), svc)
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
@@ -790,13 +810,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                                  f"sized, counted and costed on that mean (raise max for the stated mean)")
         if isinstance(svc, LlmService) and get_shape(svc.model).config_path:
             notes.append(f"{demand.label(i)}: {llm_model.local_note(get_shape(svc.model))}")
-        if isinstance(svc, LlmService) and (positions := get_shape(svc.model).max_positions):
-            t = svc.traffic
-            longest = t.input_len.cap + t.output_len.cap  # an exponential length without a max is capped at 4 x its mean
-            if longest > positions:
-                notes.append(f"{demand.label(i)}: prompt + output up to {longest:,} tokens exceeds {svc.model}'s "
-                             f"{positions:,} positions; sized as if the context allowed it (a long-context variant, "
-                             f"or shorter requests)")
+        if isinstance(svc, LlmService) and (unchecked := _check_context(demand.label(i), svc)):
+            notes.append(unchecked)
     feasible = {c.hardware for c in cands if c.feasible}
     pairs = sorted({tuple(sorted((c.hardware, h))) for c in cands if c.feasible for o in c.options
                     for h in o.same_die if h in feasible})
@@ -818,6 +833,11 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
         if above:
             notes.append(f"{', '.join(above)}: peaks above the H100's, where the image and video priors stop; their "
                          "image and video capacities are upper bounds (docs/planner.md, the ML.ENERGY check)")
+    if any(o.kind == "embedding" and o.method == "approximation" for c in cands if c.feasible for o in c.options):
+        notes.append("embedding: a ~ capacity is a merge heuristic (the most requests merged into a pass within half "
+                     "the SLO), which read 1.0-5.3x the simulated one on a RAG demand's 100 configurations (most where "
+                     "merging does not pay: rerankers on slower parts), not 0.76-0.97 as for LLMs: so it can size "
+                     "several times too few devices; `--confirm N` simulates more")
     coverage = {demand.label(i): [c.hardware for c in cands if demand.label(i) in c.serves]
                 for i in range(len(demand.services))}
     if len(demand.services) > 1 and not any(c.feasible for c in cands) and all(coverage.values()):

@@ -189,9 +189,11 @@ def sensitivity_text(rows: list[dict], currency: str) -> str:
 
 
 def fleet_text(f: dict) -> str:
+    """The mixed fleet's table; of a fleet that was not found, only its notes: `plan` says why in its error
+    line, once (the reason was printed here too)."""
     notes = [f"note: {n}" for n in f.get("idle_limits", [])]
     if not f["feasible"]:
-        return "\n".join([f"mixed fleet: none: {f['reason']}", *notes])
+        return "\n".join(notes)
     table = [["service", "requests", "hardware", "replicas", "devices", "config", "capacity (simulated)"]]
     for r in f["assignments"]:
         pool = "all" if r["pool"] == "whole" else f"{r['pool']} ({r['share']:.0%})"

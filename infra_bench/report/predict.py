@@ -82,7 +82,7 @@ def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
             p.notes.append(f"{source} has no speech-LM fit for {hw.id} ({mode}, {precision}); using the public fit")
         return p, speech_lm_text(p, hw)
     if o["concurrency"] != 1:  # --max-throughput is no TTS option (predict refuses it for every TTS model)
-        raise UserError(f"--concurrency applies to speech LMs, which batch streams; {model} synthesizes one "
+        raise UserError(f"--concurrency/--batch applies to speech LMs, which batch streams; {model} synthesizes one "
                         f"utterance at a time (plan sizes its streams per device); leave it out")
     precision = o["precision"] or "fp16"
     fitted, notes = _media_fit("tts", hw, o, data, source, precision)

@@ -13,6 +13,7 @@ the batch running when it arrives, so one merged batch must finish within half t
 """
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -180,6 +181,33 @@ class EmbeddingService(Service):
 
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
         return [option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+
+    def simulate(self, hw: HardwareProfile, precision: str, calibration: dict | None):
+        """A replica's capacity under the p95 latency SLO by the discrete-event simulation the other kinds are
+        confirmed with (planner/queueing.py), where `option` approximates it: a request that arrives while a
+        pass runs waits for it, then every waiting request (up to MAX_MERGED, as memory allows) runs in the
+        next pass, of the merged batch's predicted time. None where even a lone request misses the SLO."""
+        from ...planner import calibration as cal
+        from ...planner.queueing import capacity_under_slo
+
+        t = self.traffic
+        fitted = cal.for_media(calibration, "embedding", hw.id, None, precision) if calibration else None
+        passes = pass_times(self.model, hw, precision, t.seq_len, t.batch, fitted)
+        # one request = no prefill and one decode step, the pass its merged batch runs in
+        return capacity_under_slo(0.0, 2, lambda k: passes[k - 1], len(passes), self.slo.latency_p95_s, math.inf,
+                                  n=1500, whole_request=True)
+
+
+def pass_times(model: str, hw: HardwareProfile, precision: str, seq_len: int, batch: int,
+               fitted: dict | None) -> list[float]:
+    """A pass's time with 1, 2 ... requests merged, up to MAX_MERGED or the most that fit in memory."""
+    out = []
+    for k in range(1, MAX_MERGED + 1):
+        p = predict(model, hw, precision, seq_len, batch * k, fitted)
+        if not p.fits:
+            break
+        out.append(p.latency_s)
+    return out
 
 
 def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
