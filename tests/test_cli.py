@@ -70,6 +70,9 @@ def test_json_output_and_cli_overrides(tmp: Path):
     ({}, ["run", "--resume", "nope"], "no run 'nope'"),
     ({}, ["run", "--resume", "nope", "--trust-remote-code"], "--resume takes the specs and settings from the run"),
     ({}, ["run", "s.yaml", "--min-iters", "0"], "Invalid value for '--min-iters'"),
+    ({"min_time_s": 1.0}, ["run", "s.yaml", "--max-time", "0.5"],
+     ("max_time_s 0.5 is below min_time_s 1: the cap would end each cell at 0.5 s, before min_time_s is reached; "
+      "raise max_time_s (--max-time) to at least 1 or lower min_time_s (--min-time)")),
     ({}, ["run", "s.yaml", "--nope"], "No such option '--nope'"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp: Path, setup, args, fragment):
