@@ -85,6 +85,25 @@ def test_bad_input_gives_one_line_and_exit_2(tmp: Path, setup, args, fragment):
     assert not list((tmp / "res").glob("*/records.jsonl")) if (tmp / "res").exists() else True
 
 
+def test_a_prompt_past_the_context_is_refused_with_no_warm_up(tmp: Path):
+    """With --warmup 0 no request runs before the measured ones, so the length check cannot lean on a first
+    warm-up: the context is checked when the run is planned (before a run folder exists), on both backends,
+    compiled or not, and for a local folder too; the CLI prints that UserError as one line, exit 2."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from .conftest import refused_before_running
+
+    long = {"kind": "llm", "arch": "llama-tiny", "prompt_len": 2100, "output_len": 8, "warmup": 0}
+    refused_before_running(long, "spec 'llama-tiny': prompt_len + output_len = 2108 exceeds the model's 2048 "
+                                 "positions; use shorter prompt_len or output_len", tmp / "torch")
+    refused_before_running({**long, "backend": "onnxruntime"}, "2108 exceeds the model's 2048", tmp / "ort")
+    refused_before_running({**long, "compile": "default"}, "2108 exceeds the model's 2048", tmp / "compiled")
+    tiny = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(tiny).save_pretrained(tmp / "gpt2")
+    refused_before_running({**long, "arch": None, "model": str(tmp / "gpt2"), "prompt_len": 30, "output_len": 4},
+                           "prompt_len + output_len = 34 exceeds the model's 32 positions", tmp / "local")
+
+
 def test_device_not_present(tmp: Path):
     import torch
     if torch.cuda.is_available():
