@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from infra_bench.engine import NO_OWN_CODE_NOTE
 from infra_bench.results import Record
 from .conftest import assert_one_line_error as _one_line_error
 from .conftest import read_records, run_cli, write_spec
@@ -49,12 +50,15 @@ def test_json_output_and_cli_overrides(tmp: Path):
     (rec,) = json.loads(p.stdout)
     assert rec["spec"]["min_iters"] == 2 and rec["metrics"]["iterations"] >= 2
     assert rec["device"]["name"] == "cpu"  # auto resolved on a machine without accelerators
-    # a time cap that ends a cell before min_iters: said in the record and the table, not a plain ok
-    p = run_cli("run", str(spec), "--out", "cut", "--max-time", "0.001", "--warmup", "0", cwd=tmp)
+    # a time cap that ends a cell before min_iters: said in the record and the table, not a plain ok; and
+    # --trust-remote-code, which a built-in architecture leaves unused: said under the table and in the record
+    p = run_cli("run", str(spec), "--out", "cut", "--max-time", "0.001", "--warmup", "0", "--trust-remote-code",
+                cwd=tmp)
     assert p.returncode == 0, p.stderr
     (rec,) = read_records(tmp / "cut")
     assert rec["settings"]["stop_reason"] == "max_time" and rec["metrics"]["iterations"] < 50
     assert any(n.startswith("cut short: max_time_s 0.001 s ended it after") for n in rec["notes"])
+    assert NO_OWN_CODE_NOTE in rec["notes"] and f"note: {NO_OWN_CODE_NOTE}" in p.stdout.splitlines()
     assert p.stdout.splitlines()[2].rstrip().endswith("cut short")  # status (a busy CI machine adds "busy" first)
 
 

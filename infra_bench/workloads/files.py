@@ -84,6 +84,12 @@ def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(confi
     return cfg, raw, weights
 
 
+def own_code(raw: dict) -> dict:
+    """The record's model field for a folder that runs its own Python code (auto_map in its config.json, run
+    under --trust-remote-code); {} for one that transformers' own classes run."""
+    return {"own_code": True} if raw.get("auto_map") else {}
+
+
 def _check_own_code(folder: Path, auto_map: dict) -> None:
     """Refuse a folder whose auto_map names code it does not hold: transformers would look for the file
     on the Hugging Face Hub (there is no network here) and its error points at model_type."""
