@@ -38,6 +38,8 @@ from .spec.loader import spec_from_dict
 
 RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense models, but outputs are "
                        "meaningless (generated lengths are forced)")
+NO_OWN_CODE_NOTE = ("--trust-remote-code had no effect: this model has no code of its own to run (a built-in "
+                    "architecture, a .onnx file, or a folder whose config.json has no auto_map)")
 
 
 LOCAL_EXECUTOR = {"name": "local", "node_id": None, "node_ip": None, "node_type": None}
@@ -56,6 +58,7 @@ class Planned:
     probe: DeviceProbe | None  # None where the cells run on other nodes
     resolved: object
     cells: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # run options given that change nothing for this spec
 
     def cell_id(self, cell: dict) -> str:
         return cell_id(self.spec, cell)
@@ -103,8 +106,19 @@ def plan(specs: list[RunSpec], opts: RunOptions,
                                 f"'{given[setup]}' and '{asked}' both resolve to {spec.device} here; list one of them")
             given[setup] = asked
         workload.check_cells(spec, resolved)  # on the device `auto` resolved to
-        planned.append(Planned(spec, probe, resolved, spec.cells()))
+        planned.append(Planned(spec, probe, resolved, spec.cells(), unused_options(resolved, probe, opts)))
     return planned
+
+
+def unused_options(resolved, probe: DeviceProbe | None, opts: RunOptions) -> list[str]:
+    """Notes for the run options given that change nothing for this spec, so that its records, which list
+    the options, do not read as if they had applied."""
+    from .measure.energy import unused_watts_note
+
+    notes = [NO_OWN_CODE_NOTE] if opts.trust_remote_code and not resolved.info.get("own_code") else []
+    if opts.cpu_watts_per_core is not None and probe is not None:
+        notes += [n] if (n := unused_watts_note(probe.energy_meter(opts.cpu_watts_per_core))) else []
+    return notes
 
 
 def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: RunOptions,
@@ -112,7 +126,7 @@ def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: R
                  samples=None, error=None, stop_reason=None, compile=None, extra_notes=()) -> dict:
     s = p.spec
     notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
-    notes += (built.notes if built else []) + list(extra_notes)
+    notes += (built.notes if built else []) + p.notes + list(extra_notes)
     rec = Record(
         run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, workload=s.label, status=status, error=error,
         started_at=started, ended_at=now_iso(), duration_s=time.perf_counter() - t0,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from infra_bench.engine import NO_OWN_CODE_NOTE
 from infra_bench.results import Record
 from .conftest import assert_one_line_error as _one_line_error
 from .conftest import read_records, run_cli, write_spec
@@ -49,12 +50,15 @@ def test_json_output_and_cli_overrides(tmp: Path):
     (rec,) = json.loads(p.stdout)
     assert rec["spec"]["min_iters"] == 2 and rec["metrics"]["iterations"] >= 2
     assert rec["device"]["name"] == "cpu"  # auto resolved on a machine without accelerators
-    # a time cap that ends a cell before min_iters: said in the record and the table, not a plain ok
-    p = run_cli("run", str(spec), "--out", "cut", "--max-time", "0.001", "--warmup", "0", cwd=tmp)
+    # a time cap that ends a cell before min_iters: said in the record and the table, not a plain ok; and
+    # --trust-remote-code, which a built-in architecture leaves unused: said under the table and in the record
+    p = run_cli("run", str(spec), "--out", "cut", "--max-time", "0.001", "--warmup", "0", "--trust-remote-code",
+                cwd=tmp)
     assert p.returncode == 0, p.stderr
     (rec,) = read_records(tmp / "cut")
     assert rec["settings"]["stop_reason"] == "max_time" and rec["metrics"]["iterations"] < 50
     assert any(n.startswith("cut short: max_time_s 0.001 s ended it after") for n in rec["notes"])
+    assert NO_OWN_CODE_NOTE in rec["notes"] and f"note: {NO_OWN_CODE_NOTE}" in p.stdout.splitlines()
     assert p.stdout.splitlines()[2].rstrip().endswith("cut short")  # status (a busy CI machine adds "busy" first)
 
 
@@ -70,6 +74,9 @@ def test_json_output_and_cli_overrides(tmp: Path):
     ({}, ["run", "--resume", "nope"], "no run 'nope'"),
     ({}, ["run", "--resume", "nope", "--trust-remote-code"], "--resume takes the specs and settings from the run"),
     ({}, ["run", "s.yaml", "--min-iters", "0"], "Invalid value for '--min-iters'"),
+    ({"min_time_s": 1.0}, ["run", "s.yaml", "--max-time", "0.5"],
+     ("max_time_s 0.5 is below min_time_s 1: the cap would end each cell at 0.5 s, before min_time_s is reached; "
+      "raise max_time_s (--max-time) to at least 1 or lower min_time_s (--min-time)")),
     ({}, ["run", "s.yaml", "--nope"], "No such option '--nope'"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp: Path, setup, args, fragment):
@@ -80,6 +87,25 @@ def test_bad_input_gives_one_line_and_exit_2(tmp: Path, setup, args, fragment):
     p = run_cli(*args, "--out", "res", cwd=tmp)
     _one_line_error(p, fragment)
     assert not list((tmp / "res").glob("*/records.jsonl")) if (tmp / "res").exists() else True
+
+
+def test_a_prompt_past_the_context_is_refused_with_no_warm_up(tmp: Path):
+    """With --warmup 0 no request runs before the measured ones, so the length check cannot lean on a first
+    warm-up: the context is checked when the run is planned (before a run folder exists), on both backends,
+    compiled or not, and for a local folder too; the CLI prints that UserError as one line, exit 2."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from .conftest import refused_before_running
+
+    long = {"kind": "llm", "arch": "llama-tiny", "prompt_len": 2100, "output_len": 8, "warmup": 0}
+    refused_before_running(long, "spec 'llama-tiny': prompt_len + output_len = 2108 exceeds the model's 2048 "
+                                 "positions; use shorter prompt_len or output_len", tmp / "torch")
+    refused_before_running({**long, "backend": "onnxruntime"}, "2108 exceeds the model's 2048", tmp / "ort")
+    refused_before_running({**long, "compile": "default"}, "2108 exceeds the model's 2048", tmp / "compiled")
+    tiny = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(tiny).save_pretrained(tmp / "gpt2")
+    refused_before_running({**long, "arch": None, "model": str(tmp / "gpt2"), "prompt_len": 30, "output_len": 4},
+                           "prompt_len + output_len = 34 exceeds the model's 32 positions", tmp / "local")
 
 
 def test_device_not_present(tmp: Path):

@@ -37,6 +37,26 @@ def test_a_truncated_safetensors_file_is_refused_naming_it(tmp: Path):
     _refused(tmp / "ckpt", "not a safetensors file")
 
 
+def test_a_checkpoint_lacking_weights_is_not_timed_with_random_ones(tmp: Path):
+    """A folder whose safetensors lack some of its model's weights loaded with transformers filling them with
+    random values, and the run was recorded as `weights: checkpoint`; its cells now fail naming what is missing,
+    as a local embedder's do."""
+    from safetensors.torch import load_file, save_file
+
+    from infra_bench.engine import RunOptions, build, plan
+    from infra_bench.spec.loader import spec_from_dict
+
+    (weights,) = _llama(tmp / "ckpt").glob("*.safetensors")
+    tensors = load_file(weights)
+    del tensors["model.norm.weight"]
+    save_file(tensors, weights, metadata={"format": "pt"})
+    opts = RunOptions(out=tmp / "res")
+    (planned,) = plan([spec_from_dict({**TINY, "arch": None, "model": str(tmp / "ckpt")})], opts)
+    said = (f"{tmp / 'ckpt'}: the checkpoint lacks 1 of LlamaForCausalLM's weights (such as model.norm.weight); "
+            f"it was not saved from a model of this kind")
+    assert build(planned, opts) == (None, said)
+
+
 def test_an_encoder_folder_given_as_an_llm_is_refused(tmp: Path):
     """A BERT embedder under kind: llm ran, timing an LM head transformers made up with random weights."""
     import json

@@ -77,3 +77,17 @@ def test_a_relative_model_folder_is_kept_absolute(tmp_path: Path, monkeypatch):
     assert first == str(tmp_path / "sw" / "model")
     again = str(spec_from_dict({"kind": "llm", "model": first}, "sw/s.yaml").model)  # a re-read, as a sweep does
     assert again == first
+
+
+def test_a_time_cap_below_the_minimum_time_is_refused():
+    """max_time_s under min_time_s was taken, and the cap won: every cell stopped at max_time_s, so the minimum
+    the spec asked for never held. Refused in the file and after command-line overrides; equal is fine."""
+    from infra_bench.spec.loader import apply_overrides
+
+    with pytest.raises(UserError, match=r"^w.yaml: max_time_s 0.5 is below min_time_s 2: the cap would end each "
+                                        r"cell at 0.5 s"):
+        spec_from_dict({"arch": "llama-tiny", "min_time_s": 2, "max_time_s": 0.5}, "w.yaml")
+    s = spec_from_dict({"arch": "llama-tiny", "min_time_s": 2, "max_time_s": 2}, "w.yaml")
+    with pytest.raises(UserError, match=r"lower min_time_s \(--min-time\)$"):
+        apply_overrides(s, {"max_time_s": 1.0})
+    assert apply_overrides(s, {"max_time_s": 1.0, "min_time_s": 0.5}).max_time_s == 1.0

@@ -196,3 +196,14 @@ def cpu_meter(watts_per_core: float | None = None) -> EnergyMeter:
     if watts_per_core is not None:
         return EstimatedCpuMeter(watts_per_core, "given with --cpu-watts-per-core", why)
     return EstimatedCpuMeter(why_not_measured=why)
+
+
+def unused_watts_note(meter: EnergyMeter) -> str | None:
+    """Why --cpu-watts-per-core changes nothing under `meter`, or None where it sets the estimate: only a CPU
+    whose RAPL counters cannot be read is estimated, so elsewhere the recorded watts would read as applied."""
+    if isinstance(meter, EstimatedCpuMeter):
+        return None
+    why = f"{meter.source} measures this device's energy" if meter.source in MEASURED_SOURCES else \
+        "this device's energy is not measured (energy_note says why)"
+    return (f"--cpu-watts-per-core had no effect: {why}, and the watts-per-core estimate is made only on a CPU "
+            f"whose RAPL counters cannot be read")

@@ -51,6 +51,16 @@ class RunSpec(BaseModel):
             raise ValueError(f"give exactly one of {names} ('arch': a built-in architecture, 'model': a local folder)")
         return self
 
+    @model_validator(mode="after")
+    def _time_cap_above_minimum(self):
+        """A cap below the minimum time would end every cell before min_time_s is reached (the stopping
+        rule stops at max_time_s once one iteration is in), so the minimum would silently not hold."""
+        if self.max_time_s is not None and self.max_time_s < self.min_time_s:
+            raise ValueError(f"max_time_s {self.max_time_s:g} is below min_time_s {self.min_time_s:g}: the cap would "
+                             f"end each cell at {self.max_time_s:g} s, before min_time_s is reached; raise max_time_s "
+                             f"(--max-time) to at least {self.min_time_s:g} or lower min_time_s (--min-time)")
+        return self
+
     @classmethod
     def model_sources(cls) -> tuple[str, ...]:
         """The fields that name what to run; exactly one must be set."""

@@ -84,6 +84,22 @@ def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(confi
     return cfg, raw, weights
 
 
+def check_loaded(folder: Path, model: object, missing: list[str]) -> None:
+    """Refuse a checkpoint that lacks weights its model needs (`missing`, from transformers' loading info):
+    transformers fills them with random values, and the run would time them labelled as the checkpoint."""
+    from ..errors import UserError
+
+    if missing:
+        raise UserError(f"{folder}: the checkpoint lacks {len(missing)} of {type(model).__name__}'s weights "
+                        f"(such as {min(missing)}); it was not saved from a model of this kind")
+
+
+def own_code(raw: dict) -> dict:
+    """The record's model field for a folder that runs its own Python code (auto_map in its config.json, run
+    under --trust-remote-code); {} for one that transformers' own classes run."""
+    return {"own_code": True} if raw.get("auto_map") else {}
+
+
 def _check_own_code(folder: Path, auto_map: dict) -> None:
     """Refuse a folder whose auto_map names code it does not hold: transformers would look for the file
     on the Hugging Face Hub (there is no network here) and its error points at model_type."""

@@ -15,7 +15,7 @@ from ..catalog import architectures
 from ..devices.torch_probe import DTYPES
 from ..errors import UserError, closest
 from ..spec.llm import LlmSpec
-from .files import hash_files, hf_folder
+from .files import check_loaded, hash_files, hf_folder, own_code
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def resolve(spec: LlmSpec, trust_remote_code: bool = False) -> ResolvedModel:
     if not raw.get("auto_map"):
         _check_causal_lm(folder, cfg)
     return ResolvedModel(cfg, {"path": str(folder.resolve()), "model_type": cfg.model_type,
-                               "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"])})
+                               "weights": "checkpoint", "weights_hash": hash_files(weights + [folder / "config.json"]),
+                               **own_code(raw)})
 
 
 def _check_causal_lm(folder: Path, cfg) -> None:
@@ -146,9 +147,11 @@ def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,
         with device:  # allocate and initialise directly on the device
             model = AutoModelForCausalLM.from_config(resolved.config, dtype=dtype)
     else:
-        model = AutoModelForCausalLM.from_pretrained(
+        model, loading = AutoModelForCausalLM.from_pretrained(
             spec.model, dtype=dtype, local_files_only=True, use_safetensors=True,
-            trust_remote_code=trust_remote_code).to(device)
+            trust_remote_code=trust_remote_code, output_loading_info=True)
+        check_loaded(spec.model, model, list(loading.get("missing_keys", ())))
+        model = model.to(device)
     return model.eval()
 
 

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from ...errors import UserError
-from ...workloads.files import hash_files, hf_folder
+from ...workloads.files import hash_files, hf_folder, own_code
 
 POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
                  "pooling_mode_lasttoken": "last_token"}
@@ -92,7 +92,7 @@ def resolve_folder(folder: Path, trust_remote_code: bool) -> tuple[Path, object,
     cfg, raw, weights = hf_folder(hf, trust_remote_code, "(config.json + *.safetensors, as sentence-transformers "
                                                          "or save_pretrained writes it)")
     saved = [str(a) for a in (getattr(cfg, "architectures", None) or [])]
-    own_code = bool(raw.get("auto_map"))
+    runs_own_code = bool(raw.get("auto_map"))
     if getattr(cfg, "is_encoder_decoder", False):
         raise UserError(f"{hf}: model_type '{cfg.model_type}' is an encoder-decoder model; kind: embedding runs "
                         f"encoder or decoder embedders (BERT, XLM-RoBERTa, Qwen3 ...) and cross-encoders")
@@ -101,7 +101,7 @@ def resolve_folder(folder: Path, trust_remote_code: bool) -> tuple[Path, object,
         if cfg.num_labels != 1:
             raise UserError(f"{hf}: {saved[0]} has {cfg.num_labels} labels; a reranker (cross-encoder) scores with "
                             f"one, so this is a classifier, not a reranker")
-        if not own_code and cfg.model_type not in classifiers:
+        if not runs_own_code and cfg.model_type not in classifiers:
             raise UserError(f"{hf}: model_type '{cfg.model_type}' has no sequence classifier in transformers; "
                             f"kind: embedding cannot score with it")
     else:
@@ -112,10 +112,10 @@ def resolve_folder(folder: Path, trust_remote_code: bool) -> tuple[Path, object,
             raise UserError(f"{hf}: config.json's architectures {', '.join(lm)} is a language model, not an "
                             f"embedder: nothing says how to pool it; an LLM-based embedder ships sentence-transformers' "
                             f"modules.json and 1_Pooling/config.json (as Qwen3-Embedding does), or use kind: llm")
-        if not own_code and cfg.model_type not in bases:
+        if not runs_own_code and cfg.model_type not in bases:
             raise UserError(f"{hf}: model_type '{cfg.model_type}' has no base model in transformers (AutoModel); "
                             f"kind: embedding cannot embed with it")
     info = {"path": str(folder.resolve()), "model_type": cfg.model_type, "architectures": saved, "task": task,
             "pooling": pooling, "normalize": normalize, "pooling_from": said, "weights": "checkpoint",
-            "weights_hash": hash_files(weights + [hf / "config.json"] + read)}
+            "weights_hash": hash_files(weights + [hf / "config.json"] + read), **own_code(raw)}
     return hf, cfg, info

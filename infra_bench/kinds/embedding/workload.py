@@ -18,6 +18,7 @@ import torch
 
 from ...catalog import architectures
 from ...errors import UserError, closest
+from ...workloads.files import check_loaded
 from .spec import EmbeddingSpec
 
 FAMILIES = ("bert", "xlm-roberta", "qwen3", "xlm-roberta-reranker")
@@ -190,9 +191,7 @@ def _checkpoint(resolved: ResolvedEmbedding, dtype: torch.dtype) -> torch.nn.Mod
         resolved.path, dtype=dtype, local_files_only=True, use_safetensors=True,
         trust_remote_code=resolved.trust_remote_code, output_loading_info=True)
     missing = [k for k in loading.get("missing_keys", ()) if "pooler" not in k]  # BERT's pooler is not used
-    if missing:
-        raise UserError(f"{resolved.path}: the checkpoint lacks {len(missing)} weights of {type(model).__name__} "
-                        f"(such as {min(missing)}); it was not saved from a model of this kind")
+    check_loaded(resolved.path, model, missing)
     return model
 
 
