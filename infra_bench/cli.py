@@ -174,7 +174,7 @@ def _text_table(rows: list[dict], columns: list[str]) -> str:
 @click.option("--market", help="A market code (e.g. CN) for --available.")
 @click.option("--available", is_flag=True, help="Only parts that can be bought in --market.")
 @click.option("--kind", type=click.Choice(["accelerator", "cpu"]), help="Only accelerators or only CPUs.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON.")
 @PROFILES_OPTION
 def profiles_list(vendor, domestic, market, available, kind, as_json, profile_dirs) -> None:
     """Profiles with their key figures; filters combine."""
@@ -204,7 +204,7 @@ def profiles_list(vendor, domestic, market, available, kind, as_json, profile_di
 
 @profiles.command("show")
 @click.argument("profile_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
 @PROFILES_OPTION
 def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
     """Every field of one profile, with its sources."""
@@ -225,7 +225,7 @@ def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
 
 @profiles.command("compare")
 @click.argument("profile_ids", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @PROFILES_OPTION
 def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
     """Side by side, with ridge point (FLOP/byte), memory per TFLOP and price per TFLOP."""
@@ -276,7 +276,7 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
 
 
 @profiles.command("sites")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the sites as JSON.")
 @PROFILES_OPTION
 def profiles_sites(as_json: bool, profile_dirs) -> None:
     """Site presets: grid carbon factor, power price, PUE."""
@@ -291,7 +291,7 @@ def profiles_sites(as_json: bool, profile_dirs) -> None:
 
 
 @profiles.command("servers")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the servers as JSON.")
 @PROFILES_OPTION
 def profiles_servers(as_json: bool, profile_dirs) -> None:
     """Server platforms that plans buy accelerators in: slots, price, maximum power, what they host."""
@@ -313,7 +313,7 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
 
 
 @profiles.command("groups")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 @PROFILES_OPTION
 def profiles_groups(as_json: bool, profile_dirs) -> None:
     """Names that `plan --hardware/--exclude/--compare` accept for sets of parts, with their members."""
@@ -381,7 +381,7 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
               help="TTS: tokens per utterance (5 frames each).")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
               help="A file from `infra-bench calibrate` (default: the fit shipped with infra-bench).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
 @PROFILES_OPTION
 def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
             input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
@@ -547,7 +547,7 @@ def _cost_overrides(currency, fx, prices, colocation, profiles) -> dict:
                    "shipped with infra-bench.")
 @click.option("--no-calibration", "priors", is_flag=True,
               help="Use the priors instead of the shipped fit, to see what the fit changes.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (and what --compare, --sensitivity and --mixed add) as JSON.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: HTML if the name ends in .html, Markdown if .md (docs/reports.md).")
 @PROFILES_OPTION
@@ -613,6 +613,8 @@ def plan(demand_file, hardware_ids, domestic, vendors, exclude, site_id, market,
         extra["sensitivity"] = compare.sensitivity(p, profiles, demand.services, site, a, sensitivity, servers=servers)
     if mixed:
         from .planner.fleet import optimise
+        from .planner.sizing import MIXED_HINT
+        p.notes = [n for n in p.notes if n != MIXED_HINT]
         extra["mixed"] = optimise(p, demand, profiles, site, a, fleet_limits, budget, fits, servers=servers).to_dict()
     if as_json:
         click.echo(_dump({**p.to_dict(), **extra}))

@@ -82,6 +82,9 @@ def test_mixed_answers_once_and_a_fleet_of_two_stacks_is_an_answer(tmp: Path):
     ok = run_cli(*args, cwd=tmp)
     assert ok.returncode == 0 and not ok.stderr, ok.stderr
     assert "mixed fleet (integer program" in ok.stdout
+    assert "`--mixed --site SITE` combines them" not in ok.stdout  # the plan's hint to do what was asked
+    alone = run_cli(*args[:2], "--hardware", "hw_910b2,nv_h100_sxm", "--confirm", "0", cwd=tmp)
+    assert "`--mixed --site SITE` combines them" in alone.stdout
     capped = run_cli(*args, "--limit", "hw_910b2=0", cwd=tmp)
     assert_one_line_error(capped, "--mixed found no fleet: service b: no costed type can serve it under these "
                                   "--limit caps")

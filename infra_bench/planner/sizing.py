@@ -40,6 +40,8 @@ from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
 DEFAULT_NODE = 8
+MIXED_HINT = ("no single part serves every service, but each service has parts that serve it (listed above): "
+              "`--mixed --site SITE` combines them in one fleet")  # plan --mixed drops it: it was asked
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
 MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM, image, video and embedding services)
 REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
@@ -841,8 +843,7 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     coverage = {demand.label(i): [c.hardware for c in cands if demand.label(i) in c.serves]
                 for i in range(len(demand.services))}
     if len(demand.services) > 1 and not any(c.feasible for c in cands) and all(coverage.values()):
-        notes.append("no single part serves every service, but each service has parts that serve it (listed "
-                     "above): `--mixed --site SITE` combines them in one fleet")
+        notes.append(MIXED_HINT)
     return Plan(demand.name, site.id if site else None, market, rank_by, cands, notes, coverage)
 
 
