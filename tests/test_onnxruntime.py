@@ -14,7 +14,7 @@ from infra_bench.errors import UserError
 from infra_bench.spec import spec_from_dict
 from infra_bench.spec.loader import parse_options
 from infra_bench.workloads import llm
-from .conftest import assert_one_line_error, hint, read_records, run_cli, write_spec
+from .conftest import assert_one_line_error, hint, read_records, refused_before_running, run_cli, write_spec
 
 ORT = {"backend": "onnxruntime"}
 
@@ -264,3 +264,41 @@ def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     write_spec(tmp, "s.yaml", **ORT)
     p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
     assert p.returncode == 2 and p.stderr.strip() == f"error: the onnxruntime backend needs onnx: {hint('onnx')}"
+
+
+# tiny configs of the catalog's mixture-of-experts families (llm_reference.csv), as their model types name them
+_SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 256, "max_position_embeddings": 256}
+_MOE = {"mixtral": {"num_local_experts": 4}, "qwen3_moe": {"num_experts": 4, "moe_intermediate_size": 32},
+        "gpt_oss": {"num_local_experts": 4, "layer_types": ["sliding_attention", "full_attention"]},
+        "minimax_m2": {"num_local_experts": 4},
+        "deepseek_v3": {"n_routed_experts": 4, "moe_intermediate_size": 32, "first_k_dense_replace": 0, "n_group": 1,
+                        "topk_group": 1, "kv_lora_rank": 16, "q_lora_rank": 32, "qk_rope_head_dim": 16,
+                        "qk_nope_head_dim": 8, "v_head_dim": 16},
+        "glm_moe_dsa": {"n_routed_experts": 4, "moe_intermediate_size": 32, "first_k_dense_replace": 0, "n_group": 1,
+                        "topk_group": 1},
+        "qwen3_5_moe_text": {"num_experts": 4, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 32}}
+
+
+@pytest.mark.parametrize("model_type", list(_MOE))
+def test_a_mixture_of_experts_model_is_refused_when_planned_not_after_its_build(model_type):
+    """A MoE LLM failed late, in torch.onnx's export (aten::histc has no ONNX conversion), after the model was
+    built; each MoE family of the catalog is now refused at planning, in one line naming the family and
+    --backend torch, while the torch backend still takes it and a dense model still passes."""
+    from transformers import AutoConfig
+    config = AutoConfig.for_model(model_type, **_SMALL, num_experts_per_tok=2, **_MOE[model_type])
+    resolved = llm.ResolvedModel(config, {"weights": "random"})
+    with pytest.raises(UserError, match=rf"'moe': {model_type} is a mixture-of-experts model, .* use --backend torch$"):
+        llm.check_cells(spec_from_dict({"arch": "llama-tiny", **ORT, "name": "moe"}), resolved)
+    llm.check_cells(spec_from_dict({"arch": "llama-tiny", "name": "moe"}), resolved)
+    dense = spec_from_dict({"arch": "llama-tiny", **ORT})
+    llm.check_cells(dense, llm.resolve(dense))
+
+
+def test_a_mixture_of_experts_checkpoint_on_onnxruntime_is_refused_before_anything_is_built(tmp: Path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+    config = AutoConfig.for_model("mixtral", **_SMALL, num_experts_per_tok=2, **_MOE["mixtral"])
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp / "moe")
+    message = refused_before_running({"model": str(tmp / "moe"), **ORT, "name": "mine"},
+                                     "spec 'mine': mixtral is a mixture-of-experts model", tmp / "res")
+    assert message.endswith("use --backend torch") and "\n" not in message

@@ -107,6 +107,9 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
     if resolved.config is None:  # a user .onnx file: its limits are not known
         return
+    if spec.backend == "onnxruntime":
+        from ..backends.onnxruntime.build import check_model
+        check_model(spec, resolved)
     check_host_memory(spec, resolved)
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
