@@ -158,6 +158,7 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
     assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
     assert ort_build.UNCHECKED_NOTE in rec["notes"]  # said where results are read, not only in the record
+    assert rec["backend"]["prefill_logits"] == "last position"  # our export's logits axis is fixed at 1
 
     exporter().export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), tmp / "wrong.onnx", ["x"], ["y"], {})
     write_spec(tmp, "w.yaml", **ORT, arch=None, model="wrong.onnx")
@@ -188,6 +189,27 @@ def test_a_user_onnx_file_quantized_to_int8_is_gated_against_the_file_itself(tmp
     assert ort_build.UNCHECKED_NOTE not in quantized.notes
     strict = on_file(parity_tolerance=0.0)
     assert strict.runner is None and strict.error.startswith("parity gate failed: max_rel_diff")
+
+
+def test_a_user_onnx_file_with_logits_for_every_position_is_recorded_so(tmp_path: Path, monkeypatch):
+    """A user's export that returns logits for all prompt positions was recorded as `prefill_logits: last
+    position` (our export's form); the record now says what the file computes, read from one prefill."""
+    from infra_bench.backends.onnxruntime import llm_export
+
+    class AllPositions(llm_export._KvWrapper):
+        logits_to_keep = 0  # as a plain export of the model's forward returns them
+
+    spec = spec_from_dict({"arch": "llama-tiny", **ORT})
+    resolved = llm.resolve(spec)
+    layout = llm_export.layout_from_config(resolved.config, torch.float32)
+    args, axes = llm_export.example_inputs(layout, torch.float32)
+    mine = tmp_path / "mine.onnx"
+    exporter().export(AllPositions(llm.build(spec, resolved, torch.device("cpu")), layout.layers).eval(), args, mine,
+                      layout.input_names(), layout.output_names(), {**axes, "logits": {0: "batch", 1: "seq"}})
+    on_file = spec_from_dict({"model": str(mine), **ORT})
+    built = ort_build.build_llm(on_file, llm.resolve(on_file), ort_build.check(on_file), False)
+    assert built.info["prefill_logits"] == "all positions"
+    assert len(built.runner.run(built.runner.prepare(torch.zeros(2, 5, dtype=torch.long)), 3).token_ns) == 3
 
 
 @pytest.mark.parametrize("fields, message", [
