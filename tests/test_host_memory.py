@@ -1,6 +1,6 @@
-"""Media pipelines (diffusion, DiT, video, TTS) too large for this host's free memory are refused before
-they are built, with their size, rather than ended by the OOM killer (exit 137, no record, no message).
-Nothing large is allocated: sizes are the catalogs' shipped counts or counts on the meta device."""
+"""Media pipelines (diffusion, DiT, video, TTS) and LLMs for ONNX Runtime too large for this host's free memory
+are refused before they are built, with their size, rather than ended by the OOM killer (exit 137, no record,
+no message). Nothing large is allocated: sizes are the catalogs' shipped counts or counts on the meta device."""
 import json
 from pathlib import Path
 
@@ -10,7 +10,9 @@ from infra_bench.errors import UserError
 from infra_bench.kinds.video import workload as vw
 from infra_bench.spec import spec_from_dict
 from infra_bench.workloads import diffusion as dw
+from infra_bench.workloads import llm as lw
 from infra_bench.workloads import tts as tw
+from infra_bench.workloads.host_memory import ort_build_peak
 
 from .conftest import assert_one_line_error, run_cli
 
@@ -76,3 +78,25 @@ def test_a_diffusers_folder_larger_than_this_hosts_memory_is_refused_before_it_i
     p = run_cli("run", "d.yaml", "--out", "res", cwd=tmp)
     assert_one_line_error(p, "B parameters need")
     assert "GiB in fp32 to load, but this host has" in p.stderr and not (tmp / "res").exists()
+
+
+def test_an_onnxruntime_llm_build_is_counted_at_its_peak_not_at_its_weights():
+    """ONNX Runtime builds an LLM from its fp32 torch model, exports it and opens a session beside it: about
+    4.3x the weights at the peak (2.1x past protobuf's 2 GiB), where the check counted the weights once. Free
+    memory of twice the weights takes the torch model on the CPU, and now refuses the ONNX Runtime build."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    on_torch = spec_from_dict({"arch": "llama-tiny", "device": "cpu", "dtype": "fp32"})
+    on_ort = spec_from_dict({"arch": "llama-tiny", "backend": "onnxruntime", "name": "ort"})
+    resolved = lw.resolve(on_torch)
+    with torch.device("meta"):
+        weights = lw.param_count(AutoModelForCausalLM.from_config(resolved.config)) * 4
+    assert ort_build_peak(weights, "fp32") > 4 * weights and ort_build_peak(3 * GIB, "fp32") < 2.2 * 3 * GIB
+    lw.check_host_memory(on_torch, resolved, free=2 * weights)
+    with pytest.raises(UserError) as e:
+        lw.check_host_memory(on_ort, resolved, free=2 * weights)
+    assert str(e.value).startswith("spec 'ort': its 0.0 B parameters need 0.3 GiB in fp32 (an estimate of the peak")
+    assert "to export and run in ONNX Runtime, but this host has 0.1 GiB of memory free" in str(e.value)
+    assert "\n" not in str(e.value)
+    lw.check_host_memory(on_ort, resolved, free=ROOMY)

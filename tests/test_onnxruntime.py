@@ -14,7 +14,7 @@ from infra_bench.errors import UserError
 from infra_bench.spec import spec_from_dict
 from infra_bench.spec.loader import parse_options
 from infra_bench.workloads import llm
-from .conftest import assert_one_line_error, hint, read_records, run_cli, write_spec
+from .conftest import assert_one_line_error, hint, read_records, refused_before_running, run_cli, write_spec
 
 ORT = {"backend": "onnxruntime"}
 
@@ -158,6 +158,7 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
     assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
     assert ort_build.UNCHECKED_NOTE in rec["notes"]  # said where results are read, not only in the record
+    assert rec["backend"]["prefill_logits"] == "last position"  # our export's logits axis is fixed at 1
 
     exporter().export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), tmp / "wrong.onnx", ["x"], ["y"], {})
     write_spec(tmp, "w.yaml", **ORT, arch=None, model="wrong.onnx")
@@ -188,6 +189,27 @@ def test_a_user_onnx_file_quantized_to_int8_is_gated_against_the_file_itself(tmp
     assert ort_build.UNCHECKED_NOTE not in quantized.notes
     strict = on_file(parity_tolerance=0.0)
     assert strict.runner is None and strict.error.startswith("parity gate failed: max_rel_diff")
+
+
+def test_a_user_onnx_file_with_logits_for_every_position_is_recorded_so(tmp_path: Path, monkeypatch):
+    """A user's export that returns logits for all prompt positions was recorded as `prefill_logits: last
+    position` (our export's form); the record now says what the file computes, read from one prefill."""
+    from infra_bench.backends.onnxruntime import llm_export
+
+    class AllPositions(llm_export._KvWrapper):
+        logits_to_keep = 0  # as a plain export of the model's forward returns them
+
+    spec = spec_from_dict({"arch": "llama-tiny", **ORT})
+    resolved = llm.resolve(spec)
+    layout = llm_export.layout_from_config(resolved.config, torch.float32)
+    args, axes = llm_export.example_inputs(layout, torch.float32)
+    mine = tmp_path / "mine.onnx"
+    exporter().export(AllPositions(llm.build(spec, resolved, torch.device("cpu")), layout.layers).eval(), args, mine,
+                      layout.input_names(), layout.output_names(), {**axes, "logits": {0: "batch", 1: "seq"}})
+    on_file = spec_from_dict({"model": str(mine), **ORT})
+    built = ort_build.build_llm(on_file, llm.resolve(on_file), ort_build.check(on_file), False)
+    assert built.info["prefill_logits"] == "all positions"
+    assert len(built.runner.run(built.runner.prepare(torch.zeros(2, 5, dtype=torch.long)), 3).token_ns) == 3
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -264,3 +286,41 @@ def test_default_suite_skips_a_backend_that_is_not_installed(tmp: Path):
     write_spec(tmp, "s.yaml", **ORT)
     p = run_cli(cwd=tmp, python_args=_without(["onnx"], "run", "s.yaml"))
     assert p.returncode == 2 and p.stderr.strip() == f"error: the onnxruntime backend needs onnx: {hint('onnx')}"
+
+
+# tiny configs of the catalog's mixture-of-experts families (llm_reference.csv), as their model types name them
+_SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 256, "max_position_embeddings": 256}
+_MOE = {"mixtral": {"num_local_experts": 4}, "qwen3_moe": {"num_experts": 4, "moe_intermediate_size": 32},
+        "gpt_oss": {"num_local_experts": 4, "layer_types": ["sliding_attention", "full_attention"]},
+        "minimax_m2": {"num_local_experts": 4},
+        "deepseek_v3": {"n_routed_experts": 4, "moe_intermediate_size": 32, "first_k_dense_replace": 0, "n_group": 1,
+                        "topk_group": 1, "kv_lora_rank": 16, "q_lora_rank": 32, "qk_rope_head_dim": 16,
+                        "qk_nope_head_dim": 8, "v_head_dim": 16},
+        "glm_moe_dsa": {"n_routed_experts": 4, "moe_intermediate_size": 32, "first_k_dense_replace": 0, "n_group": 1,
+                        "topk_group": 1},
+        "qwen3_5_moe_text": {"num_experts": 4, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 32}}
+
+
+@pytest.mark.parametrize("model_type", list(_MOE))
+def test_a_mixture_of_experts_model_is_refused_when_planned_not_after_its_build(model_type):
+    """A MoE LLM failed late, in torch.onnx's export (aten::histc has no ONNX conversion), after the model was
+    built; each MoE family of the catalog is now refused at planning, in one line naming the family and
+    --backend torch, while the torch backend still takes it and a dense model still passes."""
+    from transformers import AutoConfig
+    config = AutoConfig.for_model(model_type, **_SMALL, num_experts_per_tok=2, **_MOE[model_type])
+    resolved = llm.ResolvedModel(config, {"weights": "random"})
+    with pytest.raises(UserError, match=rf"'moe': {model_type} is a mixture-of-experts model, .* use --backend torch$"):
+        llm.check_cells(spec_from_dict({"arch": "llama-tiny", **ORT, "name": "moe"}), resolved)
+    llm.check_cells(spec_from_dict({"arch": "llama-tiny", "name": "moe"}), resolved)
+    dense = spec_from_dict({"arch": "llama-tiny", **ORT})
+    llm.check_cells(dense, llm.resolve(dense))
+
+
+def test_a_mixture_of_experts_checkpoint_on_onnxruntime_is_refused_before_anything_is_built(tmp: Path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+    config = AutoConfig.for_model("mixtral", **_SMALL, num_experts_per_tok=2, **_MOE["mixtral"])
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp / "moe")
+    message = refused_before_running({"model": str(tmp / "moe"), **ORT, "name": "mine"},
+                                     "spec 'mine': mixtral is a mixture-of-experts model", tmp / "res")
+    assert message.endswith("use --backend torch") and "\n" not in message

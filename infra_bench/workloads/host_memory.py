@@ -21,6 +21,23 @@ def on_host(spec, checkpoint: bool = False) -> bool:
     return spec.backend == "onnxruntime" or checkpoint or spec.device == "cpu"
 
 
+GRAPH_IN_MEMORY = 2**31  # protobuf's limit: the exporter builds and serializes a smaller ONNX graph whole in memory
+
+
+def ort_build_peak(fp32_bytes: int, dtype: str) -> int:
+    """Estimated host bytes at the peak of building an LLM for ONNX Runtime from its fp32 torch model of
+    `fp32_bytes` weights: the model, its ONNX export (a fresh one: a cached export peaks lower) and the session.
+    Measured as ru_maxrss over the imports in a process of its own (2026-12, torch 2.13, onnxruntime 1.32, random
+    Llama shapes, CPU): the export peaks at 4.2-4.3x the weights while the graph is under protobuf's 2 GiB
+    (0.95 GiB: 4.25x TorchScript exporter, 4.31x torch.export-based, 4.33x with int8; 1.6 GiB: 4.17x; a cache
+    hit 2.7x), the session at 2.0-2.1x above it, where the exporter writes the weights to external data
+    (2.5 GiB: 2.06x; 4.2 GiB: 2.04x). fp16 adds its half-precision copy and exports half the bytes (derived from
+    the same figures, not measured)."""
+    graph = fp32_bytes // 2 if dtype == "fp16" else fp32_bytes
+    copy = graph if dtype == "fp16" else 0
+    return fp32_bytes + copy + int(graph * (3.3 if graph < GRAPH_IN_MEMORY else 1.1))
+
+
 def peak(components: list[int], dtype: str, cast: str) -> int:
     """Bytes held at the peak of building `components` (parameter counts, in build order) in fp32 and
     casting to `dtype`: cast "each" (a component is cast before the next is built) or "all" (every

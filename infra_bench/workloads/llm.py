@@ -108,6 +108,9 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
     if resolved.config is None:  # a user .onnx file: its limits are not known
         return
+    if spec.backend == "onnxruntime":
+        from ..backends.onnxruntime.build import check_model
+        check_model(spec, resolved)
     check_host_memory(spec, resolved)
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
@@ -118,11 +121,11 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
 
 def check_host_memory(spec: LlmSpec, resolved: ResolvedModel, free: int | None = None) -> None:
     """Refuse a model whose weights cannot fit in this host's free memory (`free`, default what this host
-    has) before building it (workloads/host_memory.py). The size is the config's, counted on the meta
-    device (nothing allocated)."""
+    has) before building it (workloads/host_memory.py); for ONNX Runtime, the estimated peak of the export and
+    session beside the torch model. The size is the config's, counted on the meta device (nothing allocated)."""
     from transformers import AutoModelForCausalLM
 
-    from .host_memory import on_host, refuse
+    from .host_memory import on_host, ort_build_peak, refuse
 
     if resolved.config is None or getattr(resolved.config, "auto_map", None):
         return  # a user .onnx file, or a model of its own code: not counted here
@@ -130,9 +133,12 @@ def check_host_memory(spec: LlmSpec, resolved: ResolvedModel, free: int | None =
         return  # random weights are made on the accelerator itself
     with torch.device("meta"):
         params = param_count(AutoModelForCausalLM.from_config(resolved.config))
-    dtype = "fp32" if spec.backend == "onnxruntime" else spec.dtype  # ONNX Runtime exports from an fp32 model
-    smaller = "; bf16 halves it" if dtype == "fp32" and spec.backend == "torch" else ""
-    refuse(spec.label, params, params * DTYPES[dtype].itemsize, dtype, "load", smaller, free)
+    if spec.backend == "onnxruntime":  # exported from an fp32 model, which the session's copy joins
+        return refuse(spec.label, params, ort_build_peak(params * 4, spec.dtype),
+                      "fp32 (an estimate of the peak: the torch model, its ONNX export and the session)",
+                      "export and run in ONNX Runtime", free=free)
+    smaller = "; bf16 halves it" if spec.dtype == "fp32" and spec.backend == "torch" else ""
+    refuse(spec.label, params, params * DTYPES[spec.dtype].itemsize, spec.dtype, "load", smaller, free)
 
 
 def build(spec: LlmSpec, resolved: ResolvedModel, device: torch.device,

@@ -16,6 +16,7 @@ import torch
 from ...devices.base import DeviceProbe
 from ...devices.cpu import CpuProbe
 from ...devices.onnxruntime import EpProbe
+from ...errors import UserError
 from ..base import RequestTiming
 from ..parity import DEFINITION, differences
 from .llm_export import LlmIoLayout
@@ -30,7 +31,6 @@ def ep_probe(ep: Ep, ep_options: dict) -> DeviceProbe:
     if ep.device_family == "cpu":
         return CpuProbe()
     from ...devices import select_device
-    from ...errors import UserError
     device_id = int(ep_options.get("device_id", 0))
     try:
         base = select_device(f"{ep.device_family}:{device_id}")
@@ -47,12 +47,31 @@ class OrtLlmRunner:
         self._dev_id = int(ep_options.get("device_id", 0))
         self._past_names, self._present_names = layout.past_names(), layout.present_names()
         self._kv_dtype = np.dtype(layout.kv_dtype)
+        self.prefill_logits = self._prefill_logits()
 
     def prepare(self, input_ids: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(input_ids.cpu().numpy().astype(np.int64))
 
+    def _prefill_logits(self) -> str:
+        """Which positions the graph's prefill logits cover, "last position" or "all positions": its logits
+        shape says so where that axis is fixed at 1 (our export); else one 2-token prefill tells (a user's
+        export may name the axis after the sequence, or after nothing)."""
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == "logits")
+        if len(shape) == 3 and shape[1] == 1:
+            return "last position"
+        logits = self.forward(np.zeros((1, 2), dtype=np.int64), None, 0)[0]
+        if logits.ndim != 3 or logits.shape[1] not in (1, 2):
+            raise UserError(f"the .onnx file's logits for a 2-token prefill have shape {list(logits.shape)}; the "
+                            f"convention is [batch, 1 or seq, vocab] (see docs/onnxruntime.md)")
+        return "all positions" if logits.shape[1] == 2 else "last position"
+
     def step(self, tokens: np.ndarray, past, past_len: int):
         """One forward: `tokens` [B, S] after `past_len` cached positions; returns (logits[B, V], present)."""
+        logits, present = self.forward(tokens, past, past_len)
+        return logits[:, -1, :], present
+
+    def forward(self, tokens: np.ndarray, past, past_len: int):
+        """`step` with the logits of every position the graph returns: (logits [B, 1 or S, V], present)."""
         b, s = tokens.shape
         io = self.session.io_binding()
         io.bind_cpu_input("input_ids", tokens)
@@ -71,7 +90,7 @@ class OrtLlmRunner:
             io.bind_output(name, self._dev, self._dev_id)
         self.session.run_with_iobinding(io)
         outs = io.get_outputs()
-        return outs[0].numpy()[:, -1, :], outs[1:]
+        return outs[0].numpy(), outs[1:]
 
     def greedy(self, input_ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(next token ids [B, 1], last-position logits [B, V]) after the prefill, then after each decode
@@ -103,7 +122,7 @@ class OrtLlmRunner:
         ort = import_ort()
         return {"name": "onnxruntime", "version": ort.__version__,
                 "providers": short_names(self.session.get_providers()),
-                "loop": "manual greedy prefill+decode, IO binding", "prefill_logits": "last position",
+                "loop": "manual greedy prefill+decode, IO binding", "prefill_logits": self.prefill_logits,
                 **self.info}
 
 

@@ -10,8 +10,8 @@ I/O convention (also what a user's own .onnx file must follow):
   outputs  logits                   [batch, 1 or seq, vocab]        (the last position is used)
            present.{i}.key / present.{i}.value  [batch, kv_heads, past + seq, head_dim]
 
-Prefill passes past tensors with past = 0. The graph computes logits for the last position
-only, as serving engines do.
+Prefill passes past tensors with past = 0. Our graph computes logits for the last position
+only, as serving engines do; a user's may compute them for all (the runner records which).
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class LlmIoLayout:
 
 class _KvWrapper(torch.nn.Module):
     """Flat tensors in and out, a DynamicCache inside: the form torch.onnx.export can trace."""
+    logits_to_keep = 1  # the last position only, as serving engines do (0 would keep them all)
 
     def __init__(self, model: torch.nn.Module, layers: int):
         super().__init__()
@@ -60,7 +61,7 @@ class _KvWrapper(torch.nn.Module):
         from ..torch.llm import cache_argument, new_cache
         cache = new_cache(self.model.config, [(past[2 * i], past[2 * i + 1]) for i in range(self.layers)])
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         use_cache=True, logits_to_keep=1, **{cache_argument(self.model): cache})
+                         use_cache=True, logits_to_keep=self.logits_to_keep, **{cache_argument(self.model): cache})
         flat = []
         for layer in cache.layers:  # extended in place by the forward pass
             flat += [layer.keys, layer.values]
@@ -76,10 +77,9 @@ def layout_from_config(config, dtype: torch.dtype) -> LlmIoLayout:
                        str(torch.empty(0, dtype=dtype).numpy().dtype) if dtype != torch.bfloat16 else "bfloat16")
 
 
-def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path, how: Exporter) -> None:
-    """Trace `model` (already in its export dtype, on CPU) into `path`."""
+def example_inputs(layout: LlmIoLayout, dtype: torch.dtype) -> tuple[tuple, dict]:
+    """Example inputs that trace a KV-cache graph of `layout`, and its dynamic axes (logits: batch only)."""
     b, s, p = 2, 8, 16  # example shapes; none of them 0 or 1, so nothing is specialised on them
-    dtype = next(model.parameters()).dtype
     ids = torch.randint(0, min(layout.vocab_size or 100, 100), (b, s))
     mask = torch.ones(b, p + s, dtype=torch.long)
     pos = torch.arange(p, p + s).expand(b, s)
@@ -88,8 +88,13 @@ def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path, how: Exp
             "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
     axes.update({n: {0: "batch", 2: "past"} for n in layout.past_names()})
     axes.update({n: {0: "batch", 2: "total"} for n in layout.present_names()})
-    how.export(_KvWrapper(model, layout.layers).eval(), (ids, mask, pos, *past), path, layout.input_names(),
-               layout.output_names(), axes)
+    return (ids, mask, pos, *past), axes
+
+
+def export_llm(model: torch.nn.Module, layout: LlmIoLayout, path: Path, how: Exporter) -> None:
+    """Trace `model` (already in its export dtype, on CPU) into `path`."""
+    args, axes = example_inputs(layout, next(model.parameters()).dtype)
+    how.export(_KvWrapper(model, layout.layers).eval(), args, path, layout.input_names(), layout.output_names(), axes)
 
 
 class _DropQuantizerAdvice(logging.Filter):
