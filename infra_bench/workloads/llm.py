@@ -108,10 +108,11 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
     """Refuse request shapes the model cannot take, before anything runs."""
     if resolved.config is None:  # a user .onnx file: its limits are not known
         return
-    if spec.backend == "onnxruntime":
+    meta = None
+    if spec.backend == "onnxruntime" and (meta := _meta_model(resolved)) is not None:  # one for both checks
         from ..backends.onnxruntime.build import check_model
-        check_model(spec, resolved)
-    check_host_memory(spec, resolved)
+        check_model(spec, resolved, meta)
+    check_host_memory(spec, resolved, model=meta)
     limit = resolved.max_positions
     longest = max(spec.prompt_len) + max(spec.output_len)
     if limit and longest > limit:
@@ -119,20 +120,30 @@ def check_cells(spec: LlmSpec, resolved: ResolvedModel) -> None:
                         f"{limit} positions; use shorter prompt_len or output_len")
 
 
-def check_host_memory(spec: LlmSpec, resolved: ResolvedModel, free: int | None = None) -> None:
-    """Refuse a model whose weights cannot fit in this host's free memory (`free`, default what this host
-    has) before building it (workloads/host_memory.py); for ONNX Runtime, the estimated peak of the export and
-    session beside the torch model. The size is the config's, counted on the meta device (nothing allocated)."""
+def _meta_model(resolved: ResolvedModel) -> torch.nn.Module | None:
+    """The model built on the meta device (nothing allocated), for the checks made when a spec is planned;
+    None for a user .onnx file or a model of its own code, which are not built here."""
     from transformers import AutoModelForCausalLM
 
+    if resolved.config is None or getattr(resolved.config, "auto_map", None):
+        return None
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(resolved.config)
+
+
+def check_host_memory(spec: LlmSpec, resolved: ResolvedModel, free: int | None = None,
+                      model: torch.nn.Module | None = None) -> None:
+    """Refuse a model whose weights cannot fit in this host's free memory (`free`, default what this host
+    has) before building it (workloads/host_memory.py); for ONNX Runtime, the estimated peak of the export and
+    session beside the torch model. The size is the config's, counted on the meta device (`model`, made here
+    when not given)."""
     from .host_memory import on_host, ort_build_peak, refuse
 
     if resolved.config is None or getattr(resolved.config, "auto_map", None):
         return  # a user .onnx file, or a model of its own code: not counted here
     if not on_host(spec, resolved.info["weights"] == "checkpoint"):
         return  # random weights are made on the accelerator itself
-    with torch.device("meta"):
-        params = param_count(AutoModelForCausalLM.from_config(resolved.config))
+    params = param_count(model or _meta_model(resolved))
     if spec.backend == "onnxruntime":  # exported from an fp32 model, which the session's copy joins
         return refuse(spec.label, params, ort_build_peak(params * 4, spec.dtype),
                       "fp32 (an estimate of the peak: the torch model, its ONNX export and the session)",

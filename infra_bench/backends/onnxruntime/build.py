@@ -52,25 +52,20 @@ def check(spec) -> DeviceProbe:
     return probe
 
 
-def check_model(spec: LlmSpec, resolved) -> None:
+def check_model(spec: LlmSpec, resolved, model: torch.nn.Module) -> None:
     """Refuse, when the spec is planned, a model whose export is known to fail after minutes of building:
     one whose experts run through transformers' experts dispatch (integrations/moe.py, the mixture-of-experts
     models). Its default, grouped_mm, counts tokens per expert with aten::histc, which the TorchScript exporter
     cannot convert, and the torch.export-based one has no conversion for grouped_mm itself. Checked on tiny random
     configs (torch 2.13, transformers 5.25, 2026-12): Mixtral, Qwen3-MoE, gpt-oss and MiniMax-M2 fail so with both
     exporters, Qwen2-MoE, OLMoE and PhiMoE with the default (TorchScript) one; DeepSeek-V3 and GLM-5 fail earlier,
-    on their MLA cache, which the export's KV layout does not fit, and Qwen3.5-MoE on its linear-attention layers. The model is made on the meta device (nothing allocated); a model of its own code (auto_map) is not
-    judged."""
-    from transformers import AutoModelForCausalLM
-
-    if resolved.config is None or getattr(resolved.config, "auto_map", None):
-        return
+    on their MLA cache, which the export's KV layout does not fit, and Qwen3.5-MoE on its linear-attention layers.
+    `model` is the model made on the meta device (nothing allocated); a model of its own code (auto_map) is not
+    judged, nor built."""
     try:
         from transformers.integrations import moe
     except ImportError:  # a transformers without the experts dispatch
         return
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(resolved.config)
     if any(getattr(type(m).forward, "__code__", None) is not None and type(m).forward.__code__.co_filename == moe.__file__
            for m in model.modules()):
         raise UserError(f"spec '{spec.label}': {resolved.config.get_text_config().model_type} is a mixture-of-experts "
