@@ -94,12 +94,42 @@ def require_diffusers() -> None:
         raise MissingDependency(f"diffusion workloads need diffusers: {install_hint('diffusion')}")
 
 
+def component_weights(folder: Path, name: str) -> list[Path]:
+    """A pipeline folder's component weights: its *.safetensors files, each whole (pickled weights are refused)."""
+    files = sorted((folder / name).glob("*.safetensors"))
+    if not files:
+        raise UserError(f"{folder / name}: no *.safetensors weights; pickled weights are not loaded for "
+                        f"safety; re-save with safe_serialization=True")
+    for w in files:
+        if why := safetensors_problem(w):
+            raise UserError(f"{w}: {why}; copy the file again (or re-save the pipeline with save_pretrained)")
+    return files
+
+
+def _model_index(folder: Path) -> dict:
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
+                        f"give a folder saved with save_pretrained")
+    try:
+        return json.loads(index.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{index}: not valid JSON ({e}); re-save the pipeline with save_pretrained") from None
+
+
 def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
-    """A UNet pipeline (ResolvedPipeline) or a diffusion-transformer one (workloads.dit.ResolvedDit)."""
+    """A UNet pipeline (ResolvedPipeline) or a diffusion-transformer one (workloads.dit.ResolvedDit), from
+    the catalog or a local diffusers folder (one with a transformer and no UNet is a DiT pipeline)."""
     require_diffusers()
     if spec.arch is not None and spec.arch in architectures("dit"):
         from . import dit
         return dit.resolve(spec)
+    if spec.model is not None:
+        folder = Path(spec.model)
+        index = _model_index(folder)
+        if "unet" not in index and ("transformer" in index or (folder / "transformer").is_dir()):
+            from . import dit
+            return dit.resolve_folder(spec, folder, index)
     if spec.scheduler == "flow_euler":
         raise UserError(f"spec '{spec.label}': flow_euler is for flow-matching (DiT) pipelines; a UNet pipeline "
                         f"predicts noise: use one of euler, euler_a, ddim, dpmpp_2m, pndm")
@@ -115,24 +145,13 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
                                 {"arch": a.id, "family": a.family, "weights": "random", "source": a.source,
                                  "scheduler": SCHEDULERS[spec.scheduler or "euler"],
                                  "params_reference": {n: c["params"] for n, c in a.components.items()}})
-    folder = Path(spec.model)
-    if not (folder / "model_index.json").is_file():
-        raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
-                        f"give a folder saved with save_pretrained")
     configs, weights = {}, []
     for name in COMPONENTS:
         cfg = folder / name / "config.json"
         if not cfg.is_file():
             continue
         configs[name] = json.loads(cfg.read_text())
-        files = sorted((folder / name).glob("*.safetensors"))
-        if not files:
-            raise UserError(f"{folder / name}: no *.safetensors weights; pickled weights are not loaded for "
-                            f"safety; re-save with safe_serialization=True")
-        for w in files:
-            if why := safetensors_problem(w):
-                raise UserError(f"{w}: {why}; copy the file again (or re-save the pipeline with save_pretrained)")
-        weights += files
+        weights += component_weights(folder, name)
     missing = [n for n in ("text_encoder", "unet", "vae") if n not in configs]
     if missing:
         raise UserError(f"{folder}: missing component(s) {', '.join(missing)}; a text encoder, UNet and VAE are needed")
