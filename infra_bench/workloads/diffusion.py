@@ -458,11 +458,20 @@ def measure(spec: DiffusionSpec, resolved, built, cell: dict, window, rule) -> d
     req = make(spec, resolved, cell, ex)
     with torch.inference_mode():
         result = run_offline(lambda: run(ex, req, window.probe.now_ns), rule, window)
-    steps_run = len(result.timings[0].step_s)
+    steps_run = len(result.timings[0].step_s)  # the scheduler's timesteps, what the loop iterated
     if isinstance(resolved, ResolvedPipeline):
         flops = count_flops(resolved, cell, spec.cfg, steps_run)
     else:
         from . import dit
         flops = dit.count_flops(resolved, cell, spec.cfg, steps_run, built.params)
     return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
-            "samples": samples(result)}
+            "samples": samples(result), "extra_notes": steps_notes(resolved.info["scheduler"], cell["steps"], steps_run)}
+
+
+def steps_notes(scheduler: str, asked: int, run: int) -> list[str]:
+    """A note when the scheduler ran another number of denoising steps than asked (PNDM: its PLMS
+    warm-up repeats one), so no per-step figure is read against the asked count."""
+    if run == asked:
+        return []
+    return [(f"steps: {scheduler} ran {run} denoising steps for the {asked} asked; step times, FLOPs and the "
+             f"steps column count the {run} run")]
