@@ -157,6 +157,7 @@ def test_local_diffusers_folder(tmp: Path):
     ({"scheduler": "eulerr"}, "unknown scheduler 'eulerr' (did you mean 'euler'?)"),
     ({"arch": "sd-15"}, "unknown diffusion architecture 'sd-15' (did you mean 'sd-1.5'?)"),
     ({"dtype": "int8"}, "int8 is not offered for diffusion"),
+    ({"arch": None, "model": "gone"}, "model path not found: "),
 ])
 def test_bad_diffusion_input_is_one_line(tmp: Path, fields, message):
     import yaml

@@ -107,6 +107,9 @@ def component_weights(folder: Path, name: str) -> list[Path]:
 
 
 def _model_index(folder: Path) -> dict:
+    if not folder.exists():
+        raise UserError(f"model path not found: {folder}; give a local diffusers pipeline folder (model_index.json "
+                        f"and a folder per component, as save_pretrained writes it)")
     index = folder / "model_index.json"
     if not index.is_file():
         raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
