@@ -237,7 +237,8 @@ def test_a_local_dit_folder_runs_its_own_weights_in_its_familys_pipeline(tmp: Pa
 
 def test_a_local_dit_folder_runs_from_the_command_line_and_an_unsupported_one_is_refused(tmp: Path):
     """`model: PATH` of a FLUX folder: measured and recorded as a checkpoint (its path, content hash, family,
-    pipeline), FLOPs counted on its own configs; a DiT pipeline of a family not run here is one line naming it."""
+    pipeline), FLOPs counted on its own configs, calibrating the DiT fit; a DiT pipeline of a family not run
+    here is one line naming it."""
     pytest.importorskip("diffusers")
     from infra_bench.spec.loader import spec_from_dict
     from infra_bench.workloads import diffusion as dw
@@ -258,6 +259,11 @@ def test_a_local_dit_folder_runs_from_the_command_line_and_an_unsupported_one_is
     base = dit.count(dw.resolve(spec_from_dict({**fields, "model": str(tmp / "flux")})).entry, 64)
     assert m["unet_evals_per_step"] == 1 and m["denoise_steps_run"] == 2  # guidance-distilled: one pass
     assert m["flops_per_image"] == base["text"] + 2 * base["unet_per_step"] + base["vae"]
+    write_cpu_profile(tmp)  # it calibrates the DiT pipelines' fit, not the UNet pipelines'
+    run_dir = next((tmp / "res").glob("*/run.json")).parent
+    p = run_cli("calibrate", str(run_dir), "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert list(json.loads((tmp / "cal.json").read_text())["media_fits"]) == ["dit|this_cpu|torch|fp32"]
     index = json.loads((tmp / "flux" / "model_index.json").read_text())
     (tmp / "flux" / "model_index.json").write_text(json.dumps({**index, "_class_name": "PixArtSigmaPipeline"}))
     refused_before_running({**fields, "model": str(tmp / "flux")},
