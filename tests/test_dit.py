@@ -119,6 +119,7 @@ def test_dit_transformers_run_on_onnxruntime_inside_the_pipeline(tmp: Path):
                                                 "min_iters": 1, "min_time_s": 0.0}))
     run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
+    assert "[torch.onnx]" not in run.stdout + run.stderr  # the exporter's progress lines stay off the terminal
     for r in read_records(tmp / "res"):
         b, m = r["backend"], r["metrics"]
         assert r["status"] == "ok" and b["name"] == "onnxruntime" and b["exporter"] == "torch.onnx.export(dynamo=True)"
