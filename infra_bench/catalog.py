@@ -60,14 +60,18 @@ def hf_config(model_id: str, model_type: str) -> dict:
 def build_component(component: dict, device="meta"):
     """A pipeline component of a YAML catalog entry (`class` and `config`), built on `device` (the meta
     device: no memory) with random weights from the global torch seed, in eval mode. `class` names a
-    diffusers model (built from config keywords) or a transformers model (built from its config class)."""
+    diffusers model (built from config keywords) or a transformers model (built from its config class).
+    A local pipeline folder's component (`path`: its folder) is built from the config.json there, as
+    the library reads it."""
     import torch
 
-    cls = component["class"]
+    cls, path = component["class"], component.get("path")
     with torch.device(device):
         import transformers
         if hasattr(transformers, cls):
             model = getattr(transformers, cls)
-            return model(model.config_class(**component["config"])).eval()
+            config = model.config_class.from_pretrained(path) if path else model.config_class(**component["config"])
+            return model(config).eval()
         import diffusers
-        return getattr(diffusers, cls)(**component["config"]).eval()
+        model = getattr(diffusers, cls)
+        return (model.from_config(model.load_config(path)) if path else model(**component["config"])).eval()

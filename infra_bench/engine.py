@@ -198,7 +198,7 @@ def measure_cell(p: Planned, built: Built | None, build_error: str | None, cell:
             fields = _measure(p, built, cell, opts)
             share = load.others()
             fields["metrics"]["host_others_cpu_frac"] = share
-            fields["extra_notes"] = [n] if (n := contention_note(share)) else []
+            fields["extra_notes"] = [*fields.get("extra_notes", ()), *filter(None, [contention_note(share)])]
             iters = fields["metrics"].get("iterations")
             if fields.get("stop_reason") == "max_time" and iters is not None and iters < p.spec.min_iters:
                 fields["extra_notes"].append(

@@ -114,6 +114,22 @@ def test_cli_run_torch_and_ort_with_parity(tmp: Path):
     assert failed["status"] == "failed" and failed["error"].startswith("parity gate failed: UNet max_rel_diff")
 
 
+def test_pndm_records_and_shows_the_steps_it_ran(tmp: Path):
+    """PNDM runs one step more than asked (its PLMS warm-up repeats one): the record counts, and the
+    table and notes show, the steps the scheduler ran, so no per-step figure is read against the asked count."""
+    import yaml
+    (tmp / "p.yaml").write_text(yaml.safe_dump({**TINY, "steps": [2], "min_iters": 1, "scheduler": "pndm"}))
+    p = run_cli("run", "p.yaml", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (r,) = read_records(tmp / "res")
+    m, note = r["metrics"], "steps: PNDMScheduler ran 3 denoising steps for the 2 asked"
+    assert r["cell"]["steps"] == 2 and m["denoise_steps_run"] == 3 and m["step_s"]["n"] == 3 * m["iterations"]
+    assert m["flops_per_image"] == m["text_encode_flops"] + 3 * m["unet_flops_per_step"] + m["vae_decode_flops"]
+    assert any(n.startswith(note) for n in r["notes"]) and f"note: {note}" in p.stdout
+    header, _, row = p.stdout.splitlines()[:3]
+    assert row[header.index("steps"):].startswith("3 (2 asked)")
+
+
 def test_local_diffusers_folder(tmp: Path):
     import yaml
     from diffusers import StableDiffusionPipeline
@@ -141,6 +157,7 @@ def test_local_diffusers_folder(tmp: Path):
     ({"scheduler": "eulerr"}, "unknown scheduler 'eulerr' (did you mean 'euler'?)"),
     ({"arch": "sd-15"}, "unknown diffusion architecture 'sd-15' (did you mean 'sd-1.5'?)"),
     ({"dtype": "int8"}, "int8 is not offered for diffusion"),
+    ({"arch": None, "model": "gone"}, "model path not found: "),
 ])
 def test_bad_diffusion_input_is_one_line(tmp: Path, fields, message):
     import yaml

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra_bench.planner import dit
-from tests.conftest import assert_one_line_error, read_records, run_cli, write_cpu_profile
+from tests.conftest import assert_one_line_error, read_records, refused_before_running, run_cli, write_cpu_profile
 
 # The transformers' official parameter counts (FLUX.1: 12B; SD3.5: 2.5B / 8.1B with the pos_embed buffer;
 # Qwen-Image and HunyuanDiT: the exact counts of these builds, against the published 20B and 1.5B).
@@ -119,6 +119,7 @@ def test_dit_transformers_run_on_onnxruntime_inside_the_pipeline(tmp: Path):
                                                 "min_iters": 1, "min_time_s": 0.0}))
     run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
+    assert "[torch.onnx]" not in run.stdout + run.stderr  # the exporter's progress lines stay off the terminal
     for r in read_records(tmp / "res"):
         b, m = r["backend"], r["metrics"]
         assert r["status"] == "ok" and b["name"] == "onnxruntime" and b["exporter"] == "torch.onnx.export(dynamo=True)"
@@ -174,3 +175,98 @@ def test_the_dit_prior_is_the_fit_of_its_public_timings_and_its_held_out_error_i
     t = next(t for t in d.FIT if t.hardware == a100.id and t.model == "hunyuandit-v1.2")
     assert mm.predict_diffusion(t.model, a100, "bf16", 1024, t.steps, t.guidance).latency_s == \
         pytest.approx(d.predicted(t))
+
+
+def _save_tiny_pipeline(arch: str, folder: Path) -> dict:
+    """A tiny pipeline of `arch`'s family with random weights, written by diffusers' save_pretrained as a
+    downloaded pipeline is (model_index.json, one folder per component; no tokenizers: a run needs none).
+    Returns its components."""
+    import diffusers
+    import torch
+
+    from infra_bench.spec.diffusion import SCHEDULERS
+    from infra_bench.workloads.dit import FLOW_SCHEDULER, OWN_SCHEDULER, PIPELINES
+
+    entry = dit.catalog()[arch]
+    family = entry["family"]
+    torch.manual_seed(1)
+    parts = {n: dit.build(arch, n, "cpu") for n in entry["components"]}
+    sched = getattr(diffusers, SCHEDULERS[OWN_SCHEDULER.get(family, FLOW_SCHEDULER)]).from_config(entry["scheduler"])
+    tokenizers = {n.replace("text_encoder", "tokenizer"): None for n in parts if n.startswith("text_encoder")}
+    extra = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False} \
+        if family == "hunyuandit" else {}
+    getattr(diffusers, PIPELINES[family])(scheduler=sched, **tokenizers, **parts, **extra).save_pretrained(folder)
+    return parts
+
+
+@pytest.mark.parametrize("arch, tokens", [
+    ("flux-tiny", {"text_encoder": 77, "text_encoder_2": 512}),  # FLUX.1-dev's; CLIP's 77 positions
+    ("sd3-tiny", {"text_encoder": 77, "text_encoder_2": 77, "text_encoder_3": 256}),
+    ("qwen-image-tiny", {"text_encoder": 512}),  # after the template's 34 tokens
+    ("hunyuandit-tiny", {"text_encoder": 8, "text_encoder_2": 16}),  # what the transformer is built for
+])
+def test_a_local_dit_folder_runs_its_own_weights_in_its_familys_pipeline(tmp: Path, arch: str, tokens: dict):
+    """A save_pretrained DiT folder (a transformer, no UNet) is read as its family's pipeline: the folder's
+    weights in every component, the family's prompt lengths and guidance, one timed request through
+    diffusers' pipeline of that family."""
+    pytest.importorskip("diffusers")
+    import torch
+
+    from infra_bench.devices import select_device
+    from infra_bench.spec.loader import spec_from_dict
+    from infra_bench.workloads import diffusion as dw
+    from infra_bench.workloads import dit as dw_dit
+
+    parts = _save_tiny_pipeline(arch, tmp / "pipe")
+    spec = spec_from_dict({"kind": "diffusion", "model": str(tmp / "pipe"), "resolution": [64], "steps": [2]})
+    resolved = dw.resolve(spec)
+    dw.check_cells(spec, resolved)
+    entry = dit.catalog()[arch]
+    assert resolved.family == entry["family"] and resolved.entry["guidance"] == entry["guidance"]
+    assert resolved.info["weights"] == "checkpoint" and resolved.info["text_tokens"] == tokens
+    assert resolved.info["weights_hash"].startswith("sha256:") and resolved.vae_scale_factor == dit.vae_factor(arch)
+    ex = dw_dit.DitExecutor(resolved, torch.device("cpu"), torch.float32, seed=99)  # not the folder's seed
+    for name, m in {**ex.encoders, "transformer": ex.transformer, "vae": ex.vae}.items():
+        saved = parts[name].state_dict()
+        assert all(torch.equal(v, saved[k]) for k, v in m.state_dict().items()), name
+    req = dw_dit.make_request(spec, resolved, {"batch_size": 1, "resolution": 64, "steps": 2}, ex)
+    assert {k: v.shape[1] for k, v in req.ids.items()} == {k: n + entry.get("text_prefix", 0) for k, n in tokens.items()}
+    with torch.inference_mode():
+        t = dw_dit.run_request(ex, req, select_device("cpu").now_ns)
+    assert len(t.step_s) == 2 and t.image_s > 0
+
+
+def test_a_local_dit_folder_runs_from_the_command_line_and_an_unsupported_one_is_refused(tmp: Path):
+    """`model: PATH` of a FLUX folder: measured and recorded as a checkpoint (its path, content hash, family,
+    pipeline), FLOPs counted on its own configs, calibrating the DiT fit; a DiT pipeline of a family not run
+    here is one line naming it."""
+    pytest.importorskip("diffusers")
+    from infra_bench.spec.loader import spec_from_dict
+    from infra_bench.workloads import diffusion as dw
+
+    parts = _save_tiny_pipeline("flux-tiny", tmp / "flux")
+    fields = {"kind": "diffusion", "model": "flux", "resolution": [64], "steps": [2], "guidance_scale": 3.5,
+              "warmup": 0, "min_iters": 1, "min_time_s": 0.0}
+    (tmp / "s.yaml").write_text(yaml.safe_dump(fields))
+    run = run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp)
+    assert run.returncode == 0, run.stderr
+    (r,) = read_records(tmp / "res")
+    m, model = r["metrics"], r["model"]
+    assert r["status"] == "ok" and r["workload"] == "flux" and "weights: random" not in " ".join(r["notes"])
+    assert model["weights"] == "checkpoint" and model["path"] == str((tmp / "flux").resolve())
+    assert model["family"] == "flux" and model["pipeline"] == "diffusers.FluxPipeline"
+    assert model["weights_hash"].startswith("sha256:") and model["scheduler"] == "FlowMatchEulerDiscreteScheduler"
+    assert model["params"] == sum(p.numel() for c in parts.values() for p in c.parameters())
+    base = dit.count(dw.resolve(spec_from_dict({**fields, "model": str(tmp / "flux")})).entry, 64)
+    assert m["unet_evals_per_step"] == 1 and m["denoise_steps_run"] == 2  # guidance-distilled: one pass
+    assert m["flops_per_image"] == base["text"] + 2 * base["unet_per_step"] + base["vae"]
+    write_cpu_profile(tmp)  # it calibrates the DiT pipelines' fit, not the UNet pipelines'
+    run_dir = next((tmp / "res").glob("*/run.json")).parent
+    p = run_cli("calibrate", str(run_dir), "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert list(json.loads((tmp / "cal.json").read_text())["media_fits"]) == ["dit|this_cpu|torch|fp32"]
+    index = json.loads((tmp / "flux" / "model_index.json").read_text())
+    (tmp / "flux" / "model_index.json").write_text(json.dumps({**index, "_class_name": "PixArtSigmaPipeline"}))
+    refused_before_running({**fields, "model": str(tmp / "flux")},
+                           "model_index.json names PixArtSigmaPipeline, a diffusion-transformer pipeline infra-bench "
+                           "does not run; local DiT folders run as FluxPipeline, StableDiffusion3Pipeline", tmp / "res2")

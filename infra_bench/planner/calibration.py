@@ -78,16 +78,16 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
             skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
                                                    if hw is None else "only fp32/bf16/fp16 cells calibrate"))
             continue
-        model = r["model"].get("arch") or r["model"].get("voice") or "?"
-        # the model, dtype and device kind pick the priors whose fixed time comes off
-        got = hooks[r["kind"]](r["metrics"], {**r["cell"], "model": model, "dtype": precision,
+        model, family = r["model"].get("arch") or r["model"].get("voice") or "?", r["model"].get("family")
+        # the model (a local folder: its family), dtype and device kind pick the priors whose fixed time comes off
+        got = hooks[r["kind"]](r["metrics"], {**r["cell"], "model": model, "family": family, "dtype": precision,
                                               "accelerator": hw.kind == "accelerator"})
         if isinstance(got, str):
             skipped.append(f"{r['cell_id']}: {got}")
             continue
         work, seconds, fixed = got
         engine = engine_name(str(r["backend"].get("name")))
-        points.append(MediaPoint(mm.fit_group(r["kind"], model), hw.id, engine, precision, model, work, seconds, fixed,
+        points.append(MediaPoint(mm.fit_group(r["kind"], model, family), hw.id, engine, precision, model, work, seconds, fixed,
                                  peak_tflops(hw, precision) * 1e12, f"record {r['run_id']}/{r['cell_id']}"))
     return points, skipped
 

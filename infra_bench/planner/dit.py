@@ -2,38 +2,45 @@
 (workloads/architectures/dit.yaml), builds of their components from its configs (on the meta device
 for the planner, with random weights on a real device for `run`), and the FLOPs of one image counted
 on those builds (text encoders at their prompt lengths, one transformer pass at the image's latent
-tokens, the VAE decode), in the form media_model's FLOP table keeps."""
+tokens, the VAE decode), in the form media_model's FLOP table keeps. Each function takes a catalog id
+or an entry of the catalog's shape (a local pipeline folder's, read by workloads/dit.py)."""
 from __future__ import annotations
 
 from ..catalog import architectures, build_component
 from ..measure.flops import counted as _flops
+
+Model = str | dict  # a catalog id, or an entry of the catalog's shape
 
 
 def catalog() -> dict[str, dict]:
     return architectures("dit")
 
 
-def build(model: str, component: str, device="meta"):
+def entry_of(model: Model) -> dict:
+    return model if isinstance(model, dict) else catalog()[model]
+
+
+def build(model: Model, component: str, device="meta"):
     """The component its entry names, built on `device` (the meta device: no memory) with random
     weights from the global torch seed."""
-    return build_component(catalog()[model]["components"][component], device)
+    return build_component(entry_of(model)["components"][component], device)
 
 
-def vae_factor(model: str) -> int:
+def vae_factor(model: Model) -> int:
     """Pixels per latent along a side: 2 per VAE down block after the first."""
-    c = catalog()[model]["components"]["vae"]["config"]
+    c = entry_of(model)["components"]["vae"]["config"]
     return 2 ** (len(c.get("block_out_channels") or c["dim_mult"]) - 1)
 
 
-def latent_side(model: str, resolution: int) -> int:
+def latent_side(model: Model, resolution: int) -> int:
     return resolution // vae_factor(model)
 
 
-def transformer_inputs(model: str, m, batch: int, resolution: int, device="meta") -> dict:
+def transformer_inputs(model: Model, m, batch: int, resolution: int, device="meta") -> dict:
     """Zero inputs of one transformer pass on `batch` latents, shaped as the pipeline feeds them."""
     import torch
 
-    entry = catalog()[model]
+    entry = entry_of(model)
     cfg = m.config
     lat = latent_side(model, resolution)
     tokens = entry["text_tokens"]
@@ -62,15 +69,15 @@ def transformer_inputs(model: str, m, batch: int, resolution: int, device="meta"
                     pooled_projections=z(batch, cfg.pooled_projection_dim), timestep=z(batch))
 
 
-def _transformer_flops(model: str, resolution: int) -> int:
+def _transformer_flops(model: Model, resolution: int) -> int:
     m = build(model, "transformer")
     return _flops(lambda: m(**transformer_inputs(model, m, 1, resolution)))
 
 
-def _text_flops(model: str) -> int:
+def _text_flops(model: Model) -> int:
     import torch
 
-    total, entry = 0, catalog()[model]
+    total, entry = 0, entry_of(model)
     for name, tokens in entry["text_tokens"].items():
         m = build(model, name)
         with torch.device("meta"):  # plus a prompt template's tokens that are encoded, then dropped (Qwen-Image)
@@ -79,7 +86,7 @@ def _text_flops(model: str) -> int:
     return total
 
 
-def _vae_flops(model: str, resolution: int) -> int:
+def _vae_flops(model: Model, resolution: int) -> int:
     import torch
 
     m = build(model, "vae")
@@ -92,14 +99,14 @@ def _vae_flops(model: str, resolution: int) -> int:
     return _flops(lambda: m.decode(latents))
 
 
-def _params(model: str, component: str) -> int:
+def _params(model: Model, component: str) -> int:
     return sum(p.numel() for p in build(model, component).parameters())
 
 
-def count(model: str, resolution: int) -> dict:
+def count(model: Model, resolution: int) -> dict:
     """One image without guidance, as media_model's FLOP table keeps it (`unet_per_step` is the
     denoiser's pass, here the transformer's), plus `cfg`: whether guidance doubles that pass."""
-    entry = catalog()[model]
+    entry = entry_of(model)
     return {"text": _text_flops(model), "unet_per_step": _transformer_flops(model, resolution),
             "vae": _vae_flops(model, resolution),
             "params": sum(c["params"] if c["params"] is not None else _params(model, n)

@@ -85,10 +85,17 @@ def _dit_ids() -> list[str]:
     return catalog_ids("dit")
 
 
-def fit_group(kind: str, model: str) -> str:
+def is_dit(model: str, family: str | None = None) -> bool:
+    """A DiT pipeline: a catalog id, or a record's pipeline family (a local DiT folder's, `flux` ...)."""
+    from ..catalog import architectures
+
+    return model in _dit_ids() or family in {e["family"] for e in architectures("dit").values()}
+
+
+def fit_group(kind: str, model: str, family: str | None = None) -> str:
     """The calibration key's first part: media fits are kept per architecture family, so a DiT
     pipeline's MFU is fitted apart from the UNet pipelines' (`dit`), other models by kind."""
-    return "dit" if kind == "diffusion" and model in _dit_ids() else kind
+    return "dit" if kind == "diffusion" and is_dit(model, family) else kind
 
 
 def diffusion_ids(kind: str = "diffusion") -> list[str]:
@@ -352,7 +359,7 @@ def diffusion_point(m: dict, cell: dict) -> tuple[float, float, float] | str:
     if cell.get("batch_size") != 1:
         return "only batch-1 diffusion cells calibrate"
     model = cell.get("model")
-    t_step = DIT_PRIORS["t_step_s"] if model in _dit_ids() else unet_prior.T_STEP if cell.get("accelerator") \
+    t_step = DIT_PRIORS["t_step_s"] if is_dit(model, cell.get("family")) else unet_prior.T_STEP if cell.get("accelerator") \
         and cell.get("dtype") in ("fp16", "bf16") else DIFFUSION_PRIORS["t_step_s"]
     return m["flops_per_image"], m["image_s"]["mean"], m["denoise_steps_run"] * t_step
 

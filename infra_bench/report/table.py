@@ -99,7 +99,7 @@ def format_notes(records: list[dict]) -> str:
         notes.append("weights: random (built from architecture configs; timing only, outputs meaningless)")
     energy = {(r.get("metrics") or {}).get("energy_note") for r in records} - {None}
     notes += sorted(energy)
-    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith(("quantized", "real voice"))})
+    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith(("quantized", "real voice", "steps:"))})
     notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith("--")})  # options with no effect
     busy = sum(_busy(r) for r in records)
     if busy:

@@ -94,12 +94,45 @@ def require_diffusers() -> None:
         raise MissingDependency(f"diffusion workloads need diffusers: {install_hint('diffusion')}")
 
 
+def component_weights(folder: Path, name: str) -> list[Path]:
+    """A pipeline folder's component weights: its *.safetensors files, each whole (pickled weights are refused)."""
+    files = sorted((folder / name).glob("*.safetensors"))
+    if not files:
+        raise UserError(f"{folder / name}: no *.safetensors weights; pickled weights are not loaded for "
+                        f"safety; re-save with safe_serialization=True")
+    for w in files:
+        if why := safetensors_problem(w):
+            raise UserError(f"{w}: {why}; copy the file again (or re-save the pipeline with save_pretrained)")
+    return files
+
+
+def _model_index(folder: Path) -> dict:
+    if not folder.exists():
+        raise UserError(f"model path not found: {folder}; give a local diffusers pipeline folder (model_index.json "
+                        f"and a folder per component, as save_pretrained writes it)")
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
+                        f"give a folder saved with save_pretrained")
+    try:
+        return json.loads(index.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{index}: not valid JSON ({e}); re-save the pipeline with save_pretrained") from None
+
+
 def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
-    """A UNet pipeline (ResolvedPipeline) or a diffusion-transformer one (workloads.dit.ResolvedDit)."""
+    """A UNet pipeline (ResolvedPipeline) or a diffusion-transformer one (workloads.dit.ResolvedDit), from
+    the catalog or a local diffusers folder (one with a transformer and no UNet is a DiT pipeline)."""
     require_diffusers()
     if spec.arch is not None and spec.arch in architectures("dit"):
         from . import dit
         return dit.resolve(spec)
+    if spec.model is not None:
+        folder = Path(spec.model)
+        index = _model_index(folder)
+        if "unet" not in index and ("transformer" in index or (folder / "transformer").is_dir()):
+            from . import dit
+            return dit.resolve_folder(spec, folder, index)
     if spec.scheduler == "flow_euler":
         raise UserError(f"spec '{spec.label}': flow_euler is for flow-matching (DiT) pipelines; a UNet pipeline "
                         f"predicts noise: use one of euler, euler_a, ddim, dpmpp_2m, pndm")
@@ -115,24 +148,13 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
                                 {"arch": a.id, "family": a.family, "weights": "random", "source": a.source,
                                  "scheduler": SCHEDULERS[spec.scheduler or "euler"],
                                  "params_reference": {n: c["params"] for n, c in a.components.items()}})
-    folder = Path(spec.model)
-    if not (folder / "model_index.json").is_file():
-        raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
-                        f"give a folder saved with save_pretrained")
     configs, weights = {}, []
     for name in COMPONENTS:
         cfg = folder / name / "config.json"
         if not cfg.is_file():
             continue
         configs[name] = json.loads(cfg.read_text())
-        files = sorted((folder / name).glob("*.safetensors"))
-        if not files:
-            raise UserError(f"{folder / name}: no *.safetensors weights; pickled weights are not loaded for "
-                            f"safety; re-save with safe_serialization=True")
-        for w in files:
-            if why := safetensors_problem(w):
-                raise UserError(f"{w}: {why}; copy the file again (or re-save the pipeline with save_pretrained)")
-        weights += files
+        weights += component_weights(folder, name)
     missing = [n for n in ("text_encoder", "unet", "vae") if n not in configs]
     if missing:
         raise UserError(f"{folder}: missing component(s) {', '.join(missing)}; a text encoder, UNet and VAE are needed")
@@ -439,11 +461,20 @@ def measure(spec: DiffusionSpec, resolved, built, cell: dict, window, rule) -> d
     req = make(spec, resolved, cell, ex)
     with torch.inference_mode():
         result = run_offline(lambda: run(ex, req, window.probe.now_ns), rule, window)
-    steps_run = len(result.timings[0].step_s)
+    steps_run = len(result.timings[0].step_s)  # the scheduler's timesteps, what the loop iterated
     if isinstance(resolved, ResolvedPipeline):
         flops = count_flops(resolved, cell, spec.cfg, steps_run)
     else:
         from . import dit
         flops = dit.count_flops(resolved, cell, spec.cfg, steps_run, built.params)
     return {"metrics": metrics(result, flops), "stop_reason": result.stop_reason,
-            "samples": samples(result)}
+            "samples": samples(result), "extra_notes": steps_notes(resolved.info["scheduler"], cell["steps"], steps_run)}
+
+
+def steps_notes(scheduler: str, asked: int, run: int) -> list[str]:
+    """A note when the scheduler ran another number of denoising steps than asked (PNDM: its PLMS
+    warm-up repeats one), so no per-step figure is read against the asked count."""
+    if run == asked:
+        return []
+    return [(f"steps: {scheduler} ran {run} denoising steps for the {asked} asked; step times, FLOPs and the "
+             f"steps column count the {run} run")]

@@ -1,5 +1,5 @@
 """Diffusion-transformer text-to-image (FLUX.1, SD3.5, Qwen-Image, HunyuanDiT and their tiny shapes):
-building the pipeline with random weights, one timed request, FLOPs.
+building the pipeline with random weights or from a local diffusers folder, one timed request, FLOPs.
 
 Each request runs diffusers' own pipeline (FluxPipeline, StableDiffusion3Pipeline, QwenImagePipeline,
 HunyuanDiTPipeline) so the denoising loop, latent packing, timestep shifting and guidance are the
@@ -10,27 +10,35 @@ step-end callback reads the clock), the VAE decode after it.
 """
 from __future__ import annotations
 
+import importlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..errors import UserError
 from ..planner import dit
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
-from .diffusion import DiffusionTiming
+from .diffusion import DiffusionTiming, component_weights
+from .files import hash_files
 
 FLOW_SCHEDULER = "flow_euler"
 PIPELINES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline", "qwen-image": "QwenImagePipeline",
              "hunyuandit": "HunyuanDiTPipeline"}
+FAMILY_OF = {cls: family for family, cls in PIPELINES.items()}  # model_index.json's _class_name -> family
 OWN_SCHEDULER = {"hunyuandit": "ddpm"}  # a v-prediction DDPM model; the other families are flow-matching models
+PROMPT_FIELDS = ("vocab_size", "bos_token_id", "eos_token_id", "max_position_embeddings")
 
 
 @dataclass
 class ResolvedDit:
-    """A DiT pipeline from the catalog: random weights, the catalog entry's configs."""
-    arch: str
+    """A DiT pipeline: a catalog entry (random weights), or a local diffusers folder read into an entry
+    of the catalog's shape (`folder`: its weights are loaded)."""
+    arch: str                  # the catalog id, or the folder's name
     entry: dict
     info: dict
+    folder: Path | None = None
 
     @property
     def family(self) -> str:
@@ -38,7 +46,7 @@ class ResolvedDit:
 
     @property
     def vae_scale_factor(self) -> int:
-        return dit.vae_factor(self.arch)
+        return dit.vae_factor(self.entry)
 
     @property
     def pixel_multiple(self) -> int:
@@ -51,19 +59,80 @@ class ResolvedDit:
         return int(self.entry["components"]["text_encoder"]["config"]["vocab_size"])
 
 
-def resolve(spec: DiffusionSpec) -> ResolvedDit:
-    entry = dit.catalog()[spec.arch]
-    name = OWN_SCHEDULER.get(entry["family"], FLOW_SCHEDULER)
+def _scheduler(spec: DiffusionSpec, family: str, model: str) -> str:
+    """The family's own scheduler class; a spec asking for another is refused."""
+    name = OWN_SCHEDULER.get(family, FLOW_SCHEDULER)
     cls = SCHEDULERS[name]
     if spec.scheduler not in (None, name):
         what = "a flow-matching pipeline" if name == FLOW_SCHEDULER else "a v-prediction DDPM pipeline"
-        raise UserError(f"spec '{spec.label}': {spec.arch} is {what}; its scheduler is "
+        raise UserError(f"spec '{spec.label}': {model} is {what}; its scheduler is "
                         f"{name} ({cls}): remove `scheduler` or set it to {name}")
+    return cls
+
+
+def resolve(spec: DiffusionSpec) -> ResolvedDit:
+    entry = dit.catalog()[spec.arch]
     return ResolvedDit(spec.arch, entry, {
         "arch": spec.arch, "family": entry["family"], "weights": "random", "source": entry["source"],
-        "pipeline": f"diffusers.{PIPELINES[entry['family']]}", "scheduler": cls,
+        "pipeline": f"diffusers.{PIPELINES[entry['family']]}", "scheduler": _scheduler(spec, entry["family"], spec.arch),
         "guidance": entry["guidance"],
         "params_reference": {n: c["params"] for n, c in entry["components"].items()}})
+
+
+def resolve_folder(spec: DiffusionSpec, folder: Path, index: dict) -> ResolvedDit:
+    """A local diffusers DiT folder (model_index.json and component folders, as save_pretrained writes them)
+    as an entry of the catalog's shape: the folder's configs, scheduler settings and weights; the guidance
+    and prompt lengths of its family's first catalog entry (the full-size model), the lengths cut to what
+    the folder's encoders take (HunyuanDiT: the lengths its transformer is built for)."""
+    pipeline = index.get("_class_name")
+    family = FAMILY_OF.get(pipeline)
+    if family is None:
+        runs = ", ".join(PIPELINES.values())
+        raise UserError(f"{folder}: model_index.json names {pipeline}, a diffusion-transformer pipeline "
+                        f"infra-bench does not run; local DiT folders run as {runs}")
+    scheduler = _scheduler(spec, family, folder.name)
+    ref = next(e for e in dit.catalog().values() if e["family"] == family)
+    missing = [n for n in ref["components"] if not (folder / n / "config.json").is_file()]
+    if missing:
+        raise UserError(f"{folder}: missing component(s) {', '.join(missing)}; a {pipeline} folder needs "
+                        f"{', '.join(ref['components'])}")
+    components, weights = {}, []
+    for name in ref["components"]:
+        components[name] = _folder_component(folder, name, index.get(name))
+        weights += component_weights(folder, name)
+    prefix = ref.get("text_prefix", 0)
+    tokens = {n: min(k, limit - prefix) if (limit := components[n]["config"].get("max_position_embeddings")) else k
+              for n, k in ref["text_tokens"].items()}
+    if family == "hunyuandit":  # padded to max_length: the transformer takes exactly these
+        t = components["transformer"]["config"]
+        tokens = {"text_encoder": t["text_len"], "text_encoder_2": t["text_len_t5"]}
+    sched_file = folder / "scheduler" / "scheduler_config.json"
+    sched = json.loads(sched_file.read_text()) if sched_file.is_file() else ref["scheduler"]
+    entry = {"family": family, "guidance": ref["guidance"], "text_tokens": tokens, "components": components,
+             "scheduler": {k: v for k, v in sched.items() if not k.startswith("_")},
+             **({"text_prefix": prefix} if prefix else {})}
+    return ResolvedDit(folder.name, entry, {
+        "path": str(folder.resolve()), "family": family, "weights": "checkpoint",
+        "pipeline": f"diffusers.{pipeline}", "scheduler": scheduler, "guidance": ref["guidance"],
+        "text_tokens": tokens, "weights_hash": hash_files(weights)}, folder)
+
+
+def _folder_component(folder: Path, name: str, spec: list | None) -> dict:
+    """One component of a folder as a catalog component: the class model_index.json names (a diffusers or
+    transformers model), its folder, and its config.json; a text encoder's config gets the prompt fields
+    (vocabulary, bos/eos ids, positions) of its text config at the top, where the prompts read them."""
+    library, cls = spec if isinstance(spec, list) and len(spec) == 2 else (None, None)
+    if library not in ("diffusers", "transformers") or not isinstance(cls, str) \
+            or not hasattr(importlib.import_module(library), cls):
+        raise UserError(f"{folder}: model_index.json gives {name} as {spec}, not a diffusers or transformers "
+                        f"model class; re-save the pipeline with save_pretrained")
+    config = {k: v for k, v in json.loads((folder / name / "config.json").read_text()).items()
+              if not k.startswith("_")}
+    if library == "transformers":  # a text encoder
+        text = getattr(importlib.import_module(library), cls).config_class.from_pretrained(folder / name)
+        text = text.get_text_config()
+        config.update({k: v for k in PROMPT_FIELDS if (v := getattr(text, k, None)) is not None})
+    return {"class": cls, "library": library, "params": None, "path": str(folder / name), "config": config}
 
 
 def check_cells(spec: DiffusionSpec, resolved: ResolvedDit) -> None:
@@ -83,8 +152,9 @@ def check_host_memory(spec: DiffusionSpec, resolved: ResolvedDit, free: int | No
     before building it: each component is made in fp32, then cast, in the catalog's order."""
     from .host_memory import catalog_counts, check_components, on_host
 
-    if on_host(spec):
-        check_components(spec, catalog_counts(resolved.entry["components"]), "each", free=free)
+    checkpoint = resolved.folder is not None
+    if on_host(spec, checkpoint):
+        check_components(spec, catalog_counts(resolved.entry["components"]), "each", checkpoint, free)
 
 
 class DitExecutor:
@@ -96,7 +166,7 @@ class DitExecutor:
         self.resolved, self.device, self.dtype = resolved, device, dtype
         torch.manual_seed(seed)
         names = resolved.entry["components"]
-        built = {n: dit.build(resolved.arch, n, device).to(dtype=dtype) for n in names}
+        built = {n: _component(resolved, n, device, dtype) for n in names}
         self.encoders = {n: m for n, m in built.items() if n.startswith("text_encoder")}
         self.transformer, self.vae = built["transformer"], built["vae"]
         sched = getattr(diffusers, resolved.info["scheduler"]).from_config(resolved.entry["scheduler"])
@@ -141,7 +211,7 @@ class DitExecutor:
         return {"prompt_embeds": torch.cat([clip, t5], dim=-2),
                 "pooled_prompt_embeds": torch.cat([o.text_embeds for o in outs], dim=-1)}
 
-    def denoise(self, embeds: dict, negative: dict | None, req: "DitRequest", on_step) -> torch.Tensor:
+    def denoise(self, embeds: dict, negative: dict | None, req: DitRequest, on_step) -> torch.Tensor:
         kw = dict(embeds)
         if negative is not None:
             kw.update({f"negative_{k}": v for k, v in negative.items()})
@@ -176,6 +246,16 @@ class DitExecutor:
         return (image / 2 + 0.5).clamp(0, 1)
 
 
+def _component(resolved: ResolvedDit, name: str, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """A component with random weights from its config, or loaded from the folder (safetensors only)."""
+    if resolved.folder is None:
+        return dit.build(resolved.entry, name, device).to(dtype=dtype)
+    c = resolved.entry["components"][name]
+    model = getattr(importlib.import_module(c["library"]), c["class"])
+    kw = {"dtype": dtype} if c["library"] == "transformers" else {"torch_dtype": dtype}
+    return model.from_pretrained(c["path"], local_files_only=True, use_safetensors=True, **kw).to(device).eval()
+
+
 @dataclass
 class DitRequest:
     """Fixed inputs of one cell, made once outside the timed region."""
@@ -189,14 +269,14 @@ class DitRequest:
 
 def seeded_prompts(entry: dict, batch: int, g: torch.Generator) -> tuple[dict, dict]:
     """Seeded token ids per text encoder of a catalog entry (image or video pipeline), and those of the
-    empty negative prompt: CLIP-style encoders (an eos id in their config) get [bos, tokens ..., eos] and
+    empty negative prompt: CLIP-style encoders (bos and eos ids in their config) get [bos, tokens ..., eos] and
     bos then eos padding; T5- and Llama-style ones tokens then eos (1), and eos then padding (0). A prompt
     template's leading tokens (`text_prefix`, Qwen-Image) are part of what the encoder runs on."""
     ids, negative = {}, {}
     for name, n in entry["text_tokens"].items():
         c = entry["components"][name]["config"]
         n += entry.get("text_prefix", 0)
-        if "eos_token_id" in c:
+        if c.get("bos_token_id") is not None and c.get("eos_token_id") is not None:
             ids[name] = torch.randint(3, c["vocab_size"], (batch, n), generator=g)
             ids[name][:, 0], ids[name][:, -1] = c["bos_token_id"], c["eos_token_id"]
             negative[name] = torch.full((batch, n), c["eos_token_id"])
@@ -239,7 +319,7 @@ def run_request(ex: DitExecutor, req: DitRequest, now) -> DiffusionTiming:
 
 def count_flops(resolved: ResolvedDit, cell: dict, cfg: bool, steps_run: int, params: int) -> dict:
     """FLOPs of one request's phases as run (the batch's), from the meta-device count of one image."""
-    one = dit.count(resolved.arch, cell["resolution"])
+    one = dit.count(resolved.entry, cell["resolution"])
     b, passes = cell["batch_size"], 2 if one["cfg"] and cfg else 1
     text, step, vae = passes * one["text"] * b, passes * one["unet_per_step"] * b, one["vae"] * b
     return {"text_encode_flops": text, "unet_flops_per_step": step, "unet_evals_per_step": passes,

@@ -44,13 +44,13 @@ class _Positional(torch.nn.Module):
 def _inputs(resolved: ResolvedDit, transformer, batch: int, resolution: int, seed: int) -> dict[str, torch.Tensor]:
     """Random inputs of one transformer call, shaped as the pipeline passes them (FLUX's ids are the
     pipeline's own positions)."""
-    shapes = dit.transformer_inputs(resolved.arch, transformer, batch, resolution, device="meta")
+    shapes = dit.transformer_inputs(resolved.entry, transformer, batch, resolution, device="meta")
     g = torch.Generator().manual_seed(seed)
     out = {k: torch.randn(v.shape, generator=g) for k, v in shapes.items() if v is not None}
     if "timestep" in out:
         out["timestep"] = torch.full((batch,), 0.5 if resolved.family == "flux" else 500.0)
     if resolved.family == "flux":
-        lat = dit.latent_side(resolved.arch, resolution) // 2
+        lat = dit.latent_side(resolved.entry, resolution) // 2
         ids = torch.zeros(lat, lat, 3)
         ids[..., 1], ids[..., 2] = torch.arange(lat)[:, None], torch.arange(lat)[None, :]
         out["img_ids"], out["txt_ids"] = ids.reshape(-1, 3), torch.zeros_like(out["txt_ids"])
@@ -99,7 +99,7 @@ def build_dit(spec: DiffusionSpec, resolved: ResolvedDit, probe: DeviceProbe) ->
         axes = {n: {0: "batch"} for n in names if n not in UNBATCHED}
         key = {"what": "dit-transformer", "wrapper": WRAPPER_VERSION, **how.key(), "arch": resolved.arch,
                "config": resolved.entry["components"]["transformer"]["config"], "resolution": res,
-               "weights": f"random seed {spec.seed}", **libs}
+               "weights": resolved.info.get("weights_hash") or f"random seed {spec.seed}", **libs}
         module, args = _Positional(dex.transformer, names), tuple(example.values())
         entry = cached_export(key, lambda path, m=module, a=args, i=names, x=axes:
                               how.export(m, a, path, i, ["sample"], x))

@@ -135,7 +135,7 @@ class Exporter:
                 _quiet_torch_export_logs()
                 torch.onnx.export(module, args, str(path), dynamo=True, input_names=inputs, output_names=outputs,
                                   dynamic_shapes=_dynamic_shapes(module, inputs, axes), opset_version=self.opset,
-                                  external_data=_over_protobuf_limit(module))
+                                  external_data=_over_protobuf_limit(module), verbose=False)  # no progress lines
             else:
                 torch.onnx.export(module, args, str(path), dynamo=False, input_names=inputs,
                                   output_names=outputs, dynamic_axes=axes, opset_version=self.opset)

@@ -1,6 +1,11 @@
 """Text to image with Stable-Diffusion-style pipelines: per-step, text-encoder and VAE times, images/s."""
 from ..base import Kind, KindMetrics, Latency, Route, num_text, stat_text
 
+
+def steps_text(asked: int, run: int | None) -> str:
+    """The denoising steps a cell ran, and those asked where the scheduler ran another count (PNDM)."""
+    return str(asked) if run in (None, asked) else f"{run} ({asked} asked)"
+
 KIND = Kind(
     name="diffusion",
     description="text to image (diffusion pipelines)",
@@ -12,7 +17,7 @@ KIND = Kind(
     energy_unit="image",
     columns=(
         ("res", lambda r, m, c: str(c["resolution"])),
-        ("steps", lambda r, m, c: str(c["steps"])),
+        ("steps", lambda r, m, c: steps_text(c["steps"], m.get("denoise_steps_run"))),
         ("step p50 ms", lambda r, m, c: stat_text(m.get("step_s"), 1e3, ".1f")),
         ("text ms", lambda r, m, c: stat_text(m.get("text_encode_s"), 1e3, ".1f")),
         ("VAE ms", lambda r, m, c: stat_text(m.get("vae_decode_s"), 1e3, ".1f")),
