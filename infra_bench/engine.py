@@ -36,8 +36,14 @@ from .results.store import RunStore, new_run_id, now_iso
 from .spec.common import RunSpec
 from .spec.loader import spec_from_dict
 
-RANDOM_WEIGHTS_NOTE = ("weights: random; timing depends on shapes for dense models, but outputs are "
-                       "meaningless (generated lengths are forced)")
+RANDOM_WEIGHTS_NOTE = "weights: random; timing depends on shapes for dense models, but outputs are meaningless"
+FORCED = {"llm": "generated lengths are forced", "tts": "audio lengths are forced"}  # what stands in for trained weights
+
+
+def random_weights_note(kind: str) -> str:
+    """The note of a random-weight record, with what stands in for what trained weights would decide where the
+    kind has such a thing (an image's steps and size are the spec's either way)."""
+    return f"{RANDOM_WEIGHTS_NOTE} ({FORCED[kind]})" if kind in FORCED else RANDOM_WEIGHTS_NOTE
 NO_OWN_CODE_NOTE = ("--trust-remote-code had no effect: this model has no code of its own to run (a built-in "
                     "architecture, a .onnx file, or a folder whose config.json has no auto_map)")
 
@@ -125,7 +131,7 @@ def _cell_record(run_id: str, p: Planned, cell: dict, environment: dict, opts: R
                  status: str, started: str, t0: float, built: Built | None, executor: dict, metrics=None,
                  samples=None, error=None, stop_reason=None, compile=None, extra_notes=()) -> dict:
     s = p.spec
-    notes = [RANDOM_WEIGHTS_NOTE] if p.resolved.info["weights"] == "random" else []
+    notes = [random_weights_note(s.kind)] if p.resolved.info["weights"] == "random" else []
     notes += (built.notes if built else []) + p.notes + list(extra_notes)
     rec = Record(
         run_id=run_id, cell_id=p.cell_id(cell), kind=s.kind, workload=s.label, status=status, error=error,

@@ -6,6 +6,7 @@ import torch
 
 from infra_bench.backends.torch.diffusion import build_diffusion
 from infra_bench.devices import select_device
+from infra_bench.engine import RANDOM_WEIGHTS_NOTE
 from infra_bench.spec import spec_from_dict
 from infra_bench.spec.diffusion import SCHEDULERS
 from infra_bench.workloads import diffusion as dw
@@ -126,6 +127,8 @@ def test_pndm_records_and_shows_the_steps_it_ran(tmp: Path):
     assert r["cell"]["steps"] == 2 and m["denoise_steps_run"] == 3 and m["step_s"]["n"] == 3 * m["iterations"]
     assert m["flops_per_image"] == m["text_encode_flops"] + 3 * m["unet_flops_per_step"] + m["vae_decode_flops"]
     assert any(n.startswith(note) for n in r["notes"]) and f"note: {note}" in p.stdout
+    # random weights said without the LLM's 'generated lengths are forced': an image has no length to force
+    assert RANDOM_WEIGHTS_NOTE in r["notes"]
     header, _, row = p.stdout.splitlines()[:3]
     assert row[header.index("steps"):].startswith("3 (2 asked)")
 
