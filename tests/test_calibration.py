@@ -47,7 +47,8 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     _with_ttft(tmp, rec, "mine_res", 1.3 * tpot)
     write_cpu_profile(tmp)
     prior = run_cli("predict", "--model", "gpt2-small", "--hardware", "this_cpu", "--precision", "fp32",
-                    "--engine", "torch", "--json", "--profiles", "mine", cwd=tmp)
+                    "--engine", "torch", "--input-len", "16", "--output-len", "8", "--json", "--profiles", "mine",
+                    cwd=tmp)
     fixed = json.loads(prior.stdout)["efficiency"]["t_iter"]
     assert 0 < fixed < 0.5 * tpot
     write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=1.0 / tpot)
