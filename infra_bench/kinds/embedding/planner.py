@@ -8,8 +8,9 @@ FLOPs are counted from the catalog's shapes (no torch): 2 x the layers' weights 
 4 x seq_len x attention width per token and layer for the score and value products. The
 efficiencies are assumed priors (no published embedding-server measurement is in the reference
 data) with a +-50% interval until `infra-bench calibrate` fits an MFU from records of your runs.
-A server batches waiting requests dynamically (as TEI and vLLM do): a request waits at most for
-the batch running when it arrives, so one merged batch must finish within half the latency SLO.
+A server batches waiting requests dynamically (as TEI and vLLM do): a request waits for the pass
+running when it arrives, then runs merged with every request waiting in the next. `plan` ranks on that
+queue's analytic approximation (planner/merge_queue.py) and simulates the top candidates.
 """
 from __future__ import annotations
 
@@ -236,12 +237,13 @@ def pass_times(model: str, hw: HardwareProfile, precision: str, seq_len: int, ba
 
 def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
            calibration: dict | None):
-    """One replica per device, batching waiting requests: the most requests merged into one forward pass
-    whose time stays within half the SLO; capacity = merged requests / that time."""
+    """One replica per device, merging waiting requests into passes: the capacity under the p95 latency SLO
+    by the merge queue's analytic approximation (planner/merge_queue.py), which the simulation confirms."""
     from ...planner import calibration as cal
+    from ...planner.merge_queue import MergeQueue, binds
     from ...planner.sizing import Option, _gaps, _lacks, _replicas, _set_range
 
-    t = svc.traffic
+    t, slo = svc.traffic, svc.slo.latency_p95_s
     o = Option(label, "embedding", precision, 1, False, unit="req/s")
     o.gaps = _gaps(hw, precision)
     if o.gaps:
@@ -255,38 +257,26 @@ def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: st
         o.reason = alone.notes[-1]
         return o
     o.stage = 2
-    o.alone = {"request_s": alone.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
-    budget = svc.slo.latency_p95_s / 2
-    if alone.latency_s > budget:
-        o.reason = (f"latency p95 {svc.slo.latency_p95_s:g} s missed: one request alone takes "
-                    f"{alone.latency_s * 1e3:.0f} ms, over half the SLO (a request may wait for the running batch)")
+    o.alone = {"request_s": alone.latency_s, "latency_slo_s": slo}
+    queue = MergeQueue(tuple(pass_times(svc.model, hw, precision, t.seq_len, t.batch, fitted)))
+    rate = queue.capacity(slo)
+    if rate is None:
+        o.reason = f"latency p95 {slo:g} s missed: one request alone takes {alone.latency_s * 1e3:.0f} ms"
         return o
-    merged, seconds = _merged(svc, hw, precision, fitted, budget)
-    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", merged / seconds
-    o.batch = merged
-    o.latency = {"request_s": alone.latency_s, "latency_p95_s": 2 * seconds}
-    full = predict(svc.model, hw, precision, t.seq_len, t.batch * MAX_MERGED, fitted)
-    o.load, o.saturation = t.rate, MAX_MERGED / full.latency_s if full.fits else o.capacity
-    o.binds = (f"latency p95 SLO: a merged batch must finish in half of it ({merged} request(s) merged)"
-               if merged < MAX_MERGED else f"saturation: {MAX_MERGED} requests merged, the most a server merges")
+    est = queue.estimate(rate)
+    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
+    o.batch = est.merged
+    o.latency = {"request_s": alone.latency_s, "latency_p95_s": est.latency_p95_s}
+    o.load, o.saturation = t.rate, est.saturation
+    o.binds = binds(est.rate, est.saturation)
     o.replicas = _replicas(t.rate, o.capacity, headroom, redundancy)
     o.devices = o.replicas
-    # the +-interval on a pass's time carried to the capacity (0 where even one request then misses the SLO)
-    ends = [_merged(svc, hw, precision, fitted, budget, k) for k in (1 + alone.interval, max(1 - alone.interval, 1e-3))]
-    o.spread = tuple(0.0 if sec > budget else m / sec / o.capacity for m, sec in ends)
+    # the +-interval on a pass's time carried to the capacity (0 where even one request then misses the SLO);
+    # k times slower passes serve at most 1/k of the rate, k times faster at least 1/k of it
+    slow, fast = 1 + alone.interval, max(1 - alone.interval, 1e-3)
+    ends = [queue.scaled(slow).capacity(slo, hi=est.rate / slow), queue.scaled(fast).capacity(slo, lo=est.rate / fast)]
+    o.spread = tuple(e / est.rate if e else 0.0 for e in ends)
     o.range_label = f"+-{alone.interval:.0%} {'calibrated' if alone.calibrated else 'prior'}"
     _set_range(o, t.rate, headroom, redundancy)
     return o
 
-
-def _merged(svc: EmbeddingService, hw: HardwareProfile, precision: str, fitted: dict | None, budget: float,
-            slower: float = 1.0) -> tuple[int, float]:
-    """The most requests merged into one pass within `budget`, and that pass's time (times `slower`)."""
-    t = svc.traffic
-    merged, seconds = 1, slower * predict(svc.model, hw, precision, t.seq_len, t.batch, fitted).latency_s
-    for k in range(2, MAX_MERGED + 1):
-        p = predict(svc.model, hw, precision, t.seq_len, t.batch * k, fitted)
-        if not p.fits or slower * p.latency_s > budget:
-            break
-        merged, seconds = k, slower * p.latency_s
-    return merged, seconds
