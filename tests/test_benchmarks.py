@@ -18,6 +18,7 @@ EXPECTED = {
     "acceptance_check.py": "comparable",
     "backend_compare.py": "ORT fp32 / torch fp32 =",
     "diffusion_compare.py": "ORT / torch per-step time =",
+    "embedding_capacity.py": "approx / simulated capacity",
     "fleet_speed.py": "optimiser",
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",

@@ -8,12 +8,14 @@ FLOPs are counted from the catalog's shapes (no torch): 2 x the layers' weights 
 4 x seq_len x attention width per token and layer for the score and value products. The
 efficiencies are assumed priors (no published embedding-server measurement is in the reference
 data) with a +-50% interval until `infra-bench calibrate` fits an MFU from records of your runs.
-A server batches waiting requests dynamically (as TEI and vLLM do): a request waits at most for
-the batch running when it arrives, so one merged batch must finish within half the latency SLO.
+A server batches waiting requests dynamically (as TEI and vLLM do): a request waits for the pass
+running when it arrives, then runs merged with every request waiting in the next. `plan` ranks on that
+queue's analytic approximation (planner/merge_queue.py) and simulates the top candidates.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -60,9 +62,26 @@ def flops_per_sequence(s: dict, seq_len: int) -> float:
     return seq_len * (2.0 * s["layer_weights"] + 4.0 * seq_len * s["q_dim"] * s["layers"])
 
 
-def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: int = 512, batch: int = 1,
-            calibration: dict | None = None) -> MediaPrediction:
-    """Latency of one request of `batch` sequences, and sequences/s per device at that batch."""
+@dataclass(frozen=True)
+class PassCost:
+    """A forward pass's time and memory at one seq_len, for any number of sequences: linear in them above
+    the weight read (so `plan` prices 64 merged passes per profile without 64 predictions)."""
+    compute_s: float     # per sequence
+    reads_s: float       # the weights, once per pass
+    call_s: float
+    fixed_bytes: float   # weights and the runtime reserve
+    seq_bytes: float     # one sequence's activations
+    usable_bytes: float
+
+    def latency(self, sequences: int) -> float:
+        return max(sequences * self.compute_s, self.reads_s) + self.call_s
+
+    def fits(self, sequences: int) -> bool:
+        return self.fixed_bytes + sequences * self.seq_bytes <= self.usable_bytes
+
+
+def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibration: dict | None):
+    """The model's shape, the efficiencies (priors or a calibrated fit), their interval and note, and a pass's cost."""
     from ...planner.media_model import _check
 
     peak = _check(hw, precision)
@@ -71,31 +90,41 @@ def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: i
         raise UserError(f"{model} takes at most {s['max_tokens']} tokens per sequence; use --input-len "
                         f"{s['max_tokens']} or less")
     eff = dict(PRIORS)
-    notes = ["efficiencies are assumed priors (no published embedding calibration point): interval +-50%; "
-             "calibrate with your own runs"]
+    note = ("efficiencies are assumed priors (no published embedding calibration point): interval +-50%; "
+            "calibrate with your own runs")
     interval = PRIOR_INTERVAL
     if calibration:
         eff |= {"mfu": calibration["mfu"], "t_call_s": PRIORS["t_call_s"] * calibration["overhead_scale"]}
         interval = calibration["interval"]
-        notes = [f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} measurement(s) "
-                 f"({calibration['key']}); interval +-{interval:.0%}"]
+        note = (f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} measurement(s) "
+                f"({calibration['key']}); interval +-{interval:.0%}")
     weights = s["params"] * BYTES_PER_PARAM[precision]
-    reserve = eff["runtime_reserve_gb"] * 1e9
-    acts = activation_bytes(s, seq_len, batch)
-    memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "activations_gb": acts / 1e9,
-              "total_gb": (weights + reserve + acts) / 1e9, "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
-    per_seq = flops_per_sequence(s, seq_len)
+    cost = PassCost(flops_per_sequence(s, seq_len) / (peak * eff["mfu"]),
+                    weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]) if hw.memory_bandwidth_tbs else 0.0,
+                    eff["t_call_s"], weights + eff["runtime_reserve_gb"] * 1e9, activation_bytes(s, seq_len, 1),
+                    hw.memory_gb * eff["usable_memory_fraction"] * 1e9)
+    return s, eff, interval, note, cost
+
+
+def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: int = 512, batch: int = 1,
+            calibration: dict | None = None) -> MediaPrediction:
+    """Latency of one request of `batch` sequences, and sequences/s per device at that batch."""
+    s, eff, interval, note, c = _setup(model, hw, precision, seq_len, calibration)
+    notes = [note]
+    acts = batch * c.seq_bytes
+    memory = {"weights_gb": s["params"] * BYTES_PER_PARAM[precision] / 1e9,
+              "runtime_reserve_gb": eff["runtime_reserve_gb"], "activations_gb": acts / 1e9,
+              "total_gb": (c.fixed_bytes + acts) / 1e9, "usable_gb": c.usable_bytes / 1e9}
     base = dict(kind="embedding", model=model, hardware=hw.id, precision=precision, memory=memory,
-                flops_per_unit=per_seq, efficiency=eff, interval=interval, calibrated=calibration is not None,
-                notes=notes, rtf=None)
-    if memory["total_gb"] > memory["usable_gb"]:
+                flops_per_unit=flops_per_sequence(s, seq_len), efficiency=eff, interval=interval,
+                calibrated=calibration is not None, notes=notes, rtf=None)
+    if not c.fits(batch):
         notes.append(f"does not fit: {memory['total_gb']:.1f} GB needed, {memory['usable_gb']:.1f} GB usable")
         return MediaPrediction(fits=False, latency_s=None, units_per_s_per_device=None, bound=None, **base)
-    compute = batch * per_seq / (peak * eff["mfu"])
-    reads = weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]) if hw.memory_bandwidth_tbs else 0.0
-    latency = max(compute, reads) + eff["t_call_s"]
-    bound = "compute" if compute >= max(reads, eff["t_call_s"]) else (
-        "memory" if reads >= eff["t_call_s"] else "fixed_overhead")
+    compute = batch * c.compute_s
+    latency = c.latency(batch)
+    bound = "compute" if compute >= max(c.reads_s, c.call_s) else (
+        "memory" if c.reads_s >= c.call_s else "fixed_overhead")
     notes.append(f"one request: {batch} sequence(s) of {seq_len} tokens ({s['task']})")
     return MediaPrediction(fits=True, latency_s=latency, units_per_s_per_device=batch / latency, bound=bound, **base)
 
@@ -200,24 +229,21 @@ class EmbeddingService(Service):
 
 def pass_times(model: str, hw: HardwareProfile, precision: str, seq_len: int, batch: int,
                fitted: dict | None) -> list[float]:
-    """A pass's time with 1, 2 ... requests merged, up to MAX_MERGED or the most that fit in memory."""
-    out = []
-    for k in range(1, MAX_MERGED + 1):
-        p = predict(model, hw, precision, seq_len, batch * k, fitted)
-        if not p.fits:
-            break
-        out.append(p.latency_s)
-    return out
+    """A pass's time with 1, 2 ... requests merged (predict's latency at batch x k sequences), up to MAX_MERGED
+    or the most that fit in memory."""
+    c = _setup(model, hw, precision, seq_len, fitted)[-1]
+    return [c.latency(batch * k) for k in range(1, MAX_MERGED + 1) if c.fits(batch * k)]
 
 
 def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
            calibration: dict | None):
-    """One replica per device, batching waiting requests: the most requests merged into one forward pass
-    whose time stays within half the SLO; capacity = merged requests / that time."""
+    """One replica per device, merging waiting requests into passes: the capacity under the p95 latency SLO
+    by the merge queue's analytic approximation (planner/merge_queue.py), which the simulation confirms."""
     from ...planner import calibration as cal
+    from ...planner.merge_queue import MergeQueue, binds
     from ...planner.sizing import Option, _gaps, _lacks, _replicas, _set_range
 
-    t = svc.traffic
+    t, slo = svc.traffic, svc.slo.latency_p95_s
     o = Option(label, "embedding", precision, 1, False, unit="req/s")
     o.gaps = _gaps(hw, precision)
     if o.gaps:
@@ -231,38 +257,26 @@ def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: st
         o.reason = alone.notes[-1]
         return o
     o.stage = 2
-    o.alone = {"request_s": alone.latency_s, "latency_slo_s": svc.slo.latency_p95_s}
-    budget = svc.slo.latency_p95_s / 2
-    if alone.latency_s > budget:
-        o.reason = (f"latency p95 {svc.slo.latency_p95_s:g} s missed: one request alone takes "
-                    f"{alone.latency_s * 1e3:.0f} ms, over half the SLO (a request may wait for the running batch)")
+    o.alone = {"request_s": alone.latency_s, "latency_slo_s": slo}
+    queue = MergeQueue(tuple(pass_times(svc.model, hw, precision, t.seq_len, t.batch, fitted)))
+    rate = queue.capacity(slo)
+    if rate is None:
+        o.reason = f"latency p95 {slo:g} s missed: one request alone takes {alone.latency_s * 1e3:.0f} ms"
         return o
-    merged, seconds = _merged(svc, hw, precision, fitted, budget)
-    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", merged / seconds
-    o.batch = merged
-    o.latency = {"request_s": alone.latency_s, "latency_p95_s": 2 * seconds}
-    full = predict(svc.model, hw, precision, t.seq_len, t.batch * MAX_MERGED, fitted)
-    o.load, o.saturation = t.rate, MAX_MERGED / full.latency_s if full.fits else o.capacity
-    o.binds = (f"latency p95 SLO: a merged batch must finish in half of it ({merged} request(s) merged)"
-               if merged < MAX_MERGED else f"saturation: {MAX_MERGED} requests merged, the most a server merges")
+    est = queue.estimate(rate)
+    o.stage, o.feasible, o.method, o.capacity = 3, True, "approximation", est.rate
+    o.batch = est.merged
+    o.latency = {"request_s": alone.latency_s, "latency_p95_s": est.latency_p95_s}
+    o.load, o.saturation = t.rate, est.saturation
+    o.binds = binds(est.rate, est.saturation)
     o.replicas = _replicas(t.rate, o.capacity, headroom, redundancy)
     o.devices = o.replicas
-    # the +-interval on a pass's time carried to the capacity (0 where even one request then misses the SLO)
-    ends = [_merged(svc, hw, precision, fitted, budget, k) for k in (1 + alone.interval, max(1 - alone.interval, 1e-3))]
-    o.spread = tuple(0.0 if sec > budget else m / sec / o.capacity for m, sec in ends)
+    # the +-interval on a pass's time carried to the capacity (0 where even one request then misses the SLO);
+    # k times slower passes serve at most 1/k of the rate, k times faster at least 1/k of it
+    slow, fast = 1 + alone.interval, max(1 - alone.interval, 1e-3)
+    ends = [queue.scaled(slow).capacity(slo, hi=est.rate / slow), queue.scaled(fast).capacity(slo, lo=est.rate / fast)]
+    o.spread = tuple(e / est.rate if e else 0.0 for e in ends)
     o.range_label = f"+-{alone.interval:.0%} {'calibrated' if alone.calibrated else 'prior'}"
     _set_range(o, t.rate, headroom, redundancy)
     return o
 
-
-def _merged(svc: EmbeddingService, hw: HardwareProfile, precision: str, fitted: dict | None, budget: float,
-            slower: float = 1.0) -> tuple[int, float]:
-    """The most requests merged into one pass within `budget`, and that pass's time (times `slower`)."""
-    t = svc.traffic
-    merged, seconds = 1, slower * predict(svc.model, hw, precision, t.seq_len, t.batch, fitted).latency_s
-    for k in range(2, MAX_MERGED + 1):
-        p = predict(svc.model, hw, precision, t.seq_len, t.batch * k, fitted)
-        if not p.fits or slower * p.latency_s > budget:
-            break
-        merged, seconds = k, slower * p.latency_s
-    return merged, seconds
