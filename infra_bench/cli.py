@@ -833,6 +833,47 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
         sys.exit(1)
 
 
+def _quick_suite_archs() -> set[str]:
+    """The architectures the default suite (`infra-bench run` with no SPEC) runs."""
+    from .inputs import load_yaml
+    from .paths import data_dir
+
+    docs = load_yaml(data_dir("workloads") / DEFAULT_SUITE, "default suite", "reinstall infra-bench", documents=True)
+    return {d["arch"] for d in docs if isinstance(d, dict) and d.get("arch")}
+
+
+def _params_text(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return next(f"{n / scale:.3g}{unit}" for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K"), (1, ""))
+                if n >= scale or scale == 1)
+
+
+@cli.command()
+@click.option("--kind", help="Only this kind's architectures (llm, diffusion, tts, embedding, video).")
+@click.option("--json", "as_json", is_flag=True)
+def archs(kind: str | None, as_json: bool) -> None:
+    """Built-in architectures for `run --arch`: kind, parameters, quick suite or not, what each is.
+
+    All are built with random weights; `serve --arch` serves them too (video aside)."""
+    from .catalog import builtin_archs
+    from .kinds import get
+
+    if kind is not None:
+        get(kind, "--kind")
+    quick = _quick_suite_archs()
+    rows = [{"name": a.name, "kind": a.kind, "params": a.params, "quick_suite": a.name in quick,
+             "description": a.description, "source": a.source}
+            for a in builtin_archs().values() if kind in (None, a.kind)]
+    if as_json:
+        click.echo(_dump(rows))
+        return
+    click.echo(_text_table([{**r, "params": _params_text(r["params"]), "quick": "yes" if r["quick_suite"] else ""}
+                            for r in rows], ["name", "kind", "params", "quick", "description"]))
+    click.echo("params: the whole model, a pipeline's text encoders and VAE included; - where the catalog has no "
+               "count (the test shapes: see the description). A spec names one with `arch: NAME`")
+
+
 RESULTS_OPTION = click.option("--results", "--out", "out", type=click.Path(file_okay=False, path_type=Path),
                               default=Path("results"), show_default=True, help="The results folder to read.")
 

@@ -79,6 +79,8 @@ class Kind:
       calibration_point: ref of (metrics, cell) -> (FLOPs, seconds, prior fixed seconds) of a record,
       or the reason it cannot calibrate (`calibrate` fits the kind's MFU from these).
     - plan_latency: the plan chart's latency field and label.
+    - catalogs: the workloads/architectures/<name>.yaml files that hold its built-in architectures (`run --arch`,
+      `serve --arch` and `archs` find an architecture's kind there, without importing the workload).
     """
     name: str
     description: str
@@ -100,6 +102,7 @@ class Kind:
     calibration_point: str | None = None
     plan_latency: tuple[str, str] | None = None
     charts: tuple[tuple[str, str], ...] = ()
+    catalogs: tuple[str, ...] = ()
 
     def spec_class(self):
         return load_ref(self.spec)

@@ -32,4 +32,5 @@ KIND = Kind(
     predict="infra_bench.report.predict:diffusion",
     predict_options=("engine", "precision", "resolution", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("image_s", "one image alone (s)"),
+    catalogs=("diffusion", "dit"),
 )

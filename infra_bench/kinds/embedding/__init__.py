@@ -27,4 +27,5 @@ KIND = Kind(
     predict_options=("precision", "input_len", "concurrency"),
     calibration_point="infra_bench.kinds.embedding.planner:calibration_point",
     plan_latency=("request_s", "one request alone (s)"),
+    catalogs=("embedding",),
 )

@@ -30,4 +30,5 @@ KIND = Kind(
     predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput",
                      "input_len", "output_len", "max_seqs", "token_budget"),
     plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
+    catalogs=("llm",),
 )
