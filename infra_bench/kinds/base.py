@@ -81,6 +81,8 @@ class Kind:
     - plan_latency: the plan chart's latency field and label.
     - catalogs: the workloads/architectures/<name>.yaml files that hold its built-in architectures (`run --arch`,
       `serve --arch` and `archs` find an architecture's kind there, without importing the workload).
+    - local_model: ref of (path) -> whether a local model path is one of this kind, read from its files alone
+      and cheaply (no torch); `run --model PATH` takes the one kind that claims it.
     """
     name: str
     description: str
@@ -103,6 +105,7 @@ class Kind:
     plan_latency: tuple[str, str] | None = None
     charts: tuple[tuple[str, str], ...] = ()
     catalogs: tuple[str, ...] = ()
+    local_model: str | None = None
 
     def spec_class(self):
         return load_ref(self.spec)

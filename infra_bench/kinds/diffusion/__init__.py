@@ -1,5 +1,13 @@
 """Text to image with Stable-Diffusion-style pipelines: per-step, text-encoder and VAE times, images/s."""
+from pathlib import Path
+
 from ..base import Kind, KindMetrics, Latency, Route, num_text, stat_text
+
+
+def is_local_pipeline(path: Path) -> bool:
+    """A diffusers pipeline folder: it has the model_index.json save_pretrained writes."""
+    return (path / "model_index.json").is_file()
+
 
 KIND = Kind(
     name="diffusion",
@@ -33,4 +41,5 @@ KIND = Kind(
     predict_options=("engine", "precision", "resolution", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("image_s", "one image alone (s)"),
     catalogs=("diffusion", "dit"),
+    local_model="infra_bench.kinds.diffusion:is_local_pipeline",
 )

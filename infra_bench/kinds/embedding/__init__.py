@@ -28,4 +28,5 @@ KIND = Kind(
     calibration_point="infra_bench.kinds.embedding.planner:calibration_point",
     plan_latency=("request_s", "one request alone (s)"),
     catalogs=("embedding",),
+    local_model="infra_bench.kinds.embedding.local:is_local_embedder",
 )
