@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from functools import lru_cache
 
+from .errors import UserError, closest
 from .paths import data_dir
 
 # Hugging Face config fields by model family, from catalog columns (`None`: omit when the cell is empty).
@@ -32,6 +34,53 @@ def architectures(name: str) -> dict:
 
     raw = parse_yaml((data_dir("workloads") / "architectures" / f"{name}.yaml").read_text())
     return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True)
+class BuiltinArch:
+    """One built-in architecture as `archs` lists it: its kind, what it stands for, and its parameter count
+    where the catalog has one (None for the test shapes, whose descriptions give their size)."""
+    name: str
+    kind: str
+    description: str
+    params: int | None
+    source: str
+
+
+def _params(catalog: str, name: str, entry: dict) -> int | None:
+    """The entry's `params`; a pipeline's, the sum of its components' where each has one; a published LLM's,
+    its row in llm_reference.csv."""
+    if catalog == "llm" and name in llm_rows():
+        return int(llm_rows()[name]["total_params_exact"])
+    if isinstance(entry.get("params"), int):
+        return entry["params"]
+    counts = [c.get("params") for c in (entry.get("components") or {}).values()]
+    return sum(counts) if counts and all(isinstance(c, int) for c in counts) else None
+
+
+@lru_cache(maxsize=1)
+def builtin_archs() -> dict[str, BuiltinArch]:
+    """Every built-in architecture of every kind, by name, read from the kinds' YAML catalogs (no torch)."""
+    from .kinds import KINDS
+
+    out = {}
+    for kind in KINDS.values():
+        for catalog in kind.catalogs:
+            for name, entry in architectures(catalog).items():
+                source = " ".join(str(entry.get("source") or (llm_rows().get(name) or {}).get("source", "")).split())
+                out[name] = BuiltinArch(name, kind.name, str(entry.get("description", "")),
+                                        _params(catalog, name, entry), source)
+    return out
+
+
+def arch_kind(name: str, where: str = "--arch") -> str:
+    """The kind whose catalog holds the built-in architecture `name`, or a one-line error suggesting the
+    closest name and the command that lists them."""
+    archs = builtin_archs()
+    if name not in archs:
+        raise UserError(f"{where}: unknown architecture '{name}'{closest(name, archs)}; `infra-bench archs` lists "
+                        f"the built-in ones")
+    return archs[name].kind
 
 
 @lru_cache(maxsize=1)

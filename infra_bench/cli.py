@@ -27,7 +27,8 @@ def cli() -> None:
     """Measure LLM, diffusion, speech and embedding inference on this machine and keep every result;
     predict it on other accelerators; size a cluster for a demand.
 
-    Start with `infra-bench run` (a quick suite sized for a small CPU machine), then `predict` and `plan`.
+    Start with `infra-bench run` (a quick suite sized for a small CPU machine) or `infra-bench run --arch NAME`
+    (one built-in model; `infra-bench archs` lists them), then `predict` and `plan`.
     """
 
 
@@ -757,6 +758,16 @@ def _calibration_tables(data: dict, problem) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1)
+@click.option("--arch", metavar="NAME", help="Instead of SPEC files: one built-in architecture with random "
+                                             "weights, as a spec `{kind: K, arch: NAME}` runs it (`infra-bench "
+                                             "archs` lists them).")
+@click.option("--model", metavar="PATH", help="Instead of SPEC files: one local model (a Hugging Face or diffusers "
+                                              "folder, or an .onnx file), as a spec's `model:` takes it.")
+@click.option("--kind", metavar="K", help="With --model: the kind (llm, diffusion, embedding ...), where its "
+                                         "files do not tell it.")
+@click.option("--set", "set_fields", multiple=True, metavar="KEY=VALUE",
+              help="A spec field, the value read as YAML (repeatable), e.g. --set 'batch_size=[1,4]' --set "
+                   "prompt_len=128; with SPEC files it overrides each spec's.")
 @click.option("--backend", help="torch or onnxruntime, for every spec (default: the spec's, torch).")
 @click.option("--device", help="torch: cpu, cuda, cuda:1, npu, mlu, musa or auto (default: the spec's, auto).")
 @click.option("--ep", help="onnxruntime: execution provider, e.g. cpu, cuda, tensorrt, openvino, cann.")
@@ -783,27 +794,53 @@ def _calibration_tables(data: dict, problem) -> None:
 @click.option("--trust-remote-code", is_flag=True, help="Allow a local model folder's own Python code to run.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: HTML if the name ends in .html, Markdown if .md (docs/reports.md).")
-def run(specs, backend, device, ep, ep_options, backend_options, precision, compile_mode, out, as_json, resume_id,
-        warmup, min_iters, min_time, max_time, cpu_watts_per_core, trust_remote_code, report_path) -> None:
-    """Measure the workloads in SPEC files (default: the quick suite)."""
+def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, backend_options, precision,
+        compile_mode, out, as_json, resume_id, warmup, min_iters, min_time, max_time, cpu_watts_per_core,
+        trust_remote_code, report_path) -> None:
+    """Measure the workloads in SPEC files (default: the quick suite), or one model named by --arch or
+    --model with its fields from --set."""
     from .backends.onnxruntime.providers import parse_ep_options
     from .paths import data_dir
-    from .spec.loader import apply_overrides, load_specs, parse_options
+    from .spec.loader import (
+        apply_overrides,
+        load_specs,
+        parse_options,
+        parse_sets,
+        spec_from_flags,
+    )
 
     if report_path:  # fail before a run is made, not after measuring, when the report cannot be drawn
         from .report.build import can_write
         can_write(report_path)
-    overrides = {"backend": backend, "device": device, "ep": ep, "dtype": precision,
-                 "options": parse_options(backend_options) or None,
-                 "ep_options": parse_ep_options(ep_options) or None, "warmup": warmup, "min_iters": min_iters,
-                 "min_time_s": min_time, "max_time_s": max_time}
-    if resume_id and (specs or compile_mode or trust_remote_code or any(v is not None for v in overrides.values())):
+    flags = {"backend": ("--backend", backend), "device": ("--device", device), "ep": ("--ep", ep),
+             "dtype": ("--precision", precision),
+             "options": ("--backend-option", parse_options(backend_options) or None),
+             "ep_options": ("--ep-option", parse_ep_options(ep_options) or None), "warmup": ("--warmup", warmup),
+             "min_iters": ("--min-iters", min_iters), "min_time_s": ("--min-time", min_time),
+             "max_time_s": ("--max-time", max_time), "compile": ("--compile", compile_mode)}
+    settings = {k: v for k, (_, v) in flags.items() if k != "compile" and v is not None}
+    fields = parse_sets(set_fields)
+    if resume_id and (specs or arch or model or kind or fields or settings or compile_mode or trust_remote_code):
         raise UserError("--resume takes the specs and settings from the run itself; "
                         "give only --resume RUN_ID (and --out if the run is elsewhere)")
+    if arch and model:
+        raise UserError("give --arch NAME or --model PATH, not both (one model per run; several go in SPEC files)")
+    if specs and (arch or model):
+        raise UserError(f"give SPEC files or {'--arch' if arch else '--model'}, not both "
+                        f"(a spec file names its own model)")
+    if kind and not model:
+        raise UserError("--kind goes with --model PATH (a built-in architecture's kind is known; a spec file "
+                        "says its own)")
+    clash = next((k for k in fields if flags.get(k, (None, None))[1] is not None), None)
+    if clash:
+        raise UserError(f"--set {clash} and {flags[clash][0]} both set {clash}; give it once")
     if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
-        paths = list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)]
-        loaded = [apply_overrides(s, {**overrides, "compile": compile_mode if _compiles(s) else None})
-                  for s in load_specs(paths)]
+        if arch or model:
+            given = [spec_from_flags(arch, model, kind, fields, settings)]
+        else:
+            given = [apply_overrides(s, {**fields, **settings}) for s in
+                     load_specs(list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)])]
+        loaded = [apply_overrides(s, {"compile": compile_mode if _compiles(s) else None}) for s in given]
         if compile_mode and not any(_compiles(s) for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
         eager = [s.label for s in loaded if not _compiles(s)]
@@ -820,7 +857,7 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
 
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed
             click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
-        store, planned = engine.start_run(loaded, opts, None if specs else skip)
+        store, planned = engine.start_run(loaded, opts, None if specs or arch or model else skip)
     click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
                f"{store.folder / 'records.jsonl'}", err=True)
     with engine.resumable(store, engine.resume_command(store)):
@@ -833,6 +870,48 @@ def run(specs, backend, device, ep, ep_options, backend_options, precision, comp
         click.echo(f"report: {write_report([store.folder], report_path)}", err=True)
     if any(r["status"] == "failed" for r in records):
         sys.exit(1)
+
+
+def _quick_suite_archs() -> set[str]:
+    """The architectures the default suite (`infra-bench run` with no SPEC) runs."""
+    from .inputs import load_yaml
+    from .paths import data_dir
+
+    docs = load_yaml(data_dir("workloads") / DEFAULT_SUITE, "default suite", "reinstall infra-bench", documents=True)
+    return {d["arch"] for d in docs if isinstance(d, dict) and d.get("arch")}
+
+
+def _params_text(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return next(f"{n / scale:.3g}{unit}" for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K"), (1, ""))
+                if n >= scale or scale == 1)
+
+
+@cli.command()
+@click.option("--kind", help="Only this kind's architectures (llm, diffusion, tts, embedding, video).")
+@click.option("--json", "as_json", is_flag=True)
+def archs(kind: str | None, as_json: bool) -> None:
+    """Built-in architectures for `run --arch`: kind, parameters, quick suite or not, what each is.
+
+    All are built with random weights; `serve --arch` serves them too (video aside)."""
+    from .catalog import builtin_archs
+    from .kinds import get
+
+    if kind is not None:
+        get(kind, "--kind")
+    quick = _quick_suite_archs()
+    rows = [{"name": a.name, "kind": a.kind, "params": a.params, "quick_suite": a.name in quick,
+             "description": a.description, "source": a.source}
+            for a in builtin_archs().values() if kind in (None, a.kind)]
+    if as_json:
+        click.echo(_dump(rows))
+        return
+    click.echo(_text_table([{**r, "params": _params_text(r["params"]), "quick": "yes" if r["quick_suite"] else ""}
+                            for r in rows], ["name", "kind", "params", "quick", "description"]))
+    click.echo("params: the whole model, a pipeline's text encoders and VAE included; - where the catalog has no "
+               "count (the test shapes: see the description). Run one: `infra-bench run --arch NAME "
+               "[--set 'batch_size=[1,4]']`")
 
 
 RESULTS_OPTION = click.option("--results", "--out", "out", type=click.Path(file_okay=False, path_type=Path),

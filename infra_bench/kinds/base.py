@@ -79,6 +79,10 @@ class Kind:
       calibration_point: ref of (metrics, cell) -> (FLOPs, seconds, prior fixed seconds) of a record,
       or the reason it cannot calibrate (`calibrate` fits the kind's MFU from these).
     - plan_latency: the plan chart's latency field and label.
+    - catalogs: the workloads/architectures/<name>.yaml files that hold its built-in architectures (`run --arch`,
+      `serve --arch` and `archs` find an architecture's kind there, without importing the workload).
+    - local_model: ref of (path) -> whether a local model path is one of this kind, read from its files alone
+      and cheaply (no torch); `run --model PATH` takes the one kind that claims it.
     """
     name: str
     description: str
@@ -100,6 +104,8 @@ class Kind:
     calibration_point: str | None = None
     plan_latency: tuple[str, str] | None = None
     charts: tuple[tuple[str, str], ...] = ()
+    catalogs: tuple[str, ...] = ()
+    local_model: str | None = None
 
     def spec_class(self):
         return load_ref(self.spec)

@@ -23,17 +23,17 @@ Emit = Callable[[object], bool]  # returns False when the client went away: stop
 
 
 def arch_kind(arch: str) -> str:
-    """Which kind's catalog holds the built-in architecture `arch`."""
+    """Which kind's catalog holds the built-in architecture `arch`; one that serve does not serve is refused."""
+    from ..catalog import builtin_archs
     from ..kinds import KINDS
 
-    catalogs = {name: list(getattr(k.workload_module(), "arch_names", k.workload_module().catalog)())
-                for name, k in KINDS.items()}
-    for kind, cat in catalogs.items():
-        if arch in cat:
-            if KINDS[kind].served is None:  # before its model is built, not after
-                raise UserError(f"--arch {arch}: {kind} models are not served yet; `infra-bench run` measures them")
-            return kind
-    known = [a for kind, cat in catalogs.items() if KINDS[kind].served is not None for a in cat]
+    archs = builtin_archs()
+    if arch in archs:
+        kind = archs[arch].kind
+        if KINDS[kind].served is None:  # before its model is built, not after
+            raise UserError(f"--arch {arch}: {kind} models are not served yet; `infra-bench run` measures them")
+        return kind
+    known = [a.name for a in archs.values() if KINDS[a.kind].served is not None]
     raise UserError(f"--arch: unknown architecture '{arch}'{closest(arch, known)}; built-in: {', '.join(known)}")
 
 

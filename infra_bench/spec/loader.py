@@ -1,6 +1,7 @@
-"""Reading spec files: YAML (one or more documents), validated into spec objects.
+"""Reading specs: YAML files (one or more documents), or one spec named on the command line (`run --arch` /
+`--model`, `--set KEY=VALUE`), validated into spec objects by the same path.
 
-Every problem becomes a UserError naming the file, the field and the fix.
+Every problem becomes a UserError naming the file (or flag), the field and the fix.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import UserError, explain_validation
 from ..inputs import load_yaml
+from ..kinds import KINDS
 from ..kinds import get as get_kind
 
 
@@ -67,15 +69,69 @@ def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
 
 def parse_options(pairs: tuple[str, ...] | list[str], flag: str = "--backend-option") -> dict:
     """`key=value` strings from the command line, each value read as a YAML scalar (1, 0.5, true, cpu)."""
+    return _parse_values(pairs, flag, "intra_op_threads=2", (str, int, float, bool))
+
+
+def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict:
+    """`--set key=value` spec fields, each value read as YAML: a scalar, or a list (batch_size=[1,4]) or mapping
+    as a spec's fields hold them."""
+    return _parse_values(pairs, "--set", "batch_size=[1,4]", (str, int, float, bool, list, dict))
+
+
+def _parse_values(pairs, flag: str, example: str, types: tuple[type, ...]) -> dict:
+    """Each value read as YAML; one that is not of `types` (or not YAML: "[1") stays the text itself, for
+    the model that takes it to judge in its own error."""
     import yaml
 
     from ..inputs import key_values, parse_yaml
 
     out = {}
-    for key, value in key_values(pairs, flag, "intra_op_threads=2").items():
+    for key, value in key_values(pairs, flag, example).items():
         try:
             parsed = parse_yaml(value) if value else ""
-        except yaml.YAMLError:  # not a YAML scalar ("[1"): the text itself, for the options model to judge
+        except yaml.YAMLError:
             parsed = value
-        out[key] = parsed if isinstance(parsed, (str, int, float, bool)) else value
+        out[key] = parsed if isinstance(parsed, types) else value
     return out
+
+
+def local_kind(path: Path) -> str:
+    """The kind of a local model (`run --model PATH`) as its files tell it: the one kind whose local_model hook
+    claims it; none or several is a one-line error asking for --kind."""
+    from ..kinds.base import load_ref
+
+    takes = [k.name for k in KINDS.values() if k.local_model]
+    claims = [name for name in takes if load_ref(KINDS[name].local_model)(path)]
+    if len(claims) == 1:
+        return claims[0]
+    if claims:
+        raise UserError(f"--model {path}: it could be {' or '.join(claims)}; say which with --kind "
+                        f"{' or --kind '.join(claims)}")
+    raise UserError(f"--model {path}: its kind cannot be told from its files (a diffusers model_index.json, a "
+                    f"sentence-transformers modules.json, or a causal-LM or encoder class under config.json's "
+                    f"architectures); say which with --kind, one of {', '.join(takes)}")
+
+
+def spec_from_flags(arch: str | None, model: str | None, kind: str | None, fields: dict,
+                    settings: dict | None = None) -> BaseModel:
+    """The one spec `run --arch NAME` or `--model PATH` names: the mapping a YAML `{kind: K, arch: NAME}` (or
+    `model: PATH`) with the `--set` fields and the run's other flags (`settings`: backend, dtype ...) would hold,
+    validated by spec_from_dict as a file's is, so its records and its resume cannot tell the two apart. The
+    kind is the catalog's for an arch; for a path, --kind or what its files tell (`kind` goes with `model` only)."""
+    from ..catalog import arch_kind
+
+    named = [k for k in ("kind", "arch", "model") if k in fields]
+    if named:
+        raise UserError(f"--set {named[0]}: name the model with --arch NAME or --model PATH (and --kind K), "
+                        f"not with --set")
+    if arch is not None:
+        data, where = {"kind": arch_kind(arch), "arch": arch}, f"--arch {arch}"
+    else:
+        if kind is not None:
+            get_kind(kind, "--kind")
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise UserError(f"--model: model path not found: {path}; give a local Hugging Face or diffusers "
+                            f"folder, or an .onnx file")
+        data, where = {"kind": kind or local_kind(path), "model": str(path)}, f"--model {model}"
+    return spec_from_dict({**data, **fields, **(settings or {})}, where + (" with --set" if fields else ""))

@@ -84,6 +84,18 @@ def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(confi
     return cfg, raw, weights
 
 
+def config_json(folder: Path) -> dict:
+    """A folder's config.json as a dict, or {} where it is absent or unreadable: for telling a folder's kind,
+    cheaply; the kind's own checks (hf_folder) then say what is wrong with it."""
+    import json
+
+    try:
+        raw = json.loads((folder / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def check_loaded(folder: Path, model: object, missing: list[str]) -> None:
     """Refuse a checkpoint that lacks weights its model needs (`missing`, from transformers' loading info):
     transformers fills them with random values, and the run would time them labelled as the checkpoint."""

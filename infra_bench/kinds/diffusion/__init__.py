@@ -1,10 +1,18 @@
 """Text to image with Stable-Diffusion-style pipelines: per-step, text-encoder and VAE times, images/s."""
+from pathlib import Path
+
 from ..base import Kind, KindMetrics, Latency, Route, num_text, stat_text
 
 
 def steps_text(asked: int, run: int | None) -> str:
     """The denoising steps a cell ran, and those asked where the scheduler ran another count (PNDM)."""
     return str(asked) if run in (None, asked) else f"{run} ({asked} asked)"
+
+
+def is_local_pipeline(path: Path) -> bool:
+    """A diffusers pipeline folder: it has the model_index.json save_pretrained writes."""
+    return (path / "model_index.json").is_file()
+
 
 KIND = Kind(
     name="diffusion",
@@ -37,4 +45,6 @@ KIND = Kind(
     predict="infra_bench.report.predict:diffusion",
     predict_options=("engine", "precision", "resolution", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("image_s", "one image alone (s)"),
+    catalogs=("diffusion", "dit"),
+    local_model="infra_bench.kinds.diffusion:is_local_pipeline",
 )

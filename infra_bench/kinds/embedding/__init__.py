@@ -27,4 +27,6 @@ KIND = Kind(
     predict_options=("precision", "input_len", "concurrency"),
     calibration_point="infra_bench.kinds.embedding.planner:calibration_point",
     plan_latency=("request_s", "one request alone (s)"),
+    catalogs=("embedding",),
+    local_model="infra_bench.kinds.embedding.local:is_local_embedder",
 )

@@ -75,6 +75,21 @@ def _pooling(folder: Path, mods: list[dict] | None) -> tuple[str, bool, str, lis
         [folder / "modules.json", path]
 
 
+def is_local_embedder(path: Path) -> bool:
+    """A folder in the sentence-transformers layout (modules.json), or one whose config.json names a sequence
+    classifier (a reranker) or an encoder's base model (BertModel, XLMRobertaModel: what AutoModel saves)."""
+    from ...workloads.files import config_json
+
+    if not path.is_dir():
+        return False
+    if (path / "modules.json").is_file():
+        return True
+    raw = config_json(path)
+    saved = [str(a) for a in raw.get("architectures") or []]
+    return not raw.get("is_encoder_decoder") and any(
+        a.endswith("ForSequenceClassification") or (a.endswith("Model") and not a.endswith(LM_HEADS)) for a in saved)
+
+
 def resolve_folder(folder: Path, trust_remote_code: bool) -> tuple[Path, object, dict]:
     """(the transformers folder, its config, the record's model fields) of a local embedder or reranker;
     every problem is a one-line UserError."""

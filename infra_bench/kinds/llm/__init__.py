@@ -1,5 +1,21 @@
 """Text generation: a prompt in, tokens out; TTFT, TPOT and output tokens/s."""
+from pathlib import Path
+
 from ..base import Kind, KindMetrics, Latency, Route, num_text, stat_text
+
+CAUSAL_HEADS = ("ForCausalLM", "LMHeadModel")  # how transformers names a causal LM's class (LlamaForCausalLM ...)
+
+
+def is_local_llm(path: Path) -> bool:
+    """An exported .onnx file, or a folder whose config.json names a causal-LM class and which has no
+    sentence-transformers modules.json (an LLM-based embedder, as Qwen3-Embedding ships, has one)."""
+    from ...workloads.files import config_json
+
+    if path.is_file():
+        return path.suffix == ".onnx"
+    return not (path / "modules.json").is_file() and \
+        any(str(a).endswith(CAUSAL_HEADS) for a in config_json(path).get("architectures") or [])
+
 
 KIND = Kind(
     name="llm",
@@ -30,4 +46,6 @@ KIND = Kind(
     predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput",
                      "input_len", "output_len", "max_seqs", "token_budget"),
     plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
+    catalogs=("llm",),
+    local_model="infra_bench.kinds.llm:is_local_llm",
 )

@@ -29,4 +29,5 @@ KIND = Kind(
     predict="infra_bench.report.predict:tts",
     predict_options=("engine", "precision", "text_len", "concurrency"),
     plan_latency=("rtf_alone", "RTF of one stream alone"),
+    catalogs=("tts",),
 )

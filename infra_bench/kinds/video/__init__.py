@@ -30,4 +30,5 @@ KIND = Kind(
     predict_options=("precision", "size", "frames", "steps", "guidance_scale", "concurrency", "max_throughput"),
     plan_latency=("video_s", "one video alone (s)"),
     calibration_point="infra_bench.kinds.video.planner:calibration_point",
+    catalogs=("video",),
 )
