@@ -110,3 +110,12 @@ def test_a_built_in_pipeline_runs_at_its_own_settings_unless_the_spec_says_other
     assert apply_overrides(flux, {"dtype": "bf16"}).steps == [28]  # a re-read keeps them
     folder = spec_from_dict({"kind": "diffusion", "model": "/nonexistent"}, "s.yaml")
     assert (folder.resolution, folder.steps, folder.guidance_scale) == ([512], [20], 7.5)
+
+
+def test_a_built_in_video_model_runs_at_its_own_settings():
+    """A video spec naming HunyuanVideo and nothing else took Wan2.1's settings (832x480, 81 frames, and a
+    guidance of 5.0 recorded for a model that embeds its guidance); it now takes its own."""
+    hy = spec_from_dict({"kind": "video", "arch": "hunyuanvideo"}, "s.yaml")
+    assert (hy.resolution, hy.frames, hy.steps, hy.guidance_scale, hy.cfg) == (["1280x720"], [129], [50], 1.0, False)
+    wan = spec_from_dict({"kind": "video", "arch": "wan2.1-t2v-14b", "frames": 33}, "s.yaml")
+    assert (wan.resolution, wan.frames, wan.guidance_scale) == (["1280x720"], [33], 5.0)
