@@ -4,6 +4,7 @@ import pytest
 
 from infra_bench.errors import UserError
 from infra_bench.spec import LlmSpec, load_spec_file, load_specs, spec_from_dict
+from infra_bench.spec.loader import apply_overrides
 
 
 def test_grid_accepts_scalars_and_orders_cells():
@@ -91,3 +92,30 @@ def test_a_time_cap_below_the_minimum_time_is_refused():
     with pytest.raises(UserError, match=r"lower min_time_s \(--min-time\)$"):
         apply_overrides(s, {"max_time_s": 1.0})
     assert apply_overrides(s, {"max_time_s": 1.0, "min_time_s": 0.5}).max_time_s == 1.0
+
+
+def test_a_built_in_pipeline_runs_at_its_own_settings_unless_the_spec_says_otherwise():
+    """A diffusion spec naming a built-in pipeline and nothing else ran at the generic 512 px, 20 steps and
+    guidance 7.5 (FLUX.1-dev at a guidance it is not published with, SDXL below its native size), while `serve
+    --arch` used the pipeline's own; both now take them from the catalog, and what a spec gives still wins."""
+    from infra_bench.serving.models import _arch_fields
+
+    flux = spec_from_dict({"kind": "diffusion", "arch": "flux-1-dev"}, "s.yaml")
+    assert (flux.resolution, flux.steps, flux.guidance_scale) == ([1024], [28], 3.5)
+    assert spec_from_dict(_arch_fields("flux-1-dev"), "--arch flux-1-dev") == flux
+    sdxl = spec_from_dict({"kind": "diffusion", "arch": "sdxl-base-1.0"}, "s.yaml")
+    assert (sdxl.resolution, sdxl.steps, sdxl.guidance_scale) == ([1024], [20], 7.5)
+    given = spec_from_dict({"kind": "diffusion", "arch": "flux-1-dev", "steps": 4, "resolution": [512]}, "s.yaml")
+    assert (given.resolution, given.steps, given.guidance_scale) == ([512], [4], 3.5)
+    assert apply_overrides(flux, {"dtype": "bf16"}).steps == [28]  # a re-read keeps them
+    folder = spec_from_dict({"kind": "diffusion", "model": "/nonexistent"}, "s.yaml")
+    assert (folder.resolution, folder.steps, folder.guidance_scale) == ([512], [20], 7.5)
+
+
+def test_a_built_in_video_model_runs_at_its_own_settings():
+    """A video spec naming HunyuanVideo and nothing else took Wan2.1's settings (832x480, 81 frames, and a
+    guidance of 5.0 recorded for a model that embeds its guidance); it now takes its own."""
+    hy = spec_from_dict({"kind": "video", "arch": "hunyuanvideo"}, "s.yaml")
+    assert (hy.resolution, hy.frames, hy.steps, hy.guidance_scale, hy.cfg) == (["1280x720"], [129], [50], 1.0, False)
+    wan = spec_from_dict({"kind": "video", "arch": "wan2.1-t2v-14b", "frames": 33}, "s.yaml")
+    assert (wan.resolution, wan.frames, wan.guidance_scale) == (["1280x720"], [33], 5.0)

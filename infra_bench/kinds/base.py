@@ -68,8 +68,7 @@ class Kind:
     - energy_unit: the unit of work energy is divided by (`j_per_<unit>` in records).
     - columns, metrics: how records of this kind are shown; charts: (section title, ref of
       chart(records, names) -> Image | None) the run report draws for this kind's records.
-    - served: ref of served(spec, planned, built, card) -> serving.models.Served; routes: its HTTP routes;
-      serve_fields: ref of (arch) -> spec fields `serve --arch` adds to the spec's defaults.
+    - served: ref of served(spec, planned, built, card) -> serving.models.Served; routes: its HTTP routes.
     - service: ref of the planner's demand service (a planner.demand.Service subclass);
       planner_models: ref of (kind name) -> the model ids predict and plan know for this kind;
       planner_paths: ref of (model) -> whether the string names a local model of this kind that predict and
@@ -94,7 +93,6 @@ class Kind:
     columns: tuple[Column, ...]
     metrics: KindMetrics
     served: str | None = None
-    serve_fields: str | None = None
     routes: tuple[Route, ...] = ()
     service: str | None = None
     planner_models: str | None = None

@@ -38,13 +38,9 @@ def arch_kind(arch: str) -> str:
 
 
 def _arch_fields(arch: str) -> dict:
-    """A spec for `--arch NAME`: the spec defaults, and what the kind's workload adds for the arch
-    (a diffusion pipeline at its own resolution)."""
-    from ..kinds import KINDS
-    from ..kinds.base import load_ref
-
-    kind = KINDS[arch_kind(arch)]
-    return {"kind": kind.name, "arch": arch, **(load_ref(kind.serve_fields)(arch) if kind.serve_fields else {})}
+    """A spec for `--arch NAME`: the kind's spec defaults, which a kind may take from the arch (a diffusion
+    pipeline's own resolution, steps and guidance)."""
+    return {"kind": arch_kind(arch), "arch": arch}
 
 
 def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | None, device: str | None) -> list:

@@ -27,6 +27,15 @@ class DiffusionSpec(RunSpec):
 
     _grid = field_validator("resolution", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _arch_defaults(cls, data):
+        """A built-in pipeline runs at its own settings where the spec gives none (arch_defaults), not at
+        the generic 512 px, 20 steps and guidance 7.5: FLUX.1-dev at 1024 px, 28 steps, guidance 3.5."""
+        if isinstance(data, dict) and isinstance(data.get("arch"), str):
+            return {**arch_defaults(data["arch"]), **data}
+        return data
+
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, v: str | None) -> str | None:
@@ -48,3 +57,15 @@ class DiffusionSpec(RunSpec):
         """The grid in a stable order: batch size, then resolution, then steps."""
         return [{"batch_size": b, "resolution": r, "steps": s}
                 for b in self.batch_size for r in self.resolution for s in self.steps]
+
+
+def arch_defaults(arch: str) -> dict:
+    """The settings a built-in pipeline is published with: a DiT's resolution, steps and guidance from its model
+    card (dit.yaml's `default`), a UNet pipeline's native resolution; {} for a name neither catalog has."""
+    from ..catalog import architectures
+
+    dits, unets = architectures("dit"), architectures("diffusion")
+    if arch in dits:
+        d = dits[arch]["default"]
+        return {"resolution": [d["resolution"]], "steps": [d["steps"]], "guidance_scale": d["guidance_scale"]}
+    return {"resolution": [unets[arch]["default_resolution"]]} if arch in unets else {}

@@ -47,16 +47,6 @@ def arch_names() -> list[str]:
     return [*catalog(), *architectures("dit")]
 
 
-def serve_fields(arch: str) -> dict:
-    """What `serve --arch` sets beyond the spec defaults: the pipeline's own resolution (and, for a
-    DiT pipeline, its steps and guidance)."""
-    dits = architectures("dit")
-    if arch in dits:
-        d = dits[arch]["default"]
-        return {"resolution": [d["resolution"]], "steps": [d["steps"]], "guidance_scale": d["guidance_scale"]}
-    return {"resolution": [catalog()[arch].default_resolution]}
-
-
 @dataclass
 class ResolvedPipeline:
     family: str                  # sd | sdxl

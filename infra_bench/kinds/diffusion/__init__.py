@@ -37,7 +37,6 @@ KIND = Kind(
     metrics=KindMetrics("images_per_s", "images/s", (Latency("image_s", "image latency (s)", 1.0),)),
     charts=(("Diffusion per-step and phase times", "infra_bench.report.run_charts:diffusion_steps"),),
     served="infra_bench.serving.models:served_images",
-    serve_fields="infra_bench.workloads.diffusion:serve_fields",
     routes=(Route("/v1/images/generations", "infra_bench.serving.routes:images"),),
     service="infra_bench.planner.demand:DiffusionService",
     planner_models="infra_bench.planner.media_model:diffusion_ids",

@@ -19,7 +19,8 @@ def size(text: str) -> tuple[int, int]:
 
 class VideoSpec(RunSpec):
     """Videos of `frames` frames at `resolution` (WIDTHxHEIGHT pixels), `steps` denoising steps,
-    classifier-free guidance when `guidance_scale` > 1 (two transformer passes per step)."""
+    classifier-free guidance when `guidance_scale` > 1 (two transformer passes per step). Left out, they are
+    a built-in model's own (Wan2.1's below)."""
 
     kind: Literal["video"] = "video"
     resolution: list[str] = Field(default=["832x480"], min_length=1)
@@ -30,6 +31,20 @@ class VideoSpec(RunSpec):
     _grid = field_validator("frames", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
     _sizes_grid = field_validator("resolution", mode="before")(  # one size is a string: "832x480"
         classmethod(lambda cls, v: [v] if isinstance(v, str) else as_list(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arch_defaults(cls, data):
+        """A built-in video model runs at its own settings where the spec gives none (video.yaml's `default`),
+        not at Wan2.1's: HunyuanVideo at 1280x720, 129 frames, embedded guidance 1.0."""
+        if isinstance(data, dict) and isinstance(data.get("arch"), str):
+            from ...catalog import architectures
+
+            d = architectures("video").get(data["arch"], {}).get("default")
+            if d:
+                keys = ("resolution", "frames", "steps", "guidance_scale")
+                return {**{k: [d[k]] if k != "guidance_scale" else d[k] for k in keys}, **data}
+        return data
 
     @field_validator("resolution")
     @classmethod
