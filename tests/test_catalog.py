@@ -28,3 +28,14 @@ def test_unknown_arch_and_too_long_requests_are_refused():
     spec = spec_from_dict({"arch": "gpt2-tiny", "prompt_len": 1000, "output_len": 100})
     with pytest.raises(UserError, match="1100 exceeds the model's 1024 positions"):
         llm.check_cells(spec, llm.resolve(spec))
+
+
+def test_reading_the_run_catalog_leaves_the_shared_catalog_as_read():
+    """workloads.llm.catalog() took the `catalog` flags out of the cached architectures('llm') entries it
+    read, so any later reader of that cache (archs, serve --arch) saw the published models unflagged."""
+    from infra_bench.catalog import architectures
+    from infra_bench.workloads import llm
+
+    llm.catalog.cache_clear()
+    llm.catalog()
+    assert architectures("llm")["gpt2-small"].get("catalog") is True

@@ -36,8 +36,9 @@ def catalog() -> dict[str, Architecture]:
 
     raw = architectures("llm")
     out = {}
-    for k, v in raw.items():
-        if v.pop("catalog", False):
+    for k, entry in raw.items():
+        v = {f: x for f, x in entry.items() if f != "catalog"}  # the cached catalog stays as read
+        if entry.get("catalog"):
             row = llm_rows()[k]
             v = {**v, "source": row["source"], "params": int(row["total_params_exact"]),
                  "config": {**hf_config(k, v["model_type"]), **v.get("config", {})}}
