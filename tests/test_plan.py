@@ -227,6 +227,7 @@ def test_plan_cli_end_to_end(tmp: Path):
     assert "replicas)" in text.stdout.split("chat:")[1].split(";")[0]  # the capacity's 80% range and its replicas
     # the legend says which way an approximated (~) capacity errs, and that which parts are simulated follows the rank
     assert "reads 0.76-0.97 of the simulated one (so up to a third more devices" in text.stdout
+    assert "embeddings 0.86-1.00" in text.stdout  # their merging queue's own figures (benchmarks/embedding_capacity.py)
     imported = {line.rsplit("|", 1)[-1].strip() for line in text.stderr.splitlines() if line.startswith("import time")}
     assert "infra_bench.planner.media_model" in imported and not imported & {"torch", "diffusers"}
 

@@ -5,7 +5,7 @@ from .charts import number
 from .table import render
 
 APPROXIMATED = ("a queueing approximation, which reads 0.76-0.97 of the simulated one (so up to a third more devices "
-                "than a simulation would size)")  # what ~ means, in the terminal and the report alike
+                "than a simulation would size; embeddings 0.86-1.00)")  # what ~ means, in the terminal and the report
 
 
 def config_text(o, cost: dict | None) -> str:
