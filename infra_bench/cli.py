@@ -655,7 +655,7 @@ def _plan_failure(p, fleet: dict | None, profiles) -> None:
               show_default=True, help="Where run ids are looked up.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.json"),
               show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration file's contents as JSON (the fit, and the records it could not use).")
 @PROFILES_OPTION
 def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> None:
     """Refine the shipped serving-model fit with RUNS (ids or folders) of your own: `run` records on a
@@ -890,7 +890,7 @@ def _params_text(n: int | None) -> str:
 
 @cli.command()
 @click.option("--kind", help="Only this kind's architectures (llm, diffusion, tts, embedding, video).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the architectures as JSON.")
 def archs(kind: str | None, as_json: bool) -> None:
     """Built-in architectures for `run --arch`: kind, parameters, quick suite or not, what each is.
 
@@ -925,7 +925,7 @@ def results() -> None:
 
 @results.command("list")
 @RESULTS_OPTION
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def results_list(out: Path, as_json: bool) -> None:
     """Every run under the results folder."""
     from .results.store import list_runs
