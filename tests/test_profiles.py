@@ -65,6 +65,34 @@ def test_bad_profiles_are_refused_with_file_profile_and_field(tmp_path: Path, ch
     assert str(e.value).startswith(f"{path}: profile 'acme_x1'") and message in str(e.value)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"tdp_w": 0.55}, "tdp_w 0.55 is below 10 W, so it looks like kilowatts; give watts (0.55 kW = 550)"),
+    ({"memory_bandwidth_tbs": 2400}, ("memory_bandwidth_tbs 2400 is above 100 TB/s, so it looks like GB/s; give "
+                                      "TB/s (2400 GB/s = 2.4)")),
+    ({"memory_gb": 96000}, "memory_gb 96000 is above 4096 GB per device, so it looks like MB; give GB"),
+    ({"peak_tflops": {"bf16": 0.4, "fp8": 0.8}}, ("peak_tflops.bf16 0.4 is below 1, so it looks like PFLOPS; give "
+                                                  "TFLOPS (0.4 PFLOPS = 400)")),
+    ({"peak_tflops": {"bf16": 100000.0}}, "is 5e+04 FLOP per byte, outside 2-5000"),
+    ({"peak_tflops": {"bf16_sparse": 200.0}}, ("'bf16_sparse': peaks are dense; a sparse (2:4) figure is twice the "
+                                               "dense one, so give half of it under 'bf16'")),
+])
+def test_a_spec_sheet_figure_in_the_wrong_unit_is_refused(tmp: Path, change, message):
+    """A spec sheet's kW, GB/s, MB, PFLOPS or GFLOPS went in as W, TB/s, GB and TFLOPS without a word, and every
+    prediction on the part was off by 1000x; a sparse peak was answered 'did you mean bf16?', doubling it."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "acme.yaml").write_text(yaml.safe_dump({"acme_x1": {**GOOD, **change}}))
+    assert_one_line_error(run_cli("profiles", "show", "acme_x1", "--profiles", "mine", cwd=tmp), message)
+
+
+def test_a_server_in_kilowatts_is_refused(tmp: Path):
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "servers.yaml").write_text(yaml.safe_dump({"srv_x": {
+        "name": "X box", "vendor": "Acme", "hosts": ["nv_h100_sxm"], "slots": 8, "max_power_w": 10.2,
+        "sources": ["Acme sheet"]}}))
+    assert_one_line_error(run_cli("profiles", "servers", "--profiles", "mine", cwd=tmp),
+                          "max_power_w 10.2 is below 100 W, so it looks like kilowatts; give watts (10.2 kW = 10200)")
+
+
 def test_bad_site_and_missing_directory(tmp_path: Path):
     site = {"region": "x", "grid_kgco2_per_kwh": 0.5, "grid_factor_type": "average", "grid_source": "src",
             "power_price": 0.1, "power_currency": "USD", "power_source": "src", "pue": 0.9, "pue_source": "src"}
