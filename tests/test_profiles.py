@@ -93,6 +93,18 @@ def test_a_server_in_kilowatts_is_refused(tmp: Path):
                           "max_power_w 10.2 is below 100 W, so it looks like kilowatts; give watts (10.2 kW = 10200)")
 
 
+def test_a_server_hosting_an_unknown_part_is_refused(tmp: Path):
+    """A typo in a server's `hosts` (xx_nova8 for xx_nova9) was accepted: the part fell back to the generic
+    8-module server and plan priced and powered it as that, without a word."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "nova.yaml").write_text(yaml.safe_dump({"xx_nova9": {**GOOD, "form_factor": "OAM"}}))
+    (tmp / "mine" / "servers.yaml").write_text(yaml.safe_dump({"srv_nova": {
+        "name": "Nova box", "vendor": "Novachip", "hosts": ["xx_nova8"], "slots": 8, "sources": ["Novachip sheet"]}}))
+    assert_one_line_error(run_cli("profiles", "show", "xx_nova9", "--profiles", "mine", cwd=tmp),
+                          "server 'srv_nova': hosts 'xx_nova8', which no accelerator profile has (did you mean "
+                          "'xx_nova9'?); fix the id or add the part's profile")
+
+
 def test_bad_site_and_missing_directory(tmp_path: Path):
     site = {"region": "x", "grid_kgco2_per_kwh": 0.5, "grid_factor_type": "average", "grid_source": "src",
             "power_price": 0.1, "power_currency": "USD", "power_source": "src", "pue": 0.9, "pue_source": "src"}

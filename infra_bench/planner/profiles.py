@@ -337,7 +337,21 @@ def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
 
 
 def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfile]:
-    return _load_all("servers.yaml", ServerProfile, extra)
+    """Every folder's servers.yaml, later folders overriding; a server that hosts an id no accelerator profile has
+    is refused (a typo there left the part in a generic server, priced and powered as that, without a word)."""
+    known = load_hardware(extra)
+    out: dict[str, ServerProfile] = {}
+    for d in profile_dirs(extra):
+        if not (path := d / "servers.yaml").is_file():
+            continue
+        found = load_file(path, ServerProfile)
+        for s in found.values():
+            if unknown := next((h for h in s.hosts if h not in known), None):
+                raise UserError(f"{path}: server '{s.id}': hosts '{unknown}', which no accelerator profile has"
+                                f"{closest(unknown, known)}; fix the id or add the part's profile (see infra-bench "
+                                f"profiles list)")
+        out.update(found)
+    return out
 
 
 def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> ServerProfile | None:
