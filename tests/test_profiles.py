@@ -246,3 +246,25 @@ def test_sysinfo_marks_measured_over_spec_from_a_busy_probe(tmp: Path):
     line = run_cli("sysinfo", "--results", "res", "--profiles", str(mine), cwd=tmp).stdout.splitlines()[-1]
     assert re.search(r"matmul fp32 \d+\.\d\d \(busy\), matmul bf16 \d+\.\d\d, ", line), line
     assert "re-run `infra-bench probe` when the machine is idle" in line
+
+
+def test_a_peak_taken_from_another_precision_is_said_and_an_embedding_needs_bandwidth(tmp: Path):
+    """A spec sheet giving only fp16: bf16 predictions took the fp16 peak and fp32 ones half of it, with nothing
+    said (no shipped profile publishes fp32, so every fp32 figure was such a guess); an embedding on a part with no
+    bandwidth read its weights in no time at all, where `plan` refused the part for that gap."""
+    fp16_only = {**GOOD, "peak_tflops": {"fp16": 400.0}, "memory_bandwidth_tbs": 2.4}
+    no_bandwidth = {k: v for k, v in fp16_only.items() if k != "memory_bandwidth_tbs"}
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "nova.yaml").write_text(yaml.safe_dump({"xx_nova": fp16_only,
+                                                                              "xx_nobw": no_bandwidth}))
+    mine = ("--profiles", "mine")
+    llm = run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert llm.returncode == 0, llm.stderr
+    assert "note: xx_nova publishes no bf16 peak: its fp16 peak (400 TFLOPS) is used" in llm.stdout
+    emb = run_cli("predict", "--model", "bge-m3", "--precision", "fp32", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert emb.returncode == 0, emb.stderr
+    assert "note: xx_nova publishes no fp32 peak: taken as half its 16-bit peak (200 TFLOPS)" in emb.stdout
+    own = run_cli("predict", "--model", "bge-m3", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert "publishes no" not in own.stdout  # fp16 is published
+    assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "xx_nobw", *mine, cwd=tmp),
+                          "xx_nobw lacks a memory bandwidth in its profile; add memory_bandwidth_tbs with --profiles DIR")
