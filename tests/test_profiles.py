@@ -268,3 +268,12 @@ def test_a_peak_taken_from_another_precision_is_said_and_an_embedding_needs_band
     assert "publishes no" not in own.stdout  # fp16 is published
     assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "xx_nobw", *mine, cwd=tmp),
                           "xx_nobw lacks a memory bandwidth in its profile; add memory_bandwidth_tbs with --profiles DIR")
+
+
+def test_profiles_show_json_keeps_unknown_server_figures_as_null(tmp: Path):
+    """The server block of `profiles show --json` dropped its unknown price and power, where the part's own unknown
+    figures read null: a reader could not tell 'unpriced' from 'not reported'."""
+    shown = json.loads(run_cli("profiles", "show", "cb_mlu590", "--json", cwd=tmp).stdout)
+    assert shown["memory_gb"] is None and shown["peak_tflops"] == {}  # unpublished: null, never 0
+    assert shown["server"]["id"] == "srv_module8"
+    assert shown["server"]["price"] is None and shown["server"]["max_power_w"] is None
