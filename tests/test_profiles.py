@@ -277,3 +277,12 @@ def test_profiles_show_json_keeps_unknown_server_figures_as_null(tmp: Path):
     assert shown["memory_gb"] is None and shown["peak_tflops"] == {}  # unpublished: null, never 0
     assert shown["server"]["id"] == "srv_module8"
     assert shown["server"]["price"] is None and shown["server"]["max_power_w"] is None
+
+
+def test_a_yml_profile_file_is_not_left_out_silently(tmp: Path):
+    """accelerators/nova.yml beside a .yaml file was skipped without a word, and its part was 'unknown'."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "acme.yaml").write_text(yaml.safe_dump({"acme_x1": GOOD}))
+    (tmp / "mine" / "accelerators" / "nova.yml").write_text(yaml.safe_dump({"xx_nova9": GOOD}))
+    assert_one_line_error(run_cli("profiles", "show", "xx_nova9", "--profiles", "mine", cwd=tmp),
+                          "nova.yml: profile files are read only as .yaml, so this one was left out; rename it nova.yaml")

@@ -268,6 +268,10 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
         if not d.is_dir():
             raise UserError(f"profiles directory not found: {d}; give a folder with accelerators/*.yaml, "
                             f"cpus.yaml or sites.yaml")
+        ymls = [d / Path(n).with_suffix(".yml") for n in EXTRA_FILES] + sorted((d / "accelerators").glob("*.yml"))
+        if yml := next((y for y in ymls if y.is_file()), None):
+            raise UserError(f"{yml}: profile files are read only as .yaml, so this one was left out; rename it "
+                            f"{yml.with_suffix('.yaml').name}")
         if not (any((d / "accelerators").glob("*.yaml")) or any((d / n).is_file() for n in EXTRA_FILES)):
             found = sorted(p.name + ("/" if p.is_dir() else "") for p in d.iterdir())
             listing = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "") if found else "nothing"
