@@ -220,7 +220,7 @@ def profiles_show(profile_id: str, as_json: bool, profile_dirs) -> None:
                        "price_per_tflop_currency": p.price.currency if p.price else None}
     server = server_for(p, load_servers(list(profile_dirs))) if p.kind == "accelerator" else None
     if server:  # the platform `plan` buys it in (profiles servers)
-        data["server"] = server.model_dump(mode="json", exclude_none=True)
+        data["server"] = server.model_dump(mode="json")  # unknown figures as null, as the part's own
     click.echo(_dump(data) if as_json else yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
 
 

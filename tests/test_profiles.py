@@ -65,6 +65,46 @@ def test_bad_profiles_are_refused_with_file_profile_and_field(tmp_path: Path, ch
     assert str(e.value).startswith(f"{path}: profile 'acme_x1'") and message in str(e.value)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"tdp_w": 0.55}, "tdp_w 0.55 is below 10 W, so it looks like kilowatts; give watts (0.55 kW = 550)"),
+    ({"memory_bandwidth_tbs": 2400}, ("memory_bandwidth_tbs 2400 is above 100 TB/s, so it looks like GB/s; give "
+                                      "TB/s (2400 GB/s = 2.4)")),
+    ({"memory_gb": 96000}, "memory_gb 96000 is above 4096 GB per device, so it looks like MB; give GB"),
+    ({"peak_tflops": {"bf16": 0.4, "fp8": 0.8}}, ("peak_tflops.bf16 0.4 is below 1, so it looks like PFLOPS; give "
+                                                  "TFLOPS (0.4 PFLOPS = 400)")),
+    ({"peak_tflops": {"bf16": 100000.0}}, "is 5e+04 FLOP per byte, outside 2-5000"),
+    ({"peak_tflops": {"bf16_sparse": 200.0}}, ("'bf16_sparse': peaks are dense; a sparse (2:4) figure is twice the "
+                                               "dense one, so give half of it under 'bf16'")),
+])
+def test_a_spec_sheet_figure_in_the_wrong_unit_is_refused(tmp: Path, change, message):
+    """A spec sheet's kW, GB/s, MB, PFLOPS or GFLOPS went in as W, TB/s, GB and TFLOPS without a word, and every
+    prediction on the part was off by 1000x; a sparse peak was answered 'did you mean bf16?', doubling it."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "acme.yaml").write_text(yaml.safe_dump({"acme_x1": {**GOOD, **change}}))
+    assert_one_line_error(run_cli("profiles", "show", "acme_x1", "--profiles", "mine", cwd=tmp), message)
+
+
+def test_a_server_in_kilowatts_is_refused(tmp: Path):
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "servers.yaml").write_text(yaml.safe_dump({"srv_x": {
+        "name": "X box", "vendor": "Acme", "hosts": ["nv_h100_sxm"], "slots": 8, "max_power_w": 10.2,
+        "sources": ["Acme sheet"]}}))
+    assert_one_line_error(run_cli("profiles", "servers", "--profiles", "mine", cwd=tmp),
+                          "max_power_w 10.2 is below 100 W, so it looks like kilowatts; give watts (10.2 kW = 10200)")
+
+
+def test_a_server_hosting_an_unknown_part_is_refused(tmp: Path):
+    """A typo in a server's `hosts` (xx_nova8 for xx_nova9) was accepted: the part fell back to the generic
+    8-module server and plan priced and powered it as that, without a word."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "nova.yaml").write_text(yaml.safe_dump({"xx_nova9": {**GOOD, "form_factor": "OAM"}}))
+    (tmp / "mine" / "servers.yaml").write_text(yaml.safe_dump({"srv_nova": {
+        "name": "Nova box", "vendor": "Novachip", "hosts": ["xx_nova8"], "slots": 8, "sources": ["Novachip sheet"]}}))
+    assert_one_line_error(run_cli("profiles", "show", "xx_nova9", "--profiles", "mine", cwd=tmp),
+                          "server 'srv_nova': hosts 'xx_nova8', which no accelerator profile has (did you mean "
+                          "'xx_nova9'?); fix the id or add the part's profile")
+
+
 def test_bad_site_and_missing_directory(tmp_path: Path):
     site = {"region": "x", "grid_kgco2_per_kwh": 0.5, "grid_factor_type": "average", "grid_source": "src",
             "power_price": 0.1, "power_currency": "USD", "power_source": "src", "pue": 0.9, "pue_source": "src"}
@@ -206,3 +246,43 @@ def test_sysinfo_marks_measured_over_spec_from_a_busy_probe(tmp: Path):
     line = run_cli("sysinfo", "--results", "res", "--profiles", str(mine), cwd=tmp).stdout.splitlines()[-1]
     assert re.search(r"matmul fp32 \d+\.\d\d \(busy\), matmul bf16 \d+\.\d\d, ", line), line
     assert "re-run `infra-bench probe` when the machine is idle" in line
+
+
+def test_a_peak_taken_from_another_precision_is_said_and_an_embedding_needs_bandwidth(tmp: Path):
+    """A spec sheet giving only fp16: bf16 predictions took the fp16 peak and fp32 ones half of it, with nothing
+    said (no shipped profile publishes fp32, so every fp32 figure was such a guess); an embedding on a part with no
+    bandwidth read its weights in no time at all, where `plan` refused the part for that gap."""
+    fp16_only = {**GOOD, "peak_tflops": {"fp16": 400.0}, "memory_bandwidth_tbs": 2.4}
+    no_bandwidth = {k: v for k, v in fp16_only.items() if k != "memory_bandwidth_tbs"}
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "nova.yaml").write_text(yaml.safe_dump({"xx_nova": fp16_only,
+                                                                              "xx_nobw": no_bandwidth}))
+    mine = ("--profiles", "mine")
+    llm = run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert llm.returncode == 0, llm.stderr
+    assert "note: xx_nova publishes no bf16 peak: its fp16 peak (400 TFLOPS) is used" in llm.stdout
+    emb = run_cli("predict", "--model", "bge-m3", "--precision", "fp32", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert emb.returncode == 0, emb.stderr
+    assert "note: xx_nova publishes no fp32 peak: taken as half its 16-bit peak (200 TFLOPS)" in emb.stdout
+    own = run_cli("predict", "--model", "bge-m3", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert "publishes no" not in own.stdout  # fp16 is published
+    assert_one_line_error(run_cli("predict", "--model", "bge-m3", "--hardware", "xx_nobw", *mine, cwd=tmp),
+                          "xx_nobw lacks a memory bandwidth in its profile; add memory_bandwidth_tbs with --profiles DIR")
+
+
+def test_profiles_show_json_keeps_unknown_server_figures_as_null(tmp: Path):
+    """The server block of `profiles show --json` dropped its unknown price and power, where the part's own unknown
+    figures read null: a reader could not tell 'unpriced' from 'not reported'."""
+    shown = json.loads(run_cli("profiles", "show", "cb_mlu590", "--json", cwd=tmp).stdout)
+    assert shown["memory_gb"] is None and shown["peak_tflops"] == {}  # unpublished: null, never 0
+    assert shown["server"]["id"] == "srv_module8"
+    assert shown["server"]["price"] is None and shown["server"]["max_power_w"] is None
+
+
+def test_a_yml_profile_file_is_not_left_out_silently(tmp: Path):
+    """accelerators/nova.yml beside a .yaml file was skipped without a word, and its part was 'unknown'."""
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "acme.yaml").write_text(yaml.safe_dump({"acme_x1": GOOD}))
+    (tmp / "mine" / "accelerators" / "nova.yml").write_text(yaml.safe_dump({"xx_nova9": GOOD}))
+    assert_one_line_error(run_cli("profiles", "show", "xx_nova9", "--profiles", "mine", cwd=tmp),
+                          "nova.yml: profile files are read only as .yaml, so this one was left out; rename it nova.yaml")

@@ -79,6 +79,19 @@ def peak_tflops(hw: HardwareProfile, compute: str) -> float | None:
     return peak
 
 
+def borrowed_peak(hw: HardwareProfile, compute: str) -> str | None:
+    """What a prediction says where `peak_tflops` took the peak from another precision, so the number is not
+    read as the part's published rate; None where the profile publishes it (or nothing stands in)."""
+    if compute in hw.peak_tflops or not (peak := peak_tflops(hw, compute)):
+        return None
+    if compute == "fp32":
+        return (f"{hw.id} publishes no fp32 peak: taken as half its 16-bit peak ({peak:g} TFLOPS), the TF32 "
+                f"tensor-core rate on NVIDIA parts; plain fp32 GEMMs can run far slower (an H100's 67 against 989 "
+                f"TFLOPS), so read this as optimistic, or give fp32 in peak_tflops with --profiles DIR")
+    other = "fp16" if compute == "bf16" else "bf16"
+    return f"{hw.id} publishes no {compute} peak: its {other} peak ({peak:g} TFLOPS) is used"
+
+
 @dataclass(frozen=True)
 class Layout:
     """How one replica spreads over devices: tensor parallel (attention and dense layers), pipeline

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from ..errors import MissingDependency, UserError, closest, install_hint
 from ..paths import cached_json
-from .iteration import peak_tflops
+from .iteration import borrowed_peak, peak_tflops
 from .profiles import HardwareProfile
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -310,6 +310,7 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
     plus the fixed overhead. `work` is the FLOPs of one request; `latency_s` is its time."""
     eff = _efficiency(priors, overhead, calibration)
     interval, notes = _labels(calibration, basis)
+    notes += [n for n in [borrowed_peak(hw, precision)] if n]
     if calibration is None and kind != "tts" and above_fitted_peaks(peak / 1e12):
         notes.append(f"{hw.id}'s {precision} peak {peak / 1e12:,.0f} TFLOP/s is above the parts these priors were "
                      f"fitted on (at most {PEAK_RANGE[1]:g}, the H100); the MFU is not extrapolated, so treat this as "

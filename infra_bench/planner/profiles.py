@@ -23,6 +23,15 @@ from ..paths import data_dir
 
 DTYPE_KEYS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
 ENV_VAR = "INFRA_BENCH_PROFILES"
+# Bounds no real part crosses but a figure in the wrong unit does (shipped parts: TDP 72-1400 W, bandwidth
+# 0.19-8 TB/s, memory 16-288 GB, 16-bit ridge point 28-625 FLOP/byte): kW, GB/s, MB, PFLOPS or GFLOPS.
+MIN_TDP_W = 10.0
+MIN_SERVER_W = 100.0
+MAX_BANDWIDTH_TBS = 100.0
+MAX_ACCELERATOR_MEMORY_GB = 4096.0
+MIN_ACCELERATOR_PEAK = 1.0
+RIDGE_RANGE = (2.0, 5000.0)
+LOW_PRECISION_KEYS = ("fp16", "bf16", "fp8", "int8", "fp4", "int4")
 EXTRA_FILES = ("cpus.yaml", "sites.yaml", "servers.yaml", "groups.yaml")
 
 
@@ -75,6 +84,9 @@ class ServerProfile(BaseModel):
             raise ValueError("has a price or power but no sources; add a 'sources' list")
         if not (self.hosts or self.form_factors):
             raise ValueError("hosts nothing; give 'hosts' (accelerator ids) or 'form_factors'")
+        if self.max_power_w is not None and self.max_power_w < MIN_SERVER_W:
+            raise ValueError(f"max_power_w {self.max_power_w:g} is below {MIN_SERVER_W:g} W, so it looks like "
+                             f"kilowatts; give watts ({self.max_power_w:g} kW = {self.max_power_w * 1000:g})")
         return self
 
     def host_w(self, tdp_w: float | None) -> float | None:
@@ -139,6 +151,10 @@ class HardwareProfile(BaseModel):
     @classmethod
     def _dtype_keys(cls, v: dict[str, float]) -> dict[str, float]:
         for key, value in v.items():
+            if "spars" in key.lower():
+                base = next((k for k in DTYPE_KEYS if key.lower().startswith(k)), "bf16")
+                raise ValueError(f"'{key}': peaks are dense; a sparse (2:4) figure is twice the dense one, so give "
+                                 f"half of it under '{base}' (and say so in sources), or leave it out")
             if key not in DTYPE_KEYS:
                 raise ValueError(f"unknown dtype key '{key}'{closest(key, DTYPE_KEYS)}; use {', '.join(DTYPE_KEYS)}")
             if value is None or value <= 0:
@@ -151,12 +167,39 @@ class HardwareProfile(BaseModel):
             x is not None for x in (self.memory_gb, self.memory_bandwidth_tbs, self.tdp_w))
         if numbers and not any(s.strip() for s in self.sources):
             raise ValueError("has numbers but no sources; add a 'sources' list saying where each figure comes from")
+        self._units()
         p = self.peak_tflops
         for low, high in (("fp8", "bf16"), ("fp8", "fp16")):
             if low in p and high in p and p[low] < p[high]:
                 raise ValueError(f"contradictory peaks: {low} {p[low]:g} is below {high} {p[high]:g} "
                                  f"(lower precision is never slower on parts that support it)")
         return self
+
+    def _units(self) -> None:
+        """Refuse a figure only a wrong unit explains (a spec sheet's kW, GB/s, MB or PFLOPS), which would
+        otherwise give numbers off by a factor of 1000 without a word."""
+        if self.tdp_w is not None and self.tdp_w < MIN_TDP_W:
+            raise ValueError(f"tdp_w {self.tdp_w:g} is below {MIN_TDP_W:g} W, so it looks like kilowatts; give "
+                             f"watts ({self.tdp_w:g} kW = {self.tdp_w * 1000:g})")
+        bw = self.memory_bandwidth_tbs
+        if bw is not None and bw > MAX_BANDWIDTH_TBS:
+            raise ValueError(f"memory_bandwidth_tbs {bw:g} is above {MAX_BANDWIDTH_TBS:g} TB/s, so it looks like "
+                             f"GB/s; give TB/s ({bw:g} GB/s = {bw / 1000:g})")
+        if self.kind != "accelerator":
+            return
+        if self.memory_gb is not None and self.memory_gb > MAX_ACCELERATOR_MEMORY_GB:
+            raise ValueError(f"memory_gb {self.memory_gb:g} is above {MAX_ACCELERATOR_MEMORY_GB:g} GB per device, so "
+                             f"it looks like MB; give GB ({self.memory_gb:g} MB = {self.memory_gb / 1000:g})")
+        for key in LOW_PRECISION_KEYS:
+            if (v := self.peak_tflops.get(key)) is not None and v < MIN_ACCELERATOR_PEAK:
+                unit = "POPS" if key.startswith("int") else "PFLOPS"
+                raise ValueError(f"peak_tflops.{key} {v:g} is below {MIN_ACCELERATOR_PEAK:g}, so it looks like "
+                                 f"{unit}; give T{unit[1:]} ({v:g} {unit} = {v * 1000:g})")
+        t = self.dense_tflops
+        if t and bw and not RIDGE_RANGE[0] <= t / bw <= RIDGE_RANGE[1]:
+            raise ValueError(f"16-bit peak {t:g} TFLOPS over {bw:g} TB/s is {t / bw:.3g} FLOP per byte, outside "
+                             f"{RIDGE_RANGE[0]:g}-{RIDGE_RANGE[1]:g} (real parts: about 30-600), so one of them is in "
+                             f"the wrong unit; give peaks in TFLOPS and memory_bandwidth_tbs in TB/s")
 
     @property
     def dense_tflops(self) -> float | None:
@@ -225,6 +268,10 @@ def profile_dirs(extra: list[str | Path] | None = None) -> list[Path]:
         if not d.is_dir():
             raise UserError(f"profiles directory not found: {d}; give a folder with accelerators/*.yaml, "
                             f"cpus.yaml or sites.yaml")
+        ymls = [d / Path(n).with_suffix(".yml") for n in EXTRA_FILES] + sorted((d / "accelerators").glob("*.yml"))
+        if yml := next((y for y in ymls if y.is_file()), None):
+            raise UserError(f"{yml}: profile files are read only as .yaml, so this one was left out; rename it "
+                            f"{yml.with_suffix('.yaml').name}")
         if not (any((d / "accelerators").glob("*.yaml")) or any((d / n).is_file() for n in EXTRA_FILES)):
             found = sorted(p.name + ("/" if p.is_dir() else "") for p in d.iterdir())
             listing = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "") if found else "nothing"
@@ -294,7 +341,21 @@ def load_sites(extra: list[str | Path] | None = None) -> dict[str, SiteProfile]:
 
 
 def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfile]:
-    return _load_all("servers.yaml", ServerProfile, extra)
+    """Every folder's servers.yaml, later folders overriding; a server that hosts an id no accelerator profile has
+    is refused (a typo there left the part in a generic server, priced and powered as that, without a word)."""
+    known = load_hardware(extra)
+    out: dict[str, ServerProfile] = {}
+    for d in profile_dirs(extra):
+        if not (path := d / "servers.yaml").is_file():
+            continue
+        found = load_file(path, ServerProfile)
+        for s in found.values():
+            if unknown := next((h for h in s.hosts if h not in known), None):
+                raise UserError(f"{path}: server '{s.id}': hosts '{unknown}', which no accelerator profile has"
+                                f"{closest(unknown, known)}; fix the id or add the part's profile (see infra-bench "
+                                f"profiles list)")
+        out.update(found)
+    return out
 
 
 def server_for(hw: HardwareProfile, servers: dict[str, ServerProfile]) -> ServerProfile | None:

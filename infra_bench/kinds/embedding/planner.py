@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from ...catalog import architectures
 from ...errors import UserError, closest
 from ...planner.demand import MEDIA_PRECISIONS, Service, Strict, precisions
+from ...planner.iteration import borrowed_peak
 from ...planner.media_model import BYTES_PER_PARAM, MediaPrediction
 from ...planner.profiles import HardwareProfile
 
@@ -85,6 +86,8 @@ def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibr
     from ...planner.media_model import _check
 
     peak = _check(hw, precision)
+    if not hw.memory_bandwidth_tbs:  # the weights' read time was taken as 0
+        raise UserError(f"{hw.id} lacks a memory bandwidth in its profile; add memory_bandwidth_tbs with --profiles DIR")
     s = shape(model)
     if seq_len > s["max_tokens"]:
         raise UserError(f"{model} takes at most {s['max_tokens']} tokens per sequence; use --input-len "
@@ -100,7 +103,7 @@ def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibr
                 f"({calibration['key']}); interval +-{interval:.0%}")
     weights = s["params"] * BYTES_PER_PARAM[precision]
     cost = PassCost(flops_per_sequence(s, seq_len) / (peak * eff["mfu"]),
-                    weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]) if hw.memory_bandwidth_tbs else 0.0,
+                    weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]),
                     eff["t_call_s"], weights + eff["runtime_reserve_gb"] * 1e9, activation_bytes(s, seq_len, 1),
                     hw.memory_gb * eff["usable_memory_fraction"] * 1e9)
     return s, eff, interval, note, cost
@@ -110,7 +113,7 @@ def predict(model: str, hw: HardwareProfile, precision: str = "fp16", seq_len: i
             calibration: dict | None = None) -> MediaPrediction:
     """Latency of one request of `batch` sequences, and sequences/s per device at that batch."""
     s, eff, interval, note, c = _setup(model, hw, precision, seq_len, calibration)
-    notes = [note]
+    notes = [note, *[n for n in [borrowed_peak(hw, precision)] if n]]
     acts = batch * c.seq_bytes
     memory = {"weights_gb": s["params"] * BYTES_PER_PARAM[precision] / 1e9,
               "runtime_reserve_gb": eff["runtime_reserve_gb"], "activations_gb": acts / 1e9,
