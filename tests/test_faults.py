@@ -9,11 +9,14 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from .conftest import assert_one_line_error, run_cli, write_spec
 
@@ -80,10 +83,20 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_full_disk_is_a_one_line_error_and_leaves_no_partial_record(tmp: Path):
+@pytest.fixture(scope="module")
+def two_cells(tmp_path_factory) -> Path:
+    """The results folder of a finished run of the tiny spec's batch 1 and 2 cells: made once for the tests
+    that only read such a run (copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("two_cells")
+    spec = write_spec(folder, batch_size=[1, 2])
+    p = run_cli("run", str(spec), "--out", "res", cwd=folder)
+    assert p.returncode == 0, p.stderr
+    return folder / "res"
+
+
+def test_a_full_disk_is_a_one_line_error_and_leaves_no_partial_record(tmp: Path, two_cells: Path):
     spec = write_spec(tmp, batch_size=[1, 2])
-    assert run_cli("run", str(spec), "--out", "probe", cwd=tmp).returncode == 0
-    first = len(next((tmp / "probe").glob("*/records.jsonl")).read_text().splitlines()[0]) + 1
+    first = len(next(two_cells.glob("*/records.jsonl")).read_text().splitlines()[0]) + 1  # a record of this spec
     p = subprocess.run([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", "res"], cwd=tmp,
                        capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(first + 200))
     last = p.stderr.strip().splitlines()[-1]  # after the progress of the cell that was written
@@ -102,9 +115,8 @@ def test_a_results_folder_that_cannot_be_written_is_a_one_line_error(tmp: Path):
                           "cannot write results under /proc/infra-bench")
 
 
-def test_corrupt_lines_are_skipped_with_a_warning_naming_the_line(tmp: Path):
-    spec = write_spec(tmp, batch_size=[1, 2])
-    assert run_cli("run", str(spec), "--out", "res", cwd=tmp).returncode == 0
+def test_corrupt_lines_are_skipped_with_a_warning_naming_the_line(tmp: Path, two_cells: Path):
+    shutil.copytree(two_cells, tmp / "res")
     (path,) = list((tmp / "res").glob("*/records.jsonl"))
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], "{not json", "\x00\x01garbage", lines[1]]) + "\n")
