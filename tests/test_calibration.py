@@ -20,13 +20,17 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
     assert any("burst load" in s for s in why)
 
 
-def _with_ttft(tmp: Path, rec: dict, folder: str, ttft: float, src: str = "res") -> None:
-    """A copy of the run `rec` came from (under tmp/src) under tmp/folder, its record's mean TTFT set to `ttft`."""
-    dest = tmp / folder / rec["run_id"]
-    shutil.copytree(tmp / src / rec["run_id"], dest)
-    rec = json.loads(json.dumps(rec))
-    rec["metrics"]["ttft_s"]["mean"] = ttft
-    (dest / "records.jsonl").write_text(json.dumps(rec) + "\n")
+def _with_ttft(tmp: Path, folder: str, *recs: tuple[dict, float]) -> None:
+    """A copy of the run the records came from (under tmp/res) under tmp/folder, holding those (record, TTFT)
+    records in that order, each with its mean TTFT set to the TTFT."""
+    dest = tmp / folder / recs[0][0]["run_id"]
+    shutil.copytree(tmp / "res" / recs[0][0]["run_id"], dest)
+    lines = []
+    for rec, ttft in recs:
+        rec = json.loads(json.dumps(rec))
+        rec["metrics"]["ttft_s"]["mean"] = ttft
+        lines.append(json.dumps(rec))
+    (dest / "records.jsonl").write_text("\n".join(lines) + "\n")
 
 
 def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
@@ -44,7 +48,7 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     assert run.returncode == 0, run.stderr
     (rec,) = read_records(tmp / "res")
     params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
-    _with_ttft(tmp, rec, "mine_res", 1.3 * tpot)
+    _with_ttft(tmp, "mine_res", (rec, 1.3 * tpot))
     write_cpu_profile(tmp)
     prior = run_cli("predict", "--model", "gpt2-small", "--hardware", "this_cpu", "--precision", "fp32",
                     "--engine", "torch", "--input-len", "16", "--output-len", "8", "--json", "--profiles", "mine",
@@ -71,7 +75,7 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     mine = run_cli("predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--json", "--calibration",
                    "cal.json", "--profiles", "mine", cwd=tmp)
     assert json.loads(shipped.stdout)["tpot_s"] == pytest.approx(json.loads(mine.stdout)["tpot_s"], rel=0.02)
-    _with_ttft(tmp, rec, "busy_res", 0.5 * tpot)
+    _with_ttft(tmp, "busy_res", (rec, 0.5 * tpot))
     p = run_cli("calibrate", rec["run_id"], "--results", "busy_res", "--out", "busy.json", "--profiles", "mine",
                 cwd=tmp)
     assert p.returncode == 0 and "shorter than its TPOT" in p.stderr and "likely busy" in p.stderr, p.stderr
@@ -97,13 +101,14 @@ def _own_llama(folder: Path, layers: int) -> Path:
     return folder
 
 
-def _run(tmp: Path, model: str, out: str, **fields) -> dict:
-    """The one record of a real run of `model` on this CPU (16 prompt, 8 output tokens) under tmp/out."""
-    write_spec(tmp, "s.yaml", arch=None, model=model, prompt_len=[16], output_len=[8], min_iters=2, warmup=1, **fields)
-    run = run_cli("run", "s.yaml", "--out", out, "--device", "cpu", cwd=tmp)
+def _run(tmp: Path, *models: dict) -> list[dict]:
+    """The records of one real run on this CPU (16 prompt, 8 output tokens) under tmp/res, a spec per model (its
+    fields), in that order: one process for both models below (each CLI process spends seconds importing)."""
+    names = [write_spec(tmp, f"s{i}.yaml", arch=None, prompt_len=[16], output_len=[8], min_iters=2, warmup=1,
+                        **fields).name for i, fields in enumerate(models)]
+    run = run_cli("run", *names, "--out", "res", "--device", "cpu", cwd=tmp)
     assert run.returncode == 0, run.stderr
-    (rec,) = read_records(tmp / out)
-    return rec
+    return read_records(tmp / "res")
 
 
 def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Path):
@@ -114,12 +119,11 @@ def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Pa
     (3 layers, bf16, its record busy) is calibrated beside it, first: it takes the name, this one its config's
     full path, and predict finds each folder's cases under the id it had, not by name."""
     mine = _own_llama(tmp / "mymodel", layers=4)
-    rec = _run(tmp, "mymodel", "res")
-    params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
-    _with_ttft(tmp, rec, "mine_res", 1.3 * tpot)
     other = _own_llama(tmp / "other" / "mymodel", layers=3)
-    busy = _run(tmp, "other/mymodel", "res_b", dtype="bf16")
-    _with_ttft(tmp, busy, "mine_res", 0.5 * busy["metrics"]["tpot_s"]["mean"], src="res_b")
+    busy, rec = _run(tmp, {"model": "other/mymodel", "dtype": "bf16", "name": "other"},
+                     {"model": "mymodel", "name": "mine"})  # names apart: one run
+    params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
+    _with_ttft(tmp, "mine_res", (busy, 0.5 * busy["metrics"]["tpot_s"]["mean"]), (rec, 1.3 * tpot))
     write_cpu_profile(tmp)
     predict = ("predict", "--hardware", "this_cpu", "--engine", "torch", "--input-len", "16", "--output-len", "8",
                "--profiles", "mine")
@@ -127,7 +131,7 @@ def test_calibrate_a_local_model_of_no_catalog_shape_and_predict_it_back(tmp: Pa
     fixed = json.loads(prior.stdout)["efficiency"]["t_iter"]
     assert 0 < fixed < 0.5 * tpot
     write_cpu_profile(tmp, bandwidth_tbs=params * 4 / (0.5 * (tpot - fixed)) / 1e12, fp32_tflops=1.0 / tpot)
-    p = run_cli("calibrate", busy["run_id"], rec["run_id"], "--results", "mine_res", "--out", "both.json",
+    p = run_cli("calibrate", rec["run_id"], "--results", "mine_res", "--out", "both.json",
                 "--profiles", "mine", cwd=tmp)
     assert p.returncode == 0 and "shorter than its TPOT" in p.stderr, p.stderr
     config = str((mine / "config.json").resolve())

@@ -9,15 +9,19 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import assert_one_line_error, run_cli, write_spec
 
 TRIALS = int(os.environ.get("INFRA_BENCH_FAULT_TRIALS", "2"))
+FOUR_CELLS = {"batch_size": [1, 2], "prompt_len": [16, 24], "min_time_s": 0.4}
 CELLS = 4
 DONE = re.compile(r"^\[\d+/\d+\] (\S+) \.\.\. ok", re.M)
 
@@ -34,26 +38,34 @@ def _lines(path: Path) -> tuple[list[dict], int]:
     return good, bad
 
 
-def test_sigkill_at_random_points_loses_no_finished_cell(tmp: Path):
-    spec = write_spec(tmp, batch_size=[1, 2], prompt_len=[16, 24], min_time_s=0.4)  # 4 cells
+def _start(spec: Path, out: Path, log: Path) -> tuple[subprocess.Popen, float]:
+    """The run, once its folder exists; with the time its cells started."""
+    proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", str(out)],
+                            cwd=spec.parent, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    deadline = time.monotonic() + 120
+    while "cell(s), records in" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc, time.monotonic()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, float]:
+    """An undisturbed run of the 4 cells: its results folder, and how long its cells took. Made once; the
+    tests that only need a finished run of this spec read it too (copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("reference")
+    proc, t0 = _start(write_spec(folder, **FOUR_CELLS), folder / "res", folder / "log")
+    assert proc.wait(timeout=300) == 0
+    return folder / "res", time.monotonic() - t0
+
+
+def test_sigkill_at_random_points_loses_no_finished_cell(tmp: Path, reference: tuple[Path, float]):
+    spec = write_spec(tmp, **FOUR_CELLS)
     rng = random.Random(7)
     figures = []
-
-    def start(out: Path, log: Path) -> tuple[subprocess.Popen, float]:
-        """The run, once its folder exists; with the time its cells started."""
-        proc = subprocess.Popen([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", str(out)],
-                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-        deadline = time.monotonic() + 120
-        while "cell(s), records in" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return proc, time.monotonic()
-
-    proc, t0 = start(tmp / "reference", tmp / "reference.log")  # how long the cells take, undisturbed
-    assert proc.wait(timeout=300) == 0
-    span = time.monotonic() - t0
+    span = reference[1]
     for trial in range(TRIALS):
         out, log = tmp / f"res{trial}", tmp / f"log{trial}"
-        proc, _ = start(out, log)
+        proc, _ = _start(spec, out, log)
         time.sleep(rng.uniform(0.0, span))  # anywhere from the model build to the last cell
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -80,10 +92,9 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_full_disk_is_a_one_line_error_and_leaves_no_partial_record(tmp: Path):
-    spec = write_spec(tmp, batch_size=[1, 2])
-    assert run_cli("run", str(spec), "--out", "probe", cwd=tmp).returncode == 0
-    first = len(next((tmp / "probe").glob("*/records.jsonl")).read_text().splitlines()[0]) + 1
+def test_a_full_disk_is_a_one_line_error_and_leaves_no_partial_record(tmp: Path, reference: tuple[Path, float]):
+    spec = write_spec(tmp, **FOUR_CELLS)
+    first = len(next(reference[0].glob("*/records.jsonl")).read_text().splitlines()[0]) + 1  # a record of this spec
     p = subprocess.run([sys.executable, "-m", "infra_bench", "run", str(spec), "--out", "res"], cwd=tmp,
                        capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(first + 200))
     last = p.stderr.strip().splitlines()[-1]  # after the progress of the cell that was written
@@ -102,9 +113,8 @@ def test_a_results_folder_that_cannot_be_written_is_a_one_line_error(tmp: Path):
                           "cannot write results under /proc/infra-bench")
 
 
-def test_corrupt_lines_are_skipped_with_a_warning_naming_the_line(tmp: Path):
-    spec = write_spec(tmp, batch_size=[1, 2])
-    assert run_cli("run", str(spec), "--out", "res", cwd=tmp).returncode == 0
+def test_corrupt_lines_are_skipped_with_a_warning_naming_the_line(tmp: Path, reference: tuple[Path, float]):
+    shutil.copytree(reference[0], tmp / "res")
     (path,) = list((tmp / "res").glob("*/records.jsonl"))
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], "{not json", "\x00\x01garbage", lines[1]]) + "\n")

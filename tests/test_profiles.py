@@ -2,6 +2,7 @@
 win, and the CPU probe gives plausible numbers."""
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -168,10 +169,18 @@ def test_user_profiles_extend_and_override_and_feed_probe_and_sysinfo(tmp: Path)
     assert all(r["measured_over_spec"] is None for r in json.loads(s.stdout)["probe"]["cpu"])
 
 
-def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
-    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=tmp)
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """`probe --device cpu --quick` with no user profiles, once: the process and its results folder, for the two
+    tests that only read them."""
+    folder = tmp_path_factory.mktemp("probe")
+    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=folder)
     assert p.returncode == 0, p.stderr
-    (run,) = list((tmp / "res").glob("*/records.jsonl"))
+    return p, folder / "res"
+
+
+def test_cpu_probe_numbers_are_positive_and_plausible(probed: tuple[subprocess.CompletedProcess, Path]):
+    (run,) = list(probed[1].glob("*/records.jsonl"))
     recs = [json.loads(x) for x in run.read_text().splitlines()]
     assert {r["kind"] for r in recs} == {"probe"} and all(r["status"] == "ok" for r in recs)
     by = {(r["cell"]["test"], r["cell"]["dtype"]): r["metrics"] for r in recs}
@@ -181,20 +190,20 @@ def test_cpu_probe_numbers_are_positive_and_plausible(tmp: Path):
 
 
 @pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="others' CPU time is read from Linux's /proc/stat")
-def test_a_probe_says_whether_the_machine_was_busy_and_plans_its_cells(tmp: Path):
+def test_a_probe_says_whether_the_machine_was_busy_and_plans_its_cells(
+        probed: tuple[subprocess.CompletedProcess, Path]):
     """Probe records had no host_others_cpu_frac, so a busy machine's low rates read as the device's own,
     and `results show` said '5 of ? cells recorded'. Whether this machine is busy now does not matter:
     each record's flag, note and table label must agree with its own share."""
-    p = run_cli("probe", "--device", "cpu", "--quick", "--out", "res", cwd=tmp)
-    assert p.returncode == 0, p.stderr
-    (folder,) = [f.parent for f in (tmp / "res").glob("*/records.jsonl")]
+    p, res = probed
+    (folder,) = [f.parent for f in res.glob("*/records.jsonl")]
     recs = [json.loads(x) for x in (folder / "records.jsonl").read_text().splitlines()]
     busy = [r["metrics"]["host_others_cpu_frac"] > BUSY_FRACTION for r in recs]
     assert all(0.0 <= r["metrics"]["host_others_cpu_frac"] <= 1.0 for r in recs)
     assert busy == [any(n.startswith("machine busy") for n in r["notes"]) for r in recs]
     rows = [line for line in p.stdout.splitlines() if line.startswith("cpu ")]
     assert [row.endswith("ok, busy") for row in rows] == busy
-    shown = run_cli("results", "show", folder.name, "--out", "res", cwd=tmp)
+    shown = run_cli("results", "show", folder.name, "--out", "res", cwd=res.parent)
     assert f"{len(recs)} of {len(recs)} cells recorded" in shown.stdout
 
 

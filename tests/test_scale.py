@@ -75,124 +75,52 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_ray_sweep_records_match_local_ones(tmp: Path):
-    m = write_matrix(tmp, spec={"batch_size": [1, 2]})
-    local = run_cli("sweep", str(m), "--out", "local", cwd=tmp)
-    assert local.returncode == 0, local.stderr
+def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated_into_records_like_local_ones(tmp: Path):
+    """The driver (and the local cluster it started) killed after its first record, then resumed on a new
+    local cluster: every cell once, with the cell ids and keys the same matrix run here gives. One test for
+    both, as each Ray sweep on a local cluster of its own pays a cluster start-up."""
+    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3], "min_time_s": 1.0})
     # A killed Ray session leaves its address in <ray temp>/ray_current_cluster, where ray.init()
     # without an address would try to join it and hang: --ray alone starts a cluster of its own.
     ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))   # short: Ray's socket paths must fit
     (ray_tmp / "ray").mkdir()
     (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")
+    env = {"RAY_TMPDIR": str(ray_tmp)}
     try:
-        on_ray = run_cli("sweep", str(m), "--ray", "--out", "ray", cwd=tmp, timeout=180,
-                         env={"RAY_TMPDIR": str(ray_tmp)})
+        driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **env})
+        wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local cluster it started ...
+        driver.wait()
+        # ... except its Ray workers, which have process groups of their own: end them too, as a killed
+        # machine would, so the resumed driver's new cluster does not share 2 cores with them
+        orphans = [p for p in psutil.process_iter(["cmdline"])
+                   if (p.info["cmdline"] or [""])[0].startswith("ray::")]
+        for p in orphans:
+            p.kill()
+        psutil.wait_procs(orphans, timeout=30)
+        (run_id,) = [p.name for p in (tmp / "res").iterdir()]
+        before = len(records(tmp / "res"))
+        assert 1 <= before < 3
+        # resumed here, not on Ray, its cells would be named by this side's devices and run again
+        assert_one_line_error(run_cli("sweep", "--resume", run_id, "--out", "res", cwd=tmp),
+                              "ran on Ray; resume it the same way")
+        on_ray = run_cli("sweep", "--resume", run_id, "--ray", "--out", "res", cwd=tmp, timeout=180, env=env)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert on_ray.returncode == 0, on_ray.stderr
-    assert "done 2, running 0, failed 0" in on_ray.stderr
-    a, b = records(tmp / "local"), records(tmp / "ray")
-    assert [r["cell_id"] for r in a] == [r["cell_id"] for r in b] == ["tiny/torch/cpu/fp32/b1-p16-o8",
-                                                                       "tiny/torch/cpu/fp32/b2-p16-o8"]
+    assert "done 3, running 0, failed 0" in on_ray.stderr
+    cells = [f"tiny/torch/cpu/fp32/b{n}-p16-o8" for n in (1, 2, 3)]
+    b = sorted(records(tmp / "res"), key=lambda r: r["cell_id"])
+    assert [r["cell_id"] for r in b] == cells  # none lost, none twice
+    local = run_cli("sweep", str(m), "--out", "local", cwd=tmp)
+    assert local.returncode == 0, local.stderr
+    a = records(tmp / "local")
+    assert [r["cell_id"] for r in a] == cells
     assert all(shape(x) == shape(y) for x, y in zip(a, b))
     assert {r["settings"]["executor"]["name"] for r in b} == {"ray"} and all(r["status"] == "ok" for r in b)
     assert all(r["settings"]["executor"]["node_id"] for r in b)
     assert b[0]["environment"]["host"]["hostname"] == socket.gethostname()  # the node's own sysinfo
-
-
-def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path):
-    m = write_matrix(tmp, spec={"min_time_s": 2.0, "min_iters": 3})
-    driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-
-    def running_cell():
-        for p in psutil.process_iter(["cmdline"]):
-            if (p.info["cmdline"] or [""])[0].startswith("ray::run_cell"):
-                return p
-        return None
-    victim = wait_for(running_cell, 60, "the cell's Ray worker")
-    time.sleep(1.0)
-    victim.send_signal(signal.SIGKILL)
-    out, err = driver.communicate(timeout=120)
-    assert driver.returncode == 0, err
-    (rec,) = records(tmp / "res")
-    assert rec["status"] == "ok" and rec["cell_id"] == "tiny/torch/cpu/fp32/b1-p16-o8"
-
-
-def test_a_killed_driver_is_resumed_with_nothing_lost_or_duplicated(tmp: Path):
-    m = write_matrix(tmp, spec={"batch_size": [1, 2, 3], "min_time_s": 1.0})
-    driver = subprocess.Popen(sweep_cmd(str(m), "--ray", "--out", "res"), cwd=tmp, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for(lambda: (tmp / "res").is_dir() and records(tmp / "res"), 90, "the first record")
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local cluster it started ...
-    driver.wait()
-    # ... except its Ray workers, which have process groups of their own: end them too, as a killed
-    # machine would, so the resumed driver's new cluster does not share 2 cores with them
-    orphans = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith("ray::")]
-    for p in orphans:
-        p.kill()
-    psutil.wait_procs(orphans, timeout=30)
-    (run_id,) = [p.name for p in (tmp / "res").iterdir()]
-    before = len(records(tmp / "res"))
-    assert 1 <= before < 3
-    # resumed here, not on Ray, its cells would be named by this side's devices and run again
-    assert_one_line_error(run_cli("sweep", "--resume", run_id, "--out", "res", cwd=tmp), "ran on Ray; resume it the same way")
-    p = run_cli("sweep", "--resume", run_id, "--ray", "--out", "res", cwd=tmp)
-    assert p.returncode == 0, p.stderr
-    ids = [r["cell_id"] for r in records(tmp / "res")]
-    assert sorted(ids) == sorted(f"tiny/torch/cpu/fp32/b{b}-p16-o8" for b in (1, 2, 3)) and len(ids) == 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # Ray's token authentication
-
-
-def _ray(*args: str) -> subprocess.CompletedProcess:
-    ray_cli = Path(sys.executable).parent / "ray"
-    return subprocess.run([str(ray_cli), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **AUTH})
-
-
-@pytest.fixture
-def cluster():
-    """`ray start --head` (1 CPU) and a worker declaring NPU=1 and label accel=npu, on 127.0.0.1,
-    with a token the drivers must present."""
-    address = f"127.0.0.1:{_free_port()}"
-    common = ("--node-ip-address", "127.0.0.1", "--disable-usage-stats")
-    head = _ray("start", "--head", "--port", address.split(":")[1], "--num-cpus", "1", "--include-dashboard", "false",
-                *common)
-    assert head.returncode == 0, head.stderr
-    try:
-        worker = _ray("start", "--address", address, "--num-cpus", "1", "--resources", '{"NPU": 1}',
-                      "--labels", "accel=npu", *common)
-        assert worker.returncode == 0, worker.stderr
-        yield address
-    finally:
-        _ray("stop", "--force")
-
-
-def test_cells_are_placed_by_custom_resource_and_label_on_a_started_cluster(tmp: Path, cluster: str):
-    npu = {"name": "npu-box", "resources": {"NPU": 1}, "labels": {"accel": "npu"}}
-    m = write_matrix(tmp, spec={"batch_size": [1, 2]}, node_types=[npu])
-    p = run_cli("sweep", str(m), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH)
-    assert p.returncode == 0, p.stderr
-    find = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='%s', logging_level='ERROR'); "
-                           "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and 'NPU' in n['Resources']][0])"
-                           % cluster], capture_output=True, text=True, timeout=60, env={**os.environ, **AUTH})
-    npu_node = find.stdout.strip().splitlines()[-1]
-    recs = records(tmp / "res")
-    assert [r["cell_id"] for r in recs] == ["tiny@npu-box/torch/cpu/fp32/b1-p16-o8",
-                                            "tiny@npu-box/torch/cpu/fp32/b2-p16-o8"]
-    assert {r["settings"]["executor"]["node_id"] for r in recs} == {npu_node}
-    assert {r["settings"]["executor"]["node_type"] for r in recs} == {"npu-box"}
-    gpu = write_matrix(tmp, "gpu.yaml", node_types=[{"name": "g", "labels": {"accel": "gpu"}}])
-    assert_one_line_error(run_cli("sweep", str(gpu), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH),
-                          "no alive Ray node offers CPU=1, label accel=gpu")
 
 
 def test_sweep_errors_are_one_line(tmp: Path):
@@ -229,3 +157,77 @@ def test_a_device_error_in_a_sweep_names_no_option_sweep_lacks(tmp: Path):
         p = run_cli("sweep", str(write_matrix(tmp, devices=[device])), "--out", "res", cwd=tmp)
         assert_one_line_error(p, fragment)
         assert "--device" not in p.stderr and p.stderr.rstrip().endswith("use device cpu")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # Ray's token authentication
+
+
+def _ray(*args: str) -> subprocess.CompletedProcess:
+    ray_cli = Path(sys.executable).parent / "ray"
+    return subprocess.run([str(ray_cli), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **AUTH})
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """`ray start --head` (1 CPU) and a worker declaring NPU=1 and label accel=npu, on 127.0.0.1,
+    with a token the drivers must present; one for the file's two tests on it (a start-up and a `ray stop`
+    take about 12 s here), which come last so that it idles beside no other test."""
+    address = f"127.0.0.1:{_free_port()}"
+    common = ("--node-ip-address", "127.0.0.1", "--disable-usage-stats")
+    head = _ray("start", "--head", "--port", address.split(":")[1], "--num-cpus", "1", "--include-dashboard", "false",
+                *common)
+    assert head.returncode == 0, head.stderr
+    try:
+        worker = _ray("start", "--address", address, "--num-cpus", "1", "--resources", '{"NPU": 1}',
+                      "--labels", "accel=npu", *common)
+        assert worker.returncode == 0, worker.stderr
+        yield address
+    finally:
+        _ray("stop", "--force")
+
+
+def test_cells_are_placed_by_custom_resource_and_label_on_a_started_cluster(tmp: Path, cluster: str):
+    npu = {"name": "npu-box", "resources": {"NPU": 1}, "labels": {"accel": "npu"}}
+    m = write_matrix(tmp, spec={"batch_size": [1, 2]}, node_types=[npu])
+    p = run_cli("sweep", str(m), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH)
+    assert p.returncode == 0, p.stderr
+    find = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='%s', logging_level='ERROR'); "
+                           "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and 'NPU' in n['Resources']][0])"
+                           % cluster], capture_output=True, text=True, timeout=60, env={**os.environ, **AUTH})
+    npu_node = find.stdout.strip().splitlines()[-1]
+    recs = records(tmp / "res")
+    assert [r["cell_id"] for r in recs] == ["tiny@npu-box/torch/cpu/fp32/b1-p16-o8",
+                                            "tiny@npu-box/torch/cpu/fp32/b2-p16-o8"]
+    assert {r["settings"]["executor"]["node_id"] for r in recs} == {npu_node}
+    assert {r["settings"]["executor"]["node_type"] for r in recs} == {"npu-box"}
+    gpu = write_matrix(tmp, "gpu.yaml", node_types=[{"name": "g", "labels": {"accel": "gpu"}}])
+    assert_one_line_error(run_cli("sweep", str(gpu), "--ray", cluster, "--out", "res", cwd=tmp, env=AUTH),
+                          "no alive Ray node offers CPU=1, label accel=gpu")
+
+
+def test_a_worker_killed_mid_cell_is_retried_into_one_record(tmp: Path, cluster: str):
+    """On the started cluster the placement test used: Ray retries a task whose worker died alike on any
+    cluster, and a local one is started by the driver test above."""
+    m = write_matrix(tmp, spec={"min_time_s": 2.0, "min_iters": 3})
+    driver = subprocess.Popen(sweep_cmd(str(m), "--ray", cluster, "--out", "res"), cwd=tmp, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, **AUTH})
+
+    def running_cell():
+        for p in psutil.process_iter(["cmdline"]):
+            if (p.info["cmdline"] or [""])[0].startswith("ray::run_cell"):
+                return p
+        return None
+    victim = wait_for(running_cell, 60, "the cell's Ray worker")
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err
+    (rec,) = records(tmp / "res")
+    assert rec["status"] == "ok" and rec["cell_id"] == "tiny/torch/cpu/fp32/b1-p16-o8"
