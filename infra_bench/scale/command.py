@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from . import preflight
 
 LOCAL = "local"
 
@@ -68,6 +69,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
     uses_nodes = any(node for _, node in jobs_specs)
     if uses_nodes and not ray_address:
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
+    if ray_address:  # Ray installed and its address answering, before the cells are planned (seconds, torch)
+        preflight.ray_address(None if ray_address == LOCAL else ray_address)
     from .. import engine as local  # torch comes in here, after the matrix and options are checked
     from ..system import collect
     from . import ray_driver

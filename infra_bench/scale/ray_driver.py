@@ -9,15 +9,13 @@ one-line error before anything is submitted.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import engine
-from ..errors import MissingDependency, UserError, install_hint
+from ..errors import UserError
 from ..results.store import RunStore
 from ..spec.common import RunSpec
 from .matrix import NodeType
@@ -50,13 +48,10 @@ def _fits(node: dict, resources: dict[str, float], labels: dict[str, str]) -> bo
 def connect(address: str | None):
     """ray.init on `address` (None: RAY_ADDRESS if set, else a new local cluster of our own, never a
     cluster that happens to run on this machine); one-line errors."""
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependency(f"--ray runs cells on a Ray cluster: {install_hint('ray')}") from None
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
-    if address not in ("auto", "local"):
-        _reachable(address)
+    from .preflight import ray_address
+
+    address = ray_address(address)
+    import ray
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                  ignore_reinit_error=True)
@@ -65,18 +60,6 @@ def connect(address: str | None):
         raise UserError(f"cannot reach the Ray cluster at {where} ({str(e).splitlines()[0]}); start one with "
                         f"`ray start --head` and pass its address, or use --ray alone for a local one") from None
     return ray
-
-
-def _reachable(address: str, timeout_s: float = 5.0) -> None:
-    """A bounded TCP check first: ray.init retries an unreachable address for minutes."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--ray {address}: expected HOST:PORT (the head's GCS port, 6379 by default) or ray://HOST:PORT")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as e:
-        raise UserError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start one with "
-                        f"`ray start --head` and pass its address, or use --ray alone for a local one") from None
 
 
 def check_placement(ray, jobs: list[Job]) -> int:
