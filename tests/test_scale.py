@@ -142,9 +142,9 @@ def test_sweep_errors_are_one_line(tmp: Path):
     # both are said before the cells are planned, which imports torch (seconds) and resolves every spec
     timed = run_cli("sweep", str(plain), "--ray", "127.0.0.1:1", cwd=tmp, python_args=("-X", "importtime"))
     said = [line for line in timed.stderr.splitlines() if not line.startswith("import time:")]
-    assert timed.returncode == 2 and said == ["error: cannot reach the Ray cluster at 127.0.0.1:1 (Connection refused); "
-                                              "start one with `ray start --head` and pass its address, or use --ray "
-                                              "alone for a local one"], said
+    refused = ("error: cannot reach the Ray cluster at 127.0.0.1:1 (Connection refused); start one with `ray start "
+               "--head` and pass its address, or use --ray alone for a local one")
+    assert timed.returncode == 2 and said == [refused], said
     assert not [line for line in timed.stderr.splitlines() if line.rstrip().endswith("| torch")]
 
 
