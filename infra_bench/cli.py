@@ -762,7 +762,8 @@ def _calibration_tables(data: dict, problem) -> None:
                                              "weights, as a spec `{kind: K, arch: NAME}` runs it (`infra-bench "
                                              "archs` lists them).")
 @click.option("--model", metavar="PATH", help="Instead of SPEC files: one local model (a Hugging Face or diffusers "
-                                              "folder, or an .onnx file), as a spec's `model:` takes it.")
+                                              "folder, or an .onnx file, run on onnxruntime), as a spec's `model:` "
+                                              "takes it.")
 @click.option("--kind", metavar="K", help="With --model: the kind (llm, diffusion, embedding ...), where its "
                                          "files do not tell it.")
 @click.option("--set", "set_fields", multiple=True, metavar="KEY=VALUE",

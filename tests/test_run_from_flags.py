@@ -80,9 +80,11 @@ def test_a_local_models_kind_comes_from_its_files_or_kind(tmp: Path, monkeypatch
     assert local_kind(tmp / "pipe") == "diffusion"
     (tmp / "model.onnx").write_bytes(b"")
     assert local_kind(tmp / "model.onnx") == "llm"
-    with pytest.raises(UserError, match="a .onnx model needs backend onnxruntime"):  # as `model: x.onnx` alone is
-        spec_from_flags(None, "model.onnx", None, {})
+    # only ONNX Runtime runs a file named on the command line, so it needs no --backend; another is refused
+    assert spec_from_flags(None, "model.onnx", None, {}).backend == "onnxruntime"
     assert spec_from_flags(None, "model.onnx", None, {}, {"backend": "onnxruntime"}).backend == "onnxruntime"
+    with pytest.raises(UserError, match="a .onnx model needs backend onnxruntime"):  # as `model: x.onnx` is
+        spec_from_flags(None, "model.onnx", None, {}, {"backend": "torch"})
 
     (tmp / "bare").mkdir()
     (tmp / "bare" / "config.json").write_text(json.dumps({"model_type": "llama"}))  # no architectures saved

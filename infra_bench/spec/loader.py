@@ -117,7 +117,8 @@ def spec_from_flags(arch: str | None, model: str | None, kind: str | None, field
     """The one spec `run --arch NAME` or `--model PATH` names: the mapping a YAML `{kind: K, arch: NAME}` (or
     `model: PATH`) with the `--set` fields and the run's other flags (`settings`: backend, dtype ...) would hold,
     validated by spec_from_dict as a file's is, so its records and its resume cannot tell the two apart. The
-    kind is the catalog's for an arch; for a path, --kind or what its files tell (`kind` goes with `model` only)."""
+    kind is the catalog's for an arch; for a path, --kind or what its files tell (`kind` goes with `model` only);
+    an .onnx file runs on onnxruntime unless --backend says otherwise (and is then refused as a spec's is)."""
     from ..catalog import arch_kind
 
     named = [k for k in ("kind", "arch", "model") if k in fields]
@@ -134,4 +135,6 @@ def spec_from_flags(arch: str | None, model: str | None, kind: str | None, field
             raise UserError(f"--model: model path not found: {path}; give a local Hugging Face or diffusers "
                             f"folder, or an .onnx file")
         data, where = {"kind": kind or local_kind(path), "model": str(path)}, f"--model {model}"
+        if path.suffix == ".onnx":  # only ONNX Runtime runs the file: named on the command line, that says it
+            data["backend"] = "onnxruntime"
     return spec_from_dict({**data, **fields, **(settings or {})}, where + (" with --set" if fields else ""))
