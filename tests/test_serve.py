@@ -22,7 +22,8 @@ pytest.importorskip("diffusers")
 
 KEY = "serve-test-key"
 SPECS = [{"kind": "llm", "name": "tiny-chat", "arch": "llama-tiny"},
-         {"kind": "diffusion", "arch": "sd-tiny", "resolution": [32], "steps": [2], "guidance_scale": 1.0},
+         {"kind": "diffusion", "arch": "sd-tiny", "resolution": [32], "steps": [2], "guidance_scale": 1.0,
+          "scheduler": "pndm"},
          {"kind": "tts", "arch": "vits-tiny"}]
 
 
@@ -58,6 +59,7 @@ def test_model_cards_say_random_weights_and_auth_is_required(server):
     assert all(c["weights"] == "random" and "random weights" in c["note"] for c in cards.values())
     assert cards["tiny-chat"]["max_model_len"] == 2048 and "one request at a time" in cards["tiny-chat"]["batching"]
     assert cards["sd-tiny"]["size"] == "32x32" and cards["sd-tiny"]["steps"] == 2  # what a request without size gets
+    assert cards["sd-tiny"]["steps_run"] == 3  # PNDM's extra warm-up step, which each image costs
     assert cards["vits-tiny"]["voice"].startswith("ignored")  # loadtest --voice changes nothing here; the card says so
 
 

@@ -169,6 +169,8 @@ def served_images(spec, p, built, card: dict) -> ServedImages:
     card.update(size=f"{size}x{size}", steps=steps, guidance_scale=spec.guidance_scale,
                 scheduler=(spec.scheduler or "euler") if unet else resolved.info["scheduler"],
                 prompt="ignored: no tokenizer; a fixed seeded prompt of token ids is encoded")
+    if unet and (run := dw.scheduled_steps(card["scheduler"], resolved.scheduler_config, steps)) != steps:
+        card["steps_run"] = run  # what an image costs: PNDM runs one step more than asked
     make_request, run_request = dw.requests(resolved)
 
     def make(n: int, resolution: int) -> list[np.ndarray]:

@@ -316,6 +316,13 @@ def make_scheduler(name: str, config: dict):
     return getattr(diffusers, SCHEDULERS[name]).from_config(config)
 
 
+def scheduled_steps(name: str, config: dict, steps: int) -> int:
+    """The denoising steps scheduler `name` runs when `steps` are asked (PNDM: one more, its PLMS warm-up)."""
+    sched = make_scheduler(name, config)
+    sched.set_timesteps(steps)
+    return len(sched.timesteps)
+
+
 @dataclass
 class Request:
     """Fixed inputs of one cell, made once outside the timed region."""
