@@ -70,7 +70,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
     if uses_nodes and not ray_address:
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
     if ray_address:  # Ray installed and its address answering, before the cells are planned (seconds, torch)
-        preflight.ray_address(None if ray_address == LOCAL else ray_address)
+        address = preflight.ray_address(None if ray_address == LOCAL else ray_address)
     from .. import engine as local  # torch comes in here, after the matrix and options are checked
     from ..system import collect
     from . import ray_driver
@@ -91,7 +91,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
         node_of = {s.label: node for s, node in jobs_specs}
         jobs = [ray_driver.Job(p.spec, node_of[p.spec.label], c, p.cell_id(c)) for p in planned for c in p.cells]
-        ray = ray_driver.connect(None if ray_address == LOCAL else ray_address)
+        ray = ray_driver.connect(address)
         try:
             alive = ray_driver.check_placement(ray, jobs)
             if store is None:

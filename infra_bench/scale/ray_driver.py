@@ -45,13 +45,11 @@ def _fits(node: dict, resources: dict[str, float], labels: dict[str, str]) -> bo
     return all(have.get(k, 0) >= v for k, v in resources.items()) and all(tags.get(k) == v for k, v in labels.items())
 
 
-def connect(address: str | None):
-    """ray.init on `address` (None: RAY_ADDRESS if set, else a new local cluster of our own, never a
-    cluster that happens to run on this machine); one-line errors."""
-    from .preflight import ray_address
-
-    address = ray_address(address)
+def connect(address: str):
+    """ray.init on `address`, as preflight.ray_address checked and resolved it ("local": a new cluster of our
+    own, never one that happens to run on this machine); one-line errors."""
     import ray
+
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                  ignore_reinit_error=True)
