@@ -20,6 +20,7 @@ EXPECTED = {
     "diffusion_compare.py": "ORT / torch per-step time =",
     "embedding_capacity.py": "approx / simulated capacity",
     "fleet_speed.py": "optimiser",
+    "gpustack_check.py": "GPUStack rows predicted",
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
     "plan_speed.py": "ranking",
