@@ -18,10 +18,15 @@ TINY = {"kind": "llm", "arch": "llama-tiny", "batch_size": [1], "prompt_len": [1
 
 
 def benchmark_script(name: str):
-    """A benchmarks/ script imported as a module (its functions are tested directly)."""
+    """A benchmarks/ script imported as a module (its functions are tested directly), with benchmarks/ on
+    sys.path while it loads, as `python benchmarks/NAME.py` has it: a script may import a sibling's helpers."""
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
     return module
 
 
