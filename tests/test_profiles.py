@@ -56,6 +56,7 @@ GOOD = {"kind": "accelerator", "vendor": "Acme", "model": "X1", "peak_tflops": {
     ({"peak_tflops": {"bf16": 100.0, "fp8": 50.0}}, "contradictory peaks: fp8 50 is below bf16 100"),
     ({"price": {"amount": 100, "date": "2026", "source": "quote"}}, "missing required field 'price.currency'"),
     ({"colour": "red"}, "unknown field 'colour'"),
+    ({"memory_type": "fast"}, "memory_type 'fast' is not a memory technology; give one such as HBM3e"),
 ])
 def test_bad_profiles_are_refused_with_file_profile_and_field(tmp_path: Path, change, message):
     (tmp_path / "accelerators").mkdir()
@@ -295,3 +296,21 @@ def test_a_yml_profile_file_is_not_left_out_silently(tmp: Path):
     (tmp / "mine" / "accelerators" / "nova.yml").write_text(yaml.safe_dump({"xx_nova9": GOOD}))
     assert_one_line_error(run_cli("profiles", "show", "xx_nova9", "--profiles", "mine", cwd=tmp),
                           "nova.yml: profile files are read only as .yaml, so this one was left out; rename it nova.yaml")
+
+
+def test_hbm_sizes_are_binary_as_the_runtime_sees_them(tmp: Path):
+    """A datasheet's 80 GB of HBM is 80 GiB (nvidia-smi: 81,559 MiB on an H100); it was read as 80 x 10^9 bytes,
+    which left Qwen3-32B in bf16 on one H100 under vLLM room for 2 sequences of 4,100 tokens where GPUStack's runs
+    held more. GDDR cards lose 1/16 to ECC and read as decimal GB, as does a part whose memory type is not given."""
+    hw = pr.load_hardware()
+    assert hw["nv_h100_sxm"].memory_bytes == 80 * 2**30 and hw["nv_l4"].memory_bytes == 24e9
+    assert pr.HardwareProfile(**GOOD, id="acme_x1").memory_bytes == 64e9
+    p = run_cli("predict", "--model", "qwen3-32b", "--hardware", "nv_h100_sxm", "--engine", "vllm", "--input-len",
+                "4000", "--output-len", "200", "--concurrency", "8", "--json", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["memory"]
+    device = 80 * 2**30 / 1e9  # vLLM takes 0.9 of the device, less the weights and the runtime reserve
+    assert m["device_gb"] == pytest.approx(device)
+    assert m["kv_room_gb_per_device"] == pytest.approx(device * 0.9 - m["weights_gb_per_device"] - 3.5)
+    per_seq = m["kv_bytes_per_token_per_device"] * m["context_tokens"] / 1e9
+    assert m["max_sequences"] == int(m["kv_room_gb_per_device"] / per_seq) == 7

@@ -50,9 +50,9 @@ class Engine:
             return f"{self.name} runs on {' and '.join(self.vendors)} parts only, not on {hw_id} ({vendor})"
         return None
 
-    def on(self, memory_gb: float | None) -> Engine:
-        """The engine's limits on a device of `memory_gb` (vLLM and SGLang pick larger ones on large GPUs)."""
-        if self.large_gpu and memory_gb and memory_gb * 1e9 >= self.large_gib * 2**30:
+    def on(self, memory_bytes: float | None) -> Engine:
+        """The engine's limits on a device of `memory_bytes` (vLLM and SGLang pick larger ones on large GPUs)."""
+        if self.large_gpu and memory_bytes and memory_bytes >= self.large_gib * 2**30:
             return replace(self, max_seqs=self.large_gpu[0], token_budget=self.large_gpu[1])
         return self
 

@@ -383,7 +383,7 @@ class Problem:
         for m in points:
             try:
                 engine: Engine = get_engine(m.engine if m.engine in ENGINES else "generic").on(
-                    profiles[m.hardware].memory_gb)
+                    profiles[m.hardware].memory_bytes)
                 ts.append(terms(get_shape(m.model), profiles[m.hardware], PRECISIONS[m.precision], m.layout))
             except (UserError, KeyError) as e:
                 skipped.append(f"{m.source}: {e}")

@@ -225,7 +225,7 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
         peak_dense=peak_dense * 1e12, peak_attn=(peak_tflops(hw, "fp32" if precision.compute == "fp32" else "bf16")
                                                  or peak) * 1e12,
-        bw=hw.memory_bandwidth_tbs * 1e12, link=link, pp_link=pp_link, memory=hw.memory_gb * 1e9,
+        bw=hw.memory_bandwidth_tbs * 1e12, link=link, pp_link=pp_link, memory=hw.memory_bytes,
         weights_device=weights_device)
 
 

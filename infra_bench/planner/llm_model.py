@@ -79,11 +79,12 @@ class Replica:
         running = min(concurrency, self.engine.max_seqs)
         ctx = isl + osl if self.engine.reserve_whole_request else isl + osl / 2
         kv = running * float(t.kv_seq(ctx))
-        usable = (self.hw.memory_gb * 1e9 - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction \
-            if g.of_free else self.hw.memory_gb * 1e9 * g.memory_fraction - t.weights_device - RUNTIME_RESERVE
+        device = self.hw.memory_bytes
+        usable = (device - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction \
+            if g.of_free else device * g.memory_fraction - t.weights_device - RUNTIME_RESERVE
         return {"weights_gb_per_device": t.weights_device / 1e9, "runtime_reserve_gb": RUNTIME_RESERVE / 1e9,
                 "kv_cache_gb_per_device": kv / 1e9, "kv_room_gb_per_device": max(usable, 0) / 1e9,
-                "device_gb": self.hw.memory_gb, "engine_memory_fraction": self.engine.memory_fraction,
+                "device_gb": device / 1e9, "engine_memory_fraction": self.engine.memory_fraction,
                 "kv_bytes_per_token_per_device": float(t.kv_seq(1.0) - t.kv_seq(0.0)),
                 "max_sequences": int(kv_capacity(t, g, isl, osl)), "context_tokens": ctx}
 
@@ -308,7 +309,7 @@ def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 
     why = layout.check(shape)
     if why:
         raise UserError(why)
-    eng = get_engine(engine).on(hw.memory_gb).with_limits(max_seqs, token_budget)
+    eng = get_engine(engine).on(hw.memory_bytes).with_limits(max_seqs, token_budget)
     why = eng.refusal(hw.id, hw.vendor)
     if why:
         raise UserError(f"{why}; use --engine {default_engine(hw.vendor)} (or auto) for {hw.id}")

@@ -318,7 +318,7 @@ def _predict(kind: str, model: str, hw: HardwareProfile, precision: str, peak: f
                      f"0.5-0.7 times the rate such a prediction gives (docs/planner.md)")
     weights, reserve = params * BYTES_PER_PARAM[precision], eff["runtime_reserve_gb"] * 1e9
     memory = {"weights_gb": weights / 1e9, "runtime_reserve_gb": reserve / 1e9, "total_gb": (weights + reserve) / 1e9,
-              "usable_gb": hw.memory_gb * eff["usable_memory_fraction"]}
+              "usable_gb": hw.memory_bytes / 1e9 * eff["usable_memory_fraction"]}
     base = dict(kind=kind, model=model, hardware=hw.id, precision=precision, memory=memory,
                 flops_per_unit=flops_per_unit, efficiency=eff, interval=interval, calibrated=calibration is not None,
                 notes=notes)

@@ -29,6 +29,7 @@ MIN_TDP_W = 10.0
 MIN_SERVER_W = 100.0
 MAX_BANDWIDTH_TBS = 100.0
 MAX_ACCELERATOR_MEMORY_GB = 4096.0
+MEMORY_TYPE = r"HBM[0-9]?E?|GDDR[0-9]X?|LPDDR[0-9]X?|DDR[0-9]"  # how memory_gb is read: memory_bytes
 MIN_ACCELERATOR_PEAK = 1.0
 RIDGE_RANGE = (2.0, 5000.0)
 LOW_PRECISION_KEYS = ("fp16", "bf16", "fp8", "int8", "fp4", "int4")
@@ -136,6 +137,8 @@ class HardwareProfile(BaseModel):
     domestic: bool = False
     peak_tflops: dict[str, float] = {}
     memory_gb: float | None = Field(default=None, gt=0)
+    memory_type: str | None = Field(default=None, description=(
+        "HBM, HBM2, HBM2e, HBM3, HBM3e, GDDR6, GDDR6X, GDDR7, LPDDR4X, LPDDR5 ...: sets how memory_gb is read"))
     memory_bandwidth_tbs: float | None = Field(default=None, gt=0)
     tdp_w: float | None = Field(default=None, gt=0)
     scale_up: ScaleUp | None = None
@@ -146,6 +149,14 @@ class HardwareProfile(BaseModel):
     confidence: str | None = None
     sources: list[str] = []
     match: list[str] = []
+
+    @field_validator("memory_type")
+    @classmethod
+    def _memory_type(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(MEMORY_TYPE, v, re.IGNORECASE):
+            raise ValueError(f"memory_type '{v}' is not a memory technology; give one such as HBM3e, GDDR6 or LPDDR5 "
+                             f"(it says whether memory_gb is binary, as HBM sizes are), or leave it out")
+        return v
 
     @field_validator("peak_tflops")
     @classmethod
@@ -209,6 +220,19 @@ class HardwareProfile(BaseModel):
     def ridge_flop_per_byte(self) -> float | None:
         t, b = self.dense_tflops, self.memory_bandwidth_tbs
         return t / b if t and b else None
+
+    @property
+    def memory_bytes(self) -> float | None:
+        """The device memory a runtime sees, in bytes. A datasheet's "80 GB" of HBM is 80 GiB: nvidia-smi
+        reports 81,920 MiB on an A100 80GB and 81,559 MiB on an H100 80GB (1.07-1.074 x 10^9 bytes per datasheet
+        GB). GDDR cards run with ECC on, which takes 1/16 of the chips, so their "48 GB" reports about 48 x 10^9
+        bytes (L40S 46,068 MiB, L4 23,034 MiB, A10 23,028 MiB, T4 15,360 MiB: 1.006-1.007 x 10^9). Totals from
+        modal-labs/modal-client pull request 2797 (2025-01-23). A part whose memory type is not given is read
+        the decimal way, the smaller of the two."""
+        if self.memory_gb is None:
+            return None
+        binary = bool(self.memory_type) and self.memory_type.upper().startswith("HBM")
+        return self.memory_gb * (2**30 if binary else 1e9)
 
     def memory_gb_per_tflop(self) -> float | None:
         t = self.dense_tflops

@@ -451,7 +451,7 @@ def memory(lm: SpeechLm, hw: HardwareProfile, precision: str, streams: int, text
     kv *= get_precision(precision).kv_bytes / 2
     weights = lm.params * bytes_per
     return {"weights_gb": weights / 1e9, "kv_cache_gb": kv / 1e9, "runtime_reserve_gb": RUNTIME_RESERVE_GB,
-            "total_gb": (weights + kv) / 1e9 + RUNTIME_RESERVE_GB, "usable_gb": hw.memory_gb * USABLE_FRACTION}
+            "total_gb": (weights + kv) / 1e9 + RUNTIME_RESERVE_GB, "usable_gb": hw.memory_bytes / 1e9 * USABLE_FRACTION}
 
 
 def max_streams(lm: SpeechLm, hw: HardwareProfile, precision: str, text_len: int, audio_s: float,

@@ -105,7 +105,7 @@ def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibr
     cost = PassCost(flops_per_sequence(s, seq_len) / (peak * eff["mfu"]),
                     weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]),
                     eff["t_call_s"], weights + eff["runtime_reserve_gb"] * 1e9, activation_bytes(s, seq_len, 1),
-                    hw.memory_gb * eff["usable_memory_fraction"] * 1e9)
+                    hw.memory_bytes * eff["usable_memory_fraction"])
     return s, eff, interval, note, cost
 
 
