@@ -859,10 +859,13 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed
             click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
         store, planned = engine.start_run(loaded, opts, None if specs or arch or model else skip)
-    click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
-               f"{store.folder / 'records.jsonl'}", err=True)
-    with engine.resumable(store, engine.resume_command(store)):
-        engine.execute(planned, store, collect(), opts)
+    if resume_id and not planned:
+        click.echo(f"run {store.run_id}: every cell has a record; nothing left to run", err=True)
+    else:
+        click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
+                   f"{store.folder / 'records.jsonl'}", err=True)
+        with engine.resumable(store, engine.resume_command(store)):
+            engine.execute(planned, store, collect(), opts)
     from .report.show import show_records
 
     records = show_records(store, as_json)

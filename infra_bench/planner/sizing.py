@@ -28,7 +28,7 @@ from . import llm_model, media_model, speech_lm
 from .engines import default_engine, get_engine
 from .fit import SAME_DIE_SPREAD, Fit
 from . import power
-from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
+from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_notes, peak_tflops, work
 from .calibration import fit_from
 from .cost import Assumptions, cost_of, peak_kw, utilization
 from .buckets import Bucket, Lengths, whole
@@ -582,6 +582,9 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
             if hw.id in ctx.assumptions.device_power:  # the draw the yearly kWh uses, for J/token too
                 o.energy = m.energy(o.capacity, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         chosen.append(o)
+        if o.feasible and o.precision in PRECISIONS:  # the peaks it was priced at, where one stands in for another
+            moe = isinstance(svc, LlmService) and get_shape(svc.model).moe
+            notes += [n for n in peak_notes(hw, PRECISIONS[o.precision], moe, o.kind == "llm") if n not in notes]
     bad = [o for o in chosen if not o.feasible]
     serves = [o.service for o in chosen if o.feasible]
     if bad:

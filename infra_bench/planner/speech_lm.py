@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..paths import data_dir, reference_rows
-from .iteration import Efficiency, Layout, get_precision, iteration_s, peak_tflops, terms
+from .iteration import Efficiency, Layout, get_precision, iteration_s, peak_notes, peak_tflops, terms
 from .profiles import HardwareProfile
 from .shapes import LlmShape
 
@@ -489,7 +489,8 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
              f"{mode}; fitted on public batch-1 measurements, leave-one-model-out errors in docs/planner.md")
     notes = [f"{lm.family} speech LM: {len(lm.stages)} decoder stage(s) at {lm.frame_rate:g} frames per audio second, "
              f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({basis})",
-             f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio"]
+             f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio",
+             *peak_notes(hw, get_precision(precision))]
     if model.startswith("cosyvoice2"):
         notes.append("shape-equivalent model: flow-matching decoder and HiFT composed from library modules of the "
                      "published sizes (parameters are the composition's)")
