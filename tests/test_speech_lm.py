@@ -88,3 +88,19 @@ def test_speech_lm_bad_input_is_one_line(tmp: Path):
                                   cwd=tmp), "use --engine eager")
     assert_one_line_error(run_cli("predict", "--model", "csm-1b", "--hardware", "nv_h100_sxm", "--precision", "fp8",
                                   cwd=tmp), "not offered for speech LMs")
+
+
+def test_a_part_without_bandwidth_is_a_candidate_that_cannot_serve_a_speech_lm(tmp: Path):
+    """A speech LM's steps read its weights at the memory bandwidth: a part whose profile has none (ali_ppu) is
+    listed as lacking it, and the others are planned (its error ended the whole plan, every part unranked)."""
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+
+    svc = {"name": "voice", "model": "cosyvoice2-0.5b", "traffic": {"concurrent_streams": 20},
+           "slo": {"rtf": 0.5, "first_audio_p95_s": 0.8}}
+    result = plan(demand_from_dict({"services": [svc]}), HW, ["ali_ppu", "nv_l4"])
+    by_id = {c.hardware: c for c in result.candidates}
+    assert by_id["nv_l4"].feasible
+    assert not by_id["ali_ppu"].feasible and "lacks memory bandwidth" in by_id["ali_ppu"].reason
+    assert_one_line_error(run_cli("predict", "--model", "cosyvoice2-0.5b", "--hardware", "ali_ppu", cwd=tmp),
+                          "ali_ppu lacks memory_bandwidth_tbs in its profile")

@@ -469,7 +469,7 @@ def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, re
 def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
                calibration: dict | None) -> Option:
     o = Option(label, "tts", precision, 1, False, unit="streams", method="processor sharing")
-    o.gaps = _gaps(hw, precision, bandwidth=False)
+    o.gaps = _gaps(hw, precision, bandwidth=speech_lm.is_speech_lm(svc.model))  # an LM's steps read its weights
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o

@@ -248,10 +248,12 @@ def measurements() -> list[Measurement]:
 
 
 def _peak(hw: HardwareProfile, precision: str) -> float:
-    peak = peak_tflops(hw, get_precision(precision).compute)
-    if not peak or not hw.memory_bandwidth_tbs or not hw.memory_gb:
-        raise UserError(f"{hw.id} lacks a {precision} peak, memory size or bandwidth in its profile; "
-                        f"add them with --profiles DIR")
+    compute = get_precision(precision).compute
+    peak = peak_tflops(hw, compute)
+    missing = [name for name, v in ((f"a {compute} peak", peak), ("memory_gb", hw.memory_gb),
+                                    ("memory_bandwidth_tbs", hw.memory_bandwidth_tbs)) if not v]
+    if missing:
+        raise UserError(f"{hw.id} lacks {' and '.join(missing)} in its profile; add published figures with --profiles DIR")
     return peak * 1e12
 
 
