@@ -90,9 +90,10 @@ def test_speech_lm_bad_input_is_one_line(tmp: Path):
                                   cwd=tmp), "not offered for speech LMs")
 
 
-def test_a_part_without_bandwidth_is_a_candidate_that_cannot_serve_a_speech_lm(tmp: Path):
+def test_speech_lm_plan_lists_a_part_without_bandwidth_and_names_what_caps_the_batch(tmp: Path):
     """A speech LM's steps read its weights at the memory bandwidth: a part whose profile has none (ali_ppu) is
-    listed as lacking it, and the others are planned (its error ended the whole plan, every part unranked)."""
+    listed as lacking it, and the others are planned (its error ended the whole plan, every part unranked). The
+    why table's "capped by" names what stops one stream more."""
     from infra_bench.planner.demand import demand_from_dict
     from infra_bench.planner.sizing import plan
 
@@ -100,7 +101,12 @@ def test_a_part_without_bandwidth_is_a_candidate_that_cannot_serve_a_speech_lm(t
            "slo": {"rtf": 0.5, "first_audio_p95_s": 0.8}}
     result = plan(demand_from_dict({"services": [svc]}), HW, ["ali_ppu", "nv_l4"])
     by_id = {c.hardware: c for c in result.candidates}
-    assert by_id["nv_l4"].feasible
+    (o,) = by_id["nv_l4"].options
+    # what stops one stream more: the RTF SLO (20 GB of KV room holds hundreds of streams); this RTF sat under
+    # 0.9 of the SLO at the capacity, so the label read the streams' KV cache
+    c = sl.Costs(sl.get("cosyvoice2-0.5b"), HW["nv_l4"], "fp16", 60, 24.0)
+    assert float(c.rtf(int(o.capacity) + 1, sl.overheads()["eager"])) > 0.5 > o.latency["rtf_at_capacity"]
+    assert o.binds == "RTF SLO at the batch" and "binds" not in o.latency
     assert not by_id["ali_ppu"].feasible and "lacks memory bandwidth" in by_id["ali_ppu"].reason
     assert_one_line_error(run_cli("predict", "--model", "cosyvoice2-0.5b", "--hardware", "ali_ppu", cwd=tmp),
                           "ali_ppu lacks memory_bandwidth_tbs in its profile")

@@ -517,17 +517,18 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
 
 def capacity(model: str, hw: HardwareProfile, precision: str, text_len: int, rtf_slo: float,
              first_audio_slo: float | None, mode: str = "eager", calibration: dict | None = None) -> tuple[int, dict]:
-    """The most streams one device batches within the SLO (0 if not even one), and the figures at it."""
+    """The most streams one device batches within the SLO (0 if not even one), the figures at it, and what
+    stops one stream more (`binds`: memory, rtf or first_audio)."""
     _, c, overhead, fitting = _setup(model, hw, precision, text_len, mode, calibration)
     if fitting < 1:
         return 0, {"reason": "weights and one stream's KV cache do not fit"}
     b = np.arange(1, fitting + 1)
-    ok = c.rtf(b, overhead) <= rtf_slo
-    if first_audio_slo:
-        ok &= c.first_audio_s(b, overhead) <= first_audio_slo
+    rtf_ok = c.rtf(b, overhead) <= rtf_slo
+    ok = rtf_ok & (c.first_audio_s(b, overhead) <= first_audio_slo) if first_audio_slo else rtf_ok
     n = int(b[ok].max()) if ok.any() else 0
     at = max(n, 1)
+    binds = "memory" if n == fitting else "rtf" if not rtf_ok[n] else "first_audio"  # b[n] is stream n + 1
     return n, {"rtf_alone": float(c.rtf(1, overhead)), "rtf_at_capacity": float(c.rtf(at, overhead)),
                "first_audio_at_capacity_s": float(c.first_audio_s(at, overhead)),
-               "first_audio_alone_s": float(c.first_audio_s(1, overhead))}
+               "first_audio_alone_s": float(c.first_audio_s(1, overhead)), "binds": binds}
 
