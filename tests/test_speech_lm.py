@@ -88,6 +88,19 @@ def test_speech_lm_bad_input_is_one_line(tmp: Path):
                                   cwd=tmp), "use --engine eager")
     assert_one_line_error(run_cli("predict", "--model", "csm-1b", "--hardware", "nv_h100_sxm", "--precision", "fp8",
                                   cwd=tmp), "not offered for speech LMs")
+    # an utterance beyond the model's positions (Dia: 3,072 frames and codebook delay; CSM: 2,048 for text and
+    # frames), which was priced as if the context allowed it: refused with the longest that fits
+    assert_one_line_error(run_cli("predict", "--model", "dia-1.6b", "--hardware", "nv_h100_sxm", "--text-len", "89",
+                                  cwd=tmp), "dia-1.6b's context is 3,072 positions and an utterance of 89 text tokens "
+                                            "(35.6 s of audio) needs 3,082: lower --text-len to at most 88")
+    sl.get("dia-1.6b").check_length(88, "--text-len")
+    from infra_bench.errors import UserError
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+
+    svc = {"name": "voice", "model": "csm-1b", "text_len": 342, "traffic": {"concurrent_streams": 4}, "slo": {"rtf": 1}}
+    with pytest.raises(UserError, match=r"voice: csm-1b's context is 2,048 positions .* lower text_len to at most 341"):
+        plan(demand_from_dict({"services": [svc]}), HW, ["nv_h100_sxm"])
 
 
 def test_speech_lm_plan_lists_a_part_without_bandwidth_and_names_what_caps_the_batch(tmp: Path):

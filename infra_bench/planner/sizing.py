@@ -749,6 +749,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
         if kind == "llm":  # a local config that cannot be planned, or requests longer than the context: once
             _check_context(demand.label(i), svc)
+        elif kind == "tts" and speech_lm.is_speech_lm(svc.model):  # utterances longer than the context: once
+            speech_lm.get(svc.model).check_length(svc.text_len, "text_len", f"{demand.label(i)}: {svc.model}")
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
