@@ -695,7 +695,9 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     if not (problem and problem.points) and not media and not speech and not power:
         reasons = "; ".join(dict.fromkeys(skipped)) or (
             "none is an LLM, diffusion, TTS or loadtest measurement with its latencies (a probe run has none)")
-        raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}")
+        fix = f"; {meas.UNMATCHED_FIX}" if any(meas.UNMATCHED in s for s in skipped) else ""
+        raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}"
+                        f"{'...' if len(reasons) > 400 else ''}{fix}")
     data = cal.calibrate(problem, media, power, skipped, speech)
     cal.write(out, data)
     if as_json:

@@ -212,8 +212,8 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     if not peak:
         raise UserError(f"{hw.id} has no published {precision.compute} peak, so {precision.name} cannot be "
                         f"predicted on it (see infra-bench profiles show {hw.id})")
-    if not hw.memory_gb or not hw.memory_bandwidth_tbs:
-        raise UserError(f"{hw.id} lacks memory size or bandwidth in its profile; add them with --profiles DIR")
+    if missing := [k for k in ("memory_gb", "memory_bandwidth_tbs") if not getattr(hw, k)]:
+        raise UserError(f"{hw.id} lacks {' and '.join(missing)} in its profile; add published figures with --profiles DIR")
     why = layout.check(shape)
     if why:
         raise UserError(why)

@@ -469,7 +469,7 @@ def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, re
 def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
                calibration: dict | None) -> Option:
     o = Option(label, "tts", precision, 1, False, unit="streams", method="processor sharing")
-    o.gaps = _gaps(hw, precision, bandwidth=False)
+    o.gaps = _gaps(hw, precision, bandwidth=speech_lm.is_speech_lm(svc.model))  # an LM's steps read its weights
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o
@@ -517,17 +517,15 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
     if "rtf_alone" in at:
         o.alone = {"rtf": at["rtf_alone"], "rtf_slo": svc.slo.rtf, "first_audio_s": at["first_audio_alone_s"],
                    "first_audio_slo_s": svc.slo.first_audio_p95_s}
-        fa = svc.slo.first_audio_p95_s
-        o.binds = ("RTF SLO at the batch" if at["rtf_at_capacity"] >= 0.9 * svc.slo.rtf else
-                   "first-audio SLO at the batch" if fa and at["first_audio_at_capacity_s"] >= 0.9 * fa else
-                   "memory: the streams' KV cache")
+        o.binds = {"rtf": "RTF SLO at the batch", "first_audio": "first-audio SLO at the batch",
+                   "memory": "memory: the streams' KV cache"}[at["binds"]]  # what stops one stream more
     if streams < 1:
         o.reason = at.get("reason") or (
             f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
             f"(RTF {at['rtf_alone']:.3f}, first audio {at['first_audio_alone_s']:.2f} s)")
         return o
     o.stage, o.feasible, o.capacity, o.batch = 3, True, float(streams), float(streams)
-    o.latency = {k: v for k, v in at.items() if k != "reason"}
+    o.latency = {k: v for k, v in at.items() if k not in ("reason", "binds")}
     o.replicas = _replicas(svc.traffic.streams, streams, headroom, redundancy)
     o.devices = o.replicas
     return o
@@ -754,6 +752,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
         if kind == "llm":  # a local config that cannot be planned, or requests longer than the context: once
             _check_context(demand.label(i), svc)
+        elif kind == "tts" and speech_lm.is_speech_lm(svc.model):  # utterances longer than the context: once
+            speech_lm.get(svc.model).check_length(svc.text_len, "text_len", f"{demand.label(i)}: {svc.model}")
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}
