@@ -695,7 +695,9 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     if not (problem and problem.points) and not media and not speech and not power:
         reasons = "; ".join(dict.fromkeys(skipped)) or (
             "none is an LLM, diffusion, TTS or loadtest measurement with its latencies (a probe run has none)")
-        raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}")
+        fix = f"; {meas.UNMATCHED_FIX}" if any(meas.UNMATCHED in s for s in skipped) else ""
+        raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}"
+                        f"{'...' if len(reasons) > 400 else ''}{fix}")
     data = cal.calibrate(problem, media, power, skipped, speech)
     cal.write(out, data)
     if as_json:
@@ -859,10 +861,13 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
         def skip(spec, err) -> None:  # the default suite adapts to the backends installed
             click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
         store, planned = engine.start_run(loaded, opts, None if specs or arch or model else skip)
-    click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
-               f"{store.folder / 'records.jsonl'}", err=True)
-    with engine.resumable(store, engine.resume_command(store)):
-        engine.execute(planned, store, collect(), opts)
+    if resume_id and not planned:
+        click.echo(f"run {store.run_id}: every cell has a record; nothing left to run", err=True)
+    else:
+        click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
+                   f"{store.folder / 'records.jsonl'}", err=True)
+        with engine.resumable(store, engine.resume_command(store)):
+            engine.execute(planned, store, collect(), opts)
     from .report.show import show_records
 
     records = show_records(store, as_json)

@@ -312,6 +312,7 @@ def start_run(specs: list[RunSpec], opts: RunOptions,
 
 
 def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tuple[RunStore, list[Planned], RunOptions]:
+    """The run's store (locked), its specs planned again and its options; no plans where every cell has a record."""
     store = RunStore.open(root, run_id)
     m = store.manifest()
     if m.kind != "run":
@@ -328,4 +329,7 @@ def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tup
                       else m.options.cpu_watts_per_core,
                       trust_remote_code=m.options.trust_remote_code)
     specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m.specs]
+    done = store.finished_cells()
+    if all(cell_id(s, c) in done for s in specs for c in s.cells()):  # told from the manifest's pinned specs, before
+        return store, [], opts  # planning imports the backends and resolves every model (seconds) to measure nothing
     return store, plan(specs, opts), opts

@@ -48,6 +48,14 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
     assert run.returncode == 0, run.stderr
     (rec,) = read_records(tmp / "res")
     params, tpot = rec["model"]["params"], rec["metrics"]["tpot_s"]["mean"]
+    from infra_bench.planner.profiles import load_hardware, match_device
+    from infra_bench.system import cpu_model
+
+    if match_device(load_hardware(), cpu_model()) is None:  # no built-in profile for this CPU: the records cannot
+        p = run_cli("calibrate", rec["run_id"], "--results", "res", "--out", "none.json", cwd=tmp)  # calibrate
+        assert_one_line_error(p, "no profile matches device")  # and the error says how to give one
+        assert p.stderr.rstrip().endswith("add a profile whose `match` names the device with --profiles DIR "
+                                          "(docs/profiles.md, \"Your own profiles\")"), p.stderr
     _with_ttft(tmp, "mine_res", (rec, 1.3 * tpot))
     write_cpu_profile(tmp)
     prior = run_cli("predict", "--model", "gpt2-small", "--hardware", "this_cpu", "--precision", "fp32",

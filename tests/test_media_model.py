@@ -151,3 +151,10 @@ def test_a_part_above_the_fitted_peaks_is_said_to_be_an_upper_bound():
     own = mm.predict_diffusion("flux-1-dev", HW["nv_b200"], "bf16", 1024, 28, 3.5,
                                {"mfu": 0.3, "overhead_scale": 1.0, "interval": 0.1, "n": 3, "key": "dit|nv_b200"})
     assert not any("upper bound" in n for p in (h100, own) for n in p.notes)
+
+
+def test_an_utterance_beyond_speecht5s_text_positions_is_refused():
+    """SpeechT5 holds 450 text positions: a longer --text-len (or a demand's text_len) is refused before its FLOP
+    count, which failed inside transformers ('internal error', exit 1)."""
+    with pytest.raises(UserError, match="speecht5 takes at most 450 text tokens .* lower --text-len"):
+        mm.tts_unit("speecht5", 451, 5)

@@ -1,5 +1,6 @@
 """The onnxruntime backend: cached export, parity gate, EP errors, user .onnx files, int8."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -324,3 +325,36 @@ def test_a_mixture_of_experts_checkpoint_on_onnxruntime_is_refused_before_anythi
     message = refused_before_running({"model": str(tmp / "moe"), **ORT, "name": "mine"},
                                      "spec 'mine': mixtral is a mixture-of-experts model", tmp / "res")
     assert message.endswith("use --backend torch") and "\n" not in message
+
+
+# dense tiny configs whose cache is not one KV tensor pair of num_key_value_heads x head_dim per layer
+_MLA = {"num_key_value_heads": 4, "n_routed_experts": 4, "first_k_dense_replace": 2, "n_group": 1, "topk_group": 1,
+        "kv_lora_rank": 16, "q_lora_rank": 32, "qk_rope_head_dim": 16, "qk_nope_head_dim": 8, "v_head_dim": 16}
+_GDN = {"layer_types": ["linear_attention", "full_attention"], "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+        "linear_key_head_dim": 16, "linear_value_head_dim": 16}
+_CACHE = {"deepseek_v3": (_MLA, "deepseek_v3 has multi-head latent attention (MLA)"),
+          "qwen3_5_text": (_GDN, "qwen3_5_text has 1 of 2 layers without a KV cache (linear_attention: a recurrent state)"),
+          "qwen3_next": ({**_GDN, "mlp_only_layers": [0, 1]},
+                         "qwen3_next has 1 of 2 layers without a KV cache (linear_attention: a recurrent state)")}
+
+
+@pytest.mark.parametrize("model_type", list(_CACHE))
+def test_a_dense_model_whose_cache_the_export_cannot_carry_is_refused_when_planned(model_type):
+    """A dense MLA model (DeepSeek-style) or one with linear-attention layers (Qwen3.5, Qwen3-Next) failed late, in
+    the export's cache wrapper (tensor sizes that do not match; 'LinearAttentionLayer' has no 'update'), after the
+    model was built; now refused at planning in one line naming what and --backend torch, which still takes it."""
+    from transformers import AutoConfig
+    fields, what = _CACHE[model_type]
+    config = AutoConfig.for_model(model_type, **{**_SMALL, **fields})
+    resolved = llm.ResolvedModel(config, {"weights": "random"})
+    with pytest.raises(UserError, match=rf"^spec 'dense': {re.escape(what)}, .* use --backend torch$"):
+        llm.check_cells(spec_from_dict({"arch": "llama-tiny", **ORT, "name": "dense"}), resolved)
+    llm.check_cells(spec_from_dict({"arch": "llama-tiny", "name": "dense"}), resolved)
+
+
+def test_a_dense_mla_checkpoint_on_onnxruntime_is_refused_on_the_command_line_before_anything_is_built(tmp: Path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+    AutoModelForCausalLM.from_config(AutoConfig.for_model("deepseek_v3", **{**_SMALL, **_MLA})).save_pretrained(tmp / "mla")
+    p = run_cli("run", "--model", "mla", "--backend", "onnxruntime", "--out", "res", cwd=tmp)
+    assert_one_line_error(p, "spec 'mla': deepseek_v3 has multi-head latent attention (MLA)")
+    assert p.stderr.strip().endswith("use --backend torch") and not (tmp / "res").exists()

@@ -280,6 +280,36 @@ def test_a_peak_taken_from_another_precision_is_said_and_an_embedding_needs_band
                           "xx_nobw lacks a memory bandwidth in its profile; add memory_bandwidth_tbs with --profiles DIR")
 
 
+def test_plan_and_speech_lms_say_which_peak_stood_in_and_attention_is_not_priced_at_fp8_silently(tmp: Path):
+    """`plan` sized a part publishing only fp16 on its fp16 peak for bf16 and on half of it for fp32, and a speech
+    LM's `predict` did the same, with nothing said in text or JSON; a part publishing only fp8 priced the 16-bit
+    attention of an fp8 LLM at its fp8 rate, also unsaid."""
+    parts = {"xx_nova": {**GOOD, "peak_tflops": {"fp16": 400.0}, "memory_bandwidth_tbs": 2.4},
+             "xx_eight": {**GOOD, "peak_tflops": {"fp8": 400.0}}}
+    (tmp / "mine" / "accelerators").mkdir(parents=True)
+    (tmp / "mine" / "accelerators" / "nova.yaml").write_text(yaml.safe_dump(parts))
+    (tmp / "d.yaml").write_text(yaml.safe_dump({"services": [
+        {"name": "chat", "model": "qwen3-0.6b", "traffic": {"requests_per_s": 1, "input_len": 256, "output_len": 64},
+         "slo": {"ttft_p95_s": 5, "tpot_p99_s": 0.5}},
+        {"name": "img", "model": "sd-1.5", "precision": "fp32", "traffic": {"images_per_hour": 10},
+         "slo": {"latency_p95_s": 60}}]}))
+    mine = ("--profiles", "mine", "--confirm", "0")
+    text = run_cli("plan", "d.yaml", "--hardware", "xx_nova", *mine, cwd=tmp)
+    assert text.returncode == 0, text.stderr
+    bf16 = "xx_nova publishes no bf16 peak: its fp16 peak (400 TFLOPS) is used"
+    fp32 = "xx_nova publishes no fp32 peak: taken as half its 16-bit peak (200 TFLOPS)"
+    assert f"note: xx_nova: {bf16}" in text.stdout and f"note: xx_nova: {fp32}" in text.stdout
+    (cand,) = json.loads(run_cli("plan", "d.yaml", "--hardware", "xx_nova", "--json", *mine, cwd=tmp).stdout)["candidates"]
+    assert any(n == bf16 for n in cand["notes"]) and any(n.startswith(fp32) for n in cand["notes"])
+    speech = json.loads(run_cli("predict", "--model", "csm-1b", "--precision", "fp32", "--hardware", "xx_nova",
+                                "--json", *mine[:2], cwd=tmp).stdout)
+    assert any(n.startswith(fp32) for n in speech["notes"])
+    fp8 = run_cli("predict", "--model", "qwen3-0.6b", "--precision", "fp8", "--hardware", "xx_eight", *mine[:2], cwd=tmp)
+    assert fp8.returncode == 0, fp8.stderr
+    assert ("note: xx_eight publishes no 16-bit peak: attention, which runs in 16-bit, is priced at its fp8 peak "
+            "(400 TFLOPS)") in fp8.stdout
+
+
 def test_profiles_show_json_keeps_unknown_server_figures_as_null(tmp: Path):
     """The server block of `profiles show --json` dropped its unknown price and power, where the part's own unknown
     figures read null: a reader could not tell 'unpriced' from 'not reported'."""

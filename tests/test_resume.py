@@ -115,3 +115,26 @@ def test_run_resume_of_a_sweep_points_to_sweep_resume(tmp: Path):
     assert_one_line_error(run_cli("run", "--resume", run_id, "--out", "res", cwd=tmp),
                           f"is a sweep; finish it with `infra-bench sweep --resume {run_id} --out res`")
     assert len(read_records(tmp / "res")) == 1
+
+
+def test_resuming_a_finished_run_says_so_without_planning_it_again(tmp: Path):
+    """A resume of a run whose cells all have records planned every spec again (backends imported, models resolved:
+    seconds) to measure nothing; it now tells that from the records against the run's specs, so it no longer needs
+    the model at all (here: its folder removed since), while an unfinished run's resume still plans (and refuses)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    AutoModelForCausalLM.from_config(AutoConfig.for_model("gpt2", n_embd=32, n_layer=1, n_head=2, vocab_size=64,
+                                                          n_positions=64)).save_pretrained(tmp / "tiny")
+    p = run_cli("run", "--model", "tiny", "--set", "prompt_len=[4,8]", "--set", "output_len=2", "--warmup", "0",
+                "--min-iters", "1", "--min-time", "0", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    run_id = p.stderr.split("run ", 1)[1].split(":", 1)[0]
+    before = read_records(tmp / "res")
+    (tmp / "tiny" / "config.json").unlink()
+    again = run_cli("run", "--resume", run_id, "--out", "res", cwd=tmp)
+    assert again.returncode == 0, again.stderr
+    assert f"run {run_id}: every cell has a record; nothing left to run" in again.stderr
+    assert "TTFT p50 ms" in again.stdout and read_records(tmp / "res") == before
+    (records,) = (tmp / "res").glob("*/records.jsonl")
+    records.write_text(records.read_text().splitlines(keepends=True)[0])  # one cell left: planned, so refused
+    left = run_cli("run", "--resume", run_id, "--out", "res", cwd=tmp)
+    assert left.returncode == 2 and "nothing left" not in left.stderr and "config.json" in left.stderr, left.stderr

@@ -88,3 +88,38 @@ def test_speech_lm_bad_input_is_one_line(tmp: Path):
                                   cwd=tmp), "use --engine eager")
     assert_one_line_error(run_cli("predict", "--model", "csm-1b", "--hardware", "nv_h100_sxm", "--precision", "fp8",
                                   cwd=tmp), "not offered for speech LMs")
+    # an utterance beyond the model's positions (Dia: 3,072 frames and codebook delay; CSM: 2,048 for text and
+    # frames), which was priced as if the context allowed it: refused with the longest that fits
+    assert_one_line_error(run_cli("predict", "--model", "dia-1.6b", "--hardware", "nv_h100_sxm", "--text-len", "89",
+                                  cwd=tmp), "dia-1.6b's context is 3,072 positions and an utterance of 89 text tokens "
+                                            "(35.6 s of audio) needs 3,082: lower --text-len to at most 88")
+    sl.get("dia-1.6b").check_length(88, "--text-len")
+    from infra_bench.errors import UserError
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+
+    svc = {"name": "voice", "model": "csm-1b", "text_len": 342, "traffic": {"concurrent_streams": 4}, "slo": {"rtf": 1}}
+    with pytest.raises(UserError, match=r"voice: csm-1b's context is 2,048 positions .* lower text_len to at most 341"):
+        plan(demand_from_dict({"services": [svc]}), HW, ["nv_h100_sxm"])
+
+
+def test_speech_lm_plan_lists_a_part_without_bandwidth_and_names_what_caps_the_batch(tmp: Path):
+    """A speech LM's steps read its weights at the memory bandwidth: a part whose profile has none (ali_ppu) is
+    listed as lacking it, and the others are planned (its error ended the whole plan, every part unranked). The
+    why table's "capped by" names what stops one stream more."""
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+
+    svc = {"name": "voice", "model": "cosyvoice2-0.5b", "traffic": {"concurrent_streams": 20},
+           "slo": {"rtf": 0.5, "first_audio_p95_s": 0.8}}
+    result = plan(demand_from_dict({"services": [svc]}), HW, ["ali_ppu", "nv_l4"])
+    by_id = {c.hardware: c for c in result.candidates}
+    (o,) = by_id["nv_l4"].options
+    # what stops one stream more: the RTF SLO (20 GB of KV room holds hundreds of streams); this RTF sat under
+    # 0.9 of the SLO at the capacity, so the label read the streams' KV cache
+    c = sl.Costs(sl.get("cosyvoice2-0.5b"), HW["nv_l4"], "fp16", 60, 24.0)
+    assert float(c.rtf(int(o.capacity) + 1, sl.overheads()["eager"])) > 0.5 > o.latency["rtf_at_capacity"]
+    assert o.binds == "RTF SLO at the batch" and "binds" not in o.latency
+    assert not by_id["ali_ppu"].feasible and "lacks memory bandwidth" in by_id["ali_ppu"].reason
+    assert_one_line_error(run_cli("predict", "--model", "cosyvoice2-0.5b", "--hardware", "ali_ppu", cwd=tmp),
+                          "ali_ppu lacks memory_bandwidth_tbs in its profile")

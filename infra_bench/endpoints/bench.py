@@ -150,14 +150,19 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
             server = await preflight(session, test.target)
             if server.cards and test.request.model not in server.cards:
                 warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
+            limit = (server.cards.get(test.request.model) or {}).get("max_model_len")
+            longest = (test.prompts.input_len or 0) + (test.prompts.output_len or 0)
+            over = isinstance(limit, int) and longest > limit
+            if over and not test.warmup:  # no warm-up to ask the server: its card says it, as the warm-up's refusal would
+                _, shape, fix = test.prompts.longest()
+                raise UserError(f"the test's longest shape ({shape}) exceeds the server's max_model_len {limit} for "
+                                f"{test.request.model} (a word is at least one token), so the server would refuse "
+                                f"it; {fix}, or raise the server's limit; nothing was sent")
             warm = await warm_up(session, test)
             warm_errors = [o.error for o in warm if o.error]
-            card = server.cards.get(test.request.model) or {}
-            longest = (test.prompts.input_len or 0) + (test.prompts.output_len or 0)
-            if isinstance(card.get("max_model_len"), int) and longest > card["max_model_len"] and not \
-                    (warm and warm[0].ok):  # a warm-up of that shape went through: the server takes it
+            if over and not warm[0].ok:  # a warm-up of that shape went through: the server takes it
                 warn(f"warning: prompts of {test.prompts.input_len} + {test.prompts.output_len} output tokens exceed the "
-                     f"server's max_model_len {card['max_model_len']} for {test.request.model}; it may refuse them")
+                     f"server's max_model_len {limit} for {test.request.model}; it may refuse them")
             run_id = new_run_id()
             store = RunStore.create(out, run_id, _manifest(run_id, test))
             ctx = _context(run_id, test, server)

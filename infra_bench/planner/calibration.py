@@ -26,6 +26,7 @@ from ..measure.energy import MEASURED_SOURCES
 from . import fit as llm_fit
 from .engines import engine_name
 from .iteration import peak_tflops
+from .measurements import unmatched
 from .profiles import HardwareProfile, match_device
 from .shapes import LlmShape
 
@@ -75,7 +76,7 @@ def media_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> t
             continue  # speech_lm_points
         hw, precision = match_device(profiles, r["device"].get("model")), r["spec"]["dtype"]
         if hw is None or precision not in mm.PRECISIONS:
-            skipped.append(f"{r['cell_id']}: " + ("no profile matches device " + str(r["device"].get("model"))
+            skipped.append(f"{r['cell_id']}: " + (unmatched(r["device"].get("model"))
                                                    if hw is None else "only fp32/bf16/fp16 cells calibrate"))
             continue
         model, family = r["model"].get("arch") or r["model"].get("voice") or "?", r["model"].get("family")
@@ -101,7 +102,7 @@ def speech_lm_points(records: list[dict], profiles: dict[str, HardwareProfile]) 
         if r.get("kind") != "tts" or r.get("status") != "ok" or not speech_lm.is_speech_lm(r["model"].get("arch") or ""):
             continue
         hw = match_device(profiles, r["device"].get("model"))
-        got = speech_lm.record_overhead(r, hw) if hw else f"no profile matches device {r['device'].get('model')}"
+        got = speech_lm.record_overhead(r, hw) if hw else unmatched(r["device"].get("model"))
         if isinstance(got, str):
             skipped.append(f"{r['cell_id']}: {got}")
         else:

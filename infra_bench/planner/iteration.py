@@ -92,6 +92,23 @@ def borrowed_peak(hw: HardwareProfile, compute: str) -> str | None:
     return f"{hw.id} publishes no {compute} peak: its {other} peak ({peak:g} TFLOPS) is used"
 
 
+def peak_notes(hw: HardwareProfile, precision: Precision, moe: bool = False, attention: bool = True) -> list[str]:
+    """Every peak a prediction at `precision` takes from another precision, said, so no stand-in is read as the
+    part's published rate: the GEMMs' (borrowed_peak), and where `terms` falls back to the GEMMs' own peak, a MoE
+    model's layers outside the experts and attention (run in 16-bit)."""
+    notes = [borrowed_peak(hw, precision.compute)]
+    if not (peak := peak_tflops(hw, precision.compute)):
+        return [n for n in notes if n]
+    dense = precision.dense_of_moe.compute
+    if moe and not peak_tflops(hw, dense):
+        notes.append(f"{hw.id} publishes no {dense} peak: the layers outside the experts are priced at its "
+                     f"{precision.compute} peak ({peak:g} TFLOPS), so read them as optimistic")
+    if attention and precision.compute != "fp32" and not peak_tflops(hw, "bf16"):
+        notes.append(f"{hw.id} publishes no 16-bit peak: attention, which runs in 16-bit, is priced at its "
+                     f"{precision.compute} peak ({peak:g} TFLOPS), so read it as optimistic")
+    return [n for n in notes if n]
+
+
 @dataclass(frozen=True)
 class Layout:
     """How one replica spreads over devices: tensor parallel (attention and dense layers), pipeline
@@ -195,8 +212,8 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     if not peak:
         raise UserError(f"{hw.id} has no published {precision.compute} peak, so {precision.name} cannot be "
                         f"predicted on it (see infra-bench profiles show {hw.id})")
-    if not hw.memory_gb or not hw.memory_bandwidth_tbs:
-        raise UserError(f"{hw.id} lacks memory size or bandwidth in its profile; add them with --profiles DIR")
+    if missing := [k for k in ("memory_gb", "memory_bandwidth_tbs") if not getattr(hw, k)]:
+        raise UserError(f"{hw.id} lacks {' and '.join(missing)} in its profile; add published figures with --profiles DIR")
     why = layout.check(shape)
     if why:
         raise UserError(why)

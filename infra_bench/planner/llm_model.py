@@ -19,8 +19,8 @@ from ..errors import UserError
 from . import power
 from .engines import Engine, default_engine, get_engine
 from .fit import Case, Fit, arch_class
-from .iteration import (KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, borrowed_peak, crosses_nodes, get_precision,
-                        iteration, node_size, scale_up_gbs, terms, work)
+from .iteration import (KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, crosses_nodes, get_precision,
+                        iteration, node_size, peak_notes, scale_up_gbs, terms, work)
 from .profiles import HardwareProfile, vendor_word
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
@@ -51,8 +51,7 @@ class Replica:
             raise UserError(f"{self.hw.id} has no fp8 peak in its profile, so an fp8 KV cache cannot be predicted on it; "
                             f"use --kv-cache bf16")
         self.terms = terms(self.shape, self.hw, prec, self.layout, kv)
-        if borrowed := borrowed_peak(self.hw, prec.compute):
-            self.notes.append(borrowed)
+        self.notes += peak_notes(self.hw, prec, bool(self.shape.moe))
         collectives, stages = crosses_nodes(self.hw, self.layout)
         if collectives:
             node, group = node_size(self.hw), self.layout.tp * self.layout.dp

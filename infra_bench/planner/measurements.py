@@ -263,6 +263,15 @@ def published_measurements() -> tuple[list[Measurement], list[str]]:
     return out, skipped
 
 
+UNMATCHED = "no profile matches device"
+UNMATCHED_FIX = "add a profile whose `match` names the device with --profiles DIR (docs/profiles.md, \"Your own profiles\")"
+
+
+def unmatched(device: str | None) -> str:
+    """Why a record of a device no profile matches cannot calibrate (`calibrate` adds UNMATCHED_FIX once)."""
+    return f"{UNMATCHED} {device}"
+
+
 def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile]) -> tuple[list[Measurement], list[str]]:
     """Our own LLM `run` records on a profiled device, of a planner catalog model or a local folder (`local_model`)."""
     out, skipped = [], []
@@ -272,7 +281,7 @@ def record_measurements(records: list[dict], profiles: dict[str, HardwareProfile
         hw = match_device(profiles, r["device"].get("model"))
         arch, path, said = r["model"].get("arch"), r["model"].get("path"), ""
         if hw is None:
-            skipped.append(f"{r['cell_id']}: no profile matches device {r['device'].get('model')}")
+            skipped.append(f"{r['cell_id']}: {unmatched(r['device'].get('model'))}")
             continue
         if arch is None and path:
             try:

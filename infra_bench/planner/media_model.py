@@ -235,6 +235,14 @@ def tts_unit(model: str, text_len: int, frames_per_token: int) -> dict:
             raise UserError(f"unknown tts model '{model}'{closest(model, archs)}; known: {', '.join(archs)}")
         spec = TtsSpec(arch=model, text_len=text_len, frames_per_token=frames_per_token)
         resolved = tw.resolve(spec)
+        if resolved.family == "speecht5":  # its text positions are a table: a longer utterance failed in the count
+            import transformers as tf
+
+            most = tf.SpeechT5Config(**resolved.arch.config).max_text_positions
+            if text_len > most:
+                raise UserError(f"{model} takes at most {most:,} text tokens (its max_text_positions) and an utterance "
+                                f"of {text_len:,} was asked: lower --text-len (text_len in a demand) to {most:,} or "
+                                f"less, splitting longer text into several utterances")
         # F5-TTS on the meta device (no memory, no time: its 32 DiT steps would take minutes on a CPU)
         device = torch.device("meta" if resolved.family == "f5tts" else "cpu")
         m = tw.build_model(resolved, spec, device, torch.float32)

@@ -28,7 +28,7 @@ from . import llm_model, media_model, speech_lm
 from .engines import default_engine, get_engine
 from .fit import SAME_DIE_SPREAD, Fit
 from . import power
-from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_tflops, work
+from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_notes, peak_tflops, work
 from .calibration import fit_from
 from .cost import Assumptions, cost_of, peak_kw, utilization
 from .buckets import Bucket, Lengths, whole
@@ -469,7 +469,7 @@ def one_at_a_time(o: Option, p, svc, what: str, detail: str, headroom: float, re
 def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str, headroom: float, redundancy: int,
                calibration: dict | None) -> Option:
     o = Option(label, "tts", precision, 1, False, unit="streams", method="processor sharing")
-    o.gaps = _gaps(hw, precision, bandwidth=False)
+    o.gaps = _gaps(hw, precision, bandwidth=speech_lm.is_speech_lm(svc.model))  # an LM's steps read its weights
     if o.gaps:
         o.reason = _lacks(o.gaps)
         return o
@@ -517,17 +517,15 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
     if "rtf_alone" in at:
         o.alone = {"rtf": at["rtf_alone"], "rtf_slo": svc.slo.rtf, "first_audio_s": at["first_audio_alone_s"],
                    "first_audio_slo_s": svc.slo.first_audio_p95_s}
-        fa = svc.slo.first_audio_p95_s
-        o.binds = ("RTF SLO at the batch" if at["rtf_at_capacity"] >= 0.9 * svc.slo.rtf else
-                   "first-audio SLO at the batch" if fa and at["first_audio_at_capacity_s"] >= 0.9 * fa else
-                   "memory: the streams' KV cache")
+        o.binds = {"rtf": "RTF SLO at the batch", "first_audio": "first-audio SLO at the batch",
+                   "memory": "memory: the streams' KV cache"}[at["binds"]]  # what stops one stream more
     if streams < 1:
         o.reason = at.get("reason") or (
             f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
             f"(RTF {at['rtf_alone']:.3f}, first audio {at['first_audio_alone_s']:.2f} s)")
         return o
     o.stage, o.feasible, o.capacity, o.batch = 3, True, float(streams), float(streams)
-    o.latency = {k: v for k, v in at.items() if k != "reason"}
+    o.latency = {k: v for k, v in at.items() if k not in ("reason", "binds")}
     o.replicas = _replicas(svc.traffic.streams, streams, headroom, redundancy)
     o.devices = o.replicas
     return o
@@ -582,6 +580,9 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
             if hw.id in ctx.assumptions.device_power:  # the draw the yearly kWh uses, for J/token too
                 o.energy = m.energy(o.capacity, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         chosen.append(o)
+        if o.feasible and o.precision in PRECISIONS:  # the peaks it was priced at, where one stands in for another
+            moe = isinstance(svc, LlmService) and get_shape(svc.model).moe
+            notes += [n for n in peak_notes(hw, PRECISIONS[o.precision], moe, o.kind == "llm") if n not in notes]
     bad = [o for o in chosen if not o.feasible]
     serves = [o.service for o in chosen if o.feasible]
     if bad:
@@ -751,6 +752,8 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
             raise UserError(f"service model '{svc.model}' is {article(kind)} {kind} model; set kind: {kind} for it")
         if kind == "llm":  # a local config that cannot be planned, or requests longer than the context: once
             _check_context(demand.label(i), svc)
+        elif kind == "tts" and speech_lm.is_speech_lm(svc.model):  # utterances longer than the context: once
+            speech_lm.get(svc.model).check_length(svc.text_len, "text_len", f"{demand.label(i)}: {svc.model}")
     market = (market or (site.market if site else None) or "").upper() or None  # codes: CN, US ...
     ids = hardware or [p.id for p in profiles.values() if p.kind == "accelerator"]
     replicas: dict = {}

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..paths import data_dir, reference_rows
-from .iteration import Efficiency, Layout, get_precision, iteration_s, peak_tflops, terms
+from .iteration import Efficiency, Layout, get_precision, iteration_s, peak_notes, peak_tflops, terms
 from .profiles import HardwareProfile
 from .shapes import LlmShape
 
@@ -90,6 +90,29 @@ class SpeechLm:
     prompt_params: int          # weights the text prompt runs through once (Dia: the encoder; else stage 0)
     decoder_flops_per_audio_s: float
     params: int
+    max_context: int | None = None  # positions of the first stage, whose context grows with the utterance
+    max_text: int | None = None     # Dia: its text encoder's positions (the text is outside the decoder's context)
+
+    def check_length(self, text_len: int, field: str, name: str | None = None) -> None:
+        """An utterance must fit the model's positions (the LM's context: the text prompt and every frame; Dia: the
+        frames with their codebook delay, the text in its encoder's), where generation stops; refused in one line
+        naming `field` (it was priced as if the context allowed it: Dia-1.6B's 3,072 positions hold 35 s of audio)."""
+        def needs(t: int) -> int:
+            frames = math.ceil(t * SECONDS_PER_TOKEN * self.frame_rate) + self.max_delay
+            return frames if self.max_text else t + frames
+        fix = "split longer text into several utterances"
+        name = name or self.id
+        if self.max_context and needs(text_len) > self.max_context:
+            lo, hi = 0, text_len  # the longest that fits: needs() grows with the length
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if needs(mid) <= self.max_context else (lo, mid)
+            raise UserError(f"{name}'s context is {self.max_context:,} positions and an utterance of {text_len:,} text "
+                            f"tokens ({text_len * SECONDS_PER_TOKEN:g} s of audio) needs {needs(text_len):,}: lower "
+                            f"{field} to at most {lo:,} ({fix})")
+        if self.max_text and text_len > self.max_text:
+            raise UserError(f"{name}'s text encoder takes {self.max_text:,} tokens and {field} is {text_len:,}: lower "
+                            f"it to at most {self.max_text:,} ({fix})")
 
 
 def _linear(module) -> int:
@@ -126,7 +149,7 @@ def _count_csm(cfg: dict) -> dict:
     flops = counted(lambda: codec.decode(codes)) / (math.ceil(rate) / rate)
     return {"frame_rate": rate, "max_delay": 0, "stages": [asdict(s) for s in stages],
             "prompt_params": stages[0].matmul_params, "decoder_flops_per_audio_s": flops,
-            "params": sum(p.numel() for p in m.parameters())}
+            "params": sum(p.numel() for p in m.parameters()), "max_context": c.max_position_embeddings}
 
 
 def _count_dia(cfg: dict, sampling_rate: int, hop: int) -> dict:
@@ -151,7 +174,8 @@ def _count_dia(cfg: dict, sampling_rate: int, hop: int) -> dict:
     flops = counted(lambda: codec.decode(audio_codes=codes)) / (math.ceil(rate) / rate)
     return {"frame_rate": rate, "max_delay": max(m.config.delay_pattern), "stages": [asdict(s) for s in stages],
             "prompt_params": _linear(m.model.encoder), "decoder_flops_per_audio_s": flops,
-            "params": sum(p.numel() for p in m.parameters()) + sum(p.numel() for p in codec.parameters())}
+            "params": sum(p.numel() for p in m.parameters()) + sum(p.numel() for p in codec.parameters()),
+            "max_context": d.max_position_embeddings, "max_text": m.config.encoder_config.max_position_embeddings}
 
 
 def _count_cosyvoice2(cfg: dict, sampling_rate: int, hop: int) -> dict:
@@ -175,7 +199,8 @@ def _count_cosyvoice2(cfg: dict, sampling_rate: int, hop: int) -> dict:
                   head_dim, sum(_linear(lay) for lay in m.lm.layers) + m.head.weight.numel(),
                   _kv(lm["num_hidden_layers"], lm["num_key_value_heads"], head_dim))
     return {"frame_rate": rate, "max_delay": 0, "stages": [asdict(stage)], "prompt_params": stage.matmul_params,
-            "decoder_flops_per_audio_s": per_s, "params": sum(p.numel() for p in m.parameters())}
+            "decoder_flops_per_audio_s": per_s, "params": sum(p.numel() for p in m.parameters()),
+            "max_context": m.lm.config.max_position_embeddings}
 
 
 def count(model: str) -> dict:
@@ -209,10 +234,11 @@ def get(model: str) -> SpeechLm:
 
     table = json.loads((data_dir("workloads") / "reference" / TABLE).read_text())
     entry = architectures("tts")[model]
-    raw = table.get(model) or _cached({"kind": "speech-lm", "model": model}, entry, lambda: count(model))
+    raw = table.get(model) or _cached({"kind": "speech-lm", "model": model, "v": 2}, entry, lambda: count(model))
     return SpeechLm(id=model, family=entry["family"], frame_rate=raw["frame_rate"], max_delay=raw["max_delay"],
                     stages=tuple(Stage(**s) for s in raw["stages"]), prompt_params=raw["prompt_params"],
-                    decoder_flops_per_audio_s=raw["decoder_flops_per_audio_s"], params=raw["params"])
+                    decoder_flops_per_audio_s=raw["decoder_flops_per_audio_s"], params=raw["params"],
+                    max_context=raw.get("max_context"), max_text=raw.get("max_text"))
 
 
 def write_table() -> None:
@@ -248,10 +274,12 @@ def measurements() -> list[Measurement]:
 
 
 def _peak(hw: HardwareProfile, precision: str) -> float:
-    peak = peak_tflops(hw, get_precision(precision).compute)
-    if not peak or not hw.memory_bandwidth_tbs or not hw.memory_gb:
-        raise UserError(f"{hw.id} lacks a {precision} peak, memory size or bandwidth in its profile; "
-                        f"add them with --profiles DIR")
+    compute = get_precision(precision).compute
+    peak = peak_tflops(hw, compute)
+    missing = [name for name, v in ((f"a {compute} peak", peak), ("memory_gb", hw.memory_gb),
+                                    ("memory_bandwidth_tbs", hw.memory_bandwidth_tbs)) if not v]
+    if missing:
+        raise UserError(f"{hw.id} lacks {' and '.join(missing)} in its profile; add published figures with --profiles DIR")
     return peak * 1e12
 
 
@@ -482,6 +510,7 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
         raise UserError(f"engine '{mode}' is not modelled for speech LMs; use --engine eager (PyTorch/transformers, "
                         f"the default) or compiled (torch.compile, CUDA graphs or TensorRT-LLM)")
     _peak(hw, precision)
+    get(model).check_length(text_len, "--text-len")
     lm, c, overhead, fitting = _setup(model, hw, precision, text_len, mode, calibration)
     audio_s = c.audio_s
     mem = memory(lm, hw, precision, streams, text_len, audio_s)
@@ -489,7 +518,8 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
              f"{mode}; fitted on public batch-1 measurements, leave-one-model-out errors in docs/planner.md")
     notes = [f"{lm.family} speech LM: {len(lm.stages)} decoder stage(s) at {lm.frame_rate:g} frames per audio second, "
              f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({basis})",
-             f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio"]
+             f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio",
+             *peak_notes(hw, get_precision(precision))]
     if model.startswith("cosyvoice2"):
         notes.append("shape-equivalent model: flow-matching decoder and HiFT composed from library modules of the "
                      "published sizes (parameters are the composition's)")
@@ -515,17 +545,18 @@ def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str 
 
 def capacity(model: str, hw: HardwareProfile, precision: str, text_len: int, rtf_slo: float,
              first_audio_slo: float | None, mode: str = "eager", calibration: dict | None = None) -> tuple[int, dict]:
-    """The most streams one device batches within the SLO (0 if not even one), and the figures at it."""
+    """The most streams one device batches within the SLO (0 if not even one), the figures at it, and what
+    stops one stream more (`binds`: memory, rtf or first_audio)."""
     _, c, overhead, fitting = _setup(model, hw, precision, text_len, mode, calibration)
     if fitting < 1:
         return 0, {"reason": "weights and one stream's KV cache do not fit"}
     b = np.arange(1, fitting + 1)
-    ok = c.rtf(b, overhead) <= rtf_slo
-    if first_audio_slo:
-        ok &= c.first_audio_s(b, overhead) <= first_audio_slo
+    rtf_ok = c.rtf(b, overhead) <= rtf_slo
+    ok = rtf_ok & (c.first_audio_s(b, overhead) <= first_audio_slo) if first_audio_slo else rtf_ok
     n = int(b[ok].max()) if ok.any() else 0
     at = max(n, 1)
+    binds = "memory" if n == fitting else "rtf" if not rtf_ok[n] else "first_audio"  # b[n] is stream n + 1
     return n, {"rtf_alone": float(c.rtf(1, overhead)), "rtf_at_capacity": float(c.rtf(at, overhead)),
                "first_audio_at_capacity_s": float(c.first_audio_s(at, overhead)),
-               "first_audio_alone_s": float(c.first_audio_s(1, overhead))}
+               "first_audio_alone_s": float(c.first_audio_s(1, overhead)), "binds": binds}
 

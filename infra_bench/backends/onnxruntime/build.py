@@ -54,23 +54,49 @@ def check(spec) -> DeviceProbe:
 
 def check_model(spec: LlmSpec, resolved, model: torch.nn.Module) -> None:
     """Refuse, when the spec is planned, a model whose export is known to fail after minutes of building:
-    one whose experts run through transformers' experts dispatch (integrations/moe.py, the mixture-of-experts
-    models). Its default, grouped_mm, counts tokens per expert with aten::histc, which the TorchScript exporter
+    one whose cache the export's KV layout cannot carry (`cache_gap`), or one whose experts run through
+    transformers' experts dispatch (integrations/moe.py, the mixture-of-experts models). Its default, grouped_mm, counts tokens per expert with aten::histc, which the TorchScript exporter
     cannot convert, and the torch.export-based one has no conversion for grouped_mm itself. Checked on tiny random
     configs (torch 2.13, transformers 5.25, 2026-12): Mixtral, Qwen3-MoE, gpt-oss and MiniMax-M2 fail so with both
     exporters, Qwen2-MoE, OLMoE and PhiMoE with the default (TorchScript) one; DeepSeek-V3 and GLM-5 fail earlier,
     on their MLA cache, which the export's KV layout does not fit, and Qwen3.5-MoE on its linear-attention layers.
     `model` is the model made on the meta device (nothing allocated); a model of its own code (auto_map) is not
     judged, nor built."""
+    model_type = resolved.config.get_text_config().model_type
     try:
         from transformers.integrations import moe
     except ImportError:  # a transformers without the experts dispatch
-        return
-    if any(getattr(type(m).forward, "__code__", None) is not None and type(m).forward.__code__.co_filename == moe.__file__
+        moe = None
+    if moe and any(getattr(type(m).forward, "__code__", None) is not None and type(m).forward.__code__.co_filename == moe.__file__
            for m in model.modules()):
-        raise UserError(f"spec '{spec.label}': {resolved.config.get_text_config().model_type} is a mixture-of-experts "
+        raise UserError(f"spec '{spec.label}': {model_type} is a mixture-of-experts "
                         f"model, whose expert routing (transformers' grouped_mm, aten::histc) torch.onnx cannot "
                         f"export; use --backend torch")
+    if gap := cache_gap(resolved.config):
+        raise UserError(f"spec '{spec.label}': {model_type} has {gap}, which the ONNX export's KV cache (keys and "
+                        f"values of num_key_value_heads x head_dim in every layer) cannot carry; use --backend torch")
+
+
+def cache_gap(config) -> str | None:
+    """What of a model's cache the export's layout (llm_export.LlmIoLayout) cannot carry, or None: multi-head
+    latent attention (DeepSeek-V2/V3, Kimi K2, GLM-5: a compressed latent, keys and values of other sizes) or
+    layers whose cache is a recurrent state (linear attention: Qwen3-Next, Qwen3.5; short convolutions). Dense
+    tiny configs of both failed in the export's cache wrapper with either exporter (torch 2.13, transformers
+    5.25, 2026-12), after the model was built."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    from ..torch.llm import new_cache
+
+    text = config.get_text_config()
+    if getattr(text, "kv_lora_rank", None) is not None:  # the planner's test for MLA too (local_shape.py)
+        return "multi-head latent attention (MLA)"
+    layers = new_cache(config).layers
+    odd = [i for i, layer in enumerate(layers) if type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer)]
+    if not odd:
+        return None
+    types = list(getattr(text, "layer_types", None) or [])
+    kinds = sorted({types[i] if i < len(types) else type(layers[i]).__name__ for i in odd})
+    return f"{len(odd)} of {len(layers)} layers without a KV cache ({', '.join(kinds)}: a recurrent state)"
 
 
 def _export(spec: LlmSpec, resolved, model: torch.nn.Module) -> tuple[Path, dict, llm_export.LlmIoLayout]:
