@@ -176,12 +176,12 @@ def test_an_impossible_demand_says_what_came_closest_and_what_would_work():
     remedy instead of a generic "relax the SLOs"."""
     from infra_bench.planner.compare import why_no_candidate
 
-    ids = ["amd_mi250x", "amd_mi355x", "nv_l4"]
+    ids = ["amd_mi250x", "amd_mi325x", "nv_l4"]
     big = sizing.plan(demand_from_dict(demand(model="kimi-k2.5")), HW, ids, confirm_top=0)
     reasons = {c.hardware: c.reason for c in big.candidates}
     assert "does not fit: 257 GB of weights per device" in reasons["amd_mi250x"] and "at TP 8 bf16" in reasons["amd_mi250x"]
     answer = why_no_candidate(big, HW)
-    assert answer.startswith("chat: closest amd_mi355x, does not fit: 257 GB") and "lower precision" in answer
+    assert answer.startswith("chat: closest amd_mi325x, does not fit: 257 GB") and "lower precision" in answer
     slow = sizing.plan(demand_from_dict(demand(slo={"ttft_p95_s": 0.001, "tpot_p99_s": 0.05})), HW, ids, confirm_top=0)
     fastest = min(slow.candidates, key=lambda c: c.options[0].alone["ttft_s"])
     answer = why_no_candidate(slow, HW)

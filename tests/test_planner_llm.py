@@ -62,8 +62,8 @@ def test_one_iteration_by_hand():
 
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():
     """SGLang's chunked_prefill_size is 16384 on GPUs over 160 GiB (B200), 8192 below (H200)."""
-    assert ENGINES["sglang"].on(HW["nv_b200"].memory_gb).token_budget == 16384
-    assert ENGINES["sglang"].on(HW["nv_h200_sxm"].memory_gb).token_budget == 8192
+    assert ENGINES["sglang"].on(HW["nv_b200"].memory_bytes).token_budget == 16384
+    assert ENGINES["sglang"].on(HW["nv_h200_sxm"].memory_bytes).token_budget == 8192
 
 
 def test_a_4bit_moe_keeps_its_other_layers_wider_and_attention_runs_in_16_bit():
@@ -144,7 +144,7 @@ def test_a_mixed_engine_cannot_prefill_faster_than_its_iterations_carry_prompts(
     TTFT, and the prompt tokens per second stay within a chunk per mixed iteration; before this was
     charged, the excess prompts were simply lost and the offline maximum was 2x too high."""
     t = terms(get_shape("llama-3.1-8b"), H100, PRECISIONS["fp8"], Layout())
-    engine = ENGINES["vllm"].on(H100.memory_gb)  # 8,192 tokens per iteration on an 80 GB part
+    engine = ENGINES["vllm"].on(H100.memory_bytes)  # 8,192 tokens per iteration on an 80 GB part
     e = Efficiency(t_request=0.0)
     isl, osl = 2048, 16
     s = closed_loop(t, e, EngineTerms.of(engine), 512, isl, osl)
@@ -424,7 +424,7 @@ def test_a_layout_whose_memory_cannot_hold_the_measured_load_is_left_out():
     gb200 = [m for m in aic_measurements()[0] if m.hardware == "nv_gb200_gpu" and m.model == "deepseek-r1"]
     problem, skipped = F.Problem.build(gb200, HW)
     why = next(s for s in skipped if "c2150_tp32_ep1_121" in s)
-    assert "1906 sequences in flight, but its layout's memory holds 473" in why
+    assert "1906 sequences in flight, but its layout's memory holds 511" in why
     assert all("c2150_tp32" not in m.source for m in problem.points)
 
 
@@ -432,7 +432,7 @@ def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-70b", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "does not fit")
     p = run_cli("predict", "--model", "llama-3.1-70b", "--hardware", "nv_h100_sxm", cwd=tmp)
-    assert "--tp 4 fits" in p.stderr  # 141 GB of bf16 weights: TP 2 leaves no KV room under 0.9 of 80 GB
+    assert "--tp 2 fits" in p.stderr  # 141 GB of bf16 weights: TP 2 leaves 3.3 GB per device under 0.9 of 80 GiB
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-8", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "unknown model 'llama-3.1-8' (did you mean 'llama-3.1-8b'?)")
     # a name that begins several: the full-size model is named, not only the shortest (a test model)
