@@ -6,7 +6,7 @@ before sending the next. Per attention-DP rank, with b of the C clients:
 
     running   n = min(b, engine max sequences, sequences whose KV fits)  (the rest wait for a slot)
     decoding  n_d = n x D x TPOT / (D x TPOT + TTFT_s),  D = OSL - 1
-    TTFT_s    prompts arrive in clusters (clients that finished together): k = min(n, scale x n ** cluster)
+    TTFT_s    prompts arrive in clusters (clients that finished together): k = min(n, max(1, scale x n ** cluster))
               of them pass the budget in m = k x ISL / budget iterations, of which a prompt waits for
               max(1, (m + 1) / 2); plus the engine's per-request cost
     prefill   each cycle every running request brings one prompt; those not in a request's own TTFT
@@ -96,7 +96,7 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     ctx_dec = isl + osl / 2
     ctx_pf = isl / 2
     budget = np.asarray(g.budget, dtype=float)
-    k = np.minimum(n, e.cluster_scale * n ** e.cluster)
+    k = np.minimum(n, np.maximum(1.0, e.cluster_scale * n ** e.cluster))  # a prompt is prefilled whole
     queued = k * isl
     n_d = n.copy()
     for _ in range(rounds):
