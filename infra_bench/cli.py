@@ -364,6 +364,12 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
                    "embedding: sequences per request.")
 @click.option("--max-throughput", is_flag=True, help="LLM: the offline maximum (best concurrency), prefill charged; "
                                                      "diffusion and video: the largest batch that fits.")
+@click.option("--num-prompts", type=click.IntRange(min=1),
+              help="LLM: a finite benchmark run of N prompts, as `vllm bench serve --num-prompts N` measures it: all "
+                   "sent at once, or at most --concurrency in flight (as --max-concurrency); stepped iteration by "
+                   "iteration. Gives the run's duration, total and output tokens/s, mean TTFT and TPOT.")
+@click.option("--lengths", metavar="NAME", help="LLM with --num-prompts: draw each prompt's input and output lengths "
+                                                "from a built-in distribution (as loadtest --lengths; seed 0).")
 @click.option("--input-len", type=click.IntRange(min=1), default=1024, show_default=True,
               help="LLM: prompt tokens; embedding: tokens per sequence.")
 @click.option("--output-len", type=click.IntRange(min=1), default=256, show_default=True, help="LLM output tokens.")
@@ -385,7 +391,7 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
 @PROFILES_OPTION
 def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
-            input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
+            num_prompts, lengths, input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
             calibration, as_json, profile_dirs) -> None:
     """Predict LLM TTFT/TPOT/throughput, diffusion s/image, video s/video, TTS RTF or an embedding request's
     latency on a profiled accelerator."""
@@ -398,7 +404,8 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
     hw = get(load_hardware(list(profile_dirs)), hardware_id)
     kind = KINDS[media_model.kind_of(model_id)]
     options = dict(engine=engine, precision=precision, kv_cache=kv_cache, tp=tp, pp=pp, dp=dp, ep=ep, count=count,
-                   concurrency=concurrency, max_throughput=max_throughput, input_len=input_len,
+                   concurrency=concurrency, max_throughput=max_throughput, num_prompts=num_prompts, lengths=lengths,
+                   input_len=input_len,
                    output_len=output_len, max_seqs=max_seqs, token_budget=token_budget, resolution=resolution,
                    steps=steps, size=size, frames=frames, guidance_scale=guidance_scale, text_len=text_len)
     _given_apply(kind, model_id, options)
@@ -426,6 +433,15 @@ def _given_apply(kind, model_id: str, options: dict) -> None:
     if "concurrency" in given and "max_throughput" in given:
         raise UserError("--concurrency/--batch and --max-throughput contradict each other: the offline maximum picks "
                         "its own concurrency; give one")
+    if "num_prompts" in given and "max_throughput" in given:
+        raise UserError("--num-prompts and --max-throughput contradict each other: a finite run sends its N prompts "
+                        "(at most --concurrency at once), the offline maximum picks its own concurrency; give one")
+    if "lengths" in given and "num_prompts" not in given:
+        raise UserError("--lengths applies to a finite run; add --num-prompts N (or use loadtest --lengths)")
+    if "lengths" in given and {"input_len", "output_len"} & set(given):
+        raise UserError("--lengths draws the input and output lengths; leave out --input-len and --output-len")
+    if "num_prompts" in given and "concurrency" not in given:
+        options["concurrency"] = None  # every prompt at once, as vllm bench serve's default request rate
 
 
 def _compiles(spec) -> bool:

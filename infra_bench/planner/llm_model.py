@@ -15,12 +15,25 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, closest
 from . import power
+from .bench_run import finite_run
 from .engines import Engine, default_engine, get_engine
 from .fit import Case, Fit, arch_class
-from .iteration import (KV_DTYPES, SCALE_OUT_GBS, UNKNOWN_LINK_GBS, Layout, crosses_nodes, get_precision,
-                        iteration, node_size, peak_notes, scale_up_gbs, terms, work)
+from .iteration import (
+    KV_DTYPES,
+    SCALE_OUT_GBS,
+    UNKNOWN_LINK_GBS,
+    Layout,
+    crosses_nodes,
+    get_precision,
+    iteration,
+    node_size,
+    peak_notes,
+    scale_up_gbs,
+    terms,
+    work,
+)
 from .profiles import HardwareProfile, vendor_word
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
@@ -96,7 +109,7 @@ class Prediction:
     precision: str
     layout: dict
     devices: int
-    mode: str                 # "closed loop" | "max throughput"
+    mode: str                 # "closed loop" | "max throughput" | "finite run"
     concurrency: float        # clients per replica
     input_len: int
     output_len: int
@@ -117,6 +130,7 @@ class Prediction:
     engine_limits: dict
     notes: list
     replicas: int = 1         # --count: replicas of this layout; `total` in the JSON is theirs together
+    run: dict | None = None   # mode "finite run": the benchmark run's own figures (bench_run.FiniteRun)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -199,6 +213,27 @@ def check_context(shape: LlmShape, name: str, tokens: int, asked: str, fix: str)
     return None
 
 
+def _base(rep: Replica, fit: Fit, isl: int, osl: int) -> tuple[object, dict]:
+    """(the fit's efficiencies for a service, with no benchmark burst; the fields every prediction of the replica
+    shares)."""
+    fitted, missing = fit.efficiency([rep.case])
+    # a service runs in steady state: the burst a benchmark's first C requests make is the fit's business
+    eff = replace(fitted, bench_requests=0.0)
+    tier = fit.tier(rep.case)
+    base = dict(model=rep.shape.id, hardware=rep.hw.id, engine=rep.engine.name, precision=rep.precision,
+                layout=asdict(rep.layout), devices=rep.devices, input_len=isl, output_len=osl,
+                efficiency=fitted.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
+                                                          "token_budget": rep.engine.token_budget,
+                                                          "mixed_iterations": rep.engine.mixed,
+                                                          "chunked_prefill": rep.engine.chunked,
+                                                          "source": rep.engine.source},
+                fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing[0],
+                     "tier": tier, "engine_maturity": rep.engine.maturity,
+                     "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
+                     "class": arch_class(rep.shape), "same_die": fit.same_die(rep.case)})
+    return eff, base
+
+
 def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 1024, osl: int = 256,
             max_throughput: bool = False, measured_power: dict | None = None) -> Prediction:
     """TTFT, TPOT and throughput of the replica under `concurrency` closed-loop clients, or its offline
@@ -212,23 +247,9 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                               "lower them to {most} tokens together")
     if unchecked:
         rep.notes.append(unchecked)
-    fitted, missing = fit.efficiency([rep.case])
-    # a service runs in steady state: the burst a benchmark's first C requests make is the fit's business
-    eff = replace(fitted, bench_requests=0.0)
-    missing = missing[0]
-    tier = fit.tier(rep.case)
+    eff, base = _base(rep, fit, isl, osl)
+    tier, missing = base["fit"]["tier"], base["fit"]["not_measured"]
     mem = rep.memory(concurrency or 1, isl, osl)
-    base = dict(model=rep.shape.id, hardware=rep.hw.id, engine=rep.engine.name, precision=rep.precision,
-                layout=asdict(rep.layout), devices=rep.devices, input_len=isl, output_len=osl,
-                efficiency=fitted.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
-                                                          "token_budget": rep.engine.token_budget,
-                                                          "mixed_iterations": rep.engine.mixed,
-                                                          "chunked_prefill": rep.engine.chunked,
-                                                          "source": rep.engine.source},
-                fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing,
-                     "tier": tier, "engine_maturity": rep.engine.maturity,
-                     "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
-                     "class": arch_class(rep.shape), "same_die": fit.same_die(rep.case)})
     notes = list(rep.notes)
     if mem["max_sequences"] < 1:
         notes.append(f"does not fit: {mem['weights_gb_per_device']:.1f} GB of weights + "
@@ -287,6 +308,79 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                       running=float(s.running) * rep.layout.dp, waiting=float(s.waiting) * rep.layout.dp,
                       bound={"decode_iteration_share": parts, "decode_bound_by": max(parts, key=parts.get)},
                       energy=energy.to_dict() if energy else None, notes=notes, **base)
+
+
+def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | None = None, isl: int = 1024,
+                osl: int = 256, lengths: str | None = None, seed: int = 0) -> Prediction:
+    """A finite benchmark run of `num_prompts` requests, at most `concurrency` in flight (None: all sent at once), as
+    `vllm bench serve --num-prompts N [--max-concurrency C]` measures it, stepped iteration by iteration
+    (bench_run.py); fixed lengths, or drawn from the built-in distribution `lengths` with `seed`."""
+    if num_prompts < 1:
+        raise UserError(f"--num-prompts {num_prompts}: a run needs at least 1 prompt")
+    clients = min(concurrency or num_prompts, num_prompts)
+    if clients < rep.layout.dp:
+        raise UserError(f"{clients} prompts in flight cannot feed --dp {rep.layout.dp} attention-DP ranks: each runs its "
+                        f"own batch; use --num-prompts and --concurrency of {rep.layout.dp} or more, or a smaller --dp")
+    if lengths:
+        from ..endpoints.inputs import distributions
+
+        known = distributions()
+        if lengths not in known:
+            raise UserError(f"unknown --lengths '{lengths}'{closest(lengths, known)}; use {', '.join(known)}")
+        drawn = np.array([known[lengths].draw(np.random.default_rng([seed, i])) for i in range(num_prompts)])
+        isl_n, osl_n = drawn[:, 0], drawn[:, 1]
+        longest = int(np.argmax(isl_n + osl_n))
+        asked = f"the longest request drawn from --lengths {lengths} ({isl_n[longest]} + {osl_n[longest]})"
+        fix = "choose another --lengths"
+    else:
+        if isl < 1 or osl < 1:
+            raise UserError("--input-len and --output-len must be at least 1")
+        isl_n, osl_n = np.full(num_prompts, isl), np.full(num_prompts, osl)
+        asked, fix = f"--input-len {isl} + --output-len {osl}", "lower them to {most} tokens together"
+    isl, osl = round(float(isl_n.mean())), round(float(osl_n.mean()))
+    unchecked = check_context(rep.shape, rep.shape.id, (isl_n + osl_n).max().item(), asked, fix)
+    eff, base = _base(rep, fit, isl, osl)
+    mem = rep.memory(clients / rep.layout.dp, isl, osl)
+    if mem["max_sequences"] < 1:
+        return replace(predict(rep, fit, clients, isl, osl), mode="finite run")
+    run = finite_run(rep.terms, eff, rep.engine, isl_n, osl_n, clients, rep.layout.dp)
+    tier, engine = base["fit"]["tier"], rep.case.engine
+    tok_iv = _throughput_interval(fit, tier, run.output_tokens_per_s, engine)
+    per_output = run.total_tokens_per_s / run.output_tokens_per_s
+    steady = _state(rep, eff, clients, isl, osl)
+    drawn_note = (f"lengths drawn from --lengths {lengths} (seed {seed}): mean {isl} in, {osl} out; "
+                  f"--input-len and --output-len are not read") if lengths else None
+    sent = ("all sent at once (vllm bench serve's default request rate)" if clients == num_prompts else
+            f"at most {clients} in flight (vllm bench serve --max-concurrency {clients})")
+    steady_text = f"{float(steady.output_tokens_per_s):,.0f} output tokens/s" + (
+        f", TTFT {float(steady.ttft_s) * 1e3:.1f} ms, TPOT {float(steady.tpot_s) * 1e3:.2f} ms" if osl > 1 else "")
+    notes = [n for n in [*rep.notes, unchecked, drawn_note] if n] + [
+        (f"a model of one benchmark run, stepped iteration by iteration with the fit's efficiencies and the engine's "
+         f"limits: {num_prompts:,} prompts, {sent}; it lasts {run.duration_s:.3g} s, {run.peak_running} sequences "
+         f"running at most per rank"),
+        (f"the 80% intervals are those of the steady state (held-out {tier.replace('_', ' ')} residuals of closed "
+         f"loops), put around this run's figures: the stepping itself was not checked against the fit's sample"),
+        f"the steady state of {clients} closed-loop clients (predict --concurrency {clients}) gives {steady_text}"]
+    if rep.shape.moe:
+        notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
+                     "show it)")
+    figures = {"num_prompts": num_prompts, "max_concurrency": None if clients == num_prompts else clients,
+               "lengths": lengths or "fixed", "seed": seed if lengths else None, "duration_s": run.duration_s,
+               "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
+               "total_tokens_per_s": run.total_tokens_per_s,
+               "total_tokens_per_s_interval": [x * per_output for x in tok_iv] if tok_iv else None,
+               "output_tokens_per_s": run.output_tokens_per_s, "requests_per_s": run.requests_per_s,
+               "mean_ttft_s": run.mean_ttft_s, "mean_tpot_s": run.mean_tpot_s, "iterations": run.iterations,
+               "peak_running_per_rank": run.peak_running}
+    intervals = {"ttft_s": fit.interval(tier, "ttft", run.mean_ttft_s, engine),
+                 "tpot_s": fit.interval(tier, "tpot", run.mean_tpot_s, engine), "output_tokens_per_s": tok_iv}
+    return Prediction(mode="finite run", concurrency=clients, fits=True, memory=mem, ttft_s=run.mean_ttft_s,
+                      tpot_s=run.mean_tpot_s, output_tokens_per_s=run.output_tokens_per_s,
+                      output_tokens_per_s_per_device=run.output_tokens_per_s / rep.devices,
+                      requests_per_s=run.requests_per_s,
+                      intervals={k: list(v) if v else None for k, v in intervals.items()},
+                      running=float(run.peak_running * rep.layout.dp), waiting=None, bound={}, energy=None,
+                      notes=notes, run=figures, **base)
 
 
 def _throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None = None) -> tuple[float, float] | None:

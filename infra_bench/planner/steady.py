@@ -64,12 +64,16 @@ class EngineTerms:
 RUNTIME_RESERVE = 3.5e9  # activations, CUDA graphs, NCCL buffers (AIConfigurator reserves ~3.5 GB + collectives)
 
 
+def kv_room(t: Terms, g: EngineTerms):
+    """Bytes of KV cache one dp rank holds, after weights and reserve (0 where none is left)."""
+    return np.maximum(np.where(g.of_free, (t.memory - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction,
+                               t.memory * g.memory_fraction - t.weights_device - RUNTIME_RESERVE), 0)
+
+
 def kv_capacity(t: Terms, g: EngineTerms, isl, osl):
     """Sequences of this length whose KV cache fits on one dp rank, after weights and reserve."""
-    usable = np.where(g.of_free, (t.memory - t.weights_device - RUNTIME_RESERVE) * g.memory_fraction,
-                      t.memory * g.memory_fraction - t.weights_device - RUNTIME_RESERVE)
     context = np.where(g.reserve_whole, isl + osl, isl + osl / 2)
-    return np.floor(np.maximum(usable, 0) / t.kv_seq(context))
+    return np.floor(kv_room(t, g) / t.kv_seq(context))
 
 
 @dataclass(frozen=True)

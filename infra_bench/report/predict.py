@@ -24,8 +24,14 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     if count is not None and count % per:
         raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; "
                         f"use --count {per * max(1, count // per)}")
-    p = llm_model.predict(rep, cal.fit_from(data), o["concurrency"], o["input_len"], o["output_len"],
-                          o["max_throughput"], cal.device_power(data) if data else None)
+    if o["num_prompts"] is not None:
+        if count is not None and count != per:
+            raise UserError(f"--num-prompts models one replica's benchmark run; leave out --count (or give --count {per})")
+        p = llm_model.predict_run(rep, cal.fit_from(data), o["num_prompts"], o["concurrency"], o["input_len"],
+                                  o["output_len"], o["lengths"])
+    else:
+        p = llm_model.predict(rep, cal.fit_from(data), o["concurrency"], o["input_len"], o["output_len"],
+                              o["max_throughput"], cal.device_power(data) if data else None)
     if not p.fits:
         raise UserError(p.notes[-1])
     c = rep.case

@@ -26,6 +26,8 @@ def llm_text(p, hw) -> str:
     energy, and which fit it rests on."""
     m, lay, iv, replicas = p.memory, p.layout, p.intervals, p.replicas
     par = " ".join(f"{k.upper()} {v}" for k, v in lay.items() if v > 1) or "1 device"
+    if p.run:
+        return run_text(p, hw)
     load = (f"offline maximum at {p.concurrency:g} clients" if p.mode == "max throughput"
             else f"{p.concurrency:g} closed-loop client{'' if p.concurrency == 1 else 's'}")
     lines = [f"{p.model} on {p.devices * replicas} x {hw.vendor} {hw.model} ({par} per replica, {replicas} "
@@ -50,6 +52,32 @@ def llm_text(p, hw) -> str:
     measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
     lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
                  f"intervals from held-out {f['tier'].replace('_', ' ')} residuals"
+                 + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
+    return "\n".join(lines + [f"note: {n}" for n in p.notes])
+
+
+def run_text(p, hw) -> str:
+    """A finite benchmark run (predict --num-prompts): what was run, then its figures as vllm bench serve prints them."""
+    m, lay, iv, r = p.memory, p.layout, p.intervals, p.run
+    par = " ".join(f"{k.upper()} {v}" for k, v in lay.items() if v > 1) or "1 device"
+    sent = "all at once" if r["max_concurrency"] is None else f"at most {r['max_concurrency']} in flight"
+    lengths = f"input {p.input_len}, output {p.output_len}" if r["lengths"] == "fixed" else \
+        f"lengths drawn from {r['lengths']} (mean input {p.input_len}, output {p.output_len})"
+    lines = [(f"{p.model} on {p.devices} x {hw.vendor} {hw.model} ({par}), {p.precision}, {p.engine}; a benchmark run "
+              f"of {r['num_prompts']:,} prompts, {sent}, {lengths} (predicted, stepped iteration by iteration)"),
+             (f"memory per device: weights {m['weights_gb_per_device']:.1f} GB + reserve {m['runtime_reserve_gb']:.1f} "
+              f"GB; KV room {m['kv_room_gb_per_device']:.1f} GB holds {m['max_sequences']} sequences of "
+              f"{m['context_tokens']:.0f} tokens (engine limit {p.engine_limits['max_seqs']}); "
+              f"{r['peak_running_per_rank']} running at most"),
+             (f"duration {r['duration_s']:.3g} s; total tokens/s "
+              f"{_interval(r['total_tokens_per_s'], r['total_tokens_per_s_interval'], 1, '.0f')}, output tokens/s "
+              f"{_interval(r['output_tokens_per_s'], iv.get('output_tokens_per_s'), 1, '.0f')}"),
+             (f"mean TTFT {_interval(p.ttft_s, iv.get('ttft_s'), 1e3, '.1f')} ms, mean TPOT "
+              f"{_interval(p.tpot_s, iv.get('tpot_s'), 1e3, '.2f')} ms (80% intervals: the steady state's, see note)")]
+    f = p.fit
+    measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
+    lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
+                 f"interval tier {f['tier'].replace('_', ' ')}"
                  + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 

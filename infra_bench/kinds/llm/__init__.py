@@ -44,7 +44,7 @@ KIND = Kind(
     planner_paths="infra_bench.planner.shapes:is_local",
     predict="infra_bench.report.predict:llm",
     predict_options=("engine", "precision", "kv_cache", "tp", "pp", "dp", "ep", "count", "concurrency", "max_throughput",
-                     "input_len", "output_len", "max_seqs", "token_budget"),
+                     "num_prompts", "lengths", "input_len", "output_len", "max_seqs", "token_budget"),
     plan_latency=("ttft_p", "TTFT {p} at SLO capacity (s)"),
     catalogs=("llm",),
     local_model="infra_bench.kinds.llm:is_local_llm",
