@@ -32,7 +32,11 @@ p90 |error| and how often the 80% interval holds the measurement. The three rows
 (`fitted`: published points S1, S2, S14 of workloads/published_measurements.csv) are shown and left out of
 the summaries.
 
-Run: python benchmarks/gpustack_check.py [--quick]
+With --finite-run each row is also predicted as `predict --num-prompts N` steps the run iteration by iteration
+(planner/bench_run.py: the prefill wall and the drain tail the steady state has not; at most C in flight
+where the run set --max-concurrency), and those errors are summarised the same way.
+
+Run: python benchmarks/gpustack_check.py [--quick] [--finite-run]
 """
 from __future__ import annotations
 
@@ -60,8 +64,9 @@ def sample_models() -> set[str]:
         return {m for m in (catalog_model(r["model_path"]) for r in rows) if m}
 
 
-def predict_row(r: dict, hw: dict, fit) -> dict:
-    """One row predicted as described above: the planner's figures, 80% intervals and errors, or why not."""
+def predict_row(r: dict, hw: dict, fit, finite: bool = False) -> dict:
+    """One row predicted as described above: the planner's figures, 80% intervals and errors, or why not; with
+    `finite`, also as `predict --num-prompts` steps the run (under "run")."""
     from infra_bench.errors import UserError
     from infra_bench.planner import llm_model
     from infra_bench.planner.steady import closed_loop
@@ -90,12 +95,24 @@ def predict_row(r: dict, hw: dict, fit) -> dict:
                  "tpot": p.intervals.get("tpot_s")}
     measured = {"tok": float(r["total_tokens_per_s"]), "ttft": float(r["mean_ttft_ms"]) / 1e3,
                 "tpot": float(r["mean_tpot_ms"]) / 1e3}
+    out = {**r, "isl": isl, "osl": osl, "clients": clients, "fits": True, "why": "", "predicted": predicted,
+           "measured": measured, **judged(predicted, intervals, measured), "running": p.running}
+    if finite:
+        f = llm_model.predict_run(rep, fit, prompts, int(r["max_concurrency"]) if r["max_concurrency"] else None, isl, osl)
+        run = {"tok": f.run["total_tokens_per_s"], "ttft": f.ttft_s, "tpot": f.tpot_s}
+        run_iv = {"tok": f.run["total_tokens_per_s_interval"], "ttft": f.intervals.get("ttft_s"),
+                  "tpot": f.intervals.get("tpot_s")}
+        out["run"] = {"predicted": run, **judged(run, run_iv, measured)}
+    return out
+
+
+def judged(predicted: dict, intervals: dict, measured: dict) -> dict:
+    """Errors (positive: the planner promises more) and whether each 80% interval holds the measurement."""
     errors = {"tok": predicted["tok"] / measured["tok"] - 1}
     for k in ("ttft", "tpot"):
         errors[k] = measured[k] / predicted[k] - 1 if predicted[k] else None
     inside = {k: bool(intervals[k]) and intervals[k][0] <= measured[k] <= intervals[k][1] for k in predicted}
-    return {**r, "isl": isl, "osl": osl, "clients": clients, "fits": True, "why": "", "predicted": predicted,
-            "measured": measured, "errors": errors, "inside": inside, "running": p.running}
+    return {"errors": errors, "inside": inside}
 
 
 def stats_row(name: str, rows: list[dict]) -> list[str]:
@@ -142,6 +159,8 @@ def _cell(v: float | None, fmt: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the first row of each engine only (seconds)")
+    ap.add_argument("--finite-run", action="store_true",
+                    help="also predict each run as `predict --num-prompts` steps it, and summarise those errors")
     args = ap.parse_args()
     from infra_bench.planner.fit import shipped
     from infra_bench.planner.profiles import load_hardware
@@ -153,7 +172,7 @@ def main() -> None:
         rows = first_per(rows, "engine")
     t0 = time.perf_counter()
     hw, fit, in_sample = load_hardware(), shipped(), sample_models()
-    done = [predict_row(r, hw, fit) for r in rows]
+    done = [predict_row(r, hw, fit, args.finite_run) for r in rows]
     # running: the sequences the planner runs at once (engine limit, KV memory); the other clients wait
     table = [["model", "GPU", "engine", "prec", "TP/PP/DP/EP", "data ISL/OSL", "sent/C", "running", "tok/s", "predicted", "error",
               "in 80%", "TTFT s", "predicted", "error", "TPOT ms", "predicted", "error", "note"]]
@@ -175,6 +194,10 @@ def main() -> None:
     print()
     judged = [r for r in done if r["fits"] and not r["fitted"]]
     print("\n".join(summaries(judged, in_sample)))
+    if args.finite_run:
+        print("The same rows as `predict --num-prompts N` (with --concurrency C where the run capped it) steps each run "
+              "iteration by iteration, same fit, same intervals:")
+        print("\n".join(summaries([{**r, **r["run"]} for r in judged], in_sample)))
     unfit = [r for r in done if not r["fits"]]
     print(f"{len(done)} GPUStack rows predicted ({len(judged)} summarised; {len(done) - len(judged) - len(unfit)} fitted "
           f"points shown apart; {len(unfit)} the planner says do not fit) of {len(everything)} in {DATA.name} "
