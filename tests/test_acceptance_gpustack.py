@@ -69,3 +69,27 @@ def test_a_run_with_max_concurrency_is_a_closed_loop_of_that_many_clients():
     row = next(r for r in gc.read_rows(gc.DATA) if r["max_concurrency"] == "8" and r["modelled"] == "yes")
     done = gc.predict_row(row, load_hardware(), shipped())
     assert done["clients"] == 8 and done["running"] == pytest.approx(8)
+
+
+def test_finite_run_predicts_each_row_as_predict_num_prompts_does():
+    """--finite-run: a fixed-length burst is `predict --num-prompts N` (all at once) at the run's lengths, a run
+    with --max-concurrency 8 is at most 8 in flight; its errors are signed as the steady state's."""
+    gc = benchmark_script("gpustack_check")
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.fit import shipped
+
+    hw, fit = load_hardware(), shipped()
+    rows = gc.read_rows(gc.DATA)
+    burst = next(r for r in rows if r["modelled"] == "yes" and r["dataset"] == "random" and not r["max_concurrency"]
+                 and r["engine"] == "vllm" and r["model"] == "qwen3-14b")
+    capped = next(r for r in rows if r["max_concurrency"] == "8" and r["modelled"] == "yes")
+    for row, clients in ((burst, None), (capped, 8)):
+        done = gc.predict_row(row, hw, fit, finite=True)
+        rep = llm_model.replica(row["model"], hw[row["hardware"]], row["precision"], int(row["tp"]), int(row["pp"]),
+                                int(row["dp"]), int(row["ep"]), row["engine"], int(row["max_seqs"] or 0) or None,
+                                int(row["token_budget"] or 0) or None, row["kv_cache"] or None)
+        p = llm_model.predict_run(rep, fit, int(row["prompts"]), clients, done["isl"], done["osl"])
+        assert done["run"]["predicted"]["tok"] == pytest.approx(p.run["total_tokens_per_s"])
+        assert done["run"]["predicted"]["ttft"] == pytest.approx(p.ttft_s)
+        assert done["run"]["errors"]["tok"] == pytest.approx(p.run["total_tokens_per_s"] / float(row["total_tokens_per_s"]) - 1)
+    assert "run" not in gc.predict_row(burst, hw, fit)
