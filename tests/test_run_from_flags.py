@@ -1,6 +1,7 @@
 """`run --arch NAME` / `--model PATH` with `--set KEY=VALUE`: one model measured without writing a spec, the
 same spec (and records, and resume) a YAML file would give."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,39 @@ def test_a_local_models_kind_comes_from_its_files_or_kind(tmp: Path, monkeypatch
     assert (spec.kind, spec.model, spec.prompt_len) == ("llm", (tmp / "bare").resolve(), [8])
     with pytest.raises(UserError, match="--kind: unknown kind 'lm' \\(did you mean 'llm'\\?\\)"):
         spec_from_flags(None, "bare", "lm", {})
+
+
+def test_a_folder_whose_config_json_is_broken_is_told_so_not_asked_for_kind(tmp: Path, monkeypatch):
+    """A config.json that is not JSON, not UTF-8 or not an object, and a folder with none: the error names the
+    file and the fix, with or without --kind (it asked for --kind, which fixes nothing, and with --kind a
+    binary or list config.json was an internal error)."""
+    from infra_bench.workloads.files import hf_folder
+
+    monkeypatch.chdir(tmp)
+    broken = {"cut": b'{"model_type": "llama", ', "binary": b"\xeb\x00\xff", "list": b"[1, 2]"}
+    for name, text in broken.items():
+        (tmp / name).mkdir()
+        (tmp / name / "config.json").write_bytes(text)
+        (tmp / name / "model.safetensors").write_bytes(b"")
+    (tmp / "empty").mkdir()
+    for name, said in [("cut", "unreadable (JSONDecodeError: "), ("binary", "unreadable (UnicodeDecodeError: "),
+                       ("list", "holds a JSON list, not the object of fields save_pretrained writes")]:
+        with pytest.raises(UserError, match=f"^{name}/config.json: {re.escape(said)}.*fix or replace the file$"):
+            spec_from_flags(None, name, None, {})
+        (tmp / name / "model.safetensors").unlink(missing_ok=True)
+        _safetensors(tmp / name / "model.safetensors")
+        with pytest.raises(UserError, match=re.escape(said)):  # --kind llm: the folder is checked as it loads
+            hf_folder((tmp / name).resolve())
+    with pytest.raises(UserError, match="--model empty: no config.json .* or model_index.json .*; give the folder "
+                                        "save_pretrained wrote$"):
+        spec_from_flags(None, "empty", None, {})
+
+
+def _safetensors(path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(path))
 
 
 @pytest.mark.parametrize("args, fragment", [

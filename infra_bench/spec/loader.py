@@ -99,6 +99,7 @@ def local_kind(path: Path) -> str:
     """The kind of a local model (`run --model PATH`) as its files tell it: the one kind whose local_model hook
     claims it; none or several is a one-line error asking for --kind."""
     from ..kinds.base import load_ref
+    from ..workloads.files import config_fields
 
     takes = [k.name for k in KINDS.values() if k.local_model]
     claims = [name for name in takes if load_ref(KINDS[name].local_model)(path)]
@@ -107,6 +108,11 @@ def local_kind(path: Path) -> str:
     if claims:
         raise UserError(f"--model {path}: it could be {' or '.join(claims)}; say which with --kind "
                         f"{' or --kind '.join(claims)}")
+    if path.is_dir():  # what is wrong with the folder itself, which --kind would not fix
+        if not (path / "config.json").is_file():
+            raise UserError(f"--model {path}: no config.json (a Hugging Face model folder) or model_index.json (a "
+                            f"diffusers pipeline folder); give the folder save_pretrained wrote")
+        config_fields(path)
     raise UserError(f"--model {path}: its kind cannot be told from its files (a diffusers model_index.json, a "
                     f"sentence-transformers modules.json, or a causal-LM or encoder class under config.json's "
                     f"architectures); say which with --kind, one of {', '.join(takes)}")
