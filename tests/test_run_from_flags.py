@@ -147,6 +147,10 @@ def _safetensors(path: Path) -> None:
     (["--model", "nowhere"], "--model: model path not found: nowhere"),
     (["--arch", "llama-tiny", "--kind", "llm"], "--kind goes with --model PATH"),
     (["s.yaml", "--set", "prompt_len=[16"], "spec 'llama-tiny': field 'prompt_len': Input should be a valid list"),
+    # over the default suite --set reaches every spec: 'unknown field' of one of them did not say so
+    (["--set", "prompt_len=16"], ("--set prompt_len: spec 'sd-tiny' (diffusion) has no field 'prompt_len', which "
+                                  "only llm specs have; --set applies to the default suite's specs (no SPEC file "
+                                  "given): run the one you mean alone, with --arch NAME or a spec file of its own")),
 ])
 def test_bad_flags_give_one_line_and_exit_2(tmp: Path, args, fragment):
     (tmp / "s.yaml").write_text(yaml.safe_dump({"kind": "llm", "arch": "llama-tiny"}))
@@ -156,7 +160,13 @@ def test_bad_flags_give_one_line_and_exit_2(tmp: Path, args, fragment):
 
 def test_set_overrides_each_spec_of_a_file(tmp: Path):
     """With SPEC files, --set is an override of each spec, validated as the file's fields are."""
-    from infra_bench.spec.loader import apply_overrides, load_specs, parse_sets
+    from infra_bench.spec import spec_from_dict
+    from infra_bench.spec.loader import (
+        apply_overrides,
+        check_set_fields,
+        load_specs,
+        parse_sets,
+    )
 
     path = tmp / "two.yaml"
     path.write_text(yaml.safe_dump_all([{"kind": "llm", "arch": "llama-tiny", "batch_size": [1, 4]},
@@ -168,3 +178,9 @@ def test_set_overrides_each_spec_of_a_file(tmp: Path):
     specs = [apply_overrides(s, fields) for s in load_specs([path])]
     assert [(s.label, s.batch_size, s.min_time_s, s.backend, s.options) for s in specs] == [
         (label, [2, 3], 0.5, "onnxruntime", {"intra_op_threads": 1}) for label in ("llama-tiny", "g")]
+    mixed = load_specs([path]) + [spec_from_dict({"kind": "embedding", "arch": "bert-tiny-embed"})]
+    check_set_fields(mixed, fields, suite=False)  # fields every spec has
+    with pytest.raises(UserError, match="^--set seq_len: spec 'llama-tiny' \\(llm\\) has no field 'seq_len', which "
+                                        "only embedding specs have; --set applies to every spec of the files"):
+        check_set_fields(mixed, {"seq_len": 8}, suite=False)
+    check_set_fields(mixed, {"seq_lenn": 8}, suite=False)  # no spec has it: each spec's own error says so

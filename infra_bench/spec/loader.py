@@ -67,6 +67,20 @@ def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
     return spec_from_dict({**data, **given}, f"spec '{spec.label}'")
 
 
+def check_set_fields(specs: list[BaseModel], fields: dict, suite: bool) -> None:
+    """`--set KEY=...` over several specs where only some have KEY (prompt_len over the default suite, whose
+    diffusion specs have none): one line that says --set reaches every spec and how to run the others apart,
+    rather than the field being unknown to one spec. A KEY no spec has is left to each spec's own error."""
+    for key in fields:
+        takes = {s.kind for s in specs if key in type(s).model_fields}
+        lacking = next((s for s in specs if key not in type(s).model_fields), None)
+        if takes and lacking is not None:
+            given = "the default suite's specs (no SPEC file given)" if suite else "every spec of the files"
+            raise UserError(f"--set {key}: spec '{lacking.label}' ({lacking.kind}) has no field '{key}', which only "
+                            f"{' and '.join(sorted(takes))} specs have; --set applies to {given}: run the one you "
+                            f"mean alone, with --arch NAME or a spec file of its own")
+
+
 def parse_options(pairs: tuple[str, ...] | list[str], flag: str = "--backend-option") -> dict:
     """`key=value` strings from the command line, each value read as a YAML scalar (1, 0.5, true, cpu)."""
     return _parse_values(pairs, flag, "intra_op_threads=2", (str, int, float, bool))
