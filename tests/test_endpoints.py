@@ -416,6 +416,22 @@ def test_a_bad_dataset_line_names_file_and_line(tmp: Path):
     assert_one_line_error(p, f"{data}:2: give exactly one of 'prompt', 'messages'")
 
 
+@pytest.mark.parametrize("line, field", [('{"prompt": ""}', "prompt"), ('{"prompt": "  "}', "prompt"),
+                                         ('{"messages": []}', "messages"), ('{"input": ""}', "input"),
+                                         ('{"messages": [{"role": "system", "content": ""}]}', "messages")])
+def test_a_dataset_line_with_no_text_is_refused_naming_it(tmp: Path, line: str, field: str):
+    """An empty prompt was sent, and every request of it failed at the server (HTTP 400: the prompt is empty);
+    empty messages were an internal error (AttributeError) when the longest warm-up was made."""
+    from infra_bench.endpoints.inputs import load_dataset
+    from infra_bench.errors import UserError
+
+    data = tmp / "d.jsonl"
+    data.write_text('{"prompt": "fine"}\n' + line + "\n")
+    with pytest.raises(UserError, match=f"^{re.escape(str(data))}:2: '{field}' has no text; give the text to send, "
+                                        f"or remove the line$"):
+        load_dataset(data, "chat")
+
+
 def test_commands_import_no_aiohttp():
     code = "import sys, infra_bench.cli, infra_bench.endpoints.commands; assert 'aiohttp' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
