@@ -79,6 +79,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
 
     if not ray_address:
         planned = local.plan([s for s, _ in jobs_specs], opts)
+        if store is not None:
+            local.check_same_models(store, planned)
         if store is None:
             run_id = new_run_id()
             store = RunStore.create(opts.out, run_id, _manifest(run_id, planned, opts, matrix,
@@ -89,6 +91,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
             local.execute(planned, store, collect(), opts)
     else:
         planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
+        if store is not None:
+            local.check_same_models(store, planned)
         node_of = {s.label: node for s, node in jobs_specs}
         jobs = [ray_driver.Job(p.spec, node_of[p.spec.label], c, p.cell_id(c)) for p in planned for c in p.cells]
         ray = ray_driver.connect(address)
