@@ -242,6 +242,18 @@ def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     assert error.startswith("error: --arch: unknown architecture 'nope'") and p.returncode == 2
 
 
+def test_a_model_named_twice_is_refused_with_the_fix_for_how_it_was_named(tmp: Path):
+    """`--arch llama-tiny --arch llama-tiny` was told to 'give each spec a distinct name', which no --arch has."""
+    from infra_bench.errors import UserError
+    from infra_bench.serving.models import load_specs_for_serving
+
+    with pytest.raises(UserError, match="^--arch llama-tiny is given twice; give it once"):
+        load_specs_for_serving([], ["llama-tiny", "llama-tiny"], None, None)
+    (tmp / "s.yaml").write_text(yaml.safe_dump({"kind": "llm", "arch": "llama-tiny"}))
+    with pytest.raises(UserError, match="^two served models are named 'llama-tiny'; give each spec a distinct 'name'"):
+        load_specs_for_serving([tmp / "s.yaml"], ["llama-tiny"], None, None)
+
+
 def test_a_video_spec_is_refused_before_any_model_is_built(tmp: Path):
     spec = tmp / "mixed.yaml"  # a real Wan2.1 pipeline takes minutes to load: refuse before building anything
     spec.write_text(yaml.safe_dump_all([{"kind": "llm", "arch": "llama-tiny"},
