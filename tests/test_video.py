@@ -110,6 +110,9 @@ def test_one_size_needs_no_list():
     ({"resolution": ["40x32"]}, "resolution 40x32 is not a multiple of 16"),
     ({"backend": "onnxruntime"}, "the onnxruntime backend does not run video workloads"),
     ({"resolution": ["32by32"]}, "resolution '32by32' is not WIDTHxHEIGHT"),
+    # a diffusion spec's square size: 'Input should be a valid string (got 512)' did not say what a size is
+    ({"resolution": [512]}, "resolution '512' is not WIDTHxHEIGHT in pixels; write e.g. 832x480"),
+    ({"resolution": 512}, "resolution '512' is not WIDTHxHEIGHT in pixels"),
     ({"arch": "wan-tiniest"}, "unknown video architecture 'wan-tiniest'"),
 ])
 def test_bad_video_specs_are_refused(fields: dict, fragment: str):
