@@ -31,6 +31,7 @@ def test_every_shipped_profile_validates_and_carries_sources():
     assert h100.ridge_flop_per_byte() == pytest.approx(989.5 / 3.35)
     assert h100.available_in("CN") is False and hw["hw_910b2"].available_in("CN") is True
     assert hw["hw_950pr"].available_in("CN") is False  # roadmap parts cannot be bought yet
+    assert hw["hw_910a"].scale_up.link == "HCCS"  # 3 x 240 Gb/s HCCS (S11), ~90 GB/s; it was labelled PCIe
     assert pr.match_device(hw, "NVIDIA H100 80GB HBM3").id == "nv_h100_sxm"
     assert pr.match_device(hw, "NVIDIA H20").id == "nv_h20" and pr.match_device(hw, "NVIDIA H200").id == "nv_h200_sxm"
 
