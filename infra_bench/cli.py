@@ -822,6 +822,7 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
     from .paths import data_dir
     from .spec.loader import (
         apply_overrides,
+        check_set_fields,
         load_specs,
         parse_options,
         parse_sets,
@@ -857,8 +858,9 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
         if arch or model:
             given = [spec_from_flags(arch, model, kind, fields, settings)]
         else:
-            given = [apply_overrides(s, {**fields, **settings}) for s in
-                     load_specs(list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)])]
+            files = load_specs(list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)])
+            check_set_fields(files, fields, suite=not specs)
+            given = [apply_overrides(s, {**fields, **settings}) for s in files]
         loaded = [apply_overrides(s, {"compile": compile_mode if _compiles(s) else None}) for s in given]
         if compile_mode and not any(_compiles(s) for s in loaded):
             raise UserError("--compile applies to llm specs (the torch decode loop); none was given")

@@ -332,4 +332,23 @@ def resume_run(run_id: str, root: Path, cpu_watts_per_core: float | None) -> tup
     done = store.finished_cells()
     if all(cell_id(s, c) in done for s in specs for c in s.cells()):  # told from the manifest's pinned specs, before
         return store, [], opts  # planning imports the backends and resolves every model (seconds) to measure nothing
-    return store, plan(specs, opts), opts
+    planned = plan(specs, opts)
+    check_same_models(store, planned)
+    return store, planned, opts
+
+
+def check_same_models(store: RunStore, planned: list[Planned]) -> None:
+    """A resumed run measures the models its finished cells measured: a local folder or file whose content
+    changed since (weights saved again, another config) put two models under one spec's cells, the records'
+    weights_hash alone telling them apart."""
+    was = {}
+    for r in store.records(warn=False):
+        if digest := (r.get("model") or {}).get("weights_hash"):
+            was.setdefault(r["workload"], digest)
+    for p in planned:
+        before, now = was.get(p.spec.label), p.resolved.info.get("weights_hash")
+        if before and now and before != now:
+            where = p.resolved.info.get("path") or p.spec.model
+            raise UserError(f"spec '{p.spec.label}': {where} changed since the run measured it (weights_hash "
+                            f"{before[:19]}... now {now[:19]}...); put the model back as it was to finish the run, "
+                            f"or measure it in a new run")

@@ -187,6 +187,21 @@ def test_currencies_are_explicit():
     assert eur.capex["total"] == pytest.approx(usd.capex["total"] * 0.924)  # a shipped site's currency has a rate
 
 
+def test_a_plan_says_which_rate_converted_its_money_with_date_and_source():
+    """A CNY plan of a USD-priced part showed CNY figures without saying the rate (7.2, China Briefing 2024)
+    that made them; a rate of your own is said to be yours; a plan with nothing to convert says nothing."""
+    cn = SITE.model_copy(update={"power_currency": "CNY", "power_price": 0.72})
+    plans = {name: sizing.plan(DEMAND, {"a": card("a", 10000)}, site=site, rank_by="tco", confirm_top=0, servers={},
+                               assumptions=a)
+             for name, site, a in (("cny", cn, Assumptions()), ("usd", SITE, Assumptions()),
+                                   ("own", cn, load_assumptions(None, {"fx": {"CNY": 7.1}})))}
+    assert plans["cny"].candidates[0].cost["converted_from"] == ["USD"]
+    note = next(n for n in plans["cny"].notes if n.startswith("currency:"))
+    assert "converted to CNY from USD" in note and "7.2 CNY per USD" in note and "China Briefing 2024" in note
+    assert "7.1 CNY per USD, as given" in next(n for n in plans["own"].notes if n.startswith("currency:"))
+    assert not any(n.startswith("currency:") for n in plans["usd"].notes)
+
+
 def test_a_rate_of_your_own_keeps_the_shipped_ones(tmp: Path):
     """--fx GBP=0.79 (or an assumptions file's fx) replaced the default table but for USD and CNY, so the EUR rate of
     the shipped eu-average site was lost: plan --site eu-average --fx GBP=0.79 failed with 'no exchange rate for

@@ -15,6 +15,10 @@ def test_parse_device_names():
         parse_device("cdua")
     with pytest.raises(UserError, match="the cpu has no index"):
         parse_device("cpu:3")
+    # what a GPU is called: spelling alone pointed 'gpu' at 'npu' (Ascend)
+    for name, family in (("gpu", "cuda"), ("gpu:1", "cuda"), ("ascend", "npu")):
+        with pytest.raises(UserError, match=f"unknown device '{name}' \\(did you mean '{family}'\\?\\)"):
+            parse_device(name)
 
 
 def test_cpu_probe_times_and_describes():

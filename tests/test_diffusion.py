@@ -1,4 +1,5 @@
 """Diffusion workloads on real tiny pipelines: the loop, timings, FLOPs, ORT parity, bad input."""
+import re
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,39 @@ def test_local_diffusers_folder(tmp: Path):
     (vae,) = (tmp / "pipe" / "vae").glob("*.safetensors")
     vae.write_bytes(vae.read_bytes()[: vae.stat().st_size // 2])
     assert_one_line_error(run_cli("run", "d.yaml", "--out", "res2", cwd=tmp), f"vae/{vae.name}: ")
+
+
+def test_a_local_diffusers_folder_with_broken_files_is_refused_naming_the_file(tmp: Path):
+    """Each was an internal error (a component's config.json cut short or a list) or failed every cell after the
+    build (a text encoder left at CLIP's bos/eos ids over a 1000-word vocabulary: 'index out of range in self')."""
+    import json
+    import shutil
+
+    from diffusers import StableDiffusionPipeline
+
+    from infra_bench.errors import UserError
+
+    _, resolved, built = _torch()
+    m = built.runner.mods
+    StableDiffusionPipeline(unet=m.unet.unet, vae=m.vae.vae, text_encoder=m.text.te, tokenizer=None,
+                            scheduler=dw.make_scheduler("euler", resolved.scheduler_config), safety_checker=None,
+                            feature_extractor=None, requires_safety_checker=False).save_pretrained(tmp / "pipe")
+    spec = spec_from_dict({**TINY, "arch": None, "model": str(tmp / "pipe")})
+    assert dw.resolve(spec).info["weights"] == "checkpoint"
+
+    def broken(file: str, text: str, said: str) -> None:
+        shutil.copytree(tmp / "pipe", tmp / "bad", dirs_exist_ok=True)
+        (tmp / "bad" / file).write_text(text)
+        with pytest.raises(UserError, match=f"^{re.escape(str(tmp / 'bad' / file))}: {re.escape(said)}"):
+            dw.resolve(spec_from_dict({**TINY, "arch": None, "model": str(tmp / "bad")}))
+        shutil.rmtree(tmp / "bad")
+    text = json.loads((tmp / "pipe" / "text_encoder" / "config.json").read_text())
+    broken("text_encoder/config.json", json.dumps({**text, "bos_token_id": 49406, "eos_token_id": 49407}),
+           "bos_token_id 49406, eos_token_id 49407 outside its vocab_size 1000; set the ids its tokenizer uses")
+    broken("unet/config.json", "[1]", "holds a JSON list, not the object of fields save_pretrained writes")
+    broken("vae/config.json", "{cut", "unreadable (JSONDecodeError: ")
+    broken("model_index.json", "[1]", "holds a JSON list, not the mapping of components")
+    broken("scheduler/scheduler_config.json", "\xff", "unreadable (")
 
 
 @pytest.mark.parametrize("fields, message", [

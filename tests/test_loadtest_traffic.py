@@ -341,6 +341,9 @@ def test_tokenizer_counts_output_the_server_did_not(tmp: Path):
     assert (p["metrics"]["output_tokens"], p["metrics"]["output_tokens_source"]) == (6, "chunks")
     assert any("estimated" in n for n in p["notes"])
     assert (e["metrics"]["output_tokens"], e["metrics"]["output_tokens_source"]) == (12, "tokenizer")
+    # under the table too: its out tok/s and TPOT rest on the estimate (the note was in the record only)
+    said = "note: output tokens: estimated for requests without usage, by counting streamed chunks"
+    assert said in plain.stdout and said not in exact.stdout
 
 
 def test_a_connection_reset_mid_stream_is_a_disconnect_and_fails_the_run(tmp: Path):

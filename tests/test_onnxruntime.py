@@ -159,6 +159,7 @@ def test_user_onnx_file_runs_and_a_wrong_one_is_refused(tmp: Path, tmp_path: Pat
     assert rec["model"]["format"] == "onnx" and rec["model"]["weights_hash"].startswith("sha256:")
     assert rec["backend"]["parity"] == {"checked": False, "reason": "no torch reference for a user .onnx file"}
     assert ort_build.UNCHECKED_NOTE in rec["notes"]  # said where results are read, not only in the record
+    assert f"note: {ort_build.UNCHECKED_NOTE}" in p.stdout.splitlines()  # under the table too, as quantized is
     assert rec["backend"]["prefill_logits"] == "last position"  # our export's logits axis is fixed at 1
 
     exporter().export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), tmp / "wrong.onnx", ["x"], ["y"], {})

@@ -150,7 +150,21 @@ def test_unpriced_parts_are_never_ranked_as_free():
         assert [c.hardware for c in ok] == ["priced", "free"] and ok[1].devices <= ok[0].devices
         assert ok[1].cost["capex"] is None and ranks(ok, rank_by) == ["1", "-"]
         text = plan_text(p)
-        assert "unpriced" in text and f"not ranked by {rank_by} (free)" in text
+        assert "unpriced" in text and f"not ranked by {rank_by}: free: no public price" in text
+
+
+def test_an_unranked_part_is_told_what_it_lacks():
+    """A quote with a price but no TDP is not ranked by TCO for want of a TDP, and the note says so (it told
+    every unranked part to give a price); an unpriced part is still told to give one."""
+    profiles = {"priced": part("priced", 400, 80, 20000), "free": part("free", 800, 80, None),
+                "no_tdp": part("no_tdp", 800, 80, 20000, tdp=None)}
+    demand = demand_from_dict({"name": "t", "services": [CHAT_AND_IMAGES.services[0].model_dump()]})
+    p = sizing.plan(demand, profiles, site=SITE, rank_by="tco", confirm_top=1, servers={})
+    ok = [c for c in p.candidates if c.feasible]
+    assert ranks(ok, "tco") == ["1", "-", "-"]
+    note = next(line for line in plan_text(p).splitlines() if line.startswith("- not ranked by tco"))
+    assert "free: no public price" in note and "no_tdp: no TDP" in note and "add tdp_w" in note
+    assert "no_tdp: no public price" not in note
 
 
 def test_without_a_site_every_tco_cell_reads_the_same():

@@ -48,3 +48,18 @@ def test_the_energy_interval_widens_with_the_throughput_interval():
     assert both.interval[0] == pytest.approx(both.j_per_token * math.exp(-math.hypot(low, math.log(1.2))))
     assert both.interval[1] == pytest.approx(both.j_per_token * math.exp(math.hypot(high, math.log(0.8))))
     assert "fitted to measured GPU power" in alone.basis and alone.energy_source == "estimated"
+
+
+def test_predict_on_a_part_without_a_tdp_says_its_energy_is_unknown(tmp_path):
+    """The 910C publishes no TDP: predict printed no energy line and no word why; the note says it is unknown
+    (never zero watts), while a part with a TDP keeps its J/token and no such note."""
+    import json
+
+    from .conftest import run_cli
+
+    args = ("predict", "--model", "llama-3.1-8b", "--input-len", "512", "--output-len", "64", "--json")
+    out = {hw: json.loads(run_cli(*args, "--hardware", hw, cwd=tmp_path).stdout) for hw in ("hw_910c", "hw_910b2")}
+    assert out["hw_910c"]["energy"] is None
+    assert any(n.startswith("energy unknown: hw_910c publishes no TDP") for n in out["hw_910c"]["notes"])
+    assert out["hw_910b2"]["energy"]["j_per_token"] > 0
+    assert not any(n.startswith("energy unknown") for n in out["hw_910b2"]["notes"])

@@ -31,8 +31,25 @@ def test_every_shipped_profile_validates_and_carries_sources():
     assert h100.ridge_flop_per_byte() == pytest.approx(989.5 / 3.35)
     assert h100.available_in("CN") is False and hw["hw_910b2"].available_in("CN") is True
     assert hw["hw_950pr"].available_in("CN") is False  # roadmap parts cannot be bought yet
+    assert hw["hw_910a"].scale_up.link == "HCCS"  # 3 x 240 Gb/s HCCS (S11), ~90 GB/s; it was labelled PCIe
     assert pr.match_device(hw, "NVIDIA H100 80GB HBM3").id == "nv_h100_sxm"
     assert pr.match_device(hw, "NVIDIA H20").id == "nv_h20" and pr.match_device(hw, "NVIDIA H200").id == "nv_h200_sxm"
+
+
+def test_every_mee_regional_grid_has_a_china_site_and_the_hubs_factor_matches_its_provinces():
+    """energy_cost_carbon.md's 2023 MEE factors for all seven regional grids, each a site (a Guangdong or Hubei
+    buyer had none: South, Central, Northeast and Northwest were missing); cn-west-hub named Inner Mongolia but
+    carried the Northwest grid's 0.5543, where Inner Mongolia's own factor is 0.6849 (MEE 2022)."""
+    sites = pr.load_sites()
+    regional = {"cn-north": 0.6361, "cn-northeast": 0.5122, "cn-east": 0.5500, "cn-central": 0.5271,
+                "cn-northwest": 0.5543, "cn-south": 0.4042, "cn-southwest": 0.2472}
+    for sid, factor in regional.items():
+        s = sites[sid]
+        assert s.market == "CN" and s.grid_kgco2_per_kwh == factor and "MEE 2023" in s.grid_source, sid
+    assert "Inner Mongolia" not in sites["cn-west-hub"].region
+    im = sites["cn-inner-mongolia"]
+    assert im.grid_kgco2_per_kwh == 0.6849 and "MEE 2022" in im.grid_source and im.power_price == 0.40
+    assert "domestic-chip" in sites["cn-west-hub"].power_source  # the subsidy behind 0.40 is said
 
 
 def test_shipped_yaml_parses_without_libyaml():

@@ -265,6 +265,23 @@ def test_a_report_named_neither_html_nor_markdown_is_refused_before_any_work(tmp
     assert not (tmp / "results").exists() and not list(tmp.iterdir())
 
 
+def test_a_report_path_that_cannot_be_written_is_refused_before_measuring(tmp):
+    """`run --report` to a place where no file can be made measured every cell first, then exited 2 saying
+    'choose another path with -o', a flag run does not have; now refused before the run, naming --report."""
+    (tmp / "afile").write_text("")
+    p = run_cli("run", "--arch", "llama-tiny", "--report", "/proc/none/r.html", "--out", str(tmp / "results"), cwd=REPO)
+    assert_one_line_error(p, "cannot write the report to /proc/none/r.html: No such file or directory; choose "
+                             "another path with --report")
+    assert not (tmp / "results").exists()
+    from infra_bench.errors import UserError
+    from infra_bench.report.build import can_write
+
+    with pytest.raises(UserError, match="afile is a file, not a folder; choose another path with -o$"):
+        can_write(tmp / "afile" / "r.md", "-o")
+    can_write(tmp / "new" / "r.html")  # a folder to make is fine; the probe leaves no file behind
+    assert not (tmp / "new" / "r.html").exists()
+
+
 def test_cells_that_computed_different_work_are_not_compared_as_setups():
     """Two sd-tiny cells of one shape, one at guidance 7.5 (two UNet passes a step) and one at 1.0: the comparison
     set them side by side as two setups of one measurement (1.42x); now each is labelled by what differs."""

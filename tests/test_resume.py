@@ -138,3 +138,39 @@ def test_resuming_a_finished_run_says_so_without_planning_it_again(tmp: Path):
     records.write_text(records.read_text().splitlines(keepends=True)[0])  # one cell left: planned, so refused
     left = run_cli("run", "--resume", run_id, "--out", "res", cwd=tmp)
     assert left.returncode == 2 and "nothing left" not in left.stderr and "config.json" in left.stderr, left.stderr
+
+
+def test_resume_refuses_a_local_model_that_changed_since_the_run_measured_it(tmp: Path):
+    """A folder saved again with other weights (here another shape) between the kill and --resume: the rest of
+    the cells measured the new model under the run's spec, the records' weights_hash alone telling them apart."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from infra_bench import engine
+    from infra_bench.results.store import RunStore
+    from infra_bench.spec import spec_from_dict
+
+    def save(folder: Path, width: int) -> None:
+        cfg = AutoConfig.for_model("llama", hidden_size=width, intermediate_size=2 * width, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=1, vocab_size=200)
+        torch.manual_seed(0)
+        AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
+    save(tmp / "ckpt", 32)
+    shutil.copytree(tmp / "ckpt", tmp / "kept")
+    p = run_cli("run", "--model", "ckpt", "--set", "batch_size=[1,2]", "--set", "prompt_len=4", "--set",
+                "output_len=2", "--min-iters", "1", "--min-time", "0", "--warmup", "0", "--out", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    (run,) = (tmp / "res").iterdir()
+    lines = (run / "records.jsonl").read_text().splitlines(keepends=True)
+    (run / "records.jsonl").write_text(lines[0])  # as if killed after its first cell
+    save(tmp / "ckpt", 64)
+    assert_one_line_error(run_cli("run", "--resume", run.name, "--out", "res", cwd=tmp),
+                          f"spec 'ckpt': {(tmp / 'ckpt').resolve()} changed since the run measured it (weights_hash ")
+    assert len(read_records(tmp / "res")) == 1
+    for f in (tmp / "kept").iterdir():  # put back as it was: the run can be finished
+        shutil.copy(f, tmp / "ckpt" / f.name)
+    store = RunStore.open(tmp / "res", run.name)
+    specs = [spec_from_dict(s) for s in store.manifest().specs]
+    engine.check_same_models(store, engine.plan(specs, engine.RunOptions(out=tmp / "res")))

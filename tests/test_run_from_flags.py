@@ -1,6 +1,7 @@
 """`run --arch NAME` / `--model PATH` with `--set KEY=VALUE`: one model measured without writing a spec, the
 same spec (and records, and resume) a YAML file would give."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,39 @@ def test_a_local_models_kind_comes_from_its_files_or_kind(tmp: Path, monkeypatch
         spec_from_flags(None, "bare", "lm", {})
 
 
+def test_a_folder_whose_config_json_is_broken_is_told_so_not_asked_for_kind(tmp: Path, monkeypatch):
+    """A config.json that is not JSON, not UTF-8 or not an object, and a folder with none: the error names the
+    file and the fix, with or without --kind (it asked for --kind, which fixes nothing, and with --kind a
+    binary or list config.json was an internal error)."""
+    from infra_bench.workloads.files import hf_folder
+
+    monkeypatch.chdir(tmp)
+    broken = {"cut": b'{"model_type": "llama", ', "binary": b"\xeb\x00\xff", "list": b"[1, 2]"}
+    for name, text in broken.items():
+        (tmp / name).mkdir()
+        (tmp / name / "config.json").write_bytes(text)
+        (tmp / name / "model.safetensors").write_bytes(b"")
+    (tmp / "empty").mkdir()
+    for name, said in [("cut", "unreadable (JSONDecodeError: "), ("binary", "unreadable (UnicodeDecodeError: "),
+                       ("list", "holds a JSON list, not the object of fields save_pretrained writes")]:
+        with pytest.raises(UserError, match=f"^{name}/config.json: {re.escape(said)}.*fix or replace the file$"):
+            spec_from_flags(None, name, None, {})
+        (tmp / name / "model.safetensors").unlink(missing_ok=True)
+        _safetensors(tmp / name / "model.safetensors")
+        with pytest.raises(UserError, match=re.escape(said)):  # --kind llm: the folder is checked as it loads
+            hf_folder((tmp / name).resolve())
+    with pytest.raises(UserError, match="--model empty: no config.json .* or model_index.json .*; give the folder "
+                                        "save_pretrained wrote$"):
+        spec_from_flags(None, "empty", None, {})
+
+
+def _safetensors(path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(path))
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--arch", "llama-tni"], ("--arch: unknown architecture 'llama-tni' (did you mean 'llama-tiny'?); "
                                "`infra-bench archs` lists the built-in ones")),
@@ -113,6 +147,10 @@ def test_a_local_models_kind_comes_from_its_files_or_kind(tmp: Path, monkeypatch
     (["--model", "nowhere"], "--model: model path not found: nowhere"),
     (["--arch", "llama-tiny", "--kind", "llm"], "--kind goes with --model PATH"),
     (["s.yaml", "--set", "prompt_len=[16"], "spec 'llama-tiny': field 'prompt_len': Input should be a valid list"),
+    # over the default suite --set reaches every spec: 'unknown field' of one of them did not say so
+    (["--set", "prompt_len=16"], ("--set prompt_len: spec 'sd-tiny' (diffusion) has no field 'prompt_len', which "
+                                  "only llm specs have; --set applies to the default suite's specs (no SPEC file "
+                                  "given): run the one you mean alone, with --arch NAME or a spec file of its own")),
 ])
 def test_bad_flags_give_one_line_and_exit_2(tmp: Path, args, fragment):
     (tmp / "s.yaml").write_text(yaml.safe_dump({"kind": "llm", "arch": "llama-tiny"}))
@@ -122,7 +160,13 @@ def test_bad_flags_give_one_line_and_exit_2(tmp: Path, args, fragment):
 
 def test_set_overrides_each_spec_of_a_file(tmp: Path):
     """With SPEC files, --set is an override of each spec, validated as the file's fields are."""
-    from infra_bench.spec.loader import apply_overrides, load_specs, parse_sets
+    from infra_bench.spec import spec_from_dict
+    from infra_bench.spec.loader import (
+        apply_overrides,
+        check_set_fields,
+        load_specs,
+        parse_sets,
+    )
 
     path = tmp / "two.yaml"
     path.write_text(yaml.safe_dump_all([{"kind": "llm", "arch": "llama-tiny", "batch_size": [1, 4]},
@@ -134,3 +178,9 @@ def test_set_overrides_each_spec_of_a_file(tmp: Path):
     specs = [apply_overrides(s, fields) for s in load_specs([path])]
     assert [(s.label, s.batch_size, s.min_time_s, s.backend, s.options) for s in specs] == [
         (label, [2, 3], 0.5, "onnxruntime", {"intra_op_threads": 1}) for label in ("llama-tiny", "g")]
+    mixed = load_specs([path]) + [spec_from_dict({"kind": "embedding", "arch": "bert-tiny-embed"})]
+    check_set_fields(mixed, fields, suite=False)  # fields every spec has
+    with pytest.raises(UserError, match="^--set seq_len: spec 'llama-tiny' \\(llm\\) has no field 'seq_len', which "
+                                        "only embedding specs have; --set applies to every spec of the files"):
+        check_set_fields(mixed, {"seq_len": 8}, suite=False)
+    check_set_fields(mixed, {"seq_lenn": 8}, suite=False)  # no spec has it: each spec's own error says so

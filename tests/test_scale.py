@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -146,6 +147,31 @@ def test_sweep_errors_are_one_line(tmp: Path):
                "--head` and pass its address, or use --ray alone for a local one")
     assert timed.returncode == 2 and said == [refused], said
     assert not [line for line in timed.stderr.splitlines() if line.rstrip().endswith("| torch")]
+
+
+def test_sweep_resume_of_a_plain_run_names_the_run_command_with_its_folder(tmp: Path):
+    """`sweep --resume ID --out DIR` of a `run`: the command it named lacked --out DIR, so it looked under
+    results/ and did not find the run."""
+    from infra_bench.results.schema import Manifest
+
+    (tmp / "elsewhere" / "r1").mkdir(parents=True)  # a run's folder as `run` leaves it (not locked by this process)
+    (tmp / "elsewhere" / "r1" / "run.json").write_text(Manifest(
+        run_id="r1", created_at="2026-12-06T00:00:00Z", infra_bench="test", specs=[], cells_planned=1).model_dump_json())
+    assert_one_line_error(run_cli("sweep", "--resume", "r1", "--out", "elsewhere", cwd=tmp),
+                          "run r1 is not a sweep; finish it with `infra-bench run --resume r1 --out elsewhere`")
+
+
+def test_an_axis_value_listed_twice_is_named_with_its_fix(tmp: Path):
+    """`backends: [torch, torch]` (or a spec file listed twice) was refused as 'spec appears twice ... give each
+    spec a distinct name', a fix that does not apply: the matrix lists a value twice."""
+    from infra_bench.errors import UserError
+    from infra_bench.scale.matrix import load_matrix
+
+    for fields, said in [({"backends": ["torch", "torch"]}, "field 'backends': 'torch' is listed more than once"),
+                         ({"devices": ["cpu", "cpu"]}, "field 'devices': 'cpu' is listed more than once"),
+                         ({"specs": ["spec.yaml", "spec.yaml"]}, "field 'specs': 'spec.yaml' is listed more than once")]:
+        with pytest.raises(UserError, match=f"{re.escape(said)}; list each once"):
+            load_matrix(write_matrix(tmp, **fields))
 
 
 def test_a_device_that_resolves_to_another_listed_one_is_refused_before_measuring(tmp: Path):

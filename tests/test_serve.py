@@ -179,23 +179,26 @@ def test_onnxruntime_backend_serves_and_stops_on_sigterm(tmp: Path):
 
 def test_sigterm_with_streams_still_queued_stops_promptly(tmp: Path):
     """Streaming requests waiting behind a long one when SIGTERM comes: their streams end and the
-    server exits, instead of waiting forever for jobs the shutdown cancelled."""
+    server exits, instead of waiting forever for jobs the shutdown cancelled. None ends as a whole
+    answer: a [DONE] after 0 of 5 tokens (queued) or a few of 2000 (running) read as served to a
+    client (loadtest counted the cut one as ok), so each ends with an error event instead."""
     import threading
 
     proc, url = start_server("--arch", "llama-tiny", cwd=tmp)
     started = threading.Event()
+    bodies: dict[int, bytes] = {}
 
-    def stream(tokens: int) -> None:
+    def stream(i: int, tokens: int) -> None:
         body = {"model": "llama-tiny", "prompt": "go", "max_tokens": tokens, "stream": True}
         req = urllib.request.Request(f"{url}/completions", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 started.set()
-                resp.read()
+                bodies[i] = resp.read()
         except (OSError, urllib.error.URLError):
             pass
-    threads = [threading.Thread(target=stream, args=(n,), daemon=True) for n in (2000, 5, 5, 5)]
+    threads = [threading.Thread(target=stream, args=(i, n), daemon=True) for i, n in enumerate((2000, 5, 5, 5))]
     threads[0].start()
     assert started.wait(30)
     for t in threads[1:]:
@@ -207,6 +210,12 @@ def test_sigterm_with_streams_still_queued_stops_promptly(tmp: Path):
     finally:
         proc.kill()
     assert "stopped" in proc.stdout.read()
+    for t in threads:
+        t.join(10)
+    assert 0 in bodies, "the running stream's body was not read"
+    for i, body in bodies.items():
+        assert b"[DONE]" not in body, (i, body[-300:])
+        assert b"the server is shutting down; this request was not finished" in body, (i, body[-300:])
 
 
 def test_serve_refuses_bad_input_in_one_line(tmp: Path):
@@ -231,6 +240,18 @@ def test_serve_refuses_bad_input_in_one_line(tmp: Path):
     warning, error = p.stderr.strip().splitlines()
     assert warning.startswith("warning: binding 0.0.0.0 exposes") and "without authentication" in warning
     assert error.startswith("error: --arch: unknown architecture 'nope'") and p.returncode == 2
+
+
+def test_a_model_named_twice_is_refused_with_the_fix_for_how_it_was_named(tmp: Path):
+    """`--arch llama-tiny --arch llama-tiny` was told to 'give each spec a distinct name', which no --arch has."""
+    from infra_bench.errors import UserError
+    from infra_bench.serving.models import load_specs_for_serving
+
+    with pytest.raises(UserError, match="^--arch llama-tiny is given twice; give it once"):
+        load_specs_for_serving([], ["llama-tiny", "llama-tiny"], None, None)
+    (tmp / "s.yaml").write_text(yaml.safe_dump({"kind": "llm", "arch": "llama-tiny"}))
+    with pytest.raises(UserError, match="^two served models are named 'llama-tiny'; give each spec a distinct 'name'"):
+        load_specs_for_serving([tmp / "s.yaml"], ["llama-tiny"], None, None)
 
 
 def test_a_video_spec_is_refused_before_any_model_is_built(tmp: Path):

@@ -21,6 +21,10 @@ def test_grid_accepts_scalars_and_orders_cells():
     ({"arch": "llama-tiny", "output_len": 1}, "field 'output_len.0'"),
     ({"arch": "llama-tiny", "batch_size": 0}, "field 'batch_size.0'"),
     ({"kind": "lm", "arch": "x"}, "unknown kind 'lm' (did you mean 'llm'?)"),
+    # a repeated grid value measured one cell twice under one cell id (resume and reports took them as one)
+    ({"arch": "llama-tiny", "batch_size": [1, 4, 1]}, "batch_size lists 1 more than once; list each value once"),
+    ({"kind": "diffusion", "arch": "sd-tiny", "steps": [8, 8]}, "steps lists 8 more than once"),
+    ({"kind": "embedding", "arch": "bert-tiny-embed", "seq_len": [16, 16]}, "seq_len lists 16 more than once"),
 ])
 def test_bad_fields_name_the_problem(data, expected):
     with pytest.raises(UserError, match=None) as e:

@@ -95,7 +95,9 @@ def test_the_vae_factors_in_the_catalog_are_the_pipelines(arch: str):
 
 def test_frames_the_vae_cannot_take_are_a_one_line_error(tmp: Path):
     (tmp / "v.yaml").write_text("kind: video\narch: wan-tiny\nresolution: [32x32]\nframes: [6]\n")
-    assert_one_line_error(run_cli("run", "v.yaml", cwd=tmp), "frames 6 is not 4k+1")
+    # the valid counts either side: 'use e.g. 1' for 4 frames offered the one below only
+    assert_one_line_error(run_cli("run", "v.yaml", cwd=tmp), "frames 6 is not 4k+1 (wan-tiny's VAE compresses 4 "
+                                                             "frames into one after the first); use 5 or 9")
 
 
 def test_one_size_needs_no_list():
@@ -110,6 +112,9 @@ def test_one_size_needs_no_list():
     ({"resolution": ["40x32"]}, "resolution 40x32 is not a multiple of 16"),
     ({"backend": "onnxruntime"}, "the onnxruntime backend does not run video workloads"),
     ({"resolution": ["32by32"]}, "resolution '32by32' is not WIDTHxHEIGHT"),
+    # a diffusion spec's square size: 'Input should be a valid string (got 512)' did not say what a size is
+    ({"resolution": [512]}, "resolution '512' is not WIDTHxHEIGHT in pixels; write e.g. 832x480"),
+    ({"resolution": 512}, "resolution '512' is not WIDTHxHEIGHT in pixels"),
     ({"arch": "wan-tiniest"}, "unknown video architecture 'wan-tiniest'"),
 ])
 def test_bad_video_specs_are_refused(fields: dict, fragment: str):

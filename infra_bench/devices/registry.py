@@ -13,6 +13,8 @@ FAMILIES: dict[str, type[DeviceProbe]] = {
     "cpu": CpuProbe, "cuda": CudaProbe, "npu": NpuProbe, "mlu": MluProbe, "musa": MusaProbe,
 }
 AUTO_ORDER = ("cuda", "npu", "mlu", "musa")
+# what people call a device family, where spelling alone suggests another ('gpu' is closest to 'npu')
+ALIASES = {"gpu": "cuda", "nvidia": "cuda", "rocm": "cuda", "hip": "cuda", "ascend": "npu", "cambricon": "mlu"}
 
 
 def parse_device(text: str) -> tuple[str, int | None]:
@@ -20,7 +22,8 @@ def parse_device(text: str) -> tuple[str, int | None]:
     m = re.fullmatch(r"([a-z]+)(?::(\d+))?", text.strip().lower())
     if not m or m.group(1) not in FAMILIES:
         family = m.group(1) if m else text
-        raise UserError(f"unknown device '{text}'{closest(family, FAMILIES)}; "
+        hint = f" (did you mean '{ALIASES[family]}'?)" if family in ALIASES else closest(family, FAMILIES)
+        raise UserError(f"unknown device '{text}'{hint}; "
                         f"use one of {', '.join(FAMILIES)}, with an optional :INDEX, or auto")
     if m.group(1) == "cpu" and m.group(2) not in (None, "0"):
         raise UserError(f"device '{text}': the cpu has no index; use device cpu")

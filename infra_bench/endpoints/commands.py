@@ -100,7 +100,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--prefix-groups", type=click.IntRange(min=1), metavar="K",
               help="How many different shared prefixes (default 1), each request taking one at random.")
 @click.option("--slo", metavar="METRIC_STAT=S,...",
-              help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: ttfb, e2e, rtf; images, embeddings, rerank: ttfb, e2e); "
+              help="e.g. ttft_p99=0.5,tpot_p99=50ms (speech: first_audio, ttfb, e2e, rtf; images, embeddings, "
+                   "rerank: ttfb, e2e); "
                    "adds goodput.")
 @click.option("--api-key-env", metavar="VAR", help="Send 'Authorization: Bearer' with the key in this "
                                                    "environment variable (never stored).")

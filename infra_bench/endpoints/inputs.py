@@ -72,6 +72,11 @@ class DatasetLine(BaseModel):
         for m in self.messages or []:
             if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
                 raise ValueError("each message needs a 'role' and a 'content' string")
+        # an empty text is refused by servers (every request of it fails) or sends nothing to measure
+        texts = [m["content"] for m in self.messages] if self.messages is not None else [self.prompt or self.input]
+        if self.input_len is None and not any(t and t.strip() for t in texts):
+            field = next(f for f in ("prompt", "messages", "input") if getattr(self, f) is not None)
+            raise ValueError(f"'{field}' has no text; give the text to send, or remove the line")
         return self
 
 

@@ -56,7 +56,7 @@ def parse_slo(text: str, api: str) -> list[Slo]:
             raise UserError(f"--slo: cannot read '{item}'; {hint}")
         metric, stat = m["metric"], m["stat"]
         if metric not in allowed:
-            raise UserError(f"--slo: '{metric}' is not a {api} metric; use {', '.join(allowed)}")
+            raise UserError(f"--slo: '{metric}' is not a metric of --api {api}; use {', '.join(allowed)}")
         if stat != "mean" and not 0 < int(stat[1:]) <= 100:
             raise UserError(f"--slo: '{stat}' is not a percentile; use p1 ... p100 (e.g. p99) or mean")
         try:

@@ -38,10 +38,13 @@ from .profiles import HardwareProfile, ServerProfile, SiteProfile
 HOURS = 8760.0
 NODE_POWER_FACTOR = 1.8  # node max power per accelerator TDP: DGX H100 10.2 kW for 8 x 700 W (NVIDIA spec)
 
+FX_SOURCES = {  # the shipped rates (units per USD), dated and sourced
+    "CNY": "7.2 CNY per USD, as energy_cost_carbon.md converts 0.63 CNY = 0.088 USD (China Briefing 2024)",
+    "EUR": "0.924 EUR per USD, the ECB euro reference rate's 2024 average (1.0824 USD per EUR), the year of the "
+           "eu-average site's power price",
+}
 SOURCES = {
-    "fx": "CNY per USD 7.2, as energy_cost_carbon.md converts 0.63 CNY = 0.088 USD (China Briefing 2024); EUR per "
-          "USD 0.924, the ECB euro reference rate's 2024 average (1.0824 USD per EUR), the year of the eu-average "
-          "site's power price; other currencies need --fx CUR=RATE",
+    "fx": "; ".join(FX_SOURCES.values()) + "; other currencies need --fx CUR=RATE",
     "depreciation_years": "4 y financial (3-6): hyperscaler server lives 4-6 y (energy_cost_carbon.md, Deprec)",
     "carbon_lifetime_years": "5 y (LLMCarbon, ICLR 2024)",
     "maintenance_frac_per_year": "6% of capex per year (4-8%, HPC rule of thumb, CTWatch 2006)",
@@ -90,6 +93,17 @@ class Assumptions(BaseModel):
     utilization: float | None = Field(default=None, ge=0, le=1,
                                       description="sensitivity: this busy share instead of the planned load's")
 
+    def fx_basis(self, cur: str, others: set[str]) -> str:
+        """The rates a plan in `cur` converted `others` at, each with its date and source (or 'as given')."""
+        default = Assumptions.model_fields["fx"].default
+        said = []
+        for c in sorted({cur, *others} - {"USD"}):
+            given = c not in default or self.fx[c] != default[c]
+            said.append(f"{self.fx[c]:g} {c} per USD, as given (--fx or the assumptions file)" if given else
+                        FX_SOURCES[c])
+        return (f"money converted to {cur} from {', '.join(sorted(others))} at: " + "; ".join(said)
+                + "; change a rate with --fx CUR=UNITS_PER_USD")
+
     def convert(self, amount: float, src: str, dst: str) -> float:
         for cur in (src, dst):
             if cur not in self.fx:
@@ -130,6 +144,7 @@ class Costing:
     carbon: dict                 # operational / embodied / total kgCO2e per year, grid factor and type
     per_unit: dict               # per service: unit, cost, kgco2e
     notes: list
+    converted_from: list         # currencies converted into `currency` (prices, quotes, the host share, power)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -298,4 +313,10 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
             "cost": per_year["total"] * share[o.service] / n if per_year else None,
             "kgco2e": carbon["total_kg_per_year"] * share[o.service] / n if "total_kg_per_year" in carbon else None}
     lifetime = per_year["total"] * a.depreciation_years if per_year else None
-    return Costing(cur, capex, per_year, lifetime, energy, carbon, per_unit, notes)
+    sources = {capex["device_price_currency"] if capex else None,
+               server.price.currency if capex and server and server.price else None,
+               "USD" if (capex and capex["server_basis"].startswith("estimated host"))
+               or (per_year and per_year["colocation"]) else None,
+               site.power_currency if energy_cost is not None else None}
+    return Costing(cur, capex, per_year, lifetime, energy, carbon, per_unit, notes,
+                   sorted(c for c in sources if c and c != cur))

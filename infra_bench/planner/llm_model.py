@@ -300,6 +300,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                      intervals["output_tokens_per_s"])
     if energy:
         intervals["j_per_token"] = energy.interval
+    else:  # said, not left out: an unknown TDP is no zero-watt part
+        notes.append(f"energy unknown: {rep.hw.id} publishes no TDP; add tdp_w to its profile in a --profiles folder")
     parts = {k: float(v) for k, v in s.bound.items()}
     return Prediction(mode="max throughput" if max_throughput else "closed loop", concurrency=concurrency,
                       fits=True, memory=mem, ttft_s=ttft, tpot_s=tpot, output_tokens_per_s=tok_s,

@@ -785,6 +785,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
               "slot: the DGX H100 ratio) + the accelerators in them at TDP: for power provisioning"),
              ("costs: parts are bought in servers (servers.yaml) at public prices with sources and confidence grades; "
               "network, energy and carbon follow docs/cost.md")]
+    converted = {x for c in cands if c.feasible and c.cost for x in c.cost["converted_from"]}
+    if converted:
+        cur = next(c.cost["currency"] for c in cands if c.cost)
+        notes.append(f"currency: {ctx.assumptions.fx_basis(cur, converted)}")
     measured = sorted(h for h, d in ctx.assumptions.device_power.items() if d.measured and h in ids)
     given = sorted(h for h, d in ctx.assumptions.device_power.items() if not d.measured and h in ids)
     notes.append(f"energy: device busy power measured for {', '.join(measured)} (energy_source: measured_device); "

@@ -46,18 +46,37 @@ def is_markdown(out: Path, option: str = "--report") -> bool:
     return suffix == ".md"
 
 
-def can_write(out: Path) -> None:
+def can_write(out: Path, option: str = "--report") -> None:
     """Fail now, before a run or a plan is made, if the report asked for cannot be written: a name that is
-    neither HTML nor Markdown, or no matplotlib."""
-    is_markdown(out)
+    neither HTML nor Markdown, no matplotlib, or a path where no file can be made (an unwritable or missing
+    place: found only after every cell was measured, and then said as bad input). The probe file is removed."""
+    is_markdown(out, option)
     charts.require()
+    existed = out.exists()
+    above = next((d for d in out.parents if d.exists()), None)
+    if above is not None and not above.is_dir():  # mkdir would say only "File exists"
+        raise UserError(f"cannot write the report to {out}: {above} is a file, not a folder; choose another path "
+                        f"with {option}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "a"):
+            pass
+    except OSError as e:
+        raise UserError(_unwritable(out, e, option)) from None
+    if not existed:
+        out.unlink()
+
+
+def _unwritable(out: Path, e: OSError, option: str) -> str:
+    return f"cannot write the report to {out}: {e.strerror or e}; choose another path with {option}"
 
 
 def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool | None = None,
-                 results: Path = Path("results")) -> Path:
+                 results: Path = Path("results"), option: str = "--report") -> Path:
     """Write a report of `inputs` (run ids or folders, plan files, or a plan dict) to `out`: HTML, or
-    Markdown with its charts in `<name>_files/` when `markdown` is set (default: `out` ends in .md)."""
-    as_md = is_markdown(out) if markdown is None else markdown
+    Markdown with its charts in `<name>_files/` when `markdown` is set (default: `out` ends in .md).
+    `option` is the flag that named `out`, for the error that asks for another path."""
+    as_md = is_markdown(out, option) if markdown is None else markdown
     runs, plans = load_inputs(inputs, results)
     doc = build_document(runs, plans)
     try:
@@ -71,5 +90,5 @@ def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool 
 
             out.write_text(render(doc), encoding="utf-8")
     except OSError as e:
-        raise UserError(f"cannot write the report to {out}: {e.strerror}; choose another path with -o") from None
+        raise UserError(_unwritable(out, e, option)) from None
     return out

@@ -26,5 +26,5 @@ def report(inputs: tuple[str, ...], out: Path | None, markdown: bool, results: P
     out = out or Path("report.md" if markdown else "report.html")
     if markdown and out.suffix.lower() != ".md":  # a .txt written as Markdown put its charts beside another report's
         raise UserError(f"--md with -o {out}: name the Markdown file .md, or drop --md for HTML")
-    path = write_report(list(inputs), out, is_markdown(out, "-o"), results)
+    path = write_report(list(inputs), out, is_markdown(out, "-o"), results, option="-o")
     click.echo(f"report: {path} ({path.stat().st_size / 1024:.0f} KiB)")

@@ -96,13 +96,33 @@ def ranks(cands: list, rank_by: str) -> list[str]:
     return out
 
 
+def _lacks(c, rank_by: str) -> str:
+    """What keeps a candidate from the ranking: a price (money rankings) and, for anything that needs energy
+    or power, a TDP; a part with a price but no TDP must not be told to give a price."""
+    cost = c.cost or {}
+    lacks = []
+    if rank_by in ("tco", "capex") and not cost.get("capex"):
+        lacks.append("price")
+    if rank_by in ("tco", "carbon", "power") and c.peak_kw is None and "kwh_per_year" not in cost.get("energy", {}):
+        lacks.append("TDP")
+    return " or ".join(lacks) or "figure"
+
+
 def unranked_note(cands: list, rank_by: str) -> str | None:
-    """Why some feasible candidates carry '-' instead of a rank."""
-    skipped = [c.hardware for c, r in zip(cands, ranks(cands, rank_by)) if r == "-"]
+    """Why some feasible candidates carry '-' instead of a rank, part by part, with the fix for each."""
+    skipped = [c for c, r in zip(cands, ranks(cands, rank_by)) if r == "-"]
     if not skipped:
         return None
-    return (f"- not ranked by {rank_by} ({', '.join(skipped)}): no public price for the part or its server, or no "
-            f"TDP for energy; give a price with --price ID=AMOUNT[CUR] or an assumptions file")
+    by: dict[str, list[str]] = {}
+    for c in skipped:
+        by.setdefault(_lacks(c, rank_by), []).append(c.hardware)
+    fixes = {"price": "no public price for the part or its server: give one with --price ID=AMOUNT[CUR] or an "
+                      "assumptions file",
+             "TDP": "no TDP, so energy, power and operational carbon are unknown: add tdp_w to its profile in a "
+                    "--profiles folder",
+             "price or TDP": "neither a public price nor a TDP: give a --price and a tdp_w (--profiles folder)"}
+    return (f"- not ranked by {rank_by}: "
+            + "; ".join(f"{', '.join(ids)}: {fixes.get(why, 'no figure to rank by')}" for why, ids in by.items()))
 
 
 def plan_text(p, top: int = 15, explain: int = 5) -> str:

@@ -93,13 +93,16 @@ def format_table(records: list[dict]) -> str:
 
 
 def format_notes(records: list[dict]) -> str:
-    """Labels a reader needs next to the numbers: random weights, estimated energy, quantization."""
+    """Labels a reader needs next to the numbers: random weights, estimated energy, quantization, a user .onnx
+    file's unchecked outputs, a load test's output tokens counted from chunks (its tok/s and TPOT estimates)."""
     notes = []
     if any(r["model"].get("weights") == "random" for r in records):
         notes.append("weights: random (built from architecture configs; timing only, outputs meaningless)")
     energy = {(r.get("metrics") or {}).get("energy_note") for r in records} - {None}
     notes += sorted(energy)
-    notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith(("quantized", "real voice", "steps:"))})
+    notes += sorted({n for r in records for n in r.get("notes", [])
+                     if n.startswith(("quantized", "real voice", "steps:", "parity: not checked", "prompt token ids",
+                                      "output tokens: estimated"))})
     notes += sorted({n for r in records for n in r.get("notes", []) if n.startswith("--")})  # options with no effect
     busy = sum(_busy(r) for r in records)
     if busy:

@@ -33,6 +33,7 @@ def _manifest(store_id: str, planned, opts, matrix, nodes: dict[str, dict | None
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
 def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | None, out: Path, as_json: bool) -> None:
     """Run a sweep matrix here, or across a Ray cluster with --ray."""
+    from ..engine import resume_command
     from ..results.store import RunStore, new_run_id
     from ..spec.loader import spec_from_dict
     from .matrix import NodeType, load_matrix
@@ -46,13 +47,12 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
                             "(with --ray and --out as needed)")
         store = RunStore.open(out, resume_id).lock()
         m = store.manifest()
-        if m.matrix is None:
-            raise UserError(f"run {resume_id} is not a sweep; finish it with `infra-bench run --resume {resume_id}`")
+        if m.matrix is None:  # the commands name the run's folder (--out), as the run's own Ctrl-C line does
+            raise UserError(f"run {resume_id} is not a sweep; finish it with `{resume_command(store)}`")
         if (m.matrix.executor == "ray") != bool(ray_address):  # cells are named by the device each side resolves
             raise UserError(f"sweep {resume_id} ran {'on Ray' if m.matrix.executor == 'ray' else 'here'}; resume it "
-                            f"the same way (`infra-bench sweep --resume {resume_id}"
-                            f"{' --ray' if m.matrix.executor == 'ray' else ''} --out {out}`), or its cells would be "
-                            f"measured again under other names")
+                            f"the same way (`{resume_command(store, 'sweep', ' --ray' * (m.matrix.executor == 'ray'))}"
+                            f"`), or its cells would be measured again under other names")
         options = {"out": store.folder.parent, "cpu_watts_per_core": m.options.cpu_watts_per_core,
                    "trust_remote_code": m.options.trust_remote_code}
         specs = [spec_from_dict(s, f"{store.folder}/run.json") for s in m.specs]
@@ -79,6 +79,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
 
     if not ray_address:
         planned = local.plan([s for s, _ in jobs_specs], opts)
+        if store is not None:
+            local.check_same_models(store, planned)
         if store is None:
             run_id = new_run_id()
             store = RunStore.create(opts.out, run_id, _manifest(run_id, planned, opts, matrix,
@@ -89,6 +91,8 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
             local.execute(planned, store, collect(), opts)
     else:
         planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
+        if store is not None:
+            local.check_same_models(store, planned)
         node_of = {s.label: node for s, node in jobs_specs}
         jobs = [ray_driver.Job(p.spec, node_of[p.spec.label], c, p.cell_id(c)) for p in planned for c in p.cells]
         ray = ray_driver.connect(address)

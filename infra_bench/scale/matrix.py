@@ -51,6 +51,15 @@ class Matrix(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     max_in_flight: int | None = Field(default=None, ge=1)
 
+    @field_validator("specs", "backends", "devices")
+    @classmethod
+    def _each_once(cls, v: list | None) -> list | None:
+        """An axis value (or spec file) listed twice would expand to the same cells twice: say which."""
+        twice = next((x for i, x in enumerate(v or []) if x in v[:i]), None)
+        if twice is not None:
+            raise ValueError(f"{twice!r} is listed more than once; list each once")
+        return v
+
 
 def load_matrix(path: str | Path) -> tuple[Matrix, list[tuple[RunSpec, NodeType | None]]]:
     """The matrix and its expanded (spec, node type) jobs; every problem a one-line UserError."""

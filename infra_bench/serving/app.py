@@ -23,7 +23,7 @@ from ..kinds import KINDS
 from ..kinds.base import load_ref
 from . import protocol as P
 from .models import Served, build_all
-from .worker import Worker
+from .worker import ServerClosing, Worker
 
 WEIGHTS_HEADER = "X-Infra-Bench-Weights"
 
@@ -88,6 +88,8 @@ def make_app(models: list[Served], worker: Worker, api_key: str | None):
             return json_response(P.error(str(e), e.status, e.kind), e.status)
         except web.HTTPException:
             raise
+        except ServerClosing as e:  # a non-streaming answer the shutdown cut short is not sent as a whole one
+            return json_response(P.error(str(e), 503, "server_error"), 503)
         # the model failed on a valid request (out of memory ...): JSON, as the LLM's stream says it
         except Exception as e:  # noqa: BLE001
             print(f"serve: {request.path} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)

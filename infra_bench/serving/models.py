@@ -63,6 +63,8 @@ def load_specs_for_serving(files: list[Path], archs: list[str], backend: str | N
                         f"shape); drop 'compile' for serving, `infra-bench run` measures the compiled path")
     names = [s.label for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes and archs.count(dupes[0]) > 1:
+        raise UserError(f"--arch {dupes[0]} is given twice; give it once (each served model has its own name)")
     if dupes:
         raise UserError(f"two served models are named '{dupes[0]}'; give each spec a distinct 'name'")
     return specs

@@ -12,6 +12,7 @@ from . import protocol as P
 from .app import WEIGHTS_HEADER, Api, ApiError, json_response
 from .media import png, wav_header
 from .models import ServedImages, ServedLlm
+from .worker import ServerClosing
 
 AUDIO_PIECE = 64 * 1024
 
@@ -72,6 +73,9 @@ async def _generate(api: Api, request, m: ServedLlm, body, ids: list[int], chat:
                                                "length" if count == n else None, fp)))
         except ConnectionError:
             raise
+        except ServerClosing as e:  # cut short by the shutdown: an error event, no [DONE]
+            await resp.write(P.sse(P.error(str(e), 503, "server_error")))
+            return resp
         except Exception as e:  # the model failed mid-stream: say so in the stream, no [DONE]
             await resp.write(P.sse(P.error(f"generation failed: {type(e).__name__}", 500, "server_error")))
             return resp

@@ -15,6 +15,14 @@ from typing import Any
 _ITEM, _END, _ERROR = range(3)
 
 
+class ServerClosing(RuntimeError):
+    """The server stopped (SIGINT, SIGTERM) before a streaming call finished: its answer is cut short and
+    must not end as a complete one (a stream's [DONE], a WAV's end), or a client records it as served."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; this request was not finished")
+
+
 class Worker:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infra-bench-model")
@@ -34,6 +42,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         open_ = [True]
+        cut = [False]  # the shutdown stopped the job, or it never ran
 
         def post(kind: int, value: Any) -> None:
             try:
@@ -42,6 +51,8 @@ class Worker:
                 open_[0] = False
 
         def emit(item: Any) -> bool:
+            if self.closing:
+                cut[0] = True
             if not open_[0] or self.closing:
                 return False
             post(_ITEM, item)
@@ -49,17 +60,19 @@ class Worker:
 
         def run() -> None:
             try:
-                if open_[0] and not self.closing:
+                if self.closing:
+                    cut[0] = True
+                elif open_[0]:
                     job(emit)
             except Exception as e:  # reaches the handler, which turns it into an error answer
                 post(_ERROR, e)
                 return
-            post(_END, None)
+            post(*((_ERROR, ServerClosing()) if cut[0] else (_END, None)))
 
         self.queued += 1
         job_future = loop.run_in_executor(self._pool, run)
         # close() cancels jobs still queued: they never run, so nothing would end their stream
-        job_future.add_done_callback(lambda f: queue.put_nowait((_END, None)) if f.cancelled() else None)
+        job_future.add_done_callback(lambda f: queue.put_nowait((_ERROR, ServerClosing())) if f.cancelled() else None)
         try:
             while True:
                 kind, value = await queue.get()
@@ -73,7 +86,7 @@ class Worker:
             self.queued -= 1
 
     def close(self) -> None:
-        """Stop streaming jobs at their next item, end the streams of jobs still queued; do not
-        wait for a running model call."""
+        """Stop streaming jobs at their next item and end their streams, and those of jobs still queued,
+        with ServerClosing; do not wait for a running model call."""
         self.closing = True
         self._pool.shutdown(wait=False, cancel_futures=True)

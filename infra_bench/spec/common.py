@@ -61,6 +61,21 @@ class RunSpec(BaseModel):
                              f"(--max-time) to at least {self.min_time_s:g} or lower min_time_s (--min-time)")
         return self
 
+    @model_validator(mode="after")
+    def _grid_values_once(self):
+        """A value listed twice in a grid field would measure one cell twice under one cell id, which --resume
+        and the reports take as one cell."""
+        for key in self.cells()[0]:
+            values = getattr(self, key)
+            twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+            if twice is not None:
+                raise ValueError(f"{key} lists {twice} more than once; list each value once")
+        return self
+
+    def cells(self) -> list[dict]:
+        """The grid, one dict of grid fields per cell (each kind's spec defines it)."""
+        raise NotImplementedError
+
     @classmethod
     def model_sources(cls) -> tuple[str, ...]:
         """The fields that name what to run; exactly one must be set."""

@@ -67,6 +67,20 @@ def apply_overrides(spec: BaseModel, overrides: dict) -> BaseModel:
     return spec_from_dict({**data, **given}, f"spec '{spec.label}'")
 
 
+def check_set_fields(specs: list[BaseModel], fields: dict, suite: bool) -> None:
+    """`--set KEY=...` over several specs where only some have KEY (prompt_len over the default suite, whose
+    diffusion specs have none): one line that says --set reaches every spec and how to run the others apart,
+    rather than the field being unknown to one spec. A KEY no spec has is left to each spec's own error."""
+    for key in fields:
+        takes = {s.kind for s in specs if key in type(s).model_fields}
+        lacking = next((s for s in specs if key not in type(s).model_fields), None)
+        if takes and lacking is not None:
+            given = "the default suite's specs (no SPEC file given)" if suite else "every spec of the files"
+            raise UserError(f"--set {key}: spec '{lacking.label}' ({lacking.kind}) has no field '{key}', which only "
+                            f"{' and '.join(sorted(takes))} specs have; --set applies to {given}: run the one you "
+                            f"mean alone, with --arch NAME or a spec file of its own")
+
+
 def parse_options(pairs: tuple[str, ...] | list[str], flag: str = "--backend-option") -> dict:
     """`key=value` strings from the command line, each value read as a YAML scalar (1, 0.5, true, cpu)."""
     return _parse_values(pairs, flag, "intra_op_threads=2", (str, int, float, bool))
@@ -99,6 +113,7 @@ def local_kind(path: Path) -> str:
     """The kind of a local model (`run --model PATH`) as its files tell it: the one kind whose local_model hook
     claims it; none or several is a one-line error asking for --kind."""
     from ..kinds.base import load_ref
+    from ..workloads.files import config_fields
 
     takes = [k.name for k in KINDS.values() if k.local_model]
     claims = [name for name in takes if load_ref(KINDS[name].local_model)(path)]
@@ -107,6 +122,11 @@ def local_kind(path: Path) -> str:
     if claims:
         raise UserError(f"--model {path}: it could be {' or '.join(claims)}; say which with --kind "
                         f"{' or --kind '.join(claims)}")
+    if path.is_dir():  # what is wrong with the folder itself, which --kind would not fix
+        if not (path / "config.json").is_file():
+            raise UserError(f"--model {path}: no config.json (a Hugging Face model folder) or model_index.json (a "
+                            f"diffusers pipeline folder); give the folder save_pretrained wrote")
+        config_fields(path)
     raise UserError(f"--model {path}: its kind cannot be told from its files (a diffusers model_index.json, a "
                     f"sentence-transformers modules.json, or a causal-LM or encoder class under config.json's "
                     f"architectures); say which with --kind, one of {', '.join(takes)}")

@@ -8,7 +8,6 @@ fixed sequence of token ids.
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from ..catalog import architectures
 from ..errors import MissingDependency, UserError, closest, install_hint
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
-from .files import hash_files, safetensors_problem
+from .files import config_fields, hash_files, json_file, safetensors_problem
 
 TEXT_LEN = 77
 COMPONENTS = ("text_encoder", "text_encoder_2", "unet", "vae")
@@ -104,10 +103,11 @@ def _model_index(folder: Path) -> dict:
     if not index.is_file():
         raise UserError(f"{folder}: not a diffusers pipeline folder (no model_index.json); "
                         f"give a folder saved with save_pretrained")
-    try:
-        return json.loads(index.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{index}: not valid JSON ({e}); re-save the pipeline with save_pretrained") from None
+    data = json_file(index)
+    if not isinstance(data, dict):
+        raise UserError(f"{index}: holds a JSON {type(data).__name__}, not the mapping of components "
+                        f"save_pretrained writes; re-save the pipeline with save_pretrained")
+    return data
 
 
 def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
@@ -143,18 +143,44 @@ def resolve(spec: DiffusionSpec, trust_remote_code: bool = False):
         cfg = folder / name / "config.json"
         if not cfg.is_file():
             continue
-        configs[name] = json.loads(cfg.read_text())
+        configs[name] = config_fields(folder / name)
         weights += component_weights(folder, name)
     missing = [n for n in ("text_encoder", "unet", "vae") if n not in configs]
     if missing:
         raise UserError(f"{folder}: missing component(s) {', '.join(missing)}; a text encoder, UNet and VAE are needed")
-    sched_file = folder / "scheduler" / "scheduler_config.json"
-    sched = json.loads(sched_file.read_text()) if sched_file.is_file() else dict(catalog()["sd-tiny"].scheduler)
+    _check_prompt_ids(folder, configs["text_encoder"])
+    sched = scheduler_config(folder) or dict(catalog()["sd-tiny"].scheduler)
     sched = {k: v for k, v in sched.items() if not k.startswith("_")}
     return ResolvedPipeline(_family(configs), configs, sched,
                             {"path": str(folder.resolve()), "family": _family(configs), "weights": "checkpoint",
                              "scheduler": SCHEDULERS[spec.scheduler or "euler"],  # not the folder's own class
                              "weights_hash": hash_files(weights)}, folder)
+
+
+def scheduler_config(folder: Path) -> dict | None:
+    """A pipeline folder's scheduler/scheduler_config.json, or None where it has none."""
+    path = folder / "scheduler" / "scheduler_config.json"
+    if not path.is_file():
+        return None
+    data = json_file(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: holds a JSON {type(data).__name__}, not the scheduler's fields; re-save the "
+                        f"pipeline with save_pretrained")
+    return data
+
+
+def _check_prompt_ids(folder: Path, text: dict) -> None:
+    """The prompt is made of the text encoder's bos and eos ids around random ids below them: ids its
+    vocabulary lacks (a config left at CLIP's 49406/49407 over 1000 words) failed every cell at its first
+    embedding lookup ('index out of range in self')."""
+    from transformers import CLIPTextConfig
+
+    cfg = CLIPTextConfig(**text)  # CLIP's defaults where the file gives none, as the prompt takes them
+    bad = {k: v for k in ("bos_token_id", "eos_token_id") if (v := getattr(cfg, k)) is None or v >= cfg.vocab_size}
+    if bad:
+        said = ", ".join(f"{k} {v}" for k, v in bad.items())
+        raise UserError(f"{folder / 'text_encoder' / 'config.json'}: {said} outside its vocab_size "
+                        f"{cfg.vocab_size}; set the ids its tokenizer uses (below {cfg.vocab_size})")
 
 
 def check_cells(spec: DiffusionSpec, resolved) -> None:

@@ -11,7 +11,6 @@ step-end callback reads the clock), the VAE decode after it.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,8 @@ import torch
 from ..errors import UserError
 from ..planner import dit
 from ..spec.diffusion import SCHEDULERS, DiffusionSpec
-from .diffusion import DiffusionTiming, component_weights
-from .files import hash_files
+from .diffusion import DiffusionTiming, component_weights, scheduler_config
+from .files import config_fields, hash_files
 
 FLOW_SCHEDULER = "flow_euler"
 PIPELINES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline", "qwen-image": "QwenImagePipeline",
@@ -106,8 +105,7 @@ def resolve_folder(spec: DiffusionSpec, folder: Path, index: dict) -> ResolvedDi
     if family == "hunyuandit":  # padded to max_length: the transformer takes exactly these
         t = components["transformer"]["config"]
         tokens = {"text_encoder": t["text_len"], "text_encoder_2": t["text_len_t5"]}
-    sched_file = folder / "scheduler" / "scheduler_config.json"
-    sched = json.loads(sched_file.read_text()) if sched_file.is_file() else ref["scheduler"]
+    sched = scheduler_config(folder) or ref["scheduler"]
     entry = {"family": family, "guidance": ref["guidance"], "text_tokens": tokens, "components": components,
              "scheduler": {k: v for k, v in sched.items() if not k.startswith("_")},
              **({"text_prefix": prefix} if prefix else {})}
@@ -126,8 +124,7 @@ def _folder_component(folder: Path, name: str, spec: list | None) -> dict:
             or not hasattr(importlib.import_module(library), cls):
         raise UserError(f"{folder}: model_index.json gives {name} as {spec}, not a diffusers or transformers "
                         f"model class; re-save the pipeline with save_pretrained")
-    config = {k: v for k, v in json.loads((folder / name / "config.json").read_text()).items()
-              if not k.startswith("_")}
+    config = {k: v for k, v in config_fields(folder / name).items() if not k.startswith("_")}
     if library == "transformers":  # a text encoder
         text = getattr(importlib.import_module(library), cls).config_class.from_pretrained(folder / name)
         text = text.get_text_config()

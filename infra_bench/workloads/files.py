@@ -41,13 +41,34 @@ def safetensors_problem(path: Path) -> str | None:
     return None
 
 
+def json_file(path: Path) -> object:
+    """A JSON file's content; one that cannot be read or parsed (not UTF-8, cut short) is a one-line UserError."""
+    import json
+
+    from ..errors import UserError
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: unreadable ({type(e).__name__}: {e}); fix or replace the file") from None
+
+
+def config_fields(folder: Path) -> dict:
+    """A model folder's config.json, which must hold a JSON object of fields (as save_pretrained writes it)."""
+    from ..errors import UserError
+
+    raw = json_file(folder / "config.json")
+    if not isinstance(raw, dict):
+        raise UserError(f"{folder / 'config.json'}: holds a JSON {type(raw).__name__}, not the object of fields "
+                        f"save_pretrained writes; fix or replace the file")
+    return raw
+
+
 def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(config.json + *.safetensors)"):
     """A local Hugging Face model folder checked before anything is built: it exists, has a config.json
     that transformers loads, whole *.safetensors weights (pickled ones are refused), and no code of its own
     unless `trust_remote_code`. Returns (config, config.json as a dict, the weight files); every problem is
     a one-line UserError naming the fix."""
-    import json
-
     from transformers import AutoConfig
 
     from ..errors import UserError
@@ -65,10 +86,7 @@ def hf_folder(folder: Path, trust_remote_code: bool = False, what: str = "(confi
     for w in weights:
         if why := safetensors_problem(w):
             raise UserError(f"{w}: {why}; copy the file again (or re-save the model with save_pretrained)")
-    try:
-        raw = json.loads((folder / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{folder / 'config.json'}: unreadable ({e}); fix or replace the file") from None
+    raw = config_fields(folder)
     if raw.get("auto_map") and not trust_remote_code:
         raise UserError(f"{folder}: this model needs its own Python code (auto_map in config.json); "
                         f"read that code, then pass --trust-remote-code if you accept running it")

@@ -14,11 +14,10 @@ Qwen3-Embedding ships); without that it is refused rather than timed as a guess.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ...errors import UserError
-from ...workloads.files import hash_files, hf_folder, own_code
+from ...workloads.files import hash_files, hf_folder, json_file, own_code
 
 POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
                  "pooling_mode_lasttoken": "last_token"}
@@ -27,19 +26,12 @@ RUN_MODULES = ("Transformer", "Pooling", "Normalize")
 LM_HEADS = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: unreadable ({type(e).__name__}: {e}); fix or replace the file") from None
-
-
 def _modules(folder: Path) -> list[dict] | None:
     """sentence-transformers' module list, or None without modules.json."""
     path = folder / "modules.json"
     if not path.is_file():
         return None
-    mods = _json(path)
+    mods = json_file(path)
     if not isinstance(mods, list) or not all(isinstance(m, dict) and isinstance(m.get("type"), str) for m in mods):
         raise UserError(f"{path}: not a sentence-transformers module list (a JSON list of {{type, path}}); "
                         f"fix the file or remove it")
@@ -65,7 +57,7 @@ def _pooling(folder: Path, mods: list[dict] | None) -> tuple[str, bool, str, lis
     if not path.is_file():
         raise UserError(f"{path}: not found, though modules.json lists a Pooling module there; "
                         f"copy the folder again with its {pool[0].get('path')} subfolder")
-    cfg = _json(path)
+    cfg = json_file(path)
     on = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True] if isinstance(cfg, dict) else []
     if len(on) != 1 or on[0] not in POOLING_MODES:
         raise UserError(f"{path}: pooling {' + '.join(on) or 'none set'} is not supported; kind: embedding pools by "

@@ -29,8 +29,15 @@ class VideoSpec(RunSpec):
     guidance_scale: float = Field(default=5.0, ge=0)
 
     _grid = field_validator("frames", "steps", mode="before")(classmethod(lambda cls, v: as_list(v)))
-    _sizes_grid = field_validator("resolution", mode="before")(  # one size is a string: "832x480"
-        classmethod(lambda cls, v: [v] if isinstance(v, str) else as_list(v)))
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _sizes_grid(cls, v):
+        """One size is a string ("832x480"); a number (512, as a diffusion spec writes it) is kept as text for
+        `_sizes` to say what a size looks like, not refused as 'not a valid string'."""
+        items = [v] if isinstance(v, str) else as_list(v)
+        if not isinstance(items, list):
+            return items
+        return [str(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for x in items]
 
     @model_validator(mode="before")
     @classmethod

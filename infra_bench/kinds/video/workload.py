@@ -81,7 +81,7 @@ def check_cells(spec: VideoSpec, resolved: ResolvedVideo) -> None:
     for f in spec.frames:
         if (f - 1) % t:
             raise UserError(f"spec '{spec.label}': frames {f} is not {t}k+1 ({resolved.arch}'s VAE compresses {t} "
-                            f"frames into one after the first); use e.g. {f - (f - 1) % t}")
+                            f"frames into one after the first); use {f - (f - 1) % t} or {f - (f - 1) % t + t}")
     for r in spec.resolution:
         w, h = size(r)
         if w % m or h % m:
