@@ -386,3 +386,19 @@ def test_a_plan_report_marks_and_explains_approximated_sizes_as_the_terminal_doe
     assert APPROXIMATED in tables["Ranked candidates"].caption and APPROXIMATED in groups.caption
     assert "upper bound" not in captions.replace("image and video capacities are upper bounds", "")
     assert "within about 25%" not in captions
+
+
+def test_a_setup_whose_cell_failed_stays_in_the_comparison_as_failed(runs, tmp):
+    """Run B's batch-2 cell failed: the comparison dropped that shape (one setup left), so the page compared
+    batch 1 alone and never said the other setup could not run batch 2."""
+    results, (a, b) = runs
+    folder = tmp / b
+    shutil.copytree(results / b, folder)
+    recs = records(results, b)
+    recs[1] = {**recs[1], "status": "failed", "error": "RuntimeError: out of memory", "metrics": None, "samples": None}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([results / a, folder], tmp / "cmp.md").read_text()
+    rows = [line for line in md.split("### Comparison across")[1].split("###")[0].splitlines()
+            if line.startswith(f"| {recs[1]['workload']}")]
+    assert len(rows) == 4, rows
+    assert rows[2].split(" | ")[3] == "1.00x" and rows[3].endswith("| - | - | - | - | - | - | failed: RuntimeError: out of memory |")

@@ -217,11 +217,13 @@ def energy(records: list[dict], names: Names) -> Image | None:
 
 def comparison_bars(kind: str, rows: list[tuple[str, str, dict]]) -> Image:
     """Throughput and energy per unit of each compared cell (model and shape) on every setup that
-    measured it. `rows`: (category, setup, record) triples, grouped by category."""
+    measured it, 'failed' where its cell failed. `rows`: (category, setup, record) triples, grouped by category."""
     km = KINDS[kind].metrics
     key, unit = energy_metric(kind)
-    thr = [Bar(c, s, stat(r["metrics"], km.throughput)) for c, s, r in rows]
-    en = [Bar(c, s, r["metrics"].get(key), is_estimated(r["metrics"])) for c, s, r in rows]
+    gone = {"failed": "failed", "ok": "n/a"}
+    thr = [Bar(c, s, stat(r.get("metrics") or {}, km.throughput), missing=gone[r["status"]]) for c, s, r in rows]
+    en = [Bar(c, s, (r.get("metrics") or {}).get(key), is_estimated(r.get("metrics") or {}), missing=gone[r["status"]])
+          for c, s, r in rows]
     fig, (thr_ax, en_ax) = charts.figure(ncols=2, height=charts.hbars_height(thr, 0.3), sharey=True)
     charts.hbars(thr_ax, thr, km.throughput_label)
     charts.hbars(en_ax, en, f"energy per unit ({unit})", series_legend=False)

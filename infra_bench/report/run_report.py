@@ -15,7 +15,7 @@ from . import run_charts
 from .document import Section, Table, Text
 from .labels import Names, energy_label, energy_metric, stat
 from .loaders import RunData
-from .table import columns_for, format_notes, ok_label
+from .table import columns_for, format_notes, status_label
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -63,7 +63,7 @@ def _generic_table(records: list[dict], names: Names) -> Table:
         vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct else _num(m.get(k))
                 for k, pct in metrics.items()]
         rows.append([names.cell(r), *(_num(r["cell"].get(k)) for k in cells), *vals,
-                     r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"])
+                     status_label(r)])
     charted = ("a series of two or more load points is charted under Latency vs throughput"
                if all(r["kind"] == "endpoint" for r in records) else "no chart is drawn for this kind of record")
     return Table(header, rows, "Units as in the metric names (_s seconds, _per_s per second, _bytes, _j joules, "
@@ -141,11 +141,12 @@ def _setups(rs: list[dict], names: Names) -> list[str]:
     return [f"{s} [{r['workload']}]" if labels.count(s) > 1 else s for s, r in zip(labels, rs)]
 
 
-def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
-    """Cells whose model and shape were measured on two or more setups, side by side."""
+def _comparison(records: list[dict], names: Names, several: bool) -> Section | None:
+    """Cells whose model and shape were measured on two or more setups, side by side; a setup whose cell failed
+    stays in as a failed row (left out, a shape one setup could not run read as compared on the others alone)."""
     blocks = []
     for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
-        same = _same_work([r for r in ok if r["kind"] == kind])
+        same = _same_work([r for r in records if r["kind"] == kind and (r["status"] == "failed" or r.get("metrics"))])
         groups = {c: list(zip(_setups(rs, names), rs)) for c, rs in same.items()}
         groups = {c: pairs for c, pairs in groups.items() if len({s for s, _ in pairs}) > 1}
         if not groups:
@@ -155,15 +156,16 @@ def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
                   *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label", "status"]
         rows = []
         for cat, pairs in groups.items():
-            first = pairs[0][1]["metrics"].get(km.throughput)
+            first = next((v for _, r in pairs if (v := (r.get("metrics") or {}).get(km.throughput))), None)
             for setup, r in pairs:
-                m = r["metrics"]
+                m = r.get("metrics") or {}
                 ratio = _ratio(m[km.throughput] / first) if first and m.get(km.throughput) else "-"
                 rows.append([cat, setup, _num(m.get(km.throughput)), ratio,
                              *(_num(_scaled(m, lat)) for lat in km.latencies),
-                             _num(m.get(key)), energy_label(m.get("energy_source")), ok_label(r)])
+                             _num(m.get(key)), energy_label(m.get("energy_source")) if m else "-", status_label(r)])
         blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup; 'busy': "
-                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'."))
+                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'; "
+                                          f"ratios to the first setup that measured the cell; a failed cell has none."))
         blocks.append(run_charts.comparison_bars(kind, [(c, s, r) for c, pairs in groups.items() for s, r in pairs]))
     if not blocks and not several:
         return None
@@ -274,7 +276,7 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     ]]
     sections += [Section(title, [b for b in blocks if b is not None], 3) for title, blocks in charted
                  if any(b is not None for b in blocks)]
-    comparison = _comparison(ok, names, len(runs) > 1)
+    comparison = _comparison(records, names, len(runs) > 1)
     if comparison:
         sections.append(comparison)
     sections.append(Section("Environment", [_environment(runs, names)], 3))
