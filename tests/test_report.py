@@ -402,3 +402,24 @@ def test_a_setup_whose_cell_failed_stays_in_the_comparison_as_failed(runs, tmp):
             if line.startswith(f"| {recs[1]['workload']}")]
     assert len(rows) == 4, rows
     assert rows[2].split(" | ")[3] == "1.00x" and rows[3].endswith("| - | - | - | - | - | - | failed: RuntimeError: out of memory |")
+
+
+def test_a_load_test_report_shows_slo_attainment_saturation_and_errors(tmp):
+    """A load point's SLO entries, `slo_met`, `saturated`, `stopped_early` and its errors were left out of the
+    report's table (lists, booleans and a dict), so a point that missed its SLO with half its requests failed
+    read as goodput and percentiles alone; the terminal table said 'missed' and '4 x HTTP 503'."""
+    pytest.importorskip("aiohttp")
+    from tests.standins import serving
+    from tests.test_endpoints import _fault_app
+
+    with serving(_fault_app()) as url:
+        p = run_cli("loadtest", "--endpoint", f"{url}/flaky/v1", "--model", "m", "--num-requests", "8", "--warmup",
+                    "0", "--output-len", "2", "--slo", "ttft_p50=5,e2e_p90=10", "--max-failure-rate", "0.5",
+                    "--out", str(tmp / "r"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    md = write_report([next((tmp / "r").iterdir())], tmp / "lt.md").read_text()
+    header, _, row = [line for line in md.split("### Results")[1].splitlines() if line.startswith("|")][:3]
+    shown = dict(zip(header.split(" | "), row.split(" | ")))
+    assert shown["slo"] == "ttft_p50 a failed request (limit 5 s) missed; e2e_p90 a failed request (limit 10 s) missed"
+    assert (shown["slo_met"], shown["saturated"], shown["stopped_early"]) == ("no", "no", "no")
+    assert shown["errors"] == "4 x HTTP 503: overloaded" and shown["good_requests"] == "4"

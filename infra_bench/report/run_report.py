@@ -24,7 +24,22 @@ UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; 
 def _num(v) -> str:
     if v is None:
         return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _slo(entries: list[dict]) -> str:
+    """A load point's SLO entries: 'ttft_p99 0.263 s (limit 0.05 s) missed'; a value on a failed request is null."""
+    def one(e: dict) -> str:
+        unit = "" if e["slo"].startswith("rtf") else " s"
+        value = "a failed request" if e.get("value") is None else f"{_num(float(e['value']))}{unit}"
+        return f"{e['slo']} {value} (limit {_num(float(e['limit']))}{unit}) {'met' if e['met'] else 'missed'}"
+    return "; ".join(one(e) for e in entries)
+
+
+# a load point's metrics that are neither scalars nor summaries, as text
+SHOWN = {"slo": _slo, "errors": lambda errors: "; ".join(f"{n} x {text}" for text, n in errors.items()) or "-"}
 
 
 def _machine(env: dict) -> str:
@@ -54,13 +69,14 @@ def _generic_table(records: list[dict], names: Names) -> Table:
         for k, v in (r.get("metrics") or {}).items():
             if isinstance(v, dict) and "p50" in v:
                 metrics.setdefault(k, True)
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, str) and len(v) <= 40):
+            elif isinstance(v, (int, float)) or (isinstance(v, str) and len(v) <= 40) or k in SHOWN:
                 metrics.setdefault(k, False)
     header = ["cell", *cells, *(f"{k} p50 / p95 / p99" if pct else k for k, pct in metrics.items()), "status"]
     rows = []
     for r in records:
         m = r.get("metrics") or {}
-        vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct else _num(m.get(k))
+        vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct
+                else SHOWN[k](m[k]) if k in SHOWN and m.get(k) is not None else _num(m.get(k))
                 for k, pct in metrics.items()]
         rows.append([names.cell(r), *(_num(r["cell"].get(k)) for k in cells), *vals,
                      status_label(r)])
