@@ -66,3 +66,19 @@ def test_store_errors_are_user_errors(tmp_path: Path):
     (tmp_path / "dup" / "run.json").write_text(json.dumps({"run_id": "dup"}))
     with pytest.raises(UserError, match=r"run.json is not a run manifest \(created_at: Field required\)"):
         RunStore.open(tmp_path, "dup").manifest()
+
+
+def test_records_without_their_manifest_are_named_as_such(tmp_path: Path):
+    """A run folder that lost run.json read 'no run X' (by id), 'holds no records' (by folder) or 'run.json is
+    unreadable; the run cannot be resumed' (by records.jsonl), when its records are there and the manifest is the
+    one thing to put back."""
+    from infra_bench.report.loaders import load_inputs
+
+    store = RunStore.create(tmp_path, "lost", _manifest("lost"))
+    store.append(Record(status="ok", metrics={"output_tokens_per_s": 1.0}, **BASE).model_dump())
+    (store.folder / "run.json").unlink()
+    for given in ("lost", str(store.folder)):
+        with pytest.raises(UserError, match=r"lost has records.jsonl but no run.json .*copy run.json back"):
+            RunStore.open(tmp_path, given)
+    with pytest.raises(UserError, match=r"lost has records.jsonl but no run.json"):
+        load_inputs([store.folder / "records.jsonl"], tmp_path)

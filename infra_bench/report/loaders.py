@@ -75,7 +75,7 @@ def _finish(store: RunStore) -> str:
 
 def _run(item: str, results: Path) -> RunData:
     p = Path(item)
-    store = RunStore(p.parent) if p.is_file() and p.name == RECORDS else RunStore.open(results, item)
+    store = RunStore.open(results, str(p.parent) if p.is_file() and p.name == RECORDS else item)
     records = store.records()
     if not records:
         raise UserError(f"run {store.run_id} has no records yet; {_finish(store)}, or pick another run")

@@ -91,6 +91,11 @@ class RunStore:
     def open(cls, root: Path, run_id: str) -> RunStore:
         given = Path(run_id)
         folder = given if given.is_dir() and (given / MANIFEST).is_file() else root / run_id
+        orphan = next((f for f in (given, root / run_id) if (f / RECORDS).is_file() and not (f / MANIFEST).is_file()),
+                      None)
+        if orphan is not None:  # it was 'no run' or 'holds no records', which it does
+            raise UserError(f"{orphan} has {RECORDS} but no {MANIFEST} (the manifest the run wrote when it started); "
+                            f"copy {MANIFEST} back from a copy of the run folder, or run the specs again")
         if not (folder / MANIFEST).is_file() and given.is_dir():  # a folder given, and no run of that name
             inside = [r["run_id"] for r in list_runs(given)][-3:]
             hint = (f"it is a results folder; give one of its runs, e.g. {given / inside[-1]} (recent: "
