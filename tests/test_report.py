@@ -390,18 +390,22 @@ def test_a_plan_report_marks_and_explains_approximated_sizes_as_the_terminal_doe
 
 def test_a_setup_whose_cell_failed_stays_in_the_comparison_as_failed(runs, tmp):
     """Run B's batch-2 cell failed: the comparison dropped that shape (one setup left), so the page compared
-    batch 1 alone and never said the other setup could not run batch 2."""
+    batch 1 alone and never said the other setup could not run batch 2. And the page kept 60 characters of the
+    error, which cut torch's out-of-memory error before it said so: the whole error is under the results."""
     results, (a, b) = runs
     folder = tmp / b
     shutil.copytree(results / b, folder)
     recs = records(results, b)
-    recs[1] = {**recs[1], "status": "failed", "error": "RuntimeError: out of memory", "metrics": None, "samples": None}
+    oom = ("RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+           "you tried to allocate 17179869184 bytes. Error code 12 (Cannot allocate memory)")
+    recs[1] = {**recs[1], "status": "failed", "error": oom, "metrics": None, "samples": None}
     (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     md = write_report([results / a, folder], tmp / "cmp.md").read_text()
     rows = [line for line in md.split("### Comparison across")[1].split("###")[0].splitlines()
             if line.startswith(f"| {recs[1]['workload']}")]
     assert len(rows) == 4, rows
-    assert rows[2].split(" | ")[3] == "1.00x" and rows[3].endswith("| - | - | - | - | - | - | failed: RuntimeError: out of memory |")
+    assert rows[2].split(" | ")[3] == "1.00x" and rows[3].endswith(f"| - | - | - | - | - | - | failed: {oom[:60]} |")
+    assert f"| [B] {recs[1]['cell_id']} | {oom} |" in md.split("### Results")[1].split("###")[0]
 
 
 def test_a_load_test_report_shows_slo_attainment_saturation_and_errors(tmp):

@@ -99,6 +99,14 @@ def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
     return Table(lead + [h for h, _ in cols], rows, caption)
 
 
+def _errors_table(records: list[dict], names: Names) -> Table | None:
+    """Each failed cell's whole error: the tables' status keeps 60 characters, which cut an out-of-memory error
+    before it said so ('RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0.')."""
+    rows = [[names.cell(r), " ".join((r.get("error") or "-").split())] for r in records if r["status"] == "failed"]
+    return Table(["failed cell", "error"], rows, "The whole error each failed cell recorded; it has no figures: "
+                                                 "charts leave it out, comparisons list it as failed.") if rows else None
+
+
 def _energy_table(ok: list[dict], names: Names) -> Table | None:
     rows = []
     for r in ok:
@@ -282,7 +290,8 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     notes = format_notes(records)
     head = [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
     sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
-                Section("Results", [_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds], 3)]
+                Section("Results", [*(_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds),
+                                    *filter(None, [_errors_table(records, names)])], 3)]
     charted = [(title, img) for title, img in [
         ("Latency vs throughput", [*_curves(ok, names), run_charts.endpoint_points(ok, names)]),
         *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
