@@ -427,3 +427,18 @@ def test_a_load_test_report_shows_slo_attainment_saturation_and_errors(tmp):
     assert shown["slo"] == "ttft_p50 a failed request (limit 5 s) missed; e2e_p90 a failed request (limit 10 s) missed"
     assert (shown["slo_met"], shown["saturated"], shown["stopped_early"]) == ("no", "no", "no")
     assert shown["errors"] == "4 x HTTP 503: overloaded" and shown["good_requests"] == "4"
+
+
+def test_a_diffusion_request_is_split_into_its_own_phases():
+    """The phase bars took the median step times the steps run: on a busy machine whose slow steps came in runs
+    within some requests, that read 2.5 s of a 10.5 s request. Each phase is now the median over requests, a
+    request's steps summed, so the split adds up to about the request."""
+    from infra_bench.report.run_charts import phase_times
+
+    fast, slow = 0.01, 1.0
+    steps = [[fast] * 4, [fast, fast, slow, slow], [fast, fast, slow, slow]]
+    r = {"samples": [{"text_encode_s": 0.002, "step_s": s, "vae_decode_s": 0.05, "image_s": 0.052 + sum(s)}
+                     for s in steps]}
+    split = phase_times(r)
+    assert split == {"text encode": 0.002, "denoising steps": 2 * fast + 2 * slow, "VAE decode": 0.05}
+    assert sum(split.values()) == pytest.approx(sorted(s["image_s"] for s in r["samples"])[1])
