@@ -5,7 +5,7 @@ cell starts, so a killed run keeps every finished cell and concurrent writers ne
 interleave within a line. A write that fails part way (a full disk) is cut back off, so no
 partial record stays behind. A run has one writer at a time: creating or resuming it takes an
 exclusive lock on `.lock` in its folder, released when the process ends (killed included).
-Unparseable lines (a torn write) are skipped with a warning.
+Unparseable lines (a torn write), and lines of JSON that are not records, are skipped with a warning.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import UserError
-from .schema import Manifest
+from .schema import Manifest, Record
 
 
 def _first_error(e: ValidationError) -> str:
@@ -135,7 +135,10 @@ class RunStore:
             raise UserError(f"cannot append to {path}: {e.strerror}; "
                             f"free space or use --out DIR") from None
 
-    def records(self, warn: bool = True) -> list[dict]:
+    def records(self, warn: bool = True, checked: bool = True) -> list[dict]:
+        """The run's records; a torn line is skipped with a warning, and so (when `checked`) is a line of JSON that
+        is not a record (hand-edited or foreign: `results list`, `show` and `report` stopped on it with an internal
+        error). `calibrate` reads unchecked, to refuse such a line by its number."""
         path = self.folder / RECORDS
         if not path.exists():
             return []
@@ -145,10 +148,17 @@ class RunStore:
                 if not line.strip():
                     continue
                 try:
-                    out.append(json.loads(line))
+                    record = json.loads(line)
+                    if checked:
+                        Record.model_validate(record)
+                    out.append(record)
                 except json.JSONDecodeError:
                     if warn:
                         print(f"warning: {path}:{n}: unreadable record line skipped", file=sys.stderr)
+                except ValidationError as e:
+                    why = _first_error(e) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+                    if warn:
+                        print(f"warning: {path}:{n}: not an infra-bench record ({why}); line skipped", file=sys.stderr)
         return out
 
     def finished_cells(self) -> set[str]:
