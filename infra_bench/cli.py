@@ -955,7 +955,7 @@ def results_list(out: Path, as_json: bool) -> None:
     given = click.get_current_context().get_parameter_source("out") != click.core.ParameterSource.DEFAULT
     if given and not out.is_dir():
         raise UserError(f"no results folder {out}; give the folder runs were written to with --results")
-    runs = list_runs(out)
+    runs = list_runs(out, warn=True)
     if as_json:
         click.echo(_dump(runs))
         return

@@ -68,7 +68,7 @@ def test_store_errors_are_user_errors(tmp_path: Path):
         RunStore.open(tmp_path, "dup").manifest()
 
 
-def test_records_without_their_manifest_are_named_as_such(tmp_path: Path):
+def test_records_without_their_manifest_are_named_as_such(tmp_path: Path, capsys):
     """A run folder that lost run.json read 'no run X' (by id), 'holds no records' (by folder) or 'run.json is
     unreadable; the run cannot be resumed' (by records.jsonl), when its records are there and the manifest is the
     one thing to put back."""
@@ -82,6 +82,10 @@ def test_records_without_their_manifest_are_named_as_such(tmp_path: Path):
             RunStore.open(tmp_path, given)
     with pytest.raises(UserError, match=r"lost has records.jsonl but no run.json"):
         load_inputs([store.folder / "records.jsonl"], tmp_path)
+    # `results list` left the folder out without a word
+    capsys.readouterr()
+    assert list_runs(tmp_path, warn=True) == []
+    assert capsys.readouterr().err == f"warning: not listed: {store.folder} has records.jsonl but no run.json\n"
 
 
 def test_a_line_of_json_that_is_not_a_record_is_skipped_with_a_warning(tmp_path: Path, capsys):

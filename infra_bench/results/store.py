@@ -165,16 +165,22 @@ class RunStore:
         return {r["cell_id"] for r in self.records(warn=False) if "cell_id" in r}
 
 
-def list_runs(root: Path) -> list[dict]:
-    """Every run under `root`, oldest first, with counts of ok and failed cells."""
+def list_runs(root: Path, warn: bool = False) -> list[dict]:
+    """Every run under `root`, oldest first, with counts of ok and failed cells; with `warn`, a warning for each
+    folder of records that cannot be listed (its run.json missing or broken), which `results list` left out
+    without a word."""
     runs = []
     if not root.is_dir():
         return runs
-    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file() or (p / RECORDS).is_file()):
         store = RunStore(folder)
         try:
+            if not (folder / MANIFEST).is_file():
+                raise UserError(f"{folder} has {RECORDS} but no {MANIFEST}")
             m = store.manifest()
-        except UserError:
+        except UserError as e:
+            if warn:
+                print(f"warning: not listed: {e}", file=sys.stderr)
             continue
         recs = store.records(warn=False)
         runs.append({"run_id": folder.name, "kind": {"run": "run", "endpoint": "loadtest"}.get(m.kind, m.kind),
