@@ -442,3 +442,23 @@ def test_a_diffusion_request_is_split_into_its_own_phases():
     split = phase_times(r)
     assert split == {"text encode": 0.002, "denoising steps": 2 * fast + 2 * slow, "VAE decode": 0.05}
     assert sum(split.values()) == pytest.approx(sorted(s["image_s"] for s in r["samples"])[1])
+
+
+def test_a_slow_measurement_is_not_printed_as_zero(runs):
+    """Fixed decimals printed a slow cell's 0.04 output tokens/s as '0.0' and a load point's goodput of 0.004 req/s
+    as '0.00' (no goodput at all); where a column's format rounds a figure that is not zero to zero, it takes two
+    significant digits."""
+    from infra_bench.report.endpoint_table import format_points
+    from infra_bench.report.table import format_table
+
+    results, (run_id, _) = runs
+    r = records(results, run_id)[0]
+    slow = {**r, "metrics": {**r["metrics"], "output_tokens_per_s": 0.04}}
+    header, _, row = format_table([slow]).splitlines()[:3]
+    assert row[header.index("out tok/s"):].split()[0] == "0.04"
+    point = {"spec": {"api": "completions"}, "cell": {"load": "rate", "rate": 0.5, "concurrency": None},
+             "metrics": {"sent": 500, "completed": 500, "failed": 0, "cancelled": 0, "requests_per_s": 0.4,
+                         "output_tokens_per_s": 51.2, "ttft_s": r["metrics"]["ttft_s"], "goodput": 0.004,
+                         "slo_met": False, "saturated": False, "errors": {}}}
+    header, _, row = format_points([point]).splitlines()[:3]
+    assert row.split()[-3:] == ["0.004", "missed", "-"]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ..kinds import KINDS
-from ..kinds.base import MIB, Column
+from ..kinds.base import MIB, Column, fixed
 from ..measure.contention import BUSY_FRACTION
 from ..results.cells import execution_provider
 
 
 def _num(v, fmt: str) -> str:
-    return format(v, fmt) if v is not None else "-"
+    return fixed(v, fmt) if v is not None else "-"
 
 
 def _mib(v) -> str:
