@@ -462,3 +462,17 @@ def test_a_slow_measurement_is_not_printed_as_zero(runs):
                          "slo_met": False, "saturated": False, "errors": {}}}
     header, _, row = format_points([point]).splitlines()[:3]
     assert row.split()[-3:] == ["0.004", "missed", "-"]
+
+
+def test_a_run_with_cells_missing_says_so_at_the_top(runs, tmp):
+    """A run killed mid-write (its last line torn) read 'ok 1, planned 2' in a table cell and nothing else: the page
+    now says, first, how many planned cells have no record and how to finish the run."""
+    results, (run_id, _) = runs
+    folder = tmp / "res" / run_id
+    shutil.copytree(results / run_id, folder)
+    text = (folder / "records.jsonl").read_text()
+    (folder / "records.jsonl").write_text(text[:-len(text.splitlines()[-1]) // 2])  # half the last line
+    md = write_report([run_id], tmp / "part.md", results=tmp / "res").read_text()
+    assert md.split("> **Note:** ")[1].startswith(
+        f"run {run_id}: 1 of 2 planned cells have no record (it stopped before them, or an unreadable line was "
+        f"skipped); finish it with `infra-bench run --resume {run_id} --out {tmp / 'res'}`")

@@ -11,10 +11,11 @@ from collections import Counter, defaultdict
 
 from ..kinds import KINDS
 from ..kinds.base import Latency, load_ref
+from ..results.store import RunStore
 from . import run_charts
 from .document import Section, Table, Text
 from .labels import Names, energy_label, energy_metric, stat
-from .loaders import RunData
+from .loaders import RunData, finish_hint
 from .table import columns_for, format_notes, status_label
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
@@ -282,13 +283,23 @@ def _curves(ok: list[dict], names: Names) -> list:
     return [img for img in images if img] + why
 
 
+def _unfinished(run: RunData) -> str | None:
+    """A note for a run with fewer records than cells planned: the page showed it only as 'ok 1, planned 2'."""
+    planned, have = run.manifest.cells_planned, len(run.records)
+    if planned is None or have >= planned:
+        return None
+    return (f"run {run.run_id}: {planned - have} of {planned} planned cells have no record (it stopped before them, "
+            f"or an unreadable line was skipped); {finish_hint(RunStore(run.folder), started=True)}")
+
+
 def run_sections(runs: list[RunData]) -> list[Section]:
     names = Names([r.run_id for r in runs])
     records = [rec for run in runs for rec in run.records]
     ok = [r for r in records if r["status"] == "ok" and r.get("metrics")]
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     notes = format_notes(records)
-    head = [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
+    head = [Text(n, note=True) for n in filter(None, map(_unfinished, runs))]
+    head += [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
     sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
                 Section("Results", [*(_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds),
                                     *filter(None, [_errors_table(records, names)])], 3)]
