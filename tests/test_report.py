@@ -476,3 +476,23 @@ def test_a_run_with_cells_missing_says_so_at_the_top(runs, tmp):
     assert md.split("> **Note:** ")[1].startswith(
         f"run {run_id}: 1 of 2 planned cells have no record (it stopped before them, or an unreadable line was "
         f"skipped); finish it with `infra-bench run --resume {run_id} --out {tmp / 'res'}`")
+
+
+def test_a_load_test_report_shows_the_servers_own_metrics(tmp):
+    """A point's `metrics.server` (the engine's /metrics over the point: tokens, latency histograms, prefix-cache
+    hits) was left out of the report as a nested dict; it is a table of its own under the results."""
+    pytest.importorskip("aiohttp")
+    from tests.standins import StandIn, serving
+
+    with serving(StandIn("vllm").app()) as url:
+        p = run_cli("loadtest", "--endpoint", f"{url}/v1", "--model", "m", "--num-requests", "4", "--warmup", "0",
+                    "--input-len", "8", "--output-len", "4", "--out", str(tmp / "r"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    folder = next((tmp / "r").iterdir())
+    server = records(tmp / "r", folder.name)[0]["metrics"]["server"]
+    md = write_report([folder], tmp / "lt.md").read_text()
+    header, _, row = md.split("*The server's own metrics")[0].strip().split("\n\n")[-1].splitlines()
+    shown = dict(zip(header.split(" | "), row.split(" | ")))
+    assert shown["prompt_tokens"] == "32" and shown["generation_tokens"] == f"{server['generation_tokens']:.4g}"
+    ttft = server["ttft_s"]
+    assert shown["ttft_s mean / p50 / p99"] == " / ".join(f"{ttft[k]:.4g}" for k in ("mean", "p50", "p99"))

@@ -87,6 +87,32 @@ def _generic_table(records: list[dict], names: Names) -> Table:
                                f"_w watts); {charted}.")
 
 
+def _server_value(v) -> str:
+    """A server metric as the report shows it: a histogram's 'mean / p50 / p99' (the percentiles within their
+    buckets), a gauge's 'mean / max', a counter or rate as is."""
+    if isinstance(v, dict):
+        keys = ("mean", "p50", "p99") if "p50" in v else ("mean", "max")
+        return " / ".join(_num(v.get(k)) for k in keys)
+    return _num(v)
+
+
+def _server_table(records: list[dict], names: Names) -> Table | None:
+    """The server's own view of each load point (its /metrics deltas and gauges: preemptions, queue, KV cache use,
+    prefix-cache hits), which the report left out as a nested dict."""
+    rows = [(r, r["metrics"]["server"]) for r in records if isinstance((r.get("metrics") or {}).get("server"), dict)]
+    keys = list(dict.fromkeys(k for _, m in rows for k in m if k != "names"))
+    if not keys:
+        return None
+    def label(k: str) -> str:
+        v = next((m[k] for _, m in rows if m.get(k) is not None), None)
+        return k if not isinstance(v, dict) else f"{k} mean / p50 / p99" if "p50" in v else f"{k} mean / max"
+
+    return Table(["cell", *map(label, keys)], [[names.cell(r), *(_server_value(m.get(k)) for k in keys)] for r, m in rows],
+                 "The server's own metrics over each point (docs/endpoints.md, 'The server's metrics'): counters as "
+                 "deltas, histograms as mean / p50 / p99 in seconds (percentiles only as fine as the engine's "
+                 "buckets), gauges as mean / max of the polls.")
+
+
 def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
     if kind not in KINDS and kind != "probe":
         return _generic_table(records, names)
@@ -302,7 +328,8 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     head += [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
     sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
                 Section("Results", [*(_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds),
-                                    *filter(None, [_errors_table(records, names)])], 3)]
+                                    *filter(None, [_server_table(records, names), _errors_table(records, names)])],
+                        3)]
     charted = [(title, img) for title, img in [
         ("Latency vs throughput", [*_curves(ok, names), run_charts.endpoint_points(ok, names)]),
         *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
