@@ -975,7 +975,7 @@ def results_list(out: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full records.")
 def results_show(run_id: str, out: Path, as_json: bool) -> None:
     """A run's records as a table (or JSON)."""
-    from .report.table import format_notes, format_table
+    from .report.table import format_errors, format_notes, format_table
     from .results.store import RunStore
 
     store = RunStore.open(out, run_id)
@@ -988,9 +988,9 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
                f"{m.cells_planned if m.cells_planned is not None else '?'} cells recorded")
     if records:
         click.echo(format_table(records))
-        notes = format_notes(records)
-        if notes:
-            click.echo(notes)
+        for text in (format_errors(records), format_notes(records)):
+            if text:
+                click.echo(text)
 
 
 # Commands defined beside the stage they serve.

@@ -496,3 +496,17 @@ def test_a_load_test_report_shows_the_servers_own_metrics(tmp):
     assert shown["prompt_tokens"] == "32" and shown["generation_tokens"] == f"{server['generation_tokens']:.4g}"
     ttft = server["ttft_s"]
     assert shown["ttft_s mean / p50 / p99"] == " / ".join(f"{ttft[k]:.4g}" for k in ("mean", "p50", "p99"))
+
+
+def test_results_show_gives_a_failed_cells_whole_error(runs, tmp):
+    """`results show` kept 60 characters of a failed cell's error in its status column, which cut torch's
+    out-of-memory error before it said so; a line under the table now gives it whole."""
+    results, (run_id, _) = runs
+    shutil.copytree(results / run_id, tmp / "res" / run_id)
+    recs = records(results, run_id)
+    oom = "RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory"
+    recs[1] = {**recs[1], "status": "failed", "error": oom, "metrics": None, "samples": None}
+    (tmp / "res" / run_id / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    p = run_cli("results", "show", run_id, "--results", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert f"\nerror at {recs[1]['cell_id']}: {oom}\n" in p.stdout

@@ -97,6 +97,13 @@ def format_table(records: list[dict]) -> str:
                         else _one_table(k, [r for r in records if r["kind"] == k]) for k in kinds)
 
 
+def format_errors(records: list[dict]) -> str:
+    """Each failed cell's whole error, one line each: the status column keeps 60 characters, which cut torch's
+    out-of-memory error before it said so. Load points list their request errors in their own table."""
+    return "\n".join(f"error at {r['cell_id']}: {' '.join((r.get('error') or '-').split())}" for r in records
+                     if r["status"] == "failed" and r["kind"] != "endpoint")
+
+
 def format_notes(records: list[dict]) -> str:
     """Labels a reader needs next to the numbers: random weights, estimated energy, quantization."""
     notes = []
