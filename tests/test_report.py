@@ -510,3 +510,18 @@ def test_results_show_gives_a_failed_cells_whole_error(runs, tmp):
     p = run_cli("results", "show", run_id, "--results", "res", cwd=tmp)
     assert p.returncode == 0, p.stderr
     assert f"\nerror at {recs[1]['cell_id']}: {oom}\n" in p.stdout
+
+
+def test_a_run_measured_on_two_machines_names_both(runs, tmp):
+    """A Ray sweep's records carry each node's fingerprint (and a run can be resumed on another machine): the runs
+    table and the environment named the first record's machine for the whole run."""
+    results, (run_id, _) = runs
+    folder = tmp / run_id
+    shutil.copytree(results / run_id, folder)
+    recs = records(results, run_id)
+    env = recs[1]["environment"]
+    recs[1] = {**recs[1], "environment": {**env, "host": {**env["host"], "hostname": "node-2", "cpu_model": "EPYC"}}}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([folder], tmp / "two.md").read_text()
+    first = f"{env['host']['hostname']}: {env['host']['cpu_model']}"
+    assert f"| {first}; node-2: EPYC |" in md and f"| host | 2 machines: {first}; node-2: EPYC |" in md

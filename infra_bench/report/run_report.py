@@ -49,15 +49,21 @@ def _machine(env: dict) -> str:
     return f"{host.get('hostname') or env.get('hostname', '?')}: {host.get('cpu_model') or env.get('role', '?')}"
 
 
+def _machines(records: list[dict]) -> list[str]:
+    """Every machine a run's records were measured on: a Ray sweep's nodes, or a run resumed elsewhere, which the
+    report named by its first record's machine alone."""
+    return list(dict.fromkeys(_machine(r.get("environment") or {}) for r in records))
+
+
 def _runs_table(runs: list[RunData], names: Names) -> Table:
     rows = []
     for run in runs:
-        env = run.records[0].get("environment") or {}
         status = Counter(r["status"] for r in run.records)
         m = run.manifest
         specs = ", ".join(m.labels()) or m.kind
-        rows.append([names.letter(run.run_id) or "-", run.run_id, m.created_at, _machine(env), str(status["ok"]),
-                     str(status["failed"]), "?" if m.cells_planned is None else str(m.cells_planned), specs])
+        rows.append([names.letter(run.run_id) or "-", run.run_id, m.created_at, "; ".join(_machines(run.records)),
+                     str(status["ok"]), str(status["failed"]), "?" if m.cells_planned is None else str(m.cells_planned),
+                     specs])
     return Table(["run", "id", "created (UTC)", "machine", "ok", "failed", "planned", "specs"], rows,
                  f"Folders: {', '.join(str(r.folder) for r in runs)}")
 
@@ -256,8 +262,10 @@ def _env_column(run: RunData) -> list[str]:
     nvml = acc.get("nvml") or {}
     fams = [f"{f}: {e['count']} ({', '.join(str(d.get('model')) for d in e.get('devices', []))})" if e.get("count")
             else f"{f}: none" for f, e in acc.items() if f != "nvml"]
+    machines = _machines(run.records)
     return [
         run.run_id, run.manifest.infra_bench,
+        f"{len(machines)} machines: {'; '.join(machines)}" if len(machines) > 1 else
         _machine(env) + (f", {host.get('cpu_logical_cores', '?')} logical cores, "
                          f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB RAM" if host else ""),
         str(host.get("os") or env.get("os", "-")), str((py.get("version") if isinstance(py, dict) else py) or "-"),
@@ -276,7 +284,8 @@ def _environment(runs: list[RunData], names: Names) -> Table:
     lead = [names.letter(r.run_id) for r in runs]
     return Table(["", *lead] if names.letters else ["", "value"],
                  [[label, *(c[i] for c in cols)] for i, label in enumerate(labels)],
-                 "From each run's environment fingerprint (the first record; `infra-bench sysinfo` shows the same).")
+                 "From each run's environment fingerprint (the first record's, and the host of every record; "
+                 "`infra-bench sysinfo` shows the same).")
 
 
 def _labels(records: list[dict]) -> list:
