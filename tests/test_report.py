@@ -525,3 +525,18 @@ def test_a_run_measured_on_two_machines_names_both(runs, tmp):
     md = write_report([folder], tmp / "two.md").read_text()
     first = f"{env['host']['hostname']}: {env['host']['cpu_model']}"
     assert f"| {first}; node-2: EPYC |" in md and f"| host | 2 machines: {first}; node-2: EPYC |" in md
+
+
+def test_a_curve_lost_to_failed_cells_says_so(runs, tmp):
+    """With batch 2 failed, one point was left and the page advised 'give the spec several (batch_size: [1, 4, 16])'
+    to a spec that had given two; it says the others failed."""
+    results, (run_id, _) = runs
+    folder = tmp / run_id
+    shutil.copytree(results / run_id, folder)
+    recs = records(results, run_id)
+    recs[1] = {**recs[1], "status": "failed", "error": "RuntimeError: out of memory", "metrics": None, "samples": None}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([folder], tmp / "one.md").read_text()
+    curve = md.split("### Latency vs throughput")[1].split("###")[0]
+    assert "llm: one batch size per workload was measured, so no curve; the others failed" in curve
+    assert "give the spec several" not in curve

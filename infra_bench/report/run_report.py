@@ -308,13 +308,19 @@ def _labels(records: list[dict]) -> list:
     return blocks
 
 
-def _curves(ok: list[dict], names: Names) -> list:
-    """A latency-throughput chart per kind whose series span two or more batch sizes, else why not."""
+def _curves(ok: list[dict], failed: list[dict], names: Names) -> list:
+    """A latency-throughput chart per kind whose series span two or more batch sizes, else why not: the spec gave
+    one, or the others failed (which read as 'give the spec several' to a spec that had)."""
     kinds = [k for k in KINDS if any(r["kind"] == k for r in ok)]
     images = [run_charts.latency_throughput([r for r in ok if r["kind"] == k], k, names) for k in kinds]
     flat = [k for k, img in zip(kinds, images) if img is None]
-    why = [Text(f"{', '.join(flat)}: one batch size per workload, so no curve; give the spec several "
-                f"(batch_size: [1, 4, 16]) to see latency against throughput.")] if flat else []
+    lost = [k for k in flat if any(r["kind"] == k for r in failed)]
+    single = [k for k in flat if k not in lost]
+    why = [Text(f"{', '.join(single)}: one batch size per workload, so no curve; give the spec several "
+                f"(batch_size: [1, 4, 16]) to see latency against throughput.")] if single else []
+    if lost:
+        why.append(Text(f"{', '.join(lost)}: one batch size per workload was measured, so no curve; the others "
+                        f"failed (their errors are under Results)."))
     return [img for img in images if img] + why
 
 
@@ -340,7 +346,8 @@ def run_sections(runs: list[RunData]) -> list[Section]:
                                     *filter(None, [_server_table(records, names), _errors_table(records, names)])],
                         3)]
     charted = [(title, img) for title, img in [
-        ("Latency vs throughput", [*_curves(ok, names), run_charts.endpoint_points(ok, names)]),
+        ("Latency vs throughput", [*_curves(ok, [r for r in records if r["status"] == "failed"], names),
+                                   run_charts.endpoint_points(ok, names)]),
         *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
           for name, k in KINDS.items() for title, ref in k.charts),
         ("Memory and energy per unit of work", [run_charts.memory(ok, names), run_charts.energy(ok, names),
