@@ -540,3 +540,25 @@ def test_a_curve_lost_to_failed_cells_says_so(runs, tmp):
     curve = md.split("### Latency vs throughput")[1].split("###")[0]
     assert "llm: one batch size per workload was measured, so no curve; the others failed" in curve
     assert "give the spec several" not in curve
+
+
+def test_a_cell_lost_with_its_ray_node_is_compared_as_failed(runs, tmp):
+    """A cell whose node was lost is recorded by the driver with no model and no environment: it was compared
+    under its spec's name ('chat b2-p16-o8'), apart from the model's other setups, and its empty fingerprint named
+    a machine '?: ?' beside the run's real one."""
+    from infra_bench import engine
+    from infra_bench.spec.loader import spec_from_dict
+
+    results, (a, b) = runs
+    folder = tmp / b
+    shutil.copytree(results / b, folder)
+    recs = records(results, b)
+    spec = spec_from_dict({**recs[1]["spec"], "name": "chat"})
+    recs[1] = engine.failed_record(b, spec, recs[1]["cell"], "on node 10.0.0.2: node lost", {}, engine.RunOptions(),
+                                   {"name": "ray", "node_ip": "10.0.0.2"})
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([results / a, folder], tmp / "ray.md").read_text()
+    compared = md.split("### Comparison across")[1].split("###")[0]
+    arch = recs[0]["model"]["arch"]
+    assert f"| {arch} b2-p16-o8 | [B] torch on cpu, fp32 | - | - |" in compared and "chat b2" not in compared
+    assert "?: ?" not in md

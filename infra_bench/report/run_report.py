@@ -52,7 +52,7 @@ def _machine(env: dict) -> str:
 def _machines(records: list[dict]) -> list[str]:
     """Every machine a run's records were measured on: a Ray sweep's nodes, or a run resumed elsewhere, which the
     report named by its first record's machine alone."""
-    return list(dict.fromkeys(_machine(r.get("environment") or {}) for r in records))
+    return list(dict.fromkeys(_machine(r["environment"]) for r in records if r.get("environment"))) or ["?"]
 
 
 def _runs_table(runs: list[RunData], names: Names) -> Table:
