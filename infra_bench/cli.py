@@ -694,7 +694,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     points, media, speech, power, skipped = [], [], [], [], []
     total = 0
     for run in runs:
-        records = _checked_records(RunStore.open(results, run).records(), run)
+        records = _checked_records(RunStore.open(results, run).records(checked=False), run)
         total += len(records)
         for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
             points += found
@@ -957,7 +957,7 @@ def results_list(out: Path, as_json: bool) -> None:
     given = click.get_current_context().get_parameter_source("out") != click.core.ParameterSource.DEFAULT
     if given and not out.is_dir():
         raise UserError(f"no results folder {out}; give the folder runs were written to with --results")
-    runs = list_runs(out)
+    runs = list_runs(out, warn=True)
     if as_json:
         click.echo(_dump(runs))
         return
@@ -977,7 +977,7 @@ def results_list(out: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full records.")
 def results_show(run_id: str, out: Path, as_json: bool) -> None:
     """A run's records as a table (or JSON)."""
-    from .report.table import format_notes, format_table
+    from .report.table import format_errors, format_notes, format_table
     from .results.store import RunStore
 
     store = RunStore.open(out, run_id)
@@ -990,9 +990,9 @@ def results_show(run_id: str, out: Path, as_json: bool) -> None:
                f"{m.cells_planned if m.cells_planned is not None else '?'} cells recorded")
     if records:
         click.echo(format_table(records))
-        notes = format_notes(records)
-        if notes:
-            click.echo(notes)
+        for text in (format_errors(records), format_notes(records)):
+            if text:
+                click.echo(text)
 
 
 # Commands defined beside the stage they serve.

@@ -158,3 +158,17 @@ def test_an_utterance_beyond_speecht5s_text_positions_is_refused():
     count, which failed inside transformers ('internal error', exit 1)."""
     with pytest.raises(UserError, match="speecht5 takes at most 450 text tokens .* lower --text-len"):
         mm.tts_unit("speecht5", 451, 5)
+
+
+def test_a_slow_image_rate_keeps_its_digits_in_predict():
+    """`predict` printed images/s per device with two decimals: SD-1.5 at 1024 px on an Atlas 300I Pro read '0.01'
+    for 0.0117 at 400 steps and '0.00' at 1,000; it takes three significant digits, as the TTS line does."""
+    from infra_bench.planner import media_model
+    from infra_bench.planner.profiles import shipped_hardware
+    from infra_bench.report.predictions import diffusion_result
+
+    hw = shipped_hardware()["hw_300i_pro"]
+    for steps in (400, 1000):
+        p = media_model.predict_diffusion("sd-1.5", hw, "fp16", 1024, steps, 7.5, None)
+        assert 0.001 < p.units_per_s_per_device < 0.02
+        assert f"images/s per device {p.units_per_s_per_device:.3g};" in diffusion_result(p)

@@ -403,3 +403,179 @@ def test_a_plan_report_marks_and_explains_approximated_sizes_as_the_terminal_doe
     assert APPROXIMATED in tables["Ranked candidates"].caption and APPROXIMATED in groups.caption
     assert "upper bound" not in captions.replace("image and video capacities are upper bounds", "")
     assert "within about 25%" not in captions
+
+
+def test_a_setup_whose_cell_failed_stays_in_the_comparison_as_failed(runs, tmp):
+    """Run B's batch-2 cell failed: the comparison dropped that shape (one setup left), so the page compared
+    batch 1 alone and never said the other setup could not run batch 2. And the page kept 60 characters of the
+    error, which cut torch's out-of-memory error before it said so: the whole error is under the results."""
+    results, (a, b) = runs
+    folder = tmp / b
+    shutil.copytree(results / b, folder)
+    recs = records(results, b)
+    oom = ("RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+           "you tried to allocate 17179869184 bytes. Error code 12 (Cannot allocate memory)")
+    recs[1] = {**recs[1], "status": "failed", "error": oom, "metrics": None, "samples": None}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([results / a, folder], tmp / "cmp.md").read_text()
+    rows = [line for line in md.split("### Comparison across")[1].split("###")[0].splitlines()
+            if line.startswith(f"| {recs[1]['workload']}")]
+    assert len(rows) == 4, rows
+    assert rows[2].split(" | ")[3] == "1.00x" and rows[3].endswith(f"| - | - | - | - | - | - | failed: {oom[:60]} |")
+    assert f"| [B] {recs[1]['cell_id']} | {oom} |" in md.split("### Results")[1].split("###")[0]
+
+
+def test_a_load_test_report_shows_slo_attainment_saturation_and_errors(tmp):
+    """A load point's SLO entries, `slo_met`, `saturated`, `stopped_early` and its errors were left out of the
+    report's table (lists, booleans and a dict), so a point that missed its SLO with half its requests failed
+    read as goodput and percentiles alone; the terminal table said 'missed' and '4 x HTTP 503'."""
+    pytest.importorskip("aiohttp")
+    from tests.standins import serving
+    from tests.test_endpoints import _fault_app
+
+    with serving(_fault_app()) as url:
+        p = run_cli("loadtest", "--endpoint", f"{url}/flaky/v1", "--model", "m", "--num-requests", "8", "--warmup",
+                    "0", "--output-len", "2", "--slo", "ttft_p50=5,e2e_p90=10", "--max-failure-rate", "0.5",
+                    "--out", str(tmp / "r"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    md = write_report([next((tmp / "r").iterdir())], tmp / "lt.md").read_text()
+    header, _, row = [line for line in md.split("### Results")[1].splitlines() if line.startswith("|")][:3]
+    shown = dict(zip(header.split(" | "), row.split(" | ")))
+    assert shown["slo"] == "ttft_p50 a failed request (limit 5 s) missed; e2e_p90 a failed request (limit 10 s) missed"
+    assert (shown["slo_met"], shown["saturated"], shown["stopped_early"]) == ("no", "no", "no")
+    assert shown["errors"] == "4 x HTTP 503: overloaded" and shown["good_requests"] == "4"
+
+
+def test_a_diffusion_request_is_split_into_its_own_phases():
+    """The phase bars took the median step times the steps run: on a busy machine whose slow steps came in runs
+    within some requests, that read 2.5 s of a 10.5 s request. Each phase is now the median over requests, a
+    request's steps summed, so the split adds up to about the request."""
+    from infra_bench.report.run_charts import phase_times
+
+    fast, slow = 0.01, 1.0
+    steps = [[fast] * 4, [fast, fast, slow, slow], [fast, fast, slow, slow]]
+    r = {"samples": [{"text_encode_s": 0.002, "step_s": s, "vae_decode_s": 0.05, "image_s": 0.052 + sum(s)}
+                     for s in steps]}
+    split = phase_times(r)
+    assert split == {"text encode": 0.002, "denoising steps": 2 * fast + 2 * slow, "VAE decode": 0.05}
+    assert sum(split.values()) == pytest.approx(sorted(s["image_s"] for s in r["samples"])[1])
+
+
+def test_a_slow_measurement_is_not_printed_as_zero(runs):
+    """Fixed decimals printed a slow cell's 0.04 output tokens/s as '0.0' and a load point's goodput of 0.004 req/s
+    as '0.00' (no goodput at all); where a column's format rounds a figure that is not zero to zero, it takes two
+    significant digits."""
+    from infra_bench.report.endpoint_table import format_points
+    from infra_bench.report.table import format_table
+
+    results, (run_id, _) = runs
+    r = records(results, run_id)[0]
+    slow = {**r, "metrics": {**r["metrics"], "output_tokens_per_s": 0.04}}
+    header, _, row = format_table([slow]).splitlines()[:3]
+    assert row[header.index("out tok/s"):].split()[0] == "0.04"
+    point = {"spec": {"api": "completions"}, "cell": {"load": "rate", "rate": 0.5, "concurrency": None},
+             "metrics": {"sent": 500, "completed": 500, "failed": 0, "cancelled": 0, "requests_per_s": 0.4,
+                         "output_tokens_per_s": 51.2, "ttft_s": r["metrics"]["ttft_s"], "goodput": 0.004,
+                         "slo_met": False, "saturated": False, "errors": {}}}
+    header, _, row = format_points([point]).splitlines()[:3]
+    assert row.split()[-3:] == ["0.004", "missed", "-"]
+
+
+def test_a_run_with_cells_missing_says_so_at_the_top(runs, tmp):
+    """A run killed mid-write (its last line torn) read 'ok 1, planned 2' in a table cell and nothing else: the page
+    now says, first, how many planned cells have no record and how to finish the run."""
+    results, (run_id, _) = runs
+    folder = tmp / "res" / run_id
+    shutil.copytree(results / run_id, folder)
+    text = (folder / "records.jsonl").read_text()
+    (folder / "records.jsonl").write_text(text[:-len(text.splitlines()[-1]) // 2])  # half the last line
+    md = write_report([run_id], tmp / "part.md", results=tmp / "res").read_text()
+    assert md.split("> **Note:** ")[1].startswith(
+        f"run {run_id}: 1 of 2 planned cells have no record (it stopped before them, or an unreadable line was "
+        f"skipped); finish it with `infra-bench run --resume {run_id} --out {tmp / 'res'}`")
+
+
+def test_a_load_test_report_shows_the_servers_own_metrics(tmp):
+    """A point's `metrics.server` (the engine's /metrics over the point: tokens, latency histograms, prefix-cache
+    hits) was left out of the report as a nested dict; it is a table of its own under the results."""
+    pytest.importorskip("aiohttp")
+    from tests.standins import StandIn, serving
+
+    with serving(StandIn("vllm").app()) as url:
+        p = run_cli("loadtest", "--endpoint", f"{url}/v1", "--model", "m", "--num-requests", "4", "--warmup", "0",
+                    "--input-len", "8", "--output-len", "4", "--out", str(tmp / "r"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    folder = next((tmp / "r").iterdir())
+    server = records(tmp / "r", folder.name)[0]["metrics"]["server"]
+    md = write_report([folder], tmp / "lt.md").read_text()
+    header, _, row = md.split("*The server's own metrics")[0].strip().split("\n\n")[-1].splitlines()
+    shown = dict(zip(header.split(" | "), row.split(" | ")))
+    assert shown["prompt_tokens"] == "32" and shown["generation_tokens"] == f"{server['generation_tokens']:.4g}"
+    ttft = server["ttft_s"]
+    assert shown["ttft_s mean / p50 / p99"] == " / ".join(f"{ttft[k]:.4g}" for k in ("mean", "p50", "p99"))
+
+
+def test_results_show_gives_a_failed_cells_whole_error(runs, tmp):
+    """`results show` kept 60 characters of a failed cell's error in its status column, which cut torch's
+    out-of-memory error before it said so; a line under the table now gives it whole."""
+    results, (run_id, _) = runs
+    shutil.copytree(results / run_id, tmp / "res" / run_id)
+    recs = records(results, run_id)
+    oom = "RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory"
+    recs[1] = {**recs[1], "status": "failed", "error": oom, "metrics": None, "samples": None}
+    (tmp / "res" / run_id / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    p = run_cli("results", "show", run_id, "--results", "res", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert f"\nerror at {recs[1]['cell_id']}: {oom}\n" in p.stdout
+
+
+def test_a_run_measured_on_two_machines_names_both(runs, tmp):
+    """A Ray sweep's records carry each node's fingerprint (and a run can be resumed on another machine): the runs
+    table and the environment named the first record's machine for the whole run."""
+    results, (run_id, _) = runs
+    folder = tmp / run_id
+    shutil.copytree(results / run_id, folder)
+    recs = records(results, run_id)
+    env = recs[1]["environment"]
+    recs[1] = {**recs[1], "environment": {**env, "host": {**env["host"], "hostname": "node-2", "cpu_model": "EPYC"}}}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([folder], tmp / "two.md").read_text()
+    first = f"{env['host']['hostname']}: {env['host']['cpu_model']}"
+    assert f"| {first}; node-2: EPYC |" in md and f"| host | 2 machines: {first}; node-2: EPYC |" in md
+
+
+def test_a_curve_lost_to_failed_cells_says_so(runs, tmp):
+    """With batch 2 failed, one point was left and the page advised 'give the spec several (batch_size: [1, 4, 16])'
+    to a spec that had given two; it says the others failed."""
+    results, (run_id, _) = runs
+    folder = tmp / run_id
+    shutil.copytree(results / run_id, folder)
+    recs = records(results, run_id)
+    recs[1] = {**recs[1], "status": "failed", "error": "RuntimeError: out of memory", "metrics": None, "samples": None}
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([folder], tmp / "one.md").read_text()
+    curve = md.split("### Latency vs throughput")[1].split("###")[0]
+    assert "llm: one batch size per workload was measured, so no curve; the others failed" in curve
+    assert "give the spec several" not in curve
+
+
+def test_a_cell_lost_with_its_ray_node_is_compared_as_failed(runs, tmp):
+    """A cell whose node was lost is recorded by the driver with no model and no environment: it was compared
+    under its spec's name ('chat b2-p16-o8'), apart from the model's other setups, and its empty fingerprint named
+    a machine '?: ?' beside the run's real one."""
+    from infra_bench import engine
+    from infra_bench.spec.loader import spec_from_dict
+
+    results, (a, b) = runs
+    folder = tmp / b
+    shutil.copytree(results / b, folder)
+    recs = records(results, b)
+    spec = spec_from_dict({**recs[1]["spec"], "name": "chat"})
+    recs[1] = engine.failed_record(b, spec, recs[1]["cell"], "on node 10.0.0.2: node lost", {}, engine.RunOptions(),
+                                   {"name": "ray", "node_ip": "10.0.0.2"})
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = write_report([results / a, folder], tmp / "ray.md").read_text()
+    compared = md.split("### Comparison across")[1].split("###")[0]
+    arch = recs[0]["model"]["arch"]
+    assert f"| {arch} b2-p16-o8 | [B] torch on cpu, fp32 | - | - |" in compared and "chat b2" not in compared
+    assert "?: ?" not in md

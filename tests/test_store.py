@@ -66,3 +66,42 @@ def test_store_errors_are_user_errors(tmp_path: Path):
     (tmp_path / "dup" / "run.json").write_text(json.dumps({"run_id": "dup"}))
     with pytest.raises(UserError, match=r"run.json is not a run manifest \(created_at: Field required\)"):
         RunStore.open(tmp_path, "dup").manifest()
+
+
+def test_records_without_their_manifest_are_named_as_such(tmp_path: Path, capsys):
+    """A run folder that lost run.json read 'no run X' (by id), 'holds no records' (by folder) or 'run.json is
+    unreadable; the run cannot be resumed' (by records.jsonl), when its records are there and the manifest is the
+    one thing to put back."""
+    from infra_bench.report.loaders import load_inputs
+
+    store = RunStore.create(tmp_path, "lost", _manifest("lost"))
+    store.append(Record(status="ok", metrics={"output_tokens_per_s": 1.0}, **BASE).model_dump())
+    (store.folder / "run.json").unlink()
+    for given in ("lost", str(store.folder)):
+        with pytest.raises(UserError, match=r"lost has records.jsonl but no run.json .*copy run.json back"):
+            RunStore.open(tmp_path, given)
+    with pytest.raises(UserError, match=r"lost has records.jsonl but no run.json"):
+        load_inputs([store.folder / "records.jsonl"], tmp_path)
+    # `results list` left the folder out without a word
+    capsys.readouterr()
+    assert list_runs(tmp_path, warn=True) == []
+    assert capsys.readouterr().err == f"warning: not listed: {store.folder} has records.jsonl but no run.json\n"
+
+
+def test_a_line_of_json_that_is_not_a_record_is_skipped_with_a_warning(tmp_path: Path, capsys):
+    """A hand-edited or foreign line (`{"foo": 1}`, `[1, 2]`) stopped `results list`, `results show` and `report`
+    with an internal error (KeyError, TypeError); it is skipped as a torn line is, with a warning naming it."""
+    from infra_bench.report.loaders import load_inputs
+
+    store = RunStore.create(tmp_path, "r", _manifest("r", cells_planned=1))
+    store.append(Record(status="ok", metrics={"output_tokens_per_s": 1.0}, **BASE).model_dump())
+    with open(store.folder / "records.jsonl", "a") as f:
+        f.write('{"foo": 1}\n[1, 2]\n')
+    assert [r["cell_id"] for r in store.records()] == [BASE["cell_id"]]
+    path = store.folder / "records.jsonl"
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {path}:2: not an infra-bench record (run_id: Field required); line skipped",
+        f"warning: {path}:3: not an infra-bench record (a JSON list); line skipped"]
+    assert [(r["ok"], r["failed"]) for r in list_runs(tmp_path)] == [(1, 0)]
+    assert len(load_inputs(["r"], tmp_path)[0][0].records) == 1 and len(load_results(store.folder)) == 1
+    assert len(store.records(warn=False, checked=False)) == 3  # calibrate's read, which refuses them by number

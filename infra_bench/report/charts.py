@@ -87,13 +87,14 @@ def legend(ax, series: bool = True, hatched: bool = False) -> None:
 
 @dataclass(frozen=True)
 class Bar:
-    """One horizontal bar: its row group (category), its series (colour), value (None: drawn as 'n/a'),
-    whether it is an estimate (hatched), and an optional upper whisker (p90, say)."""
+    """One horizontal bar: its row group (category), its series (colour), value (None: drawn as `missing`,
+    'n/a' or 'failed'), whether it is an estimate (hatched), and an optional upper whisker (p90, say)."""
     category: str
     series: str
     value: float | None
     estimated: bool = False
     upper: float | None = None
+    missing: str = "n/a"
 
 
 CATEGORY_GAP = 0.5
@@ -116,7 +117,7 @@ def hbars(ax, bars: Sequence[Bar], xlabel: str, series_legend: bool = True) -> N
         ticks.append(y + (len(group) - 1) / 2)
         for b in group:
             if b.value is None:
-                ax.text(0, y, " n/a", va="center", fontsize=7, color="0.4")
+                ax.text(0, y, f" {b.missing}", va="center", fontsize=7, color="0.4")
             else:
                 ax.barh(y, b.value, height=0.85, color=f"C{series.index(b.series) % 10}", edgecolor="0.25",
                         linewidth=0.4, hatch=ESTIMATED_HATCH if b.estimated else None,

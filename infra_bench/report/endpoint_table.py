@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..kinds.base import fixed
 from .table import render
 
 
 def _p(m: dict, key: str, stat: str, scale: float, fmt: str) -> str:
     s = m.get(key)
-    return format(s[stat] * scale, fmt) if s else "-"
+    return fixed(s[stat] * scale, fmt) if s else "-"
 
 
 def _n(v, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+    return "-" if v is None else fixed(v, fmt)
 
 
 def point_label(r: dict) -> str:

@@ -41,8 +41,9 @@ def stat(metrics: dict, name: str, which: str = "p50") -> float | None:
 
 
 def model_id(r: dict) -> str:
-    """What was measured, independent of backend: the architecture, voice or checkpoint folder."""
-    m = r["model"]
+    """What was measured, independent of backend: the architecture, voice or checkpoint folder; from the spec where
+    the record has no model (a cell that failed before it was built, on a lost Ray node, say)."""
+    m = r["model"] or {"arch": (r.get("spec") or {}).get("arch")}
     return m.get("arch") or m.get("voice") or (Path(m["path"]).name if m.get("path") else r["workload"])
 
 

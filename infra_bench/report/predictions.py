@@ -99,7 +99,7 @@ def diffusion_result(p) -> str:
     per = f"s per batch of {b} {_range(p.latency_s, p.interval, 1, '.3f')}" if b > 1 else \
         f"s/image {_range(p.latency_s, p.interval, 1, '.3f')}"
     return (f"{per}, images/s per device "
-            f"{p.units_per_s_per_device:.2f}; {p.flops_per_unit / 1e12:.1f} TFLOP per image; bound by "
+            f"{number(p.units_per_s_per_device)}; {p.flops_per_unit / 1e12:.1f} TFLOP per image; bound by "
             f"{p.bound.replace('_', ' ')}")
 
 
@@ -113,7 +113,7 @@ def speech_lm_text(p, hw) -> str:
     if p.fits:
         lines += [f"RTF per stream {_range(p.rtf, p.interval, 1, '.3f')} (alone {p.rtf_alone:.3f}); streaming first "
                   f"audio {_range(p.first_audio_s, p.interval, 1e3, '.0f')} ms",
-                  f"audio seconds per second per device {p.audio_s_per_s:.1f}; LM {p.lm_tokens_per_s:.0f} frames/s; "
+                  f"audio seconds per second per device {number(p.audio_s_per_s)}; LM {p.lm_tokens_per_s:.0f} frames/s; "
                   f"real time (RTF <= 1) for up to {p.max_streams_realtime} stream(s) at once"]
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 

@@ -4,6 +4,7 @@ of work, and bars comparing setups. Each returns an Image (PNG with a caption na
 labels) or None when the records hold nothing to draw."""
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 
 from ..kinds import KINDS
@@ -141,13 +142,10 @@ def diffusion_steps(records: list[dict], names: Names) -> Image | None:
     steps_ax.set_xlabel("denoising step")
     steps_ax.set_ylabel("step time (ms), mean and min-max")
     charts.legend(steps_ax)
-    m = [r["metrics"] for r in rs]
-    phases = {"text encode": [stat(x, "text_encode_s") for x in m],
-              "denoising steps": [(stat(x, "step_s") or 0) * x.get("denoise_steps_run", 0) for x in m],
-              "VAE decode": [stat(x, "vae_decode_s") for x in m]}
+    split = [phase_times(r) for r in rs]
     left = [0.0] * len(rs)
-    for j, (name, values) in enumerate(phases.items()):
-        ms = [(v or 0) * 1e3 for v in values]
+    for j, name in enumerate(split[0]):
+        ms = [p[name] * 1e3 for p in split]
         phase_ax.barh(range(len(rs)), ms, left=left, color=f"C{j}", label=name, edgecolor="0.25", linewidth=0.4)
         left = [a + b for a, b in zip(left, ms)]
     phase_ax.set_yticks(range(len(rs)), [names.cell(r) for r in rs], fontsize=7)
@@ -156,7 +154,19 @@ def diffusion_steps(records: list[dict], names: Names) -> Image | None:
     charts.legend(phase_ax)
     return _image(fig, "diffusion per-step and phase times",
                   "Measured: each denoising step's time (mean over the recorded requests, band: min to max), and a "
-                  "request split into text encoding, steps (median step × steps run) and VAE decoding, in ms.")
+                  "request split into text encoding, steps and VAE decoding (each the median over requests, a "
+                  "request's steps summed), in ms.")
+
+
+def phase_times(r: dict) -> dict[str, float]:
+    """A diffusion request split into phases, in seconds: the median over requests of each phase, a request's steps
+    summed. The median step times the steps run read 2.5 s of a 10.5 s request on a busy machine, whose slow steps
+    came in runs within some requests."""
+    med = statistics.median
+    samples = r["samples"]
+    return {"text encode": med(s["text_encode_s"] for s in samples),
+            "denoising steps": med(sum(s["step_s"]) for s in samples),
+            "VAE decode": med(s["vae_decode_s"] for s in samples)}
 
 
 def tts_rtf(records: list[dict], names: Names) -> Image | None:
@@ -217,11 +227,13 @@ def energy(records: list[dict], names: Names) -> Image | None:
 
 def comparison_bars(kind: str, rows: list[tuple[str, str, dict]]) -> Image:
     """Throughput and energy per unit of each compared cell (model and shape) on every setup that
-    measured it. `rows`: (category, setup, record) triples, grouped by category."""
+    measured it, 'failed' where its cell failed. `rows`: (category, setup, record) triples, grouped by category."""
     km = KINDS[kind].metrics
     key, unit = energy_metric(kind)
-    thr = [Bar(c, s, stat(r["metrics"], km.throughput)) for c, s, r in rows]
-    en = [Bar(c, s, r["metrics"].get(key), is_estimated(r["metrics"])) for c, s, r in rows]
+    gone = {"failed": "failed", "ok": "n/a"}
+    thr = [Bar(c, s, stat(r.get("metrics") or {}, km.throughput), missing=gone[r["status"]]) for c, s, r in rows]
+    en = [Bar(c, s, (r.get("metrics") or {}).get(key), is_estimated(r.get("metrics") or {}), missing=gone[r["status"]])
+          for c, s, r in rows]
     fig, (thr_ax, en_ax) = charts.figure(ncols=2, height=charts.hbars_height(thr, 0.3), sharey=True)
     charts.hbars(thr_ax, thr, km.throughput_label)
     charts.hbars(en_ax, en, f"energy per unit ({unit})", series_legend=False)

@@ -11,11 +11,12 @@ from collections import Counter, defaultdict
 
 from ..kinds import KINDS
 from ..kinds.base import Latency, load_ref
+from ..results.store import RunStore
 from . import run_charts
 from .document import Section, Table, Text
 from .labels import Names, energy_label, energy_metric, stat
-from .loaders import RunData
-from .table import columns_for, format_notes, ok_label
+from .loaders import RunData, finish_hint
+from .table import columns_for, format_notes, status_label
 
 UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; tok/s output tokens per "
          "second. Formulas for every metric: docs/metrics.md in the infra-bench repository.")
@@ -24,7 +25,22 @@ UNITS = ("Units: ms milliseconds, s seconds, MiB 2^20 bytes, J joules, W watts; 
 def _num(v) -> str:
     if v is None:
         return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _slo(entries: list[dict]) -> str:
+    """A load point's SLO entries: 'ttft_p99 0.263 s (limit 0.05 s) missed'; a value on a failed request is null."""
+    def one(e: dict) -> str:
+        unit = "" if e["slo"].startswith("rtf") else " s"
+        value = "a failed request" if e.get("value") is None else f"{_num(float(e['value']))}{unit}"
+        return f"{e['slo']} {value} (limit {_num(float(e['limit']))}{unit}) {'met' if e['met'] else 'missed'}"
+    return "; ".join(one(e) for e in entries)
+
+
+# a load point's metrics that are neither scalars nor summaries, as text
+SHOWN = {"slo": _slo, "errors": lambda errors: "; ".join(f"{n} x {text}" for text, n in errors.items()) or "-"}
 
 
 def _machine(env: dict) -> str:
@@ -33,15 +49,21 @@ def _machine(env: dict) -> str:
     return f"{host.get('hostname') or env.get('hostname', '?')}: {host.get('cpu_model') or env.get('role', '?')}"
 
 
+def _machines(records: list[dict]) -> list[str]:
+    """Every machine a run's records were measured on: a Ray sweep's nodes, or a run resumed elsewhere, which the
+    report named by its first record's machine alone."""
+    return list(dict.fromkeys(_machine(r["environment"]) for r in records if r.get("environment"))) or ["?"]
+
+
 def _runs_table(runs: list[RunData], names: Names) -> Table:
     rows = []
     for run in runs:
-        env = run.records[0].get("environment") or {}
         status = Counter(r["status"] for r in run.records)
         m = run.manifest
         specs = ", ".join(m.labels()) or m.kind
-        rows.append([names.letter(run.run_id) or "-", run.run_id, m.created_at, _machine(env), str(status["ok"]),
-                     str(status["failed"]), "?" if m.cells_planned is None else str(m.cells_planned), specs])
+        rows.append([names.letter(run.run_id) or "-", run.run_id, m.created_at, "; ".join(_machines(run.records)),
+                     str(status["ok"]), str(status["failed"]), "?" if m.cells_planned is None else str(m.cells_planned),
+                     specs])
     return Table(["run", "id", "created (UTC)", "machine", "ok", "failed", "planned", "specs"], rows,
                  f"Folders: {', '.join(str(r.folder) for r in runs)}")
 
@@ -54,20 +76,47 @@ def _generic_table(records: list[dict], names: Names) -> Table:
         for k, v in (r.get("metrics") or {}).items():
             if isinstance(v, dict) and "p50" in v:
                 metrics.setdefault(k, True)
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, str) and len(v) <= 40):
+            elif isinstance(v, (int, float)) or (isinstance(v, str) and len(v) <= 40) or k in SHOWN:
                 metrics.setdefault(k, False)
     header = ["cell", *cells, *(f"{k} p50 / p95 / p99" if pct else k for k, pct in metrics.items()), "status"]
     rows = []
     for r in records:
         m = r.get("metrics") or {}
-        vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct else _num(m.get(k))
+        vals = [" / ".join(_num(stat(m, k, p)) for p in ("p50", "p95", "p99")) if pct
+                else SHOWN[k](m[k]) if k in SHOWN and m.get(k) is not None else _num(m.get(k))
                 for k, pct in metrics.items()]
         rows.append([names.cell(r), *(_num(r["cell"].get(k)) for k in cells), *vals,
-                     r["status"] if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"])
+                     status_label(r)])
     charted = ("a series of two or more load points is charted under Latency vs throughput"
                if all(r["kind"] == "endpoint" for r in records) else "no chart is drawn for this kind of record")
     return Table(header, rows, "Units as in the metric names (_s seconds, _per_s per second, _bytes, _j joules, "
                                f"_w watts); {charted}.")
+
+
+def _server_value(v) -> str:
+    """A server metric as the report shows it: a histogram's 'mean / p50 / p99' (the percentiles within their
+    buckets), a gauge's 'mean / max', a counter or rate as is."""
+    if isinstance(v, dict):
+        keys = ("mean", "p50", "p99") if "p50" in v else ("mean", "max")
+        return " / ".join(_num(v.get(k)) for k in keys)
+    return _num(v)
+
+
+def _server_table(records: list[dict], names: Names) -> Table | None:
+    """The server's own view of each load point (its /metrics deltas and gauges: preemptions, queue, KV cache use,
+    prefix-cache hits), which the report left out as a nested dict."""
+    rows = [(r, r["metrics"]["server"]) for r in records if isinstance((r.get("metrics") or {}).get("server"), dict)]
+    keys = list(dict.fromkeys(k for _, m in rows for k in m if k != "names"))
+    if not keys:
+        return None
+    def label(k: str) -> str:
+        v = next((m[k] for _, m in rows if m.get(k) is not None), None)
+        return k if not isinstance(v, dict) else f"{k} mean / p50 / p99" if "p50" in v else f"{k} mean / max"
+
+    return Table(["cell", *map(label, keys)], [[names.cell(r), *(_server_value(m.get(k)) for k in keys)] for r, m in rows],
+                 "The server's own metrics over each point (docs/endpoints.md, 'The server's metrics'): counters as "
+                 "deltas, histograms as mean / p50 / p99 in seconds (percentiles only as fine as the engine's "
+                 "buckets), gauges as mean / max of the polls.")
 
 
 def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
@@ -81,6 +130,14 @@ def _kind_table(kind: str, records: list[dict], names: Names) -> Table:
                f"source: see Labels; 'estimated' is not a measurement." if kind in KINDS else
                f"{kind}: measured figures next to the matched profile's spec.")
     return Table(lead + [h for h, _ in cols], rows, caption)
+
+
+def _errors_table(records: list[dict], names: Names) -> Table | None:
+    """Each failed cell's whole error: the tables' status keeps 60 characters, which cut an out-of-memory error
+    before it said so ('RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0.')."""
+    rows = [[names.cell(r), " ".join((r.get("error") or "-").split())] for r in records if r["status"] == "failed"]
+    return Table(["failed cell", "error"], rows, "The whole error each failed cell recorded; it has no figures: "
+                                                 "charts leave it out, comparisons list it as failed.") if rows else None
 
 
 def _energy_table(ok: list[dict], names: Names) -> Table | None:
@@ -141,11 +198,12 @@ def _setups(rs: list[dict], names: Names) -> list[str]:
     return [f"{s} [{r['workload']}]" if labels.count(s) > 1 else s for s, r in zip(labels, rs)]
 
 
-def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
-    """Cells whose model and shape were measured on two or more setups, side by side."""
+def _comparison(records: list[dict], names: Names, several: bool) -> Section | None:
+    """Cells whose model and shape were measured on two or more setups, side by side; a setup whose cell failed
+    stays in as a failed row (left out, a shape one setup could not run read as compared on the others alone)."""
     blocks = []
     for kind, km in ((name, k.metrics) for name, k in KINDS.items()):
-        same = _same_work([r for r in ok if r["kind"] == kind])
+        same = _same_work([r for r in records if r["kind"] == kind and (r["status"] == "failed" or r.get("metrics"))])
         groups = {c: list(zip(_setups(rs, names), rs)) for c, rs in same.items()}
         groups = {c: pairs for c, pairs in groups.items() if len({s for s, _ in pairs}) > 1}
         if not groups:
@@ -155,15 +213,16 @@ def _comparison(ok: list[dict], names: Names, several: bool) -> Section | None:
                   *(f"{lat.label} p50" for lat in km.latencies), f"energy ({unit})", "energy label", "status"]
         rows = []
         for cat, pairs in groups.items():
-            first = pairs[0][1]["metrics"].get(km.throughput)
+            first = next((v for _, r in pairs if (v := (r.get("metrics") or {}).get(km.throughput))), None)
             for setup, r in pairs:
-                m = r["metrics"]
+                m = r.get("metrics") or {}
                 ratio = _ratio(m[km.throughput] / first) if first and m.get(km.throughput) else "-"
                 rows.append([cat, setup, _num(m.get(km.throughput)), ratio,
                              *(_num(_scaled(m, lat)) for lat in km.latencies),
-                             _num(m.get(key)), energy_label(m.get("energy_source")), ok_label(r)])
+                             _num(m.get(key)), energy_label(m.get("energy_source")) if m else "-", status_label(r)])
         blocks.append(Table(header, rows, f"{kind}: measured; the same model and cell shape on each setup; 'busy': "
-                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'."))
+                                          f"other processes used the CPU meanwhile, so its ratio is not the setups'; "
+                                          f"ratios to the first setup that measured the cell; a failed cell has none."))
         blocks.append(run_charts.comparison_bars(kind, [(c, s, r) for c, pairs in groups.items() for s, r in pairs]))
     if not blocks and not several:
         return None
@@ -203,8 +262,10 @@ def _env_column(run: RunData) -> list[str]:
     nvml = acc.get("nvml") or {}
     fams = [f"{f}: {e['count']} ({', '.join(str(d.get('model')) for d in e.get('devices', []))})" if e.get("count")
             else f"{f}: none" for f, e in acc.items() if f != "nvml"]
+    machines = _machines(run.records)
     return [
         run.run_id, run.manifest.infra_bench,
+        f"{len(machines)} machines: {'; '.join(machines)}" if len(machines) > 1 else
         _machine(env) + (f", {host.get('cpu_logical_cores', '?')} logical cores, "
                          f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB RAM" if host else ""),
         str(host.get("os") or env.get("os", "-")), str((py.get("version") if isinstance(py, dict) else py) or "-"),
@@ -223,7 +284,8 @@ def _environment(runs: list[RunData], names: Names) -> Table:
     lead = [names.letter(r.run_id) for r in runs]
     return Table(["", *lead] if names.letters else ["", "value"],
                  [[label, *(c[i] for c in cols)] for i, label in enumerate(labels)],
-                 "From each run's environment fingerprint (the first record; `infra-bench sysinfo` shows the same).")
+                 "From each run's environment fingerprint (the first record's, and the host of every record; "
+                 "`infra-bench sysinfo` shows the same).")
 
 
 def _labels(records: list[dict]) -> list:
@@ -246,14 +308,29 @@ def _labels(records: list[dict]) -> list:
     return blocks
 
 
-def _curves(ok: list[dict], names: Names) -> list:
-    """A latency-throughput chart per kind whose series span two or more batch sizes, else why not."""
+def _curves(ok: list[dict], failed: list[dict], names: Names) -> list:
+    """A latency-throughput chart per kind whose series span two or more batch sizes, else why not: the spec gave
+    one, or the others failed (which read as 'give the spec several' to a spec that had)."""
     kinds = [k for k in KINDS if any(r["kind"] == k for r in ok)]
     images = [run_charts.latency_throughput([r for r in ok if r["kind"] == k], k, names) for k in kinds]
     flat = [k for k, img in zip(kinds, images) if img is None]
-    why = [Text(f"{', '.join(flat)}: one batch size per workload, so no curve; give the spec several "
-                f"(batch_size: [1, 4, 16]) to see latency against throughput.")] if flat else []
+    lost = [k for k in flat if any(r["kind"] == k for r in failed)]
+    single = [k for k in flat if k not in lost]
+    why = [Text(f"{', '.join(single)}: one batch size per workload, so no curve; give the spec several "
+                f"(batch_size: [1, 4, 16]) to see latency against throughput.")] if single else []
+    if lost:
+        why.append(Text(f"{', '.join(lost)}: one batch size per workload was measured, so no curve; the others "
+                        f"failed (their errors are under Results)."))
     return [img for img in images if img] + why
+
+
+def _unfinished(run: RunData) -> str | None:
+    """A note for a run with fewer records than cells planned: the page showed it only as 'ok 1, planned 2'."""
+    planned, have = run.manifest.cells_planned, len(run.records)
+    if planned is None or have >= planned:
+        return None
+    return (f"run {run.run_id}: {planned - have} of {planned} planned cells have no record (it stopped before them, "
+            f"or an unreadable line was skipped); {finish_hint(RunStore(run.folder), started=True)}")
 
 
 def run_sections(runs: list[RunData]) -> list[Section]:
@@ -262,11 +339,15 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     ok = [r for r in records if r["status"] == "ok" and r.get("metrics")]
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     notes = format_notes(records)
-    head = [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
+    head = [Text(n, note=True) for n in filter(None, map(_unfinished, runs))]
+    head += [Text(n.removeprefix("note: "), note=True) for n in notes.splitlines()] if notes else []
     sections = [Section("Runs" if len(runs) > 1 else f"Run {runs[0].run_id}", [*head, _runs_table(runs, names)]),
-                Section("Results", [_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds], 3)]
+                Section("Results", [*(_kind_table(k, [r for r in records if r["kind"] == k], names) for k in kinds),
+                                    *filter(None, [_server_table(records, names), _errors_table(records, names)])],
+                        3)]
     charted = [(title, img) for title, img in [
-        ("Latency vs throughput", [*_curves(ok, names), run_charts.endpoint_points(ok, names)]),
+        ("Latency vs throughput", [*_curves(ok, [r for r in records if r["status"] == "failed"], names),
+                                   run_charts.endpoint_points(ok, names)]),
         *((title, [load_ref(ref)([r for r in ok if r["kind"] == name], names)])
           for name, k in KINDS.items() for title, ref in k.charts),
         ("Memory and energy per unit of work", [run_charts.memory(ok, names), run_charts.energy(ok, names),
@@ -274,7 +355,7 @@ def run_sections(runs: list[RunData]) -> list[Section]:
     ]]
     sections += [Section(title, [b for b in blocks if b is not None], 3) for title, blocks in charted
                  if any(b is not None for b in blocks)]
-    comparison = _comparison(ok, names, len(runs) > 1)
+    comparison = _comparison(records, names, len(runs) > 1)
     if comparison:
         sections.append(comparison)
     sections.append(Section("Environment", [_environment(runs, names)], 3))

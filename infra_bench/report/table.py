@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ..kinds import KINDS
-from ..kinds.base import MIB, Column
+from ..kinds.base import MIB, Column, fixed
 from ..measure.contention import BUSY_FRACTION
 from ..results.cells import execution_provider
 
 
 def _num(v, fmt: str) -> str:
-    return format(v, fmt) if v is not None else "-"
+    return fixed(v, fmt) if v is not None else "-"
 
 
 def _mib(v) -> str:
@@ -33,7 +33,7 @@ PROBE_COLUMNS: list[Column] = [
     ("spec", lambda r, m, c: _num(m.get("spec"), ".4g")),
     ("measured/spec", lambda r, m, c: _num(m.get("measured_over_spec"), ".2f")),
     ("profile", lambda r, m, c: m.get("profile") or "none matched"),
-    ("status", lambda r, m, c: ok_label(r) if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+    ("status", lambda r, m, c: status_label(r)),
 ]
 
 
@@ -54,7 +54,7 @@ def columns_for(kind: str) -> list[Column]:
         ("dev MiB", lambda r, m, c: _mib(m.get("device_peak_allocated_bytes"))),
         (f"J/{unit}", lambda r, m, c: _num(m.get(f"j_per_{unit}"), ".4f")),
         ("energy source", lambda r, m, c: m.get("energy_source", "-")),
-        ("status", lambda r, m, c: ok_label(r) if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"),
+        ("status", lambda r, m, c: status_label(r)),
     ]
 
 
@@ -66,6 +66,11 @@ def ok_label(r: dict) -> str:
     """ok, with what weakens it: a busy machine, or a cell cut short by max_time_s."""
     return ", ".join(["ok"] + (["busy"] if _busy(r) else [])
                      + (["cut short"] if any(n.startswith("cut short") for n in r.get("notes", [])) else []))
+
+
+def status_label(r: dict) -> str:
+    """`ok` (with what weakens it), or `failed: ` and the start of the error."""
+    return ok_label(r) if r["status"] == "ok" else f"failed: {(r.get('error') or '')[:60]}"
 
 
 def render(rows: list[list[str]], rule: bool = True) -> str:
@@ -90,6 +95,13 @@ def format_table(records: list[dict]) -> str:
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     return "\n\n".join(format_points([r for r in records if r["kind"] == k]) if k == "endpoint"
                         else _one_table(k, [r for r in records if r["kind"] == k]) for k in kinds)
+
+
+def format_errors(records: list[dict]) -> str:
+    """Each failed cell's whole error, one line each: the status column keeps 60 characters, which cut torch's
+    out-of-memory error before it said so. Load points list their request errors in their own table."""
+    return "\n".join(f"error at {r['cell_id']}: {' '.join((r.get('error') or '-').split())}" for r in records
+                     if r["status"] == "failed" and r["kind"] != "endpoint")
 
 
 def format_notes(records: list[dict]) -> str:

@@ -5,7 +5,7 @@ cell starts, so a killed run keeps every finished cell and concurrent writers ne
 interleave within a line. A write that fails part way (a full disk) is cut back off, so no
 partial record stays behind. A run has one writer at a time: creating or resuming it takes an
 exclusive lock on `.lock` in its folder, released when the process ends (killed included).
-Unparseable lines (a torn write) are skipped with a warning.
+Unparseable lines (a torn write), and lines of JSON that are not records, are skipped with a warning.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import UserError
-from .schema import Manifest
+from .schema import Manifest, Record
 
 
 def _first_error(e: ValidationError) -> str:
@@ -91,6 +91,11 @@ class RunStore:
     def open(cls, root: Path, run_id: str) -> RunStore:
         given = Path(run_id)
         folder = given if given.is_dir() and (given / MANIFEST).is_file() else root / run_id
+        orphan = next((f for f in (given, root / run_id) if (f / RECORDS).is_file() and not (f / MANIFEST).is_file()),
+                      None)
+        if orphan is not None:  # it was 'no run' or 'holds no records', which it does
+            raise UserError(f"{orphan} has {RECORDS} but no {MANIFEST} (the manifest the run wrote when it started); "
+                            f"copy {MANIFEST} back from a copy of the run folder, or run the specs again")
         if not (folder / MANIFEST).is_file() and given.is_dir():  # a folder given, and no run of that name
             inside = [r["run_id"] for r in list_runs(given)][-3:]
             hint = (f"it is a results folder; give one of its runs, e.g. {given / inside[-1]} (recent: "
@@ -130,7 +135,10 @@ class RunStore:
             raise UserError(f"cannot append to {path}: {e.strerror}; "
                             f"free space or use --out DIR") from None
 
-    def records(self, warn: bool = True) -> list[dict]:
+    def records(self, warn: bool = True, checked: bool = True) -> list[dict]:
+        """The run's records; a torn line is skipped with a warning, and so (when `checked`) is a line of JSON that
+        is not a record (hand-edited or foreign: `results list`, `show` and `report` stopped on it with an internal
+        error). `calibrate` reads unchecked, to refuse such a line by its number."""
         path = self.folder / RECORDS
         if not path.exists():
             return []
@@ -140,26 +148,39 @@ class RunStore:
                 if not line.strip():
                     continue
                 try:
-                    out.append(json.loads(line))
+                    record = json.loads(line)
+                    if checked:
+                        Record.model_validate(record)
+                    out.append(record)
                 except json.JSONDecodeError:
                     if warn:
                         print(f"warning: {path}:{n}: unreadable record line skipped", file=sys.stderr)
+                except ValidationError as e:
+                    why = _first_error(e) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+                    if warn:
+                        print(f"warning: {path}:{n}: not an infra-bench record ({why}); line skipped", file=sys.stderr)
         return out
 
     def finished_cells(self) -> set[str]:
         return {r["cell_id"] for r in self.records(warn=False) if "cell_id" in r}
 
 
-def list_runs(root: Path) -> list[dict]:
-    """Every run under `root`, oldest first, with counts of ok and failed cells."""
+def list_runs(root: Path, warn: bool = False) -> list[dict]:
+    """Every run under `root`, oldest first, with counts of ok and failed cells; with `warn`, a warning for each
+    folder of records that cannot be listed (its run.json missing or broken), which `results list` left out
+    without a word."""
     runs = []
     if not root.is_dir():
         return runs
-    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file() or (p / RECORDS).is_file()):
         store = RunStore(folder)
         try:
+            if not (folder / MANIFEST).is_file():
+                raise UserError(f"{folder} has {RECORDS} but no {MANIFEST}")
             m = store.manifest()
-        except UserError:
+        except UserError as e:
+            if warn:
+                print(f"warning: not listed: {e}", file=sys.stderr)
             continue
         recs = store.records(warn=False)
         runs.append({"run_id": folder.name, "kind": {"run": "run", "endpoint": "loadtest"}.get(m.kind, m.kind),
