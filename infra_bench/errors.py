@@ -52,6 +52,11 @@ def article(word: str) -> str:
     return "an" if word[:1] in "aeiou" or word == "llm" else "a"
 
 
+def first_repeat(values: list | None) -> object | None:
+    """The first value a list holds twice (compared with ==, so unhashable values work too), or None."""
+    return next((v for i, v in enumerate(values or []) if v in values[:i]), None)
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for the closest valid name, or ''. A name that begins several valid
     ones ('sdxl' of 'sdxl-base-1.0' and 'sdxl-tiny'), or is part of them ('h100' of 'nv_h100_sxm'), gets up to

@@ -48,12 +48,18 @@ def llm_text(p, hw) -> str:
         lines.append(f"energy {e['j_per_token']:.3f} J per output token ({e['interval'][0]:.3f}-{e['interval'][1]:.3f}) "
                      f"for the devices, {e['j_per_token_node']:.3f} with the node; {e['avg_power_w']:.0f} W per device "
                      f"({e['energy_source']})")
+    lines.append(_fit_line(p, "intervals from held-out {tier} residuals"))
+    return "\n".join(lines + [f"note: {n}" for n in p.notes])
+
+
+def _fit_line(p, intervals: str) -> str:
+    """The fit an LLM prediction rests on: source, engine, class, unmeasured levels, and `intervals` (a template
+    with {tier}) naming where its intervals come from."""
     f = p.fit
     measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
-    lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
-                 f"intervals from held-out {f['tier'].replace('_', ' ')} residuals"
-                 + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
-    return "\n".join(lines + [f"note: {n}" for n in p.notes])
+    return (f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
+            + intervals.format(tier=f["tier"].replace("_", " "))
+            + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
 
 
 def run_text(p, hw) -> str:
@@ -74,11 +80,7 @@ def run_text(p, hw) -> str:
               f"{_interval(r['output_tokens_per_s'], iv.get('output_tokens_per_s'), 1, '.0f')}"),
              (f"mean TTFT {_interval(p.ttft_s, iv.get('ttft_s'), 1e3, '.1f')} ms, mean TPOT "
               f"{_interval(p.tpot_s, iv.get('tpot_s'), 1e3, '.2f')} ms (80% intervals: the steady state's, see note)")]
-    f = p.fit
-    measured = "all levels measured" if not f["not_measured"] else "not measured: " + ", ".join(f["not_measured"])
-    lines.append(f"fit: {f['source']}; {p.engine} ({f['engine_maturity']}), {f['class']} model; {measured}; "
-                 f"interval tier {f['tier'].replace('_', ' ')}"
-                 + (f" of {f['interval_engine']} points" if f.get("interval_engine") else ""))
+    lines.append(_fit_line(p, "interval tier {tier}"))
     return "\n".join(lines + [f"note: {n}" for n in p.notes])
 
 

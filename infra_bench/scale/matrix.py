@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import UserError, explain_validation
+from ..errors import UserError, explain_validation, first_repeat
 from ..inputs import load_yaml
 from ..spec.common import RunSpec
 from ..spec.loader import load_spec_file, spec_from_dict
@@ -55,8 +55,7 @@ class Matrix(BaseModel):
     @classmethod
     def _each_once(cls, v: list | None) -> list | None:
         """An axis value (or spec file) listed twice would expand to the same cells twice: say which."""
-        twice = next((x for i, x in enumerate(v or []) if x in v[:i]), None)
-        if twice is not None:
+        if (twice := first_repeat(v)) is not None:
             raise ValueError(f"{twice!r} is listed more than once; list each once")
         return v
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..backends.base import OPTIONS, check_backend, options_model
-from ..errors import UserError
+from ..errors import UserError, first_repeat
 
 PositiveInt = Annotated[int, Field(ge=1)]
 GRID_HELP = "a list, or one value"
@@ -66,9 +66,7 @@ class RunSpec(BaseModel):
         """A value listed twice in a grid field would measure one cell twice under one cell id, which --resume
         and the reports take as one cell."""
         for key in self.cells()[0]:
-            values = getattr(self, key)
-            twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
-            if twice is not None:
+            if (twice := first_repeat(getattr(self, key))) is not None:
                 raise ValueError(f"{key} lists {twice} more than once; list each value once")
         return self
 
