@@ -280,15 +280,15 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the sites as JSON.")
 @PROFILES_OPTION
 def profiles_sites(as_json: bool, profile_dirs) -> None:
-    """Site presets: grid carbon factor, power price, PUE."""
+    """Site presets: grid carbon factor, power price (and a subsidised one for domestic parts only), PUE."""
     from .planner.profiles import load_sites
 
     rows = [s.model_dump() for s in load_sites(list(profile_dirs)).values()]
     if as_json:
         click.echo(_dump(rows))
         return
-    click.echo(_text_table(rows, ["id", "grid_kgco2_per_kwh", "grid_factor_type", "power_price", "power_currency",
-                                  "pue", "region"]))
+    click.echo(_text_table(rows, ["id", "grid_kgco2_per_kwh", "grid_factor_type", "power_price", "domestic_power_price",
+                                  "power_currency", "pue", "region"]))
 
 
 @profiles.command("servers")

@@ -425,3 +425,25 @@ def test_plan_cost_options_end_to_end(tmp: Path):
     eu = run_cli("plan", str(example), "--site", "eu-average", "--json", cwd=tmp)  # a shipped site needs no --fx
     assert eu.returncode == 0, eu.stderr
     assert json.loads(eu.stdout)["candidates"][0]["cost"]["currency"] == "EUR"
+
+
+def test_a_western_hubs_domestic_chip_subsidy_prices_only_domestic_parts():
+    """cn-west-hub's 0.40 CNY/kWh is a 2025 subsidy for domestic-chip data centres; an NVIDIA part there pays the
+    hub's base price (~30% below the 0.63 average: 0.44), and the plan says which price each part got. A subsidy
+    without its source, or above the base price, is refused."""
+    hub = load_sites()["cn-west-hub"]
+    assert (hub.power_price, hub.domestic_power_price) == (0.44, 0.40) and "domestic-chip" in hub.domestic_power_source
+    profiles = load_hardware()
+    p = sizing.plan(DEMAND, {h: profiles[h] for h in ("nv_l20", "hw_910b2")}, site=hub, rank_by="tco", confirm_top=0)
+    by = {c.hardware: c for c in p.candidates}
+    for hid, price in (("nv_l20", 0.44), ("hw_910b2", 0.40)):
+        cost = by[hid].cost
+        assert cost["energy"]["power_price"] == price, hid
+        assert cost["per_year"]["energy"] == pytest.approx(cost["energy"]["kwh_per_year"] * price)
+        assert any(n.startswith(f"power at {price:g} CNY/kWh") for n in by[hid].notes), by[hid].notes
+    assert "subsidy for domestic parts only, and nv_l20 is not one" in by["nv_l20"].cost["energy"]["power_price_basis"]
+    fields = hub.model_dump(exclude={"id", "domestic_power_source"})
+    with pytest.raises(ValueError, match="domestic_power_price has no domestic_power_source"):
+        SiteProfile(id="x", **fields)
+    with pytest.raises(ValueError, match="a subsidy lowers the price"):
+        SiteProfile(id="x", **(fields | {"domestic_power_price": 0.5, "domestic_power_source": "a tariff"}))

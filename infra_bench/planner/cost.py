@@ -287,7 +287,12 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
         if measured and measured.measured:
             energy["energy_source"] = "measured_device"
             energy["basis"] += "; the host share and the idle fraction are modelled"
-        energy_cost = a.convert(kwh * site.power_price * a.power_price_scale, site.power_currency, cur)
+        price, price_basis, price_source = site.power_price_for(hw)
+        energy |= {"power_price": price, "power_currency": site.power_currency, "power_price_basis": price_basis,
+                   "power_price_source": price_source}
+        if site.domestic_power_price is not None:  # which of the site's two prices this part pays
+            notes.append(price_basis)
+        energy_cost = a.convert(kwh * price * a.power_price_scale, site.power_currency, cur)
         carbon |= {"operational_kg_per_year": kwh * site.grid_kgco2_per_kwh, "grid_kgco2_per_kwh": site.grid_kgco2_per_kwh,
                    "grid_factor_type": site.grid_factor_type, "grid_source": site.grid_source}
         carbon["total_kg_per_year"] = carbon["operational_kg_per_year"] + carbon["embodied_kg_per_year"]
