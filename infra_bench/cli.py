@@ -308,7 +308,8 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
                        f"{'with' if s.price.includes_accelerators else 'without'} accelerators)") if s.price else "unpriced",
              "max_power_w": s.max_power_w, "name": s.name} for s in servers]
     click.echo(_text_table(rows, ["id", "slots", "price", "max_power_w", "hosts", "name"]))
-    click.echo("slots: a baseboard's modules are bought for every slot, cards one by one; price confidence: A list price "
+    click.echo("slots: devices (a card of several, as the Atlas 300I Duo's 2, fills as many); a baseboard's modules are "
+               "bought for every slot, cards one by one; price confidence: A list price "
                "or tender award, B reputable press or reseller quote, C estimate, forum or derived; sources: profiles "
                "servers --json")
 

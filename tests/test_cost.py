@@ -447,3 +447,34 @@ def test_a_western_hubs_domestic_chip_subsidy_prices_only_domestic_parts():
         SiteProfile(id="x", **fields)
     with pytest.raises(ValueError, match="a subsidy lowers the price"):
         SiteProfile(id="x", **(fields | {"domestic_power_price": 0.5, "domestic_power_source": "a tariff"}))
+
+
+def test_an_atlas_300i_duo_is_two_devices_bought_as_one_card(tmp: Path):
+    """The 300I Duo carries two 310P chips, each its own device of 48 GB at half the card's 408 GB/s; profiled as
+    one 96 GB device, a 65.5 GB model 'fit one device' with the whole bandwidth. Per chip, it runs TP 2 across the
+    card, devices are bought in whole cards (three used are two cards) at half a card's price each, the host
+    estimate stays per card slot, and the plan says 2 devices = 1 card."""
+    profiles = load_hardware()
+    duo = profiles["hw_300i_duo"]
+    assert (duo.devices_per_card, duo.memory_gb, duo.memory_bandwidth_tbs, duo.tdp_w) == (2, 48, 0.204, 75)
+    assert duo.price.amount == 700 and duo.price.currency == "USD"
+    server = load_servers()["srv_atlas800_3000"]
+    assert server.slots == 8  # four cards
+    demand = demand_from_dict({"services": [{
+        "name": "chat", "model": "qwen2.5-32b", "precision": "fp16",
+        "traffic": {"requests_per_s": 0.2, "input_len": 512, "output_len": 64},
+        "slo": {"ttft_p95_s": 10, "tpot_p99_s": 2.0}}]})
+    (c,) = sizing.plan(demand, {"hw_300i_duo": duo}, site=SITE, confirm_top=0, servers={server.id: server}).candidates
+    (o,) = c.options
+    assert c.feasible and o.tp == 2 and c.devices % 2 == 0
+    assert any(n.startswith(f"2 devices = 1 card: hw_300i_duo's figures are per device (chip); {c.devices} devices "
+                            f"bought = {c.devices // 2} cards") for n in c.notes), c.notes
+    three = cost_of(candidate("hw_300i_duo", 3, 1.0), duo, DEMAND.services, SITE, Assumptions(), server)
+    assert three.capex["accelerators_bought"] == 4 and three.capex["devices"] == pytest.approx(4 * 700)
+    assert three.capex["servers"] == pytest.approx(4 * 8000)  # the estimated host: 8,000 USD per card slot
+    assert any(n.endswith("4 devices bought = 2 cards, for the 3 used") for n in three.notes), three.notes
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "servers.yaml").write_text(json.dumps({"srv_duo3": {
+        "name": "odd", "vendor": "T", "hosts": ["hw_300i_duo"], "slots": 3, "sources": ["test"]}}))
+    assert_one_line_error(run_cli("profiles", "servers", "--profiles", "mine", cwd=tmp),
+                          "server 'srv_duo3': 3 slots do not hold whole cards of hw_300i_duo (2 devices per card)")

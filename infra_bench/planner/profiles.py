@@ -143,6 +143,9 @@ class HardwareProfile(BaseModel):
     tdp_w: float | None = Field(default=None, gt=0)
     scale_up: ScaleUp | None = None
     typical_node_size: int | None = Field(default=None, ge=1)
+    devices_per_card: int = Field(default=1, ge=1, description=(
+        "devices a runtime sees on one card bought (the Atlas 300I Duo's two 310P chips: 2); every other figure, "
+        "price and TDP included, is per device"))
     price: Price | None = None
     availability: dict[str, Availability] = {}
     software: Software = Software()
@@ -411,6 +414,10 @@ def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfi
                 raise UserError(f"{path}: server '{s.id}': hosts '{unknown}', which no accelerator profile has"
                                 f"{closest(unknown, known)}; fix the id or add the part's profile (see infra-bench "
                                 f"profiles list)")
+            if split := next((known[h] for h in s.hosts if s.slots % known[h].devices_per_card), None):
+                raise UserError(f"{path}: server '{s.id}': {s.slots} slots do not hold whole cards of {split.id} "
+                                f"({split.devices_per_card} devices per card); give slots in devices, a multiple of "
+                                f"{split.devices_per_card}")
         out.update(found)
     return out
 
