@@ -93,7 +93,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
                    "speech {\"input\": ...}), or lengths only ({\"input_len\": I, \"output_len\": O}).")
 @click.option("--lengths", metavar="NAME", help="Input and output lengths drawn from a built-in distribution: "
                                                 "azure-conv-2023 (chat) or azure-code-2023 (coding), from Azure's "
-                                                "LLM inference traces (docs/endpoints.md).")
+                                                "LLM inference traces, or sharegpt-opt-2023 (ShareGPT's first "
+                                                "rounds as the vLLM paper measured them; docs/endpoints.md).")
 @click.option("--shared-prefix-len", type=click.IntRange(min=1), metavar="N",
               help="Every prompt starts with one of --prefix-groups shared texts of N words (a system prompt "
                    "as real traffic has); the rest of each prompt is its own.")
