@@ -16,7 +16,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import UserError, closest
-from .target import LLM_APIS
+from .target import LLM_APIS, Target, not_found
 
 API_CHOICES = ("completions", "chat", "tgi", "speech", "images", "embeddings", "rerank")
 
@@ -241,14 +241,15 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             click.echo(f"note: {len(result.warmup_errors)} warm-up request(s) failed: {result.warmup_errors[0]}")
         click.echo(f"records: {result.store.folder / 'records.jsonl'}")
         click.echo(f"seed: {seed} (--seed {seed} sends these same requests again)")
-    failing = _too_many_failures(recs, max_failure_rate)
+    failing = _too_many_failures(recs, max_failure_rate, target)
     if failing:
         click.echo(f"error: {failing}; records kept in {result.store.folder}", err=True)
         sys.exit(1)
 
 
-def _too_many_failures(recs: list[dict], limit: float) -> str | None:
-    """The first point where nothing succeeded or more than `limit` of the requests failed, in words."""
+def _too_many_failures(recs: list[dict], limit: float, target: Target) -> str | None:
+    """The first point where nothing succeeded or more than `limit` of the requests failed, in words; where every
+    request got a 404, the URL asked and where the API is likelier."""
     from ..report.endpoint_table import point_label
 
     for r in recs:
@@ -258,6 +259,8 @@ def _too_many_failures(recs: list[dict], limit: float) -> str | None:
         top = next(iter(m["errors"]), "cancelled by the saturation stop")
         if m["completed"] == 0:
             what = "every request failed" if m["failed"] == m["sent"] else "no request succeeded"
+            if m["errors"].get(top) == m["sent"] and top.startswith("HTTP 404"):
+                return f"{what} ({m['sent']} sent at {point_label(r)}): {not_found(target, top)}"
             return f"{what} ({m['sent']} sent at {point_label(r)}); most common error: {top}"
         if m["failure_rate"] > limit:
             return (f"{m['failed']} of {m['sent']} requests failed at {point_label(r)} ({m['failure_rate']:.0%}, "
