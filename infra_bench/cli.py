@@ -683,6 +683,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     from .planner import measurements as meas
     from .planner.fit import Problem
     from .planner.profiles import load_hardware
+    from .planner.quiet import Quiet, busy_shares
     from .results.store import RunStore
 
     if not runs:
@@ -694,10 +695,11 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         raise UserError(f"--out {out}: cannot create its folder ({err.strerror}); choose another path") from None
     hw = load_hardware(list(profile_dirs))
     points, media, speech, power, skipped = [], [], [], [], []
-    total = 0
+    total, quiet = 0, Quiet({})
     for run in runs:
         records = _checked_records(RunStore.open(results, run).records(checked=False), run)
         total += len(records)
+        quiet.shares |= busy_shares(records)
         for found, why in (meas.record_measurements(records, hw), meas.endpoint_measurements(records, hw)):
             points += found
             skipped += why
@@ -706,6 +708,12 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         more_speech, why_speech = cal.speech_lm_points(records, hw)
         speech, skipped = speech + more_speech, skipped + why_speech
         power += cal.power_points(records, hw)
+    points = quiet.keep("llm", "LLM case", points, lambda m: cal.case_key(m.model, m.hardware, m.engine, m.precision),
+                        lambda m: m.source)
+    media = quiet.keep("media", "MFU fit", media, lambda m: m.key, lambda m: m.source)
+    speech = quiet.keep("speech_lm", "speech-LM fit", speech, cal.speech_lm_key, lambda p: p["source"])
+    power = quiet.keep("power", "measured power of", power, lambda p: p["hardware"], lambda p: p["source"])
+    skipped += quiet.left_out
     problem = None
     if points:
         problem, why = Problem.build(points, hw)
@@ -716,13 +724,13 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         fix = f"; {meas.UNMATCHED_FIX}" if any(meas.UNMATCHED in s for s in skipped) else ""
         raise UserError(f"nothing in {', '.join(runs)} can calibrate the planner ({total} record(s)): {reasons[:400]}"
                         f"{'...' if len(reasons) > 400 else ''}{fix}")
-    data = cal.calibrate(problem, media, power, skipped, speech)
+    data = cal.calibrate(problem, media, power, skipped, speech, quiet.busy_only)
     cal.write(out, data)
     if as_json:
         click.echo(_dump(data))
     else:
         _calibration_tables(data, problem)
-    for line in data["misses"]:
+    for line in [*data["misses"], *(line for fits in data["busy_only"].values() for line in fits.values())]:
         click.echo(f"warning: {line}", err=True)
     for line in dict.fromkeys(m.note for m in (problem.points if problem else []) if m.note):
         click.echo(f"note: {line}", err=True)
@@ -732,7 +740,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
     if len(reasons) > 10:
         click.echo(f"not used: {len(reasons) - 10} more (under `skipped` in {out})", err=True)
     if not as_json:
-        click.echo(f"{len(skipped)} record(s) not usable (listed above and under `skipped` in {out}); "
+        click.echo(f"{len(skipped)} record(s) not used (listed above and under `skipped` in {out}); "
                    f"calibration: {out}")
 
 

@@ -20,17 +20,27 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
     assert any("burst load" in s for s in why)
 
 
+def _copy_run(tmp: Path, folder: str, recs: list[dict]) -> None:
+    """A copy of the run the records came from (under tmp/res) under tmp/folder, holding `recs` in that order."""
+    dest = tmp / folder / recs[0]["run_id"]
+    shutil.copytree(tmp / "res" / recs[0]["run_id"], dest)
+    (dest / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def _edited(rec: dict, others: float = 0.0, **metrics: float) -> dict:
+    """A copy of `rec` with these metrics' means set and its busy figure set to `others` (the share of the CPU
+    time other processes took; 0 by default, so that what calibrate does with it is not this machine's load)."""
+    rec = json.loads(json.dumps(rec))
+    for name, mean in metrics.items():
+        rec["metrics"][name]["mean"] = mean
+    rec["metrics"]["host_others_cpu_frac"] = others
+    return rec
+
+
 def _with_ttft(tmp: Path, folder: str, *recs: tuple[dict, float]) -> None:
     """A copy of the run the records came from (under tmp/res) under tmp/folder, holding those (record, TTFT)
-    records in that order, each with its mean TTFT set to the TTFT."""
-    dest = tmp / folder / recs[0][0]["run_id"]
-    shutil.copytree(tmp / "res" / recs[0][0]["run_id"], dest)
-    lines = []
-    for rec, ttft in recs:
-        rec = json.loads(json.dumps(rec))
-        rec["metrics"]["ttft_s"]["mean"] = ttft
-        lines.append(json.dumps(rec))
-    (dest / "records.jsonl").write_text("\n".join(lines) + "\n")
+    records in that order, each with its mean TTFT set to the TTFT and measured on a quiet machine."""
+    _copy_run(tmp, folder, [_edited(rec, ttft_s=ttft) for rec, ttft in recs])
 
 
 def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
@@ -92,6 +102,44 @@ def test_calibrate_from_our_own_record_and_predict_it_back(tmp: Path):
                   "--input-len", "16", "--output-len", "8", "--calibration", "busy.json", "--engine", "torch",
                   "--profiles", "mine", cwd=tmp)
     assert out.returncode == 0 and "busy.json does not reproduce its own measurement of this case" in out.stdout
+
+
+def test_calibrate_leaves_out_a_busy_machine_s_records_where_quiet_ones_exist(tmp: Path):
+    """A real gpt2-small run, its record written three times: quiet and busy (others took 49% of the CPU time,
+    TPOT twice as long) of one case, and busy alone of another (bf16). The case with a quiet record is fitted
+    from it alone, the busy one listed under `not used` with why; the busy-only case is fitted, with a warning,
+    and the calibration file says so, as does `predict` with it. Both were fitted silently until 2026-12-06."""
+    write_spec(tmp, "s.yaml", arch="gpt2-small", prompt_len=[16], output_len=[8], min_iters=2, warmup=1)
+    assert run_cli("run", "s.yaml", "--out", "res", "--device", "cpu", cwd=tmp).returncode == 0
+    (rec,) = read_records(tmp / "res")
+    tpot, run_id = rec["metrics"]["tpot_s"]["mean"], rec["run_id"]
+    quiet, busy, alone = (_edited({**rec, "cell_id": f"{rec['cell_id']}-{name}"}, others, ttft_s=1.3 * tpot * slow,
+                                  tpot_s=tpot * slow) for name, others, slow in
+                          (("quiet", 0.05, 1), ("busy", 0.49, 2), ("alone", 0.6, 2)))
+    alone["spec"]["dtype"] = "bf16"
+    _copy_run(tmp, "mixed", [quiet, busy, alone])
+    write_cpu_profile(tmp)
+    p = run_cli("calibrate", run_id, "--results", "mixed", "--out", "cal.json", "--profiles", "mine", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert (f"not used: record {run_id}/{busy['cell_id']}: machine busy: others used 49% of the CPU time; left out, "
+            f"as the LLM case gpt2-small|this_cpu|torch|fp32 has quiet records to fit") in p.stderr
+    said = (f"the LLM case gpt2-small|this_cpu|torch|bf16 was fitted only from records measured while the machine "
+            f"was busy (record {run_id}/{alone['cell_id']}: others used 60% of the CPU time)")
+    assert f"warning: {said}" in p.stderr and "1 record(s) not used" in p.stdout
+    # the table of measurements fitted: the quiet one and the busy-only case's, not the busy one left out
+    assert quiet["cell_id"] in p.stdout and alone["cell_id"] in p.stdout and busy["cell_id"] not in p.stdout
+    data = json.loads((tmp / "cal.json").read_text())
+    assert list(data["busy_only"]) == ["llm"] and list(data["busy_only"]["llm"]) == ["gpt2-small|this_cpu|torch|bf16"]
+    assert any(busy["cell_id"] in s for s in data["skipped"])
+    predict = ("predict", "--hardware", "this_cpu", "--engine", "torch", "--input-len", "16",
+               "--output-len", "8", "--calibration", "cal.json", "--profiles", "mine", "--json")
+    # another model of the busy-only case's hardware, engine and precision is predicted with its refitted factors
+    for model, precision, noted in (("gpt2-small", "bf16", True), ("gpt2-medium", "bf16", True),
+                                    ("gpt2-small", "fp32", False)):
+        out = run_cli(*predict, "--model", model, "--precision", precision, cwd=tmp)
+        assert out.returncode == 0, out.stderr
+        notes = json.loads(out.stdout)["notes"]
+        assert any(n.startswith(f"cal.json: {said}") for n in notes) == noted, notes
 
 
 def _own_llama(folder: Path, layers: int) -> Path:
@@ -200,6 +248,34 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
     assert_one_line_error(run_cli("calibrate", open_loop, "--results", "res", "--profiles", "mine", cwd=tmp),
                           "can calibrate the planner (1 record(s)): ")
     assert_one_line_error(run_cli("calibrate", cwd=tmp), "give the runs to calibrate with")
+
+
+def test_busy_records_of_media_and_power_fits_are_left_out_or_flagged():
+    """The same rule for the MFU and power fits: of two diffusion records of one key, the busy one is left out;
+    a TTS key and a device's power measured busy only are fitted, and what uses those fits says so."""
+    from infra_bench.planner import calibration as cal
+    from infra_bench.planner.quiet import Quiet, busy_shares
+
+    records = [{"run_id": "r", "cell_id": c, "metrics": {"host_others_cpu_frac": share}}
+               for c, share in (("quiet", 0.1), ("busy", 0.5), ("tts", 0.4), ("power", None))]
+    quiet = Quiet(busy_shares(records))
+    assert quiet.shares == {"record r/busy": 0.5, "record r/tts": 0.4}
+    point = {"hardware": "this_cpu", "engine": "torch", "precision": "fp32", "model": "m", "flops": 1e9, "fixed_s": 0.0,
+             "peak": 1e12}
+    media = [cal.MediaPoint(kind, **point, seconds=s, source=f"record r/{c}")
+             for kind, c, s in (("diffusion", "quiet", 0.1), ("diffusion", "busy", 0.2), ("tts", "tts", 0.1))]
+    media = quiet.keep("media", "MFU fit", media, lambda m: m.key, lambda m: m.source)
+    power = quiet.keep("power", "measured power of", [{"hardware": "this_cpu", "busy_w": 50.0, "source": "record r/tts"}],
+                       lambda p: p["hardware"], lambda p: p["source"])
+    assert [m.source for m in media] == ["record r/quiet", "record r/tts"] and len(power) == 1
+    assert quiet.left_out == [("record r/busy: machine busy: others used 50% of the CPU time; left out, as the MFU fit "
+                               "diffusion|this_cpu|torch|fp32 has quiet records to fit")]
+    data = cal.calibrate(None, media, power, quiet.left_out, busy=quiet.busy_only)
+    assert cal.for_media(data, "diffusion", "this_cpu", None, "fp32")["busy"] is None
+    said = cal.for_media(data, "tts", "this_cpu", None, "fp32")["busy"]
+    assert said.startswith("the MFU fit tts|this_cpu|torch|fp32 was fitted only from records measured while the "
+                           "machine was busy (record r/tts: others used 40% of the CPU time)")
+    assert "the measured power of this_cpu was fitted only" in cal.device_power(data)["this_cpu"]["source"]
 
 
 def test_served_model_names_map_to_the_catalog():

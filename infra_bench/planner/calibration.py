@@ -110,12 +110,32 @@ def speech_lm_points(records: list[dict], profiles: dict[str, HardwareProfile]) 
     return points, skipped
 
 
+def speech_lm_key(point: dict) -> str:
+    """The key of a speech-LM point's fit: hardware|mode|precision."""
+    return f"{point['hardware']}|{point['mode']}|{point['precision']}"
+
+
+def busy_only(data: dict, fit: str, *keys: str) -> str | None:
+    """The file's lines saying that fits `keys` of `fit` (llm, media, speech_lm, power) came from a busy
+    machine only (planner/quiet.py), or None."""
+    lines = [line for k in keys if (line := data.get("busy_only", {}).get(fit, {}).get(k))]
+    return "; ".join(lines) or None
+
+
+def busy_llm(data: dict, hardware: str, engine: str, precision: str) -> str | None:
+    """The file's lines for LLM cases of this hardware, engine and precision fitted from a busy machine's
+    records only: their category's own factors, which every model of it is predicted with, rest on them."""
+    lines = [line for k, line in data.get("busy_only", {}).get("llm", {}).items()
+             if k.rsplit("|", 3)[1:] == [hardware, engine, precision]]
+    return "; ".join(lines) or None
+
+
 def fit_speech_lm(points: list[dict]) -> dict:
     """Per (hardware, mode, precision): the geometric mean of the points' overheads, and how far each
     point is from the mean of the others (the interval)."""
     groups: dict[str, list[dict]] = {}
     for p in points:
-        groups.setdefault(f"{p['hardware']}|{p['mode']}|{p['precision']}", []).append(p)
+        groups.setdefault(speech_lm_key(p), []).append(p)
     out = {}
     for key, ps in groups.items():
         logs = [math.log(max(p["overhead_s"], 1e-9)) for p in ps]
@@ -131,7 +151,8 @@ def for_speech_lm(data: dict, hardware: str, mode: str, precision: str) -> dict 
     f = data.get("speech_lm_fits", {}).get(key)
     if not f:
         return None
-    return {"overhead_s": f["overhead_s"], "n": f["n"], "interval": max(f["loo_rel_error"] or 0.25, 0.05), "key": key}
+    return {"overhead_s": f["overhead_s"], "n": f["n"], "interval": max(f["loo_rel_error"] or 0.25, 0.05), "key": key,
+            "busy": busy_only(data, "speech_lm", key)}
 
 
 def power_points(records: list[dict], profiles: dict[str, HardwareProfile]) -> list[dict]:
@@ -165,7 +186,8 @@ def device_power(data: dict) -> dict:
     """The `device_power` assumption (hardware -> busy watts with its source) from a calibration file."""
     return {hw: {"busy_w": f["busy_w"], "measured": True,
                  "source": f"mean of {f['n']} measured record(s): " + ", ".join(p["source"] for p in f["points"][:3])
-                           + (" ..." if f["n"] > 3 else "")}
+                           + (" ..." if f["n"] > 3 else "")
+                           + (f"; {busy}" if (busy := busy_only(data, "power", hw)) else "")}
             for hw, f in data.get("power_fits", {}).items()}
 
 
@@ -190,9 +212,10 @@ def fit_media(points: list[MediaPoint]) -> dict:
 
 
 def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), power: list[dict] = (),
-              skipped: list[str] = (), speech: list[dict] = ()) -> dict:
+              skipped: list[str] = (), speech: list[dict] = (), busy: dict[str, dict[str, str]] | None = None) -> dict:
     """The shipped LLM fit refined by `problem` (your measurements; None keeps it as shipped), and the
-    media and power fits: the calibration file's data."""
+    media and power fits: the calibration file's data. `busy`: fit -> key -> line, for the keys fitted
+    from a busy machine's records only (planner/quiet.py)."""
     shipped = llm_fit.shipped()
     if problem is not None:
         fitted = llm_fit.fit_own(llm_fit.fit(problem, anchor=shipped, max_evals=200), problem)
@@ -203,8 +226,12 @@ def calibrate(problem: llm_fit.Problem | None, media: list[MediaPoint] = (), pow
     if problem is not None:
         fitted.meta = {**shipped.meta, **fitted.meta, "source": f"shipped fit refined by {len(problem.points)} "
                                                               f"measurement(s) of your own"}
+    cases = {case_key(m.model, m.hardware, m.engine, m.precision) for m in (problem.points if problem else ())}
+    busy = {**(busy or {}), "llm": {k: line for k, line in (busy or {}).get("llm", {}).items() if k in cases}}
+    busy = {fit: lines for fit, lines in busy.items() if lines}  # an LLM case the fit's problem dropped is not fitted
     return {"kind": KIND, "version": VERSION, "llm": fitted.to_dict(), "media_fits": fit_media(list(media)),
             "speech_lm_fits": fit_speech_lm(list(speech)), "power_fits": fit_power(list(power)), "skipped": list(skipped),
+            "busy_only": busy,
             "misses": [line for _, line in missed],
             "miss_cases": {key: [line for k, line in missed if k == key] for key, _ in missed},
             "local_models": local_models(problem) if problem is not None else {},
@@ -292,12 +319,14 @@ def for_media(data: dict, kind: str, hardware: str, engine: str | None, precisio
     """The `calibration` argument of media_model's predictions: the key's MFU, else the mean over engines."""
     fits = data.get("media_fits", {})
     key = f"{kind}|{hardware}|{engine}|{precision}"
-    same = [fits[key]] if engine and key in fits else [
-        f for k, f in fits.items() if k.startswith(f"{kind}|{hardware}|") and k.endswith(f"|{precision}")]
+    keys = [key] if engine and key in fits else [
+        k for k in fits if k.startswith(f"{kind}|{hardware}|") and k.endswith(f"|{precision}")]
+    same = [fits[k] for k in keys]
     if not same:
         return None
     n = sum(f["n"] for f in same)
     loo = max((f["loo_rel_error"] or 0) for f in same)
     return {"mfu": sum(f["mfu"] * f["n"] for f in same) / n, "n": n, "interval": max(loo or 0.25, 0.05),
             "overhead_scale": min(f["overhead_scale"] for f in same),
-            "key": key if len(same) == 1 and engine else f"{kind}|{hardware}|any engine|{precision}"}
+            "key": key if len(same) == 1 and engine else f"{kind}|{hardware}|any engine|{precision}",
+            "busy": busy_only(data, "media", *keys)}

@@ -306,7 +306,8 @@ def _efficiency(priors: dict, overhead: str, calibration: dict | None) -> dict:
 def _labels(calibration: dict | None, basis: str | None = None) -> tuple[float, list[str]]:
     if calibration:
         return calibration["interval"], [f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} "
-                                         f"measurement(s) ({calibration['key']}); interval +-{calibration['interval']:.0%}"]
+                                         f"measurement(s) ({calibration['key']}); interval +-{calibration['interval']:.0%}",
+                                         *filter(None, [calibration.get("busy")])]
     return PRIOR_INTERVAL, [basis or "efficiencies are assumed priors (no published diffusion/TTS calibration "
                                      "point): interval +-50%; calibrate with your own runs"]
 

@@ -527,7 +527,7 @@ def predict(model: str, hw: HardwareProfile, precision: str | None = None, mode:
     notes = [f"{lm.family} speech LM: {len(lm.stages)} decoder stage(s) at {lm.frame_rate:g} frames per audio second, "
              f"priced by the LLM iteration model plus {overhead * 1e3:.3f} ms per layer-step ({basis})",
              f"utterance of {text_len} text tokens = {audio_s:.1f} s of audio",
-             *peak_notes(hw, get_precision(precision))]
+             *peak_notes(hw, get_precision(precision)), *filter(None, [(calibration or {}).get("busy")])]
     if model.startswith("cosyvoice2"):
         notes.append("shape-equivalent model: flow-matching decoder and HiFT composed from library modules of the "
                      "published sizes (parameters are the composition's)")

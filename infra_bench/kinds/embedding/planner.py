@@ -100,7 +100,8 @@ def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibr
         eff |= {"mfu": calibration["mfu"], "t_call_s": PRIORS["t_call_s"] * calibration["overhead_scale"]}
         interval = calibration["interval"]
         note = (f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} measurement(s) "
-                f"({calibration['key']}); interval +-{interval:.0%}")
+                f"({calibration['key']}); interval +-{interval:.0%}"
+                + (f"; {calibration['busy']}" if calibration.get("busy") else ""))
     weights = s["params"] * BYTES_PER_PARAM[precision]
     cost = PassCost(flops_per_sequence(s, seq_len) / (peak * eff["mfu"]),
                     weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]),
