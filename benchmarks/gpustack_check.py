@@ -36,7 +36,14 @@ With --finite-run each row is also predicted as `predict --num-prompts N` steps 
 (planner/bench_run.py: the prefill wall and the drain tail the steady state has not; at most C in flight
 where the run set --max-concurrency), and those errors are summarised the same way.
 
-Run: python benchmarks/gpustack_check.py [--quick] [--finite-run]
+With --sharegpt-spread (implies --finite-run) the ShareGPT rows are stepped once more with lengths that vary:
+drawn (seed 0) from the built-in `sharegpt-opt-2023` distribution's shape, its input and output medians, p90s
+and maxima scaled so that the run's drawn lengths average the row's measured ones, so the run has the row's
+token totals and a borrowed spread. A sensitivity, not a fit: that shape is ShareGPT of March 2023 in the OPT
+tokenizer under vLLM's length filter (workloads/reference/length_distributions.yaml), not the file nor the
+tokenizers these runs used. The fixed-length rows are left as they are.
+
+Run: python benchmarks/gpustack_check.py [--quick] [--finite-run] [--sharegpt-spread]
 """
 from __future__ import annotations
 
@@ -51,6 +58,7 @@ import numpy as np
 from acceptance_check import FOLDER, error_stats, first_per, read_rows
 
 DATA = FOLDER / "gpustack_perflab.csv"
+SPREAD = "sharegpt-opt-2023"
 SAMPLE = Path(__file__).resolve().parent.parent / "workloads" / "reference" / "aiconfigurator_silicon_sample.csv"
 METRICS = (("tok", "total tok/s"), ("ttft", "mean TTFT"), ("tpot", "mean TPOT"))
 
@@ -64,9 +72,24 @@ def sample_models() -> set[str]:
         return {m for m in (catalog_model(r["model_path"]) for r in rows) if m}
 
 
-def predict_row(r: dict, hw: dict, fit, finite: bool = False) -> dict:
+def spread_to(shape, isl: float, osl: float, n: int, seed: int = 0):
+    """`shape` (a LengthDistribution) scaled so that the `n` requests `predict --num-prompts n` draws with `seed`
+    average `isl` input and `osl` output tokens (to a tenth of a token; rounding and the clip at 1 token make the
+    factor a few steps of a fixed point rather than one ratio)."""
+    k_in = k_out = 1.0
+    for _ in range(50):
+        d = shape.scaled(k_in, k_out)
+        i, o = d.sample(n, seed)
+        if abs(i.mean() - isl) < 0.1 and abs(o.mean() - osl) < 0.1:
+            return d
+        k_in, k_out = k_in * isl / i.mean(), k_out * osl / o.mean()
+    raise RuntimeError(f"{shape.name} could not be scaled to {isl:.1f} / {osl:.1f} mean tokens over {n} requests")
+
+
+def predict_row(r: dict, hw: dict, fit, finite: bool = False, spread=None) -> dict:
     """One row predicted as described above: the planner's figures, 80% intervals and errors, or why not; with
-    `finite`, also as `predict --num-prompts` steps the run (under "run")."""
+    `finite`, also as `predict --num-prompts` steps the run (under "run"); with `spread` (a LengthDistribution), a
+    ShareGPT row also as such a run with lengths of that shape at the row's mean lengths (under "spread")."""
     from infra_bench.errors import UserError
     from infra_bench.planner import llm_model
     from infra_bench.planner.steady import closed_loop
@@ -97,13 +120,25 @@ def predict_row(r: dict, hw: dict, fit, finite: bool = False) -> dict:
                 "tpot": float(r["mean_tpot_ms"]) / 1e3}
     out = {**r, "isl": isl, "osl": osl, "clients": clients, "fits": True, "why": "", "predicted": predicted,
            "measured": measured, **judged(predicted, intervals, measured), "running": p.running}
+    cap = int(r["max_concurrency"]) if r["max_concurrency"] else None
     if finite:
-        f = llm_model.predict_run(rep, fit, prompts, int(r["max_concurrency"]) if r["max_concurrency"] else None, isl, osl)
-        run = {"tok": f.run["total_tokens_per_s"], "ttft": f.ttft_s, "tpot": f.tpot_s}
-        run_iv = {"tok": f.run["total_tokens_per_s_interval"], "ttft": f.intervals.get("ttft_s"),
-                  "tpot": f.intervals.get("tpot_s")}
-        out["run"] = {"predicted": run, **judged(run, run_iv, measured)}
+        out["run"] = run_judged(llm_model.predict_run(rep, fit, prompts, cap, isl, osl), measured)
+    if spread and r["dataset"] == "sharegpt":
+        lengths = spread_to(spread, int(r["total_input_tokens"]) / done, int(r["total_generated_tokens"]) / done,
+                            prompts)
+        try:
+            out["spread"] = run_judged(llm_model.predict_run(rep, fit, prompts, cap, lengths=lengths), measured)
+        except UserError as e:
+            out["spread_why"] = str(e)
     return out
+
+
+def run_judged(f, measured: dict) -> dict:
+    """A finite run's prediction (`predict_run`'s) as figures and judged errors, as `predict_row` keeps them."""
+    run = {"tok": f.run["total_tokens_per_s"], "ttft": f.ttft_s, "tpot": f.tpot_s}
+    run_iv = {"tok": f.run["total_tokens_per_s_interval"], "ttft": f.intervals.get("ttft_s"),
+              "tpot": f.intervals.get("tpot_s")}
+    return {"predicted": run, **judged(run, run_iv, measured)}
 
 
 def judged(predicted: dict, intervals: dict, measured: dict) -> dict:
@@ -161,7 +196,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the first row of each engine only (seconds)")
     ap.add_argument("--finite-run", action="store_true",
                     help="also predict each run as `predict --num-prompts` steps it, and summarise those errors")
+    ap.add_argument("--sharegpt-spread", action="store_true",
+                    help=f"with --finite-run (implied): the ShareGPT rows again with lengths of {SPREAD}'s shape "
+                         f"scaled to each row's mean lengths (a sensitivity with a borrowed shape)")
     args = ap.parse_args()
+    args.finite_run = args.finite_run or args.sharegpt_spread
+    from infra_bench.endpoints.inputs import distributions
     from infra_bench.planner.fit import shipped
     from infra_bench.planner.profiles import load_hardware
     from infra_bench.report.table import render
@@ -172,7 +212,8 @@ def main() -> None:
         rows = first_per(rows, "engine")
     t0 = time.perf_counter()
     hw, fit, in_sample = load_hardware(), shipped(), sample_models()
-    done = [predict_row(r, hw, fit, args.finite_run) for r in rows]
+    spread = distributions()[SPREAD] if args.sharegpt_spread else None
+    done = [predict_row(r, hw, fit, args.finite_run, spread) for r in rows]
     # running: the sequences the planner runs at once (engine limit, KV memory); the other clients wait
     table = [["model", "GPU", "engine", "prec", "TP/PP/DP/EP", "data ISL/OSL", "sent/C", "running", "tok/s", "predicted", "error",
               "in 80%", "TTFT s", "predicted", "error", "TPOT ms", "predicted", "error", "note"]]
@@ -198,6 +239,13 @@ def main() -> None:
         print("The same rows as `predict --num-prompts N` (with --concurrency C where the run capped it) steps each run "
               "iteration by iteration, same fit, same intervals:")
         print("\n".join(summaries([{**r, **r["run"]} for r in judged], in_sample)))
+    if args.sharegpt_spread:
+        print(f"The ShareGPT rows once more as finite runs, each request's lengths drawn (seed 0) from {SPREAD}'s shape "
+              f"scaled to the row's mean lengths: a sensitivity with a borrowed shape ({spread.description}):")
+        print("\n".join(summaries([{**r, **r["spread"]} for r in judged if "spread" in r], in_sample)))
+        for r in judged:
+            if "spread_why" in r:
+                print(f"not run with the spread: {r['model']} on {r['hardware']} ({r['engine']}): {r['spread_why']}")
     unfit = [r for r in done if not r["fits"]]
     print(f"{len(done)} GPUStack rows predicted ({len(judged)} summarised; {len(done) - len(judged) - len(unfit)} fitted "
           f"points shown apart; {len(unfit)} the planner says do not fit) of {len(everything)} in {DATA.name} "

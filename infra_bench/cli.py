@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import Interrupted, UserError, closest
+from .errors import Interrupted, UserError, closest, interrupted_as
 
 DEFAULT_SUITE = "quick.yaml"
 
@@ -280,15 +280,15 @@ def profiles_compare(profile_ids, as_json: bool, profile_dirs) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the sites as JSON.")
 @PROFILES_OPTION
 def profiles_sites(as_json: bool, profile_dirs) -> None:
-    """Site presets: grid carbon factor, power price, PUE."""
+    """Site presets: grid carbon factor, power price (and a subsidised one for domestic parts only), PUE."""
     from .planner.profiles import load_sites
 
     rows = [s.model_dump() for s in load_sites(list(profile_dirs)).values()]
     if as_json:
         click.echo(_dump(rows))
         return
-    click.echo(_text_table(rows, ["id", "grid_kgco2_per_kwh", "grid_factor_type", "power_price", "power_currency",
-                                  "pue", "region"]))
+    click.echo(_text_table(rows, ["id", "grid_kgco2_per_kwh", "grid_factor_type", "power_price", "domestic_power_price",
+                                  "power_currency", "pue", "region"]))
 
 
 @profiles.command("servers")
@@ -308,7 +308,8 @@ def profiles_servers(as_json: bool, profile_dirs) -> None:
                        f"{'with' if s.price.includes_accelerators else 'without'} accelerators)") if s.price else "unpriced",
              "max_power_w": s.max_power_w, "name": s.name} for s in servers]
     click.echo(_text_table(rows, ["id", "slots", "price", "max_power_w", "hosts", "name"]))
-    click.echo("slots: a baseboard's modules are bought for every slot, cards one by one; price confidence: A list price "
+    click.echo("slots: devices (a card of several, as the Atlas 300I Duo's 2, fills as many); a baseboard's modules are "
+               "bought for every slot, cards one by one; price confidence: A list price "
                "or tender award, B reputable press or reseller quote, C estimate, forum or derived; sources: profiles "
                "servers --json")
 
@@ -348,7 +349,8 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
                    "vllm-ascend on Huawei parts. Speech LMs: eager (auto) or compiled.")
 @click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit "
                                   "compute) or fp4 (nvfp4/mxfp4); diffusion, TTS and embedding: fp16 (default), "
-                                  "bf16 or fp32; video and speech LMs: bf16 (default) ...")
+                                  "bf16 or fp32; video: bf16 (default) ...; speech LMs: bf16 (default; fp16 on a "
+                                  "part with no bf16 peak, as plan), fp16 or fp32")
 @click.option("--kv-cache", type=click.Choice(["bf16", "fp16", "fp8"]), help="LLM: KV cache type (default: fp8 "
                                                                                "with fp8/fp4, else 16-bit).")
 @click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor parallel.")
@@ -854,37 +856,41 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
     clash = next((k for k in fields if flags.get(k, (None, None))[1] is not None), None)
     if clash:
         raise UserError(f"--set {clash} and {flags[clash][0]} both set {clash}; give it once")
-    if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
-        if arch or model:
-            given = [spec_from_flags(arch, model, kind, fields, settings)]
+    kept = (f"run {resume_id} is as it was; run the same command again to finish it" if resume_id
+            else "no run was made; run the same command again")
+    with interrupted_as(f"interrupted before measuring began: {kept}"):
+        if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
+            if arch or model:
+                given = [spec_from_flags(arch, model, kind, fields, settings)]
+            else:
+                files = load_specs(list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)])
+                check_set_fields(files, fields, suite=not specs)
+                given = [apply_overrides(s, {**fields, **settings}) for s in files]
+            loaded = [apply_overrides(s, {"compile": compile_mode if _compiles(s) else None}) for s in given]
+            if compile_mode and not any(_compiles(s) for s in loaded):
+                raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
+            eager = [s.label for s in loaded if not _compiles(s)]
+            if compile_mode not in (None, "none") and eager:  # the records say so; the terminal should too
+                click.echo(f"note: --compile applies to llm specs; {', '.join(eager)} run{'s' * (len(eager) == 1)} "
+                           f"as {'its' if len(eager) == 1 else 'their'} kind runs (no compiled path)", err=True)
+        from . import engine
+        from .system import collect
+
+        if resume_id:
+            store, planned, opts = engine.resume_run(resume_id, out, cpu_watts_per_core)
         else:
-            files = load_specs(list(specs) or [str(data_dir("workloads") / DEFAULT_SUITE)])
-            check_set_fields(files, fields, suite=not specs)
-            given = [apply_overrides(s, {**fields, **settings}) for s in files]
-        loaded = [apply_overrides(s, {"compile": compile_mode if _compiles(s) else None}) for s in given]
-        if compile_mode and not any(_compiles(s) for s in loaded):
-            raise UserError("--compile applies to llm specs (the torch decode loop); none was given")
-        eager = [s.label for s in loaded if not _compiles(s)]
-        if compile_mode not in (None, "none") and eager:  # the records say so; the terminal should too
-            click.echo(f"note: --compile applies to llm specs; {', '.join(eager)} run{'s' * (len(eager) == 1)} "
-                       f"as {'its' if len(eager) == 1 else 'their'} kind runs (no compiled path)", err=True)
-    from . import engine
-    from .system import collect
+            opts = engine.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core,
+                                     trust_remote_code=trust_remote_code)
 
-    if resume_id:
-        store, planned, opts = engine.resume_run(resume_id, out, cpu_watts_per_core)
-    else:
-        opts = engine.RunOptions(out=out, cpu_watts_per_core=cpu_watts_per_core, trust_remote_code=trust_remote_code)
-
-        def skip(spec, err) -> None:  # the default suite adapts to the backends installed
-            click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
-        store, planned = engine.start_run(loaded, opts, None if specs or arch or model else skip)
+            def skip(spec, err) -> None:  # the default suite adapts to the backends installed
+                click.echo(f"note: skipping '{spec.label}' from the default suite: {err}", err=True)
+            store, planned = engine.start_run(loaded, opts, None if specs or arch or model else skip)
     if resume_id and not planned:
         click.echo(f"run {store.run_id}: every cell has a record; nothing left to run", err=True)
     else:
-        click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
-                   f"{store.folder / 'records.jsonl'}", err=True)
-        with engine.resumable(store, engine.resume_command(store)):
+        with engine.resumable(store, engine.resume_command(store)):  # from the moment the run folder exists
+            click.echo(f"run {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s), records in "
+                       f"{store.folder / 'records.jsonl'}", err=True)
             engine.execute(planned, store, collect(), opts)
     from .report.show import show_records
 
@@ -1036,16 +1042,13 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(130)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click's Abort is its word for Ctrl-C
+        click.echo("error: interrupted (Ctrl-C)", err=True)
         sys.exit(130)
     except click.ClickException as e:
         command = e.ctx.command_path if getattr(e, "ctx", None) else "infra-bench"
         click.echo(f"error: {e.format_message()} (see `{command} --help`)", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("error: interrupted; finished cells are kept, continue with --resume RUN_ID", err=True)
-        sys.exit(130)
     except Exception as e:
         if os.environ.get("INFRA_BENCH_DEBUG"):
             raise

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class UserError(Exception):
@@ -15,6 +16,16 @@ class UserError(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C during a run; the message names the run and the command that finishes it (exit 130)."""
+
+
+@contextmanager
+def interrupted_as(message: str) -> Iterator[None]:
+    """Ctrl-C inside becomes Interrupted(message), which says what was kept and what to do: click's own
+    handling of it printed 'aborted' and nothing more (a run's imports and model resolution take seconds)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(message) from None
 
 
 class MissingDependency(UserError):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from infra_bench.cli import main
+from infra_bench.endpoints.inputs import distributions
 from infra_bench.planner import fit as F
 from infra_bench.planner import llm_model as m
 from infra_bench.planner import profiles as pr
@@ -95,6 +96,17 @@ def test_drawn_lengths_are_fixed_by_the_seed_and_the_run_is_quick():
     b = m.predict_run(rep, FIT, 300, None, lengths="azure-conv-2023")
     assert a.run == b.run and a.run["lengths"] == "azure-conv-2023" and a.input_len != 1024
     assert a.run["input_tokens"] == pytest.approx(300 * a.input_len, rel=0.01)
+    # the distribution itself (gpustack_check.py passes a rescaled one) runs what its name runs
+    d = distributions()["azure-conv-2023"]
+    assert m.predict_run(rep, FIT, 300, None, lengths=d).run == a.run
+    isl, osl = d.sample(300, 0)
+    assert (isl.sum(), osl.sum()) == (a.run["input_tokens"], a.run["output_tokens"])
+    assert [d.draw(np.random.default_rng([0, i])) for i in range(3)] == list(zip(isl[:3], osl[:3]))
+    # rescaled: the same deviates, the lengths twice and half as long (to the rounding)
+    isl2, osl2 = d.scaled(2.0, 0.5).sample(300, 0)
+    assert np.abs(isl2 - 2 * isl).max() <= 1 and np.abs(osl2 - osl / 2).max() <= 1
+    with pytest.raises(ValueError, match="median <= p90"):
+        replace(d, output_p90=d.output_median / 2)
 
 
 def test_num_prompts_on_the_command_line(capsys):
@@ -104,6 +116,10 @@ def test_num_prompts_on_the_command_line(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "finite run" and out["run"]["num_prompts"] == 50 and out["run"]["max_concurrency"] is None
     assert np.isfinite(out["run"]["total_tokens_per_s"]) and out["intervals"]["output_tokens_per_s"]
+    main(["predict", "--model", "llama-3.1-8b", "--hardware", "nv_h100_sxm", "--num-prompts", "50",
+          "--lengths", "sharegpt-opt-2023", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"]["lengths"] == "sharegpt-opt-2023" and out["run"]["input_tokens"] < out["run"]["output_tokens"]
     for args, fragment in (
             (["--num-prompts", "10", "--max-throughput"], "--num-prompts and --max-throughput contradict"),
             (["--num-prompts", "0"], "'--num-prompts': 0 is not in the range"),

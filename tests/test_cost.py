@@ -425,3 +425,56 @@ def test_plan_cost_options_end_to_end(tmp: Path):
     eu = run_cli("plan", str(example), "--site", "eu-average", "--json", cwd=tmp)  # a shipped site needs no --fx
     assert eu.returncode == 0, eu.stderr
     assert json.loads(eu.stdout)["candidates"][0]["cost"]["currency"] == "EUR"
+
+
+def test_a_western_hubs_domestic_chip_subsidy_prices_only_domestic_parts():
+    """cn-west-hub's 0.40 CNY/kWh is a 2025 subsidy for domestic-chip data centres; an NVIDIA part there pays the
+    hub's base price (~30% below the 0.63 average: 0.44), and the plan says which price each part got. A subsidy
+    without its source, or above the base price, is refused."""
+    hub = load_sites()["cn-west-hub"]
+    assert (hub.power_price, hub.domestic_power_price) == (0.44, 0.40) and "domestic-chip" in hub.domestic_power_source
+    profiles = load_hardware()
+    p = sizing.plan(DEMAND, {h: profiles[h] for h in ("nv_l20", "hw_910b2")}, site=hub, rank_by="tco", confirm_top=0)
+    by = {c.hardware: c for c in p.candidates}
+    for hid, price in (("nv_l20", 0.44), ("hw_910b2", 0.40)):
+        cost = by[hid].cost
+        assert cost["energy"]["power_price"] == price, hid
+        assert cost["per_year"]["energy"] == pytest.approx(cost["energy"]["kwh_per_year"] * price)
+        assert any(n.startswith(f"power at {price:g} CNY/kWh") for n in by[hid].notes), by[hid].notes
+    assert "subsidy for domestic parts only, and nv_l20 is not one" in by["nv_l20"].cost["energy"]["power_price_basis"]
+    fields = hub.model_dump(exclude={"id", "domestic_power_source"})
+    with pytest.raises(ValueError, match="domestic_power_price has no domestic_power_source"):
+        SiteProfile(id="x", **fields)
+    with pytest.raises(ValueError, match="a subsidy lowers the price"):
+        SiteProfile(id="x", **(fields | {"domestic_power_price": 0.5, "domestic_power_source": "a tariff"}))
+
+
+def test_an_atlas_300i_duo_is_two_devices_bought_as_one_card(tmp: Path):
+    """The 300I Duo carries two 310P chips, each its own device of 48 GB at half the card's 408 GB/s; profiled as
+    one 96 GB device, a 65.5 GB model 'fit one device' with the whole bandwidth. Per chip, it runs TP 2 across the
+    card, devices are bought in whole cards (three used are two cards) at half a card's price each, the host
+    estimate stays per card slot, and the plan says 2 devices = 1 card."""
+    profiles = load_hardware()
+    duo = profiles["hw_300i_duo"]
+    assert (duo.devices_per_card, duo.memory_gb, duo.memory_bandwidth_tbs, duo.tdp_w) == (2, 48, 0.204, 75)
+    assert duo.price.amount == 700 and duo.price.currency == "USD"
+    server = load_servers()["srv_atlas800_3000"]
+    assert server.slots == 8  # four cards
+    demand = demand_from_dict({"services": [{
+        "name": "chat", "model": "qwen2.5-32b", "precision": "fp16",
+        "traffic": {"requests_per_s": 0.2, "input_len": 512, "output_len": 64},
+        "slo": {"ttft_p95_s": 10, "tpot_p99_s": 2.0}}]})
+    (c,) = sizing.plan(demand, {"hw_300i_duo": duo}, site=SITE, confirm_top=0, servers={server.id: server}).candidates
+    (o,) = c.options
+    assert c.feasible and o.tp == 2 and c.devices % 2 == 0
+    assert any(n.startswith(f"2 devices = 1 card: hw_300i_duo's figures are per device (chip); {c.devices} devices "
+                            f"bought = {c.devices // 2} cards") for n in c.notes), c.notes
+    three = cost_of(candidate("hw_300i_duo", 3, 1.0), duo, DEMAND.services, SITE, Assumptions(), server)
+    assert three.capex["accelerators_bought"] == 4 and three.capex["devices"] == pytest.approx(4 * 700)
+    assert three.capex["servers"] == pytest.approx(4 * 8000)  # the estimated host: 8,000 USD per card slot
+    assert any(n.endswith("4 devices bought = 2 cards, for the 3 used") for n in three.notes), three.notes
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "servers.yaml").write_text(json.dumps({"srv_duo3": {
+        "name": "odd", "vendor": "T", "hosts": ["hw_300i_duo"], "slots": 3, "sources": ["test"]}}))
+    assert_one_line_error(run_cli("profiles", "servers", "--profiles", "mine", cwd=tmp),
+                          "server 'srv_duo3': 3 slots do not hold whole cards of hw_300i_duo (2 devices per card)")

@@ -254,13 +254,36 @@ def test_a_refused_warm_up_stops_before_anything_is_recorded(faults, tmp: Path):
     """A server that refuses every warm-up request (HTTP 4xx: wrong model, API or sizes) would refuse the load too:
     one line naming the error, exit 2, and no run folder (it recorded a point of failures)."""
     p = loadtest(f"{faults}/e404/v1", tmp / "r", "--model", "m", "--num-requests", "3", "--warmup", "2")
-    assert_one_line_error(p, "every warm-up request was refused (HTTP 404: The model `m` does not exist.)")
+    assert_one_line_error(p, f"every warm-up request was refused: POST {faults}/e404/v1/completions answered HTTP "
+                             f"404: The model `m` does not exist.;")
     assert not (tmp / "r").exists() or not any((tmp / "r").iterdir())
     assert_one_line_error(loadtest(f"{faults}/ok/v1", tmp / "s", "--api", "images", "--model", "m", "--size", "abc"),
                           "--size abc: expected WIDTHxHEIGHT")
     long = loadtest(f"{faults}/ok/v1", tmp / "t", "--model", "m", "--num-requests", "1", "--warmup", "1",
                     "--input-len", "4000", "--output-len", "200")  # a warm-up of that shape went through: taken
     assert long.returncode == 0 and "max_model_len" not in long.stderr, long.stderr
+
+
+def test_a_404_names_the_url_it_asked_and_where_the_api_is(llama, tmp: Path):
+    """`--endpoint .../v1/chat/completion` (one letter short) is taken as a base URL and the completions path put
+    after it: every request got a 404, and the error said 'HTTP 404: 404: Not Found; fix the request (model name,
+    API, lengths or sizes)', the URL asked nowhere. Now it names that URL and the base and API URLs to give
+    instead, with warm-up requests (exit 2, nothing recorded) or without (exit 1, the failed point kept); a model
+    the server does not list is still named as the thing to fix."""
+    root = llama.removesuffix("/v1")
+    asked = f"POST {llama}/chat/completion/v1/completions answered HTTP 404: 404: Not Found; point --endpoint at "
+    fix = (f"the server's base URL ({llama}) or at the API's own URL ({root}/v1/completions, or "
+           f"{root}/v1/chat/completions with --api chat), or fix --model if the server does not serve it")
+    p = loadtest(f"{llama}/chat/completion", tmp / "r", "--model", "llama-tiny", "--num-requests", "2")
+    assert_one_line_error(p, f"every warm-up request was refused: {asked}{fix}; nothing was recorded")
+    assert not (tmp / "r").exists()
+    p = loadtest(f"{llama}/chat/completion", tmp / "w", "--model", "llama-tiny", "--num-requests", "2",
+                 "--warmup", "0", "--metrics-url", "none")
+    assert_one_line_error(p, f"every request failed (2 sent at conc 1): {asked}{fix}; records kept in ", code=1)
+    p = loadtest(llama, tmp / "m", "--model", "nosuch", "--num-requests", "2")
+    assert p.returncode == 2 and p.stderr.startswith("warning: the server lists llama-tiny; 'nosuch' is not among")
+    assert p.stderr.strip().splitlines()[-1].startswith("error: every warm-up request was refused (HTTP 404: model "
+                                                        "'nosuch' is not served here; served: llama-tiny); fix the")
 
 
 def test_a_prompt_longer_than_the_server_takes_stops_at_the_warm_up(llama, faults, tmp: Path):

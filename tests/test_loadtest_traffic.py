@@ -125,13 +125,14 @@ def test_shared_prefix_hits_are_expected_and_not_warned_about(tmp: Path):
 
 
 def test_length_distributions_and_files(tmp: Path):
-    d = distributions()["azure-conv-2023"]
-    p = Prompts("completions", salt=1, distribution=d)
-    drawn = np.array([(len(r.text.split()), r.output_len) for r in (p.request(1, i) for i in range(2000))])
-    assert abs(np.median(drawn[:, 0]) / d.input_median - 1) < 0.1
-    assert abs(np.median(drawn[:, 1]) / d.output_median - 1) < 0.1
-    assert drawn[:, 0].max() <= d.input_max and drawn[:, 1].max() <= d.output_max
-    assert "AzurePublicDataset" in d.source
+    for name, source in (("azure-conv-2023", "AzurePublicDataset"), ("sharegpt-opt-2023", "sosp-ae-astra")):
+        d = distributions()[name]
+        p = Prompts("completions", salt=1, distribution=d)
+        drawn = np.array([(len(r.text.split()), r.output_len) for r in (p.request(1, i) for i in range(2000))])
+        assert abs(np.median(drawn[:, 0]) / d.input_median - 1) < 0.1
+        assert abs(np.median(drawn[:, 1]) / d.output_median - 1) < 0.1
+        assert drawn[:, 0].max() <= d.input_max and drawn[:, 1].max() <= d.output_max
+        assert source in d.source
 
     (tmp / "lens.csv").write_text("input_len,output_len\n7,3\n9,4\n")
     standin = StandIn("vllm")
@@ -143,12 +144,19 @@ def test_length_distributions_and_files(tmp: Path):
         assert_one_line_error(loadtest(url + "/v1", tmp / "r2", "--dataset", str(bad)),
                               "unknown CSV column 'outputlen' (did you mean 'output_len'?)")
         assert_one_line_error(loadtest(url + "/v1", tmp / "r2", "--lengths", "sharegpt"),
-                              "--lengths sharegpt: no such distribution")
+                              "--lengths sharegpt: no such distribution (did you mean 'sharegpt-opt-2023'?)")
+        lens_bodies = list(standin.bodies)
+        # seed 196 draws a short answer (62 or 66 tokens) for the first request: a quick run
+        p = loadtest(url + "/v1", tmp / "s", "--num-requests", "1", "--lengths", "sharegpt-opt-2023", "--seed", "196")
+        assert p.returncode == 0, p.stderr
+        assert standin.bodies[-1]["max_tokens"] in (62, 66)
     [r] = read_records(tmp / "r")
-    assert {len(t.split()) for t in prompts_of(standin.bodies)} <= {7, 9}
-    assert {b["max_tokens"] for b in standin.bodies} <= {3, 4}
+    assert {len(t.split()) for t in prompts_of(lens_bodies)} <= {7, 9}
+    assert {b["max_tokens"] for b in lens_bodies} <= {3, 4}
     src = r["spec"]["prompts"]
     assert src["kind"] == "lengths file" and src["lines"] == 2 and len(src["sha256"]) == 64
+    [s] = read_records(tmp / "s")
+    assert s["spec"]["prompts"]["name"] == "sharegpt-opt-2023" and s["spec"]["prompts"]["kind"] == "lengths"
 
 
 def test_varying_lengths_are_recorded_as_varying(tmp: Path):

@@ -579,3 +579,17 @@ def test_a_cell_lost_with_its_ray_node_is_compared_as_failed(runs, tmp):
     arch = recs[0]["model"]["arch"]
     assert f"| {arch} b2-p16-o8 | [B] torch on cpu, fp32 | - | - |" in compared and "chat b2" not in compared
     assert "?: ?" not in md
+
+
+def test_a_report_that_fails_leaves_no_folder_it_made(plan_file, tmp):
+    """`run` and `plan` with --report in a new folder made that folder to check the path could be written, then
+    refused their bad input and left it behind, empty; `report --md` to a file that cannot be written made its
+    <name>_files/ (and its charts) first and left that behind."""
+    (tmp / "bad.yaml").write_text("x: 1\n")
+    for command in ("run", "plan"):
+        assert_one_line_error(run_cli(command, "bad.yaml", "--report", "new/sub/r.md", cwd=tmp), "bad.yaml")
+    assert not (tmp / "new").exists()
+    (tmp / "r.md").symlink_to("/proc/none/r.md")  # a link to nowhere: the report cannot be written through it
+    p = run_cli("report", str(plan_file), "--md", "-o", "r.md", cwd=tmp)
+    assert_one_line_error(p, "cannot write the report to r.md: No such file or directory; choose another path with -o")
+    assert sorted(f.name for f in tmp.iterdir()) == ["bad.yaml", "r.md"] and (tmp / "r.md").is_symlink()

@@ -1,5 +1,7 @@
 """Nothing measured is lost: an interrupted run keeps its finished cells; --resume finishes the rest
 (SIGKILL at random points: tests/test_faults.py)."""
+import errno
+import os
 import resource
 import signal
 import subprocess
@@ -174,3 +176,37 @@ def test_resume_refuses_a_local_model_that_changed_since_the_run_measured_it(tmp
     store = RunStore.open(tmp / "res", run.name)
     specs = [spec_from_dict(s) for s in store.manifest().specs]
     engine.check_same_models(store, engine.plan(specs, engine.RunOptions(out=tmp / "res")))
+
+
+def test_ctrl_c_before_measuring_says_so_in_one_line_and_makes_no_run(tmp: Path):
+    """SIGINT while the run resolves its model (torch imported, nothing measured): click's handling printed
+    a blank line and 'error: aborted'. The weights file is a FIFO, so the run waits in planning, on its open,
+    until the test has seen it there: no race with the machine's speed."""
+    model = tmp / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    os.mkfifo(model / "model.safetensors")
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # as from a
+             "sys.argv[0] = 'infra-bench'; runpy.run_module('infra_bench', run_name='__main__')")  # terminal
+    # -W: the press can land between the FIFO's open() returning and its `with`, as nowhere but on a FIFO it
+    # can in practice, and the file object then dropped warns as unclosed
+    proc = subprocess.Popen([sys.executable, "-W", "ignore::ResourceWarning", "-c", start, "run", "--model", str(model), "--kind", "llm",
+                             "--device", "cpu", "--out", "res"], cwd=tmp, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:  # the FIFO opens for writing once the run has opened it for reading
+        try:
+            writer = os.open(model / "model.safetensors", os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            assert e.errno == errno.ENXIO and proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+    try:
+        proc.send_signal(signal.SIGINT)
+        err = proc.stderr.read()
+        assert proc.wait(60) == 130, err
+    finally:
+        os.close(writer)
+    assert err.strip() == ("error: interrupted before measuring began: no run was made; run the same command "
+                           "again"), err
+    assert not (tmp / "res").exists()

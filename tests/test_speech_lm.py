@@ -123,3 +123,28 @@ def test_speech_lm_plan_lists_a_part_without_bandwidth_and_names_what_caps_the_b
     assert not by_id["ali_ppu"].feasible and "lacks memory bandwidth" in by_id["ali_ppu"].reason
     assert_one_line_error(run_cli("predict", "--model", "cosyvoice2-0.5b", "--hardware", "ali_ppu", cwd=tmp),
                           "ali_ppu lacks memory_bandwidth_tbs in its profile")
+
+
+@pytest.mark.parametrize("hw", ["nv_l20", "hw_300i_duo"])
+def test_plan_and_predict_price_a_speech_lm_in_the_same_default_precision(hw: str):
+    """predict priced a speech LM in bf16 and plan in fp16 (the TTS default), so a calibration of bf16 runs moved
+    predict and not plan, and a part with no bf16 peak (the 310P) was predicted in a precision it lacks. Both now
+    take speech_lm.default_precision: bf16, fp16 where the part has only an fp16 peak."""
+    from infra_bench.planner import calibration as cal
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.sizing import plan
+    from infra_bench.report.predict import tts
+
+    part = HW[hw]
+    want = "fp16" if hw == "hw_300i_duo" else "bf16"
+    assert sl.default_precision(part) == want
+    point = {"model": "cosyvoice2-0.5b", "hardware": hw, "precision": want, "mode": "eager", "batch": 1, "rtf": 0.3,
+             "overhead_s": 3 * sl.overheads()["eager"], "source": "a run of your own"}
+    data = cal.calibrate(None, speech=[point])
+    p, _ = tts("cosyvoice2-0.5b", part, {"engine": "auto", "precision": None, "text_len": 60, "concurrency": 1},
+               data, "mine.json")
+    assert p.precision == want and not any("publishes no bf16 peak" in n for n in p.notes), p.notes
+    svc = {"name": "voice", "model": "cosyvoice2-0.5b", "traffic": {"concurrent_streams": 4}, "slo": {"rtf": 1.0}}
+    (o,) = plan(demand_from_dict({"services": [svc]}), HW, [hw], calibration=data, confirm_top=0).candidates[0].options
+    assert o.precision == want and o.calibrated
+    assert o.latency["rtf_alone"] == pytest.approx(p.rtf_alone)

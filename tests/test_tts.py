@@ -100,7 +100,19 @@ def test_real_voice_streams_real_text(tmp: Path):
     ({"arch": "vits"}, "unknown tts architecture 'vits'"),
     ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "ep": "cuda", "dtype": "fp16"},
      "a real voice runs in its file's precision, fp32"),
+    # piper has no bound of its own: a billion characters failed after the build, as MemoryError
+    ({"arch": None, "voice": "joe-us", "backend": "onnxruntime", "text_len": [60, 10**12]},
+     ("text_len 1,000,000,000,000: a real voice speaks text_len characters, and one speech request carries at most "
+      "4,096 (the /v1/audio/speech limit); lower text_len to 4,096 or less")),
 ])
 def test_bad_tts_input_is_one_line(tmp: Path, fields, message):
     (tmp / "t.yaml").write_text(yaml.safe_dump({**TINY, **fields}))
     assert_one_line_error(run_cli("run", "t.yaml", "--out", "res", cwd=tmp), message)
+    assert not (tmp / "res").exists()
+
+
+def test_a_voice_takes_text_as_long_as_a_speech_request_carries():
+    from infra_bench.spec.tts import SPEECH_INPUT_MAX_CHARS, TtsSpec
+
+    assert TtsSpec(voice="joe-us", backend="onnxruntime", text_len=[SPEECH_INPUT_MAX_CHARS]).text_len == [4096]
+    assert TtsSpec(arch="vits-tiny", text_len=[10_000]).text_len == [10_000]  # tokens of a random-weight model

@@ -24,7 +24,7 @@ from .load import Budget, Interrupted, LoadPoint, run_point
 from .metrics import Slo, point_metrics
 from .search import DoublingSweep, FixedLevels, PointSummary, SloSearch
 from .server_metrics import PointWatch, Scraper
-from .target import Target
+from .target import Target, not_found
 
 PREFLIGHT_TIMEOUT_S = 10.0
 CACHE_HIT_MARGIN = 0.10   # a hit rate this far above what shared prefixes explain gets a warning
@@ -148,7 +148,8 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
     try:
         async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
             server = await preflight(session, test.target)
-            if server.cards and test.request.model not in server.cards:
+            unlisted = bool(server.cards) and test.request.model not in server.cards
+            if unlisted:
                 warn(f"warning: the server lists {', '.join(server.cards)}; '{test.request.model}' is not among them")
             limit = (server.cards.get(test.request.model) or {}).get("max_model_len")
             longest = (test.prompts.input_len or 0) + (test.prompts.output_len or 0)
@@ -158,7 +159,7 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
                 raise UserError(f"the test's longest shape ({shape}) exceeds the server's max_model_len {limit} for "
                                 f"{test.request.model} (a word is at least one token), so the server would refuse "
                                 f"it; {fix}, or raise the server's limit; nothing was sent")
-            warm = await warm_up(session, test)
+            warm = await warm_up(session, test, unlisted)
             warm_errors = [o.error for o in warm if o.error]
             if over and not warm[0].ok:  # a warm-up of that shape went through: the server takes it
                 warn(f"warning: prompts of {test.prompts.input_len} + {test.prompts.output_len} output tokens exceed the "
@@ -217,10 +218,11 @@ async def _run(test: LoadTest, out: Path, progress: Callable[[str], None],
     return LoadTestResult(store, written, strategy, warm_errors, note)
 
 
-async def warm_up(session, test: LoadTest) -> list[Outcome]:
+async def warm_up(session, test: LoadTest, unlisted: bool) -> list[Outcome]:
     """The warm-up requests, one by one, before anything is recorded (so they are in no point's metrics,
     and the server's counters are read after them). A refusal is a one-line error: of every one, a
-    request to fix (model, API); of only the first, which has the test's longest shape, the length.
+    request to fix (model, API), and a 404 with the URL asked unless the server's list lacks the model
+    (`unlisted`, warned of already); of only the first, which has the test's longest shape, the length.
     With one warm-up, a refused first is told apart by one short request more. A failure that is not a
     refusal (a timeout of a slow server, a 5xx) is noted and the run goes on."""
     sent = [await _send(session, test, test.prompts.warmup(i), Outcome(sent_s=0.0)) for i in range(test.warmup)]
@@ -228,6 +230,8 @@ async def warm_up(session, test: LoadTest) -> list[Outcome]:
         return sent
     rest = sent[1:] or [await _send(session, test, test.prompts.warmup(1), Outcome(sent_s=0.0))]
     error = " ".join((sent[0].error or "").split())
+    if not unlisted and all(o.status == 404 for o in sent + rest):
+        raise UserError(f"every warm-up request was refused: {not_found(test.target, error)}; nothing was recorded")
     if all(_refused(o) for o in rest):
         raise UserError(f"every warm-up request was refused ({error}); fix the request (model name, API, lengths or "
                         f"sizes) before loading the server; nothing was recorded")

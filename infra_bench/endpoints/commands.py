@@ -16,7 +16,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import UserError, closest
-from .target import LLM_APIS
+from .target import LLM_APIS, Target, not_found
 
 API_CHOICES = ("completions", "chat", "tgi", "speech", "images", "embeddings", "rerank")
 
@@ -93,7 +93,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
                    "speech {\"input\": ...}), or lengths only ({\"input_len\": I, \"output_len\": O}).")
 @click.option("--lengths", metavar="NAME", help="Input and output lengths drawn from a built-in distribution: "
                                                 "azure-conv-2023 (chat) or azure-code-2023 (coding), from Azure's "
-                                                "LLM inference traces (docs/endpoints.md).")
+                                                "LLM inference traces, or sharegpt-opt-2023 (ShareGPT's first "
+                                                "rounds as the vLLM paper measured them; docs/endpoints.md).")
 @click.option("--shared-prefix-len", type=click.IntRange(min=1), metavar="N",
               help="Every prompt starts with one of --prefix-groups shared texts of N words (a system prompt "
                    "as real traffic has); the rest of each prompt is its own.")
@@ -240,14 +241,15 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             click.echo(f"note: {len(result.warmup_errors)} warm-up request(s) failed: {result.warmup_errors[0]}")
         click.echo(f"records: {result.store.folder / 'records.jsonl'}")
         click.echo(f"seed: {seed} (--seed {seed} sends these same requests again)")
-    failing = _too_many_failures(recs, max_failure_rate)
+    failing = _too_many_failures(recs, max_failure_rate, target)
     if failing:
         click.echo(f"error: {failing}; records kept in {result.store.folder}", err=True)
         sys.exit(1)
 
 
-def _too_many_failures(recs: list[dict], limit: float) -> str | None:
-    """The first point where nothing succeeded or more than `limit` of the requests failed, in words."""
+def _too_many_failures(recs: list[dict], limit: float, target: Target) -> str | None:
+    """The first point where nothing succeeded or more than `limit` of the requests failed, in words; where every
+    request got a 404, the URL asked and where the API is likelier."""
     from ..report.endpoint_table import point_label
 
     for r in recs:
@@ -257,6 +259,8 @@ def _too_many_failures(recs: list[dict], limit: float) -> str | None:
         top = next(iter(m["errors"]), "cancelled by the saturation stop")
         if m["completed"] == 0:
             what = "every request failed" if m["failed"] == m["sent"] else "no request succeeded"
+            if m["errors"].get(top) == m["sent"] and top.startswith("HTTP 404"):
+                return f"{what} ({m['sent']} sent at {point_label(r)}): {not_found(target, top)}"
             return f"{what} ({m['sent']} sent at {point_label(r)}); most common error: {top}"
         if m["failure_rate"] > limit:
             return (f"{m['failed']} of {m['sent']} requests failed at {point_label(r)} ({m['failure_rate']:.0%}, "

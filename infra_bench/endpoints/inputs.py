@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,12 +95,39 @@ class LengthDistribution:
     source: str
     stats: dict = field(default_factory=dict)   # the trace's own mean and p99, for comparison
 
+    def __post_init__(self):
+        for side in ("input", "output"):
+            median, p90, top = (getattr(self, f"{side}_{k}") for k in ("median", "p90", "max"))
+            if not 0 < median <= p90 or top < 1:
+                raise ValueError(f"length distribution {self.name}: {side} needs 0 < median <= p90 and max >= 1, "
+                                 f"not {median} / {p90} / {top}")
+
     def draw(self, rng: np.random.Generator) -> tuple[int, int]:
-        def one(median: float, p90: float, top: int) -> int:
+        inp, out = self._at(rng.standard_normal(2)[None, :])
+        return int(inp[0]), int(out[0])
+
+    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Input and output lengths of `n` requests, request i drawn as `draw` from the generator seeded
+        [seed, i] (what `predict --num-prompts N --lengths NAME` runs)."""
+        z = np.array([np.random.default_rng([seed, i]).standard_normal(2) for i in range(n)]).reshape(n, 2)
+        return self._at(z)
+
+    def scaled(self, input_factor: float, output_factor: float) -> LengthDistribution:
+        """The same shape (log-normal widths) with input and output medians, p90s and maxima multiplied by
+        the factors; the trace's own statistics are dropped, since they no longer describe it."""
+        return replace(self, name=f"{self.name} x{input_factor:.3g} in, x{output_factor:.3g} out",
+                       input_median=self.input_median * input_factor, input_p90=self.input_p90 * input_factor,
+                       input_max=max(1, round(self.input_max * input_factor)),
+                       output_median=self.output_median * output_factor, output_p90=self.output_p90 * output_factor,
+                       output_max=max(1, round(self.output_max * output_factor)), stats={})
+
+    def _at(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lengths at standard-normal deviates z[:, 0] (input) and z[:, 1] (output): whole tokens in [1, max]."""
+        def one(median: float, p90: float, top: int, zs: np.ndarray) -> np.ndarray:
             sigma = max(np.log(p90 / median) / 1.2815515655446004, 1e-6)
-            return int(np.clip(round(median * np.exp(sigma * rng.standard_normal())), 1, top))
-        return one(self.input_median, self.input_p90, self.input_max), \
-            one(self.output_median, self.output_p90, self.output_max)
+            return np.clip(np.round(median * np.exp(sigma * zs)), 1, top).astype(np.int64)
+        return one(self.input_median, self.input_p90, self.input_max, z[:, 0]), \
+            one(self.output_median, self.output_p90, self.output_max, z[:, 1])
 
 
 def distributions() -> dict[str, LengthDistribution]:

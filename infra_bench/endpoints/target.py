@@ -76,3 +76,15 @@ def resolve(endpoint: str, api: str | None, key_env: str | None) -> Target:
     key = api_key(key_env)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return Target(url(API_PATHS[api]), url("/v1/models"), api, url("/metrics"), headers, key)
+
+
+def not_found(target: Target, answer: str) -> str:
+    """The words for an HTTP 404 to every request: the URL asked, which the user could not see (a base URL with
+    a stray path, .../v1/chat/completion, gets the API's path put after it), and where the API is likelier."""
+    parts = urlsplit(target.url)
+    root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    other = {"completions": "chat", "chat": "completions"}.get(target.api)
+    beside = f", or {root}{API_PATHS[other]} with --api {other}" if other else ""
+    return (f"POST {target.url} answered {answer}; point --endpoint at the server's base URL ({root}/v1) or at "
+            f"the API's own URL ({root}{API_PATHS[target.api]}{beside}), or fix --model if the server does not "
+            f"serve it")

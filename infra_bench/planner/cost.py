@@ -26,6 +26,7 @@ the idle fraction stay modelled), else `estimated`. Defaults carry their sources
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -163,9 +164,12 @@ def hosts_w(devices: float, servers: float, hw: HardwareProfile, server: ServerP
     return servers * server.slots * share if server else devices * share
 
 
-def bought(devices: float, servers: float, server: ServerProfile | None) -> float:
-    """Accelerators bought (ServerProfile.bought); without a server profile, the devices."""
-    return server.bought(devices, servers) if server else devices
+def bought(devices: float, servers: float, server: ServerProfile | None, hw: HardwareProfile) -> float:
+    """Accelerators bought (ServerProfile.bought; without a server profile, the devices), in whole cards where a
+    card carries several devices (an Atlas 300I Duo is two: three devices used are two cards bought)."""
+    n = server.bought(devices, servers) if server else devices
+    k = hw.devices_per_card
+    return math.ceil(n / k) * k if k > 1 else n
 
 
 def peak_kw(devices: int, servers: float, hw: HardwareProfile, server: ServerProfile | None) -> float | None:
@@ -173,7 +177,7 @@ def peak_kw(devices: int, servers: float, hw: HardwareProfile, server: ServerPro
     or of a server priced with them); without a TDP, the servers' maximum power where published."""
     if not hw.tdp_w:
         return servers * server.max_power_w / 1000 if server and server.max_power_w else None
-    return (hosts_w(devices, servers, hw, server) + bought(devices, servers, server) * hw.tdp_w) / 1000
+    return (hosts_w(devices, servers, hw, server) + bought(devices, servers, server, hw) * hw.tdp_w) / 1000
 
 
 def utilization(option, svc) -> float:
@@ -190,7 +194,9 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
     price = own or listed
     unit = a.convert(price.amount, price.currency, cur) * a.device_price_scale if price else None
     sp = server.price if server else None
-    n = bought(devices, servers, server)
+    n = bought(devices, servers, server, hw)
+    slot_usd = a.host_usd_per_accelerator / hw.devices_per_card  # the host share of one device: a slot holds a card
+    slot = "card slot" if hw.devices_per_card > 1 else "slot"
     source = "your price (--price or an assumptions file)" if own else (hw.price.source if hw.price else None)
     if sp is not None and sp.includes_accelerators:  # bought as whole servers, every slot filled
         quote = a.convert(sp.amount, sp.currency, cur)
@@ -205,10 +211,10 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
             basis = f"{quoted}; host share {host_each:,.0f} {cur} = the quote less {server.slots} x the device price"
         else:  # your device price, but no listed one to take off the quote: the host is estimated
             dev = unit * n
-            host = a.convert(a.host_usd_per_accelerator, "USD", cur) * server.slots * servers
-            basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({server.name} is priced with "
+            host = a.convert(slot_usd, "USD", cur) * server.slots * servers
+            basis = (f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per {slot} ({server.name} is priced with "
                      f"its accelerators and {hw.id} lists no device price to take off)")
-            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot of {server.id} "
+            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per {slot} of {server.id} "
                          f"(its price includes the accelerators)")
     elif price is None:
         what = hw.id + (f" (its server {server.id} is priced without accelerators)" if sp else
@@ -222,15 +228,15 @@ def _capex(devices: int, servers: float, hw: HardwareProfile, server: ServerProf
             host = a.convert(sp.amount, sp.currency, cur) * servers
             basis = f"{server.name}: {sp.amount:,.0f} {sp.currency} without accelerators ({sp.source})"
         else:
-            per_slot = a.convert(a.host_usd_per_accelerator, "USD", cur)
+            per_slot = a.convert(slot_usd, "USD", cur)
             host = per_slot * servers * server.slots if server else per_slot * devices
             where = f"no public price for {server.name}" if server else "no server profile"
             given = a.host_usd_per_accelerator != Assumptions.model_fields["host_usd_per_accelerator"].default
-            basis = f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per slot ({where}; " + \
+            basis = f"estimated host: {a.host_usd_per_accelerator:,.0f} USD per {slot} ({where}; " + \
                     ("your assumptions file)" if given else f"{SOURCES['host_usd_per_accelerator']})")
-            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per slot"
+            notes.append(f"host cost estimated: {a.host_usd_per_accelerator:,.0f} USD per {slot}"
                          + (f" of {server.id} (no public price)" if server else " (no server profile for this part)"))
-    if n > devices:
+    if server and server.bought(devices, servers) > devices:
         notes.append(f"{n:.0f} {hw.id} bought for the {devices} used: a {server.id} comes with all {server.slots} "
                      f"({'modules on one baseboard' if server.baseboard else 'its price includes them'})")
     net = a.network_frac * (dev + host)
@@ -268,7 +274,11 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
     capex = _capex(devices, servers, hw, server, a, cur, notes)
 
     energy = {"utilization": u, "energy_source": "estimated", "basis": SOURCES["idle_power_frac"]}
-    n = bought(devices, servers, server)
+    n = bought(devices, servers, server, hw)
+    if hw.devices_per_card > 1:
+        notes.append(f"{hw.devices_per_card} devices = 1 card: {hw.id}'s figures are per device (chip); {n:.0f} "
+                     f"devices bought = {n / hw.devices_per_card:.0f} cards" +
+                     (f", for the {devices} used" if n > devices else ""))
     carbon: dict = {"embodied_kg_per_year": n * a.embodied_kg_per_accelerator / a.carbon_lifetime_years}
     energy_cost = None
     host_w = server.host_w(hw.tdp_w) if server else None
@@ -287,7 +297,12 @@ def cost_of(candidate, hw: HardwareProfile, services: list, site: SiteProfile | 
         if measured and measured.measured:
             energy["energy_source"] = "measured_device"
             energy["basis"] += "; the host share and the idle fraction are modelled"
-        energy_cost = a.convert(kwh * site.power_price * a.power_price_scale, site.power_currency, cur)
+        price, price_basis, price_source = site.power_price_for(hw)
+        energy |= {"power_price": price, "power_currency": site.power_currency, "power_price_basis": price_basis,
+                   "power_price_source": price_source}
+        if site.domestic_power_price is not None:  # which of the site's two prices this part pays
+            notes.append(price_basis)
+        energy_cost = a.convert(kwh * price * a.power_price_scale, site.power_currency, cur)
         carbon |= {"operational_kg_per_year": kwh * site.grid_kgco2_per_kwh, "grid_kgco2_per_kwh": site.grid_kgco2_per_kwh,
                    "grid_factor_type": site.grid_factor_type, "grid_source": site.grid_source}
         carbon["total_kg_per_year"] = carbon["operational_kg_per_year"] + carbon["embodied_kg_per_year"]

@@ -167,7 +167,7 @@ class TtsSlo(Strict):
 def precisions(v, allowed: tuple[str, ...]):
     """One precision or a list of them, each one the planner models for this kind of service."""
     v = [v] if isinstance(v, str) else v
-    for p in v:
+    for p in v or []:  # null: the field's default, or a type error where it has none
         if p not in allowed:
             raise ValueError(f"unknown precision '{p}'{closest(str(p), allowed)}; use {', '.join(allowed)}")
     return v
@@ -295,6 +295,8 @@ class DiffusionService(_DiffusionPrecisions):
 
 class TtsService(_MediaService):
     kind: Literal["tts"] = "tts"
+    precision: list[str] | None = Field(default=None, description=(
+        "default fp16; a speech LM's is speech_lm.default_precision, per part, as predict's"))
     text_len: int = Field(default=60, ge=1, description="tokens per utterance (5 frames each)")
     engine: Literal["eager", "compiled"] = Field(
         default="eager", description="speech LMs: eager PyTorch/transformers, or compiled (torch.compile, CUDA "
@@ -312,9 +314,11 @@ class TtsService(_MediaService):
         return self.traffic.streams
 
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
+        from . import speech_lm
         from .sizing import tts_option
 
-        return [tts_option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision]
+        default = speech_lm.default_precision(hw) if speech_lm.is_speech_lm(self.model) else "fp16"
+        return [tts_option(self, label, hw, p, headroom, redundancy, calibration) for p in self.precision or [default]]
 
 
 def services() -> dict[str, type[Service]]:

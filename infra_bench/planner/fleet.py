@@ -85,17 +85,19 @@ class UnitCost:
 
 
 def _unit_cost(c, hw, services, site, a: Assumptions, headroom: float, servers: dict) -> UnitCost | None:
-    """One device and one server of this type apart, devices busy at 1 - headroom; None when unpriced."""
+    """One device and one server of this type apart, devices busy at 1 - headroom; None when unpriced. A device
+    of a card of several (the 300I Duo's chips) is that card's share, as cards are bought whole."""
     server = servers.get(c.server) if c.server else None
     busy = a.model_copy(update={"utilization": 1 - headroom})
+    k = hw.devices_per_card
     # the options come along for the devices' busy power (the power model's), so a fleet of one type costs
     # what the single-type plan does
     parts = [cost_of(Candidate(c.hardware, c.name, True, None, c.options, devices=d, servers=n), hw, services, site, busy,
-                     server) for d, n in ((1, 0), (0, 1))]
+                     server) for d, n in ((k, 0), (0, 1))]
     if not all(p.per_year for p in parts):
         return None
     (dev, srv) = parts
-    return UnitCost(dev.per_year["total"], dev.capex["total"], srv.per_year["total"], srv.capex["total"],
+    return UnitCost(dev.per_year["total"] / k, dev.capex["total"] / k, srv.per_year["total"], srv.capex["total"],
                     server.slots if server else 0)
 
 
@@ -109,9 +111,10 @@ def _column_year(c: Column, hw, services, site, a: Assumptions, headroom: float,
     watts = energy["avg_power_w"] if energy else hw.tdp_w
     own = a.model_copy(update={"utilization": 1 - headroom, "device_power": {
         **a.device_power, hw.id: DevicePower(busy_w=watts, source="the power of what it serves in the mix")}})
-    cost = cost_of(Candidate(hw.id, hw.id, True, None, [], devices=1, servers=0), hw, services, site, own,
+    k = hw.devices_per_card  # a card's share, as in _unit_cost
+    cost = cost_of(Candidate(hw.id, hw.id, True, None, [], devices=k, servers=0), hw, services, site, own,
                    servers.get(server_id) if server_id else None)
-    return cost.per_year["total"] if cost.per_year else None
+    return cost.per_year["total"] / k if cost.per_year else None
 
 
 def _rate(res) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from .iteration import (
 from .profiles import HardwareProfile, vendor_word
 from .shapes import LlmShape, get_shape
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
+
+if TYPE_CHECKING:
+    from ..endpoints.inputs import LengthDistribution
 
 
 @dataclass
@@ -313,26 +317,23 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
 
 
 def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | None = None, isl: int = 1024,
-                osl: int = 256, lengths: str | None = None, seed: int = 0) -> Prediction:
+                osl: int = 256, lengths: str | LengthDistribution | None = None, seed: int = 0) -> Prediction:
     """A finite benchmark run of `num_prompts` requests, at most `concurrency` in flight (None: all sent at once), as
     `vllm bench serve --num-prompts N [--max-concurrency C]` measures it, stepped iteration by iteration
-    (bench_run.py); fixed lengths, or drawn from the built-in distribution `lengths` with `seed`."""
+    (bench_run.py); fixed lengths, or drawn with `seed` from `lengths`: a built-in distribution's name, or a
+    distribution itself (a benchmark's rescaled one)."""
     if num_prompts < 1:
         raise UserError(f"--num-prompts {num_prompts}: a run needs at least 1 prompt")
     clients = min(concurrency or num_prompts, num_prompts)
     if clients < rep.layout.dp:
         raise UserError(f"{clients} prompts in flight cannot feed --dp {rep.layout.dp} attention-DP ranks: each runs its "
                         f"own batch; use --num-prompts and --concurrency of {rep.layout.dp} or more, or a smaller --dp")
-    if lengths:
-        from ..endpoints.inputs import distributions
-
-        known = distributions()
-        if lengths not in known:
-            raise UserError(f"unknown --lengths '{lengths}'{closest(lengths, known)}; use {', '.join(known)}")
-        drawn = np.array([known[lengths].draw(np.random.default_rng([seed, i])) for i in range(num_prompts)])
-        isl_n, osl_n = drawn[:, 0], drawn[:, 1]
+    dist = _distribution(lengths) if isinstance(lengths, str) else lengths
+    name = dist.name if dist else None
+    if dist:
+        isl_n, osl_n = dist.sample(num_prompts, seed)
         longest = int(np.argmax(isl_n + osl_n))
-        asked = f"the longest request drawn from --lengths {lengths} ({isl_n[longest]} + {osl_n[longest]})"
+        asked = f"the longest request drawn from --lengths {name} ({isl_n[longest]} + {osl_n[longest]})"
         fix = "choose another --lengths"
     else:
         if isl < 1 or osl < 1:
@@ -350,8 +351,8 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
     tok_iv = _throughput_interval(fit, tier, run.output_tokens_per_s, engine)
     per_output = run.total_tokens_per_s / run.output_tokens_per_s
     steady = _state(rep, eff, clients, isl, osl)
-    drawn_note = (f"lengths drawn from --lengths {lengths} (seed {seed}): mean {isl} in, {osl} out; "
-                  f"--input-len and --output-len are not read") if lengths else None
+    drawn_note = (f"lengths drawn from --lengths {name} (seed {seed}): mean {isl} in, {osl} out; "
+                  f"--input-len and --output-len are not read") if name else None
     sent = ("all sent at once (vllm bench serve's default request rate)" if clients == num_prompts else
             f"at most {clients} in flight (vllm bench serve --max-concurrency {clients})")
     steady_text = f"{float(steady.output_tokens_per_s):,.0f} output tokens/s" + (
@@ -367,7 +368,7 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
     figures = {"num_prompts": num_prompts, "max_concurrency": None if clients == num_prompts else clients,
-               "lengths": lengths or "fixed", "seed": seed if lengths else None, "duration_s": run.duration_s,
+               "lengths": name or "fixed", "seed": seed if name else None, "duration_s": run.duration_s,
                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
                "total_tokens_per_s": run.total_tokens_per_s,
                "total_tokens_per_s_interval": [x * per_output for x in tok_iv] if tok_iv else None,
@@ -383,6 +384,16 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
                       intervals={k: list(v) if v else None for k, v in intervals.items()},
                       running=float(run.peak_running * rep.layout.dp), waiting=None, bound={}, energy=None,
                       notes=notes, run=figures, **base)
+
+
+def _distribution(name: str) -> LengthDistribution:
+    """The built-in length distribution `name` (--lengths), or a one-line error naming the known ones."""
+    from ..endpoints.inputs import distributions
+
+    known = distributions()
+    if name not in known:
+        raise UserError(f"unknown --lengths '{name}'{closest(name, known)}; use {', '.join(known)}")
+    return known[name]
 
 
 def _throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None = None) -> tuple[float, float] | None:

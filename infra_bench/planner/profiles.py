@@ -143,6 +143,9 @@ class HardwareProfile(BaseModel):
     tdp_w: float | None = Field(default=None, gt=0)
     scale_up: ScaleUp | None = None
     typical_node_size: int | None = Field(default=None, ge=1)
+    devices_per_card: int = Field(default=1, ge=1, description=(
+        "devices a runtime sees on one card bought (the Atlas 300I Duo's two 310P chips: 2); every other figure, "
+        "price and TDP included, is per device"))
     price: Price | None = None
     availability: dict[str, Availability] = {}
     software: Software = Software()
@@ -251,6 +254,9 @@ class HardwareProfile(BaseModel):
 
 
 class SiteProfile(BaseModel):
+    """A site's grid factor, power price and PUE. `power_price` is what any part's energy costs there;
+    `domestic_power_price` is a subsidised price that only domestic parts get (the western hubs' 2025
+    subsidies for data centres running domestic chips), so one site prices both honestly."""
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -259,11 +265,41 @@ class SiteProfile(BaseModel):
     grid_kgco2_per_kwh: float = Field(gt=0, lt=2)
     grid_factor_type: Literal["average", "residual", "marginal", "lifecycle"]
     grid_source: str = Field(min_length=3)
-    power_price: float = Field(gt=0)
+    power_price: float = Field(gt=0, description="the price any part's energy is billed at")
     power_currency: str = Field(pattern=r"^[A-Z]{3}$")
     power_source: str = Field(min_length=3)
+    domestic_power_price: float | None = Field(default=None, gt=0, description=(
+        "a subsidised price (same currency) for domestic parts only; needs domestic_power_source"))
+    domestic_power_source: str | None = None
     pue: float = Field(ge=1.0, le=3.0)
     pue_source: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _subsidy_sourced(self):
+        sourced = bool(self.domestic_power_source and len(self.domestic_power_source.strip()) >= 3)
+        if self.domestic_power_price is not None and not sourced:
+            raise ValueError("domestic_power_price has no domestic_power_source; say where the subsidy comes from "
+                             "and whom it applies to")
+        if self.domestic_power_price is None and self.domestic_power_source is not None:
+            raise ValueError("domestic_power_source without a domestic_power_price; give the subsidised price or "
+                             "leave the source out")
+        if self.domestic_power_price is not None and self.domestic_power_price > self.power_price:
+            raise ValueError(f"domestic_power_price {self.domestic_power_price:g} is above power_price "
+                             f"{self.power_price:g}; a subsidy lowers the price (power_price is what any part pays)")
+        return self
+
+    def power_price_for(self, hw: HardwareProfile) -> tuple[float, str, str]:
+        """The price `hw`'s energy is billed at here, a line saying which of the site's prices it is, and its source."""
+        unit = f"{self.power_currency}/kWh"
+        if self.domestic_power_price is None:
+            return self.power_price, f"power at {self.power_price:g} {unit} ({self.id})", self.power_source
+        if hw.domestic:
+            why = (f"power at {self.domestic_power_price:g} {unit}: {self.id}'s subsidised price for domestic parts "
+                   f"(other parts pay {self.power_price:g})")
+            return self.domestic_power_price, why, self.domestic_power_source
+        why = (f"power at {self.power_price:g} {unit}: {self.id}'s price for any part; its "
+               f"{self.domestic_power_price:g} is a subsidy for domestic parts only, and {hw.id} is not one")
+        return self.power_price, why, self.power_source
 
 
 def load_file(path: Path, cls: type[BaseModel]) -> dict[str, BaseModel]:
@@ -378,6 +414,10 @@ def load_servers(extra: list[str | Path] | None = None) -> dict[str, ServerProfi
                 raise UserError(f"{path}: server '{s.id}': hosts '{unknown}', which no accelerator profile has"
                                 f"{closest(unknown, known)}; fix the id or add the part's profile (see infra-bench "
                                 f"profiles list)")
+            if split := next((known[h] for h in s.hosts if s.slots % known[h].devices_per_card), None):
+                raise UserError(f"{path}: server '{s.id}': {s.slots} slots do not hold whole cards of {split.id} "
+                                f"({split.devices_per_card} devices per card); give slots in devices, a multiple of "
+                                f"{split.devices_per_card}")
         out.update(found)
     return out
 

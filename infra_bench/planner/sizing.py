@@ -622,9 +622,10 @@ def _totals(c: Candidate, hw: HardwareProfile, ctx: Context) -> None:
     c.servers = math.ceil(c.devices / c.node_size)
     c.peak_kw = peak_kw(c.devices, c.servers, hw, server)
     c.cost = cost_of(c, hw, ctx.demand.services, ctx.site, ctx.assumptions, server).to_dict()
-    c.notes = [n for n in c.notes if " bought for the " not in n]  # re-costed after confirmation: the count may move
-    c.notes += [n for n in c.cost["notes"] if (n.startswith("host cost estimated") or " bought for the " in n)
-                and n not in c.notes]
+    moving = (" bought for the ", " devices = 1 card: ")  # re-costed after confirmation: the count may move
+    c.notes = [n for n in c.notes if not any(m in n for m in moving)]
+    c.notes += [n for n in c.cost["notes"] if (n.startswith(("host cost estimated", "power at ")) or
+                                               any(m in n for m in moving)) and n not in c.notes]
 
 
 def rank_value(c: Candidate, rank_by: str) -> float | None:

@@ -500,10 +500,18 @@ def _setup(model: str, hw: HardwareProfile, precision: str, text_len: int, mode:
     return lm, Costs(lm, hw, precision, text_len, audio_s), overhead, max_streams(lm, hw, precision, text_len, audio_s)
 
 
-def predict(model: str, hw: HardwareProfile, precision: str = "bf16", mode: str = "eager", text_len: int = 60,
+def default_precision(hw: HardwareProfile) -> str:
+    """The precision `predict` and `plan` price a speech LM in when none is given: bf16, the precision of most
+    public speech-LM measurements (speech_lm_measurements.csv), except on a part that publishes an fp16 peak
+    and no bf16 one (the 310P, Kunlun R200), which runs it in fp16 rather than be priced in a precision it lacks."""
+    return "fp16" if "fp16" in hw.peak_tflops and "bf16" not in hw.peak_tflops else "bf16"
+
+
+def predict(model: str, hw: HardwareProfile, precision: str | None = None, mode: str = "eager", text_len: int = 60,
             streams: int = 1, calibration: dict | None = None) -> SpeechLmPrediction:
-    """`calibration`: a fit of your own runs on this part (calibration.for_speech_lm), replacing the
-    public overhead fit."""
+    """`precision`: default_precision(hw) when None. `calibration`: a fit of your own runs on this part
+    (calibration.for_speech_lm), replacing the public overhead fit."""
+    precision = precision or default_precision(hw)
     if precision not in PRECISIONS:
         raise UserError(f"precision '{precision}' is not offered for speech LMs; use {', '.join(PRECISIONS)}")
     if mode not in MODES:

@@ -5,7 +5,11 @@ which pass their run folder or their plan dict directly.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
+from contextlib import suppress
+from itertools import takewhile
 from pathlib import Path
 
 from .. import __version__
@@ -52,19 +56,34 @@ def can_write(out: Path, option: str = "--report") -> None:
     place: found only after every cell was measured, and then said as bad input). The probe file is removed."""
     is_markdown(out, option)
     charts.require()
-    existed = out.exists()
+    existed = os.path.lexists(out)  # a link to nowhere is the user's, not a file to remove
     above = next((d for d in out.parents if d.exists()), None)
     if above is not None and not above.is_dir():  # mkdir would say only "File exists"
         raise UserError(f"cannot write the report to {out}: {above} is a file, not a folder; choose another path "
                         f"with {option}")
+    made = _folders_to_make(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a"):
             pass
     except OSError as e:
         raise UserError(_unwritable(out, e, option)) from None
-    if not existed:
-        out.unlink()
+    finally:  # the run or plan may still fail on bad input: it made no folder then
+        if not existed:
+            out.unlink(missing_ok=True)
+        _remove_empty(made)
+
+
+def _folders_to_make(out: Path) -> list[Path]:
+    """The folders above `out` that do not exist yet, deepest first: those writing `out` makes."""
+    return list(takewhile(lambda d: not d.exists(), out.parents))
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) where they are empty; one something else has filled stays."""
+    for d in folders:
+        with suppress(OSError):
+            d.rmdir()
 
 
 def _unwritable(out: Path, e: OSError, option: str) -> str:
@@ -79,16 +98,23 @@ def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool 
     as_md = is_markdown(out, option) if markdown is None else markdown
     runs, plans = load_inputs(inputs, results)
     doc = build_document(runs, plans)
+    from .render_markdown import files_folder, write
+
+    existed, made = os.path.lexists(out), _folders_to_make(out)
+    chart_folder = files_folder(out) if as_md and not files_folder(out).exists() else None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if as_md:
-            from .render_markdown import write
-
             write(doc, out)
         else:
             from .render_html import render
 
             out.write_text(render(doc), encoding="utf-8")
-    except OSError as e:
+    except OSError as e:  # a failed write leaves nothing it made: no empty <name>_files/ or folders above
+        if chart_folder is not None:
+            shutil.rmtree(chart_folder, ignore_errors=True)
+        if not existed:
+            out.unlink(missing_ok=True)
+        _remove_empty(made)
         raise UserError(_unwritable(out, e, option)) from None
     return out

@@ -81,7 +81,7 @@ def tts(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     if speech_lm.is_speech_lm(model):
         from ..planner import calibration as cal
 
-        mode, precision = "eager" if o["engine"] == "auto" else o["engine"], o["precision"] or "bf16"
+        mode, precision = "eager" if o["engine"] == "auto" else o["engine"], o["precision"] or speech_lm.default_precision(hw)
         fitted = cal.for_speech_lm(data, hw.id, mode, precision) if data else None
         p = speech_lm.predict(model, hw, precision, mode, o["text_len"], o["concurrency"], fitted)
         if data and not fitted:

@@ -24,12 +24,10 @@ def files_folder(out: Path) -> Path:
 
 
 def write(doc: Document, out: Path) -> list[Path]:
-    """Write `out` and its charts; returns the chart files. Old charts in the folder are replaced."""
+    """Write `out` and its charts; returns the chart files. Old charts in the folder are replaced. The text is
+    written before the charts, so a report file that cannot be written leaves the old charts alone."""
     folder = files_folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("chart-*.png"):
-        old.unlink()
-    charts: list[Path] = []
+    charts: list[tuple[Path, bytes]] = []
 
     def block(b: Block) -> list[str]:
         if isinstance(b, Text):
@@ -38,8 +36,7 @@ def write(doc: Document, out: Path) -> list[Path]:
             return _table(b)
         if isinstance(b, Image):
             path = folder / f"chart-{len(charts) + 1:02d}.png"
-            path.write_bytes(b.png)
-            charts.append(path)
+            charts.append((path, b.png))
             return [f"![{b.alt}]({folder.name}/{path.name})", "", f"*{b.caption}*"]
         raise TypeError(f"unknown block {type(b).__name__}")
 
@@ -48,5 +45,10 @@ def write(doc: Document, out: Path) -> list[Path]:
         lines += ["#" * s.level + " " + s.title, ""]
         for b in s.blocks:
             lines += [*block(b), ""]
+    folder.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
-    return charts
+    for old in folder.glob("chart-*.png"):
+        old.unlink()
+    for path, png in charts:
+        path.write_bytes(png)
+    return [path for path, _ in charts]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import UserError, interrupted_as
 from . import preflight
 
 LOCAL = "local"
@@ -71,28 +71,28 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
     if ray_address:  # Ray installed and its address answering, before the cells are planned (seconds, torch)
         address = preflight.ray_address(None if ray_address == LOCAL else ray_address)
-    from .. import engine as local  # torch comes in here, after the matrix and options are checked
-    from ..system import collect
-    from . import ray_driver
+    kept = (f"sweep {resume_id} is as it was; run the same command again to finish it" if resume_id
+            else "no run was made; run the same command again")
+    with interrupted_as(f"interrupted before measuring began: {kept}"):
+        from .. import engine as local  # torch comes in here, after the matrix and options are checked
+        from ..system import collect
+        from . import ray_driver
 
-    opts = local.RunOptions(**options)
-
-    if not ray_address:
-        planned = local.plan([s for s, _ in jobs_specs], opts)
+        opts = local.RunOptions(**options)
+        planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=not ray_address)
         if store is not None:
             local.check_same_models(store, planned)
+
+    if not ray_address:
         if store is None:
             run_id = new_run_id()
             store = RunStore.create(opts.out, run_id, _manifest(run_id, planned, opts, matrix,
                                                                 {p.spec.label: None for p in planned}, "local"))
-        click.echo(f"sweep {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s) here, records in "
-                   f"{store.folder / 'records.jsonl'}", err=True)
-        with local.resumable(store, local.resume_command(store, "sweep")):
+        with local.resumable(store, local.resume_command(store, "sweep")):  # from the moment the run folder exists
+            click.echo(f"sweep {store.run_id}: {sum(len(p.cells) for p in planned)} cell(s) here, records in "
+                       f"{store.folder / 'records.jsonl'}", err=True)
             local.execute(planned, store, collect(), opts)
     else:
-        planned = local.plan([s for s, _ in jobs_specs], opts, probe_devices=False)
-        if store is not None:
-            local.check_same_models(store, planned)
         node_of = {s.label: node for s, node in jobs_specs}
         jobs = [ray_driver.Job(p.spec, node_of[p.spec.label], c, p.cell_id(c)) for p in planned for c in p.cells]
         ray = ray_driver.connect(address)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import __version__
+from ..spec.tts import SPEECH_INPUT_MAX_CHARS
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for completions
 
@@ -73,7 +74,7 @@ class ChatRequest(_Generation):
 
 
 class SpeechRequest(_Body):
-    input: str = Field(min_length=1, max_length=4096)
+    input: str = Field(min_length=1, max_length=SPEECH_INPUT_MAX_CHARS)
     voice: str | None = None
     response_format: Literal["wav"] = "wav"
 

