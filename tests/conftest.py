@@ -79,18 +79,24 @@ def _fork_server() -> tuple[subprocess.Popen, dict]:
     return server, env
 
 
+def _answer(server: subprocess.Popen, key: str) -> int:
+    line = server.stdout.readline()
+    assert line, f"the tests' fork server (tests/cli_forkserver.py) ended with code {server.poll()}"
+    return json.loads(line)[key]
+
+
 def _forked(args: list[str], cwd: Path, timeout: float, env: dict) -> subprocess.CompletedProcess:
     server = _fork_server()[0]
     with tempfile.TemporaryDirectory() as folder:
         out, err = Path(folder, "stdout"), Path(folder, "stderr")
         server.stdin.write(json.dumps({"argv": args, "cwd": str(cwd), "env": env, "stdout": str(out),
                                        "stderr": str(err)}) + "\n")
-        pid = json.loads(server.stdout.readline())["pid"]
+        pid = _answer(server, "pid")
         killed = threading.Event()
         timer = threading.Timer(timeout, lambda: (killed.set(), os.kill(pid, signal.SIGKILL)))
         timer.start()
         try:
-            returncode = json.loads(server.stdout.readline())["returncode"]
+            returncode = _answer(server, "returncode")
         finally:
             timer.cancel()
         if killed.is_set():
