@@ -1,11 +1,16 @@
 """Shared helpers: run the real CLI in a subprocess, write small spec files."""
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,15 +37,72 @@ def benchmark_script(name: str):
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None,
             python_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`infra-bench ARGS` as its own process in `cwd`: forked from this worker's fork server (cli_forkserver.py,
+    the libraries imported once), or a fresh interpreter where it must be one: interpreter flags, or an
+    environment other than the server's (libraries read some variables when they are imported)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("INFRA_BENCH_DEBUG", None)
+    if not python_args and _import_time_environment(full_env) == _fork_server()[1]:
+        return _forked(list(args), cwd, timeout, full_env)
     try:
         return subprocess.run([sys.executable, *python_args, "-m", "infra_bench", *args], cwd=cwd,
                               capture_output=True, text=True, timeout=timeout, env=full_env)
-    except subprocess.TimeoutExpired as e:   # say what the process printed before it hung
-        tail = (e.stderr or b"")[-3000:]
-        raise AssertionError(f"infra-bench {' '.join(args)} ran over {timeout:g} s; its stderr ended with:\n"
-                             f"{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}") from None
+    except subprocess.TimeoutExpired as e:
+        _ran_over(args, timeout, e.stderr or b"")
+
+
+def _ran_over(args, timeout: float, stderr: bytes | str):
+    """Fails the test, saying what the process printed before it hung."""
+    tail = stderr[-3000:]
+    raise AssertionError(f"infra-bench {' '.join(args)} ran over {timeout:g} s; its stderr ended with:\n"
+                         f"{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}") from None
+
+
+# Variables that may differ between a call and its fork server: pytest's per test, the one torch sets when it
+# first compiles (to its default, as a child would), and the debug switch the CLI calls never get.
+IGNORED_VARIABLES = ("INFRA_BENCH_DEBUG", "PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")
+
+
+def _import_time_environment(env: dict) -> dict:
+    """The variables a forked child must share with its server."""
+    return {k: v for k, v in env.items() if k not in IGNORED_VARIABLES}
+
+
+@functools.cache
+def _fork_server() -> tuple[subprocess.Popen, dict]:
+    """This worker's fork server, started at its first CLI call, and the environment it was started with."""
+    env = _import_time_environment(os.environ)
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("cli_forkserver.py"))], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert json.loads(server.stdout.readline()) == {"ready": True}
+    atexit.register(lambda: (server.stdin.close(), server.wait(timeout=60)))
+    return server, env
+
+
+def _answer(server: subprocess.Popen, key: str) -> int:
+    line = server.stdout.readline()
+    assert line, f"the tests' fork server (tests/cli_forkserver.py) ended with code {server.poll()}"
+    return json.loads(line)[key]
+
+
+def _forked(args: list[str], cwd: Path, timeout: float, env: dict) -> subprocess.CompletedProcess:
+    server = _fork_server()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        server.stdin.write(json.dumps({"argv": args, "cwd": str(cwd), "env": env, "stdout": str(out),
+                                       "stderr": str(err)}) + "\n")
+        pid = _answer(server, "pid")
+        killed = threading.Event()
+        timer = threading.Timer(timeout, lambda: (killed.set(), os.kill(pid, signal.SIGKILL)))
+        timer.start()
+        try:
+            returncode = _answer(server, "returncode")
+        finally:
+            timer.cancel()
+        if killed.is_set():
+            _ran_over(args, timeout, err.read_text(errors="replace"))
+        return subprocess.CompletedProcess([sys.executable, "-m", "infra_bench", *args], returncode,
+                                           out.read_text(errors="replace"), err.read_text(errors="replace"))
 
 
 def write_spec(folder: Path, filename: str = "spec.yaml", **fields) -> Path:
