@@ -55,7 +55,7 @@ def main() -> None:
     for demand in (demand_from_dict(LLM_ONLY), load_demand(data_dir("workloads") / "demand-example.yaml"),
                    demand_from_dict(RAG)):
         sizing.plan(demand, profiles, confirm_top=0)  # warm: catalogs, FLOP counts
-        configs = sum(len(s.precision) * (len(sizing.TP_OPTIONS) if s.kind == "llm" else 1) for s in demand.services)
+        configs = sum(len(s.precision or [None]) * (len(sizing.TP_OPTIONS) if s.kind == "llm" else 1) for s in demand.services)
         rank = timed(lambda: sizing.plan(demand, profiles, confirm_top=0), a.rounds)
         full = timed(lambda: sizing.plan(demand, profiles, confirm_top=3), a.rounds)
         print(f"{demand.name}: {n_acc} profiles x {configs} configurations per profile; "
