@@ -165,6 +165,11 @@ def test_infeasible_candidates_say_why():
     slow = demand(slo={"ttft_p95_s": 0.001, "tpot_p99_s": 0.05})
     (c,) = sizing.plan(demand_from_dict(slow), HW, ["nv_h100_sxm"], confirm_top=0).candidates
     assert not c.feasible and "missed even alone" in c.reason
+    for model in ("csm-1b", "vits-mms"):  # a speech SLO with no first-audio bound says only the RTF it missed
+        tts = {"name": "t", "services": [{"kind": "tts", "model": model, "traffic": {"concurrent_streams": 4},
+                                          "slo": {"rtf": 0.001}}]}
+        (c,) = sizing.plan(demand_from_dict(tts), HW, ["nv_h100_sxm"], confirm_top=0).candidates
+        assert not c.feasible and c.reason.startswith(f"{model}#1: RTF 0.001 missed even alone (RTF "), c.reason
     cn = {c.hardware: c for c in sizing.plan(demand_from_dict(demand()), HW, confirm_top=0, market="CN").candidates}
     assert not cn["nv_h100_sxm"].feasible and "not available in CN" in cn["nv_h100_sxm"].reason
     assert cn["hw_910b2"].feasible

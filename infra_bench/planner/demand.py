@@ -163,6 +163,10 @@ class TtsSlo(Strict):
     rtf: float = Field(default=1.0, gt=0, le=1.0)
     first_audio_p95_s: float | None = Field(default=None, gt=0)
 
+    def words(self) -> str:
+        """The SLO as plan's lines say it: 'RTF 1' or 'RTF 0.5 / first audio 1s'."""
+        return f"RTF {self.rtf:g}" + (f" / first audio {self.first_audio_p95_s:g}s" if self.first_audio_p95_s else "")
+
 
 def precisions(v, allowed: tuple[str, ...]):
     """One precision or a list of them, each one the planner models for this kind of service."""

@@ -493,8 +493,7 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
     o.binds = "RTF SLO (streams share the device)" if streams == by_rtf else "first-audio SLO (streams share the device)"
     streams = math.floor(streams)
     if streams < 1:
-        o.reason = (f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
-                    f"(RTF {p.rtf:.3f}, first audio {p.latency_s:.2f} s)")
+        o.reason = f"{svc.slo.words()} missed even alone (RTF {p.rtf:.3f}, first audio {p.latency_s:.2f} s)"
         return o
     o.stage, o.feasible, o.capacity = 3, True, float(streams)
     o.latency = {"rtf_alone": p.rtf, "rtf_at_capacity": p.rtf * streams, "first_audio_at_capacity_s": p.latency_s * streams}
@@ -521,8 +520,8 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
                    "memory": "memory: the streams' KV cache"}[at["binds"]]  # what stops one stream more
     if streams < 1:
         o.reason = at.get("reason") or (
-            f"RTF {svc.slo.rtf:g} / first audio {svc.slo.first_audio_p95_s}s missed even alone "
-            f"(RTF {at['rtf_alone']:.3f}, first audio {at['first_audio_alone_s']:.2f} s)")
+            f"{svc.slo.words()} missed even alone (RTF {at['rtf_alone']:.3f}, first audio "
+            f"{at['first_audio_alone_s']:.2f} s)")
         return o
     o.stage, o.feasible, o.capacity, o.batch = 3, True, float(streams), float(streams)
     o.latency = {k: v for k, v in at.items() if k not in ("reason", "binds")}
