@@ -40,7 +40,9 @@ def _child(call: dict) -> None:
             opened = os.open(path, flags, 0o644)
             os.dup2(opened, fd)
             os.close(opened)
-        random.seed()
+        random.seed()  # a fresh interpreter's random state, not the server's copy shared by every child
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
         sys.argv = ["infra-bench", *call["argv"]]
         from infra_bench.cli import main
 
