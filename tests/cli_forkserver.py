@@ -18,6 +18,7 @@ it was started with as stdout.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import random
@@ -55,17 +56,15 @@ def _child(call: dict) -> None:
             else:
                 print(e.code, file=sys.stderr)
         atexit._run_exitfuncs()
-    except BaseException:  # what an interpreter prints for an uncaught exception, and its exit code
+    except BaseException:  # noqa: BLE001 (what an interpreter prints for any uncaught exception, and its code)
         import traceback
 
         traceback.print_exc()
         code = 1
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: nothing left to save
                 stream.flush()
-            except Exception:
-                pass
         os._exit(code)
 
 
