@@ -45,6 +45,27 @@ def test_tts_prediction_arithmetic():
     assert p.units_per_s_per_device == pytest.approx(1 / p.rtf)
 
 
+def test_a_long_utterance_s_flops_come_from_three_short_counts_and_match_a_direct_one(monkeypatch):
+    """Counting 2,000 tokens of FastSpeech2-Conformer on the CPU took minutes; an utterance beyond
+    QUADRATIC_COUNTS is now the quadratic through three short counts, which must equal counting it."""
+    import torch
+
+    from infra_bench.spec.tts import TtsSpec
+    from infra_bench.workloads import tts as tw
+
+    n = 2 * max(mm.QUADRATIC_COUNTS) + 3
+    counted, token_ids = [], tw.token_ids
+    monkeypatch.setattr(tw, "token_ids", lambda r, s, cell: counted.append(cell["text_len"]) or token_ids(r, s, cell))
+    u = mm.tts_unit("vits-tiny", n, 5)
+    assert counted == list(mm.QUADRATIC_COUNTS)  # the utterance itself was not run
+    monkeypatch.undo()
+    spec = TtsSpec(arch="vits-tiny", text_len=n, frames_per_token=5)
+    resolved = tw.resolve(spec)
+    m = tw.build_model(resolved, spec, torch.device("cpu"), torch.float32)
+    ids = tw.token_ids(resolved, spec, {"batch_size": 1, "text_len": n})
+    assert u["flops_per_audio_s"] == pytest.approx(tw.count_flops(lambda: m(ids), u["audio_s"]), rel=1e-9)
+
+
 def test_memory_gate_for_a_pipeline(tmp: Path):
     small = pr.HardwareProfile(id="small", kind="accelerator", vendor="X", model="2 GB card", peak_tflops={"fp16": 10},
                                memory_gb=2, memory_bandwidth_tbs=0.1, sources=["test"])
