@@ -76,11 +76,12 @@ def serve() -> None:
 
     quiet_libraries()  # what main() sets before a command imports anything (some libraries read it on import)
     for name in PRELOAD:
-        try:
+        # an extra this environment lacks, or one that fails to import beside these versions: the child
+        # imports it (and fails) as a fresh interpreter would
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
-        except ImportError:  # an extra this environment lacks: the child imports it (and fails) as a fresh one would
-            pass
-    from transformers import AutoConfig  # noqa: F401 (the lazy part of transformers every model build loads)
+    with contextlib.suppress(Exception):
+        from transformers import AutoConfig  # noqa: F401 (the lazy part of transformers every model build loads)
 
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
