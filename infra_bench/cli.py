@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import Interrupted, UserError, closest, interrupted_as
+from .errors import Interrupted, UserError, closest, interrupted_before_measuring
 
 DEFAULT_SUITE = "quick.yaml"
 
@@ -864,9 +864,7 @@ def run(specs, arch, model, kind, set_fields, backend, device, ep, ep_options, b
     clash = next((k for k in fields if flags.get(k, (None, None))[1] is not None), None)
     if clash:
         raise UserError(f"--set {clash} and {flags[clash][0]} both set {clash}; give it once")
-    kept = (f"run {resume_id} is as it was; run the same command again to finish it" if resume_id
-            else "no run was made; run the same command again")
-    with interrupted_as(f"interrupted before measuring began: {kept}"):
+    with interrupted_before_measuring("run", resume_id):
         if not resume_id:  # the specs are checked before torch is imported: a bad one fails in a second
             if arch or model:
                 given = [spec_from_flags(arch, model, kind, fields, settings)]

@@ -19,13 +19,16 @@ class Interrupted(Exception):
 
 
 @contextmanager
-def interrupted_as(message: str) -> Iterator[None]:
-    """Ctrl-C inside becomes Interrupted(message), which says what was kept and what to do: click's own
-    handling of it printed 'aborted' and nothing more (a run's imports and model resolution take seconds)."""
+def interrupted_before_measuring(command: str, resume_id: str | None) -> Iterator[None]:
+    """Ctrl-C inside (a run's or sweep's imports and planning) becomes Interrupted, saying that no run was
+    made, or that the resumed one is as it was, and to run the same command again: click's own handling of
+    it printed 'aborted' and nothing more."""
+    kept = (f"{command} {resume_id} is as it was; run the same command again to finish it" if resume_id
+            else "no run was made; run the same command again")
     try:
         yield
     except KeyboardInterrupt:
-        raise Interrupted(message) from None
+        raise Interrupted(f"interrupted before measuring began: {kept}") from None
 
 
 class MissingDependency(UserError):

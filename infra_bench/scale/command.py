@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError, interrupted_as
+from ..errors import UserError, interrupted_before_measuring
 from . import preflight
 
 LOCAL = "local"
@@ -71,9 +71,7 @@ def sweep(matrix_file: Path | None, ray_address: str | None, resume_id: str | No
         raise UserError("node_types place cells on Ray nodes; add --ray [ADDRESS], or drop node_types to run here")
     if ray_address:  # Ray installed and its address answering, before the cells are planned (seconds, torch)
         address = preflight.ray_address(None if ray_address == LOCAL else ray_address)
-    kept = (f"sweep {resume_id} is as it was; run the same command again to finish it" if resume_id
-            else "no run was made; run the same command again")
-    with interrupted_as(f"interrupted before measuring began: {kept}"):
+    with interrupted_before_measuring("sweep", resume_id):
         from .. import engine as local  # torch comes in here, after the matrix and options are checked
         from ..system import collect
         from . import ray_driver
