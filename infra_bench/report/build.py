@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
 
@@ -56,12 +57,11 @@ def can_write(out: Path, option: str = "--report") -> None:
     place: found only after every cell was measured, and then said as bad input). The probe file is removed."""
     is_markdown(out, option)
     charts.require()
-    existed = os.path.lexists(out)  # a link to nowhere is the user's, not a file to remove
+    made = _Made.before(out)
     above = next((d for d in out.parents if d.exists()), None)
     if above is not None and not above.is_dir():  # mkdir would say only "File exists"
         raise UserError(f"cannot write the report to {out}: {above} is a file, not a folder; choose another path "
                         f"with {option}")
-    made = _folders_to_make(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a"):
@@ -69,21 +69,28 @@ def can_write(out: Path, option: str = "--report") -> None:
     except OSError as e:
         raise UserError(_unwritable(out, e, option)) from None
     finally:  # the run or plan may still fail on bad input: it made no folder then
-        if not existed:
-            out.unlink(missing_ok=True)
-        _remove_empty(made)
+        made.undo()
 
 
-def _folders_to_make(out: Path) -> list[Path]:
-    """The folders above `out` that do not exist yet, deepest first: those writing `out` makes."""
-    return list(takewhile(lambda d: not d.exists(), out.parents))
+@dataclass
+class _Made:
+    """What writing `out` may create: the file, unless something was there (a link to nowhere is the user's),
+    and the folders above it that do not exist yet, deepest first."""
+    out: Path
+    existed: bool
+    folders: list[Path]
 
+    @classmethod
+    def before(cls, out: Path) -> _Made:
+        return cls(out, os.path.lexists(out), list(takewhile(lambda d: not d.exists(), out.parents)))
 
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove `folders` (deepest first) where they are empty; one something else has filled stays."""
-    for d in folders:
-        with suppress(OSError):
-            d.rmdir()
+    def undo(self) -> None:
+        """Remove what was made; a folder something else has filled stays."""
+        if not self.existed:
+            self.out.unlink(missing_ok=True)
+        for d in self.folders:
+            with suppress(OSError):
+                d.rmdir()
 
 
 def _unwritable(out: Path, e: OSError, option: str) -> str:
@@ -100,7 +107,7 @@ def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool 
     doc = build_document(runs, plans)
     from .render_markdown import files_folder, write
 
-    existed, made = os.path.lexists(out), _folders_to_make(out)
+    made = _Made.before(out)
     chart_folder = files_folder(out) if as_md and not files_folder(out).exists() else None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +120,6 @@ def write_report(inputs: Sequence[str | Path | dict], out: Path, markdown: bool 
     except OSError as e:  # a failed write leaves nothing it made: no empty <name>_files/ or folders above
         if chart_folder is not None:
             shutil.rmtree(chart_folder, ignore_errors=True)
-        if not existed:
-            out.unlink(missing_ok=True)
-        _remove_empty(made)
+        made.undo()
         raise UserError(_unwritable(out, e, option)) from None
     return out
