@@ -730,7 +730,7 @@ def calibrate(runs, results: Path, out: Path, as_json: bool, profile_dirs) -> No
         click.echo(_dump(data))
     else:
         _calibration_tables(data, problem)
-    for line in [*data["misses"], *(line for fits in data["busy_only"].values() for line in fits.values())]:
+    for line in [*data["misses"], *cal.busy_lines(data)]:
         click.echo(f"warning: {line}", err=True)
     for line in dict.fromkeys(m.note for m in (problem.points if problem else []) if m.note):
         click.echo(f"note: {line}", err=True)

@@ -140,6 +140,20 @@ def test_calibrate_leaves_out_a_busy_machine_s_records_where_quiet_ones_exist(tm
         assert out.returncode == 0, out.stderr
         notes = json.loads(out.stdout)["notes"]
         assert any(n.startswith(f"cal.json: {said}") for n in notes) == noted, notes
+    # plan: the busy-only case's option says so, the quiet one's does not, and a note gives the file's line
+    from infra_bench.planner import sizing
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.profiles import load_hardware
+    from infra_bench.report.plan import fit_text
+
+    svc = {"name": "chat", "model": "gpt2-small", "engine": "torch", "precision": ["bf16"],
+           "traffic": {"requests_per_s": 0.01, "input_len": 16, "output_len": 8}, "slo": {"ttft_p95_s": 30, "tpot_p99_s": 2}}
+    for calibration, busy in ((data, True), ({**data, "busy_only": {}}, False)):
+        result = sizing.plan(demand_from_dict({"services": [svc]}), load_hardware([tmp / "mine"]), ["this_cpu"],
+                             calibration=calibration, confirm_top=0)
+        (o,) = result.candidates[0].options
+        assert fit_text(o).endswith("(busy machine only)") == busy and o.fit == "fitted", (o.fit, o.fit_busy)
+        assert any(n.startswith("calibration: fits marked") and said in n for n in result.notes) == busy
 
 
 def _own_llama(folder: Path, layers: int) -> Path:
@@ -276,6 +290,37 @@ def test_busy_records_of_media_and_power_fits_are_left_out_or_flagged():
     assert said.startswith("the MFU fit tts|this_cpu|torch|fp32 was fitted only from records measured while the "
                            "machine was busy (record r/tts: others used 40% of the CPU time)")
     assert "the measured power of this_cpu was fitted only" in cal.device_power(data)["this_cpu"]["source"]
+
+
+def test_plan_says_which_fits_rest_on_a_busy_machine_only():
+    """predict said so and plan did not: an image service on a part whose MFU fit came from busy records only was
+    labelled "calibrated (...)" like any other. Its fit now says "busy machine only", and the plan's notes give the
+    calibration file's line; a fit from quiet records keeps the plain label and adds no note."""
+    from infra_bench.planner import calibration as cal
+    from infra_bench.planner import media_model as mm
+    from infra_bench.planner import sizing
+    from infra_bench.planner.demand import demand_from_dict
+    from infra_bench.planner.profiles import shipped_hardware
+    from infra_bench.planner.quiet import Quiet, busy_shares
+
+    hw = shipped_hardware()
+    point = {"kind": "diffusion", "hardware": "nv_h100_sxm", "engine": "torch", "precision": "fp16", "model": "sd-1.5",
+             "flops": 2e14, "seconds": 1.0, "fixed_s": 0.0, "peak": 989e12, "source": "record r/c"}
+    images = {"name": "img", "services": [{"name": "images", "model": "sd-1.5", "traffic": {"images_per_s": 2},
+                                            "slo": {"latency_p95_s": 8}}]}
+    assert mm.fit_group("diffusion", "sd-1.5") == "diffusion"
+    for share, busy in ((0.1, False), (0.6, True)):
+        quiet = Quiet(busy_shares([{"run_id": "r", "cell_id": "c", "metrics": {"host_others_cpu_frac": share}}]))
+        media = quiet.keep("media", "MFU fit", [cal.MediaPoint(**point)], lambda m: m.key, lambda m: m.source)
+        data = cal.calibrate(None, media, busy=quiet.busy_only)
+        result = sizing.plan(demand_from_dict(images), hw, ["nv_h100_sxm"], calibration=data, confirm_top=0)
+        (o,) = result.candidates[0].options
+        note = [n for n in result.notes if n.startswith("calibration: fits marked")]
+        if busy:
+            assert o.fit == "calibrated (diffusion|nv_h100_sxm|any engine|fp16; busy machine only)"
+            assert len(note) == 1 and "record r/c: others used 60% of the CPU time" in note[0], result.notes
+        else:
+            assert o.fit == "calibrated (diffusion|nv_h100_sxm|any engine|fp16)" and not note
 
 
 def test_served_model_names_map_to_the_catalog():

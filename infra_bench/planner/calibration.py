@@ -122,6 +122,19 @@ def busy_only(data: dict, fit: str, *keys: str) -> str | None:
     return "; ".join(lines) or None
 
 
+BUSY_LABEL = "busy machine only"
+
+
+def label(fitted: dict) -> str:
+    """How `plan` names a fit of your own runs: its key, and whether it rests on a busy machine's records only."""
+    return f"calibrated ({fitted['key']}" + (f"; {BUSY_LABEL})" if fitted.get("busy") else ")")
+
+
+def busy_lines(data: dict | None) -> list[str]:
+    """Every line of the file saying a fit rests on a busy machine's records only, for `plan`'s notes."""
+    return [line for fits in (data or {}).get("busy_only", {}).values() for line in fits.values()]
+
+
 def busy_llm(data: dict, hardware: str, engine: str, precision: str) -> str | None:
     """The file's lines for LLM cases of this hardware, engine and precision fitted from a busy machine's
     records only: their category's own factors, which every model of it is predicted with, rest on them."""

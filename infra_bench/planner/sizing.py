@@ -71,6 +71,7 @@ class Option:
     gaps: list[str] = field(default_factory=list)  # spec figures missing from the profile
     engine: str = ""               # llm: the serving engine and its maturity
     fit: str = ""                  # llm: fitted, or measured on another engine / hardware (the interval tier)
+    fit_busy: bool = False         # llm: the category's calibrated factors rest on a busy machine's records only
     energy: dict | None = None     # llm: J per output token at capacity, with its basis
     alone: dict = field(default_factory=dict)  # a lone request's latency against the SLO
     saturation: float | None = None  # per replica: the load that keeps it busy all the time (no SLO)
@@ -319,6 +320,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.calibrated, o.stage = not missing[0], 1
     o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
     o.fit = fit.tier(rep.case)
+    o.fit_busy = bool(calibration and cal.busy_llm(calibration, hw.id, rep.engine.name, precision))
     max_batch = m.max_batch
     at = f" at TP {tp} {precision}" if tp > 1 else f" at {precision}"  # the reasons name the configuration they priced
     if max_batch < 1:
@@ -433,7 +435,7 @@ def diffusion_option(svc: DiffusionService, label: str, hw: HardwareProfile, pre
     group = media_model.fit_group("diffusion", svc.model)
     fitted = cal.for_media(calibration, group, hw.id, None, precision) if calibration else None
     p = media_model.predict_diffusion(svc.model, hw, precision, svc.resolution, svc.steps, svc.guidance_scale, fitted)
-    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors"
+    o.fit = cal.label(fitted) if p.calibrated else "priors"
     return one_at_a_time(o, p, svc, "image", "", headroom, redundancy)
 
 
@@ -479,7 +481,7 @@ def tts_option(svc: TtsService, label: str, hw: HardwareProfile, precision: str,
     fitted = cal.for_media(calibration, "tts", hw.id, None, precision) if calibration else None
     p = media_model.predict_tts(svc.model, hw, precision, svc.text_len, calibration=fitted)
     o.calibrated, o.stage = p.calibrated, 1
-    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors"
+    o.fit = cal.label(fitted) if p.calibrated else "priors"
     if not p.fits:
         o.reason = p.notes[-1]
         return o
@@ -509,7 +511,7 @@ def _speech_lm_option(o: Option, svc: TtsService, hw: HardwareProfile, precision
     calibrated on your runs on this part."""
     o.method, o.stage = "LM batching", 2
     o.calibrated = fitted is not None
-    o.fit = f"calibrated ({fitted['key']})" if fitted else "step overhead fitted on public timings"
+    o.fit = cal.label(fitted) if fitted else "step overhead fitted on public timings"
     streams, at = speech_lm.capacity(svc.model, hw, precision, svc.text_len, svc.slo.rtf, svc.slo.first_audio_p95_s,
                                      svc.engine, fitted)
     o.load = svc.traffic.streams
@@ -804,6 +806,9 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     notes.append(f"LLM: {fit.meta.get('source', 'the shipped fit')}; per service [engine, fit]: fitted where the "
                  "part ran that engine in the data (few points: the vendor's only measurements), else carried over "
                  "from the nearest fitted parts (docs/planner.md gives the held-out errors of each)")
+    if busy := cal.busy_lines(calibration):
+        notes.append(f"calibration: fits marked '{cal.BUSY_LABEL}' rest on records measured while other processes "
+                     f"took the machine's CPU, so read slower than the part: " + "; ".join(busy))
     if any(o.capacity_range for c in cands for o in c.options):
         notes.append("capacity ranges (low-high, replicas): the capacity again with LLM prompt and decode times at "
                      "the ends of their held-out 80% intervals, an image's or video's time at the ends of its stated "

@@ -1,6 +1,7 @@
 """A plan as terminal text: the ranked feasible candidates, then the infeasible ones with why."""
 from __future__ import annotations
 
+from ..planner.calibration import BUSY_LABEL
 from .charts import number
 from .table import render
 
@@ -16,7 +17,7 @@ def config_text(o, cost: dict | None) -> str:
     unit = (cost or {}).get("per_unit", {}).get(o.service, {})
     price = f", {unit['cost']:.3g} {cost['currency']}/{unit['unit']}" if unit.get("cost") is not None else ""
     energy = f", {number(o.energy['j_per_token'], 2)} J/tok" if getattr(o, "energy", None) else ""
-    fit = f" [{o.engine}, {o.fit.replace('_', ' ')}]" if getattr(o, "engine", "") else ""
+    fit = f" [{o.engine}, {fit_text(o)}]" if getattr(o, "engine", "") else ""
     return f"{o.service}: {o.replicas}x{tp} {o.precision} @ {mark}{cap}{_range(o)}{price}{energy}{fit}"
 
 
@@ -79,8 +80,14 @@ def why_rows(cands: list) -> list[list[str]]:
             rows.append([c.hardware, o.service, _alone(o), "-" if o.busy is None else f"{o.busy:.0%}",
                          "-" if o.utilization is None else f"{o.utilization:.0%}", o.binds or "-",
                          "simulated" if o.method == "simulation" else "approximated" if o.method == "approximation"
-                         else o.method or "-", (f"{o.engine}, " if o.engine else "") + o.fit.replace("_", " ")])
+                         else o.method or "-", (f"{o.engine}, " if o.engine else "") + fit_text(o)])
     return rows
+
+
+def fit_text(o) -> str:
+    """An option's fit as shown: the LLM interval tier or the media fit's label, and whether a calibration of a busy
+    machine's records only is behind it."""
+    return o.fit.replace("_", " ") + (f" ({BUSY_LABEL})" if getattr(o, "fit_busy", False) else "")
 
 
 def ranks(cands: list, rank_by: str) -> list[str]:

@@ -256,7 +256,7 @@ def option(svc: EmbeddingService, label: str, hw: HardwareProfile, precision: st
     fitted = cal.for_media(calibration, "embedding", hw.id, None, precision) if calibration else None
     alone = predict(svc.model, hw, precision, t.seq_len, t.batch, fitted)
     o.calibrated, o.stage = alone.calibrated, 1
-    o.fit = f"calibrated ({fitted['key']})" if fitted else "priors"
+    o.fit = cal.label(fitted) if fitted else "priors"
     if not alone.fits:
         o.reason = alone.notes[-1]
         return o

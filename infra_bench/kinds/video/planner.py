@@ -262,5 +262,5 @@ def option(svc: VideoService, label: str, hw: HardwareProfile, precision: str, h
     w, h, frames, steps, guidance = settings(svc.model, svc.size, svc.frames, svc.steps, svc.guidance_scale, "")
     fitted = cal.for_media(calibration, "video", hw.id, None, precision) if calibration else None
     p = predict(svc.model, hw, precision, w, h, frames, steps, guidance, fitted)
-    o.fit = f"calibrated ({fitted['key']})" if p.calibrated else "priors (MFU by peak, docs/planner.md)"
+    o.fit = cal.label(fitted) if p.calibrated else "priors (MFU by peak, docs/planner.md)"
     return one_at_a_time(o, p, svc, "video", f" of {frames} frames at {w}x{h}", headroom, redundancy)
