@@ -140,6 +140,13 @@ def test_calibrate_leaves_out_a_busy_machine_s_records_where_quiet_ones_exist(tm
         assert out.returncode == 0, out.stderr
         notes = json.loads(out.stdout)["notes"]
         assert any(n.startswith(f"cal.json: {said}") for n in notes) == noted, notes
+    # the busy-only case refitted the dense class's factors: a MoE model on the same part, engine and precision
+    # is predicted with the MoE class's, so the line is not its
+    from infra_bench.planner import calibration as cal
+    from infra_bench.planner.shapes import get_shape
+
+    assert cal.busy_llm(data, "this_cpu", "torch", "bf16", get_shape("gpt2-medium")).startswith(said)
+    assert cal.busy_llm(data, "this_cpu", "torch", "bf16", get_shape("qwen3-30b-a3b")) is None
     # plan: the busy-only case's option says so, the quiet one's does not, and a note gives the file's line
     from infra_bench.planner import sizing
     from infra_bench.planner.demand import demand_from_dict

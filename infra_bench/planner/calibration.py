@@ -135,12 +135,24 @@ def busy_lines(data: dict | None) -> list[str]:
     return [line for fits in (data or {}).get("busy_only", {}).values() for line in fits.values()]
 
 
-def busy_llm(data: dict, hardware: str, engine: str, precision: str) -> str | None:
-    """The file's lines for LLM cases of this hardware, engine and precision fitted from a busy machine's
-    records only: their category's own factors, which every model of it is predicted with, rest on them."""
+def busy_llm(data: dict, hardware: str, engine: str, precision: str, shape: LlmShape) -> str | None:
+    """The file's lines for LLM cases of this hardware, engine, precision and architecture class (dense or MoE)
+    fitted from a busy machine's records only: their category's own factors, which every model of it is
+    predicted with, rest on them. A case whose model can no longer be read (a local folder since moved) counts
+    for either class."""
+    cls = llm_fit.arch_class(shape)
     lines = [line for k, line in data.get("busy_only", {}).get("llm", {}).items()
-             if k.rsplit("|", 3)[1:] == [hardware, engine, precision]]
+             if k.rsplit("|", 3)[1:] == [hardware, engine, precision] and _class_of(k.rsplit("|", 3)[0]) in (cls, None)]
     return "; ".join(lines) or None
+
+
+def _class_of(model: str) -> str | None:
+    from .shapes import get_shape
+
+    try:
+        return llm_fit.arch_class(get_shape(model))
+    except (UserError, OSError):
+        return None
 
 
 def fit_speech_lm(points: list[dict]) -> dict:

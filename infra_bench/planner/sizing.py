@@ -320,7 +320,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.calibrated, o.stage = not missing[0], 1
     o.engine = f"{rep.engine.name} ({rep.engine.maturity})"
     o.fit = fit.tier(rep.case)
-    o.fit_busy = bool(calibration and cal.busy_llm(calibration, hw.id, rep.engine.name, precision))
+    o.fit_busy = bool(calibration and cal.busy_llm(calibration, hw.id, rep.engine.name, precision, rep.shape))
     max_batch = m.max_batch
     at = f" at TP {tp} {precision}" if tp > 1 else f" at {precision}"  # the reasons name the configuration they priced
     if max_batch < 1:

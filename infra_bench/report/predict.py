@@ -38,7 +38,7 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     key = cal.case_key(cal.case_model(data, rep.shape), c.hardware, c.engine, c.precision)
     for line in (data or {}).get("miss_cases", {}).get(key, []):
         p.notes.append(f"{source} does not reproduce its own measurement of this case: {line}")
-    if data and (busy := cal.busy_llm(data, c.hardware, c.engine, c.precision)):
+    if data and (busy := cal.busy_llm(data, c.hardware, c.engine, c.precision, rep.shape)):
         p.notes.append(f"{source}: {busy}")
     p = replace(p, replicas=(count or per) // per)
     return p, llm_text(p, hw)
