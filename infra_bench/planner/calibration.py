@@ -141,8 +141,11 @@ def busy_llm(data: dict, hardware: str, engine: str, precision: str, shape: LlmS
     predicted with, rest on them. A case whose model can no longer be read (a local folder since moved) counts
     for either class."""
     cls = llm_fit.arch_class(shape)
-    lines = [line for k, line in data.get("busy_only", {}).get("llm", {}).items()
-             if k.rsplit("|", 3)[1:] == [hardware, engine, precision] and _class_of(k.rsplit("|", 3)[0]) in (cls, None)]
+    lines = []
+    for key, line in data.get("busy_only", {}).get("llm", {}).items():
+        model, *case = key.rsplit("|", 3)
+        if case == [hardware, engine, precision] and _class_of(model) in (cls, None):
+            lines.append(line)
     return "; ".join(lines) or None
 
 

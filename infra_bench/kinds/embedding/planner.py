@@ -28,7 +28,6 @@ from ...planner.media_model import BYTES_PER_PARAM, MediaPrediction
 from ...planner.profiles import HardwareProfile
 
 PRIORS = {"mfu": 0.3, "mbu": 0.6, "t_call_s": 3e-3, "runtime_reserve_gb": 1.0, "usable_memory_fraction": 0.9}
-PRIOR_INTERVAL = 0.5
 MAX_MERGED = 64  # requests a server merges into one forward pass at most
 
 
@@ -83,7 +82,7 @@ class PassCost:
 
 def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibration: dict | None):
     """The model's shape, the efficiencies (priors or a calibrated fit), their interval and note, and a pass's cost."""
-    from ...planner.media_model import _check
+    from ...planner.media_model import _check, _labels
 
     peak = _check(hw, precision)
     if not hw.memory_bandwidth_tbs:  # the weights' read time was taken as 0
@@ -93,15 +92,11 @@ def _setup(model: str, hw: HardwareProfile, precision: str, seq_len: int, calibr
         raise UserError(f"{model} takes at most {s['max_tokens']} tokens per sequence; use --input-len "
                         f"{s['max_tokens']} or less")
     eff = dict(PRIORS)
-    note = ("efficiencies are assumed priors (no published embedding calibration point): interval +-50%; "
-            "calibrate with your own runs")
-    interval = PRIOR_INTERVAL
     if calibration:
         eff |= {"mfu": calibration["mfu"], "t_call_s": PRIORS["t_call_s"] * calibration["overhead_scale"]}
-        interval = calibration["interval"]
-        note = (f"calibrated MFU {calibration['mfu']:.3f} from {calibration['n']} measurement(s) "
-                f"({calibration['key']}); interval +-{interval:.0%}"
-                + (f"; {calibration['busy']}" if calibration.get("busy") else ""))
+    interval, labels = _labels(calibration, "efficiencies are assumed priors (no published embedding calibration "
+                                            "point): interval +-50%; calibrate with your own runs")
+    note = "; ".join(labels)
     weights = s["params"] * BYTES_PER_PARAM[precision]
     cost = PassCost(flops_per_sequence(s, seq_len) / (peak * eff["mfu"]),
                     weights / (hw.memory_bandwidth_tbs * 1e12 * eff["mbu"]),
