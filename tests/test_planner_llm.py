@@ -461,35 +461,45 @@ def test_text_output_names_the_fit_and_the_energy(tmp: Path):
     assert "(80% intervals)" in out and "moe model" in out and "MoE:" in out
 
 
-def test_same_die_parts_with_different_fitted_efficiencies_are_named(tmp: Path):
-    """H100 SXM and H200 SXM are one die: a fit that gives them different GEMM efficiencies (campaigns,
-    not silicon) is said in predict's note and JSON and in plan's notes; equal ones are not."""
-    assert set(F.die_siblings("nv_h200_sxm")) >= {"nv_h100_sxm", "nv_h800_sxm"}
-    assert F.die_siblings("nv_b200") == [] and F.die_siblings("hg_z100") == []  # other peaks; no known peak
+def test_parts_of_the_same_peaks_with_different_fitted_efficiencies_are_named(tmp: Path):
+    """H100 SXM and H200 SXM are one die, and B200 and B300 have the same fp8 and 16-bit peaks: a fit that
+    gives such parts different GEMM efficiencies (campaigns, not silicon) is said in predict's note and JSON
+    and in plan's notes; equal ones are not, nor parts whose peaks differ at the precision asked."""
+    assert set(F.peak_twins("nv_h200_sxm", ("bf16", "fp8"))) >= {"nv_h100_sxm", "nv_h800_sxm"}
+    assert F.peak_twins("nv_b200", ("bf16", "fp8")) == ["nv_b300"]
+    assert F.peak_twins("nv_b200", ("bf16", "fp4", "fp8")) == []  # B300's fp4 peak is higher
+    assert F.peak_twins("hg_z100", ("bf16",)) == []  # no known peak
+    assert F.case_computes(F.Case("gpt-oss-120b", "nv_b200", "vllm", "fp4")) == ("bf16", "fp4", "fp8")
+    b300 = F.Case("llama-3.1-70b", "nv_b300", "trt-llm", "fp8")
+    assert [d["hardware"] for d in F.Fit.uniform().same_peaks(b300)] == []
+    lifted = F.Fit.from_dict(json.loads(json.dumps(F.Fit.uniform().to_dict())), "test")
+    lifted.values["mfu"]["hw|precision"]["nv_b200|fp8"] = 1.5
+    assert [d["hardware"] for d in lifted.same_peaks(b300)] == ["nv_b200"]
+    assert lifted.same_peaks(replace(b300, hardware="nv_b200", precision="fp4")) == []
     case = F.Case("llama-3.1-70b", "nv_h200_sxm", "trt-llm", "fp8")
     even = F.Fit.uniform()
-    assert even.same_die(case) == []
+    assert even.same_peaks(case) == []
     uneven = F.Fit.from_dict(json.loads(json.dumps(even.to_dict())), "test")
     uneven.values["mfu"]["hw|precision"]["nv_h200_sxm|fp8"] = 1.5
-    gaps = {d["hardware"]: d for d in uneven.same_die(case)}
+    gaps = {d["hardware"]: d for d in uneven.same_peaks(case)}
     assert set(gaps) == {"nv_h100_sxm", "nv_h800_sxm"}
-    assert gaps["nv_h100_sxm"]["gemm_ratio"] > F.SAME_DIE_SPREAD
+    assert gaps["nv_h100_sxm"]["gemm_ratio"] > F.SAME_PEAKS_SPREAD
     assert gaps["nv_h100_sxm"]["bandwidth_efficiency_ratio"] == pytest.approx(1.0)
-    assert [d["hardware"] for d in uneven.same_die(replace(case, hardware="nv_h100_sxm"))] == ["nv_h200_sxm"]
+    assert [d["hardware"] for d in uneven.same_peaks(replace(case, hardware="nv_h100_sxm"))] == ["nv_h200_sxm"]
     for fit, named in ((even, False), (uneven, True)):
         cal = tmp / f"cal_{named}.json"
         cal.write_text(json.dumps({"kind": cal_mod.KIND, "version": cal_mod.VERSION, "llm": fit.to_dict()}))
         out = run_cli("predict", "--model", "llama-3.1-70b", "--hardware", "nv_h200_sxm", "--precision", "fp8",
                       "--engine", "trt-llm", "--tp", "2", "--calibration", str(cal), "--json", cwd=tmp)
         got = json.loads(out.stdout)
-        assert [d["hardware"] for d in got["fit"]["same_die"]] == (["nv_h100_sxm", "nv_h800_sxm"] if named else [])
-        assert any("share one die" in n for n in got["notes"]) == named
+        assert [d["hardware"] for d in got["fit"]["same_peaks"]] == (["nv_h100_sxm", "nv_h800_sxm"] if named else [])
+        assert any("the same spec peaks at bf16/fp8" in n for n in got["notes"]) == named
         demand = tmp / "demand.yaml"
         demand.write_text("name: d\nservices:\n  - name: chat\n    model: llama-3.1-8b\n    precision: [fp8]\n"
                           "    engine: {name: trt-llm}\n    traffic: {requests_per_s: 2, input_len: {mean: 512}, "
                           "output_len: {mean: 128}}\n    slo: {ttft_p95_s: 3, tpot_p99_s: 0.1}\n")
         plan = run_cli("plan", str(demand), "--hardware", "nv_h100_sxm,nv_h200_sxm", "--calibration", str(cal), cwd=tmp)
-        assert ("nv_h100_sxm and nv_h200_sxm share one die" in plan.stdout) == named
+        assert ("nv_h100_sxm and nv_h200_sxm have the same spec peaks" in plan.stdout) == named
 
 
 def test_predict_count_gives_the_replicas_totals_in_json_as_in_text(tmp: Path):

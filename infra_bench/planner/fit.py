@@ -110,24 +110,30 @@ def _families() -> dict[str, str]:
             for k, hw in shipped_hardware().items()}
 
 
-def die_siblings(hw_id: str) -> list[str]:
-    """The other shipped parts of the same vendor with the same spec peaks in every precision: one die
-    and clock with another memory (H100 SXM, H800 SXM and H200 SXM). Parts with no known peak have none."""
-    return [k for k in _dies().get(hw_id, ()) if k != hw_id]
-
-
-@lru_cache(maxsize=1)
-def _dies() -> dict[str, tuple[str, ...]]:
+def peak_twins(hw_id: str, computes: tuple[str, ...]) -> list[str]:
+    """The other shipped parts of the same vendor whose spec peaks at these compute types equal this part's:
+    one die with another memory (H100 SXM, H800 SXM and H200 SXM, in every precision), or parts that differ
+    only in other precisions (B200 and B300 at fp8 and 16-bit, not at fp4). Such parts run those GEMMs alike,
+    and their achieved share of their own memory's bandwidth should be alike. A part with no known peak at
+    one of them has none."""
     from .profiles import shipped_hardware
 
-    groups: dict[tuple, list[str]] = {}
-    for k, hw in shipped_hardware().items():
-        if hw.kind == "accelerator" and hw.peak_tflops:
-            groups.setdefault((hw.vendor, tuple(sorted(hw.peak_tflops.items()))), []).append(k)
-    return {k: tuple(sorted(ids)) for ids in groups.values() for k in ids}
+    parts = shipped_hardware()
+    me = parts.get(hw_id)
+    if me is None or me.kind != "accelerator" or not all(me.peak_tflops.get(c) for c in computes):
+        return []
+    return sorted(k for k, hw in parts.items() if k != hw_id and hw.kind == "accelerator" and hw.vendor == me.vendor
+                  and all(hw.peak_tflops.get(c) == me.peak_tflops[c] for c in computes))
 
 
-SAME_DIE_SPREAD = 1.25  # same-die parts whose fitted GEMM or bandwidth efficiency differ by more are named
+def case_computes(case: Case) -> tuple[str, ...]:
+    """The compute types a case's GEMMs run at: the precision's, a MoE model's layers outside the experts,
+    and attention (16-bit)."""
+    p = PRECISIONS[case.precision]
+    return (p.compute,) if p.compute == "fp32" else tuple(sorted({p.compute, p.dense_of_moe.compute, "bf16"}))
+
+
+SAME_PEAKS_SPREAD = 1.25  # parts of the same peaks whose fitted GEMM or bandwidth efficiency differ by more are named
 
 
 PART_LEVELS = (("hw", "engine"), ("hw", "precision"))  # a part's own factors under its generation's
@@ -231,21 +237,19 @@ class Fit:
                 vals[p] = vals[p] * np.array([own.get(c.key(GROUP), 1.0) for c in cases])
         return vals, [sorted(set(m)) for m in missing]
 
-    def same_die(self, case: Case) -> list[dict]:
-        """Same-die parts whose fitted GEMM or bandwidth efficiency for this model, engine and precision
-        differs from this part's by more than SAME_DIE_SPREAD either way. One die runs its GEMMs alike,
-        and its achieved share of the memory's bandwidth should be alike, so such a gap is the measuring
-        campaigns' (engine builds, harnesses), not the silicon's. Tying the factors across the die was
-        tried and was worse held out (docs/planner.md), so the gap is said, not removed."""
-        others = die_siblings(case.hardware)
-        if not others:
-            return []
-        mine, _ = self.efficiency([case])
+    def same_peaks(self, case: Case) -> list[dict]:
+        """Parts with this part's spec peaks at the case's compute types (peak_twins) whose fitted GEMM or
+        bandwidth efficiency for this model, engine and precision differs from this part's by more than
+        SAME_PEAKS_SPREAD either way. Such a gap is the measuring campaigns' (engine builds, harnesses), or for a
+        part not measured under this engine the nearest parts', not the silicon's. Tying the factors across
+        one die was tried and was worse held out, and so was lending a part never measured under an engine the
+        factors of its generation's parts measured there (docs/planner.md), so the gap is said, not removed."""
         out = []
-        for h in others:
+        mine, _ = self.efficiency([case])
+        for h in peak_twins(case.hardware, case_computes(case)):
             other, _ = self.efficiency([replace(case, hardware=h)])
             gemm, bw = mine.mfu / other.mfu, mine.mbu / other.mbu
-            if max(gemm, 1 / gemm, bw, 1 / bw) > SAME_DIE_SPREAD:
+            if max(gemm, 1 / gemm, bw, 1 / bw) > SAME_PEAKS_SPREAD:
                 out.append({"hardware": h, "gemm_ratio": gemm, "bandwidth_efficiency_ratio": bw})
         return out
 

@@ -20,7 +20,7 @@ from ..errors import UserError, closest
 from . import power
 from .bench_run import finite_run
 from .engines import Engine, default_engine, get_engine
-from .fit import Case, Fit, arch_class
+from .fit import Case, Fit, arch_class, case_computes
 from .iteration import (
     KV_DTYPES,
     SCALE_OUT_GBS,
@@ -234,7 +234,7 @@ def _base(rep: Replica, fit: Fit, isl: int, osl: int) -> tuple[object, dict]:
                 fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing[0],
                      "tier": tier, "engine_maturity": rep.engine.maturity,
                      "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
-                     "class": arch_class(rep.shape), "same_die": fit.same_die(rep.case)})
+                     "class": arch_class(rep.shape), "same_peaks": fit.same_peaks(rep.case)})
     return eff, base
 
 
@@ -284,13 +284,13 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if missing:
         notes.append("the levels not measured (the fit's `not_measured`) take their efficiencies from the nearest "
                      "fitted parts through roofline ratios")  # the list and the interval's tier are the fit's, once
-    for d in base["fit"]["same_die"]:
-        notes.append(f"{rep.hw.id} and {d['hardware']} share one die (the same spec peaks), yet under {rep.engine.name} "
-                     f"at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the GEMM efficiency and "
-                     f"{d['bandwidth_efficiency_ratio']:.2f}x the bandwidth efficiency of {d['hardware']}: per-part "
-                     f"factors carry what their measuring campaigns differ by (engine builds, harnesses), or for a "
-                     f"part not measured there the nearest parts', so a comparison between the two carries that gap; "
-                     f"run both (`infra-bench calibrate`) before choosing")
+    for d in base["fit"]["same_peaks"]:
+        notes.append(f"{rep.hw.id} and {d['hardware']} have the same spec peaks at {'/'.join(case_computes(rep.case))}, "
+                     f"yet under {rep.engine.name} at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the "
+                     f"GEMM efficiency and {d['bandwidth_efficiency_ratio']:.2f}x the bandwidth efficiency of "
+                     f"{d['hardware']}: per-part factors carry what their measuring campaigns differ by (engine builds, "
+                     f"harnesses), or for a part not measured there the nearest parts', so a comparison between the two "
+                     f"carries that gap; run both (`infra-bench calibrate`) before choosing")
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")

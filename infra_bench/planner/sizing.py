@@ -26,7 +26,7 @@ from ..errors import UserError, article
 from . import calibration as cal
 from . import llm_model, media_model, speech_lm
 from .engines import default_engine, get_engine
-from .fit import SAME_DIE_SPREAD, Fit
+from .fit import SAME_PEAKS_SPREAD, Fit
 from . import power
 from .iteration import PRECISIONS, Efficiency, iteration, iteration_s, peak_notes, peak_tflops, work
 from .calibration import fit_from
@@ -83,7 +83,7 @@ class Option:
     range_label: str = ""          # what the range is: "80%" (llm, held-out residuals) or the media prior's +-
     capacity_range: tuple[float, float] | None = None  # per replica, that range
     replicas_range: tuple[int, int | None] | None = None  # replicas the range's high and low ends need (None: SLO missed)
-    same_die: list[str] = field(default_factory=list)  # llm: same-die parts whose fitted efficiencies differ (Fit.same_die)
+    same_peaks: list[str] = field(default_factory=list)  # llm: parts of the same peaks whose fitted efficiencies differ (Fit.same_peaks)
 
 
 @dataclass
@@ -359,7 +359,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.replicas = _replicas(t.rate, est.rate, headroom, redundancy)
     o.devices = o.replicas * tp
     o.energy = m.energy(est.rate, est.batch, cal.device_power(calibration).get(hw.id) if calibration else None)
-    o.same_die = [d["hardware"] for d in fit.same_die(rep.case)]
+    o.same_peaks = [d["hardware"] for d in fit.same_peaks(rep.case)]
     return o, m
 
 
@@ -827,10 +827,10 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
             notes.append(unchecked)
     feasible = {c.hardware for c in cands if c.feasible}
     pairs = sorted({tuple(sorted((c.hardware, h))) for c in cands if c.feasible for o in c.options
-                    for h in o.same_die if h in feasible})
+                    for h in o.same_peaks if h in feasible})
     if pairs:
-        notes.append(f"{'; '.join(' and '.join(p) for p in pairs)} share one die (the same spec peaks), but their "
-                     f"fitted efficiencies for a service here differ by more than {SAME_DIE_SPREAD - 1:.0%}: they were "
+        notes.append(f"{'; '.join(' and '.join(p) for p in pairs)} have the same spec peaks at the precision "
+                     f"a service here runs, but their fitted efficiencies for it differ by more than {SAME_PEAKS_SPREAD - 1:.0%}: they were "
                      "measured in different campaigns (engine builds, harnesses), and how they rank against each other "
                      "rests on that (`predict` gives the figures); run both before choosing between them")
     priors = sorted({o.kind for c in cands for o in c.options
