@@ -16,6 +16,7 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 # A fragment each script prints only once it has measured something.
 EXPECTED = {
     "acceptance_check.py": "comparable",
+    "aiconfigurator_compare.py": "AIConfigurator (kernel databases; in sample)",
     "backend_compare.py": "ORT fp32 / torch fp32 =",
     "diffusion_compare.py": "ORT / torch per-step time =",
     "embedding_capacity.py": "approx / simulated capacity",
