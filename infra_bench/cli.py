@@ -378,6 +378,9 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 @click.option("--max-seqs", type=click.IntRange(min=1), help="LLM: the engine's running-sequence limit (default: "
                                                              "the engine's).")
 @click.option("--token-budget", type=click.IntRange(min=1), help="LLM: tokens per iteration (default: the engine's).")
+@click.option("--memory-fraction", type=float, help="LLM: the share of memory the engine takes, as its own setting "
+              "reads it: vLLM's --gpu-memory-utilization and SGLang's --mem-fraction-static (of the device's memory), "
+              "TensorRT-LLM's free_gpu_memory_fraction (of what the weights leave); default: the engine's.")
 @click.option("--resolution", type=click.IntRange(min=8), default=512, show_default=True, help="Diffusion: pixels.")
 @click.option("--steps", type=click.IntRange(min=1), help="Diffusion and video: denoising steps (default: 30 for an "
                                                             "image, the model's own for a video).")
@@ -393,7 +396,8 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
 @PROFILES_OPTION
 def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, count, concurrency, max_throughput,
-            num_prompts, lengths, input_len, output_len, max_seqs, token_budget, resolution, steps, size, frames, guidance_scale, text_len,
+            num_prompts, lengths, input_len, output_len, max_seqs, token_budget, memory_fraction, resolution, steps, size,
+            frames, guidance_scale, text_len,
             calibration, as_json, profile_dirs) -> None:
     """Predict LLM TTFT/TPOT/throughput, diffusion s/image, video s/video, TTS RTF or an embedding request's
     latency on a profiled accelerator."""
@@ -408,7 +412,8 @@ def predict(model_id, hardware_id, engine, precision, kv_cache, tp, pp, dp, ep, 
     options = dict(engine=engine, precision=precision, kv_cache=kv_cache, tp=tp, pp=pp, dp=dp, ep=ep, count=count,
                    concurrency=concurrency, max_throughput=max_throughput, num_prompts=num_prompts, lengths=lengths,
                    input_len=input_len,
-                   output_len=output_len, max_seqs=max_seqs, token_budget=token_budget, resolution=resolution,
+                   output_len=output_len, max_seqs=max_seqs, token_budget=token_budget,
+                   memory_fraction=memory_fraction, resolution=resolution,
                    steps=steps, size=size, frames=frames, guidance_scale=guidance_scale, text_len=text_len)
     _given_apply(kind, model_id, options)
     data = cal.load(calibration) if calibration else None

@@ -428,6 +428,29 @@ def test_a_layout_whose_memory_cannot_hold_the_measured_load_is_left_out():
     assert all("c2150_tp32" not in m.source for m in problem.points)
 
 
+def test_the_engines_memory_share_can_be_set(tmp: Path):
+    """The sample measured DeepSeek-R1 in fp8 on four B200 under SGLang; at SGLang's default share (0.88 of the
+    device's memory) its weights leave no KV room, so the refusal names the setting, and --memory-fraction (a
+    demand's engine: memory_fraction) lets it fit. A share of the memory left after the weights (TensorRT-LLM)
+    scales the KV room by the share; a value outside (0, 1] is a one-line error."""
+    args = ("predict", "--model", "deepseek-r1", "--hardware", "nv_b200", "--engine", "sglang", "--precision", "fp8",
+            "--tp", "4")
+    assert_one_line_error(run_cli(*args, cwd=tmp), "(0.88 of the device's memory; --memory-fraction, or "
+                                                   "memory_fraction under a demand's engine, sets it); --tp 8 fits")
+    got = json.loads(run_cli(*args, "--memory-fraction", "0.95", "--json", cwd=tmp).stdout)
+    assert got["engine_limits"]["memory_fraction"] == 0.95 and got["memory"]["max_sequences"] > 100
+    assert_one_line_error(run_cli(*args, "--memory-fraction", "1.5", cwd=tmp),
+                          "--memory-fraction 1.5 is not a share of memory; give a number above 0 and at most 1")
+    trt = [m.replica("llama-3.1-70b", HW["nv_b200"], "fp8", engine="trt-llm", memory_fraction=f).memory(1, 1024, 256)
+           for f in (0.45, 0.9)]
+    assert trt[0]["kv_room_gb_per_device"] == pytest.approx(trt[1]["kv_room_gb_per_device"] / 2)
+    demand = tmp / "demand.yaml"
+    demand.write_text("name: d\nservices:\n  - name: chat\n    model: deepseek-r1\n    precision: [fp8]\n"
+                      "    engine: {name: sglang, memory_fraction: 1.2}\n    traffic: {requests_per_s: 1, input_len: "
+                      "{mean: 1024}, output_len: {mean: 256}}\n    slo: {ttft_p95_s: 5, tpot_p99_s: 0.1}\n")
+    assert_one_line_error(run_cli("plan", str(demand), "--hardware", "nv_b200", cwd=tmp), "memory_fraction")
+
+
 def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-70b", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "does not fit")

@@ -9,7 +9,7 @@ the CLI and Python.
       - name: chat
         model: llama-3.1-8b
         precision: [bf16, fp8]            # the planner picks per accelerator
-        engine: vllm                      # or {name: sglang, max_seqs: 256, token_budget: 8192}; default auto
+        engine: vllm                      # or {name: sglang, max_seqs: 256, token_budget: 8192, memory_fraction: 0.9}; default auto
         traffic: {requests_per_s: 20, input_len: 1024, output_len: {mean: 256, distribution: exponential}}
         slo: {ttft_p95_s: 2.0, tpot_p99_s: 0.05}
       - {name: images, kind: diffusion, model: sd-1.5, resolution: 512, steps: 30,
@@ -206,6 +206,7 @@ class EngineChoice(Strict):
     name: str = "auto"
     max_seqs: int | None = Field(default=None, ge=1)
     token_budget: int | None = Field(default=None, ge=1)
+    memory_fraction: float | None = Field(default=None, gt=0, le=1)  # the engine's memory share (Engine.with_limits)
 
     @field_validator("name")
     @classmethod

@@ -56,10 +56,19 @@ class Engine:
             return replace(self, max_seqs=self.large_gpu[0], token_budget=self.large_gpu[1])
         return self
 
-    def with_limits(self, max_seqs: int | None = None, token_budget: int | None = None) -> Engine:
+    def with_limits(self, max_seqs: int | None = None, token_budget: int | None = None,
+                    memory_fraction: float | None = None) -> Engine:
+        """The engine with the user's limits in place of its defaults. `memory_fraction` is the share of memory
+        the engine takes, as its own setting reads it (vLLM's --gpu-memory-utilization and SGLang's
+        --mem-fraction-static: of the device's memory; TensorRT-LLM's free_gpu_memory_fraction and MindIE's
+        NPU memory fraction: of the memory left after the weights)."""
         if max_seqs is not None and max_seqs < 1 or token_budget is not None and token_budget < 1:
             raise UserError("--max-seqs and --token-budget must be at least 1")
+        if memory_fraction is not None and not 0 < memory_fraction <= 1:
+            raise UserError(f"--memory-fraction {memory_fraction:g} is not a share of memory; give a number above 0 "
+                            f"and at most 1 (the engine's default for {self.name} is {self.memory_fraction:g})")
         return replace(self, max_seqs=max_seqs or self.max_seqs, token_budget=token_budget or self.token_budget,
+                       memory_fraction=memory_fraction or self.memory_fraction,
                        large_gpu=None if (max_seqs or token_budget) else self.large_gpu)
 
 

@@ -169,6 +169,12 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
                            float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source, tokens_interval)
 
 
+def share_words(engine: Engine) -> str:
+    """The engine's memory share as its setting reads it, and how to change it."""
+    of = "the memory the weights leave" if engine.of_free_memory else "the device's memory"
+    return f"{engine.memory_fraction:g} of {of}; --memory-fraction, or memory_fraction under a demand's engine, sets it"
+
+
 def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
     """A suggestion for a configuration that does not fit: the smallest TP that holds one sequence."""
     node = node_size(hw)
@@ -227,6 +233,7 @@ def _base(rep: Replica, fit: Fit, isl: int, osl: int) -> tuple[object, dict]:
     base = dict(model=rep.shape.id, hardware=rep.hw.id, engine=rep.engine.name, precision=rep.precision,
                 layout=asdict(rep.layout), devices=rep.devices, input_len=isl, output_len=osl,
                 efficiency=fitted.to_dict(), engine_limits={"max_seqs": rep.engine.max_seqs,
+                                                          "memory_fraction": rep.engine.memory_fraction,
                                                           "token_budget": rep.engine.token_budget,
                                                           "mixed_iterations": rep.engine.mixed,
                                                           "chunked_prefill": rep.engine.chunked,
@@ -258,7 +265,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if mem["max_sequences"] < 1:
         notes.append(f"does not fit: {mem['weights_gb_per_device']:.1f} GB of weights + "
                      f"{mem['runtime_reserve_gb']:.1f} GB reserve per device leave no room for one sequence's KV cache "
-                     f"under {rep.engine.name}'s memory share; {what_fits(rep.shape, rep.hw, rep.precision, rep.engine, isl, osl)}")
+                     f"under {rep.engine.name}'s memory share ({share_words(rep.engine)}); "
+                     f"{what_fits(rep.shape, rep.hw, rep.precision, rep.engine, isl, osl)}")
         return Prediction(mode="max throughput" if max_throughput else "closed loop", concurrency=concurrency or 0,
                           fits=False, memory=mem, ttft_s=None, tpot_s=None, output_tokens_per_s=None,
                           output_tokens_per_s_per_device=None, requests_per_s=None, intervals={}, running=None,
@@ -407,7 +415,7 @@ def _throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None =
 
 def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 1, pp: int = 1, dp: int = 1,
             ep: int = 1, engine: str | None = None, max_seqs: int | None = None, token_budget: int | None = None,
-            kv_cache: str | None = None) -> Replica:
+            kv_cache: str | None = None, memory_fraction: float | None = None) -> Replica:
     """A Replica from CLI-like arguments; every problem is a one-line UserError."""
     get_precision(precision)
     shape = get_shape(model)
@@ -415,7 +423,7 @@ def replica(model: str, hw: HardwareProfile, precision: str = "bf16", tp: int = 
     why = layout.check(shape)
     if why:
         raise UserError(why)
-    eng = get_engine(engine).on(hw.memory_bytes).with_limits(max_seqs, token_budget)
+    eng = get_engine(engine).on(hw.memory_bytes).with_limits(max_seqs, token_budget, memory_fraction)
     why = eng.refusal(hw.id, hw.vendor)
     if why:
         raise UserError(f"{why}; use --engine {default_engine(hw.vendor)} (or auto) for {hw.id}")

@@ -305,7 +305,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
             o.reason = f"{why}; set engine: {{name: auto}} in the demand to plan each part under its vendor's engine"
             return o, None
         rep = llm_model.replica(svc.model, hw, precision, tp=tp, engine=engine, max_seqs=svc.engine.max_seqs,
-                                token_budget=svc.engine.token_budget)
+                                token_budget=svc.engine.token_budget, memory_fraction=svc.engine.memory_fraction)
     except UserError as e:
         o.reason = str(e)
         return o, None

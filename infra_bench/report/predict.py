@@ -19,7 +19,7 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
 
     engine = default_engine(hw.vendor) if o["engine"] == "auto" else o["engine"]
     rep = llm_model.replica(model, hw, o["precision"] or "bf16", o["tp"], o["pp"], o["dp"], o["ep"], engine,
-                            o["max_seqs"], o["token_budget"], o["kv_cache"])
+                            o["max_seqs"], o["token_budget"], o["kv_cache"], o["memory_fraction"])
     per, count = rep.devices, o["count"]
     if count is not None and count % per:
         raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; "
