@@ -829,10 +829,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
     pairs = sorted({tuple(sorted((c.hardware, h))) for c in cands if c.feasible for o in c.options
                     for h in o.same_peaks if h in feasible})
     if pairs:
-        notes.append(f"{'; '.join(' and '.join(p) for p in pairs)} have the same spec peaks at the precision "
-                     f"a service here runs, but their fitted efficiencies for it differ by more than {SAME_PEAKS_SPREAD - 1:.0%}: they were "
-                     "measured in different campaigns (engine builds, harnesses), and how they rank against each other "
-                     "rests on that (`predict` gives the figures); run both before choosing between them")
+        notes.append(f"{'; '.join(' and '.join(p) for p in pairs)} have the same spec peaks at the precision a "
+                     f"service here runs, but their fitted efficiencies for it differ by more than "
+                     f"{SAME_PEAKS_SPREAD - 1:.0%}: they were measured in different campaigns (engine builds, "
+                     "harnesses), or one was not measured under that engine and takes the nearest parts' factors, "
+                     "and how they rank against each other rests on that (`predict` gives the figures); run both "
+                     "before choosing between them")
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):
