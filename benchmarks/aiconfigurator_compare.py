@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import planner_accuracy as PA  # noqa: E402
+from benchmarks import planner_accuracy as PA
 
 PREDICTIONS = "aiconfigurator_predictions.csv"
 
