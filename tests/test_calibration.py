@@ -1,6 +1,7 @@
 """Calibration round trips: a measured cell, predicted with its own fit, comes back."""
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -249,12 +250,14 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
         for load in (("--concurrency", "1,2"), ("--rate", "2")):
             p = run_cli("loadtest", "--endpoint", url, "--model", "gpt2-small", *load, "--num-requests", "4",
                         "--input-len", "16", "--output-len", "8", "--hardware", "this_cpu", "--engine", "ours 1",
-                        "--out", "res", cwd=tmp)
+                        "--memory-fraction", "0.5", "--out", "res", cwd=tmp)
             assert p.returncode == 0, p.stderr
             assert "--hardware 'this_cpu' is no shipped profile id" in p.stderr  # it is in ./mine, said up front
     finally:
         stop_server(proc)
     runs = sorted(x.name for x in (tmp / "res").iterdir())
+    record = json.loads((tmp / "res" / runs[0] / "records.jsonl").read_text().splitlines()[0])
+    assert record["backend"]["memory_fraction"] == 0.5  # the label, for calibrate's memory check
     p = run_cli("calibrate", *runs, "--results", "res", "--out", "new/cal.json", "--profiles", "mine", cwd=tmp)
     assert p.returncode == 0, p.stderr
     data = json.loads((tmp / "new/cal.json").read_text())  # its folder made, as report makes one
@@ -269,6 +272,29 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
     assert_one_line_error(run_cli("calibrate", open_loop, "--results", "res", "--profiles", "mine", cwd=tmp),
                           "can calibrate the planner (1 record(s)): ")
     assert_one_line_error(run_cli("calibrate", cwd=tmp), "give the runs to calibrate with")
+
+
+def test_a_labelled_memory_share_reaches_the_fits_memory_check():
+    """A loadtest labelled --memory-fraction carries it into its Measurement, and the fit's memory check reads
+    the engine's room at that share: DeepSeek-R1 in fp8 on four B200 under SGLang has no KV room at SGLang's
+    default share (the point is left out, said), and at 0.95 it is kept."""
+    from infra_bench.planner import fit as F
+    from infra_bench.planner.measurements import endpoint_measurements
+    from infra_bench.planner.profiles import load_hardware
+
+    hw = load_hardware()
+    record = {"kind": "endpoint", "status": "ok", "run_id": "r", "cell_id": "c1", "spec": {"api": "chat"},
+              "cell": {"load": "concurrency", "concurrency": 8, "input_len": 1024, "output_len": 256},
+              "device": {"model": "nv_b200"}, "model": {"name": "deepseek-r1"},
+              "backend": {"engine": "sglang 0.5.9", "precision": "fp8", "tp": 4, "memory_fraction": 0.95},
+              "metrics": {"tpot_s": {"mean": 0.02}, "ttft_s": {"mean": 0.3}}}
+    points, skipped = endpoint_measurements([record], hw)
+    assert skipped == [] and points[0].memory_fraction == 0.95
+    kept, _ = F.Problem.build(points, hw)
+    assert len(kept.points) == 1
+    default = [replace(points[0], memory_fraction=None)]
+    none_kept, why = F.Problem.build(default, hw)
+    assert none_kept.points == [] and len(why) == 1 and "endpoint r/c1" in why[0]
 
 
 def test_busy_records_of_media_and_power_fits_are_left_out_or_flagged():

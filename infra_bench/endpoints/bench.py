@@ -318,7 +318,8 @@ def _context(run_id: str, test: LoadTest, server: records.ServerInfo) -> records
     return records.RunContext(
         run_id=run_id, spec=test.spec,
         backend={"name": "endpoint", "engine": test.labels.get("engine"), "precision": test.labels.get("precision"),
-                 "tp": test.labels.get("tp"), "url": test.target.url,
+                 "tp": test.labels.get("tp"), "memory_fraction": test.labels.get("memory_fraction"),
+                 "url": test.target.url,
                  "api": test.target.api, "server_header": server.server_header},
         model={"name": r.model, "weights": weights, "served": card, "models_listed": list(server.cards)},
         device={"name": "endpoint", "type": "remote", "model": test.labels.get("hardware")},

@@ -124,6 +124,10 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
                                   "`calibrate` (default: what the server reports, else bf16, said as assumed).")
 @click.option("--tp", type=click.IntRange(min=1), help="Label: the server's tensor-parallel size, for `calibrate` "
                                                          "(default: 1, said as assumed).")
+@click.option("--memory-fraction", type=click.FloatRange(min=0, max=1, min_open=True),
+              help="Label: the engine's memory share as the server was started with it (vLLM "
+                   "--gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM free_gpu_memory_fraction), "
+                   "for `calibrate`'s memory check (default: the engine's).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seeds prompts and arrival times; the same seed repeats a "
                                                          "run exactly (default: a new one per run, printed and "
                                                          "recorded).")
@@ -142,7 +146,8 @@ def _strategy(rate, concurrency, sweep: bool, search: bool, max_points: int):
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON on stdout.")
 def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points, burstiness, num_requests,
              duration, input_len, output_len, dataset, lengths, shared_prefix_len, prefix_groups, slo, api_key_env,
-             timeout, stall_timeout, warmup, ignore_eos, voice, size, hardware, engine, precision, tp, seed, saturation_stop,
+             timeout, stall_timeout, warmup, ignore_eos, voice, size, hardware, engine, precision, tp, memory_fraction, seed,
+             saturation_stop,
              max_failure_rate, metrics_url, tokenizer, out, as_json) -> None:
     """Load an OpenAI-compatible endpoint (vLLM, SGLang, MindIE ...) and record TTFT, TPOT, ITL, E2E,
     throughput and goodput per load point."""
@@ -211,7 +216,8 @@ def loadtest(endpoint, model, api, rate, concurrency, sweep, search, max_points,
             "api_key_env": api_key_env, "max_failure_rate": max_failure_rate}
     test = bench.LoadTest(target, options, strategy, budget, prompts, warmup, tuple(slos), burstiness, stop,
                           metrics_url, counter, spec,
-                          {"hardware": hardware, "engine": engine, "precision": precision, "tp": tp})
+                          {"hardware": hardware, "engine": engine, "precision": precision, "tp": tp,
+                           "memory_fraction": memory_fraction})
     def progress(line: str) -> None:
         if not as_json:
             click.echo(line)

@@ -387,7 +387,7 @@ class Problem:
         for m in points:
             try:
                 engine: Engine = get_engine(m.engine if m.engine in ENGINES else "generic").on(
-                    profiles[m.hardware].memory_bytes)
+                    profiles[m.hardware].memory_bytes).with_limits(memory_fraction=m.memory_fraction)
                 ts.append(terms(get_shape(m.model), profiles[m.hardware], PRECISIONS[m.precision], m.layout))
             except (UserError, KeyError) as e:
                 skipped.append(f"{m.source}: {e}")
@@ -407,8 +407,10 @@ class Problem:
         over = np.where(decode > 0, in_flight > IN_FLIGHT_SLACK * np.maximum(room, 0.5), False)
         if over.any():
             skipped += [f"{m.source}: its latencies put {f:.0f} sequences in flight, but its layout's memory holds "
-                        f"{r:.0f}: the recorded layout is not the one that ran, or the memory gate cannot model it"
-                        for m, f, r, o in zip(kept, in_flight, room, over) if o]
+                        f"{r:.0f} at {e.name}'s memory share of {e.memory_fraction:g}: the recorded layout or share is "
+                        f"not the one that ran (loadtest --tp and --memory-fraction label them), or the memory gate "
+                        f"cannot model it"
+                        for m, e, f, r, o in zip(kept, gs, in_flight, room, over) if o]
             problem = problem.take(np.where(~over)[0])
         return problem, skipped
 

@@ -125,6 +125,7 @@ class Measurement:
     source: str
     date: str = ""
     note: str = ""
+    memory_fraction: float | None = None  # the engine's memory share where the run set it (loadtest's label)
 
     @property
     def layout(self) -> Layout:
@@ -372,5 +373,6 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
         input_len, output_len, lengths_said = _endpoint_lengths(c, m)
         out.append(Measurement(model, hw.id, engine, label, precision or "bf16", int(tp or 1), 1, 1, 1, c["concurrency"],
                                input_len, output_len, ttft, tpot,
-                               f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes + lengths_said)))
+                               f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes + lengths_said),
+                               memory_fraction=backend.get("memory_fraction")))
     return out, skipped
