@@ -21,6 +21,7 @@ EXPECTED = {
     "diffusion_compare.py": "ORT / torch per-step time =",
     "embedding_capacity.py": "approx / simulated capacity",
     "fleet_speed.py": "optimiser",
+    "gpu_checklist.py": "gpu checklist done",
     "gpustack_check.py": "GPUStack rows predicted",
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
