@@ -62,16 +62,20 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
     return out
 
 
+def _env() -> dict:
+    """This checkout first on the path of every infra-bench process (nothing need be installed)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def _step(name: str, args: list[str], limit: int, out: Path, results: Path) -> dict:
     """Run one infra-bench command; its stdout and stderr go to out/<name>.log (and .json for --json)."""
     if args[0] in ("run", "probe"):
         args = [*args, "--out", str(results)]
     stem = name.replace(" ", "_").replace(".", "")
     t0 = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     try:
         p = subprocess.run([sys.executable, "-m", "infra_bench", *args], capture_output=True, text=True,
-                           timeout=limit, env=env, check=False)
+                           timeout=limit, env=_env(), check=False)
         rc, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         rc, stdout, stderr = None, e.stdout or "", (e.stderr or "") + f"\n(stopped after its {limit} s limit)"
@@ -98,9 +102,8 @@ def _copy_bandwidth(records: list[dict]) -> float | None:
 
 
 def _predict(args: list[str]) -> dict | None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     p = subprocess.run([sys.executable, "-m", "infra_bench", "predict", *args, "--json"], capture_output=True,
-                       text=True, timeout=60, env=env, check=False)
+                       text=True, timeout=60, env=_env(), check=False)
     return json.loads(p.stdout) if p.returncode == 0 else {"error": p.stderr.strip().splitlines()[-1:]}
 
 
