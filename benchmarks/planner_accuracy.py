@@ -97,6 +97,21 @@ def held_out(problem, key: str, evals: int, folds: int | None):
     return {k: np.array(v) for k, v in out.items()}
 
 
+def clients_lines(problem, split: str, res: dict) -> list[str]:
+    """Held-out throughput error by the clients a point ran per replica: few points of the sample ran more than
+    256, and there the planner is optimistic (predict says so: llm_model.FEW_POINTS_ABOVE)."""
+    clients = np.array([m.concurrency * m.dp for m in problem.points])[res["index"].astype(int)]
+    r = res["throughput"]
+    out = []
+    for lo, hi in ((0, 64), (64, 256), (256, np.inf)):
+        sel = (clients > lo) & (clients <= hi) & np.isfinite(r)
+        if sel.any():
+            err = np.expm1(r[sel])
+            out.append(f"{split:<22} {f'{lo:g}-{hi:g}':<11} {sel.sum():>5} {np.median(np.abs(err)):>8.1%} "
+                       f"{np.median(err):>+7.1%}")
+    return out
+
+
 def _bins(problem) -> dict[str, np.ndarray]:
     """Per point: its replicate key, and the coarse features a shared correction could use (engine,
     clients, prompt and output length bins)."""
@@ -213,9 +228,10 @@ def main() -> None:
     in_sample = {"ttft": np.log(s_all.ttft_s / ttft_all), "tpot": np.log(s_all.tpot_s / tpot_all)}
     print(f"in sample (the full fit scored on its own points, the floor the held-out splits start from): "
           f"TTFT {_median_abs(in_sample['ttft'])}, TPOT {_median_abs(in_sample['tpot'])}", flush=True)
-    tiers, rows, parts = {}, [], []
+    tiers, rows, parts, by_clients = {}, [], [], []
     for key in SPLITS:
         res = held_out(problem, key, 10 if a.quick else a.evals, 2 if a.quick else None)
+        by_clients += clients_lines(problem, SPLITS[key], res)
         if key == "model":
             parts = anatomy(problem, in_sample, res)
         tiers[TIERS[key]] = {}
@@ -234,6 +250,9 @@ def main() -> None:
         for engine, e in s.get("by_engine", {}).items():
             print(f"{split:<22} {metric:<11} {engine:<8} {e['n']:>5} {e['median_abs']:>8.1%} "
                   f"{np.expm1(-e['q90']):>+5.0%}..{np.expm1(-e['q10']):>+5.0%} {e['coverage_80']:>6.0%}")
+    print("\nthroughput by clients per replica (the fit's data thin out beyond 256: llm_model.FEW_POINTS_ABOVE): "
+          "points, median |err|, bias")
+    print("\n".join(by_clients))
     if parts:
         print("\nwhat the leave-one-model-out error is made of (see anatomy()):")
         print("\n".join(parts))

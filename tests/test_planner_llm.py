@@ -451,6 +451,17 @@ def test_the_engines_memory_share_can_be_set(tmp: Path):
     assert_one_line_error(run_cli("plan", str(demand), "--hardware", "nv_b200", cwd=tmp), "memory_fraction")
 
 
+def test_a_prediction_beyond_the_fits_data_says_it_is_an_upper_bound():
+    """Few of the sample's points ran more than 256 clients, and there held-out throughput came out optimistic:
+    the offline maximum of Llama-3.1-8B on an H100 (857 clients) says so, 32 clients do not."""
+    rep = m.replica("llama-3.1-8b", H100, "fp8", engine="vllm")
+    fit = F.shipped()
+    busy = m.predict(rep, fit, max_throughput=True)
+    assert busy.concurrency > m.FEW_POINTS_ABOVE
+    assert any("thin out beyond 256" in n and "read it as an upper bound" in n for n in busy.notes)
+    assert not any("thin out" in n for n in m.predict(rep, fit, 32).notes)
+
+
 def test_bad_configurations_are_one_line_errors(tmp: Path):
     assert_one_line_error(run_cli("predict", "--model", "llama-3.1-70b", "--hardware", "nv_h100_sxm", cwd=tmp),
                           "does not fit")

@@ -169,6 +169,9 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
                            float(nbytes) / (t_iter * t.bw), u_net, measured_w, measured_source, tokens_interval)
 
 
+FEW_POINTS_ABOVE = 256  # clients per replica beyond which the fit's serving points are few and it runs optimistic
+
+
 def share_words(engine: Engine) -> str:
     """The engine's memory share as its setting reads it, and how to change it."""
     of = "the memory the weights leave" if engine.of_free_memory else "the device's memory"
@@ -285,6 +288,11 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
         if bench > 1.05 * float(s.ttft_s):
             notes.append(f"TTFT is the steady state; a benchmark of {BENCH_PROMPTS:,} requests whose first "
                          f"{concurrency:g} start together (vllm bench serve's default) averages {bench:.3g} s")
+    if concurrency and concurrency > FEW_POINTS_ABOVE:
+        notes.append(f"{concurrency:g} clients per replica: the fit's data thin out beyond {FEW_POINTS_ABOVE} (63 of its "
+                     f"3,500 serving points), and there held-out throughput came out a median 11% (a model the fit "
+                     f"never saw) to 29% (another GPU or engine) above the measurement; read it as an upper bound "
+                     f"(`benchmarks/planner_accuracy.py`, docs/planner.md)")
     if float(s.waiting) > 0:
         notes.append(f"{float(s.waiting) * rep.layout.dp:.0f} of {concurrency:g} clients wait for a slot "
                      f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "
