@@ -408,7 +408,7 @@ class Problem:
         if over.any():
             skipped += [f"{m.source}: its latencies put {f:.0f} sequences in flight, but its layout's memory holds "
                         f"{r:.0f} at {e.name}'s memory share of {e.memory_fraction:g}: the recorded layout or share is "
-                        f"not the one that ran (loadtest --tp and --memory-fraction label them), or the memory gate "
+                        f"not the one that ran (for a loadtest, --tp and --memory-fraction label them), or the memory gate "
                         f"cannot model it"
                         for m, e, f, r, o in zip(kept, gs, in_flight, room, over) if o]
             problem = problem.take(np.where(~over)[0])
