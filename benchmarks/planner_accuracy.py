@@ -23,6 +23,8 @@ from datetime import date
 
 import numpy as np
 
+from infra_bench.planner.llm_model import FEW_POINTS_ABOVE
+
 # leaving one model out takes one architecture at a time: see architecture_of
 SPLITS = {"model": "leave one model out", "engine": "leave one engine out", "hardware": "leave one GPU out"}
 TIERS = {"model": "fitted", "engine": "other_engine", "hardware": "other_hardware"}
@@ -97,19 +99,34 @@ def held_out(problem, key: str, evals: int, folds: int | None):
     return {k: np.array(v) for k, v in out.items()}
 
 
+def _clients(problem, res: dict) -> np.ndarray:
+    """Clients per replica of each held-out point of a split's results."""
+    return np.array([m.concurrency * m.dp for m in problem.points])[res["index"].astype(int)]
+
+
 def clients_lines(problem, split: str, res: dict) -> list[str]:
     """Held-out throughput error by the clients a point ran per replica: few points of the sample ran more than
-    256, and there the planner is optimistic (predict says so: llm_model.FEW_POINTS_ABOVE)."""
-    clients = np.array([m.concurrency * m.dp for m in problem.points])[res["index"].astype(int)]
-    r = res["throughput"]
+    256, and there the planner is optimistic (predict and plan say so: llm_model.FEW_POINTS_ABOVE)."""
+    clients, r = _clients(problem, res), res["throughput"]
     out = []
-    for lo, hi in ((0, 64), (64, 256), (256, np.inf)):
+    for lo, hi in ((0, 64), (64, FEW_POINTS_ABOVE), (FEW_POINTS_ABOVE, np.inf)):
         sel = (clients > lo) & (clients <= hi) & np.isfinite(r)
         if sel.any():
             err = np.expm1(r[sel])
             out.append(f"{split:<22} {f'{lo:g}-{hi:g}':<11} {sel.sum():>5} {np.median(np.abs(err)):>8.1%} "
                        f"{np.median(err):>+7.1%}")
     return out
+
+
+def beyond(problem, res: dict) -> dict:
+    """The split's held-out throughput beyond llm_model.FEW_POINTS_ABOVE clients per replica, stored with the fit
+    so that predict's and plan's upper-bound notes quote the figures of the fit they use."""
+    clients, r = _clients(problem, res), res["throughput"]
+    sel = (clients > FEW_POINTS_ABOVE) & np.isfinite(r)
+    err = np.expm1(r[sel])
+    return {"clients": FEW_POINTS_ABOVE, "points": int(sel.sum()), "of": int(np.isfinite(r).sum()),
+            "bias": float(np.median(err)) if len(err) else None,
+            "median_abs": float(np.median(np.abs(err))) if len(err) else None}
 
 
 def _bins(problem) -> dict[str, np.ndarray]:
@@ -239,6 +256,7 @@ def main() -> None:
             s = summary(res, metric, by_engine=key == "model")
             tiers[TIERS[key]][metric] = s
             rows.append((SPLITS[key], metric, s))
+        tiers[TIERS[key]]["throughput"]["beyond"] = beyond(problem, res)
     print(f"\nheld-out errors ({time.perf_counter() - t0:.0f} s in all)")
     print(f"{'split':<22} {'metric':<11} {'n':>5} {'median |err|':>12} {'bias':>7} {'p90 |err|':>9} {'80% interval holds':>19}")
     for split, metric, s in rows:
@@ -250,7 +268,8 @@ def main() -> None:
         for engine, e in s.get("by_engine", {}).items():
             print(f"{split:<22} {metric:<11} {engine:<8} {e['n']:>5} {e['median_abs']:>8.1%} "
                   f"{np.expm1(-e['q90']):>+5.0%}..{np.expm1(-e['q10']):>+5.0%} {e['coverage_80']:>6.0%}")
-    print("\nthroughput by clients per replica (the fit's data thin out beyond 256: llm_model.FEW_POINTS_ABOVE): "
+    print(f"\nthroughput by clients per replica (the fit's data thin out beyond {FEW_POINTS_ABOVE}: "
+          "llm_model.FEW_POINTS_ABOVE): "
           "points, median |err|, bias")
     print("\n".join(by_clients))
     if parts:

@@ -312,6 +312,15 @@ class Fit:
         return (-float(np.sqrt(sum(min(q["q10"], 0.0) ** 2 for q in qs))),
                 float(np.sqrt(sum(max(q["q90"], 0.0) ** 2 for q in qs))))
 
+    def beyond(self, tier: str) -> dict | None:
+        """Held-out throughput beyond the clients per replica where the fit's points thin out (benchmarks/
+        planner_accuracy.py stores it per split): for a tier, that of the split that carries it furthest, as its
+        interval's widest part. None where the fit has none (a uniform or priors fit)."""
+        split = {"fitted": "fitted", "other_engine": "other_engine", "other_hardware": "other_hardware",
+                 "few_points": "other_hardware"}.get(tier)
+        got = self.residuals.get(split, {}).get("throughput", {}).get("beyond") if split else None
+        return got if got and got.get("bias") is not None else None
+
     def engine_quantiles(self, tier: str, engine: str) -> bool:
         """Whether the tier's intervals use quantiles of `engine`'s own held-out residuals."""
         return tier != "priors" and any(engine in q.get("by_engine", {})

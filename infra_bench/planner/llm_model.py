@@ -170,6 +170,24 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
 
 
 FEW_POINTS_ABOVE = 256  # clients per replica beyond which the fit's serving points are few and it runs optimistic
+TIER_WORDS = {"fitted": "a model the fit never saw, on a part and engine it measured",
+              "other_engine": "a part measured under other engines only", "other_hardware": "a part the fit never measured",
+              "few_points": "a part the fit never measured"}
+
+
+def beyond_words(fit: Fit, tiers: list[str]) -> str:
+    """Why a figure beyond FEW_POINTS_ABOVE running sequences is an upper bound, with the held-out throughput bias
+    there that the fit stores for each tier (`Fit.beyond`; none for a fit without held-out residuals)."""
+    seen = {t: b for t in dict.fromkeys(tiers) if (b := fit.beyond(t))}
+    if not seen:
+        return (f"the fit's serving points thin out beyond {FEW_POINTS_ABOVE} per replica, and there the planner ran "
+                f"optimistic held out; read it as an upper bound (docs/planner.md)")
+    first = next(iter(seen.values()))
+    biases = "; ".join(f"{abs(b['bias']):.0%} {'above' if b['bias'] >= 0 else 'below'} the measurement for "
+                       f"{TIER_WORDS[t]}" for t, b in seen.items())
+    return (f"the fit's serving points thin out beyond {FEW_POINTS_ABOVE} per replica ({first['points']} of its "
+            f"{first['of']:,}), and there held-out throughput came out a median {biases}; read it as an upper bound "
+            f"(`benchmarks/planner_accuracy.py`, docs/planner.md)")
 
 
 def share_words(engine: Engine) -> str:
@@ -289,10 +307,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
             notes.append(f"TTFT is the steady state; a benchmark of {BENCH_PROMPTS:,} requests whose first "
                          f"{concurrency:g} start together (vllm bench serve's default) averages {bench:.3g} s")
     if concurrency and concurrency > FEW_POINTS_ABOVE:
-        notes.append(f"{concurrency:g} clients per replica: the fit's data thin out beyond {FEW_POINTS_ABOVE} (63 of its "
-                     f"3,500 serving points), and there held-out throughput came out a median 11% (a model the fit "
-                     f"never saw) to 29% (another GPU or engine) above the measurement; read it as an upper bound "
-                     f"(`benchmarks/planner_accuracy.py`, docs/planner.md)")
+        notes.append(f"{concurrency:g} clients per replica: {beyond_words(fit, [base['fit']['tier']])}")
     if float(s.waiting) > 0:
         notes.append(f"{float(s.waiting) * rep.layout.dp:.0f} of {concurrency:g} clients wait for a slot "
                      f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "
