@@ -17,6 +17,7 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 EXPECTED = {
     "acceptance_check.py": "comparable",
     "aiconfigurator_compare.py": "AIConfigurator (kernel databases; in sample)",
+    "attention_kernel_fit.py": "in use",
     "backend_compare.py": "ORT fp32 / torch fp32 =",
     "diffusion_compare.py": "ORT / torch per-step time =",
     "embedding_capacity.py": "approx / simulated capacity",

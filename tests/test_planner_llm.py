@@ -51,13 +51,38 @@ def test_one_iteration_by_hand():
     dense_flops = 2 * (s.dense_params - head) * 516 + 2 * head * 5
     peak, bw = H100.peak_tflops["bf16"] * 1e12, H100.memory_bandwidth_tbs * 1e12
     dense = max(dense_flops / (peak * 0.6 * 516 / 616), (s.dense_params * 2) / (bw * 0.8))
+    # the prompt's attention runs at what a kernel reaches on a 512-token sequence (16-bit KV), below the fitted 0.5
     attention = max(4 * 1000 * 524288 / (peak * 0.5), 4 * 1000 * 131072 / (bw * 0.8)) \
-        + 512 * 256 * 524288 / (peak * 0.5)
+        + 512 * 256 * 524288 / (peak * 0.63 * 512 / (512 + 1370))
     assert float(parts["dense_gemm"]) == pytest.approx(dense)
     assert float(parts["attention"]) == pytest.approx(attention)
     assert float(parts["moe_experts"]) == 0 and float(parts["tp_allreduce"]) == 0
     assert float(parts["fixed"]) == pytest.approx(1e-3 + 32 * 1e-5)  # per iteration + per layer
     assert float(iteration_s(t, e, 4, 1000.0, 512, 256.0, 1)) == pytest.approx(dense + attention + 1e-3 + 32e-5)
+
+
+def test_prefill_attention_runs_at_most_at_what_the_kernels_reach():
+    """A 32,768-token prompt's attention at a fitted efficiency of 0.88 is priced at the kernels' ceiling for its
+    length (16-bit KV: 0.63 x s / (s + 1370); 8-bit KV: 0.71 x s / (s + 1740)); a lower fitted efficiency stays the
+    bound; a CPU keeps the fitted one (the ceiling is GPU kernels'); decode attention is not capped."""
+    from infra_bench.planner.iteration import PREFILL_ATTENTION
+
+    shape = get_shape("llama-3.1-8b")
+    peak = H100.peak_tflops["bf16"] * 1e12
+    for kv, (top, half) in ((None, PREFILL_ATTENTION["16-bit"]), (1.0, PREFILL_ATTENTION["8-bit"])):
+        t = terms(shape, H100, PRECISIONS["bf16"], Layout(), kv_bytes=kv)
+        flops = 32768 * 16384 * t.attn_pf
+        got = float(iteration(t, Efficiency(attn=0.88), 0, 0.0, 32768, 16384.0, 1)["attention"])
+        assert got == pytest.approx(flops / (peak * top * 32768 / (32768 + half)))
+        assert float(iteration(t, Efficiency(attn=0.1), 0, 0.0, 32768, 16384.0, 1)["attention"]) == \
+            pytest.approx(flops / (peak * 0.1))
+    assert PREFILL_ATTENTION["16-bit"] == (0.63, 1370.0) and PREFILL_ATTENTION["8-bit"] == (0.71, 1740.0)
+    cpu = terms(shape, H100.model_copy(update={"kind": "cpu"}), PRECISIONS["bf16"], Layout())  # GPU kernels' ceiling
+    assert float(iteration(cpu, Efficiency(attn=0.88), 0, 0.0, 32768, 16384.0, 1)["attention"]) == \
+        pytest.approx(32768 * 16384 * cpu.attn_pf / (peak * 0.88))
+    t = terms(shape, H100, PRECISIONS["bf16"], Layout())
+    decode = float(iteration(t, Efficiency(attn=0.88, mbu=1e9), 8, 30000.0, 0, 0.0, 0)["attention"])  # compute-bound
+    assert decode == pytest.approx(8 * 30000.0 * t.attn_dec / (peak * 0.88))
 
 
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():

@@ -31,6 +31,11 @@ from .shapes import LlmShape
 ACT_BYTES = 2.0   # activations and messages stay 16-bit
 SCALE_OUT_GBS = 50.0  # per device, one direction: a 400 Gb/s InfiniBand or RoCE NIC per accelerator (HGX, Atlas 800)
 EMBED_BYTES = 2.0  # input embedding and lm_head are kept in 16-bit by every engine we model
+# Prefill attention reaches at most E x s / (s + s_half) of the 16-bit peak on a sequence of s tokens, by the KV
+# cache's width: FlashAttention-class context kernels as AIConfigurator measured them (H100, H200, A100, B200 under
+# vLLM, SGLang and TensorRT-LLM; workloads/reference/attention_kernels.csv, benchmarks/attention_kernel_fit.py).
+# GPU kernels: a CPU's attention keeps the fitted efficiency alone.
+PREFILL_ATTENTION = {"16-bit": (0.63, 1370.0), "8-bit": (0.71, 1740.0)}
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,8 @@ class Terms:
     window: object
     state_seq: object          # linear-attention state per sequence, bytes
     kv_split: object           # devices a sequence's KV is split over within a dp rank
+    pf_attn_top: object        # prefill attention's ceiling E and s_half (PREFILL_ATTENTION; none on a CPU)
+    pf_attn_half: object
     attn_pf: object            # prefill attention FLOPs per query per context token (full layers)
     attn_dec: object           # decode attention FLOPs per query per context token
     slide_frac: object         # sliding layers / full layers
@@ -228,6 +235,7 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     weights_device = ((dense_matmul * wb + embed * EMBED_BYTES) / layout.tp
                       + shape.expert_params * precision.weight_bytes / g) / layout.pp
     kv_split = 1 if shape.mla else min(layout.tp, shape.kv_heads)
+    ceiling = (np.inf, 0.0) if hw.kind == "cpu" else PREFILL_ATTENTION["8-bit" if kv <= 1 else "16-bit"]
     per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
     link, pp_link = links(hw, layout)
     return Terms(
@@ -237,7 +245,8 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         expert_bytes=shape.expert_params * precision.weight_bytes, routed_flops_tok=2.0 * shape.routed_active_params,
         kv_tok=shape.kv_bytes_per_token_bf16 * kv / 2.0, kv_window=shape.sliding_layers * per_layer,
         window=shape.sliding_window or 0, state_seq=shape.linear_state_bytes_bf16, kv_split=kv_split,
-        attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
+        pf_attn_top=ceiling[0], pf_attn_half=ceiling[1], attn_pf=shape.attn_flops_per_ctx,
+        attn_dec=shape.decode_attn_flops_per_ctx,
         slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
         peak_dense=peak_dense * 1e12, peak_attn=(peak_tflops(hw, "fp32" if precision.compute == "fp32" else "bf16")
@@ -285,6 +294,14 @@ def _gemm(flops, nbytes, tokens, peak, bw, mbu, mfu, n_half):
     return np.maximum(flops / (peak * np.maximum(eta, 1e-9)), nbytes / (bw * mbu))
 
 
+def prefill_attention(t: Terms, e: Efficiency, ctx_pf):
+    """Prefill attention's efficiency: the fitted one, capped on an accelerator by what the kernels reach at the
+    prompt's length (a chunk at mean context c belongs to a sequence of about 2c). The serving sample cannot tell this
+    efficiency apart, and alone the fit had put it at 0.88 of the peak, above every kernel measured (docs/planner.md)."""
+    seq = 2.0 * np.maximum(ctx_pf, 1.0)
+    return np.minimum(e.attn, t.pf_attn_top * seq / (seq + t.pf_attn_half))
+
+
 def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> dict:
     """Seconds per op class of one iteration on one dp rank (numbers or arrays)."""
     n_dec, n_pf = np.asarray(n_dec, dtype=float), np.asarray(n_pf, dtype=float)
@@ -309,7 +326,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     kv_read = n_dec * t.kv_seq(ctx_dec) * t.pp
     pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
     attention = np.maximum(dec_flops / (t.peak_attn * e.attn), kv_read / (t.bw * e.mbu)) \
-        + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak_attn * e.attn)
+        + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak_attn * prefill_attention(t, e, ctx_pf))
 
     message = tokens * t.hidden * ACT_BYTES
     tp_comm = np.where(np.asarray(t.tp) > 1,
