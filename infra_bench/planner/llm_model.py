@@ -172,7 +172,7 @@ def _energy(rep: Replica, eff, s, isl: int, osl: int, tokens_per_s: float, measu
 FEW_POINTS_ABOVE = 256  # clients per replica beyond which the fit's serving points are few and it runs optimistic
 TIER_WORDS = {"fitted": "a model the fit never saw, on a part and engine it measured",
               "other_engine": "a part measured under other engines only", "other_hardware": "a part the fit never measured",
-              "few_points": "a part the fit never measured"}
+              "few_points": "a part measured on few points, judged as one never measured"}
 
 
 def beyond_words(fit: Fit, tiers: list[str]) -> str:
