@@ -316,9 +316,8 @@ class Fit:
         """Held-out throughput beyond the clients per replica where the fit's points thin out (benchmarks/
         planner_accuracy.py stores it per split): for a tier, that of the split that carries it furthest, as its
         interval's widest part. None where the fit has none (a uniform or priors fit)."""
-        split = {"fitted": "fitted", "other_engine": "other_engine", "other_hardware": "other_hardware",
-                 "few_points": "other_hardware"}.get(tier)
-        got = self.residuals.get(split, {}).get("throughput", {}).get("beyond") if split else None
+        split = "other_hardware" if tier == "few_points" else tier
+        got = self.residuals.get(split, {}).get("throughput", {}).get("beyond")
         return got if got and got.get("bias") is not None else None
 
     def engine_quantiles(self, tier: str, engine: str) -> bool:

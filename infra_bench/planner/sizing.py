@@ -835,12 +835,12 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      "harnesses), or one was not measured under that engine and takes the nearest parts' factors, "
                      "and how they rank against each other rests on that (`predict` gives the figures); run both "
                      "before choosing between them")
-    busy = [(c.hardware, o) for c in cands if c.feasible for o in c.options
-            if o.kind == "llm" and o.feasible and (o.batch or 0) > llm_model.FEW_POINTS_ABOVE]
-    if busy:
-        notes.append(f"{', '.join(f'{h} ({o.service}: {o.batch:,.0f} running)' for h, o in busy)} run more sequences per replica "
-                     f"at capacity than the fit measured much of: "
-                     f"{llm_model.beyond_words(fit, [o.fit for _, o in busy])}")
+    crowded = [(c.hardware, o) for c in cands if c.feasible for o in c.options
+               if o.kind == "llm" and o.feasible and (o.batch or 0) > llm_model.FEW_POINTS_ABOVE]
+    if crowded:
+        notes.append(f"{', '.join(f'{h} ({o.service}: {o.batch:,.0f} running)' for h, o in crowded)} run more sequences "
+                     f"per replica at capacity than the fit measured much of: "
+                     f"{llm_model.beyond_words(fit, [o.fit for _, o in crowded])}")
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):
