@@ -4,7 +4,9 @@ Each step is its own `infra-bench` process with a time limit; one that fails or 
 summary and the next one runs. The steps, in order of value:
 1. sysinfo, and probe: the measured roofline (matmul TFLOPS per dtype, memory-copy bandwidth) against the profile;
 2. LLM on torch CUDA, bf16, an 8B-shaped model (Llama-3.1-8B, random weights), prompt 512, output 128, batch
-   1/8/32/64, eager; then compiled (reduce-overhead: a static KV cache and CUDA graphs) at batch 1 and 8;
+   1/8/32/64, eager; then compiled (reduce-overhead: a static KV cache and CUDA graphs) at batch 1 and 8; then one
+   16,384-token prompt, whose TTFT checks the planner's prefill-attention ceiling (about a fifth of that prefill is
+   attention);
 3. diffusion, bf16: SD-1.5 at 512 px and SDXL base at 1024 px, 25 steps (diffusers must be importable);
 4. TTS: the MMS-shaped VITS at batch 1 and 8;
 5. ONNX Runtime's CUDA provider (llama-tiny), where the installed build has it;
@@ -39,6 +41,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
         llm = ["--arch", "gpt2-small", "--set", "dtype=fp32", "--set", "batch_size=[1,2]", "--set", "prompt_len=[16]",
                "--set", "output_len=[8]"]
         compiled: list[str] = []
+        long: list[str] = []
         images = [["--arch", "sd-tiny", "--set", "steps=2", "--set", "resolution=64"]]
         tts = ["--arch", "vits-tiny", "--set", "batch_size=[1]"]
     else:
@@ -46,6 +49,8 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
                "--set", "prompt_len=[512]", "--set", "output_len=[128]"]
         compiled = ["--arch", "llama-3.1-8b", "--set", "dtype=bf16", "--set", "batch_size=[1,8]",
                     "--set", "prompt_len=[512]", "--set", "output_len=[128]", "--compile", "reduce-overhead"]
+        long = ["--arch", "llama-3.1-8b", "--set", "dtype=bf16", "--set", "batch_size=[1]",
+                "--set", "prompt_len=[16384]", "--set", "output_len=[8]"]
         images = [["--arch", "sd-1.5", "--set", "dtype=bf16", "--set", "steps=25", "--set", "resolution=512"],
                   ["--arch", "sdxl-base-1.0", "--set", "dtype=bf16", "--set", "steps=25", "--set", "resolution=1024"]]
         tts = ["--arch", "vits-mms", "--set", "batch_size=[1,8]"]
@@ -54,6 +59,8 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
            ("llm eager", ["run", *llm, "--device", dev, *few], 240)]
     if compiled:
         out.append(("llm compiled", ["run", *compiled, "--device", dev, *few], 200))
+    if long:
+        out.append(("llm long prompt", ["run", *long, "--device", dev, *few], 150))
     out += [(f"diffusion {a[1]}", ["run", *a, "--device", dev, *few], 150) for a in images]
     out.append(("tts", ["run", *tts, "--device", dev, *few], 60))
     if not quick:
@@ -178,7 +185,8 @@ def main() -> None:
         if c["kind"] == "llm":
             util = c["decode_bandwidth_utilisation"]
             mode = "eager" if c["compile"] in (None, "none") else f"compiled {c['compile']}"
-            print(f"  {c['arch']} batch {c['cell']['batch_size']} ({mode}): TTFT {c['ttft_s']:.4f} s "
+            print(f"  {c['arch']} batch {c['cell']['batch_size']}, prompt {c['cell']['prompt_len']} ({mode}): "
+                  f"TTFT {c['ttft_s']:.4f} s "
                   f"(predicted {pred.get('ttft_s', float('nan')):.4f}), TPOT {c['tpot_s']:.5f} s (predicted "
                   f"{pred.get('tpot_s', float('nan')):.5f}), decode bandwidth utilisation "
                   f"{'-' if util is None else f'{util:.2f}'}")
