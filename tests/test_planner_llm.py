@@ -479,8 +479,8 @@ def test_the_engines_memory_share_can_be_set(tmp: Path):
 def test_a_prediction_beyond_the_fits_data_says_it_is_an_upper_bound(tmp: Path):
     """Few of the sample's points ran more than 256 clients, and there held-out throughput came out optimistic:
     the offline maximum of Llama-3.1-8B on an H100 (857 clients) says so with the bias the shipped fit stores for
-    its tier, 32 clients do not; a fit without held-out residuals says it without figures; and `plan` names a
-    capacity that runs that many sequences."""
+    its tier, 32 clients do not; so does a benchmark run of 1,000 prompts sent at once (857 running), 100 do not; a fit
+    without held-out residuals says it without figures; and `plan` names a capacity that runs that many sequences."""
     rep = m.replica("llama-3.1-8b", H100, "fp8", engine="vllm")
     fit = F.shipped()
     busy = m.predict(rep, fit, max_throughput=True)
@@ -492,6 +492,9 @@ def test_a_prediction_beyond_the_fits_data_says_it_is_an_upper_bound(tmp: Path):
     assert stored["bias"] > 0 and f"{stored['bias']:.0%} above the measurement for a model the fit never saw" in note[0]
     assert f"({stored['points']} of" in note[0]
     assert not any("thin out" in n for n in m.predict(rep, fit, 32).notes)
+    burst = [n for n in m.predict_run(rep, fit, 1000).notes if "thin out" in n]  # every prompt at once: 857 running
+    assert len(burst) == 1 and burst[0].startswith("857 sequences running at most per replica")
+    assert not any("thin out" in n for n in m.predict_run(rep, fit, 100).notes)
     bare = [n for n in m.predict(rep, F.Fit.uniform(mbu=0.7), max_throughput=True).notes if "thin out" in n]
     assert len(bare) == 1 and "%" not in bare[0] and "upper bound" in bare[0]
     demand = tmp / "demand.yaml"

@@ -395,6 +395,9 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
         (f"the 80% intervals are those of the steady state (held-out {tier.replace('_', ' ')} residuals of closed "
          f"loops), put around this run's figures: the stepping itself was not checked against the fit's sample"),
         f"the steady state of {clients} closed-loop clients (predict --concurrency {clients}) gives {steady_text}"]
+    if run.peak_running * rep.layout.dp > FEW_POINTS_ABOVE:
+        notes.append(f"{run.peak_running * rep.layout.dp} sequences running at most per replica: "
+                     f"{beyond_words(fit, [tier])}")
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
