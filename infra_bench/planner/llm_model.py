@@ -190,6 +190,31 @@ def beyond_words(fit: Fit, tiers: list[str]) -> str:
             f"(`benchmarks/planner_accuracy.py`, docs/planner.md)")
 
 
+LOW_PRECISIONS = ("fp8", "int8", "fp4")  # tensor cores faster than 16-bit (int4 is 4-bit weights into 16-bit GEMMs)
+
+
+def _slower_than_16bit(rep: Replica, fit: Fit, concurrency: float, isl: int, osl: int, ttft_s: float) -> str | None:
+    """A low precision whose TTFT comes out longer than the same configuration's in bf16: the fitted per-request time
+    and prompt clustering differ by precision category (their measuring campaigns), not by compute, so say so where a
+    user comparing precisions would be misled (Llama-3.1-8B on a B200 under vLLM at one client)."""
+    if rep.precision not in LOW_PRECISIONS:
+        return None
+    try:
+        twin = Replica(rep.shape, rep.hw, "bf16", rep.layout, rep.engine)
+    except UserError:
+        return None
+    if twin.memory(concurrency / rep.layout.dp, isl, osl)["max_sequences"] < 1:
+        return None
+    eff, _ = fit.efficiency([twin.case])
+    other = float(_state(twin, replace(eff, bench_requests=0.0), concurrency, isl, osl).ttft_s)
+    if ttft_s <= 1.05 * other:
+        return None
+    return (f"the same configuration in bf16 comes out with a shorter TTFT ({other * 1e3:.1f} ms against "
+            f"{ttft_s * 1e3:.1f}): the fit's per-request time and prompt clustering belong to each precision's measured "
+            f"category (its campaigns), not to the compute, so compare precisions on your own runs (`infra-bench "
+            f"calibrate`) before choosing one on TTFT")
+
+
 def share_words(engine: Engine) -> str:
     """The engine's memory share as its setting reads it, and how to change it."""
     of = "the memory the weights leave" if engine.of_free_memory else "the device's memory"
@@ -308,6 +333,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                          f"{concurrency:g} start together (vllm bench serve's default) averages {bench:.3g} s")
     if concurrency and concurrency > FEW_POINTS_ABOVE:
         notes.append(f"{concurrency:g} clients per replica: {beyond_words(fit, [base['fit']['tier']])}")
+    if not max_throughput and (slower := _slower_than_16bit(rep, fit, concurrency, isl, osl, float(s.ttft_s))):
+        notes.append(slower)
     if float(s.waiting) > 0:
         notes.append(f"{float(s.waiting) * rep.layout.dp:.0f} of {concurrency:g} clients wait for a slot "
                      f"(at most {float(s.running):.0f} sequences run per DP rank: engine limit or KV memory); "
