@@ -3,6 +3,8 @@
 Sources:
 - NVIDIA's AIConfigurator silicon sample (workloads/reference/, Apache-2.0): aggregated serving of 11
   models on H100/H200/B200/B300/GB200 under TensorRT-LLM, vLLM and SGLang at a client concurrency;
+- SemiAnalysis's InferenceX (workloads/reference/, Apache-2.0): DeepSeek-R1 under SGLang on AMD MI300X, MI325X and
+  MI355X, the AMD parts the sample lacks;
 - workloads/published_measurements.csv: published points with their sources (GPUStack, NIM, MindIE);
 - the user's own `run` records (our runners batch statically: a batch is prefilled together, then
   decoded together) and `loadtest` records of an OpenAI-compatible server (closed-loop points).
@@ -229,6 +231,29 @@ def aic_measurements() -> tuple[list[Measurement], list[str]]:
     """The AIConfigurator silicon sample's aggregated-serving rows that map to our catalog and profiles."""
     points, skipped = _aic()
     return list(points), list(skipped)
+
+
+INFERENCEX_HARDWARE = {"mi300x": "amd_mi300x", "mi325x": "amd_mi325x", "mi355x": "amd_mi355x"}
+INFERENCEX_MODELS = {"deepseek-ai/DeepSeek-R1-0528": "deepseek-r1"}
+
+
+def inferencex_measurements() -> list[Measurement]:
+    """SemiAnalysis's InferenceX runs of DeepSeek-R1 under SGLang on AMD parts (workloads/reference/
+    inferencex_amd_sample.csv): the sample has no AMD part, so without them every AMD prediction is carried from
+    NVIDIA's. Read as the sample reads InferenceX's own rows (much of the sample is InferenceX's published runs):
+    mean TTFT and TPOT at the nominal lengths; where a snapshot kept only medians, TPOT is the median (the two differ
+    by about 1%) and TTFT is not used (the mean is 1.2-3x the median: the clients start together, and a few
+    requests wait long)."""
+    out = []
+    for r in _rows(data_dir("workloads") / "reference" / "inferencex_amd_sample.csv"):
+        tpot = _num(r["tpot_ms_mean"]) or _num(r["tpot_ms_median"])
+        ttft = _num(r["ttft_ms_mean"])
+        out.append(Measurement(INFERENCEX_MODELS[r["model"]], INFERENCEX_HARDWARE[r["hardware"]], r["engine"],
+                               r["image"].rsplit(":", 1)[-1], r["precision"], int(r["tp"]), 1, 1, int(r["ep"]),
+                               float(r["concurrency"]), float(r["isl"]), float(r["osl"]),
+                               ttft / 1e3 if ttft else None, tpot / 1e3, f"InferenceX {r['run_url']}", r["date"],
+                               "" if ttft else "TTFT: only its median was kept, so not used"))
+    return out
 
 
 def _scenario(text: str) -> tuple[int | None, int | None, int | None, int | None]:
