@@ -1,7 +1,7 @@
 """How well the LLM serving model predicts measurements it never saw.
 
-The reference measurements (NVIDIA's AIConfigurator silicon sample, aggregated serving, plus the
-published points in workloads/published_measurements.csv) are split three ways: leave one model
+The reference measurements (NVIDIA's AIConfigurator silicon sample, aggregated serving, InferenceX's runs on AMD
+parts, and the published points in workloads/published_measurements.csv) are split three ways: leave one model
 out, leave one engine out, leave one GPU out. For each fold the model is fitted on the rest, from the
 priors (nothing of the fold reaches its fit, not even as a starting point), and predicts the fold's
 TTFT, TPOT and throughput (C x OSL / (TTFT + (OSL - 1) x TPOT), from the predicted and from the
@@ -65,7 +65,7 @@ def reference_problem(quick: bool = False):
 
     points, _ = M.aic_measurements()
     published, _ = M.published_measurements()
-    problem, skipped = F.Problem.build(points + published, load_hardware())
+    problem, skipped = F.Problem.build(points + published + M.inferencex_measurements(), load_hardware())
     return (problem.take(np.arange(0, len(problem.points), 12)) if quick else problem), skipped
 
 
@@ -278,7 +278,7 @@ def main() -> None:
     if a.write and not a.quick:
         full.residuals = tiers
         full.meta.update({"source": "infra-bench shipped fit: AIConfigurator silicon sample (aggregated) + "
-                                    "published_measurements.csv", "date": date.today().isoformat(),
+                                    "published_measurements.csv + InferenceX's AMD runs", "date": date.today().isoformat(),
                           "command": "python benchmarks/planner_accuracy.py --write"})
         path = data_dir("workloads") / "reference" / F.FIT_FILE
         path.write_text(json.dumps(full.to_dict(), indent=1, sort_keys=True))

@@ -4,11 +4,12 @@ Each Efficiency field varies by the levels LEVELS gives it, as a product of fact
 factor (for example the bandwidth efficiency of a hardware x engine pair) times, for the bandwidth
 and compute efficiencies, a factor per architecture class (dense, MoE), times a child factor per
 (hardware, engine, precision, class) that is pulled towards 1, so a category measured on few
-points stays near its parents. The fixed step times vary by hardware x engine only (a child per
-category let each category's points, mostly one model's, set its own overhead, which carried to
-no other model); the TTFT clustering varies per engine, with a child per engine x architecture
-class (the sample's dense and MoE models fit different exponents, and a held-out model is predicted
-better with its class's); the expert GEMMs' efficiency varies by generation x precision, as the dense
+points stays near its parents. The fixed step times vary by generation x engine with a child per
+hardware x engine (a child per category let each category's points, mostly one model's, set its own
+overhead, which carried to no other model; without the generation, a part held out took other vendors'
+overheads: an MI300X's TPOT came out 36% short with the MI325X, the same die, measured); the TTFT
+clustering varies per engine, with a child per engine x architecture class (the sample's dense and
+MoE models fit different exponents, and a held-out model is predicted better with its class's); the expert GEMMs' efficiency varies by generation x precision, as the dense
 GEMMs' does (grouped fp4 GEMMs on Blackwell reach a larger share of their peak than fp8 ones: 0.37 and
 0.17 in the shipped fit, Hopper fp8 0.28); the rest is global.
 The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
@@ -47,7 +48,7 @@ from .steady import EngineTerms, closed_loop, kv_capacity
 GROUP = ("hw", "engine", "precision", "cls")
 LEVELS: dict[str, tuple] = {
     "mbu": (("family", "engine"), ("hw", "engine"), "cls", GROUP),
-    "t_iter": (("hw", "engine"),), "t_layer": (("hw", "engine"),),
+    "t_iter": (("family", "engine"), ("hw", "engine")), "t_layer": (("family", "engine"), ("hw", "engine")),
     "mfu": (("family", "precision"), ("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine", ("engine", "cls")),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
@@ -69,8 +70,8 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 8               # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
-#                               efficiency per generation x precision
+FIT_VERSION = 9               # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+#                               efficiency per generation x precision; 9: fixed step times per generation x engine
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 
