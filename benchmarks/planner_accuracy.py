@@ -278,7 +278,8 @@ def main() -> None:
     if a.write and not a.quick:
         full.residuals = tiers
         full.meta.update({"source": "infra-bench shipped fit: AIConfigurator silicon sample (aggregated) + "
-                                    "published_measurements.csv + InferenceX's AMD runs", "date": date.today().isoformat(),
+                                    "published_measurements.csv + InferenceX's AMD runs",
+                          "date": date.today().isoformat(),
                           "command": "python benchmarks/planner_accuracy.py --write"})
         path = data_dir("workloads") / "reference" / F.FIT_FILE
         path.write_text(json.dumps(full.to_dict(), indent=1, sort_keys=True))

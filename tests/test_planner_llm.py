@@ -258,7 +258,7 @@ def test_amd_parts_are_fitted_and_an_unmeasured_part_takes_its_generations_step_
     shipped = F.shipped()
     assert shipped.tier(F.Case("deepseek-r1", "amd_mi300x", "sglang", "fp8")) == "fitted"
     assert shipped.tier(F.Case("llama-3.1-70b", "amd_mi300x", "vllm", "fp8")) == "other_engine"
-    t_iter = lambda hw: shipped.efficiency([F.Case("deepseek-r1", hw, "sglang", "fp8")])[0].t_iter  # noqa: E731
+    t_iter = lambda hw: shipped.efficiency([F.Case("deepseek-r1", hw, "sglang", "fp8")])[0].t_iter
     generation = shipped.values["t_iter"]["family|engine"]
     assert t_iter("amd_mi350x") == pytest.approx(generation["AMD+fp8+fp4|sglang"])
     assert t_iter("amd_mi300x") > 3 * max(t_iter(hw) for hw in ("nv_h100_sxm", "nv_h200_sxm", "nv_b200"))

@@ -9,9 +9,10 @@ hardware x engine (a child per category let each category's points, mostly one m
 overhead, which carried to no other model; without the generation, a part held out took other vendors'
 overheads: an MI300X's TPOT came out 36% short with the MI325X, the same die, measured); the TTFT
 clustering varies per engine, with a child per engine x architecture class (the sample's dense and
-MoE models fit different exponents, and a held-out model is predicted better with its class's); the expert GEMMs' efficiency varies by generation x precision, as the dense
-GEMMs' does (grouped fp4 GEMMs on Blackwell reach a larger share of their peak than fp8 ones: 0.37 and
-0.17 in the shipped fit, Hopper fp8 0.28); the rest is global.
+MoE models fit different exponents, and a held-out model is predicted better with its class's); the
+expert GEMMs' efficiency varies by generation x precision, as the dense GEMMs' does (grouped fp4 GEMMs
+on Blackwell reach a larger share of their peak than fp8 ones: 0.37 and 0.17 in the fit of 2026-12-03,
+Hopper fp8 0.28); the rest is global.
 The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
 (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors the
 data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
