@@ -287,6 +287,15 @@ def test_a_service_longer_than_its_models_context_is_refused(tmp: Path):
     assert sizing.plan(demand_from_dict(tail), HW, ["nv_h100_sxm"], confirm_top=0).candidates[0].options
 
 
+def test_a_part_measured_with_another_class_of_model_only_says_so():
+    """A dense model on an MI300X: its generation ran MoE models only in the fit (DeepSeek-R1), so plan names the part,
+    the service and the +-50% to read it with; an H100, which ran both, gets no such note."""
+    notes = sizing.plan(demand_from_dict(demand(model="llama-3.1-70b", precision=["fp8"])), HW,
+                        ["amd_mi300x", "nv_h100_sxm"], confirm_top=0).notes
+    (line,) = [n for n in notes if "models only" in n]
+    assert line.startswith("amd_mi300x (chat): the fit measured amd_mi300x and amd_mi325x with MoE models only")
+
+
 @pytest.mark.parametrize("hw,precision,tp", [("nv_l20", "fp8", 1), ("nv_a10", "bf16", 2), ("nv_h100_sxm", "fp8", 1),
                                              ("cb_mlu370_s4", "bf16", 4)])
 def test_the_approximation_tracks_the_simulation_under_variable_lengths(hw, precision, tp):

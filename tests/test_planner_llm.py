@@ -262,6 +262,14 @@ def test_amd_parts_are_fitted_and_an_unmeasured_part_takes_its_generations_step_
     generation = shipped.values["t_iter"]["family|engine"]
     assert t_iter("amd_mi350x") == pytest.approx(generation["AMD+fp8+fp4|sglang"])
     assert t_iter("amd_mi300x") > 3 * max(t_iter(hw) for hw in ("nv_h100_sxm", "nv_h200_sxm", "nv_b200"))
+    # a dense model on an AMD part takes the dense factor from other vendors' parts, and predict says so
+    note = "the fit measured amd_mi300x and amd_mi325x with MoE models only"
+    dense = m.predict(m.replica("llama-3.1-70b", HW["amd_mi300x"], "fp8"), shipped, 16).notes
+    assert any(note in n and "+-50%" in n for n in dense)
+    moe = m.predict(m.replica("deepseek-r1", HW["amd_mi300x"], "fp8", tp=8, engine="sglang"), shipped, 16).notes
+    assert not any("models only" in n for n in moe)
+    assert not any("models only" in n for n in m.predict(m.replica("llama-3.1-70b", HW["nv_b300"], "fp8"), shipped,
+                                                           16).notes)  # the B200, its generation, ran dense models
 
 
 def test_calibrating_one_part_leaves_the_rest_of_its_generation_alone():

@@ -255,6 +255,18 @@ class Fit:
                 out.append({"hardware": h, "gemm_ratio": gemm, "bandwidth_efficiency_ratio": bw})
         return out
 
+    def other_class_only(self, hw_id: str, cls: str) -> list[str]:
+        """The parts of `hw_id`'s generation the fit measured, where none of them ran a model of class `cls`
+        (dense or MoE), else []. Such a case takes its class factor from other vendors' parts, and one class
+        cannot tell a generation's GEMMs apart: from DeepSeek-R1 alone, AMD's other GEMMs and expert GEMMs
+        trade off (0.24 and 0.67 of the fp8 peak in one fit, 0.38 and 0.19 in another, docs/planner.md)."""
+        keys = [k.split("|") for k in (*self.counts.get("mbu", {}).get(_level_name(GROUP), {}),
+                                       *self.values["mbu"].get(OWN_LEVEL, {}))]
+        mine = [(hw, c) for hw, _, _, c in keys if family(hw) == family(hw_id)]
+        if not mine or any(c == cls for _, c in mine):
+            return []
+        return sorted({hw for hw, _ in mine})
+
     def trusted(self, param: str, level) -> dict:
         """A parent level's categories fitted on at least MIN_PARENT_POINTS measurements. A part seen in
         a handful of rows would otherwise set its own efficiencies from them: 3 GB200 rows gave it

@@ -190,6 +190,20 @@ def beyond_words(fit: Fit, tiers: list[str]) -> str:
             f"(`benchmarks/planner_accuracy.py`, docs/planner.md)")
 
 
+def class_words(fit: Fit, hw_id: str, shape: LlmShape) -> str | None:
+    """Why a model of a class (dense or MoE) that no part of this part's generation ran in the fit is read as +-50%, or
+    None: its class factor was learnt on other vendors' parts (Fit.other_class_only)."""
+    cls = arch_class(shape)
+    parts = fit.other_class_only(hw_id, cls)
+    if not parts:
+        return None
+    other = "MoE" if cls == "dense" else "dense"
+    return (f"the fit measured {' and '.join(parts)} with {other} models only, so a {cls} model's efficiencies on "
+            f"{hw_id} come from the {cls} factor learnt on other vendors' parts, which those runs cannot check (on AMD "
+            f"parts such figures moved by 40% between two fits: docs/planner.md, \"AMD parts from InferenceX\"); read "
+            f"them as +-50% and calibrate the part with your own runs")
+
+
 LOW_PRECISIONS = ("fp8", "int8", "fp4")  # tensor cores faster than 16-bit (int4 is 4-bit weights into 16-bit GEMMs)
 
 
@@ -342,6 +356,8 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if missing:
         notes.append("the levels not measured (the fit's `not_measured`) take their efficiencies from the nearest "
                      "fitted parts through roofline ratios")  # the list and the interval's tier are the fit's, once
+    if other_class := class_words(fit, rep.hw.id, rep.shape):
+        notes.append(other_class)
     for d in base["fit"]["same_peaks"]:
         notes.append(f"{rep.hw.id} and {d['hardware']} have the same spec peaks at {'/'.join(case_computes(rep.case))}, "
                      f"yet under {rep.engine.name} at {rep.precision} the fit gives this part {d['gemm_ratio']:.2f}x the "
