@@ -199,9 +199,9 @@ def class_words(fit: Fit, hw_id: str, shape: LlmShape) -> str | None:
         return None
     other = "MoE" if cls == "dense" else "dense"
     return (f"the fit measured {' and '.join(parts)} with {other} models only, so a {cls} model's efficiencies on "
-            f"{hw_id} come from the {cls} factor learnt on other vendors' parts, which those runs cannot check (on AMD "
-            f"parts such figures moved by 40% between two fits: docs/planner.md, \"AMD parts from InferenceX\"); read "
-            f"them as +-50% and calibrate the part with your own runs")
+            f"parts of that generation come from the {cls} factor learnt on other vendors' parts, which those runs "
+            f"cannot check (on AMD parts such figures moved by 40% between two fits: docs/planner.md, \"AMD parts from "
+            f"InferenceX\"); read them as +-50% and calibrate the part with your own runs")
 
 
 LOW_PRECISIONS = ("fp8", "int8", "fp4")  # tensor cores faster than 16-bit (int4 is 4-bit weights into 16-bit GEMMs)

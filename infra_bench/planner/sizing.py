@@ -842,13 +842,14 @@ def plan(demand: Demand, profiles: dict[str, HardwareProfile], hardware: list[st
                      f"per replica at capacity than the fit measured much of: "
                      f"{llm_model.beyond_words(fit, [o.fit for _, o in crowded])}")
     models = {demand.label(i): svc.model for i, svc in enumerate(demand.services) if isinstance(svc, LlmService)}
-    carried = {}
+    carried: dict[str, dict[str, list[str]]] = {}  # one note per generation and class: its parts' services
     for c in cands:
         for o in c.options:
             if o.kind == "llm" and o.feasible and (words := llm_model.class_words(fit, c.hardware,
                                                                                   get_shape(models[o.service]))):
-                carried.setdefault((c.hardware, words), []).append(o.service)
-    notes += [f"{hw} ({', '.join(dict.fromkeys(labels))}): {words}" for (hw, words), labels in carried.items()]
+                carried.setdefault(words, {}).setdefault(c.hardware, []).append(o.service)
+    notes += [f"{', '.join(parts)} ({', '.join(dict.fromkeys(x for v in parts.values() for x in v))}): {words}"
+              for words, parts in carried.items()]
     priors = sorted({o.kind for c in cands for o in c.options
                      if o.kind != "llm" and not o.calibrated and o.method != "LM batching"})
     if any(o.method == "LM batching" for c in cands for o in c.options):
