@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -260,12 +260,19 @@ class Fit:
         (dense or MoE), else []. Such a case takes its class factor from other vendors' parts, and one class
         cannot tell a generation's GEMMs apart: from DeepSeek-R1 alone, AMD's other GEMMs and expert GEMMs
         trade off (0.24 and 0.67 of the fp8 peak in one fit, 0.38 and 0.19 in another, docs/planner.md)."""
-        keys = [k.split("|") for k in (*self.counts.get("mbu", {}).get(_level_name(GROUP), {}),
-                                       *self.values["mbu"].get(OWN_LEVEL, {}))]
-        mine = [(hw, c) for hw, _, _, c in keys if family(hw) == family(hw_id)]
-        if not mine or any(c == cls for _, c in mine):
-            return []
-        return sorted({hw for hw, _ in mine})
+        parts, classes = self._measured_classes.get(family(hw_id), (set(), set()))
+        return [] if not parts or cls in classes else sorted(parts)
+
+    @cached_property
+    def _measured_classes(self) -> dict[str, tuple[set, set]]:
+        """Generation -> (the parts the fit measured, the classes they ran), once per fit: plan asks per option."""
+        out: dict[str, tuple[set, set]] = {}
+        for key in (*self.counts.get("mbu", {}).get(_level_name(GROUP), {}), *self.values["mbu"].get(OWN_LEVEL, {})):
+            hw, _, _, cls = key.split("|")
+            parts, classes = out.setdefault(family(hw), (set(), set()))
+            parts.add(hw)
+            classes.add(cls)
+        return out
 
     def trusted(self, param: str, level) -> dict:
         """A parent level's categories fitted on at least MIN_PARENT_POINTS measurements. A part seen in
