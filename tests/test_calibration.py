@@ -273,6 +273,11 @@ def test_calibrate_from_an_endpoint_curve(tmp: Path):
     assert "note: TP 1 assumed" in p.stderr and "bf16" not in p.stderr
     assert sum("endpoint " in line for line in p.stdout.splitlines()) == 2  # the two closed-loop points
     assert any("open-loop point" in s for s in data["skipped"]) and "not used: " in p.stderr
+    # each point knows its run's length, which sets the weight of its opening burst in the mean TTFT
+    from infra_bench.planner.profiles import load_hardware
+    recs = [json.loads(x) for r in runs for x in (tmp / "res" / r / "records.jsonl").read_text().splitlines()]
+    points, _ = meas.endpoint_measurements(recs, load_hardware([str(tmp / "mine")]))
+    assert [p.requests for p in points] == [4, 4]
     # the open-loop run alone can calibrate nothing: one line, exit 2, not a copy of the shipped fit
     open_loop = next(r for r in runs if json.loads((tmp / "res" / r / "records.jsonl").read_text().splitlines()[0])
                      ["cell"]["load"] == "rate")

@@ -236,6 +236,23 @@ def test_a_problems_arrays_are_made_once_and_cannot_be_changed_by_a_caller():
     assert list(problem.take(np.array([2, 0])).arrays()[0]) == [16, 1]
 
 
+def test_a_measured_runs_own_length_sets_its_opening_burst():
+    """A closed-loop run starts all its clients together, so its mean TTFT holds a burst whose weight is the clients
+    over the run's requests. A loadtest point knows its requests (100 by default, a third of them in the burst at 32
+    clients); the fit's `bench_requests` (about 2,000, the reference campaigns') stands in only where a point does
+    not, so calibrate no longer puts a short run's burst into the part's own factors."""
+    points = [Measurement("llama-3.1-8b", "nv_h100_sxm", "vllm", "", "fp8", 1, 1, 1, 1, 32, 1024, 256, 0.1, 0.01,
+                          "synthetic", requests=r) for r in (None, 100, 32)]
+    problem, _ = F.Problem.build(points, HW)
+    shipped = F.shipped()
+    ttft = F.predict_problem(shipped, problem)[0].ttft_s
+    assert ttft[0] < ttft[1] < ttft[2]
+    eff, _ = shipped.efficiency(problem.cases[:1])
+    assert ttft[0] == pytest.approx(F.predict_problem(shipped, problem.take(np.array([0])))[0].ttft_s[0])
+    alone = problem.take(np.array([0])).predict(replace(eff, bench_requests=np.array([32.0])))
+    assert ttft[2] == pytest.approx(alone.ttft_s[0])
+
+
 def test_the_expert_gemm_efficiency_is_one_per_generation_and_precision():
     """Grouped expert GEMMs reach different shares of each precision's peak on each generation (fp4 and fp8 on
     Blackwell, fp8 on Hopper); parts of one generation share the value, and another engine does not move it."""

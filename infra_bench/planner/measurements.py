@@ -128,6 +128,8 @@ class Measurement:
     date: str = ""
     note: str = ""
     memory_fraction: float | None = None  # the engine's memory share where the run set it (loadtest's label)
+    requests: float | None = None  # requests in the measured run, whose first clients start together (a loadtest
+    #                                point's completed ones); None: the fit's `bench_requests` stands in
 
     @property
     def layout(self) -> Layout:
@@ -399,5 +401,5 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
         out.append(Measurement(model, hw.id, engine, label, precision or "bf16", int(tp or 1), 1, 1, 1, c["concurrency"],
                                input_len, output_len, ttft, tpot,
                                f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes + lengths_said),
-                               memory_fraction=backend.get("memory_fraction")))
+                               memory_fraction=backend.get("memory_fraction"), requests=m.get("completed")))
     return out, skipped
