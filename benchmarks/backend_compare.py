@@ -31,7 +31,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.arch, a.rounds, a.iters, a.batch, a.prompt, a.output = ["llama-tiny"], 1, 2, [1], 16, 8
-    os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
+    cache = tempfile.TemporaryDirectory(prefix="ib-bench-")  # this run's exports, removed when it ends
+    os.environ.setdefault("INFRA_BENCH_CACHE", cache.name)
     for arch in a.arch:
         compare(arch, a)
 

@@ -26,7 +26,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.sd15, a.rounds, a.steps = False, 1, 2
-    os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
+    cache = tempfile.TemporaryDirectory(prefix="ib-bench-")  # this run's exports, removed when it ends
+    os.environ.setdefault("INFRA_BENCH_CACHE", cache.name)
 
     from infra_bench.backends.onnxruntime import build as ort_build
     from infra_bench.backends.torch import build as torch_build

@@ -26,7 +26,8 @@ def main() -> None:
     arch = "vits-tiny" if a.quick else "vits-mms"
     if a.quick:
         a.rounds, a.text_len = 1, 10
-    os.environ.setdefault("INFRA_BENCH_CACHE", tempfile.mkdtemp(prefix="ib-bench-"))
+    cache = tempfile.TemporaryDirectory(prefix="ib-bench-")  # this run's exports, removed when it ends
+    os.environ.setdefault("INFRA_BENCH_CACHE", cache.name)
 
     from infra_bench.backends.onnxruntime import build as ort_build
     from infra_bench.backends.torch import build as torch_build
