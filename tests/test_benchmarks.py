@@ -46,6 +46,6 @@ def test_every_script_is_listed():
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_runs_in_quick_mode(script: Path, tmp: Path):
     p = subprocess.run([sys.executable, str(script), "--quick", *FLAGS.get(script.name, [])], cwd=tmp, capture_output=True, text=True,
-                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore", "TMPDIR": str(tmp)})  # records kept in tmp
     assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-3000:])
     assert EXPECTED[script.name] in p.stdout, p.stdout[-2000:]
