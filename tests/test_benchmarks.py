@@ -26,6 +26,7 @@ EXPECTED = {
     "gpustack_check.py": "GPUStack rows predicted",
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
+    "llm_capacity.py": "simulated with sim_requests",
     "plan_speed.py": "ranking",
     "power_fit.py": "leave one engine out",
     "planner_accuracy.py": "a shared correction learnt from the other models",

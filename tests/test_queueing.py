@@ -62,3 +62,21 @@ def test_a_server_that_merges_requests_into_passes_is_simulated_end_to_end():
     assert 0.9 * 64 / 0.1 < free.rate < 64 / 0.1 and free.e2e_p95_s <= 0.2
     # the same requests against a p95 that one pass alone misses: refused, not an empty queue read as capacity
     assert capacity_under_slo(0.0, 2, lambda k: 0.1, 64, 0.09, float("inf"), whole_request=True) is None
+
+
+def test_the_approximation_counts_the_prompts_that_run_before_a_requests_next_tokens():
+    """Tails.tpot_p99 against the simulator on a hand-built case: a request decoding at 1 s a step, its own prompt
+    taking no time, and a 1 s prompt arriving 0.5 s into its first step. That prompt runs at the next step boundary,
+    so a request that has more tokens to make waits for it (101 tokens: TPOT 1 s + 1 s / 100), and a 2-token one,
+    done at that boundary, does not (TPOT 1 s; the approximation counted its last step's arrivals as well and said
+    2 s, which for outputs of mean 1 halved plan's capacity)."""
+    import numpy as np
+
+    from infra_bench.planner.queueing import Tails
+
+    for tokens, expected in ((2, 1.0), (101, 1.0 + 1.0 / 100)):
+        r, _ = simulate([Request(0.0, 0.0, tokens), Request(0.5, 1.0, 1)], lambda b: 1.0, max_batch=8)
+        epochs = np.array([[0.5] + [1e9] * 15])  # unit-rate epochs at 1 request/s: the one arrival, then none
+        tails = Tails(np.zeros(1), np.array([tokens]), np.zeros(1), epochs, np.ones((1, 16)))
+        assert r.tpot == pytest.approx(expected)
+        assert tails.tpot_p99(rate=1.0, iteration_s=1.0, step_s=1.0, wait_s=0.0, rho=0.0) == pytest.approx(expected)

@@ -44,10 +44,12 @@ DEFAULT_NODE = 8
 MIXED_HINT = ("no single part serves every service, but each service has parts that serve it (listed above): "
               "`--mixed --site SITE` combines them in one fleet")  # plan --mixed drops it: it was asked
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
+SIM_TPOTS = 3000         # requests with a TPOT a simulated run reads its p99 over (sim_requests)
+SIM_MAX = 12_000         # requests one simulated run sends at most (a capacity search: about 0.3 s)
 MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM, image, video and embedding services)
 REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
-                         # approximation's capacity is 0.76-0.97 of the simulated one (p10-p90, docs/planner.md),
-                         # so its figure may be up to 1 / 0.76 too high
+                         # approximation's capacity is 0.87-1.27 of the simulated one (0.89-1.16 p10-p90,
+                         # benchmarks/llm_capacity.py), so its figure may be up to 1 / 0.87 too low
 
 
 @dataclass
@@ -674,13 +676,23 @@ def simulate_diffusion(image_s: float, svc):
     return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
 
 
+def sim_requests(m: ServiceModel) -> int:
+    """Requests one simulated run sends: enough that SIM_TPOTS of them, past the warm-up tenth, have a TPOT for its
+    p99, at most SIM_MAX. With 1,500 a run the simulated capacity read 1-8% above the long run's (a short run drains
+    before a slowly growing queue shows), and for outputs of mean 1, whose p99 rested on 3 requests, it moved by
+    -10%..+90% with the seed; now 0.94-1.04 of the long run, the seed still moving it by about 10%
+    (benchmarks/llm_capacity.py)."""
+    many = float(np.mean(m.lengths.outputs > 1)) if m.lengths is not None else float(m.output_len > 1)
+    return min(SIM_MAX, math.ceil(SIM_TPOTS / 0.9 / max(many, 1e-3)))
+
+
 def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
     (default: the service's fixed mean lengths)."""
     q, ttft = svc.slo.ttft
     return capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
-                              svc.slo.tpot_p99_s, n=1500, ttft_q=q, sample=sampler(m, draw) if draw else None,
-                              overhead_s=m.request_s)
+                              svc.slo.tpot_p99_s, n=sim_requests(m), ttft_q=q,
+                              sample=sampler(m, draw) if draw else None, overhead_s=m.request_s)
 
 
 def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, calibration: dict | None = None) -> None:

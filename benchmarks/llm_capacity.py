@@ -1,0 +1,151 @@
+"""How far `plan`'s LLM capacities can be trusted: the simulation's own resolution, and the approximation against it.
+
+`plan` ranks every configuration on a mean-value approximation of a replica's capacity under the TTFT and TPOT p99
+SLOs (queueing.approx_capacity) and re-derives the top candidates with the discrete-event simulation
+(sizing.simulate_llm), which reads its percentiles over the requests of one seeded run. This prints:
+
+1. The simulation's resolution. For six configurations of Llama-3.1-8B with exponential prompts (mean 1,024) and
+   outputs, the simulated capacity over several seeds with 1,500 requests a run (the count shipped until
+   2026-12-06) and with sizing.sim_requests (shipped now), as a median, its 10th-90th percentile over seeds, and the
+   median over the long run's (the median over seeds of runs of LONG requests). With few requests a run the
+   capacity moves with the seed and reads high: a short run drains before a slowly growing queue shows.
+2. approx / simulated capacity over every feasible LLM configuration of the two shipped demands (10th, 50th, 90th
+   percentile and the extremes): sizing.REACH assumes the approximation reads no more than 1 / REACH below it.
+
+Run: python benchmarks/llm_capacity.py [--seeds 10] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from infra_bench.paths import data_dir
+from infra_bench.planner import sizing
+from infra_bench.planner.buckets import Lengths, whole
+from infra_bench.planner.demand import demand_from_dict, load_demand
+from infra_bench.planner.profiles import load_hardware
+from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
+
+OLD_N = 1500
+LONG = 40_000
+# part, precision, TP, output mean (exponential; prompts exponential, mean 1,024, up to 8,192), TPOT p99 SLO
+CASES = [("nv_l20", "fp8", 1, 256, 0.05), ("nv_a10", "bf16", 2, 256, 0.05), ("nv_h100_sxm", "fp8", 1, 256, 0.05),
+         ("cb_mlu370_s4", "bf16", 4, 256, 0.05), ("nv_l40s", "fp8", 1, 256, 0.03), ("nv_l4", "fp8", 1, 1, 0.05)]
+
+
+def service(precision: str, output_mean: int, tpot_slo: float):
+    out = {"mean": output_mean, "distribution": "exponential", **({"max": 2048} if output_mean > 1 else {})}
+    return demand_from_dict({"name": "t", "services": [{
+        "name": "chat", "model": "llama-3.1-8b", "precision": [precision],
+        "traffic": {"requests_per_s": 20, "input_len": {"mean": 1024, "distribution": "exponential", "max": 8192},
+                    "output_len": out},
+        "slo": {"ttft_p95_s": 2.0, "tpot_p99_s": tpot_slo}}]}).services[0]
+
+
+def simulated(m, svc, n: int, seed: int) -> float:
+    q, ttft = svc.slo.ttft
+    res = capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft, svc.slo.tpot_p99_s, n=n,
+                             seed=seed, ttft_q=q, sample=sizing.sampler(m, whole(svc).sampler()),
+                             overhead_s=m.request_s)
+    return res.rate if res else float("nan")
+
+
+def approximated(m, svc, seed: int, lengths=None) -> float:
+    """The approximation's capacity with the service's requests drawn with `seed` (plan draws with 0)."""
+    m = replace(m, lengths=lengths or whole(svc).lengths(seed), _steps={})
+    q, ttft = svc.slo.ttft
+    est = approx_capacity(m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, ttft, svc.slo.tpot_p99_s, q,
+                          m.request_s, m.tails)
+    return est.rate if est else float("nan")
+
+
+def spread(m, svc, seeds: int) -> str:
+    """The extremes over draws of the approximation's capacity with each request drawn independently (as until
+    2026-12-06), over their median."""
+    b = whole(svc)
+    k, gen_m = len(m.lengths.own), m.lengths.epochs.shape[1]
+    caps = []
+    for seed in range(seeds):
+        gen = np.random.default_rng(seed)
+        own, outputs = b.input.at(gen.random(k)), b.output.at(gen.random(k))
+        waits, epochs = gen.exponential(size=k), np.cumsum(gen.exponential(size=(k, gen_m)), axis=1)
+        others = b.input.at(gen.random((k, gen_m)))
+        prompts, where = np.unique(np.concatenate([own, others.ravel()]), return_inverse=True)
+        caps.append(approximated(m, svc, seed, Lengths(own, outputs, waits, epochs, others, prompts, where)))
+    c = np.array(caps)
+    return f"extremes {c.min() / np.median(c):.2f}-{c.max() / np.median(c):.2f} of their median"
+
+
+def resolution(hw: dict, cases: list, seeds: int, long: int) -> None:
+    print(f"1. simulated capacity (req/s) over {seeds} seeds: median, 10th-90th percentile / median, median / the "
+          f"long run's (median of {max(2, seeds // 2)} seeds at {long:,} requests); time per capacity search")
+    for part, precision, tp, out, slo in cases:
+        svc = service(precision, out, slo)
+        o, m = sizing.llm_option(svc, "chat", hw[part], precision, tp, 0.2, 1, None)
+        ref = float(np.nanmedian([simulated(m, svc, long, 100 + s) for s in range(max(2, seeds // 2))]))
+        line = f"   {part} {precision} TP {tp}, outputs of mean {out}, TPOT p99 {slo * 1e3:g} ms: long run {ref:.3g};"
+        for label, n in ((f"{OLD_N:,}", OLD_N), (f"sim_requests {sizing.sim_requests(m):,}", sizing.sim_requests(m))):
+            t = time.perf_counter()
+            r = np.array([simulated(m, svc, n, s) for s in range(seeds)])
+            per = (time.perf_counter() - t) / seeds
+            med = float(np.nanmedian(r))
+            lo, hi = np.nanpercentile(r, [10, 90]) / med
+            line += f" {label}: {med:.3g}, {lo:.2f}-{hi:.2f}, {med / ref:.2f} of it ({per:.2f} s);"
+        print(line + f" approximation {o.capacity:.3g} ({o.capacity / ref:.2f} of the long run)", flush=True)
+        drawn = np.array([approximated(m, svc, seed) for seed in range(seeds)])
+        med = float(np.median(drawn))
+        print(f"     the approximation over {seeds} draws of its {len(m.lengths.own):,} requests: median {med:.3g} "
+              f"({med / ref:.2f} of the long run), extremes {drawn.min() / med:.2f}-{drawn.max() / med:.2f} of it; "
+              f"drawn independently, not stratified: {spread(m, svc, seeds)}", flush=True)
+
+
+def demand_ratios(hw: dict, limit: int | None) -> None:
+    ratios, seen = [], 0
+    for name in ("demand-example.yaml", "demand-bank.yaml"):
+        demand = load_demand(data_dir("workloads") / name)
+        p = sizing.plan(demand, hw, confirm_top=0)
+        for c in [c for c in p.candidates if c.feasible][:limit]:
+            for o, svc in zip(c.options, demand.services):
+                if o.kind != "llm" or not o.feasible:
+                    continue
+                _, m = sizing.llm_option(svc, o.service, hw[c.hardware], o.precision, o.tp, demand.headroom_of(svc),
+                                         demand.redundancy_of(svc), None)
+                fixed = svc.traffic.input_len.distribution == svc.traffic.output_len.distribution == "fixed"
+                q, ttft = svc.slo.ttft
+                pair = [capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
+                                           svc.slo.tpot_p99_s, n=n, ttft_q=q, overhead_s=m.request_s,
+                                           sample=None if fixed else sizing.sampler(m, whole(svc).sampler()))
+                        for n in (OLD_N, sizing.sim_requests(m))]
+                seen += 1
+                if None not in pair:
+                    ratios.append([o.capacity / res.rate for res in pair])
+    print(f"2. approx / simulated capacity over {len(ratios)} feasible LLM configurations of the two shipped demands "
+          f"({seen - len(ratios)} infeasible simulated), 10th, median, 90th percentile (extremes):")
+    for label, r in zip((f"{OLD_N:,} requests a run", "sim_requests"), np.array(ratios).T):
+        q10, q50, q90 = np.quantile(r, [0.1, 0.5, 0.9])
+        print(f"   simulated with {label}: {q10:.2f}, {q50:.2f}, {q90:.2f} ({r.min():.2f}-{r.max():.2f}); "
+              f"below 1 / REACH = {1 / sizing.REACH:.2f}: {np.mean(r < 1 / sizing.REACH):.0%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="seconds: two configurations, 2 seeds, a shorter long run, "
+                                                         "the first 3 candidates of each demand")
+    a = ap.parse_args()
+    hw = load_hardware()
+    t = time.perf_counter()
+    if a.quick:
+        resolution(hw, CASES[:1] + CASES[-1:], 2, 6000)
+        demand_ratios(hw, 3)
+    else:
+        resolution(hw, CASES, a.seeds, LONG)
+        demand_ratios(hw, None)
+    print(f"done in {time.perf_counter() - t:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
