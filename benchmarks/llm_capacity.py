@@ -31,13 +31,16 @@ from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
 
 OLD_N = 1500
 LONG = 40_000
-# part, precision, TP, output mean (exponential; prompts exponential, mean 1,024, up to 8,192), TPOT p99 SLO
+# part, precision, TP, output (a mean: exponential; or a fixed length), TPOT p99 SLO; prompts exponential, mean 1,024,
+# up to 8,192, TTFT p95 2 s. The last: one fixed output token (prompts only), its capacity at 0.87 of saturation.
 CASES = [("nv_l20", "fp8", 1, 256, 0.05), ("nv_a10", "bf16", 2, 256, 0.05), ("nv_h100_sxm", "fp8", 1, 256, 0.05),
-         ("cb_mlu370_s4", "bf16", 4, 256, 0.05), ("nv_l40s", "fp8", 1, 256, 0.03), ("nv_l4", "fp8", 1, 1, 0.05)]
+         ("cb_mlu370_s4", "bf16", 4, 256, 0.05), ("nv_l40s", "fp8", 1, 256, 0.03), ("nv_l4", "fp8", 1, 1, 0.05),
+         ("nv_l4", "fp8", 1, {"mean": 1}, 0.05)]
 
 
-def service(precision: str, output_mean: int, tpot_slo: float):
-    out = {"mean": output_mean, "distribution": "exponential", **({"max": 2048} if output_mean > 1 else {})}
+def service(precision: str, output: int | dict, tpot_slo: float):
+    out = output if isinstance(output, dict) else {
+        "mean": output, "distribution": "exponential", **({"max": 2048} if output > 1 else {})}
     return demand_from_dict({"name": "t", "services": [{
         "name": "chat", "model": "llama-3.1-8b", "precision": [precision],
         "traffic": {"requests_per_s": 20, "input_len": {"mean": 1024, "distribution": "exponential", "max": 8192},
@@ -86,8 +89,10 @@ def resolution(hw: dict, cases: list, seeds: int, long: int) -> None:
         svc = service(precision, out, slo)
         o, m = sizing.llm_option(svc, "chat", hw[part], precision, tp, 0.2, 1, None)
         ref = float(np.nanmedian([simulated(m, svc, long, 100 + s) for s in range(max(2, seeds // 2))]))
-        line = f"   {part} {precision} TP {tp}, outputs of mean {out}, TPOT p99 {slo * 1e3:g} ms: long run {ref:.3g};"
-        for label, n in ((f"{OLD_N:,}", OLD_N), (f"sim_requests {sizing.sim_requests(m):,}", sizing.sim_requests(m))):
+        what = f"{out['mean']} fixed output token" if isinstance(out, dict) else f"outputs of mean {out}"
+        line = f"   {part} {precision} TP {tp}, {what}, TPOT p99 {slo * 1e3:g} ms: long run {ref:.3g};"
+        shipped = sizing.sim_requests(m, svc)
+        for label, n in ((f"{OLD_N:,}", OLD_N), (f"sim_requests {shipped:,}", shipped)):
             t = time.perf_counter()
             r = np.array([simulated(m, svc, n, s) for s in range(seeds)])
             per = (time.perf_counter() - t) / seeds
@@ -118,7 +123,7 @@ def demand_ratios(hw: dict, limit: int | None) -> None:
                 pair = [capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
                                            svc.slo.tpot_p99_s, n=n, ttft_q=q, overhead_s=m.request_s,
                                            sample=None if fixed else sizing.sampler(m, whole(svc).sampler()))
-                        for n in (OLD_N, sizing.sim_requests(m))]
+                        for n in (OLD_N, sizing.sim_requests(m, svc))]
                 seen += 1
                 if None not in pair:
                     ratios.append([o.capacity / res.rate for res in pair])

@@ -45,11 +45,11 @@ MIXED_HINT = ("no single part serves every service, but each service has parts t
               "`--mixed --site SITE` combines them in one fleet")  # plan --mixed drops it: it was asked
 RANK_BY = ("tco", "capex", "carbon", "power", "devices", "servers")
 SIM_TPOTS = 3000         # requests with a TPOT a simulated run reads its p99 over (sim_requests)
-SIM_MAX = 12_000         # requests one simulated run sends at most (a capacity search: about 0.3 s)
+SIM_MAX = 12_000         # requests one simulated run sends at most (a capacity search: 0.1-0.25 s)
 MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM, image, video and embedding services)
 REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
-                         # approximation's capacity is 0.87-1.27 of the simulated one (0.89-1.16 p10-p90,
-                         # benchmarks/llm_capacity.py), so its figure may be up to 1 / 0.87 too low
+                         # approximation's capacity is 0.90-1.27 of the simulated one (0.92-1.16 p10-p90,
+                         # benchmarks/llm_capacity.py), so its figure may be up to 1 / 0.90 too low
 
 
 @dataclass
@@ -676,14 +676,23 @@ def simulate_diffusion(image_s: float, svc):
     return capacity_under_slo(image_s, 1, lambda b: 0.0, 1, svc.slo.latency_p95_s, 1.0, n=1500)
 
 
-def sim_requests(m: ServiceModel) -> int:
-    """Requests one simulated run sends: enough that SIM_TPOTS of them, past the warm-up tenth, have a TPOT for its
-    p99, at most SIM_MAX. With 1,500 a run the simulated capacity read 1-8% above the long run's (a short run drains
+def sim_requests(m: ServiceModel, svc: LlmService) -> int:
+    """Requests one simulated run sends, at most SIM_MAX: enough that SIM_TPOTS of them, past the warm-up tenth, have
+    a TPOT for its p99, and more the nearer the approximated capacity is to saturation (load u), by (0.5 / (1 - u))^2
+    beyond half of it: a queue relaxes over about 1 / (1 - u)^2 arrivals, and a short run near saturation trips the
+    drift check by chance. With 1,500 a run the simulated capacity read 1-8% above the long run's (a short run drains
     before a slowly growing queue shows), and for outputs of mean 1, whose p99 rested on 3 requests, it moved by
-    -10%..+90% with the seed; now 0.94-1.04 of the long run, the seed still moving it by about 10%
+    -10%..+90% with the seed; a prompt-only service at 0.77-0.93 of saturation moved by -42%..+71% at 3,334 requests
     (benchmarks/llm_capacity.py)."""
     many = float(np.mean(m.lengths.outputs > 1)) if m.lengths is not None else float(m.output_len > 1)
-    return min(SIM_MAX, math.ceil(SIM_TPOTS / 0.9 / max(many, 1e-3)))
+    n = SIM_TPOTS / 0.9 / (many or 1.0)
+    q, ttft = svc.slo.ttft
+    est = approx_capacity(m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, ttft, svc.slo.tpot_p99_s, q,
+                          m.request_s, m.tails)
+    if est is not None:
+        u = est.rate * (m.mean_prefill_s() + (m.output_len - 1) * m.step_s(m.max_batch) / m.max_batch)
+        n *= max(1.0, (0.5 / max(1.0 - u, 1e-3)) ** 2)
+    return min(SIM_MAX, math.ceil(n))
 
 
 def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
@@ -691,7 +700,7 @@ def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
     (default: the service's fixed mean lengths)."""
     q, ttft = svc.slo.ttft
     return capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
-                              svc.slo.tpot_p99_s, n=sim_requests(m), ttft_q=q,
+                              svc.slo.tpot_p99_s, n=sim_requests(m, svc), ttft_q=q,
                               sample=sampler(m, draw) if draw else None, overhead_s=m.request_s)
 
 
