@@ -129,7 +129,7 @@ def decoding_share(out: Range) -> float:
 def _strata(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Uniforms on [0, 1) stratified down the first axis (a Latin hypercube): each column holds one draw in each of
     its equal slices, in random order. The rare short outputs and long prompts a TPOT p99 rests on then appear as
-    often as their probability says; drawn independently, the capacity moved -55%..+39% between draws (docs)."""
+    often as their probability says; drawn independently, the capacity moved 0.47-1.44x between draws (docs)."""
     return (np.argsort(gen.random(shape), axis=0) + gen.random(shape)) / shape[0]
 
 

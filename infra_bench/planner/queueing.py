@@ -208,6 +208,12 @@ def run_load(rate: float, prefill_s: float, output_len: int, step_s: Callable[[i
                       _drift(ttfts), float(e95), float(e99), _drift(e2es))
 
 
+def saturation(prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int) -> float:
+    """The arrival rate at which prefill plus decode at full-batch amortisation keep the replica busy all the time:
+    1 / (prefill + (O - 1) x step(max_batch) / max_batch). No stable queue runs at or above it."""
+    return 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
+
+
 def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int], float], max_batch: int,
                        ttft_p95_s: float, tpot_p99_s: float, n: int = 1500, seed: int = 0,
                        sample: Sampler | None = None, ttft_q: float = 95.0, overhead_s: float = 0.0,
@@ -233,7 +239,7 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
         return None
     # Stability needs the offered work below 1 even at the best batching amortisation:
     # rate x (prefill + (O-1) x step(max_batch) / max_batch) < 1. Search below that rate.
-    lo, hi = lo_res.rate, 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
+    lo, hi = lo_res.rate, saturation(prefill_s, output_len, step_s, max_batch)
     best = lo_res
     for _ in range(16):  # bisection on the rate to a 1% bracket (the runs of two seeds differ by 5-10%)
         if hi - lo <= 1e-2 * hi:
@@ -327,15 +333,14 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     TPOT p99 adds the prefills a request sits through, n = rate x (O - 1) x T on average, taken at
     n + 2.33 sqrt(n) / (1 - rho) + 2.5: each prefill it sits through lengthens its decoding and lets more
     prompts arrive, so the count spreads as a branching process's total does (Poisson alone put the TPOT p99
-    of a long simulated run at the capacity found 9-27% above the SLO). TTFT adds to prefill + T a queueing wait that grows as
-    z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q)) as
-    for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
+    of a long simulated run at the capacity found 9-27% above the SLO). TTFT adds to prefill + T a queueing
+    wait that grows as z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q))
+    as for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
     run_load). With `tails` (variable lengths), both percentiles are taken over the drawn requests
     instead: each with its own prompt, output length and the prompts arriving while it decodes, and
     the wait's prompt term scaled by the prompts' spread (Tails.spread).
     None when the replica saturates (b above max_batch or u >= 1)."""
-    saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
-    u = rate / saturation
+    u = rate / saturation(prefill_s, output_len, step_s, max_batch)
     rho = rate * prefill_s
     if u >= 1 or rho >= 1:
         return None
@@ -371,8 +376,8 @@ def approx_capacity(prefill_s: float, output_len: float, step_s: Callable[[int],
     def ok(e: Estimate | None) -> bool:
         return e is not None and e.ttft_s <= ttft_s and (tpot_p99_s is None or e.tpot_p99_s is None
                                                          or e.tpot_p99_s <= tpot_p99_s)
-    saturation = 1.0 / (prefill_s + (output_len - 1) * step_s(max_batch) / max_batch)
-    lo, hi = saturation * 1e-6, saturation
+    top = saturation(prefill_s, output_len, step_s, max_batch)
+    lo, hi = top * 1e-6, top
     best = approx_load(lo, prefill_s, output_len, step_s, max_batch, ttft_q, overhead_s, tails)
     if not ok(best):
         return None

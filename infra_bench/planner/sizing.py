@@ -36,7 +36,7 @@ from .demand import Demand, DiffusionService, LlmService, TtsService
 from .profiles import HardwareProfile, ServerProfile, SiteProfile, load_servers, markets, server_for
 from ..kinds import KINDS
 from .merge_queue import binds as embedding_binds
-from .queueing import Estimate, Tails, approx_capacity, approx_load, capacity_under_slo
+from .queueing import Estimate, Tails, approx_capacity, approx_load, capacity_under_slo, saturation
 from .shapes import get_shape
 
 TP_OPTIONS = (1, 2, 4, 8)
@@ -340,7 +340,7 @@ def llm_option(svc: LlmService, label: str, hw: HardwareProfile, precision: str,
     o.alone = {"ttft_s": alone, "ttft_slo_s": ttft_slo, "tpot_s": step1, "tpot_slo_s": svc.slo.tpot_p99_s,
                "percentile": q}
     o.load = t.rate
-    o.saturation = 1.0 / (prefill + (m.output_len - 1) * m.step_s(max_batch) / max_batch)
+    o.saturation = saturation(prefill, m.output_len, m.step_s, max_batch)
     if alone > ttft_slo:
         o.reason = f"TTFT p{q:g} {ttft_slo:g} s missed even alone (prefill {alone:.2f} s{at})"
         return o, m
@@ -690,7 +690,7 @@ def sim_requests(m: ServiceModel, svc: LlmService) -> int:
     est = approx_capacity(m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch, ttft, svc.slo.tpot_p99_s, q,
                           m.request_s, m.tails)
     if est is not None:
-        u = est.rate * (m.mean_prefill_s() + (m.output_len - 1) * m.step_s(m.max_batch) / m.max_batch)
+        u = est.rate / saturation(m.mean_prefill_s(), m.output_len, m.step_s, m.max_batch)
         n *= max(1.0, (0.5 / max(1.0 - u, 1e-3)) ** 2)
     return min(SIM_MAX, math.ceil(n))
 
