@@ -277,11 +277,12 @@ class Tails:
         heavier tail makes prompts wait longer behind long ones (Pollaczek-Khinchine)."""
         return float((self.own ** 2).mean() / (2 * self.own.mean() ** 2))
 
-    def ttft(self, base_s: float, wait_s: float, q: float) -> float:
-        """The q-th percentile of own prefill + `base_s` + `wait_s` x a unit exponential."""
-        return _percentile(self.own + wait_s * self.waits, q) + base_s
+    def ttft(self, base_s: float, wait_s: float, q: float, busy: float) -> float:
+        """The q-th percentile of own prefill + `base_s` + a wait of mean `wait_s` (`waited`)."""
+        return _percentile(self.own + waited(self.waits, wait_s, busy), q) + base_s
 
-    def tpot_p99(self, rate: float, iteration_s: float, step_s: float, wait_s: float, rho: float) -> float | None:
+    def tpot_p99(self, rate: float, iteration_s: float, step_s: float, wait_s: float, rho: float,
+                 busy: float) -> float | None:
         """p99 over requests of step + the prefills that run between its first and last token / (output - 1):
         the prompts that arrive while it waits and prefills, and those arriving while they prefill in turn (a
         busy period, 1 / (1 - rho) of the first arrivals: all are admitted before its next step), and the
@@ -292,7 +293,7 @@ class Tails:
         if d is None:
             return None
         steps, own, waits, epochs, others, mean_other = d
-        window = rate * ((steps - 1) * iteration_s + (own + wait_s * waits) / (1 - rho))
+        window = rate * ((steps - 1) * iteration_s + (own + waited(waits, wait_s, busy)) / (1 - rho))
         inside = (others * (epochs < window[:, None])).sum(axis=1)
         beyond = np.maximum(window - epochs[:, -1], 0.0) * mean_other
         return step_s + _percentile((inside + beyond) / steps, 99.0)
@@ -305,6 +306,18 @@ class Tails:
             return None
         return (self.outputs[many] - 1, self.own[many], self.waits[many], self.epochs[many], self.others[many],
                 float(self.others.mean()))
+
+
+def waited(unit: np.ndarray, wait_s: float, busy: float) -> np.ndarray:
+    """Waits of mean `wait_s`, one per unit exponential draw, for arrivals that find the replica busy (a prompt or a
+    decode step running) with probability `busy`: none with probability 1 - busy, else exponential with mean
+    wait_s / busy, as an M/M/1 queue waits. A replica with requests decoding is nearly always busy, so its waits stay
+    exponential; a prompt-only one is busy a share rho of the time. There every request waiting `wait_s` x a unit
+    exponential put the TTFT p95 at 3 mean waits, where that queue's is 4.3 at rho = 0.57, and the capacity under a
+    0.5 s TTFT p95 on an L4 at 1.3x the simulation's."""
+    if busy <= 0:
+        return np.zeros_like(unit)
+    return wait_s / busy * np.maximum(unit + math.log(busy), 0.0)
 
 
 def _percentile(x: np.ndarray, q: float) -> float:
@@ -359,8 +372,9 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     iteration = step / (1 - rho)
     wait = (prefill_s * (tails.spread if tails else 1.0) + iteration) * u / (1 - u)
     if tails is not None:
-        return Estimate(rate, tails.ttft(overhead_s + iteration, wait, ttft_q),
-                        tails.tpot_p99(rate, iteration, step, wait, rho), b)
+        busy = 1.0 - (1.0 - rho) * math.exp(-b)  # the chance an arrival finds a prompt or a decode step running
+        return Estimate(rate, tails.ttft(overhead_s + iteration, wait, ttft_q, busy),
+                        tails.tpot_p99(rate, iteration, step, wait, rho, busy), b)
     tpot = None
     if output_len > 1:
         n = rate * (output_len - 1) * iteration
