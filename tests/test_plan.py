@@ -389,7 +389,7 @@ def test_outputs_of_mean_one_are_sized_on_the_lengths_drawn(hw, tpot_slo):
 def test_a_prompt_only_service_near_saturation_is_simulated_long_enough():
     """One output token, exponential prompts, TTFT p95 2 s on an L4: the capacity sits at 0.87 of saturation. A run of
     3,334 requests (the count that gives 3,000 TPOTs elsewhere) tripped the drift check by chance and read 9.5 req/s,
-    2.7-15.6 over seeds, where long runs read 13.0-14.1 and the approximation 13.7; near saturation the run is longer."""
+    2.7-15.6 over seeds, where long runs read 13.0-14.1 and the approximation 13.5; near saturation the run is longer."""
     from infra_bench.planner.buckets import whole
 
     svc = demand_from_dict({"name": "t", "services": [{**CHAT, "precision": ["fp8"], "traffic": {
