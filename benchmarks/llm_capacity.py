@@ -27,7 +27,7 @@ from infra_bench.planner import sizing
 from infra_bench.planner.buckets import Lengths, whole
 from infra_bench.planner.demand import demand_from_dict, load_demand
 from infra_bench.planner.profiles import load_hardware
-from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
+from infra_bench.planner.queueing import approx_capacity
 
 OLD_N = 1500
 LONG = 40_000
@@ -49,10 +49,7 @@ def service(precision: str, output: int | dict, tpot_slo: float):
 
 
 def simulated(m, svc, n: int, seed: int) -> float:
-    q, ttft = svc.slo.ttft
-    res = capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft, svc.slo.tpot_p99_s, n=n,
-                             seed=seed, ttft_q=q, sample=sizing.sampler(m, whole(svc).sampler()),
-                             overhead_s=m.request_s)
+    res = sizing.simulate_llm(m, svc, whole(svc).sampler(), n=n, seed=seed)
     return res.rate if res else float("nan")
 
 
@@ -118,12 +115,8 @@ def demand_ratios(hw: dict, limit: int | None) -> None:
                     continue
                 _, m = sizing.llm_option(svc, o.service, hw[c.hardware], o.precision, o.tp, demand.headroom_of(svc),
                                          demand.redundancy_of(svc), None)
-                fixed = svc.traffic.input_len.distribution == svc.traffic.output_len.distribution == "fixed"
-                q, ttft = svc.slo.ttft
-                pair = [capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
-                                           svc.slo.tpot_p99_s, n=n, ttft_q=q, overhead_s=m.request_s,
-                                           sample=None if fixed else sizing.sampler(m, whole(svc).sampler()))
-                        for n in (OLD_N, sizing.sim_requests(m, svc))]
+                draw = whole(svc).sampler() if whole(svc).variable else None
+                pair = [sizing.simulate_llm(m, svc, draw, n=n) for n in (OLD_N, sizing.sim_requests(m, svc))]
                 seen += 1
                 if None not in pair:
                     ratios.append([o.capacity / res.rate for res in pair])

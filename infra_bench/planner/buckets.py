@@ -19,7 +19,8 @@ import numpy as np
 
 from .demand import Length, LlmService
 
-GRID = 2000  # quantile midpoints for a bucket's conditional mean
+GRID = 2000  # quantile midpoints for a bucket's conditional mean and its share of outputs with a TPOT
+MIDPOINTS = (np.arange(GRID) + 0.5) / GRID
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _at(length: Length, q: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def _range_mean(r: Range) -> float:
-    return float(_at(r.length, r.q_lo + (r.q_hi - r.q_lo) * (np.arange(GRID) + 0.5) / GRID).mean())
+    return float(r.at(MIDPOINTS).mean())
 
 
 def _halves(length: Length) -> list[Range]:
@@ -123,7 +124,7 @@ class Lengths:
 
 def decoding_share(out: Range) -> float:
     """The share of drawn outputs longer than one token: the requests that have a TPOT."""
-    return float((_at(out.length, out.q_lo + (out.q_hi - out.q_lo) * (np.arange(GRID) + 0.5) / GRID) > 1).mean())
+    return float((out.at(MIDPOINTS) > 1).mean())
 
 
 def _strata(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

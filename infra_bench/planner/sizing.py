@@ -695,12 +695,12 @@ def sim_requests(m: ServiceModel, svc: LlmService) -> int:
     return min(SIM_MAX, math.ceil(n))
 
 
-def simulate_llm(m: ServiceModel, svc: LlmService, draw=None):
+def simulate_llm(m: ServiceModel, svc: LlmService, draw=None, n: int | None = None, seed: int = 0):
     """The replica's simulated capacity under the service's SLOs; `draw` gives per-request lengths
-    (default: the service's fixed mean lengths)."""
+    (default: the service's fixed mean lengths); `n` requests a run (default sim_requests) with `seed`."""
     q, ttft = svc.slo.ttft
     return capacity_under_slo(m.prefill_s(), m.output_len, m.step_s, m.max_batch, ttft,
-                              svc.slo.tpot_p99_s, n=sim_requests(m, svc), ttft_q=q,
+                              svc.slo.tpot_p99_s, n=n or sim_requests(m, svc), seed=seed, ttft_q=q,
                               sample=sampler(m, draw) if draw else None, overhead_s=m.request_s)
 
 
@@ -712,8 +712,8 @@ def confirm(c: Candidate, ctx: Context, hw: HardwareProfile, replicas: dict, cal
         head, red = demand.headroom_of(svc), demand.redundancy_of(svc)
         if isinstance(svc, LlmService):
             r, t, q = replicas[(hw.id, o.service, o.precision, o.tp)], svc.traffic, svc.slo.ttft[0]
-            fixed = t.input_len.distribution == t.output_len.distribution == "fixed"
-            res = simulate_llm(r, svc, None if fixed else whole(svc).sampler())
+            bucket = whole(svc)
+            res = simulate_llm(r, svc, bucket.sampler() if bucket.variable else None)
             load = t.rate
             if res is not None:
                 o.latency = {f"ttft_p{q:g}_s": res.ttft_p95_s if q == 95 else res.ttft_p99_s,
