@@ -11,6 +11,11 @@ SLOs (queueing.approx_capacity) and re-derives the top candidates with the discr
    capacity moves with the seed and reads high: a short run drains before a slowly growing queue shows.
 2. approx / simulated capacity over every feasible LLM configuration of the two shipped demands (10th, 50th, 90th
    percentile and the extremes): sizing.REACH assumes the approximation reads no more than 1 / REACH below it.
+3. With fixed lengths, seven configurations: approx / long-run simulated capacity, and the simulated TPOT p99 at the
+   approximated capacity over the SLO.
+4. A one-token (prompt-only) service on an L4 under four TTFT p95 SLOs: approx / long-run simulated capacity.
+5. Fixed long prompts with short exponential outputs, where the approximation's draw still moves it: the shipped draw
+   and ten draws, stratified and independent, against the long run.
 
 Run: python benchmarks/llm_capacity.py [--seeds 10] [--quick]
 """
@@ -27,7 +32,7 @@ from infra_bench.planner import sizing
 from infra_bench.planner.buckets import Lengths, whole
 from infra_bench.planner.demand import demand_from_dict, load_demand
 from infra_bench.planner.profiles import load_hardware
-from infra_bench.planner.queueing import approx_capacity
+from infra_bench.planner.queueing import approx_capacity, capacity_under_slo
 
 OLD_N = 1500
 LONG = 40_000
@@ -128,6 +133,71 @@ def demand_ratios(hw: dict, limit: int | None) -> None:
               f"below 1 / REACH = {1 / sizing.REACH:.2f}: {np.mean(r < 1 / sizing.REACH):.0%}")
 
 
+# model, part, TP, prompt and output tokens (fixed), TTFT p95 and TPOT p99 SLOs (bf16, the part's default engine)
+FIXED = [("llama-3.1-8b", "nv_h100_sxm", 1, 1024, 128, 2.0, 0.05), ("llama-3.1-8b", "nv_h100_sxm", 1, 1024, 128, 0.3, 0.02),
+         ("llama-3.1-70b", "nv_h100_sxm", 4, 1024, 256, 2.0, 0.05), ("llama-3.1-8b", "hw_910b2", 1, 512, 256, 1.0, 0.1),
+         ("qwen2.5-7b", "nv_rtx4090", 1, 2048, 256, 2.0, 0.04), ("llama-3.1-8b", "nv_a10", 2, 1024, 256, 2.0, 0.05),
+         ("llama-3.1-8b", "nv_l20", 1, 1024, 256, 2.0, 0.05)]
+
+
+def fixed_lengths(hw: dict, cases: list, seeds: int, long: int) -> None:
+    """The approximation with fixed lengths (its TPOT p99 from the count of prompts a request sits through) against
+    a long simulation: the capacity, and the simulated TPOT p99 at the approximated capacity over the SLO."""
+    from infra_bench.planner import fit as F
+    from infra_bench.planner import llm_model
+    from infra_bench.planner.engines import default_engine
+    from infra_bench.planner.queueing import run_load
+
+    caps, tails = [], []
+    for model, part, tp, inp, out, ttft, tpot in cases:
+        rep = llm_model.replica(model, hw[part], "bf16", tp=tp, engine=default_engine(hw[part].vendor))
+        eff, _ = F.shipped().efficiency([rep.case])
+        r = sizing.ServiceModel(rep, eff, inp, out)
+        mb = min(256, r.max_batch)
+        approx = approx_capacity(r.prefill_s(), out, r.step_s, mb, ttft, tpot)
+        runs = [capacity_under_slo(r.prefill_s(), out, r.step_s, mb, ttft, tpot, n=long, seed=s) for s in range(seeds)]
+        caps.append(approx.rate / float(np.median([x.rate for x in runs])))
+        tails.append(run_load(approx.rate, r.prefill_s(), out, r.step_s, mb, long, 0).tpot_p99_s / tpot)
+    print(f"3. fixed lengths, {len(cases)} configurations: approx / long-run simulated capacity "
+          f"{min(caps):.2f}-{max(caps):.2f} (median {np.median(caps):.2f}); at the approximated capacity the simulated "
+          f"TPOT p99 is {min(tails):.2f}-{max(tails):.2f} x the SLO ({seeds} seeds of {long:,} requests)", flush=True)
+
+
+def prompt_only(hw: dict, slos: list, seeds: int, long: int) -> None:
+    """A service of one output token (exponential prompts, an L4 in fp8) under TTFT p95 SLOs: the approximation's
+    wait (none for an arrival that finds the replica idle) against a long simulation."""
+    line = []
+    for slo in slos:
+        svc = demand_from_dict({"name": "t", "services": [{
+            "name": "c", "model": "llama-3.1-8b", "precision": ["fp8"],
+            "traffic": {"requests_per_s": 5, "input_len": {"mean": 1024, "distribution": "exponential", "max": 8192},
+                        "output_len": 1},
+            "slo": {"ttft_p95_s": slo, "tpot_p99_s": 0.05}}]}).services[0]
+        o, m = sizing.llm_option(svc, "c", hw["nv_l4"], "fp8", 1, 0.2, 1, None)
+        ref = float(np.median([simulated(m, svc, long, s) for s in range(seeds)]))
+        line.append(f"{slo:g} s: {o.capacity / ref:.2f}")
+    print(f"4. one output token on an L4, approx / long-run simulated capacity ({seeds} seeds of {long:,} requests) "
+          f"by TTFT p95 SLO: " + ", ".join(line), flush=True)
+
+
+def joint(hw: dict, seeds: int, long: int) -> None:
+    """Fixed 4,000-token prompts of Llama-3.1-70B in fp8 with exponential outputs of mean 100: the TPOT p99 rests
+    on a short output meeting a long prefill, a joint coincidence that stratifying single lengths does not cover."""
+    for part, tp, slo in (("nv_b200", 1, 0.03), ("nv_b200", 1, 0.05), ("nv_h100_sxm", 2, 0.03), ("nv_h100_sxm", 2, 0.05)):
+        svc = demand_from_dict({"name": "t", "services": [{
+            "name": "c", "model": "llama-3.1-70b", "precision": ["fp8"],
+            "traffic": {"requests_per_s": 20, "input_len": 4000, "output_len": {"mean": 100, "distribution": "exponential"}},
+            "slo": {"ttft_p95_s": 2.0, "tpot_p99_s": slo}}]}).services[0]
+        o, m = sizing.llm_option(svc, "c", hw[part], "fp8", tp, 0.2, 1, None)
+        ref = float(np.median([simulated(m, svc, long, 100 + s) for s in range(max(2, seeds // 2))]))
+        drawn = np.array([approximated(m, svc, seed) for seed in range(seeds)])
+        med = float(np.median(drawn))
+        print(f"5. Llama-3.1-70B fp8, 4,000 fixed prompt tokens, outputs of mean 100, {part} TP {tp}, TPOT p99 "
+              f"{slo * 1e3:g} ms: long run {ref:.3g}; the approximation {o.capacity:.3g} ({o.capacity / ref:.2f} of it), "
+              f"over {seeds} draws median {med / ref:.2f} of it, extremes {drawn.min() / med:.2f}-{drawn.max() / med:.2f} "
+              f"of their median; drawn independently, not stratified: {spread(m, svc, seeds)}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -139,9 +209,15 @@ def main() -> None:
     if a.quick:
         resolution(hw, CASES[:1] + CASES[-1:], 2, 6000)
         demand_ratios(hw, 3)
+        fixed_lengths(hw, FIXED[:1], 1, 6000)
+        prompt_only(hw, [0.5], 1, 6000)
+        joint(hw, 2, 6000)
     else:
         resolution(hw, CASES, a.seeds, LONG)
         demand_ratios(hw, None)
+        fixed_lengths(hw, FIXED, 3, 20_000)
+        prompt_only(hw, [0.5, 1.0, 2.0, 4.0], 3, 30_000)
+        joint(hw, a.seeds, LONG)
     print(f"done in {time.perf_counter() - t:.0f} s")
 
 
