@@ -346,7 +346,7 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     TPOT p99 adds the prefills a request sits through, n = rate x (O - 1) x T on average, taken at
     n + 2.33 sqrt(n) / (1 - rho) + 2.5: each prefill it sits through lengthens its decoding and lets more
     prompts arrive, so the count spreads as a branching process's total does (Poisson alone put the TPOT p99
-    of a long simulated run at the capacity found 9-27% above the SLO). TTFT adds to prefill + T a queueing
+    of a long simulated run at the capacity found up to 39% above the SLO). TTFT adds to prefill + T a queueing
     wait that grows as z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q))
     as for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
     run_load). With `tails` (variable lengths), both percentiles are taken over the drawn requests
