@@ -10,9 +10,13 @@ overhead, which carried to no other model; without the generation, a part held o
 overheads: an MI300X's TPOT came out 36% short with the MI325X, the same die, measured); the TTFT
 clustering varies per engine, with a child per engine x architecture class (the sample's dense and
 MoE models fit different exponents, and a held-out model is predicted better with its class's); the
-expert GEMMs' efficiency varies by generation x precision, as the dense GEMMs' does (grouped fp4 GEMMs
-on Blackwell reach a larger share of their peak than fp8 ones: 0.37 and 0.17 in the fit of 2026-12-03,
-Hopper fp8 0.28); the rest is global.
+expert GEMMs' efficiency varies by precision, with a child per generation x precision pulled towards 1
+(grouped fp4 GEMMs on Blackwell reach a larger share of their peak than fp8 ones: 0.37 and 0.17 in the fit
+of 2026-12-03, Hopper fp8 0.28). A generation measured on MoE models alone (AMD's, from DeepSeek-R1) cannot
+tell its expert GEMMs from its other GEMMs, which grow alike with the tokens; with a free parent per
+generation the fit split them as 0.67 and 0.24 of the fp8 peak in one fit and 0.19 and 0.38 in another, and a
+dense model there took the second number. The child's pull keeps that split near what the other generations
+show. The rest is global.
 The factors are fitted together by robust least squares on log(TTFT) and log(TPOT)
 (scipy.optimize.least_squares, soft-L1 loss, a weak pull towards the priors so that factors the
 data cannot tell apart stay put). Efficiencies are fractions of the spec sheet, so a factor fitted
@@ -53,7 +57,7 @@ LEVELS: dict[str, tuple] = {
     "mfu": (("family", "precision"), ("hw", "precision"), "cls", GROUP),
     "t_request": (("engine", "cls"), GROUP), "cluster": ("engine", ("engine", "cls")),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
-    "moe_mfu": (("family", "precision"),), "moe_n_half": (), "bench_requests": (),
+    "moe_mfu": ("precision", ("family", "precision")), "moe_n_half": (), "bench_requests": (),
 }
 # How much each part of a category counts when a case's parent category was never measured and the
 # nearest fitted ones stand in: the same engine on another part outranks another engine on the same part.
@@ -71,8 +75,9 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 9               # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
-#                               efficiency per generation x precision; 9: fixed step times per generation x engine
+FIT_VERSION = 10              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+#                               efficiency per generation x precision; 9: fixed step times per generation x engine;
+#                               10: expert GEMM efficiency per precision, with a child per generation x precision
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 

@@ -157,6 +157,13 @@ def _num(v: str) -> float | None:
 
 
 _ID_LAYOUT = re.compile(r"_tp(\d+)_ep(\d+)_")
+# Sample rows taken from InferenceX's published result dumps: their ids begin with the dump's date or end with its
+# config id (the source text names the dump: `source_file=2026-03-25.csv`, `db-dump/...`; 2,658 of the 3,619
+# aggregated rows); the rest are NVIDIA's own campaigns.
+_INFERENCEX_ID = re.compile(r"^\d{4}_\d{2}_\d{2}_|_cfg\d+$")
+# InferenceX's client draws each prompt and output length from 0.8 to 1 x the nominal one (random-range-ratio 0.8 in
+# its workflow since 2025-08; benchmark_serving.py's sample_random_requests), so a run's mean lengths are 0.9 x them.
+INFERENCEX_LENGTHS = 0.9
 
 
 def aic_layout(row_id: str, tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int, int, str]:
@@ -222,8 +229,10 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
         if why:
             skipped.append(f"AIC {r['id']}: {why}")
             continue
+        scale = INFERENCEX_LENGTHS if _INFERENCEX_ID.search(r["id"]) else 1.0  # the run's mean lengths
         out.append(Measurement(model, hw_id, engine_name(r["backend"]), r["backend_version"] or "", precision,
-                               layout.tp, layout.pp, layout.dp, layout.ep, b, float(r["isl"]), float(r["osl"]),
+                               layout.tp, layout.pp, layout.dp, layout.ep, b, scale * float(r["isl"]),
+                               scale * float(r["osl"]),
                                float(r["silicon_ttft_ms"]) / 1e3, float(r["silicon_tpot_ms"]) / 1e3,
                                f"AIConfigurator silicon sample {r['id']}", r["measured"] or "", note))
     return tuple(out), tuple(skipped)
@@ -242,8 +251,8 @@ INFERENCEX_MODELS = {"deepseek-ai/DeepSeek-R1-0528": "deepseek-r1"}
 def inferencex_measurements() -> list[Measurement]:
     """SemiAnalysis's InferenceX runs of DeepSeek-R1 under SGLang on AMD parts (workloads/reference/
     inferencex_amd_sample.csv): the sample has no AMD part, so without them every AMD prediction is carried from
-    NVIDIA's. Read as the sample reads InferenceX's own rows (much of the sample is InferenceX's published runs):
-    mean TTFT and TPOT at the nominal lengths; where a snapshot kept only medians, TPOT is the median (the two differ
+    NVIDIA's. Read as the sample's InferenceX rows are (most of the sample is InferenceX's published runs): mean TTFT
+    and TPOT at the runs' mean lengths, 0.9 x the nominal ones; where a snapshot kept only medians, TPOT is the median (the two differ
     by about 1%) and TTFT is not used (the mean is 1.2-3x the median: the clients start together, and a few
     requests wait long)."""
     out = []
@@ -252,7 +261,8 @@ def inferencex_measurements() -> list[Measurement]:
         ttft = _num(r["ttft_ms_mean"])
         out.append(Measurement(INFERENCEX_MODELS[r["model"]], INFERENCEX_HARDWARE[r["hardware"]], r["engine"],
                                r["image"].rsplit(":", 1)[-1], r["precision"], int(r["tp"]), 1, 1, int(r["ep"]),
-                               float(r["concurrency"]), float(r["isl"]), float(r["osl"]),
+                               float(r["concurrency"]), INFERENCEX_LENGTHS * float(r["isl"]),
+                               INFERENCEX_LENGTHS * float(r["osl"]),
                                ttft / 1e3 if ttft else None, tpot / 1e3, f"InferenceX {r['run_url']}", r["date"],
                                "" if ttft else "TTFT: only its median was kept, so not used"))
     return out
