@@ -79,7 +79,8 @@ def spread(m, svc, seeds: int) -> str:
         waits, epochs = gen.exponential(size=k), np.cumsum(gen.exponential(size=(k, gen_m)), axis=1)
         others = b.input.at(gen.random((k, gen_m)))
         prompts, where = np.unique(np.concatenate([own, others.ravel()]), return_inverse=True)
-        caps.append(approximated(m, svc, seed, Lengths(own, outputs, waits, epochs, others, prompts, where)))
+        slots = gen.exponential(size=k)
+        caps.append(approximated(m, svc, seed, Lengths(own, outputs, waits, epochs, others, prompts, where, slots)))
     c = np.array(caps)
     return f"extremes {c.min() / np.median(c):.2f}-{c.max() / np.median(c):.2f} of their median"
 

@@ -77,7 +77,7 @@ def test_the_approximation_counts_the_prompts_that_run_before_a_requests_next_to
     for tokens, expected in ((2, 1.0), (101, 1.0 + 1.0 / 100)):
         r, _ = simulate([Request(0.0, 0.0, tokens), Request(0.5, 1.0, 1)], lambda b: 1.0, max_batch=8)
         epochs = np.array([[0.5] + [1e9] * 15])  # unit-rate epochs at 1 request/s: the one arrival, then none
-        tails = Tails(np.zeros(1), np.array([tokens]), np.zeros(1), epochs, np.ones((1, 16)))
+        tails = Tails(np.zeros(1), np.array([tokens]), np.zeros(1), epochs, np.ones((1, 16)), np.zeros(1))
         assert r.tpot == pytest.approx(expected)
         approx = tails.tpot_p99(rate=1.0, iteration_s=1.0, step_s=1.0, wait_s=0.0, rho=0.0, busy=1.0)
         assert approx == pytest.approx(expected)

@@ -111,7 +111,7 @@ TAIL_REQUESTS, TAIL_ARRIVALS = 1000, 16  # requests with a TPOT drawn, and the a
 
 @dataclass(frozen=True)
 class Lengths:
-    """Drawn requests: each one's prompt and output tokens, its wait shape, and the prompts arriving while
+    """Drawn requests: each one's prompt and output tokens, its wait shapes, and the prompts arriving while
     it decodes with their unit-rate Poisson epochs."""
     own: np.ndarray
     outputs: np.ndarray
@@ -120,6 +120,7 @@ class Lengths:
     others: np.ndarray
     prompts: np.ndarray  # the distinct prompt lengths among own and others ...
     where: np.ndarray    # ... and where each of own, then others (flattened), is in them
+    slots: np.ndarray    # a second wait shape, for the wait for a free batch slot
 
 
 def decoding_share(out: Range) -> float:
@@ -144,7 +145,8 @@ def _lengths(inp: Range, out: Range, seed: int = 0) -> Lengths:
     own, outputs, waits = inp.at(_strata(gen, (k,))), out.at(_strata(gen, (k,))), -np.log1p(-_strata(gen, (k,)))
     epochs, others = np.cumsum(-np.log1p(-_strata(gen, (k, m))), axis=1), inp.at(_strata(gen, (k, m)))
     prompts, where = np.unique(np.concatenate([own, others.ravel()]), return_inverse=True)
-    arrays = Lengths(own, outputs, waits, epochs, others, prompts, where)
+    slots = -np.log1p(-_strata(gen, (k,)))  # drawn last, so the draws above are those of before it
+    arrays = Lengths(own, outputs, waits, epochs, others, prompts, where, slots)
     for a in vars(arrays).values():
         a.flags.writeable = False
     return arrays

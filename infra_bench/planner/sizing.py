@@ -212,7 +212,8 @@ class ServiceModel:
         if "tails" not in self._steps:
             d = self.lengths
             secs, k = self.prefill_s(d.prompts)[d.where], len(d.own)
-            self._steps["tails"] = Tails(secs[:k], d.outputs, d.waits, d.epochs, secs[k:].reshape(d.others.shape))
+            self._steps["tails"] = Tails(secs[:k], d.outputs, d.waits, d.epochs, secs[k:].reshape(d.others.shape),
+                                        d.slots)
         return self._steps["tails"]
 
     def mean_prefill_s(self) -> float:
