@@ -372,9 +372,13 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     instead: each with its own prompt, output length and the prompts arriving while it decodes. There a prompt
     waits only behind other prompts (the engine runs them before its next decode step): with probability rho,
     for a mean prefill x the prompts' spread (Tails.spread) / (1 - rho), plus a wait for a free batch slot near a
-    full batch (slot_wait). Waits grown with u instead, spread thinly over every arrival (a replica with requests
+    full batch (slot_wait). The wait grown with u, spread thinly over every arrival (a replica with requests
     decoding is nearly always busy), put a capacity whose idle TTFT p99 sat 4% under its SLO at 15x the
-    simulation's, and where decoding dominated u, TTFT-bound capacities 0.70-0.85 of it (docs/planner.md).
+    simulation's, and where decoding dominated u, TTFT-bound capacities at 0.62-0.85 of it (docs/planner.md).
+    For fixed lengths it stays: there it reads 0.34-0.69 of the simulation where TTFT binds (conservative), but
+    it is also what keeps the capacity below saturation, where the simulated queue stops draining (the wait
+    behind prompts alone let Llama-3.1-8B on a B200 reach 0.999 of saturation, 1.06x the simulation's and above the
+    closed loop's offline maximum; docs/planner.md, "Not done yet").
     None when the replica saturates (b above max_batch or u >= 1)."""
     u = rate / saturation(prefill_s, output_len, step_s, max_batch)
     rho = rate * prefill_s
@@ -395,14 +399,15 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     iteration = step / (1 - rho)
     wait = (prefill_s * (tails.spread if tails else 1.0) + iteration) * u / (1 - u)
     if tails is not None:
-        # TTFT: prompts run before the next decode step, so a prompt waits behind the prompts ahead of it (an M/G/1
-        # queue of the prompts' own load rho; the decode step it lands in is the base's iteration) and, when every
-        # batch slot is taken, for one to free (slot_wait)
+        # TTFT: the engine runs prompts before its next decode step, so a prompt waits behind the prompts ahead of it
+        # (an M/G/1 queue of the prompts' own load rho; the decode step it lands in is the iteration in the base) and,
+        # with every batch slot taken, for one to free (slot_wait). The TPOT window keeps the wait it was checked
+        # against: grown with u, nearly every arrival waiting.
         prompts = prefill_s * tails.spread * rho / (1 - rho)
         slot = slot_wait(b, max_batch, (output_len - 1) * iteration)
-        ttft = tails.ttft(overhead_s + iteration, prompts, ttft_q, rho, slot)
-        busy = 1.0 - (1.0 - rho) * math.exp(-b)  # the TPOT window keeps the wait it was checked against
-        return Estimate(rate, ttft, tails.tpot_p99(rate, iteration, step, wait, rho, busy), b)
+        busy = 1.0 - (1.0 - rho) * math.exp(-b)
+        return Estimate(rate, tails.ttft(overhead_s + iteration, prompts, ttft_q, rho, slot),
+                        tails.tpot_p99(rate, iteration, step, wait, rho, busy), b)
     tpot = None
     if output_len > 1:
         n = rate * (output_len - 1) * iteration
