@@ -252,8 +252,8 @@ def inferencex_measurements() -> list[Measurement]:
     """SemiAnalysis's InferenceX runs of DeepSeek-R1 under SGLang on AMD parts (workloads/reference/
     inferencex_amd_sample.csv): the sample has no AMD part, so without them every AMD prediction is carried from
     NVIDIA's. Read as the sample's InferenceX rows are (most of the sample is InferenceX's published runs): mean TTFT
-    and TPOT at the runs' mean lengths, 0.9 x the nominal ones; where a snapshot kept only medians, TPOT is the median (the two differ
-    by about 1%) and TTFT is not used (the mean is 1.2-3x the median: the clients start together, and a few
+    and TPOT at the runs' mean lengths, 0.9 x the nominal ones; where a snapshot kept only medians, TPOT is the
+    median (the two differ by about 1%) and TTFT is not used (the mean is 1.2-3x the median: the clients start together, and a few
     requests wait long)."""
     out = []
     for r in _rows(data_dir("workloads") / "reference" / "inferencex_amd_sample.csv"):

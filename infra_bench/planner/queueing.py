@@ -257,8 +257,8 @@ def capacity_under_slo(prefill_s: float, output_len: int, step_s: Callable[[int]
 class Tails:
     """Requests drawn from a service's length distributions and priced, for the approximation's
     percentiles: each request's own prompt time and output tokens, two M/M/1 wait shapes (behind prompts, and for
-    a free batch slot), and the prompts arriving while it decodes (unit-rate Poisson epochs after its first token, with their prefill
-    seconds). Drawn once; every rate the bisection tries scales the same epochs, so the search is
+    a free batch slot), and the prompts arriving while it decodes (unit-rate Poisson epochs after its first token,
+    with their prefill seconds). Drawn once; every rate the bisection tries scales the same epochs, so the search is
     deterministic. With the means alone, a request with a short output that sits through a long
     prompt's prefill, which sets the simulated TPOT p99, was missed."""
     own: np.ndarray       # (K,) prefill seconds of the request's prompt
@@ -278,7 +278,8 @@ class Tails:
         heavier tail makes prompts wait longer behind long ones (Pollaczek-Khinchine)."""
         return float((self.own ** 2).mean() / (2 * self.own.mean() ** 2))
 
-    def ttft(self, base_s: float, wait_s: float, q: float, busy: float, slot: tuple[float, float] = (0.0, 0.0)) -> float:
+    def ttft(self, base_s: float, wait_s: float, q: float, busy: float,
+             slot: tuple[float, float] = (0.0, 0.0)) -> float:
         """The q-th percentile of own prefill + `base_s` + a wait of mean `wait_s` (`waited`) + a wait for a free
         batch slot (`slot`: the chance every slot is taken, the mean wait then)."""
         x = self.own + waited(self.waits, wait_s, busy)

@@ -48,8 +48,9 @@ SIM_TPOTS = 3000         # requests with a TPOT a simulated run reads its p99 ov
 SIM_MAX = 12_000         # requests one simulated run sends at most (a capacity search: 0.1-0.25 s)
 MAX_CONFIRM = 40         # candidates confirmed at most per plan (each simulates its LLM, image, video and embedding services)
 REACH = 1.3              # an approximated candidate within this of the top N's last is simulated too: the
-                         # approximation's capacity is 0.92-1.14 of the simulated one (p10-p90; extremes 0.75-1.29, the
-                         # low one a TTFT p99 knife edge; benchmarks/llm_capacity.py), so its figure may be ~1 / 0.77 too low
+                         # approximation's capacity is 0.92-1.14 of the simulated one (p10-p90; extremes 0.75-1.29,
+                         # the low one a TTFT p99 knife edge; benchmarks/llm_capacity.py), so its figure may be
+                         # about 1 / 0.77 too low
 
 
 @dataclass
