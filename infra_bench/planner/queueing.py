@@ -366,20 +366,18 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
     TPOT p99 adds the prefills a request sits through, n = rate x (O - 1) x T on average, taken at
     n + 2.33 sqrt(n) / (1 - rho) + 2.5: each prefill it sits through lengthens its decoding and lets more
     prompts arrive, so the count spreads as a branching process's total does (Poisson alone put the TPOT p99
-    of a long simulated run at the capacity found up to 39% above the SLO). TTFT adds to prefill + T a queueing
-    wait that grows as z (prefill + T) u / (1 - u), u the load over the saturation rate, z = ln(100 / (100 - q))
-    as for an M/M/1 sojourn, plus `overhead_s`, a per-request latency that occupies no device (as in
-    run_load). With `tails` (variable lengths), both percentiles are taken over the drawn requests
-    instead: each with its own prompt, output length and the prompts arriving while it decodes. There a prompt
-    waits only behind other prompts (the engine runs them before its next decode step): with probability rho,
-    for a mean prefill x the prompts' spread (Tails.spread) / (1 - rho), plus a wait for a free batch slot near a
-    full batch (slot_wait). The wait grown with u, spread thinly over every arrival (a replica with requests
-    decoding is nearly always busy), put a capacity whose idle TTFT p99 sat 4% under its SLO at 15x the
-    simulation's, and where decoding dominated u, TTFT-bound capacities at 0.62-0.85 of it (docs/planner.md).
-    For fixed lengths it stays: there it reads 0.34-0.69 of the simulation where TTFT binds (conservative), but
-    it is also what keeps the capacity below saturation, where the simulated queue stops draining (the wait
-    behind prompts alone let Llama-3.1-8B on a B200 reach 0.999 of saturation, 1.06x the simulation's and above the
-    closed loop's offline maximum; docs/planner.md, "Not done yet").
+    of a long simulated run at the capacity found up to 39% above the SLO). TTFT adds to prefill + T, plus
+    `overhead_s` (a per-request latency that occupies no device, as in run_load), the wait of a prompt: the
+    engine runs prompts before its next decode step, so it waits behind other prompts, with probability rho, for
+    a mean prefill x the prompts' spread / (1 - rho) (E[P^2] / (2 E[P]^2): 0.5 for one length), and, near a full
+    batch, for a free slot (slot_wait), each as an M/M/1 queue waits (`waited`). With `tails` (variable lengths),
+    both percentiles are taken over the drawn requests: each with its own prompt, output length and the prompts
+    arriving while it decodes. With one length, z T u / (1 - u) is added (u the load over the saturation rate, z =
+    ln(100 / (100 - q))): without it the capacity under loose SLOs reached 0.999 of saturation, above the closed
+    loop's offline maximum, where the simulated queue stops draining at 0.95; with lengths drawn the TPOT window holds
+    it there. Until the evening of 2026-12-06 every prompt waited z (prefill + T) u / (1 - u), which grows with the
+    decoding load that prompts skip ahead of: with the idle TTFT p99 4% under its SLO the capacity read 15x the
+    simulation's, and TTFT-bound capacities 0.34-0.85 of it (docs/planner.md, "How exact the two are").
     None when the replica saturates (b above max_batch or u >= 1)."""
     u = rate / saturation(prefill_s, output_len, step_s, max_batch)
     rho = rate * prefill_s
@@ -398,14 +396,15 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
             return None
     step = step_s(min(max_batch, max(1, math.ceil(b)))) if output_len > 1 else 0.0
     iteration = step / (1 - rho)
-    wait = (prefill_s * (tails.spread if tails else 1.0) + iteration) * u / (1 - u)
+    # TTFT: the engine runs prompts before its next decode step, so a prompt waits behind the prompts ahead of it (an
+    # M/G/1 queue of the prompts' own load rho; the decode step it lands in is the iteration in the base) and, with
+    # every batch slot taken, for one to free (slot_wait)
+    spread = tails.spread if tails is not None else 0.5  # E[P^2] / (2 E[P]^2): 0.5 for one prompt length
+    prompts = prefill_s * spread * rho / (1 - rho)
+    slot = slot_wait(b, max_batch, (output_len - 1) * iteration)
     if tails is not None:
-        # TTFT: the engine runs prompts before its next decode step, so a prompt waits behind the prompts ahead of it
-        # (an M/G/1 queue of the prompts' own load rho; the decode step it lands in is the iteration in the base) and,
-        # with every batch slot taken, for one to free (slot_wait). The TPOT window keeps the wait it was checked
-        # against: grown with u, nearly every arrival waiting.
-        prompts = prefill_s * tails.spread * rho / (1 - rho)
-        slot = slot_wait(b, max_batch, (output_len - 1) * iteration)
+        # the TPOT window keeps the wait it was checked against: grown with u, nearly every arrival waiting
+        wait = (prefill_s * tails.spread + iteration) * u / (1 - u)
         busy = 1.0 - (1.0 - rho) * math.exp(-b)
         return Estimate(rate, tails.ttft(overhead_s + iteration, prompts, ttft_q, rho, slot),
                         tails.tpot_p99(rate, iteration, step, wait, rho, busy), b)
@@ -414,7 +413,18 @@ def approx_load(rate: float, prefill_s: float, output_len: float, step_s: Callab
         n = rate * (output_len - 1) * iteration
         tpot = step + (n + 2.33 * math.sqrt(n) / (1 - rho) + 2.5) * prefill_s / (output_len - 1)
     z = math.log(100.0 / (100.0 - ttft_q))
-    return Estimate(rate, overhead_s + prefill_s + iteration + z * wait, tpot, b)
+    # each wait's percentile as `waited` would draw it, added (an upper bound), and the iteration's part of the wait
+    # grown with u: with lengths drawn the TPOT window keeps the capacity below saturation, here this does
+    waits = _waited_at(prompts, rho, z) + _waited_at(slot[0] * slot[1], slot[0], z) + z * iteration * u / (1 - u)
+    return Estimate(rate, overhead_s + prefill_s + iteration + waits, tpot, b)
+
+
+def _waited_at(wait_s: float, busy: float, z: float) -> float:
+    """The percentile of `waited`'s waits at z = ln(100 / (100 - q)): none below 1 - busy, then exponential of mean
+    wait_s / busy."""
+    if busy <= 0 or wait_s <= 0:
+        return 0.0
+    return wait_s / busy * max(z + math.log(busy), 0.0)
 
 
 def approx_capacity(prefill_s: float, output_len: float, step_s: Callable[[int], float], max_batch: int,
