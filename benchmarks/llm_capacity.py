@@ -16,6 +16,10 @@ SLOs (queueing.approx_capacity) and re-derives the top candidates with the discr
 4. A one-token (prompt-only) service on an L4 under four TTFT p95 SLOs: approx / long-run simulated capacity.
 5. Fixed long prompts with short exponential outputs, where the approximation's draw still moves it: the shipped draw
    and ten draws, stratified and independent, against the long run.
+6. Services where TTFT binds, or a full batch or saturation does: approx / simulated capacity (the median of a few
+   seeds of SIM_MAX requests), with exponential lengths and with fixed ones, with the TTFT p99 SLO just above the idle
+   p99 (a knife edge), and under loose SLOs where only saturation stops the load (the approximation must stay below
+   the closed loop's offline maximum there).
 
 Run: python benchmarks/llm_capacity.py [--seeds 10] [--quick]
 """
@@ -199,6 +203,72 @@ def joint(hw: dict, seeds: int, long: int) -> None:
               f"of their median; drawn independently, not stratified: {spread(m, svc, seeds)}", flush=True)
 
 
+# model, part, precision, TP, prompt and output tokens (a mean: exponential, up to 8x; or fixed), TTFT SLO key and
+# seconds, TPOT p99 SLO
+TTFT_BOUND = [("llama-3.1-8b", "nv_a10", "bf16", 2, 1024, 256, "ttft_p95_s", 0.5, 0.1),
+              ("llama-3.1-8b", "nv_h100_sxm", "fp8", 1, 1024, 256, "ttft_p95_s", 0.15, 0.1),
+              ("llama-3.1-8b", "nv_l4", "fp8", 1, 2048, 256, "ttft_p99_s", 1.5, 0.1),
+              ("llama-3.1-8b", "nv_l4", "fp8", 1, 512, 1024, "ttft_p95_s", 1.0, 0.2),
+              ("llama-3.1-70b", "nv_h100_sxm", "fp8", 2, 4000, 1000, "ttft_p95_s", 3.0, 0.2),
+              ("llama-3.1-8b", "nv_rtx4090", "fp8", 1, 1500, 800, "ttft_p99_s", 1.0, 0.2)]
+FIXED_TTFT_BOUND = [("llama-3.1-8b", "nv_h100_sxm", "fp8", 1, 1024, 128, "ttft_p95_s", 0.15, 0.1),
+                    ("llama-3.1-8b", "nv_l4", "fp8", 1, 2048, 256, "ttft_p95_s", 0.6, 0.1),
+                    ("llama-3.1-8b", "nv_l20", "fp8", 1, 1024, 512, "ttft_p99_s", 0.3, 0.1),
+                    ("llama-3.1-70b", "nv_h100_sxm", "fp8", 4, 2048, 256, "ttft_p95_s", 0.4, 0.1),
+                    ("qwen2.5-7b", "nv_rtx4090", "fp8", 1, 1024, 1024, "ttft_p95_s", 0.5, 0.2),
+                    ("llama-3.1-8b", "nv_a10", "bf16", 2, 4096, 256, "ttft_p99_s", 2.0, 0.2)]
+LOOSE = [("llama-3.1-8b", "nv_b200", "fp4", 1, 871, 129, "ttft_p99_s", 2.0, 0.2, "trt-llm"),
+         ("llama-2-70b", "nv_b200", "fp4", 1, 222, 274, "ttft_p99_s", 2.0, 0.2, "trt-llm"),
+         ("llama-3.1-70b", "nv_h100_sxm", "fp8", 2, 1024, 256, "ttft_p99_s", 2.0, 0.2, "vllm")]
+
+
+def _chat(model: str, precision: str, inp: int, out: int, variable: bool, key: str, ttft: float, tpot: float,
+          engine: str = "auto"):
+    def length(mean: int):
+        return {"mean": mean, "distribution": "exponential", "max": 8 * mean} if variable else mean
+    return demand_from_dict({"name": "t", "services": [{
+        "name": "c", "model": model, "precision": [precision], "engine": {"name": engine},
+        "traffic": {"requests_per_s": 20, "input_len": length(inp), "output_len": length(out)},
+        "slo": {key: ttft, "tpot_p99_s": tpot}}]}).services[0]
+
+
+def _against_simulation(hw: dict, svc, part: str, precision: str, tp: int, seeds: int, n: int) -> str:
+    o, m = sizing.llm_option(svc, "c", hw[part], precision, tp, 0.2, 1, None)
+    if not o.feasible:
+        return f"infeasible ({o.reason})"
+    draw = whole(svc).sampler() if whole(svc).variable else None
+    runs = [sizing.simulate_llm(m, svc, draw, n=n, seed=s) for s in range(seeds)]
+    rates = [r.rate for r in runs if r is not None]
+    if not rates:
+        return "the simulation finds no load"
+    return f"{o.capacity / float(np.median(rates)):.2f} ({o.binds})"
+
+
+def ttft_bound(hw: dict, seeds: int, n: int, limit: int | None = None) -> None:
+    """Part 6: where TTFT, a full batch or saturation bounds the capacity."""
+    print(f"6. approx / simulated capacity ({seeds} seeds of {n:,} requests) where TTFT, a full batch or saturation "
+          f"binds:", flush=True)
+    for variable, cases in ((True, TTFT_BOUND[:limit]), (False, FIXED_TTFT_BOUND[:limit])):
+        for model, part, precision, tp, inp, out, key, ttft, tpot in cases:
+            svc = _chat(model, precision, inp, out, variable, key, ttft, tpot)
+            print(f"   {'exponential' if variable else 'fixed'} {inp:,} / {out:,} tokens, {model} {precision} on {part} "
+                  f"TP {tp}, TTFT {key.split('_')[1]} {ttft:g} s: "
+                  f"{_against_simulation(hw, svc, part, precision, tp, seeds, n)}", flush=True)
+    base = _chat("llama-3.1-8b", "fp8", 1500, 300, True, "ttft_p99_s", 100.0, 0.2)
+    for part in ("nv_l20", "nv_l4")[:limit]:
+        _, m = sizing.llm_option(base, "c", hw[part], "fp8", 1, 0.2, 1, None)
+        idle = sizing._idle(m, 99).ttft_s
+        line = [f"x{k:g}: " + _against_simulation(hw, _chat("llama-3.1-8b", "fp8", 1500, 300, True, "ttft_p99_s",
+                                                                round(k * idle, 4), 0.2), part, "fp8", 1, seeds, n)
+                for k in (1.03, 1.06, 1.15)]
+        print(f"   the TTFT p99 SLO a factor above the idle p99 ({idle:.3f} s), Llama-3.1-8B fp8 on {part}, exponential "
+              f"1,500 / 300 tokens: " + "; ".join(line), flush=True)
+    for model, part, precision, tp, inp, out, key, ttft, tpot, engine in LOOSE[:limit]:
+        svc = _chat(model, precision, inp, out, False, key, ttft, tpot, engine)
+        print(f"   loose SLOs, fixed {inp} / {out} tokens, {model} {precision} on {part} TP {tp} under {engine}: "
+              f"{_against_simulation(hw, svc, part, precision, tp, seeds, n)}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -213,12 +283,14 @@ def main() -> None:
         fixed_lengths(hw, FIXED[:1], 1, 6000)
         prompt_only(hw, [0.5], 1, 6000)
         joint(hw, 2, 6000)
+        ttft_bound(hw, 1, 3000, limit=1)
     else:
         resolution(hw, CASES, a.seeds, LONG)
         demand_ratios(hw, None)
         fixed_lengths(hw, FIXED, 3, 20_000)
         prompt_only(hw, [0.5, 1.0, 2.0, 4.0], 3, 30_000)
         joint(hw, a.seeds, LONG)
+        ttft_bound(hw, 3, sizing.SIM_MAX)
     print(f"done in {time.perf_counter() - t:.0f} s")
 
 
