@@ -58,7 +58,9 @@ def service(precision: str, output: int | dict, tpot_slo: float):
 
 
 def simulated(m, svc, n: int, seed: int) -> float:
-    res = sizing.simulate_llm(m, svc, whole(svc).sampler(), n=n, seed=seed)
+    """The simulated capacity of one run (NaN where no load meets the SLOs), lengths drawn where they vary."""
+    bucket = whole(svc)
+    res = sizing.simulate_llm(m, svc, bucket.sampler() if bucket.variable else None, n=n, seed=seed)
     return res.rate if res else float("nan")
 
 
@@ -236,9 +238,7 @@ def _against_simulation(hw: dict, svc, part: str, precision: str, tp: int, seeds
     o, m = sizing.llm_option(svc, "c", hw[part], precision, tp, 0.2, 1, None)
     if not o.feasible:
         return f"infeasible ({o.reason})"
-    draw = whole(svc).sampler() if whole(svc).variable else None
-    runs = [sizing.simulate_llm(m, svc, draw, n=n, seed=s) for s in range(seeds)]
-    rates = [r.rate for r in runs if r is not None]
+    rates = [r for r in (simulated(m, svc, n, s) for s in range(seeds)) if not np.isnan(r)]
     if not rates:
         return "the simulation finds no load"
     return f"{o.capacity / float(np.median(rates)):.2f} ({o.binds})"
