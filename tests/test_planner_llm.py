@@ -64,7 +64,7 @@ def test_one_iteration_by_hand():
 def test_prefill_attention_runs_at_most_at_what_the_kernels_reach():
     """A 32,768-token prompt's attention at a fitted efficiency of 0.88 is priced at the kernels' ceiling for its
     length (16-bit KV: 0.63 x s / (s + 1370); 8-bit KV: 0.71 x s / (s + 1740)); a lower fitted efficiency stays the
-    bound; a CPU keeps the fitted one (the ceiling is GPU kernels'); decode attention is not capped."""
+    bound; a CPU keeps the fitted one (the ceiling is GPU kernels')."""
     from infra_bench.planner.iteration import PREFILL_ATTENTION
 
     shape = get_shape("llama-3.1-8b")
@@ -80,9 +80,29 @@ def test_prefill_attention_runs_at_most_at_what_the_kernels_reach():
     cpu = terms(shape, H100.model_copy(update={"kind": "cpu"}), PRECISIONS["bf16"], Layout())  # GPU kernels' ceiling
     assert float(iteration(cpu, Efficiency(attn=0.88), 0, 0.0, 32768, 16384.0, 1)["attention"]) == \
         pytest.approx(32768 * 16384 * cpu.attn_pf / (peak * 0.88))
-    t = terms(shape, H100, PRECISIONS["bf16"], Layout())
-    decode = float(iteration(t, Efficiency(attn=0.88, mbu=1e9), 8, 30000.0, 0, 0.0, 0)["attention"])  # compute-bound
-    assert decode == pytest.approx(8 * 30000.0 * t.attn_dec / (peak * 0.88))
+
+
+def test_mla_decode_attention_runs_at_most_at_what_the_kernels_reach():
+    """DeepSeek-V3 with attention data-parallelism keeps all 128 heads on each H200, where its absorbed decode
+    attention is compute-bound: at a fitted efficiency of 0.88 it is priced at the MLA decode kernels' median (0.51 of
+    the 16-bit peak with a 16-bit KV cache, 0.64 with an 8-bit one; workloads/reference/mla_decode_kernels.csv); a
+    lower fitted efficiency stays the bound, and a CPU keeps the fitted one."""
+    from infra_bench.planner.iteration import DECODE_ATTENTION
+
+    shape, h200 = get_shape("deepseek-v3"), HW["nv_h200_sxm"]
+    peak = h200.peak_tflops["bf16"] * 1e12
+    compute_bound = Efficiency(attn=0.88, mbu=1e9)  # KV reads at no cost, so the compute term is the one read
+    for kv, top in ((2.0, DECODE_ATTENTION["16-bit"]), (1.0, DECODE_ATTENTION["8-bit"])):
+        t = terms(shape, h200, PRECISIONS["fp8"], Layout(dp=8), kv_bytes=kv)
+        flops = 256 * 8000.0 * t.attn_dec
+        assert float(iteration(t, compute_bound, 256, 8000.0, 0, 0.0, 0)["attention"]) == \
+            pytest.approx(flops / (peak * top))
+        low = replace(compute_bound, attn=0.3)
+        assert float(iteration(t, low, 256, 8000.0, 0, 0.0, 0)["attention"]) == pytest.approx(flops / (peak * 0.3))
+    assert DECODE_ATTENTION == {"16-bit": 0.51, "8-bit": 0.64}
+    cpu = terms(shape, h200.model_copy(update={"kind": "cpu"}), PRECISIONS["fp8"], Layout(dp=8))
+    assert float(iteration(cpu, compute_bound, 256, 8000.0, 0, 0.0, 0)["attention"]) == \
+        pytest.approx(256 * 8000.0 * cpu.attn_dec / (peak * 0.88))
 
 
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():

@@ -6,7 +6,8 @@ tokens on average). On the devices of one replica its time is
 
     dense GEMMs  max(2 x dense params x tokens / (TP x peak x mfu(tokens)),  dense weight bytes / (TP x BW x mbu))
     MoE experts  max(2 x routed params x tokens / (G x peak x moe_mfu(tokens per expert)),  bytes of the experts touched / (G x BW x mbu))
-    attention    max(decode FLOPs / (peak x attn), KV bytes read / (BW x mbu))  +  prefill FLOPs / (peak x attn)
+    attention    max(decode FLOPs / (peak x attn), KV bytes read / (BW x mbu))  +  prefill FLOPs / (peak x attn),
+                 attn capped by what measured kernels reach (PREFILL_ATTENTION by prompt length, DECODE_ATTENTION)
     TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency;
                  over the scale-out NIC where TP x DP spans more than one scale-up domain)
     EP           2 x MoE layers all-to-alls of the routed tokens
@@ -36,6 +37,11 @@ EMBED_BYTES = 2.0  # input embedding and lm_head are kept in 16-bit by every eng
 # vLLM, SGLang and TensorRT-LLM; workloads/reference/attention_kernels.csv, benchmarks/attention_kernel_fit.py).
 # GPU kernels: a CPU's attention keeps the fitted efficiency alone.
 PREFILL_ATTENTION = {"16-bit": (0.63, 1370.0), "8-bit": (0.71, 1740.0)}
+# Decode attention's compute reaches at most this share of the 16-bit peak, by the KV cache's width: MLA's absorbed
+# decode kernel at 128 heads per device, where it is compute-bound, as AIConfigurator measured it (the newest tables of
+# H100, H200, A100, B200, B300 and GB200 under vLLM, SGLang and TensorRT-LLM; workloads/reference/mla_decode_kernels.csv,
+# benchmarks/attention_kernel_fit.py). Grouped-query decode is bound by its KV reads long before this.
+DECODE_ATTENTION = {"16-bit": 0.51, "8-bit": 0.64}
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,7 @@ class Terms:
     kv_split: object           # devices a sequence's KV is split over within a dp rank
     pf_attn_top: object        # prefill attention's ceiling E and s_half (PREFILL_ATTENTION; none on a CPU)
     pf_attn_half: object
+    dec_attn_top: object       # decode attention's compute ceiling (DECODE_ATTENTION; none on a CPU)
     attn_pf: object            # prefill attention FLOPs per query per context token (full layers)
     attn_dec: object           # decode attention FLOPs per query per context token
     slide_frac: object         # sliding layers / full layers
@@ -235,7 +242,9 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     weights_device = ((dense_matmul * wb + embed * EMBED_BYTES) / layout.tp
                       + shape.expert_params * precision.weight_bytes / g) / layout.pp
     kv_split = 1 if shape.mla else min(layout.tp, shape.kv_heads)
-    ceiling = (np.inf, 0.0) if hw.kind == "cpu" else PREFILL_ATTENTION["8-bit" if kv <= 1 else "16-bit"]
+    width = "8-bit" if kv <= 1 else "16-bit"
+    ceiling = (np.inf, 0.0) if hw.kind == "cpu" else PREFILL_ATTENTION[width]
+    decode_top = np.inf if hw.kind == "cpu" else DECODE_ATTENTION[width]
     per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
     link, pp_link = links(hw, layout)
     return Terms(
@@ -245,8 +254,8 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         expert_bytes=shape.expert_params * precision.weight_bytes, routed_flops_tok=2.0 * shape.routed_active_params,
         kv_tok=shape.kv_bytes_per_token_bf16 * kv / 2.0, kv_window=shape.sliding_layers * per_layer,
         window=shape.sliding_window or 0, state_seq=shape.linear_state_bytes_bf16, kv_split=kv_split,
-        pf_attn_top=ceiling[0], pf_attn_half=ceiling[1], attn_pf=shape.attn_flops_per_ctx,
-        attn_dec=shape.decode_attn_flops_per_ctx,
+        pf_attn_top=ceiling[0], pf_attn_half=ceiling[1], dec_attn_top=decode_top,
+        attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
         slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
         peak_dense=peak_dense * 1e12, peak_attn=(peak_tflops(hw, "fp32" if precision.compute == "fp32" else "bf16")
@@ -325,7 +334,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     dec_flops = n_dec * ctx_att * t.attn_dec / t.tp
     kv_read = n_dec * t.kv_seq(ctx_dec) * t.pp
     pf_ctx = ctx_pf + np.minimum(ctx_pf, t.window) * t.slide_frac
-    attention = np.maximum(dec_flops / (t.peak_attn * e.attn), kv_read / (t.bw * e.mbu)) \
+    attention = np.maximum(dec_flops / (t.peak_attn * np.minimum(e.attn, t.dec_attn_top)), kv_read / (t.bw * e.mbu)) \
         + n_pf * pf_ctx * t.attn_pf / t.tp / (t.peak_attn * prefill_attention(t, e, ctx_pf))
 
     message = tokens * t.hidden * ACT_BYTES
