@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -79,8 +80,6 @@ def cut(data: Path) -> list[dict]:
 
 def _version_key(version: str) -> tuple:
     """Sorts engine versions numerically part by part ('0.5.10' after '0.5.9', '1.3.0rc20' after '1.3.0rc5')."""
-    import re
-
     return tuple((int(p), "") if p.isdigit() else (-1, p) for p in re.findall(r"\d+|[a-z]+", version))
 
 

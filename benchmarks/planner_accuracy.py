@@ -174,7 +174,7 @@ def anatomy(problem, in_sample: dict, held: dict) -> list[str]:
             v = np.log(values[1].to_numpy())
             pairs += [abs(x - y) for j, x in enumerate(v) for y in v[j + 1:]]
         rep = f"{np.median(np.expm1(pairs)):.0%} over {len(pairs)} pairs" if pairs else "-"
-        idx, fold, r_out = np.asarray(held["index"]), held["fold"], held[metric]
+        r_out = held[metric]
         off = pd.Series(r_out).groupby(fold).transform("median").to_numpy()
         bins = b["shared"][idx]
         shared = {}
