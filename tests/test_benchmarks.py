@@ -26,6 +26,7 @@ EXPECTED = {
     "gpustack_check.py": "GPUStack rows predicted",
     "harness_overhead.py": "ratio harness/bare =",
     "loadgen_ceiling.py": "timing overhead",
+    "moe_kernel_fit.py": "in use",
     "llm_capacity.py": "simulated with sim_requests",
     "plan_speed.py": "ranking",
     "power_fit.py": "leave one engine out",

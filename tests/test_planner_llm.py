@@ -105,6 +105,32 @@ def test_mla_decode_attention_runs_at_most_at_what_the_kernels_reach():
         pytest.approx(256 * 8000.0 * cpu.attn_dec / (peak * 0.88))
 
 
+def test_expert_gemms_run_at_most_at_what_fused_moe_kernels_reach():
+    """DeepSeek-V3's experts on a B200, 8,192 tokens through one layer (256 tokens per expert): at a fitted efficiency of
+    0.9 they are priced at the fused-MoE kernels' compute-bound median for the precision (fp4 0.32, fp8 0.33, bf16 0.30
+    of its peak; workloads/reference/moe_kernels.csv) on the fitted ramp n / (n + n_half); a lower fitted efficiency
+    stays the bound; w4a16 (no kernels cut) and a CPU keep the fitted one."""
+    from infra_bench.planner.iteration import EXPERT_GEMM
+
+    shape, b200 = get_shape("deepseek-v3"), HW["nv_b200"]
+    compute_bound = Efficiency(moe_mfu=0.9, moe_n_half=64.0, mbu=1e9)  # weights read at no cost
+    tokens = 8192
+    ramp = 256 / (256 + 64.0)
+    for precision in ("fp4", "fp8", "bf16"):
+        t = terms(shape, b200, PRECISIONS[precision], Layout(tp=8))
+        flops = t.routed_flops_tok * tokens / 8
+        assert float(iteration(t, compute_bound, 0, 0.0, tokens, 1.0, 1)["moe_experts"]) == \
+            pytest.approx(flops / (t.peak * EXPERT_GEMM[precision] * ramp), rel=1e-3)
+        low = replace(compute_bound, moe_mfu=0.05)
+        assert float(iteration(t, low, 0, 0.0, tokens, 1.0, 1)["moe_experts"]) == \
+            pytest.approx(flops / (t.peak * 0.05 * ramp), rel=1e-3)
+    assert {k: EXPERT_GEMM[k] for k in ("bf16", "fp8", "fp4")} == {"bf16": 0.30, "fp8": 0.33, "fp4": 0.32}
+    for t in (terms(shape, b200, PRECISIONS["int4"], Layout(tp=8)),
+              terms(shape, b200.model_copy(update={"kind": "cpu"}), PRECISIONS["fp4"], Layout(tp=8))):
+        assert float(iteration(t, compute_bound, 0, 0.0, tokens, 1.0, 1)["moe_experts"]) == \
+            pytest.approx(t.routed_flops_tok * tokens / 8 / (t.peak * 0.9 * ramp), rel=1e-3)
+
+
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():
     """SGLang's chunked_prefill_size is 16384 on GPUs over 160 GiB (B200), 8192 below (H200)."""
     assert ENGINES["sglang"].on(HW["nv_b200"].memory_bytes).token_budget == 16384

@@ -7,7 +7,8 @@ tokens on average). On the devices of one replica its time is
     dense GEMMs  max(2 x dense params x tokens / (TP x peak x mfu(tokens)),  dense weight bytes / (TP x BW x mbu))
     MoE experts  max(2 x routed params x tokens / (G x peak x moe_mfu(tokens per expert)),  bytes of the experts touched / (G x BW x mbu))
     attention    max(decode FLOPs / (peak x attn), KV bytes read / (BW x mbu))  +  prefill FLOPs / (peak x attn),
-                 attn capped by what measured kernels reach (PREFILL_ATTENTION by prompt length, DECODE_ATTENTION)
+                 attn capped by what measured kernels reach (PREFILL_ATTENTION by prompt length, DECODE_ATTENTION),
+                 moe_mfu likewise (EXPERT_GEMM)
     TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency;
                  over the scale-out NIC where TP x DP spans more than one scale-up domain)
     EP           2 x MoE layers all-to-alls of the routed tokens
@@ -42,6 +43,12 @@ PREFILL_ATTENTION = {"16-bit": (0.63, 1370.0), "8-bit": (0.71, 1740.0)}
 # H100, H200, A100, B200, B300 and GB200 under vLLM, SGLang and TensorRT-LLM; workloads/reference/mla_decode_kernels.csv,
 # benchmarks/attention_kernel_fit.py). Grouped-query decode is bound by its KV reads long before this.
 DECODE_ATTENTION = {"16-bit": 0.51, "8-bit": 0.64}
+# Expert GEMMs reach at most this share of the peak at the weights' compute type at many tokens per expert, by the
+# precision: the median over fused-MoE kernels with whole experts on one device at 1,024 tokens per expert or more, as
+# AIConfigurator measured them (H100, H200, B200, B300, GB200 and GB300 under vLLM, SGLang and TensorRT-LLM;
+# workloads/reference/moe_kernels.csv, benchmarks/moe_kernel_fit.py). w4a16 (int4) kernels were not cut, so they keep
+# the fitted efficiency; so does a CPU (the ceiling is GPU kernels').
+EXPERT_GEMM = {"bf16": 0.30, "fp16": 0.30, "fp8": 0.33, "int8": 0.33, "fp4": 0.32}
 
 
 @dataclass(frozen=True)
@@ -197,6 +204,7 @@ class Terms:
     pf_attn_top: object        # prefill attention's ceiling E and s_half (PREFILL_ATTENTION; none on a CPU)
     pf_attn_half: object
     dec_attn_top: object       # decode attention's compute ceiling (DECODE_ATTENTION; none on a CPU)
+    moe_top: object            # the expert GEMMs' ceiling at many tokens per expert (EXPERT_GEMM; none on a CPU)
     attn_pf: object            # prefill attention FLOPs per query per context token (full layers)
     attn_dec: object           # decode attention FLOPs per query per context token
     slide_frac: object         # sliding layers / full layers
@@ -245,6 +253,7 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
     width = "8-bit" if kv <= 1 else "16-bit"
     ceiling = (np.inf, 0.0) if hw.kind == "cpu" else PREFILL_ATTENTION[width]
     decode_top = np.inf if hw.kind == "cpu" else DECODE_ATTENTION[width]
+    expert_top = np.inf if hw.kind == "cpu" else EXPERT_GEMM.get(precision.name, np.inf)
     per_layer = shape.kv_per_layer_bytes_bf16 * kv / 2.0
     link, pp_link = links(hw, layout)
     return Terms(
@@ -255,6 +264,7 @@ def terms(shape: LlmShape, hw: HardwareProfile, precision: Precision, layout: La
         kv_tok=shape.kv_bytes_per_token_bf16 * kv / 2.0, kv_window=shape.sliding_layers * per_layer,
         window=shape.sliding_window or 0, state_seq=shape.linear_state_bytes_bf16, kv_split=kv_split,
         pf_attn_top=ceiling[0], pf_attn_half=ceiling[1], dec_attn_top=decode_top,
+        moe_top=expert_top,
         attn_pf=shape.attn_flops_per_ctx, attn_dec=shape.decode_attn_flops_per_ctx,
         slide_frac=shape.sliding_layers / max(shape.full_layers, 1),
         tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, peak=peak * 1e12,
@@ -298,8 +308,9 @@ def stack(cases: list[Terms]) -> Terms:
     return Terms(**{f.name: np.array([getattr(c, f.name) for c in cases], dtype=float) for f in fields(Terms)})
 
 
-def _gemm(flops, nbytes, tokens, peak, bw, mbu, mfu, n_half):
-    eta = mfu * tokens / (tokens + n_half)
+def _gemm(flops, nbytes, tokens, peak, bw, mbu, mfu, n_half, top=np.inf):
+    """The slower of the FLOPs at min(mfu, top) x n / (n + n_half) of the peak and the bytes at mbu of the bandwidth."""
+    eta = np.minimum(mfu, top) * tokens / (tokens + n_half)
     return np.maximum(flops / (peak * np.maximum(eta, 1e-9)), nbytes / (bw * mbu))
 
 
@@ -328,7 +339,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     per_expert = routed * t.top_k / np.maximum(safe_e * touched, 1e-9)  # tokens each touched expert sees
     experts = np.where(moe & (tokens > 0),
                        _gemm(t.routed_flops_tok * routed / g, t.expert_bytes * touched / g, per_expert,
-                             t.peak, t.bw, e.mbu, e.moe_mfu, e.moe_n_half), 0.0)
+                             t.peak, t.bw, e.mbu, e.moe_mfu, e.moe_n_half, t.moe_top), 0.0)
 
     ctx_att = ctx_dec + np.minimum(ctx_dec, t.window) * t.slide_frac
     dec_flops = n_dec * ctx_att * t.attn_dec / t.tp
