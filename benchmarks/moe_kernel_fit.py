@@ -25,7 +25,6 @@ Run: python benchmarks/moe_kernel_fit.py [--quick] [--from-aiconfigurator DIR]
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.attention_kernel_fit import _version_key, _write, read  # noqa: E402
+from benchmarks.attention_kernel_fit import _version_key, _write, read
 
 CSV = ROOT / "workloads" / "reference" / "moe_kernels.csv"
 # AIConfigurator's system folders whose MoE tables are cut, with our profiles
