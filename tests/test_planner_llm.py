@@ -131,6 +131,40 @@ def test_expert_gemms_run_at_most_at_what_fused_moe_kernels_reach():
             pytest.approx(t.routed_flops_tok * tokens / 8 / (t.peak * 0.9 * ramp), rel=1e-3)
 
 
+def test_a_scheduler_that_polls_every_r_passes_makes_each_request_wait_half_of_them():
+    """SGLang with --scheduler-recv-interval r reads new requests once per r forward passes, so a prompt waits
+    (r - 1) / 2 decode iterations before its prefill can start: the closed loop's TTFT grows by about that, its TPOT
+    does not change, and r = 1 (every engine's default) is the loop as it was."""
+    shape, b200 = get_shape("deepseek-v3"), HW["nv_b200"]
+    t = terms(shape, b200, PRECISIONS["fp8"], Layout(tp=8, ep=8))
+    e = Efficiency()
+    sglang = ENGINES["sglang"].on(b200.memory_bytes)
+    base = closed_loop(t, e, EngineTerms.of(sglang), 32, 1024, 1024)
+    polled = closed_loop(t, e, EngineTerms.of(sglang.with_limits(recv_interval=30)), 32, 1024, 1024)
+    step = float(iteration_s(t, e, float(polled.decoding), 1024 + 512, 0.0, 512.0, 0.0))
+    assert float(polled.ttft_s) - float(base.ttft_s) == pytest.approx(14.5 * step, rel=0.05)
+    assert float(polled.tpot_s) == pytest.approx(float(base.tpot_s), rel=0.02)
+    with pytest.raises(UserError, match="receive interval"):
+        sglang.with_limits(recv_interval=0)
+
+
+def test_inferencex_sglang_runs_on_blackwell_carry_their_scripts_polling_interval():
+    """InferenceX's B200/B300 SGLang scripts: 30 passes from 16 clients up, else 10; DeepSeek fp8 at TP 4 and Qwen3.5
+    fp8 on a B300 always 10; GLM-5 fp8 and other parts SGLang's default, 1. The sample's rows carry it."""
+    from infra_bench.planner.measurements import aic_measurements, ix_recv
+
+    assert ix_recv("deepseek-r1", "nv_b200", "fp4", 8, 32, "2026-03-25") == 30
+    assert ix_recv("deepseek-r1", "nv_b200", "fp4", 8, 8, "2026-03-25") == 10
+    assert ix_recv("deepseek-r1", "nv_b200", "fp8", 4, 64, "2026-03-25") == 10
+    assert ix_recv("qwen3.5-397b-a17b", "nv_b300", "fp8", 4, 64, "2026-04-17") == 10
+    assert ix_recv("glm-5", "nv_b200", "fp8", 8, 64, "2026-03-20") == 1
+    assert ix_recv("deepseek-r1", "nv_h200_sxm", "fp8", 8, 64, "2026-03-25") == 1
+    rows = aic_measurements()[0]
+    polled = [m for m in rows if m.recv_interval > 1]
+    assert polled and all(m.engine == "sglang" and m.hardware in ("nv_b200", "nv_b300") for m in polled)
+    assert not any(m.recv_interval > 1 for m in rows if m.engine != "sglang")
+
+
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():
     """SGLang's chunked_prefill_size is 16384 on GPUs over 160 GiB (B200), 8192 below (H200)."""
     assert ENGINES["sglang"].on(HW["nv_b200"].memory_bytes).token_budget == 16384

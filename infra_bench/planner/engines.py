@@ -38,6 +38,7 @@ class Engine:
     static: bool = False        # a batch is prefilled together, then decoded together (infra-bench's own runners)
     vendors: tuple[str, ...] = ()  # the parts' vendors it runs on (empty: any)
     ported: tuple[tuple[str, str], ...] = ()  # (vendor, engine): on that vendor's parts it runs as that engine
+    recv_interval: int = 1      # forward passes between polls for new requests (SGLang's --scheduler-recv-interval)
 
     def refusal(self, hw_id: str, vendor: str) -> str | None:
         """Why the engine does not run on this vendor's parts, or None where it does: its efficiencies would
@@ -57,19 +58,22 @@ class Engine:
         return self
 
     def with_limits(self, max_seqs: int | None = None, token_budget: int | None = None,
-                    memory_fraction: float | None = None) -> Engine:
+                    memory_fraction: float | None = None, recv_interval: int | None = None) -> Engine:
         """The engine with the user's limits in place of its defaults. `memory_fraction` is the share of memory
         the engine takes, as its own setting reads it (vLLM's --gpu-memory-utilization and SGLang's
         --mem-fraction-static: of the device's memory; TensorRT-LLM's free_gpu_memory_fraction and MindIE's
-        NPU memory fraction: of the memory left after the weights)."""
+        NPU memory fraction: of the memory left after the weights). `recv_interval` is how many forward passes the
+        scheduler runs between reads of new requests (SGLang's --scheduler-recv-interval; 1 elsewhere)."""
         if max_seqs is not None and max_seqs < 1 or token_budget is not None and token_budget < 1:
             raise UserError("--max-seqs and --token-budget must be at least 1")
+        if recv_interval is not None and recv_interval < 1:
+            raise UserError(f"a scheduler receive interval of {recv_interval} forward passes is not one; give 1 or more")
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise UserError(f"--memory-fraction {memory_fraction:g} is not a share of memory; give a number above 0 "
                             f"and at most 1 (the engine's default for {self.name} is {self.memory_fraction:g})")
         return replace(self, max_seqs=max_seqs or self.max_seqs, token_budget=token_budget or self.token_budget,
                        memory_fraction=memory_fraction or self.memory_fraction,
-                       large_gpu=None if (max_seqs or token_budget) else self.large_gpu)
+                       recv_interval=recv_interval or self.recv_interval, large_gpu=None if (max_seqs or token_budget) else self.large_gpu)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (

@@ -130,6 +130,8 @@ class Measurement:
     memory_fraction: float | None = None  # the engine's memory share where the run set it (loadtest's label)
     requests: float | None = None  # requests in the measured run, whose first clients start together (a loadtest
     #                                point's completed ones); None: the fit's `bench_requests` stands in
+    recv_interval: int = 1  # forward passes between the scheduler's reads of new requests (SGLang's
+    #                         --scheduler-recv-interval, where the run's launch script set it: `ix_recv`)
 
     @property
     def layout(self) -> Layout:
@@ -164,6 +166,24 @@ _INFERENCEX_ID = re.compile(r"^\d{4}_\d{2}_\d{2}_|_cfg\d+$")
 # InferenceX's client draws each prompt and output length from 0.8 to 1 x the nominal one (random-range-ratio 0.8 in
 # its workflow since 2025-08; benchmark_serving.py's sample_random_requests), so a run's mean lengths are 0.9 x them.
 INFERENCEX_LENGTHS = 0.9
+
+
+def ix_recv(model: str, hardware: str, precision: str, tp: int, clients: float, date: str) -> int:
+    """SGLang's --scheduler-recv-interval in InferenceX's single-node launch scripts for a run (its repository,
+    benchmarks/single_node/{dsr1,glm5,qwen3.5}_*_{b200,b300}.sh and the docker scripts before them, read at the
+    revision in force on the run's date; `clients` is the run's whole concurrency). Their rule: 30 from 16 clients
+    up, else 10; DeepSeek in fp8 at TP 4 and Qwen3.5 in fp8 on a B300 always 10; GLM-5 in fp4 10 from 2026-04-07
+    (the script's first version left it out); GLM-5 in fp8 and the H200 and AMD scripts leave SGLang's default, 1."""
+    if hardware not in ("nv_b200", "nv_b300"):
+        return 1
+    many = 30 if clients >= 16 else 10
+    if model in ("deepseek-r1", "deepseek-v3"):
+        return 10 if precision == "fp8" and tp == 4 else many
+    if model == "qwen3.5-397b-a17b":
+        return 10 if precision == "fp8" and hardware == "nv_b300" else many
+    if model == "glm-5" and precision == "fp4":
+        return 10 if date >= "2026-04-07" else 1
+    return 1
 
 
 def aic_layout(row_id: str, tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int, int, str]:
@@ -229,12 +249,17 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
         if why:
             skipped.append(f"AIC {r['id']}: {why}")
             continue
-        scale = INFERENCEX_LENGTHS if _INFERENCEX_ID.search(r["id"]) else 1.0  # the run's mean lengths
-        out.append(Measurement(model, hw_id, engine_name(r["backend"]), r["backend_version"] or "", precision,
+        inferencex = bool(_INFERENCEX_ID.search(r["id"]))
+        scale = INFERENCEX_LENGTHS if inferencex else 1.0  # the run's mean lengths
+        engine = engine_name(r["backend"])
+        recv = ix_recv(model, hw_id, precision, layout.tp, clients, r["measured"] or "") \
+            if inferencex and engine == "sglang" else 1
+        out.append(Measurement(model, hw_id, engine, r["backend_version"] or "", precision,
                                layout.tp, layout.pp, layout.dp, layout.ep, b, scale * float(r["isl"]),
                                scale * float(r["osl"]),
                                float(r["silicon_ttft_ms"]) / 1e3, float(r["silicon_tpot_ms"]) / 1e3,
-                               f"AIConfigurator silicon sample {r['id']}", r["measured"] or "", note))
+                               f"AIConfigurator silicon sample {r['id']}", r["measured"] or "", note,
+                               recv_interval=recv))
     return tuple(out), tuple(skipped)
 
 

@@ -8,7 +8,8 @@ before sending the next. Per attention-DP rank, with b of the C clients:
     decoding  n_d = n x D x TPOT / (D x TPOT + TTFT_s),  D = OSL - 1
     TTFT_s    prompts arrive in clusters (clients that finished together): k = min(n, max(1, scale x n ** cluster))
               of them pass the budget in m = k x ISL / budget iterations, of which a prompt waits for
-              max(1, (m + 1) / 2); plus the engine's per-request cost
+              max(1, (m + 1) / 2); plus the engine's per-request cost, and (r - 1) / 2 decode iterations where the
+              scheduler reads new requests once per r forward passes (SGLang's --scheduler-recv-interval r)
     prefill   each cycle every running request brings one prompt; those not in a request's own TTFT
               window (n - its cluster share) fall in its decode window: p = that x ISL / D per iteration
     mixed engines: iterations carry the decode batch plus prefill up to the token budget; a share
@@ -50,15 +51,17 @@ class EngineTerms:
     of_free: object
     reserve_whole: object
     static: object
+    recv_interval: object = 1.0
 
     @classmethod
     def of(cls, engines: list[Engine] | Engine) -> EngineTerms:
         if isinstance(engines, Engine):
             return cls(engines.mixed, engines.chunked, engines.max_seqs, engines.token_budget,
-                       engines.memory_fraction, engines.of_free_memory, engines.reserve_whole_request, engines.static)
+                       engines.memory_fraction, engines.of_free_memory, engines.reserve_whole_request, engines.static,
+                       engines.recv_interval)
         a = lambda k: np.array([getattr(e, k) for e in engines], dtype=float)  # noqa: E731
         return cls(a("mixed") > 0, a("chunked") > 0, a("max_seqs"), a("token_budget"), a("memory_fraction"),
-                   a("of_free_memory") > 0, a("reserve_whole_request") > 0, a("static") > 0)
+                   a("of_free_memory") > 0, a("reserve_whole_request") > 0, a("static") > 0, a("recv_interval"))
 
 
 RUNTIME_RESERVE = 3.5e9  # activations, CUDA graphs, NCCL buffers (AIConfigurator reserves ~3.5 GB + collectives)
@@ -103,6 +106,8 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     k = np.minimum(n, np.maximum(1.0, e.cluster_scale * n ** e.cluster))  # a prompt is prefilled whole
     queued = k * isl
     n_d = n.copy()
+    polls = (np.asarray(g.recv_interval, dtype=float) - 1) / 2  # iterations a new request waits to be read
+    t_poll = 0.0
     for _ in range(rounds):
         avail = np.where(g.mixed, np.maximum(budget - n_d, budget / 8), budget)
         room = np.maximum(avail, isl)  # a prompt that does not fit the budget goes alone (engines allow one)
@@ -110,7 +115,7 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
         per_wave = np.minimum(queued, room)
         t_first = np.maximum(1.0, (waves + 1) / 2) * iteration_s(
             t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, per_wave, ctx_pf, per_wave / isl)
-        ttft_s = t_first + e.t_request
+        ttft_s = t_first + e.t_request + t_poll
         # the other requests' prompts that fall in one request's decode window, per decode iteration
         in_ttft = np.minimum(k, np.maximum(1.0, (queued + room) / (2 * isl)))
         p = np.maximum(n - in_ttft, 0.0) * isl / np.maximum(d, 1.0)
@@ -118,6 +123,7 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
         chunk = np.minimum(np.maximum(chunk, np.minimum(p, avail)), room)
         share = np.minimum(1.0, p / chunk)
         t_dec = iteration_s(t, e, n_d, ctx_dec, 0.0, ctx_pf, 0.0)
+        t_poll = polls * t_dec
         t_mix = iteration_s(t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, chunk, ctx_pf, chunk / isl)
         tpot = np.where(g.mixed, share * t_mix + (1 - share) * t_dec, t_dec + p / chunk * t_mix)
         # a mixed iteration carries one chunk at most: prompts beyond what the iterations can take wait
@@ -140,7 +146,7 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     burst_room = np.maximum(np.where(g.mixed, np.maximum(budget - n / 2, budget / 8), budget), isl)
     burst_wave = np.minimum(n * isl, burst_room)  # prompts of one wave of the burst, in tokens
     t_burst = np.maximum(1.0, (n * isl / burst_room + 1) / 2) * iteration_s(
-        t, e, np.where(g.mixed, n / 2, 0.0), ctx_dec, burst_wave, ctx_pf, burst_wave / isl) + e.t_request
+        t, e, np.where(g.mixed, n / 2, 0.0), ctx_dec, burst_wave, ctx_pf, burst_wave / isl) + e.t_request + t_poll
     runs = np.asarray(e.bench_requests, dtype=float)
     share = np.where(g.static | (runs <= 0), 0.0, np.minimum(1.0, n * t.dp / np.maximum(runs, 1.0)))
     ttft = (1 - share) * ttft_s + share * t_burst + waiting / x
