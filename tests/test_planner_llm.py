@@ -165,6 +165,23 @@ def test_inferencex_sglang_runs_on_blackwell_carry_their_scripts_polling_interva
     assert not any(m.recv_interval > 1 for m in rows if m.engine != "sglang")
 
 
+def test_inferencex_runs_that_leave_the_kv_cache_at_16_bits_are_priced_so():
+    """InferenceX's scripts for DeepSeek and GLM-5 in fp8 under SGLang on the H200, and for MiniMax-M2.5 in fp8 under
+    vLLM on the H100 and H200, pass no --kv-cache-dtype, so those runs kept a 16-bit cache where the planner's fp8
+    precision assumes an 8-bit one: the rows carry it, and the fit prices their KV at 2 bytes an element."""
+    from infra_bench.planner.measurements import ix_kv
+
+    assert ix_kv("deepseek-r1", "nv_h200_sxm", "sglang", "fp8") == 2.0
+    assert ix_kv("minimax-m2.5", "nv_h100_sxm", "vllm", "fp8") == 2.0
+    assert ix_kv("deepseek-r1", "nv_h200_sxm", "trt-llm", "fp8") is None  # its script sets fp8
+    assert ix_kv("deepseek-r1", "nv_b200", "sglang", "fp8") is None
+    rows = [m for m in aic_measurements()[0] if m.kv_bytes]
+    assert rows and {(m.engine, m.precision) for m in rows} <= {("sglang", "fp8"), ("vllm", "fp8")}
+    problem, _ = F.Problem.build(rows[:3], pr.load_hardware())
+    for point, kv in zip(problem.points, problem.terms.kv_tok):
+        assert kv == pytest.approx(get_shape(point.model).kv_bytes_per_token_bf16)
+
+
 def test_sglang_takes_larger_prefill_batches_on_the_largest_gpus():
     """SGLang's chunked_prefill_size is 16384 on GPUs over 160 GiB (B200), 8192 below (H200)."""
     assert ENGINES["sglang"].on(HW["nv_b200"].memory_bytes).token_budget == 16384

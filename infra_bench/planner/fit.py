@@ -424,7 +424,8 @@ class Problem:
                 engine: Engine = get_engine(m.engine if m.engine in ENGINES else "generic").on(
                     profiles[m.hardware].memory_bytes).with_limits(memory_fraction=m.memory_fraction,
                                                                     recv_interval=m.recv_interval)
-                ts.append(terms(get_shape(m.model), profiles[m.hardware], PRECISIONS[m.precision], m.layout))
+                ts.append(terms(get_shape(m.model), profiles[m.hardware], PRECISIONS[m.precision], m.layout,
+                                 kv_bytes=m.kv_bytes))
             except (UserError, KeyError) as e:
                 skipped.append(f"{m.source}: {e}")
                 continue

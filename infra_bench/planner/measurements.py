@@ -132,6 +132,8 @@ class Measurement:
     #                                point's completed ones); None: the fit's `bench_requests` stands in
     recv_interval: int = 1  # forward passes between the scheduler's reads of new requests (SGLang's
     #                         --scheduler-recv-interval, where the run's launch script set it: `ix_recv`)
+    kv_bytes: float | None = None  # bytes per KV element where the run's KV cache differs from the precision's
+    #                                default (`ix_kv`); None: the precision's
 
     @property
     def layout(self) -> Layout:
@@ -184,6 +186,21 @@ def ix_recv(model: str, hardware: str, precision: str, tp: int, clients: float, 
     if model == "glm-5" and precision == "fp4":
         return 10 if date >= "2026-04-07" else 1
     return 1
+
+
+def ix_kv(model: str, hardware: str, engine: str, precision: str) -> float | None:
+    """The KV cache's bytes per element in InferenceX's single-node launch scripts where they leave it at the engine's
+    default, the checkpoint's 16 bits, while the planner's fp8 precision assumes an fp8 cache: DeepSeek-R1/V3 and GLM-5
+    in fp8 under SGLang on the H200 (benchmarks/single_node/{dsr1,glm5}_fp8_h200.sh: no --kv-cache-dtype) and
+    MiniMax-M2.5 in fp8 under vLLM on the H100 and H200 (no --kv-cache-dtype until 2026-05-05, after the sample's runs).
+    None where the scripts set the precision's own (fp8 elsewhere on these models) or the planner's default holds."""
+    if precision != "fp8":
+        return None
+    if engine == "sglang" and hardware == "nv_h200_sxm" and model in ("deepseek-r1", "deepseek-v3", "glm-5"):
+        return 2.0
+    if engine == "vllm" and hardware in ("nv_h100_sxm", "nv_h200_sxm") and model == "minimax-m2.5":
+        return 2.0
+    return None
 
 
 def aic_layout(row_id: str, tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int, int, str]:
@@ -259,7 +276,8 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
                                scale * float(r["osl"]),
                                float(r["silicon_ttft_ms"]) / 1e3, float(r["silicon_tpot_ms"]) / 1e3,
                                f"AIConfigurator silicon sample {r['id']}", r["measured"] or "", note,
-                               recv_interval=recv))
+                               recv_interval=recv,
+                               kv_bytes=ix_kv(model, hw_id, engine, precision) if inferencex else None))
     return tuple(out), tuple(skipped)
 
 
