@@ -153,12 +153,13 @@ def test_inferencex_sglang_runs_on_blackwell_carry_their_scripts_polling_interva
     fp8 on a B300 always 10; GLM-5 fp8 and other parts SGLang's default, 1. The sample's rows carry it."""
     from infra_bench.planner.measurements import aic_measurements, ix_recv
 
-    assert ix_recv("deepseek-r1", "nv_b200", "fp4", 8, 32, "2026-03-25") == 30
-    assert ix_recv("deepseek-r1", "nv_b200", "fp4", 8, 8, "2026-03-25") == 10
-    assert ix_recv("deepseek-r1", "nv_b200", "fp8", 4, 64, "2026-03-25") == 10
-    assert ix_recv("qwen3.5-397b-a17b", "nv_b300", "fp8", 4, 64, "2026-04-17") == 10
-    assert ix_recv("glm-5", "nv_b200", "fp8", 8, 64, "2026-03-20") == 1
-    assert ix_recv("deepseek-r1", "nv_h200_sxm", "fp8", 8, 64, "2026-03-25") == 1
+    assert ix_recv("deepseek-r1", "nv_b200", "sglang", "fp4", 8, 32, "2026-03-25") == 30
+    assert ix_recv("deepseek-r1", "nv_b200", "sglang", "fp4", 8, 8, "2026-03-25") == 10
+    assert ix_recv("deepseek-r1", "nv_b200", "sglang", "fp8", 4, 64, "2026-03-25") == 10
+    assert ix_recv("qwen3.5-397b-a17b", "nv_b300", "sglang", "fp8", 4, 64, "2026-04-17") == 10
+    assert ix_recv("glm-5", "nv_b200", "sglang", "fp8", 8, 64, "2026-03-20") == 1
+    assert ix_recv("deepseek-r1", "nv_h200_sxm", "sglang", "fp8", 8, 64, "2026-03-25") == 1
+    assert ix_recv("deepseek-r1", "nv_b200", "trt-llm", "fp4", 8, 32, "2026-03-25") == 1
     rows = aic_measurements()[0]
     polled = [m for m in rows if m.recv_interval > 1]
     assert polled and all(m.engine == "sglang" and m.hardware in ("nv_b200", "nv_b300") for m in polled)

@@ -67,7 +67,7 @@ class Engine:
         if max_seqs is not None and max_seqs < 1 or token_budget is not None and token_budget < 1:
             raise UserError("--max-seqs and --token-budget must be at least 1")
         if recv_interval is not None and recv_interval < 1:
-            raise UserError(f"a scheduler receive interval of {recv_interval} forward passes cannot be; give 1 or more")
+            raise UserError(f"the scheduler's receive interval must be 1 or more forward passes, not {recv_interval}")
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise UserError(f"--memory-fraction {memory_fraction:g} is not a share of memory; give a number above 0 "
                             f"and at most 1 (the engine's default for {self.name} is {self.memory_fraction:g})")

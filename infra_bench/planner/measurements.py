@@ -170,13 +170,14 @@ _INFERENCEX_ID = re.compile(r"^\d{4}_\d{2}_\d{2}_|_cfg\d+$")
 INFERENCEX_LENGTHS = 0.9
 
 
-def ix_recv(model: str, hardware: str, precision: str, tp: int, clients: float, date: str) -> int:
+def ix_recv(model: str, hardware: str, engine: str, precision: str, tp: int, clients: float, date: str) -> int:
     """SGLang's --scheduler-recv-interval in InferenceX's single-node launch scripts for a run (its repository,
     benchmarks/single_node/{dsr1,glm5,qwen3.5}_*_{b200,b300}.sh and the docker scripts before them, read at the
     revision in force on the run's date; `clients` is the run's whole concurrency). Their rule: 30 from 16 clients
     up, else 10; DeepSeek in fp8 at TP 4 and Qwen3.5 in fp8 on a B300 always 10; GLM-5 in fp4 10 from 2026-04-07
-    (the script's first version left it out); GLM-5 in fp8 and the H200 and AMD scripts leave SGLang's default, 1."""
-    if hardware not in ("nv_b200", "nv_b300"):
+    (the script's first version left it out); GLM-5 in fp8 and the H200 and AMD scripts leave SGLang's default, 1;
+    other engines poll every pass."""
+    if engine != "sglang" or hardware not in ("nv_b200", "nv_b300"):
         return 1
     many = 30 if clients >= 16 else 10
     if model in ("deepseek-r1", "deepseek-v3"):
@@ -269,8 +270,7 @@ def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
         inferencex = bool(_INFERENCEX_ID.search(r["id"]))
         scale = INFERENCEX_LENGTHS if inferencex else 1.0  # the run's mean lengths
         engine = engine_name(r["backend"])
-        recv = ix_recv(model, hw_id, precision, layout.tp, clients, r["measured"] or "") \
-            if inferencex and engine == "sglang" else 1
+        recv = ix_recv(model, hw_id, engine, precision, layout.tp, clients, r["measured"] or "") if inferencex else 1
         out.append(Measurement(model, hw_id, engine, r["backend_version"] or "", precision,
                                layout.tp, layout.pp, layout.dp, layout.ep, b, scale * float(r["isl"]),
                                scale * float(r["osl"]),
