@@ -11,7 +11,8 @@ tokens on average). On the devices of one replica its time is
                  moe_mfu likewise (EXPERT_GEMM)
     TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency;
                  over the scale-out NIC where TP x DP spans more than one scale-up domain)
-    EP           2 x MoE layers all-to-alls of the routed tokens
+    EP           2 x MoE layers all-to-alls of the routed tokens between attention-DP ranks (under TP attention
+                 every rank holds every token, and the TP all-reduce combines the experts' partial sums)
     fixed        the engine's per-iteration overhead (scheduling, sampling), a cost per layer (kernel launches
                  and gaps) and per MoE layer a cost that grows with the experts each token picks (k / 8)
 
@@ -352,7 +353,10 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     tp_comm = np.where(np.asarray(t.tp) > 1,
                        2 * t.layers * (2 * (t.tp - 1) / t.tp * message / (t.link * e.link) + e.ar_latency), 0.0)
     a2a = routed * t.top_k * t.hidden * ACT_BYTES / g * (t.ep - 1) / np.maximum(t.ep, 1)
-    ep_comm = np.where(np.asarray(t.ep) > 1, 2 * t.moe_layers * (a2a / (t.link * e.link) + e.ar_latency), 0.0)
+    # with attention under TP every rank holds every token already, and the experts' partial sums are combined by the
+    # layer's TP all-reduce: only attention-DP ranks dispatch and combine tokens over an all-to-all
+    ep_comm = np.where((np.asarray(t.ep) > 1) & (np.asarray(t.dp) > 1),
+                       2 * t.moe_layers * (a2a / (t.link * e.link) + e.ar_latency), 0.0)
     pp_comm = (t.pp - 1) * (message / (t.pp_link * e.link) + e.ar_latency)
     return {"dense_gemm": dense, "moe_experts": experts, "attention": attention, "tp_allreduce": tp_comm,
             "ep_alltoall": ep_comm, "pp_send": pp_comm,
