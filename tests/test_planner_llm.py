@@ -835,6 +835,20 @@ def test_a_flag_the_models_kind_does_not_read_is_refused(tmp: Path):
                                   "--tp", "8", "--ep", "3", cwd=tmp), "use --ep 1 or 2 or 4 or 8")
 
 
+def test_predict_says_that_ep_under_tp_attention_is_priced_as_tp_split_experts(tmp: Path):
+    """DeepSeek-V3 on eight H200: TP 8 with EP 8 and TP 8 alone price alike (no all-to-all under TP attention), so the
+    EP answer says what it leaves out; attention DP 8 with EP 8 exchanges tokens and carries no such note."""
+    args = ("predict", "--model", "deepseek-v3", "--hardware", "nv_h200_sxm", "--precision", "fp8", "--concurrency", "16")
+    ep = run_cli(*args, "--tp", "8", "--ep", "8", cwd=tmp)
+    tp = run_cli(*args, "--tp", "8", cwd=tmp)
+    dp = run_cli(*args, "--dp", "8", "--ep", "8", cwd=tmp)
+    assert ep.returncode == tp.returncode == dp.returncode == 0
+    assert "EP 8 under TP attention is priced as experts split by TP" in ep.stdout
+    assert "under TP attention" not in tp.stdout + dp.stdout
+    latency = [line for line in ep.stdout.splitlines() if line.startswith("TTFT")]
+    assert latency and latency == [line for line in tp.stdout.splitlines() if line.startswith("TTFT")]
+
+
 def test_a_part_without_a_scale_up_bandwidth_says_what_its_collectives_were_priced_at():
     """A profile with no scale-up bandwidth (the MetaX C500's is unpublished) has its all-reduces priced at a PCIe
     link, so TTFT can rise with TP; a note says so (the MI355X was the example until its Infinity Fabric links were

@@ -368,6 +368,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
+    if rep.layout.ep > 1 and rep.layout.dp == 1:
+        notes.append(f"EP {rep.layout.ep} under TP attention is priced as experts split by TP: every rank holds every "
+                     f"token, so there is no all-to-all, and the TP all-reduce combines the experts' outputs; EP's "
+                     f"uneven load across ranks is not modelled")
     ttft, tpot = float(s.ttft_s), float(s.tpot_s) if osl > 1 else None
     tok_s = float(s.output_tokens_per_s)
     engine = rep.case.engine
@@ -444,6 +448,10 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
     if rep.shape.moe:
         notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
                      "show it)")
+    if rep.layout.ep > 1 and rep.layout.dp == 1:
+        notes.append(f"EP {rep.layout.ep} under TP attention is priced as experts split by TP: every rank holds every "
+                     f"token, so there is no all-to-all, and the TP all-reduce combines the experts' outputs; EP's "
+                     f"uneven load across ranks is not modelled")
     figures = {"num_prompts": num_prompts, "max_concurrency": None if clients == num_prompts else clients,
                "lengths": name or "fixed", "seed": seed if name else None, "duration_s": run.duration_s,
                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
