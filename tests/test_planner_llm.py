@@ -79,6 +79,21 @@ def test_expert_parallel_ranks_exchange_tokens_only_under_attention_data_paralle
     assert float(parts["tp_allreduce"]) == 0
 
 
+def test_a_prompt_prefilled_on_one_attention_dp_rank_shares_the_experts_with_the_others_own_tokens():
+    """DeepSeek-V3 at DP 8 / EP 8 on eight H200: one rank prefills a 1,024-token prompt while the other seven decode
+    16 sequences each. The experts serve 1,024 + 7 x 16 = 1,136 tokens, as in an iteration where every rank carries
+    142, not 8 x 1,024 (fewer FLOPs; every expert's weights are read either way); the all-to-all is this rank's own sends, as when every rank carries 1,024; the rank's own
+    attention and dense layers are its prompt's."""
+    t = terms(get_shape("deepseek-v3"), HW["nv_h200_sxm"], PRECISIONS["fp8"], Layout(dp=8, ep=8))
+    e = Efficiency()
+    lone = iteration(t, e, 0, 0.0, 1024, 512.0, 1, others=16)
+    assert float(lone["moe_experts"]) == pytest.approx(float(iteration(t, e, 0, 0.0, 142, 512.0, 1)["moe_experts"]))
+    alike = iteration(t, e, 0, 0.0, 1024, 512.0, 1)
+    assert float(lone["moe_experts"]) < float(alike["moe_experts"])
+    for k in ("ep_alltoall", "dense_gemm", "attention"):
+        assert float(lone[k]) == pytest.approx(float(alike[k])), k
+
+
 def test_prefill_attention_runs_at_most_at_what_the_kernels_reach():
     """A 32,768-token prompt's attention at a fitted efficiency of 0.88 is priced at the kernels' ceiling for its
     length (16-bit KV: 0.63 x s / (s + 1370); 8-bit KV: 0.71 x s / (s + 1740)); a lower fitted efficiency stays the

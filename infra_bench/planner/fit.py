@@ -75,11 +75,12 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 12              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+FIT_VERSION = 13              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
 #                               efficiency per generation x precision; 9: fixed step times per generation x engine;
 #                               10: expert GEMM efficiency per precision, with a child per generation x precision;
 #                               11: expert GEMM efficiency capped at what fused-MoE kernels reach (EXPERT_GEMM);
-#                               12: all-to-alls only between attention-DP ranks (EP under TP attention has none)
+#                               12: all-to-alls only between attention-DP ranks (EP under TP attention has none);
+#                               13: a prompt's prefill beside the other attention-DP ranks' own tokens
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 

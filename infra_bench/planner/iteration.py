@@ -12,7 +12,8 @@ tokens on average). On the devices of one replica its time is
     TP           2 x layers all-reduces of tokens x hidden x 2 bytes (ring over the scale-up link, plus latency;
                  over the scale-out NIC where TP x DP spans more than one scale-up domain)
     EP           2 x MoE layers all-to-alls of the routed tokens between attention-DP ranks (under TP attention
-                 every rank holds every token, and the TP all-reduce combines the experts' partial sums)
+                 every rank holds every token, and the TP all-reduce combines the experts' partial sums); the
+                 experts serve every DP rank's tokens, as many as this rank's or `others` each
     fixed        the engine's per-iteration overhead (scheduling, sampling), a cost per layer (kernel launches
                  and gaps) and per MoE layer a cost that grows with the experts each token picks (k / 8)
 
@@ -323,8 +324,9 @@ def prefill_attention(t: Terms, e: Efficiency, ctx_pf):
     return np.minimum(e.attn, t.pf_attn_top * seq / (seq + t.pf_attn_half))
 
 
-def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> dict:
-    """Seconds per op class of one iteration on one dp rank (numbers or arrays)."""
+def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts, others=None) -> dict:
+    """Seconds per op class of one iteration on one dp rank (numbers or arrays). `others`: the tokens each other
+    attention-DP rank carries in it (None: as many as this one), which the experts serve as well."""
     n_dec, n_pf = np.asarray(n_dec, dtype=float), np.asarray(n_pf, dtype=float)
     tokens = n_dec + n_pf
     last = n_dec + prompts  # tokens whose logits are computed
@@ -333,7 +335,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
                                        e.n_half), 0.0)
 
     g = t.tp * t.dp
-    routed = tokens * t.dp  # the experts see the tokens of every attention-DP rank
+    routed = tokens + (t.dp - 1) * (tokens if others is None else others)  # the experts see every DP rank's tokens
     moe = np.asarray(t.experts, dtype=float) > 0
     safe_e = np.where(moe, t.experts, 1.0)
     touched = np.where(moe, 1 - (1 - t.top_k / safe_e) ** routed, 0.0)
@@ -352,7 +354,7 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
     message = tokens * t.hidden * ACT_BYTES
     tp_comm = np.where(np.asarray(t.tp) > 1,
                        2 * t.layers * (2 * (t.tp - 1) / t.tp * message / (t.link * e.link) + e.ar_latency), 0.0)
-    a2a = routed * t.top_k * t.hidden * ACT_BYTES / g * (t.ep - 1) / np.maximum(t.ep, 1)
+    a2a = tokens * t.top_k * t.hidden * ACT_BYTES / t.tp * (t.ep - 1) / np.maximum(t.ep, 1)  # this rank's sends
     # with attention under TP every rank holds every token already, and the experts' partial sums are combined by the
     # layer's TP all-reduce: only attention-DP ranks dispatch and combine tokens over an all-to-all
     ep_comm = np.where((np.asarray(t.ep) > 1) & (np.asarray(t.dp) > 1),
@@ -363,8 +365,8 @@ def iteration(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts) ->
             "fixed": e.t_iter + e.t_layer * t.layers + e.t_moe_layer * t.moe_layers * t.top_k / 8 + 0 * tokens}
 
 
-def iteration_s(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts):
-    return sum(iteration(t, e, n_dec, ctx_dec, n_pf, ctx_pf, prompts).values())
+def iteration_s(t: Terms, e: Efficiency, n_dec, ctx_dec, n_pf, ctx_pf, prompts, others=None):
+    return sum(iteration(t, e, n_dec, ctx_dec, n_pf, ctx_pf, prompts, others).values())
 
 
 def work(t: Terms, n_dec, ctx_dec, n_pf, ctx_pf, prompts) -> tuple[object, object]:

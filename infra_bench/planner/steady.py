@@ -108,13 +108,15 @@ def closed_loop(t: Terms, e: Efficiency, g: EngineTerms, concurrency, isl, osl, 
     n_d = n.copy()
     polls = (np.asarray(g.recv_interval, dtype=float) - 1) / 2  # iterations a new request waits to be read
     t_poll = 0.0
+    p = np.zeros_like(n)
     for _ in range(rounds):
         avail = np.where(g.mixed, np.maximum(budget - n_d, budget / 8), budget)
         room = np.maximum(avail, isl)  # a prompt that does not fit the budget goes alone (engines allow one)
         waves = queued / room
         per_wave = np.minimum(queued, room)
+        # the other attention-DP ranks go on decoding and prefilling their own share while this prompt is prefilled
         t_first = np.maximum(1.0, (waves + 1) / 2) * iteration_s(
-            t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, per_wave, ctx_pf, per_wave / isl)
+            t, e, np.where(g.mixed, n_d, 0.0), ctx_dec, per_wave, ctx_pf, per_wave / isl, n_d + p)
         ttft_s = t_first + e.t_request + t_poll
         # the other requests' prompts that fall in one request's decode window, per decode iteration
         in_ttft = np.minimum(k, np.maximum(1.0, (queued + room) / (2 * isl)))
