@@ -283,6 +283,19 @@ def check_context(shape: LlmShape, name: str, tokens: int, asked: str, fix: str)
     return None
 
 
+def _expert_notes(rep: Replica) -> list[str]:
+    """What a MoE model's answer leaves out of its experts, said alike by predict and predict_run."""
+    notes = []
+    if rep.shape.moe:
+        notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
+                     "show it)")
+    if rep.layout.ep > 1 and rep.layout.dp == 1:
+        notes.append(f"EP {rep.layout.ep} under TP attention is priced as experts split by TP: every rank holds every "
+                     f"token, so there is no all-to-all, and the TP all-reduce combines the experts' outputs; EP's "
+                     f"uneven load across ranks is not modelled")
+    return notes
+
+
 def _base(rep: Replica, fit: Fit, isl: int, osl: int) -> tuple[object, dict]:
     """(the fit's efficiencies for a service, with no benchmark burst; the fields every prediction of the replica
     shares)."""
@@ -365,13 +378,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                      f"{d['hardware']}: per-part factors carry what their measuring campaigns differ by (engine builds, "
                      f"harnesses), or for a part not measured there the nearest parts', so a comparison between the two "
                      f"carries that gap; run both (`infra-bench calibrate`) before choosing")
-    if rep.shape.moe:
-        notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
-                     "show it)")
-    if rep.layout.ep > 1 and rep.layout.dp == 1:
-        notes.append(f"EP {rep.layout.ep} under TP attention is priced as experts split by TP: every rank holds every "
-                     f"token, so there is no all-to-all, and the TP all-reduce combines the experts' outputs; EP's "
-                     f"uneven load across ranks is not modelled")
+    notes += _expert_notes(rep)
     ttft, tpot = float(s.ttft_s), float(s.tpot_s) if osl > 1 else None
     tok_s = float(s.output_tokens_per_s)
     engine = rep.case.engine
@@ -445,13 +452,7 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
     if run.peak_running * rep.layout.dp > FEW_POINTS_ABOVE:
         notes.append(f"{run.peak_running * rep.layout.dp} sequences running at most per replica: "
                      f"{beyond_words(fit, [tier])}")
-    if rep.shape.moe:
-        notes.append("MoE: experts touched by uniform routing; real routing is skewed (random-weight runs cannot "
-                     "show it)")
-    if rep.layout.ep > 1 and rep.layout.dp == 1:
-        notes.append(f"EP {rep.layout.ep} under TP attention is priced as experts split by TP: every rank holds every "
-                     f"token, so there is no all-to-all, and the TP all-reduce combines the experts' outputs; EP's "
-                     f"uneven load across ranks is not modelled")
+    notes += _expert_notes(rep)
     figures = {"num_prompts": num_prompts, "max_concurrency": None if clients == num_prompts else clients,
                "lengths": name or "fixed", "seed": seed if name else None, "duration_s": run.duration_s,
                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
