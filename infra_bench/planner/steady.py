@@ -9,7 +9,8 @@ before sending the next. Per attention-DP rank, with b of the C clients:
     TTFT_s    prompts arrive in clusters (clients that finished together): k = min(n, max(1, scale x n ** cluster))
               of them pass the budget in m = k x ISL / budget iterations, of which a prompt waits for
               max(1, (m + 1) / 2); plus the engine's per-request cost, and (r - 1) / 2 decode iterations where the
-              scheduler reads new requests once per r forward passes (SGLang's --scheduler-recv-interval r)
+              scheduler reads new requests once per r forward passes (SGLang's --scheduler-recv-interval r); those
+              iterations' experts serve, from each other attention-DP rank, its n_d decodes and p prompt tokens
     prefill   each cycle every running request brings one prompt; those not in a request's own TTFT
               window (n - its cluster share) fall in its decode window: p = that x ISL / D per iteration
     mixed engines: iterations carry the decode batch plus prefill up to the token budget; a share
