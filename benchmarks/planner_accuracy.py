@@ -129,6 +129,20 @@ def beyond(problem, res: dict) -> dict:
             "median_abs": float(np.median(np.abs(err))) if len(err) else None}
 
 
+def fold_lines(res: dict) -> list[str]:
+    """Per held-out model (a fold of the model split): points, then TTFT and TPOT median |error| and bias. The
+    errors differ by model far more than by anything shared (anatomy()), so docs/planner.md gives them per model."""
+    folds = np.asarray(res["fold"])
+    out = []
+    for name in sorted(set(folds)):
+        cells = []
+        for metric in ("ttft", "tpot"):
+            r = res[metric][(folds == name) & np.isfinite(res[metric])]
+            cells.append(f"{_median_abs(r):>5} {np.expm1(np.median(r)):>+6.0%}" if len(r) else f"{'-':>5} {'':>6}")
+        out.append(f"{name:<26} {(folds == name).sum():>5}  {cells[0]}  {cells[1]}")
+    return out
+
+
 def _bins(problem) -> dict[str, np.ndarray]:
     """Per point: its replicate key, and the coarse features a shared correction could use (engine,
     clients, prompt and output length bins)."""
@@ -252,16 +266,16 @@ def main() -> None:
           f"{len({m.model for m in problem.points})} models, {len({m.hardware for m in problem.points})} GPUs, "
           f"{len({m.engine for m in problem.points})} engines; full fit in {time.perf_counter() - t0:.0f} s")
     s_all, _ = F.predict_problem(full, problem)
-    b_all, _, _, ttft_all, tpot_all = problem.arrays()
+    _, _, _, ttft_all, tpot_all = problem.arrays()
     in_sample = {"ttft": np.log(s_all.ttft_s / ttft_all), "tpot": np.log(s_all.tpot_s / tpot_all)}
     print(f"in sample (the full fit scored on its own points, the floor the held-out splits start from): "
           f"TTFT {_median_abs(in_sample['ttft'])}, TPOT {_median_abs(in_sample['tpot'])}", flush=True)
-    tiers, rows, parts, by_clients = {}, [], [], []
+    tiers, rows, parts, by_clients, by_model = {}, [], [], [], []
     for key in SPLITS:
         res = held_out(problem, key, 10 if a.quick else a.evals, 2 if a.quick else None)
         by_clients += clients_lines(problem, SPLITS[key], res)
         if key == "model":
-            parts = anatomy(problem, in_sample, res)
+            parts, by_model = anatomy(problem, in_sample, res), fold_lines(res)
         tiers[TIERS[key]] = {}
         for metric in ("ttft", "tpot", "throughput"):
             s = summary(res, metric, by_engine=key == "model")
@@ -283,6 +297,10 @@ def main() -> None:
           "llm_model.FEW_POINTS_ABOVE): "
           "points, median |err|, bias")
     print("\n".join(by_clients))
+    if by_model:
+        print("\nper held-out model (leave one model out): points, median |err| and bias of TTFT and TPOT")
+        print(f"{'model':<26} {'n':>5}  {'TTFT':>5} {'bias':>6}  {'TPOT':>5} {'bias':>6}")
+        print("\n".join(by_model))
     if parts:
         print("\nwhat the leave-one-model-out error is made of (see anatomy()):")
         print("\n".join(parts))

@@ -56,3 +56,15 @@ def test_interval_quantiles_per_engine_hold_each_engines_points():
     narrow = res["ttft"][res["engine"] == "narrow"]
     lo, hi = np.quantile(res["ttft"], [0.1, 0.9])
     assert np.mean((narrow >= lo) & (narrow <= hi)) > 0.95  # what one shared interval would do
+
+
+def test_the_per_model_lines_give_each_held_out_models_own_error_and_bias():
+    """One fold predicted 25% slow in TTFT and 10% fast in TPOT, another exact and with no TTFT measured: each line
+    carries its own model's figures, not the split's."""
+    pa = benchmark_script("planner_accuracy")
+    res = {"fold": np.array(["slow"] * 3 + ["exact"] * 2),
+           "ttft": np.array([np.log(1.25)] * 3 + [np.nan] * 2),
+           "tpot": np.array([np.log(0.9)] * 3 + [0.0] * 2)}
+    lines = dict(line.split(maxsplit=1) for line in pa.fold_lines(res))
+    assert lines["slow"].split() == ["3", "25%", "+25%", "10%", "-10%"]
+    assert lines["exact"].split() == ["2", "-", "0%", "+0%"]
