@@ -707,16 +707,21 @@ def test_a_prediction_beyond_the_fits_data_says_it_is_an_upper_bound(tmp: Path):
 
 
 def test_a_low_precision_whose_ttft_comes_out_above_bf16_says_so():
-    """The fit's per-request time has a factor per precision category, so Llama-3.1-8B in fp8 on a B200 under vLLM
-    comes out with a longer TTFT than in bf16 at one client; predict names the bf16 figure. Where fp8 is the faster
-    (an H100), and for 4-bit weights into 16-bit GEMMs, it says nothing."""
-    fit = F.shipped()
+    """The fit's GEMM efficiency has a factor per part x precision (their measuring campaigns), so a low precision can
+    come out slower than bf16; predict then names the bf16 figure. No catalog case of the shipped fit does since
+    FIT_VERSION 14 (the per-request time no longer varies by precision), so a copy of it slows the B200's fp8 GEMMs
+    five-fold, as a campaign could. Where fp8 is the faster, and for 4-bit weights into 16-bit GEMMs, it says nothing."""
+    shipped = F.shipped()
+    values = json.loads(json.dumps(shipped.values))
+    values["mfu"]["hw|precision"]["nv_b200|fp8"] *= 0.2
+    fit = F.Fit(values, shipped.residuals, shipped.meta, shipped.counts)
     b200 = m.replica("llama-3.1-8b", HW["nv_b200"], "fp8", engine="vllm")
     bf16 = m.predict(m.replica("llama-3.1-8b", HW["nv_b200"], "bf16", engine="vllm"), fit, 1)
     got = m.predict(b200, fit, 1)
     assert got.ttft_s > 1.05 * bf16.ttft_s
     note = [n for n in got.notes if "the same configuration in bf16 comes out with a shorter TTFT" in n]
     assert len(note) == 1 and f"({bf16.ttft_s * 1e3:.1f} ms against {got.ttft_s * 1e3:.1f})" in note[0]
+    assert not any("shorter TTFT" in n for n in m.predict(b200, shipped, 1).notes)
     h100 = m.predict(m.replica("llama-3.1-8b", H100, "fp8", engine="vllm"), fit, 1)
     assert not any("shorter TTFT" in n for n in h100.notes)
     assert not any("shorter TTFT" in n for n in m.predict(m.replica("gpt-oss-120b", H100, "int4"), fit, 1).notes)

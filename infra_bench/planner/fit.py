@@ -55,7 +55,7 @@ LEVELS: dict[str, tuple] = {
     "mbu": (("family", "engine"), ("hw", "engine"), "cls", GROUP),
     "t_iter": (("family", "engine"), ("hw", "engine")), "t_layer": (("family", "engine"), ("hw", "engine")),
     "mfu": (("family", "precision"), ("hw", "precision"), "cls", GROUP),
-    "t_request": (("engine", "cls"), GROUP), "cluster": ("engine", ("engine", "cls")),
+    "t_request": ("engine", ("hw", "engine")), "cluster": ("engine", ("engine", "cls")),
     "cluster_scale": ("engine",), "n_half": (), "attn": (), "link": (), "ar_latency": (), "t_moe_layer": (),
     "moe_mfu": ("precision", ("family", "precision")), "moe_n_half": (), "bench_requests": (),
 }
@@ -75,12 +75,14 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 13              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+FIT_VERSION = 14              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
 #                               efficiency per generation x precision; 9: fixed step times per generation x engine;
 #                               10: expert GEMM efficiency per precision, with a child per generation x precision;
 #                               11: expert GEMM efficiency capped at what fused-MoE kernels reach (EXPERT_GEMM);
 #                               12: all-to-alls only between attention-DP ranks (EP under TP attention has none);
-#                               13: a prompt's prefill beside the other attention-DP ranks' own tokens
+#                               13: a prompt's prefill beside the other attention-DP ranks' own tokens;
+#                               14: the per-request TTFT cost per engine with a child per part x engine (the front
+#                               end's and its host's), not per engine x class with a child per category
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
 IN_FLIGHT_SLACK = 1.5         # a measurement with more sequences in flight than this x its KV room is left out
 

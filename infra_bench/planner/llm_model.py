@@ -208,9 +208,10 @@ LOW_PRECISIONS = ("fp8", "int8", "fp4")  # tensor cores faster than 16-bit (int4
 
 
 def _slower_than_16bit(rep: Replica, fit: Fit, concurrency: float, isl: int, osl: int, ttft_s: float) -> str | None:
-    """A low precision whose TTFT comes out longer than the same configuration's in bf16: the fitted per-request time
-    and prompt clustering differ by precision category (their measuring campaigns), not by compute, so say so where a
-    user comparing precisions would be misled (Llama-3.1-8B on a B200 under vLLM at one client)."""
+    """A low precision whose TTFT comes out longer than the same configuration's in bf16: the fitted GEMM efficiencies
+    differ by precision category (their measuring campaigns), not by compute alone, so say so where a user comparing
+    precisions would be misled (until FIT_VERSION 14 the per-request time did too, and Llama-3.1-8B in fp8 on a B200
+    under vLLM came out slower than in bf16 at one client; your own runs through `calibrate` can do it again)."""
     if rep.precision not in LOW_PRECISIONS:
         return None
     try:
@@ -224,8 +225,8 @@ def _slower_than_16bit(rep: Replica, fit: Fit, concurrency: float, isl: int, osl
     if ttft_s <= 1.05 * other:
         return None
     return (f"the same configuration in bf16 comes out with a shorter TTFT ({other * 1e3:.1f} ms against "
-            f"{ttft_s * 1e3:.1f}): the fit's per-request time and prompt clustering belong to each precision's measured "
-            f"category (its campaigns), not to the compute, so compare precisions on your own runs (`infra-bench "
+            f"{ttft_s * 1e3:.1f}): the fit's GEMM efficiencies belong to each precision's measured category (its "
+            f"campaigns), not to the compute alone, so compare precisions on your own runs (`infra-bench "
             f"calibrate`) before choosing one on TTFT")
 
 
