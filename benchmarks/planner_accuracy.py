@@ -42,18 +42,12 @@ def _median_abs(log_ratios, digits: int = 0) -> str:
 
 
 def architecture_of() -> dict[str, str]:
-    """Model id -> its fold in the leave-one-model-out split. Models with the same architecture
-    (DeepSeek-R1 and DeepSeek-V3, measured with identical figures in many rows of the sample) are
-    one fold: leaving one out while the other stays would be predicting points the fit has seen."""
-    from dataclasses import asdict
+    """Model id -> its fold in the leave-one-model-out split: its architecture (shapes.architectures). Models with
+    the same architecture (DeepSeek-R1 and DeepSeek-V3, measured with identical figures in many rows of the sample)
+    are one fold: leaving one out while the other stays would be predicting points the fit has seen."""
+    from infra_bench.planner.shapes import architectures
 
-    from infra_bench.planner.shapes import shapes
-
-    by_shape: dict[str, list[str]] = {}
-    for mid, shape in shapes().items():
-        by_shape.setdefault(json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source")},
-                                       sort_keys=True, default=str), []).append(mid)
-    return {mid: " + ".join(sorted(ids)) for ids in by_shape.values() for mid in ids}
+    return architectures()
 
 
 def reference_problem(quick: bool = False):

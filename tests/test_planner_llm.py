@@ -353,6 +353,40 @@ def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
         assert fixed == pytest.approx(truth["t_iter"] + truth["t_layer"] * layers, rel=0.2), model
     again = problem.predict(got)
     assert np.allclose(again.tpot_s, made.tpot_s, rtol=0.05) and np.allclose(again.ttft_s, made.ttft_s, rtol=0.08)
+    # the models a category measured are recorded, the anchor's and these alike, so these take its child whole
+    assert {"llama-3.1-8b", "qwen3-32b", "llama-3.1-70b"} <= set(fitted.models["nv_h200_sxm|vllm|fp8|dense"])
+
+
+def test_a_model_its_category_never_measured_takes_the_categorys_child_shrunk():
+    """The bandwidth and GEMM efficiencies' child per (part, engine, precision, class) is fitted on the models
+    measured there. Those models take it whole; another takes it to the power n / (n + SHRINK_MODELS), n the models
+    measured (DeepSeek-R1 and -V3, one architecture, count once and speak for each other); the per-request time has
+    no such child, and a fit that does not record its models (Fit.uniform, hand-made fits) takes it whole."""
+    group = F._level_name(F.GROUP)
+    fit = F.Fit.from_dict(json.loads(json.dumps(F.Fit.uniform().to_dict())), "test")
+    for p, factor in (("mbu", 1.5), ("mfu", 0.5)):
+        fit.values[p][group].update({"nv_h100_sxm|vllm|bf16|dense": factor, "nv_h200_sxm|sglang|fp8|moe": factor})
+    whole = {p: np.array(v) for p, v in fit.raw([F.Case("qwen3-32b", "nv_h100_sxm", "vllm", "bf16")])[0].items()}
+    fit.models.update({"nv_h100_sxm|vllm|bf16|dense": ["llama-3.1-8b"],
+                       "nv_h200_sxm|sglang|fp8|moe": ["deepseek-r1 + deepseek-v3", "minimax-m2.5"]})
+    fit = F.Fit.from_dict(json.loads(json.dumps(fit.to_dict())), "test")  # the models go through the fit's JSON
+    cases = [F.Case("llama-3.1-8b", "nv_h100_sxm", "vllm", "bf16"), F.Case("qwen3-32b", "nv_h100_sxm", "vllm", "bf16"),
+             F.Case("deepseek-v3", "nv_h200_sxm", "sglang", "fp8"), F.Case("kimi-k2.5", "nv_h200_sxm", "sglang", "fp8")]
+    raw, _ = fit.raw(cases)
+    unit = F.Fit.uniform().raw(cases)[0]
+    for p, factor in (("mbu", 1.5), ("mfu", 0.5)):
+        child = raw[p] / unit[p]
+        k = F.SHRINK_MODELS
+        assert child == pytest.approx([factor, factor ** (1 / (1 + k)), factor, factor ** (2 / (2 + k))]), p
+        assert whole[p][0] == pytest.approx(unit[p][1] * factor)  # no models recorded: the child whole
+    assert raw["t_request"] == pytest.approx(unit["t_request"])
+    # predict says so, and where the category's factors come from
+    seen = m.predict(m.replica("llama-3.1-8b", H100, "bf16", engine="vllm"), fit, 1)
+    unseen = m.predict(m.replica("qwen3-32b", H100, "bf16", engine="vllm", tp=2), fit, 1)
+    assert seen.fit["category_models"] is None and not any("was not measured on" in n for n in seen.notes)
+    assert unseen.fit["category_models"] == {"models": ["llama-3.1-8b"], "power": pytest.approx(1 / (1 + k))}
+    assert any(n.startswith("qwen3-32b was not measured on nv_h100_sxm under vllm at bf16") and "llama-3.1-8b" in n
+               for n in unseen.notes)
 
 
 def test_a_problems_arrays_are_made_once_and_cannot_be_changed_by_a_caller():

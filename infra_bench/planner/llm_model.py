@@ -315,7 +315,8 @@ def _base(rep: Replica, fit: Fit, isl: int, osl: int) -> tuple[object, dict]:
                 fit={"source": fit.meta.get("source", "infra-bench shipped fit"), "not_measured": missing[0],
                      "tier": tier, "engine_maturity": rep.engine.maturity,
                      "interval_engine": rep.case.engine if fit.engine_quantiles(tier, rep.case.engine) else None,
-                     "class": arch_class(rep.shape), "same_peaks": fit.same_peaks(rep.case)})
+                     "class": arch_class(rep.shape), "same_peaks": fit.same_peaks(rep.case),
+                     "category_models": fit.other_models(rep.case)})
     return eff, base
 
 
@@ -370,6 +371,10 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     if missing:
         notes.append("the levels not measured (the fit's `not_measured`) take their efficiencies from the nearest "
                      "fitted parts through roofline ratios")  # the list and the interval's tier are the fit's, once
+    if other := base["fit"]["category_models"]:
+        notes.append(f"{rep.shape.id} was not measured on {rep.hw.id} under {rep.engine.name} at {rep.precision}: that "
+                     f"category's own bandwidth and GEMM factors, fitted on {', '.join(other['models'])}, are taken at "
+                     f"the power {other['power']:.2f}, as much as they carry to a model they never saw")
     if other_class := class_words(fit, rep.hw.id, rep.shape):
         notes.append(other_class)
     for d in base["fit"]["same_peaks"]:

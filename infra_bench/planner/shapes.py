@@ -12,6 +12,7 @@ local_shape.py builds the same shape from it, with the same definitions.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -132,6 +133,26 @@ def shapes() -> dict[str, LlmShape]:
             attn_flops_per_ctx=float(r["attn_flops_per_token_per_ctx_token"] or 0),
             max_positions=_int(r, "max_position_embeddings"), source=r["source"])
     return out
+
+
+@lru_cache(maxsize=1)
+def architectures() -> dict[str, str]:
+    """Catalog id -> the architecture it shares with other ids: the ids of identical shapes joined with " + "
+    (DeepSeek-R1 and DeepSeek-V3, one architecture whose measured rows repeat each other figure for figure). What the
+    fit knows about one of them it knows about the other."""
+    from dataclasses import asdict
+
+    by_shape: dict[str, list[str]] = {}
+    for mid, shape in shapes().items():
+        facts = json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source")}, sort_keys=True,
+                           default=str)
+        by_shape.setdefault(facts, []).append(mid)
+    return {mid: " + ".join(sorted(ids)) for ids in by_shape.values() for mid in ids}
+
+
+def architecture(model_id: str) -> str:
+    """The architecture a model shares with catalog ids of the same shape (architectures); a local model's own id."""
+    return architectures().get(model_id, model_id)
 
 
 def model_ids(kind: str = "llm") -> list[str]:
