@@ -17,7 +17,7 @@ from infra_bench.planner.calibration import fit_from
 from infra_bench.planner.demand import load_demand
 from infra_bench.planner.fit import Case
 from infra_bench.planner.media_model import kind_of
-from infra_bench.planner.shapes import LlmShape, get_shape, shapes
+from infra_bench.planner.shapes import LlmShape, architecture, get_shape, shapes
 
 from .conftest import assert_one_line_error, run_cli
 
@@ -139,6 +139,9 @@ def test_a_local_copy_of_a_catalog_model_predicts_as_the_catalog_model(tmp: Path
     assert note.startswith(f"shape from {folder.resolve()}/config.json, parameters counted on the meta device (8.03B)")
     assert ours == theirs
     assert Case("my-llama", "nv_h100_sxm", "vllm", "bf16").key("cls") == "dense"  # found again by its id
+    # the fit knows it as the catalog model: a category that measured llama-3.1-8b measured this copy too
+    assert architecture("my-llama") == "llama-3.1-8b"
+    assert architecture(str(write_config(tmp / "own-tiny", TINY))) == "own-tiny"  # a shape no catalog model has
 
 
 def test_local_ids_never_take_a_catalog_id_or_another_folders_name(tmp: Path):

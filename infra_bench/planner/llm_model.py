@@ -372,7 +372,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
         notes.append("the levels not measured (the fit's `not_measured`) take their efficiencies from the nearest "
                      "fitted parts through roofline ratios")  # the list and the interval's tier are the fit's, once
     if other := base["fit"]["category_models"]:
-        notes.append(f"{rep.shape.id} was not measured on {rep.hw.id} under {rep.engine.name} at {rep.precision}: that "
+        notes.append(f"the model was not measured on {rep.hw.id} under {rep.engine.name} at {rep.precision}: that "
                      f"category's own bandwidth and GEMM factors, fitted on {', '.join(other['models'])}, are taken at "
                      f"the power {other['power']:.2f}, as much as they carry to a model they never saw")
     if other_class := class_words(fit, rep.hw.id, rep.shape):

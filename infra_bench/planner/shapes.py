@@ -135,24 +135,35 @@ def shapes() -> dict[str, LlmShape]:
     return out
 
 
+def _facts(shape: LlmShape) -> str:
+    """A shape's architecture facts as one string: everything but its names and where it came from."""
+    from dataclasses import asdict
+
+    return json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source", "config_path")},
+                      sort_keys=True, default=str)
+
+
 @lru_cache(maxsize=1)
+def _by_facts() -> dict[str, str]:
+    """Architecture facts -> the catalog ids of that shape joined with " + "."""
+    ids: dict[str, list[str]] = {}
+    for mid, shape in shapes().items():
+        ids.setdefault(_facts(shape), []).append(mid)
+    return {facts: " + ".join(sorted(v)) for facts, v in ids.items()}
+
+
 def architectures() -> dict[str, str]:
     """Catalog id -> the architecture it shares with other ids: the ids of identical shapes joined with " + "
     (DeepSeek-R1 and DeepSeek-V3, one architecture whose measured rows repeat each other figure for figure). What the
     fit knows about one of them it knows about the other."""
-    from dataclasses import asdict
-
-    by_shape: dict[str, list[str]] = {}
-    for mid, shape in shapes().items():
-        facts = json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source")}, sort_keys=True,
-                           default=str)
-        by_shape.setdefault(facts, []).append(mid)
-    return {mid: " + ".join(sorted(ids)) for ids in by_shape.values() for mid in ids}
+    return {mid: _by_facts()[_facts(shape)] for mid, shape in shapes().items()}
 
 
 def architecture(model_id: str) -> str:
-    """The architecture a model shares with catalog ids of the same shape (architectures); a local model's own id."""
-    return architectures().get(model_id, model_id)
+    """The architecture a model shares with catalog ids of the same shape (architectures): a local copy of a catalog
+    model is that model; another local model is its own."""
+    shape = get_shape(model_id)
+    return _by_facts().get(_facts(shape), shape.id)
 
 
 def model_ids(kind: str = "llm") -> list[str]:
