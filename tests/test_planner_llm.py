@@ -360,8 +360,8 @@ def test_the_fit_recovers_known_efficiencies_from_synthetic_points():
 def test_a_model_its_category_never_measured_takes_the_categorys_child_shrunk():
     """The bandwidth and GEMM efficiencies' child per (part, engine, precision, class) is fitted on the models
     measured there. Those models take it whole; another takes it to the power n / (n + SHRINK_MODELS), n the models
-    measured (DeepSeek-R1 and -V3, one architecture, count once and speak for each other); the per-request time has
-    no such child, and a fit that does not record its models (Fit.uniform, hand-made fits) takes it whole."""
+    measured (DeepSeek-R1 and -V3, one architecture, count once and speak for each other); the per-request time is
+    not shrunk, and a fit that does not record its models (Fit.uniform, hand-made fits) takes the child whole."""
     group = F._level_name(F.GROUP)
     fit = F.Fit.from_dict(json.loads(json.dumps(F.Fit.uniform().to_dict())), "test")
     for p, factor in (("mbu", 1.5), ("mfu", 0.5)):

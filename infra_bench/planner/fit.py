@@ -90,7 +90,7 @@ FIT_VERSION = 15              # 7: the TTFT clustering has a child per engine x 
 # The bandwidth and GEMM efficiencies' child per category (GROUP) is fitted on the models measured there, and with
 # one or two of them it is mostly those models' campaigns (engine builds, harnesses), not the category's. A model the
 # category never measured takes it to the power n / (n + SHRINK_MODELS), n the models it measured: leaving one model
-# out, TTFT 28.3% -> 27.5% and TPOT 14.9% -> 14.2% (k = 1 to 4 alike; the full child, and none, were worse).
+# out, TTFT 28.3% -> 27.5% and TPOT 14.9% -> 14.2% (k = 1.5 to 4 alike; the full child, and none, were worse).
 SHRUNK = ("mbu", "mfu")
 SHRINK_MODELS = 2.0
 MIN_PARENT_POINTS = 5         # a parent category fitted on fewer measurements stands aside for the nearest ones
