@@ -221,6 +221,7 @@ class Fit:
         vals: dict[str, np.ndarray] = {}
         missing: list[list[str]] = [[] for _ in cases]
         aside: dict[str, set[int]] = {}  # per parameter, the cases whose fitted parent stood aside
+        powers = None  # the GROUP child's power per case (shrink), one for every SHRUNK parameter
         for p, level, first in _parts():
             table = self.values[p]["all" if level is None else _level_name(level)]
             keys = [None if level is None else c.key(level) for c in cases]
@@ -254,7 +255,8 @@ class Fit:
                     missing[i].append(f"{k} ({said})")
             arr = np.array(col, dtype=float)
             if level == GROUP and p in SHRUNK:
-                arr = arr ** self.shrink(cases, keys)
+                powers = self.shrink(cases, keys) if powers is None else powers
+                arr = arr ** powers
             vals[p] = vals[p] * arr if p in vals else arr
         for p in OWN:  # the categories your own records refitted (fit_own); none in the shipped fit
             own = self.values[p].get(OWN_LEVEL, {})
