@@ -13,7 +13,7 @@ local_shape.py builds the same shape from it, with the same definitions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from ..catalog import llm_rows
@@ -137,8 +137,6 @@ def shapes() -> dict[str, LlmShape]:
 
 def _facts(shape: LlmShape) -> str:
     """A shape's architecture facts as one string: everything but its names and where it came from."""
-    from dataclasses import asdict
-
     return json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source", "config_path")},
                       sort_keys=True, default=str)
 
