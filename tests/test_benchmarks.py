@@ -19,6 +19,7 @@ EXPECTED = {
     "aiconfigurator_compare.py": "AIConfigurator (kernel databases; in sample)",
     "attention_kernel_fit.py": "in use",
     "backend_compare.py": "ORT fp32 / torch fp32 =",
+    "calibration_gain.py": "calibration gain measured",
     "diffusion_compare.py": "ORT / torch per-step time =",
     "embedding_capacity.py": "approx / simulated capacity",
     "fleet_speed.py": "optimiser",
