@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -78,9 +79,7 @@ def main() -> None:
     t0 = time.perf_counter()
     problem, _ = PA.reference_problem(a.quick)
     fold_of = PA.architecture_of()
-    counts: dict = {}
-    for m in problem.points:
-        counts[fold_of[m.model]] = counts.get(fold_of[m.model], 0) + 1
+    counts = Counter(fold_of[m.model] for m in problem.points)
     names = sorted(n for n, c in counts.items() if c > 10)[:2 if a.quick else None]
     with ProcessPoolExecutor(2) as pool:
         folds = list(pool.map(fold, [(n, a.quick, 10 if a.quick else 400) for n in names]))
@@ -92,8 +91,9 @@ def main() -> None:
     for name, f in zip(names, folds):
         held = f["held"]
         used = set().union(*(f["used"][k] for k in KS))
+        calibrated = {config[u] for u in used}
         scored = np.array([i not in used for i in held])
-        same = np.array([config[i] in {config[u] for u in used} for i in held])
+        same = np.array([config[i] in calibrated for i in held])
         line = []
         for k in KS:
             rt, rp = np.log(f["pred"][k][0] / ttft[held]), np.log(f["pred"][k][1] / tpot[held])
