@@ -49,8 +49,7 @@ def fold(args: tuple) -> dict:
 
     name, quick, evals = args
     problem, _ = PA.reference_problem(quick)
-    fold_of = PA.architecture_of()
-    groups = np.array([fold_of[m.model] for m in problem.points])
+    groups = PA.folds_of(problem, "model")
     train, held = np.where(groups != name)[0], np.where(groups == name)[0]
     base = F.fit(problem.take(train), max_evals=evals)
     out = {"held": held, "used": {}, "pred": {}}
@@ -78,8 +77,7 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.perf_counter()
     problem, _ = PA.reference_problem(a.quick)
-    fold_of = PA.architecture_of()
-    counts = Counter(fold_of[m.model] for m in problem.points)
+    counts = Counter(PA.folds_of(problem, "model"))
     names = sorted(n for n, c in counts.items() if c > 10)[:2 if a.quick else None]
     with ProcessPoolExecutor(2) as pool:
         folds = list(pool.map(fold, [(n, a.quick, 10 if a.quick else 400) for n in names]))

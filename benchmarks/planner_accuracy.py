@@ -50,6 +50,13 @@ def architecture_of() -> dict[str, str]:
     return architectures()
 
 
+def folds_of(problem, key: str) -> np.ndarray:
+    """Each point's fold in a split: its architecture leaving one model out (architecture_of), else its engine or
+    hardware."""
+    fold_of = architecture_of() if key == "model" else None
+    return np.array([fold_of[m.model] if fold_of else getattr(m, key) for m in problem.points])
+
+
 def reference_problem(quick: bool = False):
     """(the reference measurements as one fit problem, the rows it could not model); `quick` keeps
     every 12th point."""
@@ -70,8 +77,7 @@ def held_out(problem, key: str, evals: int, folds: int | None):
     out 12.2% warm-started and 15.6% from the priors, the same form; docs/planner.md)."""
     from infra_bench.planner import fit as F
 
-    fold_of = architecture_of() if key == "model" else None
-    groups = np.array([fold_of[m.model] if fold_of else getattr(m, key) for m in problem.points])
+    groups = folds_of(problem, key)
     names = sorted(set(groups))[:folds] if folds else sorted(set(groups))
     b, isl, osl, ttft, tpot = problem.arrays()
     dp = np.array([m.dp for m in problem.points], dtype=float)
