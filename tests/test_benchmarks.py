@@ -16,6 +16,7 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 # A fragment each script prints only once it has measured something.
 EXPECTED = {
     "acceptance_check.py": "comparable",
+    "amd_vllm_check.py": "AMD vLLM latency rows predicted",
     "aiconfigurator_compare.py": "AIConfigurator (kernel databases; in sample)",
     "attention_kernel_fit.py": "in use",
     "backend_compare.py": "ORT fp32 / torch fp32 =",
