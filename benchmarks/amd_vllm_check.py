@@ -24,9 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-HARDWARE = {"MI300X": "amd_mi300x"}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Llama-3.1-70B at batches 1 and 128 only (seconds)")
@@ -47,7 +44,7 @@ def main() -> None:
           f"{'error':>6}  {'pred. TPOT ms':>13}")
     errors: dict[int, list[float]] = {}
     for (model, part, tp, precision, isl, osl, batch), lat in sorted(measured.items()):
-        rep = llm_model.replica(model, hw[HARDWARE[part]], precision, tp, engine="vllm")
+        rep = llm_model.replica(model, hw[part], precision, tp, engine="vllm")
         p = llm_model.predict_run(rep, fit, batch, batch, isl, osl)
         predicted = p.run["duration_s"]
         errs = [m / predicted - 1 for m in lat]
