@@ -30,6 +30,7 @@ EXPECTED = {
     "loadgen_ceiling.py": "timing overhead",
     "llm_capacity.py": "simulated with sim_requests",
     "moe_kernel_fit.py": "in use",
+    "nim_check.py": "NIM benchmark rows predicted",
     "plan_speed.py": "ranking",
     "power_fit.py": "leave one engine out",
     "planner_accuracy.py": "a shared correction learnt from the other models",

@@ -311,6 +311,23 @@ def inferencex_measurements() -> list[Measurement]:
     return out
 
 
+def nim_measurements(numbers_from: tuple[str, ...] = ("nvidia", "transcription")) -> list[Measurement]:
+    """NVIDIA NIM's published benchmark tables (workloads/reference/nim_llm_benchmarks.csv): Llama 3.1 8B and 70B
+    under NIM's TensorRT-LLM engines, closed loops of C streaming clients at fixed lengths, TTFT and ITL (averages, by
+    NVIDIA's walkthrough; the page does not say). The page does not say how many requests each point ran, so the fit's `bench_requests` stands in, as for
+    the sample. `numbers_from` picks rows by who wrote the figures down: NVIDIA's page as read here, or a
+    third-party transcription of it (NOTICE.md)."""
+    out = []
+    for r in _rows(data_dir("workloads") / "reference" / "nim_llm_benchmarks.csv"):
+        if r["numbers_from"] not in numbers_from:
+            continue
+        c = float(r["concurrency"])
+        out.append(Measurement(r["model"], r["hardware"], "trt-llm", f"NIM {r['nim']}", r["precision"], int(r["tp"]),
+                               1, 1, 1, c, float(r["isl"]), float(r["osl"]), float(r["ttft_ms"]) / 1e3,
+                               float(r["itl_ms"]) / 1e3, f"NIM benchmarks {r['table']} ({r['published_model']})"))
+    return out
+
+
 def _scenario(text: str) -> tuple[int | None, int | None, int | None, int | None]:
     """(tp, concurrency, input_len, output_len) from a scenario description, None where not stated."""
     tp = re.search(r"TP(\d+)", text)
