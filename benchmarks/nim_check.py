@@ -44,7 +44,7 @@ def main() -> None:
         points = [m for m in points if m.concurrency in (1, 25)]
     problem, skipped = F.Problem.build(points, load_hardware())
     s, _ = F.predict_problem(F.shipped(), problem)
-    b, isl, osl, ttft, tpot = problem.arrays()
+    b, _, osl, ttft, tpot = problem.arrays()
     pred_tok = b * osl / (s.ttft_s + (osl - 1) * s.tpot_s)
     meas_tok = b * osl / (ttft + (osl - 1) * tpot)
     errors = {"ttft": ttft / s.ttft_s - 1, "tpot": tpot / s.tpot_s - 1, "throughput": pred_tok / meas_tok - 1}
