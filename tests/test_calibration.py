@@ -26,6 +26,18 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
     assert all(m.tpot_s > 0 and m.source.startswith("InferenceX https://github.com/SemiAnalysisAI/") for m in ix)
     assert 0 < sum(m.ttft_s is not None for m in ix) < len(ix)
     assert all(m.ttft_s is None and "only its median" in m.note or m.ttft_s and not m.note for m in ix)
+    # NIM's tables, a check never fitted: every row maps to a catalog model and a profile, and is modelled
+    nim = meas.nim_measurements()
+    assert len(nim) == 114 and len(meas.nim_measurements(("nvidia",))) == 49
+    assert {(m.model, m.hardware, m.engine) for m in nim} == {
+        ("llama-3.1-8b", "nv_h100_sxm", "trt-llm"), ("llama-3.1-8b", "nv_l40s", "trt-llm"),
+        ("llama-3.1-70b", "nv_h100_sxm", "trt-llm")}
+    assert all(m.tpot_s < m.ttft_s * 10 and 0 < m.tpot_s < 0.2 for m in nim)  # ms read as ms, not s
+    from infra_bench.planner.fit import Problem
+    from infra_bench.planner.profiles import load_hardware
+
+    problem, dropped = Problem.build(nim, load_hardware())
+    assert len(problem.points) == len(nim) and not dropped
 
 
 def _copy_run(tmp: Path, folder: str, recs: list[dict]) -> None:

@@ -313,9 +313,9 @@ def inferencex_measurements() -> list[Measurement]:
 
 def nim_measurements(numbers_from: tuple[str, ...] = ("nvidia", "transcription")) -> list[Measurement]:
     """NVIDIA NIM's published benchmark tables (workloads/reference/nim_llm_benchmarks.csv): Llama 3.1 8B and 70B
-    under NIM's TensorRT-LLM engines, closed loops of C streaming clients at fixed lengths, TTFT and ITL (averages, by
-    NVIDIA's walkthrough; the page does not say). The page does not say how many requests each point ran, so the fit's `bench_requests` stands in, as for
-    the sample. `numbers_from` picks rows by who wrote the figures down: NVIDIA's page as read here, or a
+    under NIM's TensorRT-LLM engines, closed loops of C streaming clients at fixed lengths, TTFT and ITL (averages by
+    NVIDIA's walkthrough). How many requests each point ran is not published, so the fit's `bench_requests` stands in,
+    as for the sample. `numbers_from` picks rows by who wrote the figures down: NVIDIA's page as read here, or a
     third-party transcription of it (NOTICE.md)."""
     out = []
     for r in _rows(data_dir("workloads") / "reference" / "nim_llm_benchmarks.csv"):
