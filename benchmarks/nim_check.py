@@ -35,6 +35,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the rows read from NVIDIA's page at 1 and 25 clients only")
     args = ap.parse_args()
+    from planner_accuracy import throughput
+
     from infra_bench.planner import fit as F
     from infra_bench.planner import measurements as M
     from infra_bench.planner.profiles import load_hardware
@@ -44,10 +46,10 @@ def main() -> None:
         points = [m for m in points if m.concurrency in (1, 25)]
     problem, skipped = F.Problem.build(points, load_hardware())
     s, _ = F.predict_problem(F.shipped(), problem)
-    b, _, osl, ttft, tpot = problem.arrays()
-    pred_tok = b * osl / (s.ttft_s + (osl - 1) * s.tpot_s)
-    meas_tok = b * osl / (ttft + (osl - 1) * tpot)
-    errors = {"ttft": ttft / s.ttft_s - 1, "tpot": tpot / s.tpot_s - 1, "throughput": pred_tok / meas_tok - 1}
+    b, isl, osl, ttft, tpot = problem.arrays()
+    dp = np.ones_like(b)
+    errors = {"ttft": ttft / s.ttft_s - 1, "tpot": tpot / s.tpot_s - 1,
+              "throughput": throughput(b, dp, isl, osl, s.ttft_s, s.tpot_s) / throughput(b, dp, isl, osl, ttft, tpot) - 1}
     tables = [m.source.split()[2] for m in problem.points]
 
     print(f"{'table':<6} {'model':<14} {'part':<12} {'prec':<5} {'TP':>2} {'ISL/OSL':>10} {'C':>4} "
