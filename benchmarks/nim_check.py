@@ -51,6 +51,7 @@ def main() -> None:
     errors = {"ttft": ttft / s.ttft_s - 1, "tpot": tpot / s.tpot_s - 1,
               "throughput": throughput(b, dp, isl, osl, s.ttft_s, s.tpot_s) / throughput(b, dp, isl, osl, ttft, tpot) - 1}
     tables = [m.source.split()[2] for m in problem.points]
+    by_nvidia = {m.source for m in M.nim_measurements(("nvidia",))}
 
     print(f"{'table':<6} {'model':<14} {'part':<12} {'prec':<5} {'TP':>2} {'ISL/OSL':>10} {'C':>4} "
           f"{'TTFT ms meas/pred':>18} {'TPOT ms meas/pred':>18}")
@@ -64,7 +65,8 @@ def main() -> None:
     print(f"\n{'rows':<34} {'n':>4}  {'TTFT |err| bias':>13}   {'TPOT |err| bias':>13}   {'tok/s |err| bias':>14}")
     groups: dict[str, list[int]] = {}
     for i, m in enumerate(problem.points):
-        for g in (f"{m.model} {m.hardware} {m.precision}", f"numbers from {'NVIDIA' if tables[i][0] == 'T' else 'a transcription'}",
+        for g in (f"{m.model} {m.hardware} {m.precision}",
+                  f"numbers from {'NVIDIA' if m.source in by_nvidia else 'a transcription'}",
                   "clients <= 50" if m.concurrency <= 50 else "clients > 50"):
             groups.setdefault(g, []).append(i)
     for g, idx in sorted(groups.items()):

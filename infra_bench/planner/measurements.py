@@ -321,9 +321,8 @@ def nim_measurements(numbers_from: tuple[str, ...] = ("nvidia", "transcription")
     for r in _rows(data_dir("workloads") / "reference" / "nim_llm_benchmarks.csv"):
         if r["numbers_from"] not in numbers_from:
             continue
-        c = float(r["concurrency"])
         out.append(Measurement(r["model"], r["hardware"], "trt-llm", f"NIM {r['nim']}", r["precision"], int(r["tp"]),
-                               1, 1, 1, c, float(r["isl"]), float(r["osl"]), float(r["ttft_ms"]) / 1e3,
+                               1, 1, 1, float(r["concurrency"]), float(r["isl"]), float(r["osl"]), float(r["ttft_ms"]) / 1e3,
                                float(r["itl_ms"]) / 1e3, f"NIM benchmarks {r['table']} ({r['published_model']})"))
     return out
 
