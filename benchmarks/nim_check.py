@@ -11,7 +11,9 @@ Each row is predicted as the fit sees a sample row (`planner.measurements.nim_me
 the closed loop at the row's clients and lengths, its TTFT a benchmark's whose first C requests start together (the
 run's request count is not published, so the fit's `bench_requests` stands in). Errors, positive where the planner
 promises more: TTFT and TPOT as speeds (measured / predicted - 1), throughput as predicted / measured - 1 with the
-predicted throughput C x O / (TTFT + (O - 1) x TPOT).
+predicted throughput C x O / (TTFT + (O - 1) x TPOT). Each row's 80% intervals are the ones `predict` states for it
+(the fit's held-out quantiles for the row's tier and engine), and the summary says how often they hold the measurement:
+about 80% where the intervals are honest for a campaign the fit never saw.
 
 Run: python benchmarks/nim_check.py [--quick]
 """
@@ -26,9 +28,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _summary(name: str, e: dict[str, np.ndarray]) -> str:
-    cells = [f"{np.median(np.abs(e[k])):>6.0%} {np.median(e[k]):>+6.0%}" for k in ("ttft", "tpot", "throughput")]
+METRICS = ("ttft", "tpot", "throughput")
+
+
+def _summary(name: str, e: dict[str, np.ndarray], held: dict[str, np.ndarray]) -> str:
+    cells = [f"{np.median(np.abs(e[k])):>6.0%} {np.median(e[k]):>+6.0%} {held[k].mean():>5.0%}" for k in METRICS]
     return f"{name:<34} {len(e['ttft']):>4}  " + "   ".join(cells)
+
+
+def held(fit, problem, predicted: dict[str, np.ndarray], measured: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per metric, whether each row's measurement lies in the 80% interval `predict` states around its prediction
+    (throughput's mirrors TPOT's, as in `predict`)."""
+    from infra_bench.planner.llm_model import throughput_interval
+
+    out = {k: np.zeros(len(problem.points), dtype=bool) for k in METRICS}
+    for i, case in enumerate(problem.cases):
+        tier = fit.tier(case)
+        for k in METRICS:
+            value = float(predicted[k][i])
+            iv = (throughput_interval(fit, tier, value, case.engine) if k == "throughput"
+                  else fit.interval(tier, k, value, case.engine))
+            out[k][i] = iv is not None and iv[0] <= measured[k][i] <= iv[1]
+    return out
 
 
 def main() -> None:
@@ -45,11 +66,15 @@ def main() -> None:
     if args.quick:
         points = [m for m in points if m.concurrency in (1, 25)]
     problem, skipped = F.Problem.build(points, load_hardware())
-    s, _ = F.predict_problem(F.shipped(), problem)
+    fit = F.shipped()
+    s, _ = F.predict_problem(fit, problem)
     b, isl, osl, ttft, tpot = problem.arrays()
     dp = np.ones_like(b)
+    predicted = {"ttft": s.ttft_s, "tpot": s.tpot_s, "throughput": throughput(b, dp, isl, osl, s.ttft_s, s.tpot_s)}
+    measured = {"ttft": ttft, "tpot": tpot, "throughput": throughput(b, dp, isl, osl, ttft, tpot)}
     errors = {"ttft": ttft / s.ttft_s - 1, "tpot": tpot / s.tpot_s - 1,
-              "throughput": throughput(b, dp, isl, osl, s.ttft_s, s.tpot_s) / throughput(b, dp, isl, osl, ttft, tpot) - 1}
+              "throughput": predicted["throughput"] / measured["throughput"] - 1}
+    inside = held(fit, problem, predicted, measured)
     tables = [m.source.split()[2] for m in problem.points]
     by_nvidia = {m.source for m in M.nim_measurements(("nvidia",))}
 
@@ -62,7 +87,8 @@ def main() -> None:
     for line in skipped:
         print(f"not modelled: {line}")
 
-    print(f"\n{'rows':<34} {'n':>4}  {'TTFT |err| bias':>13}   {'TPOT |err| bias':>13}   {'tok/s |err| bias':>14}")
+    print(f"\n{'rows':<34} {'n':>4}  {'TTFT |err| bias held':>19}   {'TPOT |err| bias held':>19}   "
+          f"{'tok/s |err| bias held':>20}")
     groups: dict[str, list[int]] = {}
     for i, m in enumerate(problem.points):
         for g in (f"{m.model} {m.hardware} {m.precision}",
@@ -70,9 +96,10 @@ def main() -> None:
                   "clients <= 50" if m.concurrency <= 50 else "clients > 50"):
             groups.setdefault(g, []).append(i)
     for g, idx in sorted(groups.items()):
-        print(_summary(g, {k: v[idx] for k, v in errors.items()}))
-    print(_summary("all", errors))
-    print(f"\nNIM benchmark rows predicted ({len(problem.points)}): shipped fit, positive error: the planner promises more")
+        print(_summary(g, {k: v[idx] for k, v in errors.items()}, {k: v[idx] for k, v in inside.items()}))
+    print(_summary("all", errors, inside))
+    print(f"\nNIM benchmark rows predicted ({len(problem.points)}): shipped fit, positive error: the planner promises more; "
+          f"held: how often predict's 80% interval holds the measurement")
 
 
 if __name__ == "__main__":

@@ -389,7 +389,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
     tok_s = float(s.output_tokens_per_s)
     engine = rep.case.engine
     intervals = {"ttft_s": fit.interval(tier, "ttft", ttft, engine), "tpot_s": fit.interval(tier, "tpot", tpot, engine),
-                 "output_tokens_per_s": _throughput_interval(fit, tier, tok_s, engine)}
+                 "output_tokens_per_s": throughput_interval(fit, tier, tok_s, engine)}
     measured = (measured_power or {}).get(rep.hw.id) or {}
     energy = _energy(rep, eff, s, isl, osl, tok_s, measured.get("busy_w"), measured.get("source", ""),
                      intervals["output_tokens_per_s"])
@@ -439,7 +439,7 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
         return replace(predict(rep, fit, clients, isl, osl), mode="finite run")
     run = finite_run(rep.terms, eff, rep.engine, isl_n, osl_n, clients, rep.layout.dp)
     tier, engine = base["fit"]["tier"], rep.case.engine
-    tok_iv = _throughput_interval(fit, tier, run.output_tokens_per_s, engine)
+    tok_iv = throughput_interval(fit, tier, run.output_tokens_per_s, engine)
     per_output = run.total_tokens_per_s / run.output_tokens_per_s
     steady = _state(rep, eff, clients, isl, osl)
     drawn_note = (f"lengths drawn from --lengths {name} (seed {seed}): mean {isl} in, {osl} out; "
@@ -488,7 +488,7 @@ def _distribution(name: str) -> LengthDistribution:
     return known[name]
 
 
-def _throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None = None) -> tuple[float, float] | None:
+def throughput_interval(fit: Fit, tier: str, tok_s: float, engine: str | None = None) -> tuple[float, float] | None:
     """Throughput ~ 1/TPOT at load: its interval mirrors TPOT's (a measured TPOT q below the
     prediction means throughput above it)."""
     q = fit.quantiles(tier, "tpot", engine)
