@@ -208,7 +208,9 @@ def test_ctrl_c_before_measuring_says_so_in_one_line_and_makes_no_run(tmp: Path)
             writer = os.open(model / "model.safetensors", os.O_WRONLY | os.O_NONBLOCK)
             break
         except OSError as e:
-            assert e.errno == errno.ENXIO and proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            if not (e.errno == errno.ENXIO and proc.poll() is None and time.monotonic() < deadline):
+                proc.kill()  # a run still waiting would keep its stderr open
+                raise AssertionError(proc.communicate()[1]) from e
             time.sleep(0.05)
     try:
         proc.send_signal(signal.SIGINT)
