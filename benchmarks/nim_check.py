@@ -98,8 +98,8 @@ def main() -> None:
     for g, idx in sorted(groups.items()):
         print(_summary(g, {k: v[idx] for k, v in errors.items()}, {k: v[idx] for k, v in inside.items()}))
     print(_summary("all", errors, inside))
-    print(f"\nNIM benchmark rows predicted ({len(problem.points)}): shipped fit, positive error: the planner promises more; "
-          f"held: how often predict's 80% interval holds the measurement")
+    print(f"\nNIM benchmark rows predicted ({len(problem.points)}): shipped fit, positive error: the planner promises "
+          f"more; held: how often predict's 80% interval holds the measurement")
 
 
 if __name__ == "__main__":

@@ -214,11 +214,11 @@ def test_ctrl_c_before_measuring_says_so_in_one_line_and_makes_no_run(tmp: Path)
             time.sleep(0.05)
     try:
         proc.send_signal(signal.SIGINT)
-        # A press that lands after the run's open() returns and before its read() begins is taken, and acted on once
-        # that read returns; on a FIFO nobody writes to, it never does (seen once, in a run of the suite with three workers
-        # on 2 cores). The run then sleeps in the read with the press spent, so the test presses again, as a user
-        # would, and only while the run sleeps there: a second press during the first one's handling would
-        # interrupt that.
+        # A press that lands after the run's open() returns and before its read() begins is taken, and acted on
+        # once that read returns; on a FIFO nobody writes to, it never does (seen once, in a run of the suite with
+        # three workers on 2 cores). The run then sleeps in the read with the press spent, so the test presses
+        # again, as a user would, and only while the run sleeps there: a second press during the first one's
+        # handling would interrupt that.
         end, last = time.monotonic() + 60, time.monotonic()
         while proc.poll() is None and time.monotonic() < end:
             time.sleep(0.2)
