@@ -232,15 +232,15 @@ def aic_layout(row_id: str, tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple
                                       f"records TP {tp} x DP {dp}, moe {moe_tp} x {moe_ep}, multiplied by its EP")
 
 
-@lru_cache(maxsize=1)
 def speculative_rows() -> dict[str, str]:
     """The sample's rows measured with speculative decoding (multi-token prediction), which the planner does not
     model, and the evidence for each (workloads/reference/speculative_rows.csv says where it comes from). Under
-    TensorRT-LLM on B200 they decode about a third faster than the planner prices a step (held out, TPOT +31% against
-    -7% for the same campaigns' rows without it, docs/planner.md)."""
+    TensorRT-LLM the planner put their TPOT 31% above the measurement, held out, against -7% for the same campaigns'
+    rows without it (docs/planner.md)."""
     return {r["id"]: r["evidence"] for r in _rows(data_dir("workloads") / "reference" / "speculative_rows.csv")}
 
 
+@lru_cache(maxsize=1)
 def _aic() -> tuple[tuple[Measurement, ...], tuple[str, ...]]:
     from .profiles import load_hardware
 
