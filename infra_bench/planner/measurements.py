@@ -27,7 +27,7 @@ from ..paths import data_dir
 from .engines import ENGINES, engine_name
 from .iteration import Layout, peak_tflops
 from .profiles import HardwareProfile, match_device
-from .shapes import shapes
+from .shapes import architecture, shapes
 
 AIC_MODELS = {"deepseek-ai/DeepSeek-R1": "deepseek-r1", "deepseek-ai/DeepSeek-V3": "deepseek-v3",
               "nvidia/DeepSeek-R1-NVFP4": "deepseek-r1", "nvidia/DeepSeek-V3.1-NVFP4": "deepseek-v3",
@@ -145,6 +145,21 @@ class Measurement:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def repeated_runs(points: list[Measurement]) -> list[bool]:
+    """Per point, whether an earlier point is the same run: one configuration (architecture, part, engine, precision,
+    layout, load) with both latencies equal to the last digit. The AIConfigurator sample publishes many of
+    InferenceX's runs in two or three of its dumps, some under DeepSeek-R1 and DeepSeek-V3 at once (620 of the 3,395
+    rows read); held-out figures count each run once (benchmarks/planner_accuracy.py)."""
+    seen: set[tuple] = set()
+    out = []
+    for m in points:
+        run = (architecture(m.model), m.hardware, m.engine, m.precision, m.layout, m.concurrency, m.input_len,
+               m.output_len, m.ttft_s, m.tpot_s)
+        out.append(run in seen)
+        seen.add(run)
+    return out
 
 
 def _rows(path) -> list[dict]:
