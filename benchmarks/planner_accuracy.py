@@ -281,7 +281,8 @@ def main() -> None:
     counted = scored(problem)
     print(f"{counted.sum()} runs scored (a run the sample publishes more than once counts once); in sample (the full "
           f"fit scored on its own runs, the floor the held-out splits start from): "
-          f"TTFT {_median_abs(in_sample['ttft'][counted])}, TPOT {_median_abs(in_sample['tpot'][counted])}", flush=True)
+          f"TTFT {_median_abs(in_sample['ttft'][counted], 1)}, TPOT {_median_abs(in_sample['tpot'][counted], 1)}",
+          flush=True)
     tiers, rows, parts, by_clients, by_model = {}, [], [], [], []
     for key in SPLITS:
         res = held_out(problem, key, 10 if a.quick else a.evals, 2 if a.quick else None)
