@@ -6,8 +6,9 @@ out, leave one engine out, leave one GPU out. For each fold the model is fitted 
 priors (nothing of the fold reaches its fit, not even as a starting point), and predicts the fold's
 TTFT, TPOT and throughput (C x OSL / (TTFT + (OSL - 1) x TPOT), from the predicted and from the
 measured latencies). A run the sample publishes in more than one dump counts once (scored()). Printed per split
-and metric: median absolute error, bias (median signed error), 90th percentile of the absolute error, and how often the 80% interval holds the
-measurement, with the interval's quantiles taken from the other folds only (an honest coverage).
+and metric: median absolute error, bias (median signed error), 90th percentile of the absolute error, and how often
+the 80% interval holds the measurement, with the interval's quantiles taken from the other folds only (an honest
+coverage).
 
 --write stores the fit on all measurements, with the held-out residual quantiles of each split as
 the interval tiers predictions use, in workloads/reference/llm_fit.json.
@@ -73,7 +74,7 @@ def reference_problem(quick: bool = False):
 def scored(problem) -> np.ndarray:
     """Which points the figures count: each run once. The sample publishes many runs in two or three of its dumps
     (measurements.repeated_runs); the fit reads every row, the scores count a run once (counted as often as
-    published, leaving one model out read 14.1% in TPOT where each run once reads 15.1%: docs/planner.md)."""
+    published, leaving one model out read 14.1% in TPOT where each run once reads 14.9%: docs/planner.md)."""
     from infra_bench.planner.measurements import repeated_runs
 
     return ~np.array(repeated_runs(problem.points), dtype=bool)
