@@ -347,10 +347,11 @@ def profiles_groups(as_json: bool, profile_dirs) -> None:
 @click.option("--engine", default="auto", show_default=True,
               help="LLM: serving engine (vllm, sglang, trt-llm, mindie, vllm-ascend, generic); auto = vllm, "
                    "vllm-ascend on Huawei parts. Speech LMs: eager (auto) or compiled.")
-@click.option("--precision", help="LLM: bf16 (default), fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit "
-                                  "compute) or fp4 (nvfp4/mxfp4); diffusion, TTS and embedding: fp16 (default), "
-                                  "bf16 or fp32; video: bf16 (default) ...; speech LMs: bf16 (default; fp16 on a "
-                                  "part with no bf16 peak, as plan), fp16 or fp32")
+@click.option("--precision", help="LLM: bf16, fp16, fp8, int8 (w8a8), int4 (4-bit weights, 16-bit compute) or fp4 "
+                                  "(nvfp4/mxfp4); default: the precision the model is published in (DeepSeek-R1's "
+                                  "fp8, gpt-oss's 4-bit experts), else bf16; diffusion, TTS and embedding: fp16 "
+                                  "(default), bf16 or fp32; video: bf16 (default) ...; speech LMs: bf16 (default; "
+                                  "fp16 on a part with no bf16 peak, as plan), fp16 or fp32")
 @click.option("--kv-cache", type=click.Choice(["bf16", "fp16", "fp8"]), help="LLM: KV cache type (default: fp8 "
                                                                                "with fp8/fp4, else 16-bit).")
 @click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="LLM: tensor parallel.")

@@ -431,3 +431,19 @@ def test_bad_prompt_options_are_one_line(tmp: Path):
     for args, fragment in cases:
         p = run_cli("loadtest", "--endpoint", "http://127.0.0.1:1/v1", "--model", "m", *args, cwd=tmp)
         assert_one_line_error(p, fragment)
+
+
+def test_calibrate_assumes_the_precision_a_model_is_published_in(tmp: Path):
+    """A vLLM server does not report its precision, and one serving gpt-oss-120b runs its MXFP4 checkpoint as
+    published: an unlabelled point of it is read as int4 on an H100, not bf16 (the assumption until 2026-12-07,
+    which calibrated a 16-bit category from a 4-bit run), and the note says what was assumed."""
+    from infra_bench.planner.measurements import endpoint_measurements
+    from infra_bench.planner.profiles import load_hardware
+
+    with serving(StandIn("vllm").app()) as url:
+        p = run_cli("loadtest", "--endpoint", url + "/v1", "--model", "gpt-oss-120b", "--warmup", "0",
+                    "--num-requests", "4", "--hardware", "nv_h100_sxm", "--engine", "vllm", "--out", str(tmp / "r"),
+                    cwd=tmp, timeout=120)
+    assert p.returncode == 0, p.stderr
+    [m], skipped = endpoint_measurements(read_records(tmp / "r"), load_hardware())
+    assert not skipped and m.precision == "int4" and m.note.startswith("int4 and TP 1 assumed")

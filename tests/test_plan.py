@@ -199,7 +199,7 @@ def test_an_impossible_demand_says_what_came_closest_and_what_would_work():
     from infra_bench.planner.compare import why_no_candidate
 
     ids = ["amd_mi250x", "amd_mi325x", "nv_l4"]
-    big = sizing.plan(demand_from_dict(demand(model="kimi-k2.5")), HW, ids, confirm_top=0)
+    big = sizing.plan(demand_from_dict(demand(model="kimi-k2.5", precision="bf16")), HW, ids, confirm_top=0)  # not int4
     reasons = {c.hardware: c.reason for c in big.candidates}
     assert "does not fit: 257 GB of weights per device" in reasons["amd_mi250x"] and "at TP 8 bf16" in reasons["amd_mi250x"]
     answer = why_no_candidate(big, HW)
@@ -477,3 +477,23 @@ def test_predict_and_plan_agree_on_a_lone_request(hw):
     rep = m.replica("llama-3.1-8b", HW[hw], o.precision, tp=o.tp, engine=o.engine.split()[0])
     alone = m.predict(rep, shipped(), concurrency=1, isl=1024, osl=256)
     assert alone.ttft_s == pytest.approx(o.alone["ttft_s"], rel=0.03)
+
+
+def test_a_service_without_a_precision_is_priced_as_its_model_is_published():
+    """An engine loads a checkpoint as published (vLLM's --dtype auto), so a service that names no precision is
+    priced so on each part: gpt-oss-120b's MXFP4 experts as int4 on an H100 and fp4 on a B200, a 16-bit model in
+    bf16; sizing gpt-oss-120b in bf16, the default until 2026-12-07, bought at least twice the devices."""
+    ids = ["nv_h100_sxm", "nv_b200"]
+    auto = sizing.plan(demand_from_dict(demand(model="gpt-oss-120b")), HW, ids, confirm_top=0)
+    assert {c.hardware: {o.precision for o in c.options} for c in auto.candidates} == {
+        "nv_h100_sxm": {"int4"}, "nv_b200": {"fp4"}}
+    assert all(f"chat: priced in {c.options[0].precision}, as gpt-oss-120b is published; `precision:` prices another"
+               in c.notes for c in auto.candidates)
+    wide = sizing.plan(demand_from_dict(demand(model="gpt-oss-120b", precision="bf16")), HW, ["nv_h100_sxm"],
+                       confirm_top=0)
+    assert {o.precision for o in wide.candidates[0].options} == {"bf16"}
+    assert wide.candidates[0].devices >= 2 * auto.candidates[[c.hardware for c in auto.candidates].index(
+        "nv_h100_sxm")].devices
+    dense = sizing.plan(demand_from_dict(demand()), HW, ["nv_b200"], confirm_top=0)
+    assert {o.precision for o in dense.candidates[0].options} == {"bf16"}
+    assert not any("published" in n for c in (*wide.candidates, *dense.candidates) for n in c.notes)

@@ -785,6 +785,53 @@ def test_bad_configurations_are_one_line_errors(tmp: Path):
         m.replica("llama-3.1-8b", H100, "bf16", tp=3)
 
 
+def test_a_model_published_narrower_than_asked_says_what_its_own_checkpoint_needs():
+    """gpt-oss-120b is published with MXFP4 experts and runs on one H100; in bf16 it needs four, and the refusal of
+    one bf16 device said only "--tp 4 fits", a purchase four times too large. The refusal names the published
+    precision's fit, a prediction at a wider precision than published says it prices a converted copy, and a
+    16-bit model or the published precision itself carries neither."""
+    vllm = m.replica("llama-3.1-8b", H100).engine  # vLLM's limits on an 80 GB part
+    assert m.what_fits(get_shape("gpt-oss-120b"), H100, "bf16", vllm, 1024, 256) == (
+        "--tp 4 fits; --precision int4 fits on one device: gpt-oss-120b is published as MXFP4 MoE expert weights + "
+        "bfloat16 rest")
+    h200 = HW["nv_h200_sxm"]
+    # where the published precision is the next one tried anyway, the hint names it once
+    assert m.what_fits(get_shape("deepseek-r1"), h200, "bf16", m.replica("llama-3.1-8b", h200).engine, 1024, 256) == (
+        "no TP within one 8-device node fits in bf16; --precision fp8 --tp 8 fits (deepseek-r1 is published as "
+        "float8_e4m3)")
+    assert m.what_fits(get_shape("llama-3.1-70b"), H100, "bf16", vllm, 1024, 256) == "--tp 2 fits"
+    wide = m.predict(m.replica("gpt-oss-120b", H100, "bf16", tp=4), F.shipped(), 16)
+    said = [n for n in wide.notes if "is published as" in n]
+    assert said == [f"gpt-oss-120b is published as MXFP4 MoE expert weights + bfloat16 rest, which --precision int4 "
+                    f"prices; this prices a copy converted to bf16, {wide.memory['weights_gb_per_device']:.1f} GB of "
+                    f"weights per device"]
+    for model, precision in (("gpt-oss-120b", "int4"), ("llama-3.1-8b", "bf16"), ("deepseek-r1", "fp4")):
+        rep = m.replica(model, HW["nv_b200"], precision, tp=8 if model == "deepseek-r1" else 1)
+        got = m.predict(rep, F.shipped(), 16)
+        assert got.fits and not any("is published as" in n for n in got.notes), (model, got.notes)
+
+
+def test_predict_without_a_precision_prices_the_checkpoint_as_published(tmp: Path):
+    """DeepSeek-R1 is published in fp8, and vLLM loads it so: predict without --precision prices fp8 on eight H200
+    (in bf16 it does not fit there) and says why; a part with no fp8 peak prices a 16-bit copy and says that; a
+    16-bit model stays bf16 with no such note."""
+    def run(*args: str) -> dict:
+        p = run_cli("predict", *args, "--concurrency", "16", "--json", cwd=tmp)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    got = run("--model", "deepseek-r1", "--hardware", "nv_h200_sxm", "--tp", "8")
+    assert got["precision"] == "fp8"
+    assert "fp8: deepseek-r1 as published (float8_e4m3), which an engine loads unless told otherwise; --precision " \
+           "bf16 prices a 16-bit copy" in got["notes"]
+    a100 = run("--model", "minimax-m2.5", "--hardware", "nv_a100_80g_sxm", "--tp", "8")
+    assert a100["precision"] == "bf16"
+    assert "bf16: minimax-m2.5 is published as float8_e4m3fn weights, for which nv_a100_80g_sxm has no published " \
+           "peak, so a 16-bit copy is priced" in a100["notes"]
+    dense = run("--model", "llama-3.1-8b", "--hardware", "nv_h200_sxm")
+    assert dense["precision"] == "bf16" and not any("published" in n for n in dense["notes"])
+
+
 def test_text_output_names_the_fit_and_the_energy(tmp: Path):
     p = run_cli("predict", "--model", "deepseek-v3", "--hardware", "nv_h200_sxm", "--tp", "8", "--precision", "fp8",
                 "--engine", "sglang", "--concurrency", "32", "--count", "16", cwd=tmp)

@@ -220,7 +220,7 @@ class EngineChoice(Strict):
 
 class LlmService(Service):
     kind: Literal["llm"] = "llm"
-    precision: list[str] = ["bf16"]
+    precision: list[str] | None = None  # None: the model's published precision on each part, else bf16
     engine: EngineChoice = EngineChoice()
     traffic: LlmTraffic
     slo: LlmSlo
@@ -238,11 +238,18 @@ class LlmService(Service):
     def units_per_hour(self) -> float:
         return self.traffic.rate * self.traffic.output_len.drawn_mean * 3600
 
+    def precisions_on(self, hw) -> list[str]:
+        """The precisions to price on `hw`: the service's `precision:`, else the one the model is published in
+        there (llm_model.default_precision: DeepSeek-R1's fp8, gpt-oss's 4-bit experts), else bf16."""
+        from .llm_model import default_precision
+
+        return self.precision or [default_precision(self.model, hw)]
+
     def options(self, label, hw, headroom, redundancy, calibration, node, replicas) -> list:
         from .sizing import TP_OPTIONS, llm_option
 
         opts = []
-        for precision in self.precision:
+        for precision in self.precisions_on(hw):
             for tp in TP_OPTIONS:
                 if tp > node or node % tp:
                     continue

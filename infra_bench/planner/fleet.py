@@ -149,7 +149,7 @@ def _bucket_column(b: Bucket, svc: LlmService, label: str, hw, calibration) -> C
     """The bucket's cheapest configuration on this type (fewest devices per request/s)."""
     bsvc, node = b.service_for(svc), sizing.node_size(hw)
     best = None
-    for precision in svc.precision:
+    for precision in svc.precisions_on(hw):
         for tp in sizing.TP_OPTIONS:
             if tp > node or node % tp:
                 continue

@@ -23,6 +23,7 @@ from .engines import Engine, default_engine, get_engine
 from .fit import Case, Fit, arch_class, case_computes
 from .iteration import (
     KV_DTYPES,
+    PRECISIONS,
     SCALE_OUT_GBS,
     UNKNOWN_LINK_GBS,
     Layout,
@@ -31,12 +32,13 @@ from .iteration import (
     iteration,
     node_size,
     peak_notes,
+    peak_tflops,
     scale_up_gbs,
     terms,
     work,
 )
 from .profiles import HardwareProfile, vendor_word
-from .shapes import LlmShape, get_shape
+from .shapes import LlmShape, get_shape, released_precision
 from .steady import RUNTIME_RESERVE, EngineTerms, closed_loop, kv_capacity
 
 if TYPE_CHECKING:
@@ -237,23 +239,88 @@ def share_words(engine: Engine) -> str:
 
 
 def what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
-    """A suggestion for a configuration that does not fit: the smallest TP that holds one sequence."""
-    node = node_size(hw)
-    for tp in (2, 4, 8, 16, 32, 64, 72):
-        if tp > node or shape.heads % tp:
+    """A suggestion for a configuration that does not fit: the smallest TP that holds one sequence, and where the
+    model is published in a narrower precision than asked (released_precision), what fits in that one: a 16-bit
+    gpt-oss-120b needs four H100s where its own MXFP4 checkpoint runs on one."""
+    hint = _what_fits(shape, hw, precision, engine, isl, osl)
+    released = _narrower_release(shape, hw, precision)
+    if released is None or not _runs(shape, hw, released[0], engine):
+        return hint
+    tp = _smallest_tp(shape, hw, released[0], engine, isl, osl, (1, 2, 4, 8, 16, 32, 64, 72))
+    if tp is None:
+        return hint
+    where = "on one device" if tp == 1 else f"at --tp {tp}"
+    if f"--precision {released[0]} --tp {tp} " in f"{hint} ":
+        return f"{hint} ({shape.id} is published as {released[1]})"
+    return f"{hint}; --precision {released[0]} fits {where}: {shape.id} is published as {released[1]}"
+
+
+def published_precision(shape: LlmShape, hw: HardwareProfile) -> tuple[str, str] | None:
+    """(the precision a catalog model's published checkpoint runs at on `hw`, the catalog's words for its weights)
+    where the checkpoint is narrower than 16 bits (shapes.released_precision) and the part has a peak for it; None
+    otherwise. MXFP4 experts run on fp4 tensor cores where the part has them (as the sample labels gpt-oss on
+    Blackwell), else dequantised into 16-bit GEMMs (int4). An engine loads a checkpoint as published unless told
+    otherwise (vLLM's `--dtype auto`), so this is what predict and plan price by default."""
+    released = released_precision(shape.id)
+    if released is None:
+        return None
+    precision, words = released
+    if precision == "int4" and words.lower().startswith("mxfp4") and peak_tflops(hw, "fp4"):
+        precision = "fp4"
+    return (precision, words) if peak_tflops(hw, PRECISIONS[precision].compute) else None
+
+
+def default_precision(model: str, hw: HardwareProfile) -> str:
+    """The precision predict and plan price when none is given: the published checkpoint's, else bf16."""
+    published = published_precision(get_shape(model), hw)
+    return published[0] if published else "bf16"
+
+
+def _narrower_release(shape: LlmShape, hw: HardwareProfile, precision: str) -> tuple[str, str] | None:
+    """The precision the model is published in on `hw` and its words, where its weights are narrower than
+    `precision`'s."""
+    released = published_precision(shape, hw)
+    if released is None or precision not in PRECISIONS or \
+            PRECISIONS[released[0]].weight_bytes >= PRECISIONS[precision].weight_bytes:
+        return None
+    return released
+
+
+def _converted_note(rep: Replica, mem: dict) -> list[str]:
+    """Said where the replica runs a wider precision than the model is published in: it prices a converted copy."""
+    released = _narrower_release(rep.shape, rep.hw, rep.precision)
+    if released is None:
+        return []
+    return [f"{rep.shape.id} is published as {released[1]}, which --precision {released[0]} prices; this prices a copy "
+            f"converted to {rep.precision}, {mem['weights_gb_per_device']:.1f} GB of weights per device"]
+
+
+def _smallest_tp(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int,
+                 sizes: tuple[int, ...]) -> int | None:
+    """The smallest TP of `sizes` within one node whose devices hold one sequence, or None."""
+    for tp in sizes:
+        if tp > node_size(hw) or shape.heads % tp:
             continue
         try:
             rep = Replica(shape, hw, precision, Layout(tp=tp), engine)
         except UserError:
             continue
         if rep.memory(1, isl, osl)["max_sequences"] >= 1:
-            return f"--tp {tp} fits"
+            return tp
+    return None
+
+
+def _what_fits(shape: LlmShape, hw: HardwareProfile, precision: str, engine: Engine, isl: int, osl: int) -> str:
+    node = node_size(hw)
+    tp = _smallest_tp(shape, hw, precision, engine, isl, osl, (2, 4, 8, 16, 32, 64, 72))
+    if tp is not None:
+        return f"--tp {tp} fits"
     # a narrower precision the part runs and in which some TP of one node holds a sequence
     order = ["bf16", "fp8", "int8", "int4", "fp4"]
     for lower in order[order.index(precision) + 1:] if precision in order else []:
         if lower == "fp4":
             continue  # not a fallback: the parts with fp4 also run fp8, tried first
-        hint = what_fits(shape, hw, lower, engine, isl, osl) if _runs(shape, hw, lower, engine) else None
+        hint = _what_fits(shape, hw, lower, engine, isl, osl) if _runs(shape, hw, lower, engine) else None
         if hint and hint.startswith("--tp"):
             return f"no TP within one {node}-device node fits in {precision}; --precision {lower} {hint}"
     return f"no TP within one {node}-device node fits in {precision}; add pipeline stages across nodes (--pp)"
@@ -346,6 +413,7 @@ def predict(rep: Replica, fit: Fit, concurrency: float | None = 1, isl: int = 10
                           fits=False, memory=mem, ttft_s=None, tpot_s=None, output_tokens_per_s=None,
                           output_tokens_per_s_per_device=None, requests_per_s=None, intervals={}, running=None,
                           waiting=None, bound={}, energy=None, notes=notes, **base)
+    notes += _converted_note(rep, mem)
     if max_throughput:
         limit = min(rep.engine.max_seqs, mem["max_sequences"]) * rep.layout.dp
         grid = sorted({max(1, int(round(x))) for x in np.geomspace(1, max(limit, 1), 40)} | {int(limit)})
@@ -458,7 +526,7 @@ def predict_run(rep: Replica, fit: Fit, num_prompts: int, concurrency: int | Non
     if run.peak_running * rep.layout.dp > FEW_POINTS_ABOVE:
         notes.append(f"{run.peak_running * rep.layout.dp} sequences running at most per replica: "
                      f"{beyond_words(fit, [tier])}")
-    notes += _expert_notes(rep)
+    notes += _converted_note(rep, mem) + _expert_notes(rep)
     figures = {"num_prompts": num_prompts, "max_concurrency": None if clients == num_prompts else clients,
                "lengths": name or "fixed", "seed": seed if name else None, "duration_s": run.duration_s,
                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,

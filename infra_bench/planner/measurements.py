@@ -464,8 +464,10 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
     """Closed-loop chat/completions points of `loadtest` records whose server was named with --hardware
     (a profile id or a device name) and whose model is in the planner catalog. The API does not say the
     server's precision or TP: they come from loadtest's --precision and --tp labels, else the precision the
-    server reports (infra-bench serve does), else bf16 and TP 1 are assumed, and each point says so."""
+    server reports (infra-bench serve does), else the precision the model is published in (bf16 for a 16-bit
+    checkpoint) and TP 1 are assumed, and each point says so."""
     from .iteration import PRECISIONS
+    from .llm_model import default_precision
 
     out, skipped = [], []
     for r in records:
@@ -477,7 +479,6 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
         backend, served = r.get("backend") or {}, (r.get("model") or {}).get("served") or {}
         precision = backend.get("precision") or (served.get("dtype") if served.get("dtype") in PRECISIONS else None)
         tp = backend.get("tp")
-        assumed = [what for what, known in (("bf16", precision), ("TP 1", tp)) if not known]
         m = r.get("metrics") or {}
         tpot, ttft = (m.get("tpot_s") or {}).get("mean"), (m.get("ttft_s") or {}).get("mean")
         why = (_not_llm_serving(r["spec"].get("api")) if r["spec"].get("api") not in ("chat", "completions")
@@ -492,10 +493,13 @@ def endpoint_measurements(records: list[dict], profiles: dict[str, HardwareProfi
             continue
         label = r["backend"].get("engine") or "unnamed"
         engine = engine_name(label) if engine_name(label) in ENGINES else "generic"
+        published = default_precision(model, hw)  # what a server loads unless told otherwise: the checkpoint's own
+        assumed = [what for what, known in ((published, precision), ("TP 1", tp)) if not known]
+        precision = precision or published
         said = f"{' and '.join(assumed)} assumed (the API does not report it; loadtest --precision and --tp label it)"
         notes = ([said] if assumed else []) + ([f"engine '{label}' fitted as generic"] if engine == "generic" else [])
         input_len, output_len, lengths_said = _endpoint_lengths(c, m)
-        out.append(Measurement(model, hw.id, engine, label, precision or "bf16", int(tp or 1), 1, 1, 1, c["concurrency"],
+        out.append(Measurement(model, hw.id, engine, label, precision, int(tp or 1), 1, 1, 1, c["concurrency"],
                                input_len, output_len, ttft, tpot,
                                f"endpoint {r['run_id']}/{r['cell_id']}", note="; ".join(notes + lengths_said),
                                memory_fraction=backend.get("memory_fraction"), requests=m.get("completed")))

@@ -135,6 +135,21 @@ def shapes() -> dict[str, LlmShape]:
     return out
 
 
+# How a catalog row's native_dtype (the checkpoint's own weights, from its config's quantization_config) reads as a
+# planner precision, where it is narrower than 16 bits: fp8 block-scaled weights; MXFP4 or INT4 routed experts with the
+# other layers in 16-bit, which is what the planner's int4 prices for a MoE model.
+RELEASED = (("float8", "fp8"), ("mxfp4", "int4"), ("int4", "int4"))
+
+
+def released_precision(model_id: str) -> tuple[str, str] | None:
+    """(the planner precision a catalog model is published in, the catalog's words for its weights) where the
+    published checkpoint is narrower than 16 bits (DeepSeek-V3/R1 and MiniMax-M2.5 in fp8, gpt-oss and Kimi-K2.5
+    with 4-bit experts); None for a 16-bit checkpoint, a local model, or a row that does not say."""
+    words = (llm_rows().get(model_id) or {}).get("native_dtype", "").strip()
+    short = words.split(" (")[0].split(";")[0]  # the weights, without the row's detail
+    return next(((precision, short) for prefix, precision in RELEASED if words.lower().startswith(prefix)), None)
+
+
 def _facts(shape: LlmShape) -> str:
     """A shape's architecture facts as one string: everything but its names and where it came from."""
     return json.dumps({k: v for k, v in asdict(shape).items() if k not in ("id", "source", "config_path")},

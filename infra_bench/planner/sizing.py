@@ -585,6 +585,8 @@ def _candidate(ctx: Context, hw: HardwareProfile, market: str | None, calibratio
             if hw.id in ctx.assumptions.device_power:  # the draw the yearly kWh uses, for J/token too
                 o.energy = m.energy(o.capacity, o.batch, device_draw(hw.id, ctx.assumptions, calibration))
         chosen.append(o)
+        if isinstance(svc, LlmService) and not svc.precision and o.precision != "bf16":
+            notes.append(f"{label}: priced in {o.precision}, as {svc.model} is published; `precision:` prices another")
         if o.feasible and o.precision in PRECISIONS:  # the peaks it was priced at, where one stands in for another
             moe = isinstance(svc, LlmService) and get_shape(svc.model).moe
             notes += [n for n in peak_notes(hw, PRECISIONS[o.precision], moe, o.kind == "llm") if n not in notes]

@@ -15,11 +15,19 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     from ..planner import calibration as cal
     from ..planner import llm_model
     from ..planner.engines import default_engine
+    from ..planner.shapes import released_precision
     from .predictions import llm_text
 
     engine = default_engine(hw.vendor) if o["engine"] == "auto" else o["engine"]
-    rep = llm_model.replica(model, hw, o["precision"] or "bf16", o["tp"], o["pp"], o["dp"], o["ep"], engine,
+    precision = o["precision"] or llm_model.default_precision(model, hw)
+    rep = llm_model.replica(model, hw, precision, o["tp"], o["pp"], o["dp"], o["ep"], engine,
                             o["max_seqs"], o["token_budget"], o["kv_cache"], o["memory_fraction"])
+    if not o["precision"] and (published := llm_model.published_precision(rep.shape, hw)):
+        rep.notes.append(f"{precision}: {model} as published ({published[1]}), which an engine loads unless told "
+                         f"otherwise; --precision bf16 prices a 16-bit copy")
+    elif not o["precision"] and (released := released_precision(rep.shape.id)):
+        rep.notes.append(f"bf16: {model} is published as {released[1]}, for which {hw.id} has no published peak, so a "
+                         f"16-bit copy is priced")
     per, count = rep.devices, o["count"]
     if count is not None and count % per:
         raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; "
