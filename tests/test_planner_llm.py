@@ -830,6 +830,10 @@ def test_predict_without_a_precision_prices_the_checkpoint_as_published(tmp: Pat
            "peak, so a 16-bit copy is priced" in a100["notes"]
     dense = run("--model", "llama-3.1-8b", "--hardware", "nv_h200_sxm")
     assert dense["precision"] == "bf16" and not any("published" in n for n in dense["notes"])
+    # a refusal, one line, says why bf16 was priced where the part has no peak for the published precision
+    p = run_cli("predict", "--model", "deepseek-r1", "--hardware", "hw_910c", "--tp", "8", cwd=tmp)
+    assert_one_line_error(p, "--precision int8 --tp 8 fits (priced in bf16: deepseek-r1 is published as float8_e4m3, "
+                             "for which hw_910c has no published peak)")
 
 
 def test_text_output_names_the_fit_and_the_energy(tmp: Path):

@@ -22,12 +22,13 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     precision = o["precision"] or llm_model.default_precision(model, hw)
     rep = llm_model.replica(model, hw, precision, o["tp"], o["pp"], o["dp"], o["ep"], engine,
                             o["max_seqs"], o["token_budget"], o["kv_cache"], o["memory_fraction"])
+    unpeaked = ""  # the published precision this part has no peak for, said in a refusal too
     if not o["precision"] and (published := llm_model.published_precision(rep.shape, hw)):
         rep.notes.append(f"{precision}: {model} as published ({published[1]}), which an engine loads unless told "
                          f"otherwise; --precision bf16 prices a 16-bit copy")
     elif not o["precision"] and (released := released_precision(rep.shape.id)):
-        rep.notes.append(f"bf16: {model} is published as {released[1]}, for which {hw.id} has no published peak, so a "
-                         f"16-bit copy is priced")
+        unpeaked = f"{model} is published as {released[1]}, for which {hw.id} has no published peak"
+        rep.notes.append(f"bf16: {unpeaked}, so a 16-bit copy is priced")
     per, count = rep.devices, o["count"]
     if count is not None and count % per:
         raise UserError(f"--count {count} is not a multiple of TP x PP x DP = {per}; "
@@ -41,7 +42,7 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
         p = llm_model.predict(rep, cal.fit_from(data), o["concurrency"], o["input_len"], o["output_len"],
                               o["max_throughput"], cal.device_power(data) if data else None)
     if not p.fits:
-        raise UserError(p.notes[-1])
+        raise UserError(p.notes[-1] + (f" (priced in bf16: {unpeaked})" if unpeaked else ""))
     c = rep.case
     key = cal.case_key(cal.case_model(data, rep.shape), c.hardware, c.engine, c.precision)
     for line in (data or {}).get("miss_cases", {}).get(key, []):
