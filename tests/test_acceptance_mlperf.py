@@ -88,3 +88,11 @@ def test_a_72_gpu_rack_is_nine_times_its_best_8_gpu_board():
     assert rack == pytest.approx(9 * board)
     assert rack_layout.split(" x ")[1] == board_layout.split(" x ")[1]
     assert int(rack_layout.split(" x ")[0]) == 9 * int(board_layout.split(" x ")[0])
+
+
+def test_summaries_give_the_mean_beside_the_median():
+    """A median of errors that cluster in two groups jumps when a row crosses the gap; the mean beside it moves with
+    every row. Rows without an error are left out of both."""
+    stats = benchmark_script("acceptance_check").error_stats
+    assert stats([0.1, -0.3, None, 0.5, 0.12]) == ["21%", "+11%", "44%", "25.5%"]
+    assert stats([None]) == ["-", "-", "-", "-"]
