@@ -282,7 +282,8 @@ def render_mlenergy(quick: bool) -> str:
                       f"{float(r['j_per_output_token']):.3f}", f"{pr['j']:.3f}" if r["fits"] else "-", pct["j"],
                       "yes" if r["inside"] else "no", f"{float(r['gpu_power_w']):,.0f}",
                       f"{pr['w']:,.0f}" if r["fits"] else "-", pct["tok"], pct["itl"]])
-    stats = [["rows", "n"] + [f"{name}: median |error| / bias / p90 / mean |error|" for _, name in metrics] + ["J interval holds"]]
+    stats = [["rows", "n"] + [f"{name}: median |error| / bias / p90 / mean |error|" for _, name in metrics]
+             + ["J interval holds"]]
     groups = [(v, [r for r in done if r[key] == v]) for key in ("hardware", "task") for v in dict.fromkeys(r[key] for r in done)]
     for name, sub in groups + [("all", done)]:
         stats.append([name, str(len(sub))] + [_spread([r["errors"][k] for r in sub]) for k, _ in metrics]
