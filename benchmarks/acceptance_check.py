@@ -251,7 +251,7 @@ def mlenergy_rows(rows: list[dict], input_len: int = MLENERGY_INPUT_LEN) -> list
 def error_stats(errors: list[float | None]) -> list[str]:
     """Median |error|, bias (median error), 90th percentile |error| and mean |error| of the errors given, as cells.
     The mean is there because a median can jump: MLPerf Offline's 50 errors cluster near 10% and near 40%, and one
-    refit moved its median from 23% to 30% where the mean moved from 25.5% to 27.7% (docs/planner.md)."""
+    refit moved its median from 23% to 30% where the mean moved about 2 points (docs/planner.md)."""
     e = np.array([x for x in errors if x is not None])
     if not len(e):
         return ["-", "-", "-", "-"]

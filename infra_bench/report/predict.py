@@ -15,15 +15,16 @@ def llm(model: str, hw: HardwareProfile, o: dict, data: dict | None, source: str
     from ..planner import calibration as cal
     from ..planner import llm_model
     from ..planner.engines import default_engine
-    from ..planner.shapes import released_precision
+    from ..planner.shapes import get_shape, released_precision
     from .predictions import llm_text
 
     engine = default_engine(hw.vendor) if o["engine"] == "auto" else o["engine"]
-    precision = o["precision"] or llm_model.default_precision(model, hw)
+    published = None if o["precision"] else llm_model.published_precision(get_shape(model), hw)
+    precision = o["precision"] or (published[0] if published else "bf16")
     rep = llm_model.replica(model, hw, precision, o["tp"], o["pp"], o["dp"], o["ep"], engine,
                             o["max_seqs"], o["token_budget"], o["kv_cache"], o["memory_fraction"])
     unpeaked = ""  # the published precision this part has no peak for, said in a refusal too
-    if not o["precision"] and (published := llm_model.published_precision(rep.shape, hw)):
+    if published:
         rep.notes.append(f"{precision}: {model} as published ({published[1]}), which an engine loads unless told "
                          f"otherwise; --precision bf16 prices a 16-bit copy")
     elif not o["precision"] and (released := released_precision(rep.shape.id)):
