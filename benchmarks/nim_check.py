@@ -1,4 +1,4 @@
-"""Check: the LLM planner against NVIDIA NIM's published benchmark tables, which the shipped fit never saw.
+"""The LLM planner against NVIDIA NIM's published benchmark tables, which the shipped fit reads since FIT_VERSION 17.
 
 NVIDIA's NIM benchmarking guide (docs.nvidia.com/nim/benchmarking/llm/1.0.0/performance) publishes closed-loop runs of
 Llama 3.1 8B, Llama 3.1 70B and Llama 3.3 70B (the 3.1 70B architecture) under NIM's TensorRT-LLM engines: C
@@ -13,7 +13,9 @@ run's request count is not published, so the fit's `bench_requests` stands in). 
 promises more: TTFT and TPOT as speeds (measured / predicted - 1), throughput as predicted / measured - 1 with the
 predicted throughput C x O / (TTFT + (O - 1) x TPOT). Each row's 80% intervals are the ones `predict` states for it
 (the fit's held-out quantiles for the row's tier and engine), and the summary says how often they hold the measurement:
-about 80% where the intervals are honest for a campaign the fit never saw.
+about 80% where the intervals are honest for a campaign the fit never saw. Since FIT_VERSION 17 the rows are part of the
+fit, so these figures are in sample; how the rows come out with their model held out is
+`benchmarks/planner_accuracy.py`'s (docs/planner.md, "NVIDIA NIM's benchmark tables").
 
 Run: python benchmarks/nim_check.py [--quick]
 """

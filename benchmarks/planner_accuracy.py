@@ -67,7 +67,8 @@ def reference_problem(quick: bool = False):
 
     points, _ = M.aic_measurements()
     published, _ = M.published_measurements()
-    problem, skipped = F.Problem.build(points + published + M.inferencex_measurements(), load_hardware())
+    problem, skipped = F.Problem.build(points + published + M.inferencex_measurements() + M.nim_measurements(),
+                                       load_hardware())
     return (problem.take(np.arange(0, len(problem.points), 12)) if quick else problem), skipped
 
 
@@ -321,7 +322,8 @@ def main() -> None:
     if a.write and not a.quick:
         full.residuals = tiers
         full.meta.update({"source": "infra-bench shipped fit: AIConfigurator silicon sample (aggregated) + "
-                                    "published_measurements.csv + InferenceX's AMD runs",
+                                    "published_measurements.csv + InferenceX's AMD runs + "
+                                    "NVIDIA NIM's benchmark tables",
                           "date": date.today().isoformat(),
                           "command": "python benchmarks/planner_accuracy.py --write"})
         path = data_dir("workloads") / "reference" / F.FIT_FILE

@@ -38,7 +38,7 @@ def test_reference_measurements_map_to_the_catalog_and_profiles():
     assert all(m.tpot_s > 0 and m.source.startswith("InferenceX https://github.com/SemiAnalysisAI/") for m in ix)
     assert 0 < sum(m.ttft_s is not None for m in ix) < len(ix)
     assert all(m.ttft_s is None and "only its median" in m.note or m.ttft_s and not m.note for m in ix)
-    # NIM's tables, a check never fitted: every row maps to a catalog model and a profile, and is modelled
+    # NIM's tables, fitted since FIT_VERSION 17: every row maps to a catalog model and a profile, and is modelled
     nim = meas.nim_measurements()
     assert len(nim) == 114 and len(meas.nim_measurements(("nvidia",))) == 49
     assert {(m.model, m.hardware, m.engine) for m in nim} == {

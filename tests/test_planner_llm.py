@@ -554,6 +554,15 @@ def test_intervals_widen_for_what_was_never_measured(tmp: Path):
     assert width(fitted) < width(engine) <= width(hardware)
 
 
+def test_nim_tables_are_fitted_so_the_l40s_is_a_measured_part(tmp: Path):
+    """NVIDIA NIM's tables (since FIT_VERSION 17) hold the only serving runs of an L40S: Llama 3.1 8B in fp8 there
+    under TensorRT-LLM is a measured category, and the fit names the tables among its sources."""
+    p = _predict("--model", "llama-3.1-8b", "--hardware", "nv_l40s", "--precision", "fp8", "--engine", "trt-llm",
+                 "--concurrency", "8", tmp=tmp)
+    assert p["fit"]["tier"] == "fitted" and not p["fit"]["not_measured"]
+    assert "NVIDIA NIM's benchmark tables" in p["fit"]["source"]
+
+
 def test_each_engine_gets_its_own_held_out_interval(tmp: Path):
     """Leaving one model out, vLLM's residuals are half as wide as SGLang's: a new model under vLLM gets
     the narrower interval, and the output says whose residuals it came from."""

@@ -77,7 +77,7 @@ CHILD_WEIGHT = 1.0            # ... and of a later factor towards 1, so a sparse
 ANCHOR_PULL = 30.0            # calibrate: the pull of a class factor towards the shipped value
 TTFT_WEIGHT = 1.0             # TTFT residuals count as much as TPOT's (0.7 was worse held out)
 FIT_FILE = "llm_fit.json"
-FIT_VERSION = 16              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
+FIT_VERSION = 17              # 7: the TTFT clustering has a child per engine x class; 8: expert GEMM
 #                               efficiency per generation x precision; 9: fixed step times per generation x engine;
 #                               10: expert GEMM efficiency per precision, with a child per generation x precision;
 #                               11: expert GEMM efficiency capped at what fused-MoE kernels reach (EXPERT_GEMM);
@@ -87,7 +87,8 @@ FIT_VERSION = 16              # 7: the TTFT clustering has a child per engine x 
 #                               end's and its host's), not per engine x class with a child per category;
 #                               15: the bandwidth and GEMM efficiencies' category child shrunk for a model the
 #                               category never measured (SHRINK_MODELS); 16: the sample's rows measured with
-#                               speculative decoding left out (measurements.speculative_rows)
+#                               speculative decoding left out (measurements.speculative_rows); 17: NVIDIA NIM's
+#                               benchmark tables fitted (measurements.nim_measurements)
 # The bandwidth and GEMM efficiencies' child per category (GROUP) is fitted on the models measured there, and with
 # one or two of them it is mostly those models' campaigns (engine builds, harnesses), not the category's. A model the
 # category never measured takes it to the power n / (n + SHRINK_MODELS), n the models it measured: leaving one model
