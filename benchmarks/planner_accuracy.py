@@ -1,9 +1,9 @@
 """How well the LLM serving model predicts measurements it never saw.
 
 The reference measurements (NVIDIA's AIConfigurator silicon sample, aggregated serving, InferenceX's runs on AMD
-parts, and the published points in workloads/published_measurements.csv) are split three ways: leave one model
-out, leave one engine out, leave one GPU out. For each fold the model is fitted on the rest, from the
-priors (nothing of the fold reaches its fit, not even as a starting point), and predicts the fold's
+parts, the published points in workloads/published_measurements.csv, and NVIDIA NIM's benchmark tables) are split
+three ways: leave one model out, leave one engine out, leave one GPU out. For each fold the model is fitted on the
+rest, from the priors (nothing of the fold reaches its fit, not even as a starting point), and predicts the fold's
 TTFT, TPOT and throughput (C x OSL / (TTFT + (OSL - 1) x TPOT), from the predicted and from the
 measured latencies). A run the sample publishes in more than one dump counts once (scored()). Printed per split
 and metric: median absolute error, bias (median signed error), 90th percentile of the absolute error, and how often
